@@ -1,0 +1,74 @@
+"""Composition root of the running bot: build the PTB Application and run it.
+
+I/O happens in ``post_init`` (keys, database, catalogs), in the order security.md R-12 asks
+for: secrets, database, then jobs and the sender (``handlers.on_startup``), and only then
+does polling start receiving updates.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AsyncExitStack
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.ext import Application, ContextTypes, Defaults, JobQueue
+
+import handlers
+from bot.config import Settings
+from bot.i18n import Catalogs
+from bot.wiring import open_wiring
+from handlers.concurrency import PerChatUpdateProcessor
+from handlers.context import BotApplication, BotContext, BotData
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Only what the bot handles (M-18): no channel posts, inline queries, edited messages.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
+
+
+def build_application(settings: Settings) -> BotApplication:
+    """Build the Application; resources are opened in post_init, closed in post_shutdown."""
+    if settings.bot_token is None:
+        raise ValueError("a bot token is required to build the application")
+    resources = AsyncExitStack()
+
+    async def post_init(application: BotApplication) -> None:
+        wiring = await open_wiring(settings)
+        resources.push_async_callback(wiring.close)
+        application.bot_data.attach(wiring.services, Catalogs.load())
+        await handlers.on_startup(application)
+
+    async def post_shutdown(application: BotApplication) -> None:
+        try:
+            await handlers.on_shutdown(application)
+        finally:
+            await resources.aclose()
+
+    application: BotApplication = (
+        Application.builder()
+        .token(settings.bot_token)
+        .base_url(settings.base_url)
+        .context_types(ContextTypes(context=BotContext, bot_data=BotData))
+        .job_queue(JobQueue[BotContext]())
+        .defaults(
+            Defaults(parse_mode=ParseMode.HTML, tzinfo=settings.timezone, protect_content=True)
+        )
+        .concurrent_updates(PerChatUpdateProcessor(settings.concurrent_updates))
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    handlers.register(application)
+    return application
+
+
+def run(settings: Settings) -> None:
+    """Long-poll until SIGINT/SIGTERM (no listening port, M-18)."""
+    application = build_application(settings)
+    _LOGGER.info("Starting Chaski (long polling)")
+    application.run_polling(
+        allowed_updates=ALLOWED_UPDATES,
+        timeout=settings.poll_timeout,
+        drop_pending_updates=False,
+    )

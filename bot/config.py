@@ -1,0 +1,100 @@
+"""Settings from the environment, validated once at start (fail closed on secrets).
+
+Every variable is documented in the README's configuration table; a test keeps the two in
+step. A bad value stops the bot with one line naming the variable, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+#: Telegram bot tokens look like ``123456:ABC-def_…``.
+_TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,100}")
+
+
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+DEFAULT_DB = "data/chaski.sqlite3"
+DEFAULT_KEY_DIR = "keys"
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names the variable, never its value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Validated configuration; build with ``Settings.from_env`` or directly in tests."""
+
+    bot_token: str | None = field(default=None, repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    database_path: Path = Path(DEFAULT_DB)
+    key_dir: Path = Path(DEFAULT_KEY_DIR)
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/Lima"))
+    #: Minutes before a sensitive reply (claim status, history) is deleted (M-10).
+    delete_after_minutes: int = 10
+    #: Updates of different chats handled at once; one chat's updates stay in order.
+    concurrent_updates: int = 16
+    #: Global outbox send rate, messages per second (Telegram's ceiling is about 30).
+    send_rate: float = 25.0
+    #: Alerts to more recipients than this need a second person's approval (M-14).
+    alert_approval_threshold: int = 200
+    #: Long-polling timeout in seconds.
+    poll_timeout: int = 30
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, need_token: bool = True
+    ) -> Settings:
+        """Read and validate ``CHASKI_*`` and ``TELEGRAM_*`` variables.
+
+        Raises:
+            ConfigError: naming the first bad variable.
+        """
+        env = os.environ if env is None else env
+        token = env.get("TELEGRAM_BOT_TOKEN", "").strip() or None
+        if need_token and token is None:
+            raise ConfigError(
+                "TELEGRAM_BOT_TOKEN is not set: get a token from @BotFather and export it"
+            )
+        if token is not None and not _TOKEN.fullmatch(token):
+            raise ConfigError("TELEGRAM_BOT_TOKEN does not look like a bot token (id:secret)")
+        base_url = env.get("TELEGRAM_BASE_URL", "").strip() or DEFAULT_BASE_URL
+        if not re.fullmatch(r"https?://[^\s]+", base_url):
+            raise ConfigError(
+                "TELEGRAM_BASE_URL must be an http(s) URL such as http://127.0.0.1:8081/bot"
+            )
+        tz_name = env.get("CHASKI_TIMEZONE", "").strip() or "America/Lima"
+        try:
+            timezone = ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError("CHASKI_TIMEZONE is not a known IANA time zone") from None
+        return cls(
+            bot_token=token,
+            base_url=base_url,
+            database_path=Path(env.get("CHASKI_DB", "").strip() or DEFAULT_DB),
+            key_dir=Path(env.get("CHASKI_KEY_DIR", "").strip() or DEFAULT_KEY_DIR),
+            timezone=timezone,
+            delete_after_minutes=_int(env, "CHASKI_DELETE_AFTER_MINUTES", 10, 1, 60),
+            concurrent_updates=_int(env, "CHASKI_CONCURRENT_UPDATES", 16, 1, 64),
+            send_rate=float(_int(env, "CHASKI_SEND_RATE", 25, 1, 30)),
+            alert_approval_threshold=_int(env, "CHASKI_ALERT_APPROVAL_THRESHOLD", 200, 1, 100_000),
+            poll_timeout=_int(env, "CHASKI_POLL_TIMEOUT", 30, 0, 60),
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number between {low} and {high}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be a whole number between {low} and {high}")
+    return value

@@ -1,0 +1,192 @@
+"""Domain value objects: members, regions, invites, operations, claims and their statuses.
+
+Pure Python on purpose (no Telegram, SQL or Babel): every layer shares these types, and the
+rules that protect informants (allowed status changes, overdue days) live next to the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+
+class Lang(StrEnum):
+    """A member's chosen language; catalogs exist for exactly these."""
+
+    ES = "es"
+    QU = "qu"
+
+
+class Role(StrEnum):
+    """What a member may do; checked by the one ``authorize()``."""
+
+    INFORMANT = "informant"
+    COORDINATOR = "coordinator"
+    ADMIN = "admin"
+
+
+class MemberState(StrEnum):
+    """Lifecycle of a member record (the Telegram link is a separate fact)."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    UNLINKED = "unlinked"
+
+
+class ClaimStatus(StrEnum):
+    """Where a reward claim stands; transitions are enforced by ``ALLOWED_TRANSITIONS``."""
+
+    REGISTERED = "registered"
+    UNDER_REVIEW = "under_review"
+    APPROVED = "approved"
+    PAYMENT_SCHEDULED = "payment_scheduled"
+    PARTIALLY_PAID = "partially_paid"
+    PAID = "paid"
+    REJECTED = "rejected"
+    REOPENED = "reopened"
+
+
+#: Statuses that end a claim: nothing is owed any more, so nothing is overdue.
+CLOSED_STATUSES = frozenset({ClaimStatus.PAID, ClaimStatus.REJECTED})
+
+#: The claim life cycle of product.md; anything else is refused by the domain.
+ALLOWED_TRANSITIONS: dict[ClaimStatus, frozenset[ClaimStatus]] = {
+    ClaimStatus.REGISTERED: frozenset({ClaimStatus.UNDER_REVIEW, ClaimStatus.REJECTED}),
+    ClaimStatus.UNDER_REVIEW: frozenset({ClaimStatus.APPROVED, ClaimStatus.REJECTED}),
+    ClaimStatus.APPROVED: frozenset(
+        {ClaimStatus.PAYMENT_SCHEDULED, ClaimStatus.PARTIALLY_PAID, ClaimStatus.PAID}
+    ),
+    ClaimStatus.PAYMENT_SCHEDULED: frozenset({ClaimStatus.PARTIALLY_PAID, ClaimStatus.PAID}),
+    ClaimStatus.PARTIALLY_PAID: frozenset({ClaimStatus.PAYMENT_SCHEDULED, ClaimStatus.PAID}),
+    ClaimStatus.PAID: frozenset(),
+    ClaimStatus.REJECTED: frozenset({ClaimStatus.REOPENED}),
+    ClaimStatus.REOPENED: frozenset({ClaimStatus.UNDER_REVIEW, ClaimStatus.REJECTED}),
+}
+
+
+def can_transition(old: ClaimStatus, new: ClaimStatus) -> bool:
+    """Return whether a claim may move from ``old`` to ``new``."""
+    return new in ALLOWED_TRANSITIONS[old]
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A named area; coordinators are scoped to regions, informants belong to one."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A registered person, known by codename only (never a real name, M-01).
+
+    ``lang_chosen`` is False until the member pressed a language button: until then we
+    speak Spanish and show the picker, whatever Telegram's ``language_code`` says (M-19).
+    ``telegram_linked`` says whether an account is linked; the ID itself stays in storage.
+    """
+
+    id: int
+    role: Role
+    codename: str
+    lang: Lang
+    lang_chosen: bool
+    regions: tuple[str, ...]
+    state: MemberState
+    telegram_linked: bool
+    blocked: bool = False
+
+    @property
+    def active(self) -> bool:
+        """A member who may use the bot right now."""
+        return self.state is MemberState.ACTIVE and self.telegram_linked
+
+    @property
+    def region(self) -> str | None:
+        """The first (for informants: the only) region."""
+        return self.regions[0] if self.regions else None
+
+
+@dataclass(frozen=True, slots=True)
+class NewInvite:
+    """What an administrator asks for when creating an invite."""
+
+    role: Role
+    region: str
+    codename: str
+    lang: Lang | None
+    ttl_hours: int
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedInvite:
+    """The only moment the plaintext code exists: printed once, stored as a keyed hash."""
+
+    code: str
+    member_id: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """The event a reward was promised for; one operation is shared by many claims."""
+
+    id: int
+    label: str
+    date: date | None
+    region: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One informant's claim on one operation; money is integer céntimos of PEN."""
+
+    id: int
+    reference: str
+    member_id: int
+    operation: Operation
+    region: str
+    status: ClaimStatus
+    promised_cents: int
+    approved_cents: int | None
+    paid_cents: int
+    promised_date: date | None
+    next_step: str | None
+    next_step_date: date | None
+    updated_at: datetime
+    version: int
+
+    def days_overdue(self, today: date) -> int:
+        """Days since the promised date while the claim is still unpaid (0 otherwise)."""
+        if self.promised_date is None or self.status in CLOSED_STATUSES:
+            return 0
+        return max(0, (today - self.promised_date).days)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimEvent:
+    """One entry of a claim's history; ``visible`` events may be shown to the informant."""
+
+    claim_id: int
+    at: datetime
+    status: ClaimStatus
+    note: str | None
+    visible: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRow:
+    """One validated row of a claims import file (see ``bot.services.claims_import``)."""
+
+    line: int
+    reference: str
+    codename: str
+    operation: str
+    operation_date: date | None
+    region: str
+    promised_cents: int
+    status: ClaimStatus
+    promised_date: date | None
+    next_step: str | None
+    next_step_date: date | None

@@ -1,0 +1,175 @@
+"""Protocols the services depend on; ``storage`` implements them, tests fake them.
+
+Repositories return domain objects, never rows, and keep encryption and keyed hashes to
+themselves: a service never sees a ciphertext or a Telegram ID it was not handed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from bot.domain.models import (
+    Claim,
+    ClaimEvent,
+    ClaimRow,
+    Lang,
+    Member,
+    MemberState,
+    NewInvite,
+    Region,
+    Role,
+)
+
+
+class Clock(Protocol):
+    """Time source; injected so tests control it (house style: services never call now())."""
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The programme's time zone (America/Lima by default)."""
+
+    def now(self) -> datetime:
+        """Aware UTC now."""
+
+    def today(self) -> date:
+        """Today's date in ``tz``."""
+
+
+class UnitOfWork(Protocol):
+    """Groups several repository writes into one atomic transaction (R-01)."""
+
+    def transaction(self) -> AbstractAsyncContextManager[object]:
+        """Enter a write transaction; nested calls in the same task join it."""
+
+
+class MemberRepository(Protocol):
+    """Members and their Telegram link (the ID stays encrypted inside storage)."""
+
+    async def get(self, member_id: int) -> Member | None:
+        """A member by internal id."""
+
+    async def by_telegram_id(self, telegram_id: int) -> Member | None:
+        """The member linked to this Telegram account, whatever its state."""
+
+    async def by_codename(self, codename: str) -> Member | None:
+        """A member by exact codename (keyed-hash lookup)."""
+
+    async def list_all(self) -> list[Member]:
+        """Every member, ordered by id."""
+
+    async def in_regions(self, regions: Sequence[str], roles: Sequence[Role]) -> list[Member]:
+        """Linked, active members holding one of ``roles`` in any of ``regions``."""
+
+    async def telegram_id(self, member_id: int) -> int | None:
+        """Decrypted Telegram user/chat ID of a linked member, for sending to them."""
+
+    async def set_lang(self, member_id: int, lang: Lang) -> None:
+        """Store an explicit language choice."""
+
+    async def set_state(self, member_id: int, state: MemberState) -> None:
+        """Suspend, reactivate or mark unlinked."""
+
+    async def unlink(self, member_id: int) -> None:
+        """Crypto-shred the Telegram link (ciphertext and keyed hash removed, M-13)."""
+
+    async def set_blocked(self, member_id: int, blocked: bool) -> None:
+        """Record that the member blocked (or unblocked) the bot (R-06)."""
+
+
+class RegionRepository(Protocol):
+    """Named areas."""
+
+    async def add(self, name: str, now: datetime) -> Region:
+        """Create a region.
+
+        Raises:
+            Conflict: a region with that name (case-insensitive) exists.
+        """
+
+    async def get(self, name: str) -> Region | None:
+        """A region by name, case-insensitive."""
+
+    async def list_all(self) -> list[Region]:
+        """Every region by name."""
+
+
+class InviteRepository(Protocol):
+    """One-time invites, stored only as keyed hashes (M-03)."""
+
+    async def create(
+        self, invite: NewInvite, code: str, expires_at: datetime, now: datetime
+    ) -> int:
+        """Store the member-to-be and the hashed code atomically; return the member id.
+
+        Raises:
+            Conflict: the codename is taken.
+            NotFound: the region does not exist.
+        """
+
+    async def redeem(self, code: str, telegram_id: int, now: datetime) -> Member | None:
+        """Consume the code and link the account, exactly once; None if not redeemable."""
+
+
+class AccountCounters(Protocol):
+    """Per-account counters keyed by a keyed hash of the Telegram ID (M-03, M-06)."""
+
+    async def hit(self, telegram_id: int, kind: str, now: datetime, window: timedelta) -> int:
+        """Count one event in the current window and return the window's count."""
+
+    async def current(self, telegram_id: int, kind: str, now: datetime, window: timedelta) -> int:
+        """The current window's count, without counting."""
+
+
+class ClaimRepository(Protocol):
+    """Claims, operations and their history (sensitive fields encrypted in storage)."""
+
+    async def get(self, claim_id: int) -> Claim | None:
+        """A claim by internal id."""
+
+    async def list_for_member(self, member_id: int) -> list[Claim]:
+        """A member's claims, newest operation first."""
+
+    async def history(self, claim_id: int, *, visible_only: bool) -> list[ClaimEvent]:
+        """A claim's events, oldest first."""
+
+    async def import_rows(self, rows: Sequence[ClaimRow], now: datetime) -> ImportResult:
+        """Create or update claims by reference, all in one transaction."""
+
+
+class AuditLog(Protocol):
+    """Append-only, content-free record of who did what (M-16)."""
+
+    async def record(
+        self,
+        *,
+        action: str,
+        result: str,
+        now: datetime,
+        actor_id: int | None = None,
+        actor_role: Role | None = None,
+        target: str | None = None,
+    ) -> None:
+        """Append one entry; ``target`` is an internal id such as ``claim:7``, never content."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What a claims import changed."""
+
+    created: int
+    updated: int
+    unchanged: int
+
+
+class DeletionScheduler(Protocol):
+    """Persists "delete this message at that time" (M-10); implemented over the outbox."""
+
+    async def schedule_deletion(
+        self, member_id: int, message_ids: Sequence[int], delete_at: datetime
+    ) -> None:
+        """Record deletions of messages in the member's chat, fired by the outbox sender."""

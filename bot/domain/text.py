@@ -1,0 +1,67 @@
+"""Validation of admin-entered names and free text (M-09, T-24): NFC, no hidden characters.
+
+Codenames, region names and alert texts are typed by people and shown to others; bidi
+controls, zero-width and control characters could disguise them (Trojan Source), and a
+codename mixing Latin and Cyrillic letters could impersonate another member.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from bot.domain.errors import ValidationError
+
+#: Bidi controls (U+202A-202E, U+2066-2069, U+200E/200F, U+061C) and zero-width characters.
+_HIDDEN = frozenset(
+    (
+        *map(chr, range(0x202A, 0x202F)),
+        *map(chr, range(0x2066, 0x206A)),
+        *("\u200e", "\u200f", "\u061c", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"),
+    )
+)
+
+MAX_NAME = 64
+MAX_TEXT = 4096
+
+
+def _script(char: str) -> str | None:
+    """Coarse script of a letter, from its Unicode name ("LATIN …", "CYRILLIC …")."""
+    if not char.isalpha():
+        return None
+    name = unicodedata.name(char, "")
+    return name.split(" ", 1)[0] if name else None
+
+
+def clean_text(value: str, *, field: str, max_len: int = MAX_TEXT, multiline: bool = True) -> str:
+    """NFC-normalise and reject hidden or control characters.
+
+    Raises:
+        ValidationError: empty, too long, or containing a control/bidi/zero-width character.
+    """
+    text = unicodedata.normalize("NFC", value).strip()
+    if not text:
+        raise ValidationError(f"{field}: empty")
+    if len(text) > max_len:
+        raise ValidationError(f"{field}: longer than {max_len} characters")
+    for char in text:
+        allowed_break = multiline and char == "\n"
+        if char in _HIDDEN or (unicodedata.category(char) in {"Cc", "Cs"} and not allowed_break):
+            raise ValidationError(
+                f"{field}: contains a hidden or control character U+{ord(char):04X}"
+            )
+    return text
+
+
+def clean_name(value: str, *, field: str) -> str:
+    """A one-line name (codename, region): ``clean_text`` plus one script for all letters.
+
+    Raises:
+        ValidationError: as ``clean_text``, or letters from more than one script.
+    """
+    text = clean_text(value, field=field, max_len=MAX_NAME, multiline=False)
+    scripts = {script for char in text if (script := _script(char))}
+    if len(scripts) > 1:
+        raise ValidationError(f"{field}: mixes letters of {len(scripts)} scripts")
+    if unicodedata.category(text[0]).startswith("M"):
+        raise ValidationError(f"{field}: starts with a combining mark")
+    return text

@@ -1,0 +1,99 @@
+"""Who is talking to the bot: invite redemption, strangers, language choice (M-02, M-03)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from bot.domain.errors import InviteRejected
+from bot.domain.models import Lang, Member
+from bot.domain.ports import (
+    AccountCounters,
+    AuditLog,
+    Clock,
+    InviteRepository,
+    MemberRepository,
+)
+from bot.services.authz import Action, authorize
+
+#: 32 random bytes in base64url without padding (deep-link rule: ≤ 64 of A-Za-z0-9_-).
+INVITE_CODE = re.compile(r"[A-Za-z0-9_-]{43}")
+#: After this many bad payloads in ``WINDOW`` the account is silently locked (T-06).
+INVITE_FAILURE_LIMIT = 5
+WINDOW = timedelta(hours=24)
+INVITE_FAILURE = "invite_failure"
+STRANGER_REPLY = "stranger_reply"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationService:
+    """Identify accounts, redeem invites, answer strangers once, store language choices."""
+
+    members: MemberRepository
+    invites: InviteRepository
+    counters: AccountCounters
+    audit: AuditLog
+    clock: Clock
+
+    async def identify(self, telegram_id: int) -> Member | None:
+        """The active member behind this account, or None (stranger, unlinked, suspended)."""
+        member = await self.members.by_telegram_id(telegram_id)
+        return member if member is not None and member.active else None
+
+    async def redeem(self, telegram_id: int, payload: str) -> Member:
+        """Link the account to the member the invite names, exactly once.
+
+        Malformed payloads are refused before any lookup (T-05). Every failure reason gives
+        the same error, and a locked account is refused even with a valid code (T-06).
+
+        Raises:
+            InviteRejected: unknown, used, expired, revoked, malformed, or account locked.
+        """
+        now = self.clock.now()
+        failures = await self.counters.current(telegram_id, INVITE_FAILURE, now, WINDOW)
+        if failures >= INVITE_FAILURE_LIMIT:
+            await self.audit.record(action="invite_redeem", result="locked", now=now)
+            raise InviteRejected
+        member = None
+        if INVITE_CODE.fullmatch(payload):
+            member = await self.invites.redeem(payload, telegram_id, now)
+        if member is None:
+            await self.counters.hit(telegram_id, INVITE_FAILURE, now, WINDOW)
+            await self.audit.record(action="invite_redeem", result="rejected", now=now)
+            raise InviteRejected
+        await self.audit.record(
+            action="invite_redeem",
+            result="ok",
+            now=now,
+            actor_id=member.id,
+            actor_role=member.role,
+            target=f"member:{member.id}",
+        )
+        return member
+
+    async def may_answer_stranger(self, telegram_id: int) -> bool:
+        """Whether an unregistered account gets the neutral reply now (once per 24 h, M-02)."""
+        now = self.clock.now()
+        count = await self.counters.hit(telegram_id, STRANGER_REPLY, now, WINDOW)
+        if count == 1:
+            await self.audit.record(action="unregistered_contact", result="answered", now=now)
+        return count == 1
+
+    async def choose_lang(self, member: Member, lang: Lang) -> Member:
+        """Store the member's explicit language choice and return the updated member.
+
+        Raises:
+            NotAllowed: the member is not active.
+        """
+        authorize(member, Action.CHOOSE_LANGUAGE)
+        await self.members.set_lang(member.id, lang)
+        await self.audit.record(
+            action="choose_language",
+            result="ok",
+            now=self.clock.now(),
+            actor_id=member.id,
+            actor_role=member.role,
+            target=f"member:{member.id}",
+        )
+        return replace(member, lang=lang, lang_chosen=True)

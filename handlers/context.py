@@ -1,0 +1,58 @@
+"""Typed per-application data and callback context (house style §8.3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
+
+from bot.i18n import Catalogs
+from bot.services.container import Services
+
+
+@dataclass(slots=True)
+class BotData:
+    """Filled in ``post_init``; handlers reach services and catalogs only through this."""
+
+    _services: Services | None = None
+    _catalogs: Catalogs | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def services(self) -> Services:
+        """The services; raises if used before ``post_init`` ran."""
+        if self._services is None:
+            raise RuntimeError("services used before post_init")
+        return self._services
+
+    @property
+    def catalogs(self) -> Catalogs:
+        """The translation catalogs; raises if used before ``post_init`` ran."""
+        if self._catalogs is None:
+            raise RuntimeError("catalogs used before post_init")
+        return self._catalogs
+
+    def attach(self, services: Services, catalogs: Catalogs) -> None:
+        """Install the services and catalogs (composition root only)."""
+        self._services = services
+        self._catalogs = catalogs
+
+
+class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
+    """Callback context with typed access to our services and catalogs."""
+
+    @property
+    def services(self) -> Services:
+        """Shortcut for ``bot_data.services``."""
+        return self.bot_data.services
+
+    @property
+    def catalogs(self) -> Catalogs:
+        """Shortcut for ``bot_data.catalogs``."""
+        return self.bot_data.catalogs
+
+
+BotApplication = Application[
+    ExtBot[None], BotContext, dict[Any, Any], dict[Any, Any], BotData, JobQueue[BotContext]
+]

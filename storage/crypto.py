@@ -1,0 +1,99 @@
+"""Field encryption (AES-256-GCM bound to table, column and row) and keyed lookup hashes.
+
+Every sensitive column goes through ``FieldCipher`` so encryption at rest has exactly one
+path (M-07). Each ciphertext starts with the 8-character id of the key that sealed it, so
+several keys can be live during a rotation; the associated data binds it to its table,
+column, row id and key id, so a ciphertext copied into another row or column fails to open.
+Telegram IDs, codenames, references and invite codes are found through
+``HMAC-SHA256(pepper, kind | value)`` ("blind index"), never stored in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+KEY_ID_LEN = 8
+NONCE_LEN = 12
+KEY_LEN = 32
+
+
+class DecryptionError(Exception):
+    """A ciphertext failed authentication or names an unknown key: fail closed (M-20)."""
+
+
+class FieldCipher:
+    """Seal and open column values with the active key; open with any known key."""
+
+    __slots__ = ("_active", "_aeads")
+
+    def __init__(self, keys: Mapping[str, bytes], active_key_id: str) -> None:
+        """Keep one AESGCM per key id; ``active_key_id`` seals new values."""
+        if active_key_id not in keys:
+            raise ValueError("the active key id is not among the keys")
+        for key_id, key in keys.items():
+            if len(key_id) != KEY_ID_LEN or not key_id.isalnum() or len(key) != KEY_LEN:
+                raise ValueError("key ids are 8 alphanumerics and keys 32 bytes")
+        self._aeads = {key_id: AESGCM(key) for key_id, key in keys.items()}
+        self._active = active_key_id
+
+    @property
+    def active_key_id(self) -> str:
+        """Id of the key used for new ciphertexts."""
+        return self._active
+
+    @staticmethod
+    def _aad(key_id: str, table: str, column: str, row_id: int) -> bytes:
+        return f"chaski|{key_id}|{table}|{column}|{row_id}".encode()
+
+    def seal(self, value: str, *, table: str, column: str, row_id: int) -> bytes:
+        """Encrypt ``value`` for one cell; a fresh random nonce every time."""
+        nonce = os.urandom(NONCE_LEN)
+        aad = self._aad(self._active, table, column, row_id)
+        sealed = self._aeads[self._active].encrypt(nonce, value.encode("utf-8"), aad)
+        return self._active.encode("ascii") + nonce + sealed
+
+    def open(self, blob: bytes, *, table: str, column: str, row_id: int) -> str:
+        """Decrypt one cell.
+
+        Raises:
+            DecryptionError: unknown key, tampered or moved ciphertext.
+        """
+        key_id = blob[:KEY_ID_LEN].decode("ascii", errors="replace")
+        aead = self._aeads.get(key_id)
+        if aead is None or len(blob) < KEY_ID_LEN + NONCE_LEN + 16:
+            raise DecryptionError("unknown key or truncated ciphertext")
+        nonce = blob[KEY_ID_LEN : KEY_ID_LEN + NONCE_LEN]
+        try:
+            plain = aead.decrypt(
+                nonce, blob[KEY_ID_LEN + NONCE_LEN :], self._aad(key_id, table, column, row_id)
+            )
+        except InvalidTag:
+            raise DecryptionError("ciphertext failed authentication") from None
+        return plain.decode("utf-8")
+
+    def key_id_of(self, blob: bytes) -> str:
+        """The key id a ciphertext was sealed with (for rotation progress)."""
+        return blob[:KEY_ID_LEN].decode("ascii", errors="replace")
+
+
+class BlindIndex:
+    """Keyed hashes for equality lookups on encrypted values."""
+
+    __slots__ = ("_pepper",)
+
+    def __init__(self, pepper: bytes) -> None:
+        """``pepper`` is a secret of at least 32 bytes kept outside the database."""
+        if len(pepper) < KEY_LEN:
+            raise ValueError("pepper must be at least 32 bytes")
+        self._pepper = pepper
+
+    def __call__(self, kind: str, value: str) -> str:
+        """Hex HMAC of ``value`` under a domain-separating ``kind``."""
+        message = f"{kind}\x00{value}".encode()
+        return hmac.new(self._pepper, message, hashlib.sha256).hexdigest()

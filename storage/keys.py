@@ -1,0 +1,127 @@
+"""Key files: created on first run owner-only, refused when others can read them (M-07, M-17).
+
+The key directory holds ``data.keys`` (AES keys by id plus which one is active) and
+``pepper.key`` (HMAC pepper for lookups). It must not be the database's folder, so copying the
+database (or its backups) never copies the keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.crypto import KEY_ID_LEN, KEY_LEN, BlindIndex, FieldCipher
+
+_LOGGER = logging.getLogger(__name__)
+
+DATA_KEYS = "data.keys"
+PEPPER = "pepper.key"
+
+
+class KeyFileError(Exception):
+    """A key file is missing, malformed or readable by others: refuse to start (T-49)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyMaterial:
+    """What storage needs to protect fields: the cipher and the blind index."""
+
+    cipher: FieldCipher
+    index: BlindIndex
+
+
+def new_key_id() -> str:
+    """A random 8-character key id."""
+    return secrets.token_hex(KEY_ID_LEN // 2)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` atomically with mode 0600 from the first byte."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    tmp.replace(path)
+
+
+def _check_private(path: Path) -> None:
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(
+            f"key file {path} is readable or writable by other users "
+            f"(mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}"
+        )
+
+
+def _read_data_keys(path: Path) -> tuple[dict[str, bytes], str]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        keys = {str(k): base64.b64decode(v, validate=True) for k, v in doc["keys"].items()}
+        active = str(doc["active"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise KeyFileError(f"key file {path} is malformed") from exc
+    if active not in keys or any(len(key) != KEY_LEN for key in keys.values()):
+        raise KeyFileError(f"key file {path} is malformed")
+    return keys, active
+
+
+def write_data_keys(key_dir: Path, keys: dict[str, bytes], active: str) -> None:
+    """Replace ``data.keys`` (used by first run and by rotation)."""
+    doc = {
+        "active": active,
+        "keys": {key_id: base64.b64encode(key).decode("ascii") for key_id, key in keys.items()},
+    }
+    _write_private(key_dir / DATA_KEYS, json.dumps(doc, indent=1).encode("utf-8"))
+
+
+def ensure_keys(key_dir: Path, database_path: Path) -> bool:
+    """Create the key directory and files if absent; return whether anything was created.
+
+    Raises:
+        KeyFileError: the key directory is the database's directory, or only one of the two
+            files exists (a half-restored key set must never silently get a new key).
+    """
+    key_dir = key_dir.resolve()
+    if key_dir == database_path.resolve().parent:
+        raise KeyFileError(
+            f"key directory {key_dir} is the database's folder; keep keys apart from data "
+            "and its backups (set CHASKI_KEY_DIR)"
+        )
+    data, pepper = key_dir / DATA_KEYS, key_dir / PEPPER
+    if data.exists() and pepper.exists():
+        return False
+    if data.exists() or pepper.exists():
+        missing = pepper if data.exists() else data
+        raise KeyFileError(f"key file {missing} is missing; restore it from the offline copy")
+    key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key_id = new_key_id()
+    write_data_keys(key_dir, {key_id: secrets.token_bytes(KEY_LEN)}, key_id)
+    _write_private(pepper, secrets.token_bytes(KEY_LEN))
+    return True
+
+
+def load_keys(key_dir: Path) -> KeyMaterial:
+    """Load the keys, failing closed on anything unexpected.
+
+    Raises:
+        KeyFileError: a file is missing, malformed or not owner-only.
+    """
+    data, pepper = key_dir / DATA_KEYS, key_dir / PEPPER
+    for path in (data, pepper):
+        if not path.is_file():
+            raise KeyFileError(f"key file {path} is missing")
+        _check_private(path)
+    keys, active = _read_data_keys(data)
+    pepper_bytes = pepper.read_bytes()
+    if len(pepper_bytes) < KEY_LEN:
+        raise KeyFileError(f"key file {pepper} is malformed")
+    return KeyMaterial(cipher=FieldCipher(keys, active), index=BlindIndex(pepper_bytes))

@@ -1,0 +1,249 @@
+"""Members, their encrypted Telegram link, invites and per-account counters.
+
+The Telegram ID is stored only sealed (``telegram_enc``) plus a keyed hash
+(``telegram_hmac``) to find the member on each update; the codename likewise. Unlinking
+deletes both, which is what makes the panic button a crypto-shred (M-13).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.domain.errors import Conflict, NotFound
+from bot.domain.models import Lang, Member, MemberState, NewInvite, Role
+from storage.codec import Sealer, parse_ts, ts
+from storage.database import Database
+from storage.keys import KeyMaterial
+
+_SELECT = """
+SELECT m.id, m.role, m.codename_enc, m.lang, m.lang_chosen, m.state, m.blocked,
+       m.telegram_hmac IS NOT NULL AS linked,
+       (SELECT group_concat(name, char(31)) FROM (
+            SELECT r.name FROM member_regions mr JOIN regions r ON r.id = mr.region_id
+            WHERE mr.member_id = m.id ORDER BY r.name)) AS regions
+FROM members m
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteMemberRepository:
+    """Implements ``bot.domain.ports.MemberRepository``."""
+
+    db: Database
+    keys: KeyMaterial
+
+    @property
+    def _sealer(self) -> Sealer:
+        return Sealer(self.keys.cipher, "members")
+
+    def _member(self, row: sqlite3.Row) -> Member:
+        regions = tuple(row["regions"].split("\x1f")) if row["regions"] else ()
+        return Member(
+            id=row["id"],
+            role=Role(row["role"]),
+            codename=self._sealer.open("codename", row["id"], row["codename_enc"]),
+            lang=Lang(row["lang"]),
+            lang_chosen=bool(row["lang_chosen"]),
+            regions=regions,
+            state=MemberState(row["state"]),
+            telegram_linked=bool(row["linked"]),
+            blocked=bool(row["blocked"]),
+        )
+
+    async def get(self, member_id: int) -> Member | None:
+        """A member by internal id."""
+        row = await self.db.fetchone(_SELECT + "WHERE m.id = ?", (member_id,))
+        return self._member(row) if row else None
+
+    async def by_telegram_id(self, telegram_id: int) -> Member | None:
+        """The member linked to this account (keyed-hash lookup, constant work)."""
+        digest = self.keys.index("telegram", str(telegram_id))
+        row = await self.db.fetchone(_SELECT + "WHERE m.telegram_hmac = ?", (digest,))
+        return self._member(row) if row else None
+
+    async def by_codename(self, codename: str) -> Member | None:
+        """A member by exact codename."""
+        digest = self.keys.index("codename", codename)
+        row = await self.db.fetchone(_SELECT + "WHERE m.codename_hmac = ?", (digest,))
+        return self._member(row) if row else None
+
+    async def list_all(self) -> list[Member]:
+        """Every member by id."""
+        return [self._member(row) for row in await self.db.fetchall(_SELECT + "ORDER BY m.id")]
+
+    async def in_regions(self, regions: Sequence[str], roles: Sequence[Role]) -> list[Member]:
+        """Linked, active members with one of ``roles`` in any of ``regions``."""
+        if not regions or not roles:
+            return []
+        region_marks = ",".join("?" * len(regions))
+        role_marks = ",".join("?" * len(roles))
+        sql = (
+            _SELECT
+            + "WHERE m.state = 'active' AND m.telegram_hmac IS NOT NULL"
+            + f" AND m.role IN ({role_marks}) AND m.id IN (SELECT mr.member_id FROM"
+            + " member_regions mr JOIN regions r ON r.id = mr.region_id"
+            + f" WHERE r.name IN ({region_marks})) ORDER BY m.id"
+        )
+        rows = await self.db.fetchall(sql, [*map(str, roles), *regions])
+        return [self._member(row) for row in rows]
+
+    async def telegram_id(self, member_id: int) -> int | None:
+        """Decrypted Telegram ID of a linked member."""
+        row = await self.db.fetchone("SELECT telegram_enc FROM members WHERE id = ?", (member_id,))
+        if row is None or row["telegram_enc"] is None:
+            return None
+        return int(self._sealer.open("telegram", member_id, row["telegram_enc"]))
+
+    async def set_lang(self, member_id: int, lang: Lang) -> None:
+        """Store an explicit language choice."""
+        await self.db.execute(
+            "UPDATE members SET lang = ?, lang_chosen = 1 WHERE id = ?", (str(lang), member_id)
+        )
+
+    async def set_state(self, member_id: int, state: MemberState) -> None:
+        """Change the member's state."""
+        await self.db.execute("UPDATE members SET state = ? WHERE id = ?", (str(state), member_id))
+
+    async def unlink(self, member_id: int) -> None:
+        """Remove the Telegram link for good (ciphertext and keyed hash)."""
+        await self.db.execute(
+            "UPDATE members SET telegram_enc = NULL, telegram_hmac = NULL, linked_at = NULL,"
+            " state = 'unlinked' WHERE id = ?",
+            (member_id,),
+        )
+
+    async def set_blocked(self, member_id: int, blocked: bool) -> None:
+        """Record a block/unblock of the bot by the member."""
+        await self.db.execute(
+            "UPDATE members SET blocked = ? WHERE id = ?", (int(blocked), member_id)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteInviteRepository:
+    """Implements ``bot.domain.ports.InviteRepository`` (M-03)."""
+
+    db: Database
+    keys: KeyMaterial
+
+    async def create(
+        self, invite: NewInvite, code: str, expires_at: datetime, now: datetime
+    ) -> int:
+        """Create the member-to-be, its region link and the hashed invite in one transaction."""
+        sealer = Sealer(self.keys.cipher, "members")
+        try:
+            async with self.db.transaction() as conn:
+                region = await self.db.fetchone(
+                    "SELECT id FROM regions WHERE name = ?", (invite.region,)
+                )
+                if region is None:
+                    raise NotFound("region")
+                member_id = await self.db.next_id("members")
+                await conn.execute(
+                    "INSERT INTO members (id, role, codename_enc, codename_hmac, lang,"
+                    " lang_chosen, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        member_id,
+                        str(invite.role),
+                        sealer.seal("codename", member_id, invite.codename),
+                        self.keys.index("codename", invite.codename),
+                        str(invite.lang or Lang.ES),
+                        int(invite.lang is not None),
+                        ts(now),
+                    ),
+                )
+                await conn.execute(
+                    "INSERT INTO member_regions (member_id, region_id) VALUES (?, ?)",
+                    (member_id, region["id"]),
+                )
+                await conn.execute(
+                    "INSERT INTO invites (code_hmac, member_id, created_at, expires_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (self.keys.index("invite", code), member_id, ts(now), ts(expires_at)),
+                )
+        except sqlite3.IntegrityError:
+            raise Conflict("codename taken") from None
+        return member_id
+
+    async def redeem(self, code: str, telegram_id: int, now: datetime) -> Member | None:
+        """Consume the invite with one conditional UPDATE and link the account.
+
+        The ``UPDATE … WHERE used_at IS NULL AND expires_at > now AND revoked = 0`` changes
+        exactly one row for exactly one caller, however many redeem the same code at once.
+        An account already linked to another member cannot redeem (one account, one member).
+        """
+        digest = self.keys.index("telegram", str(telegram_id))
+        sealer = Sealer(self.keys.cipher, "members")
+        async with self.db.transaction() as conn:
+            taken = await self.db.fetchone(
+                "SELECT 1 FROM members WHERE telegram_hmac = ?", (digest,)
+            )
+            if taken is not None:
+                return None
+            cursor = await conn.execute(
+                "UPDATE invites SET used_at = ? WHERE code_hmac = ? AND used_at IS NULL"
+                " AND revoked = 0 AND expires_at > ? RETURNING member_id",
+                (ts(now), self.keys.index("invite", code), ts(now)),
+            )
+            row = await cursor.fetchone()
+            await cursor.close()
+            if row is None:
+                return None
+            member_id = int(row[0])
+            await conn.execute(
+                "UPDATE members SET telegram_enc = ?, telegram_hmac = ?, linked_at = ?,"
+                " state = 'active' WHERE id = ?",
+                (
+                    sealer.seal("telegram", member_id, str(telegram_id)),
+                    digest,
+                    ts(now),
+                    member_id,
+                ),
+            )
+        return await SqliteMemberRepository(self.db, self.keys).get(member_id)
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteAccountCounters:
+    """Implements ``bot.domain.ports.AccountCounters`` with fixed windows per account."""
+
+    db: Database
+    keys: KeyMaterial
+
+    async def hit(self, telegram_id: int, kind: str, now: datetime, window: timedelta) -> int:
+        """Count one event; a window older than ``window`` starts afresh."""
+        digest = self.keys.index("account", str(telegram_id))
+        async with self.db.transaction() as conn:
+            row = await self.db.fetchone(
+                "SELECT window_start, count FROM account_counters"
+                " WHERE account_hmac = ? AND kind = ?",
+                (digest, kind),
+            )
+            if row is None or parse_ts(row["window_start"]) + window <= now:
+                count = 1
+                await conn.execute(
+                    "INSERT OR REPLACE INTO account_counters"
+                    " (account_hmac, kind, window_start, count) VALUES (?, ?, ?, 1)",
+                    (digest, kind, ts(now)),
+                )
+            else:
+                count = int(row["count"]) + 1
+                await conn.execute(
+                    "UPDATE account_counters SET count = ? WHERE account_hmac = ? AND kind = ?",
+                    (count, digest, kind),
+                )
+        return count
+
+    async def current(self, telegram_id: int, kind: str, now: datetime, window: timedelta) -> int:
+        """The current window's count without counting."""
+        digest = self.keys.index("account", str(telegram_id))
+        row = await self.db.fetchone(
+            "SELECT window_start, count FROM account_counters WHERE account_hmac = ? AND kind = ?",
+            (digest, kind),
+        )
+        if row is None or parse_ts(row["window_start"]) + window <= now:
+            return 0
+        return int(row["count"])

@@ -1,0 +1,42 @@
+"""Regions: plaintext names (needed for scoping, security.md §1.3)."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.domain.errors import Conflict
+from bot.domain.models import Region
+from storage.codec import ts
+from storage.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteRegionRepository:
+    """Implements ``bot.domain.ports.RegionRepository``."""
+
+    db: Database
+
+    async def add(self, name: str, now: datetime) -> Region:
+        """Create a region (``Conflict`` if the name exists, case-insensitive)."""
+        try:
+            async with self.db.transaction() as conn:
+                cursor = await conn.execute(
+                    "INSERT INTO regions (name, created_at) VALUES (?, ?)", (name, ts(now))
+                )
+                region_id = cursor.lastrowid
+        except sqlite3.IntegrityError:
+            raise Conflict("region exists") from None
+        assert region_id is not None  # noqa: S101 - INSERT always sets it
+        return Region(id=region_id, name=name)
+
+    async def get(self, name: str) -> Region | None:
+        """A region by name, case-insensitive."""
+        row = await self.db.fetchone("SELECT id, name FROM regions WHERE name = ?", (name,))
+        return Region(id=row["id"], name=row["name"]) if row else None
+
+    async def list_all(self) -> list[Region]:
+        """Every region, by name."""
+        rows = await self.db.fetchall("SELECT id, name FROM regions ORDER BY name")
+        return [Region(id=row["id"], name=row["name"]) for row in rows]

@@ -1,0 +1,134 @@
+"""Dependencies point inwards (house-style §2): enforced by scanning imports."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSITION_ROOTS = {"bot.app", "bot.cli", "bot.wiring", "bot.__main__"}
+
+FORBIDDEN: dict[str, set[str]] = {
+    "bot.domain": {
+        "telegram",
+        "aiosqlite",
+        "sqlite3",
+        "babel",
+        "handlers",
+        "storage",
+        "bot.services",
+        "bot.i18n",
+        "bot.app",
+        "bot.config",
+        "cryptography",
+    },
+    "bot.services": {
+        "telegram",
+        "aiosqlite",
+        "sqlite3",
+        "babel",
+        "handlers",
+        "storage",
+        "bot.i18n",
+        "bot.app",
+        "bot.config",
+        "cryptography",
+    },
+    "bot.i18n": {"telegram", "aiosqlite", "sqlite3", "handlers", "storage"},
+    "bot.config": {"telegram", "aiosqlite", "sqlite3", "handlers", "storage"},
+    "handlers": {
+        "aiosqlite",
+        "sqlite3",
+        "storage",
+        "bot.app",
+        "bot.config",
+        "bot.wiring",
+        "bot.cli",
+        "cryptography",
+    },
+    "storage": {
+        "telegram",
+        "babel",
+        "handlers",
+        "bot.services",
+        "bot.i18n",
+        "bot.app",
+        "bot.config",
+        "bot.wiring",
+        "bot.cli",
+    },
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> tuple[set[str], int]:
+    found: set[str] = set()
+    relative = 0
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                relative += 1
+            elif node.module:
+                found.add(node.module)
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found, relative
+
+
+def _sources() -> list[Path]:
+    return [
+        p for pkg in ("bot", "handlers", "storage") for p in sorted((ROOT / pkg).rglob("*.py"))
+    ]
+
+
+def _violations() -> list[str]:
+    problems: list[str] = []
+    for path in _sources():
+        module = _module_name(path)
+        if module in COMPOSITION_ROOTS:
+            continue
+        banned: set[str] = set()
+        for prefix, bad in FORBIDDEN.items():
+            if module == prefix or module.startswith(prefix + "."):
+                banned |= bad
+        imports, _ = _imports(path)
+        problems += [
+            f"{module} imports {name}"
+            for name in sorted(imports)
+            for bad in sorted(banned)
+            if name == bad or name.startswith(bad + ".")
+        ]
+    return problems
+
+
+def test_dependencies_point_inwards() -> None:
+    assert _violations() == []
+
+
+def test_no_relative_imports() -> None:
+    assert [str(p) for p in _sources() if _imports(p)[1]] == []
+
+
+def test_the_scan_sees_a_violation(tmp_path: Path) -> None:
+    bad = tmp_path / "x.py"
+    bad.write_text("import telegram\nfrom storage.database import Database\n", encoding="utf-8")
+    imports, _ = _imports(bad)
+    assert {"telegram", "storage.database"} <= imports
+
+
+def test_no_sql_outside_storage() -> None:
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in _sources()
+        if not _module_name(path).startswith("storage")
+        and any(
+            word in path.read_text(encoding="utf-8")
+            for word in ("SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM")
+        )
+    ]
+    assert offenders == []
