@@ -16,6 +16,7 @@ from telegram.ext import Application, ContextTypes, Defaults, JobQueue
 
 import handlers
 from bot.config import Settings
+from bot.domain.ports import Clock
 from bot.i18n import Catalogs
 from bot.wiring import open_wiring
 from handlers.concurrency import PerChatUpdateProcessor
@@ -27,14 +28,17 @@ _LOGGER = logging.getLogger(__name__)
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 
 
-def build_application(settings: Settings) -> BotApplication:
-    """Build the Application; resources are opened in post_init, closed in post_shutdown."""
+def build_application(settings: Settings, *, clock: Clock | None = None) -> BotApplication:
+    """Build the Application; resources are opened in post_init, closed in post_shutdown.
+
+    ``clock`` replaces the system clock (tests, benchmarks).
+    """
     if settings.bot_token is None:
         raise ValueError("a bot token is required to build the application")
     resources = AsyncExitStack()
 
     async def post_init(application: BotApplication) -> None:
-        wiring = await open_wiring(settings)
+        wiring = await open_wiring(settings, clock=clock)
         resources.push_async_callback(wiring.close)
         application.bot_data.attach(wiring.services, Catalogs.load())
         await handlers.on_startup(application)

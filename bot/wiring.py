@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.config import Settings
+from bot.domain.ports import Clock
 from bot.services.claims import ClaimService
 from bot.services.claims_import import ClaimImportService
 from bot.services.clock import SystemClock
@@ -64,14 +65,17 @@ def prepare_keys(settings: Settings) -> KeyMaterial:
     return load_keys(settings.key_dir)
 
 
-async def open_wiring(settings: Settings) -> Wiring:
-    """Load keys, open and migrate the database, build the services."""
+async def open_wiring(settings: Settings, *, clock: Clock | None = None) -> Wiring:
+    """Load keys, open and migrate the database, build the services.
+
+    ``clock`` lets tests and benchmarks control time; production uses the system clock.
+    """
     keys = prepare_keys(settings)
     created = not settings.database_path.exists()
     db = await Database.open(settings.database_path)
     if created:
         _LOGGER.warning("Created new database %s", settings.database_path)
-    clock = SystemClock(settings.timezone)
+    clock = clock or SystemClock(settings.timezone)
     members = SqliteMemberRepository(db, keys)
     regions = SqliteRegionRepository(db)
     claims = SqliteClaimRepository(db, keys)
