@@ -1,0 +1,158 @@
+"""The outbox contract: every proactive message is a row first (R-01), sent by one sender.
+
+Alerts, help escalations, notifications, reminders, check-ins, tally edits and scheduled
+deletions all become ``OutboxMessage`` rows written in the same transaction as the event that
+caused them. The sender leases rows, renders each one in its recipient's language at send
+time, calls Telegram outside any transaction, and records the outcome (R-02..R-07). The
+recipient is a member id; the chat id is resolved (decrypted) at send time, so unlinking a
+member cancels whatever was still queued for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import IntEnum, StrEnum
+from typing import Protocol
+
+from bot.domain.models import Lang
+
+
+class OutboxKind(StrEnum):
+    """What a row is for; decides priority and expiry."""
+
+    DELETION = "deletion"
+    ALERT = "alert"
+    HELP = "help"
+    CHECKIN = "checkin"
+    NOTIFICATION = "notification"
+    REMINDER = "reminder"
+    TALLY = "tally"
+    HOUSEKEEPING = "housekeeping"
+
+
+class Priority(IntEnum):
+    """Lower sends first (R-07): deletions and safety first, housekeeping last."""
+
+    SAFETY = 0
+    INTERACTIVE = 1
+    NORMAL = 2
+    LOW = 3
+
+
+KIND_PRIORITY: Mapping[OutboxKind, Priority] = {
+    OutboxKind.DELETION: Priority.SAFETY,
+    OutboxKind.ALERT: Priority.SAFETY,
+    OutboxKind.HELP: Priority.SAFETY,
+    OutboxKind.CHECKIN: Priority.INTERACTIVE,
+    OutboxKind.TALLY: Priority.INTERACTIVE,
+    OutboxKind.NOTIFICATION: Priority.NORMAL,
+    OutboxKind.REMINDER: Priority.LOW,
+    OutboxKind.HOUSEKEEPING: Priority.LOW,
+}
+
+#: Per-kind "too old to send" (R-05): a late reminder confuses, a deletion past 48 h fails.
+KIND_EXPIRY: Mapping[OutboxKind, timedelta] = {
+    OutboxKind.DELETION: timedelta(hours=47),
+    OutboxKind.ALERT: timedelta(hours=6),
+    OutboxKind.HELP: timedelta(hours=6),
+    OutboxKind.CHECKIN: timedelta(hours=12),
+    OutboxKind.TALLY: timedelta(hours=6),
+    OutboxKind.NOTIFICATION: timedelta(hours=24),
+    OutboxKind.REMINDER: timedelta(hours=12),
+    OutboxKind.HOUSEKEEPING: timedelta(hours=24),
+}
+
+
+class OutboxStatus(StrEnum):
+    """Row states (R-02); every transition is a compare-and-set."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    ERRORED = "errored"
+    DEAD = "dead"
+    BLOCKED = "blocked"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATUSES = frozenset(
+    {
+        OutboxStatus.SENT,
+        OutboxStatus.DEAD,
+        OutboxStatus.BLOCKED,
+        OutboxStatus.EXPIRED,
+        OutboxStatus.CANCELLED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A message to send (or a deletion to perform) on the bot's own initiative.
+
+    ``template`` names a renderer registered in ``handlers.notifier``; ``params`` are its
+    named values (stored encrypted, rendered in the recipient's language at send time).
+    ``correlation`` groups rows of one cause (``alert:12``) for tallies. ``not_before``
+    defers a row (quiet hours); ``delete_after`` schedules the sent message's deletion.
+    """
+
+    idempotency_key: str
+    kind: OutboxKind
+    member_id: int
+    template: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    correlation: str | None = None
+    not_before: datetime | None = None
+    expires_at: datetime | None = None
+    delete_after: timedelta | None = None
+
+
+class Outcome(StrEnum):
+    """How Telegram answered one attempt (mapped from its exceptions in handlers)."""
+
+    SENT = "sent"
+    RATE_LIMITED = "rate_limited"
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+    BLOCKED = "blocked"
+    STOP_ALL = "stop_all"
+    GONE = "gone"  # deletion target already gone: treated as done (T-20)
+    TOO_OLD = "too_old"  # deletion past Telegram's 48 h window (T-19)
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """Outcome of one Telegram call; only codes and ids, never content."""
+
+    outcome: Outcome
+    message_id: int | None = None
+    retry_after_s: float | None = None
+    error_code: str | None = None
+
+
+class Notifier(Protocol):
+    """Talks to Telegram for the outbox sender (implemented in ``handlers.notifier``)."""
+
+    async def send(
+        self, chat_id: int, lang: Lang, template: str, params: Mapping[str, str]
+    ) -> SendResult:
+        """Render ``template`` in ``lang`` and send it (edits are templates too)."""
+
+    async def delete(self, chat_id: int, message_ids: Sequence[int]) -> SendResult:
+        """Delete messages in a chat (1..100 ids per call)."""
+
+
+class Outbox(Protocol):
+    """Writes rows; joins the caller's transaction when there is one (R-01)."""
+
+    async def enqueue(self, message: OutboxMessage) -> bool:
+        """Add one row; False if a row with that idempotency key exists already."""
+
+    async def enqueue_many(self, messages: Sequence[OutboxMessage]) -> int:
+        """Add rows; returns how many were new."""
+
+    async def cancel_for_member(self, member_id: int) -> int:
+        """Cancel every queued row for a member (unlinked, blocked); returns the count."""
