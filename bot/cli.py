@@ -1,66 +1,747 @@
 """The ``chaski`` command line: run the bot and administer the programme.
 
 A composition root like ``bot.app``: it may wire storage. Errors an operator can fix are one
-line on stderr naming what is wrong and exit code 2, never a traceback.
+line on stderr naming what is wrong and exit code 2, never a traceback; nothing is changed
+when a command fails. Results go to stdout (``--json`` for scripts), warnings to stderr.
+
+Adding a command group (``outbox``, ``keys``, ``backup`` …): write ``_add_<group>(commands)``
+that adds the group's parser and its actions, each with ``set_defaults(handler=...)``, and
+append it to ``_GROUPS``. A handler is ``async (args, settings) -> exit code``; it checks its
+arguments first (so a typo creates no database), then uses ``async with _wired(settings)``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
-from bot.config import ConfigError, Settings
-from bot.domain.errors import DomainError
+from bot.config import BOT_USERNAME, ConfigError, Settings
+from bot.domain.errors import DomainError, Unavailable
+from bot.domain.models import Lang, Member, Role
+from bot.logging_setup import configure_logging as configure_logging  # noqa: PLC0414 - re-export (bench)
+from bot.services.claims_import import (
+    IMPORT_STATUSES,
+    REQUIRED_COLUMNS,
+    ImportRejected,
+    LineError,
+)
+from bot.services.claims_import import MAX_BYTES as CLAIMS_MAX_BYTES
+from bot.services.invite_batch import MAX_BATCH, BatchRejected
+from bot.services.invite_batch import MAX_BYTES as CODENAMES_MAX_BYTES
+from bot.services.invites import MAX_TTL_HOURS
 from storage.keys import KeyFileError
+
+if TYPE_CHECKING:
+    from bot.wiring import Wiring
 
 _LOGGER = logging.getLogger("chaski")
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
+ONCE_WARNING = (
+    "warning: invite codes are shown only this once and are stored only as a keyed hash;"
+    " hand each one over privately, and create a new invite if one is lost"
+)
 
-def configure_logging(level: int = logging.INFO) -> None:
-    """Log to stderr; ``httpx`` at WARNING because it logs URLs containing the token (M-17)."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    logging.getLogger("telegram").setLevel(max(level, logging.INFO))
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+class CliError(Exception):
+    """An operator mistake the command found itself (missing file, empty file …)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """``argparse`` with one-line errors in the house format (``chaski: …``, exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line instead of usage plus error, then exit 2 like argparse does."""
+        sys.stderr.write(f"chaski: {message} (see: {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+#: What ``add_subparsers`` returns (generic only for type checkers, hence the string).
+Commands: TypeAlias = "argparse._SubParsersAction[_Parser]"
+
+
+def _out(line: str = "") -> None:
+    """One line of command output on stdout (ruff T201 bans print)."""
+    sys.stdout.write(line + "\n")
+
+
+def _err(line: str) -> None:
+    """One line for the operator on stderr, in the ``chaski: …`` form."""
+    sys.stderr.write(f"chaski: {line}\n")
+
+
+def _json(value: object) -> str:
+    """Compact JSON on one line, non-ASCII codenames kept readable."""
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Print left-aligned columns separated by two spaces (no trailing blanks)."""
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
+    for row in (headers, *rows):
+        _out(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+@asynccontextmanager
+async def _wired(settings: Settings) -> AsyncIterator[Wiring]:
+    """Open keys, database and services for one command; always close them."""
+    from bot.wiring import open_wiring  # noqa: PLC0415 - keeps `chaski --help` light
+
+    wiring = await open_wiring(settings)
+    try:
+        yield wiring
+    finally:
+        await wiring.close()
+
+
+def _read_input(path: Path, limit: int) -> bytes:
+    """Read at most ``limit + 1`` bytes (the service refuses anything over ``limit``).
+
+    Raises:
+        CliError: the file is missing, unreadable or empty.
+    """
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise CliError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CliError(f"{path}: is a folder, not a file") from None
+    except OSError as exc:
+        raise CliError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if not data.strip():
+        raise CliError(f"{path}: the file is empty; nothing was changed")
+    return data
+
+
+def _report_lines(errors: Sequence[LineError]) -> None:
+    """Every refused line as ``line N: reason`` (``file: reason`` for the whole file)."""
+    for error in errors:
+        where = f"line {error.line}" if error.line > 0 else "file"
+        sys.stderr.write(f"{where}: {error.reason}\n")
+
+
+# --- run, migrate ---------------------------------------------------------------------------
 
 
 async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.wiring import open_wiring  # noqa: PLC0415 - keeps `chaski --help` light
-
     del args
-    wiring = await open_wiring(settings)
-    await wiring.close()
-    print(f"Database {settings.database_path} is up to date.")  # noqa: T201
+    async with _wired(settings):
+        pass
+    _out(f"Database {settings.database_path} is up to date.")
     return 0
 
 
+def _add_run(commands: Commands) -> None:
+    commands.add_parser(
+        "run",
+        help="run the bot (long polling; needs TELEGRAM_BOT_TOKEN); the default command",
+        description="Run the bot until stopped (Ctrl+C or SIGTERM). Needs TELEGRAM_BOT_TOKEN.",
+    )
+
+
+def _add_migrate(commands: Commands) -> None:
+    migrate = commands.add_parser(
+        "migrate",
+        help="create or upgrade the database and exit",
+        description="Create the database and keys if absent, apply pending migrations, exit.",
+    )
+    migrate.set_defaults(handler=_migrate)
+
+
+# --- region ---------------------------------------------------------------------------------
+
+
+async def _region_add(args: argparse.Namespace, settings: Settings) -> int:
+    async with _wired(settings) as wiring:
+        region = await wiring.services.invites.add_region(args.name)
+    _out(f"Region {region.name} created.")
+    return 0
+
+
+async def _region_list(args: argparse.Namespace, settings: Settings) -> int:
+    async with _wired(settings) as wiring:
+        regions = await wiring.services.directory.list_regions()
+    if args.json:
+        _out(_json([{"id": region.id, "name": region.name} for region in regions]))
+    elif not regions:
+        _out("No regions yet; create one with: chaski region add NAME")
+    else:
+        _table(("ID", "NAME"), [(str(region.id), region.name) for region in regions])
+    return 0
+
+
+def _add_region(commands: Commands) -> None:
+    group = commands.add_parser(
+        "region", help="create and list regions", description="Regions scope coordinators."
+    )
+    actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser(
+        "add",
+        help="create a region",
+        description="Create a region. A name is one line of at most 64 characters, letters"
+        " of one script, no hidden characters; Ayacucho and AYACUCHO are the same region.",
+    )
+    add.add_argument("name", metavar="NAME", help="the region's name, e.g. Ayacucho")
+    add.set_defaults(handler=_region_add)
+    listing = actions.add_parser("list", help="list regions", description="List every region.")
+    listing.add_argument("--json", action="store_true", help="print one JSON array")
+    listing.set_defaults(handler=_region_list)
+
+
+# --- invite ---------------------------------------------------------------------------------
+
+
+def _username(text: str) -> str:
+    """``--bot-username`` value: the bot's username, a leading "@" allowed."""
+    name = text.strip().removeprefix("@")
+    if not BOT_USERNAME.fullmatch(name):
+        raise argparse.ArgumentTypeError(
+            "must be the bot's username such as chaski_bot"
+            " (4-32 characters: a letter, then letters, digits or underscores)"
+        )
+    return name
+
+
+def _link(username: str | None, code: str) -> str | None:
+    """Telegram deep link that starts the bot with the code (None without a username)."""
+    return f"https://t.me/{username}?start={code}" if username else None
+
+
+def _iso(moment: datetime) -> str:
+    """ISO 8601 with offset, to the second (UTC as stored)."""
+    return moment.isoformat(timespec="seconds")
+
+
+def _add_invite_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``invite create`` and ``invite create-batch``."""
+    parser.add_argument(
+        "--role", required=True, choices=[str(role) for role in Role], help="the member's role"
+    )
+    parser.add_argument(
+        "--region", required=True, metavar="NAME", help="an existing region (chaski region list)"
+    )
+    parser.add_argument(
+        "--language",
+        choices=[str(lang) for lang in Lang],
+        help="preset the member's language; without it the bot asks them on first contact",
+    )
+    parser.add_argument(
+        "--ttl-hours",
+        type=int,
+        default=MAX_TTL_HOURS,
+        metavar="N",
+        help=f"hours until the code expires, 1-{MAX_TTL_HOURS} (default {MAX_TTL_HOURS})",
+    )
+    parser.add_argument(
+        "--bot-username",
+        type=_username,
+        metavar="NAME",
+        help="the bot's username, to print a t.me deep link (default: CHASKI_BOT_USERNAME)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+async def _invite_create(args: argparse.Namespace, settings: Settings) -> int:
+    username = args.bot_username or settings.bot_username
+    async with _wired(settings) as wiring:
+        issued = await wiring.services.invites.create(
+            role=Role(args.role),
+            region=args.region,
+            codename=args.codename,
+            lang=Lang(args.language) if args.language else None,
+            ttl_hours=args.ttl_hours,
+        )
+        tz = wiring.services.clock.tz
+    link = _link(username, issued.code)
+    _err(ONCE_WARNING)
+    if args.json:
+        _out(_json({"code": issued.code, "link": link, "expires_at": _iso(issued.expires_at)}))
+        return 0
+    local = issued.expires_at.astimezone(tz).isoformat(sep=" ", timespec="minutes")
+    _out(f"Invite created for a new {args.role} in {args.region}.")
+    _out(f"Code:    {issued.code}")
+    _out(f"Link:    {link or '(unknown: pass --bot-username or set CHASKI_BOT_USERNAME)'}")
+    _out(f"Expires: {local} ({tz.key})")
+    return 0
+
+
+async def _invite_batch(args: argparse.Namespace, settings: Settings) -> int:
+    username = args.bot_username or settings.bot_username
+    data = _read_input(Path(args.codenames), CODENAMES_MAX_BYTES)
+    async with _wired(settings) as wiring:
+        try:
+            created = await wiring.services.invite_batch.create_from_file(
+                data,
+                role=Role(args.role),
+                region=args.region,
+                lang=Lang(args.language) if args.language else None,
+                ttl_hours=args.ttl_hours,
+            )
+        except BatchRejected as exc:
+            _report_lines(exc.errors)
+            _err(f"no invite created: {len(exc.errors)} bad line(s) in {args.codenames}")
+            return 2
+    _err(ONCE_WARNING)
+    for item in created:
+        link = _link(username, item.invite.code)
+        expires = _iso(item.invite.expires_at)
+        if args.json:
+            _out(
+                _json(
+                    {
+                        "codename": item.codename,
+                        "code": item.invite.code,
+                        "link": link,
+                        "expires_at": expires,
+                    }
+                )
+            )
+        else:
+            _out(f"{item.codename}\t{item.invite.code}\t{expires}\t{link or '-'}")
+    _err(f"{len(created)} invite(s) created.")
+    return 0
+
+
+def _add_invite(commands: Commands) -> None:
+    group = commands.add_parser(
+        "invite",
+        help="create one-time invites",
+        description="Registration is by invitation only: each invite creates a member under a"
+        " codename and a one-time code that links their Telegram account.",
+    )
+    actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = actions.add_parser(
+        "create",
+        help="create one invite and print its code (shown only once)",
+        description="Create a member under CODENAME and print the one-time code, its t.me"
+        " link when the bot's username is known, and when it expires.",
+    )
+    _add_invite_options(create)
+    create.add_argument(
+        "--codename", required=True, metavar="NAME", help="the member's unique codename"
+    )
+    create.set_defaults(handler=_invite_create)
+    batch = actions.add_parser(
+        "create-batch",
+        help="create one invite per codename of a file, all or none",
+        description="Create one invite per line of FILE (UTF-8, one codename per line, blank"
+        f" lines skipped, at most {MAX_BATCH}). Every line is checked first; if any is bad,"
+        " each is reported and no invite is created. Output: one line per invite,"
+        " codename TAB code TAB expires_at TAB link (- when unknown), or with --json one"
+        " JSON object per line.",
+    )
+    _add_invite_options(batch)
+    batch.add_argument(
+        "--codenames", required=True, metavar="FILE", help="text file, one codename per line"
+    )
+    batch.set_defaults(handler=_invite_batch)
+
+
+# --- claims ---------------------------------------------------------------------------------
+
+
+async def _claims_import(args: argparse.Namespace, settings: Settings) -> int:
+    data = _read_input(Path(args.file), CLAIMS_MAX_BYTES)
+    async with _wired(settings) as wiring:
+        try:
+            result = await wiring.services.claims_import.import_file(data)
+        except ImportRejected as exc:
+            _report_lines(exc.errors)
+            _err(f"nothing imported: {len(exc.errors)} bad line(s) in {args.file}")
+            return 2
+    _out(
+        f"Imported: {result.created} created, {result.updated} updated,"
+        f" {result.unchanged} unchanged."
+    )
+    return 0
+
+
+def _add_claims(commands: Commands) -> None:
+    group = commands.add_parser(
+        "claims", help="import reward claims", description="Reward claims from spreadsheets."
+    )
+    actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    imports = actions.add_parser(
+        "import",
+        help="import claims from a CSV file, all or nothing",
+        description="Create or update claims by reference from a UTF-8 CSV file with the"
+        " columns " + ", ".join(REQUIRED_COLUMNS) + ". Amounts in soles with a dot"
+        " (1500 or 1500.50), dates YYYY-MM-DD, status one of "
+        + ", ".join(sorted(IMPORT_STATUSES))
+        + ". Every line is checked first; if any is bad,"
+        " each is reported and nothing is imported. Importing the same file again changes"
+        " nothing.",
+    )
+    imports.add_argument("file", metavar="FILE.csv", help="the CSV file")
+    imports.set_defaults(handler=_claims_import)
+
+
+# --- members --------------------------------------------------------------------------------
+
+
+def _member_json(member: Member) -> dict[str, object]:
+    return {
+        "id": member.id,
+        "role": str(member.role),
+        "codename": member.codename,
+        "language": str(member.lang),
+        "regions": list(member.regions),
+        "state": str(member.state),
+        "linked": member.telegram_linked,
+        "blocked": member.blocked,
+    }
+
+
+async def _members_list(args: argparse.Namespace, settings: Settings) -> int:
+    async with _wired(settings) as wiring:
+        members = await wiring.services.directory.list_members()
+    if args.json:
+        _out(_json([_member_json(member) for member in members]))
+        return 0
+    if not members:
+        _out("No members yet; create one with: chaski invite create")
+        return 0
+    _table(
+        ("ID", "ROLE", "CODENAME", "LANGUAGE", "REGIONS", "STATE", "LINKED", "BLOCKED"),
+        [
+            (
+                str(member.id),
+                str(member.role),
+                member.codename,
+                str(member.lang),
+                ", ".join(member.regions) or "-",
+                str(member.state),
+                "yes" if member.telegram_linked else "no",
+                "yes" if member.blocked else "no",
+            )
+            for member in members
+        ],
+    )
+    return 0
+
+
+def _add_members(commands: Commands) -> None:
+    group = commands.add_parser(
+        "members", help="list members", description="Members by codename (never Telegram IDs)."
+    )
+    actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser(
+        "list",
+        help="list every member",
+        description="List members: id, role, codename, language, regions, state, whether a"
+        " Telegram account is linked and whether they blocked the bot. Telegram IDs stay"
+        " encrypted and are never shown.",
+    )
+    listing.add_argument("--json", action="store_true", help="print one JSON array")
+    listing.set_defaults(handler=_members_list)
+
+
+# --- outbox ---------------------------------------------------------------------------------
+
+
+async def _outbox_status(args: argparse.Namespace, settings: Settings) -> int:
+    async with _wired(settings) as wiring:
+        report = await wiring.services.outbox_admin.status()
+    rows = sorted(
+        (str(status), str(kind), count) for (status, kind), count in report.counts.items()
+    )
+    if args.json:
+        _out(
+            _json(
+                {
+                    "by_status": report.by_status(),
+                    "by_status_kind": [
+                        {"status": status, "kind": kind, "count": count}
+                        for status, kind, count in rows
+                    ],
+                    "oldest_queued_age_s": report.oldest_waiting_age_s,
+                }
+            )
+        )
+        return 0
+    if not rows:
+        _out("The outbox is empty.")
+    else:
+        _table(("STATUS", "KIND", "COUNT"), [(s, k, str(c)) for s, k, c in rows])
+    age = report.oldest_waiting_age_s
+    _out(f"Oldest queued row: {age} s old." if age is not None else "Nothing is queued.")
+    return 0
+
+
+async def _outbox_retry_dead(args: argparse.Namespace, settings: Settings) -> int:
+    del args
+    async with _wired(settings) as wiring:
+        count = await wiring.services.outbox_admin.retry_dead()
+    _out(f"{count} dead row(s) queued again.")
+    return 0
+
+
+def _add_outbox(commands: Commands) -> None:
+    group = commands.add_parser(
+        "outbox",
+        help="queue health and dead letters",
+        description="Proactive messages (alerts, notifications, scheduled deletions) wait"
+        " in the outbox until the running bot sends them.",
+    )
+    actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    status = actions.add_parser(
+        "status",
+        help="count rows by state and kind",
+        description="Count outbox rows by state and kind, and show how long the oldest"
+        " waiting row has waited (seconds). Dead rows failed for good; retry them with"
+        " 'chaski outbox retry-dead'.",
+    )
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(handler=_outbox_status)
+    retry = actions.add_parser(
+        "retry-dead",
+        help="queue dead rows again",
+        description="Queue every dead row again with its attempts reset; the running bot"
+        " sends them (rows past their expiry become expired instead).",
+    )
+    retry.set_defaults(handler=_outbox_retry_dead)
+
+
+# --- keys, backup, restore, purge (security.md M-07, M-15, R-11) ------------------------------
+
+
+async def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.rotation import RotationError, retire, rotate  # noqa: PLC0415
+
+    async with _wired(settings) as wiring:
+        try:
+            report = await rotate(wiring.db, settings.key_dir)
+            _out(
+                f"New data key {report.new_key_id} is active; re-sealed {report.resealed}"
+                f" value(s) in {report.passes} pass(es)."
+            )
+            for key_id, count in sorted(report.usage.items()):
+                _out(f"key {key_id}: {count} value(s)")
+            _err(f"update the offline copy of {settings.key_dir / 'data.keys'} now")
+            retired = await retire(wiring.db, settings.key_dir) if args.retire_old else None
+        except RotationError as exc:
+            raise CliError(str(exc)) from None
+    if retired is not None:
+        _out(f"Retired old key(s): {', '.join(retired)}." if retired else "No old keys.")
+    return 0
+
+
+async def _keys_retire(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.rotation import RotationError, retire  # noqa: PLC0415
+
+    del args
+    async with _wired(settings) as wiring:
+        try:
+            retired = await retire(wiring.db, settings.key_dir)
+        except RotationError as exc:
+            raise CliError(str(exc)) from None
+    _out(f"Retired old key(s): {', '.join(retired)}." if retired else "No old keys.")
+    return 0
+
+
+def _add_keys(commands: Commands) -> None:
+    group = commands.add_parser(
+        "keys",
+        help="rotate and retire data keys",
+        description="Field-encryption keys in CHASKI_KEY_DIR (docs/operations.md, key"
+        " rotation runbook). Runs while the bot runs.",
+    )
+    actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    rotate = actions.add_parser(
+        "rotate",
+        help="new data key; re-encrypt everything under it",
+        description="Add a new data key, make it active and re-encrypt every sealed value"
+        " under it in short batches. Old keys stay until retired (backups made before"
+        " still need them).",
+    )
+    rotate.add_argument(
+        "--retire-old",
+        action="store_true",
+        help="then remove old keys (refused while any value still uses one)",
+    )
+    rotate.set_defaults(handler=_keys_rotate)
+    retire = actions.add_parser(
+        "retire",
+        help="remove old keys no value uses any more",
+        description="Remove every non-active data key from data.keys; refused while any"
+        " sealed value still uses one. Backups made under a retired key become unreadable.",
+    )
+    retire.set_defaults(handler=_keys_retire)
+
+
+def _backup_preflight(target: Path, database: Path, *, force: bool) -> None:
+    """Refuse before opening anything: no overwrite by accident, no empty database created."""
+    if target.exists() and not force:
+        raise CliError(f"{target} already exists; choose a new name or pass --force")
+    if not database.is_file():
+        raise CliError(f"{database}: no database to back up (check CHASKI_DB)")
+
+
+def _restore_preflight(source: Path) -> None:
+    if not source.is_file():
+        raise CliError(f"{source}: no such file")
+
+
+async def _backup(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.backup import BackupError, create_backup  # noqa: PLC0415
+
+    target: Path = args.path
+    _backup_preflight(target, settings.database_path, force=args.force)
+    async with _wired(settings) as wiring:
+        try:
+            info = await create_backup(wiring.db, target, settings.key_dir)
+        except BackupError as exc:
+            raise CliError(str(exc)) from None
+    _out(f"Backup written to {info.path} ({info.size} bytes, backup key {info.key_id}).")
+    return 0
+
+
+async def _restore(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC  # noqa: PLC0415
+
+    from storage.backup import BackupError, restore_backup  # noqa: PLC0415
+    from storage.keys import load_keys  # noqa: PLC0415
+
+    source: Path = args.path
+    _restore_preflight(source)
+    keys = load_keys(settings.key_dir)  # never creates keys: a restore needs the real ones
+    try:
+        report = await restore_backup(
+            source,
+            settings.database_path,
+            settings.key_dir,
+            keys,
+            now=datetime.now(UTC),
+            force=args.force,
+        )
+    except BackupError as exc:
+        raise CliError(str(exc)) from None
+    _out(
+        f"Restored {report.database}: {report.members} member(s), {report.claims} claim(s),"
+        f" {report.sealed_cells} sealed value(s) checked; integrity ok."
+    )
+    if report.moved_aside is not None:
+        _out(f"The previous database was moved to {report.moved_aside}.")
+    return 0
+
+
+def _add_backup(commands: Commands) -> None:
+    backup = commands.add_parser(
+        "backup",
+        help="write an encrypted backup of the database",
+        description="Write an encrypted, consistent copy of the live database to PATH"
+        " (mode 0600), safe while the bot runs. Encrypted with backup.key in CHASKI_KEY_DIR"
+        " (created on first use: copy it to the offline key store); keys are never inside.",
+    )
+    backup.add_argument("path", type=Path, metavar="PATH", help="backup file to write")
+    backup.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    backup.set_defaults(handler=_backup)
+    restore = commands.add_parser(
+        "restore",
+        help="restore a backup into CHASKI_DB (stop the bot first)",
+        description="Decrypt and check a backup (authentication, integrity_check, every"
+        " sealed value opens with the keys in CHASKI_KEY_DIR), then put it in place as"
+        " CHASKI_DB. Refused if CHASKI_DB exists unless --force, which moves the old file"
+        " aside to <db>.before-restore-<time>.",
+    )
+    restore.add_argument("path", type=Path, metavar="PATH", help="backup file to restore")
+    restore.add_argument(
+        "--force", action="store_true", help="move an existing database aside and replace it"
+    )
+    restore.set_defaults(handler=_restore)
+
+
+async def _purge(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.services.retention import RetentionService  # noqa: PLC0415
+    from storage.retention import SqliteRetentionStore  # noqa: PLC0415
+
+    del args
+    async with _wired(settings) as wiring:
+        service = RetentionService(SqliteRetentionStore(wiring.db), wiring.services.clock)
+        report = await service.purge()
+    rows = [(table, str(count)) for table, count in sorted(report.deleted.items()) if count]
+    if rows:
+        _table(("TABLE", "DELETED"), rows)
+    else:
+        _out("Nothing was past its retention.")
+    if not report.wal_checkpointed:
+        _err("the WAL could not be truncated (a reader was busy); the next purge retries")
+    return 0
+
+
+def _add_purge(commands: Commands) -> None:
+    purge = commands.add_parser(
+        "purge",
+        help="delete everything past its retention now",
+        description="Apply the retention schedule (docs/operations.md): closed claims after"
+        " 90 days, used or expired invites after 7, audit entries after a year, …; then"
+        " truncate the WAL. Safe to repeat.",
+    )
+    purge.set_defaults(handler=_purge)
+
+
+# --- parser and entry point -----------------------------------------------------------------
+
+#: Every command group, in ``--help`` order; other groups are appended here.
+_GROUPS: tuple[Callable[[Commands], None], ...] = (
+    _add_run,
+    _add_migrate,
+    _add_region,
+    _add_invite,
+    _add_claims,
+    _add_members,
+    _add_outbox,
+    _add_keys,
+    _add_backup,
+    _add_purge,
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every sub-command (each has ``--help``)."""
-    parser = argparse.ArgumentParser(
-        prog="chaski", description="Chaski: reward-claim status and safety alerts on Telegram."
+    """The argument parser with every command group (each command has ``--help``)."""
+    parser = _Parser(
+        prog="chaski",
+        description="Chaski: reward-claim status and safety alerts on Telegram."
+        " Without a command, runs the bot.",
+        epilog="Settings come from the environment (CHASKI_DB, CHASKI_KEY_DIR, …);"
+        " see the README.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("run", help="run the bot (long polling; needs TELEGRAM_BOT_TOKEN)")
-    migrate = commands.add_parser("migrate", help="create or upgrade the database and exit")
-    migrate.set_defaults(handler=_migrate)
+    for register in _GROUPS:
+        register(commands)
     return parser
 
 
+def _describe(exc: Exception) -> str:
+    """The one line shown for an expected failure (some domain errors carry no message)."""
+    if isinstance(exc, Unavailable):
+        return "the database is busy, read-only or the disk is full; nothing was changed"
+    return str(exc) or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``chaski`` and ``python -m bot``."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Entry point of ``chaski`` and ``python -m bot``; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, already reported)
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     command = args.command or "run"
-    configure_logging()
+    redactor = configure_logging(logging.INFO if command == "run" else logging.WARNING)
     try:
         settings = Settings.from_env(need_token=command == "run")
+        redactor.add_secret(settings.bot_token or "")
         if command == "run":
             from bot.app import run  # noqa: PLC0415 - imports telegram only when running
 
@@ -68,9 +749,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         handler: Handler = args.handler
         return asyncio.run(handler(args, settings))
-    except (ConfigError, KeyFileError) as exc:
-        print(f"chaski: {exc}", file=sys.stderr)  # noqa: T201
-        return 2
-    except DomainError as exc:
-        print(f"chaski: {exc}", file=sys.stderr)  # noqa: T201
+    except (ConfigError, KeyFileError, CliError, DomainError) as exc:
+        _err(_describe(exc))
         return 2

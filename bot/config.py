@@ -13,8 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.domain.alerts import QuietHours
+
 #: Telegram bot tokens look like ``123456:ABC-def_…``.
 _TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,100}")
+#: Telegram usernames: a letter, then letters, digits and underscores (at most 32).
+BOT_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
 
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
@@ -45,6 +49,15 @@ class Settings:
     alert_approval_threshold: int = 200
     #: Long-polling timeout in seconds.
     poll_timeout: int = 30
+    #: Local hours in which non-urgent alerts wait (``CHASKI_QUIET_HOURS``, default 21-6).
+    quiet_hours: QuietHours | None = field(default_factory=lambda: QuietHours(21, 6))
+    #: The bot's @username without the "@", for invite deep links (``chaski invite create``).
+    bot_username: str | None = None
+    #: Updates one account may send per minute and per day; the excess is dropped (M-06).
+    rate_per_minute: int = 20
+    rate_per_day: int = 200
+    #: Minutes a verified PIN keeps protected data and privileged commands open (M-05).
+    pin_session_minutes: int = 10
 
     @classmethod
     def from_env(
@@ -84,6 +97,11 @@ class Settings:
             send_rate=float(_int(env, "CHASKI_SEND_RATE", 25, 1, 30)),
             alert_approval_threshold=_int(env, "CHASKI_ALERT_APPROVAL_THRESHOLD", 200, 1, 100_000),
             poll_timeout=_int(env, "CHASKI_POLL_TIMEOUT", 30, 0, 60),
+            quiet_hours=_quiet_hours(env),
+            bot_username=_bot_username(env),
+            rate_per_minute=(per_minute := _int(env, "CHASKI_RATE_PER_MINUTE", 20, 1, 600)),
+            rate_per_day=_int(env, "CHASKI_RATE_PER_DAY", 200, per_minute, 100_000),
+            pin_session_minutes=_int(env, "CHASKI_PIN_SESSION_MINUTES", 10, 1, 10),
         )
 
 
@@ -98,3 +116,27 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise ConfigError(f"{name} must be a whole number between {low} and {high}")
     return value
+
+
+def _bot_username(env: Mapping[str, str]) -> str | None:
+    """``CHASKI_BOT_USERNAME`` without a leading "@", or None when unset."""
+    raw = env.get("CHASKI_BOT_USERNAME", "").strip().removeprefix("@")
+    if not raw:
+        return None
+    if not BOT_USERNAME.fullmatch(raw):
+        raise ConfigError(
+            "CHASKI_BOT_USERNAME must be the bot's username such as chaski_bot"
+            " (4-32 characters: a letter, then letters, digits or underscores)"
+        )
+    return raw
+
+
+def _quiet_hours(env: Mapping[str, str]) -> QuietHours | None:
+    """``CHASKI_QUIET_HOURS``: ``START-END`` local hours (default ``21-6``), or ``off``."""
+    raw = env.get("CHASKI_QUIET_HOURS", "").strip() or "21-6"
+    try:
+        return QuietHours.parse(raw)
+    except ValueError:
+        raise ConfigError(
+            "CHASKI_QUIET_HOURS must be START-END hours between 0 and 23 such as 21-6, or off"
+        ) from None

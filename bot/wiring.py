@@ -5,40 +5,42 @@ Only this module, ``bot.app`` and ``bot.cli`` may import ``storage`` (tests/test
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from bot.config import Settings
 from bot.domain.ports import Clock
+from bot.services.alerts import AlertService
 from bot.services.claims import ClaimService
 from bot.services.claims_import import ClaimImportService
 from bot.services.clock import SystemClock
 from bot.services.container import Services
+from bot.services.invite_batch import InviteBatchService
 from bot.services.invites import InviteService
+from bot.services.members import MemberDirectory
+from bot.services.outbox import OutboxAdmin, OutboxDeletions, OutboxSender, SenderConfig
+from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
+from bot.services.safety import InboundLimiter, SafetyService
+from storage.alerts import SqliteAlertRepository
 from storage.audit import SqliteAuditLog
+from storage.chat_messages import SqliteChatMessageLog
 from storage.claims import SqliteClaimRepository
 from storage.database import Database
+from storage.inbound import SqliteInboundLog
 from storage.keys import KeyMaterial, ensure_keys, load_keys
 from storage.members import (
     SqliteAccountCounters,
     SqliteInviteRepository,
     SqliteMemberRepository,
 )
+from storage.outbox import SqliteOutbox, SqliteRecipientDirectory
+from storage.pin import SqlitePinRepository
 from storage.regions import SqliteRegionRepository
 
 _LOGGER = logging.getLogger(__name__)
-
-
-class _UnwiredDeletions:
-    """TEMPORARY until the outbox lands: logs that a deletion would be scheduled."""
-
-    async def schedule_deletion(
-        self, member_id: int, message_ids: Sequence[int], delete_at: datetime
-    ) -> None:
-        _LOGGER.warning("Deletion scheduling not wired yet (%d message(s))", len(message_ids))
 
 
 @dataclass(slots=True)
@@ -80,6 +82,34 @@ async def open_wiring(settings: Settings, *, clock: Clock | None = None) -> Wiri
     regions = SqliteRegionRepository(db)
     claims = SqliteClaimRepository(db, keys)
     audit = SqliteAuditLog(db)
+    # Every enqueue sets this event, so the sender reacts at once instead of polling.
+    outbox_wakeup = asyncio.Event()
+    outbox = SqliteOutbox(db, keys, clock, on_enqueue=outbox_wakeup.set)
+    outbox_sender = OutboxSender(
+        store=outbox,
+        outbox=outbox,
+        uow=db,
+        members=members,
+        recipients=SqliteRecipientDirectory(db, keys),
+        clock=clock,
+        config=SenderConfig(rate=settings.send_rate),
+        wakeup=outbox_wakeup,
+    )
+    invites = InviteService(
+        invites=SqliteInviteRepository(db, keys), regions=regions, audit=audit, clock=clock
+    )
+    pins = SqlitePinRepository(db, keys)
+    pin = PinService(
+        pins=pins,
+        members=members,
+        outbox=outbox,
+        audit=audit,
+        clock=clock,
+        uow=db,
+        session_ttl=timedelta(minutes=settings.pin_session_minutes),
+        # After a duress PIN the decoy is deleted with every sensitive reply; unlink after.
+        decoy_unlink_after=timedelta(minutes=settings.delete_after_minutes + 1),
+    )
     services = Services(
         clock=clock,
         registration=RegistrationService(
@@ -89,14 +119,44 @@ async def open_wiring(settings: Settings, *, clock: Clock | None = None) -> Wiri
             audit=audit,
             clock=clock,
         ),
-        invites=InviteService(
-            invites=SqliteInviteRepository(db, keys), regions=regions, audit=audit, clock=clock
-        ),
+        invites=invites,
         claims=ClaimService(claims),
         claims_import=ClaimImportService(
             claims=claims, members=members, regions=regions, audit=audit, clock=clock
         ),
-        deletions=_UnwiredDeletions(),
+        deletions=OutboxDeletions(outbox),
         delete_after=timedelta(minutes=settings.delete_after_minutes),
+        directory=MemberDirectory(members=members, regions=regions),
+        invite_batch=InviteBatchService(invites=invites, members=members, regions=regions, uow=db),
+        uow=db,
+        outbox=outbox,
+        outbox_sender=outbox_sender,
+        outbox_admin=OutboxAdmin(outbox, clock),
+        alerts=AlertService(
+            alerts=SqliteAlertRepository(db, keys),
+            members=members,
+            regions=regions,
+            outbox=outbox,
+            audit=audit,
+            uow=db,
+            clock=clock,
+            approval_threshold=settings.alert_approval_threshold,
+            quiet_hours=settings.quiet_hours,
+        ),
+        pin=pin,
+        safety=SafetyService(
+            members=members,
+            pins=pins,
+            pin=pin,
+            chat_log=SqliteChatMessageLog(db, keys),
+            inbound=SqliteInboundLog(db, keys),
+            outbox=outbox,
+            audit=audit,
+            clock=clock,
+            uow=db,
+            limiter=InboundLimiter(
+                per_minute=settings.rate_per_minute, per_day=settings.rate_per_day
+            ),
+        ),
     )
     return Wiring(db=db, keys=keys, services=services)

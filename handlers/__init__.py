@@ -2,19 +2,111 @@
 
 from __future__ import annotations
 
+from telegram import Update
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, TypeHandler, filters
+
+from handlers import access, alerts, claims, dispatch, errors, jobs, menus, registration, send
+from handlers import help as help_feature
+from handlers import pin as pin_feature
+from handlers import safety as safety_feature
+from handlers.access import PRIVATE
 from handlers.context import BotApplication
+
+#: Rate limits and size caps, in memory: a flood never reaches the database (M-06, M-09).
+LIMITS = -4
+#: Each ``update_id`` applied once (R-09); keeps incoming message ids for ``/borrar``.
+DEDUPE = -3
+#: A typed PIN (deleted at once, never seen by the menus) and shared locations (M-05, M-09).
+MEMBER_SAFETY = -2
+#: Group of the gatekeeper: runs before every feature and may stop the update (T-08, T-09).
+GATEKEEPING = -1
+#: Group of the features: the first matching handler wins, so order below matters.
+FEATURES = 0
 
 
 def register(application: BotApplication) -> None:
     """Add every handler; gatekeeping groups first, then features, then the error handler."""
-    del application  # features register here as they land
+    add = application.add_handler
+    # -4, -3: limits and dedupe for every update (callbacks and block notices included).
+    add(TypeHandler(Update, safety_feature.guard), group=LIMITS)
+    add(TypeHandler(Update, safety_feature.dedupe), group=DEDUPE)
+    # -2: the PIN a member types after the bot asked for it; locations (even forwarded).
+    add(
+        MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, pin_feature.on_text),
+        group=MEMBER_SAFETY,
+    )
+    add(
+        MessageHandler(
+            filters.ChatType.PRIVATE & (filters.LOCATION | filters.VENUE),
+            safety_feature.on_location,
+        ),
+        group=MEMBER_SAFETY,
+    )
+    # -1: leave groups/channels; drop updates without a sender, forwarded and edited ones.
+    add(TypeHandler(Update, access.gatekeeper), group=GATEKEEPING)
+
+    # 0: commands (private, new, non-forwarded messages only).
+    add(CommandHandler("start", registration.start_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("idioma", registration.language_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("estado", claims.status_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("menu", menus.menu_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("ayuda", help_feature.help_command, filters=PRIVATE), group=FEATURES)
+    # Safety alerts (coordinators, admins): compose, free text, values, approve, list.
+    add(CommandHandler("aviso", alerts.alert_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("aviso_texto", alerts.alert_text_command, filters=PRIVATE), group=FEATURES)
+    add(
+        CommandHandler("aviso_datos", alerts.alert_values_command, filters=PRIVATE), group=FEATURES
+    )
+    add(CommandHandler("aprobar", alerts.approve_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("alertas", alerts.alerts_command, filters=PRIVATE), group=FEATURES)
+    # PIN (M-05, M-13b) and the panic buttons (M-13a, M-13c).
+    add(CommandHandler("pin", pin_feature.pin_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("pin_duress", pin_feature.duress_command, filters=PRIVATE), group=FEATURES)
+    add(
+        CommandHandler("pin_reset", pin_feature.pin_reset_command, filters=PRIVATE),
+        group=FEATURES,
+    )
+    add(CommandHandler("borrar", safety_feature.wipe_command, filters=PRIVATE), group=FEATURES)
+    add(
+        CommandHandler("desvincular", safety_feature.unlink_command, filters=PRIVATE),
+        group=FEATURES,
+    )
+    # 0: buttons, by callback-data prefix; the data is re-checked inside (M-04).
+    add(CallbackQueryHandler(registration.on_language_button, pattern=r"^lang:"), group=FEATURES)
+    add(CallbackQueryHandler(claims.on_claim_button, pattern=r"^claim:"), group=FEATURES)
+    # Alert answers first (informants), then the coordinators' compose/approve/help buttons.
+    add(
+        CallbackQueryHandler(alerts.on_answer_button, pattern=r"^alert:(safe|help):"),
+        group=FEATURES,
+    )
+    add(CallbackQueryHandler(alerts.on_alert_compose_button, pattern=r"^alert:"), group=FEATURES)
+    add(CallbackQueryHandler(alerts.on_approval_button, pattern=r"^appr:"), group=FEATURES)
+    add(CallbackQueryHandler(alerts.on_help_button, pattern=r"^help:"), group=FEATURES)
+    add(CallbackQueryHandler(safety_feature.on_wipe_button, pattern=r"^wipe:"), group=FEATURES)
+    # 0: reply-keyboard buttons arrive as plain text.
+    add(
+        MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, dispatch.on_menu_text),
+        group=FEATURES,
+    )
+    # 0, last: whatever no feature took (strangers' stickers, unknown commands, old buttons).
+    add(MessageHandler(PRIVATE, dispatch.on_other_message), group=FEATURES)
+    add(CallbackQueryHandler(dispatch.on_unknown_callback), group=FEATURES)
+
+    application.add_error_handler(errors.on_error)
 
 
 async def on_startup(application: BotApplication) -> None:
     """Start jobs and the outbox sender once services exist (R-12)."""
-    del application
+    # The default-scope menu stays empty: members get theirs per chat (telegram.md §2, M-02).
+    await send.delete_default_commands(application.bot)
+    # Crashed leases back to the queue, then the sender and its housekeeping tick.
+    await jobs.start_outbox(application)
+    # The alert tally tick: coalesced edits of each sender's live summary.
+    alerts.start_tally_job(application)
+    # Unlinks due after a duress PIN; purge of old message and update ids (M-13b, R-09).
+    safety_feature.start_safety_job(application)
 
 
 async def on_shutdown(application: BotApplication) -> None:
     """Stop the sender, letting in-flight sends finish."""
-    del application
+    await jobs.stop_outbox(application)

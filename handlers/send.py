@@ -8,11 +8,21 @@ set in one place (on top of ``Defaults``) and sensitive replies get a persisted 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
-from telegram import InlineKeyboardMarkup, Message, ReplyKeyboardMarkup, ReplyKeyboardRemove
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeChat,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
+from bot.domain.errors import Unavailable
 from bot.domain.models import Member
 from handlers.context import BotContext
 
@@ -24,14 +34,23 @@ Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 async def send_text(
     context: BotContext, chat_id: int, text: str, *, reply_markup: Markup | None = None
 ) -> Message:
-    """Send one HTML message that cannot be forwarded or saved."""
-    return await context.bot.send_message(
+    """Send one HTML message that cannot be forwarded or saved.
+
+    Its id is recorded for the member's panic wipe (``/borrar``, M-13a); nothing is recorded
+    for a chat not linked to a member, and a busy database never fails the send.
+    """
+    message = await context.bot.send_message(
         chat_id,
         text,
         parse_mode=ParseMode.HTML,
         protect_content=True,
         reply_markup=reply_markup,
     )
+    try:
+        await context.services.safety.record_sent(chat_id, message.message_id)
+    except Unavailable:
+        _LOGGER.warning("Could not record a sent message id for the wipe")
+    return message
 
 
 async def send_sensitive(
@@ -87,3 +106,58 @@ async def answer_callback(context: BotContext, query_id: str, text: str | None =
         await context.bot.answer_callback_query(query_id, text=text)
     except TelegramError as exc:
         _LOGGER.info("answerCallbackQuery failed: %s", type(exc).__name__)
+
+
+async def leave_chat(context: BotContext, chat_id: int) -> None:
+    """Leave a group or channel: the bot serves private chats only (T-08, M-09)."""
+    try:
+        await context.bot.leave_chat(chat_id)
+    except TelegramError as exc:
+        _LOGGER.info("leaveChat failed: %s", type(exc).__name__)
+
+
+async def set_chat_commands(
+    context: BotContext, chat_id: int, commands: Sequence[tuple[str, str]]
+) -> None:
+    """Show ``(command, description)`` pairs as this chat's own command menu (telegram.md §2).
+
+    Chat scope, no ``language_code``: the member's client reports ``es`` anyway, and this is
+    the only way to show Quechua descriptions and a role's commands to that member alone.
+    A failure leaves the previous menu; it is logged, not raised.
+    """
+    try:
+        await context.bot.set_my_commands(
+            [BotCommand(command, description) for command, description in commands],
+            scope=BotCommandScopeChat(chat_id),
+        )
+    except TelegramError as exc:
+        _LOGGER.info("setMyCommands failed: %s", type(exc).__name__)
+
+
+async def delete_default_commands(bot: Bot) -> None:
+    """Empty the default-scope command menu so strangers learn nothing from it (M-02)."""
+    try:
+        await bot.delete_my_commands()
+    except TelegramError as exc:
+        _LOGGER.warning("deleteMyCommands failed: %s", type(exc).__name__)
+
+
+async def delete_many(context: BotContext, chat_id: int, message_ids: Sequence[int]) -> bool:
+    """Delete 1..100 messages of a chat in one call (``/borrar``); False if refused.
+
+    Telegram skips ids that are missing or too old, so a partly stale batch still succeeds.
+    """
+    try:
+        await context.bot.delete_messages(chat_id, list(message_ids))
+    except TelegramError as exc:
+        _LOGGER.info("deleteMessages failed: %s", type(exc).__name__)
+        return False
+    return True
+
+
+async def delete_chat_commands(context: BotContext, chat_id: int) -> None:
+    """Remove a chat's own command menu (unlink, panic): a seized phone shows no role menu."""
+    try:
+        await context.bot.delete_my_commands(scope=BotCommandScopeChat(chat_id))
+    except TelegramError as exc:
+        _LOGGER.info("deleteMyCommands failed: %s", type(exc).__name__)

@@ -26,7 +26,7 @@ COVERAGE_FLOOR = "90"
 
 def _ensure_venv(lock: str) -> None:
     """Create `.venv` and install `lock` (hash-checked) plus the project, once per lock."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script runs before any check
         sys.exit("Chaski needs Python 3.11 or newer.")
     if not PY.exists():
         print(f"Creating virtual environment in {VENV} ...", flush=True)

@@ -11,6 +11,22 @@ from storage.codec import ts
 from storage.database import Database
 
 GENESIS = "0" * 64
+#: Written by the retention purge (storage.retention), the only path that deletes entries:
+#: its target ``upto:<last purged id>:<last purged hash>`` is where the remaining chain starts.
+CHECKPOINT_ACTION = "audit_checkpoint"
+
+
+def checkpoint_target(last_id: int, last_hash: str) -> str:
+    """The target of a checkpoint entry: the id and hash of the last purged entry."""
+    return f"upto:{last_id}:{last_hash}"
+
+
+def checkpoint_hash(target: str | None) -> str | None:
+    """The purged entry's hash named by a checkpoint target, or None if malformed."""
+    parts = (target or "").split(":")
+    if len(parts) != 3 or parts[0] != "upto" or len(parts[2]) != 64:
+        return None
+    return parts[2]
 
 
 def entry_hash(prev_hash: str, fields: tuple[str, ...]) -> str:
@@ -57,13 +73,23 @@ class SqliteAuditLog:
             )
 
     async def verify(self) -> list[int]:
-        """Return the ids of entries whose chain link is broken (empty = intact)."""
+        """Return the ids of entries whose chain link is broken (empty = intact).
+
+        After a retention purge the oldest remaining entry links to a deleted one; the chain
+        then starts from the hash named by the latest checkpoint entry (itself chained, so
+        forging it means rewriting every later entry), never from an unexplained gap.
+        """
         broken: list[int] = []
         prev = GENESIS
-        for row in await self.db.fetchall(
+        rows = await self.db.fetchall(
             "SELECT id, at, actor_id, actor_role, action, target, result, prev_hash, hash"
             " FROM audit ORDER BY id"
-        ):
+        )
+        if rows and rows[0]["prev_hash"] != GENESIS:
+            checkpoints = [row for row in rows if row["action"] == CHECKPOINT_ACTION]
+            if checkpoints:
+                prev = checkpoint_hash(checkpoints[-1]["target"]) or GENESIS
+        for row in rows:
             fields = (
                 row["at"],
                 str(row["actor_id"] or ""),

@@ -128,7 +128,7 @@ class SqliteClaimRepository:
                     (self.keys.index("codename", row.codename),),
                 )
                 region = await self.db.fetchone(
-                    "SELECT id FROM regions WHERE name = ?", (row.region,)
+                    "SELECT id, name FROM regions WHERE name = ?", (row.region,)
                 )
                 if member is None or region is None:
                     raise LookupError(f"line {row.line}: member or region vanished")
@@ -169,7 +169,7 @@ class SqliteClaimRepository:
                 same = (
                     current.member_id == member["id"]
                     and current.operation.id == op_id
-                    and current.region == row.region
+                    and current.region == region["name"]  # stored spelling (NOCASE lookup)
                     and current.status is row.status
                     and current.promised_cents == row.promised_cents
                     and current.promised_date == row.promised_date

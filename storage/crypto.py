@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -21,6 +21,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 KEY_ID_LEN = 8
 NONCE_LEN = 12
 KEY_LEN = 32
+
+#: Returns the current ``(keys, active_key_id)`` when the key file changed since the last
+#: call, else None; lets a running process pick up a rotation without a restart.
+KeyReloader = Callable[[], tuple[Mapping[str, bytes], str] | None]
 
 
 class DecryptionError(Exception):
@@ -30,10 +34,27 @@ class DecryptionError(Exception):
 class FieldCipher:
     """Seal and open column values with the active key; open with any known key."""
 
-    __slots__ = ("_active", "_aeads")
+    __slots__ = ("_active", "_aeads", "_reloader")
 
-    def __init__(self, keys: Mapping[str, bytes], active_key_id: str) -> None:
-        """Keep one AESGCM per key id; ``active_key_id`` seals new values."""
+    def __init__(
+        self,
+        keys: Mapping[str, bytes],
+        active_key_id: str,
+        *,
+        reloader: KeyReloader | None = None,
+    ) -> None:
+        """Keep one AESGCM per key id; ``active_key_id`` seals new values.
+
+        ``reloader`` (set by ``storage.keys.load_keys``) is asked before every seal and when
+        a ciphertext names an unknown key, so a key rotation done by another process
+        (``chaski keys rotate``) takes effect here without a restart.
+        """
+        self._aeads: dict[str, AESGCM] = {}
+        self._active = ""
+        self._install(keys, active_key_id)
+        self._reloader = reloader
+
+    def _install(self, keys: Mapping[str, bytes], active_key_id: str) -> None:
         if active_key_id not in keys:
             raise ValueError("the active key id is not among the keys")
         for key_id, key in keys.items():
@@ -47,12 +68,32 @@ class FieldCipher:
         """Id of the key used for new ciphertexts."""
         return self._active
 
+    @property
+    def key_ids(self) -> frozenset[str]:
+        """Ids of every key this cipher can open with."""
+        return frozenset(self._aeads)
+
+    def reload_if_changed(self) -> bool:
+        """Adopt the key file's current key set if it changed; True if it did.
+
+        Cheap when nothing changed (one ``stat``), which is why ``seal`` can call it every
+        time: after a rotation made a new key active, the next value sealed here uses it.
+        """
+        if self._reloader is None:
+            return False
+        fresh = self._reloader()
+        if fresh is None:
+            return False
+        self._install(*fresh)
+        return True
+
     @staticmethod
     def _aad(key_id: str, table: str, column: str, row_id: int) -> bytes:
         return f"chaski|{key_id}|{table}|{column}|{row_id}".encode()
 
     def seal(self, value: str, *, table: str, column: str, row_id: int) -> bytes:
-        """Encrypt ``value`` for one cell; a fresh random nonce every time."""
+        """Encrypt ``value`` for one cell with the active key; a fresh random nonce every time."""
+        self.reload_if_changed()
         nonce = os.urandom(NONCE_LEN)
         aad = self._aad(self._active, table, column, row_id)
         sealed = self._aeads[self._active].encrypt(nonce, value.encode("utf-8"), aad)
@@ -66,6 +107,8 @@ class FieldCipher:
         """
         key_id = blob[:KEY_ID_LEN].decode("ascii", errors="replace")
         aead = self._aeads.get(key_id)
+        if aead is None and self.reload_if_changed():
+            aead = self._aeads.get(key_id)  # sealed by a key a rotation added meanwhile
         if aead is None or len(blob) < KEY_ID_LEN + NONCE_LEN + 16:
             raise DecryptionError("unknown key or truncated ciphertext")
         nonce = blob[KEY_ID_LEN : KEY_ID_LEN + NONCE_LEN]

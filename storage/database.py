@@ -24,6 +24,7 @@ from typing import Any
 import aiosqlite
 
 from bot.domain.errors import Unavailable
+from storage import authorizer
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -125,6 +126,13 @@ class Database:
             await migrate(writer)
             await _quick_check(writer, path)
             reader = await _open(path)
+            try:
+                # From here on, data statements only: no DDL, ATTACH or pragma writes (M-08).
+                await authorizer.install(writer)
+                await authorizer.install(reader)
+            except BaseException:
+                await reader.close()
+                raise
         except BaseException:
             await writer.close()
             raise
@@ -143,6 +151,9 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """Run a short ``BEGIN IMMEDIATE`` write; nested use in the same task joins it.
+
+        Never start a task (``create_task``) inside a transaction: it would inherit the
+        "in transaction" flag and write on the writer connection without holding the lock.
 
         Raises:
             Unavailable: the database stayed locked past ``busy_timeout``, is read-only or

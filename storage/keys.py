@@ -22,6 +22,8 @@ _LOGGER = logging.getLogger(__name__)
 
 DATA_KEYS = "data.keys"
 PEPPER = "pepper.key"
+#: Key of the encrypted backups (``storage.backup``); never inside a backup itself.
+BACKUP_KEY = "backup.key"
 
 
 class KeyFileError(Exception):
@@ -35,6 +37,10 @@ class KeyMaterial:
     cipher: FieldCipher
     index: BlindIndex
 
+    def reload_if_changed(self) -> bool:
+        """Pick up a key rotation made by another process; True if the key set changed."""
+        return self.cipher.reload_if_changed()
+
 
 def new_key_id() -> str:
     """A random 8-character key id."""
@@ -44,13 +50,26 @@ def new_key_id() -> str:
 def _write_private(path: Path, data: bytes) -> None:
     """Write ``data`` atomically with mode 0600 from the first byte."""
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A leftover .tmp (crash mid-write) may have looser permissions: O_CREAT would keep
+    # them, so remove it and create afresh; O_EXCL also refuses a planted symlink.
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
     tmp.replace(path)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a key file atomically and owner-only (rotation, backup key)."""
+    _write_private(path, data)
+
+
+def check_private(path: Path) -> None:
+    """Refuse a key file that other users can read or write (``KeyFileError``)."""
+    _check_private(path)
 
 
 def _check_private(path: Path) -> None:
@@ -67,11 +86,62 @@ def _read_data_keys(path: Path) -> tuple[dict[str, bytes], str]:
         doc = json.loads(path.read_text(encoding="utf-8"))
         keys = {str(k): base64.b64decode(v, validate=True) for k, v in doc["keys"].items()}
         active = str(doc["active"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        # AttributeError: "keys" is not an object (e.g. a string or a list).
         raise KeyFileError(f"key file {path} is malformed") from exc
-    if active not in keys or any(len(key) != KEY_LEN for key in keys.values()):
+    if (
+        active not in keys
+        or any(len(key) != KEY_LEN for key in keys.values())
+        # FieldCipher would raise a bare ValueError on these; fail closed with the file name.
+        or any(len(key_id) != KEY_ID_LEN or not key_id.isalnum() for key_id in keys)
+    ):
         raise KeyFileError(f"key file {path} is malformed")
     return keys, active
+
+
+def read_data_keys(key_dir: Path) -> tuple[dict[str, bytes], str]:
+    """The data keys by id and the active id, checked like ``load_keys`` does.
+
+    Raises:
+        KeyFileError: the file is missing, malformed or not owner-only.
+    """
+    path = key_dir / DATA_KEYS
+    if not path.is_file():
+        raise KeyFileError(f"key file {path} is missing")
+    _check_private(path)
+    return _read_data_keys(path)
+
+
+class _DataKeysWatcher:
+    """Re-reads ``data.keys`` when its inode, size or mtime changed (key rotation)."""
+
+    __slots__ = ("_path", "_seen")
+
+    def __init__(self, path: Path, seen: tuple[int, int, int]) -> None:
+        self._path = path
+        self._seen = seen
+
+    @staticmethod
+    def signature(path: Path) -> tuple[int, int, int]:
+        st = path.stat()
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def __call__(self) -> tuple[dict[str, bytes], str] | None:
+        try:
+            seen = self.signature(self._path)
+            if seen == self._seen:
+                return None
+            _check_private(self._path)
+            fresh = _read_data_keys(self._path)
+        except (OSError, KeyFileError) as exc:
+            # Keep the verified key set loaded at start; a bad file stops the next start.
+            _LOGGER.error(  # noqa: TRY400 - the error type is enough, no traceback noise
+                "Cannot reload %s: %s", self._path, type(exc).__name__
+            )
+            return None
+        self._seen = seen
+        _LOGGER.info("Reloaded the data keys (active key %s)", fresh[1])
+        return fresh
 
 
 def write_data_keys(key_dir: Path, keys: dict[str, bytes], active: str) -> None:
@@ -120,8 +190,10 @@ def load_keys(key_dir: Path) -> KeyMaterial:
         if not path.is_file():
             raise KeyFileError(f"key file {path} is missing")
         _check_private(path)
+    seen = _DataKeysWatcher.signature(data)  # before reading: a change in between reloads
     keys, active = _read_data_keys(data)
     pepper_bytes = pepper.read_bytes()
     if len(pepper_bytes) < KEY_LEN:
         raise KeyFileError(f"key file {pepper} is malformed")
-    return KeyMaterial(cipher=FieldCipher(keys, active), index=BlindIndex(pepper_bytes))
+    cipher = FieldCipher(keys, active, reloader=_DataKeysWatcher(data, seen))
+    return KeyMaterial(cipher=cipher, index=BlindIndex(pepper_bytes))

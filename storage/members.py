@@ -183,9 +183,12 @@ class SqliteInviteRepository:
             )
             if taken is not None:
                 return None
+            # A member suspended before redeeming (the invite went to the wrong person) keeps
+            # the invite unusable: suspending must not be undone by the link it guards.
             cursor = await conn.execute(
                 "UPDATE invites SET used_at = ? WHERE code_hmac = ? AND used_at IS NULL"
-                " AND revoked = 0 AND expires_at > ? RETURNING member_id",
+                " AND revoked = 0 AND expires_at > ? AND member_id IN"
+                " (SELECT id FROM members WHERE state = 'active') RETURNING member_id",
                 (ts(now), self.keys.index("invite", code), ts(now)),
             )
             row = await cursor.fetchone()
@@ -194,8 +197,8 @@ class SqliteInviteRepository:
                 return None
             member_id = int(row[0])
             await conn.execute(
-                "UPDATE members SET telegram_enc = ?, telegram_hmac = ?, linked_at = ?,"
-                " state = 'active' WHERE id = ?",
+                "UPDATE members SET telegram_enc = ?, telegram_hmac = ?, linked_at = ?"
+                " WHERE id = ?",
                 (
                     sealer.seal("telegram", member_id, str(telegram_id)),
                     digest,

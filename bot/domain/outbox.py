@@ -156,3 +156,79 @@ class Outbox(Protocol):
 
     async def cancel_for_member(self, member_id: int) -> int:
         """Cancel every queued row for a member (unlinked, blocked); returns the count."""
+
+
+#: Template of DELETION rows; ``params["message_ids"]`` holds comma-separated message ids.
+DELETE_TEMPLATE = "delete"
+#: Template of the note to coordinators when a member blocked the bot (R-06).
+MEMBER_BLOCKED_TEMPLATE = "member_blocked"
+
+
+def default_expiry(message: OutboxMessage, now: datetime) -> datetime:
+    """``expires_at`` when the producer gave none (R-05, ``KIND_EXPIRY``).
+
+    Deletions count from now (Telegram's 48 h window runs from when the message was sent,
+    which is about when its deletion is scheduled); other kinds from when they become due.
+    """
+    if message.expires_at is not None:
+        return message.expires_at
+    expiry = KIND_EXPIRY[message.kind]
+    if message.kind is OutboxKind.DELETION or message.not_before is None:
+        return now + expiry
+    return max(now, message.not_before) + expiry
+
+
+@dataclass(frozen=True, slots=True)
+class LeasedRow:
+    """A row the sender leased: everything needed to send it, params already opened.
+
+    ``params`` is None when the sealed parameters could not be decrypted (fail closed: the
+    row goes ``dead`` instead of being sent with missing content). ``lease_until`` is the
+    lease token the compare-and-set update must match.
+    """
+
+    id: int
+    kind: OutboxKind
+    member_id: int
+    template: str
+    params: Mapping[str, str] | None
+    attempts: int
+    lease_until: datetime
+    correlation: str | None = None
+    delete_after: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Where and how a member is reached right now (resolved at send time)."""
+
+    chat_id: int
+    lang: Lang
+    active: bool = True
+    blocked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RowUpdate:
+    """One compare-and-set transition of a leased row out of ``sending`` (R-02).
+
+    ``None`` fields keep their stored value. ``lease_until`` must equal the stored lease, so
+    a result arriving after the lease was recovered and re-leased changes nothing.
+    """
+
+    row_id: int
+    lease_until: datetime
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: datetime | None = None
+    error_code: str | None = None
+    message_id: int | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxCounts:
+    """Row counts by status and kind, and when the oldest waiting row was created."""
+
+    by_status_kind: Mapping[tuple[OutboxStatus, OutboxKind], int]
+    oldest_waiting_at: datetime | None

@@ -20,6 +20,12 @@ _HIDDEN = frozenset(
     )
 )
 
+#: Categories refused everywhere: controls (C0/C1, incl. CR and U+0085), lone surrogates,
+#: invisible format characters (soft hyphen, tag characters U+E0000-E007F, U+180E, U+2061-2064,
+#: which _HIDDEN does not list one by one) and the line/paragraph separators U+2028/U+2029
+#: (a line break inside a "one-line" name, or in a log line).
+_REJECTED = frozenset({"Cc", "Cs", "Cf", "Zl", "Zp"})
+
 MAX_NAME = 64
 MAX_TEXT = 4096
 
@@ -28,8 +34,10 @@ def _script(char: str) -> str | None:
     """Coarse script of a letter, from its Unicode name ("LATIN …", "CYRILLIC …")."""
     if not char.isalpha():
         return None
-    name = unicodedata.name(char, "")
-    return name.split(" ", 1)[0] if name else None
+    # A letter without a name in this Python's Unicode database (e.g. Tangut U+17000 on 3.11)
+    # still counts: as a script of its own, so it cannot hide among Latin letters.
+    name = unicodedata.name(char, "?")
+    return name.split(" ", 1)[0]
 
 
 def clean_text(value: str, *, field: str, max_len: int = MAX_TEXT, multiline: bool = True) -> str:
@@ -45,7 +53,7 @@ def clean_text(value: str, *, field: str, max_len: int = MAX_TEXT, multiline: bo
         raise ValidationError(f"{field}: longer than {max_len} characters")
     for char in text:
         allowed_break = multiline and char == "\n"
-        if char in _HIDDEN or (unicodedata.category(char) in {"Cc", "Cs"} and not allowed_break):
+        if char in _HIDDEN or (unicodedata.category(char) in _REJECTED and not allowed_break):
             raise ValidationError(
                 f"{field}: contains a hidden or control character U+{ord(char):04X}"
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from bot.domain.alerts import Alert
 from bot.domain.errors import NotAllowed
 from bot.domain.models import Claim, Member, Role
 
@@ -24,28 +25,68 @@ class Action(StrEnum):
     ANSWER_CHECKIN = "answer_checkin"
     ACK_HELP = "ack_help"
     MANAGE_MEMBERS = "manage_members"
+    ANSWER_ALERT = "answer_alert"
+    VIEW_ALERTS = "view_alerts"
+    SET_PIN = "set_pin"
+    SET_DURESS_PIN = "set_duress_pin"
+    WIPE_SELF = "wipe_self"
+    UNLINK_MEMBER = "unlink_member"
+    RESET_PIN = "reset_pin"
 
 
 #: Actions any active member may take about themselves.
-_SELF_ACTIONS = frozenset({Action.CHOOSE_LANGUAGE, Action.ANSWER_CHECKIN})
-_INFORMANT_ACTIONS = frozenset({Action.VIEW_OWN_CLAIMS})
-_COORDINATOR_ACTIONS = frozenset({Action.SEND_ALERT, Action.APPROVE_ALERT, Action.ACK_HELP})
+_SELF_ACTIONS = frozenset(
+    {
+        Action.CHOOSE_LANGUAGE,
+        Action.ANSWER_CHECKIN,
+        Action.ANSWER_ALERT,
+        Action.SET_PIN,
+        Action.WIPE_SELF,
+    }
+)
+#: The duress PIN's decoy is an empty claim list, which only informants have (M-13b).
+_INFORMANT_ACTIONS = frozenset({Action.VIEW_OWN_CLAIMS, Action.SET_DURESS_PIN})
+#: Actions on another member's account (remote unlink M-13c, PIN reset M-05).
+_MEMBER_ACTIONS = frozenset({Action.UNLINK_MEMBER, Action.RESET_PIN})
+_COORDINATOR_ACTIONS = frozenset(
+    {Action.SEND_ALERT, Action.APPROVE_ALERT, Action.ACK_HELP, Action.VIEW_ALERTS}
+)
 _ADMIN_ACTIONS = frozenset(
-    {Action.SEND_ALERT, Action.APPROVE_ALERT, Action.ACK_HELP, Action.MANAGE_MEMBERS}
+    {
+        Action.SEND_ALERT,
+        Action.APPROVE_ALERT,
+        Action.ACK_HELP,
+        Action.MANAGE_MEMBERS,
+        Action.VIEW_ALERTS,
+    }
 )
 
-Target = Claim | frozenset[str] | None
+Target = Claim | Alert | Member | frozenset[str] | None
 
 
 def _in_scope(actor: Member, regions: frozenset[str]) -> bool:
     return bool(regions) and regions <= set(actor.regions)
 
 
+def _on_member(actor: Member, action: Action, target: Member) -> bool:
+    """Administrators act on anyone but themselves; coordinators only on informants of one
+    of their regions (a lost coordinator phone is an administrator's job)."""
+    if action not in _MEMBER_ACTIONS or target.id == actor.id:
+        return False
+    return actor.role is Role.ADMIN or (
+        actor.role is Role.COORDINATOR
+        and target.role is Role.INFORMANT
+        and target.region in actor.regions
+    )
+
+
 def is_allowed(actor: Member, action: Action, target: Target = None) -> bool:
     """Pure decision: may ``actor`` do ``action`` on ``target``.
 
-    ``target`` is a claim for claim actions, a set of region names for region-scoped
-    actions (alerts, acknowledgements), else None. Admins are programme-wide.
+    ``target`` is a claim for claim actions, an alert for approvals, a member for actions
+    on another member's account (unlink, PIN reset), a set of region names for region-scoped
+    actions (sending and viewing alerts, acknowledgements), else None. Admins are
+    programme-wide.
     """
     if not actor.active:
         return False
@@ -61,6 +102,16 @@ def is_allowed(actor: Member, action: Action, target: Target = None) -> bool:
                 actor.role is Role.COORDINATOR and target.region in actor.regions
             )
         return False
+    if isinstance(target, Alert):
+        # Two-person rule (M-14, T-14): the creator never approves their own alert, and a
+        # coordinator approves only alerts whose every region is theirs.
+        if action is not Action.APPROVE_ALERT or target.creator_id == actor.id:
+            return False
+        return actor.role is Role.ADMIN or (
+            actor.role is Role.COORDINATOR and _in_scope(actor, frozenset(target.regions))
+        )
+    if isinstance(target, Member):
+        return _on_member(actor, action, target)
     if actor.role is Role.INFORMANT:
         return action in _INFORMANT_ACTIONS and target is None
     if actor.role is Role.ADMIN:

@@ -11,7 +11,7 @@ import csv
 import io
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from bot.domain.errors import DomainError, ValidationError
@@ -40,9 +40,9 @@ REQUIRED_COLUMNS = (
 )
 #: Statuses an import may set (``reopened`` only arises from an appeal in the bot).
 IMPORT_STATUSES = frozenset(ClaimStatus) - {ClaimStatus.REOPENED}
-_REFERENCE = re.compile(r"[A-Z0-9][A-Z0-9-]{1,31}")
-_AMOUNT = re.compile(r"(\d{1,12})(?:\.(\d{1,2}))?")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_REFERENCE = re.compile(r"[A-Z0-9][A-Z0-9-]{1,31}", re.ASCII)
+_AMOUNT = re.compile(r"(\d{1,12})(?:\.(\d{1,2}))?", re.ASCII)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 #: S/ 100,000,000.00: far above any promised share; a typo beyond it is refused (T-28).
 MAX_AMOUNT_CENTS = 10_000_000_000
 MAX_ROWS = 100_000
@@ -108,8 +108,8 @@ def parse_reference(text: str) -> str:
     Raises:
         ValidationError: empty or with characters other than letters, digits and dashes.
     """
-    ref = text.strip().upper()
-    if not _REFERENCE.fullmatch(ref):
+    ref = text.strip()
+    if not ref.isascii() or not _REFERENCE.fullmatch(ref := ref.upper()):
         raise ValidationError("reference: letters, digits and dashes, like R-2016-0007")
     return ref
 
@@ -218,7 +218,9 @@ class ClaimImportService:
             elif row.region.casefold() not in known_regions:
                 errors.append(LineError(row.line, "region: unknown"))
             else:
-                checked.append(row)
+                # The stored spelling: SQLite's NOCASE folds ASCII only ("PICHARÍ" would not
+                # find "Picharí"), and re-importing must compare equal to what is stored.
+                checked.append(replace(row, region=known_regions[row.region.casefold()]))
         if errors:
             raise ImportRejected(sorted(errors, key=lambda error: error.line))
         result = await self.claims.import_rows(checked, self.clock.now())

@@ -5,11 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.domain.ports import Clock, DeletionScheduler
+from bot.domain.outbox import Outbox
+from bot.domain.ports import Clock, DeletionScheduler, UnitOfWork
+from bot.services.alerts import AlertService
 from bot.services.claims import ClaimService
 from bot.services.claims_import import ClaimImportService
+from bot.services.invite_batch import InviteBatchService
 from bot.services.invites import InviteService
+from bot.services.members import MemberDirectory
+from bot.services.outbox import OutboxAdmin, OutboxSender
+from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
+from bot.services.safety import SafetyService
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,3 +31,22 @@ class Services:
     deletions: DeletionScheduler
     #: How long sensitive replies stay in the chat before the bot deletes them (M-10).
     delete_after: timedelta
+    #: Member and region listings (CLI; a chat command must authorize first).
+    directory: MemberDirectory
+    #: Invites for a whole file of codenames, all or none.
+    invite_batch: InviteBatchService
+    #: Groups a state change with its outbox/audit rows in one transaction (R-01).
+    uow: UnitOfWork
+    #: Writes proactive messages as rows; joins the caller's transaction (R-01).
+    outbox: Outbox
+    #: The one sender of outbox rows; started and stopped by ``handlers.jobs``.
+    outbox_sender: OutboxSender
+    #: Queue health and dead letters for administrators (``chaski outbox``).
+    outbox_admin: OutboxAdmin
+    #: Safety alerts: compose, approve, fan out, tally, escalate help (M-14, R-01).
+    alerts: AlertService
+    #: PINs, PIN sessions, lockout, duress decoy (M-05, M-13b); privileged handlers call
+    #: ``pin.require_session(member)`` (or ``handlers.pin.require_pin``) first.
+    pin: PinService
+    #: Panic wipe, remote unlink, inbound limits and update idempotency (M-06, M-13, R-09).
+    safety: SafetyService

@@ -1,0 +1,205 @@
+"""PIN rules (M-05, M-13b): normalisation, lockout schedule, records and their repository.
+
+A PIN is the second factor that protects an informant whose phone is seized unlocked, and a
+coordinator whose Telegram account is taken over (A2, A5). Six digits are only ~20 bits, so
+the protection comes from the lockout, which is defined here once and persisted by storage.
+
+Normalisation rule (T-16), applied to every PIN typed, new or checked:
+
+1. Unicode NFKC (full-width U+FF13 → ``3``, superscript U+00B2 → ``2``, circled U+2460 → ``1``);
+2. every whitespace character removed (people type ``123 456``);
+3. every remaining character must be a decimal digit of any script (``str.isdecimal``:
+   Arabic-Indic U+0663, Devanagari U+0969 …, which NFKC leaves alone) and is mapped to its ASCII
+   digit with ``unicodedata.decimal``;
+4. 6 to 12 digits, else the input is invalid (a failed attempt when checking a PIN).
+
+Leading zeros are kept (``000123`` is its own PIN). Emoji, letters, signs and empty input
+are invalid; input longer than ``MAX_RAW`` characters is refused before normalising.
+"""
+
+from __future__ import annotations
+
+import itertools
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from bot.domain.errors import DomainError
+
+PIN_MIN = 6
+PIN_MAX = 12
+#: Longer raw input is refused before NFKC (no work for 100 000-character "PINs").
+MAX_RAW = 64
+#: Failures that start a timed lock, and the first lock's length (doubling afterwards).
+LOCK_AFTER = 5
+FIRST_LOCK = timedelta(minutes=15)
+#: Failures after which only a coordinator's reset unlocks the PIN.
+RESET_AFTER = 10
+#: How long "the next plain text is a PIN" stays armed after the bot asked for it.
+PROMPT_TTL = timedelta(minutes=2)
+#: Upper bound of a PIN session (M-05: ≤ 10 min, configurable below it).
+MAX_SESSION = timedelta(minutes=10)
+
+
+class PinRequired(DomainError):
+    """A privileged action needs an open PIN session; ask for the PIN and retry."""
+
+
+class PinNotSet(PinRequired):
+    """A coordinator or administrator must first create a PIN with /pin (mandatory, M-05)."""
+
+
+class PinLocked(DomainError):
+    """Too many failed attempts: locked until ``until``, or until a reset when None."""
+
+    def __init__(self, until: datetime | None) -> None:
+        """Keep when the lock ends (None: only a coordinator's reset ends it)."""
+        super().__init__("pin locked")
+        self.until = until
+
+
+class PinPurpose(StrEnum):
+    """What the next plain text of a member with a pending prompt is."""
+
+    VERIFY = "verify"
+    NEW = "new"
+    CONFIRM = "confirm"
+    DURESS_NEW = "duress_new"
+    DURESS_CONFIRM = "duress_confirm"
+
+
+class SessionState(StrEnum):
+    """Whether PIN-protected data may be shown right now."""
+
+    NOT_NEEDED = "not_needed"  # an informant without a PIN
+    OPEN = "open"
+    DECOY = "decoy"  # opened by the duress PIN: show the empty decoy, never data
+    CLOSED = "closed"
+
+
+def normalise_pin(text: str) -> str | None:
+    """Apply the module's normalisation rule; None when the input is not a valid PIN."""
+    if len(text) > MAX_RAW:
+        return None
+    digits: list[str] = []
+    for char in unicodedata.normalize("NFKC", text):
+        if char.isspace():
+            continue
+        if not char.isdecimal():
+            return None
+        digits.append(str(unicodedata.decimal(char)))
+    if not PIN_MIN <= len(digits) <= PIN_MAX:
+        return None
+    return "".join(digits)
+
+
+def is_weak(pin: str) -> bool:
+    """Refuse PINs an attacker tries first: one repeated digit or a run such as 123456."""
+    steps = {(int(b) - int(a)) % 10 for a, b in itertools.pairwise(pin)}
+    return len(steps) == 1 and steps <= {0, 1, 9}
+
+
+def lock_after_failure(failures: int, now: datetime) -> datetime | None:
+    """When a timed lock ends after ``failures`` consecutive failures (None: no timed lock).
+
+    5 → 15 min, 6 → 30, 7 → 60, 8 → 120, 9 → 240; from ``RESET_AFTER`` on a reset is needed
+    (see ``needs_reset``), so no end time is returned.
+    """
+    if failures < LOCK_AFTER or failures >= RESET_AFTER:
+        return None
+    return now + FIRST_LOCK * (1 << (failures - LOCK_AFTER))
+
+
+def needs_reset(failures: int) -> bool:
+    """Whether only a coordinator's reset can unlock the PIN."""
+    return failures >= RESET_AFTER
+
+
+@dataclass(frozen=True, slots=True)
+class PinRecord:
+    """A member's PIN state; hashes are ``scrypt$…`` strings (see ``bot.services.pin``)."""
+
+    member_id: int
+    pin_hash: str | None
+    duress_hash: str | None
+    failures: int
+    locked_until: datetime | None
+    reset_required: bool
+    session_until: datetime | None
+    session_decoy: bool
+    unlink_at: datetime | None
+
+    def locked(self, now: datetime) -> PinLocked | None:
+        """The lock in force at ``now``, if any."""
+        if self.reset_required:
+            return PinLocked(None)
+        if self.locked_until is not None and self.locked_until > now:
+            return PinLocked(self.locked_until)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class PinPrompt:
+    """An armed prompt: the member's next plain text is handled as ``purpose``.
+
+    ``then`` names what to do after a successful check (``"estado"``); ``pending_hash`` is
+    the hash of a new PIN awaiting confirmation.
+    """
+
+    member_id: int
+    purpose: PinPurpose
+    expires_at: datetime
+    then: str | None = None
+    pending_hash: str | None = None
+
+
+class PinRepository(Protocol):
+    """Persisted PIN state and prompts (storage seals the hashes)."""
+
+    async def get(self, member_id: int) -> PinRecord | None:
+        """The member's PIN record, if they ever set a PIN or failed one."""
+
+    async def set_pin(self, member_id: int, pin_hash: str, now: datetime) -> None:
+        """Store a new PIN hash; clears failures and locks."""
+
+    async def set_duress(self, member_id: int, duress_hash: str | None, now: datetime) -> None:
+        """Store (or remove, with None) the duress PIN hash."""
+
+    async def add_failure(self, member_id: int, now: datetime) -> int:
+        """Count one failed attempt (creating the record if needed); return the new count."""
+
+    async def set_lock(
+        self, member_id: int, locked_until: datetime | None, reset_required: bool
+    ) -> None:
+        """Record the lock computed from the failure count."""
+
+    async def open_session(
+        self, member_id: int, until: datetime, *, decoy: bool, now: datetime
+    ) -> None:
+        """Record a successful check: failures cleared, a (decoy) session until ``until``."""
+
+    async def schedule_unlink(self, member_id: int, at: datetime) -> None:
+        """Unlink the member at ``at`` (after a duress PIN's decoy is deleted)."""
+
+    async def due_unlinks(self, now: datetime) -> list[int]:
+        """Members whose scheduled unlink is due."""
+
+    async def clear(self, member_id: int) -> None:
+        """Forget the member's PIN, duress PIN, lock, session and prompt (reset, unlink)."""
+
+    async def set_prompt(self, prompt: PinPrompt) -> None:
+        """Arm (or replace) the member's prompt."""
+
+    async def get_prompt(self, member_id: int) -> PinPrompt | None:
+        """The member's prompt, expired or not."""
+
+    async def prompt_armed_for(self, telegram_id: int, now: datetime) -> bool:
+        """Whether the member linked to this account has an unexpired prompt (cheap check)."""
+
+    async def clear_prompt(self, member_id: int) -> None:
+        """Disarm the member's prompt."""
+
+    async def purge_prompts(self, now: datetime) -> int:
+        """Delete expired prompts; return how many."""

@@ -1,0 +1,30 @@
+"""Read-only listings of members and regions for the administration CLI.
+
+The CLI runs on the server by someone who holds the database and its keys, so it needs no
+``authorize()`` call; a chat command built on this must check ``Action.MANAGE_MEMBERS`` first.
+Members come back as domain objects, which carry no Telegram ID (it stays sealed in storage),
+so a listing built from them cannot leak one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.domain.models import Member, Region
+from bot.domain.ports import MemberRepository, RegionRepository
+
+
+@dataclass(frozen=True, slots=True)
+class MemberDirectory:
+    """Who is enrolled and which regions exist."""
+
+    members: MemberRepository
+    regions: RegionRepository
+
+    async def list_members(self) -> list[Member]:
+        """Every member, ordered by id (linked or not, whatever the state)."""
+        return await self.members.list_all()
+
+    async def list_regions(self) -> list[Region]:
+        """Every region, ordered by name."""
+        return await self.regions.list_all()

@@ -1,0 +1,308 @@
+"""Panic wipe, remote unlink, inbound limits and idempotency (M-06, M-09, M-13, R-09).
+
+The wipe deletes what Telegram still lets the bot delete *before* the link is shredded: if
+the process dies half-way, the member is still linked and can press the button again. Then
+one transaction unlinks (ciphertext and keyed hash gone), cancels queued outbox rows, forgets
+PIN and message-id rows, audits, and queues the note to the coordinators.
+
+``InboundLimiter`` is deliberately in memory: it runs before anything touches the database,
+so a flood costs a dictionary lookup, not a write. A restart resets its counters (the daily
+limit included); the persistent per-account counters of registration still bound strangers.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bot.domain.models import Member
+from bot.domain.outbox import Outbox
+from bot.domain.pin import PinRepository
+from bot.domain.ports import AuditLog, Clock, MemberRepository, UnitOfWork
+from bot.domain.safety import (
+    DELETABLE_FOR,
+    DELETE_BATCH,
+    TEMPLATE_UNLINKED,
+    UPDATE_MEMORY,
+    ChatEraser,
+    ChatMessageLog,
+    InboundLog,
+)
+from bot.domain.text import MAX_TEXT
+from bot.services.authz import Action, authorize
+from bot.services.pin import PinService, find_member, notify_coordinators
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Command arguments longer than this are refused (M-09); ``/start`` is exempt because
+#: registration validates its payload before any lookup and counts bad ones (T-05, T-06).
+MAX_COMMAND_ARGS = 64
+#: Defaults of the inbound limits (M-06); per account they are settings.
+PER_MINUTE = 20
+PER_DAY = 200
+GLOBAL_PER_SECOND = 300.0
+#: Accounts tracked at once; the least recently seen is forgotten beyond this (T-46).
+MAX_TRACKED = 20_000
+_MINUTE = 60.0
+_DAY = 86_400.0
+
+
+def text_too_long(text: str | None) -> bool:
+    """Whether a message text exceeds Telegram's own limit (only forged updates do, T-23)."""
+    return text is not None and len(text) > MAX_TEXT
+
+
+def command_args_too_long(text: str | None) -> bool:
+    """Whether a command's arguments exceed ``MAX_COMMAND_ARGS`` (``/start`` exempt)."""
+    if text is None or not text.startswith("/"):
+        return False
+    command, _, args = text.partition(" ")
+    if command.split("@", 1)[0] == "/start":
+        return False
+    return len(args.strip()) > MAX_COMMAND_ARGS
+
+
+class Verdict(StrEnum):
+    """What the inbound limiter decided for one update."""
+
+    ALLOW = "allow"
+    GLOBAL = "global"
+    MINUTE = "minute"
+    DAY = "day"
+
+
+@dataclass(slots=True)
+class _Account:
+    recent: deque[float]
+    day_start: float
+    day_count: int = 0
+    last_seen: float = 0.0
+    warned: bool = False
+
+
+class InboundLimiter:
+    """Per-account sliding minute + daily window and a global token bucket (M-06).
+
+    Accounts are keyed by an HMAC of the user id under a per-process random key (never the
+    id itself); at most ``max_tracked`` accounts are kept, idle ones forgotten first, so a
+    flood of new accounts cannot grow memory without bound. Dropped updates do not count.
+    """
+
+    __slots__ = (
+        "_accounts",
+        "_global_rate",
+        "_global_warned_at",
+        "_key",
+        "_last",
+        "_max_tracked",
+        "_now",
+        "_per_day",
+        "_per_minute",
+        "_tokens",
+    )
+
+    def __init__(
+        self,
+        *,
+        per_minute: int = PER_MINUTE,
+        per_day: int = PER_DAY,
+        global_per_second: float = GLOBAL_PER_SECOND,
+        max_tracked: int = MAX_TRACKED,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Limits; ``monotonic`` is injectable so tests control time."""
+        if per_minute < 1 or per_day < per_minute or global_per_second <= 0 or max_tracked < 1:
+            raise ValueError("limits must be positive and per_day >= per_minute")
+        self._per_minute = per_minute
+        self._per_day = per_day
+        self._global_rate = global_per_second
+        self._max_tracked = max_tracked
+        self._now = monotonic
+        self._key = secrets.token_bytes(32)
+        self._accounts: OrderedDict[bytes, _Account] = OrderedDict()
+        self._tokens = global_per_second
+        self._last = monotonic()
+        self._global_warned_at: float | None = None
+
+    @property
+    def tracked(self) -> int:
+        """How many accounts are being counted (bounded by ``max_tracked``)."""
+        return len(self._accounts)
+
+    def check(self, user_id: int | None) -> Verdict:
+        """Count one update of ``user_id`` (None: no sender) and decide whether it passes."""
+        now = self._now()
+        self._tokens = min(
+            self._global_rate, self._tokens + (now - self._last) * self._global_rate
+        )
+        self._last = now
+        if self._tokens < 1:
+            if self._global_warned_at is None or now - self._global_warned_at >= _MINUTE:
+                self._global_warned_at = now
+                _LOGGER.warning("Global inbound limit reached: dropping updates")
+            return Verdict.GLOBAL
+        self._tokens -= 1
+        if user_id is None:
+            return Verdict.ALLOW
+        account = self._account(user_id, now)
+        verdict = self._judge(account, now)
+        if verdict is Verdict.ALLOW:
+            account.recent.append(now)
+            account.day_count += 1
+            account.warned = False
+        elif not account.warned:
+            account.warned = True
+            _LOGGER.warning("Per-account inbound limit reached (%s window)", verdict)
+        return verdict
+
+    def _account(self, user_id: int, now: float) -> _Account:
+        key = hmac.digest(self._key, user_id.to_bytes(8, "big", signed=True), "sha256")[:16]
+        account = self._accounts.get(key)
+        if account is None:
+            account = _Account(deque(), now)
+            self._accounts[key] = account
+        else:
+            self._accounts.move_to_end(key)
+        account.last_seen = now
+        self._evict(now)
+        return account
+
+    def _evict(self, now: float) -> None:
+        """Forget accounts idle for a day, and the least recent beyond the bound.
+
+        The account just seen is the most recent (``last_seen == now``), so the loop always
+        stops before the dict is empty.
+        """
+        oldest = next(iter(self._accounts.values()))
+        while len(self._accounts) > self._max_tracked or now - oldest.last_seen >= _DAY:
+            self._accounts.popitem(last=False)
+            oldest = next(iter(self._accounts.values()))
+
+    def _judge(self, account: _Account, now: float) -> Verdict:
+        if now - account.day_start >= _DAY:
+            account.day_start = now
+            account.day_count = 0
+        recent = account.recent
+        while recent and now - recent[0] >= _MINUTE:
+            recent.popleft()
+        if account.day_count >= self._per_day:
+            return Verdict.DAY
+        if len(recent) >= self._per_minute:
+            return Verdict.MINUTE
+        return Verdict.ALLOW
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyService:
+    """Wipe and unlink (self, remote, after duress), message-id log, processed updates."""
+
+    members: MemberRepository
+    pins: PinRepository
+    pin: PinService
+    chat_log: ChatMessageLog
+    inbound: InboundLog
+    outbox: Outbox
+    audit: AuditLog
+    clock: Clock
+    uow: UnitOfWork
+    limiter: InboundLimiter = field(default_factory=InboundLimiter)
+
+    # ------------------------------------------------------------------ inbound
+
+    async def accept_update(
+        self, update_id: int, *, telegram_id: int | None = None, message_id: int | None = None
+    ) -> bool:
+        """Record an update once (R-09); False for a repeat. Keeps the message id for wipes."""
+        return await self.inbound.first_seen(
+            update_id, self.clock.now(), telegram_id=telegram_id, message_id=message_id
+        )
+
+    async def record_sent(self, chat_id: int, message_id: int) -> None:
+        """Remember a message the bot sent to a (linked) private chat, for ``/borrar``."""
+        await self.chat_log.record(chat_id, message_id, self.clock.now())
+
+    # ------------------------------------------------------------------ wipe and unlink
+
+    async def wipe_self(self, member: Member, eraser: ChatEraser) -> None:
+        """``/borrar`` confirmed: delete what can be deleted, then shred the link (M-13a).
+
+        Raises:
+            NotAllowed: the member is not active (an unlinked account changes nothing).
+        """
+        authorize(member, Action.WIPE_SELF)
+        await self._unlink(member, eraser, actor=member, cause="panic")
+
+    async def unlink_remote(self, actor: Member, codename: str, eraser: ChatEraser) -> Member:
+        """``/desvincular``: a coordinator or admin unlinks a lost or seized phone (M-13c).
+
+        Raises:
+            PinNotSet, PinRequired: the actor has no open PIN session.
+            NotFound: malformed, unknown, or out-of-scope codename (one error, M-04).
+        """
+        await self.pin.require_session(actor)
+        target = await find_member(self.members, actor, codename, Action.UNLINK_MEMBER)
+        await self._unlink(target, eraser, actor=actor, cause="remote")
+        return target
+
+    async def run_due_unlinks(self, eraser: ChatEraser) -> int:
+        """Unlink members whose duress PIN was used, once the decoy is gone (M-13b)."""
+        done = 0
+        for member_id in await self.pin.due_unlinks():
+            member = await self.members.get(member_id)
+            if member is None:
+                await self.pins.clear(member_id)
+                continue
+            await self._unlink(member, eraser, actor=None, cause="duress")
+            done += 1
+        return done
+
+    async def _unlink(
+        self, member: Member, eraser: ChatEraser, *, actor: Member | None, cause: str
+    ) -> None:
+        now = self.clock.now()
+        chat_id = await self.members.telegram_id(member.id)
+        refused = 0
+        if chat_id is not None:
+            ids = await self.chat_log.recent(member.id, now - DELETABLE_FOR)
+            for start in range(0, len(ids), DELETE_BATCH):
+                if not await eraser.delete_messages(chat_id, ids[start : start + DELETE_BATCH]):
+                    refused += 1
+            await eraser.clear_commands(chat_id)
+        if refused:
+            _LOGGER.warning("Wipe: %d deleteMessages batch(es) refused", refused)
+        async with self.uow.transaction():
+            await self.members.unlink(member.id)
+            await self.outbox.cancel_for_member(member.id)
+            await self.pins.clear(member.id)
+            await self.chat_log.forget(member.id)
+            await self.audit.record(
+                action="member_unlink",
+                result=cause,
+                now=now,
+                actor_id=actor.id if actor else None,
+                actor_role=actor.role if actor else None,
+                target=f"member:{member.id}",
+            )
+            await notify_coordinators(
+                self.members,
+                self.outbox,
+                member,
+                TEMPLATE_UNLINKED,
+                now,
+                exclude=actor.id if actor else None,
+            )
+
+    # ------------------------------------------------------------------ housekeeping
+
+    async def housekeeping(self) -> None:
+        """Forget message ids past Telegram's window, old update ids, expired prompts."""
+        now = self.clock.now()
+        await self.chat_log.purge(now - DELETABLE_FOR)
+        await self.inbound.purge(now - UPDATE_MEMORY)
+        await self.pin.purge_prompts()

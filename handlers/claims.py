@@ -1,0 +1,101 @@
+"""``/estado`` and the *Mis recompensas* button: the member's claims and their histories.
+
+Both replies carry claim data, so they go through ``send_sensitive`` (persisted deletion after
+``delete_after``, M-10). History buttons carry only an opaque claim id that is re-authorized on
+every press (M-04, T-10): another member's id, garbage or a stale button gets "menu expired".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from gettext import NullTranslations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+
+from bot.domain.errors import NotAllowed, NotFound
+from bot.domain.models import Claim, Member, Role
+from bot.domain.pin import SessionState
+from handlers import pin, send
+from handlers.access import ALL_ROLES, menu_expired, not_available, requires
+from handlers.context import BotContext
+from handlers.render import render_claim_list, render_history
+
+#: ``claim:history:<id>``: a positive integer of at most 18 digits (fits SQLite's INTEGER).
+HISTORY_DATA = re.compile(r"claim:history:([1-9][0-9]{0,17})")
+
+
+def history_keyboard(t: NullTranslations, claims: Sequence[Claim]) -> InlineKeyboardMarkup:
+    """One history button per claim shown in a message."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    # Translators: button under a claim that opens its history;
+                    # {reference} is a code such as R-2016-0007. ≤ 20 characters.
+                    t.pgettext("botón", "Ver {reference}").format(reference=claim.reference),
+                    callback_data=f"claim:history:{claim.id}",
+                )
+            ]
+            for claim in claims
+        ]
+    )
+
+
+async def show_claims(update: Update, context: BotContext, member: Member) -> None:
+    """List the member's own claims; other roles get "not available" (T-13)."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    services = context.services
+    try:
+        claims = await services.claims.list_for(member)
+    except NotAllowed:
+        await not_available(context, member, chat.id)
+        return
+    # With a PIN, data only inside a PIN session (M-05); a duress PIN's session gets the real
+    # empty state, same render and same send path, so it cannot be told apart (M-13b, T-17).
+    state = await pin.gate(update, context, member, then=pin.THEN_STATUS)
+    if state is SessionState.CLOSED:
+        return
+    if state is SessionState.DECOY:
+        claims = []
+    t = context.catalogs.for_lang(member.lang)
+    pages = render_claim_list(t, member.lang, member.codename, claims, services.clock.today())
+    for page in pages:
+        markup = history_keyboard(t, page.claims) if page.claims else None
+        await send.send_sensitive(context, member, chat.id, page.text, reply_markup=markup)
+
+
+status_command = requires(Role.INFORMANT)(show_claims)
+"""``/estado``: informants only; the service re-checks with ``authorize`` (M-04)."""
+
+pin.register_continuation(pin.THEN_STATUS, show_claims)
+
+
+@requires(*ALL_ROLES)
+async def on_claim_button(update: Update, context: BotContext, member: Member) -> None:
+    """``claim:history:<id>``: the claim's visible history, if it is the member's to see."""
+    query, chat = update.callback_query, update.effective_chat
+    if query is None or chat is None:
+        return
+    match = HISTORY_DATA.fullmatch(query.data) if isinstance(query.data, str) else None
+    if match is None:
+        await menu_expired(update, context, member, chat.id)
+        return
+    services = context.services
+    try:
+        claim, events = await services.claims.history(member, int(match[1]))
+    except NotFound:
+        await menu_expired(update, context, member, chat.id)
+        return
+    state = await pin.gate(update, context, member)
+    if state is SessionState.DECOY:  # only an old keyboard can be pressed in a decoy
+        await menu_expired(update, context, member, chat.id)
+        return
+    await send.answer_callback(context, query.id)
+    if state is SessionState.CLOSED:
+        return
+    t = context.catalogs.for_lang(member.lang)
+    for text in render_history(t, member.lang, services.clock.tz, claim, events):
+        await send.send_sensitive(context, member, chat.id, text)

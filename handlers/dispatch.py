@@ -1,0 +1,56 @@
+"""Routing of menu-button texts to features, and the fallbacks for whatever no feature took.
+
+Kept apart from ``handlers.menus`` because it imports the features, which themselves import
+``handlers.menus`` for keyboards and command lists.
+"""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot.domain.models import Member
+from handlers import claims, registration
+from handlers import help as help_feature
+from handlers.access import ALL_ROLES, menu_expired, not_available, requires
+from handlers.context import BotContext
+from handlers.menus import MenuAction, action_for_text
+
+
+@requires(*ALL_ROLES)
+async def on_menu_text(update: Update, context: BotContext, member: Member) -> None:
+    """A text that is not a command: a menu button press, or else "not available" (T-13)."""
+    message = update.effective_message
+    chat = update.effective_chat
+    if message is None or chat is None or message.text is None:
+        return
+    action = action_for_text(context.catalogs, message.text)
+    if action is MenuAction.STATUS:
+        await claims.show_claims(update, context, member)
+    elif action is MenuAction.HELP:
+        await help_feature.show_help(context, member, chat.id)
+    elif action is MenuAction.LANGUAGE:
+        await registration.ask_language(context, chat.id)
+    else:
+        await not_available(context, member, chat.id)
+
+
+@requires(*ALL_ROLES)
+async def on_other_message(update: Update, context: BotContext, member: Member) -> None:
+    """Anything no feature took: unknown commands get "not available", the rest is ignored.
+
+    Non-text messages (photos, stickers, voice …) are never downloaded or answered (M-09).
+    """
+    message = update.effective_message
+    chat = update.effective_chat
+    if message is None or chat is None:
+        return
+    if message.text is not None:
+        await not_available(context, member, chat.id)
+
+
+@requires(*ALL_ROLES)
+async def on_unknown_callback(update: Update, context: BotContext, member: Member) -> None:
+    """A button this version does not know (old keyboard, forged data): "menu expired"."""
+    chat = update.effective_chat
+    if chat is not None:
+        await menu_expired(update, context, member, chat.id)

@@ -1,0 +1,31 @@
+"""``/ayuda``: what the member can do, listed from the same commands as their chat menu."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot.domain.models import Member
+from handlers import send
+from handlers.access import ALL_ROLES, requires
+from handlers.context import BotContext
+from handlers.menus import chat_commands, main_keyboard
+from handlers.render import render_help
+
+
+async def show_help(context: BotContext, member: Member, chat_id: int) -> None:
+    """Send the help text for the member's role, in their language, with the menu buttons."""
+    t = context.catalogs.for_lang(member.lang)
+    await send.send_text(
+        context,
+        chat_id,
+        render_help(t, chat_commands(t, member.role)),
+        reply_markup=main_keyboard(t, member.role),
+    )
+
+
+@requires(*ALL_ROLES)
+async def help_command(update: Update, context: BotContext, member: Member) -> None:
+    """``/ayuda``: explain the commands."""
+    chat = update.effective_chat
+    if chat is not None:
+        await show_help(context, member, chat.id)

@@ -1,0 +1,112 @@
+"""The member's menus: big reply-keyboard buttons, chat command lists and ``/menu``.
+
+Labels and command descriptions are translated at use time with the member's translator (no
+module-level translated text, quechua.md §4.3). A menu button arrives as plain text in the
+member's language, so button presses are matched against the labels of both languages: a member
+who just switched language may still press a button of the old keyboard.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from gettext import NullTranslations
+
+from telegram import KeyboardButton, ReplyKeyboardMarkup, Update
+
+from bot.domain.models import Lang, Member, Role
+from bot.i18n import Catalogs
+from handlers import send
+from handlers.access import ALL_ROLES, requires
+from handlers.context import BotContext
+
+
+class MenuAction(StrEnum):
+    """What a reply-keyboard button does."""
+
+    STATUS = "status"
+    HELP = "help"
+    LANGUAGE = "language"
+
+
+def button_labels(t: NullTranslations) -> dict[MenuAction, str]:
+    """The button labels in ``t``'s language (one or two words, ≤ ~20 characters)."""
+    return {
+        # Translators: big menu button that lists the member's claims; ≤ 20 characters.
+        MenuAction.STATUS: t.pgettext("botón", "Mis recompensas"),
+        # Translators: big menu button; ≤ 20 characters.
+        MenuAction.HELP: t.pgettext("botón", "Ayuda"),
+        # Translators: big menu button that opens the language choice; ≤ 20 characters.
+        MenuAction.LANGUAGE: t.pgettext("botón", "Idioma"),
+    }
+
+
+def actions_for(role: Role) -> tuple[MenuAction, ...]:
+    """The buttons a role sees: only informants have claims to look at."""
+    if role is Role.INFORMANT:
+        return (MenuAction.STATUS, MenuAction.HELP, MenuAction.LANGUAGE)
+    return (MenuAction.HELP, MenuAction.LANGUAGE)
+
+
+def main_keyboard(t: NullTranslations, role: Role) -> ReplyKeyboardMarkup:
+    """Large buttons, one per row for the main action, for small Android screens."""
+    labels = button_labels(t)
+    actions = actions_for(role)
+    rows: list[list[KeyboardButton]] = []
+    if MenuAction.STATUS in actions:
+        rows.append([KeyboardButton(labels[MenuAction.STATUS])])
+    rows.append(
+        [KeyboardButton(labels[MenuAction.HELP]), KeyboardButton(labels[MenuAction.LANGUAGE])]
+    )
+    return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
+
+
+def action_for_text(catalogs: Catalogs, text: str) -> MenuAction | None:
+    """The action whose button label (in any language) is ``text``, if any."""
+    wanted = text.strip()
+    for lang in Lang:
+        for action, label in button_labels(catalogs.for_lang(lang)).items():
+            if label == wanted:
+                return action
+    return None
+
+
+def chat_commands(t: NullTranslations, role: Role) -> list[tuple[str, str]]:
+    """The ``(command, description)`` menu of one member's chat, in their language."""
+    commands: list[tuple[str, str]] = []
+    if role is Role.INFORMANT:
+        # Translators: description in the chat's command menu (≤ 256 characters).
+        commands.append(("estado", t.pgettext("comando", "Ver tus recompensas")))
+    else:
+        commands += [
+            # Translators: description in the chat's command menu (≤ 256 characters).
+            ("aviso", t.pgettext("comando", "Enviar un aviso de seguridad")),
+            # Translators: description in the chat's command menu (≤ 256 characters).
+            ("alertas", t.pgettext("comando", "Ver los avisos recientes y sus respuestas")),
+            # Translators: description in the chat's command menu (≤ 256 characters).
+            ("aprobar", t.pgettext("comando", "Aprobar avisos pendientes")),
+        ]
+    commands += [
+        # Translators: description in the chat's command menu (≤ 256 characters).
+        ("menu", t.pgettext("comando", "Mostrar el menú")),
+        # Translators: description in the chat's command menu (≤ 256 characters).
+        ("idioma", t.pgettext("comando", "Cambiar el idioma")),
+        # Translators: description in the chat's command menu (≤ 256 characters).
+        ("ayuda", t.pgettext("comando", "Ayuda")),
+    ]
+    return commands
+
+
+async def show_menu(context: BotContext, member: Member, chat_id: int, text: str) -> None:
+    """Send ``text`` with the member's big-button keyboard."""
+    t = context.catalogs.for_lang(member.lang)
+    await send.send_text(context, chat_id, text, reply_markup=main_keyboard(t, member.role))
+
+
+@requires(*ALL_ROLES)
+async def menu_command(update: Update, context: BotContext, member: Member) -> None:
+    """``/menu``: show the big buttons again (e.g. after the keyboard was hidden)."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    t = context.catalogs.for_lang(member.lang)
+    await show_menu(context, member, chat.id, t.gettext("Elige una opción del menú."))

@@ -1,0 +1,113 @@
+"""Registration by invite deep link and the language choice (M-03, M-19, quechua.md §4.2).
+
+``/start <code>`` is the only way in. The code is deleted from the chat at once, redeemed
+atomically by the service, and the new member is asked for a language with two buttons,
+whatever Telegram's ``language_code`` says: no Telegram client has a Quechua interface.
+"""
+
+from __future__ import annotations
+
+import re
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+
+from bot.domain.errors import InviteRejected
+from bot.domain.models import Lang, Member
+from handlers import send
+from handlers.access import ALL_ROLES, answer_stranger, menu_expired, requires
+from handlers.context import BotContext
+from handlers.menus import chat_commands, show_menu
+
+#: Deliberately bilingual and untranslated: it is shown before anyone knows the language.
+LANGUAGE_PROMPT = "Elige tu idioma · Simiykita akllay"
+#: Endonyms, identical in every language (quechua.md §5 #41).
+LANGUAGE_BUTTONS = ((Lang.ES, "Español"), (Lang.QU, "Runasimi"))
+LANGUAGE_DATA = re.compile(r"lang:set:(es|qu)")
+
+
+def language_keyboard() -> InlineKeyboardMarkup:
+    """The two language buttons; callback data is language-neutral (``lang:set:qu``)."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(label, callback_data=f"lang:set:{lang.value}")
+                for lang, label in LANGUAGE_BUTTONS
+            ]
+        ]
+    )
+
+
+async def ask_language(context: BotContext, chat_id: int) -> None:
+    """Send the bilingual language question with its two buttons."""
+    await send.send_text(context, chat_id, LANGUAGE_PROMPT, reply_markup=language_keyboard())
+
+
+async def apply_chat_commands(context: BotContext, member: Member, chat_id: int) -> None:
+    """Give this chat the command menu of the member's role, in the member's language."""
+    t = context.catalogs.for_lang(member.lang)
+    await send.set_chat_commands(context, chat_id, chat_commands(t, member.role))
+
+
+async def start_command(update: Update, context: BotContext) -> None:
+    """``/start [code]``: redeem an invite, or greet a member who is already registered.
+
+    Every refusal (bad, used, expired, locked, already linked) gets the stranger reply, the
+    same as any unknown account (M-02, T-03, T-04).
+    """
+    message, user, chat = update.effective_message, update.effective_user, update.effective_chat
+    if message is None or user is None or chat is None or message.text is None:
+        return
+    payload = message.text.partition(" ")[2].strip()
+    registration = context.services.registration
+    if not payload:
+        member = await registration.identify(user.id)
+        if member is None:
+            await answer_stranger(update, context)
+        elif not member.lang_chosen:
+            await ask_language(context, chat.id)
+        else:
+            t = context.catalogs.for_lang(member.lang)
+            await show_menu(context, member, chat.id, t.gettext("Elige una opción del menú."))
+        return
+    # The invite must not stay readable on the phone (M-03, M-10): delete before anything else.
+    await send.delete_now(context, chat.id, message.message_id)
+    try:
+        member = await registration.redeem(user.id, payload)
+    except InviteRejected:
+        await answer_stranger(update, context)
+        return
+    await apply_chat_commands(context, member, chat.id)
+    await ask_language(context, chat.id)
+
+
+@requires(*ALL_ROLES)
+async def language_command(update: Update, context: BotContext, member: Member) -> None:
+    """``/idioma``: ask for the language again."""
+    del member
+    chat = update.effective_chat
+    if chat is not None:
+        await ask_language(context, chat.id)
+
+
+@requires(*ALL_ROLES)
+async def on_language_button(update: Update, context: BotContext, member: Member) -> None:
+    """``lang:set:<es|qu>``: store the choice, re-label the chat's menus, greet in it."""
+    query, chat = update.callback_query, update.effective_chat
+    if query is None or chat is None:
+        return
+    match = LANGUAGE_DATA.fullmatch(query.data) if isinstance(query.data, str) else None
+    if match is None:
+        await menu_expired(update, context, member, chat.id)
+        return
+    member = await context.services.registration.choose_lang(member, Lang(match[1]))
+    await send.answer_callback(context, query.id)
+    if query.message is not None:
+        await send.delete_now(context, chat.id, query.message.message_id)
+    await apply_chat_commands(context, member, chat.id)
+    t = context.catalogs.for_lang(member.lang)
+    await show_menu(
+        context,
+        member,
+        chat.id,
+        t.gettext("¡Hola! Ya puedes usar el menú: toca uno de los botones de abajo."),
+    )

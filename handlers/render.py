@@ -1,0 +1,184 @@
+"""Pure presentation: claims, histories and help as HTML text in the member's language.
+
+Nothing here talks to Telegram or the database, so every text can be unit-tested with a
+translator, a language and plain data (tests/handlers/test_render.py). Every interpolated value
+is ``html.escape``-d (T-25) and every amount or date is formatted by Babel before it reaches a
+sentence, so translators only ever see ``{amount}`` and ``{date}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from gettext import NullTranslations
+from html import escape
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from bot.domain.models import Claim, ClaimEvent, ClaimStatus, Lang
+from bot.i18n import format_date, format_datetime, format_money
+
+#: Telegram's text limit after entity parsing; the HTML source is never shorter (telegram.md §1).
+MAX_MESSAGE = 4096
+#: A single history note is clipped so one entry can never exceed a message on its own.
+MAX_NOTE = 600
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimPage:
+    """One message of a claim list and the claims it shows (each gets a history button)."""
+
+    text: str
+    claims: tuple[Claim, ...]
+
+
+def status_label(t: NullTranslations, status: ClaimStatus) -> str:
+    """The short, translated label of a claim status."""
+    labels = {
+        ClaimStatus.REGISTERED: t.pgettext("estado de reclamo", "Registrado"),
+        ClaimStatus.UNDER_REVIEW: t.pgettext("estado de reclamo", "En revisión"),
+        ClaimStatus.APPROVED: t.pgettext("estado de reclamo", "Aprobado"),
+        ClaimStatus.PAYMENT_SCHEDULED: t.pgettext("estado de reclamo", "Pago programado"),
+        ClaimStatus.PARTIALLY_PAID: t.pgettext("estado de reclamo", "Pagado en parte"),
+        ClaimStatus.PAID: t.pgettext("estado de reclamo", "Pagado"),
+        ClaimStatus.REJECTED: t.pgettext("estado de reclamo", "Rechazado"),
+        ClaimStatus.REOPENED: t.pgettext("estado de reclamo", "Reabierto"),
+    }
+    return labels[status]
+
+
+def render_claim(t: NullTranslations, lang: Lang, claim: Claim, today: date) -> str:
+    """One claim as a block of lines: reference, operation, status, amounts, delay, next step."""
+    # Translators: first line of a claim. {reference} is a code such as R-2016-0007;
+    # {operation} is the name of the operation the reward was promised for.
+    lines = [
+        t.gettext("Reclamo <b>{reference}</b> · {operation}").format(
+            reference=escape(claim.reference), operation=escape(claim.operation.label)
+        ),
+        t.gettext("Estado: {status}").format(status=escape(status_label(t, claim.status))),
+        # Translators: {amount} is already formatted, e.g. "S/ 150.00".
+        t.gettext("Monto prometido: {amount}").format(
+            amount=format_money(claim.promised_cents, lang)
+        ),
+    ]
+    if claim.approved_cents is not None:
+        # Translators: {amount} is already formatted, e.g. "S/ 150.00".
+        lines.append(
+            t.gettext("Monto aprobado: {amount}").format(
+                amount=format_money(claim.approved_cents, lang)
+            )
+        )
+    if claim.paid_cents > 0:
+        # Translators: {amount} is already formatted, e.g. "S/ 150.00".
+        lines.append(
+            t.gettext("Pagado hasta ahora: {amount}").format(
+                amount=format_money(claim.paid_cents, lang)
+            )
+        )
+    overdue = claim.days_overdue(today)
+    if overdue > 0:
+        # Translators: the promised payment date passed {n} days ago and it is still unpaid.
+        lines.append(
+            t.ngettext("Pago atrasado {n} día.", "Pago atrasado {n} días.", overdue).format(
+                n=overdue
+            )
+        )
+    lines.extend(_next_step_lines(t, lang, claim))
+    return "\n".join(lines)
+
+
+def _next_step_lines(t: NullTranslations, lang: Lang, claim: Claim) -> list[str]:
+    if claim.next_step and claim.next_step_date is not None:
+        # Translators: {step} is free text typed by a coordinator; {date} is a short date.
+        return [
+            t.gettext("Próximo paso: {step} ({date})").format(
+                step=escape(claim.next_step), date=format_date(claim.next_step_date, lang)
+            )
+        ]
+    if claim.next_step:
+        # Translators: {step} is free text typed by a coordinator.
+        return [t.gettext("Próximo paso: {step}").format(step=escape(claim.next_step))]
+    if claim.next_step_date is not None:
+        # Translators: {date} is a short date.
+        return [
+            t.gettext("Fecha del próximo paso: {date}").format(
+                date=format_date(claim.next_step_date, lang)
+            )
+        ]
+    return []
+
+
+def render_claim_list(
+    t: NullTranslations, lang: Lang, codename: str, claims: Sequence[Claim], today: date
+) -> list[ClaimPage]:
+    """The member's claims, split into messages that each fit Telegram's limit."""
+    if not claims:
+        return [ClaimPage(t.gettext("Todavía no tienes reclamos registrados."), ())]
+    # Translators: header of the claim list; {codename} is the member's pseudonym.
+    header = t.gettext("<b>{codename}</b>, estos son tus reclamos:").format(
+        codename=escape(codename)
+    )
+    blocks = [(render_claim(t, lang, claim, today), claim) for claim in claims]
+    return [ClaimPage(text, tuple(chunk)) for text, chunk in _paginate(header, blocks)]
+
+
+def render_history(
+    t: NullTranslations,
+    lang: Lang,
+    tz: ZoneInfo,
+    claim: Claim,
+    events: Sequence[ClaimEvent],
+) -> list[str]:
+    """A claim's visible history, oldest first, split into messages within the limit."""
+    # Translators: header of a claim's history. {reference} is a code such as R-2016-0007;
+    # {operation} is the operation's name.
+    header = t.gettext("Historial de <b>{reference}</b> · {operation}").format(
+        reference=escape(claim.reference), operation=escape(claim.operation.label)
+    )
+    if not events:
+        return [header + "\n\n" + t.gettext("Todavía no hay cambios registrados.")]
+    blocks = [(_event_line(t, lang, tz, event), event) for event in events]
+    return [text for text, _ in _paginate(header, blocks)]
+
+
+def _event_line(t: NullTranslations, lang: Lang, tz: ZoneInfo, event: ClaimEvent) -> str:
+    when = format_datetime(event.at, lang, tz)
+    line = f"{when} · {escape(status_label(t, event.status))}"
+    if event.note:
+        note = event.note if len(event.note) <= MAX_NOTE else event.note[: MAX_NOTE - 1] + "…"
+        line += "\n" + escape(note)
+    return line
+
+
+def render_help(t: NullTranslations, commands: Sequence[tuple[str, str]]) -> str:
+    """What the member can do, from the same command list their chat menu shows."""
+    lines = [t.gettext("Esto es lo que puedes hacer:")]
+    lines.extend(f"/{command} · {escape(description)}" for command, description in commands)
+    lines.append("")
+    lines.append(
+        t.gettext(
+            "Los mensajes con tus datos se borran solos después de unos minutos. No se pueden"
+            " reenviar, pero sí fotografiar: cuida tu teléfono."
+        )
+    )
+    return "\n".join(lines)
+
+
+def _paginate(
+    header: str, blocks: Sequence[tuple[str, _T]], limit: int = MAX_MESSAGE
+) -> list[tuple[str, list[_T]]]:
+    """Pack whole blocks into messages of at most ``limit`` characters, header on the first."""
+    pages: list[tuple[str, list[_T]]] = []
+    text, items = header, list[_T]()
+    for block, item in blocks:
+        candidate = f"{text}\n\n{block}" if text else block
+        if len(candidate) > limit and items:
+            pages.append((text, items))
+            candidate, items = block, []
+        text = candidate[:limit]
+        items.append(item)
+    pages.append((text, items))
+    return pages

@@ -1,0 +1,291 @@
+"""Inbound hygiene and the panic buttons: limits, dedupe, locations, ``/borrar``, unlink.
+
+Group order (``handlers.register``), all before the gatekeeper (-1):
+
+* -4 ``guard``: global and per-account rate limits in memory, then size caps (M-06, M-09,
+  T-23, T-46): the excess is dropped without a reply and without touching the database.
+* -3 ``dedupe``: one ``INSERT OR IGNORE`` of the ``update_id`` (R-09, T-31); the same write
+  keeps the incoming message id for ``/borrar``.
+* -2 ``on_location`` (and ``handlers.pin.on_text``): a location is deleted at once (M-09).
+
+``/borrar`` asks for confirmation, then deletes what Telegram still allows and shreds the
+link (M-13a); ``/desvincular`` does the same remotely for a coordinator (M-13c), and the
+``safety-tick`` job does it after a duress PIN's decoy is gone (M-13b).
+"""
+
+from __future__ import annotations
+
+import gettext
+import html
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatType
+from telegram.ext import ApplicationHandlerStop
+
+from bot.domain.errors import NotFound
+from bot.domain.models import Lang, Member, Role
+from bot.domain.pin import PinRequired
+from bot.domain.safety import TEMPLATE_COERCION, TEMPLATE_PIN_LOCKED, TEMPLATE_UNLINKED
+from bot.services.safety import Verdict, command_args_too_long, text_too_long
+from handlers import send
+from handlers.access import ALL_ROLES, answer_stranger, menu_expired, not_available, requires
+from handlers.context import BotApplication, BotContext
+from handlers.notifier import Rendered, register_template
+from handlers.pin import require_pin
+
+_LOGGER = logging.getLogger(__name__)
+
+SAFETY_JOB = "safety-tick"
+#: Seconds between ticks: a duress unlink happens at most this late after it is due.
+SAFETY_INTERVAL = 60.0
+WIPE_YES = "wipe:yes"
+WIPE_NO = "wipe:no"
+
+
+# ---------------------------------------------------------------------- inbound
+
+
+async def guard(update: Update, context: BotContext) -> None:
+    """Group -4: drop floods and oversized input before anything else runs.
+
+    Raises:
+        ApplicationHandlerStop: over a limit (silently), or an oversized command (one
+            neutral answer, M-02 for strangers).
+    """
+    user = update.effective_user
+    safety = context.services.safety
+    if safety.limiter.check(user.id if user else None) is not Verdict.ALLOW:
+        raise ApplicationHandlerStop
+    message, chat = update.message, update.effective_chat
+    if message is None or chat is None or chat.type != ChatType.PRIVATE:
+        return  # groups and channels: the gatekeeper leaves them
+    if text_too_long(message.text) or text_too_long(message.caption):
+        _LOGGER.info("Dropped an oversized message (update %d)", update.update_id)
+        raise ApplicationHandlerStop
+    if command_args_too_long(message.text) and user is not None:
+        member = await context.services.registration.identify(user.id)
+        if member is None:
+            await answer_stranger(update, context)
+        else:
+            await not_available(context, member, chat.id)
+        raise ApplicationHandlerStop
+
+
+async def dedupe(update: Update, context: BotContext) -> None:
+    """Group -3: apply each ``update_id`` once, and remember the member's message id.
+
+    Raises:
+        ApplicationHandlerStop: the update was processed before (redelivery).
+    """
+    message, chat = update.message, update.effective_chat
+    private = chat is not None and chat.type == ChatType.PRIVATE
+    new = await context.services.safety.accept_update(
+        update.update_id,
+        telegram_id=chat.id if private and chat is not None else None,
+        message_id=message.message_id if private and message is not None else None,
+    )
+    if not new:
+        _LOGGER.info("Dropped a repeated update %d", update.update_id)
+        raise ApplicationHandlerStop
+
+
+async def on_location(update: Update, context: BotContext) -> None:
+    """Group -2: delete a shared location at once; warn a member (strangers: M-02 reply).
+
+    Raises:
+        ApplicationHandlerStop: a member was warned; nothing else answers.
+    """
+    message, user, chat = update.effective_message, update.effective_user, update.effective_chat
+    if message is None or user is None or chat is None:
+        return
+    await send.delete_now(context, chat.id, message.message_id)
+    member = await context.services.registration.identify(user.id)
+    if member is None:
+        return
+    t = context.catalogs.for_lang(member.lang)
+    await send.send_text(context, chat.id, t.gettext("No compartas tu ubicación aquí."))
+    raise ApplicationHandlerStop
+
+
+# ---------------------------------------------------------------------- wipe and unlink
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramEraser:
+    """Implements ``bot.domain.safety.ChatEraser`` through the send wrapper."""
+
+    context: BotContext
+
+    async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> bool:
+        """Delete up to 100 messages in one call."""
+        return await send.delete_many(self.context, chat_id, message_ids)
+
+    async def clear_commands(self, chat_id: int) -> None:
+        """Remove the chat's command menu."""
+        await send.delete_chat_commands(self.context, chat_id)
+
+
+def wipe_keyboard(t: gettext.NullTranslations) -> InlineKeyboardMarkup:
+    """Confirm or cancel the wipe."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                # Translators: button that confirms deleting the chat; ≤ 20 characters.
+                InlineKeyboardButton(t.pgettext("botón", "Sí, borrar"), callback_data=WIPE_YES),
+                # Translators: button; ≤ 20 characters.
+                InlineKeyboardButton(t.pgettext("botón", "Cancelar"), callback_data=WIPE_NO),
+            ]
+        ]
+    )
+
+
+@requires(*ALL_ROLES)
+async def wipe_command(update: Update, context: BotContext, member: Member) -> None:
+    """``/borrar``: ask before deleting the chat and unlinking the account (M-13a)."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    t = context.catalogs.for_lang(member.lang)
+    text = t.gettext(
+        "¿Borrar los mensajes de este chat y desvincular tu cuenta? Para volver a usar el "
+        "servicio necesitarás una nueva invitación."
+    )
+    await send.send_text(context, chat.id, text, reply_markup=wipe_keyboard(t))
+
+
+@requires(*ALL_ROLES)
+async def on_wipe_button(update: Update, context: BotContext, member: Member) -> None:
+    """``wipe:yes`` wipes and unlinks; ``wipe:no`` removes the question."""
+    query, chat = update.callback_query, update.effective_chat
+    if query is None or chat is None:
+        return
+    if query.data == WIPE_NO:
+        await send.answer_callback(context, query.id)
+        if query.message is not None:
+            await send.delete_now(context, chat.id, query.message.message_id)
+        return
+    if query.data != WIPE_YES:
+        await menu_expired(update, context, member, chat.id)
+        return
+    await context.services.safety.wipe_self(member, TelegramEraser(context))
+    # A toast, not a message: nothing is left in the chat (M-13a).
+    t = context.catalogs.for_lang(member.lang)
+    await send.answer_callback(context, query.id, t.gettext("Listo."))
+
+
+@requires(Role.COORDINATOR, Role.ADMIN)
+async def unlink_command(update: Update, context: BotContext, member: Member) -> None:
+    """``/desvincular <codename>``: unlink a lost or seized phone (M-13c; PIN; audited)."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    t = context.catalogs.for_lang(member.lang)
+    codename = " ".join(context.args or [])
+    if not codename:
+        await send.send_sensitive(
+            context, member, chat.id, t.gettext("Escribe /desvincular y el nombre clave.")
+        )
+        return
+    if not await require_pin(update, context, member):
+        return
+    try:
+        target = await context.services.safety.unlink_remote(
+            member, codename, TelegramEraser(context)
+        )
+    except PinRequired:  # the session ran out in between: ask again
+        await require_pin(update, context, member)
+        return
+    except NotFound:
+        await send.send_sensitive(
+            context, member, chat.id, t.gettext("No encontramos a ese miembro.")
+        )
+        return
+    # Translators: {codename} is a member's pseudonym.
+    text = t.gettext(
+        "Listo: {codename} quedó desvinculado. Para volver necesitará una nueva invitación."
+    ).format(codename=html.escape(target.codename))
+    await send.send_sensitive(context, member, chat.id, text)
+
+
+# ---------------------------------------------------------------------- jobs
+
+
+async def safety_tick(context: BotContext) -> None:
+    """Unlink members whose duress PIN was used (after the decoy's deletion), tidy up."""
+    services = context.services
+    done = await services.safety.run_due_unlinks(TelegramEraser(context))
+    if done:
+        _LOGGER.info("Unlinked %d member(s) after a duress PIN", done)
+    await services.safety.housekeeping()
+
+
+def start_safety_job(application: BotApplication) -> None:
+    """Schedule the ``safety-tick`` (coalesced; the database rows are the truth, R-08)."""
+    job_queue = application.job_queue
+    if job_queue is None:  # pragma: no cover - the application is always built with one
+        raise RuntimeError("the safety tick needs a JobQueue")
+    for job in job_queue.get_jobs_by_name(SAFETY_JOB):
+        job.schedule_removal()
+    job_queue.run_repeating(
+        safety_tick,
+        interval=SAFETY_INTERVAL,
+        first=SAFETY_INTERVAL,
+        name=SAFETY_JOB,
+        job_kwargs={"coalesce": True, "misfire_grace_time": 120, "max_instances": 1},
+    )
+
+
+# ---------------------------------------------------------------------- outbox templates
+
+
+def _codename(params: Mapping[str, str]) -> str:
+    return html.escape(params.get("codename", "?"))
+
+
+def _render_coercion(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """To coordinators: the duress PIN was used (M-13b). Codename only, calm wording."""
+    del lang
+    # Translators: sent to a coordinator. {codename} is a member's pseudonym. The member
+    # typed their emergency PIN: someone may be forcing them to open the bot.
+    text = t.gettext(
+        "{codename} usó su PIN de emergencia. Puede estar bajo presión: comunícate con "
+        "cuidado, por un medio seguro."
+    )
+    return Rendered(text.format(codename=_codename(params)))
+
+
+def _render_unlinked(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """To coordinators: an account was unlinked (panic, remote, duress); claims are kept."""
+    del lang
+    # Translators: sent to a coordinator. {codename} is a member's pseudonym.
+    text = t.gettext(
+        "{codename} ya no está vinculado al servicio. Sus reclamos se conservan; para "
+        "volver necesita una nueva invitación."
+    )
+    return Rendered(text.format(codename=_codename(params)))
+
+
+def _render_pin_locked(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """To coordinators: a PIN is locked until someone resets it (M-05)."""
+    del lang
+    # Translators: sent to a coordinator. {codename} is a member's pseudonym; /pin_reset is
+    # a command: keep it as is.
+    text = t.gettext(
+        "El PIN de {codename} quedó bloqueado tras muchos intentos fallidos. Si la persona "
+        "te lo pide, bórralo con /pin_reset."
+    )
+    return Rendered(text.format(codename=_codename(params)))
+
+
+register_template(TEMPLATE_COERCION, _render_coercion)
+register_template(TEMPLATE_UNLINKED, _render_unlinked)
+register_template(TEMPLATE_PIN_LOCKED, _render_pin_locked)

@@ -1,0 +1,52 @@
+"""Message ids of linked members' chats, for the panic wipe (M-13a); ids only, 48 h at most.
+
+Rows are keyed by member id: a message of an account that is not linked to a member is not
+recorded (the ``INSERT … SELECT`` finds no member), so strangers leave nothing here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.codec import ts
+from storage.database import Database
+from storage.keys import KeyMaterial
+
+#: Records the id for the member linked to the keyed hash, if any (one indexed lookup).
+RECORD_SQL = (
+    "INSERT OR IGNORE INTO chat_messages (member_id, message_id, at)"
+    " SELECT id, ?, ? FROM members WHERE telegram_hmac = ?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteChatMessageLog:
+    """Implements ``bot.domain.safety.ChatMessageLog``."""
+
+    db: Database
+    keys: KeyMaterial
+
+    async def record(self, telegram_id: int, message_id: int, now: datetime) -> None:
+        """Remember a message of the linked member's chat (no row for strangers)."""
+        await self.db.execute(
+            RECORD_SQL, (message_id, ts(now), self.keys.index("telegram", str(telegram_id)))
+        )
+
+    async def recent(self, member_id: int, since: datetime) -> list[int]:
+        """Ids recorded at or after ``since``, ascending."""
+        rows = await self.db.fetchall(
+            "SELECT message_id FROM chat_messages WHERE member_id = ? AND at >= ?"
+            " ORDER BY message_id",
+            (member_id, ts(since)),
+        )
+        return [int(row[0]) for row in rows]
+
+    async def forget(self, member_id: int) -> None:
+        """Drop every id of the member."""
+        await self.db.execute("DELETE FROM chat_messages WHERE member_id = ?", (member_id,))
+
+    async def purge(self, before: datetime) -> int:
+        """Drop ids older than Telegram's deletion window."""
+        cursor = await self.db.execute("DELETE FROM chat_messages WHERE at < ?", (ts(before),))
+        return int(cursor.rowcount)

@@ -1,0 +1,423 @@
+"""Safety alerts end to end: real Application, fake Bot API, real SQLite (M-14, T-10, T-11, T-14).
+
+Coordinators compose in chat; the outbox sender (a live task) delivers to the fake Bot API;
+tests wait on the fake's recorded calls, never on sleeps.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.domain.models import Member, Role
+from tests.conftest import LIMA, RunningBot, seed_invite, seed_region
+from tests.fakes.bot_api import Call, FakeBotApi
+
+PUMA, ZORRO, OSO = 601, 602, 603  # coordinators: Pichari, Pichari, Kimbiri
+ANA, ROSA, LUIS = 611, 612, 613  # informants: Pichari (es), Pichari (qu), Kimbiri (es)
+EXPIRED = "Este menú ya no está disponible. Escribe /menu."
+STAY_HOME_ES = "Quédate en casa hasta nuevo aviso."
+
+
+@dataclass(slots=True)
+class World:
+    bot: RunningBot
+    db_path: Path
+
+    @property
+    def fake(self) -> FakeBotApi:
+        return self.bot.fake
+
+    async def member(self, user_id: int) -> Member:
+        member = await self.bot.services.registration.identify(user_id)
+        assert member is not None
+        return member
+
+    async def press(self, user_id: int, data: str, message_id: int | None = None) -> str:
+        query_id = self.fake.push_callback(
+            user_id, data, message_id=message_id or self.bot.last_message_id(user_id)
+        )
+        await self.bot.settle()
+        return str(query_id)
+
+    async def say(self, user_id: int, text: str) -> None:
+        self.fake.push_message(user_id, text)
+        await self.bot.settle()
+
+    async def wait_sent(self, chat_id: int, needle: str) -> Call:
+        """Wait until a message containing ``needle`` was delivered to ``chat_id``."""
+
+        def matching(fake: FakeBotApi) -> list[Call]:
+            return [c for c in fake.sent(chat_id) if needle in str(c.params.get("text", ""))]
+
+        await self.fake.wait_for(lambda fake: bool(matching(fake)))
+        return matching(self.fake)[-1]
+
+    def audit(self, action: str) -> list[str]:
+        with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True) as conn:
+            rows = conn.execute(
+                "SELECT result FROM audit WHERE action = ? ORDER BY id", (action,)
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def count(self, sql: str) -> int:
+        with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True) as conn:
+            return int(conn.execute(sql).fetchone()[0])
+
+    async def run_job(self, name: str) -> None:
+        job_queue = self.bot.app.job_queue
+        assert job_queue is not None
+        [job] = job_queue.get_jobs_by_name(name)
+        await job.run(self.bot.app)
+
+
+@pytest.fixture
+async def world(running_bot: RunningBot, tmp_path: Path) -> World:
+    services = running_bot.services
+    await seed_region(services, "Pichari")
+    await seed_region(services, "Kimbiri")
+    people = [
+        (PUMA, "Puma", Role.COORDINATOR, "Pichari", "es"),
+        (ZORRO, "Zorro", Role.COORDINATOR, "Pichari", "es"),
+        (OSO, "Oso", Role.COORDINATOR, "Kimbiri", "es"),
+        (ANA, "Condor", Role.INFORMANT, "Pichari", "es"),
+        (ROSA, "Halcon", Role.INFORMANT, "Pichari", "qu"),
+        (LUIS, "Vicuna", Role.INFORMANT, "Kimbiri", "es"),
+    ]
+    for user_id, codename, role, region, lang in people:
+        code = await seed_invite(services, codename, region=region, role=role)
+        await running_bot.register(user_id, code, lang)
+    running_bot.fake.reset_calls()
+    return World(running_bot, tmp_path / "db" / "chaski.sqlite3")
+
+
+def buttons(call: Call) -> dict[str, str]:
+    """Button text → callback data of a sent or edited message."""
+    markup = call.params.get("reply_markup") or {}
+    return {
+        b["text"]: b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row
+    }
+
+
+def last_call(world: World, method: str, chat_id: int) -> Call:
+    calls = [c for c in world.fake.calls_to(method) if c.params.get("chat_id") == chat_id]
+    assert calls, f"no {method} to {chat_id}"
+    return calls[-1]
+
+
+async def compose(
+    world: World,
+    user_id: int = PUMA,
+    *,
+    start: str = "/aviso",
+    template: str | None = "stay_home",
+    region: str = "Pichari",
+    severity: str = "warning",
+) -> tuple[int, str]:
+    """Walk the composition up to the preview; return (preview message id, confirm data)."""
+    await world.say(user_id, start)
+    if template is not None:
+        await world.press(user_id, f"alert:tpl:{template}")
+        step = last_call(world, "editMessageText", user_id)
+    else:
+        step = last_call(world, "sendMessage", user_id)
+    message_id = step.params.get("message_id") or world.bot.last_message_id(user_id)
+    await world.press(user_id, buttons(step)[region], message_id)
+    await world.press(user_id, "alert:regs", message_id)
+    await world.press(user_id, f"alert:sev:{severity}", message_id)
+    preview = last_call(world, "editMessageText", user_id)
+    return message_id, buttons(preview)["Confirmar y enviar"]
+
+
+# --------------------------------------------------------------------------- template alerts
+
+
+async def test_template_alert_reaches_each_informant_in_their_language(world: World) -> None:
+    message_id, confirm = await compose(world)
+    preview = last_call(world, "editMessageText", PUMA).params["text"]
+    assert STAY_HOME_ES in preview
+    assert "Wasiykipi qipakuy musuq willaykama." in preview  # both languages previewed
+    assert "Destinatarios: 2" in preview
+
+    await world.press(PUMA, confirm, message_id)
+    [ana] = await world.fake.wait_for_call("sendMessage", chat_id=ANA)
+    [rosa] = await world.fake.wait_for_call("sendMessage", chat_id=ROSA)
+    assert ana.params["text"] == (
+        f"<b>¡Atención!</b>\n{STAY_HOME_ES}\n\n¿Estás a salvo? Responde con un botón."
+    )
+    assert set(buttons(ana)) == {"Estoy bien", "Necesito ayuda"}
+    assert ana.params["protect_content"] is True
+    assert rosa.params["text"].startswith("<b>Musyay!</b>\nWasiykipi qipakuy musuq willaykama.")
+    assert f"<i>{STAY_HOME_ES}</i>" in rosa.params["text"]
+    assert set(buttons(rosa)) == {"Allinllam kachkani", "Yanapaway!"}
+    assert "Condor" not in ana.params["text"]
+    assert "Halcon" not in rosa.params["text"]
+    assert world.fake.sent(LUIS) == []  # another region
+    assert world.audit("alert_create") == ["ok"]
+
+    # The preview message became the live tally.
+    await world.run_job("alert-tallies")
+
+    def tally_shows_both_sent(fake: FakeBotApi) -> bool:
+        edits = [
+            c
+            for c in fake.calls_to("editMessageText")
+            if c.params.get("chat_id") == PUMA and c.params.get("message_id") == message_id
+        ]
+        return any("Enviados: 2 de 2" in c.params["text"] for c in edits)
+
+    await world.fake.wait_for(tally_shows_both_sent)
+
+
+async def test_confirming_twice_creates_one_alert(world: World) -> None:
+    message_id, confirm = await compose(world)
+    await world.press(PUMA, confirm, message_id)
+    await world.press(PUMA, confirm, message_id)
+    await world.fake.wait_for_call("sendMessage", chat_id=ANA)
+    await world.fake.wait_for_call("sendMessage", chat_id=ROSA)
+    assert world.count("SELECT COUNT(*) FROM alerts") == 1
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 2
+
+
+async def test_template_with_values_is_filled_by_command(world: World) -> None:
+    await world.say(PUMA, "/aviso")
+    await world.press(PUMA, "alert:tpl:avoid_area")
+    assert (
+        "/aviso_datos Pichari | 18:00" in last_call(world, "editMessageText", PUMA).params["text"]
+    )
+    await world.say(PUMA, "/aviso_datos Pi<b>chari | 25:00")
+    assert "Escribe el lugar y la hora" in world.fake.texts(PUMA)[-1]
+    await world.say(PUMA, "/aviso_datos Llochegua | 18:30")
+    step = last_call(world, "sendMessage", PUMA)
+    assert "Pichari" in buttons(step)  # the region step follows
+
+
+# --------------------------------------------------------------------------- approval (M-14)
+
+
+async def test_free_text_alert_waits_for_a_second_person(world: World) -> None:
+    message_id, confirm = await compose(
+        world, start="/aviso_texto Cuidado <b>río</b> || Paqtataq mayu", template=None
+    )
+    preview = last_call(world, "editMessageText", PUMA).params["text"]
+    assert "Cuidado &lt;b&gt;río&lt;/b&gt;" in preview  # T-25: rendered literally
+    assert "necesita la aprobación de otra persona" in preview
+    await world.press(PUMA, confirm, message_id)
+    assert "espera la aprobación" in last_call(world, "editMessageText", PUMA).params["text"]
+
+    [note] = await world.fake.wait_for_call("sendMessage", chat_id=ZORRO)
+    assert note.params["text"] == "Un aviso espera tu aprobación. Escribe /aprobar."
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0  # T-14
+    assert world.fake.sent(ANA) == []
+
+    # Self-approval: not listed, and a forged button is refused and audited.
+    await world.say(PUMA, "/aprobar")
+    assert world.fake.texts(PUMA)[-1] == "No hay avisos pendientes."
+    alert_id = world.count("SELECT MAX(id) FROM alerts")
+    await world.press(PUMA, f"appr:ok:{alert_id}")
+    assert world.fake.texts(PUMA)[-1] == EXPIRED
+    assert world.audit("alert_approve") == ["self_approval"]
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0
+
+    # A coordinator of another region cannot approve either (T-11).
+    await world.say(OSO, "/aprobar")
+    assert world.fake.texts(OSO)[-1] == "No hay avisos pendientes."
+    await world.press(OSO, f"appr:ok:{alert_id}")
+    assert world.fake.texts(OSO)[-1] == EXPIRED
+
+    # The second coordinator of the region approves: now it goes out.
+    await world.say(ZORRO, "/aprobar")
+    listing = last_call(world, "sendMessage", ZORRO)
+    assert "Texto libre escrito por una persona" in listing.params["text"]
+    await world.press(ZORRO, buttons(listing)["Aprobar"])
+    assert "Aprobaste el aviso" in last_call(world, "editMessageText", ZORRO).params["text"]
+    [ana] = await world.fake.wait_for_call("sendMessage", chat_id=ANA)
+    assert "Cuidado &lt;b&gt;río&lt;/b&gt;" in ana.params["text"]
+    [rosa] = await world.fake.wait_for_call("sendMessage", chat_id=ROSA)
+    assert rosa.params["text"].startswith("<b>Musyay!</b>\nPaqtataq mayu")
+    assert world.audit("alert_approve") == ["self_approval", "denied", "ok"]
+
+
+async def test_cross_region_target_is_refused_and_audited(world: World) -> None:
+    await world.say(OSO, "/aviso")
+    await world.press(OSO, "alert:tpl:stay_home")
+    step = last_call(world, "editMessageText", OSO)
+    assert set(buttons(step)) >= {"Kimbiri"}
+    assert "Pichari" not in buttons(step)  # only own regions are offered
+    pichari = next(
+        r.id for r in await world.bot.services.alerts.regions.list_all() if r.name == "Pichari"
+    )
+    await world.press(OSO, f"alert:reg:{pichari}", step.params["message_id"])
+    assert world.fake.texts(OSO)[-1] == EXPIRED
+    assert world.audit("send_alert") == ["denied"]
+
+
+# --------------------------------------------------------------------------- answers and help
+
+
+async def _sent_alert(world: World) -> tuple[int, int]:
+    """Send a template alert; return (alert id, the preview/tally message id)."""
+    message_id, confirm = await compose(world)
+    await world.press(PUMA, confirm, message_id)
+    await world.fake.wait_for_call("sendMessage", chat_id=ANA)
+    await world.fake.wait_for_call("sendMessage", chat_id=ROSA)
+    return world.count("SELECT MAX(id) FROM alerts"), message_id
+
+
+async def test_need_help_reaches_the_regions_coordinators_and_one_acknowledges(
+    world: World,
+) -> None:
+    alert_id, _ = await _sent_alert(world)
+    rosa_message = world.fake.sent(ROSA)[0]
+    await world.press(ROSA, buttons(rosa_message)["Yanapaway!"])
+    assert (
+        "Coordinadorniykiman willasqañam."
+        in last_call(world, "editMessageText", ROSA).params["text"]
+    )
+
+    puma_help = await world.wait_sent(PUMA, "pidió ayuda")
+    zorro_help = await world.wait_sent(ZORRO, "pidió ayuda")
+    for call in (puma_help, zorro_help):
+        assert call.params["text"] == (
+            f"<b>Halcon pidió ayuda al responder el aviso n.º {alert_id}.</b>"
+        )
+    assert world.fake.sent(OSO) == []
+    ack = buttons(puma_help)["Yo lo atiendo"]
+
+    # Forged acknowledgements: an informant, a coordinator of another region (T-10).
+    await world.press(ANA, ack)
+    assert world.fake.texts(ANA)[-1] == EXPIRED
+    await world.press(OSO, ack)
+    assert world.fake.texts(OSO)[-1] == EXPIRED
+
+    await world.press(PUMA, ack)
+    assert "Tú atiendes este pedido" in last_call(world, "editMessageText", PUMA).params["text"]
+    told = await world.wait_sent(ZORRO, "atiende el pedido")
+    assert told.params["text"] == "Puma atiende el pedido de ayuda de Halcon."
+    await world.press(ZORRO, ack)
+    assert "Otra persona ya atiende" in last_call(world, "editMessageText", ZORRO).params["text"]
+    assert world.audit("help_ack") == ["denied", "ok"]
+
+
+async def test_answers_are_idempotent_and_only_from_recipients(world: World) -> None:
+    alert_id, _ = await _sent_alert(world)
+    safe = buttons(world.fake.sent(ANA)[0])["Estoy bien"]
+    await world.press(ANA, safe)
+    await world.press(ANA, safe)  # double tap (T-33)
+    edited = last_call(world, "editMessageText", ANA)
+    assert set(buttons(edited)) == {"Necesito ayuda"}  # help stays available
+    assert world.count("SELECT COUNT(*) FROM alert_deliveries WHERE answer = 'safe'") == 1
+    assert world.audit("alert_answer") == ["safe"]
+
+    # Forged: another region's informant, a random id, a coordinator (T-10).
+    await world.press(LUIS, f"alert:safe:{alert_id}")
+    assert world.fake.texts(LUIS)[-1] == EXPIRED
+    await world.press(LUIS, "alert:help:99999")
+    assert world.fake.texts(LUIS)[-1] == EXPIRED
+    await world.press(ZORRO, f"alert:help:{alert_id}")
+    assert world.fake.texts(ZORRO)[-1] == EXPIRED
+    assert world.audit("alert_answer") == ["safe", "denied", "denied"]
+    answered = world.fake.calls_to("answerCallbackQuery")
+    assert len(answered) >= 5  # every press answered, spinner stops
+
+
+async def test_quiet_hours_defer_and_an_unlinked_recipient_is_cancelled(world: World) -> None:
+    world.bot.clock.set(datetime(2026, 3, 14, 22, 0, tzinfo=LIMA))
+    _, message_id = await _compose_and_confirm(world)
+    assert (
+        world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert' AND not_before IS NOT NULL")
+        == 2
+    )
+    rosa = await world.member(ROSA)
+    await world.bot.services.alerts.members.unlink(rosa.id)
+
+    world.bot.clock.set(datetime(2026, 3, 15, 6, 1, tzinfo=LIMA))
+    await world.run_job("outbox-housekeeping")
+    await world.fake.wait_for_call("sendMessage", chat_id=ANA)
+
+    def cancelled(fake: FakeBotApi) -> bool:
+        return world.count("SELECT COUNT(*) FROM outbox WHERE status = 'cancelled'") == 1
+
+    await world.fake.wait_for(cancelled)
+    assert world.fake.sent(ROSA) == []
+    await world.run_job("alert-tallies")
+
+    def tally_shows_cancelled(fake: FakeBotApi) -> bool:
+        return any(
+            "Cancelados: 1" in c.params["text"]
+            for c in fake.calls_to("editMessageText")
+            if c.params.get("message_id") == message_id
+        )
+
+    await world.fake.wait_for(tally_shows_cancelled)
+
+
+async def _compose_and_confirm(world: World) -> tuple[int, int]:
+    message_id, confirm = await compose(world)
+    await world.press(PUMA, confirm, message_id)
+    return world.count("SELECT MAX(id) FROM alerts"), message_id
+
+
+async def test_alert_list_shows_recent_alerts_with_tallies(world: World) -> None:
+    await _sent_alert(world)
+    await world.say(ZORRO, "/alertas")
+    text = world.fake.texts(ZORRO)[-1]
+    assert "Aviso n.º 1" in text
+    assert "Advertencia · Pichari · Enviado" in text
+    await world.say(OSO, "/alertas")
+    assert world.fake.texts(OSO)[-1] == "No hubo avisos en las últimas 24 horas."
+    await world.say(ANA, "/alertas")
+    assert world.fake.texts(ANA)[-1] == "Este comando no está disponible. Escribe /menu."
+
+
+async def test_stale_draft_buttons_are_refused(world: World) -> None:
+    message_id, confirm = await compose(world)
+    world.bot.clock.advance(timedelta(hours=2))
+    await world.press(PUMA, confirm, message_id)
+    assert world.fake.texts(PUMA)[-1] == EXPIRED
+    assert world.count("SELECT COUNT(*) FROM alerts") == 0
+
+
+async def test_compose_edge_cases_guide_the_coordinator(world: World) -> None:
+    await world.say(PUMA, "/aviso_datos Pichari | 18:00")
+    assert world.fake.texts(PUMA)[-1] == "Primero escribe /aviso."
+    await world.say(PUMA, "/aviso_texto solo español")
+    assert "separados por ||" in world.fake.texts(PUMA)[-1]
+    await world.say(PUMA, "/aviso_texto hola\u202e || rimay")  # T-24: bidi control
+    assert "separados por ||" in world.fake.texts(PUMA)[-1]
+    await world.say(PUMA, "/aviso")
+    await world.press(PUMA, "alert:tpl:stay_home")
+    query_id = await world.press(PUMA, "alert:regs")  # no region chosen yet
+    toast = [
+        c
+        for c in world.fake.calls_to("answerCallbackQuery")
+        if c.params["callback_query_id"] == query_id
+    ]
+    assert toast[-1].params["text"] == "Elige al menos una región."
+    await world.press(PUMA, "alert:tpl:go_to_the_square")  # forged template
+    assert world.fake.texts(PUMA)[-1] == EXPIRED
+    await world.press(PUMA, "alert:bogus")
+    assert world.fake.texts(PUMA)[-1] == EXPIRED
+    await world.press(PUMA, "alert:no")
+    assert last_call(world, "editMessageText", PUMA).params["text"] == "Aviso cancelado."
+
+
+async def test_rejected_alert_is_never_sent(world: World) -> None:
+    message_id, confirm = await compose(
+        world, start="/aviso_texto Vengan a la plaza || Plazaman hamuychik", template=None
+    )
+    await world.press(PUMA, confirm, message_id)
+    await world.wait_sent(ZORRO, "/aprobar")
+    await world.say(ZORRO, "/aprobar")
+    listing = last_call(world, "sendMessage", ZORRO)
+    listing_id = world.bot.last_message_id(ZORRO)
+    await world.press(ZORRO, buttons(listing)["Rechazar"], listing_id)
+    assert "Rechazaste el aviso" in last_call(world, "editMessageText", ZORRO).params["text"]
+    await world.press(ZORRO, buttons(listing)["Aprobar"], listing_id)  # a late second tap
+    assert "Otra persona ya decidió" in last_call(world, "editMessageText", ZORRO).params["text"]
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0
+    assert world.audit("alert_reject") == ["ok"]

@@ -1,0 +1,325 @@
+"""PIN end to end (M-05, M-13b, T-15, T-16, T-17): real application, fake Bot API, real DB."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.app import ALLOWED_UPDATES, build_application
+from bot.config import Settings
+from bot.domain.models import Role
+from handlers.safety import SAFETY_JOB
+from tests.conftest import (
+    TOKEN,
+    RunningBot,
+    ServedFake,
+    TestClock,
+    seed_claims,
+    seed_invite,
+    seed_region,
+)
+from tests.fakes.bot_api import FakeBotApi
+
+ANA, LUIS, JEFE, OTRO = 601, 602, 603, 604
+PIN, DURESS, WRONG = "482916", "735204", "550913"
+ASK = "Escribe tu PIN. El bot borrará tu mensaje."
+NEW = (
+    "Escribe tu nuevo PIN: de 6 a 12 cifras, sin fechas ni números fáciles. "
+    "El bot borrará tu mensaje."
+)
+CONFIRM = "Escríbelo otra vez para confirmarlo."
+SAVED = "Listo: tu PIN quedó guardado. Si lo olvidas, tu coordinador puede borrarlo."
+EMPTY = "Todavía no tienes reclamos registrados."
+CREATE_FIRST = "Primero crea tu PIN con /pin."
+ANA_CLAIM = "R-2016-0007,Puma,Tornado 2016,2016-05-20,Pichari,150.00,approved,,,"
+
+
+async def _start(fake_url: str, tmp_path: Path, clock: TestClock) -> RunningBot:
+    settings = Settings(
+        bot_token=TOKEN,
+        base_url=fake_url,
+        database_path=tmp_path / "db" / "chaski.sqlite3",
+        key_dir=tmp_path / "keys",
+    )
+    app = build_application(settings, clock=clock)
+    await app.initialize()
+    assert app.post_init is not None
+    await app.post_init(app)
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0, timeout=1, allowed_updates=ALLOWED_UPDATES)
+    await app.start()
+    return RunningBot(app, FakeBotApi(), clock)
+
+
+async def _stop(bot: RunningBot) -> None:
+    app = bot.app
+    assert app.updater is not None
+    await app.updater.stop()
+    await app.stop()
+    if app.post_shutdown is not None:
+        await app.post_shutdown(app)
+    await app.shutdown()
+
+
+@asynccontextmanager
+async def bot_process(
+    server: ServedFake, tmp_path: Path, clock: TestClock
+) -> AsyncIterator[RunningBot]:
+    """One bot process over the shared database and fake server (to test restarts)."""
+    bot = await _start(server.base_url, tmp_path, clock)
+    bot.fake = server.fake
+    try:
+        yield bot
+    finally:
+        await _stop(bot)
+
+
+async def say(bot: RunningBot, user: int, text: str) -> int:
+    message_id = bot.fake.push_message(user, text)
+    await bot.settle()
+    return message_id
+
+
+def last_text(fake: FakeBotApi, chat: int) -> str:
+    return fake.texts(chat)[-1]
+
+
+def deleted_ids(fake: FakeBotApi) -> set[int]:
+    return {int(c.params["message_id"]) for c in fake.calls_to("deleteMessage")}
+
+
+async def seed(bot: RunningBot) -> dict[str, str]:
+    services = bot.services
+    await seed_region(services)
+    await seed_region(services, "Llochegua")
+    codes = {
+        "Puma": await seed_invite(services, "Puma"),
+        "Condor": await seed_invite(services, "Condor"),
+        "Jefe": await seed_invite(services, "Jefe", role=Role.COORDINATOR),
+        "Otro": await seed_invite(services, "Otro", role=Role.COORDINATOR, region="Llochegua"),
+    }
+    await seed_claims(services, ANA_CLAIM)
+    return codes
+
+
+async def set_pin(bot: RunningBot, user: int, pin: str = PIN) -> list[int]:
+    await say(bot, user, "/pin")
+    assert last_text(bot.fake, user) == NEW
+    first = await say(bot, user, pin)
+    assert last_text(bot.fake, user) == CONFIRM
+    second = await say(bot, user, pin)
+    assert last_text(bot.fake, user) == SAVED
+    return [first, second]
+
+
+@pytest.fixture
+async def codes(running_bot: RunningBot) -> dict[str, str]:
+    return await seed(running_bot)
+
+
+async def test_with_a_pin_estado_asks_for_it_and_every_pin_message_is_deleted(
+    running_bot: RunningBot, codes: dict[str, str]
+) -> None:
+    bot, fake = running_bot, running_bot.fake
+    await bot.register(ANA, codes["Puma"])
+    typed = await set_pin(bot, ANA)
+    bot.clock.advance(timedelta(minutes=11))  # the session opened by /pin has ended
+    await say(bot, ANA, "/estado")
+    assert last_text(fake, ANA) == ASK
+    typed.append(await say(bot, ANA, PIN))
+    assert "R-2016-0007" in last_text(fake, ANA)
+    assert set(typed) <= deleted_ids(fake)
+    assert not set(typed) & fake.live_messages(ANA)
+    # Within the session no PIN is asked again.
+    await say(bot, ANA, "/estado")
+    assert "R-2016-0007" in last_text(fake, ANA)
+    assert all(PIN not in text for text in fake.texts(ANA))
+
+
+async def test_informant_without_pin_sees_claims_at_once(
+    running_bot: RunningBot, codes: dict[str, str]
+) -> None:
+    await running_bot.register(ANA, codes["Puma"])
+    await say(running_bot, ANA, "/estado")
+    assert "R-2016-0007" in last_text(running_bot.fake, ANA)
+
+
+async def test_a_menu_button_instead_of_the_pin_cancels_the_prompt(
+    running_bot: RunningBot, codes: dict[str, str]
+) -> None:
+    bot = running_bot
+    await bot.register(ANA, codes["Puma"])
+    await set_pin(bot, ANA)
+    bot.clock.advance(timedelta(minutes=11))
+    await say(bot, ANA, "/estado")
+    await say(bot, ANA, "Ayuda")
+    assert "/estado" in last_text(bot.fake, ANA)  # the help text, not a PIN failure
+    assert not await bot.services.pin.prompt_armed_for(ANA)
+
+
+@pytest.mark.parametrize("variant", ["４８２９１６", "٤٨٢٩١٦", "48 29 16"])
+async def test_pin_variants_are_normalised(
+    running_bot: RunningBot, codes: dict[str, str], variant: str
+) -> None:
+    """T-16: full-width and Arabic-Indic digits and spaces are the same PIN."""
+    bot = running_bot
+    await bot.register(ANA, codes["Puma"])
+    await set_pin(bot, ANA)
+    bot.clock.advance(timedelta(minutes=11))
+    await say(bot, ANA, "/estado")
+    await say(bot, ANA, variant)
+    assert "R-2016-0007" in last_text(bot.fake, ANA)
+
+
+@pytest.mark.parametrize("junk", ["🙂🙂🙂🙂🙂🙂", "1" * 100, "hola"])
+async def test_junk_instead_of_a_pin_is_a_failed_attempt_and_deleted(
+    running_bot: RunningBot, codes: dict[str, str], junk: str
+) -> None:
+    bot = running_bot
+    await bot.register(ANA, codes["Puma"])
+    await set_pin(bot, ANA)
+    bot.clock.advance(timedelta(minutes=11))
+    await say(bot, ANA, "/estado")
+    typed = await say(bot, ANA, junk)
+    assert last_text(bot.fake, ANA) == "PIN incorrecto. Te quedan 4 intentos."
+    assert typed in deleted_ids(bot.fake)
+
+
+async def test_lockout_survives_a_restart(
+    fake_api_server: ServedFake, tmp_path: Path, clock: TestClock
+) -> None:
+    """T-15: 5 wrong PINs lock for 15 minutes, even across a restart; all deleted."""
+    fake = fake_api_server.fake
+    async with bot_process(fake_api_server, tmp_path, clock) as bot:
+        codes = await seed(bot)
+        await bot.register(ANA, codes["Puma"])
+        await set_pin(bot, ANA)
+        clock.advance(timedelta(minutes=11))
+        await say(bot, ANA, "/estado")
+        typed = [await say(bot, ANA, WRONG) for _ in range(5)]
+        assert fake.texts(ANA)[-5:-1] == [
+            "PIN incorrecto. Te quedan 4 intentos.",
+            "PIN incorrecto. Te quedan 3 intentos.",
+            "PIN incorrecto. Te quedan 2 intentos.",
+            "PIN incorrecto. Te queda 1 intento.",
+        ]
+        assert last_text(fake, ANA) == (
+            "Demasiados intentos fallidos. Inténtalo de nuevo en 15 minutos."
+        )
+    clock.advance(timedelta(minutes=5))
+    async with bot_process(fake_api_server, tmp_path, clock) as bot:
+        # The stopped process's last long poll may still take this update on the fake's
+        # side (its client is gone), so wait for the reply instead of ``settle``.
+        replies = len(fake.sent(ANA))
+        fake.push_message(ANA, "/estado")
+        await fake.wait_for_call("sendMessage", chat_id=ANA, count=replies + 1)
+        await bot.settle()
+        assert last_text(fake, ANA) == (
+            "Demasiados intentos fallidos. Inténtalo de nuevo en 10 minutos."
+        )
+        typed.append(await say(bot, ANA, PIN))  # the right PIN, still refused
+        assert "R-2016-0007" not in last_text(fake, ANA)
+        assert "Inténtalo de nuevo" in last_text(fake, ANA)
+        clock.advance(timedelta(minutes=10))
+        await say(bot, ANA, "/estado")
+        assert last_text(fake, ANA) == ASK
+        typed.append(await say(bot, ANA, PIN))
+        assert "R-2016-0007" in last_text(fake, ANA)
+    assert set(typed) <= deleted_ids(fake)
+
+
+async def test_duress_pin_shows_the_real_empty_state_warns_and_unlinks(
+    running_bot: RunningBot, codes: dict[str, str]
+) -> None:
+    """T-17: decoy identical in text and markup to a real empty list; quiet flag; unlink."""
+    bot, fake = running_bot, running_bot.fake
+    await bot.register(ANA, codes["Puma"])
+    await bot.register(LUIS, codes["Condor"])  # no claims: the real empty state
+    await bot.register(JEFE, codes["Jefe"])
+    await say(bot, LUIS, "/estado")
+    [real_empty] = fake.sent(LUIS)[-1:]
+    await set_pin(bot, ANA)
+    await say(bot, ANA, "/pin_duress")
+    await say(bot, ANA, DURESS)
+    await say(bot, ANA, DURESS)
+    assert last_text(fake, ANA) == "Listo: tu PIN de emergencia quedó guardado."
+    bot.clock.advance(timedelta(minutes=11))
+    await say(bot, ANA, "/estado")
+    typed = await say(bot, ANA, DURESS)
+    decoy = fake.sent(ANA)[-1]
+    assert decoy.params["text"] == real_empty.params["text"] == EMPTY
+    assert decoy.params.get("reply_markup") == real_empty.params.get("reply_markup")
+    assert typed in deleted_ids(fake)
+    await fake.wait_for_call("sendMessage", chat_id=JEFE)
+    assert last_text(fake, JEFE) == (
+        "Puma usó su PIN de emergencia. Puede estar bajo presión: comunícate con cuidado, "
+        "por un medio seguro."
+    )
+    # Asked again inside the decoy session, the list stays empty.
+    await say(bot, ANA, "/estado")
+    assert last_text(fake, ANA) == EMPTY
+    # After the decoy's deletion time the tick unlinks the account and wipes the chat.
+    bot.clock.advance(timedelta(minutes=12))
+    [job] = bot.app.job_queue.get_jobs_by_name(SAFETY_JOB)  # type: ignore[union-attr]
+    await job.run(bot.app)
+    assert await bot.services.registration.identify(ANA) is None
+    assert fake.calls_to("deleteMessages")
+    assert fake.live_messages(ANA) == set()
+    fake.reset_calls()
+    await say(bot, ANA, "/estado")
+    assert fake.texts(ANA) == ["Este servicio no está disponible."]
+
+
+async def test_coordinators_need_a_pin_for_reset_and_reset_only_their_informants(
+    running_bot: RunningBot, codes: dict[str, str]
+) -> None:
+    bot, fake = running_bot, running_bot.fake
+    await bot.register(ANA, codes["Puma"])
+    await bot.register(JEFE, codes["Jefe"])
+    await bot.register(OTRO, codes["Otro"])
+    await set_pin(bot, ANA)
+    await say(bot, JEFE, "/pin_reset Puma")
+    assert last_text(fake, JEFE) == CREATE_FIRST
+    await set_pin(bot, JEFE)
+    await set_pin(bot, OTRO)
+    await say(bot, OTRO, "/pin_reset Puma")
+    assert last_text(fake, OTRO) == "No encontramos a ese miembro."
+    await say(bot, JEFE, "/pin_reset")
+    assert last_text(fake, JEFE) == "Escribe /pin_reset y el nombre clave."
+    bot.clock.advance(timedelta(minutes=11))
+    await say(bot, JEFE, "/pin_reset Puma")
+    assert last_text(fake, JEFE) == ASK
+    await say(bot, JEFE, PIN)
+    assert last_text(fake, JEFE) == "PIN correcto. Ya puedes continuar."
+    await say(bot, JEFE, "/pin_reset Puma")
+    assert last_text(fake, JEFE) == (
+        "Listo: el PIN de Puma fue borrado. Puede crear uno nuevo con /pin."
+    )
+    await say(bot, ANA, "/estado")
+    assert "R-2016-0007" in last_text(fake, ANA)  # no PIN any more
+
+
+async def test_the_duress_pin_is_not_offered_to_coordinators_or_without_a_pin(
+    running_bot: RunningBot, codes: dict[str, str]
+) -> None:
+    bot, fake = running_bot, running_bot.fake
+    await bot.register(ANA, codes["Puma"])
+    await bot.register(JEFE, codes["Jefe"])
+    await say(bot, ANA, "/pin_duress")
+    assert last_text(fake, ANA) == CREATE_FIRST
+    await say(bot, JEFE, "/pin_duress")
+    assert last_text(fake, JEFE) == "Este comando no está disponible. Escribe /menu."
+
+
+async def test_quechua_member_gets_quechua_pin_prompts(
+    running_bot: RunningBot, codes: dict[str, str]
+) -> None:
+    bot = running_bot
+    await bot.register(ANA, codes["Puma"], "qu")
+    await say(bot, ANA, "/pin")
+    t = bot.app.bot_data.catalogs.for_lang(__import__("bot.domain.models").domain.models.Lang.QU)
+    assert last_text(bot.fake, ANA) == t.gettext(NEW) != NEW

@@ -1,0 +1,176 @@
+"""Pure rendering of claims, histories and help, without Telegram (T-25, quechua.md §4.3)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.domain.models import Claim, ClaimEvent, ClaimStatus, Lang, Operation, Role
+from bot.i18n import Catalogs
+from handlers.menus import chat_commands
+from handlers.render import (
+    MAX_MESSAGE,
+    MAX_NOTE,
+    render_claim,
+    render_claim_list,
+    render_help,
+    render_history,
+    status_label,
+)
+
+LIMA = ZoneInfo("America/Lima")
+TODAY = date(2026, 3, 14)
+CATALOGS = Catalogs.load()
+ES, QU = CATALOGS.for_lang(Lang.ES), CATALOGS.for_lang(Lang.QU)
+
+CLAIM = Claim(
+    id=7,
+    reference="R-2016-0007",
+    member_id=1,
+    operation=Operation(id=1, label="Tornado 2016", date=date(2016, 5, 20), region="Pichari"),
+    region="Pichari",
+    status=ClaimStatus.PARTIALLY_PAID,
+    promised_cents=200_000_000,
+    approved_cents=150_000_000,
+    paid_cents=50_000,
+    promised_date=date(2026, 3, 13),
+    next_step="Segundo pago",
+    next_step_date=date(2026, 4, 2),
+    updated_at=datetime(2026, 3, 1, tzinfo=UTC),
+    version=1,
+)
+
+
+def test_every_status_has_a_distinct_label_in_both_languages() -> None:
+    for t in (ES, QU):
+        labels = [status_label(t, status) for status in ClaimStatus]
+        assert len(set(labels)) == len(ClaimStatus)
+    assert status_label(QU, ClaimStatus.PAID) == "Pagasqañam"
+    assert status_label(QU, ClaimStatus.APPROVED) == "Arí nisqañam"
+    assert status_label(ES, ClaimStatus.UNDER_REVIEW) == "En revisión"
+
+
+def test_claim_shows_all_amounts_one_day_overdue_and_next_step_in_spanish() -> None:
+    assert render_claim(ES, Lang.ES, CLAIM, TODAY) == (
+        "Reclamo <b>R-2016-0007</b> · Tornado 2016\n"
+        "Estado: Pagado en parte\n"
+        "Monto prometido: S/\xa02,000,000.00\n"
+        "Monto aprobado: S/\xa01,500,000.00\n"
+        "Pagado hasta ahora: S/\xa0500.00\n"
+        "Pago atrasado 1 día.\n"
+        "Próximo paso: Segundo pago (2/04/26)"
+    )
+
+
+def test_claim_in_quechua_uses_quechua_sentences_and_qu_pe_dates() -> None:
+    text = render_claim(QU, Lang.QU, CLAIM, TODAY)
+
+    assert "Imaynam kachkan: Wakinllam pagasqa" in text
+    assert "Arí nisqa qullqi: S/\xa01,500,000.00" in text
+    assert "Pagayqa 1 punchawñam qipakun." in text
+    assert "Qatiq ruway: Segundo pago (2/4/26)" in text
+
+
+@pytest.mark.parametrize(
+    ("status", "promised", "expected"),
+    [
+        (ClaimStatus.APPROVED, date(2026, 3, 14), None),  # due today: not late yet
+        (ClaimStatus.APPROVED, date(2026, 3, 4), "Pago atrasado 10 días."),
+        (ClaimStatus.PAID, date(2026, 1, 1), None),  # paid: nothing is owed
+        (ClaimStatus.APPROVED, None, None),
+    ],
+)
+def test_overdue_line_only_when_the_promised_date_passed_unpaid(
+    status: ClaimStatus, promised: date | None, expected: str | None
+) -> None:
+    text = render_claim(ES, Lang.ES, replace(CLAIM, status=status, promised_date=promised), TODAY)
+
+    lines = [line for line in text.splitlines() if "atrasado" in line]
+    assert lines == ([expected] if expected else [])
+
+
+def test_optional_lines_are_left_out() -> None:
+    bare = replace(CLAIM, approved_cents=None, paid_cents=0, next_step=None, next_step_date=None)
+
+    text = render_claim(ES, Lang.ES, bare, TODAY)
+
+    assert "aprobado" not in text
+    assert "Pagado hasta" not in text
+    assert "Próximo" not in text
+    dated = render_claim(ES, Lang.ES, replace(bare, next_step_date=date(2026, 4, 2)), TODAY)
+    assert dated.endswith("Fecha del próximo paso: 2/04/26")
+
+
+def test_markup_in_data_is_escaped() -> None:
+    hostile = replace(
+        CLAIM,
+        operation=replace(CLAIM.operation, label='<a href="tg://user?id=1">x</a>'),
+        next_step="</code> & <b>",
+    )
+
+    [page] = render_claim_list(ES, Lang.ES, "<i>Puma</i>", [hostile], TODAY)
+
+    assert "<b>&lt;i&gt;Puma&lt;/i&gt;</b>" in page.text
+    assert "&lt;a href=&quot;tg://user?id=1&quot;&gt;x&lt;/a&gt;" in page.text
+    assert "Próximo paso: &lt;/code&gt; &amp; &lt;b&gt; (2/04/26)" in page.text
+
+
+def test_long_lists_are_split_within_the_limit_keeping_every_claim() -> None:
+    claims = [
+        replace(CLAIM, id=i, reference=f"R-2016-{i:04d}", next_step="x" * 400) for i in range(60)
+    ]
+
+    pages = render_claim_list(ES, Lang.ES, "Puma", claims, TODAY)
+
+    assert len(pages) > 1
+    assert all(len(page.text) <= MAX_MESSAGE for page in pages)
+    assert [c.id for page in pages for c in page.claims] == list(range(60))
+    for page in pages:
+        for claim in page.claims:
+            assert f"<b>{claim.reference}</b>" in page.text
+    assert pages[0].text.startswith("<b>Puma</b>, estos son tus reclamos:")
+
+
+def test_empty_list_says_so_without_buttons() -> None:
+    [page] = render_claim_list(QU, Lang.QU, "Puma", [], TODAY)
+
+    assert page.text == "Manaraqmi mañakuyniyki qillqasqachu."
+    assert page.claims == ()
+
+
+def test_history_in_lima_time_with_escaped_clipped_notes() -> None:
+    events = [
+        ClaimEvent(7, datetime(2026, 3, 1, 20, 5, tzinfo=UTC), ClaimStatus.APPROVED, None, True),
+        ClaimEvent(
+            7, datetime(2026, 3, 2, 13, 0, tzinfo=UTC), ClaimStatus.PAID, "<b>" * 400, True
+        ),
+    ]
+
+    [text] = render_history(ES, Lang.ES, LIMA, CLAIM, events)
+
+    lines = text.split("\n")
+    assert lines[0] == "Historial de <b>R-2016-0007</b> · Tornado 2016"
+    assert lines[2] == "1/03/26, 3:05\u202fp.\u202fm. · Aprobado"
+    assert lines[4] == "2/03/26, 8:00\u202fa.\u202fm. · Pagado"
+    assert lines[5].endswith("…")
+    assert "<b>" not in lines[5]
+    assert lines[5].count("&lt;b&gt;") == (MAX_NOTE - 1) // 3
+
+
+def test_history_without_events() -> None:
+    [text] = render_history(QU, Lang.QU, LIMA, CLAIM, [])
+
+    assert text.endswith("Manaraqmi ima tikraypas qillqasqachu.")
+
+
+def test_help_lists_role_commands_in_the_members_language() -> None:
+    informant = render_help(QU, chat_commands(QU, Role.INFORMANT))
+    coordinator = render_help(ES, chat_commands(ES, Role.COORDINATOR))
+
+    assert "/estado · Recompensaykikunata qaway" in informant
+    assert "/estado" not in coordinator
+    assert "/idioma · Cambiar el idioma" in coordinator
+    assert "fotografiar" in coordinator

@@ -1,0 +1,171 @@
+"""Regions and one-time invites (M-03): TTL bounds, validation, code shape and uniqueness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+
+from bot.domain.errors import ValidationError
+from bot.domain.models import Lang, Role
+from bot.services.invites import MAX_TTL_HOURS, InviteService
+from bot.services.registration import INVITE_CODE
+from tests.services.fakes import (
+    T0,
+    FakeClock,
+    InMemoryAudit,
+    InMemoryInvites,
+    InMemoryMembers,
+    InMemoryRegions,
+)
+
+
+@dataclass
+class World:
+    """An invite service over fresh fakes with one region, Pichari."""
+
+    members: InMemoryMembers
+    regions: InMemoryRegions
+    invites: InMemoryInvites
+    audit: InMemoryAudit
+    service: InviteService
+
+
+@pytest.fixture
+def world() -> World:
+    members = InMemoryMembers()
+    regions = InMemoryRegions().seed("Pichari")
+    invites = InMemoryInvites(members, regions)
+    audit = InMemoryAudit()
+    service = InviteService(invites, regions, audit, FakeClock())
+    return World(members, regions, invites, audit, service)
+
+
+@pytest.mark.parametrize("ttl", [-1, 0, MAX_TTL_HOURS + 1, 10_000])
+async def test_ttl_out_of_bounds_is_refused_before_storing(world: World, ttl: int) -> None:
+    with pytest.raises(ValidationError, match="ttl-hours"):
+        await world.service.create(
+            role=Role.INFORMANT, region="Pichari", codename="Puma", ttl_hours=ttl
+        )
+    assert world.invites.calls == []
+    assert world.audit.entries == []
+
+
+@pytest.mark.parametrize("ttl", [1, 24, MAX_TTL_HOURS])
+async def test_ttl_within_bounds_sets_expiry(world: World, ttl: int) -> None:
+    issued = await world.service.create(
+        role=Role.INFORMANT, region="Pichari", codename="Puma", ttl_hours=ttl
+    )
+    assert issued.expires_at == T0 + timedelta(hours=ttl)
+    assert world.invites.invites[issued.code].expires_at == issued.expires_at
+
+
+async def test_default_ttl_is_the_maximum(world: World) -> None:
+    issued = await world.service.create(role=Role.INFORMANT, region="Pichari", codename="Puma")
+    assert issued.expires_at == T0 + timedelta(hours=72)
+
+
+async def test_created_member_is_bound_to_role_region_and_codename(world: World) -> None:
+    issued = await world.service.create(
+        role=Role.COORDINATOR, region="  pichari ", codename=" Jose\u0301 ", lang=Lang.QU
+    )
+    member = world.members.members[issued.member_id]
+    assert member.role is Role.COORDINATOR
+    assert member.regions == ("Pichari",)  # canonical name, whatever the case typed
+    assert member.codename == "José"  # stripped and NFC
+    assert (member.lang, member.lang_chosen) == (Lang.QU, True)
+    assert not member.telegram_linked
+
+
+async def test_without_lang_the_member_must_choose(world: World) -> None:
+    issued = await world.service.create(role=Role.INFORMANT, region="Pichari", codename="Puma")
+    member = world.members.members[issued.member_id]
+    assert (member.lang, member.lang_chosen) == (Lang.ES, False)
+
+
+async def test_create_is_audited_without_code_or_codename(world: World) -> None:
+    issued = await world.service.create(role=Role.INFORMANT, region="Pichari", codename="Puma")
+    [entry] = world.audit.entries
+    assert (entry.action, entry.result, entry.target) == (
+        "invite_create",
+        "ok",
+        f"member:{issued.member_id}",
+    )
+    assert issued.code not in repr(entry)
+    assert "Puma" not in repr(entry)
+
+
+async def test_unknown_region_is_refused(world: World) -> None:
+    with pytest.raises(ValidationError, match="region: unknown"):
+        await world.service.create(role=Role.INFORMANT, region="Pangoa", codename="Puma")
+    assert world.invites.calls == []
+
+
+async def test_region_vanishing_meanwhile_is_a_validation_error() -> None:
+    """The store says NotFound (region deleted between the check and the insert)."""
+    members = InMemoryMembers()
+    service_regions = InMemoryRegions().seed("Pichari")
+    invites = InMemoryInvites(members, InMemoryRegions())
+    service = InviteService(invites, service_regions, InMemoryAudit(), FakeClock())
+    with pytest.raises(ValidationError, match="region: unknown"):
+        await service.create(role=Role.INFORMANT, region="Pichari", codename="Puma")
+
+
+async def test_taken_codename_is_refused(world: World) -> None:
+    await world.service.create(role=Role.INFORMANT, region="Pichari", codename="Puma")
+    with pytest.raises(ValidationError, match="codename: already taken"):
+        await world.service.create(role=Role.INFORMANT, region="Pichari", codename="Puma")
+    assert len(world.members.members) == 1
+    assert len(world.audit.entries) == 1
+
+
+@pytest.mark.parametrize("codename", ["", "Pu\u202ema", "\u0410na", "x" * 65, "Puma\nAdmin"])
+async def test_bad_codename_is_refused_before_storing(world: World, codename: str) -> None:
+    with pytest.raises(ValidationError, match="codename"):
+        await world.service.create(role=Role.INFORMANT, region="Pichari", codename=codename)
+    assert world.invites.calls == []
+
+
+async def test_codes_are_43_char_base64url_and_unique() -> None:
+    members = InMemoryMembers()
+    regions = InMemoryRegions().seed("Pichari")
+    service = InviteService(
+        InMemoryInvites(members, regions), regions, InMemoryAudit(), FakeClock()
+    )
+    codes = set()
+    for number in range(1000):
+        issued = await service.create(
+            role=Role.INFORMANT, region="Pichari", codename=f"Puma-{number}"
+        )
+        assert len(issued.code) == 43
+        assert INVITE_CODE.fullmatch(issued.code)
+        codes.add(issued.code)
+    assert len(codes) == 1000
+
+
+async def test_add_region_stores_clean_name_and_audits(world: World) -> None:
+    region = await world.service.add_region("  Llochegua ")
+    assert region.name == "Llochegua"
+    assert await world.regions.get("llochegua") == region
+    [entry] = world.audit.entries
+    assert (entry.action, entry.result, entry.target) == (
+        "region_add",
+        "ok",
+        f"region:{region.id}",
+    )
+
+
+@pytest.mark.parametrize("name", ["Pichari", "PICHARI", " pichari "])
+async def test_add_region_duplicate_is_refused(world: World, name: str) -> None:
+    with pytest.raises(ValidationError, match="already exists"):
+        await world.service.add_region(name)
+    assert len(world.regions.regions) == 1
+    assert world.audit.entries == []
+
+
+@pytest.mark.parametrize("name", ["", "Pi\u200bchari", "\u0420ichari", "R" * 65, "a\x00b"])
+async def test_add_region_bad_name_is_refused(world: World, name: str) -> None:
+    with pytest.raises(ValidationError, match="region"):
+        await world.service.add_region(name)
+    assert len(world.regions.regions) == 1

@@ -1,0 +1,267 @@
+"""SafetyService and InboundLimiter (M-06, M-09, M-13, R-09, T-18, T-23, T-46)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+
+from bot.domain.errors import NotAllowed, NotFound
+from bot.domain.models import Member, MemberState, Role
+from bot.domain.pin import PinNotSet
+from bot.domain.safety import TEMPLATE_UNLINKED
+from bot.services.pin import PinService, ScryptHasher
+from bot.services.safety import (
+    InboundLimiter,
+    SafetyService,
+    Verdict,
+    command_args_too_long,
+    text_too_long,
+)
+from tests.services.fakes import FakeClock, FakeUnitOfWork, InMemoryAudit, InMemoryMembers
+from tests.services.fakes import make_member as _make_member
+from tests.services.pin_fakes import (
+    InMemoryChatLog,
+    InMemoryInbound,
+    InMemoryOutbox,
+    InMemoryPins,
+    RecordingEraser,
+)
+
+
+@dataclass(slots=True)
+class Ticker:
+    """A monotonic clock the test moves."""
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass(slots=True)
+class World:
+    safety: SafetyService
+    pin: PinService
+    members: InMemoryMembers
+    pins: InMemoryPins
+    chat_log: InMemoryChatLog
+    outbox: InMemoryOutbox
+    audit: InMemoryAudit
+    clock: FakeClock
+    informant: Member
+    coordinator: Member
+
+
+def make_world() -> World:
+    members = InMemoryMembers()
+    informant = members.add(_make_member(1, codename="Cóndor-7"), telegram_id=101)
+    coordinator = members.add(
+        _make_member(2, role=Role.COORDINATOR, codename="Puma"), telegram_id=102
+    )
+    members.add(_make_member(3, role=Role.ADMIN, codename="Kuntur", regions=()), 103)
+    pins = InMemoryPins(links={101: 1, 102: 2, 103: 3})
+    chat_log = InMemoryChatLog(links={101: 1, 102: 2, 103: 3})
+    outbox = InMemoryOutbox()
+    audit = InMemoryAudit()
+    clock = FakeClock()
+    pin = PinService(
+        pins=pins,
+        members=members,
+        outbox=outbox,
+        audit=audit,
+        clock=clock,
+        uow=FakeUnitOfWork(),
+        hasher=ScryptHasher(log_n=4),
+    )
+    safety = SafetyService(
+        members=members,
+        pins=pins,
+        pin=pin,
+        chat_log=chat_log,
+        inbound=InMemoryInbound(chat_log),
+        outbox=outbox,
+        audit=audit,
+        clock=clock,
+        uow=FakeUnitOfWork(),
+    )
+    return World(
+        safety, pin, members, pins, chat_log, outbox, audit, clock, informant, coordinator
+    )
+
+
+async def open_session(world: World, member: Member) -> None:
+    await world.pin.start_change(member)
+    await world.pin.submit(member, "482916")
+    await world.pin.submit(member, "482916")
+
+
+# ---------------------------------------------------------------------- limits
+
+
+def test_one_account_gets_twenty_a_minute_and_two_hundred_a_day() -> None:
+    ticker = Ticker()
+    limiter = InboundLimiter(per_minute=20, per_day=200, global_per_second=1e9, monotonic=ticker)
+    verdicts = [limiter.check(7) for _ in range(1000)]
+    assert verdicts.count(Verdict.ALLOW) == 20
+    assert set(verdicts[20:]) == {Verdict.MINUTE}
+    assert limiter.check(8) is Verdict.ALLOW  # another account is unaffected
+    for _ in range(9):
+        ticker.now += 60
+        assert [limiter.check(7) for _ in range(25)].count(Verdict.ALLOW) == 20
+    ticker.now += 60
+    assert limiter.check(7) is Verdict.DAY
+    ticker.now += 86_400
+    assert limiter.check(7) is Verdict.ALLOW
+
+
+def test_the_global_bucket_caps_all_accounts_together() -> None:
+    ticker = Ticker()
+    limiter = InboundLimiter(global_per_second=300, monotonic=ticker)
+    verdicts = [limiter.check(n) for n in range(400)]
+    assert verdicts.count(Verdict.ALLOW) == 300
+    assert set(verdicts[300:]) == {Verdict.GLOBAL}
+    ticker.now += 0.5
+    assert [limiter.check(None) for _ in range(200)].count(Verdict.ALLOW) == 150
+
+
+def test_tracked_accounts_stay_bounded_and_idle_ones_are_forgotten() -> None:
+    """T-46: no unbounded memory growth from many accounts."""
+    ticker = Ticker()
+    limiter = InboundLimiter(max_tracked=100, global_per_second=1e9, monotonic=ticker)
+    for account in range(1000):
+        limiter.check(account)
+    assert limiter.tracked == 100
+    ticker.now += 86_400
+    limiter.check(5000)
+    assert limiter.tracked == 1
+
+
+def test_limits_must_make_sense() -> None:
+    with pytest.raises(ValueError, match="per_day"):
+        InboundLimiter(per_minute=20, per_day=10)
+
+
+@pytest.mark.parametrize(
+    ("text", "too_long"),
+    [(None, False), ("a" * 4096, False), ("a" * 4097, True), ("a" * 100_000, True)],
+)
+def test_text_cap(text: str | None, too_long: bool) -> None:
+    assert text_too_long(text) is too_long
+
+
+@pytest.mark.parametrize(
+    ("text", "too_long"),
+    [
+        (None, False),
+        ("hola " + "a" * 100, False),
+        ("/estado " + "a" * 64, False),
+        ("/estado " + "a" * 65, True),
+        ("/pin_reset@chaski_bot " + "a" * 65, True),
+        ("/start " + "a" * 10_000, False),  # registration refuses and counts it (T-05)
+        ("/start@chaski_bot " + "a" * 100, False),
+    ],
+)
+def test_command_argument_cap(text: str | None, too_long: bool) -> None:
+    assert command_args_too_long(text) is too_long
+
+
+# ---------------------------------------------------------------------- wipe and unlink
+
+
+async def test_wipe_deletes_in_batches_then_shreds_the_link_and_tells_the_coordinator() -> None:
+    world = make_world()
+    for message_id in range(1, 251):
+        await world.safety.record_sent(101, message_id)
+    world.clock.advance(timedelta(hours=47))
+    await world.safety.accept_update(9, telegram_id=101, message_id=251)
+    await open_session(world, world.informant)
+    eraser = RecordingEraser()
+    await world.safety.wipe_self(world.informant, eraser)
+    assert [len(ids) for _, ids in eraser.deleted] == [100, 100, 51]
+    assert {chat for chat, _ in eraser.deleted} == {101}
+    assert sorted(i for _, ids in eraser.deleted for i in ids) == list(range(1, 252))
+    assert eraser.cleared == [101]
+    member = await world.members.get(1)
+    assert member is not None
+    assert (member.telegram_linked, member.state) == (False, MemberState.UNLINKED)
+    assert await world.members.telegram_id(1) is None
+    assert world.outbox.cancelled == [1]
+    assert 1 not in world.pins.records
+    assert world.chat_log.ids.get(1) is None
+    assert world.outbox.to(TEMPLATE_UNLINKED) == [(2, {"codename": "Cóndor-7"})]
+    assert world.audit.results("member_unlink") == ["panic"]
+
+
+async def test_wipe_skips_ids_past_telegrams_window_and_survives_refusals() -> None:
+    world = make_world()
+    await world.safety.record_sent(101, 1)
+    world.clock.advance(timedelta(hours=49))
+    await world.safety.record_sent(101, 2)
+    eraser = RecordingEraser(refuse=True)
+    await world.safety.wipe_self(world.informant, eraser)
+    assert eraser.deleted == [(101, (2,))]
+    assert await world.members.telegram_id(1) is None  # unlinked all the same
+
+
+async def test_an_unlinked_account_cannot_wipe() -> None:
+    world = make_world()
+    await world.members.unlink(1)
+    gone = await world.members.get(1)
+    assert gone is not None
+    with pytest.raises(NotAllowed):
+        await world.safety.wipe_self(gone, RecordingEraser())
+    assert world.outbox.rows == {}
+
+
+async def test_remote_unlink_needs_a_pin_session_and_scope() -> None:
+    world = make_world()
+    eraser = RecordingEraser()
+    with pytest.raises(PinNotSet):
+        await world.safety.unlink_remote(world.coordinator, "Cóndor-7", eraser)
+    await open_session(world, world.coordinator)
+    with pytest.raises(NotFound):
+        await world.safety.unlink_remote(world.coordinator, "Kuntur", eraser)
+    await world.safety.record_sent(101, 5)
+    target = await world.safety.unlink_remote(world.coordinator, "Cóndor-7", eraser)
+    assert target.id == 1
+    assert eraser.deleted == [(101, (5,))]
+    assert await world.members.telegram_id(1) is None
+    # The acting coordinator is not notified of their own action; nobody else is left.
+    assert world.outbox.to(TEMPLATE_UNLINKED) == [(3, {"codename": "Cóndor-7"})]
+    entry = world.audit.entries[-1]
+    assert (entry.action, entry.result, entry.actor_id) == ("member_unlink", "remote", 2)
+
+
+async def test_due_duress_unlinks_run_once_and_a_vanished_member_is_dropped() -> None:
+    world = make_world()
+    await world.pins.schedule_unlink(1, world.clock.now())
+    await world.pins.schedule_unlink(77, world.clock.now())
+    eraser = RecordingEraser()
+    assert await world.safety.run_due_unlinks(eraser) == 1
+    assert await world.safety.run_due_unlinks(eraser) == 0
+    assert world.audit.results("member_unlink") == ["duress"]
+    assert eraser.cleared == [101]
+
+
+async def test_an_unlinked_member_without_chat_is_still_unlinked_cleanly() -> None:
+    world = make_world()
+    await world.members.unlink(1)
+    await world.pins.schedule_unlink(1, world.clock.now())
+    eraser = RecordingEraser()
+    assert await world.safety.run_due_unlinks(eraser) == 1
+    assert eraser.deleted == []
+    assert eraser.cleared == []
+
+
+async def test_updates_are_accepted_once_and_housekeeping_forgets_old_rows() -> None:
+    world = make_world()
+    assert await world.safety.accept_update(1, telegram_id=101, message_id=9)
+    assert not await world.safety.accept_update(1, telegram_id=101, message_id=9)
+    await world.pin.start_change(world.informant)
+    world.clock.advance(timedelta(hours=49))
+    await world.safety.housekeeping()
+    assert world.chat_log.ids[1] == {}
+    assert world.pins.prompts == {}
+    assert await world.safety.accept_update(1)

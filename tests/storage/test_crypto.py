@@ -1,0 +1,180 @@
+"""Field encryption and blind index (M-07, M-20): AAD binding, tamper, rotation, fail closed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TypedDict
+
+import pytest
+
+from storage.crypto import BlindIndex, DecryptionError, FieldCipher
+
+OLD, NEW = "0ld0ld00", "new0new0"
+KEY_OLD, KEY_NEW = os.urandom(32), os.urandom(32)
+
+
+class Cell(TypedDict):
+    """Where a sealed value lives (the AAD)."""
+
+    table: str
+    column: str
+    row_id: int
+
+
+CELL: Cell = {"table": "members", "column": "codename", "row_id": 7}
+
+
+def _cipher(active: str = OLD, **keys: bytes) -> FieldCipher:
+    return FieldCipher(keys or {OLD: KEY_OLD}, active)
+
+
+def test_round_trip_including_unicode_and_empty() -> None:
+    cipher = _cipher()
+    for value in ("Cóndor-7", "", "Operación Tornado", "ñ" * 5000, "987654321"):
+        assert cipher.open(cipher.seal(value, **CELL), **CELL) == value
+
+
+def test_ciphertext_carries_the_key_id_and_no_plaintext() -> None:
+    cipher = _cipher()
+    blob = cipher.seal("Cóndor-7", **CELL)
+    assert blob.startswith(OLD.encode())
+    assert cipher.key_id_of(blob) == OLD
+    assert "Cóndor".encode() not in blob
+
+
+def test_two_seals_of_the_same_value_differ() -> None:
+    cipher = _cipher()
+    first, second = cipher.seal("Cóndor-7", **CELL), cipher.seal("Cóndor-7", **CELL)
+    assert first != second
+    assert first[8:20] != second[8:20]  # fresh nonce
+
+
+@pytest.mark.parametrize(
+    "moved",
+    [
+        {"table": "members", "column": "codename", "row_id": 8},  # another row
+        {"table": "members", "column": "telegram", "row_id": 7},  # another column
+        {"table": "claims", "column": "codename", "row_id": 7},  # another table
+        {"table": "members", "column": "codename", "row_id": 70},
+        {"table": "member", "column": "scodename", "row_id": 7},  # separator games
+    ],
+)
+def test_ciphertext_moved_elsewhere_fails(moved: Cell) -> None:
+    cipher = _cipher()
+    blob = cipher.seal("Cóndor-7", **CELL)
+    with pytest.raises(DecryptionError):
+        cipher.open(blob, **moved)
+
+
+@pytest.mark.parametrize("position", [8, 15, 20, 25, -1])
+def test_any_tampered_byte_fails(position: int) -> None:
+    cipher = _cipher()
+    blob = bytearray(cipher.seal("Cóndor-7", **CELL))
+    blob[position] ^= 0x01
+    with pytest.raises(DecryptionError, match="authentication"):
+        cipher.open(bytes(blob), **CELL)
+
+
+def test_swapping_the_key_id_prefix_fails() -> None:
+    """Relabelling a ciphertext with another known key id changes the AAD and the key."""
+    both = FieldCipher({OLD: KEY_OLD, NEW: KEY_NEW}, OLD)
+    blob = both.seal("x", **CELL)
+    with pytest.raises(DecryptionError):
+        both.open(NEW.encode() + blob[8:], **CELL)
+
+
+def test_unknown_key_id_fails() -> None:
+    sealed_elsewhere = FieldCipher({NEW: KEY_NEW}, NEW).seal("x", **CELL)
+    with pytest.raises(DecryptionError, match="unknown key"):
+        _cipher().open(sealed_elsewhere, **CELL)
+
+
+@pytest.mark.parametrize("blob", [b"", b"0ld0ld00", b"0ld0ld00" + b"\x00" * 27, b"\xff" * 40])
+def test_truncated_or_garbage_fails_closed(blob: bytes) -> None:
+    with pytest.raises(DecryptionError):
+        _cipher().open(blob, **CELL)
+
+
+def test_rotation_opens_old_ciphertexts_and_seals_with_the_new_key() -> None:
+    old_blob = _cipher().seal("Cóndor-7", **CELL)
+    rotated = FieldCipher({OLD: KEY_OLD, NEW: KEY_NEW}, NEW)
+    assert rotated.active_key_id == NEW
+    assert rotated.key_ids == frozenset({OLD, NEW})
+    assert rotated.open(old_blob, **CELL) == "Cóndor-7"
+    new_blob = rotated.seal("Cóndor-7", **CELL)
+    assert rotated.key_id_of(new_blob) == NEW
+    with pytest.raises(DecryptionError):
+        _cipher().open(new_blob, **CELL)  # the old-only cipher cannot read new data
+
+
+@pytest.mark.parametrize(
+    ("keys", "active"),
+    [
+        ({OLD: KEY_OLD}, NEW),  # active key missing
+        ({"short": KEY_OLD}, "short"),  # id not 8 characters
+        ({"0ld-ld00": KEY_OLD}, "0ld-ld00"),  # id not alphanumeric
+        ({OLD: KEY_OLD[:16]}, OLD),  # AES-128 key: refused, we use AES-256
+    ],
+)
+def test_bad_key_sets_are_refused(keys: Mapping[str, bytes], active: str) -> None:
+    with pytest.raises(ValueError, match="key"):
+        FieldCipher(keys, active)
+
+
+class _Rotation:
+    """A reloader that reports a new key set once, like the key-file watcher after rotate."""
+
+    def __init__(self, fresh: tuple[dict[str, bytes], str] | None) -> None:
+        self.fresh = fresh
+        self.calls = 0
+
+    def __call__(self) -> tuple[dict[str, bytes], str] | None:
+        self.calls += 1
+        fresh, self.fresh = self.fresh, None
+        return fresh
+
+
+def test_reloader_switches_the_active_key_before_sealing() -> None:
+    reloader = _Rotation(({OLD: KEY_OLD, NEW: KEY_NEW}, NEW))
+    cipher = FieldCipher({OLD: KEY_OLD}, OLD, reloader=reloader)
+    blob = cipher.seal("x", **CELL)
+    assert cipher.key_id_of(blob) == NEW
+    assert cipher.reload_if_changed() is False  # nothing new the second time
+    assert reloader.calls == 2
+
+
+def test_reloader_is_asked_when_a_ciphertext_names_an_unknown_key() -> None:
+    from_other_process = FieldCipher({NEW: KEY_NEW}, NEW).seal("x", **CELL)
+    reloader = _Rotation(({OLD: KEY_OLD, NEW: KEY_NEW}, NEW))
+    cipher = FieldCipher({OLD: KEY_OLD}, OLD, reloader=reloader)
+    assert cipher.open(from_other_process, **CELL) == "x"
+
+
+def test_unknown_key_without_a_rotation_still_fails() -> None:
+    from_other_process = FieldCipher({NEW: KEY_NEW}, NEW).seal("x", **CELL)
+    cipher = FieldCipher({OLD: KEY_OLD}, OLD, reloader=_Rotation(None))
+    with pytest.raises(DecryptionError):
+        cipher.open(from_other_process, **CELL)
+
+
+def test_without_reloader_nothing_reloads() -> None:
+    assert _cipher().reload_if_changed() is False
+
+
+def test_blind_index_is_deterministic_keyed_and_domain_separated() -> None:
+    pepper = os.urandom(32)
+    index = BlindIndex(pepper)
+    digest = index("telegram", "987654321")
+    assert digest == BlindIndex(pepper)("telegram", "987654321")
+    assert len(digest) == 64
+    assert "987654321" not in digest
+    assert digest != index("codename", "987654321")  # kind separates domains
+    assert digest != index("telegram", "987654322")
+    assert digest != BlindIndex(os.urandom(32))("telegram", "987654321")  # pepper matters
+    assert index("ab", "c") != index("a", "bc")  # no ambiguity at the boundary
+
+
+def test_short_pepper_is_refused() -> None:
+    with pytest.raises(ValueError, match="pepper"):
+        BlindIndex(os.urandom(31))

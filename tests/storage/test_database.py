@@ -1,0 +1,291 @@
+"""The SQLite owner (M-08, R-10, T-34): pragmas, migrations, transactions, busy handling."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+import pytest
+
+from bot.domain.errors import Unavailable
+from storage.codec import parse_ts, ts
+from storage.database import Database, migrate, migrations
+from tests.storage.conftest import T0
+
+
+async def _scalar(db: Database, sql: str) -> object:
+    row = await db.fetchone(sql)
+    assert row is not None
+    return row[0]
+
+
+async def _regions(db: Database) -> list[str]:
+    return [row["name"] for row in await db.fetchall("SELECT name FROM regions ORDER BY id")]
+
+
+async def _insert_region(db: Database, name: str) -> None:
+    await db.execute(
+        "INSERT INTO regions (name, created_at) VALUES (?, ?)", (name, T0.isoformat())
+    )
+
+
+EXPECTED_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": 2,  # FULL
+    "foreign_keys": 1,
+    "secure_delete": 1,
+    "trusted_schema": 0,
+    "auto_vacuum": 1,  # FULL, set before the first table
+    "busy_timeout": 5000,
+}
+
+
+@pytest.mark.parametrize(("pragma", "expected"), EXPECTED_PRAGMAS.items())
+async def test_pragmas_are_in_force_on_reader_and_writer(
+    db: Database, pragma: str, expected: object
+) -> None:
+    assert await _scalar(db, f"PRAGMA {pragma}") == expected  # reader
+    async with db.transaction():
+        if pragma != "journal_mode":  # cannot be queried inside a transaction meaningfully
+            assert await _scalar(db, f"PRAGMA {pragma}") == expected  # writer
+
+
+async def test_open_creates_the_folder_and_applies_every_migration(db_path: Path) -> None:
+    assert not db_path.parent.exists()
+    db = await Database.open(db_path)
+    try:
+        assert await asyncio.to_thread(db_path.is_file)
+        assert await _scalar(db, "PRAGMA user_version") == len(migrations())
+        tables = {
+            row["name"]
+            for row in await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        assert {"regions", "members", "invites", "claims", "claim_events", "audit"} <= tables
+    finally:
+        await db.close()
+
+
+async def test_migrations_are_idempotent(db_path: Path) -> None:
+    first = await Database.open(db_path)
+    await _insert_region(first, "Pichari")
+    await first.close()
+    second = await Database.open(db_path)  # nothing to apply, data intact
+    try:
+        assert await _scalar(second, "PRAGMA user_version") == len(migrations())
+        assert await _regions(second) == ["Pichari"]
+        assert await migrate(second.writer) == len(migrations())
+    finally:
+        await second.close()
+
+
+def test_migrations_are_numbered_without_gaps() -> None:
+    versions = [version for version, _ in migrations()]
+    assert versions == list(range(1, len(versions) + 1))
+    assert all(sql.strip() for _, sql in migrations())
+
+
+async def test_transaction_commits(db: Database) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO regions (name, created_at) VALUES ('Pichari', ?)", (T0.isoformat(),)
+        )
+    assert await _regions(db) == ["Pichari"]
+    assert not db.in_transaction
+
+
+async def test_exception_rolls_back_everything(db: Database) -> None:
+    async def failing() -> None:
+        async with db.transaction():
+            await _insert_region(db, "Pichari")
+            await _insert_region(db, "Kimbiri")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await failing()
+    assert await _regions(db) == []
+    assert not db.in_transaction
+    assert not db.writer.in_transaction
+    await _insert_region(db, "Pangoa")  # the writer is usable again
+    assert await _regions(db) == ["Pangoa"]
+
+
+async def test_nested_transaction_joins_the_outer_one(db: Database) -> None:
+    async def outer_fails() -> None:
+        async with db.transaction():
+            await _insert_region(db, "Pichari")
+            async with db.transaction():
+                await _insert_region(db, "Kimbiri")  # execute() nests a third level
+                assert db.in_transaction
+            assert await _regions(db) == ["Pichari", "Kimbiri"]  # writer sees own rows
+            raise RuntimeError("outer fails after the inner block finished")
+
+    with pytest.raises(RuntimeError):
+        await outer_fails()
+    assert await _regions(db) == []  # the inner block was not committed on its own
+
+
+async def test_error_in_nested_block_rolls_back_the_outer_work(db: Database) -> None:
+    async def inner_fails() -> None:
+        async with db.transaction():
+            await _insert_region(db, "Pichari")
+            async with db.transaction():
+                raise ValueError("inner")
+
+    with pytest.raises(ValueError, match="inner"):
+        await inner_fails()
+    assert await _regions(db) == []
+
+
+async def test_reader_does_not_see_uncommitted_writes(db: Database) -> None:
+    written = asyncio.Event()
+    looked = asyncio.Event()
+    seen: list[list[str]] = []
+
+    async def other_task() -> None:  # created outside the transaction: uses the reader
+        await written.wait()
+        seen.append(await _regions(db))
+        looked.set()
+
+    task = asyncio.create_task(other_task())
+    async with db.transaction():
+        await _insert_region(db, "Pichari")
+        written.set()
+        await looked.wait()
+    await task
+    assert seen == [[]]
+    assert await _regions(db) == ["Pichari"]
+
+
+async def test_writes_are_serialised_across_tasks(db: Database) -> None:
+    """Two tasks' transactions never interleave: the second waits for the first."""
+    inside = asyncio.Event()
+    release = asyncio.Event()
+    order: list[str] = []
+
+    async def first() -> None:
+        async with db.transaction():
+            order.append("first-begin")
+            inside.set()
+            await release.wait()
+            order.append("first-end")
+
+    async def second() -> None:
+        await inside.wait()
+        async with db.transaction():
+            order.append("second")
+
+    tasks = [asyncio.create_task(first()), asyncio.create_task(second())]
+    await inside.wait()
+    await asyncio.sleep(0)  # give "second" its chance to (wrongly) run; not a sync sleep
+    release.set()
+    await asyncio.gather(*tasks)
+    assert order == ["first-begin", "first-end", "second"]
+
+
+async def test_locked_database_raises_unavailable_and_writes_nothing(db: Database) -> None:
+    await db.writer.execute("PRAGMA busy_timeout = 50")
+    other = sqlite3.connect(db.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(Unavailable):
+            async with db.transaction():
+                await _insert_region(db, "Pichari")
+        assert not db.in_transaction
+        assert not db.writer.in_transaction
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    await _insert_region(db, "Kimbiri")  # lock gone: works again, nothing half-written
+    assert await _regions(db) == ["Kimbiri"]
+
+
+async def test_non_busy_sql_error_is_not_disguised_as_unavailable(db: Database) -> None:
+    async def bad_sql() -> None:
+        async with db.transaction():
+            await _insert_region(db, "Pichari")
+            await db.execute("INSERT INTO nowhere VALUES (1)")
+
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        await bad_sql()
+    assert await _regions(db) == []
+
+
+async def test_next_id_needs_a_transaction(db: Database) -> None:
+    with pytest.raises(RuntimeError, match="transaction"):
+        await db.next_id("regions")
+
+
+async def test_next_id_allocates_max_plus_one(db: Database) -> None:
+    async with db.transaction():
+        assert await db.next_id("regions") == 1
+        await _insert_region(db, "Pichari")
+        await _insert_region(db, "Kimbiri")
+        assert await db.next_id("regions") == 3
+
+
+async def test_next_id_refuses_a_non_identifier(db: Database) -> None:
+    async with db.transaction():
+        with pytest.raises(ValueError, match="regions; DROP"):
+            await db.next_id("regions; DROP TABLE claims")
+
+
+async def test_executemany_is_one_transaction(db: Database) -> None:
+    rows = [("Pichari", T0.isoformat()), ("Kimbiri", T0.isoformat()), ("PICHARI", "x")]
+    with pytest.raises(sqlite3.IntegrityError):  # the third violates UNIQUE NOCASE
+        await db.executemany("INSERT INTO regions (name, created_at) VALUES (?, ?)", rows)
+    assert await _regions(db) == []
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DROP TABLE claims",
+        "CREATE TEMP TABLE scratch (x)",
+        "REINDEX",
+        "CREATE TABLE evil (x)",
+        "ALTER TABLE claims ADD COLUMN x",
+        "ATTACH DATABASE ':memory:' AS other",
+        "PRAGMA foreign_keys = OFF",
+        "PRAGMA secure_delete = OFF",
+        "PRAGMA journal_mode = DELETE",
+        "DROP TRIGGER audit_no_update",
+    ],
+)
+async def test_runtime_connections_refuse_schema_changes(db: Database, sql: str) -> None:
+    """M-08/T-26: the authorizer denies DDL, ATTACH and relaxing pragmas at runtime."""
+    with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+        await db.execute(sql)
+    with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+        await db.fetchall(sql)
+    assert await _scalar(db, "PRAGMA foreign_keys") == 1
+    assert await _scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'claims'") == 1
+
+
+async def test_failed_migration_leaves_no_partial_schema(tmp_path: Path) -> None:
+    """A migration and its version bump are one transaction: all or nothing."""
+    path = tmp_path / "half.sqlite3"
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await conn.execute("CREATE TABLE invites (x)")  # collides with migration 0001
+        with pytest.raises(sqlite3.OperationalError, match="already exists"):
+            await migrate(conn)
+        assert not conn.in_transaction
+        async with conn.execute("PRAGMA user_version") as cursor:
+            assert await cursor.fetchone() == (0,)
+        async with conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cursor:
+            assert [row[0] for row in await cursor.fetchall()] == ["invites"]
+    finally:
+        await conn.close()
+
+
+def test_naive_timestamps_are_refused_and_aware_ones_stored_as_utc() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        ts(datetime(2026, 3, 2, 12, 0))  # noqa: DTZ001 - the point of the test
+    lima = datetime(2026, 3, 2, 7, 0, tzinfo=ZoneInfo("America/Lima"))
+    assert ts(lima) == "2026-03-02T12:00:00+00:00"
+    assert parse_ts(ts(lima)) == lima
+    assert parse_ts(ts(lima)).tzinfo is UTC

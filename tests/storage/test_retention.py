@@ -1,0 +1,389 @@
+"""The retention purge on a real database file (T-37, M-15, M-16; security.md §1.3)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.domain.models import ClaimRow, ClaimStatus, Lang, NewInvite, Role
+from bot.services.clock import SystemClock
+from bot.services.retention import RetentionPolicy, RetentionService
+from storage.audit import CHECKPOINT_ACTION, SqliteAuditLog
+from storage.claims import SqliteClaimRepository
+from storage.codec import Sealer, ts
+from storage.database import Database
+from storage.keys import KeyMaterial, ensure_keys, load_keys
+from storage.members import SqliteAccountCounters, SqliteInviteRepository
+from storage.regions import SqliteRegionRepository
+from storage.retention import SqliteRetentionStore
+
+NOW = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+@dataclass(slots=True)
+class Fixtures:
+    """Byte strings of rows that must vanish, and of rows that must stay."""
+
+    gone: dict[str, bytes] = field(default_factory=dict)
+    kept: dict[str, bytes] = field(default_factory=dict)
+    #: Plaintext of purged rows: never on disk at all (sealed), before or after.
+    plain: list[bytes] = field(default_factory=list)
+
+
+@pytest.fixture
+async def setup(tmp_path: Path) -> AsyncIterator[tuple[Database, KeyMaterial, Path]]:
+    db_path, key_dir = tmp_path / "state" / "chaski.sqlite3", tmp_path / "keys"
+    ensure_keys(key_dir, db_path)
+    db = await Database.open(db_path)
+    yield db, load_keys(key_dir), db_path
+    await db.close()
+
+
+async def _claim(
+    db: Database,
+    keys: KeyMaterial,
+    *,
+    ref: str,
+    op: str,
+    status: ClaimStatus,
+    at: datetime,
+    codename: str = "Puma",
+) -> int:
+    await SqliteClaimRepository(db, keys).import_rows(
+        [
+            ClaimRow(
+                line=1,
+                reference=ref,
+                codename=codename,
+                operation=op,
+                operation_date=None,
+                region="R01",
+                promised_cents=1_234_500,
+                status=status,
+                promised_date=None,
+                next_step=f"{ref}-siguiente",
+                next_step_date=None,
+            )
+        ],
+        at,
+    )
+    row = await db.fetchone(
+        "SELECT id FROM claims WHERE reference_hmac = ?", (keys.index("reference", ref),)
+    )
+    assert row is not None
+    return int(row["id"])
+
+
+async def _cells(db: Database, table: str, key: str, value: object, columns: str) -> list[bytes]:
+    row = await db.fetchone(f"SELECT {columns} FROM {table} WHERE {key} = ?", (value,))  # noqa: S608
+    assert row is not None
+    return [bytes(v) if isinstance(v, bytes) else str(v).encode() for v in row if v is not None]
+
+
+async def _populate(db: Database, keys: KeyMaterial) -> Fixtures:
+    fx = Fixtures()
+    await SqliteRegionRepository(db).add("R01", NOW - 900 * DAY)
+    invites = SqliteInviteRepository(db, keys)
+    await invites.create(
+        NewInvite(Role.INFORMANT, "R01", "Puma", Lang.ES, 72),
+        "puma".ljust(43, "p"),
+        NOW + DAY,
+        NOW - 900 * DAY,
+    )
+    # Claims: paid 91 days ago goes (with its events and its now-unused operation); paid 89
+    # days ago, rejected 91 days ago but sharing a kept operation, and open ones stay.
+    old_paid = await _claim(
+        db, keys, ref="REF-VIEJO-PAGADO", op="OP-SOLO-VIEJA", status=ClaimStatus.PAID,
+        at=NOW - 91 * DAY,
+    )  # fmt: skip
+    old_rejected = await _claim(
+        db, keys, ref="REF-VIEJO-RECHAZADO", op="OP-COMPARTIDA", status=ClaimStatus.REJECTED,
+        at=NOW - 95 * DAY,
+    )  # fmt: skip
+    new_paid = await _claim(
+        db, keys, ref="REF-RECIENTE-PAGADO", op="OP-COMPARTIDA", status=ClaimStatus.PAID,
+        at=NOW - 89 * DAY,
+    )  # fmt: skip
+    old_open = await _claim(
+        db, keys, ref="REF-VIEJO-ABIERTO", op="OP-ABIERTA", status=ClaimStatus.UNDER_REVIEW,
+        at=NOW - 400 * DAY,
+    )  # fmt: skip
+    cols = "reference_hmac, reference_enc, promised_enc, paid_enc, next_step_enc"
+    for name, claim_id in (("old_paid", old_paid), ("old_rejected", old_rejected)):
+        for i, cell in enumerate(await _cells(db, "claims", "id", claim_id, cols)):
+            fx.gone[f"{name}.{i}"] = cell
+    for name, claim_id in (("new_paid", new_paid), ("old_open", old_open)):
+        for i, cell in enumerate(await _cells(db, "claims", "id", claim_id, cols)):
+            fx.kept[f"{name}.{i}"] = cell
+    op_hmac = keys.index("operation", "OP-SOLO-VIEJA")
+    for i, cell in enumerate(
+        await _cells(db, "operations", "label_hmac", op_hmac, "label_hmac, label_enc")
+    ):
+        fx.gone[f"op_old.{i}"] = cell
+    fx.kept["op_shared"] = keys.index("operation", "OP-COMPARTIDA").encode()
+    fx.plain += [b"REF-VIEJO-PAGADO", b"OP-SOLO-VIEJA", b"nota-del-reclamo-viejo", b"5550000"]
+    events = Sealer(keys.cipher, "claim_events")
+    async with db.transaction() as conn:
+        event_id = await db.next_id("claim_events")
+        note = events.seal("note", event_id, "nota-del-reclamo-viejo")
+        await conn.execute(
+            "INSERT INTO claim_events (id, claim_id, at, status, note_enc, visible)"
+            " VALUES (?, ?, ?, 'paid', ?, 0)",
+            (event_id, old_paid, ts(NOW - 91 * DAY), note),
+        )
+    fx.gone["event_note"] = note
+
+    # Invites: expired unused 8 days ago and used 8 days ago go; used 6 days ago stays.
+    for n, (created, expires, used) in enumerate(
+        [
+            (NOW - 11 * DAY, NOW - 8 * DAY, None),
+            (NOW - 9 * DAY, NOW - 6 * DAY, NOW - 8 * DAY),
+            (NOW - 7 * DAY, NOW + DAY, NOW - 6 * DAY),
+            (NOW - 1 * DAY, NOW + 2 * DAY, None),
+        ]
+    ):
+        code = f"inv{n}".ljust(43, "i")
+        await invites.create(
+            NewInvite(Role.INFORMANT, "R01", f"Inv{n}", Lang.ES, 72), code, expires, created
+        )
+        if used is not None:
+            assert await invites.redeem(code, 5_550_000 + n, used) is not None
+        target = fx.gone if n < 2 else fx.kept
+        target[f"invite{n}"] = keys.index("invite", code).encode()
+
+    counters = SqliteAccountCounters(db, keys)
+    await counters.hit(4_440_001, "stranger", NOW - 25 * timedelta(hours=1), DAY)
+    await counters.hit(4_440_002, "stranger", NOW - 23 * timedelta(hours=1), DAY)
+    fx.gone["counter"] = keys.index("account", "4440001").encode()
+    fx.kept["counter"] = keys.index("account", "4440002").encode()
+
+    member = await db.fetchone("SELECT id FROM members WHERE codename_hmac = ?", (
+        keys.index("codename", "Puma"),
+    ))  # fmt: skip
+    assert member is not None
+    member_id = int(member["id"])
+    async with db.transaction() as conn:
+        await conn.executemany(
+            "INSERT INTO processed_updates (update_id, at) VALUES (?, ?)",
+            [(1001, ts(NOW - 8 * DAY)), (1002, ts(NOW - 6 * DAY))],
+        )
+        await conn.executemany(
+            "INSERT INTO chat_messages (member_id, message_id, at) VALUES (?, ?, ?)",
+            [(member_id, 71, ts(NOW - 49 * timedelta(hours=1))), (member_id, 72, ts(NOW))],
+        )
+        outbox = Sealer(keys.cipher, "outbox")
+        for n, (status, updated) in enumerate(
+            [("sent", NOW - 31 * DAY), ("sent", NOW - 29 * DAY), ("queued", NOW - 60 * DAY),
+             ("dead", NOW - 40 * DAY)]
+        ):  # fmt: skip
+            outbox_id = await db.next_id("outbox")
+            params = outbox.seal("params", outbox_id, f'{{"x": "parametro-{n}"}}')
+            await conn.execute(
+                "INSERT INTO outbox (id, idempotency_key, kind, priority, member_id, template,"
+                " params_enc, status, next_attempt_at, expires_at, created_at, updated_at)"
+                " VALUES (?, ?, 'notification', 3, ?, 't', ?, ?, ?, ?, ?, ?)",
+                (outbox_id, f"k{n}", member_id, params, status, ts(updated), ts(updated),
+                 ts(updated), ts(updated)),
+            )  # fmt: skip
+            (fx.gone if n in (0, 3) else fx.kept)[f"outbox{n}"] = params
+        alerts = Sealer(keys.cipher, "alerts")
+        for n, created in enumerate([NOW - 31 * DAY, NOW - 29 * DAY]):
+            alert_id = await db.next_id("alerts")
+            text = alerts.seal("text_es", alert_id, f"alerta-{n}")
+            await conn.execute(
+                "INSERT INTO alerts (id, creator_id, nonce, text_es_enc, text_qu_enc, severity,"
+                " status, created_at) VALUES (?, ?, ?, ?, ?, 'info', 'sending', ?)",
+                (alert_id, member_id, f"n{n}", text,
+                 alerts.seal("text_qu", alert_id, "q"), ts(created)),
+            )  # fmt: skip
+            await conn.execute(
+                "INSERT INTO alert_regions (alert_id, region_id) SELECT ?, id FROM regions",
+                (alert_id,),
+            )
+            await conn.execute(
+                "INSERT INTO alert_deliveries (alert_id, member_id) VALUES (?, ?)",
+                (alert_id, member_id),
+            )
+            (fx.gone if n == 0 else fx.kept)[f"alert{n}"] = text
+
+    audit = SqliteAuditLog(db)
+    for n, age in enumerate([400, 399, 380, 366, 364, 10]):
+        await audit.record(action=f"act{n}", result="ok", now=NOW - age * DAY, actor_id=n)
+    return fx
+
+
+def _raw(db_path: Path) -> bytes:
+    wal = db_path.with_name(db_path.name + "-wal")
+    return db_path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+async def test_purge_removes_exactly_what_is_past_its_retention(
+    setup: tuple[Database, KeyMaterial, Path],
+) -> None:
+    db, keys, db_path = setup
+    fx = await _populate(db, keys)
+    before = _raw(db_path)
+    assert [name for name, value in fx.gone.items() if value not in before] == []  # visible
+
+    clock = SystemClock(ZoneInfo("UTC"))
+    service = RetentionService(SqliteRetentionStore(db, batch_size=1), clock)
+    report = await service.purge(NOW)
+
+    assert dict(report.deleted) == {
+        "claims": 2,
+        "claim_events": 3,  # two import events and one note
+        "operations": 1,
+        "invites": 2,
+        "account_counters": 1,
+        "processed_updates": 1,
+        "chat_messages": 1,
+        "outbox": 2,
+        "alerts": 1,
+        "alert_regions": 1,
+        "alert_deliveries": 1,
+        "help_requests": 0,
+        "alert_drafts": 0,
+        "audit": 4,
+    }
+    assert report.wal_checkpointed is True
+    wal = db_path.with_name(db_path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+
+    remaining = {
+        "claims": 2,
+        "operations": 2,
+        "invites": 3,  # two kept plus the Puma invite (expires tomorrow)
+        "account_counters": 1,
+        "processed_updates": 1,
+        "chat_messages": 1,
+        "outbox": 2,
+        "alerts": 1,
+        "alert_deliveries": 1,
+    }
+    for table, count in remaining.items():
+        row = await db.fetchone(f"SELECT count(*) FROM {table}")  # noqa: S608
+        assert row is not None
+        assert row[0] == count, table
+    orphans = await db.fetchone(
+        "SELECT count(*) FROM claim_events WHERE claim_id NOT IN (SELECT id FROM claims)"
+    )
+    assert orphans is not None
+    assert orphans[0] == 0
+
+    # T-37: neither plaintext, ciphertext nor keyed hashes of purged rows survive on disk.
+    after = _raw(db_path)
+    assert [name for name, value in fx.gone.items() if value in after] == []
+    assert [name for name, value in fx.kept.items() if value not in after] == []
+    assert [value for value in fx.plain if value in before + after] == []
+
+    again = await service.purge(NOW)
+    assert again.total == 0
+
+
+async def test_the_audit_chain_stays_verifiable_after_a_purge(
+    setup: tuple[Database, KeyMaterial, Path],
+) -> None:
+    db, _, _ = setup
+    audit = SqliteAuditLog(db)
+    for n, age in enumerate([800, 500, 366, 100, 3]):
+        await audit.record(action=f"act{n}", result="ok", now=NOW - age * DAY, target=f"m:{n}")
+    store = SqliteRetentionStore(db)
+    service = RetentionService(store, SystemClock(ZoneInfo("UTC")))
+    assert (await service.purge(NOW)).deleted["audit"] == 3
+    rows = await db.fetchall("SELECT action, target FROM audit ORDER BY id")
+    assert [row["action"] for row in rows] == ["act3", "act4", CHECKPOINT_ACTION]
+    assert rows[2]["target"].startswith("upto:3:")
+    assert await audit.verify() == []
+    await audit.record(action="later", result="ok", now=NOW + DAY)
+    assert await audit.verify() == []
+
+    # A year later everything, checkpoint included, has aged out: a new checkpoint vouches.
+    assert (await service.purge(NOW + 500 * DAY)).deleted["audit"] == 4
+    rows = await db.fetchall("SELECT action FROM audit")
+    assert [row["action"] for row in rows] == [CHECKPOINT_ACTION]
+    assert await audit.verify() == []
+    empty = await db.fetchone("SELECT count(*) FROM audit_purge")
+    assert empty is not None
+    assert empty[0] == 0
+
+    # Every other delete path is still closed (M-16, T-38).
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        await db.execute("DELETE FROM audit")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        await db.execute("UPDATE audit SET result = 'x'")
+
+
+async def test_a_gap_without_a_checkpoint_is_reported(
+    setup: tuple[Database, KeyMaterial, Path],
+) -> None:
+    db, _, _ = setup
+    audit = SqliteAuditLog(db)
+    for n in range(3):
+        await audit.record(action=f"act{n}", result="ok", now=NOW - (500 - n) * DAY)
+    # Someone with the control row but no checkpoint (not the purge) drops the first entry.
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO audit_purge (id, before) VALUES (1, ?)", (ts(NOW),))
+        await conn.execute("DELETE FROM audit WHERE id = 1")
+        await conn.execute("DELETE FROM audit_purge")
+    assert await audit.verify() == [2]
+
+
+async def test_a_newer_entry_cannot_be_deleted_even_with_the_control_row(
+    setup: tuple[Database, KeyMaterial, Path],
+) -> None:
+    db, _, _ = setup
+    await SqliteAuditLog(db).record(action="fresh", result="ok", now=NOW)
+
+    async def delete_with_control_row() -> None:
+        async with db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO audit_purge (id, before) VALUES (1, ?)", (ts(NOW - 365 * DAY),)
+            )
+            await conn.execute("DELETE FROM audit")
+
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        await delete_with_control_row()
+    row = await db.fetchone("SELECT count(*) FROM audit")
+    assert row is not None
+    assert row[0] == 1
+
+
+def test_the_policy_follows_the_retention_table() -> None:
+    cut = RetentionPolicy().cutoffs(NOW)
+    assert NOW - cut.closed_claims == timedelta(days=90)
+    assert NOW - cut.invites == timedelta(days=7)
+    assert NOW - cut.counters == timedelta(hours=24)
+    assert NOW - cut.final_outbox == timedelta(days=30)
+    assert NOW - cut.audit == timedelta(days=365)
+    with pytest.raises(ValueError, match="at least 24 hours"):
+        RetentionPolicy(counters=timedelta(hours=1))
+    with pytest.raises(ValueError, match="aware"):
+        RetentionPolicy().cutoffs(datetime(2026, 1, 1))  # noqa: DTZ001
+
+
+async def test_a_busy_reader_is_reported_not_fatal(
+    setup: tuple[Database, KeyMaterial, Path],
+) -> None:
+    db, _, db_path = setup
+    await SqliteAuditLog(db).record(action="x", result="ok", now=NOW)
+    other = await Database.open(db_path)  # another process in the middle of a long read
+    try:
+        await other.reader.execute("PRAGMA busy_timeout = 50")
+        await db.reader.execute("PRAGMA busy_timeout = 50")
+        await other.reader.execute("BEGIN")
+        async with other.reader.execute("SELECT count(*) FROM audit") as cursor:
+            await cursor.fetchone()
+        await SqliteAuditLog(db).record(action="y", result="ok", now=NOW)  # frames to copy
+        report = await SqliteRetentionStore(db).purge(RetentionPolicy().cutoffs(NOW))
+        assert report.wal_checkpointed is False
+        assert report.total == 0
+    finally:
+        await other.reader.execute("ROLLBACK")
+        await other.close()
