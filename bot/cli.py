@@ -664,13 +664,10 @@ def _add_backup(commands: Commands) -> None:
 
 
 async def _purge(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.services.retention import RetentionService  # noqa: PLC0415
-    from storage.retention import SqliteRetentionStore  # noqa: PLC0415
 
     del args
     async with _wired(settings) as wiring:
-        service = RetentionService(SqliteRetentionStore(wiring.db), wiring.services.clock)
-        report = await service.purge()
+        report = await wiring.services.retention.purge()
     rows = [(table, str(count)) for table, count in sorted(report.deleted.items()) if count]
     if rows:
         _table(("TABLE", "DELETED"), rows)

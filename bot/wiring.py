@@ -23,6 +23,7 @@ from bot.services.members import MemberDirectory
 from bot.services.outbox import OutboxAdmin, OutboxDeletions, OutboxSender, SenderConfig
 from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
+from bot.services.retention import RetentionService
 from bot.services.safety import InboundLimiter, SafetyService
 from storage.alerts import SqliteAlertRepository
 from storage.audit import SqliteAuditLog
@@ -39,6 +40,7 @@ from storage.members import (
 from storage.outbox import SqliteOutbox, SqliteRecipientDirectory
 from storage.pin import SqlitePinRepository
 from storage.regions import SqliteRegionRepository
+from storage.retention import SqliteRetentionStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -158,5 +160,6 @@ async def open_wiring(settings: Settings, *, clock: Clock | None = None) -> Wiri
                 per_minute=settings.rate_per_minute, per_day=settings.rate_per_day
             ),
         ),
+        retention=RetentionService(SqliteRetentionStore(db), clock),
     )
     return Wiring(db=db, keys=keys, services=services)

@@ -101,6 +101,8 @@ async def on_startup(application: BotApplication) -> None:
     await send.delete_default_commands(application.bot)
     # Crashed leases back to the queue, then the sender and its housekeeping tick.
     await jobs.start_outbox(application)
+    # The nightly retention purge (M-15).
+    jobs.start_retention(application)
     # The alert tally tick: coalesced edits of each sender's live summary.
     alerts.start_tally_job(application)
     # Unlinks due after a duress PIN; purge of old message and update ids (M-13b, R-09).

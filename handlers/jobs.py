@@ -9,6 +9,7 @@ backlog and wakes the sender for rows whose ``not_before`` or retry time has com
 from __future__ import annotations
 
 import logging
+from datetime import time
 
 from handlers.context import BotApplication, BotContext
 from handlers.notifier import AiolimiterPacer, TelegramNotifier
@@ -16,6 +17,9 @@ from handlers.notifier import AiolimiterPacer, TelegramNotifier
 _LOGGER = logging.getLogger(__name__)
 
 HOUSEKEEPING_JOB = "outbox-housekeeping"
+RETENTION_JOB = "retention"
+#: The nightly purge runs at this local time (quiet hours, little traffic).
+RETENTION_AT = time(3, 30)
 #: Seconds between housekeeping ticks.
 HOUSEKEEPING_INTERVAL = 30.0
 #: A tick later than this is skipped (coalesced into the next one): it only repeats work.
@@ -50,6 +54,28 @@ async def start_outbox(application: BotApplication) -> None:
             "misfire_grace_time": HOUSEKEEPING_MISFIRE_GRACE,
             "max_instances": 1,
         },
+    )
+
+
+async def retention_purge(context: BotContext) -> None:
+    """The nightly tick: delete what is past its retention (M-15); idempotent."""
+    await context.services.retention.purge()
+
+
+def start_retention(application: BotApplication) -> None:
+    """Schedule the nightly purge in the programme's time zone (a missed night is caught up
+    by the next run, since the purge deletes everything past its cut-off)."""
+    job_queue = application.job_queue
+    if job_queue is None:  # pragma: no cover - the application is always built with one
+        raise RuntimeError("the purge needs a JobQueue")
+    for job in job_queue.get_jobs_by_name(RETENTION_JOB):
+        job.schedule_removal()
+    tz = application.bot_data.services.clock.tz
+    job_queue.run_daily(
+        retention_purge,
+        time=RETENTION_AT.replace(tzinfo=tz),
+        name=RETENTION_JOB,
+        job_kwargs={"coalesce": True, "misfire_grace_time": 6 * 3600, "max_instances": 1},
     )
 
 

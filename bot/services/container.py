@@ -16,6 +16,7 @@ from bot.services.members import MemberDirectory
 from bot.services.outbox import OutboxAdmin, OutboxSender
 from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
+from bot.services.retention import RetentionService
 from bot.services.safety import SafetyService
 
 
@@ -50,3 +51,5 @@ class Services:
     pin: PinService
     #: Panic wipe, remote unlink, inbound limits and update idempotency (M-06, M-13, R-09).
     safety: SafetyService
+    #: Nightly purge of everything past its retention (M-15).
+    retention: RetentionService
