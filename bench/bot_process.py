@@ -109,7 +109,59 @@ async def _prepare_unlimited(application: Any, args: argparse.Namespace) -> dict
     return {"enqueue_s": enqueue_s, "recipients": len(members)}
 
 
-PREPARE: dict[str, Prepare] = {"alert": _prepare_alert, "unlimited": _prepare_unlimited}
+#: Background tasks started by a prepare step (kept referenced until the process ends).
+_BACKGROUND: set[asyncio.Task[None]] = set()
+#: About as long as a rendered alert (header, body, question), HTML like the real one.
+_BARE_TEXT = (
+    "<b>⚠️ AVISO URGENTE</b>\nRevisa tus mensajes del programa hoy mismo. No compartas este "
+    "aviso con nadie.\n\n¿Estás a salvo? Responde con un botón."
+)
+
+
+async def _prepare_bare_sends(application: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The bare-PTB ceiling for comparison: ``args.messages`` ``send_message`` calls.
+
+    Same shape as an alert (HTML text of similar length, two inline buttons,
+    ``protect_content``), to chats ``first_chat .. first_chat + chats - 1`` in turn, at most
+    ``args.in_flight`` (default 16) at once; no database, no rendering, no pacing.
+    """
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup  # noqa: PLC0415
+    from telegram.constants import ParseMode  # noqa: PLC0415
+
+    bot = application.bot
+    markup = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("Estoy bien", callback_data="alert:safe:1"),
+                InlineKeyboardButton("Necesito ayuda", callback_data="alert:help:1"),
+            ]
+        ]
+    )
+    slots = asyncio.Semaphore(args.in_flight or 16)
+
+    async def one(i: int) -> None:
+        async with slots:
+            await bot.send_message(
+                args.first_chat + i % args.chats,
+                _BARE_TEXT,
+                parse_mode=ParseMode.HTML,
+                protect_content=True,
+                reply_markup=markup,
+            )
+
+    async def all_sends() -> None:
+        await asyncio.gather(*(one(i) for i in range(args.messages)))
+
+    task = asyncio.create_task(all_sends())
+    _BACKGROUND.add(task)
+    return {}
+
+
+PREPARE: dict[str, Prepare] = {
+    "alert": _prepare_alert,
+    "unlimited": _prepare_unlimited,
+    "bare-sends": _prepare_bare_sends,
+}
 
 
 async def _echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -226,6 +278,8 @@ def main() -> None:
     parser.add_argument("--prepare", choices=sorted(PREPARE))
     parser.add_argument("--region", default="VRAEM", help="alert region (--prepare)")
     parser.add_argument("--in-flight", type=int, help="sender calls in flight (unlimited)")
+    parser.add_argument("--first-chat", type=int, default=0, help="first chat (bare-sends)")
+    parser.add_argument("--chats", type=int, default=1, help="chats in turn (bare-sends)")
     parser.add_argument("--messages", type=int, default=10_000, help="rows (unlimited)")
     args = parser.parse_args()
     # As bot.cli configures production (INFO; httpx would log URLs), without importing the

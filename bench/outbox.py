@@ -197,26 +197,46 @@ async def run_unlimited(
     messages: int,
     in_flight: int | None = None,
     profile: bool = False,
+    bare: bool = False,
 ) -> UnlimitedResult:
-    """Scenario 2: the sender's own ceiling, limiter lifted, instant server."""
-    fake = TimingFake(target_sends=messages, counted=set(template.telegram_ids[0]))
-    run_dir = workdir / f"unlimited-{in_flight or 'default'}"
+    """Scenario 2: the sender's own ceiling, limiter lifted, instant server.
+
+    ``bare``: instead of Chaski, a bare PTB process making the same number of similar
+    ``send_message`` calls (no database, rendering or pacing): the ceiling to compare with.
+    """
+    recipients = template.telegram_ids[0]
+    fake = TimingFake(target_sends=messages, counted=set(recipients))
+    run_dir = workdir / f"unlimited-{'bare' if bare else 'chaski'}-{in_flight or 'default'}"
     run_dir.mkdir()
-    db_path, key_dir = template.copy_to(run_dir)
-    args = [
-        "--kind",
-        "chaski",
-        "--db",
-        str(db_path),
-        "--keys",
-        str(key_dir),
-        "--prepare",
-        "unlimited",
-        "--region",
-        ALERT_REGION,
-        "--messages",
-        str(messages),
-    ]
+    if bare:
+        args = [
+            "--kind",
+            "echo",
+            "--prepare",
+            "bare-sends",
+            "--first-chat",
+            str(recipients[0]),
+            "--chats",
+            str(len(recipients)),
+            "--messages",
+            str(messages),
+        ]
+    else:
+        db_path, key_dir = template.copy_to(run_dir)
+        args = [
+            "--kind",
+            "chaski",
+            "--db",
+            str(db_path),
+            "--keys",
+            str(key_dir),
+            "--prepare",
+            "unlimited",
+            "--region",
+            ALERT_REGION,
+            "--messages",
+            str(messages),
+        ]
     if in_flight is not None:
         args += ["--in-flight", str(in_flight)]
     if profile:
@@ -287,12 +307,18 @@ def print_limited(r: LimitedResult) -> list[bool]:
     ]
 
 
-def print_unlimited(results: list[tuple[int | None, UnlimitedResult]]) -> list[bool]:
+def print_unlimited(
+    results: list[tuple[int | None, UnlimitedResult]], bare: list[tuple[int, UnlimitedResult]]
+) -> list[bool]:
     """Table of scenario 2 (one row per in-flight setting); the verdict is the default's."""
     print(f"\n### Limiter lifted, instant fake, {results[0][1].messages:,} ALERT rows\n")
+    labelled = [
+        ("Chaski outbox, " + ("engine default" if n is None else f"{n} in flight"), r)
+        for n, r in results
+    ] + [(f"bare PTB send_message, {n} in flight", r) for n, r in bare]
     rows = [
         [
-            "engine default" if in_flight is None else str(in_flight),
+            label,
             f"{r.enqueue_s:.2f}",
             f"{r.seconds:.2f}",
             f"{r.overall_rate:.0f}",
@@ -301,12 +327,12 @@ def print_unlimited(results: list[tuple[int | None, UnlimitedResult]]) -> list[b
             f"{r.peak_rss_mib:.0f}",
             f"{r.server_cpu_share:.0%}",
         ]
-        for in_flight, r in results
+        for label, r in labelled
     ]
     print(
         format_table(
             [
-                "calls in flight",
+                "sender",
                 "enqueue s",
                 "send s",
                 "msg/s whole",
@@ -324,6 +350,9 @@ def print_unlimited(results: list[tuple[int | None, UnlimitedResult]]) -> list[b
         f"\noutbox msg/s (engine defaults, steady window): {default.steady_rate:.0f} "
         f"(target ≥ {MIN_UNLIMITED_RATE:.0f}) {verdict(ok)}"
     )
+    if bare:
+        best = max(r.steady_rate for _, r in bare)
+        print(f"outbox vs best bare PTB send loop: {default.steady_rate / best:.2f}x")
     return [ok]
 
 
@@ -364,8 +393,15 @@ async def run(args: argparse.Namespace) -> bool:
                     profile=args.profile,
                 )
                 sweep.append((in_flight, result))
+            bare: list[tuple[int, UnlimitedResult]] = []
+            for in_flight in args.bare_in_flight:
+                result = await run_unlimited(
+                    template, workdir, messages=args.messages, in_flight=in_flight, bare=True
+                )
+                bare.append((in_flight, result))
             raw["unlimited"] = [{"in_flight": n, **asdict(r)} for n, r in sweep]
-            verdicts += print_unlimited(sweep)
+            raw["bare"] = [{"in_flight": n, **asdict(r)} for n, r in bare]
+            verdicts += print_unlimited(sweep, bare)
     finally:
         if args.keep:
             print(f"(kept run directories in {workdir})", file=sys.stderr)
@@ -399,6 +435,13 @@ def parser() -> argparse.ArgumentParser:
         nargs="*",
         default=[],
         help="extra unlimited runs with this many sender calls in flight (e.g. 8 16 32)",
+    )
+    p.add_argument(
+        "--bare-in-flight",
+        type=int,
+        nargs="*",
+        default=[4, 16],
+        help="bare PTB send loops to compare with, this many calls in flight (4 16)",
     )
     p.add_argument(
         "--scenario",

@@ -136,27 +136,29 @@ class InboundLimiter:
         return len(self._accounts)
 
     def check(self, user_id: int | None) -> Verdict:
-        """Count one update of ``user_id`` (None: no sender) and decide whether it passes."""
+        """Count one update of ``user_id`` (None: no sender) and decide whether it passes.
+
+        The account's own limits are judged first and only an update they allow takes a
+        global token, so one flooding account cannot use up the bucket for everyone else.
+        """
         now = self._now()
-        self._tokens = min(
-            self._global_rate, self._tokens + (now - self._last) * self._global_rate
-        )
+        refill = (now - self._last) * self._global_rate
+        self._tokens = min(self._global_rate, self._tokens + refill)
         self._last = now
-        if self._tokens < 1:
+        account = None if user_id is None else self._account(user_id, now)
+        verdict = Verdict.ALLOW if account is None else self._judge(account, now)
+        if verdict is Verdict.ALLOW and self._tokens < 1:
+            verdict = Verdict.GLOBAL
             if self._global_warned_at is None or now - self._global_warned_at >= _MINUTE:
                 self._global_warned_at = now
                 _LOGGER.warning("Global inbound limit reached: dropping updates")
-            return Verdict.GLOBAL
-        self._tokens -= 1
-        if user_id is None:
-            return Verdict.ALLOW
-        account = self._account(user_id, now)
-        verdict = self._judge(account, now)
         if verdict is Verdict.ALLOW:
-            account.recent.append(now)
-            account.day_count += 1
-            account.warned = False
-        elif not account.warned:
+            self._tokens -= 1
+            if account is not None:
+                account.recent.append(now)
+                account.day_count += 1
+                account.warned = False
+        elif account is not None and not account.warned:
             account.warned = True
             _LOGGER.warning("Per-account inbound limit reached (%s window)", verdict)
         return verdict

@@ -26,7 +26,7 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
     [
         ("482916", "482916"),
         ("004829", "004829"),  # leading zeros kept
-        ("４８２９１６", "482916"),  # full-width: NFKC
+        ("\uff14\uff18\uff12\uff19\uff11\uff16", "482916"),  # full-width: NFKC
         ("٤٨٢٩١٦", "482916"),  # Arabic-Indic: any decimal digit
         ("۴۸۲۹۱۶", "482916"),  # Extended Arabic-Indic (Persian)
         ("४८२९१६", "482916"),  # Devanagari

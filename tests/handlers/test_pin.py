@@ -161,7 +161,7 @@ async def test_a_menu_button_instead_of_the_pin_cancels_the_prompt(
     assert not await bot.services.pin.prompt_armed_for(ANA)
 
 
-@pytest.mark.parametrize("variant", ["４８２９１６", "٤٨٢٩١٦", "48 29 16"])
+@pytest.mark.parametrize("variant", ["\uff14\uff18\uff12\uff19\uff11\uff16", "٤٨٢٩١٦", "48 29 16"])
 async def test_pin_variants_are_normalised(
     running_bot: RunningBot, codes: dict[str, str], variant: str
 ) -> None:
@@ -249,12 +249,13 @@ async def test_duress_pin_shows_the_real_empty_state_warns_and_unlinks(
     assert last_text(fake, ANA) == "Listo: tu PIN de emergencia quedó guardado."
     bot.clock.advance(timedelta(minutes=11))
     await say(bot, ANA, "/estado")
+    told = len(fake.sent(JEFE))
     typed = await say(bot, ANA, DURESS)
     decoy = fake.sent(ANA)[-1]
     assert decoy.params["text"] == real_empty.params["text"] == EMPTY
     assert decoy.params.get("reply_markup") == real_empty.params.get("reply_markup")
     assert typed in deleted_ids(fake)
-    await fake.wait_for_call("sendMessage", chat_id=JEFE)
+    await fake.wait_for_call("sendMessage", chat_id=JEFE, count=told + 1)
     assert last_text(fake, JEFE) == (
         "Puma usó su PIN de emergencia. Puede estar bajo presión: comunícate con cuidado, "
         "por un medio seguro."

@@ -309,7 +309,9 @@ async def test_malformed_input_is_a_failed_attempt(text: str) -> None:
     assert len(world.hasher.calls) == 2
 
 
-@pytest.mark.parametrize("variant", ["４８２９１６", "٤٨٢٩١٦", " 482 916 ", "48\u00a029\t16"])
+@pytest.mark.parametrize(
+    "variant", ["\uff14\uff18\uff12\uff19\uff11\uff16", "٤٨٢٩١٦", " 482 916 ", "48\u00a029\t16"]
+)
 async def test_the_pin_may_be_typed_in_any_digits_or_with_spaces(variant: str) -> None:
     world = make_world()
     await set_pin(world, world.informant)

@@ -126,6 +126,13 @@ def test_the_global_bucket_caps_all_accounts_together() -> None:
     assert [limiter.check(None) for _ in range(200)].count(Verdict.ALLOW) == 150
 
 
+def test_one_flooding_account_does_not_use_up_the_global_bucket() -> None:
+    ticker = Ticker()
+    limiter = InboundLimiter(global_per_second=300, monotonic=ticker)
+    assert [limiter.check(7) for _ in range(1000)].count(Verdict.ALLOW) == 20
+    assert [limiter.check(n) for n in range(100, 380)].count(Verdict.ALLOW) == 280
+
+
 def test_tracked_accounts_stay_bounded_and_idle_ones_are_forgotten() -> None:
     """T-46: no unbounded memory growth from many accounts."""
     ticker = Ticker()
