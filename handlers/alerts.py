@@ -7,9 +7,12 @@ catch-all competes with the menu keyboard. Steps: ``/aviso`` → template button
 template has placeholders → region buttons → severity buttons → preview in both languages →
 confirm. The preview message becomes the sender's live tally, edited by outbox TALLY rows.
 
-Every button is re-authorised in the service (M-04); anything forged, stale or foreign gets
-the neutral "menú vencido" (T-10). The outbox renderers for alert, tally, help and approval
-rows are registered here at import time.
+Every staff command and button first needs an open PIN session (M-05: mandatory for
+coordinators and administrators, ``handlers.pin.require_pin``); without one nothing is read or
+changed and the PIN is asked for. Informants' answer buttons are never gated: answering an
+alert must take one tap. Every button is re-authorised in the service (M-04); anything
+forged, stale or foreign gets the neutral "menú vencido" (T-10). The outbox renderers for
+alert, tally, help and approval rows are registered here at import time.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from handlers import send
 from handlers.access import menu_expired, requires
 from handlers.context import BotApplication, BotContext
 from handlers.notifier import Rendered, register_template
+from handlers.pin import require_pin
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -379,6 +383,8 @@ async def alert_command(update: Update, context: BotContext, member: Member) -> 
     chat_id = _chat_id(update)
     if chat_id is None:
         return
+    if not await require_pin(update, context, member):
+        return
     t = context.catalogs.for_lang(member.lang)
     try:
         await context.services.alerts.start_draft(member)
@@ -408,6 +414,8 @@ async def alert_values_command(update: Update, context: BotContext, member: Memb
     """``/aviso_datos <valor> | <valor>``: fill the chosen template's placeholders."""
     chat_id = _chat_id(update)
     if chat_id is None:
+        return
+    if not await require_pin(update, context, member):
         return
     t = context.catalogs.for_lang(member.lang)
     values = [part.strip() for part in _args_text(update).split("|")]
@@ -445,6 +453,8 @@ async def alert_text_command(update: Update, context: BotContext, member: Member
     chat_id = _chat_id(update)
     if chat_id is None:
         return
+    if not await require_pin(update, context, member):
+        return
     t = context.catalogs.for_lang(member.lang)
     spanish, separator, quechua = _args_text(update).partition("||")
     if not separator:
@@ -467,6 +477,8 @@ async def approve_command(update: Update, context: BotContext, member: Member) -
     """``/aprobar``: each alert waiting for this member's approval, with its buttons."""
     chat_id = _chat_id(update)
     if chat_id is None:
+        return
+    if not await require_pin(update, context, member):
         return
     t = context.catalogs.for_lang(member.lang)
     pending = await context.services.alerts.pending_for(member)
@@ -519,6 +531,8 @@ async def alerts_command(update: Update, context: BotContext, member: Member) ->
     chat_id = _chat_id(update)
     if chat_id is None:
         return
+    if not await require_pin(update, context, member):
+        return
     t = context.catalogs.for_lang(member.lang)
     recent = await context.services.alerts.recent_for(member)
     if not recent:
@@ -548,6 +562,20 @@ def _callback_parts(update: Update) -> tuple[list[str], int, int] | None:
     if query is None or chat is None or query.data is None or query.message is None:
         return None
     return query.data.split(":"), chat.id, query.message.message_id
+
+
+async def _pin_open_for_press(update: Update, context: BotContext, member: Member) -> bool:
+    """``require_pin`` for a button: without a session the press is answered and does nothing.
+
+    The query is answered either way so the button's spinner stops; the PIN prompt (or "create
+    your PIN first") arrives as a message, and the member presses the button again after it.
+    """
+    if await require_pin(update, context, member):
+        return True
+    query = update.callback_query
+    if query is not None:
+        await send.answer_callback(context, query.id)
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -633,6 +661,8 @@ async def on_alert_compose_button(update: Update, context: BotContext, member: M
     query = update.callback_query
     if parsed is None or query is None:
         return
+    if not await _pin_open_for_press(update, context, member):
+        return
     parts, chat_id, message_id = parsed
     t = context.catalogs.for_lang(member.lang)
     step = _STEPS.get(parts[1]) if len(parts) in {2, 3} else None
@@ -671,6 +701,8 @@ async def on_approval_button(update: Update, context: BotContext, member: Member
     parsed = _callback_parts(update)
     query = update.callback_query
     if parsed is None or query is None:
+        return
+    if not await _pin_open_for_press(update, context, member):
         return
     parts, chat_id, message_id = parsed
     t = context.catalogs.for_lang(member.lang)
@@ -738,6 +770,8 @@ async def on_help_button(update: Update, context: BotContext, member: Member) ->
     parsed = _callback_parts(update)
     query = update.callback_query
     if parsed is None or query is None or query.message is None:
+        return
+    if not await _pin_open_for_press(update, context, member):
         return
     parts, chat_id, message_id = parsed
     t = context.catalogs.for_lang(member.lang)

@@ -1,4 +1,4 @@
-"""``/ayuda``: what the member can do, listed from the same commands as their chat menu."""
+"""``/ayuda``: every command of the member's role, from the same list as their chat menu."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from bot.domain.models import Member
 from handlers import send
 from handlers.access import ALL_ROLES, requires
 from handlers.context import BotContext
-from handlers.menus import chat_commands, main_keyboard
+from handlers.menus import help_commands, main_keyboard
 from handlers.render import render_help
 
 
@@ -18,7 +18,7 @@ async def show_help(context: BotContext, member: Member, chat_id: int) -> None:
     await send.send_text(
         context,
         chat_id,
-        render_help(t, chat_commands(t, member.role)),
+        render_help(t, member.role, help_commands(t, member.role)),
         reply_markup=main_keyboard(t, member.role),
     )
 

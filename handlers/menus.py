@@ -70,30 +70,110 @@ def action_for_text(catalogs: Catalogs, text: str) -> MenuAction | None:
     return None
 
 
+def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bool]]:
+    """Every chat command of a role as ``(command, description, in the chat menu)``.
+
+    One list feeds both the chat's command menu and ``/ayuda``, so help can never describe a
+    command the member cannot use, nor leave one out. ``/aviso_texto`` and ``/aviso_datos``
+    are explained in ``/ayuda`` only (tapped from the menu they would arrive without the
+    text they need), and so is ``/pin_duress``: it is set once, and the menu stays short.
+    ``/borrar`` comes last, away from the thumb's usual taps (it asks before acting anyway).
+    """
+    entries: list[tuple[str, str, bool]] = []
+    if role is Role.INFORMANT:
+        entries += [
+            # Translators: description in the chat's command menu (≤ 256 characters).
+            ("estado", t.pgettext("comando", "Ver tus recompensas"), True),
+            # Translators: description in the chat's command menu (≤ 256 characters).
+            ("pin", t.pgettext("comando", "Crear o cambiar tu PIN"), True),
+            (
+                "pin_duress",
+                # Translators: explanation in /ayuda of the emergency (duress) PIN.
+                t.pgettext(
+                    "comando",
+                    "Crear un PIN de emergencia. Si alguien te obliga a abrir el bot, escribe"
+                    " ese PIN: el bot dirá que no tienes trámites y avisará a tu coordinador.",
+                ),
+                False,
+            ),
+        ]
+    else:
+        entries += [
+            # Translators: description in the chat's command menu (≤ 256 characters).
+            ("aviso", t.pgettext("comando", "Enviar un aviso de seguridad"), True),
+            (
+                "aviso_texto",
+                # Translators: explanation in /ayuda. Keep /aviso_texto and || as they are.
+                t.pgettext(
+                    "comando",
+                    "Aviso con texto libre en los dos idiomas: /aviso_texto texto en español"
+                    " || texto en quechua. Necesita la aprobación de otra persona.",
+                ),
+                False,
+            ),
+            (
+                "aviso_datos",
+                # Translators: explanation in /ayuda. Keep /aviso_datos and | as they are.
+                t.pgettext(
+                    "comando",
+                    "Completar la plantilla elegida, por ejemplo: /aviso_datos Pichari | 18:00",
+                ),
+                False,
+            ),
+            # Translators: description in the chat's command menu (≤ 256 characters).
+            ("alertas", t.pgettext("comando", "Ver los avisos recientes y sus respuestas"), True),
+            # Translators: description in the chat's command menu (≤ 256 characters).
+            ("aprobar", t.pgettext("comando", "Aprobar avisos pendientes"), True),
+            (
+                "pin",
+                # Translators: description in the chat's command menu (≤ 256 characters).
+                t.pgettext(
+                    "comando", "Crear o cambiar tu PIN (obligatorio para avisos y aprobaciones)"
+                ),
+                True,
+            ),
+            (
+                "pin_reset",
+                # Translators: description in the chat's command menu (≤ 256 characters).
+                # Keep /pin_reset. "Nombre clave" is a member's pseudonym.
+                t.pgettext(
+                    "comando",
+                    "Borrar el PIN olvidado o bloqueado de alguien: /pin_reset y su nombre clave",
+                ),
+                True,
+            ),
+            (
+                "desvincular",
+                # Translators: description in the chat's command menu (≤ 256 characters).
+                # Keep /desvincular. "Nombre clave" is a member's pseudonym.
+                t.pgettext(
+                    "comando",
+                    "Desvincular un teléfono perdido o quitado: /desvincular y su nombre clave",
+                ),
+                True,
+            ),
+        ]
+    entries += [
+        # Translators: description in the chat's command menu (≤ 256 characters).
+        ("menu", t.pgettext("comando", "Mostrar el menú"), True),
+        # Translators: description in the chat's command menu (≤ 256 characters).
+        ("idioma", t.pgettext("comando", "Cambiar el idioma"), True),
+        # Translators: description in the chat's command menu (≤ 256 characters).
+        ("ayuda", t.pgettext("comando", "Ayuda"), True),
+        # Translators: the panic command's menu description; it asks first.
+        ("borrar", t.pgettext("comando", "Borrar este chat y desvincular tu cuenta"), True),
+    ]
+    return entries
+
+
 def chat_commands(t: NullTranslations, role: Role) -> list[tuple[str, str]]:
     """The ``(command, description)`` menu of one member's chat, in their language."""
-    commands: list[tuple[str, str]] = []
-    if role is Role.INFORMANT:
-        # Translators: description in the chat's command menu (≤ 256 characters).
-        commands.append(("estado", t.pgettext("comando", "Ver tus recompensas")))
-    else:
-        commands += [
-            # Translators: description in the chat's command menu (≤ 256 characters).
-            ("aviso", t.pgettext("comando", "Enviar un aviso de seguridad")),
-            # Translators: description in the chat's command menu (≤ 256 characters).
-            ("alertas", t.pgettext("comando", "Ver los avisos recientes y sus respuestas")),
-            # Translators: description in the chat's command menu (≤ 256 characters).
-            ("aprobar", t.pgettext("comando", "Aprobar avisos pendientes")),
-        ]
-    commands += [
-        # Translators: description in the chat's command menu (≤ 256 characters).
-        ("menu", t.pgettext("comando", "Mostrar el menú")),
-        # Translators: description in the chat's command menu (≤ 256 characters).
-        ("idioma", t.pgettext("comando", "Cambiar el idioma")),
-        # Translators: description in the chat's command menu (≤ 256 characters).
-        ("ayuda", t.pgettext("comando", "Ayuda")),
-    ]
-    return commands
+    return [(command, text) for command, text, in_menu in _command_entries(t, role) if in_menu]
+
+
+def help_commands(t: NullTranslations, role: Role) -> list[tuple[str, str]]:
+    """Every ``(command, explanation)`` of the role, for ``/ayuda`` (menu ones included)."""
+    return [(command, text) for command, text, _ in _command_entries(t, role)]
 
 
 async def show_menu(context: BotContext, member: Member, chat_id: int, text: str) -> None:

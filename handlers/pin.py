@@ -154,7 +154,7 @@ async def pin_command(update: Update, context: BotContext, member: Member) -> No
         )
 
 
-@requires(*ALL_ROLES)
+@requires(Role.INFORMANT)
 async def duress_command(update: Update, context: BotContext, member: Member) -> None:
     """``/pin_duress``: an informant sets the emergency PIN (M-13b)."""
     chat = update.effective_chat

@@ -16,7 +16,7 @@ from html import escape
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from bot.domain.models import Claim, ClaimEvent, ClaimStatus, Lang
+from bot.domain.models import Claim, ClaimEvent, ClaimStatus, Lang, Role
 from bot.i18n import format_date, format_datetime, format_money
 
 #: Telegram's text limit after entity parsing; the HTML source is never shorter (telegram.md §1).
@@ -153,11 +153,27 @@ def _event_line(t: NullTranslations, lang: Lang, tz: ZoneInfo, event: ClaimEvent
     return line
 
 
-def render_help(t: NullTranslations, commands: Sequence[tuple[str, str]]) -> str:
-    """What the member can do, from the same command list their chat menu shows."""
+def render_help(t: NullTranslations, role: Role, commands: Sequence[tuple[str, str]]) -> str:
+    """Every command of the member's role, then the safety rules they must know.
+
+    Informants are also told what the bot never asks for (security.md A3, A7): a leaked
+    token or a rogue coordinator could send "go to the square" or "send your location" as
+    the bot, and this onboarding rule is what makes such a message stand out as false. All
+    members are told that ``protect_content`` does not stop a photo of the screen (M-11).
+    """
     lines = [t.gettext("Esto es lo que puedes hacer:")]
     lines.extend(f"/{command} · {escape(description)}" for command, description in commands)
     lines.append("")
+    if role is Role.INFORMANT:
+        lines.append(
+            # Translators: safety rule shown to informants in /ayuda; keep sentences short.
+            t.gettext(
+                "El bot nunca te pedirá ir a un lugar. Nunca te pedirá tu ubicación, nombres,"
+                " fotos ni dinero. Si un mensaje te lo pide, no lo hagas y habla con tu"
+                " coordinador."
+            )
+        )
+        lines.append("")
     lines.append(
         t.gettext(
             "Los mensajes con tus datos se borran solos después de unos minutos. No se pueden"

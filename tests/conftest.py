@@ -12,6 +12,9 @@ import os
 
 os.environ.setdefault("PTB_TIMEDELTA", "1")  # before telegram: RetryAfter must not warn
 
+import csv
+import logging
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -23,15 +26,57 @@ import pytest
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import Settings
 from bot.domain.models import Role
+from bot.domain.pin import SessionState
 from bot.services.container import Services
+from bot.services.pin import PinOutcome
 from handlers.context import BotApplication
 from tests.fakes.bot_api import Call, FakeBotApi, serve
+from tests.secrets_registry import LogCollector, find_leaks, remember, remembered
 
 TOKEN = "123456:TEST-TOKEN-abcdefghijklmnop"
 LIMA = ZoneInfo("America/Lima")
 #: Methods that accept ``protect_content``; every call of theirs must set it (M-11, T-21).
 PROTECTED_PREFIXES = ("send", "copyMessage", "forwardMessage")
 _UNPROTECTABLE = frozenset({"sendChatAction"})
+
+# ---------------------------------------------------------------------- T-47 log check
+
+#: Every log record of the session, unredacted (tests/secrets_registry.py).
+LOG_COLLECTOR = LogCollector()
+#: Libraries at the levels production gives them (``bot.logging_setup.configure_logging``):
+#: PTB logs whole updates at DEBUG and httpx logs token URLs at INFO, which production never
+#: emits. Everything else, our code first of all, is collected from DEBUG up.
+_PRODUCTION_LEVELS = {
+    "telegram": logging.INFO,
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "apscheduler": logging.WARNING,
+    "aiosqlite": logging.INFO,
+    "asyncio": logging.INFO,
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Collect every log record of the session from DEBUG up (T-47)."""
+    del config
+    root = logging.getLogger()
+    if LOG_COLLECTOR not in root.handlers:
+        root.handlers.insert(0, LOG_COLLECTOR)  # first: sees records before any redaction
+    root.setLevel(logging.DEBUG)
+    for name, level in _PRODUCTION_LEVELS.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session if any fixture secret or the token reached a log record (T-47)."""
+    del exitstatus
+    leaks = find_leaks(LOG_COLLECTOR.records, {*remembered(), TOKEN, TOKEN.split(":")[1]})
+    if not leaks:
+        return
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    lines = [f"T-47: {len(leaks)} fixture secret(s) found in the session's logs:"]
+    lines += [f"  {leak.value!r} in: {leak.record[:500]!r}" for leak in leaks[:20]]
+    sys.stderr.write("\n".join(lines) + "\n")
 
 
 @dataclass(slots=True)
@@ -143,6 +188,8 @@ class RunningBot:
 
     async def register(self, user_id: int, code: str, lang: str = "es") -> None:
         """Redeem ``code`` from ``user_id`` and press the ``lang`` button, as a person would."""
+        remember(str(user_id))
+        remember(code)
         self.fake.push_message(user_id, f"/start {code}")
         await self.settle()
         self.fake.push_callback(
@@ -197,10 +244,36 @@ async def seed_invite(
     ttl_hours: int = 72,
 ) -> str:
     """Create a one-time invite for a new member; return the code (printed once)."""
+    remember(codename)
     issued = await services.invites.create(
         role=role, region=region, codename=codename, ttl_hours=ttl_hours
     )
+    remember(issued.code)
     return issued.code
+
+
+#: The PIN tests give coordinators and administrators (mandatory before their actions, M-05).
+STAFF_PIN = "482916"
+
+
+async def set_pin_in_chat(bot: RunningBot, user_id: int, pin: str = STAFF_PIN) -> None:
+    """Create a PIN as a member does: ``/pin``, the PIN, the PIN again (opens a session)."""
+    remember(pin)  # T-47: a PIN must never reach a log line
+    for text in ("/pin", pin, pin):
+        bot.fake.push_message(user_id, text)
+        await bot.settle()
+    member = await bot.services.registration.identify(user_id)
+    assert member is not None
+    assert await bot.services.pin.session(member) is SessionState.OPEN
+
+
+async def open_pin_session(bot: RunningBot, user_id: int, pin: str = STAFF_PIN) -> None:
+    """Open a fresh PIN session through the PIN service (after the clock moved past one)."""
+    member = await bot.services.registration.identify(user_id)
+    assert member is not None
+    await bot.services.pin.ask(member)
+    result = await bot.services.pin.submit(member, pin)
+    assert result.outcome is PinOutcome.OK
 
 
 CLAIMS_HEADER = (
@@ -216,4 +289,7 @@ def claims_csv(*rows: str) -> bytes:
 
 async def seed_claims(services: Services, *rows: str) -> None:
     """Import claims rows (CSV lines without the header) through the import service."""
+    for record in csv.DictReader([CLAIMS_HEADER, *rows]):
+        for column in ("reference", "codename", "operation", "promised_amount"):
+            remember(record.get(column) or "")
     await services.claims_import.import_file(claims_csv(*rows))

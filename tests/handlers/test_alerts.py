@@ -1,7 +1,9 @@
 """Safety alerts end to end: real Application, fake Bot API, real SQLite (M-14, T-10, T-11, T-14).
 
 Coordinators compose in chat; the outbox sender (a live task) delivers to the fake Bot API;
-tests wait on the fake's recorded calls, never on sleeps.
+tests wait on the fake's recorded calls, never on sleeps. Coordinators create their PIN in the
+chat first (M-05: mandatory before any staff action), which opens a 10-minute session; tests
+that move the clock further open a new one through the PIN service.
 """
 
 from __future__ import annotations
@@ -14,12 +16,22 @@ from pathlib import Path
 import pytest
 
 from bot.domain.models import Member, Role
-from tests.conftest import LIMA, RunningBot, seed_invite, seed_region
+from tests.conftest import (
+    LIMA,
+    STAFF_PIN,
+    RunningBot,
+    open_pin_session,
+    seed_invite,
+    seed_region,
+    set_pin_in_chat,
+)
 from tests.fakes.bot_api import Call, FakeBotApi
 
 PUMA, ZORRO, OSO = 601, 602, 603  # coordinators: Pichari, Pichari, Kimbiri
 ANA, ROSA, LUIS = 611, 612, 613  # informants: Pichari (es), Pichari (qu), Kimbiri (es)
 EXPIRED = "Este menú ya no está disponible. Escribe /menu."
+ASK_PIN = "Escribe tu PIN. El bot borrará tu mensaje."
+CREATE_PIN_FIRST = "Primero crea tu PIN con /pin."
 STAY_HOME_ES = "Quédate en casa hasta nuevo aviso."
 
 
@@ -91,6 +103,8 @@ async def world(running_bot: RunningBot, tmp_path: Path) -> World:
     for user_id, codename, role, region, lang in people:
         code = await seed_invite(services, codename, region=region, role=role)
         await running_bot.register(user_id, code, lang)
+        if role is Role.COORDINATOR:
+            await set_pin_in_chat(running_bot, user_id)
     running_bot.fake.reset_calls()
     return World(running_bot, tmp_path / "db" / "chaski.sqlite3")
 
@@ -327,6 +341,7 @@ async def test_answers_are_idempotent_and_only_from_recipients(world: World) -> 
 
 async def test_quiet_hours_defer_and_an_unlinked_recipient_is_cancelled(world: World) -> None:
     world.bot.clock.set(datetime(2026, 3, 14, 22, 0, tzinfo=LIMA))
+    await open_pin_session(world.bot, PUMA)  # the afternoon's session has long ended
     _, message_id = await _compose_and_confirm(world)
     assert (
         world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert' AND not_before IS NOT NULL")
@@ -377,6 +392,7 @@ async def test_alert_list_shows_recent_alerts_with_tallies(world: World) -> None
 async def test_stale_draft_buttons_are_refused(world: World) -> None:
     message_id, confirm = await compose(world)
     world.bot.clock.advance(timedelta(hours=2))
+    await open_pin_session(world.bot, PUMA)  # a fresh session: only the draft is stale
     await world.press(PUMA, confirm, message_id)
     assert world.fake.texts(PUMA)[-1] == EXPIRED
     assert world.count("SELECT COUNT(*) FROM alerts") == 0
@@ -421,3 +437,95 @@ async def test_rejected_alert_is_never_sent(world: World) -> None:
     assert "Otra persona ya decidió" in last_call(world, "editMessageText", ZORRO).params["text"]
     assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0
     assert world.audit("alert_reject") == ["ok"]
+
+
+# --------------------------------------------------------------------------- PIN gate (M-05)
+
+
+async def test_a_coordinator_without_a_pin_is_told_to_create_one_and_nothing_is_composed(
+    world: World,
+) -> None:
+    kuntur = 604
+    code = await seed_invite(world.bot.services, "Kuntur", region="Pichari", role=Role.COORDINATOR)
+    await world.bot.register(kuntur, code)
+    world.fake.reset_calls()
+
+    for command in ("/aviso", "/aviso_texto hola || rimay", "/aviso_datos x | y", "/aprobar"):
+        await world.say(kuntur, command)
+        last = last_call(world, "sendMessage", kuntur)
+        assert last.params["text"] == CREATE_PIN_FIRST
+        assert buttons(last) == {}
+    await world.say(kuntur, "/alertas")
+    assert world.fake.texts(kuntur)[-1] == CREATE_PIN_FIRST
+    query_id = await world.press(kuntur, "alert:tpl:stay_home")
+    assert world.fake.texts(kuntur)[-1] == CREATE_PIN_FIRST
+    assert query_id in [
+        c.params["callback_query_id"] for c in world.fake.calls_to("answerCallbackQuery")
+    ]
+    assert world.count("SELECT COUNT(*) FROM alert_drafts") == 0
+    assert world.count("SELECT COUNT(*) FROM alerts") == 0
+    assert world.fake.calls_to("editMessageText") == []
+
+
+async def test_a_coordinator_without_a_session_is_asked_for_the_pin_then_composes(
+    world: World,
+) -> None:
+    world.bot.clock.advance(timedelta(minutes=11))  # the session opened by /pin has ended
+    await world.say(PUMA, "/aviso")
+    assert world.fake.texts(PUMA)[-1] == ASK_PIN
+    assert world.count("SELECT COUNT(*) FROM alert_drafts") == 0
+    typed = world.fake.push_message(PUMA, STAFF_PIN)
+    await world.bot.settle()
+    assert world.fake.texts(PUMA)[-1] == "PIN correcto. Ya puedes continuar."
+    assert typed not in world.fake.live_messages(PUMA)  # the PIN was deleted at once
+
+    message_id, confirm = await compose(world)  # /aviso again, now inside the session
+    await world.press(PUMA, confirm, message_id)
+    await world.fake.wait_for_call("sendMessage", chat_id=ANA)
+    assert world.count("SELECT COUNT(*) FROM alerts WHERE status = 'sending'") == 1
+    assert all(STAFF_PIN not in text for text in world.fake.texts(PUMA))
+
+
+async def test_an_approval_pressed_without_a_session_changes_nothing(world: World) -> None:
+    message_id, confirm = await compose(
+        world, start="/aviso_texto Cuidado con el río || Paqtataq mayu", template=None
+    )
+    await world.press(PUMA, confirm, message_id)
+    await world.wait_sent(ZORRO, "/aprobar")
+    await world.say(ZORRO, "/aprobar")
+    listing = last_call(world, "sendMessage", ZORRO)
+    listing_id = world.bot.last_message_id(ZORRO)
+    edits = len(world.fake.calls_to("editMessageText"))
+
+    world.bot.clock.advance(timedelta(minutes=11))
+    query_id = await world.press(ZORRO, buttons(listing)["Aprobar"], listing_id)
+    assert world.fake.texts(ZORRO)[-1] == ASK_PIN
+    assert query_id in [
+        c.params["callback_query_id"] for c in world.fake.calls_to("answerCallbackQuery")
+    ]
+    assert len(world.fake.calls_to("editMessageText")) == edits  # the listing is untouched
+    assert world.count("SELECT COUNT(*) FROM alerts WHERE status = 'pending'") == 1
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0
+    assert world.audit("alert_approve") == []
+    await world.say(ZORRO, "/alertas")  # listing recent alerts is gated the same way
+    assert world.fake.texts(ZORRO)[-1] == ASK_PIN
+
+    world.fake.push_message(ZORRO, STAFF_PIN)
+    await world.bot.settle()
+    await world.press(ZORRO, buttons(listing)["Aprobar"], listing_id)
+    assert "Aprobaste el aviso" in last_call(world, "editMessageText", ZORRO).params["text"]
+    await world.fake.wait_for_call("sendMessage", chat_id=ANA)
+    assert world.audit("alert_approve") == ["ok"]
+
+
+async def test_taking_a_help_request_needs_an_open_session(world: World) -> None:
+    await _sent_alert(world)
+    await world.press(ROSA, buttons(world.fake.sent(ROSA)[0])["Yanapaway!"])
+    ack = buttons(await world.wait_sent(PUMA, "pidió ayuda"))["Yo lo atiendo"]
+    world.bot.clock.advance(timedelta(minutes=11))
+    await world.press(PUMA, ack)
+    assert world.fake.texts(PUMA)[-1] == ASK_PIN
+    assert world.audit("help_ack") == []
+    assert all("atiende el pedido" not in text for text in world.fake.texts(ZORRO))
+    # The informant's answer needed no PIN at all (informants are never gated here).
+    assert world.audit("alert_answer") == ["help"]

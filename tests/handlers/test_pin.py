@@ -23,6 +23,7 @@ from tests.conftest import (
     seed_region,
 )
 from tests.fakes.bot_api import FakeBotApi
+from tests.secrets_registry import remember
 
 ANA, LUIS, JEFE, OTRO = 601, 602, 603, 604
 PIN, DURESS, WRONG = "482916", "735204", "550913"
@@ -107,6 +108,7 @@ async def seed(bot: RunningBot) -> dict[str, str]:
 
 
 async def set_pin(bot: RunningBot, user: int, pin: str = PIN) -> list[int]:
+    remember(pin)  # T-47
     await say(bot, user, "/pin")
     assert last_text(bot.fake, user) == NEW
     first = await say(bot, user, pin)

@@ -130,12 +130,26 @@ async def test_bad_payloads_get_the_same_neutral_reply_and_are_deleted(
         (
             "es",
             ["Mis recompensas", "Ayuda", "Idioma"],
-            ["Ver tus recompensas", "Mostrar el menú", "Cambiar el idioma", "Ayuda"],
+            [
+                "Ver tus recompensas",
+                "Crear o cambiar tu PIN",
+                "Mostrar el menú",
+                "Cambiar el idioma",
+                "Ayuda",
+                "Borrar este chat y desvincular tu cuenta",
+            ],
         ),
         (
             "qu",
             ["Recompensaykuna", "Yanapa", "Simi"],
-            ["Recompensaykikunata qaway", "Menúta rikuchiy", "Simiykita tikray", "Yanapa"],
+            [
+                "Recompensaykikunata qaway",
+                "PINniykita ruway utaq tikray",
+                "Menúta rikuchiy",
+                "Simiykita tikray",
+                "Yanapa",
+                "Kay chatta pichay, cuentaykitapas taqay",
+            ],
         ),
     ],
 )
@@ -159,7 +173,14 @@ async def test_language_choice_sets_menu_labels_and_chat_commands(
     last_set = fake.calls_to("setMyCommands")[-1].params
     assert last_set["scope"] == _chat_scope(ANA)
     assert "language_code" not in last_set
-    assert [c["command"] for c in last_set["commands"]] == ["estado", "menu", "idioma", "ayuda"]
+    assert [c["command"] for c in last_set["commands"]] == [
+        "estado",
+        "pin",
+        "menu",
+        "idioma",
+        "ayuda",
+        "borrar",
+    ]
     assert [c["description"] for c in last_set["commands"]] == descriptions
 
 

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from gettext import NullTranslations
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from telegram.ext import CommandHandler
 
+from bot.app import build_application
+from bot.config import Settings
 from bot.domain.models import Claim, ClaimEvent, ClaimStatus, Lang, Operation, Role
 from bot.i18n import Catalogs
-from handlers.menus import chat_commands
+from handlers import FEATURES
+from handlers.menus import chat_commands, help_commands
 from handlers.render import (
     MAX_MESSAGE,
     MAX_NOTE,
@@ -20,6 +27,7 @@ from handlers.render import (
     render_history,
     status_label,
 )
+from tests.conftest import TOKEN
 
 LIMA = ZoneInfo("America/Lima")
 TODAY = date(2026, 3, 14)
@@ -167,10 +175,95 @@ def test_history_without_events() -> None:
 
 
 def test_help_lists_role_commands_in_the_members_language() -> None:
-    informant = render_help(QU, chat_commands(QU, Role.INFORMANT))
-    coordinator = render_help(ES, chat_commands(ES, Role.COORDINATOR))
+    informant = render_help(QU, Role.INFORMANT, help_commands(QU, Role.INFORMANT))
+    coordinator = render_help(ES, Role.COORDINATOR, help_commands(ES, Role.COORDINATOR))
 
     assert "/estado · Recompensaykikunata qaway" in informant
+    assert "/pin · PINniykita ruway utaq tikray" in informant
     assert "/estado" not in coordinator
     assert "/idioma · Cambiar el idioma" in coordinator
+    assert "/aviso_texto · Aviso con texto libre" in coordinator
+    assert "/pin · Crear o cambiar tu PIN (obligatorio para avisos y aprobaciones)" in coordinator
     assert "fotografiar" in coordinator
+
+
+INFORMANT_MENU = ["estado", "pin", "menu", "idioma", "ayuda", "borrar"]
+STAFF_MENU = [
+    "aviso",
+    "alertas",
+    "aprobar",
+    "pin",
+    "pin_reset",
+    "desvincular",
+    "menu",
+    "idioma",
+    "ayuda",
+    "borrar",
+]
+
+
+@pytest.mark.parametrize(
+    ("role", "menu"),
+    [
+        (Role.INFORMANT, INFORMANT_MENU),
+        (Role.COORDINATOR, STAFF_MENU),
+        (Role.ADMIN, STAFF_MENU),
+    ],
+)
+@pytest.mark.parametrize("t", [ES, QU], ids=["es", "qu"])
+def test_chat_menu_of_each_role(t: NullTranslations, role: Role, menu: list[str]) -> None:
+    commands = chat_commands(t, role)
+    assert [command for command, _ in commands] == menu
+    # Telegram's limits for a command menu entry (telegram.md §2).
+    assert all(1 <= len(text) <= 256 for _, text in commands)
+    assert all(text.strip() == text for _, text in commands)
+
+
+def _roles_of_registered_commands(tmp_path: Path) -> dict[str, frozenset[Role]]:
+    """Each registered chat command and the roles its ``requires`` gate lets through."""
+    settings = Settings(
+        bot_token=TOKEN, database_path=tmp_path / "db.sqlite3", key_dir=tmp_path / "keys"
+    )
+    app = build_application(settings)
+    roles: dict[str, frozenset[Role]] = {}
+    for handler in app.handlers[FEATURES]:
+        if isinstance(handler, CommandHandler):
+            gate = inspect.getclosurevars(handler.callback).nonlocals.get("allowed")
+            for command in handler.commands:
+                roles[command] = frozenset(gate) if gate is not None else frozenset()
+    return roles
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("t", [ES, QU], ids=["es", "qu"])
+def test_help_explains_exactly_the_commands_the_role_may_use(
+    t: NullTranslations, role: Role, tmp_path: Path
+) -> None:
+    registered = _roles_of_registered_commands(tmp_path)
+    assert registered["start"] == frozenset()  # the invite link; no role gate, no help entry
+    assert registered["pin_duress"] == frozenset({Role.INFORMANT})
+    allowed = {command for command, roles in registered.items() if role in roles}
+    explained = [command for command, _ in help_commands(t, role)]
+    assert len(explained) == len(set(explained))
+    assert set(explained) == allowed
+    assert {command for command, _ in chat_commands(t, role)} <= set(explained)
+    text = render_help(t, role, help_commands(t, role))
+    assert all(f"/{command} · " in text for command in allowed)
+    assert len(text) <= MAX_MESSAGE
+
+
+def test_informant_help_says_what_the_bot_never_asks_for() -> None:
+    informant = render_help(ES, Role.INFORMANT, help_commands(ES, Role.INFORMANT))
+    coordinator = render_help(ES, Role.COORDINATOR, help_commands(ES, Role.COORDINATOR))
+    never = (
+        "El bot nunca te pedirá ir a un lugar. Nunca te pedirá tu ubicación, nombres, fotos ni"
+        " dinero. Si un mensaje te lo pide, no lo hagas y habla con tu coordinador."
+    )
+    assert never in informant
+    assert never not in coordinator
+    # M-11: protect_content does not stop a photo of the screen; everyone is told.
+    for text in (informant, coordinator):
+        assert "No se pueden reenviar, pero sí fotografiar" in text
+    quechua = render_help(QU, Role.INFORMANT, help_commands(QU, Role.INFORMANT))
+    assert QU.gettext(never) in quechua
+    assert QU.gettext(never) != never

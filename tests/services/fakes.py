@@ -42,6 +42,7 @@ from bot.domain.ports import (
     RegionRepository,
     UnitOfWork,
 )
+from tests.secrets_registry import remember
 
 #: A fixed, aware start time (noon UTC = 07:00 in Lima) so every test starts the same.
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -61,6 +62,7 @@ def make_member(
     blocked: bool = False,
 ) -> Member:
     """A member with sensible defaults; tests override what they are about."""
+    remember(codename)
     return Member(
         id=member_id,
         role=role,
@@ -86,6 +88,8 @@ def make_claim(
     op_id: int = 1,
 ) -> Claim:
     """A claim with sensible defaults (operation "Tornado 2016", S/ 2,000,000.00)."""
+    for value in (reference or f"R-2016-{claim_id:04d}", "Tornado 2016", "200000000"):
+        remember(value)
     return Claim(
         id=claim_id,
         reference=reference or f"R-2016-{claim_id:04d}",

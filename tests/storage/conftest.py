@@ -26,6 +26,7 @@ from storage.members import (
     SqliteMemberRepository,
 )
 from storage.regions import SqliteRegionRepository
+from tests.secrets_registry import remember
 
 #: A fixed, aware instant every storage test starts from.
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -85,6 +86,8 @@ class Repos:
     ) -> tuple[str, int]:
         """Create an invite (region must exist); return ``(code, member_id)``."""
         code = secrets.token_urlsafe(32)
+        remember(code)
+        remember(codename)
         member_id = await self.invites.create(
             NewInvite(role, region, codename, lang, 72), code, now + ttl, now
         )
@@ -100,6 +103,7 @@ class Repos:
     ) -> Member:
         """Create and link a member through an invite."""
         code, _ = await self.invite(codename, region=region, role=role)
+        remember(str(telegram_id))
         member = await self.invites.redeem(code, telegram_id, T0)
         assert member is not None
         return member

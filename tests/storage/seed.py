@@ -18,6 +18,7 @@ from storage.keys import KeyMaterial
 from storage.members import SqliteInviteRepository
 from storage.regions import SqliteRegionRepository
 from storage.rotation import present_tables
+from tests.secrets_registry import remember
 
 
 @dataclass(slots=True)
@@ -86,6 +87,8 @@ async def seed(db: Database, keys: KeyMaterial, now: datetime, *, tag: str = "A"
         out.claim_ids.append(int(row["id"]))
     await _seed_events(db, keys, out, tag)
     await _seed_others(db, keys, out, now, tag)
+    for value in (*out.plaintexts, *map(str, out.telegram_ids)):
+        remember(value)  # T-47: none of these may ever reach a log line
     return out
 
 
