@@ -1,0 +1,318 @@
+"""security.md §4.1, identity, registration, access control: the cases nothing else covers.
+
+T-04 (refusals run identical statements), T-05 (bad payloads never reach the invite table,
+through the real handler), T-06 (per-account lock through the handler), T-07 (names and
+``language_code`` change nothing), T-12 (a moved or demoted coordinator is judged afresh),
+T-13 (every staff command from an informant gets the generic answer). The other §4.1 cases
+are proved where docs/security-tests.md says.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from bot.domain.models import Lang, Role
+from tests.conftest import RunningBot, seed_invite, seed_region, set_pin_in_chat
+from tests.security.helpers import (
+    EXPIRED,
+    NEUTRAL,
+    NOT_AVAILABLE,
+    PICKER,
+    db_file,
+    query,
+    touching,
+    traced,
+    write,
+)
+
+ANA, PUMA = 70_101, 70_201
+INVITE_TABLES = ("invites", "members", "account_counters", "audit")
+
+
+@pytest.fixture
+async def region(running_bot: RunningBot) -> RunningBot:
+    await seed_region(running_bot.services, "Pichari")
+    await seed_region(running_bot.services, "Kimbiri")
+    return running_bot
+
+
+async def _start(bot: RunningBot, user_id: int, payload: str) -> tuple[int, list[str]]:
+    """``/start <payload>`` from ``user_id``; the message id and the statement shapes run."""
+    async with traced(bot) as seen:
+        message_id = bot.fake.push_message(user_id, f"/start {payload}")
+        await bot.settle()
+    return message_id, touching(seen, *INVITE_TABLES)
+
+
+# --------------------------------------------------------------------------- T-04
+
+
+async def test_t04_every_refusal_runs_the_same_statements(region: RunningBot) -> None:
+    """T-04: never issued, expired, used and revoked codes do identical database work.
+
+    The lookup is one keyed HMAC and one conditional UPDATE whatever the reason, so there is
+    no code path (and no query count) that could become a timing oracle.
+    """
+    bot = region
+    services = bot.services
+    used = await seed_invite(services, "Kuntur-used")
+    await bot.register(70_001, used)
+    expired = await seed_invite(services, "Kuntur-expired", ttl_hours=1)
+    revoked = await seed_invite(services, "Kuntur-revoked")
+    write(
+        db_file(bot),
+        "UPDATE invites SET revoked = 1 WHERE used_at IS NULL AND id = "
+        "(SELECT max(id) FROM invites)",
+    )
+    bot.clock.advance(timedelta(hours=2))
+    unknown = "Q" * 42 + "x"
+    off_by_one = revoked[:-1] + ("A" if revoked[-1] != "A" else "B")
+
+    shapes = {}
+    for offset, (name, code) in enumerate(
+        {
+            "unknown": unknown,
+            "expired": expired,
+            "used": used,
+            "revoked": revoked,
+            "off_by_one": off_by_one,
+        }.items()
+    ):
+        user = 70_010 + offset
+        _, statements = await _start(bot, user, code)
+        assert bot.fake.texts(user) == [NEUTRAL], name
+        assert any(s.startswith("UPDATE invites SET used_at") for s in statements), name
+        shapes[name] = statements
+    assert len({tuple(s) for s in shapes.values()}) == 1, shapes
+
+
+# --------------------------------------------------------------------------- T-05
+
+BAD_PAYLOADS = {
+    "65-chars": "A" * 65,
+    "padding": "A" * 42 + "=",
+    "plus": "A" * 42 + "+",
+    "slash": "A" * 42 + "/",
+    "dot": "A" * 42 + ".",
+    "percent": "A" * 41 + "%2",
+    "unicode": "Ñ" * 43,
+    "nul": "A" * 21 + "\x00" + "A" * 21,
+    "dotdot": "../../../../../../../../../../../../../../a",
+    "sql": "'; DROP TABLE invites;--" + "A" * 19,
+    "4kb": "A" * 4_000,
+}
+
+
+@pytest.mark.parametrize("payload", BAD_PAYLOADS.values(), ids=BAD_PAYLOADS.keys())
+async def test_t05_bad_payloads_never_reach_the_invite_table(
+    region: RunningBot, payload: str
+) -> None:
+    """T-05 through the real handler: neutral reply, message deleted, no invite lookup."""
+    bot = region
+    await seed_invite(bot.services, "Kuntur-valid")
+    message_id, statements = await _start(bot, ANA, payload)
+
+    assert bot.fake.texts(ANA) == [NEUTRAL]
+    assert message_id not in bot.fake.live_messages(ANA)
+    assert [s for s in statements if "invites" in s] == []
+    assert await bot.services.registration.identify(ANA) is None
+    # The failure still counts towards the account's lock (T-06).
+    assert query(
+        db_file(bot), "SELECT count(*) FROM account_counters WHERE kind = ?", ("invite_failure",)
+    ) == [(1,)]
+
+
+async def test_t05_a_10kb_forged_payload_is_dropped_before_any_handler(
+    region: RunningBot,
+) -> None:
+    """T-05/T-23: a 10 KB payload (only a forged update can carry one) never gets in."""
+    bot = region
+    async with traced(bot) as seen:
+        bot.fake.push_message(ANA, "/start " + "A" * 10_240)
+        await bot.settle()
+    assert bot.fake.sent(ANA) == []
+    assert touching(seen, *INVITE_TABLES) == []
+
+
+async def test_t05_empty_payload_is_the_stranger_reply(region: RunningBot) -> None:
+    bot = region
+    _, statements = await _start(bot, ANA, "   ")
+    assert bot.fake.texts(ANA) == [NEUTRAL]
+    assert [s for s in statements if "invites" in s] == []
+
+
+# --------------------------------------------------------------------------- T-06
+
+
+async def test_t06_five_bad_payloads_lock_the_account_even_for_a_valid_invite(
+    region: RunningBot,
+) -> None:
+    """T-06: locked silently after 5; a valid code is refused until the 24 h lock ends."""
+    bot = region
+    valid = await seed_invite(bot.services, "Kuntur-locked")
+    for n in range(5):
+        bot.fake.push_message(ANA, f"/start {'B' * 42}{n}")
+        await bot.settle()
+    start_id, _ = await _start(bot, ANA, valid)
+
+    assert bot.fake.texts(ANA) == [NEUTRAL]  # one neutral reply a day, nothing more
+    assert start_id not in bot.fake.live_messages(ANA)
+    assert await bot.services.registration.identify(ANA) is None
+    assert query(db_file(bot), "SELECT count(*) FROM invites WHERE used_at IS NULL") == [(1,)]
+    assert query(
+        db_file(bot), "SELECT result FROM audit WHERE action = 'invite_redeem' ORDER BY id"
+    ) == [("rejected",)] * 5 + [("locked",)]
+
+    bot.clock.advance(timedelta(hours=24, minutes=1))
+    await _start(bot, ANA, valid)
+    member = await bot.services.registration.identify(ANA)
+    assert member is not None
+    assert member.codename == "Kuntur-locked"
+    assert bot.fake.texts(ANA)[-1] == PICKER
+
+
+# --------------------------------------------------------------------------- T-07
+
+
+def _raw_message(
+    user_id: int, text: str, message_id: int, *, first_name: str, **user: Any
+) -> dict[str, Any]:
+    sender = {"id": user_id, "is_bot": False, "first_name": first_name, **user}
+    return {
+        "message": {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": {"id": user_id, "type": "private", "first_name": first_name},
+            "from": sender,
+            "text": text,
+            **(
+                {"entities": [{"type": "bot_command", "offset": 0, "length": len(text)}]}
+                if text.startswith("/")
+                else {}
+            ),
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    "user",
+    [
+        {"username": "Admin", "language_code": "es"},
+        {"username": "Jefe_Pichari", "language_code": "en"},
+        {"last_name": "Coordinador", "language_code": "es-419"},
+        {},  # username and language_code removed
+    ],
+    ids=["admin-username", "coordinator-name", "renamed", "removed"],
+)
+async def test_t07_names_and_language_code_change_nothing(
+    region: RunningBot, user: dict[str, Any]
+) -> None:
+    """T-07: still the same member by id; role and the stored language stay as they were."""
+    bot = region
+    await seed_invite(bot.services, "Jefe", role=Role.COORDINATOR)
+    await bot.register(ANA, await seed_invite(bot.services, "Kuntur-seven"), "qu")
+    before = await bot.services.registration.identify(ANA)
+    bot.fake.reset_calls()
+
+    bot.fake.push_update(_raw_message(ANA, "/aviso", 9_001, first_name="Admin", **user))
+    bot.fake.push_update(_raw_message(ANA, "/menu", 9_002, first_name="Jefe", **user))
+    await bot.settle()
+
+    after = await bot.services.registration.identify(ANA)
+    assert after == before
+    assert after is not None
+    assert (after.role, after.lang, after.codename) == (Role.INFORMANT, Lang.QU, "Kuntur-seven")
+    texts = bot.fake.texts(ANA)
+    assert len(texts) == 2
+    assert texts[0] != NOT_AVAILABLE  # answered in Quechua, the stored choice
+    assert "/menu" in texts[0]
+    menu = bot.fake.sent(ANA)[-1].params["reply_markup"]["keyboard"]
+    assert [b["text"] for row in menu for b in row] == ["Recompensaykuna", "Yanapa", "Simi"]
+
+
+# --------------------------------------------------------------------------- T-12
+
+
+def _buttons(params: dict[str, Any]) -> dict[str, str]:
+    markup = params.get("reply_markup") or {}
+    return {
+        b["text"]: b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row
+    }
+
+
+async def test_t12_a_moved_then_demoted_coordinator_is_judged_with_the_new_role(
+    region: RunningBot,
+) -> None:
+    """T-12: no cached role or region; the very next update sees the change."""
+    bot = region
+    await bot.register(PUMA, await seed_invite(bot.services, "Puma-Jefe", role=Role.COORDINATOR))
+    await set_pin_in_chat(bot, PUMA)
+    path = db_file(bot)
+    [(member_id,)] = query(path, "SELECT max(id) FROM members")
+    [(pichari,)] = query(path, "SELECT id FROM regions WHERE name = 'Pichari'")
+
+    bot.fake.push_message(PUMA, "/aviso")
+    await bot.settle()
+    bot.fake.push_callback(PUMA, "alert:tpl:stay_home", message_id=bot.last_message_id(PUMA))
+    await bot.settle()
+    step = bot.fake.calls_to("editMessageText")[-1].params
+    assert "Pichari" in _buttons(step)
+
+    # An administrator moves the coordinator to Kimbiri while the draft is open.
+    write(
+        path,
+        "UPDATE member_regions SET region_id = (SELECT id FROM regions WHERE name ="
+        " 'Kimbiri') WHERE member_id = ?",
+        (member_id,),
+    )
+    bot.fake.push_callback(PUMA, f"alert:reg:{pichari}", message_id=step["message_id"])
+    await bot.settle()
+    assert bot.fake.texts(PUMA)[-1] == EXPIRED
+    assert query(path, "SELECT regions FROM alert_drafts WHERE member_id = ?", (member_id,)) in (
+        [("",)],
+        [(None,)],
+    )
+
+    # Then demotes them to informant: staff commands are gone at the next message.
+    write(path, "UPDATE members SET role = 'informant' WHERE id = ?", (member_id,))
+    bot.fake.push_message(PUMA, "/aviso")
+    await bot.settle()
+    assert bot.fake.texts(PUMA)[-1] == NOT_AVAILABLE
+
+
+# --------------------------------------------------------------------------- T-13
+
+STAFF_COMMANDS = [
+    "/aviso",
+    "/aviso_texto hola || rimay",
+    "/aviso_datos Pichari | 18:00",
+    "/aprobar",
+    "/alertas",
+    "/pin_reset Puma",
+    "/desvincular Puma",
+    "/admin",
+    "/region add X",
+]
+
+
+@pytest.mark.parametrize("command", STAFF_COMMANDS)
+async def test_t13_staff_commands_from_an_informant_get_the_generic_answer(
+    region: RunningBot, command: str
+) -> None:
+    """T-13: the same text as an unknown command, so nothing hints that they exist."""
+    bot = region
+    await bot.register(ANA, await seed_invite(bot.services, "Kuntur-thirteen"))
+    bot.fake.reset_calls()
+    bot.fake.push_message(ANA, command)
+    bot.fake.push_message(ANA, "/no_such_command")
+    await bot.settle()
+
+    assert bot.fake.texts(ANA) == [NOT_AVAILABLE, NOT_AVAILABLE]
+    assert [c.method for c in bot.fake.calls if c.method != "getUpdates"] == [
+        "sendMessage",
+        "sendMessage",
+    ]
