@@ -241,7 +241,8 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         updater = application.updater
         assert updater is not None
         rss_start = _status_mib("VmRSS")
-        profiler = cProfile.Profile() if args.profile else None
+        # CPU-time profile: idle waits (epoll, long polls) would dominate a wall-clock one.
+        profiler = cProfile.Profile(time.process_time) if args.profile else None
         cpu_start = time.process_time()
         if profiler is not None:
             profiler.enable()

@@ -53,6 +53,7 @@ class Variant:
     name: str
     kind: str  # "echo" or "chaski"
     concurrency: int  # 0: sequential (PTB default)
+    with_latency: bool = True  # also run with added latency (one at a time is ~1/RTT there)
 
 
 VARIANTS = (
@@ -60,6 +61,7 @@ VARIANTS = (
     Variant("PTB echo, concurrent_updates(16)", "echo", 16),
     Variant("PTB echo, concurrent_updates(32)", "echo", 32),
     Variant("Chaski /estado (16 chats at once)", "chaski", 16),
+    Variant("Chaski /estado (1 at a time)", "chaski", 1, with_latency=False),
 )
 
 
@@ -186,7 +188,9 @@ def print_summary(summary: dict[str, RunResult], latency: float, repeats: int) -
             rows,
         )
     )
-    chaski = next((r for r in summary.values() if r.variant.startswith("Chaski")), None)
+    chaski = next(
+        (r for r in summary.values() if r.variant.startswith("Chaski /estado (16")), None
+    )
     echoes = [r for r in summary.values() if not r.variant.startswith("Chaski")]
     verdicts: list[bool] = []
     if chaski is None or not echoes:
@@ -239,6 +243,8 @@ async def run(args: argparse.Namespace) -> bool:
             results: list[RunResult] = []
             for repeat in range(args.repeats):
                 for index, variant in enumerate(variants):
+                    if latency and not variant.with_latency:
+                        continue
                     tag = f"lat{latency * 1000:.0f}-r{repeat}-v{index}"
                     result = await run_once(
                         variant,

@@ -6,9 +6,11 @@ Usage::
 
 Seeds the same database as ``bench.estado``, then runs each step of the /estado path for
 every member in turn, in one process, and prints wall and CPU microseconds per call: the
-member lookup (``registration.identify``), the claim query (``claims.list_for``), rendering
-(text and history keyboard, both languages) and the deletion row (``schedule_deletion``, one
-committed transaction). The Telegram side (receive the update, send the reply) is what the
+update de-duplication row (``safety.accept_update``), the member lookup
+(``registration.identify``), the PIN session check, the claim query (``claims.list_for``),
+rendering (text and history keyboard, both languages), the sent-message row for ``/borrar``
+(``safety.record_sent``) and the deletion row (``schedule_deletion``); each write is one
+committed transaction. The Telegram side (receive the update, send the reply) is what the
 bare echo bot of ``bench.estado`` measures.
 """
 
@@ -65,10 +67,18 @@ async def run(args: argparse.Namespace) -> None:
         members: list[Member] = []
         claims: list[list[Claim]] = []
 
+        async def accept_update(i: int) -> None:
+            assert await services.safety.accept_update(
+                10_000 + i, telegram_id=ids[i], message_id=500 + i
+            )
+
         async def identify(i: int) -> None:
             member = await services.registration.identify(ids[i])
             assert member is not None
             members.append(member)
+
+        async def pin_session(i: int) -> None:
+            await services.pin.session(members[i])
 
         async def list_for(i: int) -> None:
             claims.append(list(await services.claims.list_for(members[i])))
@@ -84,15 +94,21 @@ async def run(args: argparse.Namespace) -> None:
 
         delete_at = services.clock.now() + timedelta(minutes=10)
 
+        async def record_sent(i: int) -> None:
+            await services.safety.record_sent(ids[i], 1000 + i)
+
         async def schedule(i: int) -> None:
             await services.deletions.schedule_deletion(members[i].id, [1000 + i], delete_at)
 
         rows = []
         try:
             for name, step in (
+                ("safety.accept_update (update_id dedupe row, committed)", accept_update),
                 ("registration.identify (member by Telegram ID)", identify),
+                ("pin.session (PIN session state)", pin_session),
                 ("claims.list_for (10 claims, decrypted)", list_for),
                 ("render_claim_list + history keyboard", render),
+                ("safety.record_sent (sent-message row, committed)", record_sent),
                 ("schedule_deletion (outbox row, committed)", schedule),
             ):
                 wall, cpu = await _timed(step, count)

@@ -319,7 +319,7 @@ def print_unlimited(
     rows = [
         [
             label,
-            f"{r.enqueue_s:.2f}",
+            fmt(r.enqueue_s, 2),
             f"{r.seconds:.2f}",
             f"{r.overall_rate:.0f}",
             f"{r.steady_rate:.0f}",
@@ -396,7 +396,12 @@ async def run(args: argparse.Namespace) -> bool:
             bare: list[tuple[int, UnlimitedResult]] = []
             for in_flight in args.bare_in_flight:
                 result = await run_unlimited(
-                    template, workdir, messages=args.messages, in_flight=in_flight, bare=True
+                    template,
+                    workdir,
+                    messages=args.messages,
+                    in_flight=in_flight,
+                    profile=args.profile,
+                    bare=True,
                 )
                 bare.append((in_flight, result))
             raw["unlimited"] = [{"in_flight": n, **asdict(r)} for n, r in sweep]
