@@ -58,6 +58,8 @@ class Settings:
     rate_per_day: int = 200
     #: Minutes a verified PIN keeps protected data and privileged commands open (M-05).
     pin_session_minutes: int = 10
+    #: Refused registrations per hour, over all accounts, that alarm the admins (T-06).
+    invite_alarm_per_hour: int = 50
 
     @classmethod
     def from_env(
@@ -102,6 +104,7 @@ class Settings:
             rate_per_minute=(per_minute := _int(env, "CHASKI_RATE_PER_MINUTE", 20, 1, 600)),
             rate_per_day=_int(env, "CHASKI_RATE_PER_DAY", 200, per_minute, 100_000),
             pin_session_minutes=_int(env, "CHASKI_PIN_SESSION_MINUTES", 10, 1, 10),
+            invite_alarm_per_hour=_int(env, "CHASKI_INVITE_ALARM_PER_HOUR", 50, 1, 100_000),
         )
 
 

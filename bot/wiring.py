@@ -20,11 +20,13 @@ from bot.services.container import Services
 from bot.services.invite_batch import InviteBatchService
 from bot.services.invites import InviteService
 from bot.services.members import MemberDirectory
+from bot.services.membership import MembershipService
 from bot.services.outbox import OutboxAdmin, OutboxDeletions, OutboxSender, SenderConfig
 from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
 from bot.services.retention import RetentionService
 from bot.services.safety import InboundLimiter, SafetyService
+from bot.services.vigilance import DenialWatch, InviteAlarm
 from storage.alerts import SqliteAlertRepository
 from storage.audit import SqliteAuditLog
 from storage.chat_messages import SqliteChatMessageLog
@@ -101,6 +103,8 @@ async def open_wiring(settings: Settings, *, clock: Clock | None = None) -> Wiri
         invites=SqliteInviteRepository(db, keys), regions=regions, audit=audit, clock=clock
     )
     pins = SqlitePinRepository(db, keys)
+    # One in-memory watch per process: every refused staff action is counted in one place.
+    denials = DenialWatch(members=members, outbox=outbox, audit=audit, clock=clock, uow=db)
     pin = PinService(
         pins=pins,
         members=members,
@@ -111,6 +115,7 @@ async def open_wiring(settings: Settings, *, clock: Clock | None = None) -> Wiri
         session_ttl=timedelta(minutes=settings.pin_session_minutes),
         # After a duress PIN the decoy is deleted with every sensitive reply; unlink after.
         decoy_unlink_after=timedelta(minutes=settings.delete_after_minutes + 1),
+        denial_watch=denials,
     )
     services = Services(
         clock=clock,
@@ -120,9 +125,17 @@ async def open_wiring(settings: Settings, *, clock: Clock | None = None) -> Wiri
             counters=SqliteAccountCounters(db, keys),
             audit=audit,
             clock=clock,
+            alarm=InviteAlarm(
+                members=members,
+                outbox=outbox,
+                audit=audit,
+                clock=clock,
+                uow=db,
+                per_hour=settings.invite_alarm_per_hour,
+            ),
         ),
         invites=invites,
-        claims=ClaimService(claims),
+        claims=ClaimService(claims, denials),
         claims_import=ClaimImportService(
             claims=claims, members=members, regions=regions, audit=audit, clock=clock
         ),
@@ -144,6 +157,7 @@ async def open_wiring(settings: Settings, *, clock: Clock | None = None) -> Wiri
             clock=clock,
             approval_threshold=settings.alert_approval_threshold,
             quiet_hours=settings.quiet_hours,
+            denial_watch=denials,
         ),
         pin=pin,
         safety=SafetyService(
@@ -161,5 +175,8 @@ async def open_wiring(settings: Settings, *, clock: Clock | None = None) -> Wiri
             ),
         ),
         retention=RetentionService(SqliteRetentionStore(db), clock),
+        membership=MembershipService(
+            members=members, outbox=outbox, audit=audit, clock=clock, uow=db
+        ),
     )
     return Wiring(db=db, keys=keys, services=services)

@@ -3,9 +3,27 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, TypeHandler, filters
+from telegram.ext import (
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
 
-from handlers import access, alerts, claims, dispatch, errors, jobs, menus, registration, send
+from handlers import (
+    access,
+    alerts,
+    claims,
+    dispatch,
+    errors,
+    jobs,
+    membership,
+    menus,
+    registration,
+    send,
+)
 from handlers import help as help_feature
 from handlers import pin as pin_feature
 from handlers import safety as safety_feature
@@ -83,6 +101,11 @@ def register(application: BotApplication) -> None:
     add(CallbackQueryHandler(alerts.on_approval_button, pattern=r"^appr:"), group=FEATURES)
     add(CallbackQueryHandler(alerts.on_help_button, pattern=r"^help:"), group=FEATURES)
     add(CallbackQueryHandler(safety_feature.on_wipe_button, pattern=r"^wipe:"), group=FEATURES)
+    # 0: private block/unblock notices; group ones never get here (the bot left).
+    add(
+        ChatMemberHandler(membership.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER),
+        group=FEATURES,
+    )
     # 0: reply-keyboard buttons arrive as plain text.
     add(
         MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, dispatch.on_menu_text),

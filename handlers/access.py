@@ -35,9 +35,10 @@ MemberCallback = Callable[[Update, BotContext, Member], Coroutine[Any, Any, None
 async def gatekeeper(update: Update, context: BotContext) -> None:
     """Group -1: drop what no feature may see, before any feature looks at it.
 
-    Leaves groups and channels (any message, button or membership change there), and drops
-    updates without a sender, forwarded or edited messages and sender-chat messages (T-08,
-    T-09). Private block/unblock notices pass on to whoever tracks blocked members (R-06).
+    Leaves groups and channels (any message, button or membership change there; audited
+    without the chat's id), and drops updates without a sender, forwarded or edited messages
+    and sender-chat messages (T-08, T-09). Private block/unblock notices pass on to
+    ``handlers.membership`` (R-06).
 
     Raises:
         ApplicationHandlerStop: the update is not for the features.
@@ -48,6 +49,7 @@ async def gatekeeper(update: Update, context: BotContext) -> None:
         if query is not None:
             await send.answer_callback(context, query.id)
         await send.leave_chat(context, chat.id)
+        await context.services.membership.left_group()
         raise ApplicationHandlerStop
     if update.my_chat_member is not None:
         return

@@ -7,8 +7,10 @@ Deletes, in short batched transactions so the bot keeps working:
   claim uses any more;
 - invites used (or expired unused) before their cut-off; counter windows, processed update
   ids and chat message ids past theirs;
-- when those tables exist: outbox rows in a final state, alerts (their regions, deliveries
-  and help requests cascade) and stale alert drafts;
+- outbox rows in a final state, alerts (their regions, deliveries and help requests
+  cascade) and stale alert drafts. Every table named here is created by migrations
+  0001-0005, which ``Database.open`` always applies, so the schema is fixed and nothing is
+  probed at run time;
 - audit entries older than a year, through the one delete path migration 0005 opens: the
   ``audit_purge`` control row, set and cleared in the same transaction, plus a checkpoint
   entry naming the last purged hash (``storage.audit.CHECKPOINT_ACTION``).
@@ -42,10 +44,6 @@ class SqliteRetentionStore:
 
     db: Database
     batch_size: int = BATCH
-
-    async def _tables(self) -> set[str]:
-        rows = await self.db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
-        return {str(row["name"]) for row in rows}
 
     async def _count(self, sql: str, params: Params) -> int:
         row = await self.db.fetchone(sql, params)
@@ -133,7 +131,6 @@ class SqliteRetentionStore:
 
     async def purge(self, cutoffs: RetentionCutoffs) -> PurgeReport:
         """Delete everything older than ``cutoffs``; idempotent."""
-        tables = await self._tables()
         deleted: dict[str, int] = {}
         deleted |= await self._delete_batches(
             "claims",
@@ -154,34 +151,30 @@ class SqliteRetentionStore:
         deleted |= await self._delete_batches(
             "processed_updates", "update_id", "at < ?", (ts(cutoffs.processed_updates),)
         )
-        if "chat_messages" in tables:
-            deleted["chat_messages"] = await self._delete_where(
-                "chat_messages", "at < ?", (ts(cutoffs.chat_messages),)
-            )
-        if "outbox" in tables:
-            final = sorted(str(status) for status in FINAL_STATUSES)
-            deleted |= await self._delete_batches(
-                "outbox",
-                "id",
-                f"status IN ({','.join('?' * len(final))}) AND updated_at < ?",
-                (*final, ts(cutoffs.final_outbox)),
-            )
-        if "alerts" in tables:
-            deleted |= await self._delete_batches(
-                "alerts",
-                "id",
-                "created_at < ?",
-                (ts(cutoffs.alerts),),
-                cascades=[
-                    ("alert_regions", "alert_id"),
-                    ("alert_deliveries", "alert_id"),
-                    ("help_requests", "alert_id"),
-                ],
-            )
-        if "alert_drafts" in tables:
-            deleted |= await self._delete_batches(
-                "alert_drafts", "member_id", "updated_at < ?", (ts(cutoffs.alerts),)
-            )
+        deleted["chat_messages"] = await self._delete_where(
+            "chat_messages", "at < ?", (ts(cutoffs.chat_messages),)
+        )
+        final = sorted(str(status) for status in FINAL_STATUSES)
+        deleted |= await self._delete_batches(
+            "outbox",
+            "id",
+            f"status IN ({','.join('?' * len(final))}) AND updated_at < ?",
+            (*final, ts(cutoffs.final_outbox)),
+        )
+        deleted |= await self._delete_batches(
+            "alerts",
+            "id",
+            "created_at < ?",
+            (ts(cutoffs.alerts),),
+            cascades=[
+                ("alert_regions", "alert_id"),
+                ("alert_deliveries", "alert_id"),
+                ("help_requests", "alert_id"),
+            ],
+        )
+        deleted |= await self._delete_batches(
+            "alert_drafts", "member_id", "updated_at < ?", (ts(cutoffs.alerts),)
+        )
         deleted["audit"] = await self._purge_audit(cutoffs)
         checkpointed = await self._checkpoint_wal()
         return PurgeReport(deleted=deleted, wal_checkpointed=checkpointed)

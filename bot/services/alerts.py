@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.domain.alerts import (
@@ -37,6 +37,7 @@ from bot.domain.models import Member, Region, Role
 from bot.domain.outbox import KIND_EXPIRY, Outbox, OutboxKind, OutboxMessage
 from bot.domain.ports import AuditLog, Clock, MemberRepository, RegionRepository, UnitOfWork
 from bot.services.authz import Action, authorize, is_allowed
+from bot.services.vigilance import DenialWatch
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -78,6 +79,21 @@ class AlertService:
     clock: Clock
     approval_threshold: int
     quiet_hours: QuietHours | None
+    #: Audits and counts every refusal (T-11); the composition root shares one instance
+    #: with the PIN and unlink services. None: a private one (unit tests).
+    denial_watch: DenialWatch | None = None
+    denials: DenialWatch = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Use the shared ``DenialWatch``, or make a private one."""
+        watch = self.denial_watch or DenialWatch(
+            members=self.members,
+            outbox=self.outbox,
+            audit=self.audit,
+            clock=self.clock,
+            uow=self.uow,
+        )
+        object.__setattr__(self, "denials", watch)  # frozen: set once, here
 
     # ------------------------------------------------------------------ composing
 
@@ -92,9 +108,9 @@ class AlertService:
         )
 
     async def _require(self, actor: Member, action: Action, target: frozenset[str]) -> None:
-        """Authorize, auditing a denial (T-11) before re-raising it."""
+        """Authorize, auditing and counting a denial (T-11) before re-raising it."""
         if not is_allowed(actor, action, target):
-            await self._audit(actor, str(action), "denied", f"member:{actor.id}")
+            await self.denials.denied(actor, str(action), f"member:{actor.id}")
             raise NotAllowed(action)
 
     async def sendable_regions(self, actor: Member) -> list[Region]:
@@ -373,7 +389,7 @@ class AlertService:
             raise NotFound("alert")
         if not is_allowed(actor, Action.APPROVE_ALERT, alert):
             result = "self_approval" if alert.creator_id == actor.id else "denied"
-            await self._audit(actor, "alert_approve", result, f"alert:{alert.id}")
+            await self.denials.denied(actor, "alert_approve", f"alert:{alert.id}", result)
             raise NotAllowed(Action.APPROVE_ALERT)
         if alert.status is not AlertStatus.PENDING:
             raise Conflict("alert already decided")
@@ -482,7 +498,7 @@ class AlertService:
                 await self._enqueue_tally(alert)
         if alert is None or stored is None:
             # Nothing was written above; the denial is audited in its own transaction.
-            await self._audit(member, "alert_answer", "denied", f"alert:{alert_id}")
+            await self.denials.denied(member, "alert_answer", f"alert:{alert_id}")
             raise NotFound("alert")
         return AnswerOutcome(alert=alert, answer=answer, changed=stored, help_request=request)
 
@@ -535,7 +551,7 @@ class AlertService:
         request = await self.alerts.get_help(help_id)
         target = frozenset({request.region}) if request else frozenset[str]()
         if request is None or not is_allowed(actor, Action.ACK_HELP, target):
-            await self._audit(actor, "help_ack", "denied", f"help:{help_id}")
+            await self.denials.denied(actor, "help_ack", f"help:{help_id}")
             raise NotFound("help")
         async with self.uow.transaction():
             now = self.clock.now()

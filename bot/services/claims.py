@@ -8,6 +8,7 @@ from bot.domain.errors import NotFound
 from bot.domain.models import Claim, ClaimEvent, Member, Role
 from bot.domain.ports import ClaimRepository
 from bot.services.authz import Action, authorize, is_allowed
+from bot.services.vigilance import DenialWatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +16,9 @@ class ClaimService:
     """Claim queries for members."""
 
     claims: ClaimRepository
+    #: Audits and counts refused claim views (T-10, T-11); the composition root always sets
+    #: it (shared with the other services), unit tests of reading may leave it out.
+    denials: DenialWatch | None = None
 
     async def list_for(self, actor: Member) -> list[Claim]:
         """The actor's own claims.
@@ -29,10 +33,13 @@ class ClaimService:
         """A claim and the history the actor may see (informants: visible notes only).
 
         Raises:
-            NotFound: unknown, or not the actor's to see (indistinguishable on purpose).
+            NotFound: unknown, or not the actor's to see (indistinguishable on purpose: both
+                are audited the same way, so neither costs a different write).
         """
         claim = await self.claims.get(claim_id)
         if claim is None or not is_allowed(actor, Action.VIEW_CLAIM, claim):
+            if self.denials is not None:
+                await self.denials.denied(actor, str(Action.VIEW_CLAIM), f"claim:{claim_id}")
             raise NotFound("claim")
         events = await self.claims.history(claim_id, visible_only=actor.role is Role.INFORMANT)
         return claim, events

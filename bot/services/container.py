@@ -13,6 +13,7 @@ from bot.services.claims_import import ClaimImportService
 from bot.services.invite_batch import InviteBatchService
 from bot.services.invites import InviteService
 from bot.services.members import MemberDirectory
+from bot.services.membership import MembershipService
 from bot.services.outbox import OutboxAdmin, OutboxSender
 from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
@@ -53,3 +54,5 @@ class Services:
     safety: SafetyService
     #: Nightly purge of everything past its retention (M-15).
     retention: RetentionService
+    #: Block/unblock notices from Telegram (R-06) and the audit of leaving groups (T-08).
+    membership: MembershipService

@@ -20,7 +20,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -48,6 +48,7 @@ from bot.domain.ports import AuditLog, Clock, MemberRepository, UnitOfWork
 from bot.domain.safety import TEMPLATE_COERCION, TEMPLATE_PIN_LOCKED
 from bot.domain.text import clean_name
 from bot.services.authz import Action, authorize, is_allowed
+from bot.services.vigilance import DenialWatch
 
 #: scrypt cost (security.md §5): N = 2**15, r = 8, p = 1 needs 32 MiB; maxmem above it.
 SCRYPT_LOG_N = 15
@@ -199,11 +200,23 @@ class PinService:
     session_ttl: timedelta = MAX_SESSION
     #: After a duress PIN, unlink once this has passed (the decoy's deletion plus a margin).
     decoy_unlink_after: timedelta = timedelta(minutes=11)
+    #: Audits and counts refused resets and unlinks (T-11); the composition root shares
+    #: one instance with the alert service. None: a private one (unit tests).
+    denial_watch: DenialWatch | None = None
+    denials: DenialWatch = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        """Refuse a session longer than the security rule allows (M-05)."""
+        """Refuse a session longer than the security rule allows (M-05); bind the watch."""
         if not timedelta(0) < self.session_ttl <= MAX_SESSION:
             raise ValueError("PIN session must last more than 0 and at most 10 minutes")
+        watch = self.denial_watch or DenialWatch(
+            members=self.members,
+            outbox=self.outbox,
+            audit=self.audit,
+            clock=self.clock,
+            uow=self.uow,
+        )
+        object.__setattr__(self, "denials", watch)  # frozen: set once, here
 
     # ------------------------------------------------------------------ sessions
 
@@ -458,7 +471,9 @@ class PinService:
             NotFound: unknown codename, or not a member the actor may reset.
         """
         await self.require_session(actor)
-        target = await find_member(self.members, actor, codename, Action.RESET_PIN)
+        target = await find_member(
+            self.members, actor, codename, Action.RESET_PIN, self.denials, audit_as="pin_reset"
+        )
         now = self.clock.now()
         async with self.uow.transaction():
             await self.pins.clear(target.id)
@@ -482,18 +497,29 @@ class PinService:
 
 
 async def find_member(
-    members: MemberRepository, actor: Member, codename: str, action: Action
+    members: MemberRepository,
+    actor: Member,
+    codename: str,
+    action: Action,
+    denials: DenialWatch,
+    *,
+    audit_as: str,
 ) -> Member:
     """The member named ``codename`` if ``actor`` may do ``action`` to them.
+
+    Every refusal (malformed, unknown or out-of-scope codename) is audited as ``audit_as``
+    ``denied`` and counted by ``denials`` (T-11). All three cost the same write, so the
+    actor cannot tell "exists in another region" from "does not exist" (M-04).
 
     Raises:
         NotFound: malformed or unknown codename, or out of the actor's scope (one error).
     """
     try:
-        clean = clean_name(codename, field="codename")
+        clean: str | None = clean_name(codename, field="codename")
     except ValidationError:
-        raise NotFound("member") from None
-    target = await members.by_codename(clean)
+        clean = None
+    target = await members.by_codename(clean) if clean is not None else None
     if target is None or not is_allowed(actor, action, target):
+        await denials.denied(actor, audit_as, f"member:{target.id}" if target else None)
         raise NotFound("member")
     return target

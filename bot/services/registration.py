@@ -16,6 +16,7 @@ from bot.domain.ports import (
     MemberRepository,
 )
 from bot.services.authz import Action, authorize
+from bot.services.vigilance import InviteAlarm
 
 #: 32 random bytes in base64url without padding (deep-link rule: ≤ 64 of A-Za-z0-9_-).
 INVITE_CODE = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -35,6 +36,9 @@ class RegistrationService:
     counters: AccountCounters
     audit: AuditLog
     clock: Clock
+    #: Counts refusals over all accounts and alarms the administrators (T-06, R-13); the
+    #: composition root always sets it, unit tests of other paths may leave it out.
+    alarm: InviteAlarm | None = None
 
     async def identify(self, telegram_id: int) -> Member | None:
         """The active member behind this account, or None (stranger, unlinked, suspended)."""
@@ -54,6 +58,7 @@ class RegistrationService:
         failures = await self.counters.current(telegram_id, INVITE_FAILURE, now, WINDOW)
         if failures >= INVITE_FAILURE_LIMIT:
             await self.audit.record(action="invite_redeem", result="locked", now=now)
+            await self._count_failure()
             raise InviteRejected
         member = None
         if INVITE_CODE.fullmatch(payload):
@@ -61,6 +66,7 @@ class RegistrationService:
         if member is None:
             await self.counters.hit(telegram_id, INVITE_FAILURE, now, WINDOW)
             await self.audit.record(action="invite_redeem", result="rejected", now=now)
+            await self._count_failure()
             raise InviteRejected
         await self.audit.record(
             action="invite_redeem",
@@ -71,6 +77,11 @@ class RegistrationService:
             target=f"member:{member.id}",
         )
         return member
+
+    async def _count_failure(self) -> None:
+        """Feed the global alarm: a locked account's tries count too (they are still tries)."""
+        if self.alarm is not None:
+            await self.alarm.failed()
 
     async def may_answer_stranger(self, telegram_id: int) -> bool:
         """Whether an unregistered account gets the neutral reply now (once per 24 h, M-02)."""
@@ -83,10 +94,17 @@ class RegistrationService:
     async def choose_lang(self, member: Member, lang: Lang) -> Member:
         """Store the member's explicit language choice and return the updated member.
 
+        Choosing the language already chosen is a no-op (T-33): a double tap on the same
+        button must leave one state change and one audit row, not two. ``member`` is loaded
+        afresh for each update and one chat's updates are handled in order
+        (``handlers.concurrency``), so the second tap already sees the first one's choice.
+
         Raises:
             NotAllowed: the member is not active.
         """
         authorize(member, Action.CHOOSE_LANGUAGE)
+        if member.lang_chosen and member.lang is lang:
+            return member
         await self.members.set_lang(member.id, lang)
         await self.audit.record(
             action="choose_language",

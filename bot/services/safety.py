@@ -248,7 +248,14 @@ class SafetyService:
             NotFound: malformed, unknown, or out-of-scope codename (one error, M-04).
         """
         await self.pin.require_session(actor)
-        target = await find_member(self.members, actor, codename, Action.UNLINK_MEMBER)
+        target = await find_member(
+            self.members,
+            actor,
+            codename,
+            Action.UNLINK_MEMBER,
+            self.pin.denials,
+            audit_as="member_unlink",
+        )
         await self._unlink(target, eraser, actor=actor, cause="remote")
         return target
 

@@ -1,9 +1,9 @@
 """security.md §4.4, concurrency, database, restarts: the handler-level cases left open.
 
-T-33 (a double tap on the language button) and T-34 (the database locked past
-``busy_timeout`` while a member acts: the neutral "try later", nothing half-written). The
-alert and approval double taps, the crash test and the storage cases are proved elsewhere
-(docs/security-tests.md).
+T-33 (a double tap on the language button: one state change, one audit row) and T-34 (the
+database locked past ``busy_timeout`` while a member acts: the neutral "try later", nothing
+half-written). The alert and approval double taps, the crash test and the storage cases are
+proved elsewhere (docs/security-tests.md).
 """
 
 from __future__ import annotations
@@ -33,14 +33,10 @@ def _language_audits(bot: RunningBot) -> int:
     return int(count)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap (docs/security-tests.md T-33): choose_lang audits every press, even when "
-    "the language is already the stored one",
-)
 async def test_t33_double_tap_on_a_language_button_changes_and_audits_once(
     ana: RunningBot,
 ) -> None:
+    """The second tap finds the language already chosen: no write, no second audit row."""
     bot = ana
     before = _language_audits(bot)
     bot.fake.push_message(ANA, "/idioma")
@@ -57,8 +53,25 @@ async def test_t33_double_tap_on_a_language_button_changes_and_audits_once(
     assert _language_audits(bot) == before + 1
 
 
+async def test_t33_choosing_the_stored_language_again_writes_nothing(ana: RunningBot) -> None:
+    """A later tap on the language already stored is a no-op too; a different one is not."""
+    bot = ana
+    before = _language_audits(bot)
+    for lang in ("es", "es", "qu"):
+        bot.fake.push_message(ANA, "/idioma")
+        await bot.settle()
+        bot.fake.push_callback(ANA, f"lang:set:{lang}", message_id=bot.last_message_id(ANA))
+        await bot.settle()
+
+    assert _language_audits(bot) == before + 1  # es was stored at registration; only qu
+    member = await bot.services.registration.identify(ANA)
+    assert member is not None
+    assert member.lang is Lang.QU
+    assert len(bot.fake.calls_to("answerCallbackQuery")) == 3
+
+
 async def test_t33_double_tap_leaves_one_language_and_answers_both(ana: RunningBot) -> None:
-    """What holds today: the state ends right and no press is left unanswered."""
+    """The state ends right and no press is left unanswered."""
     bot = ana
     bot.fake.push_message(ANA, "/idioma")
     await bot.settle()

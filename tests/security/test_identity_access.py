@@ -3,8 +3,10 @@
 T-04 (refusals run identical statements), T-05 (bad payloads never reach the invite table,
 through the real handler), T-06 (per-account lock through the handler), T-07 (names and
 ``language_code`` change nothing), T-12 (a moved or demoted coordinator is judged afresh),
-T-13 (every staff command from an informant gets the generic answer). The other §4.1 cases
-are proved where docs/security-tests.md says.
+T-13 (every staff command from an informant gets the generic answer), and the alarms and
+audits added later: T-06 (failures across accounts alarm the administrators), T-08 (leaving a
+group is audited without the chat), T-11 (repeated out-of-scope actions notify the
+administrators). The other §4.1 cases are proved where docs/security-tests.md says.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import pytest
 
 from bot.domain.models import Lang, Role
-from tests.conftest import RunningBot, seed_invite, seed_region, set_pin_in_chat
+from tests.conftest import RunningBot, seed_claims, seed_invite, seed_region, set_pin_in_chat
 from tests.security.helpers import (
     EXPIRED,
     NEUTRAL,
@@ -316,3 +318,158 @@ async def test_t13_staff_commands_from_an_informant_get_the_generic_answer(
         "sendMessage",
         "sendMessage",
     ]
+
+
+# --------------------------------------------------------------------------- T-06 (global)
+
+ADMIN = 70_901
+ALARM_NOTE = "Muchos intentos fallidos de registro en la última hora."
+
+
+async def _notes(bot: RunningBot, prefix: str) -> list[tuple[str, str]]:
+    """(idempotency key, status) of outbox rows whose key starts with ``prefix``."""
+    return [
+        (str(key), str(status))
+        for key, status in query(
+            db_file(bot),
+            "SELECT idempotency_key, status FROM outbox WHERE idempotency_key LIKE ? ORDER BY id",
+            (prefix + "%",),
+        )
+    ]
+
+
+async def _wait_sent(bot: RunningBot, chat_id: int, count: int) -> None:
+    await bot.fake.wait_for(lambda fake: len(fake.sent(chat_id)) >= count)
+
+
+async def test_t06_failures_across_accounts_alarm_the_admins_once_an_hour(
+    region: RunningBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """T-06/R-13: 50 refused codes in an hour over 10 accounts: one warning, one note."""
+    bot = region
+    await bot.register(ADMIN, await seed_invite(bot.services, "Apu-admin", role=Role.ADMIN))
+    bot.fake.reset_calls()
+    payloads = [f"{'C' * 40}{n:03d}" for n in range(55)]
+    for n, payload in enumerate(payloads[:50]):
+        bot.fake.push_message(71_000 + n // 5, f"/start {payload}")  # 5 per account
+    await bot.settle()
+    await _wait_sent(bot, ADMIN, 1)
+
+    assert bot.fake.texts(ADMIN) == [ALARM_NOTE]
+    assert query(db_file(bot), "SELECT result FROM audit WHERE action = 'invite_alarm'") == [
+        ("raised",)
+    ]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "bot.services.vigilance"]
+    assert warnings == [
+        "Possible invite brute force: 50 or more failed registrations in the last hour"
+    ]
+
+    # More failures in the same hour (from a new account too): no second note or warning.
+    for n, payload in enumerate(payloads[50:]):
+        bot.fake.push_message(71_100 + n, f"/start {payload}")
+    await bot.settle()
+    assert len(query(db_file(bot), "SELECT 1 FROM audit WHERE action = 'invite_alarm'")) == 1
+    assert [status for _, status in await _notes(bot, "invite-alarm:")] == ["sent"]
+    assert bot.fake.texts(ADMIN) == [ALARM_NOTE]
+
+
+async def test_t06_failures_spread_over_more_than_an_hour_raise_no_alarm(
+    region: RunningBot,
+) -> None:
+    bot = region
+    await bot.register(ADMIN, await seed_invite(bot.services, "Apu-calm", role=Role.ADMIN))
+    for n in range(49):
+        bot.fake.push_message(72_000 + n // 5, f"/start {'D' * 40}{n:03d}")
+    await bot.settle()
+    bot.clock.advance(timedelta(hours=1, minutes=1))  # the first 49 are older than an hour
+    bot.fake.push_message(72_100, f"/start {'D' * 43}")
+    await bot.settle()
+
+    assert query(db_file(bot), "SELECT count(*) FROM audit WHERE action = 'invite_alarm'") == [
+        (0,)
+    ]
+    assert await _notes(bot, "invite-alarm:") == []
+
+
+# --------------------------------------------------------------------------- T-08 (audit)
+
+GROUP = -100_777
+
+
+@pytest.mark.parametrize("chat_type", ["group", "supergroup"])
+async def test_t08_leaving_a_group_is_audited_without_the_chat(
+    region: RunningBot, chat_type: str
+) -> None:
+    bot = region
+    bot.fake.push_message(ANA, "hola", chat_id=GROUP, chat_type=chat_type)
+    await bot.settle()
+
+    assert [c.params for c in bot.fake.calls_to("leaveChat")] == [{"chat_id": GROUP}]
+    rows = query(
+        db_file(bot),
+        "SELECT actor_id, actor_role, action, target, result FROM audit"
+        " WHERE action = 'leave_group'",
+    )
+    assert rows == [(None, None, "leave_group", None, "ok")]
+    content = query(
+        db_file(bot), "SELECT at, actor_id, actor_role, action, target, result FROM audit"
+    )
+    every_value = " ".join(str(value) for row in content for value in row)
+    assert str(GROUP) not in every_value
+    assert str(abs(GROUP)) not in every_value
+    assert str(ANA) not in every_value
+
+
+# --------------------------------------------------------------------------- T-11 (notify)
+
+DENIAL_NOTE = "Puma-Sur intentó varias veces en la última hora acciones fuera de sus regiones."
+
+
+async def test_t11_repeated_out_of_scope_actions_notify_the_admins_once(
+    region: RunningBot,
+) -> None:
+    """T-11: five refused claim views/resets/unlinks in an hour: each audited, admins told once."""
+    bot = region
+    services = bot.services
+    await bot.register(ADMIN, await seed_invite(services, "Apu-jefe", role=Role.ADMIN))
+    await bot.register(ANA, await seed_invite(services, "Kuntur-Kimbiri", region="Kimbiri"))
+    await bot.register(PUMA, await seed_invite(services, "Puma-Sur", role=Role.COORDINATOR))
+    await seed_claims(
+        services,
+        "R-2024-0411,Kuntur-Kimbiri,Halcon 2024,2024-05-20,Kimbiri,1500.00,registered,,,",
+    )
+    [(claim_id,)] = query(db_file(bot), "SELECT max(id) FROM claims")
+    await set_pin_in_chat(bot, PUMA)
+    bot.fake.reset_calls()
+
+    for command in ["/pin_reset", "/desvincular", "/pin_reset"]:
+        bot.fake.push_message(PUMA, f"{command} Kuntur-Kimbiri")
+        await bot.settle()
+    # A forged "open this claim" button for an informant of another region (T-10 too).
+    bot.fake.push_callback(PUMA, f"claim:history:{claim_id}", message_id=1)
+    await bot.settle()
+    assert bot.fake.sent(ADMIN) == []  # four refusals: nobody paged yet
+    bot.fake.push_message(PUMA, "/desvincular Nadie-Existe")  # unknown counts the same
+    await bot.settle()
+    await _wait_sent(bot, ADMIN, 1)
+
+    assert bot.fake.texts(ADMIN) == [DENIAL_NOTE]
+    assert set(bot.fake.texts(PUMA)) == {"No encontramos a ese miembro.", EXPIRED}
+    path = db_file(bot)
+    assert query(path, "SELECT action, result FROM audit WHERE result = 'denied' ORDER BY id") == [
+        ("pin_reset", "denied"),
+        ("member_unlink", "denied"),
+        ("pin_reset", "denied"),
+        ("view_claim", "denied"),
+        ("member_unlink", "denied"),
+    ]
+    assert query(path, "SELECT result FROM audit WHERE action = 'denial_alarm'") == [("raised",)]
+    member = await services.registration.identify(ANA)
+    assert member is not None  # still linked: nothing was done to them
+
+    # A sixth refusal in the same hour: audited, no second note.
+    bot.fake.push_message(PUMA, "/pin_reset Kuntur-Kimbiri")
+    await bot.settle()
+    assert len(query(path, "SELECT 1 FROM audit WHERE result = 'denied'")) == 6
+    assert [status for _, status in await _notes(bot, "denials:")] == ["sent"]
+    assert bot.fake.texts(ADMIN) == [DENIAL_NOTE]

@@ -31,7 +31,8 @@ AMOUNT_CENTS = "123456789"
 INFORMANT_TEMPLATES = frozenset({"news", "alert"})
 #: Templates that go only to coordinators and administrators (``Role`` checked by the
 #: services that enqueue them). They name the member by codename on purpose: a coordinator
-#: has to know *who* asked for help, blocked the bot, used the duress PIN or was unlinked,
+#: has to know *who* asked for help, blocked the bot, used the duress PIN or was unlinked
+#: (and an administrator which coordinator keeps reaching outside their regions, T-11),
 #: and the codename is the only name the system has (never a Telegram id, M-04). They still
 #: carry no amount, reference or banned word.
 STAFF_CODENAME_TEMPLATES = frozenset(
@@ -42,10 +43,11 @@ STAFF_CODENAME_TEMPLATES = frozenset(
         "safety_coercion",
         "safety_unlinked",
         "safety_pin_locked",
+        "staff_denials",
     }
 )
-#: Staff templates without any name at all (counts, a neutral nudge).
-STAFF_NEUTRAL_TEMPLATES = frozenset({"alert_tally", "alert_approval_needed"})
+#: Staff templates without any name at all (counts, a neutral nudge, the T-06 alarm).
+STAFF_NEUTRAL_TEMPLATES = frozenset({"alert_tally", "alert_approval_needed", "invite_alarm"})
 
 #: Words that would tell a reader what the bot is for (M-02), in their accent-free form.
 BANNED = (

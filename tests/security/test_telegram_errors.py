@@ -3,7 +3,8 @@
 The 429 storm, blocked users, 5xx/resets, a 400, deletions and a revoked token run against
 the real application in tests/handlers/test_outbox_sender.py. Here: every error the
 classification must tell apart (T-41 "user is deactivated", T-42 each 400 with its own code,
-T-44 ``Conflict``, T-45 ``ChatMigrated``), and a deactivated account through the real sender.
+T-44 ``Conflict``, T-45 ``ChatMigrated``), a deactivated account through the real sender, and
+the private ``my_chat_member`` block/unblock notices (T-41, R-06).
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from telegram.error import (
     TimedOut,
 )
 
+from bot.domain.models import Role
 from bot.domain.outbox import Outcome
 from handlers.notifier import classify
 from tests.conftest import RunningBot, seed_region
-from tests.handlers.test_outbox_sender import alert, all_in, link, rows, until
+from tests.handlers.test_outbox_sender import BLOCKED, alert, all_in, db_of, link, rows, until
 
 
 @pytest.mark.parametrize(
@@ -90,3 +92,120 @@ async def test_t41_a_deactivated_account_is_marked_blocked(
 
     assert await rows(bot, "deact:") == [("deact:1", "blocked", 1, "403")]
     assert len(bot.fake.calls_to("sendMessage")) == 1  # no retry
+
+
+# --------------------------------------------------------------------------- T-41 (R-06)
+
+_BOT_USER = {"id": 10000, "is_bot": True, "first_name": "Chaski Test"}
+
+
+def _my_chat_member(user_id: int, old: str, new: str) -> dict[str, object]:
+    """A private ``my_chat_member`` update as Telegram sends it on block/unblock."""
+    member: dict[str, object] = {"status": new, "user": _BOT_USER}
+    if new == "kicked":
+        member["until_date"] = 0  # ChatMemberBanned: 0 means forever
+    old_member: dict[str, object] = {"status": old, "user": _BOT_USER}
+    if old == "kicked":
+        old_member["until_date"] = 0
+    return {
+        "my_chat_member": {
+            "chat": {"id": user_id, "type": "private", "first_name": "X"},
+            "from": {"id": user_id, "is_bot": False, "first_name": "X"},
+            "date": 1_700_000_000,
+            "old_chat_member": old_member,
+            "new_chat_member": member,
+        }
+    }
+
+
+async def _audit_rows(bot: RunningBot, action: str) -> list[tuple[str, str, str | None]]:
+    found = await db_of(bot).fetchall(
+        "SELECT action, result, target FROM audit WHERE action = ? ORDER BY id", (action,)
+    )
+    return [(r[0], r[1], r[2]) for r in found]
+
+
+async def test_t41_block_notice_flags_cancels_and_tells_the_coordinator_once(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    """``kicked``: flagged, queue cancelled, one note, audited; a 403 later adds nothing."""
+    bot = running_bot
+    await seed_region(bot.services)
+    ana = await link(bot, tmp_path, "Kuntur-block", 7_401)
+    await link(bot, tmp_path, "Puma-jefe", 7_499, Role.COORDINATOR)
+    later = bot.clock.now() + timedelta(hours=1)
+    await bot.services.outbox.enqueue(alert("queued:1", ana, not_before=later))
+
+    bot.fake.push_update(_my_chat_member(7_401, "member", "kicked"))
+    await bot.settle()
+    await until(bot, all_in(bot, "blocked:", "sent"))
+
+    member = await bot.services.registration.identify(7_401)
+    assert member is not None
+    assert member.blocked
+    assert [(key, status) for key, status, _, _ in await rows(bot, "queued:")] == [
+        ("queued:1", "cancelled")
+    ]
+    assert bot.fake.texts(7_499) == ["Kuntur-block bloqueó el bot o desactivó su cuenta."]
+    assert await _audit_rows(bot, "member_blocked") == [("member_blocked", "ok", f"member:{ana}")]
+    assert bot.fake.sent(7_401) == []  # nothing is sent to a chat that blocked the bot
+
+    # The same notice again, then a row the sender would have met a 403 for: no second note.
+    bot.fake.push_update(_my_chat_member(7_401, "member", "kicked"))
+    await bot.settle()
+    await bot.services.outbox.enqueue(alert("after-block:1", ana))
+    await until(bot, all_in(bot, "after-block:", "blocked"))
+    assert len(bot.fake.texts(7_499)) == 1
+    assert len(await _audit_rows(bot, "member_blocked")) == 1
+    assert bot.fake.sent(7_401, include_failed=True) == []
+
+
+async def test_t41_unblock_notice_clears_the_flag_and_sending_resumes(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    """403 first (the sender flags), then ``member``: flag cleared, audited, sends again."""
+    bot = running_bot
+    await seed_region(bot.services)
+    ana = await link(bot, tmp_path, "Kuntur-back", 7_411)
+    await link(bot, tmp_path, "Puma-back", 7_498, Role.COORDINATOR)
+    bot.fake.fail("sendMessage", status=403, description=BLOCKED, chat_id=7_411, times=1)
+    await bot.services.outbox.enqueue(alert("first:1", ana))
+    await until(bot, all_in(bot, "first:", "blocked"))
+    await until(bot, all_in(bot, "blocked:", "sent"))
+    # The block notice arriving after the sender's 403 is the same block: told once.
+    bot.fake.push_update(_my_chat_member(7_411, "member", "kicked"))
+    await bot.settle()
+    assert len(bot.fake.texts(7_498)) == 1
+
+    bot.fake.push_update(_my_chat_member(7_411, "kicked", "member"))
+    await bot.settle()
+
+    member = await bot.services.registration.identify(7_411)
+    assert member is not None
+    assert not member.blocked
+    assert await _audit_rows(bot, "member_unblocked") == [
+        ("member_unblocked", "ok", f"member:{ana}")
+    ]
+    await bot.services.outbox.enqueue(alert("second:1", ana))
+    await until(bot, all_in(bot, "second:", "sent"))
+    assert bot.fake.texts(7_411) == ["Tienes una novedad. Escribe /menu."]
+
+    # Unblocking twice changes nothing more.
+    bot.fake.push_update(_my_chat_member(7_411, "kicked", "member"))
+    await bot.settle()
+    assert len(await _audit_rows(bot, "member_unblocked")) == 1
+
+
+async def test_t41_a_strangers_block_notice_changes_nothing(running_bot: RunningBot) -> None:
+    bot = running_bot
+    audits = await db_of(bot).fetchall("SELECT count(*) FROM audit")
+    outbox = await db_of(bot).fetchall("SELECT count(*) FROM outbox")
+    bot.fake.reset_calls()
+
+    bot.fake.push_update(_my_chat_member(7_999, "member", "kicked"))
+    bot.fake.push_update(_my_chat_member(7_999, "kicked", "member"))
+    await bot.settle()
+
+    assert await db_of(bot).fetchall("SELECT count(*) FROM audit") == audits
+    assert await db_of(bot).fetchall("SELECT count(*) FROM outbox") == outbox
+    assert [c.method for c in bot.fake.calls if c.method != "getUpdates"] == []

@@ -60,6 +60,14 @@ class Row:
     params_broken: bool = False
 
 
+class StoreDown(Exception):
+    """The database failing under the sender (disk full, I/O error)."""
+
+
+def _any_updates(updates: Sequence[RowUpdate]) -> bool:
+    return True
+
+
 @dataclass(slots=True)
 class InMemoryOutbox:
     """``Outbox`` and ``OutboxStore`` over a dict, with the SQL semantics of storage.outbox."""
@@ -68,6 +76,12 @@ class InMemoryOutbox:
     rows: dict[int, Row] = field(default_factory=dict)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     on_enqueue: Callable[[], None] | None = None
+    #: ``finish`` raises StoreDown for the next ``finish_failures`` calls matching ``fail_if``.
+    finish_failures: int = 0
+    fail_if: Callable[[Sequence[RowUpdate]], bool] = _any_updates
+    #: When set, ``lease`` signals ``leasing`` and waits for this gate (a slow query).
+    lease_gate: asyncio.Event | None = None
+    leasing: asyncio.Event = field(default_factory=asyncio.Event)
 
     def _pulse(self) -> None:
         self.changed.set()
@@ -119,6 +133,9 @@ class InMemoryOutbox:
 
     # OutboxStore
     async def lease(self, now: datetime, limit: int, lease_until: datetime) -> list[LeasedRow]:
+        if self.lease_gate is not None:
+            self.leasing.set()
+            await self.lease_gate.wait()
         due = sorted(
             (
                 row
@@ -150,6 +167,9 @@ class InMemoryOutbox:
         return leased
 
     async def finish(self, updates: Sequence[RowUpdate], now: datetime) -> set[int]:
+        if self.finish_failures and self.fail_if(updates):
+            self.finish_failures -= 1
+            raise StoreDown("disk I/O error")
         applied = set()
         for update in updates:
             row = self.rows[update.row_id]
@@ -275,6 +295,36 @@ class ScriptedNotifier:
     async def delete(self, chat_id: int, message_ids: Sequence[int]) -> SendResult:
         self.calls.append(Sent("delete", chat_id, DELETE_TEMPLATE, 0.0, tuple(message_ids)))
         return self._answer(chat_id) or SendResult(Outcome.SENT)
+
+
+@dataclass(slots=True)
+class GatedNotifier(ScriptedNotifier):
+    """Holds its first ``hold`` sends in flight until ``gate`` opens (never, if nobody opens it).
+
+    A held send is only recorded in ``calls`` once it goes through; a cancelled one is counted.
+    """
+
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set by the first held send; ``all_held`` once ``hold`` sends are waiting.
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+    all_held: asyncio.Event = field(default_factory=asyncio.Event)
+    hold: int = 1
+    cancelled: int = 0
+
+    async def send(
+        self, chat_id: int, lang: Lang, template: str, params: Mapping[str, str]
+    ) -> SendResult:
+        if self.hold > 0:
+            self.hold -= 1
+            self.entered.set()
+            if self.hold == 0:
+                self.all_held.set()
+            try:
+                await self.gate.wait()
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
+        return await ScriptedNotifier.send(self, chat_id, lang, template, params)
 
 
 @dataclass(slots=True)
@@ -503,6 +553,30 @@ async def test_blocked_member_cancels_their_queue_and_tells_coordinators_once(
     h.notifier.script(1001, SendResult(Outcome.BLOCKED, error_code="403"))
     await h.settle()
     assert len(h.outbox.of_template(MEMBER_BLOCKED_TEMPLATE)) == 1
+
+
+async def test_a_403_for_a_member_deleted_meanwhile_is_recorded_and_tells_nobody(
+    h: Harness,
+) -> None:
+    informant = h.member(1)
+    h.member(2, role=Role.COORDINATOR)
+    h.notifier.script(1001, SendResult(Outcome.BLOCKED, error_code="403"))
+
+    class VanishingNotifier(ScriptedNotifier):
+        """Answers 403 after the member was purged (retention) while the send was in flight."""
+
+        async def send(
+            self, chat_id: int, lang: Lang, template: str, params: Mapping[str, str]
+        ) -> SendResult:
+            del h.members.members[informant]
+            return await h.notifier.send(chat_id, lang, template, params)
+
+    row = await h.enqueue("a", informant, kind=OutboxKind.ALERT)
+    await h.sender.start(VanishingNotifier(), h.pacer)
+    await h.settle(lambda: row.status is OutboxStatus.BLOCKED)
+
+    assert (row.status, row.error) == (OutboxStatus.BLOCKED, "403")
+    assert h.outbox.of_template(MEMBER_BLOCKED_TEMPLATE) == []
 
 
 async def test_rows_for_a_member_known_blocked_are_not_sent(h: Harness) -> None:
@@ -745,3 +819,363 @@ def test_config_derives_batch_and_concurrency_from_the_rate() -> None:
     assert SenderConfig(rate=None).lease_batch == 256
     assert SenderConfig(rate=None).in_flight == 8
     assert SenderConfig(rate=None, batch_size=0, max_in_flight=0).in_flight == 1
+
+
+# ---------------------------------------------------------------------- lifecycle edges
+
+
+async def test_starting_a_running_sender_is_refused_and_it_keeps_sending(h: Harness) -> None:
+    one = h.member(1)
+    await h.start()
+
+    with pytest.raises(RuntimeError, match="already running"):
+        await h.start()
+
+    assert h.sender.running
+    row = await h.enqueue("a", one)
+    await h.settle()
+    assert (row.status, row.attempts) == (OutboxStatus.SENT, 1)
+    assert len(h.notifier.calls) == 1  # one loop, not two racing over the same rows
+
+
+async def test_waiting_for_a_sender_that_never_started_returns_at_once(h: Harness) -> None:
+    async with asyncio.timeout(1.0):
+        await h.sender.wait_stopped()
+
+    assert not h.sender.running
+    assert not h.sender.halted
+
+
+async def test_stop_gives_up_on_a_stuck_send_and_the_row_is_sent_after_restart(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    one = h.member(1)
+    row = await h.enqueue("a", one)
+    stuck = GatedNotifier()  # nobody opens the gate: Telegram never answers
+    await h.sender.start(stuck, h.pacer)
+    await stuck.entered.wait()
+
+    with caplog.at_level(logging.WARNING, logger="bot.services.outbox"):
+        async with asyncio.timeout(2.0):
+            await h.sender.stop(0.1)
+
+    assert not h.sender.running
+    assert stuck.cancelled == 1  # the hanging call was cut off, not left dangling
+    # Cut off before any answer: nothing recorded, the lease kept for the next start.
+    assert (row.status, row.attempts) == (OutboxStatus.SENDING, 0)
+    (record,) = [r for r in caplog.records if "did not finish" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+
+    await h.start()  # at-least-once: the start-up recovery requeues it
+    await h.settle()
+    assert (row.status, row.attempts) == (OutboxStatus.SENT, 1)
+    assert len(h.notifier.calls) == 1
+
+
+async def test_stop_during_a_slow_lease_query_ends_the_loop_at_once(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    h.sender.config = replace(h.sender.config, idle_poll=30.0)  # an idle wait would hang stop
+    h.outbox.lease_gate = asyncio.Event()
+    await h.start()
+    await h.outbox.leasing.wait()
+
+    with caplog.at_level(logging.WARNING, logger="bot.services.outbox"):
+        stopping = asyncio.create_task(h.sender.stop(5.0))
+        h.outbox.lease_gate.set()  # the query returns (empty) after stop() began
+        async with asyncio.timeout(2.0):
+            await stopping
+
+    assert not h.sender.running
+    assert not [r for r in caplog.records if "did not finish" in r.getMessage()]
+
+
+async def test_housekeeping_warns_once_the_oldest_due_row_waited_too_long(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    one = h.member(1, codename="Kuntur-3")
+    await h.enqueue("a", one, kind=OutboxKind.NOTIFICATION, params={"codename": "Kuntur-3"})
+
+    with caplog.at_level(logging.WARNING, logger="bot.services.outbox"):
+        h.clock.advance(timedelta(minutes=4))
+        await h.sender.housekeeping()
+        assert not [r for r in caplog.records if "backlog" in r.getMessage()]
+        h.clock.advance(timedelta(minutes=2))
+        await h.sender.housekeeping()
+
+    backlog = [r for r in caplog.records if "backlog" in r.getMessage()]
+    assert [r.getMessage() for r in backlog] == [
+        "Outbox backlog: the oldest due row has waited 360 s"
+    ]
+    assert backlog[0].levelno == logging.WARNING
+    assert "Kuntur" not in caplog.text
+
+
+# ---------------------------------------------------------------------- 429 edge cases
+
+
+async def test_a_429_pause_runs_on_the_injected_clock_and_a_shorter_one_keeps_it(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    one, two = h.member(1), h.member(2)
+    mono = [0.0]  # the pacing clock: stands still until the test moves it
+    wakeup = asyncio.Event()
+    h.outbox.on_enqueue = wakeup.set
+    h.sender = OutboxSender(
+        store=h.outbox,
+        outbox=h.outbox,
+        uow=FakeUnitOfWork(),
+        members=h.members,
+        recipients=Directory(h.members),
+        clock=h.clock,
+        config=SenderConfig(
+            rate=None, batch_size=10, max_in_flight=2, idle_poll=0.05, pause_jitter=0.0
+        ),
+        wakeup=wakeup,
+        rng=random.Random(7),
+        monotonic=lambda: mono[0],
+    )
+    first_in, release = asyncio.Event(), asyncio.Event()
+
+    @dataclass(slots=True)
+    class TwoAtOnce(ScriptedNotifier):
+        """Both sends in flight together; chat 1002's 429 (0.2 s) lands before 1001's (0.1 s)."""
+
+        async def send(
+            self, chat_id: int, lang: Lang, template: str, params: Mapping[str, str]
+        ) -> SendResult:
+            if chat_id == 1001 and not first_in.is_set():
+                first_in.set()
+                await release.wait()
+                self.calls.append(Sent("send", chat_id, template, 0.0))
+                return SendResult(Outcome.RATE_LIMITED, retry_after_s=0.1, error_code="429")
+            if chat_id == 1002 and not release.is_set():
+                await first_in.wait()
+                release.set()  # 1001 resumes only after this result was acted on
+                self.calls.append(Sent("send", chat_id, template, 0.0))
+                return SendResult(Outcome.RATE_LIMITED, retry_after_s=0.2, error_code="429")
+            return await ScriptedNotifier.send(self, chat_id, lang, template, params)
+
+    notifier = TwoAtOnce()
+    a, b = await h.enqueue("a", one), await h.enqueue("b", two)
+    with caplog.at_level(logging.WARNING, logger="bot.services.outbox"):
+        await h.sender.start(notifier, h.pacer)
+        await h.settle(
+            lambda: (
+                h.sender.stats.rate_limited == 2
+                and all(r.status is OutboxStatus.QUEUED for r in (a, b))
+            )
+        )
+
+    pauses = [r.getMessage() for r in caplog.records if "slow down" in r.getMessage()]
+    assert pauses == ["Outbox: Telegram asked to slow down; pausing 0.2 s"]  # not shortened
+    assert [(r.attempts, r.error) for r in (a, b)] == [(0, "429"), (0, "429")]
+    assert len(notifier.calls) == 2  # the pacing clock has not moved: still paused
+
+    mono[0] += 1.0
+    await h.settle()
+    assert [(r.status, r.attempts) for r in (a, b)] == [(OutboxStatus.SENT, 1)] * 2
+    assert len(notifier.calls) == 4
+
+
+async def test_a_429_while_another_send_waits_for_its_slot_holds_that_send_back(
+    h: Harness,
+) -> None:
+    one, two = h.member(1), h.member(2)
+    h.sender.config = replace(h.sender.config, max_in_flight=2)
+    slot_1002 = asyncio.Event()
+
+    @dataclass(slots=True)
+    class SlowSlotPacer(CountingPacer):
+        """Chat 1002's slot comes free only after chat 1001 was answered."""
+
+        async def acquire(self, chat_id: int | None) -> None:
+            self.chats.append(chat_id)
+            if chat_id == 1002:
+                await slot_1002.wait()
+
+    @dataclass(slots=True)
+    class OpensTheSlot(ScriptedNotifier):
+        async def send(
+            self, chat_id: int, lang: Lang, template: str, params: Mapping[str, str]
+        ) -> SendResult:
+            result = await ScriptedNotifier.send(self, chat_id, lang, template, params)
+            slot_1002.set()  # 1002 resumes after this answer's 429 pause is in place
+            return result
+
+    notifier = OpensTheSlot()
+    notifier.script(1001, SendResult(Outcome.RATE_LIMITED, retry_after_s=0.1, error_code="429"))
+    a, b = await h.enqueue("a", one), await h.enqueue("b", two)
+    await h.sender.start(notifier, SlowSlotPacer())
+    await h.settle()
+
+    assert [(r.status, r.attempts) for r in (a, b)] == [(OutboxStatus.SENT, 1)] * 2
+    first, *rest = notifier.calls
+    assert first.chat_id == 1001
+    (to_two,) = [c for c in rest if c.chat_id == 1002]
+    assert to_two.at - first.at >= 0.1  # not sent while the pause was on
+    assert len(notifier.calls) == 3
+    assert h.sender.stats.attempts == 3  # the held-back send was no attempt
+
+
+# ---------------------------------------------------------------------- the duplicate bound
+
+
+async def test_never_more_than_one_batch_is_leased_and_unrecorded(h: Harness) -> None:
+    """The crash-duplicate bound: free send slots do not let the sender lease ahead."""
+    h.sender.config = replace(h.sender.config, batch_size=2, max_in_flight=10)
+    rows = [await h.enqueue(f"r{n}", h.member(n)) for n in range(1, 6)]
+    held: list[int] = []
+
+    @dataclass(slots=True)
+    class WatchingPacer(CountingPacer):
+        async def acquire(self, chat_id: int | None) -> None:
+            held.append(sum(r.status is OutboxStatus.SENDING for r in rows))
+
+    notifier = GatedNotifier(hold=2)
+    await h.sender.start(notifier, WatchingPacer())
+    await notifier.all_held.wait()  # a whole batch in flight, eight slots idle
+
+    assert [r.status for r in rows] == [OutboxStatus.SENDING] * 2 + [OutboxStatus.QUEUED] * 3
+    notifier.gate.set()
+    await h.settle()
+
+    assert [r.status for r in rows] == [OutboxStatus.SENT] * 5
+    assert len(held) == 5
+    assert max(held) == 2
+
+
+# ---------------------------------------------------------------------- failures inside
+
+
+async def test_an_unexpected_error_while_sending_is_retried_and_logged_without_content(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    one = h.member(1, codename="Kuntur-9")
+
+    @dataclass(slots=True)
+    class BuggyNotifier(ScriptedNotifier):
+        broken: bool = True
+
+        async def send(
+            self, chat_id: int, lang: Lang, template: str, params: Mapping[str, str]
+        ) -> SendResult:
+            if self.broken:
+                self.broken = False
+                raise ValueError(f"bad template for chat {chat_id}: {params}")
+            return await ScriptedNotifier.send(self, chat_id, lang, template, params)
+
+    notifier = BuggyNotifier()
+    row = await h.enqueue("a", one, params={"codename": "Kuntur-9"})
+    with caplog.at_level(logging.ERROR, logger="bot.services.outbox"):
+        await h.sender.start(notifier, h.pacer)
+        await h.settle(lambda: row.status is OutboxStatus.ERRORED)
+
+    assert (row.attempts, row.error) == (1, "ValueError")  # counted as a transient failure
+    delay = row.next_attempt_at - h.clock.now()
+    assert BACKOFF[0] * 0.8 <= delay <= BACKOFF[0] * 1.2
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == f"Outbox row {row.id}: unexpected ValueError while sending"
+    assert record.exc_info is None  # the exception text could quote the message
+    assert "Kuntur" not in caplog.text
+    assert "1001" not in caplog.text
+
+    assert h.sender.running  # the loop survived the bug
+    h.clock.advance(BACKOFF[0] * 1.2)
+    await h.settle()
+    assert (row.status, row.attempts) == (OutboxStatus.SENT, 2)
+
+
+async def test_a_failed_recording_is_retried_without_sending_again(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    one = h.member(1)
+    row = await h.enqueue("a", one, delete_after=timedelta(minutes=10))
+    h.outbox.finish_failures = 1
+    with caplog.at_level(logging.ERROR, logger="bot.services.outbox"):
+        await h.start()
+        await h.settle(lambda: row.status is OutboxStatus.SENT)
+
+    assert len(h.notifier.calls) == 1  # the result was kept and recorded, not re-sent
+    assert row.attempts == 1
+    assert h.sender.stats.sent == 1
+    (deletion,) = h.outbox.of_template(DELETE_TEMPLATE)  # follow-ups exactly once
+    assert deletion.message.params == {"message_ids": str(row.message_id)}
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == "Outbox: recording results failed (StoreDown); will retry"
+    assert record.exc_info is None
+
+
+async def test_rows_that_cannot_be_released_at_stop_stay_leased_until_the_next_start(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = [await h.enqueue(f"r{n}", h.member(n)) for n in (1, 2, 3)]
+    h.sender.config = replace(h.sender.config, max_in_flight=1)
+    notifier = GatedNotifier()
+    await h.sender.start(notifier, h.pacer)
+    await notifier.entered.wait()  # row 1 in flight, rows 2 and 3 leased but not started
+    # Only the release at stop fails (it requeues every row it gives back).
+    h.outbox.fail_if = lambda updates: all(u.status is OutboxStatus.QUEUED for u in updates)
+    h.outbox.finish_failures = 1
+
+    with caplog.at_level(logging.ERROR, logger="bot.services.outbox"):
+        stopping = asyncio.create_task(h.sender.stop(2.0))
+        notifier.gate.set()  # the in-flight send completes after stop() began
+        await stopping
+
+    assert [r.status for r in rows] == [OutboxStatus.SENT] + [OutboxStatus.SENDING] * 2
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == "Outbox: could not release leased rows on stop"
+    assert "Cóndor" not in caplog.text
+
+    await h.start()  # the start-up recovery returns them
+    await h.settle()
+    assert [(r.status, r.attempts) for r in rows] == [(OutboxStatus.SENT, 1)] * 3
+    assert sorted(c.chat_id for c in [*notifier.calls, *h.notifier.calls]) == [1001, 1002, 1003]
+
+
+async def test_a_result_whose_lease_was_taken_over_is_not_recorded(h: Harness) -> None:
+    one = h.member(1)
+    row = await h.enqueue("a", one, delete_after=timedelta(minutes=10))
+    notifier = GatedNotifier()
+    await h.sender.start(notifier, h.pacer)
+    await notifier.entered.wait()
+
+    # The call hangs past its lease: housekeeping hands the row to a new attempt.
+    h.clock.advance(timedelta(seconds=61))
+    assert await h.sender.recover() == 1
+    await h.settle(lambda: row.status is OutboxStatus.SENT)
+    assert row.message_id == 101
+
+    pulse = h.sender.progress_event()
+    notifier.gate.set()  # the stale attempt finally answers (message 102)
+    async with asyncio.timeout(2.0):
+        await pulse.wait()
+
+    assert (row.status, row.message_id, row.attempts) == (OutboxStatus.SENT, 101, 1)
+    assert h.sender.stats.sent == 1  # the stale result lost the compare-and-set
+    (deletion,) = h.outbox.of_template(DELETE_TEMPLATE)
+    assert deletion.message.params == {"message_ids": "101"}
+
+
+# ---------------------------------------------------------------------- admin edges
+
+
+async def test_admin_reports_the_age_of_the_oldest_waiting_row(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    one = h.member(1)
+    await h.enqueue("a", one, kind=OutboxKind.NOTIFICATION)
+    h.clock.advance(timedelta(seconds=90))
+    admin = OutboxAdmin(h.outbox, h.clock)
+
+    report = await admin.status()
+
+    assert report.oldest_waiting_age_s == 90
+    assert report.by_status()["queued"] == 1
+    with caplog.at_level(logging.WARNING, logger="bot.services.outbox"):
+        assert await admin.retry_dead() == 0
+    assert caplog.records == []  # nothing requeued, nothing to tell

@@ -194,6 +194,42 @@ async def test_expire_due_counts_by_kind_and_leaves_sent_rows(
     assert await status_of(repos, "del") == ("queued", 0, None)  # 47 h for deletions
 
 
+async def test_enqueuing_nothing_writes_nothing_and_wakes_nobody(
+    repos: Repos, clock: FakeClock
+) -> None:
+    woken: list[bool] = []
+    outbox = SqliteOutbox(repos.db, repos.keys, clock, on_enqueue=lambda: woken.append(True))
+
+    assert await outbox.enqueue_many([]) == 0
+
+    row = await repos.db.fetchone("SELECT count(*) FROM outbox")
+    assert row is not None
+    assert row[0] == 0
+    assert woken == []
+
+
+async def test_oldest_due_is_the_queue_age_of_rows_waiting_to_be_sent(
+    repos: Repos, outbox: SqliteOutbox, clock: FakeClock
+) -> None:
+    """R-13: the backlog warning measures rows due now, not ones scheduled for later."""
+    member = await repos.member("Cóndor-7", 5001)
+    assert await outbox.oldest_due(T0) is None  # empty queue
+
+    await outbox.enqueue(msg("later", member.id, not_before=T0 + timedelta(hours=1)))
+    assert await outbox.oldest_due(T0) is None  # nothing due yet
+
+    clock.current = T0 + timedelta(minutes=5)
+    await outbox.enqueue(msg("now", member.id))
+    clock.current = T0 + timedelta(minutes=10)
+    await outbox.enqueue(msg("newer", member.id))
+    assert await outbox.oldest_due(clock.current) == T0 + timedelta(minutes=5)
+
+    leased = await outbox.lease(clock.current, 1, clock.current + timedelta(seconds=60))
+    assert [row.id for row in leased] == [2]  # being sent: no longer waiting
+    assert await outbox.oldest_due(clock.current) == T0 + timedelta(minutes=10)
+    assert await outbox.oldest_due(T0 + timedelta(hours=2)) == T0  # "later" is due too
+
+
 async def test_cancel_for_member_touches_only_their_waiting_rows(
     repos: Repos, outbox: SqliteOutbox
 ) -> None:

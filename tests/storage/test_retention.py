@@ -141,6 +141,7 @@ async def _populate(db: Database, keys: KeyMaterial) -> Fixtures:
     fx.gone["event_note"] = note
 
     # Invites: expired unused 8 days ago and used 8 days ago go; used 6 days ago stays.
+    other_member_id = 0  # the member redeeming invite 2 (kept), for a draft below
     for n, (created, expires, used) in enumerate(
         [
             (NOW - 11 * DAY, NOW - 8 * DAY, None),
@@ -154,7 +155,9 @@ async def _populate(db: Database, keys: KeyMaterial) -> Fixtures:
             NewInvite(Role.INFORMANT, "R01", f"Inv{n}", Lang.ES, 72), code, expires, created
         )
         if used is not None:
-            assert await invites.redeem(code, 5_550_000 + n, used) is not None
+            redeemed = await invites.redeem(code, 5_550_000 + n, used)
+            assert redeemed is not None
+            other_member_id = redeemed.id
         target = fx.gone if n < 2 else fx.kept
         target[f"invite{n}"] = keys.index("invite", code).encode()
 
@@ -211,7 +214,23 @@ async def _populate(db: Database, keys: KeyMaterial) -> Fixtures:
                 "INSERT INTO alert_deliveries (alert_id, member_id) VALUES (?, ?)",
                 (alert_id, member_id),
             )
+            await conn.execute(
+                "INSERT INTO help_requests (alert_id, member_id, created_at) VALUES (?, ?, ?)",
+                (alert_id, member_id, ts(created)),
+            )
             (fx.gone if n == 0 else fx.kept)[f"alert{n}"] = text
+        # Alert drafts: Puma's abandoned 31 days ago goes, another coordinator's stays.
+        drafts = Sealer(keys.cipher, "alert_drafts")
+        for n, (owner, updated) in enumerate(
+            [(member_id, NOW - 31 * DAY), (other_member_id, NOW - 29 * DAY)]
+        ):
+            params = drafts.seal("params", owner, f'{{"x": "borrador-{n}"}}')
+            await conn.execute(
+                "INSERT INTO alert_drafts (member_id, nonce, template, params_enc, updated_at)"
+                " VALUES (?, ?, 'evacuate', ?, ?)",
+                (owner, f"d{n}", params, ts(updated)),
+            )
+            (fx.gone if n == 0 else fx.kept)[f"draft{n}"] = params
 
     audit = SqliteAuditLog(db)
     for n, age in enumerate([400, 399, 380, 366, 364, 10]):
@@ -248,8 +267,8 @@ async def test_purge_removes_exactly_what_is_past_its_retention(
         "alerts": 1,
         "alert_regions": 1,
         "alert_deliveries": 1,
-        "help_requests": 0,
-        "alert_drafts": 0,
+        "help_requests": 1,
+        "alert_drafts": 1,
         "audit": 4,
     }
     assert report.wal_checkpointed is True
@@ -265,7 +284,10 @@ async def test_purge_removes_exactly_what_is_past_its_retention(
         "chat_messages": 1,
         "outbox": 2,
         "alerts": 1,
+        "alert_regions": 1,
         "alert_deliveries": 1,
+        "help_requests": 1,
+        "alert_drafts": 1,
     }
     for table, count in remaining.items():
         row = await db.fetchone(f"SELECT count(*) FROM {table}")  # noqa: S608

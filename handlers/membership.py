@@ -1,0 +1,64 @@
+"""Block and unblock notices (R-06, T-41) and the administrators' alarm notes (T-06, T-11).
+
+In a private chat Telegram sends ``my_chat_member`` only when the person blocks the bot
+(new status ``kicked``) or unblocks it (``member``). The gatekeeper lets these through
+(group and channel ones make the bot leave first); :func:`on_my_chat_member` hands them to
+``services.membership`` and sends nothing: a blocked chat cannot receive, and an unblocked
+one gets the menu when the member next writes.
+
+The two alarm templates go to administrators only: the brute-force note is neutral, the
+probing note names the coordinator's codename (staff-only, like ``member_blocked``).
+"""
+
+from __future__ import annotations
+
+import gettext
+import html
+from collections.abc import Mapping
+
+from telegram import Update
+from telegram.constants import ChatMemberStatus, ChatType
+
+from bot.domain.models import Lang
+from bot.services.vigilance import TEMPLATE_DENIALS, TEMPLATE_INVITE_ALARM
+from handlers.context import BotContext
+from handlers.notifier import Rendered, register_template
+
+
+async def on_my_chat_member(update: Update, context: BotContext) -> None:
+    """A private block (``kicked``) or unblock (``member``); other statuses are ignored."""
+    change = update.my_chat_member
+    if change is None or change.chat.type != ChatType.PRIVATE:
+        return
+    status = change.new_chat_member.status
+    membership = context.services.membership
+    if status == ChatMemberStatus.BANNED:
+        await membership.bot_blocked(change.from_user.id)
+    elif status == ChatMemberStatus.MEMBER:
+        await membership.bot_unblocked(change.from_user.id)
+
+
+def _render_invite_alarm(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """Tell an administrator that registrations fail in bulk (T-06); no code, no account."""
+    del lang, params
+    # Translators: sent to administrators when many invite codes were refused in an hour.
+    return Rendered(t.gettext("Muchos intentos fallidos de registro en la última hora."))
+
+
+def _render_denials(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """Tell an administrator that a coordinator keeps trying what they may not do (T-11)."""
+    del lang
+    # Translators: sent to administrators. {codename} is a coordinator's codename (a
+    # pseudonym); the coordinator tried several times in an hour to act outside their regions.
+    text = t.gettext(
+        "{codename} intentó varias veces en la última hora acciones fuera de sus regiones."
+    )
+    return Rendered(text.format(codename=html.escape(params.get("codename", "?"))))
+
+
+register_template(TEMPLATE_INVITE_ALARM, _render_invite_alarm)
+register_template(TEMPLATE_DENIALS, _render_denials)
