@@ -17,6 +17,7 @@ alert, tally, help and approval rows are registered here at import time.
 
 from __future__ import annotations
 
+import functools
 import gettext
 import html
 import logging
@@ -372,19 +373,29 @@ def _preview_step(
 # ---------------------------------------------------------------------- commands
 
 
-def _chat_id(update: Update) -> int | None:
-    chat = update.effective_chat
-    return chat.id if chat else None
+StaffCommand = Callable[[Update, BotContext, Member, int], Coroutine[Any, Any, None]]
 
 
-@requires(*SENDERS)
-async def alert_command(update: Update, context: BotContext, member: Member) -> None:
+def _staff_command(
+    callback: StaffCommand,
+) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
+    """A coordinator/admin command: role gate, then an open PIN session (M-05), then the
+    command with the chat id; without a session the PIN is asked for and nothing is read."""
+
+    @requires(*SENDERS)
+    @functools.wraps(callback)
+    async def wrapper(update: Update, context: BotContext, member: Member) -> None:
+        chat = update.effective_chat
+        if chat is None or not await require_pin(update, context, member):
+            return
+        await callback(update, context, member, chat.id)
+
+    return wrapper
+
+
+@_staff_command
+async def alert_command(update: Update, context: BotContext, member: Member, chat_id: int) -> None:
     """``/aviso``: start composing; pick a template or switch to free text."""
-    chat_id = _chat_id(update)
-    if chat_id is None:
-        return
-    if not await require_pin(update, context, member):
-        return
     t = context.catalogs.for_lang(member.lang)
     try:
         await context.services.alerts.start_draft(member)
@@ -409,14 +420,11 @@ def _args_text(update: Update) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-@requires(*SENDERS)
-async def alert_values_command(update: Update, context: BotContext, member: Member) -> None:
+@_staff_command
+async def alert_values_command(
+    update: Update, context: BotContext, member: Member, chat_id: int
+) -> None:
     """``/aviso_datos <valor> | <valor>``: fill the chosen template's placeholders."""
-    chat_id = _chat_id(update)
-    if chat_id is None:
-        return
-    if not await require_pin(update, context, member):
-        return
     t = context.catalogs.for_lang(member.lang)
     values = [part.strip() for part in _args_text(update).split("|")]
     try:
@@ -447,14 +455,11 @@ def _free_text_hint(t: gettext.NullTranslations) -> str:
     )
 
 
-@requires(*SENDERS)
-async def alert_text_command(update: Update, context: BotContext, member: Member) -> None:
+@_staff_command
+async def alert_text_command(
+    update: Update, context: BotContext, member: Member, chat_id: int
+) -> None:
     """``/aviso_texto <español> || <quechua>``: free text, which will need approval."""
-    chat_id = _chat_id(update)
-    if chat_id is None:
-        return
-    if not await require_pin(update, context, member):
-        return
     t = context.catalogs.for_lang(member.lang)
     spanish, separator, quechua = _args_text(update).partition("||")
     if not separator:
@@ -472,14 +477,11 @@ async def alert_text_command(update: Update, context: BotContext, member: Member
     await send.send_text(context, chat_id, text, reply_markup=keyboard)
 
 
-@requires(*SENDERS)
-async def approve_command(update: Update, context: BotContext, member: Member) -> None:
+@_staff_command
+async def approve_command(
+    update: Update, context: BotContext, member: Member, chat_id: int
+) -> None:
     """``/aprobar``: each alert waiting for this member's approval, with its buttons."""
-    chat_id = _chat_id(update)
-    if chat_id is None:
-        return
-    if not await require_pin(update, context, member):
-        return
     t = context.catalogs.for_lang(member.lang)
     pending = await context.services.alerts.pending_for(member)
     if not pending:
@@ -525,14 +527,11 @@ def _status_label(t: gettext.NullTranslations, status: AlertStatus) -> str:
     }[status]
 
 
-@requires(*SENDERS)
-async def alerts_command(update: Update, context: BotContext, member: Member) -> None:
+@_staff_command
+async def alerts_command(
+    update: Update, context: BotContext, member: Member, chat_id: int
+) -> None:
     """``/alertas``: alerts of the last day in the member's regions, with their tallies."""
-    chat_id = _chat_id(update)
-    if chat_id is None:
-        return
-    if not await require_pin(update, context, member):
-        return
     t = context.catalogs.for_lang(member.lang)
     recent = await context.services.alerts.recent_for(member)
     if not recent:
