@@ -174,6 +174,13 @@ async def _echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 def _echo_application(args: argparse.Namespace) -> Any:
     builder = Application.builder().token(TOKEN).base_url(args.base_url)
+    if args.request == "aiohttp":
+        # The same HTTP layer as Chaski, to show how much of its gain is the transport alone.
+        from handlers.http import AiohttpRequest  # noqa: PLC0415 - only this variant needs it
+
+        builder = builder.request(AiohttpRequest()).get_updates_request(
+            AiohttpRequest(connection_pool_size=1)
+        )
     if args.concurrency:
         builder = builder.concurrent_updates(args.concurrency)
     application = builder.build()
@@ -271,6 +278,12 @@ def main() -> None:
     parser.add_argument("--kind", choices=("echo", "chaski"), required=True)
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--concurrency", type=int, default=0, help="0 = sequential (echo)")
+    parser.add_argument(
+        "--request",
+        choices=("httpx", "aiohttp"),
+        default="httpx",
+        help="HTTP layer of the echo / bare-sends bot: PTB's default or handlers.http",
+    )
     parser.add_argument("--db")
     parser.add_argument("--keys")
     parser.add_argument("--settings", help="JSON of extra Settings fields (chaski)")

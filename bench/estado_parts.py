@@ -8,10 +8,10 @@ Seeds the same database as ``bench.estado``, then runs each step of the /estado 
 every member in turn, in one process, and prints wall and CPU microseconds per call: the
 update de-duplication row (``safety.accept_update``), the member lookup
 (``registration.identify``), the PIN session check, the claim query (``claims.list_for``),
-rendering (text and history keyboard, both languages), the sent-message row for ``/borrar``
-(``safety.record_sent``) and the deletion row (``schedule_deletion``); each write is one
-committed transaction. The Telegram side (receive the update, send the reply) is what the
-bare echo bot of ``bench.estado`` measures.
+rendering (text and history keyboard, both languages), and the sent-message row for
+``/borrar`` (``safety.record_sent``) with the deletion row (``schedule_deletion``), written in
+one committed transaction as ``handlers.send.send_sensitive`` does. The Telegram side
+(receive the update, send the reply) is what the bare echo bot of ``bench.estado`` measures.
 """
 
 from __future__ import annotations
@@ -94,11 +94,10 @@ async def run(args: argparse.Namespace) -> None:
 
         delete_at = services.clock.now() + timedelta(minutes=10)
 
-        async def record_sent(i: int) -> None:
-            await services.safety.record_sent(ids[i], 1000 + i)
-
-        async def schedule(i: int) -> None:
-            await services.deletions.schedule_deletion(members[i].id, [1000 + i], delete_at)
+        async def record_and_schedule(i: int) -> None:
+            async with services.uow.transaction():
+                await services.safety.record_sent(ids[i], 1000 + i)
+                await services.deletions.schedule_deletion(members[i].id, [1000 + i], delete_at)
 
         rows = []
         try:
@@ -108,8 +107,11 @@ async def run(args: argparse.Namespace) -> None:
                 ("pin.session (PIN session state)", pin_session),
                 ("claims.list_for (10 claims, decrypted)", list_for),
                 ("render_claim_list + history keyboard", render),
-                ("safety.record_sent (sent-message row, committed)", record_sent),
-                ("schedule_deletion (outbox row, committed)", schedule),
+                (
+                    "record_sent + schedule_deletion (sent-message and deletion rows, "
+                    "one committed transaction)",
+                    record_and_schedule,
+                ),
             ):
                 wall, cpu = await _timed(step, count)
                 rows.append([name, fmt(wall, 0), fmt(cpu, 0)])

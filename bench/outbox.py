@@ -198,15 +198,18 @@ async def run_unlimited(
     in_flight: int | None = None,
     profile: bool = False,
     bare: bool = False,
+    request: str = "httpx",
 ) -> UnlimitedResult:
     """Scenario 2: the sender's own ceiling, limiter lifted, instant server.
 
     ``bare``: instead of Chaski, a bare PTB process making the same number of similar
-    ``send_message`` calls (no database, rendering or pacing): the ceiling to compare with.
+    ``send_message`` calls (no database, rendering or pacing): the ceiling to compare with;
+    ``request`` is its HTTP layer (``httpx``: PTB's default; ``aiohttp``: Chaski's).
     """
     recipients = template.telegram_ids[0]
     fake = TimingFake(target_sends=messages, counted=set(recipients))
-    run_dir = workdir / f"unlimited-{'bare' if bare else 'chaski'}-{in_flight or 'default'}"
+    kind = f"bare-{request}" if bare else "chaski"
+    run_dir = workdir / f"unlimited-{kind}-{in_flight or 'default'}"
     run_dir.mkdir()
     if bare:
         args = [
@@ -220,6 +223,8 @@ async def run_unlimited(
             str(len(recipients)),
             "--messages",
             str(messages),
+            "--request",
+            request,
         ]
     else:
         db_path, key_dir = template.copy_to(run_dir)
@@ -308,14 +313,15 @@ def print_limited(r: LimitedResult) -> list[bool]:
 
 
 def print_unlimited(
-    results: list[tuple[int | None, UnlimitedResult]], bare: list[tuple[int, UnlimitedResult]]
+    results: list[tuple[int | None, UnlimitedResult]],
+    bare: list[tuple[int, str, UnlimitedResult]],
 ) -> list[bool]:
     """Table of scenario 2 (one row per in-flight setting); the verdict is the default's."""
     print(f"\n### Limiter lifted, instant fake, {results[0][1].messages:,} ALERT rows\n")
     labelled = [
         ("Chaski outbox, " + ("engine default" if n is None else f"{n} in flight"), r)
         for n, r in results
-    ] + [(f"bare PTB send_message, {n} in flight", r) for n, r in bare]
+    ] + [(f"bare PTB send_message ({req}), {n} in flight", r) for n, req, r in bare]
     rows = [
         [
             label,
@@ -351,8 +357,11 @@ def print_unlimited(
         f"(target ≥ {MIN_UNLIMITED_RATE:.0f}) {verdict(ok)}"
     )
     if bare:
-        best = max(r.steady_rate for _, r in bare)
-        print(f"outbox vs best bare PTB send loop: {default.steady_rate / best:.2f}x")
+        for request in sorted({req for _, req, _ in bare}):
+            best = max(r.steady_rate for _, req, r in bare if req == request)
+            print(
+                f"outbox vs best bare PTB send loop ({request}): {default.steady_rate / best:.2f}x"
+            )
     return [ok]
 
 
@@ -393,19 +402,21 @@ async def run(args: argparse.Namespace) -> bool:
                     profile=args.profile,
                 )
                 sweep.append((in_flight, result))
-            bare: list[tuple[int, UnlimitedResult]] = []
-            for in_flight in args.bare_in_flight:
-                result = await run_unlimited(
-                    template,
-                    workdir,
-                    messages=args.messages,
-                    in_flight=in_flight,
-                    profile=args.profile,
-                    bare=True,
-                )
-                bare.append((in_flight, result))
+            bare: list[tuple[int, str, UnlimitedResult]] = []
+            for request in args.bare_request:
+                for in_flight in args.bare_in_flight:
+                    result = await run_unlimited(
+                        template,
+                        workdir,
+                        messages=args.messages,
+                        in_flight=in_flight,
+                        profile=args.profile,
+                        bare=True,
+                        request=request,
+                    )
+                    bare.append((in_flight, request, result))
             raw["unlimited"] = [{"in_flight": n, **asdict(r)} for n, r in sweep]
-            raw["bare"] = [{"in_flight": n, **asdict(r)} for n, r in bare]
+            raw["bare"] = [{"in_flight": n, "request": req, **asdict(r)} for n, req, r in bare]
             verdicts += print_unlimited(sweep, bare)
     finally:
         if args.keep:
@@ -447,6 +458,13 @@ def parser() -> argparse.ArgumentParser:
         nargs="*",
         default=[4, 16],
         help="bare PTB send loops to compare with, this many calls in flight (4 16)",
+    )
+    p.add_argument(
+        "--bare-request",
+        nargs="+",
+        choices=("httpx", "aiohttp"),
+        default=["httpx", "aiohttp"],
+        help="HTTP layer of the bare loops: PTB's default httpx and/or Chaski's aiohttp",
     )
     p.add_argument(
         "--scenario",

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from gettext import NullTranslations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Update
 
 from bot.domain.errors import NotAllowed, NotFound
 from bot.domain.models import Claim, Member, Role
@@ -27,14 +27,14 @@ HISTORY_DATA = re.compile(r"claim:history:([1-9][0-9]{0,17})")
 
 def history_keyboard(t: NullTranslations, claims: Sequence[Claim]) -> InlineKeyboardMarkup:
     """One history button per claim shown in a message."""
-    return InlineKeyboardMarkup(
+    return send.CallbackKeyboard(
         [
             [
-                InlineKeyboardButton(
+                (
                     # Translators: button under a claim that opens its history;
                     # {reference} is a code such as R-2016-0007. ≤ 20 characters.
                     t.pgettext("botón", "Ver {reference}").format(reference=claim.reference),
-                    callback_data=f"claim:history:{claim.id}",
+                    f"claim:history:{claim.id}",
                 )
             ]
             for claim in claims

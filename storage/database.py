@@ -186,14 +186,21 @@ class Database:
         return self.writer if self._in_tx.get() else self.reader
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        """One row (or None), from the writer inside a transaction, else the reader."""
-        async with self._conn().execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        """The first row (or None), from the writer inside a transaction, else the reader.
+
+        One trip to the connection's thread (``execute_fetchall``) instead of three
+        (execute, fetch, close): every trip is a thread hand-off and an event-loop wake-up,
+        which was most of a lookup's cost on the ``/estado`` path. Every caller selects by
+        key (or an aggregate), so at most a row or two ever comes back.
+        """
+        rows = await self._conn().execute_fetchall(sql, params)
+        for row in rows:
+            return row
+        return None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        """All rows, from the writer inside a transaction, else the reader."""
-        async with self._conn().execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        """All rows, from the writer inside a transaction, else the reader (one trip)."""
+        return list(await self._conn().execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Params = ()) -> aiosqlite.Cursor:
         """Run one write statement in the current (or a new, own) transaction."""

@@ -37,8 +37,7 @@ class SqliteInboundLog:
                 "INSERT OR IGNORE INTO processed_updates (update_id, at) VALUES (?, ?)",
                 (update_id, stamp),
             )
-            new = cursor.rowcount == 1
-            await cursor.close()
+            new = cursor.rowcount == 1  # no close(): one thread trip less; nothing to fetch
             if new and telegram_id is not None and message_id is not None:
                 await conn.execute(
                     RECORD_SQL,

@@ -145,7 +145,10 @@ class SqliteOutbox:
             before = conn.total_changes
             await conn.executemany(_INSERT, rows)
             added = conn.total_changes - before
-        if added and self._on_enqueue is not None:
+        # Only rows due now wake the sender: woken for a later row (every /estado's deletion)
+        # it would run a lease that finds nothing; its idle poll picks such rows up when due.
+        due_now = any(m.not_before is None or m.not_before <= now for m in messages)
+        if added and due_now and self._on_enqueue is not None:
             self._on_enqueue()
         return added
 

@@ -70,6 +70,29 @@ async def test_enqueue_is_idempotent_and_wakes_the_sender(repos: Repos, clock: F
     assert woken == [True, True]  # not for the duplicate-only enqueue
 
 
+async def test_rows_due_later_do_not_wake_the_sender(repos: Repos, clock: FakeClock) -> None:
+    """A deletion due in minutes would only make the sender lease nothing; its poll finds it."""
+    woken: list[bool] = []
+    outbox = SqliteOutbox(repos.db, repos.keys, clock, on_enqueue=lambda: woken.append(True))
+    member = await repos.member("Cóndor-7", 5001)
+    later = clock.now() + timedelta(minutes=10)
+
+    assert await outbox.enqueue(msg("d:1", member.id, OutboxKind.DELETION, not_before=later))
+    assert woken == []
+    assert await outbox.enqueue_many(
+        [
+            msg("d:2", member.id, OutboxKind.DELETION, not_before=later),
+            msg("n:1", member.id, not_before=clock.now()),
+        ]
+    )
+    assert woken == [True]  # one row of the batch is due now
+    due = await outbox.lease(clock.now(), 10, clock.now() + timedelta(minutes=1))
+    assert [row.kind for row in due] == [OutboxKind.NOTIFICATION]
+    clock.advance(timedelta(minutes=10))
+    leased = await outbox.lease(clock.now(), 10, clock.now() + timedelta(minutes=1))
+    assert [row.kind for row in leased] == [OutboxKind.DELETION, OutboxKind.DELETION]
+
+
 async def test_enqueue_joins_the_callers_transaction(repos: Repos, outbox: SqliteOutbox) -> None:
     member = await repos.member("Cóndor-7", 5001)
 
