@@ -25,7 +25,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.domain.alerts import (
     TEMPLATES,
@@ -563,18 +563,43 @@ def _callback_parts(update: Update) -> tuple[list[str], int, int] | None:
     return query.data.split(":"), chat.id, query.message.message_id
 
 
-async def _pin_open_for_press(update: Update, context: BotContext, member: Member) -> bool:
-    """``require_pin`` for a button: without a session the press is answered and does nothing.
+@dataclass(frozen=True, slots=True)
+class _Button:
+    """A staff button press: the query, its split data and the message it sits on."""
 
-    The query is answered either way so the button's spinner stops; the PIN prompt (or "create
-    your PIN first") arrives as a message, and the member presses the button again after it.
+    query: CallbackQuery
+    parts: list[str]
+    chat_id: int
+    message_id: int
+
+
+StaffButton = Callable[[Update, BotContext, Member, _Button], Coroutine[Any, Any, None]]
+
+
+def _staff_button(
+    callback: StaffButton,
+) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
+    """A coordinator/admin button: role gate, then an open PIN session (M-05), then the press.
+
+    Without a session the press is answered (so the spinner stops) and changes nothing; the
+    PIN prompt (or "create your PIN first") arrives as a message and the member presses the
+    button again after it.
     """
-    if await require_pin(update, context, member):
-        return True
-    query = update.callback_query
-    if query is not None:
-        await send.answer_callback(context, query.id)
-    return False
+
+    @requires(*SENDERS)
+    @functools.wraps(callback)
+    async def wrapper(update: Update, context: BotContext, member: Member) -> None:
+        parsed = _callback_parts(update)
+        query = update.callback_query
+        if parsed is None or query is None:
+            return
+        if not await require_pin(update, context, member):
+            await send.answer_callback(context, query.id)
+            return
+        parts, chat_id, message_id = parsed
+        await callback(update, context, member, _Button(query, parts, chat_id, message_id))
+
+    return wrapper
 
 
 @dataclass(frozen=True, slots=True)
@@ -653,16 +678,17 @@ _STEPS: Mapping[str, Callable[[_Press], Coroutine[Any, Any, str | None]]] = {
 }
 
 
-@requires(*SENDERS)
-async def on_alert_compose_button(update: Update, context: BotContext, member: Member) -> None:
+@_staff_button
+async def on_alert_compose_button(
+    update: Update, context: BotContext, member: Member, button: _Button
+) -> None:
     """``alert:tpl|reg|regs|sev|ok|no[:…]``: one step of the composition."""
-    parsed = _callback_parts(update)
-    query = update.callback_query
-    if parsed is None or query is None:
-        return
-    if not await _pin_open_for_press(update, context, member):
-        return
-    parts, chat_id, message_id = parsed
+    query, parts, chat_id, message_id = (
+        button.query,
+        button.parts,
+        button.chat_id,
+        button.message_id,
+    )
     t = context.catalogs.for_lang(member.lang)
     step = _STEPS.get(parts[1]) if len(parts) in {2, 3} else None
     if step is None:
@@ -694,16 +720,17 @@ def _parse_id(parts: Sequence[str], actions: frozenset[str]) -> tuple[str, int]:
 # ---------------------------------------------------------------------- approval buttons
 
 
-@requires(*SENDERS)
-async def on_approval_button(update: Update, context: BotContext, member: Member) -> None:
+@_staff_button
+async def on_approval_button(
+    update: Update, context: BotContext, member: Member, button: _Button
+) -> None:
     """``appr:ok|no:<id>``: a second person approves or rejects (M-14, T-14)."""
-    parsed = _callback_parts(update)
-    query = update.callback_query
-    if parsed is None or query is None:
-        return
-    if not await _pin_open_for_press(update, context, member):
-        return
-    parts, chat_id, message_id = parsed
+    query, parts, chat_id, message_id = (
+        button.query,
+        button.parts,
+        button.chat_id,
+        button.message_id,
+    )
     t = context.catalogs.for_lang(member.lang)
     service = context.services.alerts
     try:
@@ -763,16 +790,17 @@ async def on_answer_button(update: Update, context: BotContext, member: Member) 
     await send.answer_callback(context, query.id, note)
 
 
-@requires(*SENDERS)
-async def on_help_button(update: Update, context: BotContext, member: Member) -> None:
+@_staff_button
+async def on_help_button(
+    update: Update, context: BotContext, member: Member, button: _Button
+) -> None:
     """``help:ack:<id>``: a coordinator takes the request; the others are told."""
-    parsed = _callback_parts(update)
-    query = update.callback_query
-    if parsed is None or query is None or query.message is None:
-        return
-    if not await _pin_open_for_press(update, context, member):
-        return
-    parts, chat_id, message_id = parsed
+    query, parts, chat_id, message_id = (
+        button.query,
+        button.parts,
+        button.chat_id,
+        button.message_id,
+    )
     t = context.catalogs.for_lang(member.lang)
     original = getattr(query.message, "text_html", "") or ""
     try:
