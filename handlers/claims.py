@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from gettext import NullTranslations
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import Update
 
 from bot.domain.errors import NotAllowed, NotFound
 from bot.domain.models import Claim, Member, Role
@@ -25,7 +25,7 @@ from handlers.render import render_claim_list, render_history
 HISTORY_DATA = re.compile(r"claim:history:([1-9][0-9]{0,17})")
 
 
-def history_keyboard(t: NullTranslations, claims: Sequence[Claim]) -> InlineKeyboardMarkup:
+def history_keyboard(t: NullTranslations, claims: Sequence[Claim]) -> send.CallbackKeyboard:
     """One history button per claim shown in a message."""
     return send.CallbackKeyboard(
         [

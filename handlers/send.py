@@ -16,7 +16,6 @@ from telegram import (
     BotCommandScopeChat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
 )
@@ -30,67 +29,91 @@ from handlers.context import BotContext
 
 _LOGGER = logging.getLogger(__name__)
 
-Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
+class CallbackKeyboard:
+    """An inline keyboard of plain callback buttons, kept as ``(text, callback_data)`` pairs.
 
-class CallbackKeyboard(InlineKeyboardMarkup):
-    """An inline keyboard of plain callback buttons that serialises itself directly.
-
-    PTB's generic ``TelegramObject.to_dict`` inspects every slot of every button; for the
-    ten history buttons under a claim list that was about a tenth of an ``/estado``'s CPU
-    (``docs/performance.md``). Built only from ``(text, callback_data)`` pairs, so the wire
-    form is exactly PTB's (tests/handlers/test_send.py compares the two).
+    Building PTB's ``InlineKeyboardButton`` objects (a frozen object, a dozen checked
+    attribute writes each) and serialising them through the generic ``TelegramObject.to_dict``
+    cost the ten history buttons under a claim list several percent of an ``/estado``'s CPU
+    (``docs/performance.md``). ``_send`` posts ``to_dict()`` as it is; ``markup()`` gives
+    PTB's own object to anyone who needs one. The wire form is exactly PTB's
+    (tests/handlers/test_send.py compares the two).
     """
 
-    __slots__ = ()
+    __slots__ = ("rows",)
 
     def __init__(self, rows: Sequence[Sequence[tuple[str, str]]]) -> None:
         """One button per ``(text, callback_data)``, one keyboard row per inner sequence."""
-        super().__init__(
-            [
-                [InlineKeyboardButton(text, callback_data=data) for text, data in row]
-                for row in rows
-            ]
-        )
+        self.rows = tuple(tuple(row) for row in rows)
 
-    def to_dict(self, recursive: bool = True) -> JSONDict:
+    def to_dict(self) -> JSONDict:
         """The Bot API's JSON object, as ``InlineKeyboardMarkup.to_dict`` would build it."""
-        del recursive  # the buttons are always serialised: there is nothing else to choose
         return {
             "inline_keyboard": [
-                [{"callback_data": button.callback_data, "text": button.text} for button in row]
-                for row in self.inline_keyboard
+                [{"callback_data": data, "text": text} for text, data in row] for row in self.rows
             ]
         }
 
+    def markup(self) -> InlineKeyboardMarkup:
+        """The same keyboard as PTB's object."""
+        return InlineKeyboardMarkup(
+            [
+                [InlineKeyboardButton(text, callback_data=data) for text, data in row]
+                for row in self.rows
+            ]
+        )
 
-async def _send(
-    context: BotContext, chat_id: int, text: str, reply_markup: Markup | None
-) -> Message:
-    """The Telegram call itself: HTML, ``protect_content`` (M-11); nothing recorded."""
-    return await context.bot.send_message(
-        chat_id,
-        text,
-        parse_mode=ParseMode.HTML,
-        protect_content=True,
-        reply_markup=reply_markup,
-    )
+
+Markup = CallbackKeyboard | InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+
+#: ``sendMessage`` spelled as the Bot API also accepts it (method names are case-insensitive,
+#: core.telegram.org/bots/api#making-requests). ``Bot.do_api_request`` warns when given the
+#: name of a method PTB wraps, pointing to the typed method; we call it on purpose to get the
+#: raw result (see ``_send``), so the spelling PTB does not wrap is used.
+_SEND_MESSAGE = "sendmessage"
+
+
+async def _send(context: BotContext, chat_id: int, text: str, reply_markup: Markup | None) -> int:
+    """The Telegram call itself: HTML, ``protect_content`` (M-11); nothing recorded.
+
+    Returns only the sent message's id, the one thing any caller uses. ``Bot.send_message``
+    would parse the returned message (for ``/estado``: its text, entities and ten buttons)
+    into PTB objects nobody reads, about a tenth of an ``/estado``'s CPU
+    (``docs/performance.md``); ``do_api_request`` without a ``return_type`` hands back the
+    JSON result as it came. It applies no ``Defaults``, so every parameter is explicit
+    here, and serialises ``reply_markup`` with its ``to_dict`` exactly as ``send_message``.
+    Errors are PTB's usual ``TelegramError`` subclasses (same request path).
+    """
+    params: dict[str, object] = {
+        "chat_id": chat_id,
+        "text": text,
+        "parse_mode": ParseMode.HTML,
+        "protect_content": True,
+    }
+    if isinstance(reply_markup, CallbackKeyboard):
+        params["reply_markup"] = reply_markup.to_dict()  # posted as JSON, like PTB's own
+    elif reply_markup is not None:
+        params["reply_markup"] = reply_markup
+    result = await context.bot.do_api_request(_SEND_MESSAGE, api_kwargs=params)
+    return int(result["message_id"])
 
 
 async def send_text(
     context: BotContext, chat_id: int, text: str, *, reply_markup: Markup | None = None
-) -> Message:
-    """Send one HTML message that cannot be forwarded or saved.
+) -> int:
+    """Send one HTML message that cannot be forwarded or saved; returns its message id.
 
     Its id is recorded for the member's panic wipe (``/borrar``, M-13a); nothing is recorded
     for a chat not linked to a member, and a busy database never fails the send.
     """
-    message = await _send(context, chat_id, text, reply_markup)
+    message_id = await _send(context, chat_id, text, reply_markup)
     try:
-        await context.services.safety.record_sent(chat_id, message.message_id)
+        await context.services.safety.record_sent(chat_id, message_id)
     except Unavailable:
         _LOGGER.warning("Could not record a sent message id for the wipe")
-    return message
+    return message_id
 
 
 async def send_sensitive(
@@ -100,21 +123,21 @@ async def send_sensitive(
     text: str,
     *,
     reply_markup: Markup | None = None,
-) -> Message:
+) -> int:
     """Send a message with claim data and persist its deletion after ``delete_after``.
 
     The id for ``/borrar`` and the deletion row are written in one transaction (one commit
     instead of two on the reply path of every ``/estado``): both are kept or neither is,
     and a busy database raises ``Unavailable`` as a lost deletion always did (M-10).
     """
-    message = await _send(context, chat_id, text, reply_markup)
+    message_id = await _send(context, chat_id, text, reply_markup)
     services = context.services
     async with services.uow.transaction():
-        await services.safety.record_sent(chat_id, message.message_id)
+        await services.safety.record_sent(chat_id, message_id)
         await services.deletions.schedule_deletion(
-            member.id, [message.message_id], services.clock.now() + services.delete_after
+            member.id, [message_id], services.clock.now() + services.delete_after
         )
-    return message
+    return message_id
 
 
 async def edit_text(

@@ -1,7 +1,7 @@
 """Processed ``update_id``s (R-09): a redelivered update is applied at most once.
 
-One transaction per update: ``INSERT OR IGNORE`` of the id and, for a new private message of
-a linked member, its message id for the panic wipe (``chat_messages``).
+Per update, two statements each committed alone: for a private message of a linked member its
+message id for the panic wipe (``chat_messages``), then ``INSERT OR IGNORE`` of the update id.
 """
 
 from __future__ import annotations
@@ -30,20 +30,26 @@ class SqliteInboundLog:
         telegram_id: int | None = None,
         message_id: int | None = None,
     ) -> bool:
-        """Record the update (and the message id); False if it was processed before."""
+        """Record the update (and the message id); False if it was processed before.
+
+        Two statements, each committed alone (one trip to the database thread each, instead
+        of the four of a ``BEGIN IMMEDIATE`` transaction): first the message id for the
+        panic wipe, then the update id. In that order, an update found processed always has
+        its message id kept, as with one transaction; a crash between the two leaves an id
+        recorded for an update that is then processed on redelivery. Recording the id again
+        for a repeat changes nothing (``INSERT OR IGNORE`` on its primary key). The update
+        id is committed before this returns, so before the handler's effects (R-09).
+        """
         stamp = ts(now)
-        async with self.db.transaction() as conn:
-            cursor = await conn.execute(
-                "INSERT OR IGNORE INTO processed_updates (update_id, at) VALUES (?, ?)",
-                (update_id, stamp),
+        if telegram_id is not None and message_id is not None:
+            await self.db.execute_alone(
+                RECORD_SQL, (message_id, stamp, self.keys.index("telegram", str(telegram_id)))
             )
-            new = cursor.rowcount == 1  # no close(): one thread trip less; nothing to fetch
-            if new and telegram_id is not None and message_id is not None:
-                await conn.execute(
-                    RECORD_SQL,
-                    (message_id, stamp, self.keys.index("telegram", str(telegram_id))),
-                )
-        return new
+        added = await self.db.execute_alone(
+            "INSERT OR IGNORE INTO processed_updates (update_id, at) VALUES (?, ?)",
+            (update_id, stamp),
+        )
+        return added == 1
 
     async def purge(self, before: datetime) -> int:
         """Forget updates processed before ``before``."""

@@ -214,6 +214,42 @@ async def test_non_busy_sql_error_is_not_disguised_as_unavailable(db: Database) 
     assert await _regions(db) == []
 
 
+_ADD_REGION = "INSERT INTO regions (name, created_at) VALUES (?, ?)"
+
+
+async def test_execute_alone_commits_one_statement_by_itself(db: Database) -> None:
+    added = await db.execute_alone(_ADD_REGION, ("Pichari", T0.isoformat()))
+    assert added == 1
+    assert not db.writer.in_transaction  # committed on return, nothing left open
+    assert await _regions(db) == ["Pichari"]  # the reader sees it: it is committed
+    ignore = "INSERT OR IGNORE" + _ADD_REGION.removeprefix("INSERT")
+    again = await db.execute_alone(ignore, ("Pichari", T0.isoformat()))
+    assert again == 0
+
+
+async def test_execute_alone_refuses_to_run_inside_a_transaction(db: Database) -> None:
+    with pytest.raises(RuntimeError, match="execute_alone"):
+        async with db.transaction():
+            await db.execute_alone(_ADD_REGION, ("Pichari", T0.isoformat()))
+    assert await _regions(db) == []
+
+
+async def test_execute_alone_on_a_locked_database_raises_unavailable(db: Database) -> None:
+    await db.writer.execute("PRAGMA busy_timeout = 50")
+    other = sqlite3.connect(db.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(Unavailable):
+            await db.execute_alone(_ADD_REGION, ("Pichari", T0.isoformat()))
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert not db.writer.in_transaction
+    assert await _regions(db) == []
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        await db.execute_alone("INSERT INTO nowhere VALUES (1)")
+
+
 async def test_next_id_needs_a_transaction(db: Database) -> None:
     with pytest.raises(RuntimeError, match="transaction"):
         await db.next_id("regions")

@@ -145,13 +145,17 @@ async def test_message_ids_are_kept_for_linked_members_only(repos: Repos) -> Non
 
 
 async def test_an_update_is_applied_once_and_keeps_the_message_id(repos: Repos) -> None:
-    """R-09, T-31: INSERT OR IGNORE; the message id goes in the same transaction."""
+    """R-09, T-31: INSERT OR IGNORE; the message id is committed before the update id."""
     member = await repos.member("Cóndor-7", 5551)
     inbound = SqliteInboundLog(repos.db, repos.keys)
     log = SqliteChatMessageLog(repos.db, repos.keys)
     assert await inbound.first_seen(100, T0, telegram_id=5551, message_id=7)
-    assert not await inbound.first_seen(100, T0, telegram_id=5551, message_id=8)
+    assert not await inbound.first_seen(100, T0, telegram_id=5551, message_id=7)
     assert await inbound.first_seen(101, T0)
+    assert await inbound.first_seen(102, T0, telegram_id=9999, message_id=8)  # a stranger
     assert await log.recent(member.id, T0) == [7]
-    assert await inbound.purge(T0 + timedelta(hours=1)) == 2
+    row = await repos.db.fetchone("SELECT COUNT(*) FROM chat_messages")
+    assert row is not None
+    assert row[0] == 1  # the repeat added nothing, the stranger nothing
+    assert await inbound.purge(T0 + timedelta(hours=1)) == 3
     assert await inbound.first_seen(100, T0 + timedelta(hours=1))
