@@ -23,7 +23,7 @@ import html
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 
@@ -563,8 +563,7 @@ def _callback_parts(update: Update) -> tuple[list[str], int, int] | None:
     return query.data.split(":"), chat.id, query.message.message_id
 
 
-@dataclass(frozen=True, slots=True)
-class _Button:
+class _Button(NamedTuple):
     """A staff button press: the query, its split data and the message it sits on."""
 
     query: CallbackQuery
@@ -683,12 +682,7 @@ async def on_alert_compose_button(
     update: Update, context: BotContext, member: Member, button: _Button
 ) -> None:
     """``alert:tpl|reg|regs|sev|ok|no[:…]``: one step of the composition."""
-    query, parts, chat_id, message_id = (
-        button.query,
-        button.parts,
-        button.chat_id,
-        button.message_id,
-    )
+    query, parts, chat_id, message_id = button
     t = context.catalogs.for_lang(member.lang)
     step = _STEPS.get(parts[1]) if len(parts) in {2, 3} else None
     if step is None:
@@ -725,12 +719,7 @@ async def on_approval_button(
     update: Update, context: BotContext, member: Member, button: _Button
 ) -> None:
     """``appr:ok|no:<id>``: a second person approves or rejects (M-14, T-14)."""
-    query, parts, chat_id, message_id = (
-        button.query,
-        button.parts,
-        button.chat_id,
-        button.message_id,
-    )
+    query, parts, chat_id, message_id = button
     t = context.catalogs.for_lang(member.lang)
     service = context.services.alerts
     try:
@@ -795,12 +784,7 @@ async def on_help_button(
     update: Update, context: BotContext, member: Member, button: _Button
 ) -> None:
     """``help:ack:<id>``: a coordinator takes the request; the others are told."""
-    query, parts, chat_id, message_id = (
-        button.query,
-        button.parts,
-        button.chat_id,
-        button.message_id,
-    )
+    query, parts, chat_id, message_id = button
     t = context.catalogs.for_lang(member.lang)
     original = getattr(query.message, "text_html", "") or ""
     try:
