@@ -6,71 +6,17 @@ Each test calls ``bot.cli.main`` as the console script does, with ``CHASKI_DB`` 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import stat
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
-from bot.cli import main
-from bot.config import Settings
-from bot.domain.models import Member, Role
-from bot.services.container import Services
-from bot.wiring import open_wiring
+from bot.domain.models import Role
+from tests.cli.harness import Result, members, with_services
 from tests.conftest import TestClock
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """What one ``chaski`` invocation did."""
-
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CHASKI_DB", str(tmp_path / "data" / "chaski.sqlite3"))
-    monkeypatch.setenv("CHASKI_KEY_DIR", str(tmp_path / "keys"))
-    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_BASE_URL", "CHASKI_BOT_USERNAME"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
-
-
-@pytest.fixture
-def chaski(env: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
-    del env
-
-    def run(*argv: str) -> Result:
-        capsys.readouterr()
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
-
-
-def with_services(use: Callable[[Services], Awaitable[T]], clock: TestClock | None = None) -> T:
-    async def go() -> T:
-        wiring = await open_wiring(Settings.from_env(need_token=False), clock=clock)
-        try:
-            return await use(wiring.services)
-        finally:
-            await wiring.close()
-
-    return asyncio.run(go())
-
-
-def members() -> list[Member]:
-    return with_services(lambda services: services.directory.list_members())
 
 
 def one_error(result: Result) -> str:

@@ -7,99 +7,31 @@ changed nothing, or reports failure but changed something.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import subprocess
 import sys
 import tomllib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
-from bot.cli import main
-from bot.config import Settings
 from bot.domain.errors import InviteRejected
 from bot.domain.models import Claim, ClaimStatus, Member, MemberState, Role
 from bot.services.container import Services
-from bot.wiring import open_wiring
+from tests.cli.harness import Result, members, with_services
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CODE = re.compile(r"[A-Za-z0-9_-]{43}")
 #: A Telegram ID distinctive enough that finding its digits in output means it leaked.
 TELEGRAM_ID = 7_031_415_926
-T = TypeVar("T")
 
 HEADER = (
     "reference,codename,operation,operation_date,region,promised_amount,status,"
     "promised_date,next_step,next_step_date\n"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """What one ``chaski`` invocation did."""
-
-    code: int
-    out: str
-    err: str
-
-    @property
-    def err_lines(self) -> list[str]:
-        return self.err.splitlines()
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the CLI at a fresh database and key folder; no token, no username."""
-    monkeypatch.setenv("CHASKI_DB", str(tmp_path / "data" / "chaski.sqlite3"))
-    monkeypatch.setenv("CHASKI_KEY_DIR", str(tmp_path / "keys"))
-    for name in (
-        "TELEGRAM_BOT_TOKEN",
-        "TELEGRAM_BASE_URL",
-        "CHASKI_BOT_USERNAME",
-        "CHASKI_TIMEZONE",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
-
-
-@pytest.fixture
-def chaski(env: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
-    """Run ``chaski ARGS…`` in-process and capture what it printed."""
-    del env
-
-    def run(*argv: str) -> Result:
-        capsys.readouterr()
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
-
-
-def with_services(action: Callable[[Services], Awaitable[T]]) -> T:
-    """Open the same database the CLI used and run ``action`` on its services."""
-
-    async def go() -> T:
-        wiring = await open_wiring(Settings.from_env(need_token=False))
-        try:
-            return await action(wiring.services)
-        finally:
-            await wiring.close()
-
-    return asyncio.run(go())
-
-
-def members() -> list[Member]:
-    async def listing(services: Services) -> list[Member]:
-        return await services.directory.list_members()
-
-    return with_services(listing)
 
 
 def redeem(code: str, telegram_id: int = TELEGRAM_ID) -> Member:
