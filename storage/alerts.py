@@ -309,8 +309,7 @@ class SqliteAlertRepository:
                 " RETURNING tally_version",
                 (signature, alert_id, signature),
             )
-            row = await cursor.fetchone()
-            await cursor.close()
+            row = cursor.first()
         return int(row[0]) if row else None
 
     # ------------------------------------------------------------------ help requests

@@ -28,8 +28,12 @@ class SqliteChatMessageLog:
     keys: KeyMaterial
 
     async def record(self, telegram_id: int, message_id: int, now: datetime) -> None:
-        """Remember a message of the linked member's chat (no row for strangers)."""
-        await self.db.execute(
+        """Remember a message of the linked member's chat (no row for strangers).
+
+        A deferred write: inside a transaction it goes with the next trip (the reply path
+        writes it with its deletion row), it cannot fail on its own (``INSERT OR IGNORE``).
+        """
+        await self.db.write(
             RECORD_SQL, (message_id, ts(now), self.keys.index("telegram", str(telegram_id)))
         )
 

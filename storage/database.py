@@ -6,6 +6,16 @@ second connection that sees only committed data (WAL), so a long broadcast never
 ``/estado``. A task inside ``transaction()`` reads through the writer and sees its own
 uncommitted rows; nested ``transaction()`` calls in that task join the outer one, which is
 how a service commits a status change together with its outbox and audit rows (R-01).
+
+**Trips.** aiosqlite runs every call on the connection's own thread; each call is a thread
+hand-off and an event-loop wake-up, and while a transaction waits for its next trip the
+writer lock is held and every other writer waits behind it. That made the writer the
+bottleneck of ``/estado`` under load (``docs/performance.md``). So a transaction costs as
+few trips as its reads need: ``BEGIN IMMEDIATE`` is sent with the transaction's first
+statement, writes whose result nobody reads (``write()``) wait and go with the next
+statement or with ``COMMIT``, and a storage function can run several statements in one
+trip (``run()``). The order of statements on the connection, and therefore what commits
+together, is exactly the order of the calls.
 """
 
 from __future__ import annotations
@@ -16,10 +26,12 @@ import importlib.resources
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 
@@ -39,6 +51,9 @@ _PRAGMAS = (
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 Params = Sequence[Any] | dict[str, Any]
+T = TypeVar("T")
+#: Work for the writer's thread: gets the raw ``sqlite3`` connection (never the event loop).
+Step = Callable[[sqlite3.Connection], T]
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -61,14 +76,26 @@ async def _user_version(conn: aiosqlite.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-async def _open(path: Path) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None)
+async def _open(path: Path) -> tuple[aiosqlite.Connection, sqlite3.Connection]:
+    """An aiosqlite connection and the ``sqlite3`` connection it drives on its thread.
+
+    Built as ``aiosqlite.connect`` builds it (a connector run on the connection's thread),
+    keeping the raw connection for ``Database.run``'s steps, which run on that same thread.
+    """
+    made: list[sqlite3.Connection] = []
+
+    def connector() -> sqlite3.Connection:
+        raw = sqlite3.connect(str(path), isolation_level=None)
+        made.append(raw)
+        return raw
+
+    conn = await aiosqlite.Connection(connector, iter_chunk_size=64)
     conn.row_factory = aiosqlite.Row
     if await _user_version(conn) == 0:
         await conn.execute("PRAGMA auto_vacuum = FULL")  # effective only before any table
     for pragma in _PRAGMAS:
         await conn.execute(pragma)
-    return conn
+    return conn, made[0]
 
 
 async def migrate(conn: aiosqlite.Connection) -> int:
@@ -102,30 +129,156 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return "locked" in text or "busy" in text or "disk" in text or "readonly" in text
 
 
+def _unavailable(exc: sqlite3.OperationalError) -> BaseException:
+    """``Unavailable`` for a locked, read-only or full database; any other error as it is."""
+    if _is_busy(exc):
+        _LOGGER.warning("Database unavailable: %s", type(exc).__name__)
+        return Unavailable()
+    return exc
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What one statement gave back: its rows (``RETURNING``), row count and last row id."""
+
+    rows: list[sqlite3.Row]
+    rowcount: int
+    lastrowid: int | None
+
+    def first(self) -> sqlite3.Row | None:
+        """The first returned row, or None."""
+        return self.rows[0] if self.rows else None
+
+
+# Steps: run on the writer's thread, with its raw connection, inside one trip.
+
+
+def _statement(sql: str, params: Params, conn: sqlite3.Connection) -> Written:
+    cursor = conn.execute(sql, params)
+    try:
+        rows = cursor.fetchall()  # before rowcount: RETURNING counts rows as they are read
+        return Written(rows, cursor.rowcount, cursor.lastrowid)
+    finally:
+        cursor.close()
+
+
+def _many(sql: str, rows: Iterable[Params], conn: sqlite3.Connection) -> int:
+    before = conn.total_changes
+    conn.executemany(sql, rows).close()
+    return conn.total_changes - before
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:  # checked on the thread: an interrupted COMMIT may have finished
+        conn.execute("ROLLBACK")
+
+
+def _then(steps: Sequence[Step[object]], last: Step[T], conn: sqlite3.Connection) -> T:
+    for step in steps:
+        step(conn)
+    return last(conn)
+
+
+def _commit(steps: Sequence[Step[object]], conn: sqlite3.Connection) -> None:
+    try:
+        for step in steps:
+            step(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+def _atomic(fn: Step[T], conn: sqlite3.Connection) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+    return result
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+
+
+class Writer:
+    """The writer connection as a ``transaction()`` body uses it: one trip per statement.
+
+    Each call also carries what the transaction still owes the connection (its
+    ``BEGIN IMMEDIATE``, deferred ``write()``s), so nothing runs out of order.
+    """
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: Database) -> None:
+        """Bound to one database; only ``Database.transaction`` makes these."""
+        self._db = db
+
+    async def execute(self, sql: str, params: Params = ()) -> Written:
+        """Run one statement now; its rows, row count and last row id."""
+        return await self._db.run(partial(_statement, sql, params))
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> int:
+        """Run one statement per parameter set now; how many rows changed."""
+        return await self._db.run(partial(_many, sql, list(rows)))
+
+
 class Database:
     """Two connections to one file and the transaction discipline around them."""
 
-    __slots__ = ("_in_tx", "_lock", "path", "reader", "writer")
+    __slots__ = (
+        "_begun",
+        "_in_tx",
+        "_lock",
+        "_pending",
+        "_raw",
+        "_trip",
+        "_writer_view",
+        "path",
+        "reader",
+        "writer",
+    )
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
+    def __init__(
+        self,
+        path: Path,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        raw_writer: sqlite3.Connection,
+    ):
         """Use ``Database.open``; this only stores what it was given."""
         self.path = path
         self.writer = writer
         self.reader = reader
+        self._raw = raw_writer
+        # aiosqlite's one way to run our own function on the connection's thread (all its
+        # public methods are built on it). Private, so pinned by the lock file and covered
+        # by every storage test; see the module docstring for why a trip matters.
+        self._trip = cast(
+            Callable[[Callable[[], Any]], Awaitable[Any]],
+            writer._execute,
+        )
         self._lock = asyncio.Lock()
         self._in_tx: contextvars.ContextVar[bool] = contextvars.ContextVar(
             f"chaski_tx_{id(self)}", default=False
         )
+        # State of the one open transaction (the lock allows one at a time).
+        self._begun = False
+        self._pending: list[Step[object]] = []
+        self._writer_view = Writer(self)
 
     @classmethod
     async def open(cls, path: Path) -> Database:
         """Create the file (and its folder) if needed, apply pragmas and migrations."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await _open(path)
+        writer, raw_writer = await _open(path)
         try:
             await migrate(writer)
             await _quick_check(writer, path)
-            reader = await _open(path)
+            reader, _ = await _open(path)
             try:
                 # From here on, data statements only: no DDL, ATTACH or pragma writes (M-08).
                 await authorizer.install(writer)
@@ -136,7 +289,7 @@ class Database:
         except BaseException:
             await writer.close()
             raise
-        return cls(path, writer, reader)
+        return cls(path, writer, reader, raw_writer)
 
     async def close(self) -> None:
         """Close both connections (reader first: the writer owns the WAL checkpoint)."""
@@ -148,39 +301,88 @@ class Database:
         """Whether the current task is inside ``transaction()``."""
         return self._in_tx.get()
 
+    async def _on_writer(self, fn: Step[T]) -> T:
+        result: T = await self._trip(partial(fn, self._raw))
+        return result
+
+    def _owed(self) -> list[Step[object]]:
+        """What the open transaction must send before its next statement; now sent."""
+        steps: list[Step[object]] = [] if self._begun else [_begin]
+        self._begun = True
+        steps.extend(self._pending)
+        self._pending.clear()
+        return steps
+
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Writer]:
         """Run a short ``BEGIN IMMEDIATE`` write; nested use in the same task joins it.
 
-        Never start a task (``create_task``) inside a transaction: it would inherit the
-        "in transaction" flag and write on the writer connection without holding the lock.
+        Nothing is sent until the body's first statement (which carries the ``BEGIN``) or
+        the end (``BEGIN``, deferred writes and ``COMMIT`` in one trip); a body that did
+        nothing costs nothing. Never start a task (``create_task``) inside a transaction: it
+        would inherit the "in transaction" flag and write on the writer connection without
+        holding the lock.
 
         Raises:
             Unavailable: the database stayed locked past ``busy_timeout``, is read-only or
                 the disk is full; the transaction was rolled back, nothing half-written.
         """
         if self._in_tx.get():
-            yield self.writer
+            yield self._writer_view
             return
         async with self._lock:
             token = self._in_tx.set(True)
+            self._begun = False
+            self._pending = []
             try:
-                await self.writer.execute("BEGIN IMMEDIATE")
                 try:
-                    yield self.writer
+                    yield self._writer_view
                 except BaseException:
-                    await self.writer.execute("ROLLBACK")
+                    self._pending = []
+                    if self._begun:
+                        await self._on_writer(_rollback)
                     raise
-                await self.writer.execute("COMMIT")
+                if self._begun or self._pending:
+                    await self._on_writer(partial(_commit, self._owed()))
             except sqlite3.OperationalError as exc:
-                if self.writer.in_transaction:
-                    await self.writer.execute("ROLLBACK")
-                if _is_busy(exc):
-                    _LOGGER.warning("Database unavailable: %s", type(exc).__name__)
-                    raise Unavailable from exc
-                raise
+                raise _unavailable(exc) from exc
             finally:
+                self._begun = False
+                self._pending = []
                 self._in_tx.reset(token)
+
+    async def run(self, fn: Step[T]) -> T:
+        """Run ``fn`` on the writer's thread with the raw connection, in one trip.
+
+        Inside ``transaction()`` it joins it (after what the transaction owes: its
+        ``BEGIN``, deferred writes); outside, it is a transaction of its own, committed on
+        return. For storage code that needs several statements, or Python between them,
+        without a trip each. ``fn`` must be quick and must not touch the event loop.
+
+        Raises:
+            Unavailable: (outside a transaction) the database is locked, read-only or full;
+                nothing was written.
+        """
+        if self._in_tx.get():
+            return await self._on_writer(partial(_then, self._owed(), fn))
+        async with self._lock:
+            try:
+                return await self._on_writer(partial(_atomic, fn))
+            except sqlite3.OperationalError as exc:
+                raise _unavailable(exc) from exc
+
+    async def write(self, sql: str, params: Params = ()) -> None:
+        """A write whose result nobody needs: inside a transaction, sent with its next trip.
+
+        So it costs no trip of its own. An error it causes (a constraint) surfaces at that
+        later trip, still inside the transaction, which then rolls back as a whole: use it
+        only where the caller would not handle the error itself. Outside a transaction it
+        is committed alone at once.
+        """
+        if self._in_tx.get():
+            self._pending.append(partial(_statement, sql, params))
+            return
+        await self.run(partial(_statement, sql, params))
 
     def _conn(self) -> aiosqlite.Connection:
         return self.writer if self._in_tx.get() else self.reader
@@ -189,53 +391,26 @@ class Database:
         """The first row (or None), from the writer inside a transaction, else the reader.
 
         One trip to the connection's thread (``execute_fetchall``) instead of three
-        (execute, fetch, close): every trip is a thread hand-off and an event-loop wake-up,
-        which was most of a lookup's cost on the ``/estado`` path. Every caller selects by
-        key (or an aggregate), so at most a row or two ever comes back.
+        (execute, fetch, close). Every caller selects by key (or an aggregate), so at most a
+        row or two ever comes back.
         """
-        rows = await self._conn().execute_fetchall(sql, params)
-        for row in rows:
+        for row in await self.fetchall(sql, params):
             return row
         return None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """All rows, from the writer inside a transaction, else the reader (one trip)."""
-        return list(await self._conn().execute_fetchall(sql, params))
-
-    async def execute(self, sql: str, params: Params = ()) -> aiosqlite.Cursor:
-        """Run one write statement in the current (or a new, own) transaction."""
-        async with self.transaction() as conn:
-            return await conn.execute(sql, params)
-
-    async def execute_alone(self, sql: str, params: Params = ()) -> int:
-        """Run one write statement as its own transaction, committed on return; its rowcount.
-
-        SQLite commits a lone statement by itself (autocommit; the connection never opens
-        transactions implicitly): one trip to the writer's thread instead of four
-        (``BEGIN IMMEDIATE``, statement, cursor, ``COMMIT``). Only for writes that need no
-        other statement with them, such as the update de-duplication row (R-09).
-
-        Raises:
-            RuntimeError: called inside ``transaction()``, where it could not commit alone.
-            Unavailable: the database stayed locked past ``busy_timeout``, is read-only or
-                the disk is full; nothing was written.
-        """
         if self._in_tx.get():
-            raise RuntimeError("execute_alone() commits by itself: not inside transaction()")
-        async with self._lock:
-            try:
-                cursor = await self.writer.execute(sql, params)
-            except sqlite3.OperationalError as exc:
-                if _is_busy(exc):
-                    _LOGGER.warning("Database unavailable: %s", type(exc).__name__)
-                    raise Unavailable from exc
-                raise
-        return int(cursor.rowcount)
+            return (await self.run(partial(_statement, sql, params))).rows
+        return list(await self.reader.execute_fetchall(sql, params))
 
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        """Run one write statement for many parameter sets in one transaction."""
-        async with self.transaction() as conn:
-            await conn.executemany(sql, rows)
+    async def execute(self, sql: str, params: Params = ()) -> Written:
+        """Run one write statement in the current (or a new, own) transaction; one trip."""
+        return await self.run(partial(_statement, sql, params))
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> int:
+        """Run one write statement for many parameter sets in one transaction; rows changed."""
+        return await self.run(partial(_many, sql, list(rows)))
 
     async def next_id(self, table: str) -> int:
         """Allocate the next row id of ``table`` inside the current write transaction.
@@ -250,3 +425,11 @@ class Database:
         row = await self.fetchone(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}")  # noqa: S608
         assert row is not None  # noqa: S101 - an aggregate always returns a row
         return int(row[0])
+
+
+def next_id_in(conn: sqlite3.Connection, table: str) -> int:
+    """``Database.next_id`` for a step already running on the writer's thread."""
+    if not table.isidentifier():
+        raise ValueError(table)
+    row = conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").fetchone()  # noqa: S608
+    return int(row[0])

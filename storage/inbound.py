@@ -1,11 +1,12 @@
 """Processed ``update_id``s (R-09): a redelivered update is applied at most once.
 
-Per update, two statements each committed alone: for a private message of a linked member its
-message id for the panic wipe (``chat_messages``), then ``INSERT OR IGNORE`` of the update id.
+Per update, one transaction in one trip: for a private message of a linked member its message
+id for the panic wipe (``chat_messages``), and ``INSERT OR IGNORE`` of the update id.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,24 +33,36 @@ class SqliteInboundLog:
     ) -> bool:
         """Record the update (and the message id); False if it was processed before.
 
-        Two statements, each committed alone (one trip to the database thread each, instead
-        of the four of a ``BEGIN IMMEDIATE`` transaction): first the message id for the
-        panic wipe, then the update id. In that order, an update found processed always has
-        its message id kept, as with one transaction; a crash between the two leaves an id
-        recorded for an update that is then processed on redelivery. Recording the id again
-        for a repeat changes nothing (``INSERT OR IGNORE`` on its primary key). The update
-        id is committed before this returns, so before the handler's effects (R-09).
+        One transaction in one trip to the database thread: the message id for the panic
+        wipe (for a linked member's private message) and the update id, committed together
+        before this returns, so before the handler's effects (R-09). A repeat writes nothing
+        (``INSERT OR IGNORE`` on both keys).
+
+        Raises:
+            RuntimeError: called inside ``transaction()``, where it could not commit alone.
+            Unavailable: the database is locked, read-only or full; nothing was written.
         """
+        if self.db.in_transaction:
+            raise RuntimeError("first_seen() commits by itself: not inside transaction()")
         stamp = ts(now)
-        if telegram_id is not None and message_id is not None:
-            await self.db.execute_alone(
-                RECORD_SQL, (message_id, stamp, self.keys.index("telegram", str(telegram_id)))
-            )
-        added = await self.db.execute_alone(
-            "INSERT OR IGNORE INTO processed_updates (update_id, at) VALUES (?, ?)",
-            (update_id, stamp),
+        account = (
+            self.keys.index("telegram", str(telegram_id))
+            if telegram_id is not None and message_id is not None
+            else None
         )
-        return added == 1
+
+        def record(conn: sqlite3.Connection) -> bool:
+            if account is not None:
+                conn.execute(RECORD_SQL, (message_id, stamp, account)).close()
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO processed_updates (update_id, at) VALUES (?, ?)",
+                (update_id, stamp),
+            )
+            added = cursor.rowcount == 1
+            cursor.close()
+            return added
+
+        return await self.db.run(record)
 
     async def purge(self, before: datetime) -> int:
         """Forget updates processed before ``before``."""

@@ -191,8 +191,7 @@ class SqliteInviteRepository:
                 " (SELECT id FROM members WHERE state = 'active') RETURNING member_id",
                 (ts(now), self.keys.index("invite", code), ts(now)),
             )
-            row = await cursor.fetchone()
-            await cursor.close()
+            row = cursor.first()
             if row is None:
                 return None
             member_id = int(row[0])

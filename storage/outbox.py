@@ -32,7 +32,7 @@ from bot.domain.outbox import (
 from bot.domain.ports import Clock
 from storage.codec import Sealer, parse_ts, ts
 from storage.crypto import DecryptionError
-from storage.database import Database
+from storage.database import Database, next_id_in
 from storage.keys import KeyMaterial
 
 _LOGGER = logging.getLogger(__name__)
@@ -100,51 +100,55 @@ class SqliteOutbox:
         """Add rows in the caller's transaction (or an own one); returns how many were new.
 
         Ids are allocated up front because each row's sealed parameters are bound to its id
-        (M-07); a row skipped as a duplicate just leaves a gap.
+        (M-07); a row skipped as a duplicate just leaves a gap. Id allocation, sealing and
+        the inserts run as one step on the writer's thread (one trip, joined with what the
+        caller's transaction still owes): this is on the reply path of every ``/estado``.
         """
         if not messages:
             return 0
         now = self._clock.now()
         stamp = ts(now)
-        async with self._db.transaction() as conn:
-            first_id = await self._db.next_id("outbox")
-            rows: list[tuple[Any, ...]] = []
-            for offset, message in enumerate(messages):
-                row_id = first_id + offset
-                due = max(now, message.not_before) if message.not_before else now
-                params_enc = (
-                    self._sealer.seal(
-                        "params", row_id, json.dumps(dict(message.params), ensure_ascii=False)
-                    )
-                    if message.params
-                    else None
+
+        def row(row_id: int, message: OutboxMessage) -> tuple[Any, ...]:
+            due = max(now, message.not_before) if message.not_before else now
+            params_enc = (
+                self._sealer.seal(
+                    "params", row_id, json.dumps(dict(message.params), ensure_ascii=False)
                 )
-                delete_after_s = (
-                    max(1, int(message.delete_after.total_seconds()))
-                    if message.delete_after is not None
-                    else None
-                )
-                rows.append(
-                    (
-                        row_id,
-                        message.idempotency_key,
-                        str(message.kind),
-                        int(KIND_PRIORITY[message.kind]),
-                        message.member_id,
-                        message.template,
-                        params_enc,
-                        message.correlation,
-                        ts(due),
-                        ts(message.not_before) if message.not_before else None,
-                        ts(default_expiry(message, now)),
-                        delete_after_s,
-                        stamp,
-                        stamp,
-                    )
-                )
+                if message.params
+                else None
+            )
+            delete_after_s = (
+                max(1, int(message.delete_after.total_seconds()))
+                if message.delete_after is not None
+                else None
+            )
+            return (
+                row_id,
+                message.idempotency_key,
+                str(message.kind),
+                int(KIND_PRIORITY[message.kind]),
+                message.member_id,
+                message.template,
+                params_enc,
+                message.correlation,
+                ts(due),
+                ts(message.not_before) if message.not_before else None,
+                ts(default_expiry(message, now)),
+                delete_after_s,
+                stamp,
+                stamp,
+            )
+
+        def insert(conn: sqlite3.Connection) -> int:
+            first_id = next_id_in(conn, "outbox")
             before = conn.total_changes
-            await conn.executemany(_INSERT, rows)
-            added = conn.total_changes - before
+            conn.executemany(
+                _INSERT, [row(first_id + offset, m) for offset, m in enumerate(messages)]
+            ).close()
+            return conn.total_changes - before
+
+        added = await self._db.run(insert)
         # Only rows due now wake the sender: woken for a later row (every /estado's deletion)
         # it would run a lease that finds nothing; its idle poll picks such rows up when due.
         due_now = any(m.not_before is None or m.not_before <= now for m in messages)
@@ -175,8 +179,7 @@ class SqliteOutbox:
             cursor = await conn.execute(
                 _LEASE, {"lease": lease, "now": ts(now), "limit": max(1, limit)}
             )
-            fetched = list(await cursor.fetchall())
-            await cursor.close()
+            fetched = cursor.rows
         fetched.sort(key=lambda row: (row["priority"], row["id"]))
         stored_lease = parse_ts(lease)
         return [self._leased(row, stored_lease) for row in fetched]
@@ -221,8 +224,7 @@ class SqliteOutbox:
                     " AND status = 'sending'",
                     list(chunk),
                 )
-                holding.update({row[0]: row[1] for row in await cursor.fetchall()})
-                await cursor.close()
+                holding.update({row[0]: row[1] for row in cursor.rows})
             applied = [u for u in updates if holding.get(u.row_id) == ts(u.lease_until)]
             await conn.executemany(
                 _FINISH,
@@ -280,8 +282,7 @@ class SqliteOutbox:
                 " RETURNING kind",
                 (ts(now), ts(now)),
             )
-            kinds = [OutboxKind(row[0]) for row in await cursor.fetchall()]
-            await cursor.close()
+            kinds = [OutboxKind(row[0]) for row in cursor.rows]
         counts: dict[OutboxKind, int] = {}
         for kind in kinds:
             counts[kind] = counts.get(kind, 0) + 1

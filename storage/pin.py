@@ -88,8 +88,7 @@ class SqlitePinRepository:
                 " session_decoy = 0, updated_at = ? WHERE member_id = ? RETURNING failures",
                 (ts(now), member_id),
             )
-            row = await cursor.fetchone()
-            await cursor.close()
+            row = cursor.first()
         assert row is not None  # noqa: S101 - the row was ensured in this transaction
         return int(row[0])
 

@@ -81,15 +81,11 @@ class SqliteRetentionStore:
                     ids,
                 )
                 counts[table] += cursor.rowcount
-                await cursor.close()
 
     async def _delete_where(self, table: str, where: str, params: Sequence[object]) -> int:
         """One DELETE for small tables without a rowid (counters, chat message ids)."""
-        async with self.db.transaction() as conn:
-            cursor = await conn.execute(f"DELETE FROM {table} WHERE {where}", params)  # noqa: S608
-            deleted = cursor.rowcount
-            await cursor.close()
-        return deleted
+        cursor = await self.db.execute(f"DELETE FROM {table} WHERE {where}", params)  # noqa: S608
+        return cursor.rowcount
 
     async def _purge_audit(self, cutoffs: RetentionCutoffs) -> int:
         """Delete the chain's prefix older than the cut-off; append the checkpoint first."""
@@ -116,7 +112,6 @@ class SqliteRetentionStore:
             )
             cursor = await conn.execute("DELETE FROM audit WHERE id <= ?", (last["id"],))
             deleted = cursor.rowcount
-            await cursor.close()
             await conn.execute("DELETE FROM audit_purge")
         return deleted
 

@@ -13,7 +13,7 @@ import pytest
 
 from bot.domain.errors import Unavailable
 from storage.codec import parse_ts, ts
-from storage.database import Database, migrate, migrations
+from storage.database import Database, migrate, migrations, next_id_in
 from tests.storage.conftest import T0
 
 
@@ -217,37 +217,149 @@ async def test_non_busy_sql_error_is_not_disguised_as_unavailable(db: Database) 
 _ADD_REGION = "INSERT INTO regions (name, created_at) VALUES (?, ?)"
 
 
-async def test_execute_alone_commits_one_statement_by_itself(db: Database) -> None:
-    added = await db.execute_alone(_ADD_REGION, ("Pichari", T0.isoformat()))
-    assert added == 1
+async def _trace(db: Database) -> list[str]:
+    """Every statement the writer runs from now on, in order (SQLite's own trace)."""
+    seen: list[str] = []
+    await db.writer.set_trace_callback(seen.append)
+    return seen
+
+
+async def test_run_outside_a_transaction_commits_alone_in_one_step(db: Database) -> None:
+    def add_two(conn: sqlite3.Connection) -> int:
+        conn.execute(_ADD_REGION, ("Pichari", T0.isoformat()))
+        return conn.execute(_ADD_REGION, ("Kimbiri", T0.isoformat())).rowcount
+
+    seen = await _trace(db)
+    assert await db.run(add_two) == 1
     assert not db.writer.in_transaction  # committed on return, nothing left open
-    assert await _regions(db) == ["Pichari"]  # the reader sees it: it is committed
-    ignore = "INSERT OR IGNORE" + _ADD_REGION.removeprefix("INSERT")
-    again = await db.execute_alone(ignore, ("Pichari", T0.isoformat()))
-    assert again == 0
+    assert await _regions(db) == ["Pichari", "Kimbiri"]  # the reader sees it: committed
+    assert seen[0] == "BEGIN IMMEDIATE"
+    assert seen[-1] == "COMMIT"
+    assert len(seen) == 4
 
 
-async def test_execute_alone_refuses_to_run_inside_a_transaction(db: Database) -> None:
-    with pytest.raises(RuntimeError, match="execute_alone"):
-        async with db.transaction():
-            await db.execute_alone(_ADD_REGION, ("Pichari", T0.isoformat()))
+async def test_run_outside_a_transaction_rolls_back_on_error(db: Database) -> None:
+    def half(conn: sqlite3.Connection) -> None:
+        conn.execute(_ADD_REGION, ("Pichari", T0.isoformat()))
+        raise LookupError("second step failed")
+
+    with pytest.raises(LookupError):
+        await db.run(half)
+    assert not db.writer.in_transaction
     assert await _regions(db) == []
 
 
-async def test_execute_alone_on_a_locked_database_raises_unavailable(db: Database) -> None:
+async def test_run_on_a_locked_database_raises_unavailable(db: Database) -> None:
     await db.writer.execute("PRAGMA busy_timeout = 50")
     other = sqlite3.connect(db.path, isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")
         with pytest.raises(Unavailable):
-            await db.execute_alone(_ADD_REGION, ("Pichari", T0.isoformat()))
+            await db.execute(_ADD_REGION, ("Pichari", T0.isoformat()))
+        with pytest.raises(Unavailable):
+            await db.write(_ADD_REGION, ("Pichari", T0.isoformat()))
         other.execute("ROLLBACK")
     finally:
         other.close()
     assert not db.writer.in_transaction
     assert await _regions(db) == []
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
-        await db.execute_alone("INSERT INTO nowhere VALUES (1)")
+        await db.execute("INSERT INTO nowhere VALUES (1)")
+
+
+async def test_a_transaction_sends_begin_with_its_first_statement(db: Database) -> None:
+    seen = await _trace(db)
+    async with db.transaction() as conn:
+        await db.write(_ADD_REGION, ("Pichari", T0.isoformat()))
+        assert not db.writer.in_transaction  # deferred: nothing sent yet
+        assert seen == []
+        written = await conn.execute(_ADD_REGION, ("Kimbiri", T0.isoformat()))
+        assert written.rowcount == 1
+        assert written.lastrowid == 2
+        assert db.writer.in_transaction
+        assert await _regions(db) == ["Pichari", "Kimbiri"]  # the writer sees its own rows
+    assert not db.writer.in_transaction
+    assert await _regions(db) == ["Pichari", "Kimbiri"]
+    assert [sql.split(" (")[0] for sql in seen] == [
+        "BEGIN IMMEDIATE",
+        "INSERT INTO regions",
+        "INSERT INTO regions",
+        "SELECT name FROM regions ORDER BY id",
+        "COMMIT",
+    ]
+
+
+async def test_deferred_writes_alone_commit_in_one_step(db: Database) -> None:
+    seen = await _trace(db)
+    async with db.transaction():
+        await db.write(_ADD_REGION, ("Pichari", T0.isoformat()))
+        await db.write(_ADD_REGION, ("Kimbiri", T0.isoformat()))
+    assert await _regions(db) == ["Pichari", "Kimbiri"]
+    assert seen[0] == "BEGIN IMMEDIATE"
+    assert seen[-1] == "COMMIT"
+    async with db.transaction():
+        pass  # nothing to do: nothing sent
+    assert len(seen) == 4
+
+
+async def test_a_failing_deferred_write_rolls_back_the_whole_transaction(db: Database) -> None:
+    async def duplicate() -> None:
+        async with db.transaction():
+            await db.write(_ADD_REGION, ("Pichari", T0.isoformat()))
+            await db.write(_ADD_REGION, ("PICHARI", T0.isoformat()))  # UNIQUE NOCASE
+
+    await db.write(_ADD_REGION, ("Pangoa", T0.isoformat()))  # outside: committed alone
+    with pytest.raises(sqlite3.IntegrityError):
+        await duplicate()
+    assert not db.writer.in_transaction
+    assert not db.in_transaction
+    assert await _regions(db) == ["Pangoa"]
+
+
+async def test_an_error_before_anything_was_sent_drops_the_deferred_writes(db: Database) -> None:
+    async def fails_early() -> None:
+        async with db.transaction():
+            await db.write(_ADD_REGION, ("Pichari", T0.isoformat()))
+            raise RuntimeError("fails before any trip")
+
+    seen = await _trace(db)
+    with pytest.raises(RuntimeError, match="before"):
+        await fails_early()
+    assert seen == []
+    async with db.transaction():
+        pass
+    assert await _regions(db) == []
+
+
+async def test_deferred_writes_on_a_locked_database_raise_unavailable(db: Database) -> None:
+    await db.writer.execute("PRAGMA busy_timeout = 50")
+    other = sqlite3.connect(db.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(Unavailable):
+            async with db.transaction():
+                await db.write(_ADD_REGION, ("Pichari", T0.isoformat()))
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert not db.writer.in_transaction
+    assert await _regions(db) == []
+
+
+async def test_writer_executemany_counts_changed_rows(db: Database) -> None:
+    async with db.transaction() as conn:
+        rows = [("Pichari", T0.isoformat()), ("Kimbiri", T0.isoformat())]
+        assert await conn.executemany(_ADD_REGION, rows) == 2
+    assert await db.executemany("UPDATE regions SET created_at = ?", [("x",)]) == 2
+
+
+def test_next_id_in_refuses_a_non_identifier() -> None:
+    conn = sqlite3.connect(":memory:")
+    try:
+        with pytest.raises(ValueError, match="outbox; DROP"):
+            next_id_in(conn, "outbox; DROP TABLE claims")
+    finally:
+        conn.close()
 
 
 async def test_next_id_needs_a_transaction(db: Database) -> None:
