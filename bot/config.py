@@ -56,6 +56,8 @@ class Settings:
     #: Updates one account may send per minute and per day; the excess is dropped (M-06).
     rate_per_minute: int = 20
     rate_per_day: int = 200
+    #: Updates per second over all accounts; the excess is dropped (M-06, a flood's ceiling).
+    rate_global_per_second: int = 300
     #: Minutes a verified PIN keeps protected data and privileged commands open (M-05).
     pin_session_minutes: int = 10
     #: Refused registrations per hour, over all accounts, that alarm the admins (T-06).
@@ -103,6 +105,7 @@ class Settings:
             bot_username=_bot_username(env),
             rate_per_minute=(per_minute := _int(env, "CHASKI_RATE_PER_MINUTE", 20, 1, 600)),
             rate_per_day=_int(env, "CHASKI_RATE_PER_DAY", 200, per_minute, 100_000),
+            rate_global_per_second=_int(env, "CHASKI_RATE_GLOBAL_PER_SECOND", 300, 1, 100_000),
             pin_session_minutes=_int(env, "CHASKI_PIN_SESSION_MINUTES", 10, 1, 10),
             invite_alarm_per_hour=_int(env, "CHASKI_INVITE_ALARM_PER_HOUR", 50, 1, 100_000),
         )

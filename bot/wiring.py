@@ -171,7 +171,9 @@ async def open_wiring(settings: Settings, *, clock: Clock | None = None) -> Wiri
             clock=clock,
             uow=db,
             limiter=InboundLimiter(
-                per_minute=settings.rate_per_minute, per_day=settings.rate_per_day
+                per_minute=settings.rate_per_minute,
+                per_day=settings.rate_per_day,
+                global_per_second=settings.rate_global_per_second,
             ),
         ),
         retention=RetentionService(SqliteRetentionStore(db), clock),
