@@ -237,6 +237,20 @@ async def _wait_for_stop() -> None:
     await reader.readline()
 
 
+def _event_loop(args: argparse.Namespace) -> asyncio.AbstractEventLoop:
+    """Chaski's loop as ``chaski run`` picks it; for an echo bot, the one ``--loop`` names."""
+    if args.kind == "chaski":
+        from bot.app import use_fast_event_loop  # noqa: PLC0415 - only the chaski variant
+
+        use_fast_event_loop()
+        return asyncio.get_event_loop()
+    if args.loop == "uvloop":
+        import uvloop  # noqa: PLC0415 - only the variants that ask for it
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     application = _chaski_application(args) if args.kind == "chaski" else _echo_application(args)
     extra: dict[str, Any] = {}
@@ -284,6 +298,12 @@ def main() -> None:
         default="httpx",
         help="HTTP layer of the echo / bare-sends bot: PTB's default or handlers.http",
     )
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="event loop of the echo / bare-sends bot (Chaski always takes its own: uvloop)",
+    )
     parser.add_argument("--db")
     parser.add_argument("--keys")
     parser.add_argument("--settings", help="JSON of extra Settings fields (chaski)")
@@ -304,7 +324,13 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    report = asyncio.run(_main(args))
+    loop = _event_loop(args)
+    asyncio.set_event_loop(loop)
+    try:
+        report = loop.run_until_complete(_main(args))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
     print(json.dumps(report), flush=True)
 
 
