@@ -21,6 +21,8 @@ from storage.keys import KeyMaterial
 _SELECT = """
 SELECT m.id, m.role, m.codename_enc, m.lang, m.lang_chosen, m.state, m.blocked,
        m.telegram_hmac IS NOT NULL AS linked,
+       EXISTS (SELECT 1 FROM member_pins p
+               WHERE p.member_id = m.id AND p.pin_enc IS NOT NULL) AS pin_set,
        (SELECT group_concat(name, char(31)) FROM (
             SELECT r.name FROM member_regions mr JOIN regions r ON r.id = mr.region_id
             WHERE mr.member_id = m.id ORDER BY r.name)) AS regions
@@ -51,6 +53,7 @@ class SqliteMemberRepository:
             state=MemberState(row["state"]),
             telegram_linked=bool(row["linked"]),
             blocked=bool(row["blocked"]),
+            pin_set=bool(row["pin_set"]),
         )
 
     async def get(self, member_id: int) -> Member | None:

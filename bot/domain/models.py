@@ -85,6 +85,8 @@ class Member:
     ``lang_chosen`` is False until the member pressed a language button: until then we
     speak Spanish and show the picker, whatever Telegram's ``language_code`` says (M-19).
     ``telegram_linked`` says whether an account is linked; the ID itself stays in storage.
+    ``pin_set`` says whether a PIN was set when the member was read (None: not read with
+    it), so the PIN gate needs no lookup of its own for members without one.
     """
 
     id: int
@@ -96,6 +98,7 @@ class Member:
     state: MemberState
     telegram_linked: bool
     blocked: bool = False
+    pin_set: bool | None = None
 
     @property
     def active(self) -> bool:

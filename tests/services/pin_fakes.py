@@ -37,12 +37,14 @@ class InMemoryPins:
     records: dict[int, PinRecord] = field(default_factory=dict)
     prompts: dict[int, PinPrompt] = field(default_factory=dict)
     links: dict[int, int] = field(default_factory=dict)
+    gets: int = 0  # calls of ``get``, to show where a lookup is skipped
 
     def _get(self, member_id: int) -> PinRecord:
         return self.records.get(member_id) or _empty(member_id)
 
     async def get(self, member_id: int) -> PinRecord | None:
         """The member's record."""
+        self.gets += 1
         return self.records.get(member_id)
 
     async def set_pin(self, member_id: int, pin_hash: str, now: datetime) -> None:

@@ -6,7 +6,7 @@ cheap cost (N = 2**4) except where the production parameters themselves are test
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import pytest
@@ -129,6 +129,22 @@ async def test_informant_without_pin_needs_no_session_but_staff_must_create_one(
     with pytest.raises(PinRequired) as caught:
         await world.service.require_session(world.informant)
     assert not isinstance(caught.value, PinNotSet)
+
+
+async def test_a_member_read_without_a_pin_is_answered_without_a_lookup() -> None:
+    """``pin_set`` False comes from the member's own row, read in the same update."""
+    world = make_world()
+    await set_pin(world, world.informant)
+    await set_pin(world, world.coordinator)
+    fetched = world.pins.gets
+    no_pin = replace(world.informant, pin_set=False)
+    assert await world.service.session(no_pin) is SessionState.NOT_NEEDED
+    assert await world.service.session(replace(world.coordinator, pin_set=False)) is (
+        SessionState.CLOSED
+    )
+    assert world.pins.gets == fetched  # the PIN rows were not read
+    assert await world.service.session(replace(no_pin, pin_set=True)) is SessionState.OPEN
+    assert world.pins.gets == fetched + 1
 
 
 async def test_setting_a_pin_needs_two_equal_entries_and_opens_a_session() -> None:

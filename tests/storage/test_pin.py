@@ -41,6 +41,18 @@ async def test_pin_hashes_are_sealed_and_round_trip(repos: Repos, db_path: Path)
     assert record.duress_hash is None
 
 
+async def test_the_member_row_says_whether_a_pin_is_set(repos: Repos) -> None:
+    member = await repos.member("Cóndor-7", 5551)
+    pins = SqlitePinRepository(repos.db, repos.keys)
+    await pins.add_failure(member.id, T0)  # a PIN row without a PIN is no PIN
+    before = await repos.members.by_telegram_id(5551)
+    await pins.set_pin(member.id, HASH, T0)
+    after = await repos.members.by_telegram_id(5551)
+    assert before is not None
+    assert after is not None
+    assert (before.pin_set, after.pin_set) == (False, True)
+
+
 async def test_failures_and_locks_survive_reopening_the_database(
     repos: Repos, db_path: Path, keys: KeyMaterial
 ) -> None:
