@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,6 +24,60 @@ JOIN operations o ON o.id = c.operation_id
 JOIN regions orr ON orr.id = o.region_id
 """
 
+#: Statuses by stored value: a dict hit, where ``ClaimStatus(value)`` costs ~0.8 µs a row
+#: on Python 3.11 (``EnumType.__call__``).
+_STATUSES = {status.value: status for status in ClaimStatus}
+
+
+def _claim(row: sqlite3.Row, claims: Sealer, operations: Sealer) -> Claim:
+    """One row of ``_SELECT`` as a claim; every sealed cell opened (fails closed).
+
+    The row is unpacked by position, in ``_SELECT``'s column order, because a by-name lookup
+    on ``sqlite3.Row`` scans the column names: 17 of them cost more than the rest of this
+    function apart from decryption. A column added to ``_SELECT`` without a name here makes
+    the unpacking raise.
+    """
+    (
+        claim_id,
+        reference_enc,
+        member_id,
+        status,
+        promised_enc,
+        approved_enc,
+        paid_enc,
+        promised_date,
+        next_step_enc,
+        next_step_date,
+        updated_at,
+        version,
+        region,
+        op_id,
+        label_enc,
+        op_date,
+        op_region,
+    ) = row
+    return Claim(
+        id=claim_id,
+        reference=claims.open("reference", claim_id, reference_enc),
+        member_id=member_id,
+        operation=Operation(
+            id=op_id,
+            label=operations.open("label", op_id, label_enc),
+            date=parse_opt_date(op_date),
+            region=op_region,
+        ),
+        region=region,
+        status=_STATUSES.get(status) or ClaimStatus(status),  # unknown: ValueError
+        promised_cents=claims.open_int("promised", claim_id, promised_enc),
+        approved_cents=claims.open_opt_int("approved", claim_id, approved_enc),
+        paid_cents=claims.open_int("paid", claim_id, paid_enc),
+        promised_date=parse_opt_date(promised_date),
+        next_step=claims.open_opt("next_step", claim_id, next_step_enc),
+        next_step_date=parse_opt_date(next_step_date),
+        updated_at=parse_ts(updated_at),
+        version=version,
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class SqliteClaimRepository:
@@ -32,43 +86,23 @@ class SqliteClaimRepository:
     db: Database
     keys: KeyMaterial
 
-    def _claim(self, row: sqlite3.Row) -> Claim:
+    def _claims(self, rows: Iterable[sqlite3.Row]) -> list[Claim]:
+        """Decrypt rows of ``_SELECT``, with one pair of Sealers for all of them."""
         claims = Sealer(self.keys.cipher, "claims")
         operations = Sealer(self.keys.cipher, "operations")
-        claim_id = row["id"]
-        return Claim(
-            id=claim_id,
-            reference=claims.open("reference", claim_id, row["reference_enc"]),
-            member_id=row["member_id"],
-            operation=Operation(
-                id=row["op_id"],
-                label=operations.open("label", row["op_id"], row["label_enc"]),
-                date=parse_opt_date(row["op_date"]),
-                region=row["op_region"],
-            ),
-            region=row["region"],
-            status=ClaimStatus(row["status"]),
-            promised_cents=claims.open_int("promised", claim_id, row["promised_enc"]),
-            approved_cents=claims.open_opt_int("approved", claim_id, row["approved_enc"]),
-            paid_cents=claims.open_int("paid", claim_id, row["paid_enc"]),
-            promised_date=parse_opt_date(row["promised_date"]),
-            next_step=claims.open_opt("next_step", claim_id, row["next_step_enc"]),
-            next_step_date=parse_opt_date(row["next_step_date"]),
-            updated_at=parse_ts(row["updated_at"]),
-            version=row["version"],
-        )
+        return [_claim(row, claims, operations) for row in rows]
 
     async def get(self, claim_id: int) -> Claim | None:
         """A claim by internal id."""
         row = await self.db.fetchone(_SELECT + "WHERE c.id = ?", (claim_id,))
-        return self._claim(row) if row else None
+        return self._claims([row])[0] if row else None
 
     async def list_for_member(self, member_id: int) -> list[Claim]:
         """A member's claims, newest operation date first, then by id."""
         rows = await self.db.fetchall(
             _SELECT + "WHERE c.member_id = ? ORDER BY o.op_date DESC, c.id", (member_id,)
         )
-        return [self._claim(row) for row in rows]
+        return self._claims(rows)
 
     async def history(self, claim_id: int, *, visible_only: bool) -> list[ClaimEvent]:
         """A claim's events, oldest first."""

@@ -21,6 +21,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 KEY_ID_LEN = 8
 NONCE_LEN = 12
 KEY_LEN = 32
+TAG_LEN = 16
+#: Where the ciphertext starts (after key id and nonce), and the shortest blob that can open.
+_HEADER_LEN = KEY_ID_LEN + NONCE_LEN
+_MIN_BLOB_LEN = _HEADER_LEN + TAG_LEN
 
 #: Returns the current ``(keys, active_key_id)`` when the key file changed since the last
 #: call, else None; lets a running process pick up a rotation without a restart.
@@ -87,15 +91,11 @@ class FieldCipher:
         self._install(*fresh)
         return True
 
-    @staticmethod
-    def _aad(key_id: str, table: str, column: str, row_id: int) -> bytes:
-        return f"chaski|{key_id}|{table}|{column}|{row_id}".encode()
-
     def seal(self, value: str, *, table: str, column: str, row_id: int) -> bytes:
         """Encrypt ``value`` for one cell with the active key; a fresh random nonce every time."""
         self.reload_if_changed()
         nonce = os.urandom(NONCE_LEN)
-        aad = self._aad(self._active, table, column, row_id)
+        aad = _aad(self._active, table, column, row_id)
         sealed = self._aeads[self._active].encrypt(nonce, value.encode("utf-8"), aad)
         return self._active.encode("ascii") + nonce + sealed
 
@@ -105,17 +105,15 @@ class FieldCipher:
         Raises:
             DecryptionError: unknown key, tampered or moved ciphertext.
         """
-        key_id = blob[:KEY_ID_LEN].decode("ascii", errors="replace")
+        key_id = blob[:KEY_ID_LEN].decode("ascii", "replace")
         aead = self._aeads.get(key_id)
         if aead is None and self.reload_if_changed():
             aead = self._aeads.get(key_id)  # sealed by a key a rotation added meanwhile
-        if aead is None or len(blob) < KEY_ID_LEN + NONCE_LEN + 16:
+        if aead is None or len(blob) < _MIN_BLOB_LEN:
             raise DecryptionError("unknown key or truncated ciphertext")
-        nonce = blob[KEY_ID_LEN : KEY_ID_LEN + NONCE_LEN]
+        nonce = blob[KEY_ID_LEN:_HEADER_LEN]
         try:
-            plain = aead.decrypt(
-                nonce, blob[KEY_ID_LEN + NONCE_LEN :], self._aad(key_id, table, column, row_id)
-            )
+            plain = aead.decrypt(nonce, blob[_HEADER_LEN:], _aad(key_id, table, column, row_id))
         except InvalidTag:
             raise DecryptionError("ciphertext failed authentication") from None
         return plain.decode("utf-8")
@@ -123,6 +121,14 @@ class FieldCipher:
     def key_id_of(self, blob: bytes) -> str:
         """The key id a ciphertext was sealed with (for rotation progress)."""
         return blob[:KEY_ID_LEN].decode("ascii", errors="replace")
+
+
+def _aad(key_id: str, table: str, column: str, row_id: int) -> bytes:
+    """The associated data binding a ciphertext to its key and cell (table, column, row).
+
+    A module function rather than a method: ``open`` runs it for every cell it decrypts.
+    """
+    return f"chaski|{key_id}|{table}|{column}|{row_id}".encode()
 
 
 class BlindIndex:

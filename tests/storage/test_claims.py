@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -10,7 +12,7 @@ import pytest
 
 from bot.domain.models import ClaimRow, ClaimStatus
 from bot.domain.ports import ImportResult
-from storage.claims import SqliteClaimRepository
+from storage.claims import _SELECT, SqliteClaimRepository, _claim
 from storage.codec import Sealer, ts
 from storage.crypto import DecryptionError
 from storage.database import Database
@@ -267,3 +269,62 @@ async def test_t48_no_plaintext_after_checkpoint_and_close(db_path: Path, repos:
     finally:
         await reopened.close()
     # (The fixture closes repos.db again at teardown: aiosqlite's close is idempotent.)
+
+
+async def test_every_selected_column_lands_in_its_own_field(seeded: Repos) -> None:
+    """Rows are unpacked by position: give each column a value no other field has."""
+    others = [_row(f"R-{n}", codename="Puma-2", operation="Op A") for n in range(3)]
+    await seeded.claims.import_rows(others, T0)  # claims 1-3 share operation 1
+    await seeded.claims.import_rows([_row()], T0)  # claim 4, operation 2, region Pichari
+    await seeded.claims.import_rows([_row(region="Llochegua")], T0)  # version 2
+    later = T0 + timedelta(days=3, seconds=7)
+    await seeded.claims.import_rows([_row(region="Llochegua", status=ClaimStatus.APPROVED)], later)
+    sealer = Sealer(seeded.keys.cipher, "claims")
+    await seeded.db.execute(
+        "UPDATE claims SET approved_enc = ?, paid_enc = ? WHERE id = 4",
+        (sealer.seal_int("approved", 4, 150_000_000), sealer.seal_int("paid", 4, 50_000)),
+    )
+    member = await seeded.members.by_codename("Cóndor-7")
+    assert member is not None
+
+    [claim] = await seeded.claims.list_for_member(member.id)
+
+    assert (claim.id, claim.operation.id, claim.version) == (4, 2, 3)
+    assert len({claim.id, claim.member_id, claim.operation.id, claim.version}) == 4
+    assert claim.member_id == member.id
+    assert claim.reference == "R-2016-0007"
+    assert claim.status is ClaimStatus.APPROVED
+    assert (claim.region, claim.operation.region) == ("Llochegua", "Pichari")
+    assert (claim.operation.label, claim.operation.date) == (
+        "Operación Tornado",
+        date(2016, 5, 20),
+    )
+    assert (claim.promised_cents, claim.approved_cents, claim.paid_cents) == (
+        200_000_000,
+        150_000_000,
+        50_000,
+    )
+    assert (claim.promised_date, claim.next_step, claim.next_step_date) == (
+        date(2026, 1, 31),
+        "Firma del acta",
+        date(2026, 3, 10),
+    )
+    assert claim.updated_at == later
+    assert await seeded.claims.get(4) == claim
+
+
+async def test_a_status_the_code_does_not_know_fails_loudly(seeded: Repos) -> None:
+    """Never shown as some other status: reading it raises, as ``ClaimStatus(value)`` does."""
+    await seeded.claims.import_rows([_row()], T0)
+    stored = await seeded.db.fetchone(_SELECT + "WHERE c.id = 1")
+    assert stored is not None
+    cells = {**dict(zip(stored.keys(), stored, strict=True)), "status": "lost"}
+    # The CHECK constraint keeps such a row out of the database: build one in memory.
+    with closing(sqlite3.connect(":memory:")) as memory:
+        memory.row_factory = sqlite3.Row
+        columns = ", ".join(f"? AS {name}" for name in cells)
+        row = memory.execute(f"SELECT {columns}", tuple(cells.values())).fetchone()
+    sealers = Sealer(seeded.keys.cipher, "claims"), Sealer(seeded.keys.cipher, "operations")
+    assert _claim(stored, *sealers).status is ClaimStatus.REGISTERED
+    with pytest.raises(ValueError, match="lost"):
+        _claim(row, *sealers)
