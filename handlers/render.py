@@ -8,11 +8,13 @@ sentence, so translators only ever see ``{amount}`` and ``{date}``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from gettext import NullTranslations
 from html import escape
+from types import MappingProxyType
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -35,49 +37,90 @@ class ClaimPage:
     claims: tuple[Claim, ...]
 
 
+#: Catalogs whose fixed claim texts are kept, translated: the two languages in production, a
+#: few more in tests. Only catalog strings are kept, never claim or member data.
+_CATALOGS_KEPT = 8
+
+
+@functools.lru_cache(maxsize=_CATALOGS_KEPT)
+def _status_labels(t: NullTranslations) -> Mapping[ClaimStatus, str]:
+    """Every status label of one catalog, looked up once (catalogs are read-only once loaded)."""
+    return MappingProxyType(
+        {
+            ClaimStatus.REGISTERED: t.pgettext("estado de reclamo", "Registrado"),
+            ClaimStatus.UNDER_REVIEW: t.pgettext("estado de reclamo", "En revisión"),
+            ClaimStatus.APPROVED: t.pgettext("estado de reclamo", "Aprobado"),
+            ClaimStatus.PAYMENT_SCHEDULED: t.pgettext("estado de reclamo", "Pago programado"),
+            ClaimStatus.PARTIALLY_PAID: t.pgettext("estado de reclamo", "Pagado en parte"),
+            ClaimStatus.PAID: t.pgettext("estado de reclamo", "Pagado"),
+            ClaimStatus.REJECTED: t.pgettext("estado de reclamo", "Rechazado"),
+            ClaimStatus.REOPENED: t.pgettext("estado de reclamo", "Reabierto"),
+        }
+    )
+
+
 def status_label(t: NullTranslations, status: ClaimStatus) -> str:
     """The short, translated label of a claim status."""
-    labels = {
-        ClaimStatus.REGISTERED: t.pgettext("estado de reclamo", "Registrado"),
-        ClaimStatus.UNDER_REVIEW: t.pgettext("estado de reclamo", "En revisión"),
-        ClaimStatus.APPROVED: t.pgettext("estado de reclamo", "Aprobado"),
-        ClaimStatus.PAYMENT_SCHEDULED: t.pgettext("estado de reclamo", "Pago programado"),
-        ClaimStatus.PARTIALLY_PAID: t.pgettext("estado de reclamo", "Pagado en parte"),
-        ClaimStatus.PAID: t.pgettext("estado de reclamo", "Pagado"),
-        ClaimStatus.REJECTED: t.pgettext("estado de reclamo", "Rechazado"),
-        ClaimStatus.REOPENED: t.pgettext("estado de reclamo", "Reabierto"),
-    }
-    return labels[status]
+    return _status_labels(t)[status]
+
+
+@dataclass(frozen=True, slots=True)
+class _ClaimTexts:
+    """The fixed sentences of a claim block in one catalog, placeholders still to fill."""
+
+    title: str
+    status_lines: Mapping[ClaimStatus, str]  # whole "Estado: …" lines, label escaped
+    promised: str
+    approved: str
+    paid: str
+    step_and_date: str
+    step: str
+    step_date: str
+
+
+@functools.lru_cache(maxsize=_CATALOGS_KEPT)
+def _claim_texts(t: NullTranslations) -> _ClaimTexts:
+    """Translate a claim block's sentences once per catalog rather than once per claim."""
+    status_line = t.gettext("Estado: {status}")
+    return _ClaimTexts(
+        # Translators: first line of a claim. {reference} is a code such as R-2016-0007;
+        # {operation} is the name of the operation the reward was promised for.
+        title=t.gettext("Reclamo <b>{reference}</b> · {operation}"),
+        status_lines=MappingProxyType(
+            {
+                status: status_line.format(status=escape(label))
+                for status, label in _status_labels(t).items()
+            }
+        ),
+        # Translators: {amount} is already formatted, e.g. "S/ 150.00".
+        promised=t.gettext("Monto prometido: {amount}"),
+        # Translators: {amount} is already formatted, e.g. "S/ 150.00".
+        approved=t.gettext("Monto aprobado: {amount}"),
+        # Translators: {amount} is already formatted, e.g. "S/ 150.00".
+        paid=t.gettext("Pagado hasta ahora: {amount}"),
+        # Translators: {step} is free text typed by a coordinator; {date} is a short date.
+        step_and_date=t.gettext("Próximo paso: {step} ({date})"),
+        # Translators: {step} is free text typed by a coordinator.
+        step=t.gettext("Próximo paso: {step}"),
+        # Translators: {date} is a short date.
+        step_date=t.gettext("Fecha del próximo paso: {date}"),
+    )
 
 
 def render_claim(t: NullTranslations, lang: Lang, claim: Claim, today: date) -> str:
     """One claim as a block of lines: reference, operation, status, amounts, delay, next step."""
-    # Translators: first line of a claim. {reference} is a code such as R-2016-0007;
-    # {operation} is the name of the operation the reward was promised for.
+    texts = _claim_texts(t)
     lines = [
-        t.gettext("Reclamo <b>{reference}</b> · {operation}").format(
+        texts.title.format(
             reference=escape(claim.reference), operation=escape(claim.operation.label)
         ),
-        t.gettext("Estado: {status}").format(status=escape(status_label(t, claim.status))),
-        # Translators: {amount} is already formatted, e.g. "S/ 150.00".
-        t.gettext("Monto prometido: {amount}").format(
-            amount=format_money(claim.promised_cents, lang)
-        ),
+        texts.status_lines[claim.status],
+        texts.promised.format(amount=format_money(claim.promised_cents, lang)),
     ]
     if claim.approved_cents is not None:
-        # Translators: {amount} is already formatted, e.g. "S/ 150.00".
-        lines.append(
-            t.gettext("Monto aprobado: {amount}").format(
-                amount=format_money(claim.approved_cents, lang)
-            )
-        )
+        lines.append(texts.approved.format(amount=format_money(claim.approved_cents, lang)))
     if claim.paid_cents > 0:
-        # Translators: {amount} is already formatted, e.g. "S/ 150.00".
-        lines.append(
-            t.gettext("Pagado hasta ahora: {amount}").format(
-                amount=format_money(claim.paid_cents, lang)
-            )
-        )
+        lines.append(texts.paid.format(amount=format_money(claim.paid_cents, lang)))
     overdue = claim.days_overdue(today)
     if overdue > 0:
         # Translators: the promised payment date passed {n} days ago and it is still unpaid.
@@ -86,28 +129,21 @@ def render_claim(t: NullTranslations, lang: Lang, claim: Claim, today: date) -> 
                 n=overdue
             )
         )
-    lines.extend(_next_step_lines(t, lang, claim))
+    lines.extend(_next_step_lines(texts, lang, claim))
     return "\n".join(lines)
 
 
-def _next_step_lines(t: NullTranslations, lang: Lang, claim: Claim) -> list[str]:
+def _next_step_lines(texts: _ClaimTexts, lang: Lang, claim: Claim) -> list[str]:
     if claim.next_step and claim.next_step_date is not None:
-        # Translators: {step} is free text typed by a coordinator; {date} is a short date.
         return [
-            t.gettext("Próximo paso: {step} ({date})").format(
+            texts.step_and_date.format(
                 step=escape(claim.next_step), date=format_date(claim.next_step_date, lang)
             )
         ]
     if claim.next_step:
-        # Translators: {step} is free text typed by a coordinator.
-        return [t.gettext("Próximo paso: {step}").format(step=escape(claim.next_step))]
+        return [texts.step.format(step=escape(claim.next_step))]
     if claim.next_step_date is not None:
-        # Translators: {date} is a short date.
-        return [
-            t.gettext("Fecha del próximo paso: {date}").format(
-                date=format_date(claim.next_step_date, lang)
-            )
-        ]
+        return [texts.step_date.format(date=format_date(claim.next_step_date, lang))]
     return []
 
 

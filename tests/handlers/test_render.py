@@ -21,6 +21,8 @@ from handlers.menus import chat_commands, help_commands
 from handlers.render import (
     MAX_MESSAGE,
     MAX_NOTE,
+    _claim_texts,
+    _status_labels,
     render_claim,
     render_claim_list,
     render_help,
@@ -71,6 +73,22 @@ def test_claim_shows_all_amounts_one_day_overdue_and_next_step_in_spanish() -> N
         "Pago atrasado 1 día.\n"
         "Próximo paso: Segundo pago (2/04/26)"
     )
+
+
+def test_fixed_texts_are_kept_per_catalog_and_never_hold_claim_data() -> None:
+    """Each catalog's sentences are translated once; the claims are formatted every time."""
+    spanish = render_claim(ES, Lang.ES, CLAIM, TODAY)
+    quechua = render_claim(QU, Lang.QU, CLAIM, TODAY)
+    other = replace(CLAIM, reference="R-2016-0099", status=ClaimStatus.REOPENED)
+
+    assert spanish != quechua
+    assert render_claim(ES, Lang.ES, CLAIM, TODAY) == spanish  # catalogs are not mixed up
+    assert render_claim(QU, Lang.QU, other, TODAY).startswith("Mañakuy <b>R-2016-0099</b>")
+    assert "Estado: Reabierto" in render_claim(NullTranslations(), Lang.ES, other, TODAY)
+    for t in (ES, QU):
+        kept = repr((_claim_texts(t), _status_labels(t)))
+        for data in ("R-2016-00", "Tornado", "Segundo pago", "Puma", "S/"):
+            assert data not in kept
 
 
 def test_claim_in_quechua_uses_quechua_sentences_and_qu_pe_dates() -> None:
