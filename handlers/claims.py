@@ -26,17 +26,13 @@ HISTORY_DATA = re.compile(r"claim:history:([1-9][0-9]{0,17})")
 
 
 def history_keyboard(t: NullTranslations, claims: Sequence[Claim]) -> send.CallbackKeyboard:
-    """One history button per claim shown in a message."""
+    """One history button per claim shown in a message (the label translated once)."""
+    # Translators: button under a claim that opens its history;
+    # {reference} is a code such as R-2016-0007. ≤ 20 characters.
+    label = t.pgettext("botón", "Ver {reference}")
     return send.CallbackKeyboard(
         [
-            [
-                (
-                    # Translators: button under a claim that opens its history;
-                    # {reference} is a code such as R-2016-0007. ≤ 20 characters.
-                    t.pgettext("botón", "Ver {reference}").format(reference=claim.reference),
-                    f"claim:history:{claim.id}",
-                )
-            ]
+            [(label.format(reference=claim.reference), f"claim:history:{claim.id}")]
             for claim in claims
         ]
     )
