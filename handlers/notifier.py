@@ -41,6 +41,7 @@ from telegram.error import (
 from bot.domain.models import Lang
 from bot.domain.outbox import DELETE_TEMPLATE, MEMBER_BLOCKED_TEMPLATE, Outcome, SendResult
 from bot.i18n import Catalogs
+from handlers.send import post_message
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -191,17 +192,16 @@ class TelegramNotifier:
         if rendered.edit_message_id is not None:
             return await self._edit(chat_id, rendered)
         try:
-            message = await self._bot.send_message(
+            message_id = await post_message(
+                self._bot,
                 chat_id,
                 rendered.text,
-                parse_mode=ParseMode.HTML,
-                protect_content=True,
-                reply_markup=rendered.reply_markup,
+                rendered.reply_markup,
                 disable_notification=rendered.disable_notification,
             )
         except TelegramError as exc:
             return classify(exc)
-        return SendResult(Outcome.SENT, message_id=message.message_id)
+        return SendResult(Outcome.SENT, message_id=message_id)
 
     async def _edit(self, chat_id: int, rendered: Rendered) -> SendResult:
         message_id = rendered.edit_message_id

@@ -21,7 +21,7 @@ from telegram import (
 )
 from telegram._utils.types import JSONDict
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, EndPointNotFound, InvalidToken, TelegramError
 
 from bot.domain.errors import Unavailable
 from bot.domain.models import Member
@@ -75,9 +75,17 @@ Markup = CallbackKeyboard | InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKe
 _SEND_MESSAGE = "sendmessage"
 
 
-async def _send(context: BotContext, chat_id: int, text: str, reply_markup: Markup | None) -> int:
-    """The Telegram call itself: HTML, ``protect_content`` (M-11); nothing recorded.
+async def post_message(
+    bot: Bot,
+    chat_id: int,
+    text: str,
+    reply_markup: Markup | None,
+    *,
+    disable_notification: bool = False,
+) -> int:
+    """The one ``sendMessage`` call of the bot: HTML, ``protect_content`` (M-11).
 
+    Used by the replies below and by the outbox's notifier alike; nothing is recorded here.
     Returns only the sent message's id, the one thing any caller uses. ``Bot.send_message``
     would parse the returned message (for ``/estado``: its text, entities and ten buttons)
     into PTB objects nobody reads, about a tenth of an ``/estado``'s CPU
@@ -92,12 +100,24 @@ async def _send(context: BotContext, chat_id: int, text: str, reply_markup: Mark
         "parse_mode": ParseMode.HTML,
         "protect_content": True,
     }
+    if disable_notification:
+        params["disable_notification"] = True
     if isinstance(reply_markup, CallbackKeyboard):
         params["reply_markup"] = reply_markup.to_dict()  # posted as JSON, like PTB's own
     elif reply_markup is not None:
         params["reply_markup"] = reply_markup
-    result = await context.bot.do_api_request(_SEND_MESSAGE, api_kwargs=params)
+    try:
+        result = await bot.do_api_request(_SEND_MESSAGE, api_kwargs=params)
+    except EndPointNotFound as exc:
+        # ``do_api_request`` reports Telegram's 401/404 as "endpoint not found" once the bot
+        # is initialised; sendMessage exists, so it means the token was rejected (A7): the
+        # outbox must see ``InvalidToken`` to stop all sending and page an admin.
+        raise InvalidToken("the bot token was rejected by Telegram") from exc
     return int(result["message_id"])
+
+
+async def _send(context: BotContext, chat_id: int, text: str, reply_markup: Markup | None) -> int:
+    return await post_message(context.bot, chat_id, text, reply_markup)
 
 
 async def send_text(
