@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.domain.pin import PinPrompt, PinPurpose
 from storage.chat_messages import SqliteChatMessageLog
 from storage.database import Database
@@ -157,7 +159,7 @@ async def test_message_ids_are_kept_for_linked_members_only(repos: Repos) -> Non
 
 
 async def test_an_update_is_applied_once_and_keeps_the_message_id(repos: Repos) -> None:
-    """R-09, T-31: INSERT OR IGNORE; the message id is committed before the update id."""
+    """R-09, T-31: INSERT OR IGNORE; message id and update id committed together, at once."""
     member = await repos.member("Cóndor-7", 5551)
     inbound = SqliteInboundLog(repos.db, repos.keys)
     log = SqliteChatMessageLog(repos.db, repos.keys)
@@ -171,3 +173,16 @@ async def test_an_update_is_applied_once_and_keeps_the_message_id(repos: Repos) 
     assert row[0] == 1  # the repeat added nothing, the stranger nothing
     assert await inbound.purge(T0 + timedelta(hours=1)) == 3
     assert await inbound.first_seen(100, T0 + timedelta(hours=1))
+
+
+async def test_an_update_is_not_recorded_inside_another_transaction(repos: Repos) -> None:
+    """R-09: the update id must be committed before the handler, not with someone's writes."""
+    inbound = SqliteInboundLog(repos.db, repos.keys)
+
+    async def inside() -> None:
+        async with repos.db.transaction():
+            await inbound.first_seen(100, T0)
+
+    with pytest.raises(RuntimeError, match="commits by itself"):
+        await inside()
+    assert await inbound.first_seen(100, T0)  # nothing was recorded
