@@ -78,7 +78,7 @@ def use_fast_event_loop() -> bool:
 
     The bot's work is many short steps (a Bot API call, a database trip), each an event
     loop turn and, for the database thread, a wake-up; asyncio's own loop spent about a
-    quarter of ``/estado``'s CPU on that, uvloop about 17 % less in all
+    fifth of ``/estado``'s CPU on that, and on uvloop ``/estado`` costs about 17 % less
     (``docs/performance.md``). ``run_polling`` takes the thread's current loop. Without
     uvloop (Windows has no build) asyncio's loop does the same work, only slower.
     """
