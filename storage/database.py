@@ -384,14 +384,11 @@ class Database:
             return
         await self.run(partial(_statement, sql, params))
 
-    def _conn(self) -> aiosqlite.Connection:
-        return self.writer if self._in_tx.get() else self.reader
-
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         """The first row (or None), from the writer inside a transaction, else the reader.
 
-        One trip to the connection's thread (``execute_fetchall``) instead of three
-        (execute, fetch, close). Every caller selects by key (or an aggregate), so at most a
+        One trip to the connection's thread (inside a transaction, together with what the
+        transaction still owes). Every caller selects by key (or an aggregate), so at most a
         row or two ever comes back.
         """
         for row in await self.fetchall(sql, params):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 
-import uvloop
+import pytest
 
 from bot.app import use_fast_event_loop
+
+uvloop = pytest.importorskip("uvloop")  # no Windows build: there asyncio's loop is kept
 
 
 def test_run_polling_gets_a_uvloop_loop() -> None:

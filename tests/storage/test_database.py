@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -186,19 +188,26 @@ async def test_writes_are_serialised_across_tasks(db: Database) -> None:
     assert order == ["first-begin", "first-end", "second"]
 
 
-async def test_locked_database_raises_unavailable_and_writes_nothing(db: Database) -> None:
+@asynccontextmanager
+async def _locked(db: Database) -> AsyncIterator[None]:
+    """Another connection holds the write lock; our writer gives up after 50 ms."""
     await db.writer.execute("PRAGMA busy_timeout = 50")
     other = sqlite3.connect(db.path, isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")
+        yield
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+async def test_locked_database_raises_unavailable_and_writes_nothing(db: Database) -> None:
+    async with _locked(db):
         with pytest.raises(Unavailable):
             async with db.transaction():
                 await _insert_region(db, "Pichari")
         assert not db.in_transaction
         assert not db.writer.in_transaction
-        other.execute("ROLLBACK")
-    finally:
-        other.close()
     await _insert_region(db, "Kimbiri")  # lock gone: works again, nothing half-written
     assert await _regions(db) == ["Kimbiri"]
 
@@ -250,17 +259,11 @@ async def test_run_outside_a_transaction_rolls_back_on_error(db: Database) -> No
 
 
 async def test_run_on_a_locked_database_raises_unavailable(db: Database) -> None:
-    await db.writer.execute("PRAGMA busy_timeout = 50")
-    other = sqlite3.connect(db.path, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
+    async with _locked(db):
         with pytest.raises(Unavailable):
             await db.execute(_ADD_REGION, ("Pichari", T0.isoformat()))
         with pytest.raises(Unavailable):
             await db.write(_ADD_REGION, ("Pichari", T0.isoformat()))
-        other.execute("ROLLBACK")
-    finally:
-        other.close()
     assert not db.writer.in_transaction
     assert await _regions(db) == []
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
@@ -332,16 +335,10 @@ async def test_an_error_before_anything_was_sent_drops_the_deferred_writes(db: D
 
 
 async def test_deferred_writes_on_a_locked_database_raise_unavailable(db: Database) -> None:
-    await db.writer.execute("PRAGMA busy_timeout = 50")
-    other = sqlite3.connect(db.path, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
+    async with _locked(db):
         with pytest.raises(Unavailable):
             async with db.transaction():
                 await db.write(_ADD_REGION, ("Pichari", T0.isoformat()))
-        other.execute("ROLLBACK")
-    finally:
-        other.close()
     assert not db.writer.in_transaction
     assert await _regions(db) == []
 
