@@ -36,7 +36,7 @@ class CallbackKeyboard:
     Building PTB's ``InlineKeyboardButton`` objects (a frozen object, a dozen checked
     attribute writes each) and serialising them through the generic ``TelegramObject.to_dict``
     cost the ten history buttons under a claim list several percent of an ``/estado``'s CPU
-    (``docs/performance.md``). ``_send`` posts ``to_dict()`` as it is; ``markup()`` gives
+    (``docs/performance.md``). ``post_message`` posts ``to_dict()`` as it is; ``markup()`` gives
     PTB's own object to anyone who needs one. The wire form is exactly PTB's
     (tests/handlers/test_send.py compares the two).
     """
@@ -71,7 +71,7 @@ Markup = CallbackKeyboard | InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKe
 #: ``sendMessage`` spelled as the Bot API also accepts it (method names are case-insensitive,
 #: core.telegram.org/bots/api#making-requests). ``Bot.do_api_request`` warns when given the
 #: name of a method PTB wraps, pointing to the typed method; we call it on purpose to get the
-#: raw result (see ``_send``), so the spelling PTB does not wrap is used.
+#: raw result (see ``post_message``), so the spelling PTB does not wrap is used.
 _SEND_MESSAGE = "sendmessage"
 
 
@@ -116,10 +116,6 @@ async def post_message(
     return int(result["message_id"])
 
 
-async def _send(context: BotContext, chat_id: int, text: str, reply_markup: Markup | None) -> int:
-    return await post_message(context.bot, chat_id, text, reply_markup)
-
-
 async def send_text(
     context: BotContext, chat_id: int, text: str, *, reply_markup: Markup | None = None
 ) -> int:
@@ -128,7 +124,7 @@ async def send_text(
     Its id is recorded for the member's panic wipe (``/borrar``, M-13a); nothing is recorded
     for a chat not linked to a member, and a busy database never fails the send.
     """
-    message_id = await _send(context, chat_id, text, reply_markup)
+    message_id = await post_message(context.bot, chat_id, text, reply_markup)
     try:
         await context.services.safety.record_sent(chat_id, message_id)
     except Unavailable:
@@ -150,7 +146,7 @@ async def send_sensitive(
     instead of two on the reply path of every ``/estado``): both are kept or neither is,
     and a busy database raises ``Unavailable`` as a lost deletion always did (M-10).
     """
-    message_id = await _send(context, chat_id, text, reply_markup)
+    message_id = await post_message(context.bot, chat_id, text, reply_markup)
     services = context.services
     async with services.uow.transaction():
         await services.safety.record_sent(chat_id, message_id)

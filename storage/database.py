@@ -204,28 +204,6 @@ def _begin(conn: sqlite3.Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")
 
 
-class Writer:
-    """The writer connection as a ``transaction()`` body uses it: one trip per statement.
-
-    Each call also carries what the transaction still owes the connection (its
-    ``BEGIN IMMEDIATE``, deferred ``write()``s), so nothing runs out of order.
-    """
-
-    __slots__ = ("_db",)
-
-    def __init__(self, db: Database) -> None:
-        """Bound to one database; only ``Database.transaction`` makes these."""
-        self._db = db
-
-    async def execute(self, sql: str, params: Params = ()) -> Written:
-        """Run one statement now; its rows, row count and last row id."""
-        return await self._db.run(partial(_statement, sql, params))
-
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> int:
-        """Run one statement per parameter set now; how many rows changed."""
-        return await self._db.run(partial(_many, sql, list(rows)))
-
-
 class Database:
     """Two connections to one file and the transaction discipline around them."""
 
@@ -236,7 +214,6 @@ class Database:
         "_pending",
         "_raw",
         "_trip",
-        "_writer_view",
         "path",
         "reader",
         "writer",
@@ -268,7 +245,6 @@ class Database:
         # State of the one open transaction (the lock allows one at a time).
         self._begun = False
         self._pending: list[Step[object]] = []
-        self._writer_view = Writer(self)
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -314,21 +290,23 @@ class Database:
         return steps
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Writer]:
+    async def transaction(self) -> AsyncIterator[Database]:
         """Run a short ``BEGIN IMMEDIATE`` write; nested use in the same task joins it.
 
         Nothing is sent until the body's first statement (which carries the ``BEGIN``) or
         the end (``BEGIN``, deferred writes and ``COMMIT`` in one trip); a body that did
-        nothing costs nothing. Never start a task (``create_task``) inside a transaction: it
-        would inherit the "in transaction" flag and write on the writer connection without
-        holding the lock.
+        nothing costs nothing. It yields this database: inside, ``execute``, ``executemany``,
+        ``fetchone`` and ``fetchall`` join the transaction, each one trip carrying what the
+        transaction still owes (its ``BEGIN``, deferred writes). Never start a task
+        (``create_task``) inside a transaction: it would inherit the "in transaction" flag
+        and write on the writer connection without holding the lock.
 
         Raises:
             Unavailable: the database stayed locked past ``busy_timeout``, is read-only or
                 the disk is full; the transaction was rolled back, nothing half-written.
         """
         if self._in_tx.get():
-            yield self._writer_view
+            yield self
             return
         async with self._lock:
             token = self._in_tx.set(True)
@@ -336,7 +314,7 @@ class Database:
             self._pending = []
             try:
                 try:
-                    yield self._writer_view
+                    yield self
                 except BaseException:
                     self._pending = []
                     if self._begun:
@@ -417,15 +395,11 @@ class Database:
         """
         if not self._in_tx.get():
             raise RuntimeError("next_id() needs an open transaction")
-        if not table.isidentifier():
-            raise ValueError(table)
-        row = await self.fetchone(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}")  # noqa: S608
-        assert row is not None  # noqa: S101 - an aggregate always returns a row
-        return int(row[0])
+        return await self.run(partial(next_id_in, table=table))
 
 
 def next_id_in(conn: sqlite3.Connection, table: str) -> int:
-    """``Database.next_id`` for a step already running on the writer's thread."""
+    """``Database.next_id`` as a step on the writer's thread (``Database.run``)."""
     if not table.isidentifier():
         raise ValueError(table)
     row = conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").fetchone()  # noqa: S608
