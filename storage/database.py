@@ -16,6 +16,19 @@ statement, writes whose result nobody reads (``write()``) wait and go with the n
 statement or with ``COMMIT``, and a storage function can run several statements in one
 trip (``run()``). The order of statements on the connection, and therefore what commits
 together, is exactly the order of the calls.
+
+**Group commit.** Every commit is a WAL append and an ``fsync`` (``synchronous = FULL``,
+R-10), and under load those, not the statements, were most of the writer's cost: with 16
+chats at once, the de-duplication row and the reply's rows of each ``/estado`` cost more CPU
+than everything else the bot does for it (``docs/performance.md``). So work that commits
+on its own (``run()``, ``execute()`` or ``write()`` outside a transaction, and a
+``transaction()`` whose body sent nothing before its end) is a *unit* handed to one
+flusher, which commits every unit waiting at that moment in one ``BEGIN IMMEDIATE`` …
+``COMMIT`` trip, each unit inside its own ``SAVEPOINT``: a unit that fails rolls back alone
+and raises in its own caller only; a failed ``COMMIT`` fails them all. Nobody waits for a
+batch to fill: the flusher takes what is there, and what arrives during that trip goes
+with the next. Alone, a unit costs what it did before (no savepoint). Every caller still
+returns only once its work is committed.
 """
 
 from __future__ import annotations
@@ -137,6 +150,15 @@ def _unavailable(exc: sqlite3.OperationalError) -> BaseException:
     return exc
 
 
+def _raised(exc: BaseException) -> BaseException:
+    """What a unit's caller gets for ``exc``: busy/locked/full as ``Unavailable``."""
+    if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+        error = Unavailable()
+        error.__cause__ = exc
+        return error
+    return exc
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
     """What one statement gave back: its rows (``RETURNING``), row count and last row id."""
@@ -189,19 +211,53 @@ def _commit(steps: Sequence[Step[object]], conn: sqlite3.Connection) -> None:
         raise
 
 
-def _atomic(fn: Step[T], conn: sqlite3.Connection) -> T:
+def _begin(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+
+
+#: What one unit gave: (True, its last step's result) or (False, the exception it raised).
+Outcome = tuple[bool, Any]
+
+
+def _isolated(steps: Sequence[Step[object]], conn: sqlite3.Connection) -> Outcome:
+    """Run one unit of a batch inside a savepoint: on an error only its own work is undone."""
+    conn.execute("SAVEPOINT unit")
+    try:
+        result = _then(steps[:-1], steps[-1], conn)
+    except Exception as exc:  # handed to the unit's caller, who raises it
+        conn.execute("ROLLBACK TO unit")
+        conn.execute("RELEASE unit")
+        return False, exc
+    conn.execute("RELEASE unit")
+    return True, result
+
+
+def _commit_units(
+    units: Sequence[Sequence[Step[object]]], conn: sqlite3.Connection
+) -> list[Outcome]:
+    """Commit several units in one transaction (one fsync); a lone unit needs no savepoint.
+
+    Raises (after rolling everything back) what ``BEGIN``, ``COMMIT`` or a lone unit raised.
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
-        result = fn(conn)
+        if len(units) == 1:
+            outcomes: list[Outcome] = [(True, _then(units[0][:-1], units[0][-1], conn))]
+        else:
+            outcomes = [_isolated(steps, conn) for steps in units]
         conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)
         raise
-    return result
+    return outcomes
 
 
-def _begin(conn: sqlite3.Connection) -> None:
-    conn.execute("BEGIN IMMEDIATE")
+@dataclass(slots=True)
+class _Unit:
+    """Work that commits on its own, and the future its caller awaits."""
+
+    steps: Sequence[Step[object]]
+    done: asyncio.Future[Any]
 
 
 class Database:
@@ -209,11 +265,14 @@ class Database:
 
     __slots__ = (
         "_begun",
+        "_flusher",
         "_in_tx",
         "_lock",
         "_pending",
+        "_queued",
         "_raw",
         "_trip",
+        "commits",
         "path",
         "reader",
         "writer",
@@ -245,6 +304,11 @@ class Database:
         # State of the one open transaction (the lock allows one at a time).
         self._begun = False
         self._pending: list[Step[object]] = []
+        # Group commit: units waiting for the flusher, and the flusher task while it runs.
+        self._queued: list[_Unit] = []
+        self._flusher: asyncio.Task[None] | None = None
+        #: Commits sent so far (each one fsync): the group commit's effect, for benchmarks.
+        self.commits = 0
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -268,7 +332,12 @@ class Database:
         return cls(path, writer, reader, raw_writer)
 
     async def close(self) -> None:
-        """Close both connections (reader first: the writer owns the WAL checkpoint)."""
+        """Close both connections (reader first: the writer owns the WAL checkpoint).
+
+        Units already handed to the flusher are committed first.
+        """
+        if self._flusher is not None:
+            await self._flusher
         await self.reader.close()
         await self.writer.close()
 
@@ -308,6 +377,7 @@ class Database:
         if self._in_tx.get():
             yield self
             return
+        deferred: list[Step[object]] = []
         async with self._lock:
             token = self._in_tx.set(True)
             self._begun = False
@@ -320,14 +390,19 @@ class Database:
                     if self._begun:
                         await self._on_writer(_rollback)
                     raise
-                if self._begun or self._pending:
+                if self._begun:
                     await self._on_writer(partial(_commit, self._owed()))
+                    self.commits += 1
+                else:  # nothing sent yet: the deferred writes are one unit of a group commit
+                    deferred = self._pending
             except sqlite3.OperationalError as exc:
                 raise _unavailable(exc) from exc
             finally:
                 self._begun = False
                 self._pending = []
                 self._in_tx.reset(token)
+        if deferred:
+            await self._commit_alone(deferred)
 
     async def run(self, fn: Step[T]) -> T:
         """Run ``fn`` on the writer's thread with the raw connection, in one trip.
@@ -343,11 +418,57 @@ class Database:
         """
         if self._in_tx.get():
             return await self._on_writer(partial(_then, self._owed(), fn))
-        async with self._lock:
-            try:
-                return await self._on_writer(partial(_atomic, fn))
-            except sqlite3.OperationalError as exc:
-                raise _unavailable(exc) from exc
+        result: T = await self._commit_alone([fn])
+        return result
+
+    async def _commit_alone(self, steps: Sequence[Step[object]]) -> Any:
+        """Hand a unit to the group commit; its last step's result once it is committed.
+
+        If the caller is cancelled before the flusher took the unit, the unit is dropped
+        (nothing written); once taken, it commits (or not) with its batch.
+        """
+        unit = _Unit(steps, asyncio.get_running_loop().create_future())
+        self._queued.append(unit)
+        if self._flusher is None:
+            # A fresh context: the flusher must not inherit a caller's "in transaction" flag.
+            self._flusher = asyncio.create_task(self._flush(), context=contextvars.Context())
+        return await unit.done
+
+    async def _flush(self) -> None:
+        """Commit waiting units, all of them in one trip, until none are left."""
+        try:
+            while self._queued:
+                async with self._lock:
+                    units = [unit for unit in self._queued if not unit.done.done()]
+                    self._queued = []
+                    if units:
+                        await self._commit_batch(units)
+        finally:
+            self._flusher = None
+            for unit in self._queued:  # only if this task was cancelled (loop shutdown)
+                unit.done.cancel()
+            self._queued = []
+
+    async def _commit_batch(self, units: Sequence[_Unit]) -> None:
+        try:
+            outcomes = await self._on_writer(partial(_commit_units, [u.steps for u in units]))
+        except Exception as exc:  # BEGIN or COMMIT failed, or the lone unit raised
+            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+                _LOGGER.warning("Database unavailable: %s", type(exc).__name__)
+            outcomes = [(False, exc)] * len(units)
+        except BaseException:
+            for unit in units:
+                unit.done.cancel()
+            raise
+        else:
+            self.commits += 1
+        for unit, (ok, value) in zip(units, outcomes, strict=True):
+            if unit.done.done():
+                continue  # its caller was cancelled meanwhile
+            if ok:
+                unit.done.set_result(value)
+            else:
+                unit.done.set_exception(_raised(value))
 
     async def write(self, sql: str, params: Params = ()) -> None:
         """A write whose result nobody needs: inside a transaction, sent with its next trip.
@@ -357,10 +478,18 @@ class Database:
         only where the caller would not handle the error itself. Outside a transaction it
         is committed alone at once.
         """
+        await self.defer(partial(_statement, sql, params))
+
+    async def defer(self, fn: Step[object]) -> None:
+        """``run(fn)`` for a step whose result nobody needs, deferred as ``write()`` is.
+
+        Inside a transaction it goes with the next trip or the ``COMMIT``, so a transaction
+        made only of deferred work sends nothing before its end and joins the group commit.
+        """
         if self._in_tx.get():
-            self._pending.append(partial(_statement, sql, params))
+            self._pending.append(fn)
             return
-        await self.run(partial(_statement, sql, params))
+        await self.run(fn)
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         """The first row (or None), from the writer inside a transaction, else the reader.

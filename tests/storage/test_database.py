@@ -343,6 +343,105 @@ async def test_deferred_writes_on_a_locked_database_raise_unavailable(db: Databa
     assert await _regions(db) == []
 
 
+async def test_concurrent_writes_share_one_commit(db: Database) -> None:
+    """Units waiting at the same moment go in one transaction, one savepoint each."""
+    names = [f"Region {i}" for i in range(16)]
+    seen = await _trace(db)
+    before = db.commits
+    results = await asyncio.gather(
+        *(db.execute(_ADD_REGION, (name, T0.isoformat())) for name in names)
+    )
+    assert [written.lastrowid for written in results] == list(range(1, 17))
+    assert await _regions(db) == names  # committed, in the order the calls were made
+    assert db.commits == before + 1
+    assert seen.count("COMMIT") == 1
+    assert seen.count("SAVEPOINT unit") == 16
+
+
+async def test_a_failing_unit_of_a_batch_rolls_back_alone(db: Database) -> None:
+    await _insert_region(db, "Pichari")
+
+    async def deferred_only(name: str) -> None:
+        async with db.transaction():  # sends nothing before its end: one unit of the batch
+            await db.write(_ADD_REGION, (name, T0.isoformat()))
+            await db.write(_ADD_REGION, (f"{name} Norte", T0.isoformat()))
+
+    before = db.commits
+    outcomes = await asyncio.gather(
+        db.execute(_ADD_REGION, ("Kimbiri", T0.isoformat())),
+        deferred_only("Pangoa"),
+        deferred_only("PICHARI"),  # UNIQUE NOCASE: this whole unit fails, its 2nd row too
+        db.execute(_ADD_REGION, ("Llochegua", T0.isoformat())),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[2], sqlite3.IntegrityError)
+    assert not any(isinstance(outcome, BaseException) for outcome in outcomes[:2] + outcomes[3:])
+    assert await _regions(db) == ["Pichari", "Kimbiri", "Pangoa", "Pangoa Norte", "Llochegua"]
+    assert db.commits == before + 1
+    assert not db.writer.in_transaction
+
+
+async def test_a_locked_database_fails_every_unit_of_a_batch(db: Database) -> None:
+    async with _locked(db):
+        outcomes = await asyncio.gather(
+            *(db.write(_ADD_REGION, (name, T0.isoformat())) for name in ("Pichari", "Kimbiri")),
+            return_exceptions=True,
+        )
+    assert [type(outcome) for outcome in outcomes] == [Unavailable, Unavailable]
+    assert not db.writer.in_transaction
+    assert await _regions(db) == []
+
+
+async def test_a_caller_cancelled_before_the_commit_writes_nothing(db: Database) -> None:
+    inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def holds_the_writer() -> None:
+        async with db.transaction():
+            await _insert_region(db, "Pichari")
+            inside.set()
+            await release.wait()
+
+    holder = asyncio.create_task(holds_the_writer())
+    await inside.wait()
+    waiting = asyncio.create_task(_insert_region(db, "Kimbiri"))
+    await asyncio.sleep(0)  # let it hand its unit over (it then waits behind the holder)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    release.set()
+    await holder
+    await _insert_region(db, "Pangoa")
+    assert await _regions(db) == ["Pichari", "Pangoa"]
+
+
+async def test_a_caller_cancelled_during_its_commit_still_has_it_committed(
+    db: Database,
+) -> None:
+    """Once the flusher took a unit it commits with its batch; cancelling cannot unsend it."""
+    waiting = asyncio.create_task(_insert_region(db, "Pichari"))
+    await asyncio.sleep(0)  # the caller hands its unit over and starts the flusher
+    await asyncio.sleep(0)  # the flusher takes it and starts the trip
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await _insert_region(db, "Kimbiri")  # queued behind that trip on the writer's thread
+    assert await _regions(db) == ["Pichari", "Kimbiri"]
+
+
+async def test_close_commits_what_was_handed_over(db_path: Path) -> None:
+    db = await Database.open(db_path)
+    pending = asyncio.create_task(_insert_region(db, "Pichari"))
+    await asyncio.sleep(0)  # the unit is queued; its flusher has not run yet
+    await db.close()
+    await pending
+    db = await Database.open(db_path)
+    try:
+        assert await _regions(db) == ["Pichari"]
+    finally:
+        await db.close()
+
+
 async def test_writer_executemany_counts_changed_rows(db: Database) -> None:
     async with db.transaction() as conn:
         rows = [("Pichari", T0.isoformat()), ("Kimbiri", T0.isoformat())]
