@@ -32,7 +32,7 @@ from bot.domain.outbox import (
 from bot.domain.ports import Clock
 from storage.codec import Sealer, parse_ts, ts
 from storage.crypto import DecryptionError
-from storage.database import Database, next_id_in
+from storage.database import Database, Step, next_id_in
 from storage.keys import KeyMaterial
 
 _LOGGER = logging.getLogger(__name__)
@@ -102,11 +102,34 @@ class SqliteOutbox:
         Ids are allocated up front because each row's sealed parameters are bound to its id
         (M-07); a row skipped as a duplicate just leaves a gap. Id allocation, sealing and
         the inserts run as one step on the writer's thread (one trip, joined with what the
-        caller's transaction still owes): this is on the reply path of every ``/estado``.
+        caller's transaction still owes).
         """
         if not messages:
             return 0
         now = self._clock.now()
+        added = await self._db.run(self._insert(messages, now))
+        # Only rows due now wake the sender: woken for a later row (every /estado's deletion)
+        # it would run a lease that finds nothing; its idle poll picks such rows up when due.
+        due_now = any(m.not_before is None or m.not_before <= now for m in messages)
+        if added and due_now and self._on_enqueue is not None:
+            self._on_enqueue()
+        return added
+
+    async def enqueue_at_commit(self, messages: Sequence[OutboxMessage]) -> None:
+        """Add rows due later with the caller's commit, without a trip of their own.
+
+        The reply path of every ``/estado`` (its deletion row): inside a transaction the
+        insert is deferred to the ``COMMIT`` (``Database.defer``), so that transaction joins
+        the group commit. A row due now goes through ``enqueue_many``, which wakes the sender.
+        """
+        now = self._clock.now()
+        if any(m.not_before is None or m.not_before <= now for m in messages):
+            await self.enqueue_many(messages)
+        elif messages:
+            await self._db.defer(self._insert(messages, now))
+
+    def _insert(self, messages: Sequence[OutboxMessage], now: datetime) -> Step[int]:
+        """The step that allocates ids, seals and inserts ``messages``; gives the new count."""
         stamp = ts(now)
 
         def row(row_id: int, message: OutboxMessage) -> tuple[Any, ...]:
@@ -148,13 +171,7 @@ class SqliteOutbox:
             ).close()
             return conn.total_changes - before
 
-        added = await self._db.run(insert)
-        # Only rows due now wake the sender: woken for a later row (every /estado's deletion)
-        # it would run a lease that finds nothing; its idle poll picks such rows up when due.
-        due_now = any(m.not_before is None or m.not_before <= now for m in messages)
-        if added and due_now and self._on_enqueue is not None:
-            self._on_enqueue()
-        return added
+        return insert
 
     async def cancel_for_member(self, member_id: int) -> int:
         """Cancel every waiting row for a member (unlinked, blocked, panic)."""

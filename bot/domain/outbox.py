@@ -154,6 +154,12 @@ class Outbox(Protocol):
     async def enqueue_many(self, messages: Sequence[OutboxMessage]) -> int:
         """Add rows; returns how many were new."""
 
+    async def enqueue_at_commit(self, messages: Sequence[OutboxMessage]) -> None:
+        """Add rows due later (a duplicate key is skipped) with the caller's commit.
+
+        For the reply path, where nobody needs the count: the rows cost no trip of their own.
+        """
+
     async def cancel_for_member(self, member_id: int) -> int:
         """Cancel every queued row for a member (unlinked, blocked); returns the count."""
 

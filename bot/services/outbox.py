@@ -218,7 +218,9 @@ class OutboxDeletions:
     ) -> None:
         """Persist the deletion; the sender performs it once ``delete_at`` has passed."""
         if message_ids:
-            await self.outbox.enqueue_many(deletion_messages(member_id, message_ids, delete_at))
+            await self.outbox.enqueue_at_commit(
+                deletion_messages(member_id, message_ids, delete_at)
+            )
 
 
 @dataclass(slots=True)

@@ -143,6 +143,10 @@ class InMemoryOutbox:
         """Add one row unless its key exists."""
         return await self.enqueue_many([message]) == 1
 
+    async def enqueue_at_commit(self, messages: Sequence[OutboxMessage]) -> None:
+        """No transactions here: the rows are added at once."""
+        await self.enqueue_many(messages)
+
     async def enqueue_many(self, messages: Sequence[OutboxMessage]) -> int:
         """Add rows; count the new ones."""
         added = 0

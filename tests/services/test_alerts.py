@@ -72,6 +72,10 @@ class InMemoryOutbox:
         self.rows[message.idempotency_key] = Row(message)
         return True
 
+    async def enqueue_at_commit(self, messages: Sequence[OutboxMessage]) -> None:
+        """No transactions here: the rows are added at once."""
+        await self.enqueue_many(messages)
+
     async def enqueue_many(self, messages: Sequence[OutboxMessage]) -> int:
         """Add rows; count the new ones."""
         return sum([await self.enqueue(m) for m in messages])

@@ -105,6 +105,10 @@ class InMemoryOutbox:
     async def enqueue(self, message: OutboxMessage) -> bool:
         return await self.enqueue_many([message]) == 1
 
+    async def enqueue_at_commit(self, messages: Sequence[OutboxMessage]) -> None:
+        """No transactions here: the rows are added at once."""
+        await self.enqueue_many(messages)
+
     async def enqueue_many(self, messages: Sequence[OutboxMessage]) -> int:
         keys = {row.message.idempotency_key for row in self.rows.values()}
         added = 0

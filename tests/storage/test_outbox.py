@@ -109,6 +109,45 @@ async def test_enqueue_joins_the_callers_transaction(repos: Repos, outbox: Sqlit
     assert await repos.db.fetchall("SELECT id FROM outbox") == []
 
 
+async def test_enqueue_at_commit_defers_rows_due_later_to_the_commit(
+    repos: Repos, clock: FakeClock
+) -> None:
+    """The reply path's deletion row: no trip of its own, written by the transaction's end."""
+    woken: list[bool] = []
+    outbox = SqliteOutbox(repos.db, repos.keys, clock, on_enqueue=lambda: woken.append(True))
+    member = await repos.member("Cóndor-7", 5001)
+    later = clock.now() + timedelta(minutes=10)
+    deletion = msg("d:1", member.id, OutboxKind.DELETION, not_before=later, params={"a": "1"})
+
+    async with repos.db.transaction():
+        await outbox.enqueue_at_commit([deletion])
+        assert not repos.db.writer.in_transaction  # deferred: nothing sent yet
+    async with repos.db.transaction():
+        await outbox.enqueue_at_commit([deletion])  # a duplicate key is skipped
+        await outbox.enqueue_at_commit([])
+
+    rows = await repos.db.fetchall("SELECT idempotency_key, not_before FROM outbox")
+    assert [(r[0], r[1]) for r in rows] == [("d:1", later.isoformat(timespec="seconds"))]
+    assert woken == []
+    clock.advance(timedelta(minutes=10))
+    (leased,) = await outbox.lease(clock.now(), 10, clock.now() + timedelta(minutes=1))
+    assert leased.params == {"a": "1"}  # sealed on the writer's thread, opens as usual
+
+
+async def test_enqueue_at_commit_of_a_row_due_now_wakes_the_sender(
+    repos: Repos, clock: FakeClock
+) -> None:
+    woken: list[bool] = []
+    outbox = SqliteOutbox(repos.db, repos.keys, clock, on_enqueue=lambda: woken.append(True))
+    member = await repos.member("Cóndor-7", 5001)
+
+    await outbox.enqueue_at_commit([msg("n:1", member.id)])  # outside a transaction too
+
+    assert woken == [True]
+    (row,) = await repos.db.fetchall("SELECT idempotency_key FROM outbox")
+    assert row[0] == "n:1"
+
+
 async def test_lease_orders_by_priority_then_id_and_skips_undue_rows(
     repos: Repos, outbox: SqliteOutbox, clock: FakeClock
 ) -> None:
