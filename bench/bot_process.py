@@ -251,6 +251,13 @@ def _event_loop(args: argparse.Namespace) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
+def _commits(application: Any) -> int:
+    """SQLite commits Chaski's database made so far (0 for an echo bot, which has none)."""
+    bot_data = application.bot_data
+    services = getattr(bot_data, "services", None)
+    return int(getattr(getattr(services, "uow", None), "commits", 0))
+
+
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     application = _chaski_application(args) if args.kind == "chaski" else _echo_application(args)
     extra: dict[str, Any] = {}
@@ -262,6 +269,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         updater = application.updater
         assert updater is not None
         rss_start = _status_mib("VmRSS")
+        commits_start = _commits(application)
         # CPU-time profile: idle waits (epoll, long polls) would dominate a wall-clock one.
         profiler = cProfile.Profile(time.process_time) if args.profile else None
         cpu_start = time.process_time()
@@ -276,6 +284,8 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         print(json.dumps({"ready": True}), flush=True)
         await _wait_for_stop()
         cpu = time.process_time() - cpu_start
+        if args.kind == "chaski":
+            extra["commits"] = _commits(application) - commits_start
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(args.profile)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import shutil
 import sys
 import tempfile
@@ -93,6 +94,9 @@ class RunResult:
     peak_rss_mib: float
     rss_start_mib: float  # after start-up, before polling: the bot without a backlog
     server_cpu_share: float  # fake server's CPU time / run time (1.0 = one core busy)
+    #: SQLite commits (each an fsync) per update, Chaski only (NaN for the echo bots): what
+    #: the group commit of ``storage.database`` saves under concurrency.
+    commits_per_update: float = float("nan")
 
 
 async def run_once(
@@ -145,6 +149,7 @@ async def run_once(
         peak_rss_mib=report.peak_rss_mib,
         rss_start_mib=float(report.extra.get("rss_start_mib", float("nan"))),
         server_cpu_share=(fake.cpu_at_done - fake.cpu_at_first_delivery) / seconds,
+        commits_per_update=float(report.extra.get("commits", float("nan"))) / updates,
     )
 
 
@@ -165,6 +170,7 @@ def summarise(results: list[RunResult]) -> dict[str, RunResult]:
             peak_rss_mib=median([r.peak_rss_mib for r in runs]),
             rss_start_mib=median([r.rss_start_mib for r in runs]),
             server_cpu_share=median([r.server_cpu_share for r in runs]),
+            commits_per_update=median([r.commits_per_update for r in runs]),
         )
     return summary
 
@@ -289,10 +295,15 @@ async def run(args: argparse.Namespace) -> bool:
                         tag=tag,
                         profile=args.profile,
                     )
+                    commits = (
+                        ""
+                        if math.isnan(result.commits_per_update)
+                        else f", {result.commits_per_update:.2f} commits/update"
+                    )
                     print(
                         f"[{tag}] {variant.name}: {result.rate:.0f}/s, "
                         f"{result.cpu_ms_per_update:.2f} ms CPU/update, "
-                        f"RSS {result.peak_rss_mib:.0f} MiB",
+                        f"RSS {result.peak_rss_mib:.0f} MiB{commits}",
                         file=sys.stderr,
                     )
                     results.append(result)
