@@ -198,7 +198,7 @@ def _chaski_application(args: argparse.Namespace) -> Any:
         base_url=args.base_url,
         database_path=Path(args.db),
         key_dir=Path(args.keys),
-        concurrent_updates=args.concurrency or 16,
+        concurrent_updates=args.concurrency or 32,
         poll_timeout=args.poll_timeout,
         **overrides,
     )
