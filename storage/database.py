@@ -225,6 +225,8 @@ def _isolated(steps: Sequence[Step[object]], conn: sqlite3.Connection) -> Outcom
     try:
         result = _then(steps[:-1], steps[-1], conn)
     except Exception as exc:  # handed to the unit's caller, who raises it
+        if not conn.in_transaction:
+            raise  # SQLite rolled the whole batch back itself (disk full, I/O error)
         conn.execute("ROLLBACK TO unit")
         conn.execute("RELEASE unit")
         return False, exc

@@ -392,6 +392,26 @@ async def test_a_locked_database_fails_every_unit_of_a_batch(db: Database) -> No
     assert await _regions(db) == []
 
 
+async def test_a_unit_that_ends_the_whole_transaction_fails_the_whole_batch(
+    db: Database,
+) -> None:
+    """SQLite itself rolls a transaction back on a full disk or an I/O error: all units fail."""
+
+    def disk_full(conn: sqlite3.Connection) -> None:
+        conn.execute(_ADD_REGION, ("Kimbiri", T0.isoformat()))
+        conn.execute("ROLLBACK")  # what SQLite does on SQLITE_FULL
+        raise sqlite3.OperationalError("database or disk is full")
+
+    outcomes = await asyncio.gather(
+        db.execute(_ADD_REGION, ("Pichari", T0.isoformat())),
+        db.run(disk_full),
+        return_exceptions=True,
+    )
+    assert [type(outcome) for outcome in outcomes] == [Unavailable, Unavailable]
+    assert not db.writer.in_transaction
+    assert await _regions(db) == []
+
+
 async def test_a_caller_cancelled_before_the_commit_writes_nothing(db: Database) -> None:
     inside = asyncio.Event()
     release = asyncio.Event()
