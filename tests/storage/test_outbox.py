@@ -47,6 +47,12 @@ def msg(
     )
 
 
+def waking_outbox(repos: Repos, clock: FakeClock) -> tuple[SqliteOutbox, list[bool]]:
+    """An outbox whose sender wake-ups are counted (one ``True`` per wake-up)."""
+    woken: list[bool] = []
+    return SqliteOutbox(repos.db, repos.keys, clock, on_enqueue=lambda: woken.append(True)), woken
+
+
 async def status_of(repos: Repos, key: str) -> tuple[str, int, str | None]:
     row = await repos.db.fetchone(
         "SELECT status, attempts, last_error_code FROM outbox WHERE idempotency_key = ?", (key,)
@@ -56,8 +62,7 @@ async def status_of(repos: Repos, key: str) -> tuple[str, int, str | None]:
 
 
 async def test_enqueue_is_idempotent_and_wakes_the_sender(repos: Repos, clock: FakeClock) -> None:
-    woken: list[bool] = []
-    outbox = SqliteOutbox(repos.db, repos.keys, clock, on_enqueue=lambda: woken.append(True))
+    outbox, woken = waking_outbox(repos, clock)
     member = await repos.member("Cóndor-7", 5001)
 
     assert await outbox.enqueue(msg("n:1", member.id)) is True
@@ -72,8 +77,7 @@ async def test_enqueue_is_idempotent_and_wakes_the_sender(repos: Repos, clock: F
 
 async def test_rows_due_later_do_not_wake_the_sender(repos: Repos, clock: FakeClock) -> None:
     """A deletion due in minutes would only make the sender lease nothing; its poll finds it."""
-    woken: list[bool] = []
-    outbox = SqliteOutbox(repos.db, repos.keys, clock, on_enqueue=lambda: woken.append(True))
+    outbox, woken = waking_outbox(repos, clock)
     member = await repos.member("Cóndor-7", 5001)
     later = clock.now() + timedelta(minutes=10)
 
@@ -113,8 +117,7 @@ async def test_enqueue_at_commit_defers_rows_due_later_to_the_commit(
     repos: Repos, clock: FakeClock
 ) -> None:
     """The reply path's deletion row: no trip of its own, written by the transaction's end."""
-    woken: list[bool] = []
-    outbox = SqliteOutbox(repos.db, repos.keys, clock, on_enqueue=lambda: woken.append(True))
+    outbox, woken = waking_outbox(repos, clock)
     member = await repos.member("Cóndor-7", 5001)
     later = clock.now() + timedelta(minutes=10)
     deletion = msg("d:1", member.id, OutboxKind.DELETION, not_before=later, params={"a": "1"})
@@ -137,8 +140,7 @@ async def test_enqueue_at_commit_defers_rows_due_later_to_the_commit(
 async def test_enqueue_at_commit_of_a_row_due_now_wakes_the_sender(
     repos: Repos, clock: FakeClock
 ) -> None:
-    woken: list[bool] = []
-    outbox = SqliteOutbox(repos.db, repos.keys, clock, on_enqueue=lambda: woken.append(True))
+    outbox, woken = waking_outbox(repos, clock)
     member = await repos.member("Cóndor-7", 5001)
 
     await outbox.enqueue_at_commit([msg("n:1", member.id)])  # outside a transaction too
@@ -259,8 +261,7 @@ async def test_expire_due_counts_by_kind_and_leaves_sent_rows(
 async def test_enqueuing_nothing_writes_nothing_and_wakes_nobody(
     repos: Repos, clock: FakeClock
 ) -> None:
-    woken: list[bool] = []
-    outbox = SqliteOutbox(repos.db, repos.keys, clock, on_enqueue=lambda: woken.append(True))
+    outbox, woken = waking_outbox(repos, clock)
 
     assert await outbox.enqueue_many([]) == 0
 
