@@ -365,7 +365,8 @@ class Database:
         """Run a short ``BEGIN IMMEDIATE`` write; nested use in the same task joins it.
 
         Nothing is sent until the body's first statement (which carries the ``BEGIN``) or
-        the end (``BEGIN``, deferred writes and ``COMMIT`` in one trip); a body that did
+        the end: a body of deferred writes only is then one unit of the group commit (its
+        writes atomic, inside a savepoint when it shares the commit); a body that did
         nothing costs nothing. It yields this database: inside, ``execute``, ``executemany``,
         ``fetchone`` and ``fetchall`` join the transaction, each one trip carrying what the
         transaction still owes (its ``BEGIN``, deferred writes). Never start a task
@@ -410,9 +411,10 @@ class Database:
         """Run ``fn`` on the writer's thread with the raw connection, in one trip.
 
         Inside ``transaction()`` it joins it (after what the transaction owes: its
-        ``BEGIN``, deferred writes); outside, it is a transaction of its own, committed on
-        return. For storage code that needs several statements, or Python between them,
-        without a trip each. ``fn`` must be quick and must not touch the event loop.
+        ``BEGIN``, deferred writes); outside, it is one unit of the group commit: atomic,
+        and committed before this returns. For storage code that needs several statements,
+        or Python between them, without a trip each. ``fn`` must be quick and must not
+        touch the event loop.
 
         Raises:
             Unavailable: (outside a transaction) the database is locked, read-only or full;

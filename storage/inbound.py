@@ -33,9 +33,10 @@ class SqliteInboundLog:
     ) -> bool:
         """Record the update (and the message id); False if it was processed before.
 
-        One transaction in one trip to the database thread: the message id for the panic
-        wipe (for a linked member's private message) and the update id, committed together
-        before this returns, so before the handler's effects (R-09). A repeat writes nothing
+        One unit of the group commit, in one trip to the database thread: the message id for
+        the panic wipe (for a linked member's private message) and the update id, committed
+        together before this returns, so before the handler's effects (R-09); other chats'
+        updates arriving at the same moment share that commit. A repeat writes nothing
         (``INSERT OR IGNORE`` on both keys).
 
         Raises:
