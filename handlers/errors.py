@@ -27,6 +27,13 @@ _LOGGER = logging.getLogger(__name__)
 _FRAMES = 3
 
 
+def _correlation() -> str:
+    """8 hex digits with at least one letter: the log filter redacts an all-digit run."""
+    while (value := secrets.token_hex(4)).isdigit():
+        pass  # 2 % of draws; the next one almost surely has a letter
+    return value
+
+
 def _where(error: BaseException) -> str:
     """``file.py:line`` of the innermost frames: enough to find the bug, no content."""
     frames = traceback.extract_tb(error.__traceback__)[-_FRAMES:]
@@ -36,7 +43,7 @@ def _where(error: BaseException) -> str:
 async def on_error(update: object, context: BotContext) -> None:
     """Log the failure without content and tell the person, neutrally, to try later."""
     error = context.error
-    correlation = secrets.token_hex(4)
+    correlation = _correlation()
     update_id = update.update_id if isinstance(update, Update) else None
     name = type(error).__name__ if error is not None else "None"
     where = _where(error) if error is not None else "-"

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 
+from handlers.errors import _correlation
 from tests.conftest import RunningBot, seed_claims, seed_invite, seed_region, unprotected_calls
 from tests.fakes.bot_api import Call
 
@@ -190,6 +191,14 @@ async def test_unexpected_failure_is_logged_without_content_and_answered_once(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for secret in ("R-2016-0007", "Puma", "2,000,000", "parse entities", str(ANA)):
         assert secret not in logged
+
+
+def test_correlation_ids_survive_the_log_filter() -> None:
+    """An all-digit id would be redacted as a long number (2 % of random 8-hex ids were)."""
+    ids = {_correlation() for _ in range(2000)}
+    assert all(re.fullmatch(r"[0-9a-f]{8}", value) for value in ids)
+    assert not any(value.isdigit() for value in ids)
+    assert len(ids) > 1990  # still random
 
 
 def test_protect_content_check_flags_unprotected_sends() -> None:
