@@ -26,7 +26,7 @@ from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
 from bot.services.retention import RetentionService
 from bot.services.safety import InboundLimiter, SafetyService
-from bot.services.vigilance import DenialWatch, InviteAlarm
+from bot.services.vigilance import DenialWatch, IntakeAlarm, InviteAlarm
 from storage.alerts import SqliteAlertRepository
 from storage.audit import SqliteAuditLog
 from storage.chat_messages import SqliteChatMessageLog
@@ -180,5 +180,6 @@ async def open_wiring(settings: Settings, *, clock: Clock | None = None) -> Wiri
         membership=MembershipService(
             members=members, outbox=outbox, audit=audit, clock=clock, uow=db
         ),
+        intake=IntakeAlarm(members=members, outbox=outbox, audit=audit, clock=clock, uow=db),
     )
     return Wiring(db=db, keys=keys, services=services)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import Conflict, TelegramError
 
 from bot.domain.errors import Unavailable
 from bot.domain.models import Lang
@@ -41,8 +41,20 @@ def _where(error: BaseException) -> str:
 
 
 async def on_error(update: object, context: BotContext) -> None:
-    """Log the failure without content and tell the person, neutrally, to try later."""
+    """Log the failure without content and tell the person, neutrally, to try later.
+
+    A 409 Conflict while polling is no bug of ours: Telegram hands the updates to another
+    poller or a webhook (A7). The administrators are paged (``IntakeAlarm``) and PTB goes on
+    retrying with its back-off, so the bot resumes by itself once the other side is gone.
+    """
     error = context.error
+    if update is None and isinstance(error, Conflict):
+        _LOGGER.warning("Telegram refused getUpdates: 409 Conflict")
+        try:
+            await context.services.intake.conflict()
+        except Unavailable:
+            _LOGGER.warning("Could not queue the administrators' note about the conflict")
+        return
     correlation = _correlation()
     update_id = update.update_id if isinstance(update, Update) else None
     name = type(error).__name__ if error is not None else "None"

@@ -20,7 +20,11 @@ from telegram import Update
 from telegram.constants import ChatMemberStatus, ChatType
 
 from bot.domain.models import Lang
-from bot.services.vigilance import TEMPLATE_DENIALS, TEMPLATE_INVITE_ALARM
+from bot.services.vigilance import (
+    TEMPLATE_DENIALS,
+    TEMPLATE_INTAKE_CONFLICT,
+    TEMPLATE_INVITE_ALARM,
+)
 from handlers.context import BotContext
 from handlers.notifier import Rendered, register_template
 
@@ -60,5 +64,23 @@ def _render_denials(
     return Rendered(text.format(codename=html.escape(params.get("codename", "?"))))
 
 
+def _render_intake_conflict(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """Tell an administrator that Telegram hands the bot's messages to someone else (A7)."""
+    del lang, params
+    # Translators: sent to administrators. Telegram stopped giving the bot its incoming
+    # messages because another program receives them with the bot's token (its secret
+    # password); "@BotFather" is Telegram's bot account and stays as it is.
+    text = t.gettext(
+        "Alerta: Telegram ya no entrega al bot los mensajes que recibe, porque otro"
+        " programa los recibe con el token del bot. Si no hay otra copia del bot en marcha,"
+        " el token pudo filtrarse: revócalo con @BotFather y sigue la parada de emergencia"
+        " del manual de operación."
+    )
+    return Rendered(text)
+
+
 register_template(TEMPLATE_INVITE_ALARM, _render_invite_alarm)
 register_template(TEMPLATE_DENIALS, _render_denials)
+register_template(TEMPLATE_INTAKE_CONFLICT, _render_intake_conflict)

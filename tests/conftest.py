@@ -22,6 +22,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from telegram.error import TelegramError
 
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import Settings
@@ -214,7 +215,17 @@ async def running_bot(
     assert app.post_init is not None
     await app.post_init(app)
     assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0, timeout=1, allowed_updates=ALLOWED_UPDATES)
+
+    def polling_error(exc: TelegramError) -> None:
+        # What ``run_polling`` passes: a failed getUpdates reaches the error handlers.
+        app.create_task(app.process_error(error=exc, update=None))
+
+    await app.updater.start_polling(
+        poll_interval=0,
+        timeout=1,
+        allowed_updates=ALLOWED_UPDATES,
+        error_callback=polling_error,
+    )
     await app.start()
     try:
         yield RunningBot(app, fake_api_server.fake, clock)

@@ -19,6 +19,7 @@ from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
 from bot.services.retention import RetentionService
 from bot.services.safety import SafetyService
+from bot.services.vigilance import IntakeAlarm
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +57,5 @@ class Services:
     retention: RetentionService
     #: Block/unblock notices from Telegram (R-06) and the audit of leaving groups (T-08).
     membership: MembershipService
+    #: Pages the administrators when Telegram hands this bot's updates elsewhere (A7, T-44).
+    intake: IntakeAlarm

@@ -1,4 +1,5 @@
-"""Alarms for administrators: invite brute force (T-06, R-13) and staff probing (T-11).
+"""Alarms for administrators: invite brute force (T-06, R-13), staff probing (T-11) and a
+bot whose updates Telegram hands to someone else (A7, T-44).
 
 Two patterns are worth a human's attention but are invisible one event at a time:
 
@@ -13,6 +14,11 @@ Two patterns are worth a human's attention but are invisible one event at a time
   coordinator; at ``per_hour`` refusals the administrators get one note naming the
   coordinator's codename (staff-only, once per clock hour).
 
+And one event is worth it at once: :class:`IntakeAlarm` is told when Telegram refuses this
+bot's ``getUpdates`` with 409 Conflict, which means another process polls with the same token
+or a webhook was set, possibly by someone holding a leaked token who now receives every
+message sent to the bot (PINs and invite codes included).
+
 Both counters live in memory, like the inbound rate limits: a restart resets them (the audit
 rows stay, so an administrator can still see the pattern in the log). Memory is bounded: a
 counter keeps at most ``per_hour`` instants, and at most ``MAX_TRACKED`` coordinators are
@@ -26,6 +32,7 @@ import logging
 from collections import OrderedDict, deque
 from datetime import datetime, timedelta
 
+from bot.domain.errors import Unavailable
 from bot.domain.models import Member, Role
 from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
 from bot.domain.ports import AuditLog, Clock, MemberRepository, UnitOfWork
@@ -35,6 +42,7 @@ _LOGGER = logging.getLogger(__name__)
 #: Outbox templates; their renderers are registered by ``handlers.membership``.
 TEMPLATE_INVITE_ALARM = "invite_alarm"
 TEMPLATE_DENIALS = "staff_denials"
+TEMPLATE_INTAKE_CONFLICT = "intake_conflict"
 #: Refused registrations per hour, over all accounts, that alarm the administrators.
 INVITE_ALARM_PER_HOUR = 50
 #: Refused staff actions per coordinator and hour that alarm the administrators.
@@ -243,3 +251,70 @@ class DenialWatch:
         else:
             self._counters.move_to_end(member_id)
         return entry
+
+
+class IntakeAlarm:
+    """Telegram refused this bot's updates (409 Conflict): page the administrators (A7, T-44).
+
+    Telegram allows one consumer of a bot's updates: a second ``getUpdates`` poller, or a
+    webhook, makes it refuse ours. Nothing else shows it: the bot keeps running and sending,
+    but hears nothing, while whoever holds the token may be reading every message. So the
+    first refusal of each clock hour logs CRITICAL (the journal is the channel that does not
+    depend on this bot, R-13), writes an audit row and queues one note to every administrator
+    (sending still works while the updates go elsewhere). PTB keeps retrying the poll with
+    its own back-off (at most every 30 s); later refusals in the same hour change nothing.
+    """
+
+    __slots__ = ("_audit", "_clock", "_members", "_outbox", "_raised", "_uow")
+
+    def __init__(
+        self,
+        *,
+        members: MemberRepository,
+        outbox: Outbox,
+        audit: AuditLog,
+        clock: Clock,
+        uow: UnitOfWork,
+    ) -> None:
+        """Keep the ports."""
+        self._members = members
+        self._outbox = outbox
+        self._audit = audit
+        self._clock = clock
+        self._uow = uow
+        self._raised: str | None = None
+
+    async def conflict(self) -> bool:
+        """Telegram answered ``getUpdates`` with 409 Conflict.
+
+        Returns:
+            Whether the alarm was raised now (at most once per clock hour).
+
+        Raises:
+            Unavailable: the database is busy; the CRITICAL line was logged, the note will
+                be tried again at the next refusal.
+        """
+        now = self._clock.now()
+        hour = hour_key(now)
+        if self._raised == hour:
+            return False
+        self._raised = hour
+        _LOGGER.critical(
+            "Telegram refused this bot's updates (409 Conflict): another process is polling"
+            " with this token, or a webhook was set. If no other Chaski runs with this token,"
+            " treat the token as leaked: docs/operations.md, section 5 (emergency stop)"
+        )
+        try:
+            async with self._uow.transaction():
+                await self._audit.record(action="intake_conflict", result="raised", now=now)
+                await notify_admins(
+                    self._members,
+                    self._outbox,
+                    TEMPLATE_INTAKE_CONFLICT,
+                    f"intake-conflict:{hour}",
+                    {},
+                )
+        except Unavailable:
+            self._raised = None
+            raise
+        return True

@@ -46,8 +46,11 @@ STAFF_CODENAME_TEMPLATES = frozenset(
         "staff_denials",
     }
 )
-#: Staff templates without any name at all (counts, a neutral nudge, the T-06 alarm).
-STAFF_NEUTRAL_TEMPLATES = frozenset({"alert_tally", "alert_approval_needed", "invite_alarm"})
+#: Staff templates without any name at all (counts, a neutral nudge, the T-06 alarm, the
+#: A7 alarm that Telegram hands the bot's updates elsewhere).
+STAFF_NEUTRAL_TEMPLATES = frozenset(
+    {"alert_tally", "alert_approval_needed", "invite_alarm", "intake_conflict"}
+)
 
 #: Words that would tell a reader what the bot is for (M-02), in their accent-free form.
 BANNED = (

@@ -3,8 +3,9 @@
 The 429 storm, blocked users, 5xx/resets, a 400, deletions and a revoked token run against
 the real application in tests/handlers/test_outbox_sender.py. Here: every error the
 classification must tell apart (T-41 "user is deactivated", T-42 each 400 with its own code,
-T-44 ``Conflict``, T-45 ``ChatMigrated``), a deactivated account through the real sender, and
-the private ``my_chat_member`` block/unblock notices (T-41, R-06).
+T-44 ``Conflict``, T-45 ``ChatMigrated``), a deactivated account through the real sender,
+the private ``my_chat_member`` block/unblock notices (T-41, R-06), and a 409 ``Conflict`` on
+``getUpdates``, which pages the administrators (T-44, A7).
 """
 
 from __future__ import annotations
@@ -209,3 +210,41 @@ async def test_t41_a_strangers_block_notice_changes_nothing(running_bot: Running
     assert await db_of(bot).fetchall("SELECT count(*) FROM audit") == audits
     assert await db_of(bot).fetchall("SELECT count(*) FROM outbox") == outbox
     assert [c.method for c in bot.fake.calls if c.method != "getUpdates"] == []
+
+
+# --------------------------------------------------------------------------- T-44 (A7)
+
+CONFLICT_NOTE = (
+    "Alerta: Telegram ya no entrega al bot los mensajes que recibe, porque otro programa los"
+    " recibe con el token del bot. Si no hay otra copia del bot en marcha, el token pudo"
+    " filtrarse: revócalo con @BotFather y sigue la parada de emergencia del manual de"
+    " operación."
+)
+
+
+async def test_t44_a_polling_conflict_pages_the_admins_and_polling_resumes(
+    running_bot: RunningBot, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another poller or a webhook took the updates: CRITICAL log, one note per admin."""
+    bot = running_bot
+    await seed_region(bot.services)
+    await link(bot, tmp_path, "Apu-admin", 7_501, Role.ADMIN)
+    await link(bot, tmp_path, "Kuntur-conflict", 7_502)
+    conflict = "Conflict: terminated by other getUpdates request; make sure that only one bot"
+    bot.fake.fail("getUpdates", status=409, description=conflict + " instance is running", times=2)
+
+    await until(bot, all_in(bot, "intake-conflict:", "sent"))
+
+    assert bot.fake.texts(7_501) == [CONFLICT_NOTE]
+    assert bot.fake.sent(7_502) == []  # informants are not told
+    assert await _audit_rows(bot, "intake_conflict") == [("intake_conflict", "raised", None)]
+    critical = [r for r in caplog.records if r.levelname == "CRITICAL"]
+    assert len(critical) == 1  # two refusals, one alarm in the hour
+    assert "409 Conflict" in critical[0].getMessage()
+    assert not [r for r in caplog.records if r.getMessage().startswith("Unhandled Conflict")]
+
+    # PTB retries the poll; once the other consumer is gone, updates flow again.
+    bot.fake.push_message(7_502, "/ayuda")
+    await bot.settle()
+    assert len(bot.fake.texts(7_502)) == 1
+    assert len(bot.fake.texts(7_501)) == 1  # still one note

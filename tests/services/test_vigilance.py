@@ -6,19 +6,24 @@ tests/security/test_identity_access.py and tests/security/test_telegram_errors.p
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
 
+from bot.domain.errors import Unavailable
 from bot.domain.models import Role
 from bot.domain.outbox import MEMBER_BLOCKED_TEMPLATE
 from bot.services.membership import MembershipService
 from bot.services.vigilance import (
     MAX_TRACKED,
     TEMPLATE_DENIALS,
+    TEMPLATE_INTAKE_CONFLICT,
     TEMPLATE_INVITE_ALARM,
     DenialWatch,
     HourlyCounter,
+    IntakeAlarm,
     InviteAlarm,
 )
 from tests.services.fakes import (
@@ -72,6 +77,52 @@ async def test_invite_alarm_raises_once_per_hour_to_linked_admins_only() -> None
     assert [await alarm.failed() for _ in range(3)] == [False, False, True]
     assert len(outbox.to(TEMPLATE_INVITE_ALARM)) == 2
     assert audit.results("invite_alarm") == ["raised", "raised"]
+
+
+async def test_intake_conflict_pages_linked_admins_once_per_hour(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    members, outbox, audit, clock = _world()
+    alarm = IntakeAlarm(
+        members=members, outbox=outbox, audit=audit, clock=clock, uow=FakeUnitOfWork()
+    )
+
+    assert [await alarm.conflict() for _ in range(3)] == [True, False, False]
+    assert outbox.to(TEMPLATE_INTAKE_CONFLICT) == [(ADMIN.id, {})]
+    assert audit.results("intake_conflict") == ["raised"]
+    assert [r.levelname for r in caplog.records if "409 Conflict" in r.getMessage()] == [
+        "CRITICAL"
+    ]
+
+    clock.advance(timedelta(hours=1))
+    assert await alarm.conflict() is True
+    assert len(outbox.to(TEMPLATE_INTAKE_CONFLICT)) == 2
+
+
+class _BusyUnitOfWork:
+    """A unit of work whose database stays locked."""
+
+    def __init__(self) -> None:
+        self.busy = True
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[object]:
+        if self.busy:
+            raise Unavailable
+        yield self
+
+
+async def test_intake_conflict_retries_the_note_after_a_busy_database() -> None:
+    members, outbox, audit, clock = _world()
+    uow = _BusyUnitOfWork()
+    alarm = IntakeAlarm(members=members, outbox=outbox, audit=audit, clock=clock, uow=uow)
+
+    with pytest.raises(Unavailable):
+        await alarm.conflict()
+    assert outbox.to(TEMPLATE_INTAKE_CONFLICT) == []
+    uow.busy = False
+    assert await alarm.conflict() is True  # same hour: not given up on
+    assert outbox.to(TEMPLATE_INTAKE_CONFLICT) == [(ADMIN.id, {})]
 
 
 async def test_denials_are_audited_and_only_coordinators_counted() -> None:
