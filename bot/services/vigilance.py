@@ -107,10 +107,51 @@ async def notify_admins(
     )
 
 
-class InviteAlarm:
+class _AdminPager:
+    """The ports every alarm here needs, and the one way they page the administrators."""
+
+    __slots__ = ("_audit", "_clock", "_members", "_outbox", "_uow")
+
+    def __init__(
+        self,
+        *,
+        members: MemberRepository,
+        outbox: Outbox,
+        audit: AuditLog,
+        clock: Clock,
+        uow: UnitOfWork,
+    ) -> None:
+        """Keep the ports."""
+        self._members = members
+        self._outbox = outbox
+        self._audit = audit
+        self._clock = clock
+        self._uow = uow
+
+    async def _page(
+        self,
+        now: datetime,
+        *,
+        action: str,
+        template: str,
+        key: str,
+        params: dict[str, str] | None = None,
+        target: str | None = None,
+    ) -> None:
+        """An ``action``/``raised`` audit row and ``template`` to every administrator.
+
+        One transaction (joining the caller's, if any); ``key`` makes the note once per
+        administrator.
+        """
+        async with self._uow.transaction():
+            await self._audit.record(action=action, result="raised", now=now, target=target)
+            await notify_admins(self._members, self._outbox, template, key, params or {})
+
+
+class InviteAlarm(_AdminPager):
     """Counts refused invite redemptions over all accounts; alarms at ``per_hour`` (T-06)."""
 
-    __slots__ = ("_audit", "_clock", "_counter", "_members", "_outbox", "_raised", "_uow")
+    __slots__ = ("_counter", "_raised")
 
     def __init__(
         self,
@@ -123,11 +164,7 @@ class InviteAlarm:
         per_hour: int = INVITE_ALARM_PER_HOUR,
     ) -> None:
         """Keep the ports; ``per_hour`` is ``CHASKI_INVITE_ALARM_PER_HOUR``."""
-        self._members = members
-        self._outbox = outbox
-        self._audit = audit
-        self._clock = clock
-        self._uow = uow
+        super().__init__(members=members, outbox=outbox, audit=audit, clock=clock, uow=uow)
         self._counter = HourlyCounter(per_hour)
         self._raised: str | None = None
 
@@ -148,11 +185,9 @@ class InviteAlarm:
         hour = hour_key(now)
         if self._raised == hour:
             return False
-        async with self._uow.transaction():
-            await self._audit.record(action="invite_alarm", result="raised", now=now)
-            await notify_admins(
-                self._members, self._outbox, TEMPLATE_INVITE_ALARM, f"invite-alarm:{hour}", {}
-            )
+        await self._page(
+            now, action="invite_alarm", template=TEMPLATE_INVITE_ALARM, key=f"invite-alarm:{hour}"
+        )
         self._raised = hour
         # No code, account or id here: only that it happens (R-13).
         _LOGGER.warning(
@@ -162,7 +197,7 @@ class InviteAlarm:
         return True
 
 
-class DenialWatch:
+class DenialWatch(_AdminPager):
     """The one place staff refusals are audited and counted (T-11).
 
     Every caller that refuses an action for lack of authorization calls :meth:`denied`
@@ -171,7 +206,7 @@ class DenialWatch:
     refused button is a stale or forged menu (T-10), audited but no reason to page anyone.
     """
 
-    __slots__ = ("_audit", "_clock", "_counters", "_members", "_outbox", "_per_hour", "_uow")
+    __slots__ = ("_counters", "_per_hour")
 
     def __init__(
         self,
@@ -186,11 +221,7 @@ class DenialWatch:
         """Keep the ports; ``per_hour`` refusals of one coordinator alarm the admins."""
         if per_hour < 1:
             raise ValueError("the limit must be at least 1")
-        self._members = members
-        self._outbox = outbox
-        self._audit = audit
-        self._clock = clock
-        self._uow = uow
+        super().__init__(members=members, outbox=outbox, audit=audit, clock=clock, uow=uow)
         self._per_hour = per_hour
         #: member id → (counter, hour of the last alarm); most recently refused last.
         self._counters: OrderedDict[int, tuple[HourlyCounter, list[str | None]]] = OrderedDict()
@@ -223,15 +254,13 @@ class DenialWatch:
             hour = hour_key(now)
             if not counter.hit(now) or raised[0] == hour:
                 return False
-            await self._audit.record(
-                action="denial_alarm", result="raised", now=now, target=f"member:{actor.id}"
-            )
-            await notify_admins(
-                self._members,
-                self._outbox,
-                TEMPLATE_DENIALS,
-                f"denials:{actor.id}:{hour}",
-                {"codename": actor.codename},
+            await self._page(
+                now,
+                action="denial_alarm",
+                template=TEMPLATE_DENIALS,
+                key=f"denials:{actor.id}:{hour}",
+                params={"codename": actor.codename},
+                target=f"member:{actor.id}",
             )
         raised[0] = hour
         _LOGGER.warning(
@@ -253,7 +282,7 @@ class DenialWatch:
         return entry
 
 
-class IntakeAlarm:
+class IntakeAlarm(_AdminPager):
     """Telegram refused this bot's updates (409 Conflict): page the administrators (A7, T-44).
 
     Telegram allows one consumer of a bot's updates: a second ``getUpdates`` poller, or a
@@ -265,7 +294,7 @@ class IntakeAlarm:
     its own back-off (at most every 30 s); later refusals in the same hour change nothing.
     """
 
-    __slots__ = ("_audit", "_clock", "_members", "_outbox", "_raised", "_uow")
+    __slots__ = ("_raised",)
 
     def __init__(
         self,
@@ -277,11 +306,7 @@ class IntakeAlarm:
         uow: UnitOfWork,
     ) -> None:
         """Keep the ports."""
-        self._members = members
-        self._outbox = outbox
-        self._audit = audit
-        self._clock = clock
-        self._uow = uow
+        super().__init__(members=members, outbox=outbox, audit=audit, clock=clock, uow=uow)
         self._raised: str | None = None
 
     async def conflict(self) -> bool:
@@ -305,15 +330,12 @@ class IntakeAlarm:
             " treat the token as leaked: docs/operations.md, section 5 (emergency stop)"
         )
         try:
-            async with self._uow.transaction():
-                await self._audit.record(action="intake_conflict", result="raised", now=now)
-                await notify_admins(
-                    self._members,
-                    self._outbox,
-                    TEMPLATE_INTAKE_CONFLICT,
-                    f"intake-conflict:{hour}",
-                    {},
-                )
+            await self._page(
+                now,
+                action="intake_conflict",
+                template=TEMPLATE_INTAKE_CONFLICT,
+                key=f"intake-conflict:{hour}",
+            )
         except Unavailable:
             self._raised = None
             raise
