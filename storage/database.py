@@ -241,7 +241,7 @@ def _commit_units(
 
     Raises (after rolling everything back) what ``BEGIN``, ``COMMIT`` or a lone unit raised.
     """
-    conn.execute("BEGIN IMMEDIATE")
+    _begin(conn)
     try:
         if len(units) == 1:
             outcomes: list[Outcome] = [(True, _then(units[0][:-1], units[0][-1], conn))]

@@ -66,6 +66,11 @@ _FINISH = (
 )
 
 
+def _any_due(messages: Sequence[OutboxMessage], now: datetime) -> bool:
+    """Whether any of ``messages`` may be sent at ``now`` (the ones that wake the sender)."""
+    return any(m.not_before is None or m.not_before <= now for m in messages)
+
+
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
     for start in range(0, len(ids), _CHUNK):
         yield ids[start : start + _CHUNK]
@@ -110,8 +115,7 @@ class SqliteOutbox:
         added = await self._db.run(self._insert(messages, now))
         # Only rows due now wake the sender: woken for a later row (every /estado's deletion)
         # it would run a lease that finds nothing; its idle poll picks such rows up when due.
-        due_now = any(m.not_before is None or m.not_before <= now for m in messages)
-        if added and due_now and self._on_enqueue is not None:
+        if added and _any_due(messages, now) and self._on_enqueue is not None:
             self._on_enqueue()
         return added
 
@@ -123,7 +127,7 @@ class SqliteOutbox:
         the group commit. A row due now goes through ``enqueue_many``, which wakes the sender.
         """
         now = self._clock.now()
-        if any(m.not_before is None or m.not_before <= now for m in messages):
+        if _any_due(messages, now):
             await self.enqueue_many(messages)
         elif messages:
             await self._db.defer(self._insert(messages, now))
