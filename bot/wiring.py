@@ -80,7 +80,13 @@ async def open_wiring(settings: Settings, *, clock: Clock | None = None) -> Wiri
     created = not settings.database_path.exists()
     db = await Database.open(settings.database_path)
     if created:
-        _LOGGER.warning("Created new database %s", settings.database_path)
+        _LOGGER.warning(
+            "Created new database %s. Next step: add a region and the first member's invite"
+            " with the same settings, e.g. 'chaski region add Pichari' then 'chaski invite"
+            " create --role admin --region Pichari --codename Admin-1' (from a clone:"
+            " python3 scripts/dev.py run region add Pichari); see the README",
+            settings.database_path,
+        )
     clock = clock or SystemClock(settings.timezone)
     members = SqliteMemberRepository(db, keys)
     regions = SqliteRegionRepository(db)

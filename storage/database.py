@@ -103,11 +103,17 @@ async def _open(path: Path) -> tuple[aiosqlite.Connection, sqlite3.Connection]:
         return raw
 
     conn = await aiosqlite.Connection(connector, iter_chunk_size=64)
-    conn.row_factory = aiosqlite.Row
-    if await _user_version(conn) == 0:
-        await conn.execute("PRAGMA auto_vacuum = FULL")  # effective only before any table
-    for pragma in _PRAGMAS:
-        await conn.execute(pragma)
+    try:
+        conn.row_factory = aiosqlite.Row
+        if await _user_version(conn) == 0:
+            await conn.execute("PRAGMA auto_vacuum = FULL")  # effective only before any table
+        for pragma in _PRAGMAS:
+            await conn.execute(pragma)
+    except BaseException:
+        # A file that is not a database fails here: close, or the connection and its
+        # thread are left for the garbage collector (Python 3.13 warns, issue #9).
+        await conn.close()
+        raise
     return conn, made[0]
 
 
