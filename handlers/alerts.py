@@ -112,7 +112,7 @@ def severity_header(t: gettext.NullTranslations, severity: Severity) -> str:
 def alert_body(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]) -> str:
     """The alert's text in ``lang``; Quechua readers also get the Spanish under it.
 
-    docs/translating.md: safety prompts are bilingual for Quechua readers (Quechua first), since
+    Safety prompts are bilingual for Quechua readers (Quechua first), since
     most learned to read in Spanish and the Quechua is not yet reviewed.
     """
     key = params.get("template")

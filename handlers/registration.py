@@ -20,7 +20,7 @@ from handlers.menus import chat_commands, show_menu
 
 #: Deliberately bilingual and untranslated: it is shown before anyone knows the language.
 LANGUAGE_PROMPT = "Elige tu idioma · Simiykita akllay"
-#: Endonyms, identical in every language (docs/translating.md, glossary).
+#: Endonyms, identical in every language (locales/glossary.csv, quechua-castellano).
 LANGUAGE_BUTTONS = ((Lang.ES, "Español"), (Lang.QU, "Runasimi"))
 LANGUAGE_DATA = re.compile(r"lang:set:(es|qu)")
 
