@@ -2,9 +2,10 @@
 
 Code, tests, scripts, benchmarks and docs cite the threat model's ids (adversaries ``A<n>``,
 mitigations ``M-<nn>``, reliability requirements ``R-<nn>``), the bad-input cases ``T-<nn>``
-and other documents by file name. A citation that leads nowhere (an id nobody defined, a
-manual that is not in the repository) tells the reader that a rule exists without saying
-what it is, so it fails here, with every offending file and line at once.
+and other documents by file name and section. A citation that leads nowhere (an id nobody
+defined, a manual that is not in the repository, a section renumbered away) tells the reader
+that a rule exists without saying what it is, so it fails here, with every offending file
+and line at once.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ DEFINED_ID = re.compile(r"^\|\s*((?:[MR]-\d{2}[a-d]?|A\d{1,2}))\s*\|", re.MULTIL
 DEFINED_CASE = re.compile(r"^\|\s*(T-\d{2})\s*\|", re.MULTILINE)
 #: A cited document: ``docs/performance.md``, ``../bench/README.md``, ``quechua.md``.
 CITED_DOC = re.compile(r"(?<![\w/.-])((?:\.{1,2}/)*(?:[\w-]+/)*[\w.-]*[\w-]\.md)\b")
+#: A cited section of a document: ``threat-model.md §4``, ``security-tests.md`` §4.1.
+CITED_SECTION = re.compile(
+    r"(?<![\w/.-])((?:[\w-]+/)*[\w.-]*[\w-]\.md)`?\)?,? ?§ ?(\d+(?:\.\d+)*)"
+)
 #: The external style manual, cited by name without a file suffix.
 CITED_MANUAL = re.compile(r"\bhouse[- ]style\b", re.IGNORECASE)
 
@@ -141,6 +146,27 @@ def _dangling_documents() -> list[str]:
     return problems
 
 
+def _headings(document: Path) -> set[str]:
+    """Section numbers of ``document``'s headings: ``## 4. Data`` and ``## 4.1 Identity``."""
+    text = document.read_text(encoding="utf-8")
+    return set(re.findall(r"^#{1,6} (\d+(?:\.\d+)*)\.? ", text, re.MULTILINE))
+
+
+def _missing_sections() -> list[str]:
+    documents = _markdown_files()
+    problems = []
+    for path, number, line in _lines():
+        for cited, section in CITED_SECTION.findall(line):
+            matches = [
+                document
+                for document in documents
+                if document.name == Path(cited).name and _resolves(path, cited, {document})
+            ]
+            if matches and not any(section in _headings(document) for document in matches):
+                problems.append(f"{path}:{number}: {cited} has no section {section}")
+    return problems
+
+
 def test_every_cited_id_is_defined() -> None:
     problems = _undefined_ids()
     assert not problems, f"{len(problems)} undefined id(s); {WHERE_TO_DEFINE}:\n" + "\n".join(
@@ -155,6 +181,11 @@ def test_every_cited_document_is_in_the_repository() -> None:
         "docs/threat-model.md, docs/architecture.md, docs/telegram-limits.md, "
         "docs/translating.md or docs/performance.md instead:\n" + "\n".join(problems)
     )
+
+
+def test_every_cited_section_exists() -> None:
+    problems = _missing_sections()
+    assert not problems, "sections renumbered or never written:\n" + "\n".join(problems)
 
 
 def test_files_awaiting_the_quechua_branch_still_need_their_exemption() -> None:
@@ -200,3 +231,9 @@ def test_the_checks_catch_what_they_are_for() -> None:
     assert _resolves("docs/performance.md", "../bench/README.md", documents)
     assert not _resolves("bot/app.py", "security.md", documents)
     assert CITED_MANUAL.search("(House style §7)")
+    assert CITED_SECTION.findall("(`security-tests.md` §4.1, threat-model.md §9)") == [
+        ("security-tests.md", "4.1"),
+        ("threat-model.md", "9"),
+    ]
+    assert "9" in _headings(THREAT_MODEL)
+    assert "4.1" in _headings(CATALOGUE)
