@@ -63,6 +63,13 @@ AWAITING_QU = {
 }
 QU_MANUAL = "quechua.md"
 
+#: Design documents whose "where it is enforced" cells name files of the repository.
+DESIGN_DOCS = ("threat-model.md", "architecture.md", "telegram-limits.md")
+#: A repository path in backticks: ``handlers/send.py``, ``bot/services/{claims,pin}.py``.
+NAMED_PATH = re.compile(
+    r"`((?:bot|handlers|storage|tests|scripts|bench|docs|locales)/[\w./{},<>-]*)`"
+)
+
 WHERE_TO_DEFINE = (
     "define A<n>, M-<nn> and R-<nn> ids as a table row '| <id> | ... |' in docs/threat-model.md "
     "(statement and where it is enforced), T-ids in docs/security-tests.md with their test"
@@ -188,6 +195,28 @@ def test_every_cited_section_exists() -> None:
     assert not problems, "sections renumbered or never written:\n" + "\n".join(problems)
 
 
+def _expand(path: str) -> list[str]:
+    """``a/{b,c}.py`` -> ``a/b.py``, ``a/c.py``; placeholders such as ``<feature>`` are skipped."""
+    if "<" in path:
+        return []
+    braces = re.search(r"\{([^}]*)\}", path)
+    if braces is None:
+        return [path]
+    return [path.replace(braces[0], part) for part in braces[1].split(",")]
+
+
+def test_files_named_in_the_design_docs_exist() -> None:
+    """Code moves; the threat model's "enforced in" column must move with it."""
+    named = [
+        (name, path)
+        for name in DESIGN_DOCS
+        for found in NAMED_PATH.findall((ROOT / "docs" / name).read_text(encoding="utf-8"))
+        for path in _expand(found)
+    ]
+    assert len(named) > 50
+    assert [f"docs/{name}: {path}" for name, path in named if not (ROOT / path).exists()] == []
+
+
 def test_files_awaiting_the_quechua_branch_still_need_their_exemption() -> None:
     """Once branch ``qu`` has moved a file off the external manual, drop it from the set."""
     citing = {path for path, _, line in _lines() if QU_MANUAL in line}
@@ -237,3 +266,8 @@ def test_the_checks_catch_what_they_are_for() -> None:
     ]
     assert "9" in _headings(THREAT_MODEL)
     assert "4.1" in _headings(CATALOGUE)
+    assert _expand("bot/services/{claims,pin}.py") == [
+        "bot/services/claims.py",
+        "bot/services/pin.py",
+    ]
+    assert _expand("handlers/<feature>.py") == []
