@@ -1,6 +1,6 @@
 """Shared benchmark machinery: timing fake, seeded template database, bot subprocesses, tables.
 
-Method A of telegram.md §5: the fake Bot API runs in *this* (parent) process, every bot variant
+docs/performance.md, Method: the fake Bot API runs in *this* (parent) process, every bot variant
 runs in a fresh subprocess (``bench.bot_process``) so that its CPU time and peak RSS are its own,
 and all timing is read from the server's clock.
 """

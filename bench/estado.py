@@ -6,7 +6,7 @@ Usage (from the repository root)::
     .venv/bin/python -m bench.estado --repeats 1  # quicker, noisier
 
 Each variant runs in a fresh process against the fake Bot API served by this process
-(telegram.md §5, Method A). N updates from the seeded members' private chats are queued before
+(docs/performance.md, Method). N updates from the seeded members' private chats are queued before
 the bot starts; the bot long-polls and answers each. Time is the server's clock from the first
 ``getUpdates`` that handed out updates to the N-th ``sendMessage``; latency per update is from
 that ``getUpdates`` answer to the reply (with a pre-queued backlog this is mostly queueing).

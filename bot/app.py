@@ -1,6 +1,6 @@
 """Composition root of the running bot: build the PTB Application and run it.
 
-I/O happens in ``post_init`` (keys, database, catalogs), in the order security.md R-12 asks
+I/O happens in ``post_init`` (keys, database, catalogs), in the order R-12 asks
 for: secrets, database, then jobs and the sender (``handlers.on_startup``), and only then
 does polling start receiving updates.
 """
@@ -77,9 +77,9 @@ def use_fast_event_loop() -> bool:
     """Make a uvloop loop this thread's event loop, where uvloop is installed; True if so.
 
     The bot's work is many short steps (a Bot API call, a database trip), each an event
-    loop turn and, for the database thread, a wake-up; asyncio's own loop spent about a
-    fifth of ``/estado``'s CPU on that, and on uvloop ``/estado`` costs about 17 % less
-    (``docs/performance.md``). ``run_polling`` takes the thread's current loop. Without
+    loop turn and, for the database thread, a wake-up; asyncio's own loop spent a large share
+    of ``/estado``'s CPU on that, and uvloop does the same turns for less
+    (``docs/performance.md``, Third pass). ``run_polling`` takes the thread's current loop. Without
     uvloop (Windows has no build) asyncio's loop does the same work, only slower.
     """
     try:

@@ -514,7 +514,7 @@ def _add_outbox(commands: Commands) -> None:
     retry.set_defaults(handler=_outbox_retry_dead)
 
 
-# --- keys, backup, restore, purge (security.md M-07, M-15, R-11) ------------------------------
+# --- keys, backup, restore, purge (M-07, M-15, R-11) -------------------------------------------
 
 
 async def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:

@@ -42,8 +42,8 @@ class Settings:
     #: Minutes before a sensitive reply (claim status, history) is deleted (M-10).
     delete_after_minutes: int = 10
     #: Updates of different chats handled at once; one chat's updates stay in order. 32: with
-    #: Telegram ~50 ms away, 16 capped /estado near 16/RTT = 320/s, below a bare PTB echo at
-    #: 32; more in flight also lets more writes share a commit (docs/performance.md).
+    #: Telegram a round trip away, the updates in flight bound the rate (16 fell below a bare
+    #: echo bot's); more in flight also lets more writes share a commit (docs/performance.md).
     concurrent_updates: int = 32
     #: Global outbox send rate, messages per second (Telegram's ceiling is about 30).
     send_rate: float = 25.0

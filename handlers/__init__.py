@@ -120,7 +120,7 @@ def register(application: BotApplication) -> None:
 
 async def on_startup(application: BotApplication) -> None:
     """Start jobs and the outbox sender once services exist (R-12)."""
-    # The default-scope menu stays empty: members get theirs per chat (telegram.md §2, M-02).
+    # The default menu stays empty: members get theirs per chat (telegram-limits.md §2, M-02).
     await send.delete_default_commands(application.bot)
     # Crashed leases back to the queue, then the sender and its housekeeping tick.
     await jobs.start_outbox(application)

@@ -25,7 +25,7 @@ PRIVATE = filters.ChatType.PRIVATE & ~filters.FORWARDED & ~filters.UpdateType.ED
 
 ALL_ROLES: tuple[Role, ...] = tuple(Role)
 
-#: Chats the bot never stays in (groups are out of scope, security.md §0.1).
+#: Chats the bot never stays in (groups are out of scope, T-08).
 _LEAVE = frozenset({ChatType.GROUP, ChatType.SUPERGROUP, ChatType.CHANNEL})
 
 PtbCallback = Callable[[Update, BotContext], Coroutine[Any, Any, None]]

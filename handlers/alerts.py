@@ -64,7 +64,7 @@ TALLY_JOB = "alert-tallies"
 TALLY_INTERVAL = 5.0
 
 #: Spanish msgids of the shipped templates (keys and placeholders: ``bot.domain.alerts``).
-#: None asks anyone to go anywhere or share a location (security.md A3).
+#: None asks anyone to go anywhere or share a location (A3).
 TEMPLATE_TEXT: Mapping[str, str] = {
     # Translators: safety alert. {place} is a place name, {time} a clock time like 18:00.
     "avoid_area": N_("Evita la zona de {place} hasta las {time}."),
@@ -112,7 +112,7 @@ def severity_header(t: gettext.NullTranslations, severity: Severity) -> str:
 def alert_body(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]) -> str:
     """The alert's text in ``lang``; Quechua readers also get the Spanish under it.
 
-    quechua.md §6: safety prompts are bilingual for Quechua readers (Quechua first), since
+    Safety prompts are bilingual for Quechua readers (Quechua first), since
     most learned to read in Spanish and the Quechua is not yet reviewed.
     """
     key = params.get("template")

@@ -1,7 +1,7 @@
 """Process different chats concurrently while each chat's updates stay in order.
 
-With real Telegram latency a sequential bot manages ~1/RTT updates per second (telegram.md
-§5: 19/s at 50 ms); 32 chats at once (the default) gives ~20x. One chat's updates must still
+With real Telegram latency a sequential bot manages about one update per round trip; 32 chats
+at once (the default) multiply that (docs/performance.md, Findings). One chat's updates must still
 run in order (a language choice before the status request that follows it), so each chat
 gets a lock.
 """

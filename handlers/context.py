@@ -1,4 +1,4 @@
-"""Typed per-application data and callback context (house style §8.3)."""
+"""Typed per-application data and callback context (docs/architecture.md §5)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """Telegram's HTTP transport on aiohttp: PTB's ``BaseRequest`` extension point.
 
-PTB's default ``HTTPXRequest`` costs about 1.3-2 ms of CPU per Bot API call on the 2-core
-benchmark machine (httpx + httpcore + anyio were 42 % of the outbox sender's CPU, and
-httpcore's pool gets slower with more requests in flight). :class:`AiohttpRequest` does the
-same job through one ``aiohttp.ClientSession`` for about a quarter of the CPU (a bare PTB
-send loop: 0.5 vs 2.0 ms per call, ``docs/performance.md``). Everything above the transport
+PTB's default ``HTTPXRequest`` was the largest CPU cost per Bot API call on the benchmark
+machine (httpx + httpcore + anyio dominated the outbox sender's profile, and httpcore's pool
+gets slower with more requests in flight). :class:`AiohttpRequest` does the same job through
+one ``aiohttp.ClientSession`` for a fraction of the CPU (``docs/performance.md``, First pass,
+Findings and Other measurements). Everything above the transport
 is PTB's own:
 ``BaseRequest.post`` still decodes the answer and turns 4xx/5xx into ``RetryAfter``,
 ``Forbidden``, ``BadRequest`` … exactly as with httpx.

@@ -1,6 +1,6 @@
 """Start and stop the outbox sender, and the JobQueue tick that keeps it honest (R-08, R-12).
 
-The JobQueue is only a clock (house-style §5): SQLite rows are the truth. The sender runs as
+The JobQueue is only a clock (architecture.md §4): SQLite rows are the truth. The sender runs as
 its own asyncio task (not a job), woken by every enqueue; the ``outbox-housekeeping`` tick
 recovers leases that ran out, expires rows that are too old to send, warns about a growing
 backlog and wakes the sender for rows whose ``not_before`` or retry time has come.

@@ -1,7 +1,7 @@
 """The member's menus: big reply-keyboard buttons, chat command lists and ``/menu``.
 
 Labels and command descriptions are translated at use time with the member's translator (no
-module-level translated text, quechua.md §4.3). A menu button arrives as plain text in the
+module-level translated text, docs/architecture.md §3). A menu button arrives as plain text in the
 member's language, so button presses are matched against the labels of both languages: a member
 who just switched language may still press a button of the old keyboard.
 """

@@ -1,6 +1,6 @@
 """The outbox's Telegram side: templates rendered per recipient, errors mapped to outcomes.
 
-``TelegramNotifier`` implements ``bot.domain.outbox.Notifier`` (house-style §8.4): Telegram
+``TelegramNotifier`` implements ``bot.domain.outbox.Notifier`` (docs/architecture.md §5): Telegram
 exceptions stop here and become an :class:`~bot.domain.outbox.Outcome` the sender's state
 machine understands. Every send is HTML with ``protect_content=True`` (M-11).
 
@@ -11,7 +11,7 @@ An ``edit_message_id`` edits that message instead of sending a new one (live tal
 
 :class:`AiolimiterPacer` spaces the sends: a steady global rate (aiolimiter bucket of size 1,
 so no burst) and at least ~1 s between messages to one chat, which PTB's ``AIORateLimiter``
-does not do for private chats (telegram.md §4 and §5).
+does not do for private chats (docs/telegram-limits.md §4).
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def _seconds(value: int | float | timedelta) -> float:
 
 
 def classify(exc: TelegramError, *, deleting: bool = False) -> SendResult:
-    """Map a Telegram exception to an outcome (house-style §8.4, security.md R-04).
+    """Map a Telegram exception to an outcome (docs/architecture.md §5, R-04).
 
     Order matters: ``BadRequest`` and ``TimedOut`` subclass ``NetworkError``.
     """

@@ -1,4 +1,4 @@
-"""Registration by invite deep link and the language choice (M-03, M-19, quechua.md §4.2).
+"""Registration by invite deep link and the language choice (M-03, M-19, docs/translating.md).
 
 ``/start <code>`` is the only way in. The code is deleted from the chat at once, redeemed
 atomically by the service, and the new member is asked for a language with two buttons,
@@ -20,7 +20,7 @@ from handlers.menus import chat_commands, show_menu
 
 #: Deliberately bilingual and untranslated: it is shown before anyone knows the language.
 LANGUAGE_PROMPT = "Elige tu idioma · Simiykita akllay"
-#: Endonyms, identical in every language (quechua.md §5 #41).
+#: Endonyms, identical in every language (locales/glossary.csv, quechua-castellano).
 LANGUAGE_BUTTONS = ((Lang.ES, "Español"), (Lang.QU, "Runasimi"))
 LANGUAGE_DATA = re.compile(r"lang:set:(es|qu)")
 

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from bot.domain.models import Claim, ClaimEvent, ClaimStatus, Lang, Role
 from bot.i18n import format_date, format_datetime, format_money
 
-#: Telegram's text limit after entity parsing; the HTML source is never shorter (telegram.md §1).
+#: Telegram's text limit after entity parsing; HTML source is never shorter (telegram-limits.md).
 MAX_MESSAGE = 4096
 #: A single history note is clipped so one entry can never exceed a message on its own.
 MAX_NOTE = 600
@@ -192,7 +192,7 @@ def _event_line(t: NullTranslations, lang: Lang, tz: ZoneInfo, event: ClaimEvent
 def render_help(t: NullTranslations, role: Role, commands: Sequence[tuple[str, str]]) -> str:
     """Every command of the member's role, then the safety rules they must know.
 
-    Informants are also told what the bot never asks for (security.md A3, A7): a leaked
+    Informants are also told what the bot never asks for (A3, A7): a leaked
     token or a rogue coordinator could send "go to the square" or "send your location" as
     the bot, and this onboarding rule is what makes such a message stand out as false. All
     members are told that ``protect_content`` does not stop a photo of the screen (M-11).

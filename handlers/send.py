@@ -205,7 +205,7 @@ async def leave_chat(context: BotContext, chat_id: int) -> None:
 async def set_chat_commands(
     context: BotContext, chat_id: int, commands: Sequence[tuple[str, str]]
 ) -> None:
-    """Show ``(command, description)`` pairs as this chat's own command menu (telegram.md §2).
+    """Show ``(command, description)`` pairs as this chat's command menu (telegram-limits.md §2).
 
     Chat scope, no ``language_code``: the member's client reports ``es`` anyway, and this is
     the only way to show Quechua descriptions and a role's commands to that member alone.

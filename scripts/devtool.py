@@ -22,11 +22,11 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 
-#: Statement coverage floor for the whole suite (security.md §5).
+#: Statement coverage floor for the whole suite (docs/threat-model.md §9).
 COVERAGE_FLOOR = "90"
 #: Where pytest-cov writes the JSON report the gate below reads (inside the ignored venv).
 COVERAGE_JSON = VENV / "coverage.json"
-#: security.md §5: "100 % branch on the authz, invites, pin, crypto, outbox, retention, audit
+#: threat-model.md §9: "100 % branch on the authz, invites, pin, crypto, outbox, retention, audit
 #: modules; CI fails below". Invite redemption lives in registration.py.
 FULL_BRANCH_MODULES = (
     "bot/services/authz.py",
@@ -167,7 +167,7 @@ def coverage_gate(report: dict[str, Any]) -> list[str]:
             percent = 100.0 * (covered + lines) / max(branches + statements, 1)
             problems.append(
                 f"{module}: {percent:.2f} % ({covered}/{branches} branches,"
-                f" {lines}/{statements} statements), security.md §5 requires 100 %"
+                f" {lines}/{statements} statements), docs/threat-model.md §9 requires 100 %"
             )
     return problems
 
@@ -209,7 +209,7 @@ def _main(argv: list[str]) -> int:
         *rest,
     ):
         return code
-    print("== coverage gate (security.md §5)", flush=True)
+    print("== coverage gate (docs/threat-model.md §9)", flush=True)
     problems = coverage_gate(json.loads(COVERAGE_JSON.read_text(encoding="utf-8")))
     for problem in problems:
         print(f"coverage gate: {problem}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Regions: plaintext names (needed for scoping, security.md §1.3)."""
+"""Regions: plaintext names (needed for scoping, docs/threat-model.md §4)."""
 
 from __future__ import annotations
 

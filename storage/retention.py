@@ -1,4 +1,4 @@
-"""The nightly retention purge (security.md §1.3, M-08, M-15, M-16, T-37).
+"""The nightly retention purge (docs/threat-model.md §4, M-08, M-15, M-16, T-37).
 
 Deletes, in short batched transactions so the bot keeps working:
 

@@ -1,6 +1,6 @@
 """Every fixture secret the suite creates, and the session-wide log check over them (T-47).
 
-security.md T-47 asks that, after the whole suite, the captured logs contain none of the
+T-47 (security-tests.md) asks that, after the whole suite, the captured logs contain none of the
 fixture PINs, invite codes, codenames, Telegram ids, operation labels, references, amounts or
 the bot token. The seeding helpers call :func:`remember` for each such value they create;
 ``tests/conftest.py`` attaches a :class:`LogCollector` to the root logger for the session and,

@@ -1,4 +1,4 @@
-"""Dependencies point inwards (house-style §2): enforced by scanning imports."""
+"""Dependencies point inwards (docs/architecture.md §1): enforced by scanning imports."""
 
 from __future__ import annotations
 

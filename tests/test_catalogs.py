@@ -1,4 +1,4 @@
-"""The catalog gate (quechua.md §8): the real catalogs pass, and each failure kind is caught."""
+"""The catalog gate (translating.md): the real catalogs pass, and each failure kind is caught."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def texts(t, _):
 
 PLURAL = "Tienes {n} solicitud pendiente."
 
-# Test fixtures only, never shipped: shaped like the glossary drafts of quechua.md §5.
+# Test fixtures only, never shipped: shaped like the glossary drafts of locales/glossary.csv.
 QUECHUA: dict[tuple[str | None, str], str | tuple[str, ...]] = {
     (None, "Hola {name}"): "Rimaykullayki {name}",
     ("estado de reclamo", "Pendiente"): "Suyachkan",

@@ -1,13 +1,13 @@
 """Safety alerts: templates, drafts, alerts, deliveries, answers, help requests and their port.
 
-An alert is a safety broadcast to the informants of one or more regions (product.md). Its text
+An alert is a safety broadcast to the informants of some regions (architecture.md §8). Its text
 comes from a pre-translated template with named placeholders, or is free text written in both
 languages; free text, alerts outside the sender's own regions and very large alerts wait for a
 second person's approval (M-14) before any outbox row exists (T-14). The rules live here,
 pure, so services and tests share them.
 
 Nothing in a template asks anyone to go somewhere or share a location: the onboarding rule
-"the bot never asks you to go anywhere or share your location" (security.md A3) is what makes
+"the bot never asks you to go anywhere or share your location" (threat model, A3) is what makes
 a fake alert recognisable as fake.
 """
 

@@ -50,7 +50,7 @@ class ClaimStatus(StrEnum):
 #: Statuses that end a claim: nothing is owed any more, so nothing is overdue.
 CLOSED_STATUSES = frozenset({ClaimStatus.PAID, ClaimStatus.REJECTED})
 
-#: The claim life cycle of product.md; anything else is refused by the domain.
+#: The claim life cycle (docs/architecture.md §8); anything else is refused by the domain.
 ALLOWED_TRANSITIONS: dict[ClaimStatus, frozenset[ClaimStatus]] = {
     ClaimStatus.REGISTERED: frozenset({ClaimStatus.UNDER_REVIEW, ClaimStatus.REJECTED}),
     ClaimStatus.UNDER_REVIEW: frozenset({ClaimStatus.APPROVED, ClaimStatus.REJECTED}),

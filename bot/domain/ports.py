@@ -27,7 +27,7 @@ from bot.domain.models import (
 
 
 class Clock(Protocol):
-    """Time source; injected so tests control it (house style: services never call now())."""
+    """Time source; injected so tests control it (architecture.md §1: services never call now)."""
 
     @property
     def tz(self) -> ZoneInfo:

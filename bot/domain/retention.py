@@ -1,7 +1,7 @@
 """Retention cut-offs, the purge report and the storage port they travel through (M-15).
 
 Pure values: ``bot.services.retention`` computes the cut-offs from the clock and the policy
-(security.md §1.3), ``storage.retention`` deletes what is older. Keeping the dates here lets
+(docs/threat-model.md §4), ``storage.retention`` deletes what is older. Keeping the dates here lets
 tests state "older than the limit goes, newer stays" without a database.
 """
 

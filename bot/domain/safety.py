@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-#: Telegram lets a bot delete private-chat messages for 48 hours (security.md §0.1).
+#: Telegram lets a bot delete private-chat messages for 48 hours (docs/telegram-limits.md §1).
 DELETABLE_FOR = timedelta(hours=48)
 #: ``deleteMessages`` accepts 1..100 ids per call.
 DELETE_BATCH = 100

@@ -11,7 +11,7 @@ from bot.domain.models import IssuedInvite, Lang, NewInvite, Region, Role
 from bot.domain.ports import AuditLog, Clock, InviteRepository, RegionRepository
 from bot.domain.text import clean_name
 
-#: security.md M-03: expiry ≤ 72 h.
+#: M-03: expiry ≤ 72 h.
 MAX_TTL_HOURS = 72
 #: 32 random bytes → 43 base64url characters, fits Telegram's 64-character deep link.
 CODE_BYTES = 32

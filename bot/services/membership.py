@@ -1,7 +1,7 @@
 """Telegram-side membership facts: a member blocks or unblocks the bot, the bot leaves a group.
 
 In private chats Telegram sends ``my_chat_member`` only when the person blocks (``kicked``) or
-unblocks (``member``) the bot (security.md §0.1). A block is handled exactly like the 403 the
+unblocks (``member``) the bot (telegram-limits.md §1). A block is handled exactly like the 403 the
 outbox sender meets when it writes to someone who blocked it (R-06): the member is flagged,
 whatever was still queued for them is cancelled, and their region's coordinators are told once
 (a silent informant can be a welfare issue). :func:`mark_blocked` is that one flow, shared by

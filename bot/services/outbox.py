@@ -126,7 +126,7 @@ class Pacer(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SenderConfig:
-    """Tuning of the sender; defaults follow telegram.md (25 msg/s, ~1 s of work leased).
+    """Tuning of the sender; defaults follow telegram-limits.md §1 (25 msg/s, ~1 s of work leased).
 
     ``rate`` None lifts the global limit (benchmarks); then ``batch_size`` and
     ``max_in_flight`` fall back to fixed values that keep one core busy.
@@ -154,9 +154,9 @@ class SenderConfig:
         """Telegram calls in flight at once."""
         if self.max_in_flight is not None:
             return max(1, self.max_in_flight)
-        # Unpaced (benchmarks): a few calls in flight beat many. Measured with httpx (httpcore's
-        # pool scans every connection per request: 8 ~2x faster than 32) and again with the
-        # aiohttp transport (10,000 rows: 4 → ~1,100, 8 → ~1,500, 16 → ~1,350 msg/s).
+        # Unpaced (benchmarks): a few calls in flight beat many, measured with httpx (httpcore's
+        # pool scans every connection per request) and again with the aiohttp transport
+        # (docs/performance.md, First pass and Other measurements).
         return max(1, math.ceil(self.rate)) if self.rate else 8
 
 
@@ -703,7 +703,7 @@ async def _wait_event(event: asyncio.Event, seconds: float) -> None:
     future instead of throwing ``CancelledError`` into the send loop's coroutines. CPython
     3.11 drops the trace event of a frame resumed by a throw (cpython#106749), so with
     ``asyncio.timeout`` every line the loop ran after its first idle timeout was invisible
-    to coverage, and the §5 branch gate depended on timing. Only the helper task waiting on
+    to coverage, and the branch gate depended on timing. Only the helper task waiting on
     the event is cancelled here.
     """
     waiter = asyncio.ensure_future(event.wait())

@@ -50,7 +50,7 @@ from bot.domain.text import clean_name
 from bot.services.authz import Action, authorize, is_allowed
 from bot.services.vigilance import DenialWatch
 
-#: scrypt cost (security.md §5): N = 2**15, r = 8, p = 1 needs 32 MiB; maxmem above it.
+#: scrypt cost (docs/threat-model.md §9): N = 2**15, r = 8, p = 1 needs 32 MiB; maxmem above it.
 SCRYPT_LOG_N = 15
 SCRYPT_R = 8
 SCRYPT_P = 1

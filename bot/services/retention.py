@@ -1,4 +1,4 @@
-"""The retention policy (security.md §1.3, M-15) and the nightly purge use case.
+"""The retention policy (docs/threat-model.md §4, M-15) and the nightly purge use case.
 
 Only arithmetic on the clock lives here; ``storage.retention`` does the deleting. The lead
 registers ``RetentionService.purge`` as a nightly job (any time; it is idempotent and a
@@ -19,7 +19,7 @@ _LOGGER = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class RetentionPolicy:
-    """How long each kind of row is kept after it stopped mattering (security.md §1.3)."""
+    """How long each kind of row is kept after it stopped mattering (docs/threat-model.md §4)."""
 
     closed_claims: timedelta = timedelta(days=90)
     invites: timedelta = timedelta(days=7)

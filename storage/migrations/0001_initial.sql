@@ -1,6 +1,6 @@
 -- Spine: regions, members and their Telegram link, invites, operations, claims, audit.
 -- Sensitive values are *_enc BLOBs sealed by storage.crypto.FieldCipher (bound to table,
--- column and row id); lookups go through *_hmac keyed hashes (security.md §1.3, M-07).
+-- column and row id); lookups go through *_hmac keyed hashes (docs/threat-model.md §4, M-07).
 
 CREATE TABLE regions (
     id          INTEGER PRIMARY KEY,

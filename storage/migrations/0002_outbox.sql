@@ -1,4 +1,4 @@
--- The transactional outbox (security.md R-01..R-05): every proactive message and every
+-- The transactional outbox (R-01..R-05): every proactive message and every
 -- scheduled deletion is a row here first, written in the same transaction as its cause.
 -- Template parameters (alert texts, codenames) are sealed in params_enc (M-07); the
 -- recipient is a member id, resolved to a chat only at send time, so an unlink cancels.

@@ -1,4 +1,4 @@
--- Safety alerts (product.md "Alert"; security.md M-14, R-01): drafts being composed, alerts,
+-- Safety alerts (docs/architecture.md §8; M-14, R-01): drafts being composed, alerts,
 -- their target regions, one delivery record per recipient with its answer, and help
 -- requests. Texts and template values are sealed (*_enc, M-07); what was sent to whom and its
 -- outcome lives in the outbox rows (correlation 'alert:<id>', key 'alert:<id>:<member>').

@@ -1,4 +1,4 @@
--- PINs, PIN prompts and the message ids of each member's chat (security.md M-05, M-13).
+-- PINs, PIN prompts and the message ids of each member's chat (M-05, M-13).
 -- PIN hashes are scrypt strings sealed with the field cipher (bound to the member's row), so a
 -- stolen database alone does not even allow an offline guess of a 6-digit PIN (M-07).
 -- Timestamps are ISO 8601 UTC text (storage.codec.ts), which sorts chronologically.

@@ -1,4 +1,4 @@
--- The retention purge is the only way audit rows may be deleted (security.md M-15, M-16).
+-- The retention purge is the only way audit rows may be deleted (M-15, M-16).
 -- The purge inserts the one row of audit_purge, naming the cut-off, deletes the chain's
 -- oldest rows older than that cut-off and removes the row again, all in one transaction, so
 -- no other connection ever sees it. Any other DELETE still aborts; UPDATE always aborts.

@@ -1,4 +1,4 @@
-"""Claim life cycle, overdue days and member basics (product.md "Claim status").
+"""Claim life cycle, overdue days and member basics (docs/architecture.md §8).
 
 The expected transition table is written out here on purpose, independently of
 ``ALLOWED_TRANSITIONS``: every one of the 64 (old, new) pairs is checked, so widening or
@@ -23,7 +23,7 @@ from tests.services.fakes import make_claim, make_member
 
 S = ClaimStatus
 
-#: product.md: registered → under review → approved → payment scheduled → paid, with
+#: docs/architecture.md §8: registered → under review → approved → payment scheduled → paid, with
 #: partially paid, rejected (with a reason) and reopened (appeal).
 EXPECTED: dict[ClaimStatus, set[ClaimStatus]] = {
     S.REGISTERED: {S.UNDER_REVIEW, S.REJECTED},

@@ -1,10 +1,10 @@
 """A local fake of the Telegram Bot API, served over real HTTP on 127.0.0.1.
 
 Handler tests and benchmarks point PTB's ``base_url`` at this server instead of mocking our own
-code (house-style §7): PTB then exercises its real request encoding, error mapping and polling
+code (architecture.md §7): PTB then exercises its real request encoding, error mapping and polling
 loop, while the fake records every call, keeps just enough chat state for deletions and edits to
 behave like Telegram, injects the failures the security tests need (429/403/400/5xx, dropped
-connections, flood limits; security.md T-40..T-46) and lets tests wait on events instead of
+connections, flood limits; T-40..T-46) and lets tests wait on events instead of
 sleeping.
 
 Usage::
@@ -44,7 +44,7 @@ BOT_USER: Final[dict[str, Any]] = {
 """What ``getMe`` answers; PTB's ``initialize()`` needs ``is_bot`` and a username."""
 
 MAX_TEXT_LENGTH: Final = 4096
-"""Telegram's limit for a message text after entity parsing (telegram.md §1)."""
+"""Telegram's limit for a message text after entity parsing (docs/telegram-limits.md §1)."""
 
 NOT_MODIFIED: Final = (
     "Bad Request: message is not modified: specified new message content and reply markup "
@@ -112,7 +112,7 @@ _INT_KEYS: Final = frozenset(
         "cache_time",
     ]
 )
-# Methods subject to Telegram's flood limits when they carry a chat_id (telegram.md §1).
+# Methods subject to Telegram's flood limits when they carry a chat_id (telegram-limits.md §1).
 _LIMITED_PREFIXES: Final = ("send", "editmessage", "copymessage", "forwardmessage")
 # Telegram's default when getUpdates never named allowed_updates (Bot API, getUpdates).
 _NOT_DELIVERED_BY_DEFAULT: Final = frozenset(

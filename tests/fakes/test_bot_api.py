@@ -1,7 +1,7 @@
 """Tests of the fake Bot API itself, driven by a real PTB ``Bot`` and ``Application``.
 
 Every handler test trusts this fake, so these tests pin down that PTB parses what it answers and
-maps its injected errors to the exceptions our code catches (security.md T-40..T-43).
+maps its injected errors to the exceptions our code catches (T-40..T-43).
 """
 
 from __future__ import annotations

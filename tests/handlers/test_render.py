@@ -1,4 +1,4 @@
-"""Pure rendering of claims, histories and help, without Telegram (T-25, quechua.md §4.3)."""
+"""Pure rendering of claims, histories and help, without Telegram (T-25, architecture.md §3)."""
 
 from __future__ import annotations
 
@@ -232,7 +232,7 @@ STAFF_MENU = [
 def test_chat_menu_of_each_role(t: NullTranslations, role: Role, menu: list[str]) -> None:
     commands = chat_commands(t, role)
     assert [command for command, _ in commands] == menu
-    # Telegram's limits for a command menu entry (telegram.md §2).
+    # Telegram's limits for a command menu entry (docs/telegram-limits.md §1).
     assert all(1 <= len(text) <= 256 for _, text in commands)
     assert all(text.strip() == text for _, text in commands)
 

@@ -1,6 +1,6 @@
 """Panic wipe, remote unlink, limits, dedupe and locations end to end.
 
-security.md T-01 (location), T-18, T-23, T-31 (duplicate part), T-46; M-06, M-09, M-13.
+T-01 (location), T-18, T-23, T-31 (duplicate part), T-46; M-06, M-09, M-13.
 """
 
 from __future__ import annotations

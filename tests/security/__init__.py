@@ -1,1 +1,1 @@
-"""The bad-input suite of security.md §4, one module per section (see docs/security-tests.md)."""
+"""The bad-input suite (T-01..T-49), one module per section (see docs/security-tests.md)."""

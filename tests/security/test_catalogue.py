@@ -1,6 +1,6 @@
 """docs/security-tests.md stays true: every T-id once, every cited test exists, reasons given.
 
-The catalogue maps security.md §4 to the tests that prove each case. A renamed or deleted
+The catalogue maps the bad-input cases T-01..T-49 to the tests proving them. A renamed or deleted
 test, a forgotten id or a bare "not applicable" would silently weaken the assurance it claims,
 so it is checked like code.
 """

@@ -1,4 +1,4 @@
-"""security.md §4.4, concurrency, database, restarts: the handler-level cases left open.
+"""docs/security-tests.md §4.4, concurrency, database, restarts: the handler-level cases left open.
 
 T-33 (a double tap on the language button: one state change, one audit row) and T-34 (the
 database locked past ``busy_timeout`` while a member acts: the neutral "try later", nothing

@@ -1,4 +1,4 @@
-"""security.md §4.3, content, encoding, injection: what the other suites leave open.
+"""docs/security-tests.md §4.3, content, encoding, injection: what the other suites leave open.
 
 T-25 (markup in the texts an informant receives), T-26 (no ``LIKE`` anywhere, so there are
 no wildcards to escape), T-27 (Hypothesis over every parser of user input not fuzzed

@@ -1,4 +1,4 @@
-"""security.md §4.1, identity, registration, access control: the cases nothing else covers.
+"""security-tests.md §4.1, identity, registration, access control: the cases nothing else covers.
 
 T-04 (refusals run identical statements), T-05 (bad payloads never reach the invite table,
 through the real handler), T-06 (per-account lock through the handler), T-07 (names and

@@ -1,4 +1,4 @@
-"""security.md §4.2, PIN, sessions, duress, deletion: T-22 over every outbox template.
+"""docs/security-tests.md §4.2, PIN, sessions, duress, deletion: T-22 over every outbox template.
 
 T-15..T-21 are proved elsewhere (docs/security-tests.md). T-22 asks that reminder and alert
 templates, in Spanish and Quechua, carry no amount, operation reference, pseudonym or banned

@@ -1,4 +1,4 @@
-"""security.md §4.6, privacy checks over the whole suite: the T-47 machinery itself.
+"""docs/security-tests.md §4.6, privacy checks over the whole suite: the T-47 machinery itself.
 
 The session-wide check lives in tests/conftest.py (``pytest_sessionfinish``); these tests prove
 that its parts work: the grep finds a logged secret, ignores values too short to mean

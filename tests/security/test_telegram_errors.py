@@ -1,4 +1,4 @@
-"""security.md §4.5, Telegram errors and load: the error kinds the sender tests leave out.
+"""security-tests.md §4.5, Telegram errors and load: the error kinds the sender tests leave out.
 
 The 429 storm, blocked users, 5xx/resets, a 400, deletions and a revoked token run against
 the real application in tests/handlers/test_outbox_sender.py. Here: every error the

@@ -1,6 +1,6 @@
 """In-memory fakes of the ``bot.domain.ports`` Protocols, for service unit tests.
 
-House style §7: services are tested against fakes of *their* ports, never with mocks of our
+architecture.md §7: services are tested against fakes of *their* ports, never with mocks of our
 own code. Each fake keeps its state in plain dicts and lists that tests may inspect, and
 records the calls a test may need to assert did (or did not) happen, e.g. that a malformed
 invite payload never reached the invite store (T-05). Behaviour mirrors the SQLite

@@ -1,4 +1,4 @@
-"""Storage fixtures: a real SQLite file under ``tmp_path`` with real keys (house style §7).
+"""Storage fixtures: a real SQLite file under ``tmp_path`` with real keys (architecture.md §7).
 
 Keys come from ``storage.keys.ensure_keys``/``load_keys`` exactly as at start-up, in a folder
 apart from the database's (the production rule), and every repository is built over the one

@@ -1,6 +1,6 @@
-"""Branches of the §5 "100 % branch" modules that no behaviour test reached yet.
+"""Branches of the "100 % branch" modules that no behaviour test reached yet.
 
-security.md §5 requires full branch coverage of the authorization, invite, PIN, crypto,
+docs/threat-model.md §9 requires full branch coverage of the authorization, invite, PIN, crypto,
 outbox, retention and audit modules (gate in scripts/dev.py). Each test here checks a real
 behaviour of such a branch: a malformed audit checkpoint, an empty result batch, and a
 member whose sealed Telegram link no longer opens.

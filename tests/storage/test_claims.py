@@ -70,7 +70,7 @@ async def test_import_creates_a_claim_with_every_field(seeded: Repos) -> None:
     assert await seeded.claims.get(claim.id) == claim
     [event] = await seeded.claims.history(claim.id, visible_only=True)
     assert (event.status, event.visible, event.note) == (ClaimStatus.REGISTERED, True, None)
-    assert event.at == T0  # rounded to the minute (security.md §1.3)
+    assert event.at == T0  # rounded to the minute (docs/threat-model.md §4)
 
 
 async def test_reimporting_the_same_rows_changes_nothing(seeded: Repos) -> None:
@@ -245,7 +245,7 @@ async def test_t48_no_plaintext_in_database_or_wal(seeded: Repos) -> None:
     assert wal.stat().st_size > 0  # the data is in the WAL right now, uncheckpointed
     assert _hits(db_file) == []
     assert _hits(wal) == []
-    # Positive control: the region name is plaintext by design (§1.3), so the grep sees it.
+    # Positive control: the region name is plaintext by design (threat model §4): the grep sees it.
     assert b"Pichari" in db_file.read_bytes() + wal.read_bytes()
     # Sanity: the values are there, sealed (a wrong grep would pass vacuously).
     member = await seeded.members.by_telegram_id(TG)

@@ -1,4 +1,4 @@
-"""The retention purge on a real database file (T-37, M-15, M-16; security.md §1.3)."""
+"""The retention purge on a real database file (T-37, M-15, M-16; docs/threat-model.md §4)."""
 
 from __future__ import annotations
 
