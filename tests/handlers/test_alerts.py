@@ -9,6 +9,7 @@ that move the clock further open a new one through the PIN service.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -70,14 +71,14 @@ class World:
         return matching(self.fake)[-1]
 
     def audit(self, action: str) -> list[str]:
-        with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True) as conn:
+        with closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)) as conn:
             rows = conn.execute(
                 "SELECT result FROM audit WHERE action = ? ORDER BY id", (action,)
             ).fetchall()
         return [row[0] for row in rows]
 
     def count(self, sql: str) -> int:
-        with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True) as conn:
+        with closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)) as conn:
             return int(conn.execute(sql).fetchone()[0])
 
     async def run_job(self, name: str) -> None:

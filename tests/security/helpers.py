@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,8 @@ def touching(statements: list[str], *tables: str) -> list[str]:
 
 def query(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Read-only SQL on the bot's database file from outside (as an auditor would)."""
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
+    # closing(): a sqlite3 connection's own context manager commits but never closes.
+    with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
         return list(conn.execute(sql, params).fetchall())
 
 
