@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
+from bot.cli_status import add_status
 from bot.config import BOT_USERNAME, CONFIG_VARIABLE, ConfigError, Settings
 from bot.domain.errors import DomainError, Unavailable
 from bot.domain.models import Lang, Member, Role
@@ -704,6 +705,7 @@ _GROUPS: tuple[Callable[[Commands], None], ...] = (
     _add_keys,
     _add_backup,
     _add_purge,
+    add_status,
 )
 
 
