@@ -114,12 +114,20 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
     version = installed_version()
     path = settings.database_path
     unreadable: str | None = None
-    if not path.is_file():
+    try:
+        present = path.is_file()
+    except OSError as exc:  # a folder this user may not enter
+        present = False
+        unreadable = (
+            f"{path} cannot be reached ({exc.strerror or type(exc).__name__}); run status as"
+            " the service user (sudo chaski-admin status)"
+        )
+    if unreadable is None and not present:
         unreadable = (
             f"{path} does not exist (check CHASKI_DB or the configuration file);"
             " nothing was created"
         )
-    else:
+    elif present:
         now = datetime.now(UTC)
         try:
             found = probe(path, settings.key_dir, now)

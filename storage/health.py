@@ -174,6 +174,13 @@ def _keys(
         keys = load_keys(key_dir)
     except KeyFileError as exc:
         return count, str(exc), None
+    except OSError as exc:  # a key file this user may not read: status run as someone else
+        reason = exc.strerror or type(exc).__name__
+        problem = (
+            f"the keys in {key_dir} cannot be read ({reason}); run status as the service user"
+            " (sudo chaski-admin status)"
+        )
+        return count, problem, None
     active = keys.cipher.active_key_id
     unknown = sorted(used - keys.cipher.key_ids)
     if unknown:

@@ -29,6 +29,7 @@ def test_setting_names_are_exactly_what_from_env_reads() -> None:
     body = source.split("def from_env", 1)[1]
     read = set(re.findall(r'"((?:CHASKI|TELEGRAM)_[A-Z_]+)"', body))
     assert read == set(SETTING_NAMES)
+    assert SETTING_NAMES[0] == "TELEGRAM_BOT_TOKEN"  # bot.config_file guards it by position
     assert len(SETTING_NAMES) == len(set(SETTING_NAMES))
 
 

@@ -289,3 +289,25 @@ def test_the_drill_counts_match_what_restore_prints(
     counts = status.removeprefix("Counts for the restore drill: ").removesuffix(".")
     assert counts == "1 member(s), 0 claim(s), 1 sealed value(s)"
     assert f": {counts} checked; integrity ok." in restored.out
+
+
+def test_a_user_who_may_not_read_the_files_is_sent_to_the_service_user(
+    chaski: Callable[..., Result], env: Path
+) -> None:
+    _running(chaski)
+    (env / "keys").chmod(0o000)
+    (env / "data").chmod(0o000)
+    try:
+        if os.access(env / "keys", os.R_OK):
+            pytest.skip("running as root: every file is readable")
+        result = chaski("status")
+        (env / "data").chmod(0o700)
+        keys = chaski("status", "--json")
+    finally:
+        (env / "keys").chmod(0o700)
+        (env / "data").chmod(0o700)
+    assert result.code == 2
+    assert result.out.startswith("CRITICAL: database ")
+    assert "run status as the service user (sudo chaski-admin status)" in result.out
+    document = json.loads(keys.out)
+    assert "cannot be read" in _summary(document, "keys")
