@@ -22,6 +22,7 @@ from bot.i18n import Catalogs
 from bot.wiring import open_wiring
 from handlers.concurrency import PerChatUpdateProcessor
 from handlers.context import BotApplication, BotContext, BotData
+from handlers.heartbeat import PollingRequest, start_heartbeat
 from handlers.http import AiohttpRequest
 
 _LOGGER = logging.getLogger(__name__)
@@ -38,12 +39,15 @@ def build_application(settings: Settings, *, clock: Clock | None = None) -> BotA
     if settings.bot_token is None:
         raise ValueError("a bot token is required to build the application")
     resources = AsyncExitStack()
+    # The long poll's own transport notes each answer for the heartbeat (chaski status).
+    polling = PollingRequest(connection_pool_size=1)
 
     async def post_init(application: BotApplication) -> None:
         wiring = await open_wiring(settings, clock=clock)
         resources.push_async_callback(wiring.close)
         application.bot_data.attach(wiring.services, Catalogs.load())
         await handlers.on_startup(application)
+        start_heartbeat(application, polling)
 
     async def post_shutdown(application: BotApplication) -> None:
         try:
@@ -58,7 +62,7 @@ def build_application(settings: Settings, *, clock: Clock | None = None) -> BotA
         # aiohttp instead of PTB's httpx: about a quarter of the CPU per Bot API call
         # (docs/performance.md). Bot calls and the long poll get separate pools, as in PTB.
         .request(AiohttpRequest())
-        .get_updates_request(AiohttpRequest(connection_pool_size=1))
+        .get_updates_request(polling)
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
         .job_queue(JobQueue[BotContext]())
         .defaults(

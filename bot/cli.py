@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -23,7 +24,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
-from bot.config import BOT_USERNAME, ConfigError, Settings
+from bot.cli_status import add_status
+from bot.config import BOT_USERNAME, CONFIG_VARIABLE, ConfigError, Settings
 from bot.domain.errors import DomainError, Unavailable
 from bot.domain.models import Lang, Member, Role
 from bot.logging_setup import configure_logging as configure_logging  # noqa: PLC0414 - re-export (bench)
@@ -703,6 +705,7 @@ _GROUPS: tuple[Callable[[Commands], None], ...] = (
     _add_keys,
     _add_backup,
     _add_purge,
+    add_status,
 )
 
 
@@ -712,8 +715,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chaski",
         description="Chaski: reward-claim status and safety alerts on Telegram."
         " Without a command, runs the bot.",
-        epilog="Settings come from the environment (CHASKI_DB, CHASKI_KEY_DIR, …);"
+        epilog="Settings come from the configuration file (--config or CHASKI_CONFIG) and"
+        " the environment (CHASKI_DB, CHASKI_KEY_DIR, …), the environment winning;"
         " see the README.",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help=f"read settings from FILE (NAME=value lines; default: ${CONFIG_VARIABLE}),"
+        " e.g. /etc/chaski/chaski.env; give it before the command",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for register in _GROUPS:
@@ -728,6 +739,18 @@ def _describe(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _settings(config: Path | None, *, need_token: bool) -> Settings:
+    """Settings from ``--config`` (else ``CHASKI_CONFIG``) and the environment."""
+    from bot.config_file import load_settings  # noqa: PLC0415 - keeps `chaski --help` light
+
+    named = os.environ.get(CONFIG_VARIABLE, "").strip()
+    path = config if config is not None else Path(named) if named else None
+    settings, notes = load_settings(os.environ, path, need_token=need_token)
+    for note in notes:
+        _err(f"note: {note}")
+    return settings
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``chaski`` and ``python -m bot``; returns the exit code."""
     try:
@@ -737,7 +760,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "run"
     redactor = configure_logging(logging.INFO if command == "run" else logging.WARNING)
     try:
-        settings = Settings.from_env(need_token=command == "run")
+        settings = _settings(args.config, need_token=command == "run")
         redactor.add_secret(settings.bot_token or "")
         if command == "run":
             from bot.app import run  # noqa: PLC0415 - imports telegram only when running

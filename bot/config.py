@@ -26,8 +26,40 @@ DEFAULT_DB = "data/chaski.sqlite3"
 DEFAULT_KEY_DIR = "keys"
 
 
+#: Every variable ``Settings.from_env`` reads, in the README's order (the configuration file
+#: may set exactly these; tests/test_config_file.py keeps the list in step with the code).
+SETTING_NAMES = (
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_BASE_URL",
+    "CHASKI_BOT_USERNAME",
+    "CHASKI_DB",
+    "CHASKI_KEY_DIR",
+    "CHASKI_TIMEZONE",
+    "CHASKI_DELETE_AFTER_MINUTES",
+    "CHASKI_CONCURRENT_UPDATES",
+    "CHASKI_SEND_RATE",
+    "CHASKI_ALERT_APPROVAL_THRESHOLD",
+    "CHASKI_POLL_TIMEOUT",
+    "CHASKI_QUIET_HOURS",
+    "CHASKI_RATE_PER_MINUTE",
+    "CHASKI_RATE_PER_DAY",
+    "CHASKI_RATE_GLOBAL_PER_SECOND",
+    "CHASKI_PIN_SESSION_MINUTES",
+    "CHASKI_INVITE_ALARM_PER_HOUR",
+)
+
+#: The variable naming the configuration file (``bot.config_file``); ``--config`` overrides it.
+CONFIG_VARIABLE = "CHASKI_CONFIG"
+
+
 class ConfigError(Exception):
     """A setting is missing or invalid; the message names the variable, never its value."""
+
+    @property
+    def variable(self) -> str | None:
+        """The setting this error is about: every message starts with the variable's name."""
+        first = str(self).split(" ", 1)[0]
+        return first if first in SETTING_NAMES else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,6 +19,7 @@ from bot.services.claims import ClaimService
 from bot.services.claims_import import ClaimImportService
 from bot.services.clock import SystemClock
 from bot.services.container import Services
+from bot.services.heartbeat import HeartbeatService
 from bot.services.invite_batch import InviteBatchService
 from bot.services.invites import InviteService
 from bot.services.members import MemberDirectory
@@ -27,11 +30,13 @@ from bot.services.registration import RegistrationService
 from bot.services.retention import RetentionService
 from bot.services.safety import InboundLimiter, SafetyService
 from bot.services.vigilance import DenialWatch, IntakeAlarm, InviteAlarm
+from bot.version import installed_version
 from storage.alerts import SqliteAlertRepository
 from storage.audit import SqliteAuditLog
 from storage.chat_messages import SqliteChatMessageLog
 from storage.claims import SqliteClaimRepository
 from storage.database import Database
+from storage.heartbeat import SqliteHeartbeat
 from storage.inbound import SqliteInboundLog
 from storage.keys import KeyMaterial, ensure_keys, load_keys
 from storage.members import (
@@ -187,5 +192,13 @@ async def open_wiring(settings: Settings, *, clock: Clock | None = None) -> Wiri
             members=members, outbox=outbox, audit=audit, clock=clock, uow=db
         ),
         intake=IntakeAlarm(members=members, outbox=outbox, audit=audit, clock=clock, uow=db),
+        heartbeat=HeartbeatService(
+            store=SqliteHeartbeat(db),
+            clock=clock,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            version=installed_version(),
+            poll_timeout_s=settings.poll_timeout,
+        ),
     )
     return Wiring(db=db, keys=keys, services=services)

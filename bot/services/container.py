@@ -10,6 +10,7 @@ from bot.domain.ports import Clock, DeletionScheduler, UnitOfWork
 from bot.services.alerts import AlertService
 from bot.services.claims import ClaimService
 from bot.services.claims_import import ClaimImportService
+from bot.services.heartbeat import HeartbeatService
 from bot.services.invite_batch import InviteBatchService
 from bot.services.invites import InviteService
 from bot.services.members import MemberDirectory
@@ -59,3 +60,5 @@ class Services:
     membership: MembershipService
     #: Pages the administrators when Telegram hands this bot's updates elsewhere (A7, T-44).
     intake: IntakeAlarm
+    #: The running bot's sign of life for ``chaski status`` (written by a job).
+    heartbeat: HeartbeatService
