@@ -196,8 +196,10 @@ def test_anyone_else_is_told_to_use_sudo(tmp_path: Path) -> None:
 
 
 def _dev_recipe() -> list[list[str]]:
-    """``scripts/dev.py``'s pip calls, with placeholders for the interpreter and the root."""
-    spec = importlib.util.spec_from_file_location("chaski_dev_script", ROOT / "scripts" / "dev.py")
+    """``scripts/dev.py``'s pip calls (in devtool.py), with placeholders for python and root."""
+    spec = importlib.util.spec_from_file_location(
+        "chaski_devtool", ROOT / "scripts" / "devtool.py"
+    )
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
