@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV = ROOT / ".venv"
+#: The virtual environment; CI points CHASKI_DEV_VENV at .venvs/<version> to run the same
+#: suite under each supported Python from one clone (.ci/run).
+VENV = ROOT / os.environ.get("CHASKI_DEV_VENV", ".venv")
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 

@@ -189,7 +189,7 @@ def test_the_fixture_reproduces_the_failure_of_resolving_installs_on_old_pip(
 ) -> None:
     """Without --no-deps the same lock fails on pip < 23.3, so the test above can fail."""
     lock = setup.lock("alpha", "beta", "gamma")
-    command = [setup.python, "-m", "pip", "install", "--require-hashes", "-r", lock]
+    command = [str(setup.python), "-m", "pip", "install", "--require-hashes", "-r", lock]
     result = subprocess.run(  # noqa: S603 - our own venv's pip
         command, cwd=setup.project, capture_output=True, text=True, check=False
     )
