@@ -29,6 +29,7 @@ from bot.domain.models import Lang, Member, Role
 from bot.logging_setup import configure_logging as configure_logging  # noqa: PLC0414 - re-export (bench)
 from bot.services.claims_import import (
     IMPORT_STATUSES,
+    OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
     ImportRejected,
     LineError,
@@ -129,6 +130,8 @@ def _report_lines(errors: Sequence[LineError]) -> None:
     """Every refused line as ``line N: reason`` (``file: reason`` for the whole file)."""
     for error in errors:
         where = f"line {error.line}" if error.line > 0 else "file"
+        if error.cell is not None:
+            where += f", cell {error.cell}"
         sys.stderr.write(f"{where}: {error.reason}\n")
 
 
@@ -352,19 +355,33 @@ def _add_invite(commands: Commands) -> None:
 # --- claims ---------------------------------------------------------------------------------
 
 
+def _import_progress(done: int, total: int) -> None:
+    """Tell the operator on stderr how far a long import has come (every 1000 rows)."""
+    sys.stderr.write(f"chaski: {done} of {total} rows written…\n")
+    sys.stderr.flush()
+
+
 async def _claims_import(args: argparse.Namespace, settings: Settings) -> int:
     data = _read_input(Path(args.file), CLAIMS_MAX_BYTES)
+    if args.check and not settings.database_path.is_file():
+        raise CliError(f"{settings.database_path}: no database to check against (check CHASKI_DB)")
     async with _wired(settings) as wiring:
         try:
-            result = await wiring.services.claims_import.import_file(data)
+            result = await wiring.services.claims_import.import_file(
+                data,
+                check=args.check,
+                allow_reassign=args.allow_reassign,
+                progress=_import_progress,
+            )
         except ImportRejected as exc:
             _report_lines(exc.errors)
             _err(f"nothing imported: {len(exc.errors)} bad line(s) in {args.file}")
             return 2
-    _out(
-        f"Imported: {result.created} created, {result.updated} updated,"
-        f" {result.unchanged} unchanged."
-    )
+    counts = f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged."
+    if args.check:
+        _out(f"Check passed, nothing was written; importing would give: {counts}")
+    else:
+        _out(f"Imported: {counts}")
     return 0
 
 
@@ -376,15 +393,28 @@ def _add_claims(commands: Commands) -> None:
     imports = actions.add_parser(
         "import",
         help="import claims from a CSV file, all or nothing",
-        description="Create or update claims by reference from a UTF-8 CSV file with the"
-        " columns " + ", ".join(REQUIRED_COLUMNS) + ". Amounts in soles with a dot"
+        description="Create or update claims by reference from a UTF-8 CSV file (comma- or"
+        " semicolon-separated) with the columns " + ", ".join(REQUIRED_COLUMNS) + ", and"
+        " optionally " + ", ".join(OPTIONAL_COLUMNS) + ". Amounts in soles with a dot"
         " (1500 or 1500.50), dates YYYY-MM-DD, status one of "
         + ", ".join(sorted(IMPORT_STATUSES))
-        + ". Every line is checked first; if any is bad,"
-        " each is reported and nothing is imported. Importing the same file again changes"
-        " nothing.",
+        + " (partially_paid needs paid_amount). Every line is checked first; if any is bad,"
+        " each is reported by line and cell, without its value, and nothing is imported."
+        " Importing the same file again changes nothing.",
     )
     imports.add_argument("file", metavar="FILE.csv", help="the CSV file")
+    imports.add_argument(
+        "--check",
+        action="store_true",
+        help="check the file against the database and print what an import would do;"
+        " writes nothing",
+    )
+    imports.add_argument(
+        "--allow-reassign",
+        action="store_true",
+        help="let rows move an existing claim (same reference) to another informant;"
+        " refused without it",
+    )
     imports.set_defaults(handler=_claims_import)
 
 

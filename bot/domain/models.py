@@ -176,6 +176,9 @@ class ClaimEvent:
     status: ClaimStatus
     note: str | None
     visible: bool
+    #: The day the status took effect, when the import said so (``at`` is when it was
+    #: recorded); None for events recorded before that was asked.
+    effective: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,3 +196,8 @@ class ClaimRow:
     promised_date: date | None
     next_step: str | None
     next_step_date: date | None
+    #: Paid so far (optional ``paid_amount`` column); None: not given, the stored sum stays.
+    paid_cents: int | None = None
+    #: When the status took effect (optional ``status_date`` column); None: not known, and
+    #: the history shows only when the change was recorded.
+    status_date: date | None = None

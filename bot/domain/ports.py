@@ -6,7 +6,7 @@ themselves: a service never sees a ciphertext or a Telegram ID it was not handed
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -24,6 +24,9 @@ from bot.domain.models import (
     Region,
     Role,
 )
+
+#: ``progress(done, total)``: how far a long operation (a claims import) has come.
+Progress = Callable[[int, int], None]
 
 
 class Clock(Protocol):
@@ -137,8 +140,22 @@ class ClaimRepository(Protocol):
     async def history(self, claim_id: int, *, visible_only: bool) -> list[ClaimEvent]:
         """A claim's events, oldest first."""
 
-    async def import_rows(self, rows: Sequence[ClaimRow], now: datetime) -> ImportResult:
-        """Create or update claims by reference, all in one transaction."""
+    async def owners(self, references: Sequence[str]) -> dict[str, int]:
+        """The member id holding each of ``references`` already stored."""
+
+    async def import_rows(
+        self,
+        rows: Sequence[ClaimRow],
+        now: datetime,
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> ImportResult:
+        """Create or update claims by reference, all in one transaction.
+
+        ``dry_run`` does the same work and rolls it back (the counts are what an import
+        would do); ``progress`` is told how many rows are done now and then.
+        """
 
 
 class AuditLog(Protocol):

@@ -549,7 +549,9 @@ def test_claims_import_with_bad_rows_imports_nothing(
     assert result.code == 2
     assert result.out == ""
     reported = [line for line in result.err_lines if line.startswith("line ")]
-    assert [int(line.split(":")[0].split()[1]) for line in reported] == list(range(3, 11))
+    assert [int(line.split(":")[0].split()[1].rstrip(",")) for line in reported] == list(
+        range(3, 11)
+    )
     assert "promised_amount" in reported[0]
     assert "status" in reported[1]
     assert "codename" in reported[2]

@@ -39,6 +39,7 @@ from bot.domain.ports import (
     ImportResult,
     InviteRepository,
     MemberRepository,
+    Progress,
     RegionRepository,
     UnitOfWork,
 )
@@ -365,7 +366,18 @@ class InMemoryClaims:
             e for e in self.events if e.claim_id == claim_id and (e.visible or not visible_only)
         ]
 
-    async def import_rows(self, rows: Sequence[ClaimRow], now: datetime) -> ImportResult:
+    async def owners(self, references: Sequence[str]) -> dict[str, int]:
+        """Not needed by the services tested with this fake."""
+        raise NotImplementedError
+
+    async def import_rows(
+        self,
+        rows: Sequence[ClaimRow],
+        now: datetime,
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> ImportResult:
         """Not needed by the services tested with this fake."""
         raise NotImplementedError
 
