@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 from bot.config import BOT_USERNAME, ConfigError, Settings
-from bot.domain.errors import DomainError, Unavailable
+from bot.domain.errors import DomainError, NotFound, Unavailable
 from bot.domain.models import Lang, Member, Role
 from bot.logging_setup import configure_logging as configure_logging  # noqa: PLC0414 - re-export (bench)
 from bot.services.claims_import import (
@@ -233,12 +233,18 @@ def _add_invite_options(parser: argparse.ArgumentParser) -> None:
         "--role", required=True, choices=[str(role) for role in Role], help="the member's role"
     )
     parser.add_argument(
-        "--region", required=True, metavar="NAME", help="an existing region (chaski region list)"
+        "--region",
+        required=True,
+        action="append",
+        metavar="NAME",
+        help="an existing region (chaski region list); repeat it for a coordinator or"
+        " administrator of several regions (an informant has exactly one)",
     )
     parser.add_argument(
         "--language",
         choices=[str(lang) for lang in Lang],
-        help="preset the member's language; without it the bot asks them on first contact",
+        help="preset the member's language (the bot then does not ask); without it the bot"
+        " asks them on first contact",
     )
     parser.add_argument(
         "--ttl-hours",
@@ -273,7 +279,7 @@ async def _invite_create(args: argparse.Namespace, settings: Settings) -> int:
         _out(_json({"code": issued.code, "link": link, "expires_at": _iso(issued.expires_at)}))
         return 0
     local = issued.expires_at.astimezone(tz).isoformat(sep=" ", timespec="minutes")
-    _out(f"Invite created for a new {args.role} in {args.region}.")
+    _out(f"Invite created for a new {args.role} in {', '.join(args.region)}.")
     _out(f"Code:    {issued.code}")
     _out(f"Link:    {link or '(unknown: pass --bot-username or set CHASKI_BOT_USERNAME)'}")
     _out(f"Expires: {local} ({tz.key})")
@@ -329,7 +335,9 @@ def _add_invite(commands: Commands) -> None:
         "create",
         help="create one invite and print its code (shown only once)",
         description="Create a member under CODENAME and print the one-time code, its t.me"
-        " link when the bot's username is known, and when it expires.",
+        " link when the bot's username is known, and when it expires. A CODENAME whose"
+        " member has no linked account (the invite was lost, or the member was unlinked)"
+        " gets a new code instead, with the same role: the old code stops working.",
     )
     _add_invite_options(create)
     create.add_argument(
@@ -462,9 +470,21 @@ async def _members_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _members_reset_pin(args: argparse.Namespace, settings: Settings) -> int:
+    async with _wired(settings) as wiring:
+        try:
+            await wiring.services.pin.reset_by_operator(args.codename)
+        except NotFound:
+            raise CliError("no member with that codename (see chaski members list)") from None
+    _out("PIN cleared (audited): the member creates a new one with /pin in the chat.")
+    return 0
+
+
 def _add_members(commands: Commands) -> None:
     group = commands.add_parser(
-        "members", help="list members", description="Members by codename (never Telegram IDs)."
+        "members",
+        help="list members, reset a PIN",
+        description="Members by codename (never Telegram IDs).",
     )
     actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser(
@@ -476,6 +496,16 @@ def _add_members(commands: Commands) -> None:
     )
     listing.add_argument("--json", action="store_true", help="print one JSON array")
     listing.set_defaults(handler=_members_list)
+    reset = actions.add_parser(
+        "reset-pin",
+        help="clear a member's PIN and lock (e.g. a sole administrator locked out)",
+        description="Clear the PIN, emergency PIN and lock of the member CODENAME (any"
+        " case), like /pin_reset in the chat, for when nobody in the chat can: a sole"
+        " administrator locked out of their PIN. Check first, outside the bot, that the"
+        " request comes from that person. Audited.",
+    )
+    reset.add_argument("codename", metavar="CODENAME", help="the member's codename")
+    reset.set_defaults(handler=_members_reset_pin)
 
 
 # --- outbox ---------------------------------------------------------------------------------

@@ -113,13 +113,37 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class NewInvite:
-    """What an administrator asks for when creating an invite."""
+    """What an administrator asks for when creating an invite.
+
+    A coordinator may have several regions (``region`` and ``more_regions``); an informant
+    has exactly one.
+    """
 
     role: Role
     region: str
     codename: str
     lang: Lang | None
     ttl_hours: int
+    more_regions: tuple[str, ...] = ()
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """Every region of the invite, the first one first."""
+        return (self.region, *self.more_regions)
+
+
+def can_reenrol(member: Member, role: Role) -> bool:
+    """Whether a new invite may be issued for an existing codename (issue #14.7).
+
+    Only while no Telegram account is linked (the invite was lost or expired, or the member
+    was unlinked: panic button, lost phone, duress) and with the same role: a suspended
+    member stays suspended, and a codename never changes role by a new invite.
+    """
+    return (
+        not member.telegram_linked
+        and member.state is not MemberState.SUSPENDED
+        and member.role is role
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,14 @@ class MemberRepository(Protocol):
     async def by_codename(self, codename: str) -> Member | None:
         """A member by exact codename (keyed-hash lookup)."""
 
+    async def by_codename_any_case(self, codename: str) -> Member | None:
+        """A member by codename ignoring case, as people type them in chat (issue #14.7).
+
+        The exact spelling wins; otherwise the one member whose codename matches ignoring
+        case; None when there is none, or several and none exactly. The same work whether
+        or not the codename exists, so its timing tells a coordinator nothing (M-04).
+        """
+
     async def list_all(self) -> list[Member]:
         """Every member, ordered by id."""
 
@@ -112,6 +120,17 @@ class InviteRepository(Protocol):
         Raises:
             Conflict: the codename is taken.
             NotFound: the region does not exist.
+        """
+
+    async def reenrol(
+        self, invite: NewInvite, code: str, expires_at: datetime, now: datetime
+    ) -> int | None:
+        """Issue a new code for the existing member ``invite.codename`` names, if
+        ``can_reenrol`` allows it: older unused codes are revoked, the member is active
+        again with the invite's regions (and language, when given). None: not allowed.
+
+        Raises:
+            NotFound: a region does not exist.
         """
 
     async def redeem(self, code: str, telegram_id: int, now: datetime) -> Member | None:

@@ -429,7 +429,7 @@ def test_batch_with_bad_lines_creates_nothing(
     chaski: Callable[..., Result], region: str, tmp_path: Path
 ) -> None:
     del region
-    create_invite(chaski, "Puma")
+    redeem(create_invite(chaski, "Puma")["code"])  # linked: cannot be re-enrolled (#14.7)
     names = tmp_path / "names.txt"
     names.write_text("Kuntur\nWa\u202eman\n\u0420um\u0430\nKuntur\nPuma\nAtoq\n", encoding="utf-8")
     result = batch(chaski, names)
