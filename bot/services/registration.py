@@ -41,9 +41,28 @@ class RegistrationService:
     alarm: InviteAlarm | None = None
 
     async def identify(self, telegram_id: int) -> Member | None:
-        """The active member behind this account, or None (stranger, unlinked, suspended)."""
+        """The active member behind this account, or None (stranger, unlinked, suspended).
+
+        Called for what the account sent, so a member flagged as having blocked the bot
+        plainly has not any more: the flag is cleared here (issue #14.7). Telegram's unblock
+        notice (``my_chat_member``) is not always delivered, and a stale flag keeps
+        coordinators believing the member cannot be reached.
+        """
         member = await self.members.by_telegram_id(telegram_id)
-        return member if member is not None and member.active else None
+        if member is None or not member.active:
+            return None
+        if member.blocked:
+            await self.members.set_blocked(member.id, False)
+            await self.audit.record(
+                action="member_unblocked",
+                result="message",
+                now=self.clock.now(),
+                actor_id=member.id,
+                actor_role=member.role,
+                target=f"member:{member.id}",
+            )
+            member = replace(member, blocked=False)
+        return member
 
     async def redeem(self, telegram_id: int, payload: str) -> Member:
         """Link the account to the member the invite names, exactly once.

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.domain.errors import NotFound
 from bot.domain.models import Member
 from bot.domain.outbox import Outbox
 from bot.domain.pin import PinRepository
@@ -35,7 +36,7 @@ from bot.domain.safety import (
     InboundLog,
 )
 from bot.domain.text import MAX_TEXT
-from bot.services.authz import Action, authorize
+from bot.services.authz import Action, authorize, is_allowed
 from bot.services.pin import PinService, find_member, notify_coordinators
 
 _LOGGER = logging.getLogger(__name__)
@@ -241,14 +242,24 @@ class SafetyService:
         await self._unlink(member, eraser, actor=member, cause="panic")
 
     async def unlink_remote(self, actor: Member, codename: str, eraser: ChatEraser) -> Member:
-        """``/desvincular``: a coordinator or admin unlinks a lost or seized phone (M-13c).
+        """``/desvincular`` without a question: find the member, then unlink (M-13c).
+
+        Raises:
+            PinNotSet, PinRequired: the actor has no open PIN session.
+            NotFound: malformed, unknown, or out-of-scope codename (one error, M-04).
+        """
+        target = await self.unlink_target(actor, codename)
+        return await self.unlink_confirmed(actor, target.id, eraser)
+
+    async def unlink_target(self, actor: Member, codename: str) -> Member:
+        """``/desvincular <codename>``: whom the actor may unlink, before asking them to confirm.
 
         Raises:
             PinNotSet, PinRequired: the actor has no open PIN session.
             NotFound: malformed, unknown, or out-of-scope codename (one error, M-04).
         """
         await self.pin.require_session(actor)
-        target = await find_member(
+        return await find_member(
             self.members,
             actor,
             codename,
@@ -256,6 +267,28 @@ class SafetyService:
             self.pin.denials,
             audit_as="member_unlink",
         )
+
+    async def unlink_confirmed(self, actor: Member, member_id: int, eraser: ChatEraser) -> Member:
+        """The confirmation button: unlink a lost or seized phone (M-13c; issue #14.7).
+
+        Everything is judged again at the press (the session, the scope, whether the member
+        is still linked): the button may be old, forged, or pressed after a region change.
+
+        Raises:
+            PinNotSet, PinRequired: the actor has no open PIN session.
+            NotFound: unknown, out of scope, or no longer linked (one error, M-04).
+        """
+        await self.pin.require_session(actor)
+        target = await self.members.get(member_id)
+        if (
+            target is None
+            or not target.telegram_linked
+            or not is_allowed(actor, Action.UNLINK_MEMBER, target)
+        ):
+            await self.pin.denials.denied(
+                actor, "member_unlink", f"member:{target.id}" if target else None
+            )
+            raise NotFound("member")
         await self._unlink(target, eraser, actor=actor, cause="remote")
         return target
 
