@@ -59,7 +59,10 @@ async def guard(update: Update, context: BotContext) -> None:
     """
     user = update.effective_user
     safety = context.services.safety
-    if safety.limiter.check(user.id if user else None) is not Verdict.ALLOW:
+    verdict, first_drop = safety.limiter.judge(user.id if user else None)
+    if verdict is not Verdict.ALLOW:
+        if first_drop and user is not None:
+            await _too_fast(update, context, user.id, verdict)
         raise ApplicationHandlerStop
     message, chat = update.message, update.effective_chat
     if message is None or chat is None or chat.type != ChatType.PRIVATE:
@@ -74,6 +77,32 @@ async def guard(update: Update, context: BotContext) -> None:
         else:
             await not_available(context, member, chat.id)
         raise ApplicationHandlerStop
+
+
+async def _too_fast(update: Update, context: BotContext, user_id: int, verdict: Verdict) -> None:
+    """Tell a member, once per flood, that what they send is being dropped (issue #14.8).
+
+    A coordinator composing an alert and typing PINs can reach the per-minute limit; being
+    dropped without a word looks like a broken bot. Strangers get nothing (M-02), and the
+    global limit says nothing to anyone (the machine is busy, not the person).
+    """
+    chat = update.effective_chat
+    if verdict is Verdict.GLOBAL or chat is None or chat.type != ChatType.PRIVATE:
+        return
+    member = await context.services.registration.identify(user_id)
+    if member is None:
+        return
+    t = context.catalogs.for_lang(member.lang)
+    if verdict is Verdict.DAY:
+        text = t.gettext(
+            "Llegaste al límite de mensajes de hoy. El bot no leerá lo que envíes hasta mañana."
+        )
+    else:
+        text = t.gettext(
+            "Vas muy rápido: el bot no leerá lo que envíes durante un minuto. Espera y"
+            " vuelve a intentarlo."
+        )
+    await send.send_text(context, chat.id, text)
 
 
 async def dedupe(update: Update, context: BotContext) -> None:

@@ -142,6 +142,13 @@ class InboundLimiter:
         The account's own limits are judged first and only an update they allow takes a
         global token, so one flooding account cannot use up the bucket for everyone else.
         """
+        return self.judge(user_id)[0]
+
+    def judge(self, user_id: int | None) -> tuple[Verdict, bool]:
+        """``check``, and whether this is the account's first update dropped since its last
+        accepted one: the one moment a member may be told they are going too fast (issue
+        #14.8). A flood therefore earns one notice, not one per dropped update.
+        """
         now = self._now()
         refill = (now - self._last) * self._global_rate
         self._tokens = min(self._global_rate, self._tokens + refill)
@@ -153,6 +160,7 @@ class InboundLimiter:
             if self._global_warned_at is None or now - self._global_warned_at >= _MINUTE:
                 self._global_warned_at = now
                 _LOGGER.warning("Global inbound limit reached: dropping updates")
+        first_drop = False
         if verdict is Verdict.ALLOW:
             self._tokens -= 1
             if account is not None:
@@ -161,8 +169,9 @@ class InboundLimiter:
                 account.warned = False
         elif account is not None and not account.warned:
             account.warned = True
+            first_drop = True
             _LOGGER.warning("Per-account inbound limit reached (%s window)", verdict)
-        return verdict
+        return verdict, first_drop
 
     def _account(self, user_id: int, now: float) -> _Account:
         key = hmac.digest(self._key, user_id.to_bytes(8, "big", signed=True), "sha256")[:16]
