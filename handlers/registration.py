@@ -103,6 +103,7 @@ async def start_command(update: Update, context: BotContext) -> None:
         await send.delete_now(context, chat.id, message.message_id)
     member = await registration.identify(user.id)
     if member is not None:
+        member = await registration.seen(member)
         if not member.lang_chosen:
             await ask_language(context, chat.id)
             return

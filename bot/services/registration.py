@@ -41,16 +41,16 @@ class RegistrationService:
     alarm: InviteAlarm | None = None
 
     async def identify(self, telegram_id: int) -> Member | None:
-        """The active member behind this account, or None (stranger, unlinked, suspended).
-
-        Called for what the account sent, so a member flagged as having blocked the bot
-        plainly has not any more: the flag is cleared here (issue #14.7). Telegram's unblock
-        notice (``my_chat_member``) is not always delivered, and a stale flag keeps
-        coordinators believing the member cannot be reached.
-        """
+        """The active member behind this account, or None (stranger, unlinked, suspended)."""
         member = await self.members.by_telegram_id(telegram_id)
-        if member is None or not member.active:
-            return None
+        return member if member is not None and member.active else None
+
+    async def seen(self, member: Member) -> Member:
+        """The member sent something: a member flagged as having blocked the bot plainly
+        has not any more, so the flag is cleared (issue #14.7). Telegram's unblock notice
+        (``my_chat_member``) is not always delivered, and a stale flag keeps coordinators
+        believing the member cannot be reached. Unflagged members cost nothing here.
+        """
         if member.blocked:
             await self.members.set_blocked(member.id, False)
             await self.audit.record(

@@ -259,8 +259,10 @@ async def test_a_message_from_a_member_flagged_blocked_clears_the_flag(world: Wo
     member = await world.service.redeem(TELEGRAM_ID, await world.invite())
     await world.members.set_blocked(member.id, True)
 
-    seen = await world.service.identify(TELEGRAM_ID)
-    assert seen is not None
+    flagged = await world.service.identify(TELEGRAM_ID)
+    assert flagged is not None
+    assert flagged.blocked  # identify only reads
+    seen = await world.service.seen(flagged)
     assert not seen.blocked
     stored = await world.members.get(member.id)
     assert stored is not None
@@ -270,5 +272,5 @@ async def test_a_message_from_a_member_flagged_blocked_clears_the_flag(world: Wo
         "message",
     )
     entries = len(world.audit.entries)
-    assert await world.service.identify(TELEGRAM_ID) == seen
+    assert await world.service.seen(seen) == seen
     assert len(world.audit.entries) == entries  # nothing to clear any more
