@@ -3,7 +3,8 @@
 Group order (``handlers.register``), all before the gatekeeper (-1):
 
 * -4 ``guard``: global and per-account rate limits in memory, then size caps (M-06, M-09,
-  T-23, T-46): the excess is dropped without a reply and without touching the database.
+  T-23, T-46): the excess is dropped without touching the database; only a member's first
+  dropped update of a flood costs one lookup, to tell them once that they go too fast.
 * -3 ``dedupe``: one ``INSERT OR IGNORE`` of the ``update_id`` (R-09, T-31); the same write
   keeps the incoming message id for ``/borrar``.
 * -2 ``on_location`` (and ``handlers.pin.on_text``): a location is deleted at once (M-09).
@@ -54,8 +55,8 @@ async def guard(update: Update, context: BotContext) -> None:
     """Group -4: drop floods and oversized input before anything else runs.
 
     Raises:
-        ApplicationHandlerStop: over a limit (silently), or an oversized command (one
-            neutral answer, M-02 for strangers).
+        ApplicationHandlerStop: over a limit (a member is told once per flood, anyone else
+            nothing), or an oversized command (one neutral answer, M-02 for strangers).
     """
     user = update.effective_user
     safety = context.services.safety
