@@ -279,7 +279,13 @@ async def _invite_create(args: argparse.Namespace, settings: Settings) -> int:
         _out(_json({"code": issued.code, "link": link, "expires_at": _iso(issued.expires_at)}))
         return 0
     local = issued.expires_at.astimezone(tz).isoformat(sep=" ", timespec="minutes")
-    _out(f"Invite created for a new {args.role} in {', '.join(args.region)}.")
+    if issued.reenrolled:
+        _out(
+            f"New invite for the existing {args.role} in {', '.join(args.region)};"
+            " any older unused code no longer works."
+        )
+    else:
+        _out(f"Invite created for a new {args.role} in {', '.join(args.region)}.")
     _out(f"Code:    {issued.code}")
     _out(f"Link:    {link or '(unknown: pass --bot-username or set CHASKI_BOT_USERNAME)'}")
     _out(f"Expires: {local} ({tz.key})")
@@ -363,10 +369,14 @@ def _add_invite(commands: Commands) -> None:
 # --- claims ---------------------------------------------------------------------------------
 
 
-def _import_progress(done: int, total: int) -> None:
+def _import_progress(verb: str) -> Callable[[int, int], None]:
     """Tell the operator on stderr how far a long import has come (every 1000 rows)."""
-    sys.stderr.write(f"chaski: {done} of {total} rows written…\n")
-    sys.stderr.flush()
+
+    def report(done: int, total: int) -> None:
+        sys.stderr.write(f"chaski: {done} of {total} rows {verb}…\n")
+        sys.stderr.flush()
+
+    return report
 
 
 async def _claims_import(args: argparse.Namespace, settings: Settings) -> int:
@@ -379,7 +389,7 @@ async def _claims_import(args: argparse.Namespace, settings: Settings) -> int:
                 data,
                 check=args.check,
                 allow_reassign=args.allow_reassign,
-                progress=_import_progress,
+                progress=_import_progress("checked" if args.check else "written"),
             )
         except ImportRejected as exc:
             _report_lines(exc.errors)

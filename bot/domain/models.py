@@ -153,6 +153,8 @@ class IssuedInvite:
     code: str
     member_id: int
     expires_at: datetime
+    #: A new code for an existing member (``can_reenrol``), not a new member.
+    reenrolled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

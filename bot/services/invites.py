@@ -94,7 +94,12 @@ class InviteService:
         await self.audit.record(
             action="invite_create", result=result, now=now, target=f"member:{member_id}"
         )
-        return IssuedInvite(code=code, member_id=member_id, expires_at=expires_at)
+        return IssuedInvite(
+            code=code,
+            member_id=member_id,
+            expires_at=expires_at,
+            reenrolled=result == "reenrol",
+        )
 
     async def check_regions(self, role: Role, region: str | Sequence[str]) -> tuple[str, ...]:
         """Each named region's stored spelling, once each, in the order given.

@@ -142,6 +142,8 @@ def test_long_imports_report_progress(
         "chaski: 2000 of 2500 rows written…",
     ]
     assert len(claims_of(puma)) == 2500
+    checked = chaski("claims", "import", "--check", write(tmp_path, HEADER + rows))
+    assert checked.err_lines[0] == "chaski: 1000 of 2500 rows checked…"
 
 
 def test_partially_paid_needs_and_keeps_the_amount_paid_and_status_date(

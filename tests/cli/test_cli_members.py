@@ -54,6 +54,13 @@ def test_an_unlinked_member_is_re_enrolled_under_the_same_codename(
     [before] = members()
     assert before.state is MemberState.UNLINKED
 
+    text = chaski(
+        "invite", "create", "--role", "informant", "--region", "Ayacucho", "--codename", "Puma"
+    )
+    assert text.out.startswith(
+        "New invite for the existing informant in Ayacucho; any older unused code no longer"
+        " works.\n"
+    )
     again = create_invite(chaski, "Puma")
     relinked = redeem(again["code"], 7_200_000_002)
     assert relinked.id == member.id  # same member, same claims
