@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 from bot.cli_status import add_status
 from bot.config import BOT_USERNAME, CONFIG_VARIABLE, ConfigError, Settings
-from bot.domain.errors import DomainError, Unavailable
+from bot.domain.errors import DomainError, NotFound, Unavailable
 from bot.domain.models import Lang, Member, Role
 from bot.logging_setup import configure_logging as configure_logging  # noqa: PLC0414 - re-export (bench)
 from bot.services.claims_import import (
     IMPORT_STATUSES,
+    OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
     ImportRejected,
     LineError,
@@ -131,6 +132,8 @@ def _report_lines(errors: Sequence[LineError]) -> None:
     """Every refused line as ``line N: reason`` (``file: reason`` for the whole file)."""
     for error in errors:
         where = f"line {error.line}" if error.line > 0 else "file"
+        if error.cell is not None:
+            where += f", cell {error.cell}"
         sys.stderr.write(f"{where}: {error.reason}\n")
 
 
@@ -232,12 +235,18 @@ def _add_invite_options(parser: argparse.ArgumentParser) -> None:
         "--role", required=True, choices=[str(role) for role in Role], help="the member's role"
     )
     parser.add_argument(
-        "--region", required=True, metavar="NAME", help="an existing region (chaski region list)"
+        "--region",
+        required=True,
+        action="append",
+        metavar="NAME",
+        help="an existing region (chaski region list); repeat it for a coordinator or"
+        " administrator of several regions (an informant has exactly one)",
     )
     parser.add_argument(
         "--language",
         choices=[str(lang) for lang in Lang],
-        help="preset the member's language; without it the bot asks them on first contact",
+        help="preset the member's language (the bot then does not ask); without it the bot"
+        " asks them on first contact",
     )
     parser.add_argument(
         "--ttl-hours",
@@ -272,7 +281,13 @@ async def _invite_create(args: argparse.Namespace, settings: Settings) -> int:
         _out(_json({"code": issued.code, "link": link, "expires_at": _iso(issued.expires_at)}))
         return 0
     local = issued.expires_at.astimezone(tz).isoformat(sep=" ", timespec="minutes")
-    _out(f"Invite created for a new {args.role} in {args.region}.")
+    if issued.reenrolled:
+        _out(
+            f"New invite for the existing {args.role} in {', '.join(args.region)};"
+            " any older unused code no longer works."
+        )
+    else:
+        _out(f"Invite created for a new {args.role} in {', '.join(args.region)}.")
     _out(f"Code:    {issued.code}")
     _out(f"Link:    {link or '(unknown: pass --bot-username or set CHASKI_BOT_USERNAME)'}")
     _out(f"Expires: {local} ({tz.key})")
@@ -328,7 +343,9 @@ def _add_invite(commands: Commands) -> None:
         "create",
         help="create one invite and print its code (shown only once)",
         description="Create a member under CODENAME and print the one-time code, its t.me"
-        " link when the bot's username is known, and when it expires.",
+        " link when the bot's username is known, and when it expires. A CODENAME whose"
+        " member has no linked account (the invite was lost, or the member was unlinked)"
+        " gets a new code instead, with the same role: the old code stops working.",
     )
     _add_invite_options(create)
     create.add_argument(
@@ -354,19 +371,37 @@ def _add_invite(commands: Commands) -> None:
 # --- claims ---------------------------------------------------------------------------------
 
 
+def _import_progress(verb: str) -> Callable[[int, int], None]:
+    """Tell the operator on stderr how far a long import has come (every 1000 rows)."""
+
+    def report(done: int, total: int) -> None:
+        sys.stderr.write(f"chaski: {done} of {total} rows {verb}…\n")
+        sys.stderr.flush()
+
+    return report
+
+
 async def _claims_import(args: argparse.Namespace, settings: Settings) -> int:
     data = _read_input(Path(args.file), CLAIMS_MAX_BYTES)
+    if args.check and not settings.database_path.is_file():
+        raise CliError(f"{settings.database_path}: no database to check against (check CHASKI_DB)")
     async with _wired(settings) as wiring:
         try:
-            result = await wiring.services.claims_import.import_file(data)
+            result = await wiring.services.claims_import.import_file(
+                data,
+                check=args.check,
+                allow_reassign=args.allow_reassign,
+                progress=_import_progress("checked" if args.check else "written"),
+            )
         except ImportRejected as exc:
             _report_lines(exc.errors)
             _err(f"nothing imported: {len(exc.errors)} bad line(s) in {args.file}")
             return 2
-    _out(
-        f"Imported: {result.created} created, {result.updated} updated,"
-        f" {result.unchanged} unchanged."
-    )
+    counts = f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged."
+    if args.check:
+        _out(f"Check passed, nothing was written; importing would give: {counts}")
+    else:
+        _out(f"Imported: {counts}")
     return 0
 
 
@@ -378,15 +413,28 @@ def _add_claims(commands: Commands) -> None:
     imports = actions.add_parser(
         "import",
         help="import claims from a CSV file, all or nothing",
-        description="Create or update claims by reference from a UTF-8 CSV file with the"
-        " columns " + ", ".join(REQUIRED_COLUMNS) + ". Amounts in soles with a dot"
+        description="Create or update claims by reference from a UTF-8 CSV file (comma- or"
+        " semicolon-separated) with the columns " + ", ".join(REQUIRED_COLUMNS) + ", and"
+        " optionally " + ", ".join(OPTIONAL_COLUMNS) + ". Amounts in soles with a dot"
         " (1500 or 1500.50), dates YYYY-MM-DD, status one of "
         + ", ".join(sorted(IMPORT_STATUSES))
-        + ". Every line is checked first; if any is bad,"
-        " each is reported and nothing is imported. Importing the same file again changes"
-        " nothing.",
+        + " (partially_paid needs paid_amount). Every line is checked first; if any is bad,"
+        " each is reported by line and cell, without its value, and nothing is imported."
+        " Importing the same file again changes nothing.",
     )
     imports.add_argument("file", metavar="FILE.csv", help="the CSV file")
+    imports.add_argument(
+        "--check",
+        action="store_true",
+        help="check the file against the database and print what an import would do;"
+        " writes nothing",
+    )
+    imports.add_argument(
+        "--allow-reassign",
+        action="store_true",
+        help="let rows move an existing claim (same reference) to another informant;"
+        " refused without it",
+    )
     imports.set_defaults(handler=_claims_import)
 
 
@@ -434,9 +482,21 @@ async def _members_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _members_reset_pin(args: argparse.Namespace, settings: Settings) -> int:
+    async with _wired(settings) as wiring:
+        try:
+            await wiring.services.pin.reset_by_operator(args.codename)
+        except NotFound:
+            raise CliError("no member with that codename (see chaski members list)") from None
+    _out("PIN cleared (audited): the member creates a new one with /pin in the chat.")
+    return 0
+
+
 def _add_members(commands: Commands) -> None:
     group = commands.add_parser(
-        "members", help="list members", description="Members by codename (never Telegram IDs)."
+        "members",
+        help="list members, reset a PIN",
+        description="Members by codename (never Telegram IDs).",
     )
     actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser(
@@ -448,6 +508,16 @@ def _add_members(commands: Commands) -> None:
     )
     listing.add_argument("--json", action="store_true", help="print one JSON array")
     listing.set_defaults(handler=_members_list)
+    reset = actions.add_parser(
+        "reset-pin",
+        help="clear a member's PIN and lock (e.g. a sole administrator locked out)",
+        description="Clear the PIN, emergency PIN and lock of the member CODENAME (any"
+        " case), like /pin_reset in the chat, for when nobody in the chat can: a sole"
+        " administrator locked out of their PIN. Check first, outside the bot, that the"
+        " request comes from that person. Audited.",
+    )
+    reset.add_argument("codename", metavar="CODENAME", help="the member's codename")
+    reset.set_defaults(handler=_members_reset_pin)
 
 
 # --- outbox ---------------------------------------------------------------------------------

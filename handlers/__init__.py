@@ -101,6 +101,10 @@ def register(application: BotApplication) -> None:
     add(CallbackQueryHandler(alerts.on_approval_button, pattern=r"^appr:"), group=FEATURES)
     add(CallbackQueryHandler(alerts.on_help_button, pattern=r"^help:"), group=FEATURES)
     add(CallbackQueryHandler(safety_feature.on_wipe_button, pattern=r"^wipe:"), group=FEATURES)
+    add(
+        CallbackQueryHandler(safety_feature.on_unlink_button, pattern=r"^unlink:"),
+        group=FEATURES,
+    )
     # 0: private block/unblock notices; group ones never get here (the bot left).
     add(
         ChatMemberHandler(membership.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER),

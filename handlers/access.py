@@ -106,7 +106,8 @@ def requires(*roles: Role) -> Callable[[MemberCallback], PtbCallback]:
     """Wrap a handler that needs an active member holding one of ``roles``.
 
     The member is resolved once per update through ``registration.identify`` and passed to
-    the handler, which must not look it up again. Strangers get ``answer_stranger``; members
+    the handler, which must not look it up again; whatever they sent shows they have not
+    blocked the bot (``registration.seen``). Strangers get ``answer_stranger``; members
     of another role get "not available" for messages and "menu expired" for buttons.
     """
     allowed = frozenset(roles)
@@ -117,7 +118,10 @@ def requires(*roles: Role) -> Callable[[MemberCallback], PtbCallback]:
             user, chat = update.effective_user, update.effective_chat
             if user is None or chat is None:
                 return
-            member = await context.services.registration.identify(user.id)
+            registration = context.services.registration
+            member = await registration.identify(user.id)
+            if member is not None:
+                member = await registration.seen(member)  # clears a stale "blocked" flag
             if member is None:
                 await answer_stranger(update, context)
             elif member.role not in allowed:

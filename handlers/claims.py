@@ -3,6 +3,11 @@
 Both replies carry claim data, so they go through ``send_sensitive`` (persisted deletion after
 ``delete_after``, M-10). History buttons carry only an opaque claim id that is re-authorized on
 every press (M-04, T-10): another member's id, garbage or a stale button gets "menu expired".
+
+The list is one message, a page of a few claims, with *previous* / *next* buttons that edit
+that message in place (issue #14.8): an informant with thousands of claims gets one message,
+not one per 4096 characters (Telegram allows about one message a second to one chat). The
+page message keeps the deletion scheduled when it was sent.
 """
 
 from __future__ import annotations
@@ -19,23 +24,36 @@ from bot.domain.pin import SessionState
 from handlers import pin, send
 from handlers.access import ALL_ROLES, menu_expired, not_available, requires
 from handlers.context import BotContext
-from handlers.render import render_claim_list, render_history
+from handlers.render import ClaimPage, render_claim_page, render_history
 
 #: ``claim:history:<id>``: a positive integer of at most 18 digits (fits SQLite's INTEGER).
 HISTORY_DATA = re.compile(r"claim:history:([1-9][0-9]{0,17})")
+#: ``claim:page:<n>``: a page of the claim list, from 0 (at most 6 digits).
+PAGE_DATA = re.compile(r"claim:page:(0|[1-9][0-9]{0,5})")
 
 
-def history_keyboard(t: NullTranslations, claims: Sequence[Claim]) -> send.CallbackKeyboard:
-    """One history button per claim shown in a message (the label translated once)."""
+def history_keyboard(
+    t: NullTranslations, claims: Sequence[Claim], page: ClaimPage | None = None
+) -> send.CallbackKeyboard:
+    """One history button per claim shown in a message (the label translated once), then
+    *previous* / *next* when the list has more than one page."""
     # Translators: button under a claim that opens its history;
     # {reference} is a code such as R-2016-0007. ≤ 20 characters.
     label = t.pgettext("botón", "Ver {reference}")
-    return send.CallbackKeyboard(
-        [
-            [(label.format(reference=claim.reference), f"claim:history:{claim.id}")]
-            for claim in claims
-        ]
-    )
+    rows = [
+        [(label.format(reference=claim.reference), f"claim:history:{claim.id}")]
+        for claim in claims
+    ]
+    if page is not None and page.count > 1:
+        moves: list[tuple[str, str]] = []
+        if page.number > 0:
+            # Translators: button to the previous page of the claim list; ≤ 20 characters.
+            moves.append((t.pgettext("botón", "◀ Anterior"), f"claim:page:{page.number - 1}"))
+        if page.number < page.count - 1:
+            # Translators: button to the next page of the claim list; ≤ 20 characters.
+            moves.append((t.pgettext("botón", "Siguiente ▶"), f"claim:page:{page.number + 1}"))
+        rows.append(moves)
+    return send.CallbackKeyboard(rows)
 
 
 async def show_claims(update: Update, context: BotContext, member: Member) -> None:
@@ -57,10 +75,11 @@ async def show_claims(update: Update, context: BotContext, member: Member) -> No
     if state is SessionState.DECOY:
         claims = []
     t = context.catalogs.for_lang(member.lang)
-    pages = render_claim_list(t, member.lang, member.codename, claims, services.clock.today())
-    for page in pages:
-        markup = history_keyboard(t, page.claims) if page.claims else None
-        await send.send_sensitive(context, member, chat.id, page.text, reply_markup=markup)
+    page = render_claim_page(
+        t, member.lang, member.codename, claims, services.clock.today(), number=0
+    )
+    markup = history_keyboard(t, page.claims, page) if page.claims else None
+    await send.send_sensitive(context, member, chat.id, page.text, reply_markup=markup)
 
 
 status_command = requires(Role.INFORMANT)(show_claims)
@@ -69,13 +88,46 @@ status_command = requires(Role.INFORMANT)(show_claims)
 pin.register_continuation(pin.THEN_STATUS, show_claims)
 
 
+async def _turn_page(update: Update, context: BotContext, member: Member, number: int) -> None:
+    """``claim:page:<n>``: show page ``n`` in the message whose button was pressed."""
+    query, chat = update.callback_query, update.effective_chat
+    if query is None or chat is None or query.message is None:
+        return
+    services = context.services
+    try:
+        claims = await services.claims.list_for(member)
+    except NotAllowed:
+        await menu_expired(update, context, member, chat.id)
+        return
+    state = await pin.gate(update, context, member)
+    if state is SessionState.DECOY:  # a decoy list has no pages: only an old one does
+        await menu_expired(update, context, member, chat.id)
+        return
+    await send.answer_callback(context, query.id)
+    if state is SessionState.CLOSED:
+        return
+    t = context.catalogs.for_lang(member.lang)
+    page = render_claim_page(
+        t, member.lang, member.codename, claims, services.clock.today(), number=number
+    )
+    markup = history_keyboard(t, page.claims, page).markup() if page.claims else None
+    await send.edit_text(
+        context, chat.id, query.message.message_id, page.text, reply_markup=markup
+    )
+
+
 @requires(*ALL_ROLES)
 async def on_claim_button(update: Update, context: BotContext, member: Member) -> None:
-    """``claim:history:<id>``: the claim's visible history, if it is the member's to see."""
+    """``claim:history:<id>``: the claim's visible history, if it is the member's to see;
+    ``claim:page:<n>``: another page of the member's list."""
     query, chat = update.callback_query, update.effective_chat
     if query is None or chat is None:
         return
-    match = HISTORY_DATA.fullmatch(query.data) if isinstance(query.data, str) else None
+    data = query.data if isinstance(query.data, str) else ""
+    if (turn := PAGE_DATA.fullmatch(data)) is not None:
+        await _turn_page(update, context, member, int(turn[1]))
+        return
+    match = HISTORY_DATA.fullmatch(data)
     if match is None:
         await menu_expired(update, context, member, chat.id)
         return

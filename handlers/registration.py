@@ -8,11 +8,12 @@ whatever Telegram's ``language_code`` says: no Telegram client has a Quechua int
 from __future__ import annotations
 
 import re
+from gettext import NullTranslations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.domain.errors import InviteRejected
-from bot.domain.models import Lang, Member
+from bot.domain.models import Lang, Member, Role
 from handlers import send
 from handlers.access import ALL_ROLES, answer_stranger, menu_expired, requires
 from handlers.context import BotContext
@@ -48,33 +49,81 @@ async def apply_chat_commands(context: BotContext, member: Member, chat_id: int)
     await send.set_chat_commands(context, chat_id, chat_commands(t, member.role))
 
 
+def welcome_text(t: NullTranslations, member: Member) -> str:
+    """The first greeting in the member's language, with the PIN advice of their role.
+
+    Informants are advised to set a PIN (it keeps their claims hidden if someone takes the
+    phone); coordinators and administrators are told it is mandatory before their commands
+    (M-05), so the first privileged command does not surprise them. A member who has a
+    PIN already (changing the language later) is not told again.
+    """
+    hello = t.gettext("¡Hola! Ya puedes usar el menú: toca uno de los botones de abajo.")
+    if member.pin_set:
+        return hello
+    if member.role is Role.INFORMANT:
+        # Translators: part of the first greeting of an informant; /pin is a command.
+        advice = t.gettext(
+            "Te recomendamos crear un PIN con /pin: así, si alguien toma tu teléfono, no"
+            " podrá ver tus reclamos."
+        )
+    else:
+        # Translators: part of the first greeting of a coordinator or administrator;
+        # /pin is a command.
+        advice = t.gettext(
+            "Antes de usar los comandos de coordinación debes crear un PIN con /pin: es"
+            " obligatorio."
+        )
+    return f"{hello}\n\n{advice}"
+
+
+async def greet(context: BotContext, member: Member, chat_id: int) -> None:
+    """Set the chat's command menu in the member's language and greet them."""
+    await apply_chat_commands(context, member, chat_id)
+    await show_menu(
+        context, member, chat_id, welcome_text(context.catalogs.for_lang(member.lang), member)
+    )
+
+
 async def start_command(update: Update, context: BotContext) -> None:
     """``/start [code]``: redeem an invite, or greet a member who is already registered.
 
-    Every refusal (bad, used, expired, locked, already linked) gets the stranger reply, the
-    same as any unknown account (M-02, T-03, T-04).
+    A member whose account is linked already (re-tapping their used link, or any other
+    link) gets "already registered" and the menu in their language: nothing is redeemed.
+    Every other refusal (bad, used, expired, locked) gets the stranger reply, the same as
+    any unknown account (M-02, T-03, T-04). An invite that preset the language skips the
+    language question.
     """
     message, user, chat = update.effective_message, update.effective_user, update.effective_chat
     if message is None or user is None or chat is None or message.text is None:
         return
     payload = message.text.partition(" ")[2].strip()
     registration = context.services.registration
-    if not payload:
-        member = await registration.identify(user.id)
-        if member is None:
-            await answer_stranger(update, context)
-        elif not member.lang_chosen:
+    if payload:
+        # The invite must not stay readable on the phone (M-03, M-10): delete it first.
+        await send.delete_now(context, chat.id, message.message_id)
+    member = await registration.identify(user.id)
+    if member is not None:
+        member = await registration.seen(member)
+        if not member.lang_chosen:
             await ask_language(context, chat.id)
-        else:
-            t = context.catalogs.for_lang(member.lang)
-            await show_menu(context, member, chat.id, t.gettext("Elige una opción del menú."))
+            return
+        t = context.catalogs.for_lang(member.lang)
+        text = t.gettext("Elige una opción del menú.")
+        if payload:
+            # Translators: a registered member opened an invite link again.
+            text = t.gettext("Ya estás registrado. Elige una opción del menú.")
+        await show_menu(context, member, chat.id, text)
         return
-    # The invite must not stay readable on the phone (M-03, M-10): delete before anything else.
-    await send.delete_now(context, chat.id, message.message_id)
+    if not payload:
+        await answer_stranger(update, context)
+        return
     try:
         member = await registration.redeem(user.id, payload)
     except InviteRejected:
         await answer_stranger(update, context)
+        return
+    if member.lang_chosen:  # preset by the invite (chaski invite create --language)
+        await greet(context, member, chat.id)
         return
     await apply_chat_commands(context, member, chat.id)
     await ask_language(context, chat.id)
@@ -103,11 +152,4 @@ async def on_language_button(update: Update, context: BotContext, member: Member
     await send.answer_callback(context, query.id)
     if query.message is not None:
         await send.delete_now(context, chat.id, query.message.message_id)
-    await apply_chat_commands(context, member, chat.id)
-    t = context.catalogs.for_lang(member.lang)
-    await show_menu(
-        context,
-        member,
-        chat.id,
-        t.gettext("¡Hola! Ya puedes usar el menú: toca uno de los botones de abajo."),
-    )
+    await greet(context, member, chat.id)

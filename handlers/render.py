@@ -29,12 +29,26 @@ MAX_NOTE = 600
 _T = TypeVar("_T")
 
 
+#: Claims per message of ``/estado``: one page a message, paged with buttons and edited in
+#: place (issue #14.8), so 4,000 claims are not 138 messages in one second to one chat.
+CLAIMS_PER_PAGE = 5
+#: Room kept under ``MAX_MESSAGE`` for the "Página 2 de 9" line.
+_PAGE_LINE_ROOM = 64
+#: Below this many days a delay is told in days, from it on in years and months.
+_DAYS_BEFORE_MONTHS = 60
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimPage:
-    """One message of a claim list and the claims it shows (each gets a history button)."""
+    """One message of a claim list and the claims it shows (each gets a history button).
+
+    ``number`` counts from 0 and ``count`` is how many pages the list has.
+    """
 
     text: str
     claims: tuple[Claim, ...]
+    number: int = 0
+    count: int = 1
 
 
 #: Catalogs whose fixed claim texts are kept, translated: the two languages in production, a
@@ -122,15 +136,44 @@ def render_claim(t: NullTranslations, lang: Lang, claim: Claim, today: date) -> 
     if claim.paid_cents > 0:
         lines.append(texts.paid.format(amount=format_money(claim.paid_cents, lang)))
     overdue = claim.days_overdue(today)
-    if overdue > 0:
-        # Translators: the promised payment date passed {n} days ago and it is still unpaid.
-        lines.append(
-            t.ngettext("Pago atrasado {n} día.", "Pago atrasado {n} días.", overdue).format(
-                n=overdue
-            )
-        )
+    if overdue > 0 and claim.promised_date is not None:
+        lines.append(overdue_line(t, claim.promised_date, today, overdue))
     lines.extend(_next_step_lines(texts, lang, claim))
     return "\n".join(lines)
+
+
+def overdue_line(t: NullTranslations, promised: date, today: date, days: int) -> str:
+    """How late a payment is: in days for under two months, else in years and months.
+
+    "Pago atrasado 3597 días" asks the reader to divide by 365; "9 años y 10 meses" is
+    what a person says (issue #14.8). Months are whole calendar months since the date.
+    """
+    if days < _DAYS_BEFORE_MONTHS:
+        # Translators: the promised payment date passed {n} days ago and it is still unpaid.
+        return t.ngettext("Pago atrasado {n} día.", "Pago atrasado {n} días.", days).format(n=days)
+    months = (today.year - promised.year) * 12 + today.month - promised.month
+    if today.day < promised.day:
+        months -= 1
+    years, months = divmod(months, 12)
+    if not years:
+        # Translators: the promised payment date passed {n} months ago, still unpaid.
+        return t.ngettext("Pago atrasado {n} mes.", "Pago atrasado {n} meses.", months).format(
+            n=months
+        )
+    if not months:
+        # Translators: the promised payment date passed {n} years ago, still unpaid.
+        return t.ngettext("Pago atrasado {n} año.", "Pago atrasado {n} años.", years).format(
+            n=years
+        )
+    # Translators: part of "Pago atrasado {years} y {months}.", e.g. "9 años".
+    year_part = t.ngettext("{n} año", "{n} años", years).format(n=years)
+    # Translators: part of "Pago atrasado {years} y {months}.", e.g. "10 meses".
+    month_part = t.ngettext("{n} mes", "{n} meses", months).format(n=months)
+    # Translators: {years} is e.g. "9 años", {months} e.g. "10 meses": the promised payment
+    # date passed that long ago and it is still unpaid.
+    return t.gettext("Pago atrasado {years} y {months}.").format(
+        years=year_part, months=month_part
+    )
 
 
 def _next_step_lines(texts: _ClaimTexts, lang: Lang, claim: Claim) -> list[str]:
@@ -161,6 +204,40 @@ def render_claim_list(
     return [ClaimPage(text, tuple(chunk)) for text, chunk in _paginate(header, blocks)]
 
 
+def render_claim_page(
+    t: NullTranslations,
+    lang: Lang,
+    codename: str,
+    claims: Sequence[Claim],
+    today: date,
+    *,
+    number: int,
+) -> ClaimPage:
+    """Page ``number`` (from 0; past the end: the last) of the member's claims.
+
+    A page holds at most ``CLAIMS_PER_PAGE`` claims and always fits one message; with more
+    than one page it ends with "Página 2 de 9" and the handler adds the buttons to move.
+    """
+    if not claims:
+        return render_claim_list(t, lang, codename, claims, today)[0]
+    # Translators: header of the claim list; {codename} is the member's pseudonym.
+    header = t.gettext("<b>{codename}</b>, estos son tus reclamos:").format(
+        codename=escape(codename)
+    )
+    chunks: list[tuple[str, list[Claim]]] = []
+    for start in range(0, len(claims), CLAIMS_PER_PAGE):
+        group = claims[start : start + CLAIMS_PER_PAGE]
+        blocks = [(render_claim(t, lang, claim, today), claim) for claim in group]
+        chunks.extend(_paginate(header, blocks, MAX_MESSAGE - _PAGE_LINE_ROOM))
+    number = max(0, min(number, len(chunks) - 1))
+    text, shown = chunks[number]
+    if len(chunks) > 1:
+        # Translators: the last line of a page of the claim list, e.g. "Página 2 de 9".
+        footer = t.gettext("Página {page} de {pages}").format(page=number + 1, pages=len(chunks))
+        text = f"{text}\n\n{footer}"
+    return ClaimPage(text, tuple(shown), number, len(chunks))
+
+
 def render_history(
     t: NullTranslations,
     lang: Lang,
@@ -181,7 +258,12 @@ def render_history(
 
 
 def _event_line(t: NullTranslations, lang: Lang, tz: ZoneInfo, event: ClaimEvent) -> str:
-    when = format_datetime(event.at, lang, tz)
+    """The day the status took effect when the import said so; else when it was recorded
+    (events recorded before ``status_date`` existed, issue #14.8)."""
+    if event.effective is not None:
+        when = format_date(event.effective, lang)
+    else:
+        when = format_datetime(event.at, lang, tz)
     line = f"{when} · {escape(status_label(t, event.status))}"
     if event.note:
         note = event.note if len(event.note) <= MAX_NOTE else event.note[: MAX_NOTE - 1] + "…"

@@ -3,13 +3,15 @@
 Group order (``handlers.register``), all before the gatekeeper (-1):
 
 * -4 ``guard``: global and per-account rate limits in memory, then size caps (M-06, M-09,
-  T-23, T-46): the excess is dropped without a reply and without touching the database.
+  T-23, T-46): the excess is dropped without touching the database; only a member's first
+  dropped update of a flood costs one lookup, to tell them once that they go too fast.
 * -3 ``dedupe``: one ``INSERT OR IGNORE`` of the ``update_id`` (R-09, T-31); the same write
   keeps the incoming message id for ``/borrar``.
 * -2 ``on_location`` (and ``handlers.pin.on_text``): a location is deleted at once (M-09).
 
 ``/borrar`` asks for confirmation, then deletes what Telegram still allows and shreds the
-link (M-13a); ``/desvincular`` does the same remotely for a coordinator (M-13c), and the
+link (M-13a); ``/desvincular`` asks too and does the same remotely for a coordinator
+(M-13c), and the
 ``safety-tick`` job does it after a duress PIN's decoy is gone (M-13b).
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import gettext
 import html
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -52,12 +55,15 @@ async def guard(update: Update, context: BotContext) -> None:
     """Group -4: drop floods and oversized input before anything else runs.
 
     Raises:
-        ApplicationHandlerStop: over a limit (silently), or an oversized command (one
-            neutral answer, M-02 for strangers).
+        ApplicationHandlerStop: over a limit (a member is told once per flood, anyone else
+            nothing), or an oversized command (one neutral answer, M-02 for strangers).
     """
     user = update.effective_user
     safety = context.services.safety
-    if safety.limiter.check(user.id if user else None) is not Verdict.ALLOW:
+    verdict, first_drop = safety.limiter.judge(user.id if user else None)
+    if verdict is not Verdict.ALLOW:
+        if first_drop and user is not None:
+            await _too_fast(update, context, user.id, verdict)
         raise ApplicationHandlerStop
     message, chat = update.message, update.effective_chat
     if message is None or chat is None or chat.type != ChatType.PRIVATE:
@@ -72,6 +78,32 @@ async def guard(update: Update, context: BotContext) -> None:
         else:
             await not_available(context, member, chat.id)
         raise ApplicationHandlerStop
+
+
+async def _too_fast(update: Update, context: BotContext, user_id: int, verdict: Verdict) -> None:
+    """Tell a member, once per flood, that what they send is being dropped (issue #14.8).
+
+    A coordinator composing an alert and typing PINs can reach the per-minute limit; being
+    dropped without a word looks like a broken bot. Strangers get nothing (M-02), and the
+    global limit says nothing to anyone (the machine is busy, not the person).
+    """
+    chat = update.effective_chat
+    if verdict is Verdict.GLOBAL or chat is None or chat.type != ChatType.PRIVATE:
+        return
+    member = await context.services.registration.identify(user_id)
+    if member is None:
+        return
+    t = context.catalogs.for_lang(member.lang)
+    if verdict is Verdict.DAY:
+        text = t.gettext(
+            "Llegaste al límite de mensajes de hoy. El bot no leerá lo que envíes hasta mañana."
+        )
+    else:
+        text = t.gettext(
+            "Vas muy rápido: el bot no leerá lo que envíes durante un minuto. Espera y"
+            " vuelve a intentarlo."
+        )
+    await send.send_text(context, chat.id, text)
 
 
 async def dedupe(update: Update, context: BotContext) -> None:
@@ -176,9 +208,35 @@ async def on_wipe_button(update: Update, context: BotContext, member: Member) ->
     await send.answer_callback(context, query.id, t.gettext("Listo."))
 
 
+#: ``unlink:yes:<member id>`` (a positive integer of at most 18 digits) or ``unlink:no``.
+UNLINK_DATA = re.compile(r"unlink:(?:yes:([1-9][0-9]{0,17})|no)")
+UNLINK_NO = "unlink:no"
+
+
+def unlink_keyboard(t: gettext.NullTranslations, member_id: int) -> InlineKeyboardMarkup:
+    """Confirm or cancel a remote unlink; the button carries only the member's id."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                # Translators: button that confirms unlinking a member; ≤ 20 characters.
+                InlineKeyboardButton(
+                    t.pgettext("botón", "Sí, desvincular"),
+                    callback_data=f"unlink:yes:{member_id}",
+                ),
+                # Translators: button; ≤ 20 characters.
+                InlineKeyboardButton(t.pgettext("botón", "Cancelar"), callback_data=UNLINK_NO),
+            ]
+        ]
+    )
+
+
 @requires(Role.COORDINATOR, Role.ADMIN)
 async def unlink_command(update: Update, context: BotContext, member: Member) -> None:
-    """``/desvincular <codename>``: unlink a lost or seized phone (M-13c; PIN; audited)."""
+    """``/desvincular <codename>``: ask, then unlink a lost or seized phone (M-13c; PIN).
+
+    Unlinking cannot be undone from the chat (the member needs a new invite), and a typo
+    in a codename names someone else: so the bot asks first, naming whom (issue #14.7).
+    """
     chat = update.effective_chat
     if chat is None:
         return
@@ -192,9 +250,7 @@ async def unlink_command(update: Update, context: BotContext, member: Member) ->
     if not await require_pin(update, context, member):
         return
     try:
-        target = await context.services.safety.unlink_remote(
-            member, codename, TelegramEraser(context)
-        )
+        target = await context.services.safety.unlink_target(member, codename)
     except PinRequired:  # the session ran out in between: ask again
         await require_pin(update, context, member)
         return
@@ -203,6 +259,50 @@ async def unlink_command(update: Update, context: BotContext, member: Member) ->
             context, member, chat.id, t.gettext("No encontramos a ese miembro.")
         )
         return
+    # Translators: {codename} is a member's pseudonym. Asked before unlinking their phone.
+    text = t.gettext(
+        "¿Desvincular a {codename}? Se borrará lo que se pueda de su chat y necesitará una"
+        " nueva invitación para volver."
+    ).format(codename=html.escape(target.codename))
+    await send.send_sensitive(
+        context, member, chat.id, text, reply_markup=unlink_keyboard(t, target.id)
+    )
+
+
+@requires(Role.COORDINATOR, Role.ADMIN)
+async def on_unlink_button(update: Update, context: BotContext, member: Member) -> None:
+    """``unlink:yes:<id>`` unlinks (re-judged now, PIN); ``unlink:no`` removes the question."""
+    query, chat = update.callback_query, update.effective_chat
+    if query is None or chat is None:
+        return
+    match = UNLINK_DATA.fullmatch(query.data) if isinstance(query.data, str) else None
+    if match is None:
+        await menu_expired(update, context, member, chat.id)
+        return
+    question = query.message.message_id if query.message is not None else None
+    if match[1] is None:  # cancelled
+        await send.answer_callback(context, query.id)
+        if question is not None:
+            await send.delete_now(context, chat.id, question)
+        return
+    if not await require_pin(update, context, member):
+        await send.answer_callback(context, query.id)
+        return
+    try:
+        target = await context.services.safety.unlink_confirmed(
+            member, int(match[1]), TelegramEraser(context)
+        )
+    except PinRequired:  # the session ran out in between: ask again
+        await send.answer_callback(context, query.id)
+        await require_pin(update, context, member)
+        return
+    except NotFound:
+        await menu_expired(update, context, member, chat.id)
+        return
+    await send.answer_callback(context, query.id)
+    if question is not None:
+        await send.delete_now(context, chat.id, question)
+    t = context.catalogs.for_lang(member.lang)
     # Translators: {codename} is a member's pseudonym.
     text = t.gettext(
         "Listo: {codename} quedó desvinculado. Para volver necesitará una nueva invitación."

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from bot.domain.models import Claim, ClaimEvent, ClaimRow, ClaimStatus, Operation
-from bot.domain.ports import ImportResult
+from bot.domain.ports import ImportResult, Progress
 from storage.codec import Sealer, opt_date, parse_opt_date, parse_ts, ts
 from storage.database import Database
 from storage.keys import KeyMaterial
@@ -23,6 +23,20 @@ JOIN regions r ON r.id = c.region_id
 JOIN operations o ON o.id = c.operation_id
 JOIN regions orr ON orr.id = o.region_id
 """
+
+#: References looked up per query (well below SQLite's limit of bound parameters).
+_CHUNK = 500
+#: Rows between two progress reports of an import.
+PROGRESS_EVERY = 1000
+
+
+class _DryRunDone(Exception):
+    """Raised at the end of a dry run's transaction so that it rolls back."""
+
+    def __init__(self, result: ImportResult) -> None:
+        super().__init__("dry run")
+        self.result = result
+
 
 #: Statuses by stored value: a dict hit, cheaper per row than ``ClaimStatus(value)``
 #: (``EnumType.__call__``; docs/performance.md, Other measurements).
@@ -106,7 +120,10 @@ class SqliteClaimRepository:
 
     async def history(self, claim_id: int, *, visible_only: bool) -> list[ClaimEvent]:
         """A claim's events, oldest first."""
-        sql = "SELECT id, at, status, note_enc, visible FROM claim_events WHERE claim_id = ?"
+        sql = (
+            "SELECT id, at, status, note_enc, visible, effective_on FROM claim_events"
+            " WHERE claim_id = ?"
+        )
         if visible_only:
             sql += " AND visible = 1"
         events = Sealer(self.keys.cipher, "claim_events")
@@ -117,6 +134,7 @@ class SqliteClaimRepository:
                 status=ClaimStatus(row["status"]),
                 note=events.open_opt("note", row["id"], row["note_enc"]),
                 visible=bool(row["visible"]),
+                effective=parse_opt_date(row["effective_on"]),
             )
             for row in await self.db.fetchall(sql + " ORDER BY id", (claim_id,))
         ]
@@ -141,22 +159,62 @@ class SqliteClaimRepository:
         )
         return op_id
 
-    async def _add_event(self, claim_id: int, status: ClaimStatus, now: datetime) -> None:
+    async def _add_event(
+        self, claim_id: int, status: ClaimStatus, now: datetime, effective: date | None
+    ) -> None:
         await self.db.execute(
-            "INSERT INTO claim_events (claim_id, at, status, visible) VALUES (?, ?, ?, 1)",
-            (claim_id, ts(now.replace(second=0, microsecond=0)), str(status)),
+            "INSERT INTO claim_events (claim_id, at, status, visible, effective_on)"
+            " VALUES (?, ?, ?, 1, ?)",
+            (claim_id, ts(now.replace(second=0, microsecond=0)), str(status), opt_date(effective)),
         )
 
-    async def import_rows(self, rows: Sequence[ClaimRow], now: datetime) -> ImportResult:
+    async def owners(self, references: Sequence[str]) -> dict[str, int]:
+        """The member id holding each already stored reference (absent ones are left out)."""
+        by_hmac = {self.keys.index("reference", ref): ref for ref in references}
+        digests = list(by_hmac)
+        found: dict[str, int] = {}
+        for start in range(0, len(digests), _CHUNK):
+            chunk = digests[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT reference_hmac, member_id FROM claims WHERE reference_hmac IN ({marks})"  # noqa: S608 - placeholders only
+            rows = await self.db.fetchall(sql, chunk)
+            found.update({by_hmac[row[0]]: int(row[1]) for row in rows})
+        return found
+
+    async def import_rows(
+        self,
+        rows: Sequence[ClaimRow],
+        now: datetime,
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> ImportResult:
         """Create or update each claim by reference in one transaction (all or nothing).
 
         The caller has validated every row (members and regions exist); a row identical to
-        the stored claim changes nothing, so importing the same file twice is a no-op.
+        the stored claim changes nothing, so importing the same file twice is a no-op. A dry
+        run does all the work and rolls it back, so its counts are exactly what an import
+        would do. ``progress(done, total)`` is called every ``PROGRESS_EVERY`` rows.
         """
+        try:
+            return await self._import(rows, now, dry_run=dry_run, progress=progress)
+        except _DryRunDone as done:
+            return done.result
+
+    async def _import(
+        self,
+        rows: Sequence[ClaimRow],
+        now: datetime,
+        *,
+        dry_run: bool,
+        progress: Progress | None,
+    ) -> ImportResult:
         created = updated = unchanged = 0
         sealer = Sealer(self.keys.cipher, "claims")
         async with self.db.transaction():
-            for row in rows:
+            for done, row in enumerate(rows, start=1):
+                if progress is not None and done % PROGRESS_EVERY == 0:
+                    progress(done, len(rows))
                 member = await self.db.fetchone(
                     "SELECT id FROM members WHERE codename_hmac = ?",
                     (self.keys.index("codename", row.codename),),
@@ -187,14 +245,14 @@ class SqliteClaimRepository:
                             region["id"],
                             str(row.status),
                             sealer.seal_int("promised", claim_id, row.promised_cents),
-                            sealer.seal_int("paid", claim_id, 0),
+                            sealer.seal_int("paid", claim_id, row.paid_cents or 0),
                             opt_date(row.promised_date),
                             sealer.seal_opt("next_step", claim_id, row.next_step),
                             opt_date(row.next_step_date),
                             ts(now),
                         ),
                     )
-                    await self._add_event(claim_id, row.status, now)
+                    await self._add_event(claim_id, row.status, now, row.status_date)
                     created += 1
                     continue
                 claim_id = int(existing["id"])
@@ -209,20 +267,27 @@ class SqliteClaimRepository:
                     and current.promised_date == row.promised_date
                     and current.next_step == row.next_step
                     and current.next_step_date == row.next_step_date
+                    and row.paid_cents in {None, current.paid_cents}
                 )
                 if same:
                     unchanged += 1
                     continue
                 await self.db.execute(
                     "UPDATE claims SET member_id = ?, operation_id = ?, region_id = ?,"
-                    " status = ?, promised_enc = ?, promised_date = ?, next_step_enc = ?,"
-                    " next_step_date = ?, updated_at = ?, version = version + 1 WHERE id = ?",
+                    " status = ?, promised_enc = ?, paid_enc = ?, promised_date = ?,"
+                    " next_step_enc = ?, next_step_date = ?, updated_at = ?,"
+                    " version = version + 1 WHERE id = ?",
                     (
                         member["id"],
                         op_id,
                         region["id"],
                         str(row.status),
                         sealer.seal_int("promised", claim_id, row.promised_cents),
+                        sealer.seal_int(
+                            "paid",
+                            claim_id,
+                            current.paid_cents if row.paid_cents is None else row.paid_cents,
+                        ),
                         opt_date(row.promised_date),
                         sealer.seal_opt("next_step", claim_id, row.next_step),
                         opt_date(row.next_step_date),
@@ -231,6 +296,9 @@ class SqliteClaimRepository:
                     ),
                 )
                 if current.status is not row.status:
-                    await self._add_event(claim_id, row.status, now)
+                    await self._add_event(claim_id, row.status, now, row.status_date)
                 updated += 1
-        return ImportResult(created=created, updated=updated, unchanged=unchanged)
+            result = ImportResult(created=created, updated=updated, unchanged=unchanged)
+            if dry_run:
+                raise _DryRunDone(result)  # rolls the whole transaction back
+        return result

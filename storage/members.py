@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.domain.errors import Conflict, NotFound
-from bot.domain.models import Lang, Member, MemberState, NewInvite, Role
+from bot.domain.models import Lang, Member, MemberState, NewInvite, Role, can_reenrol
 from storage.codec import Sealer, parse_ts, ts
 from storage.database import Database
 from storage.keys import KeyMaterial
@@ -72,6 +72,27 @@ class SqliteMemberRepository:
         digest = self.keys.index("codename", codename)
         row = await self.db.fetchone(_SELECT + "WHERE m.codename_hmac = ?", (digest,))
         return self._member(row) if row else None
+
+    async def by_codename_any_case(self, codename: str) -> Member | None:
+        """A member by codename ignoring case (see the port): every codename is opened.
+
+        Codenames are sealed, so there is no index to fold; opening all of them (about a
+        microsecond each) is the same work for any input, and it runs only for the staff's
+        chat commands that name a member.
+        """
+        wanted = codename.casefold()
+        exact: int | None = None
+        folded: list[int] = []
+        sealer = self._sealer
+        for row in await self.db.fetchall("SELECT id, codename_enc FROM members"):
+            name = sealer.open("codename", row["id"], row["codename_enc"])
+            if name == codename:
+                exact = row["id"]
+            if name.casefold() == wanted:
+                folded.append(row["id"])
+        if exact is None and len(folded) != 1:
+            return None
+        return await self.get(exact if exact is not None else folded[0])
 
     async def list_all(self) -> list[Member]:
         """Every member by id."""
@@ -132,18 +153,46 @@ class SqliteInviteRepository:
     db: Database
     keys: KeyMaterial
 
+    async def _region_ids(self, names: Sequence[str]) -> list[int]:
+        """The ids of ``names`` (inside the caller's transaction).
+
+        Raises:
+            NotFound: one of them does not exist.
+        """
+        ids: list[int] = []
+        for name in names:
+            region = await self.db.fetchone("SELECT id FROM regions WHERE name = ?", (name,))
+            if region is None:
+                raise NotFound("region")
+            ids.append(int(region["id"]))
+        return ids
+
+    async def _link_regions_and_code(
+        self,
+        member_id: int,
+        region_ids: Sequence[int],
+        code: str,
+        expires_at: datetime,
+        now: datetime,
+    ) -> None:
+        await self.db.executemany(
+            "INSERT INTO member_regions (member_id, region_id) VALUES (?, ?)",
+            [(member_id, region_id) for region_id in region_ids],
+        )
+        await self.db.execute(
+            "INSERT INTO invites (code_hmac, member_id, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?)",
+            (self.keys.index("invite", code), member_id, ts(now), ts(expires_at)),
+        )
+
     async def create(
         self, invite: NewInvite, code: str, expires_at: datetime, now: datetime
     ) -> int:
-        """Create the member-to-be, its region link and the hashed invite in one transaction."""
+        """Create the member-to-be, its region links and the hashed invite in one transaction."""
         sealer = Sealer(self.keys.cipher, "members")
         try:
             async with self.db.transaction() as conn:
-                region = await self.db.fetchone(
-                    "SELECT id FROM regions WHERE name = ?", (invite.region,)
-                )
-                if region is None:
-                    raise NotFound("region")
+                region_ids = await self._region_ids(invite.regions)
                 member_id = await self.db.next_id("members")
                 await conn.execute(
                     "INSERT INTO members (id, role, codename_enc, codename_hmac, lang,"
@@ -158,18 +207,41 @@ class SqliteInviteRepository:
                         ts(now),
                     ),
                 )
-                await conn.execute(
-                    "INSERT INTO member_regions (member_id, region_id) VALUES (?, ?)",
-                    (member_id, region["id"]),
-                )
-                await conn.execute(
-                    "INSERT INTO invites (code_hmac, member_id, created_at, expires_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (self.keys.index("invite", code), member_id, ts(now), ts(expires_at)),
-                )
+                await self._link_regions_and_code(member_id, region_ids, code, expires_at, now)
         except sqlite3.IntegrityError:
             raise Conflict("codename taken") from None
         return member_id
+
+    async def reenrol(
+        self, invite: NewInvite, code: str, expires_at: datetime, now: datetime
+    ) -> int | None:
+        """A new code for an existing, unlinked member of the same role (issue #14.7).
+
+        Older unused codes are revoked (one live invite per member), the member is active
+        again with the invite's regions and, when the invite names one, its language.
+        """
+        members = SqliteMemberRepository(self.db, self.keys)
+        async with self.db.transaction() as conn:
+            member = await members.by_codename(invite.codename)
+            if member is None or not can_reenrol(member, invite.role):
+                return None
+            region_ids = await self._region_ids(invite.regions)
+            await conn.execute(
+                "UPDATE invites SET revoked = 1 WHERE member_id = ? AND used_at IS NULL",
+                (member.id,),
+            )
+            if invite.lang is None:
+                await conn.execute(
+                    "UPDATE members SET state = 'active' WHERE id = ?", (member.id,)
+                )
+            else:
+                await conn.execute(
+                    "UPDATE members SET state = 'active', lang = ?, lang_chosen = 1 WHERE id = ?",
+                    (str(invite.lang), member.id),
+                )
+            await conn.execute("DELETE FROM member_regions WHERE member_id = ?", (member.id,))
+            await self._link_regions_and_code(member.id, region_ids, code, expires_at, now)
+        return member.id
 
     async def redeem(self, code: str, telegram_id: int, now: datetime) -> Member | None:
         """Consume the invite with one conditional UPDATE and link the account.

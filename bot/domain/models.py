@@ -113,13 +113,37 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class NewInvite:
-    """What an administrator asks for when creating an invite."""
+    """What an administrator asks for when creating an invite.
+
+    A coordinator may have several regions (``region`` and ``more_regions``); an informant
+    has exactly one.
+    """
 
     role: Role
     region: str
     codename: str
     lang: Lang | None
     ttl_hours: int
+    more_regions: tuple[str, ...] = ()
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """Every region of the invite, the first one first."""
+        return (self.region, *self.more_regions)
+
+
+def can_reenrol(member: Member, role: Role) -> bool:
+    """Whether a new invite may be issued for an existing codename (issue #14.7).
+
+    Only while no Telegram account is linked (the invite was lost or expired, or the member
+    was unlinked: panic button, lost phone, duress) and with the same role: a suspended
+    member stays suspended, and a codename never changes role by a new invite.
+    """
+    return (
+        not member.telegram_linked
+        and member.state is not MemberState.SUSPENDED
+        and member.role is role
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +153,8 @@ class IssuedInvite:
     code: str
     member_id: int
     expires_at: datetime
+    #: A new code for an existing member (``can_reenrol``), not a new member.
+    reenrolled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +202,9 @@ class ClaimEvent:
     status: ClaimStatus
     note: str | None
     visible: bool
+    #: The day the status took effect, when the import said so (``at`` is when it was
+    #: recorded); None for events recorded before that was asked.
+    effective: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,3 +222,8 @@ class ClaimRow:
     promised_date: date | None
     next_step: str | None
     next_step_date: date | None
+    #: Paid so far (optional ``paid_amount`` column); None: not given, the stored sum stays.
+    paid_cents: int | None = None
+    #: When the status took effect (optional ``status_date`` column); None: not known, and
+    #: the history shows only when the change was recorded.
+    status_date: date | None = None

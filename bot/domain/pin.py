@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -96,9 +96,47 @@ def normalise_pin(text: str) -> str | None:
 
 
 def is_weak(pin: str) -> bool:
-    """Refuse PINs an attacker tries first: one repeated digit or a run such as 123456."""
+    """Refuse PINs an attacker tries first: one repeated digit, a run such as 123456, or a
+    date (``looks_like_date``): a birthday is the first thing someone holding the phone and
+    the person's papers tries, and the prompt promises "sin fechas"."""
     steps = {(int(b) - int(a)) % 10 for a, b in itertools.pairwise(pin)}
-    return len(steps) == 1 and steps <= {0, 1, 9}
+    return (len(steps) == 1 and steps <= {0, 1, 9}) or looks_like_date(pin)
+
+
+#: Day, month and year positions of the date forms people type: day first (Peru), month
+#: first, year first; two-digit years in six digits, four-digit years in eight.
+_SIX_DIGIT_DATES = ("DDMMYY", "MMDDYY", "YYMMDD")
+_EIGHT_DIGIT_DATES = ("DDMMYYYY", "MMDDYYYY", "YYYYMMDD")
+
+
+def looks_like_date(pin: str) -> bool:
+    """Whether a normalised PIN reads as a real calendar date in a common form.
+
+    Six digits: ``DDMMYY``, ``MMDDYY`` or ``YYMMDD`` (any two-digit year, so ``150319``);
+    eight digits: ``DDMMYYYY``, ``MMDDYYYY`` or ``YYYYMMDD`` with a year 1900-2099 (so
+    ``19900315``). About one six-digit PIN in ten is refused; the others stay plenty.
+    """
+    forms = {6: _SIX_DIGIT_DATES, 8: _EIGHT_DIGIT_DATES}.get(len(pin), ())
+    return any(_is_date(pin, form) for form in forms)
+
+
+def _is_date(pin: str, form: str) -> bool:
+    day = int(pin[form.index("DD") : form.index("DD") + 2])
+    month = int(pin[form.index("MM") : form.index("MM") + 2])
+    year_at = form.index("Y")
+    year_text = pin[year_at : year_at + form.count("Y")]
+    years = (
+        [int(year_text)] if len(year_text) == 4 else [1900 + int(year_text), 2000 + int(year_text)]
+    )
+    for year in years:
+        if not 1900 <= year <= 2099:
+            continue
+        try:
+            date(year, month, day)
+        except ValueError:
+            continue
+        return True
+    return False
 
 
 def lock_after_failure(failures: int, now: datetime) -> datetime | None:

@@ -6,7 +6,7 @@ themselves: a service never sees a ciphertext or a Telegram ID it was not handed
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -24,6 +24,9 @@ from bot.domain.models import (
     Region,
     Role,
 )
+
+#: ``progress(done, total)``: how far a long operation (a claims import) has come.
+Progress = Callable[[int, int], None]
 
 
 class Clock(Protocol):
@@ -58,6 +61,14 @@ class MemberRepository(Protocol):
 
     async def by_codename(self, codename: str) -> Member | None:
         """A member by exact codename (keyed-hash lookup)."""
+
+    async def by_codename_any_case(self, codename: str) -> Member | None:
+        """A member by codename ignoring case, as people type them in chat (issue #14.7).
+
+        The exact spelling wins; otherwise the one member whose codename matches ignoring
+        case; None when there is none, or several and none exactly. The same work whether
+        or not the codename exists, so its timing tells a coordinator nothing (M-04).
+        """
 
     async def list_all(self) -> list[Member]:
         """Every member, ordered by id."""
@@ -111,6 +122,17 @@ class InviteRepository(Protocol):
             NotFound: the region does not exist.
         """
 
+    async def reenrol(
+        self, invite: NewInvite, code: str, expires_at: datetime, now: datetime
+    ) -> int | None:
+        """Issue a new code for the existing member ``invite.codename`` names, if
+        ``can_reenrol`` allows it: older unused codes are revoked, the member is active
+        again with the invite's regions (and language, when given). None: not allowed.
+
+        Raises:
+            NotFound: a region does not exist.
+        """
+
     async def redeem(self, code: str, telegram_id: int, now: datetime) -> Member | None:
         """Consume the code and link the account, exactly once; None if not redeemable."""
 
@@ -137,8 +159,22 @@ class ClaimRepository(Protocol):
     async def history(self, claim_id: int, *, visible_only: bool) -> list[ClaimEvent]:
         """A claim's events, oldest first."""
 
-    async def import_rows(self, rows: Sequence[ClaimRow], now: datetime) -> ImportResult:
-        """Create or update claims by reference, all in one transaction."""
+    async def owners(self, references: Sequence[str]) -> dict[str, int]:
+        """The member id holding each of ``references`` already stored."""
+
+    async def import_rows(
+        self,
+        rows: Sequence[ClaimRow],
+        now: datetime,
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> ImportResult:
+        """Create or update claims by reference, all in one transaction.
+
+        ``dry_run`` does the same work and rolls it back (the counts are what an import
+        would do); ``progress`` is told how many rows are done now and then.
+        """
 
 
 class AuditLog(Protocol):

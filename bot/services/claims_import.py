@@ -3,6 +3,13 @@
 A programme's records arrive as spreadsheets; a half-imported file would leave some people's
 promises missing without anyone noticing, so any bad row rejects the whole file, naming each
 bad line and why.
+
+What an error says (issue #14.6): the line, the spreadsheet cell (``G3``) and what the column
+expects (the list of statuses, the date form), never the cell's value. The values of a claims
+file are what the database keeps encrypted (references, codenames, amounts, steps); an error
+goes to a terminal, a shell history's neighbour, a CI log or a ticket, and the administrator
+has the file open anyway. A file saved by a spreadsheet in a Spanish locale separates fields
+with semicolons; that is recognised from the header.
 """
 
 from __future__ import annotations
@@ -10,18 +17,19 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
 from bot.domain.errors import DomainError, ValidationError
-from bot.domain.models import ClaimRow, ClaimStatus, Role
+from bot.domain.models import ClaimRow, ClaimStatus, Member, Role
 from bot.domain.ports import (
     AuditLog,
     ClaimRepository,
     Clock,
     ImportResult,
     MemberRepository,
+    Progress,
     RegionRepository,
 )
 from bot.domain.text import clean_name, clean_text
@@ -38,6 +46,8 @@ REQUIRED_COLUMNS = (
     "next_step",
     "next_step_date",
 )
+#: Columns a file may have: amounts paid so far, and the day the status took effect.
+OPTIONAL_COLUMNS = ("paid_amount", "status_date")
 #: Statuses an import may set (``reopened`` only arises from an appeal in the bot).
 IMPORT_STATUSES = frozenset(ClaimStatus) - {ClaimStatus.REOPENED}
 _REFERENCE = re.compile(r"[A-Z0-9][A-Z0-9-]{1,31}", re.ASCII)
@@ -55,6 +65,8 @@ class LineError:
 
     line: int
     reason: str
+    #: The spreadsheet cell, such as ``G3`` (None: the line or the file as a whole).
+    cell: str | None = None
 
 
 class ImportRejected(DomainError):
@@ -72,14 +84,21 @@ def parse_amount(text: str) -> int:
     Raises:
         ValidationError: anything else (negative, comma, exponent, three decimals, too big).
     """
+    return _amount(text, "promised_amount")
+
+
+def _amount(text: str, field: str, *, zero: bool = False) -> int:
+    """``parse_amount`` for any amount column; ``zero`` allows 0 (nothing paid yet)."""
     match = _AMOUNT.fullmatch(text.strip())
     if match is None:
         raise ValidationError(
-            f"promised_amount: {text.strip()[:20]!r} is not soles like 1500 or 1500.50"
+            f"{field}: soles with a dot and up to two decimals, like 1500 or 1500.50"
+            " (no thousands separator)"
         )
     cents = int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
-    if not 0 < cents <= MAX_AMOUNT_CENTS:
-        raise ValidationError("promised_amount: must be above 0 and at most 100000000.00")
+    low = "at least 0" if zero else "above 0"
+    if not (0 if zero else 1) <= cents <= MAX_AMOUNT_CENTS:
+        raise ValidationError(f"{field}: must be {low} and at most 100000000.00")
     return cents
 
 
@@ -125,7 +144,10 @@ def parse_row(line: int, record: dict[str, str]) -> ClaimRow:
         raise ValidationError(
             "status: must be one of " + ", ".join(sorted(str(s) for s in IMPORT_STATUSES))
         )
+    status = ClaimStatus(status_text)
     next_step = record["next_step"].strip()
+    promised = parse_amount(record["promised_amount"])
+    paid = _paid(record.get("paid_amount") or "", status, promised)
     return ClaimRow(
         line=line,
         reference=parse_reference(record["reference"]),
@@ -133,8 +155,8 @@ def parse_row(line: int, record: dict[str, str]) -> ClaimRow:
         operation=clean_text(record["operation"], field="operation", max_len=200, multiline=False),
         operation_date=parse_date(record["operation_date"], "operation_date"),
         region=clean_name(record["region"], field="region"),
-        promised_cents=parse_amount(record["promised_amount"]),
-        status=ClaimStatus(status_text),
+        promised_cents=promised,
+        status=status,
         promised_date=parse_date(record["promised_date"], "promised_date"),
         next_step=(
             clean_text(next_step, field="next_step", max_len=500, multiline=False)
@@ -142,23 +164,99 @@ def parse_row(line: int, record: dict[str, str]) -> ClaimRow:
             else None
         ),
         next_step_date=parse_date(record["next_step_date"], "next_step_date"),
+        paid_cents=paid,
+        status_date=parse_date(record.get("status_date") or "", "status_date"),
     )
+
+
+def _paid(text: str, status: ClaimStatus, promised: int) -> int | None:
+    """The optional ``paid_amount``: required for ``partially_paid``, at most the promise.
+
+    Raises:
+        ValidationError: not an amount, above the promised amount, or missing (or zero) for
+            a partly paid claim, which would otherwise show no amount paid.
+    """
+    if not text.strip():
+        if status is ClaimStatus.PARTIALLY_PAID:
+            raise ValidationError("paid_amount: required when status is partially_paid")
+        return None
+    paid = _amount(text, "paid_amount", zero=True)
+    if paid > promised:
+        raise ValidationError("paid_amount: more than promised_amount")
+    if status is ClaimStatus.PARTIALLY_PAID and not 0 < paid < promised:
+        raise ValidationError("paid_amount: for partially_paid, above 0 and below promised_amount")
+    return paid
+
+
+def _delimiter(text: str) -> str:
+    """``;`` when the header is semicolon-separated (spreadsheets in Spanish locales)."""
+    header = text.partition("\n")[0]
+    return ";" if header.count(";") > header.count(",") else ","
+
+
+def _missing(missing: Sequence[str], header: Sequence[str]) -> str:
+    """Name the missing columns; a header of one cell means another separator was used."""
+    reason = "missing column(s): " + ", ".join(missing)
+    if len(header) == 1:
+        reason += " (separate the columns with commas or semicolons)"
+    return reason
+
+
+def _cell_namer(header: Sequence[str]) -> CellNamer:
+    """``name(column, line)`` → the spreadsheet cell (``G3``) of a column on a line."""
+    letters = {name: _column_letters(index) for index, name in enumerate(header)}
+
+    def name(column: str, line: int) -> str | None:
+        return f"{letters[column]}{line}" if column in letters else None
+
+    return name
+
+
+def _column_letters(index: int) -> str:
+    """0 → A, 25 → Z, 26 → AA, as spreadsheets name columns."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+def _column_of(reason: str) -> str:
+    """The column a ``ValidationError`` names (its text starts ``column: …``)."""
+    return reason.partition(":")[0]
+
+
+#: ``cell(column, line)`` → the spreadsheet cell such as ``G3`` (None: no such column).
+CellNamer = Callable[[str, int], str | None]
+
+
+def _no_cell(column: str, line: int) -> str | None:
+    del column, line
+    return None
 
 
 def parse_csv(data: bytes) -> tuple[list[ClaimRow], list[LineError]]:
     """Parse the whole file, collecting every bad line instead of stopping at the first."""
+    rows, errors, _cell = parse_file(data)
+    return rows, errors
+
+
+def parse_file(data: bytes) -> tuple[list[ClaimRow], list[LineError], CellNamer]:
+    """``parse_csv`` plus the namer of the file's cells, for errors found later."""
     if len(data) > MAX_BYTES:
-        return [], [LineError(0, f"file larger than {MAX_BYTES // (1024 * 1024)} MiB")]
+        return [], [LineError(0, f"file larger than {MAX_BYTES // (1024 * 1024)} MiB")], _no_cell
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return [], [LineError(0, "file is not UTF-8 text")]
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+        return [], [LineError(0, "file is not UTF-8 text")], _no_cell
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     header = [name.strip() for name in reader.fieldnames or []]
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if missing:
-        return [], [LineError(1, "missing column(s): " + ", ".join(missing))]
+        return [], [LineError(1, _missing(missing, header))], _no_cell
     reader.fieldnames = header
+    cell = _cell_namer(header)
     rows: list[ClaimRow] = []
     errors: list[LineError] = []
     seen: dict[str, int] = {}
@@ -174,10 +272,17 @@ def parse_csv(data: bytes) -> tuple[list[ClaimRow], list[LineError]]:
             try:
                 row = parse_row(line, {k: v for k, v in record.items() if k is not None})
             except ValidationError as exc:
-                errors.append(LineError(line, str(exc)))
+                reason = str(exc)
+                errors.append(LineError(line, reason, cell(_column_of(reason), line)))
                 continue
             if row.reference in seen:
-                errors.append(LineError(line, f"reference: repeats line {seen[row.reference]}"))
+                errors.append(
+                    LineError(
+                        line,
+                        f"reference: repeats line {seen[row.reference]}",
+                        cell("reference", line),
+                    )
+                )
                 continue
             seen[row.reference] = line
             rows.append(row)
@@ -185,7 +290,7 @@ def parse_csv(data: bytes) -> tuple[list[ClaimRow], list[LineError]]:
         errors.append(LineError(reader.line_num, f"not valid CSV ({exc})"))
     if not rows and not errors:
         errors.append(LineError(1, "no rows"))
-    return rows, errors
+    return rows, errors, cell
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,35 +303,76 @@ class ClaimImportService:
     audit: AuditLog
     clock: Clock
 
-    async def import_file(self, data: bytes) -> ImportResult:
-        """Import every row, or none.
+    async def import_file(
+        self,
+        data: bytes,
+        *,
+        check: bool = False,
+        allow_reassign: bool = False,
+        progress: Progress | None = None,
+    ) -> ImportResult:
+        """Import every row, or none; with ``check`` do everything but write (dry run).
+
+        A row whose reference is stored for another informant would hand that claim to
+        someone else without a word; it is refused unless ``allow_reassign`` says so.
+        ``progress(done, total)`` hears about the writing phase now and then.
 
         Raises:
             ImportRejected: with every bad line and its reason.
         """
-        rows, errors = parse_csv(data)
+        rows, errors, cell = parse_file(data)
         known_regions = {
             region.name.casefold(): region.name for region in await self.regions.list_all()
         }
+        owners = await self.claims.owners([row.reference for row in rows])
+        found: dict[str, Member | None] = {}
         checked: list[ClaimRow] = []
         for row in rows:
-            member = await self.members.by_codename(row.codename)
-            if member is None:
-                errors.append(LineError(row.line, "codename: no member with that codename"))
-            elif member.role is not Role.INFORMANT:
-                errors.append(LineError(row.line, "codename: member is not an informant"))
-            elif row.region.casefold() not in known_regions:
-                errors.append(LineError(row.line, "region: unknown"))
+            if row.codename not in found:
+                found[row.codename] = await self.members.by_codename(row.codename)
+            member = found[row.codename]
+            problem = _row_problem(row, member, known_regions, owners, allow_reassign)
+            if problem is not None:
+                column, reason = problem
+                errors.append(LineError(row.line, f"{column}: {reason}", cell(column, row.line)))
             else:
                 # The stored spelling: SQLite's NOCASE folds ASCII only ("PICHARÍ" would not
                 # find "Picharí"), and re-importing must compare equal to what is stored.
                 checked.append(replace(row, region=known_regions[row.region.casefold()]))
         if errors:
             raise ImportRejected(sorted(errors, key=lambda error: error.line))
-        result = await self.claims.import_rows(checked, self.clock.now())
-        await self.audit.record(
-            action="claims_import",
-            result=f"created={result.created} updated={result.updated}",
-            now=self.clock.now(),
+        result = await self.claims.import_rows(
+            checked, self.clock.now(), dry_run=check, progress=progress
         )
+        if not check:
+            await self.audit.record(
+                action="claims_import",
+                result=f"created={result.created} updated={result.updated}"
+                + (" reassign" if allow_reassign else ""),
+                now=self.clock.now(),
+            )
         return result
+
+
+def _row_problem(
+    row: ClaimRow,
+    member: Member | None,
+    regions: dict[str, str],
+    owners: dict[str, int],
+    allow_reassign: bool,
+) -> tuple[str, str] | None:
+    """The column and reason a well-formed row is refused for by the database, if any."""
+    if member is None:
+        return "codename", "no member with that codename (see chaski members list)"
+    if member.role is not Role.INFORMANT:
+        return "codename", "that member is not an informant"
+    if row.region.casefold() not in regions:
+        return "region", "no such region (see chaski region list)"
+    owner = owners.get(row.reference)
+    if owner is not None and owner != member.id and not allow_reassign:
+        return (
+            "codename",
+            "the claim with this reference belongs to another informant; moving it needs"
+            " --allow-reassign",
+        )
+    return None

@@ -8,10 +8,11 @@ invites are created in one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.domain.errors import DomainError, ValidationError
-from bot.domain.models import IssuedInvite, Lang, Role
+from bot.domain.models import IssuedInvite, Lang, Role, can_reenrol
 from bot.domain.ports import MemberRepository, RegionRepository, UnitOfWork
 from bot.domain.text import clean_name
 from bot.services.claims_import import LineError
@@ -91,24 +92,26 @@ class InviteBatchService:
         data: bytes,
         *,
         role: Role,
-        region: str,
+        region: str | Sequence[str],
         lang: Lang | None = None,
         ttl_hours: int = MAX_TTL_HOURS,
     ) -> list[BatchInvite]:
         """Create an invite for every codename in ``data``, in file order, or none at all.
 
         Raises:
-            ValidationError: bad TTL or unknown region (nothing about the lines is checked).
+            ValidationError: bad TTL, unknown region or several for informants (nothing
+                about the lines is checked).
             BatchRejected: with every bad line: not UTF-8, hidden characters, mixed
-                scripts, a codename repeated in the file or already taken.
+                scripts, a codename repeated in the file or taken by a member who cannot
+                be re-enrolled (``can_reenrol``).
         """
         if not 1 <= ttl_hours <= MAX_TTL_HOURS:
             raise ValidationError(f"ttl-hours: must be between 1 and {MAX_TTL_HOURS}")
-        if await self.regions.get(region.strip()) is None:
-            raise ValidationError("region: unknown (create it with: chaski region add NAME)")
+        await self.invites.check_regions(role, region)
         names, errors = parse_codenames(data)
         for number, codename in names:
-            if await self.members.by_codename(codename) is not None:
+            existing = await self.members.by_codename(codename)
+            if existing is not None and not can_reenrol(existing, role):
                 errors.append(LineError(number, "codename: already taken"))
         if errors:
             raise BatchRejected(sorted(errors, key=lambda error: error.line))

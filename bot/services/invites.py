@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -46,35 +47,74 @@ class InviteService:
         self,
         *,
         role: Role,
-        region: str,
+        region: str | Sequence[str],
         codename: str,
         lang: Lang | None = None,
         ttl_hours: int = MAX_TTL_HOURS,
     ) -> IssuedInvite:
         """Create the member-to-be and its one-time code; the code is returned only here.
 
+        ``region`` is one region or several (a coordinator of two regions); an informant
+        belongs to exactly one. A codename that exists already gets a new code instead when
+        ``can_reenrol`` allows it (lost invite, unlinked member): the docs' "re-enrol with a
+        new invite", audited as ``reenrol``.
+
         Raises:
-            ValidationError: bad codename, unknown region, taken codename, bad TTL.
+            ValidationError: bad codename, unknown region, several regions for an informant,
+                taken codename, bad TTL.
         """
         clean = clean_name(codename, field="codename")
         if not 1 <= ttl_hours <= MAX_TTL_HOURS:
             raise ValidationError(f"ttl-hours: must be between 1 and {MAX_TTL_HOURS}")
-        found = await self.regions.get(region.strip())
-        if found is None:
-            raise ValidationError("region: unknown (create it with: chaski region add NAME)")
+        regions = await self.check_regions(role, region)
         now = self.clock.now()
         expires_at = now + timedelta(hours=ttl_hours)
         code = secrets.token_urlsafe(CODE_BYTES)
         new = NewInvite(
-            role=role, region=found.name, codename=clean, lang=lang, ttl_hours=ttl_hours
+            role=role,
+            region=regions[0],
+            codename=clean,
+            lang=lang,
+            ttl_hours=ttl_hours,
+            more_regions=regions[1:],
         )
+        result = "ok"
         try:
-            member_id = await self.invites.create(new, code, expires_at, now)
-        except Conflict:
-            raise ValidationError("codename: already taken") from None
+            try:
+                member_id: int | None = await self.invites.create(new, code, expires_at, now)
+            except Conflict:
+                member_id = await self.invites.reenrol(new, code, expires_at, now)
+                result = "reenrol"
         except NotFound:
             raise ValidationError("region: unknown") from None
+        if member_id is None:
+            raise ValidationError(
+                "codename: already taken (by a linked or suspended member, or one of another role)"
+            )
         await self.audit.record(
-            action="invite_create", result="ok", now=now, target=f"member:{member_id}"
+            action="invite_create", result=result, now=now, target=f"member:{member_id}"
         )
-        return IssuedInvite(code=code, member_id=member_id, expires_at=expires_at)
+        return IssuedInvite(
+            code=code,
+            member_id=member_id,
+            expires_at=expires_at,
+            reenrolled=result == "reenrol",
+        )
+
+    async def check_regions(self, role: Role, region: str | Sequence[str]) -> tuple[str, ...]:
+        """Each named region's stored spelling, once each, in the order given.
+
+        Raises:
+            ValidationError: none given, one unknown, or several for an informant.
+        """
+        found: dict[int, str] = {}
+        for name in [region] if isinstance(region, str) else region:
+            known = await self.regions.get(name.strip())
+            if known is None:
+                raise ValidationError("region: unknown (create it with: chaski region add NAME)")
+            found.setdefault(known.id, known.name)
+        if not found:
+            raise ValidationError("region: at least one is needed")
+        if role is Role.INFORMANT and len(found) > 1:
+            raise ValidationError("region: an informant belongs to exactly one region")
+        return tuple(found.values())

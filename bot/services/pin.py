@@ -492,6 +492,30 @@ class PinService:
             )
         return target
 
+    async def reset_by_operator(self, codename: str) -> Member:
+        """``chaski members reset-pin``: clear a member's PIN from the server (issue #14.7).
+
+        For whom no one in the chat can reset: a sole administrator locked out of their own
+        PIN. Whoever runs the command holds the database and its keys already; the reset is
+        audited (``pin_reset`` / ``operator``) like a coordinator's.
+
+        Raises:
+            ValidationError: a malformed codename.
+            NotFound: no member with that codename (any case).
+        """
+        target = await self.members.by_codename_any_case(clean_name(codename, field="codename"))
+        if target is None:
+            raise NotFound("member")
+        async with self.uow.transaction():
+            await self.pins.clear(target.id)
+            await self.audit.record(
+                action="pin_reset",
+                result="operator",
+                now=self.clock.now(),
+                target=f"member:{target.id}",
+            )
+        return target
+
     async def due_unlinks(self) -> list[int]:
         """Members whose duress-triggered unlink is due."""
         return await self.pins.due_unlinks(self.clock.now())
@@ -510,7 +534,8 @@ async def find_member(
     *,
     audit_as: str,
 ) -> Member:
-    """The member named ``codename`` if ``actor`` may do ``action`` to them.
+    """The member named ``codename`` (in any case: ``puma`` finds ``Puma``) if ``actor`` may
+    do ``action`` to them.
 
     Every refusal (malformed, unknown or out-of-scope codename) is audited as ``audit_as``
     ``denied`` and counted by ``denials`` (T-11). All three cost the same write, so the
@@ -523,7 +548,7 @@ async def find_member(
         clean: str | None = clean_name(codename, field="codename")
     except ValidationError:
         clean = None
-    target = await members.by_codename(clean) if clean is not None else None
+    target = await members.by_codename_any_case(clean) if clean is not None else None
     if target is None or not is_allowed(actor, action, target):
         await denials.denied(actor, audit_as, f"member:{target.id}" if target else None)
         raise NotFound("member")

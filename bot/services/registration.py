@@ -45,6 +45,25 @@ class RegistrationService:
         member = await self.members.by_telegram_id(telegram_id)
         return member if member is not None and member.active else None
 
+    async def seen(self, member: Member) -> Member:
+        """The member sent something: a member flagged as having blocked the bot plainly
+        has not any more, so the flag is cleared (issue #14.7). Telegram's unblock notice
+        (``my_chat_member``) is not always delivered, and a stale flag keeps coordinators
+        believing the member cannot be reached. Unflagged members cost nothing here.
+        """
+        if member.blocked:
+            await self.members.set_blocked(member.id, False)
+            await self.audit.record(
+                action="member_unblocked",
+                result="message",
+                now=self.clock.now(),
+                actor_id=member.id,
+                actor_role=member.role,
+                target=f"member:{member.id}",
+            )
+            member = replace(member, blocked=False)
+        return member
+
     async def redeem(self, telegram_id: int, payload: str) -> Member:
         """Link the account to the member the invite names, exactly once.
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.domain.errors import NotFound
 from bot.domain.models import Member
 from bot.domain.outbox import Outbox
 from bot.domain.pin import PinRepository
@@ -35,7 +36,7 @@ from bot.domain.safety import (
     InboundLog,
 )
 from bot.domain.text import MAX_TEXT
-from bot.services.authz import Action, authorize
+from bot.services.authz import Action, authorize, is_allowed
 from bot.services.pin import PinService, find_member, notify_coordinators
 
 _LOGGER = logging.getLogger(__name__)
@@ -141,6 +142,13 @@ class InboundLimiter:
         The account's own limits are judged first and only an update they allow takes a
         global token, so one flooding account cannot use up the bucket for everyone else.
         """
+        return self.judge(user_id)[0]
+
+    def judge(self, user_id: int | None) -> tuple[Verdict, bool]:
+        """``check``, and whether this is the account's first update dropped since its last
+        accepted one: the one moment a member may be told they are going too fast (issue
+        #14.8). A flood therefore earns one notice, not one per dropped update.
+        """
         now = self._now()
         refill = (now - self._last) * self._global_rate
         self._tokens = min(self._global_rate, self._tokens + refill)
@@ -152,6 +160,7 @@ class InboundLimiter:
             if self._global_warned_at is None or now - self._global_warned_at >= _MINUTE:
                 self._global_warned_at = now
                 _LOGGER.warning("Global inbound limit reached: dropping updates")
+        first_drop = False
         if verdict is Verdict.ALLOW:
             self._tokens -= 1
             if account is not None:
@@ -160,8 +169,9 @@ class InboundLimiter:
                 account.warned = False
         elif account is not None and not account.warned:
             account.warned = True
+            first_drop = True
             _LOGGER.warning("Per-account inbound limit reached (%s window)", verdict)
-        return verdict
+        return verdict, first_drop
 
     def _account(self, user_id: int, now: float) -> _Account:
         key = hmac.digest(self._key, user_id.to_bytes(8, "big", signed=True), "sha256")[:16]
@@ -241,14 +251,24 @@ class SafetyService:
         await self._unlink(member, eraser, actor=member, cause="panic")
 
     async def unlink_remote(self, actor: Member, codename: str, eraser: ChatEraser) -> Member:
-        """``/desvincular``: a coordinator or admin unlinks a lost or seized phone (M-13c).
+        """``/desvincular`` without a question: find the member, then unlink (M-13c).
+
+        Raises:
+            PinNotSet, PinRequired: the actor has no open PIN session.
+            NotFound: malformed, unknown, or out-of-scope codename (one error, M-04).
+        """
+        target = await self.unlink_target(actor, codename)
+        return await self.unlink_confirmed(actor, target.id, eraser)
+
+    async def unlink_target(self, actor: Member, codename: str) -> Member:
+        """``/desvincular <codename>``: whom the actor may unlink, before asking them to confirm.
 
         Raises:
             PinNotSet, PinRequired: the actor has no open PIN session.
             NotFound: malformed, unknown, or out-of-scope codename (one error, M-04).
         """
         await self.pin.require_session(actor)
-        target = await find_member(
+        return await find_member(
             self.members,
             actor,
             codename,
@@ -256,6 +276,28 @@ class SafetyService:
             self.pin.denials,
             audit_as="member_unlink",
         )
+
+    async def unlink_confirmed(self, actor: Member, member_id: int, eraser: ChatEraser) -> Member:
+        """The confirmation button: unlink a lost or seized phone (M-13c; issue #14.7).
+
+        Everything is judged again at the press (the session, the scope, whether the member
+        is still linked): the button may be old, forged, or pressed after a region change.
+
+        Raises:
+            PinNotSet, PinRequired: the actor has no open PIN session.
+            NotFound: unknown, out of scope, or no longer linked (one error, M-04).
+        """
+        await self.pin.require_session(actor)
+        target = await self.members.get(member_id)
+        if (
+            target is None
+            or not target.telegram_linked
+            or not is_allowed(actor, Action.UNLINK_MEMBER, target)
+        ):
+            await self.pin.denials.denied(
+                actor, "member_unlink", f"member:{target.id}" if target else None
+            )
+            raise NotFound("member")
         await self._unlink(target, eraser, actor=actor, cause="remote")
         return target
 

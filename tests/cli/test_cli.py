@@ -429,7 +429,7 @@ def test_batch_with_bad_lines_creates_nothing(
     chaski: Callable[..., Result], region: str, tmp_path: Path
 ) -> None:
     del region
-    create_invite(chaski, "Puma")
+    redeem(create_invite(chaski, "Puma")["code"])  # linked: cannot be re-enrolled (#14.7)
     names = tmp_path / "names.txt"
     names.write_text("Kuntur\nWa\u202eman\n\u0420um\u0430\nKuntur\nPuma\nAtoq\n", encoding="utf-8")
     result = batch(chaski, names)
@@ -549,7 +549,9 @@ def test_claims_import_with_bad_rows_imports_nothing(
     assert result.code == 2
     assert result.out == ""
     reported = [line for line in result.err_lines if line.startswith("line ")]
-    assert [int(line.split(":")[0].split()[1]) for line in reported] == list(range(3, 11))
+    assert [int(line.split(":")[0].split()[1].rstrip(",")) for line in reported] == list(
+        range(3, 11)
+    )
     assert "promised_amount" in reported[0]
     assert "status" in reported[1]
     assert "codename" in reported[2]

@@ -76,7 +76,18 @@ def test_any_script_and_spacing_gives_the_same_pin(digits: str, gap: str, zero: 
         ("890123", True),
         ("654321", True),
         ("482916", False),
-        ("112233", False),
+        ("774411", False),
+        # Dates (issue #14.8): the prompt promises "sin fechas".
+        ("150319", True),  # DDMMYY
+        ("031519", True),  # MMDDYY
+        ("190315", True),  # YYMMDD
+        ("290200", True),  # 29 Feb 2000 (a leap year; 1900 was not)
+        ("19900315", True),  # YYYYMMDD
+        ("15031990", True),  # DDMMYYYY
+        ("03151990", True),  # MMDDYYYY
+        ("310299", False),  # no 31 February, no month 31
+        ("18991231", False),  # outside 1900-2099
+        ("1503199", False),  # seven digits: no date form
     ],
 )
 def test_weak_pins(pin: str, weak: bool) -> None:

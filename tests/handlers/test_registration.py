@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from bot.domain.models import Lang
+from bot.domain.models import Lang, Role
 from tests.conftest import RunningBot, seed_invite, seed_region
+from tests.secrets_registry import remember
 
 NEUTRAL = "Este servicio no está disponible."
 PROMPT = "Elige tu idioma · Simiykita akllay"
@@ -54,17 +55,80 @@ async def test_valid_invite_links_deletes_the_payload_and_asks_for_the_language(
     assert fake.commands_for(_chat_scope(ANA)) is not None
 
 
-async def test_invite_replayed_by_the_same_account_gets_the_neutral_reply(
-    running_bot: RunningBot, invite: str
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        ("es", "Ya estás registrado. Elige una opción del menú."),
+        ("qu", "Qillqasqañam kanki. Menúmanta huk botonta akllay."),
+    ],
+)
+async def test_invite_replayed_by_the_linked_member_says_registered_in_their_language(
+    running_bot: RunningBot, invite: str, lang: str, expected: str
 ) -> None:
-    await running_bot.register(ANA, invite)
+    """Issue #14.7: the member re-taps their used link; they are no stranger to the bot."""
+    await running_bot.register(ANA, invite, lang)
     running_bot.fake.reset_calls()
 
     running_bot.fake.push_message(ANA, f"/start {invite}")
     await running_bot.settle()
 
-    assert running_bot.fake.texts(ANA) == [NEUTRAL]
-    assert len(running_bot.fake.calls_to("deleteMessage")) == 1
+    [reply] = running_bot.fake.sent(ANA)
+    assert reply.params["text"] == expected
+    assert "keyboard" in reply.params["reply_markup"]  # the menu comes with it
+    assert len(running_bot.fake.calls_to("deleteMessage")) == 1  # the code is gone
+
+
+async def test_a_stranger_with_a_used_link_still_gets_only_the_neutral_sentence(
+    running_bot: RunningBot, invite: str
+) -> None:
+    await running_bot.register(ANA, invite, "qu")
+    running_bot.fake.reset_calls()
+
+    running_bot.fake.push_message(LUIS, f"/start {invite}", language_code="qu")
+    await running_bot.settle()
+
+    assert running_bot.fake.texts(LUIS) == [NEUTRAL]
+
+
+async def test_a_preset_language_skips_the_picker_and_greets_in_it(
+    running_bot: RunningBot,
+) -> None:
+    """Issue #14.7: ``chaski invite create --language qu`` is honoured."""
+    services = running_bot.services
+    await seed_region(services)
+    issued = await services.invites.create(
+        role=Role.INFORMANT, region="Pichari", codename="Atoq", lang=Lang.QU
+    )
+    remember(issued.code)
+    running_bot.fake.push_message(ANA, f"/start {issued.code}")
+    await running_bot.settle()
+
+    texts = running_bot.fake.texts(ANA)
+    assert PROMPT not in texts
+    [greeting] = texts
+    assert greeting.startswith("Rimaykullayki!")
+    assert "/pin" in greeting
+
+
+@pytest.mark.parametrize(
+    ("role", "advice"),
+    [
+        (Role.INFORMANT, "Te recomendamos crear un PIN con /pin"),
+        (Role.COORDINATOR, "debes crear un PIN con /pin: es obligatorio."),
+        (Role.ADMIN, "debes crear un PIN con /pin: es obligatorio."),
+    ],
+)
+async def test_the_welcome_gives_the_pin_advice_of_the_role(
+    running_bot: RunningBot, role: Role, advice: str
+) -> None:
+    """Issue #14.8: a PIN is suggested to informants and mandatory for the staff."""
+    await seed_region(running_bot.services)
+    code = await seed_invite(running_bot.services, "Atoq", role=role)
+    await running_bot.register(ANA, code, "es")
+
+    greeting = running_bot.fake.texts(ANA)[-1]
+    assert greeting.startswith("¡Hola! Ya puedes usar el menú")
+    assert advice in greeting
 
 
 async def test_invite_replayed_by_another_account_links_nobody_new(

@@ -19,12 +19,14 @@ from bot.i18n import Catalogs
 from handlers import FEATURES
 from handlers.menus import chat_commands, help_commands
 from handlers.render import (
+    CLAIMS_PER_PAGE,
     MAX_MESSAGE,
     MAX_NOTE,
     _claim_texts,
     _status_labels,
     render_claim,
     render_claim_list,
+    render_claim_page,
     render_help,
     render_history,
     status_label,
@@ -285,3 +287,70 @@ def test_informant_help_says_what_the_bot_never_asks_for() -> None:
     quechua = render_help(QU, Role.INFORMANT, help_commands(QU, Role.INFORMANT))
     assert QU.gettext(never) in quechua
     assert QU.gettext(never) != never
+
+
+# --- issue #14.8: delays in years and months, pages, status dates ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("promised", "expected"),
+    [
+        (date(2026, 1, 14), "Pago atrasado 59 días."),
+        (date(2026, 1, 13), "Pago atrasado 2 meses."),
+        (date(2025, 3, 15), "Pago atrasado 11 meses."),
+        (date(2025, 3, 14), "Pago atrasado 1 año."),
+        (date(2024, 2, 14), "Pago atrasado 2 años y 1 mes."),
+        (date(2016, 5, 20), "Pago atrasado 9 años y 9 meses."),  # 3585 days
+    ],
+)
+def test_long_delays_are_told_in_years_and_months(promised: date, expected: str) -> None:
+    claim = replace(CLAIM, status=ClaimStatus.APPROVED, promised_date=promised)
+    lines = render_claim(ES, Lang.ES, claim, TODAY).splitlines()
+    assert expected in lines
+
+
+def test_long_delays_in_quechua() -> None:
+    claim = replace(CLAIM, status=ClaimStatus.APPROVED, promised_date=date(2016, 5, 20))
+    assert "Pagayqa 9 wata 9 killañam qipakun." in render_claim(QU, Lang.QU, claim, TODAY)
+
+
+def test_a_page_holds_a_few_claims_and_says_which_page_it_is() -> None:
+    claims = [replace(CLAIM, id=i, reference=f"R-2016-{i:04d}") for i in range(12)]
+
+    first = render_claim_page(ES, Lang.ES, "Puma", claims, TODAY, number=0)
+    last = render_claim_page(ES, Lang.ES, "Puma", claims, TODAY, number=99)
+
+    assert [c.id for c in first.claims] == list(range(CLAIMS_PER_PAGE))
+    assert (first.number, first.count) == (0, 3)
+    assert first.text.startswith("<b>Puma</b>, estos son tus reclamos:")
+    assert first.text.endswith("\n\nPágina 1 de 3")
+    assert (last.number, [c.id for c in last.claims]) == (2, [10, 11])
+    assert last.text.endswith("Página 3 de 3")
+    alone = render_claim_page(ES, Lang.ES, "Puma", claims[:1], TODAY, number=0)
+    assert "Página" not in alone.text
+    empty = render_claim_page(ES, Lang.ES, "Puma", [], TODAY, number=3)
+    assert (empty.text, empty.claims) == ("Todavía no tienes reclamos registrados.", ())
+
+
+def test_pages_of_long_claims_still_fit_one_message() -> None:
+    claims = [
+        replace(CLAIM, id=i, reference=f"R-2016-{i:04d}", next_step="&" * 500) for i in range(10)
+    ]
+    pages = [render_claim_page(ES, Lang.ES, "Puma", claims, TODAY, number=n) for n in range(20)]
+    assert all(len(page.text) <= MAX_MESSAGE for page in pages)
+    assert {c.id for page in pages for c in page.claims} == set(range(10))
+
+
+def test_history_shows_the_day_the_status_took_effect_when_known() -> None:
+    events = [
+        ClaimEvent(
+            7,
+            datetime(2026, 3, 1, 20, 5, tzinfo=UTC),
+            ClaimStatus.APPROVED,
+            None,
+            True,
+            effective=date(2019, 5, 30),
+        ),
+    ]
+    [text] = render_history(ES, Lang.ES, LIMA, CLAIM, events)
+    assert text.split("\n")[2] == "30/05/19 · Aprobado"

@@ -122,7 +122,17 @@ async def test_remote_unlink_needs_the_coordinators_pin(bot: RunningBot) -> None
     assert last_text(fake, JEFE) == "Escribe /desvincular y el nombre clave."
     await say(bot, JEFE, "/desvincular Nadie")
     assert last_text(fake, JEFE) == "No encontramos a ese miembro."
-    await say(bot, JEFE, "/desvincular Puma")
+    await say(bot, JEFE, "/desvincular puma")  # codenames in any case (issue #14.7)
+    assert last_text(fake, JEFE) == (
+        "¿Desvincular a Puma? Se borrará lo que se pueda de su chat y necesitará una nueva"
+        " invitación para volver."
+    )
+    assert await bot.services.registration.identify(ANA) is not None  # only asked so far
+    question = fake.sent(JEFE)[-1]
+    [[yes, no]] = question.params["reply_markup"]["inline_keyboard"]
+    assert no["callback_data"] == "unlink:no"
+    fake.push_callback(JEFE, yes["callback_data"], message_id=bot.last_message_id(JEFE))
+    await bot.settle()
     assert last_text(fake, JEFE) == (
         "Listo: Puma quedó desvinculado. Para volver necesitará una nueva invitación."
     )
@@ -130,6 +140,35 @@ async def test_remote_unlink_needs_the_coordinators_pin(bot: RunningBot) -> None
     assert await bot.services.registration.identify(ANA) is None
     await say(bot, ANA, "hola")
     assert last_text(fake, ANA) == STRANGER_REPLY
+
+
+async def test_remote_unlink_cancelled_or_stale_changes_nothing(bot: RunningBot) -> None:
+    """Issue #14.7: the question can be cancelled; an old or forged button does nothing."""
+    fake = bot.fake
+    for text in ("/pin", PIN, PIN, "/desvincular PUMA"):
+        await say(bot, JEFE, text)
+    question_id = bot.last_message_id(JEFE)
+    fake.push_callback(JEFE, "unlink:no", message_id=question_id)
+    await bot.settle()
+    assert question_id not in fake.live_messages(JEFE)
+    assert await bot.services.registration.identify(ANA) is not None
+
+    jefe = await bot.services.registration.identify(JEFE)
+    assert jefe is not None
+    for data in (f"unlink:yes:{jefe.id + 100}", "unlink:yes:0", "unlink:maybe"):
+        fake.push_callback(JEFE, data, message_id=question_id)
+        await bot.settle()
+        assert last_text(fake, JEFE) == "Este menú ya no está disponible. Escribe /menu."
+    assert await bot.services.registration.identify(ANA) is not None
+
+    # The session ran out before the press: the PIN is asked, nothing is unlinked.
+    await say(bot, JEFE, "/desvincular Puma")
+    [[yes, _no]] = fake.sent(JEFE)[-1].params["reply_markup"]["inline_keyboard"]
+    bot.clock.advance(timedelta(minutes=11))
+    fake.push_callback(JEFE, yes["callback_data"], message_id=bot.last_message_id(JEFE))
+    await bot.settle()
+    assert last_text(fake, JEFE) == "Escribe tu PIN. El bot borrará tu mensaje."
+    assert await bot.services.registration.identify(ANA) is not None
 
 
 async def test_informants_cannot_unlink_others(bot: RunningBot) -> None:
@@ -163,7 +202,13 @@ async def test_a_members_flood_is_cut_at_the_per_minute_limit(bot: RunningBot) -
         fake.push_message(ANA, f"hola {n}")
     await bot.settle()
     # 20 updates a minute: /start and the language button of the set-up used 2 of them.
-    assert len(fake.sent(ANA)) == 18  # one "not available" per accepted message
+    texts = fake.texts(ANA)
+    assert texts[:18] == ["Este comando no está disponible. Escribe /menu."] * 18
+    # Issue #14.8: told once (not 12 times) that the rest is being dropped.
+    assert texts[18:] == [
+        "Vas muy rápido: el bot no leerá lo que envíes durante un minuto. Espera y vuelve"
+        " a intentarlo."
+    ]
 
 
 @pytest.mark.parametrize(("length", "answered"), [(4096, True), (4097, False), (100_000, False)])

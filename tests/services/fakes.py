@@ -29,6 +29,7 @@ from bot.domain.models import (
     Operation,
     Region,
     Role,
+    can_reenrol,
 )
 from bot.domain.ports import (
     AccountCounters,
@@ -39,6 +40,7 @@ from bot.domain.ports import (
     ImportResult,
     InviteRepository,
     MemberRepository,
+    Progress,
     RegionRepository,
     UnitOfWork,
 )
@@ -183,6 +185,13 @@ class InMemoryMembers:
         self.calls.append("by_codename")
         return next((m for m in self.members.values() if m.codename == codename), None)
 
+    async def by_codename_any_case(self, codename: str) -> Member | None:
+        """Exact spelling first, else the one member matching ignoring case."""
+        if exact := await self.by_codename(codename):
+            return exact
+        found = [m for m in self.members.values() if m.codename.casefold() == codename.casefold()]
+        return found[0] if len(found) == 1 else None
+
     async def list_all(self) -> list[Member]:
         """Every member by id."""
         return [self.members[key] for key in sorted(self.members)]
@@ -275,8 +284,9 @@ class InMemoryInvites:
     ) -> int:
         """Store the member-to-be and the code (``Conflict``/``NotFound`` like storage)."""
         self.calls.append(("create", code))
-        if await self.regions.get(invite.region) is None:
-            raise NotFound("region")
+        for region in invite.regions:
+            if await self.regions.get(region) is None:
+                raise NotFound("region")
         if any(m.codename == invite.codename for m in self.members.members.values()):
             raise Conflict("codename taken")
         member_id = self.members.next_id()
@@ -285,13 +295,40 @@ class InMemoryInvites:
                 member_id,
                 role=invite.role,
                 codename=invite.codename,
-                regions=(invite.region,),
+                regions=invite.regions,
                 lang=invite.lang or Lang.ES,
                 lang_chosen=invite.lang is not None,
             )
         )
         self.invites[code] = StoredInvite(member_id=member_id, expires_at=expires_at)
         return member_id
+
+    async def reenrol(
+        self, invite: NewInvite, code: str, expires_at: datetime, now: datetime
+    ) -> int | None:
+        """A new code for an unlinked member of the same role, like storage."""
+        self.calls.append(("reenrol", code))
+        found = [m for m in self.members.members.values() if m.codename == invite.codename]
+        if not found or not can_reenrol(found[0], invite.role):
+            return None
+        member = found[0]
+        for region in invite.regions:
+            if await self.regions.get(region) is None:
+                raise NotFound("region")
+        for stored in self.invites.values():
+            if stored.member_id == member.id and stored.used_at is None:
+                stored.revoked = True
+        lang = member.lang if invite.lang is None else invite.lang
+        chosen = member.lang_chosen or invite.lang is not None
+        self.members.members[member.id] = replace(
+            member,
+            state=MemberState.ACTIVE,
+            regions=invite.regions,
+            lang=lang,
+            lang_chosen=chosen,
+        )
+        self.invites[code] = StoredInvite(member_id=member.id, expires_at=expires_at)
+        return member.id
 
     async def redeem(self, code: str, telegram_id: int, now: datetime) -> Member | None:
         """Consume the code once and link the account; None if not redeemable."""
@@ -365,7 +402,18 @@ class InMemoryClaims:
             e for e in self.events if e.claim_id == claim_id and (e.visible or not visible_only)
         ]
 
-    async def import_rows(self, rows: Sequence[ClaimRow], now: datetime) -> ImportResult:
+    async def owners(self, references: Sequence[str]) -> dict[str, int]:
+        """Not needed by the services tested with this fake."""
+        raise NotImplementedError
+
+    async def import_rows(
+        self,
+        rows: Sequence[ClaimRow],
+        now: datetime,
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> ImportResult:
         """Not needed by the services tested with this fake."""
         raise NotImplementedError
 

@@ -292,3 +292,51 @@ def test_amounts_in_non_ascii_digits_are_refused(text: str) -> None:
 def test_references_that_change_when_upper_cased_are_refused(text: str) -> None:
     with pytest.raises(ValidationError):
         parse_reference(text)
+
+
+# --- optional columns, cells, separators (issue #14.6, #14.8) ---------------------------------
+
+OPTIONAL_HEADER = HEADER.rstrip("\n") + ",paid_amount,status_date\n"
+
+
+@pytest.mark.parametrize(
+    ("status", "paid", "reason"),
+    [
+        ("partially_paid", "", "paid_amount: required when status is partially_paid"),
+        ("partially_paid", "0", "paid_amount: for partially_paid, above 0 and below"),
+        ("partially_paid", "1500.50", "paid_amount: for partially_paid, above 0 and below"),
+        ("approved", "2000", "paid_amount: more than promised_amount"),
+        ("approved", "-1", "paid_amount: soles with a dot"),
+    ],
+)
+def test_paid_amount_rules(status: str, paid: str, reason: str) -> None:
+    row = GOOD.rstrip("\n").replace("approved", status) + f",{paid},\n"
+    rows, errors = parse_csv((OPTIONAL_HEADER + row).encode())
+    assert rows == []
+    assert errors[0].reason.startswith(reason)
+    assert errors[0].cell == "K2"
+
+
+def test_paid_amount_and_status_date_are_optional_and_kept() -> None:
+    row = GOOD.rstrip("\n") + ",0,2016-07-01\n"
+    [parsed], errors = parse_csv((OPTIONAL_HEADER + row).encode())
+    assert errors == []
+    assert parsed.paid_cents == 0
+    assert parsed.status_date == date(2016, 7, 1)
+    [plain], _ = parse_csv((HEADER + GOOD).encode())
+    assert plain.paid_cents is None
+    assert plain.status_date is None
+
+
+def test_cells_past_column_z_are_named_like_a_spreadsheet() -> None:
+    extra = ",".join(f"x{n}" for n in range(20))
+    header = HEADER.rstrip("\n") + "," + extra + ",status_date\n"
+    row = GOOD.rstrip("\n") + "," + ",".join("" for _ in range(20)) + ",2016-13-01\n"
+    _rows, [error] = parse_csv((header + row).encode())
+    assert error == LineError(2, "status_date: not a real date", "AE2")
+
+
+def test_semicolons_are_recognised_from_the_header() -> None:
+    [row], errors = parse_csv((HEADER + GOOD).replace(",", ";").encode())
+    assert errors == []
+    assert row.promised_cents == 150050

@@ -118,12 +118,17 @@ class FakeStore:
             codename=invite.codename,
             lang=invite.lang or Lang.ES,
             lang_chosen=invite.lang is not None,
-            regions=(invite.region,),
+            regions=invite.regions,
             state=MemberState.ACTIVE,
             telegram_linked=False,
         )
         self.invites[code] = (member_id, expires_at)
         return member_id
+
+    async def reenrol(
+        self, invite: NewInvite, code: str, expires_at: datetime, now: datetime
+    ) -> int | None:
+        return None  # a codename taken in between (the race) is never re-enrollable here
 
     async def redeem(self, code: str, telegram_id: int, now: datetime) -> Member | None:
         raise AssertionError("not used")
@@ -133,6 +138,9 @@ class FakeStore:
         return self.members.get(member_id)
 
     async def by_telegram_id(self, telegram_id: int) -> Member | None:
+        raise AssertionError("not used")
+
+    async def by_codename_any_case(self, codename: str) -> Member | None:
         raise AssertionError("not used")
 
     async def by_codename(self, codename: str) -> Member | None:
@@ -253,7 +261,8 @@ async def test_creates_all_in_one_transaction(
 async def test_taken_codenames_reject_the_whole_file(
     service: InviteBatchService, store: FakeStore
 ) -> None:
-    await service.create_from_file(b"Puma\n", role=Role.INFORMANT, region="Ayacucho")
+    # A coordinator's codename: an informant invite cannot re-enrol it (issue #14.7).
+    await service.create_from_file(b"Puma\n", role=Role.COORDINATOR, region="Ayacucho")
     with pytest.raises(BatchRejected) as info:
         await service.create_from_file(
             b"Kuntur\nPuma\nWa\xe2\x80\xaeman\n", role=Role.INFORMANT, region="Ayacucho"

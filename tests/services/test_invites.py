@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pytest
 
 from bot.domain.errors import ValidationError
-from bot.domain.models import Lang, Role
+from bot.domain.models import Lang, MemberState, Role
 from bot.services.invites import MAX_TTL_HOURS, InviteService
 from bot.services.registration import INVITE_CODE
 from tests.services.fakes import (
@@ -112,12 +112,72 @@ async def test_region_vanishing_meanwhile_is_a_validation_error() -> None:
         await service.create(role=Role.INFORMANT, region="Pichari", codename="Puma")
 
 
-async def test_taken_codename_is_refused(world: World) -> None:
-    await world.service.create(role=Role.INFORMANT, region="Pichari", codename="Puma")
+async def test_codename_of_a_linked_member_is_refused(world: World) -> None:
+    issued = await world.service.create(role=Role.INFORMANT, region="Pichari", codename="Puma")
+    await world.invites.redeem(issued.code, 4242, T0)
     with pytest.raises(ValidationError, match="codename: already taken"):
         await world.service.create(role=Role.INFORMANT, region="Pichari", codename="Puma")
     assert len(world.members.members) == 1
     assert len(world.audit.entries) == 1
+
+
+async def test_unlinked_member_is_re_enrolled_under_the_same_codename(world: World) -> None:
+    """Issue #14.7: the docs say "re-enrol with a new invite"; the old code stops working."""
+    first = await world.service.create(role=Role.INFORMANT, region="Pichari", codename="Puma")
+    world.regions.seed("Pangoa")
+    world.members.members[first.member_id] = replace(
+        world.members.members[first.member_id], state=MemberState.UNLINKED
+    )
+    again = await world.service.create(
+        role=Role.INFORMANT, region="Pangoa", codename="Puma", lang=Lang.QU
+    )
+    assert again.member_id == first.member_id
+    member = world.members.members[first.member_id]
+    assert (member.state, member.regions, member.lang) == (
+        MemberState.ACTIVE,
+        ("Pangoa",),
+        Lang.QU,
+    )
+    assert world.invites.invites[first.code].revoked
+    assert await world.invites.redeem(first.code, 4242, T0) is None
+    assert await world.invites.redeem(again.code, 4242, T0) is not None
+    assert [entry.result for entry in world.audit.entries] == ["ok", "reenrol"]
+
+
+@pytest.mark.parametrize("state", [MemberState.SUSPENDED, MemberState.UNLINKED])
+async def test_re_enrolment_keeps_suspensions_and_roles(world: World, state: MemberState) -> None:
+    first = await world.service.create(role=Role.INFORMANT, region="Pichari", codename="Puma")
+    world.members.members[first.member_id] = replace(
+        world.members.members[first.member_id], state=state
+    )
+    role = Role.INFORMANT if state is MemberState.SUSPENDED else Role.COORDINATOR
+    with pytest.raises(ValidationError, match="codename: already taken"):
+        await world.service.create(role=role, region="Pichari", codename="Puma")
+    assert not world.invites.invites[first.code].revoked
+
+
+async def test_a_coordinator_may_have_several_regions_an_informant_one(world: World) -> None:
+    world.regions.seed("Pangoa")
+    issued = await world.service.create(
+        role=Role.COORDINATOR, region=["Pichari", "pangoa", "PICHARI"], codename="Kuntur"
+    )
+    assert world.members.members[issued.member_id].regions == ("Pichari", "Pangoa")
+    with pytest.raises(ValidationError, match="exactly one region"):
+        await world.service.create(
+            role=Role.INFORMANT, region=["Pichari", "Pangoa"], codename="Puma"
+        )
+    with pytest.raises(ValidationError, match="at least one"):
+        await world.service.create(role=Role.COORDINATOR, region=[], codename="Atoq")
+
+
+async def test_region_vanishing_before_a_re_enrolment_is_a_validation_error(
+    world: World,
+) -> None:
+    first = await world.service.create(role=Role.INFORMANT, region="Pichari", codename="Puma")
+    world.invites.regions = InMemoryRegions()
+    with pytest.raises(ValidationError, match="region: unknown"):
+        await world.service.create(role=Role.INFORMANT, region="Pichari", codename="Puma")
+    assert not world.invites.invites[first.code].revoked
 
 
 @pytest.mark.parametrize("codename", ["", "Pu\u202ema", "\u0410na", "x" * 65, "Puma\nAdmin"])

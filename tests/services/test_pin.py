@@ -37,7 +37,7 @@ from tests.services.pin_fakes import InMemoryOutbox, InMemoryPins
 
 PIN = "482916"
 DURESS = "735204"
-OTHER = "550913"
+OTHER = "559173"  # not a date either (issue #14.8)
 
 
 @dataclass(frozen=True, slots=True)

@@ -252,3 +252,25 @@ def test_system_clock_is_aware_utc_with_dates_in_the_programme_zone() -> None:
     assert now.tzinfo is UTC
     assert clock.tz is LIMA
     assert clock.today() in {(now + timedelta(hours=h)).astimezone(LIMA).date() for h in (0, 1)}
+
+
+async def test_a_message_from_a_member_flagged_blocked_clears_the_flag(world: World) -> None:
+    """Issue #14.7: whoever writes to the bot has not blocked it, notice or not."""
+    member = await world.service.redeem(TELEGRAM_ID, await world.invite())
+    await world.members.set_blocked(member.id, True)
+
+    flagged = await world.service.identify(TELEGRAM_ID)
+    assert flagged is not None
+    assert flagged.blocked  # identify only reads
+    seen = await world.service.seen(flagged)
+    assert not seen.blocked
+    stored = await world.members.get(member.id)
+    assert stored is not None
+    assert not stored.blocked
+    assert [(e.action, e.result) for e in world.audit.entries][-1] == (
+        "member_unblocked",
+        "message",
+    )
+    entries = len(world.audit.entries)
+    assert await world.service.seen(seen) == seen
+    assert len(world.audit.entries) == entries  # nothing to clear any more

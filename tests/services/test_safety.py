@@ -116,6 +116,28 @@ def test_one_account_gets_twenty_a_minute_and_two_hundred_a_day() -> None:
     assert limiter.check(7) is Verdict.ALLOW
 
 
+def test_only_the_first_drop_after_an_accepted_update_is_flagged_for_a_notice() -> None:
+    """Issue #14.8: a flood earns one "too fast" notice, not one per dropped update."""
+    ticker = Ticker()
+    limiter = InboundLimiter(per_minute=2, per_day=200, global_per_second=1e9, monotonic=ticker)
+    judged = [limiter.judge(7) for _ in range(5)]
+    assert judged == [
+        (Verdict.ALLOW, False),
+        (Verdict.ALLOW, False),
+        (Verdict.MINUTE, True),
+        (Verdict.MINUTE, False),
+        (Verdict.MINUTE, False),
+    ]
+    ticker.now += 60
+    assert [limiter.judge(7) for _ in range(4)] == [
+        (Verdict.ALLOW, False),
+        (Verdict.ALLOW, False),
+        (Verdict.MINUTE, True),  # a new flood after accepted updates: told again
+        (Verdict.MINUTE, False),
+    ]
+    assert limiter.judge(None) == (Verdict.ALLOW, False)
+
+
 def test_the_global_bucket_caps_all_accounts_together() -> None:
     ticker = Ticker()
     limiter = InboundLimiter(global_per_second=300, monotonic=ticker)

@@ -1,0 +1,171 @@
+"""``chaski claims import`` as an administrator meets it (issue #14.6).
+
+Semicolon files from spreadsheets in Spanish locales, errors that name the cell and what is
+expected without repeating the value, a re-import that would move a claim to another
+informant, the dry run and the progress of long imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.domain.models import Claim, ClaimEvent, ClaimStatus, Member
+from bot.services.container import Services
+from tests.cli.harness import Result, with_services
+from tests.cli.test_cli import HEADER, claims_of, create_invite, redeem
+
+ROW = "R-2016-0001,Puma,Operación Halcón,2016-02-10,Ayacucho,1500.50,approved,2016-06-01,,\n"
+
+
+@pytest.fixture
+def puma(chaski: Callable[..., Result]) -> Member:
+    assert chaski("region", "add", "Ayacucho").code == 0
+    return redeem(create_invite(chaski, "Puma")["code"], 7_000_000_001)
+
+
+@pytest.fixture
+def condor(chaski: Callable[..., Result], puma: Member) -> Member:
+    del puma
+    return redeem(create_invite(chaski, "Condor")["code"], 7_000_000_002)
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "claims.csv"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_semicolon_separated_file_is_read(
+    chaski: Callable[..., Result], puma: Member, tmp_path: Path
+) -> None:
+    text = (HEADER + ROW).replace(",", ";")
+    result = chaski("claims", "import", write(tmp_path, text))
+    assert result.out == "Imported: 1 created, 0 updated, 0 unchanged.\n", result.err
+    [claim] = claims_of(puma)
+    assert claim.promised_cents == 150050
+
+
+def test_a_header_in_one_cell_says_which_separators_work(
+    chaski: Callable[..., Result], puma: Member, tmp_path: Path
+) -> None:
+    del puma
+    result = chaski("claims", "import", write(tmp_path, (HEADER + ROW).replace(",", "\t")))
+    assert result.code == 2
+    assert "separate the columns with commas or semicolons" in result.err
+
+
+def test_errors_name_line_and_cell_and_what_is_expected_never_the_value(
+    chaski: Callable[..., Result], puma: Member, tmp_path: Path
+) -> None:
+    rows = [
+        "R-1,Puma,Op,2016-02-10,Ayacucho,100,aprobado,,,",  # 2: status
+        "R-2,Nadie,Op,2016-02-10,Ayacucho,100,registered,,,",  # 3: codename
+        "R-3,Puma,Op,2016-02-10,Cusco,100,registered,,,",  # 4: region
+        "R-4,Puma,Op,2023-02-30,Ayacucho,100,registered,,,",  # 5: date
+        "R-5,Puma,Op,2016-02-10,Ayacucho,98765x,registered,,,",  # 6: amount
+    ]
+    result = chaski("claims", "import", write(tmp_path, HEADER + "\n".join(rows) + "\n"))
+    assert result.code == 2
+    lines = result.err_lines
+    assert lines[0] == (
+        "line 2, cell G2: status: must be one of approved, paid, partially_paid,"
+        " payment_scheduled, registered, rejected, under_review"
+    )
+    assert lines[1].startswith("line 3, cell B3: codename: no member with that codename")
+    assert lines[2].startswith("line 4, cell E4: region: no such region")
+    assert lines[3] == "line 5, cell D5: operation_date: not a real date"
+    assert lines[4].startswith("line 6, cell F6: promised_amount: soles with a dot")
+    for value in ("aprobado", "Nadie", "Cusco", "2023-02-30", "98765x"):
+        assert value not in result.err
+    assert claims_of(puma) == []
+
+
+def test_moving_a_claim_to_another_informant_needs_allow_reassign(
+    chaski: Callable[..., Result], puma: Member, condor: Member, tmp_path: Path
+) -> None:
+    assert chaski("claims", "import", write(tmp_path, HEADER + ROW)).code == 0
+    moved = write(tmp_path, HEADER + ROW.replace(",Puma,", ",Condor,"))
+
+    refused = chaski("claims", "import", moved)
+    assert refused.code == 2
+    assert "line 2, cell B2: codename: the claim with this reference belongs to another" in (
+        refused.err
+    )
+    assert "--allow-reassign" in refused.err
+    assert [c.reference for c in claims_of(puma)] == ["R-2016-0001"]
+    assert claims_of(condor) == []
+
+    allowed = chaski("claims", "import", "--allow-reassign", moved)
+    assert allowed.out == "Imported: 0 created, 1 updated, 0 unchanged.\n", allowed.err
+    assert claims_of(puma) == []
+    assert [c.reference for c in claims_of(condor)] == ["R-2016-0001"]
+
+
+def test_check_reports_what_an_import_would_do_and_writes_nothing(
+    chaski: Callable[..., Result], puma: Member, tmp_path: Path
+) -> None:
+    path = write(tmp_path, HEADER + ROW)
+    checked = chaski("claims", "import", "--check", path)
+    assert checked.code == 0, checked.err
+    assert checked.out == (
+        "Check passed, nothing was written; importing would give:"
+        " 1 created, 0 updated, 0 unchanged.\n"
+    )
+    assert claims_of(puma) == []
+    assert chaski("claims", "import", path).code == 0
+    again = chaski("claims", "import", "--check", path)
+    assert again.out.endswith("0 created, 0 updated, 1 unchanged.\n")
+
+
+def test_check_without_a_database_creates_none(
+    chaski: Callable[..., Result], env: Path, tmp_path: Path
+) -> None:
+    result = chaski("claims", "import", "--check", write(tmp_path, HEADER + ROW))
+    assert result.code == 2
+    assert "no database to check against" in result.err
+    assert not (env / "data").exists()
+
+
+def test_long_imports_report_progress(
+    chaski: Callable[..., Result], puma: Member, tmp_path: Path
+) -> None:
+    rows = "".join(
+        f"R-{n:05d},Puma,Op,2016-02-10,Ayacucho,100,registered,,,\n" for n in range(2500)
+    )
+    result = chaski("claims", "import", write(tmp_path, HEADER + rows))
+    assert result.code == 0, result.err
+    assert result.err_lines == [
+        "chaski: 1000 of 2500 rows written…",
+        "chaski: 2000 of 2500 rows written…",
+    ]
+    assert len(claims_of(puma)) == 2500
+    checked = chaski("claims", "import", "--check", write(tmp_path, HEADER + rows))
+    assert checked.err_lines[0] == "chaski: 1000 of 2500 rows checked…"
+
+
+def test_partially_paid_needs_and_keeps_the_amount_paid_and_status_date(
+    chaski: Callable[..., Result], puma: Member, tmp_path: Path
+) -> None:
+    header = HEADER.rstrip("\n") + ",paid_amount,status_date\n"
+    row = ROW.rstrip("\n").replace("approved", "partially_paid")
+    missing = chaski("claims", "import", write(tmp_path, header + row + ",,\n"))
+    assert "cell K2: paid_amount: required when status is partially_paid" in missing.err
+    assert (
+        chaski("claims", "import", write(tmp_path, header + row + ",500,2026-01-05\n")).code == 0
+    )
+    [claim] = claims_of(puma)
+    assert claim.status is ClaimStatus.PARTIALLY_PAID
+    assert claim.paid_cents == 50000
+    [event] = history(puma, claim)
+    assert str(event.effective) == "2026-01-05"
+
+
+def history(member: Member, claim: Claim) -> list[ClaimEvent]:
+    async def read(services: Services) -> list[ClaimEvent]:
+        _claim, events = await services.claims.history(member, claim.id)
+        return list(events)
+
+    return with_services(read)
