@@ -12,7 +12,6 @@ into a temporary directory and compares every catalog with it.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import shutil
@@ -20,8 +19,6 @@ import string
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 from babel.messages.catalog import Catalog, Message
@@ -30,6 +27,17 @@ from babel.messages.pofile import PoFileError, read_po, write_po
 
 from bot.domain.models import Lang
 from bot.i18n import DOMAIN, po_path
+from bot.review_marks import (
+    REVIEW_NEEDS_TRANSLATION,
+    REVIEW_OK,
+    MessageKey,
+    ReviewMark,
+    review_marks,
+    stale,
+)
+from bot.review_marks import message_key as _key
+from bot.review_marks import plural_id as _plural_id
+from bot.review_marks import source_hash as source_hash  # noqa: PLC0414 - re-export (CLI, tests)
 
 ROOT = Path(__file__).resolve().parents[1]
 """The checkout this module lives in (holds ``babel.cfg`` and ``locales/``)."""
@@ -59,39 +67,12 @@ LAST_TRANSLATOR: dict[Lang, str] = {
     Lang.QU: "Chaski developers (drafts, not reviewed by a native speaker)",
 }
 
-REVIEW_DRAFT = "draft"
-REVIEW_NEEDS_TRANSLATION = "needs-translation"
-REVIEW_OK = "ok"
-_REVIEW_RE = re.compile(
-    r"review: (?:(?P<simple>draft|needs-translation)"
-    r"|ok (?P<initials>[A-Z]{2,5}) (?P<date>\d{4}-\d{2}-\d{2})(?: src=(?P<src>[0-9a-f]{8}))?)"
-)
 _PERCENT_RE = re.compile(
     r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[hlL]?[diouxXeEfFgGcrsa%]"
 )
 _TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*")
 
-_Key = tuple[str | None, str]
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewMark:
-    """The one ``# review: …`` translator comment of a ``qu`` entry."""
-
-    kind: str
-    src: str | None = None
-
-
-def source_hash(msgid: str, msgid_plural: str | None = None, context: str | None = None) -> str:
-    """First 8 hex digits of SHA-256 over ``msgctxt \\x04 msgid [\\x00 msgid_plural]``.
-
-    Written as ``src=…`` after an ``ok`` mark, it makes the sign-off go stale (and fail the
-    check) when the Spanish source changes.
-    """
-    text = (f"{context}\x04" if context is not None else "") + msgid
-    if msgid_plural is not None:
-        text += f"\x00{msgid_plural}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+_Key = MessageKey
 
 
 def _run_babel(*args: str) -> None:
@@ -135,17 +116,6 @@ def _write(path: Path, catalog: Catalog) -> None:
     """Write a catalog exactly as ``pybabel update`` does (same width and options)."""
     with path.open("wb") as handle:
         write_po(handle, catalog, width=WIDTH, ignore_obsolete=True, include_previous=True)
-
-
-def _key(message: Message) -> _Key:
-    msgid = message.id[0] if isinstance(message.id, (list, tuple)) else message.id
-    return (message.context, msgid)
-
-
-def _plural_id(message: Message) -> str | None:
-    if isinstance(message.id, (list, tuple)):
-        return str(message.id[1])
-    return None
 
 
 def _entries(catalog: Catalog) -> list[Message]:
@@ -304,44 +274,19 @@ def _content_problems(message: Message) -> list[str]:
     return problems
 
 
-def _review_marks(message: Message) -> tuple[list[ReviewMark], list[str]]:
-    """Parse the ``# review: …`` comments; return the valid marks and the invalid ones."""
-    marks: list[ReviewMark] = []
-    invalid: list[str] = []
-    for comment in message.user_comments:
-        text = comment.strip()
-        if not text.lower().startswith("review"):
-            continue
-        match = _REVIEW_RE.fullmatch(text)
-        if match is None:
-            invalid.append(text)
-        elif match["simple"]:
-            marks.append(ReviewMark(match["simple"]))
-        else:
-            try:
-                date.fromisoformat(match["date"])
-            except ValueError:
-                invalid.append(text)
-                continue
-            marks.append(ReviewMark(REVIEW_OK, match["src"]))
-    return marks, invalid
-
-
 def _review_problems(message: Message, *, release: bool) -> list[str]:
-    marks, invalid = _review_marks(message)
+    marks, invalid = review_marks(message)
     problems = [f"invalid review mark {json.dumps(text, ensure_ascii=False)}" for text in invalid]
     if len(marks) + len(invalid) > 1:
         problems.append(f"{len(marks) + len(invalid)} review marks, expected exactly one")
     if not marks and not invalid:
         problems.append("missing review mark")
     for mark in marks:
-        if mark.src is not None:
-            context, msgid = _key(message)
-            current = source_hash(msgid, _plural_id(message), context)
-            if mark.src != current:
-                problems.append(
-                    f"stale review mark: src={mark.src} but the source is now src={current}"
-                )
+        current = stale(message, mark)
+        if current is not None:
+            problems.append(
+                f"stale review mark: src={mark.src} but the source is now src={current}"
+            )
         if release and mark.kind != REVIEW_OK:
             problems.append(f"not reviewed (review: {mark.kind}); a release needs review: ok")
     return problems
@@ -441,7 +386,7 @@ def needs_translation_count(root: Path) -> int:
     return sum(
         1
         for message in _entries(catalog)
-        if ReviewMark(REVIEW_NEEDS_TRANSLATION) in _review_marks(message)[0]
+        if ReviewMark(REVIEW_NEEDS_TRANSLATION) in review_marks(message)[0]
     )
 
 

@@ -91,8 +91,11 @@ TEMPLATE_LABEL: Mapping[str, str] = {
 def severity_label(t: gettext.NullTranslations, severity: Severity) -> str:
     """The severity's name on buttons and in lists."""
     return {
+        # Translators: [bilingüe] gravedad 1 de 3 (la más baja), en botones del coordinador.
         Severity.INFO: t.pgettext("gravedad de aviso", "Información"),
+        # Translators: [bilingüe] gravedad 2 de 3 (media), en botones del coordinador.
         Severity.WARNING: t.pgettext("gravedad de aviso", "Advertencia"),
+        # Translators: [bilingüe] gravedad 3 de 3 (la más alta), en botones del coordinador.
         Severity.URGENT: t.pgettext("gravedad de aviso", "Urgente"),
     }[severity]
 
@@ -100,11 +103,12 @@ def severity_label(t: gettext.NullTranslations, severity: Severity) -> str:
 def severity_header(t: gettext.NullTranslations, severity: Severity) -> str:
     """The first line of an alert: all the lock screen shows besides the text itself."""
     return {
-        # Translators: first line of a safety alert of severity "info".
+        # Translators: [bilingüe] primera línea de un aviso de seguridad de gravedad baja.
         Severity.INFO: t.gettext("Aviso"),
-        # Translators: first line of a safety alert of severity "warning" (glossary: Musyay!).
+        # Translators: [bilingüe] primera línea de un aviso de gravedad media (glosario:
+        # Musyay!).
         Severity.WARNING: t.gettext("¡Atención!"),
-        # Translators: first line of an urgent safety alert (glossary: Paqtataq!).
+        # Translators: [bilingüe] primera línea de un aviso urgente (glosario: Paqtataq!).
         Severity.URGENT: t.gettext("¡Cuidado! Urgente."),
     }[severity]
 
@@ -138,15 +142,21 @@ def answer_keyboard(
     if safe:
         buttons.append(
             InlineKeyboardButton(
-                t.pgettext("botón", "Estoy bien"), callback_data=f"alert:safe:{alert_id}"
+                # Translators: [bilingüe] botón de respuesta a un aviso; ≤ 20 caracteres.
+                t.pgettext("botón", "Estoy bien"),
+                callback_data=f"alert:safe:{alert_id}",
             )
         )
     buttons.append(
         InlineKeyboardButton(
-            t.pgettext("botón", "Necesito ayuda"), callback_data=f"alert:help:{alert_id}"
+            # Translators: [bilingüe] botón de respuesta a un aviso (pedir ayuda); ≤ 20
+            # caracteres.
+            t.pgettext("botón", "Necesito ayuda"),
+            callback_data=f"alert:help:{alert_id}",
         )
     )
-    return InlineKeyboardMarkup([buttons])
+    # One button per row: a two-language label is cut on a 360-dp screen if they share one.
+    return InlineKeyboardMarkup([[button] for button in buttons])
 
 
 def render_alert(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]) -> Rendered:
@@ -155,7 +165,7 @@ def render_alert(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, s
     No codename, amount or reference ever appears (T-22); info alerts arrive silently.
     """
     severity = Severity(params.get("severity", Severity.WARNING))
-    # Translators: last line of every safety alert, above the two answer buttons.
+    # Translators: [bilingüe] última línea de cada aviso de seguridad, sobre los dos botones.
     question = t.gettext("¿Estás a salvo? Responde con un botón.")
     text = f"<b>{severity_header(t, severity)}</b>\n{alert_body(t, lang, params)}\n\n{question}"
     return Rendered(
@@ -767,10 +777,12 @@ async def on_answer_button(update: Update, context: BotContext, member: Member) 
         return
     original = getattr(query.message, "text_html", "") or ""
     if outcome.answer is Answer.HELP:
-        # Translators: glossary: Coordinadorniykiman willasqañam.
+        # Translators: [seguridad] tras «Necesito ayuda» (glosario: Coordinadorniykiman
+        # willasqañam).
         note = t.gettext("Tu coordinador fue avisado.")
         keyboard = None
     else:
+        # Translators: [seguridad] respuesta al botón «Estoy bien» de un aviso.
         note = t.gettext("Respondiste: estás bien. Si algo cambia, toca «Necesito ayuda».")
         keyboard = answer_keyboard(t, str(alert_id), safe=False)
     await send.edit_text(

@@ -88,7 +88,7 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
             ("pin", t.pgettext("comando", "Crear o cambiar tu PIN"), True),
             (
                 "pin_duress",
-                # Translators: explanation in /ayuda of the emergency (duress) PIN.
+                # Translators: [seguridad] explicación del PIN de emergencia en /ayuda.
                 t.pgettext(
                     "comando",
                     "Crear un PIN de emergencia. Si alguien te obliga a abrir el bot, escribe"

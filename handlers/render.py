@@ -47,13 +47,21 @@ def _status_labels(t: NullTranslations) -> Mapping[ClaimStatus, str]:
     """Every status label of one catalog, looked up once (catalogs are read-only once loaded)."""
     return MappingProxyType(
         {
+            # Translators: [seguridad] estado de un reclamo y de su pago; etiqueta corta.
             ClaimStatus.REGISTERED: t.pgettext("estado de reclamo", "Registrado"),
+            # Translators: [seguridad] estado de un reclamo y de su pago; etiqueta corta.
             ClaimStatus.UNDER_REVIEW: t.pgettext("estado de reclamo", "En revisión"),
+            # Translators: [seguridad] estado de un reclamo y de su pago; etiqueta corta.
             ClaimStatus.APPROVED: t.pgettext("estado de reclamo", "Aprobado"),
+            # Translators: [seguridad] estado de un reclamo y de su pago; etiqueta corta.
             ClaimStatus.PAYMENT_SCHEDULED: t.pgettext("estado de reclamo", "Pago programado"),
+            # Translators: [seguridad] estado de un reclamo y de su pago; etiqueta corta.
             ClaimStatus.PARTIALLY_PAID: t.pgettext("estado de reclamo", "Pagado en parte"),
+            # Translators: [seguridad] estado de un reclamo y de su pago; etiqueta corta.
             ClaimStatus.PAID: t.pgettext("estado de reclamo", "Pagado"),
+            # Translators: [seguridad] estado de un reclamo y de su pago; etiqueta corta.
             ClaimStatus.REJECTED: t.pgettext("estado de reclamo", "Rechazado"),
+            # Translators: [seguridad] estado de un reclamo y de su pago; etiqueta corta.
             ClaimStatus.REOPENED: t.pgettext("estado de reclamo", "Reabierto"),
         }
     )
@@ -123,7 +131,8 @@ def render_claim(t: NullTranslations, lang: Lang, claim: Claim, today: date) -> 
         lines.append(texts.paid.format(amount=format_money(claim.paid_cents, lang)))
     overdue = claim.days_overdue(today)
     if overdue > 0:
-        # Translators: the promised payment date passed {n} days ago and it is still unpaid.
+        # Translators: [seguridad] la fecha de pago prometida pasó hace {n} días y sigue sin
+        # pagarse.
         lines.append(
             t.ngettext("Pago atrasado {n} día.", "Pago atrasado {n} días.", overdue).format(
                 n=overdue

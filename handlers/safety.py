@@ -250,8 +250,8 @@ def _render_coercion(
 ) -> Rendered:
     """To coordinators: the duress PIN was used (M-13b). Codename only, calm wording."""
     del lang
-    # Translators: sent to a coordinator. {codename} is a member's pseudonym. The member
-    # typed their emergency PIN: someone may be forcing them to open the bot.
+    # Translators: [seguridad] se envía a un coordinador. {codename} es el seudónimo de un
+    # miembro que escribió su PIN de emergencia: quizá alguien lo obliga a abrir el bot.
     text = t.gettext(
         "{codename} usó su PIN de emergencia. Puede estar bajo presión: comunícate con "
         "cuidado, por un medio seguro."

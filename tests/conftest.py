@@ -209,6 +209,8 @@ async def running_bot(
         base_url=fake_api_server.base_url,
         database_path=tmp_path / "db" / "chaski.sqlite3",
         key_dir=tmp_path / "keys",
+        # Tests read the Quechua drafts; production keeps them off until reviewed.
+        quechua_drafts=True,
     )
     app = build_application(settings, clock=clock)
     await app.initialize()

@@ -11,7 +11,14 @@ from bot.domain.models import Lang
 from tests.conftest import RunningBot, seed_invite, seed_region
 
 NEUTRAL = "Este servicio no está disponible."
-PROMPT = "Elige tu idioma · Simiykita akllay"
+PROMPT = (
+    "Simiykita akllay.\nElige tu idioma.\n\n"
+    "Runasimi: qillqakunaqa borradorllaraqmi, manaraqmi runasimi rimaqwan qawarisqachu."
+    " Hawkaykipaq willaykunaqa españolpipas kanqa.\n"
+    "Runasimi: textos en borrador, aún sin revisar por un hablante nativo. Los textos de"
+    " seguridad van también en español."
+)
+"""The language picker while Quechua drafts are on (tests turn them on)."""
 ANA, LUIS = 501, 502
 
 

@@ -33,7 +33,7 @@ from tests.conftest import TOKEN
 
 LIMA = ZoneInfo("America/Lima")
 TODAY = date(2026, 3, 14)
-CATALOGS = Catalogs.load()
+CATALOGS = Catalogs.load(drafts=True)
 ES, QU = CATALOGS.for_lang(Lang.ES), CATALOGS.for_lang(Lang.QU)
 
 CLAIM = Claim(
@@ -58,8 +58,9 @@ def test_every_status_has_a_distinct_label_in_both_languages() -> None:
     for t in (ES, QU):
         labels = [status_label(t, status) for status in ClaimStatus]
         assert len(set(labels)) == len(ClaimStatus)
-    assert status_label(QU, ClaimStatus.PAID) == "Pagasqañam"
-    assert status_label(QU, ClaimStatus.APPROVED) == "Arí nisqañam"
+    # Unreviewed payment statuses carry the Spanish alongside while drafts are served.
+    assert status_label(QU, ClaimStatus.PAID) == "Pagasqañam / Pagado"
+    assert status_label(QU, ClaimStatus.APPROVED) == "Arí nisqañam / Aprobado"
     assert status_label(ES, ClaimStatus.UNDER_REVIEW) == "En revisión"
 
 
