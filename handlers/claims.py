@@ -1,4 +1,4 @@
-"""``/estado`` and the *Mis recompensas* button: the member's claims and their histories.
+"""``/estado`` and the *Mis trámites* button: the member's claims and their histories.
 
 Both replies carry claim data, so they go through ``send_sensitive`` (persisted deletion after
 ``delete_after``, M-10). History buttons carry only an opaque claim id that is re-authorized on

@@ -31,10 +31,13 @@ class MenuAction(StrEnum):
 def button_labels(t: NullTranslations) -> dict[MenuAction, str]:
     """The button labels in ``t``'s language (one or two words, ≤ ~20 characters)."""
     return {
-        # Translators: big menu button that lists the member's claims; ≤ 20 characters.
-        MenuAction.STATUS: t.pgettext("botón", "Mis recompensas"),
-        # Translators: big menu button; ≤ 20 characters.
-        MenuAction.HELP: t.pgettext("botón", "Ayuda"),
+        # Translators: botón grande del menú que muestra los reclamos del miembro; ≤ 20
+        # caracteres. Al tocarlo queda escrito en el chat como texto del propio miembro:
+        # palabra neutral, nunca «recompensa» (un teléfono revisado no debe delatarlo).
+        MenuAction.STATUS: t.pgettext("botón", "Mis trámites"),
+        # Translators: botón grande del menú que abre las instrucciones; ≤ 20 caracteres.
+        # Sin palabras de «ayuda»: esas quedan para el botón de SOS «Necesito ayuda».
+        MenuAction.HELP: t.pgettext("botón", "Cómo usar"),
         # Translators: big menu button that opens the language choice; ≤ 20 characters.
         MenuAction.LANGUAGE: t.pgettext("botón", "Idioma"),
     }
@@ -83,7 +86,7 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
     if role is Role.INFORMANT:
         entries += [
             # Translators: description in the chat's command menu (≤ 256 characters).
-            ("estado", t.pgettext("comando", "Ver tus recompensas"), True),
+            ("estado", t.pgettext("comando", "Ver tus trámites"), True),
             # Translators: description in the chat's command menu (≤ 256 characters).
             ("pin", t.pgettext("comando", "Crear o cambiar tu PIN"), True),
             (
@@ -92,7 +95,8 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
                 t.pgettext(
                     "comando",
                     "Crear un PIN de emergencia. Si alguien te obliga a abrir el bot, escribe"
-                    " ese PIN: el bot dirá que no tienes trámites y avisará a tu coordinador.",
+                    " ese PIN: el bot dirá «Todavía no tienes trámites.» y avisará a tu"
+                    " coordinador.",
                 ),
                 False,
             ),
@@ -159,7 +163,7 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
         # Translators: description in the chat's command menu (≤ 256 characters).
         ("idioma", t.pgettext("comando", "Cambiar el idioma"), True),
         # Translators: description in the chat's command menu (≤ 256 characters).
-        ("ayuda", t.pgettext("comando", "Ayuda"), True),
+        ("ayuda", t.pgettext("comando", "Cómo usar el bot"), True),
         # Translators: the panic command's menu description; it asks first.
         ("borrar", t.pgettext("comando", "Borrar este chat y desvincular tu cuenta"), True),
     ]

@@ -38,7 +38,7 @@ from handlers.menus import action_for_text
 
 Continuation = Callable[[Update, BotContext, Member], Coroutine[Any, Any, None]]
 
-#: ``then`` of the claim list (``/estado`` and the *Mis recompensas* button).
+#: ``then`` of the claim list (``/estado`` and the *Mis trámites* button).
 THEN_STATUS = "estado"
 _CONTINUATIONS: dict[str, Continuation] = {}
 
@@ -76,11 +76,12 @@ def _new_pin_text(t: NullTranslations) -> str:
     )
 
 
-def _duress_text(t: NullTranslations) -> str:
+def duress_text(t: NullTranslations) -> str:
+    """What ``/pin_duress`` explains; it quotes the empty claim list the duress PIN shows."""
     # Translators: [seguridad] explica el PIN de emergencia. Corto y tranquilo.
     return t.gettext(
         "Escribe un PIN de emergencia, distinto de tu PIN. Si alguien te obliga a abrir "
-        "el bot, escribe ese PIN: el bot dirá que no tienes trámites y avisará a tu "
+        "el bot, escribe ese PIN: el bot dirá «Todavía no tienes trámites.» y avisará a tu "
         "coordinador sin que se note."
     )
 
@@ -175,7 +176,7 @@ async def duress_command(update: Update, context: BotContext, member: Member) ->
         await _say(context, member, chat.id, t.gettext("Primero crea tu PIN con /pin."))
         return
     if purpose is PinPurpose.DURESS_NEW:
-        await _say(context, member, chat.id, _duress_text(t))
+        await _say(context, member, chat.id, duress_text(t))
     else:
         await _say(
             context,
@@ -298,7 +299,7 @@ async def _after_success(
     if then == THEN_CHANGE:
         await _say(context, member, chat_id, _new_pin_text(t))
     elif then == THEN_DURESS:
-        await _say(context, member, chat_id, _duress_text(t))
+        await _say(context, member, chat_id, duress_text(t))
     elif then is not None and then in _CONTINUATIONS:
         await _CONTINUATIONS[then](update, context, member)
     else:

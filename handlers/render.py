@@ -19,8 +19,12 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.domain.models import Claim, ClaimEvent, ClaimStatus, Lang, Role
-from bot.i18n import format_date, format_datetime, format_money
+from bot.i18n import N_, format_date, format_datetime, format_money
 
+#: The empty claim list; also what the emergency PIN shows, as /ayuda and /pin_duress promise.
+# Translators: lista vacía, y lo que muestra el PIN de emergencia: /ayuda y /pin_duress lo
+# citan entre «», así que las tres traducciones deben decir exactamente lo mismo.
+EMPTY_CLAIMS = N_("Todavía no tienes trámites.")
 #: Telegram's text limit after entity parsing; the HTML source is never shorter (telegram.md §1).
 MAX_MESSAGE = 4096
 #: A single history note is clipped so one entry can never exceed a message on its own.
@@ -161,7 +165,7 @@ def render_claim_list(
 ) -> list[ClaimPage]:
     """The member's claims, split into messages that each fit Telegram's limit."""
     if not claims:
-        return [ClaimPage(t.gettext("Todavía no tienes reclamos registrados."), ())]
+        return [ClaimPage(t.gettext(EMPTY_CLAIMS), ())]
     # Translators: header of the claim list; {codename} is the member's pseudonym.
     header = t.gettext("<b>{codename}</b>, estos son tus reclamos:").format(
         codename=escape(codename)

@@ -86,7 +86,7 @@ async def test_status_in_quechua_uses_quechua_labels_and_qu_pe_formats(seeded: S
     await seeded.register(ANA, "Puma", "qu")
     fake = seeded.bot.fake
 
-    fake.push_message(ANA, "Recompensaykuna")  # the Quechua menu button
+    fake.push_message(ANA, "Mañakuyniykuna")  # the Quechua menu button
     await seeded.bot.settle()
 
     [text] = fake.texts(ANA)
@@ -101,7 +101,7 @@ async def test_status_in_quechua_uses_quechua_labels_and_qu_pe_formats(seeded: S
 async def test_spanish_menu_button_lists_claims(seeded: Seeded) -> None:
     await seeded.register(ANA, "Puma", "es")
 
-    seeded.bot.fake.push_message(ANA, "Mis recompensas")
+    seeded.bot.fake.push_message(ANA, "Mis trámites")
     await seeded.bot.settle()
 
     [text] = seeded.bot.fake.texts(ANA)
@@ -172,7 +172,7 @@ async def test_garbage_callback_data_gets_menu_expired(seeded: Seeded, data: str
     assert _answered(bot) == [query_id]
 
 
-@pytest.mark.parametrize("text", ["/estado", "Mis recompensas"])
+@pytest.mark.parametrize("text", ["/estado", "Mis trámites"])
 async def test_coordinator_gets_not_available_for_informant_status(
     seeded: Seeded, text: str
 ) -> None:
@@ -192,7 +192,7 @@ async def test_coordinator_menu_has_no_rewards_button(seeded: Seeded) -> None:
 
     [call] = seeded.bot.fake.sent(COORD)
     labels = [b["text"] for row in call.params["reply_markup"]["keyboard"] for b in row]
-    assert labels == ["Ayuda", "Idioma"]
+    assert labels == ["Cómo usar", "Idioma"]
 
 
 async def test_member_without_claims_is_told_so(running_bot: RunningBot) -> None:
@@ -204,7 +204,7 @@ async def test_member_without_claims_is_told_so(running_bot: RunningBot) -> None
     running_bot.fake.push_message(ANA, "/estado")
     await running_bot.settle()
 
-    assert running_bot.fake.texts(ANA) == ["Manaraqmi mañakuyniyki qillqasqachu."]
+    assert running_bot.fake.texts(ANA) == ["Manaraqmi mañakuyniyki kanchu."]
 
 
 async def test_html_in_codename_operation_and_next_step_is_rendered_literally(
@@ -239,5 +239,5 @@ async def test_help_lists_the_members_commands(seeded: Seeded) -> None:
     await seeded.bot.settle()
 
     [text] = seeded.bot.fake.texts(ANA)
-    assert "/estado · Ver tus recompensas" in text
+    assert "/estado · Ver tus trámites" in text
     assert "/idioma · Cambiar el idioma" in text

@@ -17,7 +17,8 @@ from bot.config import Settings
 from bot.domain.models import Claim, ClaimEvent, ClaimStatus, Lang, Operation, Role
 from bot.i18n import Catalogs
 from handlers import FEATURES
-from handlers.menus import chat_commands, help_commands
+from handlers.menus import button_labels, chat_commands, help_commands, main_keyboard
+from handlers.pin import duress_text
 from handlers.render import (
     MAX_MESSAGE,
     MAX_NOTE,
@@ -164,7 +165,7 @@ def test_long_lists_are_split_within_the_limit_keeping_every_claim() -> None:
 def test_empty_list_says_so_without_buttons() -> None:
     [page] = render_claim_list(QU, Lang.QU, "Puma", [], TODAY)
 
-    assert page.text == "Manaraqmi mañakuyniyki qillqasqachu."
+    assert page.text == "Manaraqmi mañakuyniyki kanchu."
     assert page.claims == ()
 
 
@@ -197,7 +198,7 @@ def test_help_lists_role_commands_in_the_members_language() -> None:
     informant = render_help(QU, Role.INFORMANT, help_commands(QU, Role.INFORMANT))
     coordinator = render_help(ES, Role.COORDINATOR, help_commands(ES, Role.COORDINATOR))
 
-    assert "/estado · Recompensaykikunata qaway" in informant
+    assert "/estado · Mañakuyniykikunata qaway" in informant
     assert "/pin · PINniykita ruway utaq tikray" in informant
     assert "/estado" not in coordinator
     assert "/idioma · Cambiar el idioma" in coordinator
@@ -286,3 +287,25 @@ def test_informant_help_says_what_the_bot_never_asks_for() -> None:
     quechua = render_help(QU, Role.INFORMANT, help_commands(QU, Role.INFORMANT))
     assert QU.gettext(never) in quechua
     assert QU.gettext(never) != never
+
+
+@pytest.mark.parametrize("t", [ES, QU], ids=["es", "qu"])
+def test_the_emergency_pin_shows_exactly_what_ayuda_and_pin_duress_promise(
+    t: NullTranslations,
+) -> None:
+    [decoy] = render_claim_list(t, Lang.ES, "Puma", [], TODAY)  # what a duress session gets
+    quoted = f"«{decoy.text}»"
+    promises = dict(help_commands(t, Role.INFORMANT))
+    assert quoted in promises["pin_duress"]
+    assert quoted in duress_text(t)
+
+
+@pytest.mark.parametrize("t", [ES, QU], ids=["es", "qu"])
+def test_menu_buttons_posted_as_the_members_text_are_neutral(t: NullTranslations) -> None:
+    for role in Role:
+        for label in button_labels(t).values():
+            lowered = label.lower()
+            # Nothing that betrays a reward programme on a seized phone, and no "help" word
+            # that looks like the SOS button.
+            assert not any(word in lowered for word in ("recompens", "ayuda", "yanap")), label
+        assert main_keyboard(t, role).keyboard

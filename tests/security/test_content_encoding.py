@@ -292,7 +292,7 @@ async def test_t29_the_stored_choice_wins_over_later_hints(running_bot: RunningB
         bot.fake.push_message(ANA, "/menu", language_code=hint)
         await bot.settle()
         keyboard = bot.fake.sent(ANA)[-1].params["reply_markup"]["keyboard"]
-        assert keyboard[0][0]["text"] == "Recompensaykuna", hint
+        assert keyboard[0][0]["text"] == "Mañakuyniykuna", hint
     member = await bot.services.registration.identify(ANA)
     assert member is not None
     assert member.lang is Lang.QU
