@@ -91,13 +91,9 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
             ("pin", t.pgettext("comando", "Crear o cambiar tu PIN"), True),
             (
                 "pin_duress",
-                # Translators: [seguridad] explicación del PIN de emergencia en /ayuda.
-                t.pgettext(
-                    "comando",
-                    "Crear un PIN de emergencia. Si alguien te obliga a abrir el bot, escribe"
-                    " ese PIN: el bot dirá «Todavía no tienes trámites.» y avisará a tu"
-                    " coordinador.",
-                ),
+                # Translators: línea de /ayuda; qué hace ese PIN se explica en el mensaje de
+                # seguridad que sigue.
+                t.pgettext("comando", "Crear un PIN de emergencia (lee abajo qué hace)"),
                 False,
             ),
         ]

@@ -202,30 +202,50 @@ def _event_line(t: NullTranslations, lang: Lang, tz: ZoneInfo, event: ClaimEvent
     return line
 
 
-def render_help(t: NullTranslations, role: Role, commands: Sequence[tuple[str, str]]) -> str:
-    """Every command of the member's role, then the safety rules they must know.
+def render_help(t: NullTranslations, role: Role, commands: Sequence[tuple[str, str]]) -> list[str]:
+    """``/ayuda`` as two messages: the commands, then the safety rules.
 
-    Informants are also told what the bot never asks for (security.md A3, A7): a leaked
-    token or a rogue coordinator could send "go to the square" or "send your location" as
-    the bot, and this onboarding rule is what makes such a message stand out as false. All
-    members are told that ``protect_content`` does not stop a photo of the screen (M-11).
+    One message of both was 650-990 characters, several screens on a small phone; apart,
+    the safety rules fit on one screen and are not buried under the command list.
     """
     lines = [t.gettext("Esto es lo que puedes hacer:")]
     lines.extend(f"/{command} · {escape(description)}" for command, description in commands)
-    lines.append("")
+    return ["\n".join(lines), render_safety_rules(t, role)]
+
+
+def render_safety_rules(t: NullTranslations, role: Role) -> str:
+    """The safety rules a member must know, short enough to read at a glance.
+
+    Informants are told what the emergency PIN shows (quoting the empty claim list, so the
+    decoy matches the promise) and what the bot never asks for (security.md A3, A7): a
+    leaked token or a rogue coordinator could send "go to the square" or "send your
+    location" as the bot, and this onboarding rule is what makes such a message stand out as
+    false. All members are told that ``protect_content`` does not stop a photo of the screen
+    (M-11).
+    """
+    lines: list[str] = []
     if role is Role.INFORMANT:
+        lines.append(
+            # Translators: [seguridad] regla de /ayuda. «Todavía no tienes trámites.» debe ser
+            # exactamente la traducción de esa frase (lo que el bot muestra con ese PIN).
+            t.gettext(
+                "PIN de emergencia (/pin_duress): si alguien te obliga a abrir el bot, escribe"
+                " ese PIN. El bot dirá «Todavía no tienes trámites.» y avisará a tu"
+                " coordinador sin que se note."
+            )
+        )
+        lines.append("")
         lines.append(
             # Translators: safety rule shown to informants in /ayuda; keep sentences short.
             t.gettext(
-                "El bot nunca te pedirá ir a un lugar. Nunca te pedirá tu ubicación, nombres,"
-                " fotos ni dinero. Si un mensaje te lo pide, no lo hagas y habla con tu"
-                " coordinador."
+                "El bot nunca te pedirá ir a un lugar, ni tu ubicación, nombres, fotos o dinero."
+                " Si un mensaje lo pide, no lo hagas y avisa a tu coordinador."
             )
         )
         lines.append("")
     lines.append(
         t.gettext(
-            "Los mensajes con tus datos se borran solos después de unos minutos. No se pueden"
+            "Los mensajes con tus datos se borran solos en unos minutos. No se pueden"
             " reenviar, pero sí fotografiar: cuida tu teléfono."
         )
     )

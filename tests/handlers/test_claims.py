@@ -238,6 +238,11 @@ async def test_help_lists_the_members_commands(seeded: Seeded) -> None:
     seeded.bot.fake.push_message(ANA, "/ayuda")
     await seeded.bot.settle()
 
-    [text] = seeded.bot.fake.texts(ANA)
+    # Two messages: the commands, then the safety rules with the menu buttons.
+    [text, rules] = seeded.bot.fake.texts(ANA)
     assert "/estado · Ver tus trámites" in text
     assert "/idioma · Cambiar el idioma" in text
+    assert "«Todavía no tienes trámites.»" in rules
+    assert "/estado" not in rules
+    [_, last] = seeded.bot.fake.sent(ANA)
+    assert "keyboard" in last.params["reply_markup"]

@@ -159,7 +159,8 @@ async def test_a_menu_button_instead_of_the_pin_cancels_the_prompt(
     bot.clock.advance(timedelta(minutes=11))
     await say(bot, ANA, "/estado")
     await say(bot, ANA, "Cómo usar")
-    assert "/estado" in last_text(bot.fake, ANA)  # the help text, not a PIN failure
+    assert "/estado" in bot.fake.texts(ANA)[-2]  # the help text, not a PIN failure
+    assert "fotografiar" in last_text(bot.fake, ANA)  # then the safety rules
     assert not await bot.services.pin.prompt_armed_for(ANA)
 
 

@@ -27,6 +27,7 @@ from handlers.render import (
     render_claim,
     render_claim_list,
     render_help,
+    render_safety_rules,
     render_history,
     status_label,
 )
@@ -195,8 +196,8 @@ def test_history_without_events() -> None:
 
 
 def test_help_lists_role_commands_in_the_members_language() -> None:
-    informant = render_help(QU, Role.INFORMANT, help_commands(QU, Role.INFORMANT))
-    coordinator = render_help(ES, Role.COORDINATOR, help_commands(ES, Role.COORDINATOR))
+    informant, _ = render_help(QU, Role.INFORMANT, help_commands(QU, Role.INFORMANT))
+    coordinator, rules = render_help(ES, Role.COORDINATOR, help_commands(ES, Role.COORDINATOR))
 
     assert "/estado · Mañakuyniykikunata qaway" in informant
     assert "/pin · PINniykita ruway utaq tikray" in informant
@@ -204,7 +205,7 @@ def test_help_lists_role_commands_in_the_members_language() -> None:
     assert "/idioma · Cambiar el idioma" in coordinator
     assert "/aviso_texto · Aviso con texto libre" in coordinator
     assert "/pin · Crear o cambiar tu PIN (obligatorio para avisos y aprobaciones)" in coordinator
-    assert "fotografiar" in coordinator
+    assert "fotografiar" in rules
 
 
 INFORMANT_MENU = ["estado", "pin", "menu", "idioma", "ayuda", "borrar"]
@@ -267,24 +268,25 @@ def test_help_explains_exactly_the_commands_the_role_may_use(
     assert len(explained) == len(set(explained))
     assert set(explained) == allowed
     assert {command for command, _ in chat_commands(t, role)} <= set(explained)
-    text = render_help(t, role, help_commands(t, role))
-    assert all(f"/{command} · " in text for command in allowed)
-    assert len(text) <= MAX_MESSAGE
+    commands, rules = render_help(t, role, help_commands(t, role))
+    assert all(f"/{command} · " in commands for command in allowed)
+    assert not any(f"/{command} · " in rules for command in allowed)
+    assert len(commands) <= MAX_MESSAGE
 
 
 def test_informant_help_says_what_the_bot_never_asks_for() -> None:
-    informant = render_help(ES, Role.INFORMANT, help_commands(ES, Role.INFORMANT))
-    coordinator = render_help(ES, Role.COORDINATOR, help_commands(ES, Role.COORDINATOR))
+    informant = render_safety_rules(ES, Role.INFORMANT)
+    coordinator = render_safety_rules(ES, Role.COORDINATOR)
     never = (
-        "El bot nunca te pedirá ir a un lugar. Nunca te pedirá tu ubicación, nombres, fotos ni"
-        " dinero. Si un mensaje te lo pide, no lo hagas y habla con tu coordinador."
+        "El bot nunca te pedirá ir a un lugar, ni tu ubicación, nombres, fotos o dinero. Si un"
+        " mensaje lo pide, no lo hagas y avisa a tu coordinador."
     )
     assert never in informant
     assert never not in coordinator
     # M-11: protect_content does not stop a photo of the screen; everyone is told.
     for text in (informant, coordinator):
         assert "No se pueden reenviar, pero sí fotografiar" in text
-    quechua = render_help(QU, Role.INFORMANT, help_commands(QU, Role.INFORMANT))
+    quechua = render_safety_rules(QU, Role.INFORMANT)
     assert QU.gettext(never) in quechua
     assert QU.gettext(never) != never
 
@@ -295,9 +297,8 @@ def test_the_emergency_pin_shows_exactly_what_ayuda_and_pin_duress_promise(
 ) -> None:
     [decoy] = render_claim_list(t, Lang.ES, "Puma", [], TODAY)  # what a duress session gets
     quoted = f"«{decoy.text}»"
-    promises = dict(help_commands(t, Role.INFORMANT))
-    assert quoted in promises["pin_duress"]
-    assert quoted in duress_text(t)
+    assert quoted in render_safety_rules(t, Role.INFORMANT)  # /ayuda
+    assert quoted in duress_text(t)  # /pin_duress
 
 
 @pytest.mark.parametrize("t", [ES, QU], ids=["es", "qu"])
@@ -309,3 +310,14 @@ def test_menu_buttons_posted_as_the_members_text_are_neutral(t: NullTranslations
             # that looks like the SOS button.
             assert not any(word in lowered for word in ("recompens", "ayuda", "yanap")), label
         assert main_keyboard(t, role).keyboard
+
+
+@pytest.mark.parametrize("t", [ES, QU], ids=["es", "qu"])
+@pytest.mark.parametrize("role", list(Role))
+def test_help_fits_a_phone_screen(t: NullTranslations, role: Role) -> None:
+    """Commands and safety rules apart: the rules read at a glance, the list stays short."""
+    commands, rules = render_help(t, role, help_commands(t, role))
+    # About one screen of a 360-dp phone; the Quechua also carries the unreviewed emergency
+    # PIN rule's Spanish. Staff lists are longer: /aviso_texto and /aviso_datos need examples.
+    assert len(rules) <= (450 if t is ES else 720)
+    assert len(commands) <= (450 if role is Role.INFORMANT else 850)
