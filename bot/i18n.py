@@ -38,6 +38,14 @@ FORMAT_LOCALE: Mapping[Lang, str] = MappingProxyType({Lang.ES: "es_PE", Lang.QU:
 """Babel formatting locale per catalog language (stdlib gettext never expands ``es``)."""
 
 CURRENCY = "PEN"
+#: Day first, four-digit year, the same in both languages: CLDR's short formats differ
+#: (``3/09/25`` in es_PE, ``3/9/25`` in qu_PE) and a two-digit year reads as a day.
+DATE_PATTERN = "dd/MM/yyyy"
+#: The date, then the 24-hour Lima time, as the alert templates write it (``18:00``): CLDR's
+#: "p. m." and "p.m." differ between the two locales too.
+DATETIME_PATTERN = "dd/MM/yyyy HH:mm"
+#: Whole soles without ``.00`` (``S/ 2,000,000``); céntimos when there are any (``S/ 150.50``).
+WHOLE_SOLES_PATTERN = "¤\xa0#,##0"
 
 
 def N_(message: str) -> str:
@@ -270,22 +278,31 @@ FORMAT_CACHE_SIZE = 4096
 
 @functools.lru_cache(maxsize=FORMAT_CACHE_SIZE)
 def format_money(cents: int, lang: Lang) -> str:
-    """Format integer céntimos as soles, e.g. ``S/\\xa0150.00`` (with a no-break space)."""
-    return format_currency(Decimal(cents) / 100, CURRENCY, locale=FORMAT_LOCALE[lang])
+    """Format integer céntimos as soles: ``S/\\xa0150`` or ``S/\\xa0150.50`` (no-break space)."""
+    locale = FORMAT_LOCALE[lang]
+    if cents % 100 == 0:
+        return format_currency(
+            Decimal(cents // 100),
+            CURRENCY,
+            format=WHOLE_SOLES_PATTERN,
+            locale=locale,
+            currency_digits=False,
+        )
+    return format_currency(Decimal(cents) / 100, CURRENCY, locale=locale)
 
 
 @functools.lru_cache(maxsize=FORMAT_CACHE_SIZE)
 def format_date(value: date, lang: Lang) -> str:
-    """Format a calendar date as a short numeric date (``14/03/25`` in ``es_PE``)."""
-    return babel_format_date(value, "short", locale=FORMAT_LOCALE[lang])
+    """Format a calendar date day first with a four-digit year: ``14/03/2025``."""
+    return babel_format_date(value, DATE_PATTERN, locale=FORMAT_LOCALE[lang])
 
 
 def format_datetime(value: datetime, lang: Lang, tz: ZoneInfo) -> str:
-    """Format an aware datetime, shown in ``tz``, in the short style.
+    """Format an aware datetime, shown in ``tz``: ``14/03/2025 15:05``.
 
     Raises:
         ValueError: ``value`` is naive (Babel would silently treat it as UTC).
     """
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("format_datetime needs an aware datetime (store UTC)")
-    return babel_format_datetime(value, "short", tzinfo=tz, locale=FORMAT_LOCALE[lang])
+    return babel_format_datetime(value, DATETIME_PATTERN, tzinfo=tz, locale=FORMAT_LOCALE[lang])

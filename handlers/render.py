@@ -104,17 +104,17 @@ def _claim_texts(t: NullTranslations) -> _ClaimTexts:
                 for status, label in _status_labels(t).items()
             }
         ),
-        # Translators: {amount} is already formatted, e.g. "S/ 150.00".
+        # Translators: {amount} ya viene con formato, p. ej. "S/ 150" o "S/ 150.50".
         promised=t.gettext("Monto prometido: {amount}"),
-        # Translators: {amount} is already formatted, e.g. "S/ 150.00".
+        # Translators: {amount} ya viene con formato, p. ej. "S/ 150" o "S/ 150.50".
         approved=t.gettext("Monto aprobado: {amount}"),
-        # Translators: {amount} is already formatted, e.g. "S/ 150.00".
+        # Translators: {amount} ya viene con formato, p. ej. "S/ 150" o "S/ 150.50".
         paid=t.gettext("Pagado hasta ahora: {amount}"),
-        # Translators: {step} is free text typed by a coordinator; {date} is a short date.
+        # Translators: {step} es texto libre de un coordinador; {date} una fecha como 14/03/2025.
         step_and_date=t.gettext("Próximo paso: {step} ({date})"),
         # Translators: {step} is free text typed by a coordinator.
         step=t.gettext("Próximo paso: {step}"),
-        # Translators: {date} is a short date.
+        # Translators: {date} es una fecha como 14/03/2025.
         step_date=t.gettext("Fecha del próximo paso: {date}"),
     )
 

@@ -69,9 +69,9 @@ async def test_status_in_spanish_shows_amounts_dates_overdue_and_next_step(
         "<b>Puma</b>, estos son tus reclamos:\n\n"
         "Reclamo <b>R-2016-0007</b> · Tornado 2016\n"
         "Estado: En revisión\n"
-        "Monto prometido: S/\xa02,000,000.00\n"
+        "Monto prometido: S/\xa02,000,000\n"
         "Pago atrasado 10 días.\n"
-        "Próximo paso: Cita con el coordinador (2/04/26)"
+        "Próximo paso: Cita con el coordinador (02/04/2026)"
     )
     assert "R-2016-0008" not in text  # only the member's own claims
     [[button]] = call.params["reply_markup"]["inline_keyboard"]
@@ -91,9 +91,9 @@ async def test_status_in_quechua_uses_quechua_labels_and_qu_pe_formats(seeded: S
 
     [text] = fake.texts(ANA)
     assert "Imaynam kachkan: Qawarichkanku" in text
-    assert "Prometisqa qullqi: S/\xa02,000,000.00" in text
+    assert "Prometisqa qullqi: S/\xa02,000,000" in text
     assert "Pagayqa 10 punchawñam qipakun." in text
-    assert "Qatiq ruway: Cita con el coordinador (2/4/26)" in text
+    assert "Qatiq ruway: Cita con el coordinador (02/04/2026)" in text
     [[button]] = fake.sent(ANA)[0].params["reply_markup"]["inline_keyboard"]
     assert button["text"] == "R-2016-0007 qaway"
 
@@ -123,8 +123,7 @@ async def test_history_button_shows_the_visible_history(seeded: Seeded) -> None:
 
     [text] = bot.fake.texts(ANA)
     assert text == (
-        "Historial de <b>R-2016-0007</b> · Tornado 2016\n\n"
-        "14/03/26, 10:00\u202fa.\u202fm. · En revisión"
+        "Historial de <b>R-2016-0007</b> · Tornado 2016\n\n14/03/2026 10:00 · En revisión"
     )
     assert _answered(bot) == [query_id]
 

@@ -27,8 +27,8 @@ from handlers.render import (
     render_claim,
     render_claim_list,
     render_help,
-    render_safety_rules,
     render_history,
+    render_safety_rules,
     status_label,
 )
 from tests.conftest import TOKEN
@@ -70,11 +70,11 @@ def test_claim_shows_all_amounts_one_day_overdue_and_next_step_in_spanish() -> N
     assert render_claim(ES, Lang.ES, CLAIM, TODAY) == (
         "Reclamo <b>R-2016-0007</b> · Tornado 2016\n"
         "Estado: Pagado en parte\n"
-        "Monto prometido: S/\xa02,000,000.00\n"
-        "Monto aprobado: S/\xa01,500,000.00\n"
-        "Pagado hasta ahora: S/\xa0500.00\n"
+        "Monto prometido: S/\xa02,000,000\n"
+        "Monto aprobado: S/\xa01,500,000\n"
+        "Pagado hasta ahora: S/\xa0500\n"
         "Pago atrasado 1 día.\n"
-        "Próximo paso: Segundo pago (2/04/26)"
+        "Próximo paso: Segundo pago (02/04/2026)"
     )
 
 
@@ -98,9 +98,9 @@ def test_claim_in_quechua_uses_quechua_sentences_and_qu_pe_dates() -> None:
     text = render_claim(QU, Lang.QU, CLAIM, TODAY)
 
     assert "Imaynam kachkan: Wakinllam pagasqa" in text
-    assert "Arí nisqa qullqi: S/\xa01,500,000.00" in text
+    assert "Arí nisqa qullqi: S/\xa01,500,000" in text
     assert "Pagayqa 1 punchawñam qipakun." in text
-    assert "Qatiq ruway: Segundo pago (2/4/26)" in text
+    assert "Qatiq ruway: Segundo pago (02/04/2026)" in text
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,7 @@ def test_optional_lines_are_left_out() -> None:
     assert "Pagado hasta" not in text
     assert "Próximo" not in text
     dated = render_claim(ES, Lang.ES, replace(bare, next_step_date=date(2026, 4, 2)), TODAY)
-    assert dated.endswith("Fecha del próximo paso: 2/04/26")
+    assert dated.endswith("Fecha del próximo paso: 02/04/2026")
 
 
 def test_markup_in_data_is_escaped() -> None:
@@ -144,7 +144,7 @@ def test_markup_in_data_is_escaped() -> None:
 
     assert "<b>&lt;i&gt;Puma&lt;/i&gt;</b>" in page.text
     assert "&lt;a href=&quot;tg://user?id=1&quot;&gt;x&lt;/a&gt;" in page.text
-    assert "Próximo paso: &lt;/code&gt; &amp; &lt;b&gt; (2/04/26)" in page.text
+    assert "Próximo paso: &lt;/code&gt; &amp; &lt;b&gt; (02/04/2026)" in page.text
 
 
 def test_long_lists_are_split_within_the_limit_keeping_every_claim() -> None:
@@ -182,8 +182,8 @@ def test_history_in_lima_time_with_escaped_clipped_notes() -> None:
 
     lines = text.split("\n")
     assert lines[0] == "Historial de <b>R-2016-0007</b> · Tornado 2016"
-    assert lines[2] == "1/03/26, 3:05\u202fp.\u202fm. · Aprobado"
-    assert lines[4] == "2/03/26, 8:00\u202fa.\u202fm. · Pagado"
+    assert lines[2] == "01/03/2026 15:05 · Aprobado"
+    assert lines[4] == "02/03/2026 08:00 · Pagado"
     assert lines[5].endswith("…")
     assert "<b>" not in lines[5]
     assert lines[5].count("&lt;b&gt;") == (MAX_NOTE - 1) // 3
