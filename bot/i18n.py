@@ -38,6 +38,8 @@ FORMAT_LOCALE: Mapping[Lang, str] = MappingProxyType({Lang.ES: "es_PE", Lang.QU:
 """Babel formatting locale per catalog language (stdlib gettext never expands ``es``)."""
 
 CURRENCY = "PEN"
+PO_WIDTH = 76
+"""Line width of every PO/POT file: ``pybabel``'s default, so rewrites cause no churn."""
 #: Day first, four-digit year, the same in both languages: CLDR's short formats differ
 #: (``3/09/25`` in es_PE, ``3/9/25`` in qu_PE) and a two-digit year reads as a day.
 DATE_PATTERN = "dd/MM/yyyy"

@@ -26,12 +26,13 @@ from babel.messages.frontend import CommandLineInterface
 from babel.messages.pofile import PoFileError, read_po, write_po
 
 from bot.domain.models import Lang
-from bot.i18n import DOMAIN, po_path
+from bot.i18n import DOMAIN, PO_WIDTH, po_path
+from bot.i18n_review import glossary_problems, sign_off, write_glossary_tbx, write_sheet
 from bot.review_marks import (
+    REVIEW_DRAFT,
     REVIEW_NEEDS_TRANSLATION,
     REVIEW_OK,
     MessageKey,
-    ReviewMark,
     review_marks,
     stale,
 )
@@ -51,8 +52,7 @@ HEADER_COMMENT = (
     "#"
 )
 """Babel's default header without the ``FIRST AUTHOR`` placeholder (Babel fills the names)."""
-WIDTH = 76
-"""Line width of every PO/POT file: ``pybabel``'s default, so rewrites cause no churn."""
+WIDTH = PO_WIDTH
 
 PLURAL_FORMS: dict[Lang, str] = {
     Lang.ES: "nplurals=3; plural=(n == 1 ? 0 : n != 0 && n % 1000000 == 0 ? 1 : 2);",
@@ -193,6 +193,7 @@ def update(root: Path) -> None:
         _run_babel("update", *common, f"--width={WIDTH}", "--ignore-obsolete", "--previous")
         if lang is Lang.ES:
             _fill_spanish(po)
+    write_glossary_tbx(root)
 
 
 def _label(message: Message) -> str:
@@ -365,7 +366,7 @@ def check(root: Path, *, release: bool = False) -> list[str]:
         fresh_path = Path(tmp) / "fresh.pot"
         extract(root, fresh_path)
         template = _read(fresh_path)
-    problems = _template_problems(root, template)
+    problems = _template_problems(root, template) + glossary_problems(root)
     for lang in Lang:
         path = po_path(root / "locales", lang)
         if not path.exists():
@@ -382,12 +383,17 @@ def check(root: Path, *, release: bool = False) -> list[str]:
 
 def needs_translation_count(root: Path) -> int:
     """Count ``qu`` entries that are Spanish copies (``review: needs-translation``); target 0."""
+    return review_counts(root)[REVIEW_NEEDS_TRANSLATION]
+
+
+def review_counts(root: Path) -> dict[str, int]:
+    """How many ``qu`` entries are drafts, Spanish copies and signed off (``ok``)."""
     catalog = _read(po_path(root / "locales", Lang.QU), Lang.QU)
-    return sum(
-        1
-        for message in _entries(catalog)
-        if ReviewMark(REVIEW_NEEDS_TRANSLATION) in review_marks(message)[0]
-    )
+    counts = dict.fromkeys((REVIEW_DRAFT, REVIEW_NEEDS_TRANSLATION, REVIEW_OK), 0)
+    for message in _entries(catalog):
+        for mark in review_marks(message)[0]:
+            counts[mark.kind] += 1
+    return counts
 
 
 def _write_lines(lines: Iterable[str], *, error: bool = False) -> None:
@@ -397,7 +403,7 @@ def _write_lines(lines: Iterable[str], *, error: bool = False) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``update``, ``check`` or ``hash`` command; return the exit status."""
+    """Run ``update``, ``check``, ``hash``, ``sheet`` or ``signoff``; return the exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m bot.i18n_check", description="Update or check the es/qu catalogs."
     )
@@ -412,11 +418,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     hash_parser.add_argument("msgid")
     hash_parser.add_argument("--plural", help="the msgid_plural, if any")
     hash_parser.add_argument("--context", help="the msgctxt, if any")
+    sheet_parser = commands.add_parser(
+        "sheet", help="write the reviewer's sign-off sheet (CSV) of every qu entry"
+    )
+    sheet_parser.add_argument("out", type=Path)
+    signoff_parser = commands.add_parser(
+        "signoff", help="turn a filled sign-off sheet into review: ok marks"
+    )
+    signoff_parser.add_argument("sheet", type=Path)
     args = parser.parse_args(argv)
     root: Path = args.root
 
     if args.command == "hash":
         _write_lines([source_hash(args.msgid, args.plural, args.context)])
+        return 0
+    if args.command == "sheet":
+        rows = write_sheet(root, args.out)
+        _write_lines([f"Wrote {rows} entries to {args.out}."])
+        return 0
+    if args.command == "signoff":
+        result = sign_off(root, args.sheet)
+        _write_lines([f"Signed off {result.signed} entries."])
+        if result.refused:
+            _write_lines([*result.refused, f"{len(result.refused)} row(s) refused."], error=True)
+            return 1
         return 0
     if args.command == "update":
         update(root)
@@ -426,11 +451,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             _write_lines(["Still to do (python -m bot.i18n_check check fails on these):", *todo])
         return 0
     problems = check(root, release=args.release)
-    count = needs_translation_count(root) if po_path(root / "locales", Lang.QU).exists() else 0
     if problems:
         _write_lines([*problems, f"{len(problems)} catalog problem(s)."], error=True)
         return 1
-    _write_lines([f"Catalogs OK. qu entries marked needs-translation: {count} (target 0)."])
+    counts = review_counts(root)
+    _write_lines(
+        [
+            f"Catalogs OK. qu entries: {counts[REVIEW_OK]} reviewed, {counts[REVIEW_DRAFT]}"
+            f" drafts, {counts[REVIEW_NEEDS_TRANSLATION]} marked needs-translation (target 0)."
+        ]
+    )
     return 0
 
 

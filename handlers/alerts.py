@@ -66,13 +66,13 @@ TALLY_INTERVAL = 5.0
 #: Spanish msgids of the shipped templates (keys and placeholders: ``bot.domain.alerts``).
 #: None asks anyone to go anywhere or share a location (security.md A3).
 TEMPLATE_TEXT: Mapping[str, str] = {
-    # Translators: safety alert. {place} is a place name, {time} a clock time like 18:00.
+    # Translators: aviso de seguridad. {place} es un lugar, {time} una hora como 18:00.
     "avoid_area": N_("Evita la zona de {place} hasta las {time}."),
-    # Translators: safety alert.
+    # Translators: aviso de seguridad.
     "stay_home": N_("Quédate en casa hasta nuevo aviso."),
-    # Translators: safety alert.
+    # Translators: aviso de seguridad.
     "meeting_cancelled": N_("La reunión de seguridad está cancelada."),
-    # Translators: safety alert.
+    # Translators: aviso de seguridad.
     "check_messages": N_("Comunícate con tu coordinador."),
 }
 
@@ -177,8 +177,8 @@ def render_alert(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, s
 
 def render_tally_text(t: gettext.NullTranslations, alert_id: int, tally: AlertTally) -> str:
     """The sender's live summary (counts only)."""
-    # Translators: live summary of a safety alert for the coordinator who sent it. Every
-    # {placeholder} is a number.
+    # Translators: resumen en vivo de un aviso para el coordinador que lo envió. Cada
+    # {marcador} es un número.
     text = t.gettext(
         "Aviso n.º {alert}\n"
         "Enviados: {sent} de {total}\n"
@@ -233,8 +233,8 @@ def render_tally(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, s
 def render_help(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]) -> Rendered:
     """To a coordinator: who asked for help, with the button to take it."""
     del lang
-    # Translators: sent to a coordinator. {codename} is a member's pseudonym, {alert} the
-    # alert number the member answered.
+    # Translators: se envía a un coordinador. {codename} es el seudónimo de un miembro,
+    # {alert} el número del aviso que respondió.
     text = t.gettext("{codename} pidió ayuda al responder el aviso n.º {alert}.").format(
         codename=html.escape(params.get("codename", "?")),
         alert=html.escape(params.get("alert", "?")),
@@ -250,7 +250,7 @@ def render_help_acked(
 ) -> Rendered:
     """To the other coordinators: the help request is being handled."""
     del lang
-    # Translators: sent to coordinators. {by} and {codename} are pseudonyms.
+    # Translators: se envía a los coordinadores. {by} y {codename} son seudónimos.
     text = t.gettext("{by} atiende el pedido de ayuda de {codename}.").format(
         by=html.escape(params.get("by", "?")), codename=html.escape(params.get("codename", "?"))
     )
@@ -262,7 +262,7 @@ def render_approval_needed(
 ) -> Rendered:
     """To possible approvers: neutral, the content is shown only inside ``/aprobar``."""
     del lang, params
-    # Translators: sent to coordinators and administrators. /aprobar is a command.
+    # Translators: a coordinadores y administradores. /aprobar es un comando.
     return Rendered(t.gettext("Un aviso espera tu aprobación. Escribe /aprobar."))
 
 
@@ -300,8 +300,8 @@ def render_preview(
     for lang, label in ((Lang.ES, "Español"), (Lang.QU, "Runasimi")):
         r = context.catalogs.for_lang(lang)
         versions.append(f"<b>{label}</b>\n{render_alert(r, lang, params).text}")
-    # Translators: header of an alert preview. {severity} is a label such as "Urgente",
-    # {regions} a list of region names, {count} a number of people.
+    # Translators: cabecera de la vista previa de un aviso. {severity} es una etiqueta como
+    # «Urgente», {regions} una lista de regiones, {count} un número de personas.
     summary = t.gettext("Gravedad: {severity}\nRegiones: {regions}\nDestinatarios: {count}")
     summary = summary.format(
         severity=severity_label(t, severity),
@@ -354,7 +354,7 @@ def _severity_step(t: gettext.NullTranslations) -> tuple[str, InlineKeyboardMark
         for s in Severity
     ]
     buttons.append([_cancel_button(t)])
-    # Translators: only urgent alerts are sent during the night's quiet hours.
+    # Translators: en las horas de descanso de la noche solo salen los avisos urgentes.
     text = t.gettext("¿Qué tan grave es? Solo los urgentes se envían en horas de descanso.")
     return text, InlineKeyboardMarkup(buttons)
 
@@ -413,7 +413,7 @@ async def alert_command(update: Update, context: BotContext, member: Member, cha
         # A coordinator without regions: nothing they may send.
         await send.send_text(context, chat_id, t.gettext("No tienes regiones asignadas."))
         return
-    # Translators: /aviso_texto is a command; keep it and the || separator as they are.
+    # Translators: /aviso_texto es un comando; deja el comando y el separador || tal cual.
     text = t.gettext(
         "Elige una plantilla. Para un texto libre escribe:\n"
         "/aviso_texto texto en español || texto en quechua\n"
@@ -450,14 +450,14 @@ async def alert_values_command(
 
 
 def _values_hint(t: gettext.NullTranslations) -> str:
-    # Translators: /aviso_datos is a command; the lugar | hora order must stay.
+    # Translators: /aviso_datos es un comando; el orden lugar | hora no cambia.
     return t.gettext(
         "Escribe el lugar y la hora separados por |, por ejemplo:\n/aviso_datos Pichari | 18:00"
     )
 
 
 def _free_text_hint(t: gettext.NullTranslations) -> str:
-    # Translators: /aviso_texto is a command; keep it and the || separator.
+    # Translators: /aviso_texto es un comando; deja el comando y el separador ||.
     return t.gettext(
         "Escribe el aviso en los dos idiomas, separados por ||, sin caracteres ocultos"
         " y con 1000 caracteres como máximo en cada idioma:\n"
@@ -551,7 +551,7 @@ async def alerts_command(
         return
     blocks = []
     for alert, tally in recent[:10]:
-        # Translators: one line of the /alertas list. {severity} and {status} are labels.
+        # Translators: una línea de la lista de /alertas. {severity} y {status} son etiquetas.
         line = t.gettext("{severity} · {regions} · {status}").format(
             severity=severity_label(t, alert.severity),
             regions=html.escape(", ".join(alert.regions)),

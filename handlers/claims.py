@@ -27,8 +27,8 @@ HISTORY_DATA = re.compile(r"claim:history:([1-9][0-9]{0,17})")
 
 def history_keyboard(t: NullTranslations, claims: Sequence[Claim]) -> send.CallbackKeyboard:
     """One history button per claim shown in a message (the label translated once)."""
-    # Translators: button under a claim that opens its history;
-    # {reference} is a code such as R-2016-0007. ≤ 20 characters.
+    # Translators: botón bajo un reclamo que abre su historial; {reference} es un código
+    # como R-2016-0007. ≤ 20 caracteres.
     label = t.pgettext("botón", "Ver {reference}")
     return send.CallbackKeyboard(
         [

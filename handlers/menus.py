@@ -38,7 +38,7 @@ def button_labels(t: NullTranslations) -> dict[MenuAction, str]:
         # Translators: botón grande del menú que abre las instrucciones; ≤ 20 caracteres.
         # Sin palabras de «ayuda»: esas quedan para el botón de SOS «Necesito ayuda».
         MenuAction.HELP: t.pgettext("botón", "Cómo usar"),
-        # Translators: big menu button that opens the language choice; ≤ 20 characters.
+        # Translators: botón grande del menú que abre la elección de idioma; ≤ 20 caracteres.
         MenuAction.LANGUAGE: t.pgettext("botón", "Idioma"),
     }
 
@@ -85,9 +85,9 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
     entries: list[tuple[str, str, bool]] = []
     if role is Role.INFORMANT:
         entries += [
-            # Translators: description in the chat's command menu (≤ 256 characters).
+            # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
             ("estado", t.pgettext("comando", "Ver tus trámites"), True),
-            # Translators: description in the chat's command menu (≤ 256 characters).
+            # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
             ("pin", t.pgettext("comando", "Crear o cambiar tu PIN"), True),
             (
                 "pin_duress",
@@ -99,11 +99,11 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
         ]
     else:
         entries += [
-            # Translators: description in the chat's command menu (≤ 256 characters).
+            # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
             ("aviso", t.pgettext("comando", "Enviar un aviso de seguridad"), True),
             (
                 "aviso_texto",
-                # Translators: explanation in /ayuda. Keep /aviso_texto and || as they are.
+                # Translators: explicación en /ayuda. Deja /aviso_texto y || tal cual.
                 t.pgettext(
                     "comando",
                     "Aviso con texto libre en los dos idiomas: /aviso_texto texto en español"
@@ -113,20 +113,20 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
             ),
             (
                 "aviso_datos",
-                # Translators: explanation in /ayuda. Keep /aviso_datos and | as they are.
+                # Translators: explicación en /ayuda. Deja /aviso_datos y | tal cual.
                 t.pgettext(
                     "comando",
                     "Completar la plantilla elegida, por ejemplo: /aviso_datos Pichari | 18:00",
                 ),
                 False,
             ),
-            # Translators: description in the chat's command menu (≤ 256 characters).
+            # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
             ("alertas", t.pgettext("comando", "Ver los avisos recientes y sus respuestas"), True),
-            # Translators: description in the chat's command menu (≤ 256 characters).
+            # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
             ("aprobar", t.pgettext("comando", "Aprobar avisos pendientes"), True),
             (
                 "pin",
-                # Translators: description in the chat's command menu (≤ 256 characters).
+                # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
                 t.pgettext(
                     "comando", "Crear o cambiar tu PIN (obligatorio para avisos y aprobaciones)"
                 ),
@@ -134,8 +134,8 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
             ),
             (
                 "pin_reset",
-                # Translators: description in the chat's command menu (≤ 256 characters).
-                # Keep /pin_reset. "Nombre clave" is a member's pseudonym.
+                # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
+                # Deja /pin_reset tal cual. «Nombre clave» es el seudónimo de un miembro.
                 t.pgettext(
                     "comando",
                     "Borrar el PIN olvidado o bloqueado de alguien: /pin_reset y su nombre clave",
@@ -144,8 +144,8 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
             ),
             (
                 "desvincular",
-                # Translators: description in the chat's command menu (≤ 256 characters).
-                # Keep /desvincular. "Nombre clave" is a member's pseudonym.
+                # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
+                # Deja /desvincular tal cual. «Nombre clave» es el seudónimo de un miembro.
                 t.pgettext(
                     "comando",
                     "Desvincular un teléfono perdido o quitado: /desvincular y su nombre clave",
@@ -154,13 +154,13 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
             ),
         ]
     entries += [
-        # Translators: description in the chat's command menu (≤ 256 characters).
+        # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
         ("menu", t.pgettext("comando", "Mostrar el menú"), True),
-        # Translators: description in the chat's command menu (≤ 256 characters).
+        # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
         ("idioma", t.pgettext("comando", "Cambiar el idioma"), True),
-        # Translators: description in the chat's command menu (≤ 256 characters).
+        # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
         ("ayuda", t.pgettext("comando", "Cómo usar el bot"), True),
-        # Translators: the panic command's menu description; it asks first.
+        # Translators: descripción del comando de pánico; antes de actuar pide confirmación.
         ("borrar", t.pgettext("comando", "Borrar este chat y desvincular tu cuenta"), True),
     ]
     return entries

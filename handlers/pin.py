@@ -206,7 +206,7 @@ async def pin_reset_command(update: Update, context: BotContext, member: Member)
     except NotFound:
         await _say(context, member, chat.id, t.gettext("No encontramos a ese miembro."))
         return
-    # Translators: {codename} is a member's pseudonym.
+    # Translators: {codename} es el seudónimo de un miembro.
     text = t.gettext(
         "Listo: el PIN de {codename} fue borrado. Puede crear uno nuevo con /pin."
     ).format(codename=escape(target.codename))

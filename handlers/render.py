@@ -95,8 +95,8 @@ def _claim_texts(t: NullTranslations) -> _ClaimTexts:
     """Translate a claim block's sentences once per catalog rather than once per claim."""
     status_line = t.gettext("Estado: {status}")
     return _ClaimTexts(
-        # Translators: first line of a claim. {reference} is a code such as R-2016-0007;
-        # {operation} is the name of the operation the reward was promised for.
+        # Translators: primera línea de un reclamo. {reference} es un código como R-2016-0007;
+        # {operation} el nombre de la operación por la que se prometió la recompensa.
         title=t.gettext("Reclamo <b>{reference}</b> · {operation}"),
         status_lines=MappingProxyType(
             {
@@ -112,7 +112,7 @@ def _claim_texts(t: NullTranslations) -> _ClaimTexts:
         paid=t.gettext("Pagado hasta ahora: {amount}"),
         # Translators: {step} es texto libre de un coordinador; {date} una fecha como 14/03/2025.
         step_and_date=t.gettext("Próximo paso: {step} ({date})"),
-        # Translators: {step} is free text typed by a coordinator.
+        # Translators: {step} es texto libre escrito por un coordinador.
         step=t.gettext("Próximo paso: {step}"),
         # Translators: {date} es una fecha como 14/03/2025.
         step_date=t.gettext("Fecha del próximo paso: {date}"),
@@ -166,7 +166,7 @@ def render_claim_list(
     """The member's claims, split into messages that each fit Telegram's limit."""
     if not claims:
         return [ClaimPage(t.gettext(EMPTY_CLAIMS), ())]
-    # Translators: header of the claim list; {codename} is the member's pseudonym.
+    # Translators: título de la lista de reclamos; {codename} es el seudónimo del miembro.
     header = t.gettext("<b>{codename}</b>, estos son tus reclamos:").format(
         codename=escape(codename)
     )
@@ -182,8 +182,8 @@ def render_history(
     events: Sequence[ClaimEvent],
 ) -> list[str]:
     """A claim's visible history, oldest first, split into messages within the limit."""
-    # Translators: header of a claim's history. {reference} is a code such as R-2016-0007;
-    # {operation} is the operation's name.
+    # Translators: título del historial de un reclamo. {reference} es un código como
+    # R-2016-0007; {operation} el nombre de la operación.
     header = t.gettext("Historial de <b>{reference}</b> · {operation}").format(
         reference=escape(claim.reference), operation=escape(claim.operation.label)
     )
@@ -236,7 +236,7 @@ def render_safety_rules(t: NullTranslations, role: Role) -> str:
         )
         lines.append("")
         lines.append(
-            # Translators: safety rule shown to informants in /ayuda; keep sentences short.
+            # Translators: regla de seguridad para informantes en /ayuda; frases cortas.
             t.gettext(
                 "El bot nunca te pedirá ir a un lugar, ni tu ubicación, nombres, fotos o dinero."
                 " Si un mensaje lo pide, no lo hagas y avisa a tu coordinador."

@@ -133,9 +133,9 @@ def wipe_keyboard(t: gettext.NullTranslations) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                # Translators: button that confirms deleting the chat; ≤ 20 characters.
+                # Translators: botón que confirma borrar el chat; ≤ 20 caracteres.
                 InlineKeyboardButton(t.pgettext("botón", "Sí, borrar"), callback_data=WIPE_YES),
-                # Translators: button; ≤ 20 characters.
+                # Translators: botón; ≤ 20 caracteres.
                 InlineKeyboardButton(t.pgettext("botón", "Cancelar"), callback_data=WIPE_NO),
             ]
         ]
@@ -203,7 +203,7 @@ async def unlink_command(update: Update, context: BotContext, member: Member) ->
             context, member, chat.id, t.gettext("No encontramos a ese miembro.")
         )
         return
-    # Translators: {codename} is a member's pseudonym.
+    # Translators: {codename} es el seudónimo de un miembro.
     text = t.gettext(
         "Listo: {codename} quedó desvinculado. Para volver necesitará una nueva invitación."
     ).format(codename=html.escape(target.codename))
@@ -264,7 +264,7 @@ def _render_unlinked(
 ) -> Rendered:
     """To coordinators: an account was unlinked (panic, remote, duress); claims are kept."""
     del lang
-    # Translators: sent to a coordinator. {codename} is a member's pseudonym.
+    # Translators: se envía a un coordinador. {codename} es el seudónimo de un miembro.
     text = t.gettext(
         "{codename} ya no está vinculado al servicio. Sus reclamos se conservan; para "
         "volver necesita una nueva invitación."
@@ -277,8 +277,8 @@ def _render_pin_locked(
 ) -> Rendered:
     """To coordinators: a PIN is locked until someone resets it (M-05)."""
     del lang
-    # Translators: sent to a coordinator. {codename} is a member's pseudonym; /pin_reset is
-    # a command: keep it as is.
+    # Translators: se envía a un coordinador. {codename} es el seudónimo de un miembro;
+    # /pin_reset es un comando: déjalo tal cual.
     text = t.gettext(
         "El PIN de {codename} quedó bloqueado tras muchos intentos fallidos. Si la persona "
         "te lo pide, bórralo con /pin_reset."

@@ -377,8 +377,8 @@ def test_quechua_drafts_avoid_the_known_misreadings() -> None:
         catalog = read_po(handle, locale="qu")
     found: list[str] = []
     for message in catalog:
-        forms = message.string if isinstance(message.string, (list, tuple)) else [message.string]
-        for form in forms:
+        strings = message.string if isinstance(message.string, (list, tuple)) else [message.string]
+        for form in (str(text) for text in strings):
             found += [
                 f"{word!r} in {form!r}: {why}" for word, why in MISREADINGS.items() if word in form
             ]
