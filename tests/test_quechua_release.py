@@ -21,6 +21,7 @@ from bot.i18n import LOCALES_DIR, Catalogs, po_path
 from bot.i18n_check import WIDTH, source_hash
 from handlers.registration import language_prompt
 from handlers.render import status_label
+from tests.conftest import RunningBot, seed_invite, seed_region
 
 QUESTION = "¿Estás a salvo? Responde con un botón."
 QUESTION_QU = "Allinllachu kachkanki? Huk botonta ñitiy."
@@ -184,3 +185,31 @@ def test_the_start_log_names_the_operator_decision(caplog: pytest.LogCaptureFixt
     assert "CHASKI_QUECHUA_DRAFTS=on" in on.getMessage()
     assert off.levelno == logging.INFO
     assert "Quechua members see the other" in off.getMessage()
+
+
+# ---------------------------------------------------------------------- end to end
+
+
+@pytest.mark.parametrize("running_bot", [False], indirect=True)
+async def test_with_drafts_off_a_quechua_member_is_told_and_served_spanish(
+    running_bot: RunningBot,
+) -> None:
+    bot = running_bot
+    await seed_region(bot.services)
+    code = await seed_invite(bot.services, "Puma")
+    bot.fake.push_message(601, f"/start {code}")
+    await bot.settle()
+    assert bot.fake.texts(601) == [
+        "Elige tu idioma.\n\nRunasimi: lo que aún no está revisado se muestra en español."
+    ]
+    bot.fake.push_callback(601, "lang:set:qu", message_id=bot.last_message_id(601))
+    await bot.settle()
+    member = await bot.services.registration.identify(601)
+    assert member is not None
+    assert member.lang is Lang.QU
+    # Nothing is signed off yet: the greeting and the menu are the Spanish ones.
+    assert bot.fake.texts(601)[-1] == (
+        "¡Hola! Ya puedes usar el menú: toca uno de los botones de abajo."
+    )
+    keyboard = bot.fake.sent(601)[-1].params["reply_markup"]["keyboard"]
+    assert [b["text"] for row in keyboard for b in row] == ["Mis trámites", "Cómo usar", "Idioma"]
