@@ -61,7 +61,7 @@ async def run(args: argparse.Namespace) -> None:
         db_path, key_dir = template.copy_to(workdir / "run")
         wiring = await open_wiring(Settings(database_path=db_path, key_dir=key_dir))
         services = wiring.services
-        catalogs = Catalogs.load()
+        catalogs = Catalogs.load(drafts=True)
         ids = template.telegram_ids[0]
         count = len(ids)
         members: list[Member] = []

@@ -45,7 +45,9 @@ def build_application(settings: Settings, *, clock: Clock | None = None) -> BotA
     async def post_init(application: BotApplication) -> None:
         wiring = await open_wiring(settings, clock=clock)
         resources.push_async_callback(wiring.close)
-        application.bot_data.attach(wiring.services, Catalogs.load())
+        catalogs = Catalogs.load(drafts=settings.quechua_drafts)
+        log_quechua_release(catalogs)
+        application.bot_data.attach(wiring.services, catalogs)
         await handlers.on_startup(application)
         start_heartbeat(application, polling)
 
@@ -75,6 +77,15 @@ def build_application(settings: Settings, *, clock: Clock | None = None) -> BotA
     )
     handlers.register(application)
     return application
+
+
+def log_quechua_release(catalogs: Catalogs) -> None:
+    """Say at start what Quechua members will see: serving drafts must never go unnoticed."""
+    release = catalogs.quechua
+    if release.drafts and release.unreviewed:
+        _LOGGER.warning("%s", release.describe())
+    else:
+        _LOGGER.info("%s", release.describe())
 
 
 def use_fast_event_loop() -> bool:

@@ -28,6 +28,7 @@ from bot.cli_status import add_status
 from bot.config import BOT_USERNAME, CONFIG_VARIABLE, ConfigError, Settings
 from bot.domain.errors import DomainError, NotFound, Unavailable
 from bot.domain.models import Lang, Member, Role
+from bot.i18n import Catalogs
 from bot.logging_setup import configure_logging as configure_logging  # noqa: PLC0414 - re-export (bench)
 from bot.services.claims_import import (
     IMPORT_STATUSES,
@@ -264,6 +265,12 @@ def _add_invite_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
+def _quechua_note(args: argparse.Namespace, settings: Settings) -> None:
+    """For ``--language qu``: say what the member will see under the Quechua release gate."""
+    if args.language == Lang.QU.value:
+        _err(Catalogs.load(drafts=settings.quechua_drafts).quechua.describe())
+
+
 async def _invite_create(args: argparse.Namespace, settings: Settings) -> int:
     username = args.bot_username or settings.bot_username
     async with _wired(settings) as wiring:
@@ -277,6 +284,7 @@ async def _invite_create(args: argparse.Namespace, settings: Settings) -> int:
         tz = wiring.services.clock.tz
     link = _link(username, issued.code)
     _err(ONCE_WARNING)
+    _quechua_note(args, settings)
     if args.json:
         _out(_json({"code": issued.code, "link": link, "expires_at": _iso(issued.expires_at)}))
         return 0
@@ -311,6 +319,7 @@ async def _invite_batch(args: argparse.Namespace, settings: Settings) -> int:
             _err(f"no invite created: {len(exc.errors)} bad line(s) in {args.codenames}")
             return 2
     _err(ONCE_WARNING)
+    _quechua_note(args, settings)
     for item in created:
         link = _link(username, item.invite.code)
         expires = _iso(item.invite.expires_at)

@@ -46,6 +46,7 @@ SETTING_NAMES = (
     "CHASKI_RATE_GLOBAL_PER_SECOND",
     "CHASKI_PIN_SESSION_MINUTES",
     "CHASKI_INVITE_ALARM_PER_HOUR",
+    "CHASKI_QUECHUA_DRAFTS",
 )
 
 #: The variable naming the configuration file (``bot.config_file``); ``--config`` overrides it.
@@ -96,6 +97,10 @@ class Settings:
     pin_session_minutes: int = 10
     #: Refused registrations per hour, over all accounts, that alarm the admins (T-06).
     invite_alarm_per_hour: int = 50
+    #: Serve unreviewed Quechua drafts (``CHASKI_QUECHUA_DRAFTS``). Off: a Quechua member sees
+    #: only signed-off Quechua and Spanish for the rest (quechua release gate). On is the
+    #: operator's explicit, logged decision: development, tests, a supervised trial.
+    quechua_drafts: bool = False
 
     @classmethod
     def from_env(
@@ -142,6 +147,7 @@ class Settings:
             rate_global_per_second=_int(env, "CHASKI_RATE_GLOBAL_PER_SECOND", 300, 1, 100_000),
             pin_session_minutes=_int(env, "CHASKI_PIN_SESSION_MINUTES", 10, 1, 10),
             invite_alarm_per_hour=_int(env, "CHASKI_INVITE_ALARM_PER_HOUR", 50, 1, 100_000),
+            quechua_drafts=_on_off(env, "CHASKI_QUECHUA_DRAFTS"),
         )
 
 
@@ -156,6 +162,16 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise ConfigError(f"{name} must be a whole number between {low} and {high}")
     return value
+
+
+def _on_off(env: Mapping[str, str], name: str) -> bool:
+    """A switch: ``on`` or ``off`` (also ``1``/``0``, ``yes``/``no``, ``true``/``false``)."""
+    raw = env.get(name, "").strip().lower()
+    if raw in {"", "off", "0", "no", "false"}:
+        return False
+    if raw in {"on", "1", "yes", "true"}:
+        return True
+    raise ConfigError(f"{name} must be on or off")
 
 
 def _bot_username(env: Mapping[str, str]) -> str | None:

@@ -12,7 +12,6 @@ into a temporary directory and compares every catalog with it.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import shutil
@@ -20,8 +19,6 @@ import string
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 from babel.messages.catalog import Catalog, Message
@@ -29,7 +26,19 @@ from babel.messages.frontend import CommandLineInterface
 from babel.messages.pofile import PoFileError, read_po, write_po
 
 from bot.domain.models import Lang
-from bot.i18n import DOMAIN, po_path
+from bot.i18n import DOMAIN, PO_WIDTH, po_path
+from bot.i18n_review import glossary_problems, sign_off, write_glossary_tbx, write_sheet
+from bot.review_marks import (
+    REVIEW_DRAFT,
+    REVIEW_NEEDS_TRANSLATION,
+    REVIEW_OK,
+    MessageKey,
+    review_marks,
+    stale,
+)
+from bot.review_marks import message_key as _key
+from bot.review_marks import plural_id as _plural_id
+from bot.review_marks import source_hash as source_hash  # noqa: PLC0414 - re-export (CLI, tests)
 
 ROOT = Path(__file__).resolve().parents[1]
 """The checkout this module lives in (holds ``babel.cfg`` and ``locales/``)."""
@@ -43,8 +52,7 @@ HEADER_COMMENT = (
     "#"
 )
 """Babel's default header without the ``FIRST AUTHOR`` placeholder (Babel fills the names)."""
-WIDTH = 76
-"""Line width of every PO/POT file: ``pybabel``'s default, so rewrites cause no churn."""
+WIDTH = PO_WIDTH
 
 PLURAL_FORMS: dict[Lang, str] = {
     Lang.ES: "nplurals=3; plural=(n == 1 ? 0 : n != 0 && n % 1000000 == 0 ? 1 : 2);",
@@ -59,39 +67,12 @@ LAST_TRANSLATOR: dict[Lang, str] = {
     Lang.QU: "Chaski developers (drafts, not reviewed by a native speaker)",
 }
 
-REVIEW_DRAFT = "draft"
-REVIEW_NEEDS_TRANSLATION = "needs-translation"
-REVIEW_OK = "ok"
-_REVIEW_RE = re.compile(
-    r"review: (?:(?P<simple>draft|needs-translation)"
-    r"|ok (?P<initials>[A-Z]{2,5}) (?P<date>\d{4}-\d{2}-\d{2})(?: src=(?P<src>[0-9a-f]{8}))?)"
-)
 _PERCENT_RE = re.compile(
     r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[hlL]?[diouxXeEfFgGcrsa%]"
 )
 _TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*")
 
-_Key = tuple[str | None, str]
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewMark:
-    """The one ``# review: …`` translator comment of a ``qu`` entry."""
-
-    kind: str
-    src: str | None = None
-
-
-def source_hash(msgid: str, msgid_plural: str | None = None, context: str | None = None) -> str:
-    """First 8 hex digits of SHA-256 over ``msgctxt \\x04 msgid [\\x00 msgid_plural]``.
-
-    Written as ``src=…`` after an ``ok`` mark, it makes the sign-off go stale (and fail the
-    check) when the Spanish source changes.
-    """
-    text = (f"{context}\x04" if context is not None else "") + msgid
-    if msgid_plural is not None:
-        text += f"\x00{msgid_plural}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+_Key = MessageKey
 
 
 def _run_babel(*args: str) -> None:
@@ -135,17 +116,6 @@ def _write(path: Path, catalog: Catalog) -> None:
     """Write a catalog exactly as ``pybabel update`` does (same width and options)."""
     with path.open("wb") as handle:
         write_po(handle, catalog, width=WIDTH, ignore_obsolete=True, include_previous=True)
-
-
-def _key(message: Message) -> _Key:
-    msgid = message.id[0] if isinstance(message.id, (list, tuple)) else message.id
-    return (message.context, msgid)
-
-
-def _plural_id(message: Message) -> str | None:
-    if isinstance(message.id, (list, tuple)):
-        return str(message.id[1])
-    return None
 
 
 def _entries(catalog: Catalog) -> list[Message]:
@@ -223,6 +193,7 @@ def update(root: Path) -> None:
         _run_babel("update", *common, f"--width={WIDTH}", "--ignore-obsolete", "--previous")
         if lang is Lang.ES:
             _fill_spanish(po)
+    write_glossary_tbx(root)
 
 
 def _label(message: Message) -> str:
@@ -304,44 +275,19 @@ def _content_problems(message: Message) -> list[str]:
     return problems
 
 
-def _review_marks(message: Message) -> tuple[list[ReviewMark], list[str]]:
-    """Parse the ``# review: …`` comments; return the valid marks and the invalid ones."""
-    marks: list[ReviewMark] = []
-    invalid: list[str] = []
-    for comment in message.user_comments:
-        text = comment.strip()
-        if not text.lower().startswith("review"):
-            continue
-        match = _REVIEW_RE.fullmatch(text)
-        if match is None:
-            invalid.append(text)
-        elif match["simple"]:
-            marks.append(ReviewMark(match["simple"]))
-        else:
-            try:
-                date.fromisoformat(match["date"])
-            except ValueError:
-                invalid.append(text)
-                continue
-            marks.append(ReviewMark(REVIEW_OK, match["src"]))
-    return marks, invalid
-
-
 def _review_problems(message: Message, *, release: bool) -> list[str]:
-    marks, invalid = _review_marks(message)
+    marks, invalid = review_marks(message)
     problems = [f"invalid review mark {json.dumps(text, ensure_ascii=False)}" for text in invalid]
     if len(marks) + len(invalid) > 1:
         problems.append(f"{len(marks) + len(invalid)} review marks, expected exactly one")
     if not marks and not invalid:
         problems.append("missing review mark")
     for mark in marks:
-        if mark.src is not None:
-            context, msgid = _key(message)
-            current = source_hash(msgid, _plural_id(message), context)
-            if mark.src != current:
-                problems.append(
-                    f"stale review mark: src={mark.src} but the source is now src={current}"
-                )
+        current = stale(message, mark)
+        if current is not None:
+            problems.append(
+                f"stale review mark: src={mark.src} but the source is now src={current}"
+            )
         if release and mark.kind != REVIEW_OK:
             problems.append(f"not reviewed (review: {mark.kind}); a release needs review: ok")
     return problems
@@ -420,7 +366,7 @@ def check(root: Path, *, release: bool = False) -> list[str]:
         fresh_path = Path(tmp) / "fresh.pot"
         extract(root, fresh_path)
         template = _read(fresh_path)
-    problems = _template_problems(root, template)
+    problems = _template_problems(root, template) + glossary_problems(root)
     for lang in Lang:
         path = po_path(root / "locales", lang)
         if not path.exists():
@@ -437,12 +383,17 @@ def check(root: Path, *, release: bool = False) -> list[str]:
 
 def needs_translation_count(root: Path) -> int:
     """Count ``qu`` entries that are Spanish copies (``review: needs-translation``); target 0."""
+    return review_counts(root)[REVIEW_NEEDS_TRANSLATION]
+
+
+def review_counts(root: Path) -> dict[str, int]:
+    """How many ``qu`` entries are drafts, Spanish copies and signed off (``ok``)."""
     catalog = _read(po_path(root / "locales", Lang.QU), Lang.QU)
-    return sum(
-        1
-        for message in _entries(catalog)
-        if ReviewMark(REVIEW_NEEDS_TRANSLATION) in _review_marks(message)[0]
-    )
+    counts = dict.fromkeys((REVIEW_DRAFT, REVIEW_NEEDS_TRANSLATION, REVIEW_OK), 0)
+    for message in _entries(catalog):
+        for mark in review_marks(message)[0]:
+            counts[mark.kind] += 1
+    return counts
 
 
 def _write_lines(lines: Iterable[str], *, error: bool = False) -> None:
@@ -452,7 +403,7 @@ def _write_lines(lines: Iterable[str], *, error: bool = False) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``update``, ``check`` or ``hash`` command; return the exit status."""
+    """Run ``update``, ``check``, ``hash``, ``sheet`` or ``signoff``; return the exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m bot.i18n_check", description="Update or check the es/qu catalogs."
     )
@@ -467,11 +418,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     hash_parser.add_argument("msgid")
     hash_parser.add_argument("--plural", help="the msgid_plural, if any")
     hash_parser.add_argument("--context", help="the msgctxt, if any")
+    sheet_parser = commands.add_parser(
+        "sheet", help="write the reviewer's sign-off sheet (CSV) of every qu entry"
+    )
+    sheet_parser.add_argument("out", type=Path)
+    signoff_parser = commands.add_parser(
+        "signoff", help="turn a filled sign-off sheet into review: ok marks"
+    )
+    signoff_parser.add_argument("sheet", type=Path)
     args = parser.parse_args(argv)
     root: Path = args.root
 
     if args.command == "hash":
         _write_lines([source_hash(args.msgid, args.plural, args.context)])
+        return 0
+    if args.command == "sheet":
+        rows = write_sheet(root, args.out)
+        _write_lines([f"Wrote {rows} entries to {args.out}."])
+        return 0
+    if args.command == "signoff":
+        result = sign_off(root, args.sheet)
+        _write_lines([f"Signed off {result.signed} entries."])
+        if result.refused:
+            _write_lines([*result.refused, f"{len(result.refused)} row(s) refused."], error=True)
+            return 1
         return 0
     if args.command == "update":
         update(root)
@@ -481,11 +451,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             _write_lines(["Still to do (python -m bot.i18n_check check fails on these):", *todo])
         return 0
     problems = check(root, release=args.release)
-    count = needs_translation_count(root) if po_path(root / "locales", Lang.QU).exists() else 0
     if problems:
         _write_lines([*problems, f"{len(problems)} catalog problem(s)."], error=True)
         return 1
-    _write_lines([f"Catalogs OK. qu entries marked needs-translation: {count} (target 0)."])
+    counts = review_counts(root)
+    _write_lines(
+        [
+            f"Catalogs OK. qu entries: {counts[REVIEW_OK]} reviewed, {counts[REVIEW_DRAFT]}"
+            f" drafts, {counts[REVIEW_NEEDS_TRANSLATION]} marked needs-translation (target 0)."
+        ]
+    )
     return 0
 
 

@@ -66,13 +66,13 @@ TALLY_INTERVAL = 5.0
 #: Spanish msgids of the shipped templates (keys and placeholders: ``bot.domain.alerts``).
 #: None asks anyone to go anywhere or share a location (A3).
 TEMPLATE_TEXT: Mapping[str, str] = {
-    # Translators: safety alert. {place} is a place name, {time} a clock time like 18:00.
+    # Translators: aviso de seguridad. {place} es un lugar, {time} una hora como 18:00.
     "avoid_area": N_("Evita la zona de {place} hasta las {time}."),
-    # Translators: safety alert.
+    # Translators: aviso de seguridad.
     "stay_home": N_("Quédate en casa hasta nuevo aviso."),
-    # Translators: safety alert.
+    # Translators: aviso de seguridad.
     "meeting_cancelled": N_("La reunión de seguridad está cancelada."),
-    # Translators: safety alert.
+    # Translators: aviso de seguridad.
     "check_messages": N_("Comunícate con tu coordinador."),
 }
 
@@ -91,8 +91,11 @@ TEMPLATE_LABEL: Mapping[str, str] = {
 def severity_label(t: gettext.NullTranslations, severity: Severity) -> str:
     """The severity's name on buttons and in lists."""
     return {
+        # Translators: [bilingüe] gravedad 1 de 3 (la más baja), en botones del coordinador.
         Severity.INFO: t.pgettext("gravedad de aviso", "Información"),
+        # Translators: [bilingüe] gravedad 2 de 3 (media), en botones del coordinador.
         Severity.WARNING: t.pgettext("gravedad de aviso", "Advertencia"),
+        # Translators: [bilingüe] gravedad 3 de 3 (la más alta), en botones del coordinador.
         Severity.URGENT: t.pgettext("gravedad de aviso", "Urgente"),
     }[severity]
 
@@ -100,11 +103,12 @@ def severity_label(t: gettext.NullTranslations, severity: Severity) -> str:
 def severity_header(t: gettext.NullTranslations, severity: Severity) -> str:
     """The first line of an alert: all the lock screen shows besides the text itself."""
     return {
-        # Translators: first line of a safety alert of severity "info".
+        # Translators: [bilingüe] primera línea de un aviso de seguridad de gravedad baja.
         Severity.INFO: t.gettext("Aviso"),
-        # Translators: first line of a safety alert of severity "warning" (glossary: Musyay!).
+        # Translators: [bilingüe] primera línea de un aviso de gravedad media (glosario:
+        # Musyay!).
         Severity.WARNING: t.gettext("¡Atención!"),
-        # Translators: first line of an urgent safety alert (glossary: Paqtataq!).
+        # Translators: [bilingüe] primera línea de un aviso urgente (glosario: Paqtataq!).
         Severity.URGENT: t.gettext("¡Cuidado! Urgente."),
     }[severity]
 
@@ -138,15 +142,21 @@ def answer_keyboard(
     if safe:
         buttons.append(
             InlineKeyboardButton(
-                t.pgettext("botón", "Estoy bien"), callback_data=f"alert:safe:{alert_id}"
+                # Translators: [bilingüe] botón de respuesta a un aviso; ≤ 20 caracteres.
+                t.pgettext("botón", "Estoy bien"),
+                callback_data=f"alert:safe:{alert_id}",
             )
         )
     buttons.append(
         InlineKeyboardButton(
-            t.pgettext("botón", "Necesito ayuda"), callback_data=f"alert:help:{alert_id}"
+            # Translators: [bilingüe] botón de respuesta a un aviso (pedir ayuda); ≤ 20
+            # caracteres.
+            t.pgettext("botón", "Necesito ayuda"),
+            callback_data=f"alert:help:{alert_id}",
         )
     )
-    return InlineKeyboardMarkup([buttons])
+    # One button per row: a two-language label is cut on a 360-dp screen if they share one.
+    return InlineKeyboardMarkup([[button] for button in buttons])
 
 
 def render_alert(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]) -> Rendered:
@@ -155,7 +165,7 @@ def render_alert(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, s
     No codename, amount or reference ever appears (T-22); info alerts arrive silently.
     """
     severity = Severity(params.get("severity", Severity.WARNING))
-    # Translators: last line of every safety alert, above the two answer buttons.
+    # Translators: [bilingüe] última línea de cada aviso de seguridad, sobre los dos botones.
     question = t.gettext("¿Estás a salvo? Responde con un botón.")
     text = f"<b>{severity_header(t, severity)}</b>\n{alert_body(t, lang, params)}\n\n{question}"
     return Rendered(
@@ -167,8 +177,8 @@ def render_alert(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, s
 
 def render_tally_text(t: gettext.NullTranslations, alert_id: int, tally: AlertTally) -> str:
     """The sender's live summary (counts only)."""
-    # Translators: live summary of a safety alert for the coordinator who sent it. Every
-    # {placeholder} is a number.
+    # Translators: resumen en vivo de un aviso para el coordinador que lo envió. Cada
+    # {marcador} es un número.
     text = t.gettext(
         "Aviso n.º {alert}\n"
         "Enviados: {sent} de {total}\n"
@@ -223,8 +233,8 @@ def render_tally(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, s
 def render_help(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]) -> Rendered:
     """To a coordinator: who asked for help, with the button to take it."""
     del lang
-    # Translators: sent to a coordinator. {codename} is a member's pseudonym, {alert} the
-    # alert number the member answered.
+    # Translators: se envía a un coordinador. {codename} es el seudónimo de un miembro,
+    # {alert} el número del aviso que respondió.
     text = t.gettext("{codename} pidió ayuda al responder el aviso n.º {alert}.").format(
         codename=html.escape(params.get("codename", "?")),
         alert=html.escape(params.get("alert", "?")),
@@ -240,7 +250,7 @@ def render_help_acked(
 ) -> Rendered:
     """To the other coordinators: the help request is being handled."""
     del lang
-    # Translators: sent to coordinators. {by} and {codename} are pseudonyms.
+    # Translators: se envía a los coordinadores. {by} y {codename} son seudónimos.
     text = t.gettext("{by} atiende el pedido de ayuda de {codename}.").format(
         by=html.escape(params.get("by", "?")), codename=html.escape(params.get("codename", "?"))
     )
@@ -252,7 +262,7 @@ def render_approval_needed(
 ) -> Rendered:
     """To possible approvers: neutral, the content is shown only inside ``/aprobar``."""
     del lang, params
-    # Translators: sent to coordinators and administrators. /aprobar is a command.
+    # Translators: a coordinadores y administradores. /aprobar es un comando.
     return Rendered(t.gettext("Un aviso espera tu aprobación. Escribe /aprobar."))
 
 
@@ -290,8 +300,8 @@ def render_preview(
     for lang, label in ((Lang.ES, "Español"), (Lang.QU, "Runasimi")):
         r = context.catalogs.for_lang(lang)
         versions.append(f"<b>{label}</b>\n{render_alert(r, lang, params).text}")
-    # Translators: header of an alert preview. {severity} is a label such as "Urgente",
-    # {regions} a list of region names, {count} a number of people.
+    # Translators: cabecera de la vista previa de un aviso. {severity} es una etiqueta como
+    # «Urgente», {regions} una lista de regiones, {count} un número de personas.
     summary = t.gettext("Gravedad: {severity}\nRegiones: {regions}\nDestinatarios: {count}")
     summary = summary.format(
         severity=severity_label(t, severity),
@@ -344,7 +354,7 @@ def _severity_step(t: gettext.NullTranslations) -> tuple[str, InlineKeyboardMark
         for s in Severity
     ]
     buttons.append([_cancel_button(t)])
-    # Translators: only urgent alerts are sent during the night's quiet hours.
+    # Translators: en las horas de descanso de la noche solo salen los avisos urgentes.
     text = t.gettext("¿Qué tan grave es? Solo los urgentes se envían en horas de descanso.")
     return text, InlineKeyboardMarkup(buttons)
 
@@ -403,7 +413,7 @@ async def alert_command(update: Update, context: BotContext, member: Member, cha
         # A coordinator without regions: nothing they may send.
         await send.send_text(context, chat_id, t.gettext("No tienes regiones asignadas."))
         return
-    # Translators: /aviso_texto is a command; keep it and the || separator as they are.
+    # Translators: /aviso_texto es un comando; deja el comando y el separador || tal cual.
     text = t.gettext(
         "Elige una plantilla. Para un texto libre escribe:\n"
         "/aviso_texto texto en español || texto en quechua\n"
@@ -440,14 +450,14 @@ async def alert_values_command(
 
 
 def _values_hint(t: gettext.NullTranslations) -> str:
-    # Translators: /aviso_datos is a command; the lugar | hora order must stay.
+    # Translators: /aviso_datos es un comando; el orden lugar | hora no cambia.
     return t.gettext(
         "Escribe el lugar y la hora separados por |, por ejemplo:\n/aviso_datos Pichari | 18:00"
     )
 
 
 def _free_text_hint(t: gettext.NullTranslations) -> str:
-    # Translators: /aviso_texto is a command; keep it and the || separator.
+    # Translators: /aviso_texto es un comando; deja el comando y el separador ||.
     return t.gettext(
         "Escribe el aviso en los dos idiomas, separados por ||, sin caracteres ocultos"
         " y con 1000 caracteres como máximo en cada idioma:\n"
@@ -541,7 +551,7 @@ async def alerts_command(
         return
     blocks = []
     for alert, tally in recent[:10]:
-        # Translators: one line of the /alertas list. {severity} and {status} are labels.
+        # Translators: una línea de la lista de /alertas. {severity} y {status} son etiquetas.
         line = t.gettext("{severity} · {regions} · {status}").format(
             severity=severity_label(t, alert.severity),
             regions=html.escape(", ".join(alert.regions)),
@@ -767,10 +777,12 @@ async def on_answer_button(update: Update, context: BotContext, member: Member) 
         return
     original = getattr(query.message, "text_html", "") or ""
     if outcome.answer is Answer.HELP:
-        # Translators: glossary: Coordinadorniykiman willasqañam.
+        # Translators: [seguridad] tras «Necesito ayuda» (glosario: Coordinadorniykiman
+        # willasqañam).
         note = t.gettext("Tu coordinador fue avisado.")
         keyboard = None
     else:
+        # Translators: [seguridad] respuesta al botón «Estoy bien» de un aviso.
         note = t.gettext("Respondiste: estás bien. Si algo cambia, toca «Necesito ayuda».")
         keyboard = answer_keyboard(t, str(alert_id), safe=False)
     await send.edit_text(

@@ -1,4 +1,4 @@
-"""``/estado`` and the *Mis recompensas* button: the member's claims and their histories.
+"""``/estado`` and the *Mis trámites* button: the member's claims and their histories.
 
 Both replies carry claim data, so they go through ``send_sensitive`` (persisted deletion after
 ``delete_after``, M-10). History buttons carry only an opaque claim id that is re-authorized on
@@ -37,8 +37,8 @@ def history_keyboard(
 ) -> send.CallbackKeyboard:
     """One history button per claim shown in a message (the label translated once), then
     *previous* / *next* when the list has more than one page."""
-    # Translators: button under a claim that opens its history;
-    # {reference} is a code such as R-2016-0007. ≤ 20 characters.
+    # Translators: botón bajo un reclamo que abre su historial; {reference} es un código
+    # como R-2016-0007. ≤ 20 caracteres.
     label = t.pgettext("botón", "Ver {reference}")
     rows = [
         [(label.format(reference=claim.reference), f"claim:history:{claim.id}")]
@@ -47,10 +47,10 @@ def history_keyboard(
     if page is not None and page.count > 1:
         moves: list[tuple[str, str]] = []
         if page.number > 0:
-            # Translators: button to the previous page of the claim list; ≤ 20 characters.
+            # Translators: botón a la página anterior de la lista de trámites; ≤ 20 caracteres.
             moves.append((t.pgettext("botón", "◀ Anterior"), f"claim:page:{page.number - 1}"))
         if page.number < page.count - 1:
-            # Translators: button to the next page of the claim list; ≤ 20 characters.
+            # Translators: botón a la página siguiente de la lista de trámites; ≤ 20 caracteres.
             moves.append((t.pgettext("botón", "Siguiente ▶"), f"claim:page:{page.number + 1}"))
         rows.append(moves)
     return send.CallbackKeyboard(rows)

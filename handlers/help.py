@@ -13,14 +13,11 @@ from handlers.render import render_help
 
 
 async def show_help(context: BotContext, member: Member, chat_id: int) -> None:
-    """Send the help text for the member's role, in their language, with the menu buttons."""
+    """Send the commands, then the safety rules, in their language; the menu buttons last."""
     t = context.catalogs.for_lang(member.lang)
-    await send.send_text(
-        context,
-        chat_id,
-        render_help(t, member.role, help_commands(t, member.role)),
-        reply_markup=main_keyboard(t, member.role),
-    )
+    commands, rules = render_help(t, member.role, help_commands(t, member.role))
+    await send.send_text(context, chat_id, commands)
+    await send.send_text(context, chat_id, rules, reply_markup=main_keyboard(t, member.role))
 
 
 @requires(*ALL_ROLES)

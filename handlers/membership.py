@@ -47,7 +47,8 @@ def _render_invite_alarm(
 ) -> Rendered:
     """Tell an administrator that registrations fail in bulk (T-06); no code, no account."""
     del lang, params
-    # Translators: sent to administrators when many invite codes were refused in an hour.
+    # Translators: a los administradores cuando en una hora se rechazaron muchos códigos
+    # de invitación.
     return Rendered(t.gettext("Muchos intentos fallidos de registro en la última hora."))
 
 
@@ -56,8 +57,8 @@ def _render_denials(
 ) -> Rendered:
     """Tell an administrator that a coordinator keeps trying what they may not do (T-11)."""
     del lang
-    # Translators: sent to administrators. {codename} is a coordinator's codename (a
-    # pseudonym); the coordinator tried several times in an hour to act outside their regions.
+    # Translators: a los administradores. {codename} es el seudónimo de un coordinador que
+    # intentó varias veces en una hora actuar fuera de sus regiones.
     text = t.gettext(
         "{codename} intentó varias veces en la última hora acciones fuera de sus regiones."
     )
@@ -69,9 +70,9 @@ def _render_intake_conflict(
 ) -> Rendered:
     """Tell an administrator that Telegram hands the bot's messages to someone else (A7)."""
     del lang, params
-    # Translators: sent to administrators. Telegram stopped giving the bot its incoming
-    # messages because another program receives them with the bot's token (its secret
-    # password); "@BotFather" is Telegram's bot account and stays as it is.
+    # Translators: a los administradores. Telegram dejó de entregar al bot sus mensajes
+    # porque otro programa los recibe con el token del bot (su contraseña secreta);
+    # «@BotFather» es la cuenta de bots de Telegram y queda tal cual.
     text = t.gettext(
         "Alerta: Telegram ya no entrega al bot los mensajes que recibe, porque otro"
         " programa los recibe con el token del bot. Si no hay otra copia del bot en marcha,"

@@ -31,11 +31,14 @@ class MenuAction(StrEnum):
 def button_labels(t: NullTranslations) -> dict[MenuAction, str]:
     """The button labels in ``t``'s language (one or two words, ≤ ~20 characters)."""
     return {
-        # Translators: big menu button that lists the member's claims; ≤ 20 characters.
-        MenuAction.STATUS: t.pgettext("botón", "Mis recompensas"),
-        # Translators: big menu button; ≤ 20 characters.
-        MenuAction.HELP: t.pgettext("botón", "Ayuda"),
-        # Translators: big menu button that opens the language choice; ≤ 20 characters.
+        # Translators: botón grande del menú que muestra los reclamos del miembro; ≤ 20
+        # caracteres. Al tocarlo queda escrito en el chat como texto del propio miembro:
+        # palabra neutral, nunca «recompensa» (un teléfono revisado no debe delatarlo).
+        MenuAction.STATUS: t.pgettext("botón", "Mis trámites"),
+        # Translators: botón grande del menú que abre las instrucciones; ≤ 20 caracteres.
+        # Sin palabras de «ayuda»: esas quedan para el botón de SOS «Necesito ayuda».
+        MenuAction.HELP: t.pgettext("botón", "Cómo usar"),
+        # Translators: botón grande del menú que abre la elección de idioma; ≤ 20 caracteres.
         MenuAction.LANGUAGE: t.pgettext("botón", "Idioma"),
     }
 
@@ -82,28 +85,25 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
     entries: list[tuple[str, str, bool]] = []
     if role is Role.INFORMANT:
         entries += [
-            # Translators: description in the chat's command menu (≤ 256 characters).
-            ("estado", t.pgettext("comando", "Ver tus recompensas"), True),
-            # Translators: description in the chat's command menu (≤ 256 characters).
+            # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
+            ("estado", t.pgettext("comando", "Ver tus trámites"), True),
+            # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
             ("pin", t.pgettext("comando", "Crear o cambiar tu PIN"), True),
             (
                 "pin_duress",
-                # Translators: explanation in /ayuda of the emergency (duress) PIN.
-                t.pgettext(
-                    "comando",
-                    "Crear un PIN de emergencia. Si alguien te obliga a abrir el bot, escribe"
-                    " ese PIN: el bot dirá que no tienes trámites y avisará a tu coordinador.",
-                ),
+                # Translators: línea de /ayuda; qué hace ese PIN se explica en el mensaje de
+                # seguridad que sigue.
+                t.pgettext("comando", "Crear un PIN de emergencia (lee abajo qué hace)"),
                 False,
             ),
         ]
     else:
         entries += [
-            # Translators: description in the chat's command menu (≤ 256 characters).
+            # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
             ("aviso", t.pgettext("comando", "Enviar un aviso de seguridad"), True),
             (
                 "aviso_texto",
-                # Translators: explanation in /ayuda. Keep /aviso_texto and || as they are.
+                # Translators: explicación en /ayuda. Deja /aviso_texto y || tal cual.
                 t.pgettext(
                     "comando",
                     "Aviso con texto libre en los dos idiomas: /aviso_texto texto en español"
@@ -113,20 +113,20 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
             ),
             (
                 "aviso_datos",
-                # Translators: explanation in /ayuda. Keep /aviso_datos and | as they are.
+                # Translators: explicación en /ayuda. Deja /aviso_datos y | tal cual.
                 t.pgettext(
                     "comando",
                     "Completar la plantilla elegida, por ejemplo: /aviso_datos Pichari | 18:00",
                 ),
                 False,
             ),
-            # Translators: description in the chat's command menu (≤ 256 characters).
+            # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
             ("alertas", t.pgettext("comando", "Ver los avisos recientes y sus respuestas"), True),
-            # Translators: description in the chat's command menu (≤ 256 characters).
+            # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
             ("aprobar", t.pgettext("comando", "Aprobar avisos pendientes"), True),
             (
                 "pin",
-                # Translators: description in the chat's command menu (≤ 256 characters).
+                # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
                 t.pgettext(
                     "comando", "Crear o cambiar tu PIN (obligatorio para avisos y aprobaciones)"
                 ),
@@ -134,8 +134,8 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
             ),
             (
                 "pin_reset",
-                # Translators: description in the chat's command menu (≤ 256 characters).
-                # Keep /pin_reset. "Nombre clave" is a member's pseudonym.
+                # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
+                # Deja /pin_reset tal cual. «Nombre clave» es el seudónimo de un miembro.
                 t.pgettext(
                     "comando",
                     "Borrar el PIN olvidado o bloqueado de alguien: /pin_reset y su nombre clave",
@@ -144,8 +144,8 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
             ),
             (
                 "desvincular",
-                # Translators: description in the chat's command menu (≤ 256 characters).
-                # Keep /desvincular. "Nombre clave" is a member's pseudonym.
+                # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
+                # Deja /desvincular tal cual. «Nombre clave» es el seudónimo de un miembro.
                 t.pgettext(
                     "comando",
                     "Desvincular un teléfono perdido o quitado: /desvincular y su nombre clave",
@@ -154,13 +154,13 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
             ),
         ]
     entries += [
-        # Translators: description in the chat's command menu (≤ 256 characters).
+        # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
         ("menu", t.pgettext("comando", "Mostrar el menú"), True),
-        # Translators: description in the chat's command menu (≤ 256 characters).
+        # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
         ("idioma", t.pgettext("comando", "Cambiar el idioma"), True),
-        # Translators: description in the chat's command menu (≤ 256 characters).
-        ("ayuda", t.pgettext("comando", "Ayuda"), True),
-        # Translators: the panic command's menu description; it asks first.
+        # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
+        ("ayuda", t.pgettext("comando", "Cómo usar el bot"), True),
+        # Translators: descripción del comando de pánico; antes de actuar pide confirmación.
         ("borrar", t.pgettext("comando", "Borrar este chat y desvincular tu cuenta"), True),
     ]
     return entries

@@ -96,7 +96,8 @@ def render(catalogs: Catalogs, lang: Lang, template: str, params: Mapping[str, s
 def _render_news(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]) -> Rendered:
     """A content-free nudge: safe on a lock screen or a seized phone (M-02, T-22)."""
     del lang, params
-    # Translators: lock-screen notification: no hint of rewards, police or amounts.
+    # Translators: aviso que se ve en la pantalla bloqueada: nada que delate recompensas,
+    # policía ni montos.
     return Rendered(t.gettext("Tienes una novedad. Escribe /menu."))
 
 
@@ -105,7 +106,7 @@ def _render_member_blocked(
 ) -> Rendered:
     """Tell a coordinator that one of their members blocked the bot (R-06, T-41)."""
     del lang
-    # Translators: sent to a coordinator. {codename} is the member's codename (a pseudonym).
+    # Translators: se envía a un coordinador. {codename} es el seudónimo de un miembro.
     text = t.gettext("{codename} bloqueó el bot o desactivó su cuenta.")
     return Rendered(text.format(codename=html.escape(params.get("codename", "?"))))
 

@@ -38,7 +38,7 @@ from handlers.menus import action_for_text
 
 Continuation = Callable[[Update, BotContext, Member], Coroutine[Any, Any, None]]
 
-#: ``then`` of the claim list (``/estado`` and the *Mis recompensas* button).
+#: ``then`` of the claim list (``/estado`` and the *Mis trámites* button).
 THEN_STATUS = "estado"
 _CONTINUATIONS: dict[str, Continuation] = {}
 
@@ -57,8 +57,10 @@ async def _say(context: BotContext, member: Member, chat_id: int, text: str) -> 
 
 def _locked_text(t: NullTranslations, until: datetime | None, now: datetime) -> str:
     if until is None:
+        # Translators: [seguridad] el PIN quedó bloqueado hasta que el coordinador lo borre.
         return t.gettext("Tu PIN está bloqueado. Pide a tu coordinador que lo restablezca.")
     minutes = max(1, math.ceil((until - now).total_seconds() / 60))
+    # Translators: [seguridad] el PIN está bloqueado por {n} minutos más.
     return t.ngettext(
         "Demasiados intentos fallidos. Inténtalo de nuevo en {n} minuto.",
         "Demasiados intentos fallidos. Inténtalo de nuevo en {n} minutos.",
@@ -67,17 +69,19 @@ def _locked_text(t: NullTranslations, until: datetime | None, now: datetime) -> 
 
 
 def _new_pin_text(t: NullTranslations) -> str:
+    # Translators: [seguridad] pide el PIN nuevo; el mensaje del miembro se borra.
     return t.gettext(
         "Escribe tu nuevo PIN: de 6 a 12 cifras, sin fechas ni números fáciles. "
         "El bot borrará tu mensaje."
     )
 
 
-def _duress_text(t: NullTranslations) -> str:
-    # Translators: explains the emergency (duress) PIN. Keep it short and calm.
+def duress_text(t: NullTranslations) -> str:
+    """What ``/pin_duress`` explains; it quotes the empty claim list the duress PIN shows."""
+    # Translators: [seguridad] explica el PIN de emergencia. Corto y tranquilo.
     return t.gettext(
         "Escribe un PIN de emergencia, distinto de tu PIN. Si alguien te obliga a abrir "
-        "el bot, escribe ese PIN: el bot dirá que no tienes trámites y avisará a tu "
+        "el bot, escribe ese PIN: el bot dirá «Todavía no tienes trámites.» y avisará a tu "
         "coordinador sin que se note."
     )
 
@@ -98,6 +102,7 @@ async def ask_pin(
     if lock is not None:
         await _say(context, member, chat_id, _locked_text(t, lock.until, now))
         return
+    # Translators: [seguridad] pide el PIN; el mensaje del miembro se borra enseguida.
     await _say(context, member, chat_id, t.gettext("Escribe tu PIN. El bot borrará tu mensaje."))
 
 
@@ -150,6 +155,7 @@ async def pin_command(update: Update, context: BotContext, member: Member) -> No
             context,
             member,
             chat.id,
+            # Translators: [seguridad] pide el PIN actual antes de cambiarlo.
             t.gettext("Escribe tu PIN actual. El bot borrará tu mensaje."),
         )
 
@@ -170,12 +176,13 @@ async def duress_command(update: Update, context: BotContext, member: Member) ->
         await _say(context, member, chat.id, t.gettext("Primero crea tu PIN con /pin."))
         return
     if purpose is PinPurpose.DURESS_NEW:
-        await _say(context, member, chat.id, _duress_text(t))
+        await _say(context, member, chat.id, duress_text(t))
     else:
         await _say(
             context,
             member,
             chat.id,
+            # Translators: [seguridad] pide el PIN actual antes de cambiarlo.
             t.gettext("Escribe tu PIN actual. El bot borrará tu mensaje."),
         )
 
@@ -199,7 +206,7 @@ async def pin_reset_command(update: Update, context: BotContext, member: Member)
     except NotFound:
         await _say(context, member, chat.id, t.gettext("No encontramos a ese miembro."))
         return
-    # Translators: {codename} is a member's pseudonym.
+    # Translators: {codename} es el seudónimo de un miembro.
     text = t.gettext(
         "Listo: el PIN de {codename} fue borrado. Puede crear uno nuevo con /pin."
     ).format(codename=escape(target.codename))
@@ -247,6 +254,7 @@ async def _answer(
         text = _locked_text(t, result.locked_until, context.services.clock.now())
     elif result.outcome is PinOutcome.WRONG:
         left = result.attempts_left or 1
+        # Translators: [seguridad] PIN equivocado; {n} es el número de intentos que quedan.
         text = t.ngettext(
             "PIN incorrecto. Te queda {n} intento.",
             "PIN incorrecto. Te quedan {n} intentos.",
@@ -259,19 +267,27 @@ async def _answer(
 
 def _texts(t: NullTranslations) -> dict[PinOutcome, str]:
     return {
+        # Translators: [seguridad]
         PinOutcome.NO_PROMPT: t.gettext(
             "El tiempo para escribir el PIN terminó. Vuelve a intentarlo."
         ),
+        # Translators: [seguridad]
         PinOutcome.INVALID: t.gettext(
             "Ese PIN no sirve: usa de 6 a 12 cifras. Escríbelo otra vez."
         ),
+        # Translators: [seguridad]
         PinOutcome.WEAK: t.gettext("Ese PIN es muy fácil de adivinar. Escribe otro."),
+        # Translators: [seguridad]
         PinOutcome.CLASH: t.gettext("Ese PIN no se puede usar. Escribe otro."),
+        # Translators: [seguridad]
         PinOutcome.CONFIRM: t.gettext("Escríbelo otra vez para confirmarlo."),
+        # Translators: [seguridad]
         PinOutcome.MISMATCH: t.gettext("Los PIN no coinciden. Escribe tu nuevo PIN otra vez."),
+        # Translators: [seguridad]
         PinOutcome.SET: t.gettext(
             "Listo: tu PIN quedó guardado. Si lo olvidas, tu coordinador puede borrarlo."
         ),
+        # Translators: [seguridad]
         PinOutcome.DURESS_SET: t.gettext("Listo: tu PIN de emergencia quedó guardado."),
     }
 
@@ -283,8 +299,9 @@ async def _after_success(
     if then == THEN_CHANGE:
         await _say(context, member, chat_id, _new_pin_text(t))
     elif then == THEN_DURESS:
-        await _say(context, member, chat_id, _duress_text(t))
+        await _say(context, member, chat_id, duress_text(t))
     elif then is not None and then in _CONTINUATIONS:
         await _CONTINUATIONS[then](update, context, member)
     else:
+        # Translators: [seguridad]
         await _say(context, member, chat_id, t.gettext("PIN correcto. Ya puedes continuar."))

@@ -14,14 +14,13 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.domain.errors import InviteRejected
 from bot.domain.models import Lang, Member, Role
+from bot.i18n import Catalogs
 from handlers import send
 from handlers.access import ALL_ROLES, answer_stranger, menu_expired, requires
 from handlers.context import BotContext
 from handlers.menus import chat_commands, show_menu
 
-#: Deliberately bilingual and untranslated: it is shown before anyone knows the language.
-LANGUAGE_PROMPT = "Elige tu idioma · Simiykita akllay"
-#: Endonyms, identical in every language (locales/glossary.csv, quechua-castellano).
+#: Endonyms, identical in every language (quechua.md §5 #41).
 LANGUAGE_BUTTONS = ((Lang.ES, "Español"), (Lang.QU, "Runasimi"))
 LANGUAGE_DATA = re.compile(r"lang:set:(es|qu)")
 
@@ -38,9 +37,37 @@ def language_keyboard() -> InlineKeyboardMarkup:
     )
 
 
+def language_prompt(catalogs: Catalogs) -> str:
+    """The language question in Quechua and Spanish, and what choosing Runasimi gives.
+
+    Shown before anyone knows the member's language, so its entries are ``[bilingüe]``: the
+    Quechua translator returns the Quechua with the Spanish under it. The note tells the
+    member, before they choose, whether the Quechua is unreviewed (drafts on) or partly
+    Spanish (drafts off and not everything signed off yet).
+    """
+    t = catalogs.for_lang(Lang.QU)
+    # Translators: [bilingüe] la pregunta del idioma, antes de saber qué idioma lee la persona.
+    lines = [t.gettext("Elige tu idioma.")]
+    release = catalogs.quechua
+    if release.unreviewed and release.drafts:
+        lines.append(
+            # Translators: [bilingüe] bajo la pregunta del idioma cuando se usan los borradores.
+            t.gettext(
+                "Runasimi: textos en borrador, aún sin revisar por un hablante nativo. Los"
+                " textos de seguridad van también en español."
+            )
+        )
+    elif release.unreviewed:
+        # Translators: [bilingüe] bajo la pregunta del idioma mientras faltan revisiones.
+        lines.append(t.gettext("Runasimi: lo que aún no está revisado se muestra en español."))
+    return "\n\n".join(lines)
+
+
 async def ask_language(context: BotContext, chat_id: int) -> None:
     """Send the bilingual language question with its two buttons."""
-    await send.send_text(context, chat_id, LANGUAGE_PROMPT, reply_markup=language_keyboard())
+    await send.send_text(
+        context, chat_id, language_prompt(context.catalogs), reply_markup=language_keyboard()
+    )
 
 
 async def apply_chat_commands(context: BotContext, member: Member, chat_id: int) -> None:

@@ -19,8 +19,12 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.domain.models import Claim, ClaimEvent, ClaimStatus, Lang, Role
-from bot.i18n import format_date, format_datetime, format_money
+from bot.i18n import N_, format_date, format_datetime, format_money
 
+#: The empty claim list; also what the emergency PIN shows, as /ayuda and /pin_duress promise.
+# Translators: lista vacía, y lo que muestra el PIN de emergencia: /ayuda y /pin_duress lo
+# citan entre «», así que las tres traducciones deben decir exactamente lo mismo.
+EMPTY_CLAIMS = N_("Todavía no tienes trámites.")
 #: Telegram's text limit after entity parsing; HTML source is never shorter (telegram-limits.md).
 MAX_MESSAGE = 4096
 #: A single history note is clipped so one entry can never exceed a message on its own.
@@ -61,13 +65,21 @@ def _status_labels(t: NullTranslations) -> Mapping[ClaimStatus, str]:
     """Every status label of one catalog, looked up once (catalogs are read-only once loaded)."""
     return MappingProxyType(
         {
+            # Translators: [seguridad] estado de un reclamo y de su pago; etiqueta corta.
             ClaimStatus.REGISTERED: t.pgettext("estado de reclamo", "Registrado"),
+            # Translators: [seguridad] estado de un reclamo y de su pago; etiqueta corta.
             ClaimStatus.UNDER_REVIEW: t.pgettext("estado de reclamo", "En revisión"),
+            # Translators: [seguridad] estado de un reclamo y de su pago; etiqueta corta.
             ClaimStatus.APPROVED: t.pgettext("estado de reclamo", "Aprobado"),
+            # Translators: [seguridad] estado de un reclamo y de su pago; etiqueta corta.
             ClaimStatus.PAYMENT_SCHEDULED: t.pgettext("estado de reclamo", "Pago programado"),
+            # Translators: [seguridad] estado de un reclamo y de su pago; etiqueta corta.
             ClaimStatus.PARTIALLY_PAID: t.pgettext("estado de reclamo", "Pagado en parte"),
+            # Translators: [seguridad] estado de un reclamo y de su pago; etiqueta corta.
             ClaimStatus.PAID: t.pgettext("estado de reclamo", "Pagado"),
+            # Translators: [seguridad] estado de un reclamo y de su pago; etiqueta corta.
             ClaimStatus.REJECTED: t.pgettext("estado de reclamo", "Rechazado"),
+            # Translators: [seguridad] estado de un reclamo y de su pago; etiqueta corta.
             ClaimStatus.REOPENED: t.pgettext("estado de reclamo", "Reabierto"),
         }
     )
@@ -97,8 +109,8 @@ def _claim_texts(t: NullTranslations) -> _ClaimTexts:
     """Translate a claim block's sentences once per catalog rather than once per claim."""
     status_line = t.gettext("Estado: {status}")
     return _ClaimTexts(
-        # Translators: first line of a claim. {reference} is a code such as R-2016-0007;
-        # {operation} is the name of the operation the reward was promised for.
+        # Translators: primera línea de un reclamo. {reference} es un código como R-2016-0007;
+        # {operation} el nombre de la operación por la que se prometió la recompensa.
         title=t.gettext("Reclamo <b>{reference}</b> · {operation}"),
         status_lines=MappingProxyType(
             {
@@ -106,17 +118,17 @@ def _claim_texts(t: NullTranslations) -> _ClaimTexts:
                 for status, label in _status_labels(t).items()
             }
         ),
-        # Translators: {amount} is already formatted, e.g. "S/ 150.00".
+        # Translators: {amount} ya viene con formato, p. ej. "S/ 150" o "S/ 150.50".
         promised=t.gettext("Monto prometido: {amount}"),
-        # Translators: {amount} is already formatted, e.g. "S/ 150.00".
+        # Translators: {amount} ya viene con formato, p. ej. "S/ 150" o "S/ 150.50".
         approved=t.gettext("Monto aprobado: {amount}"),
-        # Translators: {amount} is already formatted, e.g. "S/ 150.00".
+        # Translators: {amount} ya viene con formato, p. ej. "S/ 150" o "S/ 150.50".
         paid=t.gettext("Pagado hasta ahora: {amount}"),
-        # Translators: {step} is free text typed by a coordinator; {date} is a short date.
+        # Translators: {step} es texto libre de un coordinador; {date} una fecha como 14/03/2025.
         step_and_date=t.gettext("Próximo paso: {step} ({date})"),
-        # Translators: {step} is free text typed by a coordinator.
+        # Translators: {step} es texto libre escrito por un coordinador.
         step=t.gettext("Próximo paso: {step}"),
-        # Translators: {date} is a short date.
+        # Translators: {date} es una fecha como 14/03/2025.
         step_date=t.gettext("Fecha del próximo paso: {date}"),
     )
 
@@ -149,28 +161,32 @@ def overdue_line(t: NullTranslations, promised: date, today: date, days: int) ->
     what a person says (issue #14.8). Months are whole calendar months since the date.
     """
     if days < _DAYS_BEFORE_MONTHS:
-        # Translators: the promised payment date passed {n} days ago and it is still unpaid.
+        # Translators: [seguridad] la fecha de pago prometida pasó hace {n} días y sigue sin
+        # pagarse.
         return t.ngettext("Pago atrasado {n} día.", "Pago atrasado {n} días.", days).format(n=days)
     months = (today.year - promised.year) * 12 + today.month - promised.month
     if today.day < promised.day:
         months -= 1
     years, months = divmod(months, 12)
     if not years:
-        # Translators: the promised payment date passed {n} months ago, still unpaid.
+        # Translators: [seguridad] la fecha de pago prometida pasó hace {n} meses y sigue sin
+        # pagarse.
         return t.ngettext("Pago atrasado {n} mes.", "Pago atrasado {n} meses.", months).format(
             n=months
         )
     if not months:
-        # Translators: the promised payment date passed {n} years ago, still unpaid.
+        # Translators: [seguridad] la fecha de pago prometida pasó hace {n} años y sigue sin
+        # pagarse.
         return t.ngettext("Pago atrasado {n} año.", "Pago atrasado {n} años.", years).format(
             n=years
         )
-    # Translators: part of "Pago atrasado {years} y {months}.", e.g. "9 años".
+    # Translators: parte de "Pago atrasado {years} y {months}.", p. ej. "9 años".
     year_part = t.ngettext("{n} año", "{n} años", years).format(n=years)
-    # Translators: part of "Pago atrasado {years} y {months}.", e.g. "10 meses".
+    # Translators: parte de "Pago atrasado {years} y {months}.", p. ej. "10 meses".
     month_part = t.ngettext("{n} mes", "{n} meses", months).format(n=months)
-    # Translators: {years} is e.g. "9 años", {months} e.g. "10 meses": the promised payment
-    # date passed that long ago and it is still unpaid.
+    # Translators: {years} es p. ej. "9 años", {months} p. ej. "10 meses": la fecha de pago
+    # prometida pasó hace ese tiempo y sigue sin pagarse. Sin la etiqueta [seguridad]: el
+    # español al lado llevaría las partes ya traducidas.
     return t.gettext("Pago atrasado {years} y {months}.").format(
         years=year_part, months=month_part
     )
@@ -195,8 +211,8 @@ def render_claim_list(
 ) -> list[ClaimPage]:
     """The member's claims, split into messages that each fit Telegram's limit."""
     if not claims:
-        return [ClaimPage(t.gettext("Todavía no tienes reclamos registrados."), ())]
-    # Translators: header of the claim list; {codename} is the member's pseudonym.
+        return [ClaimPage(t.gettext(EMPTY_CLAIMS), ())]
+    # Translators: título de la lista de reclamos; {codename} es el seudónimo del miembro.
     header = t.gettext("<b>{codename}</b>, estos son tus reclamos:").format(
         codename=escape(codename)
     )
@@ -246,8 +262,8 @@ def render_history(
     events: Sequence[ClaimEvent],
 ) -> list[str]:
     """A claim's visible history, oldest first, split into messages within the limit."""
-    # Translators: header of a claim's history. {reference} is a code such as R-2016-0007;
-    # {operation} is the operation's name.
+    # Translators: título del historial de un reclamo. {reference} es un código como
+    # R-2016-0007; {operation} el nombre de la operación.
     header = t.gettext("Historial de <b>{reference}</b> · {operation}").format(
         reference=escape(claim.reference), operation=escape(claim.operation.label)
     )
@@ -271,30 +287,50 @@ def _event_line(t: NullTranslations, lang: Lang, tz: ZoneInfo, event: ClaimEvent
     return line
 
 
-def render_help(t: NullTranslations, role: Role, commands: Sequence[tuple[str, str]]) -> str:
-    """Every command of the member's role, then the safety rules they must know.
+def render_help(t: NullTranslations, role: Role, commands: Sequence[tuple[str, str]]) -> list[str]:
+    """``/ayuda`` as two messages: the commands, then the safety rules.
 
-    Informants are also told what the bot never asks for (A3, A7): a leaked
-    token or a rogue coordinator could send "go to the square" or "send your location" as
-    the bot, and this onboarding rule is what makes such a message stand out as false. All
-    members are told that ``protect_content`` does not stop a photo of the screen (M-11).
+    One message of both was 650-990 characters, several screens on a small phone; apart,
+    the safety rules fit on one screen and are not buried under the command list.
     """
     lines = [t.gettext("Esto es lo que puedes hacer:")]
     lines.extend(f"/{command} · {escape(description)}" for command, description in commands)
-    lines.append("")
+    return ["\n".join(lines), render_safety_rules(t, role)]
+
+
+def render_safety_rules(t: NullTranslations, role: Role) -> str:
+    """The safety rules a member must know, short enough to read at a glance.
+
+    Informants are told what the emergency PIN shows (quoting the empty claim list, so the
+    decoy matches the promise) and what the bot never asks for (A3, A7): a
+    leaked token or a rogue coordinator could send "go to the square" or "send your
+    location" as the bot, and this onboarding rule is what makes such a message stand out as
+    false. All members are told that ``protect_content`` does not stop a photo of the screen
+    (M-11).
+    """
+    lines: list[str] = []
     if role is Role.INFORMANT:
         lines.append(
-            # Translators: safety rule shown to informants in /ayuda; keep sentences short.
+            # Translators: [seguridad] regla de /ayuda. «Todavía no tienes trámites.» debe ser
+            # exactamente la traducción de esa frase (lo que el bot muestra con ese PIN).
             t.gettext(
-                "El bot nunca te pedirá ir a un lugar. Nunca te pedirá tu ubicación, nombres,"
-                " fotos ni dinero. Si un mensaje te lo pide, no lo hagas y habla con tu"
-                " coordinador."
+                "PIN de emergencia (/pin_duress): si alguien te obliga a abrir el bot, escribe"
+                " ese PIN. El bot dirá «Todavía no tienes trámites.» y avisará a tu"
+                " coordinador sin que se note."
+            )
+        )
+        lines.append("")
+        lines.append(
+            # Translators: regla de seguridad para informantes en /ayuda; frases cortas.
+            t.gettext(
+                "El bot nunca te pedirá ir a un lugar, ni tu ubicación, nombres, fotos o dinero."
+                " Si un mensaje lo pide, no lo hagas y avisa a tu coordinador."
             )
         )
         lines.append("")
     lines.append(
         t.gettext(
-            "Los mensajes con tus datos se borran solos después de unos minutos. No se pueden"
+            "Los mensajes con tus datos se borran solos en unos minutos. No se pueden"
             " reenviar, pero sí fotografiar: cuida tu teléfono."
         )
     )

@@ -165,9 +165,9 @@ def wipe_keyboard(t: gettext.NullTranslations) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                # Translators: button that confirms deleting the chat; ≤ 20 characters.
+                # Translators: botón que confirma borrar el chat; ≤ 20 caracteres.
                 InlineKeyboardButton(t.pgettext("botón", "Sí, borrar"), callback_data=WIPE_YES),
-                # Translators: button; ≤ 20 characters.
+                # Translators: botón; ≤ 20 caracteres.
                 InlineKeyboardButton(t.pgettext("botón", "Cancelar"), callback_data=WIPE_NO),
             ]
         ]
@@ -259,7 +259,8 @@ async def unlink_command(update: Update, context: BotContext, member: Member) ->
             context, member, chat.id, t.gettext("No encontramos a ese miembro.")
         )
         return
-    # Translators: {codename} is a member's pseudonym. Asked before unlinking their phone.
+    # Translators: {codename} es el seudónimo de un miembro. Se pregunta antes de desvincular
+    # su teléfono.
     text = t.gettext(
         "¿Desvincular a {codename}? Se borrará lo que se pueda de su chat y necesitará una"
         " nueva invitación para volver."
@@ -303,7 +304,7 @@ async def on_unlink_button(update: Update, context: BotContext, member: Member) 
     if question is not None:
         await send.delete_now(context, chat.id, question)
     t = context.catalogs.for_lang(member.lang)
-    # Translators: {codename} is a member's pseudonym.
+    # Translators: {codename} es el seudónimo de un miembro.
     text = t.gettext(
         "Listo: {codename} quedó desvinculado. Para volver necesitará una nueva invitación."
     ).format(codename=html.escape(target.codename))
@@ -350,8 +351,8 @@ def _render_coercion(
 ) -> Rendered:
     """To coordinators: the duress PIN was used (M-13b). Codename only, calm wording."""
     del lang
-    # Translators: sent to a coordinator. {codename} is a member's pseudonym. The member
-    # typed their emergency PIN: someone may be forcing them to open the bot.
+    # Translators: [seguridad] se envía a un coordinador. {codename} es el seudónimo de un
+    # miembro que escribió su PIN de emergencia: quizá alguien lo obliga a abrir el bot.
     text = t.gettext(
         "{codename} usó su PIN de emergencia. Puede estar bajo presión: comunícate con "
         "cuidado, por un medio seguro."
@@ -364,7 +365,7 @@ def _render_unlinked(
 ) -> Rendered:
     """To coordinators: an account was unlinked (panic, remote, duress); claims are kept."""
     del lang
-    # Translators: sent to a coordinator. {codename} is a member's pseudonym.
+    # Translators: se envía a un coordinador. {codename} es el seudónimo de un miembro.
     text = t.gettext(
         "{codename} ya no está vinculado al servicio. Sus reclamos se conservan; para "
         "volver necesita una nueva invitación."
@@ -377,8 +378,8 @@ def _render_pin_locked(
 ) -> Rendered:
     """To coordinators: a PIN is locked until someone resets it (M-05)."""
     del lang
-    # Translators: sent to a coordinator. {codename} is a member's pseudonym; /pin_reset is
-    # a command: keep it as is.
+    # Translators: se envía a un coordinador. {codename} es el seudónimo de un miembro;
+    # /pin_reset es un comando: déjalo tal cual.
     text = t.gettext(
         "El PIN de {codename} quedó bloqueado tras muchos intentos fallidos. Si la persona "
         "te lo pide, bórralo con /pin_reset."

@@ -201,14 +201,20 @@ class RunningBot:
 
 @pytest.fixture
 async def running_bot(
-    fake_api_server: ServedFake, tmp_path: Path, clock: TestClock
+    fake_api_server: ServedFake, tmp_path: Path, clock: TestClock, request: pytest.FixtureRequest
 ) -> AsyncIterator[RunningBot]:
-    """Start the application like ``run_polling`` does; stop it in reverse order."""
+    """Start the application like ``run_polling`` does; stop it in reverse order.
+
+    Quechua drafts are served unless a test asks otherwise with
+    ``@pytest.mark.parametrize("running_bot", [False], indirect=True)``.
+    """
     settings = Settings(
         bot_token=TOKEN,
         base_url=fake_api_server.base_url,
         database_path=tmp_path / "db" / "chaski.sqlite3",
         key_dir=tmp_path / "keys",
+        # Tests read the Quechua drafts; production keeps them off until reviewed.
+        quechua_drafts=getattr(request, "param", True),
     )
     app = build_application(settings, clock=clock)
     await app.initialize()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -347,3 +348,51 @@ def test_glossary_is_a_well_formed_terminology_list() -> None:
     assert {row["status"] for row in rows} <= {"draft", "approved"}
     assert all(row["es_PE"] and row["qu"] for row in rows)
     assert all(row["approved_by"] and row["date"] for row in rows if row["status"] == "approved")
+
+
+#: Drafts a Chanka review found misleading (issue #17.3), with why; none may come back.
+MISREADINGS = {
+    "kallpachachkan": "reads 'is encouraging', not 'is forcing'",
+    "munakunmi": "reads 'is loved', not 'is required'",
+    "iskay minuto": "says one or two minutes; the deletion delay is configurable",
+    "chaskisqachu": "mana chaskisqachu reads 'not received', not 'rejected'",
+    "wakichisqa": "'the payment is ready' invites someone to go and collect it",
+    "tarinchik": "inclusive 'we' includes the member",
+    "Qunqaspayki": "same-subject -spa with different subjects",
+    "kichanampaq": "the coordinator clears the PIN, not opens it",
+    "usqhaylla": "Collao spelling; Chanka utqaylla",
+    "llaqta": "town, not region (región)",
+    "yanapakuy": "'help', confused with the SOS; service is servicio",
+    "kamachikuy": "'order, law'; command is comando",
+    "nombre clave": "Spanish left inside Quechua (pakasqa suti)",
+    "n.º": "Spanish abbreviation left inside Quechua",
+    "facil": "Spanish left inside Quechua",
+    "minutu": "the loan is written minuto everywhere",
+    "PIN de emergencia": "Spanish phrase left inside Quechua (emergenciapaq PIN)",
+}
+
+
+def test_quechua_drafts_avoid_the_known_misreadings() -> None:
+    with po_path(ROOT / "locales", Lang.QU).open("rb") as handle:
+        catalog = read_po(handle, locale="qu")
+    found: list[str] = []
+    for message in catalog:
+        strings = message.string if isinstance(message.string, (list, tuple)) else [message.string]
+        for form in (str(text) for text in strings):
+            found += [
+                f"{word!r} in {form!r}: {why}" for word, why in MISREADINGS.items() if word in form
+            ]
+            # Chanka past tense: -rqa / -rqaku (Collao -rqan / -rqanku).
+            found += [
+                f"Collao past tense in {form!r}" for _ in re.finditer(r"rqan(?:ku|\b|ñ)", form)
+            ]
+    assert found == []
+
+
+def test_glossary_has_the_terms_the_catalog_needs_and_no_contradiction() -> None:
+    with (ROOT / "locales" / "glossary.csv").open(encoding="utf-8", newline="") as handle:
+        rows = {row["term_id"]: row for row in csv.DictReader(handle)}
+    for term in ("aviso", "borrar", "bloquear", "region", "servicio", "comando", "urgente"):
+        assert term in rows, term
+    # chaskisqa is "received": neither "aprobado" nor "rechazado" may be drafted with it.
+    assert "chaskisqa" not in rows["aprobado"]["qu"] + rows["rechazado"]["qu"]

@@ -215,3 +215,14 @@ def test_quiet_hours_default_off_and_bad_value() -> None:
     with pytest.raises(ConfigError, match="CHASKI_QUIET_HOURS") as caught:
         Settings.from_env(_env(CHASKI_QUIET_HOURS="zzz-secret-value"))
     assert "zzz-secret-value" not in str(caught.value)
+
+
+def test_quechua_drafts_are_off_unless_the_operator_turns_them_on() -> None:
+    assert Settings.from_env(_env()).quechua_drafts is False
+    for raw in ("on", "ON", "1", "yes", "true"):
+        assert Settings.from_env(_env(CHASKI_QUECHUA_DRAFTS=raw)).quechua_drafts is True
+    for raw in ("off", "0", "no", "false", " "):
+        assert Settings.from_env(_env(CHASKI_QUECHUA_DRAFTS=raw)).quechua_drafts is False
+    with pytest.raises(ConfigError, match="CHASKI_QUECHUA_DRAFTS must be on or off") as caught:
+        Settings.from_env(_env(CHASKI_QUECHUA_DRAFTS="zzz-secret-value"))
+    assert "zzz-secret-value" not in str(caught.value)

@@ -13,7 +13,7 @@ from tests.cli.harness import Result
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Database and keys under ``tmp_path``; no token, base URL, username or time zone."""
+    """Database and keys under ``tmp_path``; no token, URL, username, time zone, drafts."""
     monkeypatch.setenv("CHASKI_DB", str(tmp_path / "data" / "chaski.sqlite3"))
     monkeypatch.setenv("CHASKI_KEY_DIR", str(tmp_path / "keys"))
     for name in (
@@ -21,6 +21,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "TELEGRAM_BASE_URL",
         "CHASKI_BOT_USERNAME",
         "CHASKI_TIMEZONE",
+        "CHASKI_QUECHUA_DRAFTS",
     ):
         monkeypatch.delenv(name, raising=False)
     return tmp_path

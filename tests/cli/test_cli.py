@@ -270,6 +270,9 @@ def test_invite_create_json_without_username(chaski: Callable[..., Result], regi
     five = timedelta(hours=5)
     assert before + five - timedelta(seconds=1) <= expires <= after + five
     assert "shown only this once" in result.err
+    # The operator is told what a Quechua member will see under the release gate.
+    assert "Quechua drafts off:" in result.err
+    assert "Quechua members see the other" in result.err
     member = redeem(doc["code"])
     assert (member.role, member.lang, member.lang_chosen) == (Role.COORDINATOR, "qu", True)
     assert member.regions == (region,)
@@ -651,3 +654,15 @@ def test_members_list_never_shows_telegram_ids(
 def test_members_list_empty(chaski: Callable[..., Result]) -> None:
     assert "No members yet" in chaski("members", "list").out
     assert chaski("members", "list", "--json").out == "[]\n"
+
+
+def test_invite_for_quechua_with_drafts_on_warns(
+    chaski: Callable[..., Result], region: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHASKI_QUECHUA_DRAFTS", "on")
+    args = ("--role", "informant", "--region", region, "--language")
+    result = chaski("invite", "create", *args, "qu", "--codename", "Kuntur")
+    assert result.code == 0, result.err
+    assert "Quechua drafts ON (CHASKI_QUECHUA_DRAFTS=on)" in result.err
+    spanish = chaski("invite", "create", *args, "es", "--codename", "Puma")
+    assert "Quechua" not in spanish.err

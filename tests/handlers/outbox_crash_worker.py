@@ -49,7 +49,8 @@ async def main(db_path: Path, key_dir: Path, base_url: str, batch: int) -> int:
     )
     async with Bot(TOKEN, base_url=base_url) as bot:
         await sender.start(
-            TelegramNotifier(bot, Catalogs.load()), AiolimiterPacer(None, per_chat_interval=0)
+            TelegramNotifier(bot, Catalogs.load(drafts=True)),
+            AiolimiterPacer(None, per_chat_interval=0),
         )
         while True:
             pulse = sender.progress_event()

@@ -118,6 +118,12 @@ def buttons(call: Call) -> dict[str, str]:
     }
 
 
+def rows(call: Call) -> list[list[str]]:
+    """Button texts row by row, as the phone lays them out."""
+    markup = call.params.get("reply_markup") or {}
+    return [[b["text"] for b in row] for row in markup.get("inline_keyboard", [])]
+
+
 def last_call(world: World, method: str, chat_id: int) -> Call:
     calls = [c for c in world.fake.calls_to(method) if c.params.get("chat_id") == chat_id]
     assert calls, f"no {method} to {chat_id}"
@@ -166,9 +172,14 @@ async def test_template_alert_reaches_each_informant_in_their_language(world: Wo
     )
     assert set(buttons(ana)) == {"Estoy bien", "Necesito ayuda"}
     assert ana.params["protect_content"] is True
-    assert rosa.params["text"].startswith("<b>Musyay!</b>\nWasiykipi qipakuy musuq willaykama.")
-    assert f"<i>{STAY_HOME_ES}</i>" in rosa.params["text"]
-    assert set(buttons(rosa)) == {"Allinllam kachkani", "Yanapaway!"}
+    # The header, the question and the two buttons carry the Spanish too, one button a row.
+    assert rosa.params["text"] == (
+        "<b>Musyay!\n¡Atención!</b>\nWasiykipi qipakuy musuq willaykama.\n\n"
+        f"<i>{STAY_HOME_ES}</i>\n\n"
+        "Allinllachu kachkanki? Huk botonta ñitiy.\n¿Estás a salvo? Responde con un botón."
+    )
+    assert rows(rosa) == [["Allinllam kachkani / Estoy bien"], ["Yanapaway! / Necesito ayuda"]]
+    assert rows(ana) == [["Estoy bien"], ["Necesito ayuda"]]
     assert "Condor" not in ana.params["text"]
     assert "Halcon" not in rosa.params["text"]
     assert world.fake.sent(LUIS) == []  # another region
@@ -253,7 +264,7 @@ async def test_free_text_alert_waits_for_a_second_person(world: World) -> None:
     [ana] = await world.fake.wait_for_call("sendMessage", chat_id=ANA)
     assert "Cuidado &lt;b&gt;río&lt;/b&gt;" in ana.params["text"]
     [rosa] = await world.fake.wait_for_call("sendMessage", chat_id=ROSA)
-    assert rosa.params["text"].startswith("<b>Musyay!</b>\nPaqtataq mayu")
+    assert rosa.params["text"].startswith("<b>Musyay!\n¡Atención!</b>\nPaqtataq mayu")
     assert world.audit("alert_approve") == ["self_approval", "denied", "ok"]
 
 
@@ -288,7 +299,7 @@ async def test_need_help_reaches_the_regions_coordinators_and_one_acknowledges(
 ) -> None:
     alert_id, _ = await _sent_alert(world)
     rosa_message = world.fake.sent(ROSA)[0]
-    await world.press(ROSA, buttons(rosa_message)["Yanapaway!"])
+    await world.press(ROSA, buttons(rosa_message)["Yanapaway! / Necesito ayuda"])
     assert (
         "Coordinadorniykiman willasqañam."
         in last_call(world, "editMessageText", ROSA).params["text"]
@@ -521,7 +532,7 @@ async def test_an_approval_pressed_without_a_session_changes_nothing(world: Worl
 
 async def test_taking_a_help_request_needs_an_open_session(world: World) -> None:
     await _sent_alert(world)
-    await world.press(ROSA, buttons(world.fake.sent(ROSA)[0])["Yanapaway!"])
+    await world.press(ROSA, buttons(world.fake.sent(ROSA)[0])["Yanapaway! / Necesito ayuda"])
     ack = buttons(await world.wait_sent(PUMA, "pidió ayuda"))["Yo lo atiendo"]
     world.bot.clock.advance(timedelta(minutes=11))
     await world.press(PUMA, ack)

@@ -69,9 +69,9 @@ async def test_status_in_spanish_shows_amounts_dates_overdue_and_next_step(
         "<b>Puma</b>, estos son tus reclamos:\n\n"
         "Reclamo <b>R-2016-0007</b> · Tornado 2016\n"
         "Estado: En revisión\n"
-        "Monto prometido: S/\xa02,000,000.00\n"
+        "Monto prometido: S/\xa02,000,000\n"
         "Pago atrasado 10 días.\n"
-        "Próximo paso: Cita con el coordinador (2/04/26)"
+        "Próximo paso: Cita con el coordinador (02/04/2026)"
     )
     assert "R-2016-0008" not in text  # only the member's own claims
     [[button]] = call.params["reply_markup"]["inline_keyboard"]
@@ -86,14 +86,14 @@ async def test_status_in_quechua_uses_quechua_labels_and_qu_pe_formats(seeded: S
     await seeded.register(ANA, "Puma", "qu")
     fake = seeded.bot.fake
 
-    fake.push_message(ANA, "Recompensaykuna")  # the Quechua menu button
+    fake.push_message(ANA, "Mañakuyniykuna")  # the Quechua menu button
     await seeded.bot.settle()
 
     [text] = fake.texts(ANA)
     assert "Imaynam kachkan: Qawarichkanku" in text
-    assert "Prometisqa qullqi: S/\xa02,000,000.00" in text
+    assert "Prometisqa qullqi: S/\xa02,000,000" in text
     assert "Pagayqa 10 punchawñam qipakun." in text
-    assert "Qatiq ruway: Cita con el coordinador (2/4/26)" in text
+    assert "Qatiq ruway: Cita con el coordinador (02/04/2026)" in text
     [[button]] = fake.sent(ANA)[0].params["reply_markup"]["inline_keyboard"]
     assert button["text"] == "R-2016-0007 qaway"
 
@@ -101,7 +101,7 @@ async def test_status_in_quechua_uses_quechua_labels_and_qu_pe_formats(seeded: S
 async def test_spanish_menu_button_lists_claims(seeded: Seeded) -> None:
     await seeded.register(ANA, "Puma", "es")
 
-    seeded.bot.fake.push_message(ANA, "Mis recompensas")
+    seeded.bot.fake.push_message(ANA, "Mis trámites")
     await seeded.bot.settle()
 
     [text] = seeded.bot.fake.texts(ANA)
@@ -123,8 +123,7 @@ async def test_history_button_shows_the_visible_history(seeded: Seeded) -> None:
 
     [text] = bot.fake.texts(ANA)
     assert text == (
-        "Historial de <b>R-2016-0007</b> · Tornado 2016\n\n"
-        "14/03/26, 10:00\u202fa.\u202fm. · En revisión"
+        "Historial de <b>R-2016-0007</b> · Tornado 2016\n\n14/03/2026 10:00 · En revisión"
     )
     assert _answered(bot) == [query_id]
 
@@ -172,7 +171,7 @@ async def test_garbage_callback_data_gets_menu_expired(seeded: Seeded, data: str
     assert _answered(bot) == [query_id]
 
 
-@pytest.mark.parametrize("text", ["/estado", "Mis recompensas"])
+@pytest.mark.parametrize("text", ["/estado", "Mis trámites"])
 async def test_coordinator_gets_not_available_for_informant_status(
     seeded: Seeded, text: str
 ) -> None:
@@ -192,7 +191,7 @@ async def test_coordinator_menu_has_no_rewards_button(seeded: Seeded) -> None:
 
     [call] = seeded.bot.fake.sent(COORD)
     labels = [b["text"] for row in call.params["reply_markup"]["keyboard"] for b in row]
-    assert labels == ["Ayuda", "Idioma"]
+    assert labels == ["Cómo usar", "Idioma"]
 
 
 async def test_member_without_claims_is_told_so(running_bot: RunningBot) -> None:
@@ -204,7 +203,7 @@ async def test_member_without_claims_is_told_so(running_bot: RunningBot) -> None
     running_bot.fake.push_message(ANA, "/estado")
     await running_bot.settle()
 
-    assert running_bot.fake.texts(ANA) == ["Manaraqmi mañakuyniyki qillqasqachu."]
+    assert running_bot.fake.texts(ANA) == ["Manaraqmi mañakuyniyki kanchu."]
 
 
 async def test_html_in_codename_operation_and_next_step_is_rendered_literally(
@@ -238,6 +237,11 @@ async def test_help_lists_the_members_commands(seeded: Seeded) -> None:
     seeded.bot.fake.push_message(ANA, "/ayuda")
     await seeded.bot.settle()
 
-    [text] = seeded.bot.fake.texts(ANA)
-    assert "/estado · Ver tus recompensas" in text
+    # Two messages: the commands, then the safety rules with the menu buttons.
+    [text, rules] = seeded.bot.fake.texts(ANA)
+    assert "/estado · Ver tus trámites" in text
     assert "/idioma · Cambiar el idioma" in text
+    assert "«Todavía no tienes trámites.»" in rules
+    assert "/estado" not in rules
+    [_, last] = seeded.bot.fake.sent(ANA)
+    assert "keyboard" in last.params["reply_markup"]

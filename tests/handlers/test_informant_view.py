@@ -77,14 +77,14 @@ async def test_the_history_shows_the_day_the_status_took_effect(ana: RunningBot)
     fake.push_message(ANA, "/estado")
     await ana.settle()
     [listing] = fake.sent(ANA)
-    assert "Pagado hasta ahora: S/\xa040.00" in listing.params["text"]
+    assert "Pagado hasta ahora: S/\xa040" in listing.params["text"]
     [[(_label, data)]] = keyboard(listing.params)
 
     fake.push_callback(ANA, data, message_id=ana.last_message_id(ANA))
     await ana.settle()
 
     history = fake.texts(ANA)[-1]
-    assert history.splitlines()[2] == "30/05/19 · Pagado en parte"
+    assert history.splitlines()[2] == "30/05/2019 · Pagado en parte"
 
 
 async def test_any_message_clears_the_blocked_flag(ana: RunningBot) -> None:

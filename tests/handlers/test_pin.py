@@ -34,7 +34,7 @@ NEW = (
 )
 CONFIRM = "Escríbelo otra vez para confirmarlo."
 SAVED = "Listo: tu PIN quedó guardado. Si lo olvidas, tu coordinador puede borrarlo."
-EMPTY = "Todavía no tienes reclamos registrados."
+EMPTY = "Todavía no tienes trámites."
 CREATE_FIRST = "Primero crea tu PIN con /pin."
 ANA_CLAIM = "R-2016-0007,Puma,Tornado 2016,2016-05-20,Pichari,150.00,approved,,,"
 
@@ -158,8 +158,9 @@ async def test_a_menu_button_instead_of_the_pin_cancels_the_prompt(
     await set_pin(bot, ANA)
     bot.clock.advance(timedelta(minutes=11))
     await say(bot, ANA, "/estado")
-    await say(bot, ANA, "Ayuda")
-    assert "/estado" in last_text(bot.fake, ANA)  # the help text, not a PIN failure
+    await say(bot, ANA, "Cómo usar")
+    assert "/estado" in bot.fake.texts(ANA)[-2]  # the help text, not a PIN failure
+    assert "fotografiar" in last_text(bot.fake, ANA)  # then the safety rules
     assert not await bot.services.pin.prompt_armed_for(ANA)
 
 

@@ -12,7 +12,14 @@ from tests.conftest import RunningBot, seed_invite, seed_region
 from tests.secrets_registry import remember
 
 NEUTRAL = "Este servicio no está disponible."
-PROMPT = "Elige tu idioma · Simiykita akllay"
+PROMPT = (
+    "Simiykita akllay.\nElige tu idioma.\n\n"
+    "Runasimi: qillqakunaqa borradorllaraqmi, manaraqmi runasimi rimaqwan qawarisqachu."
+    " Hawkaykipaq willaykunaqa españolpipas kanqa.\n"
+    "Runasimi: textos en borrador, aún sin revisar por un hablante nativo. Los textos de"
+    " seguridad van también en español."
+)
+"""The language picker while Quechua drafts are on (tests turn them on)."""
 ANA, LUIS = 501, 502
 
 
@@ -193,25 +200,25 @@ async def test_bad_payloads_get_the_same_neutral_reply_and_are_deleted(
     [
         (
             "es",
-            ["Mis recompensas", "Ayuda", "Idioma"],
+            ["Mis trámites", "Cómo usar", "Idioma"],
             [
-                "Ver tus recompensas",
+                "Ver tus trámites",
                 "Crear o cambiar tu PIN",
                 "Mostrar el menú",
                 "Cambiar el idioma",
-                "Ayuda",
+                "Cómo usar el bot",
                 "Borrar este chat y desvincular tu cuenta",
             ],
         ),
         (
             "qu",
-            ["Recompensaykuna", "Yanapa", "Simi"],
+            ["Mañakuyniykuna", "Imayna llamkachina", "Simi"],
             [
-                "Recompensaykikunata qaway",
+                "Mañakuyniykikunata qaway",
                 "PINniykita ruway utaq tikray",
                 "Menúta rikuchiy",
                 "Simiykita tikray",
-                "Yanapa",
+                "Botta imayna llamkachina",
                 "Kay chatta pichay, cuentaykitapas taqay",
             ],
         ),
@@ -260,10 +267,14 @@ async def test_idioma_switches_language_later_and_relabels_everything(
     fake.push_callback(ANA, "lang:set:qu", message_id=running_bot.last_message_id(ANA))
     await running_bot.settle()
 
-    assert _keyboard_labels(fake.sent(ANA)[-1].params) == ["Recompensaykuna", "Yanapa", "Simi"]
+    assert _keyboard_labels(fake.sent(ANA)[-1].params) == [
+        "Mañakuyniykuna",
+        "Imayna llamkachina",
+        "Simi",
+    ]
     commands = fake.commands_for(_chat_scope(ANA))
     assert commands is not None
-    assert commands[0]["description"] == "Recompensaykikunata qaway"
+    assert commands[0]["description"] == "Mañakuyniykikunata qaway"
 
 
 async def test_forged_language_data_changes_nothing(running_bot: RunningBot, invite: str) -> None:

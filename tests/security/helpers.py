@@ -25,7 +25,14 @@ _NUMBER = re.compile(r"(?<![A-Za-z_])-?\d+(?:\.\d+)?")
 NEUTRAL = "Este servicio no está disponible."
 NOT_AVAILABLE = "Este comando no está disponible. Escribe /menu."
 EXPIRED = "Este menú ya no está disponible. Escribe /menu."
-PICKER = "Elige tu idioma · Simiykita akllay"
+PICKER = (
+    "Simiykita akllay.\nElige tu idioma.\n\n"
+    "Runasimi: qillqakunaqa borradorllaraqmi, manaraqmi runasimi rimaqwan qawarisqachu."
+    " Hawkaykipaq willaykunaqa españolpipas kanqa.\n"
+    "Runasimi: textos en borrador, aún sin revisar por un hablante nativo. Los textos de"
+    " seguridad van también en español."
+)
+"""The language picker while Quechua drafts are on (tests turn them on)."""
 
 
 def database(bot: RunningBot) -> Database:

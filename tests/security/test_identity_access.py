@@ -233,7 +233,11 @@ async def test_t07_names_and_language_code_change_nothing(
     assert texts[0] != NOT_AVAILABLE  # answered in Quechua, the stored choice
     assert "/menu" in texts[0]
     menu = bot.fake.sent(ANA)[-1].params["reply_markup"]["keyboard"]
-    assert [b["text"] for row in menu for b in row] == ["Recompensaykuna", "Yanapa", "Simi"]
+    assert [b["text"] for row in menu for b in row] == [
+        "Mañakuyniykuna",
+        "Imayna llamkachina",
+        "Simi",
+    ]
 
 
 # --------------------------------------------------------------------------- T-12

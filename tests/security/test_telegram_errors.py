@@ -246,5 +246,5 @@ async def test_t44_a_polling_conflict_pages_the_admins_and_polling_resumes(
     # PTB retries the poll; once the other consumer is gone, updates flow again.
     bot.fake.push_message(7_502, "/ayuda")
     await bot.settle()
-    assert len(bot.fake.texts(7_502)) == 1
+    assert len(bot.fake.texts(7_502)) == 2  # /ayuda: the commands, then the safety rules
     assert len(bot.fake.texts(7_501)) == 1  # still one note
