@@ -132,6 +132,16 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PTB_TIMEDELTA": "1"}
 
 
+def _bot_env() -> dict[str, str]:
+    """The bot's environment from a clone: development serves the Quechua drafts.
+
+    Unreviewed Quechua is off by default for a production install (issue #17); a clone run
+    through this script is development or a supervised trial, where the drafts are wanted.
+    An explicit CHASKI_QUECHUA_DRAFTS still wins. (The tests set it themselves.)
+    """
+    return {"CHASKI_QUECHUA_DRAFTS": "on", **_env()}
+
+
 def _run(*args: str) -> int:
     return subprocess.run([str(PY), "-m", *args], cwd=ROOT, env=_env(), check=False).returncode
 
@@ -146,8 +156,8 @@ def _exec_bot(*args: str) -> int:
     command = [str(PY), "-m", "bot", *args]
     if os.name == "posix":
         os.chdir(ROOT)
-        os.execve(command[0], command, _env())
-    return subprocess.run(command, cwd=ROOT, env=_env(), check=False).returncode
+        os.execve(command[0], command, _bot_env())
+    return subprocess.run(command, cwd=ROOT, env=_bot_env(), check=False).returncode
 
 
 def coverage_gate(report: dict[str, Any]) -> list[str]:
