@@ -22,8 +22,9 @@ from bot.i18n import Catalogs
 from bot.wiring import open_wiring
 from handlers.concurrency import PerChatUpdateProcessor
 from handlers.context import BotApplication, BotContext, BotData
-from handlers.heartbeat import PollingRequest, start_heartbeat
+from handlers.heartbeat import start_heartbeat
 from handlers.http import AiohttpRequest
+from handlers.polling import PollingRequest
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -8,6 +8,10 @@ DEBUG), and ``RedactingFilter`` catches what slips through, on every root handle
 - any ``telegram`` object passed as an argument (``Update``, ``Message``, …, also inside a
   list/tuple/dict) becomes ``<redacted Update>``; DEBUG records of ``telegram``/``httpx``/
   ``httpcore`` are dropped outright, whatever those loggers' levels were set to;
+- any container argument of a ``telegram``/``httpx``/``httpcore`` record becomes
+  ``<redacted data>``: those are raw Bot API answers (PTB's CRITICAL "Error while parsing
+  updates! Received data was [...]" carries a whole batch of other people's updates, names
+  and message texts included, #11.5);
 - bot tokens (``123:AA…``), ``/bot<anything>/`` URL segments and registered secrets become
   ``<token>``; long base64url/hex runs with a digit (invite codes: 43 characters, webhook
   secrets, keyed hashes) become ``<secret>``;
@@ -81,6 +85,13 @@ def _scrub_arg(value: object) -> object:
     return value
 
 
+def _scrub_raw(value: object) -> object:
+    """An argument of a library record: raw API data (containers) is never logged."""
+    if isinstance(value, Mapping | list | tuple | set | frozenset):
+        return "<redacted data>"
+    return _scrub_arg(value)
+
+
 class RedactingFilter(logging.Filter):
     """Rewrites every record so it carries no secret, identifier or forged line break."""
 
@@ -108,10 +119,11 @@ class RedactingFilter(logging.Filter):
     def _message(self, record: logging.LogRecord) -> str:
         msg: Any = _scrub_arg(record.msg)
         args: Any = record.args
+        scrub = _scrub_raw if record.name.split(".", 1)[0] in _NOISY else _scrub_arg
         if isinstance(args, Mapping):
-            args = {key: _scrub_arg(value) for key, value in args.items()}
+            args = {key: scrub(value) for key, value in args.items()}
         elif isinstance(args, tuple):
-            args = tuple(_scrub_arg(value) for value in args)
+            args = tuple(scrub(value) for value in args)
         text = str(msg)
         if args:
             try:

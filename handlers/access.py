@@ -37,8 +37,10 @@ async def gatekeeper(update: Update, context: BotContext) -> None:
 
     Leaves groups and channels (any message, button or membership change there; audited
     without the chat's id), and drops updates without a sender, forwarded or edited messages
-    and sender-chat messages (T-08, T-09). Private block/unblock notices pass on to
-    ``handlers.membership`` (R-06).
+    and sender-chat messages (T-08, T-09). A private chat's id is its user's id on Telegram;
+    an update claiming otherwise is forged, and answering it would send the sender's data
+    into someone else's chat, so it is dropped too (#11.10). Private block/unblock notices
+    pass on to ``handlers.membership`` (R-06).
 
     Raises:
         ApplicationHandlerStop: the update is not for the features.
@@ -53,7 +55,8 @@ async def gatekeeper(update: Update, context: BotContext) -> None:
         raise ApplicationHandlerStop
     if update.my_chat_member is not None:
         return
-    if update.effective_user is None or chat is None or chat.type != ChatType.PRIVATE:
+    user = update.effective_user
+    if user is None or chat is None or chat.type != ChatType.PRIVATE or chat.id != user.id:
         if query is not None:
             await send.answer_callback(context, query.id)
         raise ApplicationHandlerStop

@@ -1,61 +1,17 @@
-"""Notice each answered ``getUpdates`` and write the heartbeat ``chaski status`` reads.
+"""Write the heartbeat ``chaski status`` reads, from what the long poll noticed.
 
-``PollingRequest`` is the transport of the long poll only (``bot.app`` gives PTB a separate
-request object for ``getUpdates``), so "Telegram answered" means "the bot receives its
-updates". It keeps a monotonic moment in memory, nothing else; the heartbeat job turns it
-into a time on the services' clock and writes one row every ``BEAT_EVERY_S`` seconds.
+``handlers.polling.PollingRequest`` keeps the monotonic moment of the last answered
+``getUpdates`` in memory, nothing else; the heartbeat job turns it into a time on the
+services' clock and writes one row every ``BEAT_EVERY_S`` seconds.
 """
 
 from __future__ import annotations
 
-import time
-from datetime import datetime, timedelta
-from http import HTTPStatus
-
-from telegram._utils.types import ODVInput
-from telegram.request import BaseRequest, RequestData
-
 from bot.domain.health import BEAT_EVERY_S
 from handlers.context import BotApplication, BotContext
-from handlers.http import AiohttpRequest
+from handlers.polling import PollingRequest
 
 HEARTBEAT_JOB = "heartbeat"
-
-
-class PollingRequest(AiohttpRequest):
-    """``AiohttpRequest`` for ``getUpdates`` that remembers when Telegram last answered."""
-
-    __slots__ = ("answered_at",)
-
-    def __init__(self, *, connection_pool_size: int = 1) -> None:
-        """One connection is all a long poll needs; no poll answered yet."""
-        super().__init__(connection_pool_size=connection_pool_size)
-        #: ``time.monotonic()`` of the last 200 answer, None before the first.
-        self.answered_at: float | None = None
-
-    async def do_request(  # noqa: PLR0917 - the signature is BaseRequest's
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-    ) -> tuple[int, bytes]:
-        """Make the call; a 200 answer (updates or an empty poll) is noted."""
-        status, body = await super().do_request(
-            url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
-        )
-        if status == HTTPStatus.OK:
-            self.answered_at = time.monotonic()
-        return status, body
-
-    def answered(self, now: datetime) -> datetime | None:
-        """When the last poll was answered, on the clock that says ``now``."""
-        if self.answered_at is None:
-            return None
-        return now - timedelta(seconds=max(0.0, time.monotonic() - self.answered_at))
 
 
 def start_heartbeat(application: BotApplication, polling: PollingRequest) -> None:
