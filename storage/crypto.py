@@ -6,6 +6,13 @@ several keys can be live during a rotation; the associated data binds it to its 
 column, row id and key id, so a ciphertext copied into another row or column fails to open.
 Telegram IDs, codenames, references and invite codes are found through
 ``HMAC-SHA256(pepper, kind | value)`` ("blind index"), never stored in clear.
+
+AES-GCM hides a value but not its length, and lengths tell a lot here: an amount's number
+of digits is its order of magnitude, a codename's length narrows who it is (#11.9). So every
+value is padded before sealing to a bucket (``padded_len``): every amount and every short
+name seals to the same length. Padded plaintexts start with a NUL byte, which no value
+stored here starts with (text with control characters is refused at the edge, T-24), so
+values sealed before padding existed still open as they are.
 """
 
 from __future__ import annotations
@@ -24,6 +31,13 @@ TAG_LEN = 16
 #: Where the ciphertext starts (after key id and nonce), and the shortest blob that can open.
 _HEADER_LEN = KEY_ID_LEN + NONCE_LEN
 _MIN_BLOB_LEN = _HEADER_LEN + TAG_LEN
+#: First byte of a padded plaintext, and the byte that ends the value before the zeros.
+_PADDED = b"\x00"
+_END = b"\x80"
+#: The smallest bucket: amounts, PIN hashes, codenames and references all fit in it.
+_MIN_BUCKET = 64
+#: Above this, buckets grow by whole KiB instead of doubling.
+_KIB = 1024
 
 #: Returns the current ``(keys, active_key_id)`` when the key file changed since the last
 #: call, else None; lets a running process pick up a rotation without a restart.
@@ -95,7 +109,7 @@ class FieldCipher:
         self.reload_if_changed()
         nonce = os.urandom(NONCE_LEN)
         aad = _aad(self._active, table, column, row_id)
-        sealed = self._aeads[self._active].encrypt(nonce, value.encode("utf-8"), aad)
+        sealed = self._aeads[self._active].encrypt(nonce, _pad(value.encode("utf-8")), aad)
         return self._active.encode("ascii") + nonce + sealed
 
     def open(self, blob: bytes, *, table: str, column: str, row_id: int) -> str:
@@ -115,11 +129,42 @@ class FieldCipher:
             plain = aead.decrypt(nonce, blob[_HEADER_LEN:], _aad(key_id, table, column, row_id))
         except InvalidTag:
             raise DecryptionError("ciphertext failed authentication") from None
-        return plain.decode("utf-8")
+        return _unpad(plain).decode("utf-8")
 
     def key_id_of(self, blob: bytes) -> str:
         """The key id a ciphertext was sealed with (for rotation progress)."""
         return blob[:KEY_ID_LEN].decode("ascii", errors="replace")
+
+
+def padded_len(size: int) -> int:
+    """The bucket a value of ``size`` bytes is padded to (marker and end byte included).
+
+    At least ``_MIN_BUCKET`` bytes, then the next power of two up to 1 KiB (free-text
+    alerts), then whole KiB: a ciphertext's length says at most which bucket its value was in.
+    """
+    needed = size + len(_PADDED) + len(_END)
+    bucket = _MIN_BUCKET
+    while bucket < needed and bucket < _KIB:
+        bucket *= 2
+    if bucket >= needed:
+        return bucket
+    return -(-needed // _KIB) * _KIB
+
+
+def _pad(plain: bytes) -> bytes:
+    """``NUL + plain + 0x80`` and zeros up to the bucket (ISO/IEC 7816-4 style)."""
+    body = _PADDED + plain + _END
+    return body + bytes(padded_len(len(plain)) - len(body))
+
+
+def _unpad(plain: bytes) -> bytes:
+    """The value inside a padded plaintext; a value sealed before padding as it is."""
+    if not plain.startswith(_PADDED):
+        return plain
+    end = plain.rstrip(b"\x00")
+    if not end.endswith(_END):
+        raise DecryptionError("malformed padding")
+    return end[len(_PADDED) : -len(_END)]
 
 
 def _aad(key_id: str, table: str, column: str, row_id: int) -> bytes:

@@ -253,6 +253,22 @@ async def test_t48_no_plaintext_in_database_or_wal(seeded: Repos) -> None:
     assert member.codename == "Cóndor-7"
 
 
+async def test_t48_stored_amounts_and_codenames_do_not_show_their_size(seeded: Repos) -> None:
+    """#11.9: in a copy of the database, S/ 15 and S/ 2,000,000 look alike, as do names."""
+    await seeded.claims.import_rows(
+        [
+            _row("R-1", promised_cents=1_500),
+            _row("R-2", codename="Puma-2", promised_cents=200_000_000),
+        ],
+        T0,
+    )
+    with closing(sqlite3.connect(seeded.db.path)) as conn:
+        amounts = {row[0] for row in conn.execute("SELECT length(promised_enc) FROM claims")}
+        names = {row[0] for row in conn.execute("SELECT length(codename_enc) FROM members")}
+    assert len(amounts) == 1
+    assert len(names) == 1
+
+
 async def test_t48_no_plaintext_after_checkpoint_and_close(db_path: Path, repos: Repos) -> None:
     await repos.member("Cóndor-7", TG)
     await repos.claims.import_rows([_row()], T0)

@@ -58,7 +58,41 @@ def test_a_stored_ciphertext_still_opens_with_the_same_associated_data() -> None
     aad = b"chaski|0ld0ld00|members|codename|7"
     assert AESGCM(key).decrypt(STORED[8:20], STORED[20:], aad) == "Cóndor-7".encode()
     sealed = FieldCipher({OLD: key}, OLD).seal("Cóndor-7", **CELL)
-    assert AESGCM(key).decrypt(sealed[8:20], sealed[20:], aad) == "Cóndor-7".encode()
+    padded = b"\x00" + "Cóndor-7".encode() + b"\x80"
+    assert AESGCM(key).decrypt(sealed[8:20], sealed[20:], aad) == padded.ljust(64, b"\x00")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ("1500", "200000000", "0", "99999999999999"),  # amounts in céntimos: any magnitude
+        ("Ana", "Kuntur-Wamani-Sur-12", "Cóndor-7"),  # codenames: any short name
+        ("R-1", "R-2016-0007-BIS"),  # references
+    ],
+)
+def test_values_of_one_kind_seal_to_one_length(values: tuple[str, ...]) -> None:
+    """#11.9: a ciphertext's length tells neither an amount's magnitude nor a name's length."""
+    cipher = _cipher()
+    lengths = {len(cipher.seal(value, **CELL)) for value in values}
+    assert len(lengths) == 1
+    assert all(cipher.open(cipher.seal(v, **CELL), **CELL) == v for v in values)
+
+
+def test_long_texts_pad_to_buckets_that_round_trip() -> None:
+    cipher = _cipher()
+    short, longer = cipher.seal("a" * 100, **CELL), cipher.seal("a" * 120, **CELL)
+    assert len(short) == len(longer)
+    for size in (62, 63, 64, 1021, 1022, 1023, 3000):
+        assert cipher.open(cipher.seal("q" * size, **CELL), **CELL) == "q" * size
+
+
+def test_a_padded_plaintext_without_its_end_byte_fails_closed() -> None:
+    key = bytes(range(32))
+    nonce = bytes(12)
+    aad = b"chaski|0ld0ld00|members|codename|7"
+    blob = OLD.encode() + nonce + AESGCM(key).encrypt(nonce, b"\x00Puma" + bytes(8), aad)
+    with pytest.raises(DecryptionError):
+        FieldCipher({OLD: key}, OLD).open(blob, **CELL)
 
 
 def test_two_seals_of_the_same_value_differ() -> None:
