@@ -83,7 +83,9 @@ def query(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[A
 
 def write(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> None:
     """An out-of-band edit of the file (an administrator's change the bot must notice)."""
-    conn = sqlite3.connect(db_path, isolation_level=None, timeout=5)
+    # A generous wait: the bot's own short transactions may hold the write lock for a
+    # moment, longer on a loaded CI machine (seen once under Python 3.13 with 5 s).
+    conn = sqlite3.connect(db_path, isolation_level=None, timeout=30)
     try:
         conn.execute(sql, params)
     finally:
