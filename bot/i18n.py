@@ -272,9 +272,10 @@ def parse_lang(value: str) -> Lang:
     raise ValueError(f"unknown language {value!r}; expected one of: es, qu")
 
 
-#: Distinct (value, language) pairs kept by the formatting memos below. Babel costs ~25 µs per
-#: amount and ~9 µs per date, several per claim, and amounts and dates repeat a lot; the
-#: memo is bounded and holds only formatted strings, never who they were shown to.
+#: Distinct (value, language) pairs kept by the formatting memos below. Babel's formatting
+#: was a large part of rendering a claim list (several amounts and dates per claim,
+#: docs/performance.md) and amounts and dates repeat a lot; the memo is bounded and holds
+#: only formatted strings, never who they were shown to.
 FORMAT_CACHE_SIZE = 4096
 
 
