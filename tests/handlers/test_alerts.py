@@ -268,6 +268,42 @@ async def test_free_text_alert_waits_for_a_second_person(world: World) -> None:
     assert world.audit("alert_approve") == ["self_approval", "denied", "ok"]
 
 
+def _long_text(sentence: str, length: int) -> str:
+    """``sentence`` repeated and cut to exactly ``length`` characters (no edge spaces)."""
+    text = (sentence * (length // len(sentence) + 2))[:length]
+    return text[:-1] + "." if text.endswith(" ") else text
+
+
+async def test_free_text_of_a_thousand_characters_in_each_language_is_accepted(
+    world: World,
+) -> None:
+    """Issue #12.1: the documented 1 000 characters per language pass the inbound cap."""
+    await world.say(
+        PUMA,
+        "/aviso_texto No habrá reunión mañana en la plaza || Paqarin manam huñunakuy kanqachu",
+    )
+    assert "¿A qué regiones va el aviso?" in world.fake.texts(PUMA)[-1]
+
+    spanish = _long_text("No habrá reunión mañana en la plaza central. ", 1000)
+    quechua = _long_text("Paqarin manam huñunakuy kanqachu plazapi. ", 1000)
+    message_id, confirm = await compose(
+        world, start=f"/aviso_texto {spanish}\n||\n{quechua}", template=None
+    )
+    preview = last_call(world, "editMessageText", PUMA).params["text"]
+    assert spanish in preview
+    assert quechua in preview
+    await world.press(PUMA, confirm, message_id)
+    assert world.count("SELECT COUNT(*) FROM alerts WHERE status = 'pending'") == 1
+
+    # One character more in either language: the hint, not "no disponible".
+    for text in (f"{spanish}x || {quechua}", f"{spanish} || {quechua}x"):
+        await world.say(PUMA, f"/aviso_texto {text}")
+        assert "1000 caracteres como máximo" in world.fake.texts(PUMA)[-1]
+    # Other commands keep the short cap (M-09).
+    await world.say(PUMA, "/aviso_datos " + "a" * 65)
+    assert world.fake.texts(PUMA)[-1] == "Este comando no está disponible. Escribe /menu."
+
+
 async def test_cross_region_target_is_refused_and_audited(world: World) -> None:
     await world.say(OSO, "/aviso")
     await world.press(OSO, "alert:tpl:stay_home")
