@@ -35,6 +35,8 @@ from bot.domain.alerts import (
     AlertStatus,
     AlertTally,
     Answer,
+    Approval,
+    RejectReason,
     Severity,
 )
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
@@ -42,6 +44,8 @@ from bot.domain.models import Lang, Member, Role
 from bot.i18n import N_
 from bot.services.alerts import (
     TEMPLATE_ALERT,
+    TEMPLATE_APPROVAL_DECIDED,
+    TEMPLATE_APPROVAL_ESCALATED,
     TEMPLATE_APPROVAL_NEEDED,
     TEMPLATE_HELP,
     TEMPLATE_HELP_ACKED,
@@ -62,6 +66,9 @@ SENDERS = (Role.COORDINATOR, Role.ADMIN)
 TALLY_JOB = "alert-tallies"
 #: Seconds between tally refreshes: often enough to feel live, coalesced in between.
 TALLY_INTERVAL = 5.0
+APPROVAL_JOB = "alert-approvals"
+#: Seconds between looks for urgent alerts waiting too long for approval (issue #12.4).
+APPROVAL_INTERVAL = 60.0
 
 #: Spanish msgids of the shipped templates (keys and placeholders: ``bot.domain.alerts``).
 #: None asks anyone to go anywhere or share a location (A3).
@@ -266,11 +273,69 @@ def render_approval_needed(
     return Rendered(t.gettext("Un aviso espera tu aprobación. Escribe /aprobar."))
 
 
+def render_approval_escalated(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """To the administrators: an urgent alert still waits (neutral, no content)."""
+    del lang
+    minutes = int(params.get("minutes", "0") or 0)
+    # Translators: a los administradores. {alert} es un número, {minutes} los minutos que
+    # lleva esperando. /aprobar es un comando.
+    text = t.ngettext(
+        "El aviso urgente n.º {alert} espera aprobación desde hace {minutes} minuto."
+        " Escribe /aprobar.",
+        "El aviso urgente n.º {alert} espera aprobación desde hace {minutes} minutos."
+        " Escribe /aprobar.",
+        minutes,
+    ).format(alert=html.escape(params.get("alert", "?")), minutes=minutes)
+    return Rendered(f"<b>{text}</b>")
+
+
+def reject_reason_label(t: gettext.NullTranslations, reason: RejectReason) -> str:
+    """Why an approver refused: a button label and the author's note (≤ ~25 characters)."""
+    return {
+        # Translators: motivo para rechazar un aviso; botón y nota al autor.
+        RejectReason.DOUBTFUL: t.pgettext("motivo de rechazo", "Contenido dudoso"),
+        # Translators: motivo para rechazar un aviso; botón y nota al autor.
+        RejectReason.DETAILS: t.pgettext("motivo de rechazo", "Datos equivocados"),
+        # Translators: motivo para rechazar un aviso; botón y nota al autor.
+        RejectReason.NOT_NEEDED: t.pgettext("motivo de rechazo", "Ya no hace falta"),
+    }[reason]
+
+
+def render_approval_decided(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """To the author: who approved or rejected their alert, and why (issue #12.4)."""
+    del lang
+    alert = html.escape(params.get("alert", "?"))
+    by = html.escape(params.get("codename", "?"))
+    if params.get("decision") == "approved":
+        count = int(params.get("count", "0") or 0)
+        # Translators: al autor de un aviso. {by} es un seudónimo, {alert} y {count} números.
+        text = t.ngettext(
+            "{by} aprobó tu aviso n.º {alert}. Se envía a {count} persona.",
+            "{by} aprobó tu aviso n.º {alert}. Se envía a {count} personas.",
+            count,
+        ).format(by=by, alert=alert, count=count)
+        return Rendered(text)
+    try:
+        reason = reject_reason_label(t, RejectReason(params.get("reason", "")))
+    except ValueError:
+        reason = reject_reason_label(t, RejectReason.DOUBTFUL)
+    # Translators: al autor de un aviso. {by} es un seudónimo, {alert} un número, {reason}
+    # un motivo como «Contenido dudoso».
+    text = t.gettext("{by} rechazó tu aviso n.º {alert}. Motivo: {reason}. No se enviará.")
+    return Rendered(text.format(by=by, alert=alert, reason=reason))
+
+
 register_template(TEMPLATE_ALERT, render_alert)
 register_template(TEMPLATE_TALLY, render_tally)
 register_template(TEMPLATE_HELP, render_help)
 register_template(TEMPLATE_HELP_ACKED, render_help_acked)
 register_template(TEMPLATE_APPROVAL_NEEDED, render_approval_needed)
+register_template(TEMPLATE_APPROVAL_ESCALATED, render_approval_escalated)
+register_template(TEMPLATE_APPROVAL_DECIDED, render_approval_decided)
 
 
 def render_preview(
@@ -372,8 +437,27 @@ def _preview_step(
         regions=draft.regions,
         recipients=preview.recipients,
     )
-    if preview.needs_approval:
+    if preview.approval is Approval.PEER:
         text += "\n\n" + t.gettext("Este aviso necesita la aprobación de otra persona.")
+    elif preview.approval is Approval.ADMIN:
+        # Translators: en la vista previa de un aviso con texto escrito a mano (texto libre
+        # o un lugar que no está en la lista) o con muchos destinatarios.
+        text += "\n\n" + t.gettext(
+            "Este aviso necesita la aprobación de un administrador: lleva texto escrito a mano"
+            " o va a muchas personas."
+        )
+    if preview.stranded:
+        # Translators: en la vista previa; no se muestra el botón de confirmar.
+        text += "\n" + t.gettext(
+            "Nadie puede aprobarlo ahora, así que no se puede enviar. Usa una plantilla con un"
+            " lugar de la lista o pide ayuda a un administrador."
+        )
+        return text, InlineKeyboardMarkup([[_cancel_button(t)]])
+    if preview.needs_approval:
+        # Translators: {names} son seudónimos separados por comas.
+        text += "\n" + t.gettext("Pueden aprobarlo: {names}.").format(
+            names=html.escape(", ".join(preview.approvers))
+        )
     confirm = InlineKeyboardButton(
         t.pgettext("botón", "Confirmar y enviar"), callback_data=f"alert:ok:{draft.nonce}"
     )
@@ -493,11 +577,11 @@ async def approve_command(
 ) -> None:
     """``/aprobar``: each alert waiting for this member's approval, with its buttons."""
     t = context.catalogs.for_lang(member.lang)
-    pending = await context.services.alerts.pending_for(member)
+    pending = await context.services.alerts.approval_queue(member)
     if not pending:
         await send.send_text(context, chat_id, t.gettext("No hay avisos pendientes."))
         return
-    for alert in pending:
+    for alert, author in pending:
         preview = render_preview(
             context,
             t,
@@ -506,11 +590,18 @@ async def approve_command(
             regions=alert.regions,
             recipients=alert.recipients,
         )
-        kind = (
-            t.gettext("Texto libre escrito por una persona: revísalo con cuidado.")
-            if alert.content.is_free_text
-            else t.gettext("Plantilla traducida.")
-        )
+        if alert.content.is_free_text:
+            kind = t.gettext("Texto libre escrito por una persona: revísalo con cuidado.")
+        elif alert.approval is Approval.ADMIN and alert.content.params:
+            # Translators: en /aprobar, para una plantilla cuyo lugar no es de la lista.
+            kind = t.gettext(
+                "Plantilla con un lugar escrito a mano, que no está en la lista: revísalo con"
+                " cuidado."
+            )
+        else:
+            kind = t.gettext("Plantilla traducida.")
+        # Translators: en /aprobar. {author} es el seudónimo de quien escribió el aviso.
+        kind = t.gettext("Escrito por {author}.").format(author=html.escape(author)) + "\n" + kind
         keyboard = InlineKeyboardMarkup(
             [
                 [
@@ -534,6 +625,8 @@ def _status_label(t: gettext.NullTranslations, status: AlertStatus) -> str:
         AlertStatus.PENDING: t.pgettext("estado de aviso", "Espera aprobación"),
         AlertStatus.SENDING: t.pgettext("estado de aviso", "Enviado"),
         AlertStatus.REJECTED: t.pgettext("estado de aviso", "Rechazado"),
+        # Translators: estado de un aviso que su autor retiró antes de la aprobación.
+        AlertStatus.WITHDRAWN: t.pgettext("estado de aviso", "Retirado"),
     }[status]
 
 
@@ -660,13 +753,25 @@ async def _step_severity(press: _Press) -> str | None:
 
 
 async def _step_confirm(press: _Press) -> str | None:
-    alert = await press.context.services.alerts.confirm(
-        press.member, press.arg, tally_message_id=press.message_id
-    )
+    try:
+        alert = await press.context.services.alerts.confirm(
+            press.member, press.arg, tally_message_id=press.message_id
+        )
+    except ValidationError as exc:
+        if str(exc).startswith("approvers"):
+            # Translators: aviso breve (toast) al confirmar un aviso que nadie puede aprobar.
+            return press.t.gettext("Nadie puede aprobar este aviso. No se envió.")
+        raise
     if alert.status is AlertStatus.PENDING:
         text = press.t.gettext("El aviso n.º {alert} espera la aprobación de otra persona.")
-    else:
-        text = press.t.gettext("Enviando el aviso n.º {alert}…")
+        withdraw = InlineKeyboardButton(
+            # Translators: botón del autor para retirar un aviso que espera aprobación.
+            press.t.pgettext("botón", "Retirar el aviso"),
+            callback_data=f"appr:drop:{alert.id}",
+        )
+        await press.show(text.format(alert=alert.id), InlineKeyboardMarkup([[withdraw]]))
+        return None
+    text = press.t.gettext("Enviando el aviso n.º {alert}…")
     await press.show(text.format(alert=alert.id))
     return None
 
@@ -724,22 +829,67 @@ def _parse_id(parts: Sequence[str], actions: frozenset[str]) -> tuple[str, int]:
 # ---------------------------------------------------------------------- approval buttons
 
 
+def _reason_keyboard(t: gettext.NullTranslations, alert_id: int) -> InlineKeyboardMarkup:
+    """The reasons an approver may give; the author is told the chosen one (issue #12.4)."""
+    rows = [
+        [
+            InlineKeyboardButton(
+                reject_reason_label(t, reason), callback_data=f"appr:why:{alert_id}:{reason}"
+            )
+        ]
+        for reason in RejectReason
+    ]
+    return InlineKeyboardMarkup(rows)
+
+
+async def _decide(
+    context: BotContext, member: Member, t: gettext.NullTranslations, parts: Sequence[str]
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """Carry out one approval button; the new text of its message (and buttons, if any).
+
+    Raises:
+        NotFound, NotAllowed, ValueError: forged, foreign or malformed (menú vencido).
+        Conflict: decided or withdrawn already.
+    """
+    service = context.services.alerts
+    if len(parts) == 4 and parts[1] == "why":
+        alert_id, reason = int(parts[2]), RejectReason(parts[3])
+        alert = await service.reject(member, alert_id, reason)
+        text = t.gettext("Rechazaste el aviso n.º {alert}. No se enviará.")
+        return text.format(alert=alert.id), None
+    action, alert_id = _parse_id(parts, frozenset({"ok", "no", "drop"}))
+    if action == "ok":
+        alert = await service.approve(member, alert_id)
+        # Translators: {alert} y {count} son números.
+        text = t.ngettext(
+            "Aprobaste el aviso n.º {alert}. Se envía a {count} persona.",
+            "Aprobaste el aviso n.º {alert}. Se envía a {count} personas.",
+            alert.recipients,
+        )
+        return text.format(alert=alert.id, count=alert.recipients), None
+    if action == "drop":
+        alert = await service.withdraw(member, alert_id)
+        # Translators: al autor que retiró su aviso antes de que alguien lo aprobara.
+        text = t.gettext("Retiraste el aviso n.º {alert}. No se enviará.")
+        return text.format(alert=alert.id), None
+    # "no": ask why first; the decision is the reason button (re-checked there).
+    if not any(alert.id == alert_id for alert in await service.pending_for(member)):
+        raise NotFound("alert")
+    # Translators: tras tocar «Rechazar»; el motivo se le dice al autor del aviso.
+    text = t.gettext("¿Por qué rechazas el aviso n.º {alert}? Se lo diremos a su autor.")
+    return text.format(alert=alert_id), _reason_keyboard(t, alert_id)
+
+
 @_staff_button
 async def on_approval_button(
     update: Update, context: BotContext, member: Member, button: _Button
 ) -> None:
-    """``appr:ok|no:<id>``: a second person approves or rejects (M-14, T-14)."""
+    """``appr:ok|no|drop:<id>``, ``appr:why:<id>:<reason>``: approve, reject with a reason
+    (M-14, T-14), or the author withdraws a pending alert (issue #12.4)."""
     query, parts, chat_id, message_id = button
     t = context.catalogs.for_lang(member.lang)
-    service = context.services.alerts
     try:
-        action, alert_id = _parse_id(parts, frozenset({"ok", "no"}))
-        if action == "ok":
-            alert = await service.approve(member, alert_id)
-            text = t.gettext("Aprobaste el aviso n.º {alert}. Se envía a {count} personas.")
-        else:
-            alert = await service.reject(member, alert_id)
-            text = t.gettext("Rechazaste el aviso n.º {alert}. No se enviará.")
+        text, keyboard = await _decide(context, member, t, parts)
     except (NotFound, NotAllowed, ValueError):
         await menu_expired(update, context, member, chat_id)
         return
@@ -748,9 +898,7 @@ async def on_approval_button(
         await send.edit_text(context, chat_id, message_id, text)
         await send.answer_callback(context, query.id)
         return
-    await send.edit_text(
-        context, chat_id, message_id, text.format(alert=alert.id, count=alert.recipients)
-    )
+    await send.edit_text(context, chat_id, message_id, text, reply_markup=keyboard)
     await send.answer_callback(context, query.id)
 
 
@@ -820,6 +968,27 @@ async def refresh_tallies(context: BotContext) -> None:
     changed = await context.services.alerts.refresh_tallies()
     if changed:
         _LOGGER.debug("Queued %d tally update(s)", changed)
+
+
+async def escalate_approvals(context: BotContext) -> None:
+    """The approval tick: urgent alerts waiting too long reach the administrators."""
+    await context.services.alerts.escalate_waiting()
+
+
+def start_approval_job(application: BotApplication) -> None:
+    """Schedule the approval tick (a clock only; the pending alerts are in SQLite, R-08)."""
+    job_queue = application.job_queue
+    if job_queue is None:  # pragma: no cover - the application is always built with one
+        raise RuntimeError("alert approvals need a JobQueue")
+    for job in job_queue.get_jobs_by_name(APPROVAL_JOB):
+        job.schedule_removal()
+    job_queue.run_repeating(
+        escalate_approvals,
+        interval=APPROVAL_INTERVAL,
+        first=APPROVAL_INTERVAL,
+        name=APPROVAL_JOB,
+        job_kwargs={"coalesce": True, "misfire_grace_time": 60, "max_instances": 1},
+    )
 
 
 def start_tally_job(application: BotApplication) -> None:

@@ -29,6 +29,7 @@ from tests.conftest import (
 from tests.fakes.bot_api import Call, FakeBotApi
 
 PUMA, ZORRO, OSO = 601, 602, 603  # coordinators: Pichari, Pichari, Kimbiri
+APU = 605  # the one administrator (region Pichari)
 ANA, ROSA, LUIS = 611, 612, 613  # informants: Pichari (es), Pichari (qu), Kimbiri (es)
 EXPIRED = "Este menú ya no está disponible. Escribe /menu."
 ASK_PIN = "Escribe tu PIN. El bot borrará tu mensaje."
@@ -100,11 +101,12 @@ async def world(running_bot: RunningBot, tmp_path: Path) -> World:
         (ANA, "Condor", Role.INFORMANT, "Pichari", "es"),
         (ROSA, "Halcon", Role.INFORMANT, "Pichari", "qu"),
         (LUIS, "Vicuna", Role.INFORMANT, "Kimbiri", "es"),
+        (APU, "Apu", Role.ADMIN, "Pichari", "es"),
     ]
     for user_id, codename, role, region, lang in people:
         code = await seed_invite(services, codename, region=region, role=role)
         await running_bot.register(user_id, code, lang)
-        if role is Role.COORDINATOR:
+        if role is not Role.INFORMANT:
             await set_pin_in_chat(running_bot, user_id)
     running_bot.fake.reset_calls()
     return World(running_bot, tmp_path / "db" / "chaski.sqlite3")
@@ -225,18 +227,22 @@ async def test_template_with_values_is_filled_by_command(world: World) -> None:
 # --------------------------------------------------------------------------- approval (M-14)
 
 
-async def test_free_text_alert_waits_for_a_second_person(world: World) -> None:
+async def test_free_text_alert_waits_for_an_administrator(world: World) -> None:
     message_id, confirm = await compose(
         world, start="/aviso_texto Cuidado <b>río</b> || Paqtataq mayu", template=None
     )
     preview = last_call(world, "editMessageText", PUMA).params["text"]
     assert "Cuidado &lt;b&gt;río&lt;/b&gt;" in preview  # T-25: rendered literally
-    assert "necesita la aprobación de otra persona" in preview
+    assert "necesita la aprobación de un administrador" in preview
+    assert "Pueden aprobarlo: Apu." in preview  # who can approve (issue #12.4)
     await world.press(PUMA, confirm, message_id)
-    assert "espera la aprobación" in last_call(world, "editMessageText", PUMA).params["text"]
+    waiting = last_call(world, "editMessageText", PUMA)
+    assert "espera la aprobación" in waiting.params["text"]
+    assert set(buttons(waiting)) == {"Retirar el aviso"}
 
-    [note] = await world.fake.wait_for_call("sendMessage", chat_id=ZORRO)
+    [note] = await world.fake.wait_for_call("sendMessage", chat_id=APU)
     assert note.params["text"] == "Un aviso espera tu aprobación. Escribe /aprobar."
+    assert world.fake.sent(ZORRO) == []  # a peer coordinator is not an approver of free text
     assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0  # T-14
     assert world.fake.sent(ANA) == []
 
@@ -255,17 +261,168 @@ async def test_free_text_alert_waits_for_a_second_person(world: World) -> None:
     await world.press(OSO, f"appr:ok:{alert_id}")
     assert world.fake.texts(OSO)[-1] == EXPIRED
 
-    # The second coordinator of the region approves: now it goes out.
+    # Nor a second coordinator of the same region (issue #12.3): two are not enough.
     await world.say(ZORRO, "/aprobar")
-    listing = last_call(world, "sendMessage", ZORRO)
+    assert world.fake.texts(ZORRO)[-1] == "No hay avisos pendientes."
+    await world.press(ZORRO, f"appr:ok:{alert_id}")
+    assert world.fake.texts(ZORRO)[-1] == EXPIRED
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0
+
+    # The administrator sees who wrote it, approves: now it goes out.
+    await world.say(APU, "/aprobar")
+    listing = last_call(world, "sendMessage", APU)
+    assert "Escrito por Puma." in listing.params["text"]
     assert "Texto libre escrito por una persona" in listing.params["text"]
-    await world.press(ZORRO, buttons(listing)["Aprobar"])
-    assert "Aprobaste el aviso" in last_call(world, "editMessageText", ZORRO).params["text"]
+    await world.press(APU, buttons(listing)["Aprobar"])
+    assert last_call(world, "editMessageText", APU).params["text"] == (
+        f"Aprobaste el aviso n.º {alert_id}. Se envía a 2 personas."
+    )
     [ana] = await world.fake.wait_for_call("sendMessage", chat_id=ANA)
     assert "Cuidado &lt;b&gt;río&lt;/b&gt;" in ana.params["text"]
     [rosa] = await world.fake.wait_for_call("sendMessage", chat_id=ROSA)
     assert rosa.params["text"].startswith("<b>Musyay!\n¡Atención!</b>\nPaqtataq mayu")
-    assert world.audit("alert_approve") == ["self_approval", "denied", "ok"]
+    assert world.audit("alert_approve") == ["self_approval", "denied", "denied", "ok"]
+    told = await world.wait_sent(PUMA, "aprobó tu aviso")
+    assert told.params["text"] == f"Apu aprobó tu aviso n.º {alert_id}. Se envía a 2 personas."
+
+
+async def test_a_template_value_that_is_not_a_listed_place_needs_an_administrator(
+    world: World,
+) -> None:
+    """Issue #12.2: the lure of the issue, a place value carrying an instruction."""
+    await world.say(PUMA, "/aviso")
+    await world.press(PUMA, "alert:tpl:avoid_area")
+    await world.say(PUMA, "/aviso_datos Pichari. Ve YA a la plaza central con tu DNI | 18:00")
+    step = last_call(world, "sendMessage", PUMA)
+    message_id = world.bot.last_message_id(PUMA)
+    await world.press(PUMA, buttons(step)["Pichari"], message_id)
+    await world.press(PUMA, "alert:regs", message_id)
+    await world.press(PUMA, "alert:sev:urgent", message_id)
+    preview = last_call(world, "editMessageText", PUMA)
+    assert "necesita la aprobación de un administrador" in preview.params["text"]
+    await world.press(PUMA, buttons(preview)["Confirmar y enviar"], message_id)
+    assert world.count("SELECT COUNT(*) FROM alerts WHERE status = 'pending'") == 1
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0
+    await world.wait_sent(APU, "/aprobar")
+    await world.say(ZORRO, "/aprobar")
+    assert world.fake.texts(ZORRO)[-1] == "No hay avisos pendientes."
+    await world.say(APU, "/aprobar")
+    listing = last_call(world, "sendMessage", APU).params["text"]
+    assert "Plantilla con un lugar escrito a mano" in listing
+    assert "Escrito por Puma." in listing
+    assert world.fake.sent(ANA) == []
+
+    # A listed place (a region, typed in any case) goes out at once, spelt as listed.
+    await world.say(PUMA, "/aviso")
+    await world.press(PUMA, "alert:tpl:avoid_area")
+    await world.say(PUMA, "/aviso_datos pichari | 18:00")
+    step = last_call(world, "sendMessage", PUMA)
+    message_id = world.bot.last_message_id(PUMA)
+    await world.press(PUMA, buttons(step)["Pichari"], message_id)
+    await world.press(PUMA, "alert:regs", message_id)
+    await world.press(PUMA, "alert:sev:urgent", message_id)
+    preview = last_call(world, "editMessageText", PUMA)
+    assert "aprobación" not in preview.params["text"]
+    await world.press(PUMA, buttons(preview)["Confirmar y enviar"], message_id)
+    ana = await world.wait_sent(ANA, "Pichari")
+    assert "Pichari hasta las 18:00." in ana.params["text"]
+    assert "plaza" not in ana.params["text"]
+
+
+async def test_an_alert_nobody_can_approve_cannot_be_confirmed(world: World) -> None:
+    """Issue #12.4: the sole administrator's alert to two regions, or free text."""
+    await world.say(APU, "/aviso")
+    await world.press(APU, "alert:tpl:stay_home")
+    step = last_call(world, "editMessageText", APU)
+    message_id = step.params["message_id"]
+    await world.press(APU, buttons(step)["Pichari"], message_id)
+    step = last_call(world, "editMessageText", APU)
+    await world.press(APU, buttons(step)["Kimbiri"], message_id)
+    await world.press(APU, "alert:regs", message_id)
+    await world.press(APU, "alert:sev:urgent", message_id)
+    preview = last_call(world, "editMessageText", APU)
+    assert "necesita la aprobación de otra persona" in preview.params["text"]
+    assert "Nadie puede aprobarlo ahora" in preview.params["text"]
+    assert set(buttons(preview)) == {"Cancelar"}
+
+    # A forged or old confirmation changes nothing either.
+    nonce = world.count("SELECT COUNT(*) FROM alert_drafts")  # the draft is still there
+    assert nonce == 1
+    with closing(sqlite3.connect(f"file:{world.db_path}?mode=ro", uri=True)) as conn:
+        [draft_nonce] = conn.execute("SELECT nonce FROM alert_drafts").fetchone()
+    query_id = await world.press(APU, f"alert:ok:{draft_nonce}", message_id)
+    toast = [
+        c
+        for c in world.fake.calls_to("answerCallbackQuery")
+        if c.params["callback_query_id"] == query_id
+    ]
+    assert toast[-1].params["text"] == "Nadie puede aprobar este aviso. No se envió."
+    assert world.count("SELECT COUNT(*) FROM alerts") == 0
+    assert world.audit("alert_create") == ["no_approver"]
+
+    # Free text from the only administrator: nobody else may approve it.
+    await world.press(APU, "alert:no", message_id)
+    await world.say(APU, "/aviso_texto Cuidado || Paqtataq")
+    step = last_call(world, "sendMessage", APU)
+    message_id = world.bot.last_message_id(APU)
+    await world.press(APU, buttons(step)["Pichari"], message_id)
+    await world.press(APU, "alert:regs", message_id)
+    await world.press(APU, "alert:sev:info", message_id)
+    preview = last_call(world, "editMessageText", APU)
+    assert "Nadie puede aprobarlo ahora" in preview.params["text"]
+    assert "Confirmar y enviar" not in buttons(preview)
+
+
+async def test_the_author_withdraws_a_pending_alert(world: World) -> None:
+    message_id, confirm = await compose(
+        world, start="/aviso_texto Cuidado con el río || Paqtataq mayu", template=None
+    )
+    await world.press(PUMA, confirm, message_id)
+    withdraw = buttons(last_call(world, "editMessageText", PUMA))["Retirar el aviso"]
+    alert_id = world.count("SELECT MAX(id) FROM alerts")
+
+    await world.press(ZORRO, withdraw)  # someone else's alert: refused, audited
+    assert world.fake.texts(ZORRO)[-1] == EXPIRED
+    await world.press(PUMA, withdraw, message_id)
+    assert last_call(world, "editMessageText", PUMA).params["text"] == (
+        f"Retiraste el aviso n.º {alert_id}. No se enviará."
+    )
+    assert world.audit("alert_withdraw") == ["denied", "ok"]
+    await world.say(APU, "/aprobar")
+    assert world.fake.texts(APU)[-1] == "No hay avisos pendientes."
+    await world.press(APU, f"appr:ok:{alert_id}")
+    assert "Otra persona ya decidió" in last_call(world, "editMessageText", APU).params["text"]
+    await world.say(PUMA, "/alertas")
+    assert "Pichari · Retirado" in world.fake.texts(PUMA)[-1]
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0
+
+
+async def test_an_urgent_alert_waiting_for_approval_escalates_to_the_administrators(
+    world: World,
+) -> None:
+    message_id, confirm = await compose(
+        world,
+        start="/aviso_texto Cuidado con el río || Paqtataq mayu",
+        template=None,
+        severity="urgent",
+    )
+    await world.press(PUMA, confirm, message_id)
+    await world.wait_sent(APU, "Un aviso espera tu aprobación")
+    alert_id = world.count("SELECT MAX(id) FROM alerts")
+
+    world.bot.clock.advance(timedelta(minutes=4))
+    await world.run_job("alert-approvals")
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'alert-esc%'") == 0
+    world.bot.clock.advance(timedelta(minutes=2))
+    await world.run_job("alert-approvals")
+    await world.run_job("alert-approvals")  # once per administrator, however often it runs
+    escalated = await world.wait_sent(APU, "urgente")
+    assert escalated.params["text"] == (
+        f"<b>El aviso urgente n.º {alert_id} espera aprobación desde hace 6 minutos."
+        " Escribe /aprobar.</b>"
+    )
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'alert-esc%'") == 1
+    assert all("urgente" not in text for text in world.fake.texts(ZORRO))
 
 
 def _long_text(sentence: str, length: int) -> str:
@@ -475,16 +632,26 @@ async def test_rejected_alert_is_never_sent(world: World) -> None:
         world, start="/aviso_texto Vengan a la plaza || Plazaman hamuychik", template=None
     )
     await world.press(PUMA, confirm, message_id)
-    await world.wait_sent(ZORRO, "/aprobar")
-    await world.say(ZORRO, "/aprobar")
-    listing = last_call(world, "sendMessage", ZORRO)
-    listing_id = world.bot.last_message_id(ZORRO)
-    await world.press(ZORRO, buttons(listing)["Rechazar"], listing_id)
-    assert "Rechazaste el aviso" in last_call(world, "editMessageText", ZORRO).params["text"]
-    await world.press(ZORRO, buttons(listing)["Aprobar"], listing_id)  # a late second tap
-    assert "Otra persona ya decidió" in last_call(world, "editMessageText", ZORRO).params["text"]
+    await world.wait_sent(APU, "/aprobar")
+    await world.say(APU, "/aprobar")
+    listing = last_call(world, "sendMessage", APU)
+    listing_id = world.bot.last_message_id(APU)
+    await world.press(APU, buttons(listing)["Rechazar"], listing_id)
+    why = last_call(world, "editMessageText", APU)
+    assert "¿Por qué rechazas el aviso" in why.params["text"]
+    assert world.audit("alert_reject") == []  # nothing decided before the reason
+    await world.press(APU, buttons(why)["Contenido dudoso"], listing_id)
+    assert "Rechazaste el aviso" in last_call(world, "editMessageText", APU).params["text"]
+    await world.press(APU, buttons(listing)["Aprobar"], listing_id)  # a late second tap
+    assert "Otra persona ya decidió" in last_call(world, "editMessageText", APU).params["text"]
     assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0
     assert world.audit("alert_reject") == ["ok"]
+    # The author learns who refused it and why (issue #12.4).
+    told = await world.wait_sent(PUMA, "rechazó tu aviso")
+    alert_id = world.count("SELECT MAX(id) FROM alerts")
+    assert told.params["text"] == (
+        f"Apu rechazó tu aviso n.º {alert_id}. Motivo: Contenido dudoso. No se enviará."
+    )
 
 
 # --------------------------------------------------------------------------- PIN gate (M-05)
@@ -539,15 +706,15 @@ async def test_an_approval_pressed_without_a_session_changes_nothing(world: Worl
         world, start="/aviso_texto Cuidado con el río || Paqtataq mayu", template=None
     )
     await world.press(PUMA, confirm, message_id)
-    await world.wait_sent(ZORRO, "/aprobar")
-    await world.say(ZORRO, "/aprobar")
-    listing = last_call(world, "sendMessage", ZORRO)
-    listing_id = world.bot.last_message_id(ZORRO)
+    await world.wait_sent(APU, "/aprobar")
+    await world.say(APU, "/aprobar")
+    listing = last_call(world, "sendMessage", APU)
+    listing_id = world.bot.last_message_id(APU)
     edits = len(world.fake.calls_to("editMessageText"))
 
     world.bot.clock.advance(timedelta(minutes=11))
-    query_id = await world.press(ZORRO, buttons(listing)["Aprobar"], listing_id)
-    assert world.fake.texts(ZORRO)[-1] == ASK_PIN
+    query_id = await world.press(APU, buttons(listing)["Aprobar"], listing_id)
+    assert world.fake.texts(APU)[-1] == ASK_PIN
     assert query_id in [
         c.params["callback_query_id"] for c in world.fake.calls_to("answerCallbackQuery")
     ]
@@ -555,13 +722,13 @@ async def test_an_approval_pressed_without_a_session_changes_nothing(world: Worl
     assert world.count("SELECT COUNT(*) FROM alerts WHERE status = 'pending'") == 1
     assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0
     assert world.audit("alert_approve") == []
-    await world.say(ZORRO, "/alertas")  # listing recent alerts is gated the same way
-    assert world.fake.texts(ZORRO)[-1] == ASK_PIN
+    await world.say(APU, "/alertas")  # listing recent alerts is gated the same way
+    assert world.fake.texts(APU)[-1] == ASK_PIN
 
-    world.fake.push_message(ZORRO, STAFF_PIN)
+    world.fake.push_message(APU, STAFF_PIN)
     await world.bot.settle()
-    await world.press(ZORRO, buttons(listing)["Aprobar"], listing_id)
-    assert "Aprobaste el aviso" in last_call(world, "editMessageText", ZORRO).params["text"]
+    await world.press(APU, buttons(listing)["Aprobar"], listing_id)
+    assert "Aprobaste el aviso" in last_call(world, "editMessageText", APU).params["text"]
     await world.fake.wait_for_call("sendMessage", chat_id=ANA)
     assert world.audit("alert_approve") == ["ok"]
 
