@@ -23,6 +23,7 @@ import html
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -73,8 +74,9 @@ APPROVAL_INTERVAL = 60.0
 #: Spanish msgids of the shipped templates (keys and placeholders: ``bot.domain.alerts``).
 #: None asks anyone to go anywhere or share a location (A3).
 TEMPLATE_TEXT: Mapping[str, str] = {
-    # Translators: aviso de seguridad. {place} es un lugar, {time} una hora como 18:00.
-    "avoid_area": N_("Evita la zona de {place} hasta las {time}."),
+    # Translators: aviso de seguridad. {place} es un lugar tal como lo escribió el
+    # coordinador (p. ej. «Pichari» o «el puente»), {time} una hora como 18:00.
+    "avoid_area": N_("Zona que debes evitar hasta las {time}: {place}."),
     # Translators: aviso de seguridad.
     "stay_home": N_("Quédate en casa hasta nuevo aviso."),
     # Translators: aviso de seguridad.
@@ -169,21 +171,34 @@ def answer_keyboard(
 def render_alert(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]) -> Rendered:
     """An alert for one recipient: header, text, the question, the two answer buttons.
 
-    No codename, amount or reference ever appears (T-22); info alerts arrive silently.
+    No codename, amount or reference ever appears (T-22). Info alerts arrive silently and
+    ask nothing: asking "are you safe?" about a cancelled meeting would cry wolf (#12.5).
     """
     severity = Severity(params.get("severity", Severity.WARNING))
+    text = f"<b>{severity_header(t, severity)}</b>\n{alert_body(t, lang, params)}"
+    if severity is Severity.INFO:
+        return Rendered(text, disable_notification=True)
     # Translators: [bilingüe] última línea de cada aviso de seguridad, sobre los dos botones.
     question = t.gettext("¿Estás a salvo? Responde con un botón.")
-    text = f"<b>{severity_header(t, severity)}</b>\n{alert_body(t, lang, params)}\n\n{question}"
     return Rendered(
-        text,
-        reply_markup=answer_keyboard(t, params.get("alert", "0")),
-        disable_notification=severity is Severity.INFO,
+        f"{text}\n\n{question}", reply_markup=answer_keyboard(t, params.get("alert", "0"))
     )
 
 
-def render_tally_text(t: gettext.NullTranslations, alert_id: int, tally: AlertTally) -> str:
-    """The sender's live summary (counts only)."""
+def planned_line(t: gettext.NullTranslations, local_time: str | None) -> str:
+    """A line saying when held-back messages leave ("" when they go at once; #12.5)."""
+    if not local_time:
+        return ""
+    # Translators: {time} es una hora como 06:00, cuando terminan las horas de descanso.
+    return "\n" + t.gettext("Sale a las {time}, al terminar las horas de descanso.").format(
+        time=html.escape(local_time)
+    )
+
+
+def render_tally_text(
+    t: gettext.NullTranslations, alert_id: int, tally: AlertTally, planned: str | None = None
+) -> str:
+    """The sender's live summary (counts only), and when held-back rows leave."""
     # Translators: resumen en vivo de un aviso para el coordinador que lo envió. Cada
     # {marcador} es un número.
     text = t.gettext(
@@ -208,7 +223,7 @@ def render_tally_text(t: gettext.NullTranslations, alert_id: int, tally: AlertTa
         safe=tally.safe,
         help=tally.help,
         no_answer=tally.no_answer,
-    )
+    ) + planned_line(t, planned if tally.queued else None)
 
 
 def _tally_from(params: Mapping[str, str]) -> AlertTally:
@@ -233,7 +248,7 @@ def render_tally(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, s
     del lang
     alert_id = int(params.get("alert", "0"))
     message_id = int(params.get("message_id", "0"))
-    text = render_tally_text(t, alert_id, _tally_from(params))
+    text = render_tally_text(t, alert_id, _tally_from(params), params.get("planned"))
     return Rendered(text, edit_message_id=message_id or None)
 
 
@@ -376,6 +391,13 @@ def render_preview(
     return "\n\n".join([summary, *versions])
 
 
+def _local_time(context: BotContext, when: datetime | None) -> str | None:
+    """``HH:MM`` in the programme's zone, or None."""
+    if when is None:
+        return None
+    return when.astimezone(context.services.clock.tz).strftime("%H:%M")
+
+
 # ---------------------------------------------------------------------- keyboards
 
 
@@ -437,6 +459,7 @@ def _preview_step(
         regions=draft.regions,
         recipients=preview.recipients,
     )
+    text += planned_line(t, _local_time(context, preview.planned))
     if preview.approval is Approval.PEER:
         text += "\n\n" + t.gettext("Este aviso necesita la aprobación de otra persona.")
     elif preview.approval is Approval.ADMIN:
@@ -615,6 +638,8 @@ async def approve_command(
             ]
         )
         header = t.gettext("Aviso n.º {alert}").format(alert=alert.id)
+        when = context.services.alerts.planned_for(alert)
+        preview += planned_line(t, _local_time(context, when))
         await send.send_text(
             context, chat_id, f"<b>{header}</b>\n{kind}\n\n{preview}", reply_markup=keyboard
         )
@@ -644,13 +669,19 @@ async def alerts_command(
         return
     blocks = []
     for alert, tally in recent[:10]:
+        planned = _local_time(context, context.services.alerts.planned_for(alert))
+        status = _status_label(t, alert.status)
+        if planned and alert.status is AlertStatus.SENDING and tally.queued:
+            # Translators: estado en /alertas de un aviso retenido por las horas de descanso.
+            # {time} es una hora como 06:00.
+            status = t.pgettext("estado de aviso", "Sale a las {time}").format(time=planned)
         # Translators: una línea de la lista de /alertas. {severity} y {status} son etiquetas.
         line = t.gettext("{severity} · {regions} · {status}").format(
             severity=severity_label(t, alert.severity),
             regions=html.escape(", ".join(alert.regions)),
-            status=_status_label(t, alert.status),
+            status=status,
         )
-        blocks.append(f"{render_tally_text(t, alert.id, tally)}\n{line}")
+        blocks.append(f"{render_tally_text(t, alert.id, tally, planned)}\n{line}")
     await send.send_text(context, chat_id, "\n\n".join(blocks))
 
 
@@ -866,7 +897,8 @@ async def _decide(
             "Aprobaste el aviso n.º {alert}. Se envía a {count} personas.",
             alert.recipients,
         )
-        return text.format(alert=alert.id, count=alert.recipients), None
+        planned = _local_time(context, service.planned_for(alert))
+        return text.format(alert=alert.id, count=alert.recipients) + planned_line(t, planned), None
     if action == "drop":
         alert = await service.withdraw(member, alert_id)
         # Translators: al autor que retiró su aviso antes de que alguien lo aprobara.

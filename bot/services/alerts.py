@@ -74,6 +74,8 @@ class AlertPreview:
     recipients: int
     approval: Approval
     approvers: tuple[str, ...] = ()
+    #: When it would leave if sent now: the end of quiet hours, or None (at once).
+    planned: datetime | None = None
 
     @property
     def needs_approval(self) -> bool:
@@ -277,8 +279,9 @@ class AlertService:
             self.approval_threshold,
             places=await self._places(),
         )
+        planned = self._release(draft.severity, self.clock.now())
         if approval is Approval.NONE:
-            return AlertPreview(draft=draft, recipients=recipients, approval=approval)
+            return AlertPreview(draft, recipients, approval, planned=planned)
         would_be = Alert(
             id=0,
             creator_id=actor.id,
@@ -292,7 +295,7 @@ class AlertService:
             approval=approval,
         )
         approvers = tuple(member.codename for member in await self._approvers(would_be))
-        return AlertPreview(draft, recipients, approval, approvers)
+        return AlertPreview(draft, recipients, approval, approvers, planned)
 
     async def _places(self) -> frozenset[str]:
         """The names administrators keep that a template value may use (issue #12.2)."""
@@ -436,6 +439,20 @@ class AlertService:
         if severity is Severity.URGENT or self.quiet_hours is None:
             return None
         return self.quiet_hours.release(now, self.clock.tz)
+
+    def planned_for(self, alert: Alert) -> datetime | None:
+        """When a held-back alert leaves (issue #12.5); None: at once, or already gone.
+
+        A sending alert's rows were held from its dispatch (``decided_at``); a pending one
+        would be held from now if approved now.
+        """
+        now = self.clock.now()
+        if alert.status is AlertStatus.PENDING:
+            return self._release(alert.severity, now)
+        if alert.status is not AlertStatus.SENDING or alert.decided_at is None:
+            return None
+        release = self._release(alert.severity, alert.decided_at)
+        return release if release is not None and release > now else None
 
     async def _dispatch(self, alert: Alert, decided_by: int | None) -> Alert:
         """Mark ``sending`` and write every recipient's outbox row, in the caller's transaction.
@@ -610,13 +627,17 @@ class AlertService:
         version = await self.alerts.bump_tally(alert.id, tally.signature())
         if version is None:
             return False
+        params = tally_params(alert, tally)
+        planned = self.planned_for(alert)
+        if planned is not None:  # held by quiet hours: the summary says until when (#12.5)
+            params["planned"] = planned.astimezone(self.clock.tz).strftime("%H:%M")
         return await self.outbox.enqueue(
             OutboxMessage(
                 idempotency_key=f"tally:{alert.id}:{version}",
                 kind=OutboxKind.TALLY,
                 member_id=alert.creator_id,
                 template=TEMPLATE_TALLY,
-                params=tally_params(alert, tally),
+                params=params,
                 correlation=f"tally:{alert.id}",
             )
         )

@@ -325,7 +325,7 @@ async def test_a_template_value_that_is_not_a_listed_place_needs_an_administrato
     assert "aprobación" not in preview.params["text"]
     await world.press(PUMA, buttons(preview)["Confirmar y enviar"], message_id)
     ana = await world.wait_sent(ANA, "Pichari")
-    assert "Pichari hasta las 18:00." in ana.params["text"]
+    assert "Zona que debes evitar hasta las 18:00: Pichari." in ana.params["text"]
     assert "plaza" not in ana.params["text"]
 
 
@@ -547,11 +547,28 @@ async def test_answers_are_idempotent_and_only_from_recipients(world: World) -> 
 async def test_quiet_hours_defer_and_an_unlinked_recipient_is_cancelled(world: World) -> None:
     world.bot.clock.set(datetime(2026, 3, 14, 22, 0, tzinfo=LIMA))
     await open_pin_session(world.bot, PUMA)  # the afternoon's session has long ended
-    _, message_id = await _compose_and_confirm(world)
+    await open_pin_session(world.bot, ZORRO)
+    message_id, confirm = await compose(world)
+    planned = "Sale a las 06:00, al terminar las horas de descanso."
+    assert planned in last_call(world, "editMessageText", PUMA).params["text"]  # #12.5
+    await world.press(PUMA, confirm, message_id)
     assert (
         world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert' AND not_before IS NOT NULL")
         == 2
     )
+
+    def tally_shows_the_planned_time(fake: FakeBotApi) -> bool:
+        return any(
+            planned in c.params["text"]
+            for c in fake.calls_to("editMessageText")
+            if c.params.get("message_id") == message_id
+        )
+
+    await world.fake.wait_for(tally_shows_the_planned_time)
+    await world.say(ZORRO, "/alertas")
+    listing = world.fake.texts(ZORRO)[-1]
+    assert "Advertencia · Pichari · Sale a las 06:00" in listing
+    assert planned in listing
     rosa = await world.member(ROSA)
     await world.bot.services.alerts.members.unlink(rosa.id)
 
@@ -580,6 +597,65 @@ async def _compose_and_confirm(world: World) -> tuple[int, int]:
     message_id, confirm = await compose(world)
     await world.press(PUMA, confirm, message_id)
     return world.count("SELECT MAX(id) FROM alerts"), message_id
+
+
+async def test_quiet_hours_are_shown_to_the_approver(world: World) -> None:
+    world.bot.clock.set(datetime(2026, 3, 14, 22, 0, tzinfo=LIMA))
+    await open_pin_session(world.bot, PUMA)
+    await open_pin_session(world.bot, APU)
+    message_id, confirm = await compose(
+        world, start="/aviso_texto Cuidado con el río || Paqtataq mayu", template=None
+    )
+    await world.press(PUMA, confirm, message_id)
+    await world.say(APU, "/aprobar")
+    listing = last_call(world, "sendMessage", APU)
+    planned = "Sale a las 06:00, al terminar las horas de descanso."
+    assert planned in listing.params["text"]
+    await world.press(APU, buttons(listing)["Aprobar"])
+    assert last_call(world, "editMessageText", APU).params["text"] == (
+        f"Aprobaste el aviso n.º 1. Se envía a 2 personas.\n{planned}"
+    )
+
+
+async def test_one_recipient_is_one_person_and_a_coordinator_approves_a_wide_template(
+    world: World,
+) -> None:
+    """An administrator's template alert to Kimbiri: its coordinator may approve it (#12.3),
+    and one recipient reads "1 persona" (#12.5)."""
+    await world.say(APU, "/aviso")
+    await world.press(APU, "alert:tpl:stay_home")
+    step = last_call(world, "editMessageText", APU)
+    message_id = step.params["message_id"]
+    await world.press(APU, buttons(step)["Kimbiri"], message_id)
+    await world.press(APU, "alert:regs", message_id)
+    await world.press(APU, "alert:sev:warning", message_id)
+    preview = last_call(world, "editMessageText", APU)
+    assert "necesita la aprobación de otra persona" in preview.params["text"]
+    assert "Pueden aprobarlo: Oso." in preview.params["text"]
+    await world.press(APU, buttons(preview)["Confirmar y enviar"], message_id)
+    await world.wait_sent(OSO, "/aprobar")
+    await world.say(OSO, "/aprobar")
+    listing = last_call(world, "sendMessage", OSO)
+    assert "Escrito por Apu." in listing.params["text"]
+    await world.press(OSO, buttons(listing)["Aprobar"])
+    assert last_call(world, "editMessageText", OSO).params["text"] == (
+        "Aprobaste el aviso n.º 1. Se envía a 1 persona."
+    )
+    told = await world.wait_sent(APU, "aprobó tu aviso")
+    assert told.params["text"] == "Oso aprobó tu aviso n.º 1. Se envía a 1 persona."
+    await world.fake.wait_for_call("sendMessage", chat_id=LUIS)
+
+
+async def test_an_information_alert_does_not_ask_whether_one_is_safe(world: World) -> None:
+    message_id, confirm = await compose(world, template="meeting_cancelled", severity="info")
+    await world.press(PUMA, confirm, message_id)
+    [ana] = await world.fake.wait_for_call("sendMessage", chat_id=ANA)
+    assert ana.params["text"] == "<b>Aviso</b>\nLa reunión de seguridad está cancelada."
+    assert buttons(ana) == {}
+    assert ana.params["disable_notification"] is True
+    [rosa] = await world.fake.wait_for_call("sendMessage", chat_id=ROSA)
+    assert "Allinllachu" not in rosa.params["text"]
+    assert buttons(rosa) == {}
 
 
 async def test_alert_list_shows_recent_alerts_with_tallies(world: World) -> None:
