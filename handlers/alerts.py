@@ -58,7 +58,7 @@ from handlers import send
 from handlers.access import menu_expired, requires
 from handlers.context import BotApplication, BotContext
 from handlers.notifier import Rendered, register_template
-from handlers.pin import require_pin
+from handlers.pin import register_continuation, require_pin
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -494,23 +494,42 @@ StaffCommand = Callable[[Update, BotContext, Member, int], Coroutine[Any, Any, N
 
 
 def _staff_command(
-    callback: StaffCommand,
+    callback: StaffCommand, *, resume: str | None = None
 ) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
     """A coordinator/admin command: role gate, then an open PIN session (M-05), then the
-    command with the chat id; without a session the PIN is asked for and nothing is read."""
+    command with the chat id; without a session the PIN is asked for and nothing is read.
+
+    With ``resume`` (commands without arguments), the command runs by itself once the PIN
+    is given (issue #12.6); the others are repeated by the member.
+    """
 
     @requires(*SENDERS)
     @functools.wraps(callback)
     async def wrapper(update: Update, context: BotContext, member: Member) -> None:
         chat = update.effective_chat
-        if chat is None or not await require_pin(update, context, member):
+        if chat is None or not await require_pin(update, context, member, then=resume):
             return
         await callback(update, context, member, chat.id)
 
+    if resume is not None:
+
+        async def resumed(update: Update, context: BotContext, member: Member) -> None:
+            chat = update.effective_chat
+            if chat is not None and member.role in SENDERS:
+                await callback(update, context, member, chat.id)
+
+        register_continuation(resume, resumed)
     return wrapper
 
 
-@_staff_command
+def _resumable(
+    name: str,
+) -> Callable[[StaffCommand], Callable[[Update, BotContext], Coroutine[Any, Any, None]]]:
+    """``_staff_command`` that resumes after the PIN under the continuation ``name``."""
+    return functools.partial(_staff_command, resume=name)
+
+
+@_resumable("alert_compose")
 async def alert_command(update: Update, context: BotContext, member: Member, chat_id: int) -> None:
     """``/aviso``: start composing; pick a template or switch to free text."""
     t = context.catalogs.for_lang(member.lang)
@@ -594,7 +613,7 @@ async def alert_text_command(
     await send.send_text(context, chat_id, text, reply_markup=keyboard)
 
 
-@_staff_command
+@_resumable("alert_approve")
 async def approve_command(
     update: Update, context: BotContext, member: Member, chat_id: int
 ) -> None:
@@ -655,7 +674,7 @@ def _status_label(t: gettext.NullTranslations, status: AlertStatus) -> str:
     }[status]
 
 
-@_staff_command
+@_resumable("alert_list")
 async def alerts_command(
     update: Update, context: BotContext, member: Member, chat_id: int
 ) -> None:
@@ -755,10 +774,73 @@ class _Press:
 
 async def _step_template(press: _Press) -> str | None:
     draft = await press.context.services.alerts.choose_template(press.member, press.arg)
-    if TEMPLATES[press.arg].placeholders:
-        await press.show(_values_hint(press.t))
-    else:
+    await _next_value_step(press, draft)
+    return None
+
+
+async def _next_value_step(press: _Press, draft: AlertDraft) -> None:
+    """Ask for the next missing value with buttons (issue #12.6), then the regions."""
+    key = draft.content.template
+    placeholders = TEMPLATES[key].placeholders if key else ()
+    missing = [name for name in placeholders if name not in draft.content.params]
+    if not missing:
         await press.show(*await _region_step(press.context, press.member, draft))
+    elif missing[0] == "time":
+        await press.show(*_time_step(press.context, press.t))
+    else:
+        await press.show(*await _place_step(press.context, press.t))
+
+
+async def _place_step(
+    context: BotContext, t: gettext.NullTranslations
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The listed places as buttons; another place can still be typed (it needs approval)."""
+    rows = [
+        [InlineKeyboardButton(region.name, callback_data=f"alert:place:{region.id}")]
+        for region in await context.services.alerts.places()
+    ]
+    rows.append([_cancel_button(t)])
+    # Translators: tras elegir la plantilla «Evitar una zona». Los botones son regiones.
+    text = t.gettext(
+        "Elige el lugar. Para otro lugar escribe el lugar y la hora separados por |, por"
+        " ejemplo:\n/aviso_datos el puente | 18:00\n(otro lugar necesita la aprobación de un"
+        " administrador)."
+    )
+    return text, InlineKeyboardMarkup(rows)
+
+
+#: Hours ahead offered as buttons for "until when" (local time, on the hour).
+TIME_CHOICES = (1, 2, 3, 4, 6, 8, 12)
+
+
+def _time_step(
+    context: BotContext, t: gettext.NullTranslations
+) -> tuple[str, InlineKeyboardMarkup]:
+    """Until when, as buttons on the hour from the next one (local time)."""
+    hour = context.services.clock.now().astimezone(context.services.clock.tz).hour
+    labels = [f"{(hour + ahead) % 24:02d}:00" for ahead in TIME_CHOICES]
+    buttons = [
+        InlineKeyboardButton(label, callback_data=f"alert:time:{label.replace(':', '')}")
+        for label in labels
+    ]
+    rows = [buttons[i : i + 4] for i in range(0, len(buttons), 4)]
+    rows.append([_cancel_button(t)])
+    # Translators: segunda pregunta de la plantilla «Evitar una zona»; botones con horas.
+    return t.gettext("¿Hasta qué hora?"), InlineKeyboardMarkup(rows)
+
+
+async def _step_place(press: _Press) -> str | None:
+    draft = await press.context.services.alerts.choose_place(press.member, int(press.arg))
+    await _next_value_step(press, draft)
+    return None
+
+
+async def _step_time(press: _Press) -> str | None:
+    if len(press.arg) != 4 or not press.arg.isdecimal():
+        raise ValueError("time button")
+    value = f"{press.arg[:2]}:{press.arg[2:]}"
+    draft = await press.context.services.alerts.set_value(press.member, "time", value)
+    await _next_value_step(press, draft)
     return None
 
 
@@ -815,6 +897,8 @@ async def _step_cancel(press: _Press) -> str | None:
 
 _STEPS: Mapping[str, Callable[[_Press], Coroutine[Any, Any, str | None]]] = {
     "tpl": _step_template,
+    "place": _step_place,
+    "time": _step_time,
     "reg": _step_region,
     "regs": _step_regions_done,
     "sev": _step_severity,
@@ -842,6 +926,7 @@ async def on_alert_compose_button(
         await menu_expired(update, context, member, chat_id)
         return
     except ValidationError:
+        # A bad time or a value the template does not have is a forged button as well.
         toast = t.gettext("Falta completar el aviso. Escribe /aviso para empezar de nuevo.")
     await send.answer_callback(context, query.id, toast)
 

@@ -30,6 +30,7 @@ from bot.domain.alerts import (
     QuietHours,
     RejectReason,
     Severity,
+    clean_param,
     free_text,
     listed_place,
     required_approval,
@@ -210,6 +211,41 @@ class AlertService:
             for name, value in params.items()
         }
         content = AlertContent(template=key, params=params)
+        return await self._save(replace(draft, content=content, updated_at=self.clock.now()))
+
+    async def places(self) -> list[Region]:
+        """The places a template value may name without approval: the regions (#12.2)."""
+        return await self.regions.list_all()
+
+    async def choose_place(self, actor: Member, region_id: int) -> AlertDraft:
+        """The place button (issue #12.6): a listed place, so no approval is needed for it.
+
+        Raises:
+            NotFound: no fresh draft or unknown region (forged button).
+            ValidationError: the chosen template has no place.
+        """
+        names = {region.id: region.name for region in await self.regions.list_all()}
+        name = names.get(region_id)
+        if name is None:
+            raise NotFound("region")
+        return await self.set_value(actor, "place", name)
+
+    async def set_value(self, actor: Member, name: str, value: str) -> AlertDraft:
+        """Fill one placeholder of the chosen template (a button press, issue #12.6).
+
+        Raises:
+            NotFound: no fresh draft.
+            ValidationError: no template chosen, a placeholder it does not have, or a value
+                ``clean_param`` refuses (M-09).
+        """
+        draft = await self.draft(actor)
+        key = draft.content.template
+        if key is None or name not in TEMPLATES[key].placeholders:
+            raise ValidationError(f"{name}: not a placeholder of the chosen template")
+        cleaned = clean_param(name, value)
+        if name != "time":
+            cleaned = listed_place(cleaned, await self._places())
+        content = AlertContent(template=key, params={**draft.content.params, name: cleaned})
         return await self._save(replace(draft, content=content, updated_at=self.clock.now()))
 
     async def set_free_text(self, actor: Member, text_es: str, text_qu: str) -> AlertDraft:

@@ -215,7 +215,8 @@ async def test_template_with_values_is_filled_by_command(world: World) -> None:
     await world.say(PUMA, "/aviso")
     await world.press(PUMA, "alert:tpl:avoid_area")
     assert (
-        "/aviso_datos Pichari | 18:00" in last_call(world, "editMessageText", PUMA).params["text"]
+        "/aviso_datos el puente | 18:00"
+        in last_call(world, "editMessageText", PUMA).params["text"]
     )
     await world.say(PUMA, "/aviso_datos Pi<b>chari | 25:00")
     assert "Escribe el lugar y la hora" in world.fake.texts(PUMA)[-1]
@@ -767,10 +768,18 @@ async def test_a_coordinator_without_a_session_is_asked_for_the_pin_then_compose
     assert world.count("SELECT COUNT(*) FROM alert_drafts") == 0
     typed = world.fake.push_message(PUMA, STAFF_PIN)
     await world.bot.settle()
-    assert world.fake.texts(PUMA)[-1] == "PIN correcto. Ya puedes continuar."
+    # The command resumes by itself (issue #12.6): the templates, no need to repeat /aviso.
+    resumed = last_call(world, "sendMessage", PUMA)
+    assert resumed.params["text"].startswith("Elige una plantilla.")
+    assert "Quedarse en casa" in buttons(resumed)
     assert typed not in world.fake.live_messages(PUMA)  # the PIN was deleted at once
 
-    message_id, confirm = await compose(world)  # /aviso again, now inside the session
+    message_id = world.bot.last_message_id(PUMA)
+    await world.press(PUMA, "alert:tpl:stay_home", message_id)
+    await world.press(PUMA, buttons(last_call(world, "editMessageText", PUMA))["Pichari"])
+    await world.press(PUMA, "alert:regs", message_id)
+    await world.press(PUMA, "alert:sev:warning", message_id)
+    confirm = buttons(last_call(world, "editMessageText", PUMA))["Confirmar y enviar"]
     await world.press(PUMA, confirm, message_id)
     await world.fake.wait_for_call("sendMessage", chat_id=ANA)
     assert world.count("SELECT COUNT(*) FROM alerts WHERE status = 'sending'") == 1
@@ -820,3 +829,58 @@ async def test_taking_a_help_request_needs_an_open_session(world: World) -> None
     assert all("atiende el pedido" not in text for text in world.fake.texts(ZORRO))
     # The informant's answer needed no PIN at all (informants are never gated here).
     assert world.audit("alert_answer") == ["help"]
+
+
+# --------------------------------------------------------------------------- on a phone (#12.6)
+
+
+async def test_place_and_time_are_chosen_with_buttons(world: World) -> None:
+    await world.say(PUMA, "/aviso")
+    message_id = world.bot.last_message_id(PUMA)
+    await world.press(PUMA, "alert:tpl:avoid_area", message_id)
+    places = last_call(world, "editMessageText", PUMA)
+    assert {"Pichari", "Kimbiri"} <= set(buttons(places))  # the listed places
+    await world.press(PUMA, buttons(places)["Kimbiri"], message_id)
+    times = last_call(world, "editMessageText", PUMA)
+    assert times.params["text"] == "¿Hasta qué hora?"
+    # 10:00 in Lima: the next hours on the hour.
+    assert rows(times)[:2] == [["11:00", "12:00", "13:00", "14:00"], ["16:00", "18:00", "22:00"]]
+    await world.press(PUMA, "alert:time:2599", message_id)  # forged: no such time
+    assert world.count("SELECT COUNT(*) FROM alerts") == 0
+    await world.press(PUMA, buttons(times)["18:00"], message_id)
+    regions = last_call(world, "editMessageText", PUMA)
+    await world.press(PUMA, buttons(regions)["Pichari"], message_id)
+    await world.press(PUMA, "alert:regs", message_id)
+    await world.press(PUMA, "alert:sev:warning", message_id)
+    preview = last_call(world, "editMessageText", PUMA)
+    assert "aprobación" not in preview.params["text"]  # a listed place: no approval
+    await world.press(PUMA, buttons(preview)["Confirmar y enviar"], message_id)
+    ana = await world.wait_sent(ANA, "Kimbiri")
+    assert "Zona que debes evitar hasta las 18:00: Kimbiri." in ana.params["text"]
+
+
+async def test_coordinators_have_alert_buttons_on_their_menu(world: World) -> None:
+    await world.say(PUMA, "/menu")
+    keyboard = last_call(world, "sendMessage", PUMA).params["reply_markup"]["keyboard"]
+    assert [[b["text"] for b in row] for row in keyboard][:2] == [
+        ["Enviar aviso"],
+        ["Avisos recientes", "Por aprobar"],
+    ]
+    await world.say(PUMA, "Enviar aviso")
+    assert "Quedarse en casa" in buttons(last_call(world, "sendMessage", PUMA))
+    await world.say(PUMA, "Por aprobar")
+    assert world.fake.texts(PUMA)[-1] == "No hay avisos pendientes."
+    await world.say(PUMA, "Avisos recientes")
+    assert world.fake.texts(PUMA)[-1] == "No hubo avisos en las últimas 24 horas."
+
+    # Without a session the button asks for the PIN, then the list follows by itself.
+    world.bot.clock.advance(timedelta(minutes=11))
+    await world.say(PUMA, "Avisos recientes")
+    assert world.fake.texts(PUMA)[-1] == ASK_PIN
+    await world.say(PUMA, STAFF_PIN)
+    assert world.fake.texts(PUMA)[-1] == "No hubo avisos en las últimas 24 horas."
+
+    # An informant typing the same words gets the generic answer (T-13).
+    await world.say(ANA, "Enviar aviso")
+    assert world.fake.texts(ANA)[-1] == "Este comando no está disponible. Escribe /menu."
+    assert world.count("SELECT COUNT(*) FROM alert_drafts") == 1  # Puma's only
