@@ -132,6 +132,8 @@ async def on_startup(application: BotApplication) -> None:
     jobs.start_retention(application)
     # The alert tally tick: coalesced edits of each sender's live summary.
     alerts.start_tally_job(application)
+    # Urgent alerts waiting for approval escalate to the administrators (issue #12.4).
+    alerts.start_approval_job(application)
     # Unlinks due after a duress PIN; purge of old message and update ids (M-13b, R-09).
     safety_feature.start_safety_job(application)
 

@@ -23,6 +23,7 @@ import html
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -35,6 +36,8 @@ from bot.domain.alerts import (
     AlertStatus,
     AlertTally,
     Answer,
+    Approval,
+    RejectReason,
     Severity,
 )
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
@@ -42,6 +45,8 @@ from bot.domain.models import Lang, Member, Role
 from bot.i18n import N_
 from bot.services.alerts import (
     TEMPLATE_ALERT,
+    TEMPLATE_APPROVAL_DECIDED,
+    TEMPLATE_APPROVAL_ESCALATED,
     TEMPLATE_APPROVAL_NEEDED,
     TEMPLATE_HELP,
     TEMPLATE_HELP_ACKED,
@@ -53,7 +58,7 @@ from handlers import send
 from handlers.access import menu_expired, requires
 from handlers.context import BotApplication, BotContext
 from handlers.notifier import Rendered, register_template
-from handlers.pin import require_pin
+from handlers.pin import register_continuation, require_pin
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,12 +67,16 @@ SENDERS = (Role.COORDINATOR, Role.ADMIN)
 TALLY_JOB = "alert-tallies"
 #: Seconds between tally refreshes: often enough to feel live, coalesced in between.
 TALLY_INTERVAL = 5.0
+APPROVAL_JOB = "alert-approvals"
+#: Seconds between looks for urgent alerts waiting too long for approval (issue #12.4).
+APPROVAL_INTERVAL = 60.0
 
 #: Spanish msgids of the shipped templates (keys and placeholders: ``bot.domain.alerts``).
 #: None asks anyone to go anywhere or share a location (A3).
 TEMPLATE_TEXT: Mapping[str, str] = {
-    # Translators: aviso de seguridad. {place} es un lugar, {time} una hora como 18:00.
-    "avoid_area": N_("Evita la zona de {place} hasta las {time}."),
+    # Translators: aviso de seguridad. {place} es un lugar tal como lo escribió el
+    # coordinador (p. ej. «Pichari» o «el puente»), {time} una hora como 18:00.
+    "avoid_area": N_("Zona que debes evitar hasta las {time}: {place}."),
     # Translators: aviso de seguridad.
     "stay_home": N_("Quédate en casa hasta nuevo aviso."),
     # Translators: aviso de seguridad.
@@ -162,21 +171,34 @@ def answer_keyboard(
 def render_alert(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]) -> Rendered:
     """An alert for one recipient: header, text, the question, the two answer buttons.
 
-    No codename, amount or reference ever appears (T-22); info alerts arrive silently.
+    No codename, amount or reference ever appears (T-22). Info alerts arrive silently and
+    ask nothing: asking "are you safe?" about a cancelled meeting would cry wolf (#12.5).
     """
     severity = Severity(params.get("severity", Severity.WARNING))
+    text = f"<b>{severity_header(t, severity)}</b>\n{alert_body(t, lang, params)}"
+    if severity is Severity.INFO:
+        return Rendered(text, disable_notification=True)
     # Translators: [bilingüe] última línea de cada aviso de seguridad, sobre los dos botones.
     question = t.gettext("¿Estás a salvo? Responde con un botón.")
-    text = f"<b>{severity_header(t, severity)}</b>\n{alert_body(t, lang, params)}\n\n{question}"
     return Rendered(
-        text,
-        reply_markup=answer_keyboard(t, params.get("alert", "0")),
-        disable_notification=severity is Severity.INFO,
+        f"{text}\n\n{question}", reply_markup=answer_keyboard(t, params.get("alert", "0"))
     )
 
 
-def render_tally_text(t: gettext.NullTranslations, alert_id: int, tally: AlertTally) -> str:
-    """The sender's live summary (counts only)."""
+def planned_line(t: gettext.NullTranslations, local_time: str | None) -> str:
+    """A line saying when held-back messages leave ("" when they go at once; #12.5)."""
+    if not local_time:
+        return ""
+    # Translators: {time} es una hora como 06:00, cuando terminan las horas de descanso.
+    return "\n" + t.gettext("Sale a las {time}, al terminar las horas de descanso.").format(
+        time=html.escape(local_time)
+    )
+
+
+def render_tally_text(
+    t: gettext.NullTranslations, alert_id: int, tally: AlertTally, planned: str | None = None
+) -> str:
+    """The sender's live summary (counts only), and when held-back rows leave."""
     # Translators: resumen en vivo de un aviso para el coordinador que lo envió. Cada
     # {marcador} es un número.
     text = t.gettext(
@@ -201,7 +223,7 @@ def render_tally_text(t: gettext.NullTranslations, alert_id: int, tally: AlertTa
         safe=tally.safe,
         help=tally.help,
         no_answer=tally.no_answer,
-    )
+    ) + planned_line(t, planned if tally.queued else None)
 
 
 def _tally_from(params: Mapping[str, str]) -> AlertTally:
@@ -226,7 +248,7 @@ def render_tally(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, s
     del lang
     alert_id = int(params.get("alert", "0"))
     message_id = int(params.get("message_id", "0"))
-    text = render_tally_text(t, alert_id, _tally_from(params))
+    text = render_tally_text(t, alert_id, _tally_from(params), params.get("planned"))
     return Rendered(text, edit_message_id=message_id or None)
 
 
@@ -266,11 +288,69 @@ def render_approval_needed(
     return Rendered(t.gettext("Un aviso espera tu aprobación. Escribe /aprobar."))
 
 
+def render_approval_escalated(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """To the administrators: an urgent alert still waits (neutral, no content)."""
+    del lang
+    minutes = int(params.get("minutes", "0") or 0)
+    # Translators: a los administradores. {alert} es un número, {minutes} los minutos que
+    # lleva esperando. /aprobar es un comando.
+    text = t.ngettext(
+        "El aviso urgente n.º {alert} espera aprobación desde hace {minutes} minuto."
+        " Escribe /aprobar.",
+        "El aviso urgente n.º {alert} espera aprobación desde hace {minutes} minutos."
+        " Escribe /aprobar.",
+        minutes,
+    ).format(alert=html.escape(params.get("alert", "?")), minutes=minutes)
+    return Rendered(f"<b>{text}</b>")
+
+
+def reject_reason_label(t: gettext.NullTranslations, reason: RejectReason) -> str:
+    """Why an approver refused: a button label and the author's note (≤ ~25 characters)."""
+    return {
+        # Translators: motivo para rechazar un aviso; botón y nota al autor.
+        RejectReason.DOUBTFUL: t.pgettext("motivo de rechazo", "Contenido dudoso"),
+        # Translators: motivo para rechazar un aviso; botón y nota al autor.
+        RejectReason.DETAILS: t.pgettext("motivo de rechazo", "Datos equivocados"),
+        # Translators: motivo para rechazar un aviso; botón y nota al autor.
+        RejectReason.NOT_NEEDED: t.pgettext("motivo de rechazo", "Ya no hace falta"),
+    }[reason]
+
+
+def render_approval_decided(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """To the author: who approved or rejected their alert, and why (issue #12.4)."""
+    del lang
+    alert = html.escape(params.get("alert", "?"))
+    by = html.escape(params.get("codename", "?"))
+    if params.get("decision") == "approved":
+        count = int(params.get("count", "0") or 0)
+        # Translators: al autor de un aviso. {by} es un seudónimo, {alert} y {count} números.
+        text = t.ngettext(
+            "{by} aprobó tu aviso n.º {alert}. Se envía a {count} persona.",
+            "{by} aprobó tu aviso n.º {alert}. Se envía a {count} personas.",
+            count,
+        ).format(by=by, alert=alert, count=count)
+        return Rendered(text)
+    try:
+        reason = reject_reason_label(t, RejectReason(params.get("reason", "")))
+    except ValueError:
+        reason = reject_reason_label(t, RejectReason.DOUBTFUL)
+    # Translators: al autor de un aviso. {by} es un seudónimo, {alert} un número, {reason}
+    # un motivo como «Contenido dudoso».
+    text = t.gettext("{by} rechazó tu aviso n.º {alert}. Motivo: {reason}. No se enviará.")
+    return Rendered(text.format(by=by, alert=alert, reason=reason))
+
+
 register_template(TEMPLATE_ALERT, render_alert)
 register_template(TEMPLATE_TALLY, render_tally)
 register_template(TEMPLATE_HELP, render_help)
 register_template(TEMPLATE_HELP_ACKED, render_help_acked)
 register_template(TEMPLATE_APPROVAL_NEEDED, render_approval_needed)
+register_template(TEMPLATE_APPROVAL_ESCALATED, render_approval_escalated)
+register_template(TEMPLATE_APPROVAL_DECIDED, render_approval_decided)
 
 
 def render_preview(
@@ -309,6 +389,13 @@ def render_preview(
         count=recipients,
     )
     return "\n\n".join([summary, *versions])
+
+
+def _local_time(context: BotContext, when: datetime | None) -> str | None:
+    """``HH:MM`` in the programme's zone, or None."""
+    if when is None:
+        return None
+    return when.astimezone(context.services.clock.tz).strftime("%H:%M")
 
 
 # ---------------------------------------------------------------------- keyboards
@@ -372,8 +459,28 @@ def _preview_step(
         regions=draft.regions,
         recipients=preview.recipients,
     )
-    if preview.needs_approval:
+    text += planned_line(t, _local_time(context, preview.planned))
+    if preview.approval is Approval.PEER:
         text += "\n\n" + t.gettext("Este aviso necesita la aprobación de otra persona.")
+    elif preview.approval is Approval.ADMIN:
+        # Translators: en la vista previa de un aviso con texto escrito a mano (texto libre
+        # o un lugar que no está en la lista) o con muchos destinatarios.
+        text += "\n\n" + t.gettext(
+            "Este aviso necesita la aprobación de un administrador: lleva texto escrito a mano"
+            " o va a muchas personas."
+        )
+    if preview.stranded:
+        # Translators: en la vista previa; no se muestra el botón de confirmar.
+        text += "\n" + t.gettext(
+            "Nadie puede aprobarlo ahora, así que no se puede enviar. Usa una plantilla con un"
+            " lugar de la lista o pide ayuda a un administrador."
+        )
+        return text, InlineKeyboardMarkup([[_cancel_button(t)]])
+    if preview.needs_approval:
+        # Translators: {names} son seudónimos separados por comas.
+        text += "\n" + t.gettext("Pueden aprobarlo: {names}.").format(
+            names=html.escape(", ".join(preview.approvers))
+        )
     confirm = InlineKeyboardButton(
         t.pgettext("botón", "Confirmar y enviar"), callback_data=f"alert:ok:{draft.nonce}"
     )
@@ -387,23 +494,42 @@ StaffCommand = Callable[[Update, BotContext, Member, int], Coroutine[Any, Any, N
 
 
 def _staff_command(
-    callback: StaffCommand,
+    callback: StaffCommand, *, resume: str | None = None
 ) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
     """A coordinator/admin command: role gate, then an open PIN session (M-05), then the
-    command with the chat id; without a session the PIN is asked for and nothing is read."""
+    command with the chat id; without a session the PIN is asked for and nothing is read.
+
+    With ``resume`` (commands without arguments), the command runs by itself once the PIN
+    is given (issue #12.6); the others are repeated by the member.
+    """
 
     @requires(*SENDERS)
     @functools.wraps(callback)
     async def wrapper(update: Update, context: BotContext, member: Member) -> None:
         chat = update.effective_chat
-        if chat is None or not await require_pin(update, context, member):
+        if chat is None or not await require_pin(update, context, member, then=resume):
             return
         await callback(update, context, member, chat.id)
 
+    if resume is not None:
+
+        async def resumed(update: Update, context: BotContext, member: Member) -> None:
+            chat = update.effective_chat
+            if chat is not None and member.role in SENDERS:
+                await callback(update, context, member, chat.id)
+
+        register_continuation(resume, resumed)
     return wrapper
 
 
-@_staff_command
+def _resumable(
+    name: str,
+) -> Callable[[StaffCommand], Callable[[Update, BotContext], Coroutine[Any, Any, None]]]:
+    """``_staff_command`` that resumes after the PIN under the continuation ``name``."""
+    return functools.partial(_staff_command, resume=name)
+
+
+@_resumable("alert_compose")
 async def alert_command(update: Update, context: BotContext, member: Member, chat_id: int) -> None:
     """``/aviso``: start composing; pick a template or switch to free text."""
     t = context.catalogs.for_lang(member.lang)
@@ -487,17 +613,17 @@ async def alert_text_command(
     await send.send_text(context, chat_id, text, reply_markup=keyboard)
 
 
-@_staff_command
+@_resumable("alert_approve")
 async def approve_command(
     update: Update, context: BotContext, member: Member, chat_id: int
 ) -> None:
     """``/aprobar``: each alert waiting for this member's approval, with its buttons."""
     t = context.catalogs.for_lang(member.lang)
-    pending = await context.services.alerts.pending_for(member)
+    pending = await context.services.alerts.approval_queue(member)
     if not pending:
         await send.send_text(context, chat_id, t.gettext("No hay avisos pendientes."))
         return
-    for alert in pending:
+    for alert, author in pending:
         preview = render_preview(
             context,
             t,
@@ -506,11 +632,18 @@ async def approve_command(
             regions=alert.regions,
             recipients=alert.recipients,
         )
-        kind = (
-            t.gettext("Texto libre escrito por una persona: revísalo con cuidado.")
-            if alert.content.is_free_text
-            else t.gettext("Plantilla traducida.")
-        )
+        if alert.content.is_free_text:
+            kind = t.gettext("Texto libre escrito por una persona: revísalo con cuidado.")
+        elif alert.approval is Approval.ADMIN and alert.content.params:
+            # Translators: en /aprobar, para una plantilla cuyo lugar no es de la lista.
+            kind = t.gettext(
+                "Plantilla con un lugar escrito a mano, que no está en la lista: revísalo con"
+                " cuidado."
+            )
+        else:
+            kind = t.gettext("Plantilla traducida.")
+        # Translators: en /aprobar. {author} es el seudónimo de quien escribió el aviso.
+        kind = t.gettext("Escrito por {author}.").format(author=html.escape(author)) + "\n" + kind
         keyboard = InlineKeyboardMarkup(
             [
                 [
@@ -524,6 +657,8 @@ async def approve_command(
             ]
         )
         header = t.gettext("Aviso n.º {alert}").format(alert=alert.id)
+        when = context.services.alerts.planned_for(alert)
+        preview += planned_line(t, _local_time(context, when))
         await send.send_text(
             context, chat_id, f"<b>{header}</b>\n{kind}\n\n{preview}", reply_markup=keyboard
         )
@@ -534,10 +669,12 @@ def _status_label(t: gettext.NullTranslations, status: AlertStatus) -> str:
         AlertStatus.PENDING: t.pgettext("estado de aviso", "Espera aprobación"),
         AlertStatus.SENDING: t.pgettext("estado de aviso", "Enviado"),
         AlertStatus.REJECTED: t.pgettext("estado de aviso", "Rechazado"),
+        # Translators: estado de un aviso que su autor retiró antes de la aprobación.
+        AlertStatus.WITHDRAWN: t.pgettext("estado de aviso", "Retirado"),
     }[status]
 
 
-@_staff_command
+@_resumable("alert_list")
 async def alerts_command(
     update: Update, context: BotContext, member: Member, chat_id: int
 ) -> None:
@@ -551,13 +688,19 @@ async def alerts_command(
         return
     blocks = []
     for alert, tally in recent[:10]:
+        planned = _local_time(context, context.services.alerts.planned_for(alert))
+        status = _status_label(t, alert.status)
+        if planned and alert.status is AlertStatus.SENDING and tally.queued:
+            # Translators: estado en /alertas de un aviso retenido por las horas de descanso.
+            # {time} es una hora como 06:00.
+            status = t.pgettext("estado de aviso", "Sale a las {time}").format(time=planned)
         # Translators: una línea de la lista de /alertas. {severity} y {status} son etiquetas.
         line = t.gettext("{severity} · {regions} · {status}").format(
             severity=severity_label(t, alert.severity),
             regions=html.escape(", ".join(alert.regions)),
-            status=_status_label(t, alert.status),
+            status=status,
         )
-        blocks.append(f"{render_tally_text(t, alert.id, tally)}\n{line}")
+        blocks.append(f"{render_tally_text(t, alert.id, tally, planned)}\n{line}")
     await send.send_text(context, chat_id, "\n\n".join(blocks))
 
 
@@ -631,10 +774,73 @@ class _Press:
 
 async def _step_template(press: _Press) -> str | None:
     draft = await press.context.services.alerts.choose_template(press.member, press.arg)
-    if TEMPLATES[press.arg].placeholders:
-        await press.show(_values_hint(press.t))
-    else:
+    await _next_value_step(press, draft)
+    return None
+
+
+async def _next_value_step(press: _Press, draft: AlertDraft) -> None:
+    """Ask for the next missing value with buttons (issue #12.6), then the regions."""
+    key = draft.content.template
+    placeholders = TEMPLATES[key].placeholders if key else ()
+    missing = [name for name in placeholders if name not in draft.content.params]
+    if not missing:
         await press.show(*await _region_step(press.context, press.member, draft))
+    elif missing[0] == "time":
+        await press.show(*_time_step(press.context, press.t))
+    else:
+        await press.show(*await _place_step(press.context, press.t))
+
+
+async def _place_step(
+    context: BotContext, t: gettext.NullTranslations
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The listed places as buttons; another place can still be typed (it needs approval)."""
+    rows = [
+        [InlineKeyboardButton(region.name, callback_data=f"alert:place:{region.id}")]
+        for region in await context.services.alerts.places()
+    ]
+    rows.append([_cancel_button(t)])
+    # Translators: tras elegir la plantilla «Evitar una zona». Los botones son regiones.
+    text = t.gettext(
+        "Elige el lugar. Para otro lugar escribe el lugar y la hora separados por |, por"
+        " ejemplo:\n/aviso_datos el puente | 18:00\n(otro lugar necesita la aprobación de un"
+        " administrador)."
+    )
+    return text, InlineKeyboardMarkup(rows)
+
+
+#: Hours ahead offered as buttons for "until when" (local time, on the hour).
+TIME_CHOICES = (1, 2, 3, 4, 6, 8, 12)
+
+
+def _time_step(
+    context: BotContext, t: gettext.NullTranslations
+) -> tuple[str, InlineKeyboardMarkup]:
+    """Until when, as buttons on the hour from the next one (local time)."""
+    hour = context.services.clock.now().astimezone(context.services.clock.tz).hour
+    labels = [f"{(hour + ahead) % 24:02d}:00" for ahead in TIME_CHOICES]
+    buttons = [
+        InlineKeyboardButton(label, callback_data=f"alert:time:{label.replace(':', '')}")
+        for label in labels
+    ]
+    rows = [buttons[i : i + 4] for i in range(0, len(buttons), 4)]
+    rows.append([_cancel_button(t)])
+    # Translators: segunda pregunta de la plantilla «Evitar una zona»; botones con horas.
+    return t.gettext("¿Hasta qué hora?"), InlineKeyboardMarkup(rows)
+
+
+async def _step_place(press: _Press) -> str | None:
+    draft = await press.context.services.alerts.choose_place(press.member, int(press.arg))
+    await _next_value_step(press, draft)
+    return None
+
+
+async def _step_time(press: _Press) -> str | None:
+    if len(press.arg) != 4 or not press.arg.isdecimal():
+        raise ValueError("time button")
+    value = f"{press.arg[:2]}:{press.arg[2:]}"
+    draft = await press.context.services.alerts.set_value(press.member, "time", value)
+    await _next_value_step(press, draft)
     return None
 
 
@@ -660,13 +866,25 @@ async def _step_severity(press: _Press) -> str | None:
 
 
 async def _step_confirm(press: _Press) -> str | None:
-    alert = await press.context.services.alerts.confirm(
-        press.member, press.arg, tally_message_id=press.message_id
-    )
+    try:
+        alert = await press.context.services.alerts.confirm(
+            press.member, press.arg, tally_message_id=press.message_id
+        )
+    except ValidationError as exc:
+        if str(exc).startswith("approvers"):
+            # Translators: aviso breve (toast) al confirmar un aviso que nadie puede aprobar.
+            return press.t.gettext("Nadie puede aprobar este aviso. No se envió.")
+        raise
     if alert.status is AlertStatus.PENDING:
         text = press.t.gettext("El aviso n.º {alert} espera la aprobación de otra persona.")
-    else:
-        text = press.t.gettext("Enviando el aviso n.º {alert}…")
+        withdraw = InlineKeyboardButton(
+            # Translators: botón del autor para retirar un aviso que espera aprobación.
+            press.t.pgettext("botón", "Retirar el aviso"),
+            callback_data=f"appr:drop:{alert.id}",
+        )
+        await press.show(text.format(alert=alert.id), InlineKeyboardMarkup([[withdraw]]))
+        return None
+    text = press.t.gettext("Enviando el aviso n.º {alert}…")
     await press.show(text.format(alert=alert.id))
     return None
 
@@ -679,6 +897,8 @@ async def _step_cancel(press: _Press) -> str | None:
 
 _STEPS: Mapping[str, Callable[[_Press], Coroutine[Any, Any, str | None]]] = {
     "tpl": _step_template,
+    "place": _step_place,
+    "time": _step_time,
     "reg": _step_region,
     "regs": _step_regions_done,
     "sev": _step_severity,
@@ -706,6 +926,7 @@ async def on_alert_compose_button(
         await menu_expired(update, context, member, chat_id)
         return
     except ValidationError:
+        # A bad time or a value the template does not have is a forged button as well.
         toast = t.gettext("Falta completar el aviso. Escribe /aviso para empezar de nuevo.")
     await send.answer_callback(context, query.id, toast)
 
@@ -724,22 +945,68 @@ def _parse_id(parts: Sequence[str], actions: frozenset[str]) -> tuple[str, int]:
 # ---------------------------------------------------------------------- approval buttons
 
 
+def _reason_keyboard(t: gettext.NullTranslations, alert_id: int) -> InlineKeyboardMarkup:
+    """The reasons an approver may give; the author is told the chosen one (issue #12.4)."""
+    rows = [
+        [
+            InlineKeyboardButton(
+                reject_reason_label(t, reason), callback_data=f"appr:why:{alert_id}:{reason}"
+            )
+        ]
+        for reason in RejectReason
+    ]
+    return InlineKeyboardMarkup(rows)
+
+
+async def _decide(
+    context: BotContext, member: Member, t: gettext.NullTranslations, parts: Sequence[str]
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """Carry out one approval button; the new text of its message (and buttons, if any).
+
+    Raises:
+        NotFound, NotAllowed, ValueError: forged, foreign or malformed (menú vencido).
+        Conflict: decided or withdrawn already.
+    """
+    service = context.services.alerts
+    if len(parts) == 4 and parts[1] == "why":
+        alert_id, reason = int(parts[2]), RejectReason(parts[3])
+        alert = await service.reject(member, alert_id, reason)
+        text = t.gettext("Rechazaste el aviso n.º {alert}. No se enviará.")
+        return text.format(alert=alert.id), None
+    action, alert_id = _parse_id(parts, frozenset({"ok", "no", "drop"}))
+    if action == "ok":
+        alert = await service.approve(member, alert_id)
+        # Translators: {alert} y {count} son números.
+        text = t.ngettext(
+            "Aprobaste el aviso n.º {alert}. Se envía a {count} persona.",
+            "Aprobaste el aviso n.º {alert}. Se envía a {count} personas.",
+            alert.recipients,
+        )
+        planned = _local_time(context, service.planned_for(alert))
+        return text.format(alert=alert.id, count=alert.recipients) + planned_line(t, planned), None
+    if action == "drop":
+        alert = await service.withdraw(member, alert_id)
+        # Translators: al autor que retiró su aviso antes de que alguien lo aprobara.
+        text = t.gettext("Retiraste el aviso n.º {alert}. No se enviará.")
+        return text.format(alert=alert.id), None
+    # "no": ask why first; the decision is the reason button (re-checked there).
+    if not any(alert.id == alert_id for alert in await service.pending_for(member)):
+        raise NotFound("alert")
+    # Translators: tras tocar «Rechazar»; el motivo se le dice al autor del aviso.
+    text = t.gettext("¿Por qué rechazas el aviso n.º {alert}? Se lo diremos a su autor.")
+    return text.format(alert=alert_id), _reason_keyboard(t, alert_id)
+
+
 @_staff_button
 async def on_approval_button(
     update: Update, context: BotContext, member: Member, button: _Button
 ) -> None:
-    """``appr:ok|no:<id>``: a second person approves or rejects (M-14, T-14)."""
+    """``appr:ok|no|drop:<id>``, ``appr:why:<id>:<reason>``: approve, reject with a reason
+    (M-14, T-14), or the author withdraws a pending alert (issue #12.4)."""
     query, parts, chat_id, message_id = button
     t = context.catalogs.for_lang(member.lang)
-    service = context.services.alerts
     try:
-        action, alert_id = _parse_id(parts, frozenset({"ok", "no"}))
-        if action == "ok":
-            alert = await service.approve(member, alert_id)
-            text = t.gettext("Aprobaste el aviso n.º {alert}. Se envía a {count} personas.")
-        else:
-            alert = await service.reject(member, alert_id)
-            text = t.gettext("Rechazaste el aviso n.º {alert}. No se enviará.")
+        text, keyboard = await _decide(context, member, t, parts)
     except (NotFound, NotAllowed, ValueError):
         await menu_expired(update, context, member, chat_id)
         return
@@ -748,9 +1015,7 @@ async def on_approval_button(
         await send.edit_text(context, chat_id, message_id, text)
         await send.answer_callback(context, query.id)
         return
-    await send.edit_text(
-        context, chat_id, message_id, text.format(alert=alert.id, count=alert.recipients)
-    )
+    await send.edit_text(context, chat_id, message_id, text, reply_markup=keyboard)
     await send.answer_callback(context, query.id)
 
 
@@ -820,6 +1085,27 @@ async def refresh_tallies(context: BotContext) -> None:
     changed = await context.services.alerts.refresh_tallies()
     if changed:
         _LOGGER.debug("Queued %d tally update(s)", changed)
+
+
+async def escalate_approvals(context: BotContext) -> None:
+    """The approval tick: urgent alerts waiting too long reach the administrators."""
+    await context.services.alerts.escalate_waiting()
+
+
+def start_approval_job(application: BotApplication) -> None:
+    """Schedule the approval tick (a clock only; the pending alerts are in SQLite, R-08)."""
+    job_queue = application.job_queue
+    if job_queue is None:  # pragma: no cover - the application is always built with one
+        raise RuntimeError("alert approvals need a JobQueue")
+    for job in job_queue.get_jobs_by_name(APPROVAL_JOB):
+        job.schedule_removal()
+    job_queue.run_repeating(
+        escalate_approvals,
+        interval=APPROVAL_INTERVAL,
+        first=APPROVAL_INTERVAL,
+        name=APPROVAL_JOB,
+        job_kwargs={"coalesce": True, "misfire_grace_time": 60, "max_instances": 1},
+    )
 
 
 def start_tally_job(application: BotApplication) -> None:

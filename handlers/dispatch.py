@@ -9,11 +9,18 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.domain.models import Member
-from handlers import claims, registration
+from handlers import alerts, claims, registration
 from handlers import help as help_feature
 from handlers.access import ALL_ROLES, menu_expired, not_available, requires
 from handlers.context import BotContext
 from handlers.menus import MenuAction, action_for_text
+
+#: The coordinators' menu buttons run the same handlers as their commands (issue #12.6).
+_STAFF_BUTTONS = {
+    MenuAction.ALERT: alerts.alert_command,
+    MenuAction.ALERTS: alerts.alerts_command,
+    MenuAction.APPROVE: alerts.approve_command,
+}
 
 
 @requires(*ALL_ROLES)
@@ -30,6 +37,8 @@ async def on_menu_text(update: Update, context: BotContext, member: Member) -> N
         await help_feature.show_help(context, member, chat.id)
     elif action is MenuAction.LANGUAGE:
         await registration.ask_language(context, chat.id)
+    elif action in _STAFF_BUTTONS and member.role in alerts.SENDERS:
+        await _STAFF_BUTTONS[action](update, context)
     else:
         await not_available(context, member, chat.id)
 

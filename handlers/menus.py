@@ -26,6 +26,9 @@ class MenuAction(StrEnum):
     STATUS = "status"
     HELP = "help"
     LANGUAGE = "language"
+    ALERT = "alert"
+    ALERTS = "alerts"
+    APPROVE = "approve"
 
 
 def button_labels(t: NullTranslations) -> dict[MenuAction, str]:
@@ -40,14 +43,30 @@ def button_labels(t: NullTranslations) -> dict[MenuAction, str]:
         MenuAction.HELP: t.pgettext("botón", "Cómo usar"),
         # Translators: botón grande del menú que abre la elección de idioma; ≤ 20 caracteres.
         MenuAction.LANGUAGE: t.pgettext("botón", "Idioma"),
+        # Translators: botón grande del menú de coordinadores: empieza un aviso (/aviso);
+        # ≤ 20 caracteres.
+        MenuAction.ALERT: t.pgettext("botón", "Enviar aviso"),
+        # Translators: botón grande del menú de coordinadores: los avisos recientes
+        # (/alertas); ≤ 20 caracteres.
+        MenuAction.ALERTS: t.pgettext("botón", "Avisos recientes"),
+        # Translators: botón grande del menú de coordinadores: avisos que esperan su
+        # aprobación (/aprobar); ≤ 20 caracteres.
+        MenuAction.APPROVE: t.pgettext("botón", "Por aprobar"),
     }
 
 
 def actions_for(role: Role) -> tuple[MenuAction, ...]:
-    """The buttons a role sees: only informants have claims to look at."""
+    """The buttons a role sees: only informants have claims to look at; coordinators and
+    administrators get their alert commands on buttons (issue #12.6: typing is hard)."""
     if role is Role.INFORMANT:
         return (MenuAction.STATUS, MenuAction.HELP, MenuAction.LANGUAGE)
-    return (MenuAction.HELP, MenuAction.LANGUAGE)
+    return (
+        MenuAction.ALERT,
+        MenuAction.ALERTS,
+        MenuAction.APPROVE,
+        MenuAction.HELP,
+        MenuAction.LANGUAGE,
+    )
 
 
 def main_keyboard(t: NullTranslations, role: Role) -> ReplyKeyboardMarkup:
@@ -57,6 +76,11 @@ def main_keyboard(t: NullTranslations, role: Role) -> ReplyKeyboardMarkup:
     rows: list[list[KeyboardButton]] = []
     if MenuAction.STATUS in actions:
         rows.append([KeyboardButton(labels[MenuAction.STATUS])])
+    if MenuAction.ALERT in actions:
+        rows.append([KeyboardButton(labels[MenuAction.ALERT])])
+        rows.append(
+            [KeyboardButton(labels[MenuAction.ALERTS]), KeyboardButton(labels[MenuAction.APPROVE])]
+        )
     rows.append(
         [KeyboardButton(labels[MenuAction.HELP]), KeyboardButton(labels[MenuAction.LANGUAGE])]
     )
@@ -107,7 +131,7 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
                 t.pgettext(
                     "comando",
                     "Aviso con texto libre en los dos idiomas: /aviso_texto texto en español"
-                    " || texto en quechua. Necesita la aprobación de otra persona.",
+                    " || texto en quechua. Necesita la aprobación de un administrador.",
                 ),
                 False,
             ),

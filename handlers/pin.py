@@ -9,9 +9,10 @@ For other features:
 
 * ``gate(update, context, member, then=...)`` before showing an informant's data: OPEN or
   NOT_NEEDED → show; DECOY → show the real *empty* state; CLOSED → the PIN was asked, stop.
-* ``require_pin(update, context, member)`` before any privileged action (alerts, approvals,
-  unlink, reset): True → go on; False → the member was asked for the PIN (or told to create
-  one) and the handler must stop; after the PIN the member repeats the command.
+* ``require_pin(update, context, member, then=...)`` before any privileged action (alerts,
+  approvals, unlink, reset): True → go on; False → the member was asked for the PIN (or told
+  to create one) and the handler must stop; after the PIN the continuation named ``then``
+  runs (the command resumes), or without one the member repeats the command.
 * ``register_continuation(name, callback)``: what ``then=name`` runs after a correct PIN.
 """
 
@@ -117,24 +118,29 @@ async def gate(
     return state
 
 
-async def require_pin(update: Update, context: BotContext, member: Member) -> bool:
-    """Whether a privileged action may go on now; if not, the PIN has been asked for."""
+async def require_pin(
+    update: Update, context: BotContext, member: Member, *, then: str | None = None
+) -> bool:
+    """Whether a privileged action may go on now; if not, the PIN has been asked for (and
+    ``then``, a registered continuation, runs once it is given)."""
     chat = update.effective_chat
     try:
         await context.services.pin.require_session(member)
     except PinRequired as exc:
         if chat is not None:
-            await _pin_needed(context, member, chat.id, exc)
+            await _pin_needed(context, member, chat.id, exc, then)
         return False
     return True
 
 
-async def _pin_needed(context: BotContext, member: Member, chat_id: int, exc: PinRequired) -> None:
+async def _pin_needed(
+    context: BotContext, member: Member, chat_id: int, exc: PinRequired, then: str | None
+) -> None:
     if isinstance(exc, PinNotSet):
         t = context.catalogs.for_lang(member.lang)
         await _say(context, member, chat_id, t.gettext("Primero crea tu PIN con /pin."))
     else:
-        await ask_pin(context, member, chat_id)
+        await ask_pin(context, member, chat_id, then)
 
 
 # ---------------------------------------------------------------------- commands
@@ -201,7 +207,7 @@ async def pin_reset_command(update: Update, context: BotContext, member: Member)
     try:
         target = await context.services.pin.reset(member, codename)
     except PinRequired as exc:
-        await _pin_needed(context, member, chat.id, exc)
+        await _pin_needed(context, member, chat.id, exc, None)
         return
     except NotFound:
         await _say(context, member, chat.id, t.gettext("No encontramos a ese miembro."))

@@ -21,7 +21,9 @@ from bot.domain.alerts import (
     AlertStatus,
     AlertTally,
     Answer,
+    Approval,
     HelpRequest,
+    RejectReason,
     Severity,
 )
 from bot.domain.errors import Conflict
@@ -32,7 +34,7 @@ from storage.keys import KeyMaterial
 _ALERT_SELECT = """
 SELECT a.id, a.creator_id, a.nonce, a.template, a.params_enc, a.text_es_enc, a.text_qu_enc,
        a.severity, a.status, a.recipients, a.created_at, a.decided_by, a.decided_at,
-       a.tally_message_id,
+       a.tally_message_id, a.approval, a.reason,
        (SELECT group_concat(name, char(31)) FROM (
             SELECT r.name FROM alert_regions ar JOIN regions r ON r.id = ar.region_id
             WHERE ar.alert_id = a.id ORDER BY r.name)) AS regions
@@ -57,8 +59,23 @@ _TALLY_COLUMN = {
 }
 
 
+#: How a withdrawn alert is stored (the 0003 status CHECK knows only three statuses).
+_WITHDRAWN = "withdrawn"
+
+
 def _split(value: str | None) -> tuple[str, ...]:
     return tuple(value.split("\x1f")) if value else ()
+
+
+def _status(row: sqlite3.Row) -> AlertStatus:
+    if row["status"] == "rejected" and row["reason"] == _WITHDRAWN:
+        return AlertStatus.WITHDRAWN
+    return AlertStatus(row["status"])
+
+
+def _reason(row: sqlite3.Row) -> RejectReason | None:
+    reason = row["reason"]
+    return RejectReason(reason) if reason and reason != _WITHDRAWN else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,12 +170,14 @@ class SqliteAlertRepository:
             content=self._open_content("alerts", row, row["id"]),
             severity=Severity(row["severity"]),
             regions=_split(row["regions"]),
-            status=AlertStatus(row["status"]),
+            status=_status(row),
             recipients=row["recipients"],
             created_at=parse_ts(row["created_at"]),
             decided_by=row["decided_by"],
             decided_at=parse_ts(row["decided_at"]) if row["decided_at"] else None,
             tally_message_id=row["tally_message_id"],
+            approval=Approval(row["approval"]),
+            reason=_reason(row),
         )
 
     async def add(self, alert: Alert) -> Alert:
@@ -170,7 +189,7 @@ class SqliteAlertRepository:
                 await conn.execute(
                     "INSERT INTO alerts (id, creator_id, nonce, template, params_enc,"
                     " text_es_enc, text_qu_enc, severity, status, recipients, created_at,"
-                    " tally_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " tally_message_id, approval) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         alert_id,
                         alert.creator_id,
@@ -184,6 +203,7 @@ class SqliteAlertRepository:
                         alert.recipients,
                         ts(alert.created_at),
                         alert.tally_message_id,
+                        str(alert.approval),
                     ),
                 )
                 await conn.executemany(
@@ -216,13 +236,18 @@ class SqliteAlertRepository:
         decided_by: int | None,
         now: datetime,
         recipients: int,
+        *,
+        reason: RejectReason | None = None,
     ) -> bool:
         """Compare-and-set from ``pending``: exactly one decision wins."""
+        stored = str(reason) if reason else None
+        if status is AlertStatus.WITHDRAWN:
+            status, decided_by, stored = AlertStatus.REJECTED, None, _WITHDRAWN
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
-                "UPDATE alerts SET status = ?, decided_by = ?, decided_at = ?, recipients = ?"
-                " WHERE id = ? AND status = 'pending'",
-                (str(status), decided_by, ts(now), recipients, alert_id),
+                "UPDATE alerts SET status = ?, decided_by = ?, decided_at = ?, recipients = ?,"
+                " reason = ? WHERE id = ? AND status = 'pending'",
+                (str(status), decided_by, ts(now), recipients, stored, alert_id),
             )
             return cursor.rowcount == 1
 

@@ -2,9 +2,10 @@
 
 An alert is a safety broadcast to the informants of some regions (architecture.md §8). Its text
 comes from a pre-translated template with named placeholders, or is free text written in both
-languages; free text, alerts outside the sender's own regions and very large alerts wait for a
-second person's approval (M-14) before any outbox row exists (T-14). The rules live here,
-pure, so services and tests share them.
+languages; free text, template values that are not on the administrators' list of places,
+alerts outside the sender's own regions and very large alerts wait for a second person's
+approval (M-14) before any outbox row exists (T-14); ``required_approval`` says whose. The
+rules live here, pure, so services and tests share them.
 
 Nothing in a template asks anyone to go somewhere or share a location: the onboarding rule
 "the bot never asks you to go anywhere or share your location" (threat model, A3) is what makes
@@ -14,7 +15,7 @@ a fake alert recognisable as fake.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -43,11 +44,36 @@ class Severity(StrEnum):
 
 
 class AlertStatus(StrEnum):
-    """Lifecycle: pending approval, then sending (outbox rows exist) or rejected."""
+    """Lifecycle: pending approval, then sending (outbox rows exist), rejected by an approver
+    or withdrawn by its author."""
 
     PENDING = "pending"
     SENDING = "sending"
     REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class Approval(StrEnum):
+    """Who must approve an alert before anything is sent (M-14; issue #12.3).
+
+    Never the author. ``ADMIN``: text a person wrote (free text, or a template value that is
+    not a listed place) or more recipients than the threshold: only an administrator, so two
+    colluding or coerced coordinators are not enough to lure informants. ``PEER``: a template
+    alert beyond the author's own regions: an administrator, or a coordinator of every
+    target region.
+    """
+
+    NONE = "none"
+    PEER = "peer"
+    ADMIN = "admin"
+
+
+class RejectReason(StrEnum):
+    """Why an approver refused an alert; told to its author (issue #12.4). Keys, never text."""
+
+    DOUBTFUL = "doubtful"
+    DETAILS = "details"
+    NOT_NEEDED = "not_needed"
 
 
 class Answer(StrEnum):
@@ -98,6 +124,13 @@ def clean_param(name: str, value: str) -> str:
     return clean_name(value, field=name)
 
 
+def listed_place(value: str, places: Collection[str]) -> str:
+    """The listed spelling of ``value`` if it names one of ``places`` in any case; else
+    ``value`` unchanged."""
+    folded = value.casefold()
+    return next((place for place in places if place.casefold() == folded), value)
+
+
 def template_params(template: AlertTemplate, values: Sequence[str]) -> dict[str, str]:
     """Bind positional values (``Pichari | 18:00``) to the template's placeholders.
 
@@ -137,6 +170,14 @@ class AlertContent:
     def is_free_text(self) -> bool:
         """Free text was written by a person, not pre-translated: it needs approval."""
         return self.template is None
+
+    def unlisted_values(self, places: Collection[str]) -> bool:
+        """Whether a template value could carry an instruction (issue #12.2).
+
+        Clock times are strict ``HH:MM``; every other value must be one of ``places``, the
+        names administrators keep. Anything else was written by the sender, like free text.
+        """
+        return any(name != "time" and value not in places for name, value in self.params.items())
 
     @property
     def complete(self) -> bool:
@@ -183,6 +224,8 @@ class Alert:
     decided_by: int | None = None
     decided_at: datetime | None = None
     tally_message_id: int | None = None
+    approval: Approval = Approval.NONE
+    reason: RejectReason | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,11 +338,25 @@ class QuietHours:
         return end
 
 
-def needs_approval(
-    content: AlertContent, regions: Sequence[str], creator: Member, recipients: int, limit: int
-) -> bool:
-    """M-14: free text, regions beyond the creator's own, or more than ``limit`` recipients."""
-    return content.is_free_text or not set(regions) <= set(creator.regions) or recipients > limit
+def required_approval(
+    content: AlertContent,
+    regions: Sequence[str],
+    creator: Member,
+    recipients: int,
+    limit: int,
+    *,
+    places: Collection[str],
+) -> Approval:
+    """M-14: whose approval an alert needs (``Approval`` says why each level).
+
+    ``places`` are the names administrators keep (the regions): a template value outside
+    them is treated like free text (issue #12.2).
+    """
+    if content.is_free_text or content.unlisted_values(places) or recipients > limit:
+        return Approval.ADMIN
+    if not set(regions) <= set(creator.regions):
+        return Approval.PEER
+    return Approval.NONE
 
 
 class AlertRepository(Protocol):
@@ -334,8 +391,14 @@ class AlertRepository(Protocol):
         decided_by: int | None,
         now: datetime,
         recipients: int,
+        *,
+        reason: RejectReason | None = None,
     ) -> bool:
-        """Move a pending alert to ``status``; False if it was no longer pending (CAS)."""
+        """Move a pending alert to ``status``; False if it was no longer pending (CAS).
+
+        ``WITHDRAWN`` has no decider (the author withdrew it); ``reason`` goes with
+        ``REJECTED``.
+        """
 
     async def set_tally_message(self, alert_id: int, message_id: int) -> None:
         """Remember the sender's summary message, which tally rows edit."""

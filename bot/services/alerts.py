@@ -25,11 +25,15 @@ from bot.domain.alerts import (
     AlertTally,
     Answer,
     AnswerOutcome,
+    Approval,
     HelpRequest,
     QuietHours,
+    RejectReason,
     Severity,
+    clean_param,
     free_text,
-    needs_approval,
+    listed_place,
+    required_approval,
     template_params,
 )
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
@@ -47,6 +51,11 @@ TEMPLATE_TALLY = "alert_tally"
 TEMPLATE_HELP = "alert_help"
 TEMPLATE_HELP_ACKED = "alert_help_acked"
 TEMPLATE_APPROVAL_NEEDED = "alert_approval_needed"
+TEMPLATE_APPROVAL_ESCALATED = "alert_approval_escalated"
+TEMPLATE_APPROVAL_DECIDED = "alert_approval_decided"
+
+#: An urgent alert still waiting for approval this long is escalated to the administrators.
+ESCALATE_AFTER = timedelta(minutes=5)
 
 #: Per-coordinator broadcast rate cap (M-14): alerts created per hour.
 MAX_ALERTS_PER_HOUR = 10
@@ -59,11 +68,25 @@ def correlation(alert_id: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class AlertPreview:
-    """What the sender confirms: the draft, who would get it and whether it needs approval."""
+    """What the sender confirms: the draft, who would get it, whose approval it needs and
+    who could give it (codenames; empty while approval is needed: nobody can, issue #12.4)."""
 
     draft: AlertDraft
     recipients: int
-    needs_approval: bool
+    approval: Approval
+    approvers: tuple[str, ...] = ()
+    #: When it would leave if sent now: the end of quiet hours, or None (at once).
+    planned: datetime | None = None
+
+    @property
+    def needs_approval(self) -> bool:
+        """Whether a second person must approve before anything is sent."""
+        return self.approval is not Approval.NONE
+
+    @property
+    def stranded(self) -> bool:
+        """Approval is needed and nobody may give it: confirming is refused."""
+        return self.needs_approval and not self.approvers
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +204,48 @@ class AlertService:
         if key is None:
             raise ValidationError("template: none chosen")
         params = template_params(TEMPLATES[key], values)
+        # A place typed in another case becomes the listed name, so it needs no approval.
+        places = await self._places()
+        params = {
+            name: value if name == "time" else listed_place(value, places)
+            for name, value in params.items()
+        }
         content = AlertContent(template=key, params=params)
+        return await self._save(replace(draft, content=content, updated_at=self.clock.now()))
+
+    async def places(self) -> list[Region]:
+        """The places a template value may name without approval: the regions (#12.2)."""
+        return await self.regions.list_all()
+
+    async def choose_place(self, actor: Member, region_id: int) -> AlertDraft:
+        """The place button (issue #12.6): a listed place, so no approval is needed for it.
+
+        Raises:
+            NotFound: no fresh draft or unknown region (forged button).
+            ValidationError: the chosen template has no place.
+        """
+        names = {region.id: region.name for region in await self.regions.list_all()}
+        name = names.get(region_id)
+        if name is None:
+            raise NotFound("region")
+        return await self.set_value(actor, "place", name)
+
+    async def set_value(self, actor: Member, name: str, value: str) -> AlertDraft:
+        """Fill one placeholder of the chosen template (a button press, issue #12.6).
+
+        Raises:
+            NotFound: no fresh draft.
+            ValidationError: no template chosen, a placeholder it does not have, or a value
+                ``clean_param`` refuses (M-09).
+        """
+        draft = await self.draft(actor)
+        key = draft.content.template
+        if key is None or name not in TEMPLATES[key].placeholders:
+            raise ValidationError(f"{name}: not a placeholder of the chosen template")
+        cleaned = clean_param(name, value)
+        if name != "time":
+            cleaned = listed_place(cleaned, await self._places())
+        content = AlertContent(template=key, params={**draft.content.params, name: cleaned})
         return await self._save(replace(draft, content=content, updated_at=self.clock.now()))
 
     async def set_free_text(self, actor: Member, text_es: str, text_qu: str) -> AlertDraft:
@@ -243,10 +307,47 @@ class AlertService:
             raise ValidationError("severity: none chosen")
         await self._require(actor, Action.SEND_ALERT, frozenset(draft.regions))
         recipients = len(await self.members.in_regions(draft.regions, [Role.INFORMANT]))
-        approval = needs_approval(
-            draft.content, draft.regions, actor, recipients, self.approval_threshold
+        approval = required_approval(
+            draft.content,
+            draft.regions,
+            actor,
+            recipients,
+            self.approval_threshold,
+            places=await self._places(),
         )
-        return AlertPreview(draft=draft, recipients=recipients, needs_approval=approval)
+        planned = self._release(draft.severity, self.clock.now())
+        if approval is Approval.NONE:
+            return AlertPreview(draft, recipients, approval, planned=planned)
+        would_be = Alert(
+            id=0,
+            creator_id=actor.id,
+            nonce=draft.nonce,
+            content=draft.content,
+            severity=draft.severity,
+            regions=draft.regions,
+            status=AlertStatus.PENDING,
+            recipients=recipients,
+            created_at=self.clock.now(),
+            approval=approval,
+        )
+        approvers = tuple(member.codename for member in await self._approvers(would_be))
+        return AlertPreview(draft, recipients, approval, approvers, planned)
+
+    async def _places(self) -> frozenset[str]:
+        """The names administrators keep that a template value may use (issue #12.2)."""
+        return frozenset(region.name for region in await self.regions.list_all())
+
+    async def _admins(self) -> list[Member]:
+        return [m for m in await self.members.list_all() if m.role is Role.ADMIN and m.active]
+
+    async def _approvers(self, alert: Alert) -> list[Member]:
+        """Everyone who may approve ``alert`` now (authorize decides; never the author)."""
+        coordinators = await self.members.in_regions(alert.regions, [Role.COORDINATOR])
+        return [
+            member
+            for member in (*coordinators, *await self._admins())
+            if is_allowed(member, Action.APPROVE_ALERT, alert)
+        ]
 
     async def cancel_draft(self, actor: Member) -> None:
         """Drop the actor's draft (nothing was sent)."""
@@ -274,6 +375,10 @@ class AlertService:
         draft = preview.draft
         if draft.nonce != nonce or draft.severity is None:
             raise NotFound("draft")
+        if preview.stranded:
+            # Nobody could ever approve it: refuse rather than strand it (issue #12.4).
+            await self._audit(actor, "alert_create", "no_approver", f"member:{actor.id}")
+            raise ValidationError("approvers: none")
         now = self.clock.now()
         recent = await self.alerts.recent(now - timedelta(hours=1))
         if sum(alert.creator_id == actor.id for alert in recent) >= MAX_ALERTS_PER_HOUR:
@@ -293,6 +398,7 @@ class AlertService:
                         recipients=preview.recipients,
                         created_at=now,
                         tally_message_id=tally_message_id,
+                        approval=preview.approval,
                     )
                 )
                 await self.alerts.delete_draft(actor.id)
@@ -310,28 +416,79 @@ class AlertService:
             return existing
 
     async def _ask_for_approval(self, alert: Alert) -> None:
-        """Tell everyone who may approve that an alert waits (neutral, no content)."""
-        coordinators = await self.members.in_regions(alert.regions, [Role.COORDINATOR])
-        admins = [m for m in await self.members.list_all() if m.role is Role.ADMIN and m.active]
-        messages = [
-            OutboxMessage(
-                idempotency_key=f"alert-approval:{alert.id}:{member.id}",
-                kind=OutboxKind.NOTIFICATION,
-                member_id=member.id,
-                template=TEMPLATE_APPROVAL_NEEDED,
-                params={"alert": str(alert.id)},
-                correlation=correlation(alert.id),
-            )
-            for member in (*coordinators, *admins)
-            if is_allowed(member, Action.APPROVE_ALERT, alert)
-        ]
-        await self.outbox.enqueue_many(messages)
+        """Tell the first approvers that an alert waits (neutral, no content; issue #12.4).
+
+        A template alert beyond its author's regions asks the regions' coordinators first
+        (administrators only when there are none); anything needing an administrator asks
+        the administrators. An urgent alert still waiting is escalated later
+        (``escalate_waiting``).
+        """
+        approvers = await self._approvers(alert)
+        first = [m for m in approvers if m.role is Role.COORDINATOR] or approvers
+        await self.outbox.enqueue_many(
+            [
+                OutboxMessage(
+                    idempotency_key=f"alert-approval:{alert.id}:{member.id}",
+                    kind=OutboxKind.NOTIFICATION,
+                    member_id=member.id,
+                    template=TEMPLATE_APPROVAL_NEEDED,
+                    params={"alert": str(alert.id)},
+                    correlation=correlation(alert.id),
+                )
+                for member in first
+            ]
+        )
+
+    async def escalate_waiting(self) -> int:
+        """The approval tick: urgent alerts waiting ``ESCALATE_AFTER`` reach the administrators.
+
+        Idempotent through the outbox key (one note per alert and administrator, however
+        often the tick runs); returns how many notes were queued.
+        """
+        now = self.clock.now()
+        queued = 0
+        for alert in await self.alerts.pending():
+            if alert.severity is not Severity.URGENT or now - alert.created_at < ESCALATE_AFTER:
+                continue
+            minutes = int((now - alert.created_at).total_seconds() // 60)
+            async with self.uow.transaction():
+                queued += await self.outbox.enqueue_many(
+                    [
+                        OutboxMessage(
+                            idempotency_key=f"alert-escalated:{alert.id}:{admin.id}",
+                            kind=OutboxKind.HELP,
+                            member_id=admin.id,
+                            template=TEMPLATE_APPROVAL_ESCALATED,
+                            params={"alert": str(alert.id), "minutes": str(minutes)},
+                            correlation=correlation(alert.id),
+                        )
+                        for admin in await self._approvers(alert)
+                        if admin.role is Role.ADMIN
+                    ]
+                )
+        if queued:
+            _LOGGER.warning("Escalated %d urgent alert approval note(s)", queued)
+        return queued
 
     def _release(self, severity: Severity, now: datetime) -> datetime | None:
         """Quiet hours defer non-urgent alerts to their end; urgent ones go at once."""
         if severity is Severity.URGENT or self.quiet_hours is None:
             return None
         return self.quiet_hours.release(now, self.clock.tz)
+
+    def planned_for(self, alert: Alert) -> datetime | None:
+        """When a held-back alert leaves (issue #12.5); None: at once, or already gone.
+
+        A sending alert's rows were held from its dispatch (``decided_at``); a pending one
+        would be held from now if approved now.
+        """
+        now = self.clock.now()
+        if alert.status is AlertStatus.PENDING:
+            return self._release(alert.severity, now)
+        if alert.status is not AlertStatus.SENDING or alert.decided_at is None:
+            return None
+        release = self._release(alert.severity, alert.decided_at)
+        return release if release is not None and release > now else None
 
     async def _dispatch(self, alert: Alert, decided_by: int | None) -> Alert:
         """Mark ``sending`` and write every recipient's outbox row, in the caller's transaction.
@@ -383,6 +540,14 @@ class AlertService:
             if is_allowed(actor, Action.APPROVE_ALERT, alert)
         ]
 
+    async def approval_queue(self, actor: Member) -> list[tuple[Alert, str]]:
+        """``pending_for`` with each author's codename: the approver must know who wrote it."""
+        queue = []
+        for alert in await self.pending_for(actor):
+            author = await self.members.get(alert.creator_id)
+            queue.append((alert, author.codename if author else "?"))
+        return queue
+
     async def _decidable(self, actor: Member, alert_id: int) -> Alert:
         alert = await self.alerts.get(alert_id)
         if alert is None:
@@ -407,25 +572,77 @@ class AlertService:
         async with self.uow.transaction():
             sent = await self._dispatch(alert, decided_by=actor.id)
             await self._audit(actor, "alert_approve", "ok", f"alert:{alert.id}")
+            await self._tell_author(sent, actor, None)
         return sent
 
-    async def reject(self, actor: Member, alert_id: int) -> Alert:
-        """A second person refuses: nothing is ever sent.
+    async def _tell_author(self, alert: Alert, actor: Member, reason: RejectReason | None) -> None:
+        """The author learns the decision, by whom and why (issue #12.4)."""
+        params = {
+            "alert": str(alert.id),
+            "codename": actor.codename,
+            "decision": "rejected" if alert.status is AlertStatus.REJECTED else "approved",
+            "count": str(alert.recipients),
+        }
+        if reason is not None:
+            params["reason"] = str(reason)
+        await self.outbox.enqueue(
+            OutboxMessage(
+                idempotency_key=f"alert-decided:{alert.id}",
+                kind=OutboxKind.NOTIFICATION,
+                member_id=alert.creator_id,
+                template=TEMPLATE_APPROVAL_DECIDED,
+                params=params,
+                correlation=correlation(alert.id),
+            )
+        )
+
+    async def reject(
+        self, actor: Member, alert_id: int, reason: RejectReason = RejectReason.DOUBTFUL
+    ) -> Alert:
+        """A second person refuses, saying why: nothing is ever sent; the author is told.
 
         Raises:
             NotFound: unknown alert.
             NotAllowed: the creator themself, or out of scope (audited).
-            Conflict: already approved or rejected.
+            Conflict: already approved, rejected or withdrawn.
         """
         alert = await self._decidable(actor, alert_id)
         async with self.uow.transaction():
             now = self.clock.now()
             if not await self.alerts.decide(
-                alert.id, AlertStatus.REJECTED, actor.id, now, alert.recipients
+                alert.id, AlertStatus.REJECTED, actor.id, now, alert.recipients, reason=reason
             ):
                 raise Conflict("alert already decided")
             await self._audit(actor, "alert_reject", "ok", f"alert:{alert.id}")
-        return replace(alert, status=AlertStatus.REJECTED, decided_by=actor.id, decided_at=now)
+            rejected = replace(
+                alert,
+                status=AlertStatus.REJECTED,
+                decided_by=actor.id,
+                decided_at=now,
+                reason=reason,
+            )
+            await self._tell_author(rejected, actor, reason)
+        return rejected
+
+    async def withdraw(self, actor: Member, alert_id: int) -> Alert:
+        """The author takes back an alert still waiting for approval (issue #12.4).
+
+        Raises:
+            NotFound: unknown alert, or someone else's (audited, one error for both).
+            Conflict: no longer pending (approved, rejected or withdrawn already).
+        """
+        alert = await self.alerts.get(alert_id)
+        if alert is None or not is_allowed(actor, Action.WITHDRAW_ALERT, alert):
+            await self.denials.denied(actor, "alert_withdraw", f"alert:{alert_id}")
+            raise NotFound("alert")
+        async with self.uow.transaction():
+            now = self.clock.now()
+            if not await self.alerts.decide(
+                alert.id, AlertStatus.WITHDRAWN, None, now, alert.recipients
+            ):
+                raise Conflict("alert already decided")
+            await self._audit(actor, "alert_withdraw", "ok", f"alert:{alert.id}")
+        return replace(alert, status=AlertStatus.WITHDRAWN, decided_at=now)
 
     # ------------------------------------------------------------------ tallies
 
@@ -446,13 +663,17 @@ class AlertService:
         version = await self.alerts.bump_tally(alert.id, tally.signature())
         if version is None:
             return False
+        params = tally_params(alert, tally)
+        planned = self.planned_for(alert)
+        if planned is not None:  # held by quiet hours: the summary says until when (#12.5)
+            params["planned"] = planned.astimezone(self.clock.tz).strftime("%H:%M")
         return await self.outbox.enqueue(
             OutboxMessage(
                 idempotency_key=f"tally:{alert.id}:{version}",
                 kind=OutboxKind.TALLY,
                 member_id=alert.creator_id,
                 template=TEMPLATE_TALLY,
-                params=tally_params(alert, tally),
+                params=params,
                 correlation=f"tally:{alert.id}",
             )
         )

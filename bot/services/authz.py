@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from bot.domain.alerts import Alert
+from bot.domain.alerts import Alert, Approval
 from bot.domain.errors import NotAllowed
 from bot.domain.models import Claim, Member, Role
 
@@ -22,6 +22,7 @@ class Action(StrEnum):
     UPDATE_CLAIM = "update_claim"
     SEND_ALERT = "send_alert"
     APPROVE_ALERT = "approve_alert"
+    WITHDRAW_ALERT = "withdraw_alert"
     ANSWER_CHECKIN = "answer_checkin"
     ACK_HELP = "ack_help"
     MANAGE_MEMBERS = "manage_members"
@@ -80,10 +81,31 @@ def _on_member(actor: Member, action: Action, target: Member) -> bool:
     )
 
 
+def _on_alert(actor: Member, action: Action, alert: Alert) -> bool:
+    """The two-person rule (M-14, T-14) and whose approval counts (issue #12.3).
+
+    Only the author withdraws a pending alert; the author never approves it. An alert that
+    needs an administrator (text a person wrote, or over the threshold) is approved only by
+    an administrator: a second coordinator, colluding or coerced, is not enough. A template
+    alert beyond its author's regions is approved by an administrator or by a coordinator of
+    every one of its regions.
+    """
+    if actor.role not in {Role.COORDINATOR, Role.ADMIN}:
+        return False
+    if action is Action.WITHDRAW_ALERT:
+        return alert.creator_id == actor.id
+    if action is not Action.APPROVE_ALERT or alert.creator_id == actor.id:
+        return False
+    if actor.role is Role.ADMIN:
+        return True
+    return alert.approval is Approval.PEER and _in_scope(actor, frozenset(alert.regions))
+
+
 def is_allowed(actor: Member, action: Action, target: Target = None) -> bool:
     """Pure decision: may ``actor`` do ``action`` on ``target``.
 
-    ``target`` is a claim for claim actions, an alert for approvals, a member for actions
+    ``target`` is a claim for claim actions, an alert for approving or withdrawing it, a
+    member for actions
     on another member's account (unlink, PIN reset), a set of region names for region-scoped
     actions (sending and viewing alerts, acknowledgements), else None. Admins are
     programme-wide.
@@ -103,13 +125,7 @@ def is_allowed(actor: Member, action: Action, target: Target = None) -> bool:
             )
         return False
     if isinstance(target, Alert):
-        # Two-person rule (M-14, T-14): the creator never approves their own alert, and a
-        # coordinator approves only alerts whose every region is theirs.
-        if action is not Action.APPROVE_ALERT or target.creator_id == actor.id:
-            return False
-        return actor.role is Role.ADMIN or (
-            actor.role is Role.COORDINATOR and _in_scope(actor, frozenset(target.regions))
-        )
+        return _on_alert(actor, action, target)
     if isinstance(target, Member):
         return _on_member(actor, action, target)
     if actor.role is Role.INFORMANT:

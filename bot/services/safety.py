@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.domain.alerts import MAX_FREE_TEXT
 from bot.domain.errors import NotFound
 from bot.domain.models import Member
 from bot.domain.outbox import Outbox
@@ -44,6 +46,11 @@ _LOGGER = logging.getLogger(__name__)
 #: Command arguments longer than this are refused (M-09); ``/start`` is exempt because
 #: registration validates its payload before any lookup and counts bad ones (T-05, T-06).
 MAX_COMMAND_ARGS = 64
+#: Commands whose arguments are text written by staff get their own cap (issue #12.1):
+#: ``/aviso_texto`` carries two versions of up to ``MAX_FREE_TEXT`` characters each, the
+#: ``||`` between them and some spacing. The domain then checks each version exactly.
+COMMAND_ARG_LIMITS: Mapping[str, int] = {"/aviso_texto": 2 * MAX_FREE_TEXT + 16}
+_COMMAND = re.compile(r"(\S+)\s*(.*)", re.DOTALL)
 #: Defaults of the inbound limits (M-06); per account they are settings.
 PER_MINUTE = 20
 PER_DAY = 200
@@ -59,14 +66,27 @@ def text_too_long(text: str | None) -> bool:
     return text is not None and len(text) > MAX_TEXT
 
 
+def command_arg_limit(command: str) -> int | None:
+    """The longest arguments ``command`` (``/name`` or ``/name@bot``) accepts; None: no cap."""
+    name = command.split("@", 1)[0]
+    if name == "/start":
+        return None
+    return COMMAND_ARG_LIMITS.get(name, MAX_COMMAND_ARGS)
+
+
 def command_args_too_long(text: str | None) -> bool:
-    """Whether a command's arguments exceed ``MAX_COMMAND_ARGS`` (``/start`` exempt)."""
+    """Whether a command's arguments exceed its cap (``command_arg_limit``).
+
+    The command ends at the first whitespace of any kind: a line break after the command
+    name must not hide long arguments from the cap.
+    """
     if text is None or not text.startswith("/"):
         return False
-    command, _, args = text.partition(" ")
-    if command.split("@", 1)[0] == "/start":
+    match = _COMMAND.fullmatch(text)
+    if match is None:  # pragma: no cover - "/" alone still matches
         return False
-    return len(args.strip()) > MAX_COMMAND_ARGS
+    limit = command_arg_limit(match.group(1))
+    return limit is not None and len(match.group(2).strip()) > limit
 
 
 class Verdict(StrEnum):

@@ -29,6 +29,7 @@ from tests.conftest import (
 from tests.fakes.bot_api import Call, FakeBotApi
 
 PUMA, ZORRO, OSO = 601, 602, 603  # coordinators: Pichari, Pichari, Kimbiri
+APU = 605  # the one administrator (region Pichari)
 ANA, ROSA, LUIS = 611, 612, 613  # informants: Pichari (es), Pichari (qu), Kimbiri (es)
 EXPIRED = "Este menú ya no está disponible. Escribe /menu."
 ASK_PIN = "Escribe tu PIN. El bot borrará tu mensaje."
@@ -100,11 +101,12 @@ async def world(running_bot: RunningBot, tmp_path: Path) -> World:
         (ANA, "Condor", Role.INFORMANT, "Pichari", "es"),
         (ROSA, "Halcon", Role.INFORMANT, "Pichari", "qu"),
         (LUIS, "Vicuna", Role.INFORMANT, "Kimbiri", "es"),
+        (APU, "Apu", Role.ADMIN, "Pichari", "es"),
     ]
     for user_id, codename, role, region, lang in people:
         code = await seed_invite(services, codename, region=region, role=role)
         await running_bot.register(user_id, code, lang)
-        if role is Role.COORDINATOR:
+        if role is not Role.INFORMANT:
             await set_pin_in_chat(running_bot, user_id)
     running_bot.fake.reset_calls()
     return World(running_bot, tmp_path / "db" / "chaski.sqlite3")
@@ -213,7 +215,8 @@ async def test_template_with_values_is_filled_by_command(world: World) -> None:
     await world.say(PUMA, "/aviso")
     await world.press(PUMA, "alert:tpl:avoid_area")
     assert (
-        "/aviso_datos Pichari | 18:00" in last_call(world, "editMessageText", PUMA).params["text"]
+        "/aviso_datos el puente | 18:00"
+        in last_call(world, "editMessageText", PUMA).params["text"]
     )
     await world.say(PUMA, "/aviso_datos Pi<b>chari | 25:00")
     assert "Escribe el lugar y la hora" in world.fake.texts(PUMA)[-1]
@@ -225,18 +228,22 @@ async def test_template_with_values_is_filled_by_command(world: World) -> None:
 # --------------------------------------------------------------------------- approval (M-14)
 
 
-async def test_free_text_alert_waits_for_a_second_person(world: World) -> None:
+async def test_free_text_alert_waits_for_an_administrator(world: World) -> None:
     message_id, confirm = await compose(
         world, start="/aviso_texto Cuidado <b>río</b> || Paqtataq mayu", template=None
     )
     preview = last_call(world, "editMessageText", PUMA).params["text"]
     assert "Cuidado &lt;b&gt;río&lt;/b&gt;" in preview  # T-25: rendered literally
-    assert "necesita la aprobación de otra persona" in preview
+    assert "necesita la aprobación de un administrador" in preview
+    assert "Pueden aprobarlo: Apu." in preview  # who can approve (issue #12.4)
     await world.press(PUMA, confirm, message_id)
-    assert "espera la aprobación" in last_call(world, "editMessageText", PUMA).params["text"]
+    waiting = last_call(world, "editMessageText", PUMA)
+    assert "espera la aprobación" in waiting.params["text"]
+    assert set(buttons(waiting)) == {"Retirar el aviso"}
 
-    [note] = await world.fake.wait_for_call("sendMessage", chat_id=ZORRO)
+    [note] = await world.fake.wait_for_call("sendMessage", chat_id=APU)
     assert note.params["text"] == "Un aviso espera tu aprobación. Escribe /aprobar."
+    assert world.fake.sent(ZORRO) == []  # a peer coordinator is not an approver of free text
     assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0  # T-14
     assert world.fake.sent(ANA) == []
 
@@ -255,17 +262,204 @@ async def test_free_text_alert_waits_for_a_second_person(world: World) -> None:
     await world.press(OSO, f"appr:ok:{alert_id}")
     assert world.fake.texts(OSO)[-1] == EXPIRED
 
-    # The second coordinator of the region approves: now it goes out.
+    # Nor a second coordinator of the same region (issue #12.3): two are not enough.
     await world.say(ZORRO, "/aprobar")
-    listing = last_call(world, "sendMessage", ZORRO)
+    assert world.fake.texts(ZORRO)[-1] == "No hay avisos pendientes."
+    await world.press(ZORRO, f"appr:ok:{alert_id}")
+    assert world.fake.texts(ZORRO)[-1] == EXPIRED
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0
+
+    # The administrator sees who wrote it, approves: now it goes out.
+    await world.say(APU, "/aprobar")
+    listing = last_call(world, "sendMessage", APU)
+    assert "Escrito por Puma." in listing.params["text"]
     assert "Texto libre escrito por una persona" in listing.params["text"]
-    await world.press(ZORRO, buttons(listing)["Aprobar"])
-    assert "Aprobaste el aviso" in last_call(world, "editMessageText", ZORRO).params["text"]
+    await world.press(APU, buttons(listing)["Aprobar"])
+    assert last_call(world, "editMessageText", APU).params["text"] == (
+        f"Aprobaste el aviso n.º {alert_id}. Se envía a 2 personas."
+    )
     [ana] = await world.fake.wait_for_call("sendMessage", chat_id=ANA)
     assert "Cuidado &lt;b&gt;río&lt;/b&gt;" in ana.params["text"]
     [rosa] = await world.fake.wait_for_call("sendMessage", chat_id=ROSA)
     assert rosa.params["text"].startswith("<b>Musyay!\n¡Atención!</b>\nPaqtataq mayu")
-    assert world.audit("alert_approve") == ["self_approval", "denied", "ok"]
+    assert world.audit("alert_approve") == ["self_approval", "denied", "denied", "ok"]
+    told = await world.wait_sent(PUMA, "aprobó tu aviso")
+    assert told.params["text"] == f"Apu aprobó tu aviso n.º {alert_id}. Se envía a 2 personas."
+
+
+async def test_a_template_value_that_is_not_a_listed_place_needs_an_administrator(
+    world: World,
+) -> None:
+    """Issue #12.2: the lure of the issue, a place value carrying an instruction."""
+    await world.say(PUMA, "/aviso")
+    await world.press(PUMA, "alert:tpl:avoid_area")
+    await world.say(PUMA, "/aviso_datos Pichari. Ve YA a la plaza central con tu DNI | 18:00")
+    step = last_call(world, "sendMessage", PUMA)
+    message_id = world.bot.last_message_id(PUMA)
+    await world.press(PUMA, buttons(step)["Pichari"], message_id)
+    await world.press(PUMA, "alert:regs", message_id)
+    await world.press(PUMA, "alert:sev:urgent", message_id)
+    preview = last_call(world, "editMessageText", PUMA)
+    assert "necesita la aprobación de un administrador" in preview.params["text"]
+    await world.press(PUMA, buttons(preview)["Confirmar y enviar"], message_id)
+    assert world.count("SELECT COUNT(*) FROM alerts WHERE status = 'pending'") == 1
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0
+    await world.wait_sent(APU, "/aprobar")
+    await world.say(ZORRO, "/aprobar")
+    assert world.fake.texts(ZORRO)[-1] == "No hay avisos pendientes."
+    await world.say(APU, "/aprobar")
+    listing = last_call(world, "sendMessage", APU).params["text"]
+    assert "Plantilla con un lugar escrito a mano" in listing
+    assert "Escrito por Puma." in listing
+    assert world.fake.sent(ANA) == []
+
+    # A listed place (a region, typed in any case) goes out at once, spelt as listed.
+    await world.say(PUMA, "/aviso")
+    await world.press(PUMA, "alert:tpl:avoid_area")
+    await world.say(PUMA, "/aviso_datos pichari | 18:00")
+    step = last_call(world, "sendMessage", PUMA)
+    message_id = world.bot.last_message_id(PUMA)
+    await world.press(PUMA, buttons(step)["Pichari"], message_id)
+    await world.press(PUMA, "alert:regs", message_id)
+    await world.press(PUMA, "alert:sev:urgent", message_id)
+    preview = last_call(world, "editMessageText", PUMA)
+    assert "aprobación" not in preview.params["text"]
+    await world.press(PUMA, buttons(preview)["Confirmar y enviar"], message_id)
+    ana = await world.wait_sent(ANA, "Pichari")
+    assert "Zona que debes evitar hasta las 18:00: Pichari." in ana.params["text"]
+    assert "plaza" not in ana.params["text"]
+
+
+async def test_an_alert_nobody_can_approve_cannot_be_confirmed(world: World) -> None:
+    """Issue #12.4: the sole administrator's alert to two regions, or free text."""
+    await world.say(APU, "/aviso")
+    await world.press(APU, "alert:tpl:stay_home")
+    step = last_call(world, "editMessageText", APU)
+    message_id = step.params["message_id"]
+    await world.press(APU, buttons(step)["Pichari"], message_id)
+    step = last_call(world, "editMessageText", APU)
+    await world.press(APU, buttons(step)["Kimbiri"], message_id)
+    await world.press(APU, "alert:regs", message_id)
+    await world.press(APU, "alert:sev:urgent", message_id)
+    preview = last_call(world, "editMessageText", APU)
+    assert "necesita la aprobación de otra persona" in preview.params["text"]
+    assert "Nadie puede aprobarlo ahora" in preview.params["text"]
+    assert set(buttons(preview)) == {"Cancelar"}
+
+    # A forged or old confirmation changes nothing either.
+    nonce = world.count("SELECT COUNT(*) FROM alert_drafts")  # the draft is still there
+    assert nonce == 1
+    with closing(sqlite3.connect(f"file:{world.db_path}?mode=ro", uri=True)) as conn:
+        [draft_nonce] = conn.execute("SELECT nonce FROM alert_drafts").fetchone()
+    query_id = await world.press(APU, f"alert:ok:{draft_nonce}", message_id)
+    toast = [
+        c
+        for c in world.fake.calls_to("answerCallbackQuery")
+        if c.params["callback_query_id"] == query_id
+    ]
+    assert toast[-1].params["text"] == "Nadie puede aprobar este aviso. No se envió."
+    assert world.count("SELECT COUNT(*) FROM alerts") == 0
+    assert world.audit("alert_create") == ["no_approver"]
+
+    # Free text from the only administrator: nobody else may approve it.
+    await world.press(APU, "alert:no", message_id)
+    await world.say(APU, "/aviso_texto Cuidado || Paqtataq")
+    step = last_call(world, "sendMessage", APU)
+    message_id = world.bot.last_message_id(APU)
+    await world.press(APU, buttons(step)["Pichari"], message_id)
+    await world.press(APU, "alert:regs", message_id)
+    await world.press(APU, "alert:sev:info", message_id)
+    preview = last_call(world, "editMessageText", APU)
+    assert "Nadie puede aprobarlo ahora" in preview.params["text"]
+    assert "Confirmar y enviar" not in buttons(preview)
+
+
+async def test_the_author_withdraws_a_pending_alert(world: World) -> None:
+    message_id, confirm = await compose(
+        world, start="/aviso_texto Cuidado con el río || Paqtataq mayu", template=None
+    )
+    await world.press(PUMA, confirm, message_id)
+    withdraw = buttons(last_call(world, "editMessageText", PUMA))["Retirar el aviso"]
+    alert_id = world.count("SELECT MAX(id) FROM alerts")
+
+    await world.press(ZORRO, withdraw)  # someone else's alert: refused, audited
+    assert world.fake.texts(ZORRO)[-1] == EXPIRED
+    await world.press(PUMA, withdraw, message_id)
+    assert last_call(world, "editMessageText", PUMA).params["text"] == (
+        f"Retiraste el aviso n.º {alert_id}. No se enviará."
+    )
+    assert world.audit("alert_withdraw") == ["denied", "ok"]
+    await world.say(APU, "/aprobar")
+    assert world.fake.texts(APU)[-1] == "No hay avisos pendientes."
+    await world.press(APU, f"appr:ok:{alert_id}")
+    assert "Otra persona ya decidió" in last_call(world, "editMessageText", APU).params["text"]
+    await world.say(PUMA, "/alertas")
+    assert "Pichari · Retirado" in world.fake.texts(PUMA)[-1]
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0
+
+
+async def test_an_urgent_alert_waiting_for_approval_escalates_to_the_administrators(
+    world: World,
+) -> None:
+    message_id, confirm = await compose(
+        world,
+        start="/aviso_texto Cuidado con el río || Paqtataq mayu",
+        template=None,
+        severity="urgent",
+    )
+    await world.press(PUMA, confirm, message_id)
+    await world.wait_sent(APU, "Un aviso espera tu aprobación")
+    alert_id = world.count("SELECT MAX(id) FROM alerts")
+
+    world.bot.clock.advance(timedelta(minutes=4))
+    await world.run_job("alert-approvals")
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'alert-esc%'") == 0
+    world.bot.clock.advance(timedelta(minutes=2))
+    await world.run_job("alert-approvals")
+    await world.run_job("alert-approvals")  # once per administrator, however often it runs
+    escalated = await world.wait_sent(APU, "urgente")
+    assert escalated.params["text"] == (
+        f"<b>El aviso urgente n.º {alert_id} espera aprobación desde hace 6 minutos."
+        " Escribe /aprobar.</b>"
+    )
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'alert-esc%'") == 1
+    assert all("urgente" not in text for text in world.fake.texts(ZORRO))
+
+
+def _long_text(sentence: str, length: int) -> str:
+    """``sentence`` repeated and cut to exactly ``length`` characters (no edge spaces)."""
+    text = (sentence * (length // len(sentence) + 2))[:length]
+    return text[:-1] + "." if text.endswith(" ") else text
+
+
+async def test_free_text_of_a_thousand_characters_in_each_language_is_accepted(
+    world: World,
+) -> None:
+    """Issue #12.1: the documented 1 000 characters per language pass the inbound cap."""
+    await world.say(
+        PUMA,
+        "/aviso_texto No habrá reunión mañana en la plaza || Paqarin manam huñunakuy kanqachu",
+    )
+    assert "¿A qué regiones va el aviso?" in world.fake.texts(PUMA)[-1]
+
+    spanish = _long_text("No habrá reunión mañana en la plaza central. ", 1000)
+    quechua = _long_text("Paqarin manam huñunakuy kanqachu plazapi. ", 1000)
+    message_id, confirm = await compose(
+        world, start=f"/aviso_texto {spanish}\n||\n{quechua}", template=None
+    )
+    preview = last_call(world, "editMessageText", PUMA).params["text"]
+    assert spanish in preview
+    assert quechua in preview
+    await world.press(PUMA, confirm, message_id)
+    assert world.count("SELECT COUNT(*) FROM alerts WHERE status = 'pending'") == 1
+
+    # One character more in either language: the hint, not "no disponible".
+    for text in (f"{spanish}x || {quechua}", f"{spanish} || {quechua}x"):
+        await world.say(PUMA, f"/aviso_texto {text}")
+        assert "1000 caracteres como máximo" in world.fake.texts(PUMA)[-1]
+    # Other commands keep the short cap (M-09).
+    await world.say(PUMA, "/aviso_datos " + "a" * 65)
+    assert world.fake.texts(PUMA)[-1] == "Este comando no está disponible. Escribe /menu."
 
 
 async def test_cross_region_target_is_refused_and_audited(world: World) -> None:
@@ -354,11 +548,28 @@ async def test_answers_are_idempotent_and_only_from_recipients(world: World) -> 
 async def test_quiet_hours_defer_and_an_unlinked_recipient_is_cancelled(world: World) -> None:
     world.bot.clock.set(datetime(2026, 3, 14, 22, 0, tzinfo=LIMA))
     await open_pin_session(world.bot, PUMA)  # the afternoon's session has long ended
-    _, message_id = await _compose_and_confirm(world)
+    await open_pin_session(world.bot, ZORRO)
+    message_id, confirm = await compose(world)
+    planned = "Sale a las 06:00, al terminar las horas de descanso."
+    assert planned in last_call(world, "editMessageText", PUMA).params["text"]  # #12.5
+    await world.press(PUMA, confirm, message_id)
     assert (
         world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert' AND not_before IS NOT NULL")
         == 2
     )
+
+    def tally_shows_the_planned_time(fake: FakeBotApi) -> bool:
+        return any(
+            planned in c.params["text"]
+            for c in fake.calls_to("editMessageText")
+            if c.params.get("message_id") == message_id
+        )
+
+    await world.fake.wait_for(tally_shows_the_planned_time)
+    await world.say(ZORRO, "/alertas")
+    listing = world.fake.texts(ZORRO)[-1]
+    assert "Advertencia · Pichari · Sale a las 06:00" in listing
+    assert planned in listing
     rosa = await world.member(ROSA)
     await world.bot.services.alerts.members.unlink(rosa.id)
 
@@ -387,6 +598,65 @@ async def _compose_and_confirm(world: World) -> tuple[int, int]:
     message_id, confirm = await compose(world)
     await world.press(PUMA, confirm, message_id)
     return world.count("SELECT MAX(id) FROM alerts"), message_id
+
+
+async def test_quiet_hours_are_shown_to_the_approver(world: World) -> None:
+    world.bot.clock.set(datetime(2026, 3, 14, 22, 0, tzinfo=LIMA))
+    await open_pin_session(world.bot, PUMA)
+    await open_pin_session(world.bot, APU)
+    message_id, confirm = await compose(
+        world, start="/aviso_texto Cuidado con el río || Paqtataq mayu", template=None
+    )
+    await world.press(PUMA, confirm, message_id)
+    await world.say(APU, "/aprobar")
+    listing = last_call(world, "sendMessage", APU)
+    planned = "Sale a las 06:00, al terminar las horas de descanso."
+    assert planned in listing.params["text"]
+    await world.press(APU, buttons(listing)["Aprobar"])
+    assert last_call(world, "editMessageText", APU).params["text"] == (
+        f"Aprobaste el aviso n.º 1. Se envía a 2 personas.\n{planned}"
+    )
+
+
+async def test_one_recipient_is_one_person_and_a_coordinator_approves_a_wide_template(
+    world: World,
+) -> None:
+    """An administrator's template alert to Kimbiri: its coordinator may approve it (#12.3),
+    and one recipient reads "1 persona" (#12.5)."""
+    await world.say(APU, "/aviso")
+    await world.press(APU, "alert:tpl:stay_home")
+    step = last_call(world, "editMessageText", APU)
+    message_id = step.params["message_id"]
+    await world.press(APU, buttons(step)["Kimbiri"], message_id)
+    await world.press(APU, "alert:regs", message_id)
+    await world.press(APU, "alert:sev:warning", message_id)
+    preview = last_call(world, "editMessageText", APU)
+    assert "necesita la aprobación de otra persona" in preview.params["text"]
+    assert "Pueden aprobarlo: Oso." in preview.params["text"]
+    await world.press(APU, buttons(preview)["Confirmar y enviar"], message_id)
+    await world.wait_sent(OSO, "/aprobar")
+    await world.say(OSO, "/aprobar")
+    listing = last_call(world, "sendMessage", OSO)
+    assert "Escrito por Apu." in listing.params["text"]
+    await world.press(OSO, buttons(listing)["Aprobar"])
+    assert last_call(world, "editMessageText", OSO).params["text"] == (
+        "Aprobaste el aviso n.º 1. Se envía a 1 persona."
+    )
+    told = await world.wait_sent(APU, "aprobó tu aviso")
+    assert told.params["text"] == "Oso aprobó tu aviso n.º 1. Se envía a 1 persona."
+    await world.fake.wait_for_call("sendMessage", chat_id=LUIS)
+
+
+async def test_an_information_alert_does_not_ask_whether_one_is_safe(world: World) -> None:
+    message_id, confirm = await compose(world, template="meeting_cancelled", severity="info")
+    await world.press(PUMA, confirm, message_id)
+    [ana] = await world.fake.wait_for_call("sendMessage", chat_id=ANA)
+    assert ana.params["text"] == "<b>Aviso</b>\nLa reunión de seguridad está cancelada."
+    assert buttons(ana) == {}
+    assert ana.params["disable_notification"] is True
+    [rosa] = await world.fake.wait_for_call("sendMessage", chat_id=ROSA)
+    assert "Allinllachu" not in rosa.params["text"]
+    assert buttons(rosa) == {}
 
 
 async def test_alert_list_shows_recent_alerts_with_tallies(world: World) -> None:
@@ -439,16 +709,26 @@ async def test_rejected_alert_is_never_sent(world: World) -> None:
         world, start="/aviso_texto Vengan a la plaza || Plazaman hamuychik", template=None
     )
     await world.press(PUMA, confirm, message_id)
-    await world.wait_sent(ZORRO, "/aprobar")
-    await world.say(ZORRO, "/aprobar")
-    listing = last_call(world, "sendMessage", ZORRO)
-    listing_id = world.bot.last_message_id(ZORRO)
-    await world.press(ZORRO, buttons(listing)["Rechazar"], listing_id)
-    assert "Rechazaste el aviso" in last_call(world, "editMessageText", ZORRO).params["text"]
-    await world.press(ZORRO, buttons(listing)["Aprobar"], listing_id)  # a late second tap
-    assert "Otra persona ya decidió" in last_call(world, "editMessageText", ZORRO).params["text"]
+    await world.wait_sent(APU, "/aprobar")
+    await world.say(APU, "/aprobar")
+    listing = last_call(world, "sendMessage", APU)
+    listing_id = world.bot.last_message_id(APU)
+    await world.press(APU, buttons(listing)["Rechazar"], listing_id)
+    why = last_call(world, "editMessageText", APU)
+    assert "¿Por qué rechazas el aviso" in why.params["text"]
+    assert world.audit("alert_reject") == []  # nothing decided before the reason
+    await world.press(APU, buttons(why)["Contenido dudoso"], listing_id)
+    assert "Rechazaste el aviso" in last_call(world, "editMessageText", APU).params["text"]
+    await world.press(APU, buttons(listing)["Aprobar"], listing_id)  # a late second tap
+    assert "Otra persona ya decidió" in last_call(world, "editMessageText", APU).params["text"]
     assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0
     assert world.audit("alert_reject") == ["ok"]
+    # The author learns who refused it and why (issue #12.4).
+    told = await world.wait_sent(PUMA, "rechazó tu aviso")
+    alert_id = world.count("SELECT MAX(id) FROM alerts")
+    assert told.params["text"] == (
+        f"Apu rechazó tu aviso n.º {alert_id}. Motivo: Contenido dudoso. No se enviará."
+    )
 
 
 # --------------------------------------------------------------------------- PIN gate (M-05)
@@ -488,10 +768,18 @@ async def test_a_coordinator_without_a_session_is_asked_for_the_pin_then_compose
     assert world.count("SELECT COUNT(*) FROM alert_drafts") == 0
     typed = world.fake.push_message(PUMA, STAFF_PIN)
     await world.bot.settle()
-    assert world.fake.texts(PUMA)[-1] == "PIN correcto. Ya puedes continuar."
+    # The command resumes by itself (issue #12.6): the templates, no need to repeat /aviso.
+    resumed = last_call(world, "sendMessage", PUMA)
+    assert resumed.params["text"].startswith("Elige una plantilla.")
+    assert "Quedarse en casa" in buttons(resumed)
     assert typed not in world.fake.live_messages(PUMA)  # the PIN was deleted at once
 
-    message_id, confirm = await compose(world)  # /aviso again, now inside the session
+    message_id = world.bot.last_message_id(PUMA)
+    await world.press(PUMA, "alert:tpl:stay_home", message_id)
+    await world.press(PUMA, buttons(last_call(world, "editMessageText", PUMA))["Pichari"])
+    await world.press(PUMA, "alert:regs", message_id)
+    await world.press(PUMA, "alert:sev:warning", message_id)
+    confirm = buttons(last_call(world, "editMessageText", PUMA))["Confirmar y enviar"]
     await world.press(PUMA, confirm, message_id)
     await world.fake.wait_for_call("sendMessage", chat_id=ANA)
     assert world.count("SELECT COUNT(*) FROM alerts WHERE status = 'sending'") == 1
@@ -503,15 +791,15 @@ async def test_an_approval_pressed_without_a_session_changes_nothing(world: Worl
         world, start="/aviso_texto Cuidado con el río || Paqtataq mayu", template=None
     )
     await world.press(PUMA, confirm, message_id)
-    await world.wait_sent(ZORRO, "/aprobar")
-    await world.say(ZORRO, "/aprobar")
-    listing = last_call(world, "sendMessage", ZORRO)
-    listing_id = world.bot.last_message_id(ZORRO)
+    await world.wait_sent(APU, "/aprobar")
+    await world.say(APU, "/aprobar")
+    listing = last_call(world, "sendMessage", APU)
+    listing_id = world.bot.last_message_id(APU)
     edits = len(world.fake.calls_to("editMessageText"))
 
     world.bot.clock.advance(timedelta(minutes=11))
-    query_id = await world.press(ZORRO, buttons(listing)["Aprobar"], listing_id)
-    assert world.fake.texts(ZORRO)[-1] == ASK_PIN
+    query_id = await world.press(APU, buttons(listing)["Aprobar"], listing_id)
+    assert world.fake.texts(APU)[-1] == ASK_PIN
     assert query_id in [
         c.params["callback_query_id"] for c in world.fake.calls_to("answerCallbackQuery")
     ]
@@ -519,13 +807,13 @@ async def test_an_approval_pressed_without_a_session_changes_nothing(world: Worl
     assert world.count("SELECT COUNT(*) FROM alerts WHERE status = 'pending'") == 1
     assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0
     assert world.audit("alert_approve") == []
-    await world.say(ZORRO, "/alertas")  # listing recent alerts is gated the same way
-    assert world.fake.texts(ZORRO)[-1] == ASK_PIN
+    await world.say(APU, "/alertas")  # listing recent alerts is gated the same way
+    assert world.fake.texts(APU)[-1] == ASK_PIN
 
-    world.fake.push_message(ZORRO, STAFF_PIN)
+    world.fake.push_message(APU, STAFF_PIN)
     await world.bot.settle()
-    await world.press(ZORRO, buttons(listing)["Aprobar"], listing_id)
-    assert "Aprobaste el aviso" in last_call(world, "editMessageText", ZORRO).params["text"]
+    await world.press(APU, buttons(listing)["Aprobar"], listing_id)
+    assert "Aprobaste el aviso" in last_call(world, "editMessageText", APU).params["text"]
     await world.fake.wait_for_call("sendMessage", chat_id=ANA)
     assert world.audit("alert_approve") == ["ok"]
 
@@ -541,3 +829,58 @@ async def test_taking_a_help_request_needs_an_open_session(world: World) -> None
     assert all("atiende el pedido" not in text for text in world.fake.texts(ZORRO))
     # The informant's answer needed no PIN at all (informants are never gated here).
     assert world.audit("alert_answer") == ["help"]
+
+
+# --------------------------------------------------------------------------- on a phone (#12.6)
+
+
+async def test_place_and_time_are_chosen_with_buttons(world: World) -> None:
+    await world.say(PUMA, "/aviso")
+    message_id = world.bot.last_message_id(PUMA)
+    await world.press(PUMA, "alert:tpl:avoid_area", message_id)
+    places = last_call(world, "editMessageText", PUMA)
+    assert {"Pichari", "Kimbiri"} <= set(buttons(places))  # the listed places
+    await world.press(PUMA, buttons(places)["Kimbiri"], message_id)
+    times = last_call(world, "editMessageText", PUMA)
+    assert times.params["text"] == "¿Hasta qué hora?"
+    # 10:00 in Lima: the next hours on the hour.
+    assert rows(times)[:2] == [["11:00", "12:00", "13:00", "14:00"], ["16:00", "18:00", "22:00"]]
+    await world.press(PUMA, "alert:time:2599", message_id)  # forged: no such time
+    assert world.count("SELECT COUNT(*) FROM alerts") == 0
+    await world.press(PUMA, buttons(times)["18:00"], message_id)
+    regions = last_call(world, "editMessageText", PUMA)
+    await world.press(PUMA, buttons(regions)["Pichari"], message_id)
+    await world.press(PUMA, "alert:regs", message_id)
+    await world.press(PUMA, "alert:sev:warning", message_id)
+    preview = last_call(world, "editMessageText", PUMA)
+    assert "aprobación" not in preview.params["text"]  # a listed place: no approval
+    await world.press(PUMA, buttons(preview)["Confirmar y enviar"], message_id)
+    ana = await world.wait_sent(ANA, "Kimbiri")
+    assert "Zona que debes evitar hasta las 18:00: Kimbiri." in ana.params["text"]
+
+
+async def test_coordinators_have_alert_buttons_on_their_menu(world: World) -> None:
+    await world.say(PUMA, "/menu")
+    keyboard = last_call(world, "sendMessage", PUMA).params["reply_markup"]["keyboard"]
+    assert [[b["text"] for b in row] for row in keyboard][:2] == [
+        ["Enviar aviso"],
+        ["Avisos recientes", "Por aprobar"],
+    ]
+    await world.say(PUMA, "Enviar aviso")
+    assert "Quedarse en casa" in buttons(last_call(world, "sendMessage", PUMA))
+    await world.say(PUMA, "Por aprobar")
+    assert world.fake.texts(PUMA)[-1] == "No hay avisos pendientes."
+    await world.say(PUMA, "Avisos recientes")
+    assert world.fake.texts(PUMA)[-1] == "No hubo avisos en las últimas 24 horas."
+
+    # Without a session the button asks for the PIN, then the list follows by itself.
+    world.bot.clock.advance(timedelta(minutes=11))
+    await world.say(PUMA, "Avisos recientes")
+    assert world.fake.texts(PUMA)[-1] == ASK_PIN
+    await world.say(PUMA, STAFF_PIN)
+    assert world.fake.texts(PUMA)[-1] == "No hubo avisos en las últimas 24 horas."
+
+    # An informant typing the same words gets the generic answer (T-13).
+    await world.say(ANA, "Enviar aviso")
+    assert world.fake.texts(ANA)[-1] == "Este comando no está disponible. Escribe /menu."
+    assert world.count("SELECT COUNT(*) FROM alert_drafts") == 1  # Puma's only

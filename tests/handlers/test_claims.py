@@ -191,7 +191,8 @@ async def test_coordinator_menu_has_no_rewards_button(seeded: Seeded) -> None:
 
     [call] = seeded.bot.fake.sent(COORD)
     labels = [b["text"] for row in call.params["reply_markup"]["keyboard"] for b in row]
-    assert labels == ["Cómo usar", "Idioma"]
+    # Alert commands on buttons (issue #12.6); still no rewards button.
+    assert labels == ["Enviar aviso", "Avisos recientes", "Por aprobar", "Cómo usar", "Idioma"]
 
 
 async def test_member_without_claims_is_told_so(running_bot: RunningBot) -> None:

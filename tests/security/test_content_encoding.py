@@ -27,7 +27,12 @@ from bot.i18n import Catalogs
 from bot.services.invite_batch import parse_codenames
 from bot.services.outbox import MAX_DELETE_IDS, parse_message_ids
 from bot.services.registration import RegistrationService
-from bot.services.safety import MAX_COMMAND_ARGS, command_args_too_long, text_too_long
+from bot.services.safety import (
+    MAX_COMMAND_ARGS,
+    command_arg_limit,
+    command_args_too_long,
+    text_too_long,
+)
 from handlers.alerts import _parse_id
 from handlers.claims import HISTORY_DATA
 from handlers.notifier import render
@@ -258,7 +263,11 @@ def test_t27_size_caps_never_raise(text: str | None) -> None:
     assert isinstance(text_too_long(text), bool)
     if long_args:
         assert text is not None
-        assert len(text.partition(" ")[2].strip()) > MAX_COMMAND_ARGS
+        command, *rest = text.split(maxsplit=1)
+        limit = command_arg_limit(command)
+        assert limit is not None
+        assert limit >= MAX_COMMAND_ARGS
+        assert len(rest[0].strip() if rest else "") > limit
 
 
 # --------------------------------------------------------------------------- T-29

@@ -39,6 +39,7 @@ STAFF_CODENAME_TEMPLATES = frozenset(
     {
         "alert_help",
         "alert_help_acked",
+        "alert_approval_decided",
         "member_blocked",
         "safety_coercion",
         "safety_unlinked",
@@ -49,7 +50,13 @@ STAFF_CODENAME_TEMPLATES = frozenset(
 #: Staff templates without any name at all (counts, a neutral nudge, the T-06 alarm, the
 #: A7 alarm that Telegram hands the bot's updates elsewhere).
 STAFF_NEUTRAL_TEMPLATES = frozenset(
-    {"alert_tally", "alert_approval_needed", "invite_alarm", "intake_conflict"}
+    {
+        "alert_tally",
+        "alert_approval_needed",
+        "alert_approval_escalated",
+        "invite_alarm",
+        "intake_conflict",
+    }
 )
 
 #: Words that would tell a reader what the bot is for (M-02), in their accent-free form.

@@ -16,12 +16,14 @@ from bot.domain.alerts import (
     AlertStatus,
     AlertTally,
     Answer,
+    Approval,
     HelpRequest,
     QuietHours,
+    RejectReason,
     Severity,
     clean_param,
     free_text,
-    needs_approval,
+    required_approval,
     template_params,
 )
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
@@ -30,6 +32,7 @@ from bot.domain.outbox import OutboxKind, OutboxMessage, OutboxStatus
 from bot.services.alerts import (
     MAX_ALERTS_PER_HOUR,
     TEMPLATE_ALERT,
+    TEMPLATE_APPROVAL_DECIDED,
     TEMPLATE_APPROVAL_NEEDED,
     TEMPLATE_HELP,
     TEMPLATE_HELP_ACKED,
@@ -159,13 +162,20 @@ class InMemoryAlerts:
         decided_by: int | None,
         now: datetime,
         recipients: int,
+        *,
+        reason: RejectReason | None = None,
     ) -> bool:
         """Compare-and-set from pending."""
         alert = self.alerts[alert_id]
         if alert.status is not AlertStatus.PENDING:
             return False
         self.alerts[alert_id] = replace(
-            alert, status=status, decided_by=decided_by, decided_at=now, recipients=recipients
+            alert,
+            status=status,
+            decided_by=decided_by,
+            decided_at=now,
+            recipients=recipients,
+            reason=reason,
         )
         return True
 
@@ -254,6 +264,7 @@ COORD = make_member(10, role=Role.COORDINATOR, codename="Puma", regions=("Pichar
 COORD_2 = make_member(11, role=Role.COORDINATOR, codename="Zorro", regions=("Pichari",))
 COORD_KIMBIRI = make_member(12, role=Role.COORDINATOR, codename="Oso", regions=("Kimbiri",))
 ADMIN = make_member(13, role=Role.ADMIN, codename="Jefe", regions=())
+ADMIN_2 = make_member(14, role=Role.ADMIN, codename="Jefa", regions=())
 ANA = make_member(1, codename="Cóndor-7", regions=("Pichari",))
 ROSA = make_member(2, codename="Halcón-3", regions=("Pichari",), lang=Lang.QU)
 LUIS = make_member(3, codename="Vicuña-1", regions=("Kimbiri",))
@@ -493,25 +504,46 @@ async def test_free_text_waits_for_approval_with_nothing_in_the_outbox() -> None
     assert world.outbox.of(OutboxKind.ALERT) == []
     assert world.outbox.of(OutboxKind.TALLY) == []
     asked = world.outbox.of(OutboxKind.NOTIFICATION)
-    assert {m.member_id for m in asked} == {COORD_2.id, ADMIN.id}  # never the creator
+    # Free text needs an administrator (issue #12.3): the peer coordinator is not asked.
+    assert {m.member_id for m in asked} == {ADMIN.id}
     assert {m.template for m in asked} == {TEMPLATE_APPROVAL_NEEDED}
     assert world.audit.results("alert_create") == ["pending"]
 
 
-async def test_a_second_coordinator_approves_and_then_rows_exist() -> None:
+async def test_an_administrator_approves_free_text_and_then_rows_exist() -> None:
     world = make_world()
     alert = await send_template(world, texts=("Cuidado", "Paqtataq"))
-    assert await world.service.pending_for(COORD_2) == [alert]
-    approved = await world.service.approve(COORD_2, alert.id)
+    assert alert.approval is Approval.ADMIN
+    # A peer coordinator of the same region may not approve free text (issue #12.3).
+    assert await world.service.pending_for(COORD_2) == []
+    with pytest.raises(NotAllowed):
+        await world.service.approve(COORD_2, alert.id)
+    assert world.audit.results("alert_approve") == ["denied"]
+    assert world.outbox.of(OutboxKind.ALERT) == []
+    assert await world.service.pending_for(ADMIN) == [alert]
+    approved = await world.service.approve(ADMIN, alert.id)
     assert approved.status is AlertStatus.SENDING
-    assert approved.decided_by == COORD_2.id
+    assert approved.decided_by == ADMIN.id
     rows = world.outbox.of(OutboxKind.ALERT)
     assert {m.member_id for m in rows} == {ANA.id, ROSA.id}
     assert rows[0].params["text_es"] == "Cuidado"
     assert rows[0].params["text_qu"] == "Paqtataq"
     assert len(world.outbox.of(OutboxKind.TALLY)) == 1
+    # The author is told who approved it and to how many it goes (issue #12.4).
+    [told] = [
+        m
+        for m in world.outbox.of(OutboxKind.NOTIFICATION)
+        if m.template == TEMPLATE_APPROVAL_DECIDED
+    ]
+    assert told.member_id == COORD.id
+    assert told.params == {
+        "alert": str(alert.id),
+        "codename": "Jefe",
+        "decision": "approved",
+        "count": "2",
+    }
     with pytest.raises(Conflict):
-        await world.service.approve(ADMIN, alert.id)
+        await world.service.approve(ADMIN_2, alert.id)
 
 
 async def test_self_approval_is_refused_and_audited() -> None:
@@ -538,15 +570,26 @@ async def test_a_coordinator_of_another_region_cannot_approve() -> None:
 async def test_rejected_alert_is_never_sent() -> None:
     world = make_world()
     alert = await send_template(world, texts=("Cuidado", "Paqtataq"))
-    rejected = await world.service.reject(ADMIN, alert.id)
+    rejected = await world.service.reject(ADMIN, alert.id, RejectReason.DETAILS)
     assert rejected.status is AlertStatus.REJECTED
+    assert world.alerts.alerts[alert.id].reason is RejectReason.DETAILS
     with pytest.raises(Conflict):
-        await world.service.approve(COORD_2, alert.id)
+        await world.service.approve(ADMIN_2, alert.id)
     with pytest.raises(Conflict):
-        await world.service.reject(COORD_2, alert.id)
+        await world.service.reject(ADMIN_2, alert.id)
     assert world.outbox.of(OutboxKind.ALERT) == []
+    [told] = [
+        m
+        for m in world.outbox.of(OutboxKind.NOTIFICATION)
+        if m.template == TEMPLATE_APPROVAL_DECIDED
+    ]
+    assert (told.member_id, told.params["decision"], told.params["reason"]) == (
+        COORD.id,
+        "rejected",
+        "details",
+    )
     with pytest.raises(NotFound):
-        await world.service.approve(COORD_2, 999)
+        await world.service.approve(ADMIN_2, 999)
 
 
 async def test_more_recipients_than_the_threshold_need_approval() -> None:
@@ -568,7 +611,7 @@ async def test_recipient_who_unlinked_before_approval_gets_nothing() -> None:
     world = make_world()
     alert = await send_template(world, texts=("Cuidado", "Paqtataq"))
     await world.members.unlink(ROSA.id)
-    await world.service.approve(COORD_2, alert.id)
+    await world.service.approve(ADMIN, alert.id)
     assert [m.member_id for m in world.outbox.of(OutboxKind.ALERT)] == [ANA.id]
 
 
@@ -772,13 +815,24 @@ def test_clean_param_normalises_times() -> None:
     assert template_params(TEMPLATES["stay_home"], ()) == {}
 
 
-def test_needs_approval_rules() -> None:
+def test_required_approval_rules() -> None:
+    places = {"Pichari", "Kimbiri"}
     template = AlertContent(template="stay_home")
     text = AlertContent(text_es="a", text_qu="b")
-    assert not needs_approval(template, ["Pichari"], COORD, 5, 10)
-    assert needs_approval(text, ["Pichari"], COORD, 5, 10)
-    assert needs_approval(template, ["Kimbiri"], COORD, 5, 10)
-    assert needs_approval(template, ["Pichari"], COORD, 11, 10)
+    listed = AlertContent(template="avoid_area", params={"place": "Pichari", "time": "18:00"})
+    lure = AlertContent(
+        template="avoid_area", params={"place": "Pichari. Ve YA a la plaza", "time": "18:00"}
+    )
+
+    def level(content: AlertContent, regions: list[str], recipients: int = 5) -> Approval:
+        return required_approval(content, regions, COORD, recipients, 10, places=places)
+
+    assert level(template, ["Pichari"]) is Approval.NONE
+    assert level(listed, ["Pichari"]) is Approval.NONE
+    assert level(text, ["Pichari"]) is Approval.ADMIN
+    assert level(lure, ["Pichari"]) is Approval.ADMIN  # issue #12.2
+    assert level(template, ["Pichari"], 11) is Approval.ADMIN
+    assert level(template, ["Kimbiri"]) is Approval.PEER
 
 
 def test_approve_authorization_never_lets_the_creator_approve() -> None:
@@ -792,6 +846,7 @@ def test_approve_authorization_never_lets_the_creator_approve() -> None:
         status=AlertStatus.PENDING,
         recipients=0,
         created_at=T0,
+        approval=Approval.PEER,
     )
     assert not is_allowed(ADMIN, Action.APPROVE_ALERT, alert)
     assert is_allowed(COORD, Action.APPROVE_ALERT, alert)
@@ -800,6 +855,14 @@ def test_approve_authorization_never_lets_the_creator_approve() -> None:
     assert not is_allowed(COORD, Action.SEND_ALERT, alert)
     other_admin = replace(ADMIN, id=99)
     assert is_allowed(other_admin, Action.APPROVE_ALERT, alert)
+    # Text a person wrote, or over the threshold: administrators only (issue #12.3).
+    admin_only = replace(alert, approval=Approval.ADMIN)
+    assert not is_allowed(COORD, Action.APPROVE_ALERT, admin_only)
+    assert is_allowed(other_admin, Action.APPROVE_ALERT, admin_only)
+    # Only the author withdraws.
+    assert is_allowed(ADMIN, Action.WITHDRAW_ALERT, alert)
+    assert not is_allowed(other_admin, Action.WITHDRAW_ALERT, alert)
+    assert not is_allowed(COORD, Action.WITHDRAW_ALERT, alert)
     assert is_allowed(ANA, Action.ANSWER_ALERT)
     assert is_allowed(COORD, Action.VIEW_ALERTS, frozenset({"Pichari"}))
     assert not is_allowed(COORD, Action.VIEW_ALERTS, frozenset({"Kimbiri"}))
@@ -839,7 +902,7 @@ async def test_a_decision_that_lost_the_race_changes_nothing() -> None:
     world, stale = stale_world()
     pending = await send_template(world, texts=("Cuidado", "Paqtataq"))
     stale.stale[pending.id] = pending  # both deciders saw it pending
-    await world.service.approve(COORD_2, pending.id)
+    await world.service.approve(ADMIN_2, pending.id)
     with pytest.raises(Conflict):
         await world.service.approve(ADMIN, pending.id)
     with pytest.raises(Conflict):

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.domain.alerts import Alert, AlertContent, AlertStatus, Severity
+from bot.domain.alerts import Alert, AlertContent, AlertStatus, Approval, Severity
 from bot.domain.errors import NotAllowed
 from bot.domain.models import Member, MemberState, Role
 from bot.services.authz import Action, Target, authorize, is_allowed
@@ -23,7 +23,8 @@ OTHER_ID = 99
 HOME = ("Kimbiri", "Pichari")
 
 
-def _alert(creator_id: int, *regions: str) -> Alert:
+def _alert(creator_id: int, *regions: str, approval: Approval = Approval.ADMIN) -> Alert:
+    """A pending alert; free text needs an administrator, ``PEER`` is a wide template."""
     return Alert(
         id=1,
         creator_id=creator_id,
@@ -34,6 +35,7 @@ def _alert(creator_id: int, *regions: str) -> Alert:
         status=AlertStatus.PENDING,
         recipients=3,
         created_at=datetime(2026, 3, 2, tzinfo=UTC),
+        approval=approval,
     )
 
 
@@ -55,6 +57,11 @@ TARGETS: dict[str, Target] = {
     "alert_partial": _alert(OTHER_ID, "Pichari", "Llochegua"),
     "alert_out": _alert(OTHER_ID, "Llochegua"),
     "alert_nowhere": _alert(OTHER_ID),
+    "peer_alert_own_in": _alert(ACTOR_ID, "Pichari", approval=Approval.PEER),
+    "peer_alert_in": _alert(OTHER_ID, "Pichari", approval=Approval.PEER),
+    "peer_alert_all_in": _alert(OTHER_ID, *HOME, approval=Approval.PEER),
+    "peer_alert_partial": _alert(OTHER_ID, "Pichari", "Llochegua", approval=Approval.PEER),
+    "peer_alert_out": _alert(OTHER_ID, "Llochegua", approval=Approval.PEER),
     "member_self": make_member(ACTOR_ID, regions=("Pichari",)),
     "informant_in": make_member(OTHER_ID, regions=("Pichari",)),
     "informant_out": make_member(OTHER_ID, regions=("Llochegua",)),
@@ -87,8 +94,11 @@ GRANTS: dict[Role, set[tuple[Action, str]]] = {
         for kind in ("own_claim", "claim_in")
     }
     | {(action, kind) for action in ALERT_ACTIONS for kind in ("regions_in", "regions_all_in")}
-    # Two-person rule (M-14): someone else's alert, every region of it in scope.
-    | {(Action.APPROVE_ALERT, kind) for kind in ("alert_in", "alert_all_in")}
+    # Two-person rule (M-14): someone else's template alert, every region of it in scope;
+    # free text and alerts over the threshold are for administrators (issue #12.3).
+    | {(Action.APPROVE_ALERT, kind) for kind in ("peer_alert_in", "peer_alert_all_in")}
+    # Only the author withdraws a pending alert (issue #12.4).
+    | {(Action.WITHDRAW_ALERT, kind) for kind in ("alert_own_in", "peer_alert_own_in")}
     # Remote unlink and PIN reset (M-13c, M-05): informants of their regions only.
     | {(action, "informant_in") for action in MEMBER_ACTIONS},
     Role.ADMIN: SELF
@@ -105,8 +115,10 @@ GRANTS: dict[Role, set[tuple[Action, str]]] = {
     # Programme-wide, but never their own alert (T-14: self-approval refused).
     | {
         (Action.APPROVE_ALERT, kind)
-        for kind in ("alert_in", "alert_all_in", "alert_partial", "alert_out", "alert_nowhere")
+        for kind in TARGETS
+        if kind.startswith(("alert_", "peer_alert_")) and "_own_" not in kind
     }
+    | {(Action.WITHDRAW_ALERT, kind) for kind in ("alert_own_in", "peer_alert_own_in")}
     # Anyone but themselves.
     | {
         (action, kind)

@@ -190,6 +190,12 @@ def test_text_cap(text: str | None, too_long: bool) -> None:
         ("/pin_reset@chaski_bot " + "a" * 65, True),
         ("/start " + "a" * 10_000, False),  # registration refuses and counts it (T-05)
         ("/start@chaski_bot " + "a" * 100, False),
+        ("/estado\n" + "a" * 65, True),  # a line break does not hide the arguments
+        # Free-text alerts: two versions of up to 1000 characters each (issue #12.1).
+        ("/aviso_texto " + "a" * 1000 + " || " + "b" * 1000, False),
+        ("/aviso_texto@chaski_bot\n" + "a" * 1000 + "\n||\n" + "b" * 1000, False),
+        ("/aviso_texto " + "a" * 2017, True),
+        ("/aviso_datos " + "a" * 65, True),  # template values keep the short cap
     ],
 )
 def test_command_argument_cap(text: str | None, too_long: bool) -> None:
