@@ -9,8 +9,10 @@ import pytest
 
 from bot.domain.errors import NotAllowed, NotFound
 from bot.domain.models import Member, MemberState, Role
+from bot.domain.outbox import DELETE_TEMPLATE, Outcome, SendResult
 from bot.domain.pin import PinNotSet
-from bot.domain.safety import TEMPLATE_UNLINKED
+from bot.domain.safety import TEMPLATE_UNLINKED, WipeReport
+from bot.services.outbox import parse_message_ids
 from bot.services.pin import PinService, ScryptHasher
 from bot.services.safety import (
     InboundLimiter,
@@ -229,9 +231,52 @@ async def test_wipe_skips_ids_past_telegrams_window_and_survives_refusals() -> N
     world.clock.advance(timedelta(hours=49))
     await world.safety.record_sent(101, 2)
     eraser = RecordingEraser(refuse=True)
-    await world.safety.wipe_self(world.informant, eraser)
+    report = await world.safety.wipe_self(world.informant, eraser)
     assert eraser.deleted == [(101, (2,))]
+    assert (report.retrying, report.complete) == (1, False)  # told, and left to the outbox
     assert await world.members.telegram_id(1) is None  # unlinked all the same
+
+
+async def test_a_refused_wipe_keeps_the_ids_as_wipe_rows_and_says_so() -> None:
+    """Issue #11.1: a 429 on the first batch stops the attempts; every id becomes a wipe row
+    due after ``retry_after``, carrying the chat and expiring 48 h after its newest id."""
+    world = make_world()
+    start = world.clock.now()
+    for message_id in range(1, 151):
+        await world.safety.record_sent(101, message_id)
+    world.clock.advance(timedelta(hours=1))
+    await world.safety.record_sent(101, 151)
+    now = world.clock.now()
+    eraser = RecordingEraser(
+        refuse=True, refusal=SendResult(Outcome.RATE_LIMITED, retry_after_s=30, error_code="429")
+    )
+    report = await world.safety.wipe_self(world.informant, eraser)
+
+    assert (report.deleted, report.retrying, report.lost, report.complete) == (0, 151, 0, False)
+    assert [len(ids) for _, ids in eraser.deleted] == [100]  # one try, then the outbox
+    rows = [row for row in world.outbox.rows.values() if row.template == DELETE_TEMPLATE]
+    assert [len(parse_message_ids(r.params) or []) for r in rows] == [100, 51]
+    assert {(r.params["chat"], r.correlation, r.not_before) for r in rows} == {
+        ("101", "wipe:1", now + timedelta(seconds=30))
+    }
+    assert [r.expires_at for r in rows] == [
+        start + timedelta(hours=48),
+        now + timedelta(hours=48),
+    ]
+    assert await world.members.telegram_id(1) is None  # unlinked all the same
+    assert world.chat_log.ids.get(1) is None  # the ids live in the wipe rows now
+
+
+async def test_ids_telegram_no_longer_deletes_are_reported_lost_not_retried() -> None:
+    world = make_world()
+    await world.safety.record_sent(101, 1)
+    eraser = RecordingEraser(
+        refuse=True, refusal=SendResult(Outcome.TOO_OLD, error_code="missed_window")
+    )
+    report = await world.safety.wipe_self(world.informant, eraser)
+    assert (report.deleted, report.retrying, report.lost) == (0, 0, 1)
+    assert not any(row.template == DELETE_TEMPLATE for row in world.outbox.rows.values())
+    assert report + WipeReport(deleted=2) == WipeReport(2, 0, 1)
 
 
 async def test_an_unlinked_account_cannot_wipe() -> None:
@@ -253,8 +298,9 @@ async def test_remote_unlink_needs_a_pin_session_and_scope() -> None:
     with pytest.raises(NotFound):
         await world.safety.unlink_remote(world.coordinator, "Kuntur", eraser)
     await world.safety.record_sent(101, 5)
-    target = await world.safety.unlink_remote(world.coordinator, "Cóndor-7", eraser)
+    target, report = await world.safety.unlink_remote(world.coordinator, "Cóndor-7", eraser)
     assert target.id == 1
+    assert report.complete
     assert eraser.deleted == [(101, (5,))]
     assert await world.members.telegram_id(1) is None
     # The acting coordinator is not notified of their own action; nobody else is left.
