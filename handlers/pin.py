@@ -34,6 +34,7 @@ from bot.services.pin import THEN_CHANGE, THEN_DURESS, PinOutcome, PinResult
 from handlers import send
 from handlers.access import ALL_ROLES, not_available, requires
 from handlers.context import BotContext
+from handlers.eraser import TelegramEraser
 from handlers.menus import action_for_text
 
 Continuation = Callable[[Update, BotContext, Member], Coroutine[Any, Any, None]]
@@ -142,7 +143,7 @@ async def _pin_needed(context: BotContext, member: Member, chat_id: int, exc: Pi
 
 @requires(*ALL_ROLES)
 async def pin_command(update: Update, context: BotContext, member: Member) -> None:
-    """``/pin``: create or change the PIN (the current PIN first, unless a session is open)."""
+    """``/pin``: create the PIN, or change it after the current one (asked every time)."""
     chat = update.effective_chat
     if chat is None:
         return
@@ -168,23 +169,20 @@ async def duress_command(update: Update, context: BotContext, member: Member) ->
         return
     t = context.catalogs.for_lang(member.lang)
     try:
-        purpose = await context.services.pin.start_duress(member)
+        await context.services.pin.start_duress(member)  # the current PIN first, always
     except NotAllowed:
         await not_available(context, member, chat.id)
         return
     except PinNotSet:
         await _say(context, member, chat.id, t.gettext("Primero crea tu PIN con /pin."))
         return
-    if purpose is PinPurpose.DURESS_NEW:
-        await _say(context, member, chat.id, duress_text(t))
-    else:
-        await _say(
-            context,
-            member,
-            chat.id,
-            # Translators: [seguridad] pide el PIN actual antes de cambiarlo.
-            t.gettext("Escribe tu PIN actual. El bot borrará tu mensaje."),
-        )
+    await _say(
+        context,
+        member,
+        chat.id,
+        # Translators: [seguridad] pide el PIN actual antes de cambiarlo.
+        t.gettext("Escribe tu PIN actual. El bot borrará tu mensaje."),
+    )
 
 
 @requires(Role.COORDINATOR, Role.ADMIN)
@@ -240,6 +238,13 @@ async def on_text(update: Update, context: BotContext) -> None:
     await send.delete_now(context, chat.id, message.message_id)
     result = await services.pin.submit(member, message.text)
     await _answer(update, context, member, chat.id, result)
+    if result.outcome is PinOutcome.OK:
+        # A duress PIN wipes the chat now, after the decoy went out with a real empty
+        # state's timing: the claim list shown earlier must not sit above it (issue #11.2).
+        # A real PIN changes nothing here (one read).
+        await services.safety.erase_after_duress(
+            member, message.message_id, TelegramEraser(context)
+        )
     raise ApplicationHandlerStop
 
 

@@ -21,8 +21,7 @@ import gettext
 import html
 import logging
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
@@ -30,7 +29,6 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.domain.errors import NotFound
 from bot.domain.models import Lang, Member, Role
-from bot.domain.outbox import SendResult
 from bot.domain.pin import PinRequired
 from bot.domain.safety import (
     TEMPLATE_COERCION,
@@ -42,7 +40,8 @@ from bot.services.safety import Verdict, command_args_too_long, text_too_long
 from handlers import send
 from handlers.access import ALL_ROLES, answer_stranger, menu_expired, not_available, requires
 from handlers.context import BotApplication, BotContext
-from handlers.notifier import Rendered, TelegramNotifier, register_template
+from handlers.eraser import TelegramEraser
+from handlers.notifier import Rendered, register_template
 from handlers.pin import require_pin
 
 _LOGGER = logging.getLogger(__name__)
@@ -149,26 +148,6 @@ async def on_location(update: Update, context: BotContext) -> None:
 
 
 # ---------------------------------------------------------------------- wipe and unlink
-
-
-@dataclass(frozen=True, slots=True)
-class TelegramEraser:
-    """Implements ``bot.domain.safety.ChatEraser`` with the outbox's own deletion call.
-
-    The same ``TelegramNotifier.delete`` and error mapping as the sender's DELETION rows, so
-    a wipe's first attempt and the outbox's retries judge Telegram's answers alike.
-    """
-
-    context: BotContext
-
-    async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> SendResult:
-        """Delete up to 100 messages in one call; Telegram's answer as an outcome."""
-        notifier = TelegramNotifier(self.context.bot, self.context.catalogs)
-        return await notifier.delete(chat_id, message_ids)
-
-    async def clear_commands(self, chat_id: int) -> None:
-        """Remove the chat's command menu."""
-        await send.delete_chat_commands(self.context, chat_id)
 
 
 def wipe_keyboard(t: gettext.NullTranslations) -> InlineKeyboardMarkup:

@@ -36,6 +36,7 @@ CONFIRM = "Escríbelo otra vez para confirmarlo."
 SAVED = "Listo: tu PIN quedó guardado. Si lo olvidas, tu coordinador puede borrarlo."
 EMPTY = "Todavía no tienes trámites."
 CREATE_FIRST = "Primero crea tu PIN con /pin."
+CURRENT = "Escribe tu PIN actual. El bot borrará tu mensaje."
 ANA_CLAIM = "R-2016-0007,Puma,Tornado 2016,2016-05-20,Pichari,150.00,approved,,,"
 
 
@@ -116,6 +117,16 @@ async def set_pin(bot: RunningBot, user: int, pin: str = PIN) -> list[int]:
     second = await say(bot, user, pin)
     assert last_text(bot.fake, user) == SAVED
     return [first, second]
+
+
+async def set_duress(bot: RunningBot, user: int) -> None:
+    """``/pin_duress``: the current PIN first (always, issue #11.2), then the duress PIN twice."""
+    remember(DURESS)
+    await say(bot, user, "/pin_duress")
+    assert last_text(bot.fake, user) == CURRENT
+    for text in (PIN, DURESS, DURESS):
+        await say(bot, user, text)
+    assert last_text(bot.fake, user) == "Listo: tu PIN de emergencia quedó guardado."
 
 
 @pytest.fixture
@@ -246,10 +257,7 @@ async def test_duress_pin_shows_the_real_empty_state_warns_and_unlinks(
     await say(bot, LUIS, "/estado")
     [real_empty] = fake.sent(LUIS)[-1:]
     await set_pin(bot, ANA)
-    await say(bot, ANA, "/pin_duress")
-    await say(bot, ANA, DURESS)
-    await say(bot, ANA, DURESS)
-    assert last_text(fake, ANA) == "Listo: tu PIN de emergencia quedó guardado."
+    await set_duress(bot, ANA)
     bot.clock.advance(timedelta(minutes=11))
     await say(bot, ANA, "/estado")
     told = len(fake.sent(JEFE))
@@ -327,3 +335,82 @@ async def test_quechua_member_gets_quechua_pin_prompts(
     await say(bot, ANA, "/pin")
     t = bot.app.bot_data.catalogs.for_lang(__import__("bot.domain.models").domain.models.Lang.QU)
     assert last_text(bot.fake, ANA) == t.gettext(NEW) != NEW
+
+
+async def test_a_duress_pin_wipes_the_claim_list_shown_before_at_once(
+    running_bot: RunningBot, codes: dict[str, str]
+) -> None:
+    """Issue #11.2: a claim list from the last session (its deletion not yet due) must not
+    sit above the decoy. The decoy goes out first, then every recorded message of the chat up
+    to the PIN is deleted in one go; the decoy stays until the unlink."""
+    bot, fake = running_bot, running_bot.fake
+    await bot.register(ANA, codes["Puma"])
+    await set_pin(bot, ANA)
+    await set_duress(bot, ANA)
+    bot.clock.advance(timedelta(minutes=11))
+    await say(bot, ANA, "/estado")
+    await say(bot, ANA, PIN)
+    bot.clock.advance(timedelta(minutes=9))
+    await say(bot, ANA, "/estado")  # inside the session: the list again, deleted at +10 min
+    claim_list = bot.last_message_id(ANA)
+    assert "R-2016-0007" in last_text(fake, ANA)
+    bot.clock.advance(timedelta(minutes=2))  # the session ended, the list is still there
+    await say(bot, ANA, "/estado")
+    assert last_text(fake, ANA) == ASK
+    calls_before = len(fake.calls)
+    typed = await say(bot, ANA, DURESS)
+
+    decoy = bot.last_message_id(ANA)
+    assert last_text(fake, ANA) == EMPTY
+    assert fake.live_messages(ANA) == {decoy}  # the list, the prompts, everything else gone
+    assert claim_list < typed < decoy
+    methods = [c.method for c in fake.calls[calls_before:] if c.method != "getUpdates"]
+    assert methods.index("sendMessage") < methods.index("deleteMessages")  # decoy first
+    # The unlink later takes the decoy too.
+    bot.clock.advance(timedelta(minutes=12))
+    [job] = bot.app.job_queue.get_jobs_by_name(SAFETY_JOB)  # type: ignore[union-attr]
+    await job.run(bot.app)
+    assert fake.live_messages(ANA) == set()
+    assert await bot.services.registration.identify(ANA) is None
+
+
+async def test_a_real_pin_wipes_nothing(running_bot: RunningBot, codes: dict[str, str]) -> None:
+    bot, fake = running_bot, running_bot.fake
+    await bot.register(ANA, codes["Puma"])
+    await set_pin(bot, ANA)
+    await set_duress(bot, ANA)
+    bot.clock.advance(timedelta(minutes=11))
+    await say(bot, ANA, "/estado")
+    await say(bot, ANA, PIN)
+    assert "R-2016-0007" in last_text(fake, ANA)
+    assert fake.calls_to("deleteMessages") == []
+    assert len(fake.live_messages(ANA)) > 1
+
+
+async def test_pin_asks_the_current_pin_in_real_and_decoy_sessions_alike(
+    running_bot: RunningBot, codes: dict[str, str]
+) -> None:
+    """Issue #11.2: /pin and /pin_duress answer the same inside a real session (just opened
+    by the real PIN) and inside a decoy one (opened by the duress PIN)."""
+    bot, fake = running_bot, running_bot.fake
+    await bot.register(ANA, codes["Puma"])
+    await set_pin(bot, ANA)  # opens a real session
+
+    def replies() -> list[tuple[str, object]]:
+        return [(c.params["text"], c.params.get("reply_markup")) for c in fake.sent(ANA)[-1:]]
+
+    await say(bot, ANA, "/pin")
+    real_pin = replies()
+    await say(bot, ANA, "/pin_duress")
+    real_duress = replies()
+    await set_duress(bot, ANA)
+    bot.clock.advance(timedelta(minutes=11))
+    await say(bot, ANA, "/estado")
+    await say(bot, ANA, DURESS)  # a decoy session now
+    await say(bot, ANA, "/pin")
+    decoy_pin = replies()
+    await say(bot, ANA, "/pin_duress")
+    decoy_duress = replies()
+
+    assert real_pin == decoy_pin == [(CURRENT, None)]
+    assert real_duress == decoy_duress == [(CURRENT, None)]

@@ -13,7 +13,7 @@ from bot.domain.outbox import DELETE_TEMPLATE, Outcome, SendResult
 from bot.domain.pin import PinNotSet
 from bot.domain.safety import TEMPLATE_UNLINKED, WipeReport
 from bot.services.outbox import parse_message_ids
-from bot.services.pin import PinService, ScryptHasher
+from bot.services.pin import PinOutcome, PinService, ScryptHasher
 from bot.services.safety import (
     InboundLimiter,
     SafetyService,
@@ -277,6 +277,45 @@ async def test_ids_telegram_no_longer_deletes_are_reported_lost_not_retried() ->
     assert (report.deleted, report.retrying, report.lost) == (0, 0, 1)
     assert not any(row.template == DELETE_TEMPLATE for row in world.outbox.rows.values())
     assert report + WipeReport(deleted=2) == WipeReport(2, 0, 1)
+
+
+async def test_a_duress_pin_wipes_everything_up_to_the_pin_at_once() -> None:
+    """Issue #11.2: after the duress PIN, the chat up to the PIN message goes at once (what
+    Telegram refuses goes to the outbox); later messages (the decoy) wait for the unlink. A
+    real session, or a member without a chat, wipes nothing."""
+    world = make_world()
+    member = world.informant
+    for message_id in (3, 4, 5):
+        await world.safety.record_sent(101, message_id)
+    eraser = RecordingEraser()
+    assert await world.safety.erase_after_duress(member, 5, eraser) is None  # no PIN yet
+    await open_session(world, member)  # a real session
+    assert await world.safety.erase_after_duress(member, 5, eraser) is None
+    await world.pin.start_duress(member)
+    await world.pin.submit(member, "482916")
+    for text in ("735204", "735204"):
+        await world.pin.submit(member, text)
+    world.clock.advance(timedelta(minutes=11))
+    await world.pin.ask(member)
+    assert (await world.pin.submit(member, "735204")).outcome is PinOutcome.OK  # duress
+    await world.safety.record_sent(101, 7)  # the decoy, sent after the PIN (6)
+
+    report = await world.safety.erase_after_duress(member, 6, eraser)
+
+    assert report == WipeReport(deleted=3)
+    assert eraser.deleted == [(101, (3, 4, 5))]
+    assert sorted(world.chat_log.ids[1]) == [7]  # the decoy waits for the unlink
+    refused = RecordingEraser(refuse=True)
+    await world.safety.record_sent(101, 8)
+    report = await world.safety.erase_after_duress(member, 8, refused)
+    assert report is not None
+    assert report.retrying == 2
+    assert any(row.correlation == "wipe:1" for row in world.outbox.rows.values())
+    assert 1 not in world.outbox.cancelled
+    await world.members.unlink(1)
+    assert await world.safety.erase_after_duress(member, 9, eraser) is None  # no chat
+    world.clock.advance(timedelta(minutes=11))
+    assert await world.safety.erase_after_duress(member, 9, eraser) is None  # session over
 
 
 async def test_an_unlinked_account_cannot_wipe() -> None:
