@@ -12,6 +12,7 @@ import pytest
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import Settings
 from bot.domain.models import Role
+from bot.domain.pin import SessionState
 from handlers.safety import SAFETY_JOB
 from tests.conftest import (
     TOKEN,
@@ -414,3 +415,101 @@ async def test_pin_asks_the_current_pin_in_real_and_decoy_sessions_alike(
 
     assert real_pin == decoy_pin == [(CURRENT, None)]
     assert real_duress == decoy_duress == [(CURRENT, None)]
+
+
+TIME_RAN_OUT = "El tiempo para escribir el PIN terminó. Vuelve a intentarlo."
+NOT_AVAILABLE = "Este comando no está disponible. Escribe /menu."
+
+
+async def test_a_pin_typed_after_the_prompt_expired_is_deleted_and_not_consumed(
+    running_bot: RunningBot, codes: dict[str, str]
+) -> None:
+    """Issue #11.3: the prompt ran out (2 minutes); the PIN is still deleted at once, counts
+    as nothing (no session, no failure), and the answer says the time ran out."""
+    bot, fake = running_bot, running_bot.fake
+    await bot.register(ANA, codes["Puma"])
+    await set_pin(bot, ANA)
+    bot.clock.advance(timedelta(minutes=11))
+    await say(bot, ANA, "/estado")
+    assert last_text(fake, ANA) == ASK
+    bot.clock.advance(timedelta(minutes=3))
+    for text in (PIN, WRONG, "48 29 16"):
+        typed = await say(bot, ANA, text)
+        assert typed in deleted_ids(fake)
+        assert typed not in fake.live_messages(ANA)
+        assert last_text(fake, ANA) == TIME_RAN_OUT
+    assert NOT_AVAILABLE not in fake.texts(ANA)
+    member = await bot.services.registration.identify(ANA)
+    assert member is not None
+    assert await bot.services.pin.session(member) is SessionState.CLOSED
+    await say(bot, ANA, "/estado")  # no failure was counted: asked again, the PIN works
+    await say(bot, ANA, PIN)
+    assert "R-2016-0007" in last_text(fake, ANA)
+
+
+@pytest.mark.parametrize("armed", [False, True], ids=["no prompt", "prompt armed"])
+async def test_a_forwarded_pin_is_deleted_and_never_consumed(
+    running_bot: RunningBot, codes: dict[str, str], armed: bool
+) -> None:
+    """Issue #11.3, T-09: a forwarded PIN never answers a prompt (not even an armed one),
+    and never stays in the chat."""
+    bot, fake = running_bot, running_bot.fake
+    await bot.register(ANA, codes["Puma"])
+    await set_pin(bot, ANA)
+    bot.clock.advance(timedelta(minutes=11))
+    if armed:
+        await say(bot, ANA, "/estado")
+    forwarded = fake.push_message(ANA, PIN, forward=True)
+    await bot.settle()
+    assert forwarded in deleted_ids(fake)
+    assert last_text(fake, ANA) == TIME_RAN_OUT
+    member = await bot.services.registration.identify(ANA)
+    assert member is not None
+    assert await bot.services.pin.session(member) is SessionState.CLOSED
+    assert await bot.services.pin.prompt_armed_for(ANA) is armed
+
+
+async def test_a_pin_typed_while_the_bot_was_down_is_deleted_after_the_restart(
+    fake_api_server: ServedFake, tmp_path: Path, clock: TestClock
+) -> None:
+    """Issue #11.3: asked for the PIN, the bot stops; the PIN typed meanwhile arrives after
+    the restart, when the prompt has run out: deleted, "time ran out", nothing else."""
+    fake = fake_api_server.fake
+    async with bot_process(fake_api_server, tmp_path, clock) as bot:
+        codes = await seed(bot)
+        await bot.register(ANA, codes["Puma"])
+        await set_pin(bot, ANA)
+        clock.advance(timedelta(minutes=11))
+        await say(bot, ANA, "/estado")
+        assert last_text(fake, ANA) == ASK
+    typed = fake.push_message(ANA, PIN)  # while the bot is down
+    clock.advance(timedelta(minutes=5))
+    async with bot_process(fake_api_server, tmp_path, clock) as bot:
+        replies = len(fake.sent(ANA))
+        await fake.wait_for_call("sendMessage", chat_id=ANA, count=replies + 1)
+        await bot.settle()
+        assert typed in deleted_ids(fake)
+        assert typed not in fake.live_messages(ANA)
+        assert last_text(fake, ANA) == TIME_RAN_OUT
+        member = await bot.services.registration.identify(ANA)
+        assert member is not None
+        assert await bot.services.pin.session(member) is SessionState.CLOSED
+
+
+async def test_digits_from_a_member_without_a_pin_are_deleted_but_strangers_are_untouched(
+    running_bot: RunningBot, codes: dict[str, str]
+) -> None:
+    """Members never send free text, so digits of PIN length go whoever types them; a
+    stranger gets the one neutral reply and nothing is deleted (M-02)."""
+    bot, fake = running_bot, running_bot.fake
+    await bot.register(ANA, codes["Puma"])
+    typed = await say(bot, ANA, PIN)
+    assert typed in deleted_ids(fake)
+    assert last_text(fake, ANA) == TIME_RAN_OUT
+    short = await say(bot, ANA, "4829")  # not PIN-shaped: an ordinary text
+    assert short not in deleted_ids(fake)
+    assert last_text(fake, ANA) == NOT_AVAILABLE
+    stranger = await say(bot, OTRO, PIN)
+    assert stranger in fake.live_messages(OTRO)
+    assert [c for c in fake.calls_to("deleteMessage") if c.params["chat_id"] == OTRO] == []
+    assert fake.texts(OTRO) == ["Este servicio no está disponible."]
