@@ -51,14 +51,6 @@ class WipeReport:
         """Whether every recorded message is gone already."""
         return self.retrying == 0 and self.lost == 0
 
-    def __add__(self, other: WipeReport) -> WipeReport:
-        """Both wipes' counts together (one unlink may follow a duress wipe)."""
-        return WipeReport(
-            self.deleted + other.deleted,
-            self.retrying + other.retrying,
-            self.lost + other.lost,
-        )
-
 
 class ChatMessageLog(Protocol):
     """Message ids of each linked member's chat (bot's and member's), for the wipe."""
