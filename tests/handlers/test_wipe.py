@@ -11,7 +11,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import cast
 
+import pytest
+
 from bot.domain.models import Lang, Role
+from bot.domain.safety import WipeReport
+from bot.i18n import Catalogs
+from handlers.safety import wipe_incomplete_text
 from storage.database import Database
 from tests.conftest import RunningBot, ServedFake, TestClock, seed_invite, seed_region
 from tests.fakes.bot_api import FakeBotApi
@@ -48,8 +53,12 @@ async def wipe_rows(bot: RunningBot) -> list[tuple[str, int, bool]]:
 
 
 def refuse_deletions(fake: FakeBotApi, status: int = 500, retry_after: int | None = None) -> None:
-    """Every deletion fails until ``clear_faults`` (both methods: 1 id or a batch)."""
+    """Every deletion fails until ``clear_faults`` (both methods: 1 id or a batch); status 0
+    drops the connection instead (a reset or timeout: the client cannot tell what happened)."""
     for method in ("deleteMessages", "deleteMessage"):
+        if status == 0:
+            fake.drop_connection(method, times=None)
+            continue
         fake.fail(
             method,
             status=status,
@@ -72,8 +81,9 @@ async def press_wipe(bot: RunningBot) -> None:
     await bot.settle()
 
 
+@pytest.mark.parametrize("status", [500, 0], ids=["5xx", "connection dropped"])
 async def test_a_refused_wipe_says_so_and_is_finished_after_a_restart(
-    fake_api_server: ServedFake, tmp_path: Path, clock: TestClock
+    fake_api_server: ServedFake, tmp_path: Path, clock: TestClock, status: int
 ) -> None:
     """A 5xx at /borrar: unlinked at once, the person told the wipe is not finished (an
     alert, not "Listo."), the ids kept as wipe rows; the outbox retries, a restart comes in
@@ -83,7 +93,7 @@ async def test_a_refused_wipe_says_so_and_is_finished_after_a_restart(
         await seed(bot)
         await say(bot, ANA, "/menu")
         await say(bot, ANA, "hola")
-        refuse_deletions(fake)
+        refuse_deletions(fake, status)
         await press_wipe(bot)
 
         [answer] = fake.calls_to("answerCallbackQuery")[-1:]
@@ -212,3 +222,17 @@ async def test_quechua_member_is_told_in_quechua(running_bot: RunningBot) -> Non
     assert len(text) <= 200  # Telegram's limit for a callback answer
     t = bot.app.bot_data.catalogs.for_lang(Lang.QU)
     assert text == t.gettext(IN_PROGRESS)
+
+
+@pytest.mark.parametrize("drafts", [False, True], ids=["drafts off", "drafts on"])
+@pytest.mark.parametrize("lang", list(Lang))
+@pytest.mark.parametrize("report", [WipeReport(retrying=1), WipeReport(lost=1)])
+def test_every_wipe_alert_fits_a_callback_answer(
+    drafts: bool, lang: Lang, report: WipeReport
+) -> None:
+    """Telegram refuses a callback answer over 200 characters: the alert must fit in every
+    language, with the Spanish shown alongside an unreviewed Quechua draft too."""
+    t = Catalogs.load(drafts=drafts).for_lang(lang)
+    text = wipe_incomplete_text(t, report)
+    assert 0 < len(text) <= 200
+    assert "chat" in text

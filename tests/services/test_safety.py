@@ -359,6 +359,17 @@ async def test_due_duress_unlinks_run_once_and_a_vanished_member_is_dropped() ->
     assert eraser.cleared == [101]
 
 
+async def test_the_unlink_after_a_duress_pin_is_as_durable_as_borrar() -> None:
+    """Issue #11.1: the safety tick's unlink leaves what Telegram refused to the outbox."""
+    world = make_world()
+    await world.safety.record_sent(101, 40)
+    await world.pins.schedule_unlink(1, world.clock.now())
+    assert await world.safety.run_due_unlinks(RecordingEraser(refuse=True)) == 1
+    [row] = [r for r in world.outbox.rows.values() if r.template == DELETE_TEMPLATE]
+    assert (row.params, row.correlation) == ({"message_ids": "40", "chat": "101"}, "wipe:1")
+    assert await world.members.telegram_id(1) is None
+
+
 async def test_an_unlinked_member_without_chat_is_still_unlinked_cleanly() -> None:
     world = make_world()
     await world.members.unlink(1)
