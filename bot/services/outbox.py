@@ -250,6 +250,31 @@ def deletion_chat(params: Mapping[str, str]) -> int | None:
     return chat_id if chat_id > 0 else None
 
 
+def split_deletion(row: LeasedRow) -> list[OutboxMessage]:
+    """One DELETION row per id of a batch Telegram refused as too old (issue #11.1).
+
+    ``deleteMessages`` may refuse a whole batch for one message past the 48-hour window,
+    while the others could still go. Retried one by one (``deleteMessage``), each id gets its
+    own answer: deleted, gone, or too old (final). A wipe's rows keep their chat and
+    correlation. Nothing for a single id or unreadable parameters.
+    """
+    ids = parse_message_ids(row.params) if row.params is not None else None
+    if row.params is None or ids is None or len(ids) < 2:
+        return []
+    chat = {"chat": row.params["chat"]} if "chat" in row.params else {}
+    return [
+        OutboxMessage(
+            idempotency_key=f"split:{row.id}:{message_id}",
+            kind=OutboxKind.DELETION,
+            member_id=row.member_id,
+            template=DELETE_TEMPLATE,
+            params={"message_ids": str(message_id)} | chat,
+            correlation=row.correlation,
+        )
+        for message_id in ids
+    ]
+
+
 def parse_message_ids(params: Mapping[str, str]) -> list[int] | None:
     """The ids of a DELETION row, or None if the parameter is malformed."""
     try:
@@ -656,6 +681,7 @@ class OutboxSender:
                 row.id, row.lease_until, OutboxStatus.SENT, row.attempts + 1, error_code="gone"
             )
         if outcome is Outcome.TOO_OLD:  # Telegram's 48 h window passed: final (T-19)
+            # (a batch is retried id by id in ``_record``: only some may be too old)
             _LOGGER.warning("Outbox row %d: deletion missed Telegram's 48 h window", row.id)
             return _final(row, OutboxStatus.EXPIRED, "missed_window", attempt=True)
         if outcome in {Outcome.RATE_LIMITED, Outcome.STOP_ALL}:  # no attempt spent
@@ -753,6 +779,8 @@ class OutboxSender:
                                 now + done.row.delete_after,
                             )
                         )
+                elif done.outcome is Outcome.TOO_OLD:
+                    deletions.extend(split_deletion(done.row))
                 elif (
                     done.outcome is Outcome.BLOCKED
                     and not is_wipe(done.row)  # an unlinked member: nobody to flag

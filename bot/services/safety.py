@@ -388,8 +388,22 @@ class SafetyService:
                 if result.outcome in {Outcome.SENT, Outcome.GONE}:
                     deleted += len(ids)
                     continue
+                if result.outcome is Outcome.TOO_OLD and len(ids) == 1:
+                    lost += 1
+                    continue
                 if result.outcome is Outcome.TOO_OLD:
-                    lost += len(ids)
+                    # One message past the window may refuse the whole batch: each id on its
+                    # own through the outbox, so the others still go (issue #11.1).
+                    for message_id, at in batch:
+                        retries.extend(
+                            wipe_messages(
+                                member_id,
+                                chat_id,
+                                [message_id],
+                                due=now,
+                                window_closes=at + DELETABLE_FOR,
+                            )
+                        )
                     continue
                 wait = result.retry_after_s if result.outcome is Outcome.RATE_LIMITED else 0
                 due = now + timedelta(seconds=max(0.0, wait or 0.0))

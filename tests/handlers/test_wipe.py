@@ -180,6 +180,43 @@ async def test_a_wipe_that_never_gets_through_is_given_up_when_the_window_closes
         ]
 
 
+async def test_a_batch_refused_for_one_old_message_still_deletes_the_others(
+    running_bot: RunningBot,
+) -> None:
+    """An emulator or Telegram may refuse a whole ``deleteMessages`` batch because one id is
+    past the 48-hour window: the ids are then deleted one by one, the old one given up."""
+    bot, fake = running_bot, running_bot.fake
+    await seed(bot)
+    await say(bot, ANA, "/menu")
+    old = 7_000  # recorded as if sent long ago; Telegram refuses it
+    fake.undeletable.add(old)
+    await bot.services.safety.record_sent(ANA, old)
+    fake.fail(
+        "deleteMessages",
+        status=400,
+        description="Bad Request: message can't be deleted for everyone",
+        times=1,
+    )
+    await press_wipe(bot)
+    [answer] = fake.calls_to("answerCallbackQuery")[-1:]
+    assert answer.params.get("text") == IN_PROGRESS
+    await until(bot, all_in(bot, "wipe:", "sent", "expired"))
+    assert fake.live_messages(ANA) == set()
+    found = await db_of(bot).fetchall(
+        "SELECT status, last_error_code FROM outbox WHERE idempotency_key = ?",
+        (f"wipe:{await _member_id(bot)}:{old}",),
+    )
+    assert [(r[0], r[1]) for r in found] == [("expired", "missed_window")]
+
+
+async def _member_id(bot: RunningBot) -> int:
+    row = await db_of(bot).fetchone(
+        "SELECT member_id FROM outbox WHERE idempotency_key LIKE 'wipe:%' LIMIT 1"
+    )
+    assert row is not None
+    return int(row[0])
+
+
 async def _attempts_above(bot: RunningBot, attempts: int) -> bool:
     rows = await wipe_rows(bot)
     return rows[0][1] > attempts and rows[0][0] == "errored"

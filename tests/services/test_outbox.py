@@ -40,6 +40,7 @@ from bot.services.outbox import (
     deletion_chat,
     deletion_messages,
     parse_message_ids,
+    split_deletion,
     wipe_messages,
 )
 from tests.services.fakes import T0, FakeClock, FakeUnitOfWork, InMemoryMembers, make_member
@@ -1279,3 +1280,71 @@ def test_wipe_rows_carry_their_chat_expiry_and_due_time() -> None:
     assert rows[0].idempotency_key.startswith("wipe:4:1-2-3")
     assert deletion_chat({}) is None
     assert deletion_chat({"chat": "-5"}) is None
+
+
+async def test_a_batch_refused_as_too_old_is_retried_id_by_id(h: Harness) -> None:
+    """Issue #11.1: ``deleteMessages`` may refuse a whole batch for one message past the
+    48-hour window; each id is then tried alone, so the others still go and only the old
+    one is given up. A wipe's batch keeps its chat and correlation."""
+    gone = h.member(1)
+    await h.members.unlink(gone)
+    linked = h.member(2)
+    too_old = SendResult(Outcome.TOO_OLD, error_code="missed_window")
+    h.notifier.script(5555, too_old, too_old)  # the batch, then id 7 alone
+    h.notifier.script(1002, too_old)  # a scheduled deletion's batch
+    window = T0 + timedelta(hours=48)
+    [wipe] = wipe_messages(gone, 5555, [7, 8], due=T0, window_closes=window)
+    await h.outbox.enqueue(wipe)
+    batch = await h.enqueue(
+        "d",
+        linked,
+        kind=OutboxKind.DELETION,
+        template=DELETE_TEMPLATE,
+        params={"message_ids": "3,4"},
+    )
+    await h.start()
+    await h.settle(lambda: len(h.outbox.rows) == 6 and h.outbox.all_final())
+
+    assert h.outbox.by_key(wipe.idempotency_key).status is OutboxStatus.EXPIRED
+    assert batch.status is OutboxStatus.EXPIRED
+    split = {
+        key: (row.status, dict(row.message.params), row.message.correlation)
+        for key, row in ((r.message.idempotency_key, r) for r in h.outbox.rows.values())
+        if key.startswith("split:")
+    }
+    wipe_id = h.outbox.by_key(wipe.idempotency_key).id
+    assert split == {
+        f"split:{wipe_id}:7": (
+            OutboxStatus.EXPIRED,
+            {"message_ids": "7", "chat": "5555"},
+            f"wipe:{gone}",
+        ),
+        f"split:{wipe_id}:8": (
+            OutboxStatus.SENT,
+            {"message_ids": "8", "chat": "5555"},
+            f"wipe:{gone}",
+        ),
+        f"split:{batch.id}:3": (OutboxStatus.SENT, {"message_ids": "3"}, None),
+        f"split:{batch.id}:4": (OutboxStatus.SENT, {"message_ids": "4"}, None),
+    }
+    assert sorted((c.chat_id, c.ids) for c in h.notifier.calls) == [
+        (1002, (3,)),
+        (1002, (3, 4)),
+        (1002, (4,)),
+        (5555, (7,)),
+        (5555, (7, 8)),
+        (5555, (8,)),
+    ]
+
+
+def test_only_a_readable_batch_is_split() -> None:
+    def leased(params: dict[str, str] | None) -> LeasedRow:
+        return LeasedRow(1, OutboxKind.DELETION, 2, DELETE_TEMPLATE, params, 1, T0)
+
+    assert split_deletion(leased(None)) == []
+    assert split_deletion(leased({"message_ids": "5"})) == []
+    assert split_deletion(leased({"message_ids": "x,y"})) == []
+    assert [m.params for m in split_deletion(leased({"message_ids": "5,6"}))] == [
+        {"message_ids": "5"},
+        {"message_ids": "6"},
+    ]

@@ -318,6 +318,20 @@ async def test_a_duress_pin_wipes_everything_up_to_the_pin_at_once() -> None:
     assert await world.safety.erase_after_duress(member, 9, eraser) is None  # session over
 
 
+async def test_a_batch_refused_as_too_old_goes_to_the_outbox_id_by_id() -> None:
+    """One old message may make Telegram refuse the whole batch: each id is tried alone."""
+    world = make_world()
+    for message_id in (1, 2):
+        await world.safety.record_sent(101, message_id)
+    eraser = RecordingEraser(
+        refuse=True, refusal=SendResult(Outcome.TOO_OLD, error_code="missed_window")
+    )
+    report = await world.safety.wipe_self(world.informant, eraser)
+    assert (report.retrying, report.lost) == (2, 0)
+    rows = [r for r in world.outbox.rows.values() if r.template == DELETE_TEMPLATE]
+    assert sorted(r.params["message_ids"] for r in rows) == ["1", "2"]
+
+
 async def test_an_unlinked_account_cannot_wipe() -> None:
     world = make_world()
     await world.members.unlink(1)
