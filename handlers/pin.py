@@ -17,6 +17,7 @@ For other features:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -27,7 +28,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
-from bot.domain.errors import NotAllowed, NotFound
+from bot.domain.errors import NotAllowed, NotFound, Unavailable
 from bot.domain.models import Member, Role
 from bot.domain.pin import PinNotSet, PinPurpose, PinRequired, SessionState, normalise_pin
 from bot.services.pin import THEN_CHANGE, THEN_DURESS, PinOutcome, PinResult
@@ -36,6 +37,8 @@ from handlers.access import ALL_ROLES, not_available, requires
 from handlers.context import BotContext
 from handlers.eraser import TelegramEraser
 from handlers.menus import action_for_text
+
+_LOGGER = logging.getLogger(__name__)
 
 Continuation = Callable[[Update, BotContext, Member], Coroutine[Any, Any, None]]
 
@@ -260,10 +263,14 @@ async def on_text(update: Update, context: BotContext) -> None:
     if result.outcome is PinOutcome.OK:
         # A duress PIN wipes the chat now, after the decoy went out with a real empty
         # state's timing: the claim list shown earlier must not sit above it (issue #11.2).
-        # A real PIN changes nothing here (one read).
-        await services.safety.erase_after_duress(
-            member, message.message_id, TelegramEraser(context)
-        )
+        # A real PIN changes nothing here (one read). A busy database must not answer with
+        # the error message (a tell); the unlink that follows wipes what is left.
+        try:
+            await services.safety.erase_after_duress(
+                member, message.message_id, TelegramEraser(context)
+            )
+        except Unavailable:
+            _LOGGER.warning("Could not check for or run a duress wipe (database busy)")
     raise ApplicationHandlerStop
 
 
