@@ -48,9 +48,13 @@ def register(application: BotApplication) -> None:
     # -4, -3: limits and dedupe for every update (callbacks and block notices included).
     add(TypeHandler(Update, safety_feature.guard), group=LIMITS)
     add(TypeHandler(Update, safety_feature.dedupe), group=DEDUPE)
-    # -2: the PIN a member types after the bot asked for it; locations (even forwarded).
+    # -2: the PIN a member types after the bot asked for it, and any member text that looks
+    # like a PIN (forwarded or late ones too: deleted, never consumed); locations (even
+    # forwarded).
     add(
-        MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, pin_feature.on_text),
+        MessageHandler(
+            filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, pin_feature.on_text
+        ),
         group=MEMBER_SAFETY,
     )
     add(

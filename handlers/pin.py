@@ -18,6 +18,7 @@ For other features:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -28,14 +29,17 @@ from typing import Any
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
-from bot.domain.errors import NotAllowed, NotFound
+from bot.domain.errors import NotAllowed, NotFound, Unavailable
 from bot.domain.models import Member, Role
-from bot.domain.pin import PinNotSet, PinPurpose, PinRequired, SessionState
+from bot.domain.pin import PinNotSet, PinPurpose, PinRequired, SessionState, normalise_pin
 from bot.services.pin import THEN_CHANGE, THEN_DURESS, PinOutcome, PinResult
 from handlers import send
 from handlers.access import ALL_ROLES, not_available, requires
 from handlers.context import BotContext
+from handlers.eraser import TelegramEraser
 from handlers.menus import action_for_text
+
+_LOGGER = logging.getLogger(__name__)
 
 Continuation = Callable[[Update, BotContext, Member], Coroutine[Any, Any, None]]
 
@@ -148,7 +152,7 @@ async def _pin_needed(
 
 @requires(*ALL_ROLES)
 async def pin_command(update: Update, context: BotContext, member: Member) -> None:
-    """``/pin``: create or change the PIN (the current PIN first, unless a session is open)."""
+    """``/pin``: create the PIN, or change it after the current one (asked every time)."""
     chat = update.effective_chat
     if chat is None:
         return
@@ -174,23 +178,20 @@ async def duress_command(update: Update, context: BotContext, member: Member) ->
         return
     t = context.catalogs.for_lang(member.lang)
     try:
-        purpose = await context.services.pin.start_duress(member)
+        await context.services.pin.start_duress(member)  # the current PIN first, always
     except NotAllowed:
         await not_available(context, member, chat.id)
         return
     except PinNotSet:
         await _say(context, member, chat.id, t.gettext("Primero crea tu PIN con /pin."))
         return
-    if purpose is PinPurpose.DURESS_NEW:
-        await _say(context, member, chat.id, duress_text(t))
-    else:
-        await _say(
-            context,
-            member,
-            chat.id,
-            # Translators: [seguridad] pide el PIN actual antes de cambiarlo.
-            t.gettext("Escribe tu PIN actual. El bot borrará tu mensaje."),
-        )
+    await _say(
+        context,
+        member,
+        chat.id,
+        # Translators: [seguridad] pide el PIN actual antes de cambiarlo.
+        t.gettext("Escribe tu PIN actual. El bot borrará tu mensaje."),
+    )
 
 
 @requires(Role.COORDINATOR, Role.ADMIN)
@@ -223,29 +224,59 @@ async def pin_reset_command(update: Update, context: BotContext, member: Member)
 
 
 async def on_text(update: Update, context: BotContext) -> None:
-    """Group -2: a member's plain text while a PIN prompt is armed is the PIN.
+    """Group -2: a member's plain text while a PIN prompt is armed is the PIN; any other
+    member text that looks like a PIN is deleted too.
 
     The message is deleted before anything else and its text is never logged. A menu
     button pressed instead cancels the prompt and goes on to the menus.
 
+    A PIN typed after the prompt expired (or while the bot was down) or forwarded is deleted
+    whatever the prompt's state, never consumed as anything, and answered with "the time
+    ran out" (issue #11.3): members never need to send free text, and a PIN must not stay in
+    the chat. Only new, non-forwarded messages answer a prompt (T-09). "Looks like a PIN"
+    is the PIN rule itself (``normalise_pin``: 6 to 12 digits after NFKC, spaces ignored).
+    Edited messages never arrive (``ALLOWED_UPDATES``, M-18).
+
     Raises:
-        ApplicationHandlerStop: the text was a PIN; no other handler may see it.
+        ApplicationHandlerStop: the text was (or looked like) a PIN; no other handler may see
+            it.
     """
-    message, user, chat = update.message, update.effective_user, update.effective_chat
+    message, user, chat = update.effective_message, update.effective_user, update.effective_chat
     if message is None or message.text is None or user is None or chat is None:
         return
     services = context.services
-    if not await services.pin.prompt_armed_for(user.id):
+    fresh = update.message is not None and message.forward_origin is None
+    looks_like_pin = normalise_pin(message.text) is not None
+    if not looks_like_pin and not fresh:
         return
+    armed = fresh and await services.pin.prompt_armed_for(user.id)
+    if not armed and not looks_like_pin:
+        return  # an ordinary text (a menu button): one cheap lookup, as before
     member = await services.registration.identify(user.id)
     if member is None:
         return
+    if not armed:
+        await send.delete_now(context, chat.id, message.message_id)
+        t = context.catalogs.for_lang(member.lang)
+        await _say(context, member, chat.id, _texts(t)[PinOutcome.NO_PROMPT])
+        raise ApplicationHandlerStop
     if action_for_text(context.catalogs, message.text) is not None:
         await services.pin.disarm(member)
         return
     await send.delete_now(context, chat.id, message.message_id)
     result = await services.pin.submit(member, message.text)
     await _answer(update, context, member, chat.id, result)
+    if result.outcome is PinOutcome.OK:
+        # A duress PIN wipes the chat now, after the decoy went out with a real empty
+        # state's timing: the claim list shown earlier must not sit above it (issue #11.2).
+        # A real PIN changes nothing here (one read). A busy database must not answer with
+        # the error message (a tell); the unlink that follows wipes what is left.
+        try:
+            await services.safety.erase_after_duress(
+                member, message.message_id, TelegramEraser(context)
+            )
+        except Unavailable:
+            _LOGGER.warning("Could not check for or run a duress wipe (database busy)")
     raise ApplicationHandlerStop
 
 

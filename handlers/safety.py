@@ -21,8 +21,7 @@ import gettext
 import html
 import logging
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
@@ -31,11 +30,17 @@ from telegram.ext import ApplicationHandlerStop
 from bot.domain.errors import NotFound
 from bot.domain.models import Lang, Member, Role
 from bot.domain.pin import PinRequired
-from bot.domain.safety import TEMPLATE_COERCION, TEMPLATE_PIN_LOCKED, TEMPLATE_UNLINKED
+from bot.domain.safety import (
+    TEMPLATE_COERCION,
+    TEMPLATE_PIN_LOCKED,
+    TEMPLATE_UNLINKED,
+    WipeReport,
+)
 from bot.services.safety import Verdict, command_args_too_long, text_too_long
 from handlers import send
 from handlers.access import ALL_ROLES, answer_stranger, menu_expired, not_available, requires
 from handlers.context import BotApplication, BotContext
+from handlers.eraser import TelegramEraser
 from handlers.notifier import Rendered, register_template
 from handlers.pin import require_pin
 
@@ -145,21 +150,6 @@ async def on_location(update: Update, context: BotContext) -> None:
 # ---------------------------------------------------------------------- wipe and unlink
 
 
-@dataclass(frozen=True, slots=True)
-class TelegramEraser:
-    """Implements ``bot.domain.safety.ChatEraser`` through the send wrapper."""
-
-    context: BotContext
-
-    async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> bool:
-        """Delete up to 100 messages in one call."""
-        return await send.delete_many(self.context, chat_id, message_ids)
-
-    async def clear_commands(self, chat_id: int) -> None:
-        """Remove the chat's command menu."""
-        await send.delete_chat_commands(self.context, chat_id)
-
-
 def wipe_keyboard(t: gettext.NullTranslations) -> InlineKeyboardMarkup:
     """Confirm or cancel the wipe."""
     return InlineKeyboardMarkup(
@@ -202,10 +192,28 @@ async def on_wipe_button(update: Update, context: BotContext, member: Member) ->
     if query.data != WIPE_YES:
         await menu_expired(update, context, member, chat.id)
         return
-    await context.services.safety.wipe_self(member, TelegramEraser(context))
-    # A toast, not a message: nothing is left in the chat (M-13a).
+    report = await context.services.safety.wipe_self(member, TelegramEraser(context))
+    # A toast, not a message: nothing is left in the chat (M-13a). When Telegram did not
+    # delete everything, an alert the person must acknowledge says so (issue #11.1).
     t = context.catalogs.for_lang(member.lang)
-    await send.answer_callback(context, query.id, t.gettext("Listo."))
+    if report.complete:
+        await send.answer_callback(context, query.id, t.gettext("Listo."))
+    else:
+        await send.answer_callback(context, query.id, wipe_incomplete_text(t, report), alert=True)
+
+
+def wipe_incomplete_text(t: gettext.NullTranslations, report: WipeReport) -> str:
+    """The truth about a wipe Telegram did not finish at once (an alert of ≤ 200 characters,
+    Quechua and Spanish together while the Quechua is an unreviewed draft)."""
+    if report.retrying:
+        # Translators: [seguridad] alerta tras /borrar; con el español al lado debe caber en
+        # 200 caracteres. Telegram no dejó borrar todo todavía; el bot lo reintentará.
+        return t.gettext(
+            "Aún no se pudo borrar todo; el bot lo reintentará. Borra también este chat tú mismo."
+        )
+    # Translators: [seguridad] alerta tras /borrar; con el español al lado debe caber en 200
+    # caracteres. Algunos mensajes tienen más de 48 horas: el bot ya no puede borrarlos.
+    return t.gettext("Algunos mensajes ya no se pueden borrar. Borra este chat tú mismo.")
 
 
 #: ``unlink:yes:<member id>`` (a positive integer of at most 18 digits) or ``unlink:no``.
@@ -290,7 +298,7 @@ async def on_unlink_button(update: Update, context: BotContext, member: Member) 
         await send.answer_callback(context, query.id)
         return
     try:
-        target = await context.services.safety.unlink_confirmed(
+        target, report = await context.services.safety.unlink_confirmed(
             member, int(match[1]), TelegramEraser(context)
         )
     except PinRequired:  # the session ran out in between: ask again
@@ -304,11 +312,29 @@ async def on_unlink_button(update: Update, context: BotContext, member: Member) 
     if question is not None:
         await send.delete_now(context, chat.id, question)
     t = context.catalogs.for_lang(member.lang)
-    # Translators: {codename} es el seudónimo de un miembro.
-    text = t.gettext(
-        "Listo: {codename} quedó desvinculado. Para volver necesitará una nueva invitación."
-    ).format(codename=html.escape(target.codename))
-    await send.send_sensitive(context, member, chat.id, text)
+    if report.complete:
+        # Translators: {codename} es el seudónimo de un miembro.
+        text = t.gettext(
+            "Listo: {codename} quedó desvinculado. Para volver necesitará una nueva invitación."
+        )
+    elif report.retrying:
+        # Translators: {codename} es el seudónimo de un miembro. Telegram no dejó borrar
+        # todo su chat todavía; el bot lo reintentará hasta 48 horas.
+        text = t.gettext(
+            "{codename} quedó desvinculado, pero aún no se pudieron borrar todos los mensajes"
+            " de su chat: el bot seguirá intentándolo hasta 48 horas. Para volver necesitará"
+            " una nueva invitación."
+        )
+    else:
+        # Translators: {codename} es el seudónimo de un miembro. Algunos mensajes de su chat
+        # tienen más de 48 horas y Telegram ya no deja borrarlos.
+        text = t.gettext(
+            "{codename} quedó desvinculado, pero algunos mensajes de su chat ya no se pueden"
+            " borrar. Para volver necesitará una nueva invitación."
+        )
+    await send.send_sensitive(
+        context, member, chat.id, text.format(codename=html.escape(target.codename))
+    )
 
 
 # ---------------------------------------------------------------------- jobs

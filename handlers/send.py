@@ -186,10 +186,16 @@ async def delete_now(context: BotContext, chat_id: int, message_id: int) -> None
         _LOGGER.info("Immediate deletion failed: %s", type(exc).__name__)
 
 
-async def answer_callback(context: BotContext, query_id: str, text: str | None = None) -> None:
-    """Always answer a callback query so the client stops its spinner (T-10)."""
+async def answer_callback(
+    context: BotContext, query_id: str, text: str | None = None, *, alert: bool = False
+) -> None:
+    """Always answer a callback query so the client stops its spinner (T-10).
+
+    ``alert`` shows ``text`` in a box the person must close instead of a passing toast:
+    for what they must not miss (a wipe that did not finish, issue #11.1).
+    """
     try:
-        await context.bot.answer_callback_query(query_id, text=text)
+        await context.bot.answer_callback_query(query_id, text=text, show_alert=alert or None)
     except TelegramError as exc:
         _LOGGER.info("answerCallbackQuery failed: %s", type(exc).__name__)
 
@@ -226,19 +232,6 @@ async def delete_default_commands(bot: Bot) -> None:
         await bot.delete_my_commands()
     except TelegramError as exc:
         _LOGGER.warning("deleteMyCommands failed: %s", type(exc).__name__)
-
-
-async def delete_many(context: BotContext, chat_id: int, message_ids: Sequence[int]) -> bool:
-    """Delete 1..100 messages of a chat in one call (``/borrar``); False if refused.
-
-    Telegram skips ids that are missing or too old, so a partly stale batch still succeeds.
-    """
-    try:
-        await context.bot.delete_messages(chat_id, list(message_ids))
-    except TelegramError as exc:
-        _LOGGER.info("deleteMessages failed: %s", type(exc).__name__)
-        return False
-    return True
 
 
 async def delete_chat_commands(context: BotContext, chat_id: int) -> None:

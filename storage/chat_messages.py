@@ -6,10 +6,11 @@ recorded (the ``INSERT … SELECT`` finds no member), so strangers leave nothing
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.codec import ts
+from storage.codec import parse_ts, ts
 from storage.database import Database
 from storage.keys import KeyMaterial
 
@@ -37,18 +38,29 @@ class SqliteChatMessageLog:
             RECORD_SQL, (message_id, ts(now), self.keys.index("telegram", str(telegram_id)))
         )
 
-    async def recent(self, member_id: int, since: datetime) -> list[int]:
-        """Ids recorded at or after ``since``, ascending."""
+    async def recent(self, member_id: int, since: datetime) -> list[tuple[int, datetime]]:
+        """``(id, recorded at)`` at or after ``since``, ascending by id.
+
+        The time bounds Telegram's 48-hour window of each id, so a wipe retries no longer
+        than it can succeed (issue #11.1).
+        """
         rows = await self.db.fetchall(
-            "SELECT message_id FROM chat_messages WHERE member_id = ? AND at >= ?"
+            "SELECT message_id, at FROM chat_messages WHERE member_id = ? AND at >= ?"
             " ORDER BY message_id",
             (member_id, ts(since)),
         )
-        return [int(row[0]) for row in rows]
+        return [(int(row[0]), parse_ts(row[1])) for row in rows]
 
     async def forget(self, member_id: int) -> None:
         """Drop every id of the member."""
         await self.db.execute("DELETE FROM chat_messages WHERE member_id = ?", (member_id,))
+
+    async def forget_ids(self, member_id: int, message_ids: Sequence[int]) -> None:
+        """Drop these ids of the member (the outbox holds them now, issue #11.2)."""
+        await self.db.executemany(
+            "DELETE FROM chat_messages WHERE member_id = ? AND message_id = ?",
+            [(member_id, message_id) for message_id in message_ids],
+        )
 
     async def purge(self, before: datetime) -> int:
         """Drop ids older than Telegram's deletion window."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from bot.domain.models import Lang
 from bot.domain.outbox import (
+    FINAL_STATUSES,
     KIND_PRIORITY,
     LeasedRow,
     OutboxCounts,
@@ -56,6 +57,15 @@ _LEASE = (
     "   ORDER BY priority, id LIMIT :limit)"
     " RETURNING id, kind, member_id, template, params_enc, attempts, correlation,"
     " delete_after_s, priority"
+)
+
+#: A wipe's rows (``bot.services.outbox.wipe_messages``, correlation ``wipe:<member>``) carry
+#: a sealed chat id; once such a row is final its parameters are erased, so the link does not
+#: outlive the wipe (M-13). A range, not LIKE, so the correlation index serves it.
+_SCRUB_WIPE_ROW = (
+    "UPDATE outbox SET params_enc = NULL WHERE id = ?"
+    " AND correlation >= 'wipe:' AND correlation < 'wipe;'"
+    " AND status IN ('sent', 'dead', 'blocked', 'expired', 'cancelled')"
 )
 
 _FINISH = (
@@ -178,10 +188,15 @@ class SqliteOutbox:
         return insert
 
     async def cancel_for_member(self, member_id: int) -> int:
-        """Cancel every waiting row for a member (unlinked, blocked, panic)."""
+        """Cancel every waiting row for a member (unlinked, blocked, panic).
+
+        A wipe's deletions are not cancelled: they are what the unlink asked for, and a
+        duress wipe's rows must survive the unlink that follows it (issue #11.1, #11.2).
+        """
         cursor = await self._db.execute(
             "UPDATE outbox SET status = 'cancelled', last_error_code = 'cancelled',"
-            " updated_at = ? WHERE member_id = ? AND status IN ('queued', 'errored')",
+            " updated_at = ? WHERE member_id = ? AND status IN ('queued', 'errored')"
+            " AND (correlation IS NULL OR correlation < 'wipe:' OR correlation >= 'wipe;')",
             (ts(self._clock.now()), member_id),
         )
         return int(cursor.rowcount)
@@ -237,15 +252,17 @@ class SqliteOutbox:
         stamp = ts(now)
         async with self._db.transaction() as conn:
             holding: dict[int, str] = {}
+            wipes: set[int] = set()
             ids = [update.row_id for update in updates]
             for chunk in _chunks(ids):
                 marks = ",".join("?" * len(chunk))
                 cursor = await conn.execute(
-                    f"SELECT id, lease_until FROM outbox WHERE id IN ({marks})"  # noqa: S608
-                    " AND status = 'sending'",
+                    "SELECT id, lease_until, correlation >= 'wipe:' AND correlation < 'wipe;'"  # noqa: S608
+                    f" FROM outbox WHERE id IN ({marks}) AND status = 'sending'",
                     list(chunk),
                 )
                 holding.update({row[0]: row[1] for row in cursor.rows})
+                wipes.update(row[0] for row in cursor.rows if row[2])
             applied = [u for u in updates if holding.get(u.row_id) == ts(u.lease_until)]
             await conn.executemany(
                 _FINISH,
@@ -275,6 +292,11 @@ class SqliteOutbox:
                     if u.status is OutboxStatus.SENT and u.message_id is not None
                 ],
             )
+            scrub = [
+                (u.row_id,) for u in applied if u.row_id in wipes and u.status in FINAL_STATUSES
+            ]
+            if scrub:
+                await conn.executemany(_SCRUB_WIPE_ROW, scrub)
         return {u.row_id for u in applied}
 
     async def recover_leases(self, now: datetime, *, all_leases: bool = False) -> int:
@@ -300,10 +322,14 @@ class SqliteOutbox:
             cursor = await conn.execute(
                 "UPDATE outbox SET status = 'expired', last_error_code = 'too_old',"
                 " updated_at = ? WHERE status IN ('queued', 'errored') AND expires_at <= ?"
-                " RETURNING kind",
+                " RETURNING id, kind",
                 (ts(now), ts(now)),
             )
-            kinds = [OutboxKind(row[0]) for row in cursor.rows]
+            kinds = [OutboxKind(row[1]) for row in cursor.rows]
+            # A wipe past Telegram's window is given up: its chat id goes (issue #11.1).
+            scrub = [(row[0],) for row in cursor.rows if row[1] == OutboxKind.DELETION]
+            if scrub:
+                await conn.executemany(_SCRUB_WIPE_ROW, scrub)
         counts: dict[OutboxKind, int] = {}
         for kind in kinds:
             counts[kind] = counts.get(kind, 0) + 1

@@ -19,8 +19,10 @@ in-memory fakes:
   fully recorded or not at all.
 * **Errors (R-04, R-05).** 429: pause *all* sending for ``retry_after`` plus jitter, requeue
   without spending an attempt. Transient: back off 10 s, 1 min, 5 min, 15 min, 1 h (±20 %),
-  ``dead`` after 5 failures. Permanent: ``dead`` at once. Blocked: the row ``blocked``, the member
-  flagged, their other queued rows cancelled, their region's coordinators told once (R-06).
+  ``dead`` after 5 failures; a deletion instead keeps trying hourly until its expiry
+  (Telegram's 48-hour window, issue #11.1). Permanent: ``dead`` at once. Blocked: the row
+  ``blocked``, the member flagged, their other queued rows cancelled, their region's
+  coordinators told once (R-06).
   Invalid token / conflict: stop the sender and log CRITICAL, no retry storm (M-17).
 * **Crash safety.** Delivery is at-least-once. A crash between Telegram accepting a message and
   our commit leaves the row ``sending``; at start-up every ``sending`` row returns to ``queued``
@@ -44,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from bot.domain.models import Lang
 from bot.domain.outbox import (
     DELETE_TEMPLATE,
     LeasedRow,
@@ -190,6 +193,86 @@ def deletion_messages(
             )
         )
     return rows
+
+
+#: ``correlation`` prefix of the rows a wipe leaves for the sender (issue #11.1).
+WIPE_CORRELATION = "wipe:"
+
+
+def wipe_messages(
+    member_id: int,
+    chat_id: int,
+    message_ids: Sequence[int],
+    *,
+    due: datetime,
+    window_closes: datetime,
+) -> list[OutboxMessage]:
+    """DELETION rows for what a wipe could not delete at once (M-13, issue #11.1).
+
+    The member is unlinked in the same transaction, so the chat cannot be resolved at send
+    time: the row carries it in its sealed parameters (M-07), cleared by the store once the
+    row is final. ``window_closes`` (Telegram's 48 hours after the newest of the ids) is the
+    row's expiry: retried until then, then recorded as given up (``expired``). ``due``
+    honours a 429's ``retry_after``. The correlation marks the rows as a wipe's, which
+    ``cancel_for_member`` leaves alone.
+    """
+    ids = sorted(set(message_ids))
+    rows: list[OutboxMessage] = []
+    for start in range(0, len(ids), MAX_DELETE_IDS):
+        chunk = ids[start : start + MAX_DELETE_IDS]
+        joined = ",".join(map(str, chunk))
+        rows.append(
+            OutboxMessage(
+                idempotency_key=f"wipe:{member_id}:{joined.replace(',', '-')}",
+                kind=OutboxKind.DELETION,
+                member_id=member_id,
+                template=DELETE_TEMPLATE,
+                params={"message_ids": joined, "chat": str(chat_id)},
+                correlation=f"{WIPE_CORRELATION}{member_id}",
+                not_before=due,
+                expires_at=window_closes,
+            )
+        )
+    return rows
+
+
+def is_wipe(row: LeasedRow) -> bool:
+    """Whether a leased row was left by a wipe (its chat travels with it)."""
+    return row.correlation is not None and row.correlation.startswith(WIPE_CORRELATION)
+
+
+def deletion_chat(params: Mapping[str, str]) -> int | None:
+    """The chat a wipe's DELETION row names, or None (scheduled deletions resolve theirs)."""
+    try:
+        chat_id = int(params["chat"])
+    except (KeyError, ValueError):
+        return None
+    return chat_id if chat_id > 0 else None
+
+
+def split_deletion(row: LeasedRow) -> list[OutboxMessage]:
+    """One DELETION row per id of a batch Telegram refused as too old (issue #11.1).
+
+    ``deleteMessages`` may refuse a whole batch for one message past the 48-hour window,
+    while the others could still go. Retried one by one (``deleteMessage``), each id gets its
+    own answer: deleted, gone, or too old (final). A wipe's rows keep their chat and
+    correlation. Nothing for a single id or unreadable parameters.
+    """
+    ids = parse_message_ids(row.params) if row.params is not None else None
+    if row.params is None or ids is None or len(ids) < 2:
+        return []
+    chat = {"chat": row.params["chat"]} if "chat" in row.params else {}
+    return [
+        OutboxMessage(
+            idempotency_key=f"split:{row.id}:{message_id}",
+            kind=OutboxKind.DELETION,
+            member_id=row.member_id,
+            template=DELETE_TEMPLATE,
+            params={"message_ids": str(message_id)} | chat,
+            correlation=row.correlation,
+        )
+        for message_id in ids
+    ]
 
 
 def parse_message_ids(params: Mapping[str, str]) -> list[int] | None:
@@ -528,6 +611,10 @@ class OutboxSender:
 
     async def _try_send(self, row: LeasedRow, recipient: Recipient | None) -> _Done:
         deleting = row.template == DELETE_TEMPLATE
+        if deleting and is_wipe(row) and row.params is not None:
+            # The member is unlinked already: the wipe's row names its chat (issue #11.1).
+            chat_id = deletion_chat(row.params)
+            recipient = Recipient(chat_id, Lang.ES) if chat_id is not None else None
         if recipient is None or (not deleting and not recipient.active):
             return _Done(row, _final(row, OutboxStatus.CANCELLED, "no_recipient"))
         if recipient.blocked and not deleting:
@@ -594,6 +681,7 @@ class OutboxSender:
                 row.id, row.lease_until, OutboxStatus.SENT, row.attempts + 1, error_code="gone"
             )
         if outcome is Outcome.TOO_OLD:  # Telegram's 48 h window passed: final (T-19)
+            # (a batch is retried id by id in ``_record``: only some may be too old)
             _LOGGER.warning("Outbox row %d: deletion missed Telegram's 48 h window", row.id)
             return _final(row, OutboxStatus.EXPIRED, "missed_window", attempt=True)
         if outcome in {Outcome.RATE_LIMITED, Outcome.STOP_ALL}:  # no attempt spent
@@ -604,6 +692,18 @@ class OutboxSender:
             self._log_dead(row, result.error_code)
             return _final(row, OutboxStatus.DEAD, result.error_code, attempt=True)
         failures = row.attempts + 1  # TRANSIENT
+        if row.kind is OutboxKind.DELETION:
+            # A deletion is retried until Telegram's window closes (the row's expiry), not
+            # given up after five failures: a message left behind stays on a seized phone
+            # (issue #11.1). The backoff tops out at an hour.
+            return RowUpdate(
+                row.id,
+                row.lease_until,
+                OutboxStatus.ERRORED,
+                failures,
+                next_attempt_at=now + backoff_delay(failures, self._rng),
+                error_code=result.error_code,
+            )
         if failures >= MAX_ATTEMPTS:
             self._log_dead(row, result.error_code)
             return _final(row, OutboxStatus.DEAD, result.error_code, attempt=True)
@@ -679,7 +779,13 @@ class OutboxSender:
                                 now + done.row.delete_after,
                             )
                         )
-                elif done.outcome is Outcome.BLOCKED and done.row.member_id not in blocked:
+                elif done.outcome is Outcome.TOO_OLD:
+                    deletions.extend(split_deletion(done.row))
+                elif (
+                    done.outcome is Outcome.BLOCKED
+                    and not is_wipe(done.row)  # an unlinked member: nobody to flag
+                    and done.row.member_id not in blocked
+                ):
                     blocked.append(done.row.member_id)
             if deletions:
                 await self._outbox.enqueue_many(deletions)

@@ -285,33 +285,35 @@ class PinService:
         return record
 
     async def start_change(self, member: Member) -> PinPurpose:
-        """``/pin``: create or change the PIN; changing needs the current one first.
+        """``/pin``: create the PIN, or change it after typing the current one.
+
+        The current PIN is asked every time, even inside an open session: a session opened
+        by the duress PIN (a decoy) must look exactly like a real one, and asking only in
+        one of them told them apart (issue #11.2). A member without a PIN creates one.
 
         Raises:
             NotAllowed: the member is not active.
         """
         authorize(member, Action.SET_PIN)
-        state = await self.session(member)
-        if state in {SessionState.OPEN, SessionState.NOT_NEEDED} or not await self.has_pin(member):
+        if not await self.has_pin(member):
             await self._arm(member.id, PinPurpose.NEW, None)
             return PinPurpose.NEW
         await self._arm(member.id, PinPurpose.VERIFY, THEN_CHANGE)
         return PinPurpose.VERIFY
 
     async def start_duress(self, member: Member) -> PinPurpose:
-        """``/pin_duress``: set the duress PIN (informants with a PIN; the current PIN first).
+        """``/pin_duress``: set the duress PIN (informants with a PIN), after the current PIN.
+
+        Asked every time, in real and decoy sessions alike (issue #11.2, see
+        ``start_change``).
 
         Raises:
             NotAllowed: not an active informant.
             PinNotSet: there is no PIN yet (the duress PIN is a second PIN).
         """
         authorize(member, Action.SET_DURESS_PIN)
-        state = await self.session(member)
-        if state is SessionState.NOT_NEEDED:
+        if not await self.has_pin(member):
             raise PinNotSet
-        if state is SessionState.OPEN:
-            await self._arm(member.id, PinPurpose.DURESS_NEW, None)
-            return PinPurpose.DURESS_NEW
         await self._arm(member.id, PinPurpose.VERIFY, THEN_DURESS)
         return PinPurpose.VERIFY
 

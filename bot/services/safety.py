@@ -1,9 +1,15 @@
 """Panic wipe, remote unlink, inbound limits and idempotency (M-06, M-09, M-13, R-09).
 
-The wipe deletes what Telegram still lets the bot delete *before* the link is shredded: if
-the process dies half-way, the member is still linked and can press the button again. Then
-one transaction unlinks (ciphertext and keyed hash gone), cancels queued outbox rows, forgets
-PIN and message-id rows, audits, and queues the note to the coordinators.
+The wipe tries to delete what Telegram still lets the bot delete *before* the link is
+shredded: if the process dies half-way, the member is still linked and can press the button
+again. Then one transaction unlinks (ciphertext and keyed hash gone), cancels queued outbox
+rows, forgets PIN and message-id rows, hands what Telegram refused for now (429, 5xx, a
+timeout) to the outbox as wipe rows that the sender retries until Telegram's 48-hour window
+closes (issue #11.1), audits, and queues the note to the coordinators. The caller gets a
+``WipeReport`` so the person is told the truth, never "done" while messages remain.
+
+A duress PIN wipes the chat at once (everything recorded up to the PIN message), so the
+claim list shown before cannot sit above the decoy (issue #11.2); the unlink follows later.
 
 ``InboundLimiter`` is deliberately in memory: it runs before anything touches the database,
 so a flood costs a dictionary lookup, not a write. A restart resets its counters (the daily
@@ -20,12 +26,13 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.domain.alerts import MAX_FREE_TEXT
 from bot.domain.errors import NotFound
 from bot.domain.models import Member
-from bot.domain.outbox import Outbox
+from bot.domain.outbox import Outbox, OutboxMessage, Outcome
 from bot.domain.pin import PinRepository
 from bot.domain.ports import AuditLog, Clock, MemberRepository, UnitOfWork
 from bot.domain.safety import (
@@ -36,9 +43,11 @@ from bot.domain.safety import (
     ChatEraser,
     ChatMessageLog,
     InboundLog,
+    WipeReport,
 )
 from bot.domain.text import MAX_TEXT
 from bot.services.authz import Action, authorize, is_allowed
+from bot.services.outbox import wipe_messages
 from bot.services.pin import PinService, find_member, notify_coordinators
 
 _LOGGER = logging.getLogger(__name__)
@@ -261,16 +270,18 @@ class SafetyService:
 
     # ------------------------------------------------------------------ wipe and unlink
 
-    async def wipe_self(self, member: Member, eraser: ChatEraser) -> None:
+    async def wipe_self(self, member: Member, eraser: ChatEraser) -> WipeReport:
         """``/borrar`` confirmed: delete what can be deleted, then shred the link (M-13a).
 
         Raises:
             NotAllowed: the member is not active (an unlinked account changes nothing).
         """
         authorize(member, Action.WIPE_SELF)
-        await self._unlink(member, eraser, actor=member, cause="panic")
+        return await self._unlink(member, eraser, actor=member, cause="panic")
 
-    async def unlink_remote(self, actor: Member, codename: str, eraser: ChatEraser) -> Member:
+    async def unlink_remote(
+        self, actor: Member, codename: str, eraser: ChatEraser
+    ) -> tuple[Member, WipeReport]:
         """``/desvincular`` without a question: find the member, then unlink (M-13c).
 
         Raises:
@@ -297,7 +308,9 @@ class SafetyService:
             audit_as="member_unlink",
         )
 
-    async def unlink_confirmed(self, actor: Member, member_id: int, eraser: ChatEraser) -> Member:
+    async def unlink_confirmed(
+        self, actor: Member, member_id: int, eraser: ChatEraser
+    ) -> tuple[Member, WipeReport]:
         """The confirmation button: unlink a lost or seized phone (M-13c; issue #14.7).
 
         Everything is judged again at the press (the session, the scope, whether the member
@@ -318,8 +331,8 @@ class SafetyService:
                 actor, "member_unlink", f"member:{target.id}" if target else None
             )
             raise NotFound("member")
-        await self._unlink(target, eraser, actor=actor, cause="remote")
-        return target
+        report = await self._unlink(target, eraser, actor=actor, cause="remote")
+        return target, report
 
     async def run_due_unlinks(self, eraser: ChatEraser) -> int:
         """Unlink members whose duress PIN was used, once the decoy is gone (M-13b)."""
@@ -333,23 +346,117 @@ class SafetyService:
             done += 1
         return done
 
+    async def erase_after_duress(
+        self, member: Member, up_to_message_id: int, eraser: ChatEraser
+    ) -> WipeReport | None:
+        """After a PIN was accepted: if it opened a decoy session, wipe the chat at once.
+
+        Everything recorded up to ``up_to_message_id`` (the PIN message; Telegram numbers a
+        private chat's messages in order) goes now, so the claim list shown before cannot be
+        read above the decoy (issue #11.2); the decoy itself, sent after, stays until the
+        unlink. Called after the decoy was sent, so the decoy's timing is that of a real
+        empty state (T-17). None when the session is a real one: nothing is done.
+        """
+        record = await self.pins.get(member.id)
+        now = self.clock.now()
+        if (
+            record is None
+            or not record.session_decoy
+            or record.session_until is None
+            or record.session_until <= now
+        ):
+            return None
+        chat_id = await self.members.telegram_id(member.id)
+        if chat_id is None:
+            return None
+        recorded = [
+            (message_id, at)
+            for message_id, at in await self.chat_log.recent(member.id, now - DELETABLE_FOR)
+            if message_id <= up_to_message_id
+        ]
+        report, retries = await self._erase(member.id, chat_id, recorded, eraser, now)
+        async with self.uow.transaction():
+            await self.chat_log.forget_ids(member.id, [message_id for message_id, _ in recorded])
+            await self.outbox.enqueue_many(retries)
+        if not report.complete:
+            _LOGGER.warning("Duress wipe: %d message(s) left to the outbox", report.retrying)
+        return report
+
+    async def _erase(
+        self,
+        member_id: int,
+        chat_id: int,
+        recorded: list[tuple[int, datetime]],
+        eraser: ChatEraser,
+        now: datetime,
+    ) -> tuple[WipeReport, list[OutboxMessage]]:
+        """Delete ``recorded`` in batches of 100 now; what Telegram refuses becomes wipe rows.
+
+        The first refusal stops the attempts (one 429 means "slow down", one 5xx or timeout
+        an outage): that batch and the rest are handed to the outbox, due after a 429's
+        ``retry_after``, else at once (the sender's backoff takes over), each row expiring
+        when Telegram's 48-hour window of its newest message closes (issue #11.1).
+        """
+        deleted = lost = 0
+        retries: list[OutboxMessage] = []
+        due: datetime | None = None
+        for start in range(0, len(recorded), DELETE_BATCH):
+            batch = recorded[start : start + DELETE_BATCH]
+            ids = [message_id for message_id, _ in batch]
+            if due is None:
+                result = await eraser.delete_messages(chat_id, ids)
+                if result.outcome in {Outcome.SENT, Outcome.GONE}:
+                    deleted += len(ids)
+                    continue
+                if result.outcome is Outcome.TOO_OLD and len(ids) == 1:
+                    lost += 1
+                    continue
+                if result.outcome is Outcome.TOO_OLD:
+                    # One message past the window may refuse the whole batch: each id on its
+                    # own through the outbox, so the others still go (issue #11.1).
+                    for message_id, at in batch:
+                        retries.extend(
+                            wipe_messages(
+                                member_id,
+                                chat_id,
+                                [message_id],
+                                due=now,
+                                window_closes=at + DELETABLE_FOR,
+                            )
+                        )
+                    continue
+                wait = result.retry_after_s if result.outcome is Outcome.RATE_LIMITED else 0
+                due = now + timedelta(seconds=max(0.0, wait or 0.0))
+                _LOGGER.warning("Wipe: Telegram refused a deletion (%s)", result.error_code)
+            window_closes = max(at for _, at in batch) + DELETABLE_FOR
+            retries.extend(
+                wipe_messages(member_id, chat_id, ids, due=due, window_closes=window_closes)
+            )
+        retrying = len(recorded) - deleted - lost
+        return WipeReport(deleted=deleted, retrying=retrying, lost=lost), retries
+
     async def _unlink(
         self, member: Member, eraser: ChatEraser, *, actor: Member | None, cause: str
-    ) -> None:
+    ) -> WipeReport:
         now = self.clock.now()
         chat_id = await self.members.telegram_id(member.id)
-        refused = 0
+        report, retries = WipeReport(), list[OutboxMessage]()
         if chat_id is not None:
-            ids = await self.chat_log.recent(member.id, now - DELETABLE_FOR)
-            for start in range(0, len(ids), DELETE_BATCH):
-                if not await eraser.delete_messages(chat_id, ids[start : start + DELETE_BATCH]):
-                    refused += 1
+            recorded = await self.chat_log.recent(member.id, now - DELETABLE_FOR)
+            report, retries = await self._erase(member.id, chat_id, recorded, eraser, now)
             await eraser.clear_commands(chat_id)
-        if refused:
-            _LOGGER.warning("Wipe: %d deleteMessages batch(es) refused", refused)
+        if not report.complete:
+            _LOGGER.warning(
+                "Wipe: %d message(s) left to the outbox, %d past Telegram's window",
+                report.retrying,
+                report.lost,
+            )
         async with self.uow.transaction():
             await self.members.unlink(member.id)
             await self.outbox.cancel_for_member(member.id)
+            # After the cancel: the ids the wipe could not delete yet stay in the database
+            # as wipe rows until deleted or past Telegram's window (issue #11.1).
+            await self.outbox.enqueue_many(retries)
             await self.pins.clear(member.id)
             await self.chat_log.forget(member.id)
             await self.audit.record(
@@ -368,6 +475,7 @@ class SafetyService:
                 now,
                 exclude=actor.id if actor else None,
             )
+        return report
 
     # ------------------------------------------------------------------ housekeeping
 

@@ -11,6 +11,7 @@ import pytest
 
 from bot.domain.errors import InviteRejected
 from bot.domain.models import Member, MemberState, Role
+from bot.domain.outbox import Outcome, SendResult
 from bot.services.container import Services
 from bot.services.pin import PinOutcome
 from tests.cli.harness import Result, members, with_services
@@ -22,9 +23,9 @@ ADMIN_ID = 7_100_000_001
 class NoChat:
     """The unlink's chat side (``ChatEraser``): nothing to delete in these tests."""
 
-    async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> bool:
+    async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> SendResult:
         del chat_id, message_ids
-        return True
+        return SendResult(Outcome.SENT)
 
     async def clear_commands(self, chat_id: int) -> None:
         del chat_id

@@ -12,6 +12,7 @@ import pytest
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import Settings
 from bot.domain.models import Role
+from bot.domain.pin import SessionState
 from handlers.safety import SAFETY_JOB
 from tests.conftest import (
     TOKEN,
@@ -36,6 +37,7 @@ CONFIRM = "Escríbelo otra vez para confirmarlo."
 SAVED = "Listo: tu PIN quedó guardado. Si lo olvidas, tu coordinador puede borrarlo."
 EMPTY = "Todavía no tienes trámites."
 CREATE_FIRST = "Primero crea tu PIN con /pin."
+CURRENT = "Escribe tu PIN actual. El bot borrará tu mensaje."
 ANA_CLAIM = "R-2016-0007,Puma,Tornado 2016,2016-05-20,Pichari,150.00,approved,,,"
 
 
@@ -116,6 +118,16 @@ async def set_pin(bot: RunningBot, user: int, pin: str = PIN) -> list[int]:
     second = await say(bot, user, pin)
     assert last_text(bot.fake, user) == SAVED
     return [first, second]
+
+
+async def set_duress(bot: RunningBot, user: int) -> None:
+    """``/pin_duress``: the current PIN first (always, issue #11.2), then the duress PIN twice."""
+    remember(DURESS)
+    await say(bot, user, "/pin_duress")
+    assert last_text(bot.fake, user) == CURRENT
+    for text in (PIN, DURESS, DURESS):
+        await say(bot, user, text)
+    assert last_text(bot.fake, user) == "Listo: tu PIN de emergencia quedó guardado."
 
 
 @pytest.fixture
@@ -246,10 +258,7 @@ async def test_duress_pin_shows_the_real_empty_state_warns_and_unlinks(
     await say(bot, LUIS, "/estado")
     [real_empty] = fake.sent(LUIS)[-1:]
     await set_pin(bot, ANA)
-    await say(bot, ANA, "/pin_duress")
-    await say(bot, ANA, DURESS)
-    await say(bot, ANA, DURESS)
-    assert last_text(fake, ANA) == "Listo: tu PIN de emergencia quedó guardado."
+    await set_duress(bot, ANA)
     bot.clock.advance(timedelta(minutes=11))
     await say(bot, ANA, "/estado")
     told = len(fake.sent(JEFE))
@@ -327,3 +336,180 @@ async def test_quechua_member_gets_quechua_pin_prompts(
     await say(bot, ANA, "/pin")
     t = bot.app.bot_data.catalogs.for_lang(__import__("bot.domain.models").domain.models.Lang.QU)
     assert last_text(bot.fake, ANA) == t.gettext(NEW) != NEW
+
+
+async def test_a_duress_pin_wipes_the_claim_list_shown_before_at_once(
+    running_bot: RunningBot, codes: dict[str, str]
+) -> None:
+    """Issue #11.2: a claim list from the last session (its deletion not yet due) must not
+    sit above the decoy. The decoy goes out first, then every recorded message of the chat up
+    to the PIN is deleted in one go; the decoy stays until the unlink."""
+    bot, fake = running_bot, running_bot.fake
+    await bot.register(ANA, codes["Puma"])
+    await set_pin(bot, ANA)
+    await set_duress(bot, ANA)
+    bot.clock.advance(timedelta(minutes=11))
+    await say(bot, ANA, "/estado")
+    await say(bot, ANA, PIN)
+    bot.clock.advance(timedelta(minutes=9))
+    await say(bot, ANA, "/estado")  # inside the session: the list again, deleted at +10 min
+    claim_list = bot.last_message_id(ANA)
+    assert "R-2016-0007" in last_text(fake, ANA)
+    bot.clock.advance(timedelta(minutes=2))  # the session ended, the list is still there
+    await say(bot, ANA, "/estado")
+    assert last_text(fake, ANA) == ASK
+    calls_before = len(fake.calls)
+    typed = await say(bot, ANA, DURESS)
+
+    decoy = bot.last_message_id(ANA)
+    assert last_text(fake, ANA) == EMPTY
+    assert fake.live_messages(ANA) == {decoy}  # the list, the prompts, everything else gone
+    assert claim_list < typed < decoy
+    methods = [c.method for c in fake.calls[calls_before:] if c.method != "getUpdates"]
+    assert methods.index("sendMessage") < methods.index("deleteMessages")  # decoy first
+    # The unlink later takes the decoy too.
+    bot.clock.advance(timedelta(minutes=12))
+    [job] = bot.app.job_queue.get_jobs_by_name(SAFETY_JOB)  # type: ignore[union-attr]
+    await job.run(bot.app)
+    assert fake.live_messages(ANA) == set()
+    assert await bot.services.registration.identify(ANA) is None
+
+
+async def test_a_real_pin_wipes_nothing(running_bot: RunningBot, codes: dict[str, str]) -> None:
+    bot, fake = running_bot, running_bot.fake
+    await bot.register(ANA, codes["Puma"])
+    await set_pin(bot, ANA)
+    await set_duress(bot, ANA)
+    bot.clock.advance(timedelta(minutes=11))
+    await say(bot, ANA, "/estado")
+    await say(bot, ANA, PIN)
+    assert "R-2016-0007" in last_text(fake, ANA)
+    assert fake.calls_to("deleteMessages") == []
+    assert len(fake.live_messages(ANA)) > 1
+
+
+async def test_pin_asks_the_current_pin_in_real_and_decoy_sessions_alike(
+    running_bot: RunningBot, codes: dict[str, str]
+) -> None:
+    """Issue #11.2: /pin and /pin_duress answer the same inside a real session (just opened
+    by the real PIN) and inside a decoy one (opened by the duress PIN)."""
+    bot, fake = running_bot, running_bot.fake
+    await bot.register(ANA, codes["Puma"])
+    await set_pin(bot, ANA)  # opens a real session
+
+    def replies() -> list[tuple[str, object]]:
+        return [(c.params["text"], c.params.get("reply_markup")) for c in fake.sent(ANA)[-1:]]
+
+    await say(bot, ANA, "/pin")
+    real_pin = replies()
+    await say(bot, ANA, "/pin_duress")
+    real_duress = replies()
+    await set_duress(bot, ANA)
+    bot.clock.advance(timedelta(minutes=11))
+    await say(bot, ANA, "/estado")
+    await say(bot, ANA, DURESS)  # a decoy session now
+    await say(bot, ANA, "/pin")
+    decoy_pin = replies()
+    await say(bot, ANA, "/pin_duress")
+    decoy_duress = replies()
+
+    assert real_pin == decoy_pin == [(CURRENT, None)]
+    assert real_duress == decoy_duress == [(CURRENT, None)]
+
+
+TIME_RAN_OUT = "El tiempo para escribir el PIN terminó. Vuelve a intentarlo."
+NOT_AVAILABLE = "Este comando no está disponible. Escribe /menu."
+
+
+async def test_a_pin_typed_after_the_prompt_expired_is_deleted_and_not_consumed(
+    running_bot: RunningBot, codes: dict[str, str]
+) -> None:
+    """Issue #11.3: the prompt ran out (2 minutes); the PIN is still deleted at once, counts
+    as nothing (no session, no failure), and the answer says the time ran out."""
+    bot, fake = running_bot, running_bot.fake
+    await bot.register(ANA, codes["Puma"])
+    await set_pin(bot, ANA)
+    bot.clock.advance(timedelta(minutes=11))
+    await say(bot, ANA, "/estado")
+    assert last_text(fake, ANA) == ASK
+    bot.clock.advance(timedelta(minutes=3))
+    for text in (PIN, WRONG, "48 29 16"):
+        typed = await say(bot, ANA, text)
+        assert typed in deleted_ids(fake)
+        assert typed not in fake.live_messages(ANA)
+        assert last_text(fake, ANA) == TIME_RAN_OUT
+    assert NOT_AVAILABLE not in fake.texts(ANA)
+    member = await bot.services.registration.identify(ANA)
+    assert member is not None
+    assert await bot.services.pin.session(member) is SessionState.CLOSED
+    await say(bot, ANA, "/estado")  # no failure was counted: asked again, the PIN works
+    await say(bot, ANA, PIN)
+    assert "R-2016-0007" in last_text(fake, ANA)
+
+
+@pytest.mark.parametrize("armed", [False, True], ids=["no prompt", "prompt armed"])
+async def test_a_forwarded_pin_is_deleted_and_never_consumed(
+    running_bot: RunningBot, codes: dict[str, str], armed: bool
+) -> None:
+    """Issue #11.3, T-09: a forwarded PIN never answers a prompt (not even an armed one),
+    and never stays in the chat."""
+    bot, fake = running_bot, running_bot.fake
+    await bot.register(ANA, codes["Puma"])
+    await set_pin(bot, ANA)
+    bot.clock.advance(timedelta(minutes=11))
+    if armed:
+        await say(bot, ANA, "/estado")
+    forwarded = fake.push_message(ANA, PIN, forward=True)
+    await bot.settle()
+    assert forwarded in deleted_ids(fake)
+    assert last_text(fake, ANA) == TIME_RAN_OUT
+    member = await bot.services.registration.identify(ANA)
+    assert member is not None
+    assert await bot.services.pin.session(member) is SessionState.CLOSED
+    assert await bot.services.pin.prompt_armed_for(ANA) is armed
+
+
+async def test_a_pin_typed_while_the_bot_was_down_is_deleted_after_the_restart(
+    fake_api_server: ServedFake, tmp_path: Path, clock: TestClock
+) -> None:
+    """Issue #11.3: asked for the PIN, the bot stops; the PIN typed meanwhile arrives after
+    the restart, when the prompt has run out: deleted, "time ran out", nothing else."""
+    fake = fake_api_server.fake
+    async with bot_process(fake_api_server, tmp_path, clock) as bot:
+        codes = await seed(bot)
+        await bot.register(ANA, codes["Puma"])
+        await set_pin(bot, ANA)
+        clock.advance(timedelta(minutes=11))
+        await say(bot, ANA, "/estado")
+        assert last_text(fake, ANA) == ASK
+    typed = fake.push_message(ANA, PIN)  # while the bot is down
+    clock.advance(timedelta(minutes=5))
+    async with bot_process(fake_api_server, tmp_path, clock) as bot:
+        replies = len(fake.sent(ANA))
+        await fake.wait_for_call("sendMessage", chat_id=ANA, count=replies + 1)
+        await bot.settle()
+        assert typed in deleted_ids(fake)
+        assert typed not in fake.live_messages(ANA)
+        assert last_text(fake, ANA) == TIME_RAN_OUT
+        member = await bot.services.registration.identify(ANA)
+        assert member is not None
+        assert await bot.services.pin.session(member) is SessionState.CLOSED
+
+
+async def test_digits_from_a_member_without_a_pin_are_deleted_but_strangers_are_untouched(
+    running_bot: RunningBot, codes: dict[str, str]
+) -> None:
+    """Members never send free text, so digits of PIN length go whoever types them; a
+    stranger gets the one neutral reply and nothing is deleted (M-02)."""
+    bot, fake = running_bot, running_bot.fake
+    await bot.register(ANA, codes["Puma"])
+    typed = await say(bot, ANA, PIN)
+    assert typed in deleted_ids(fake)
+    assert last_text(fake, ANA) == TIME_RAN_OUT
+    short = await say(bot, ANA, "4829")  # not PIN-shaped: an ordinary text
+    assert short not in deleted_ids(fake)
+    assert last_text(fake, ANA) == NOT_AVAILABLE
+    stranger = await say(bot, OTRO, PIN)
+    assert stranger in fake.live_messages(OTRO)
+    assert [c for c in fake.calls_to("deleteMessage") if c.params["chat_id"] == OTRO] == []
+    assert fake.texts(OTRO) == ["Este servicio no está disponible."]

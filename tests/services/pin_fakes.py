@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from bot.domain.outbox import Outbox, OutboxMessage
+from bot.domain.outbox import Outbox, OutboxMessage, Outcome, SendResult
 from bot.domain.pin import PinPrompt, PinRecord, PinRepository
 from bot.domain.safety import ChatEraser, ChatMessageLog, InboundLog
 
@@ -183,13 +183,19 @@ class InMemoryChatLog:
         if member_id is not None:
             self.ids.setdefault(member_id, {}).setdefault(message_id, now)
 
-    async def recent(self, member_id: int, since: datetime) -> list[int]:
-        """Ascending ids at or after ``since``."""
-        return sorted(m for m, at in self.ids.get(member_id, {}).items() if at >= since)
+    async def recent(self, member_id: int, since: datetime) -> list[tuple[int, datetime]]:
+        """Ascending ``(id, at)`` at or after ``since``."""
+        return sorted((m, at) for m, at in self.ids.get(member_id, {}).items() if at >= since)
 
     async def forget(self, member_id: int) -> None:
         """Drop the member's ids."""
         self.ids.pop(member_id, None)
+
+    async def forget_ids(self, member_id: int, message_ids: Sequence[int]) -> None:
+        """Drop these ids of the member."""
+        stored = self.ids.get(member_id, {})
+        for message_id in message_ids:
+            stored.pop(message_id, None)
 
     async def purge(self, before: datetime) -> int:
         """Drop old ids."""
@@ -239,11 +245,15 @@ class RecordingEraser:
     deleted: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)
     cleared: list[int] = field(default_factory=list)
     refuse: bool = False
+    #: What a refusal looks like (a 5xx by default).
+    refusal: SendResult = field(
+        default_factory=lambda: SendResult(Outcome.TRANSIENT, error_code="NetworkError")
+    )
 
-    async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> bool:
+    async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> SendResult:
         """Remember one batch."""
         self.deleted.append((chat_id, tuple(message_ids)))
-        return not self.refuse
+        return self.refusal if self.refuse else SendResult(Outcome.SENT)
 
     async def clear_commands(self, chat_id: int) -> None:
         """Remember the chat."""

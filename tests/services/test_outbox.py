@@ -37,8 +37,11 @@ from bot.services.outbox import (
     OutboxSender,
     SenderConfig,
     backoff_delay,
+    deletion_chat,
     deletion_messages,
     parse_message_ids,
+    split_deletion,
+    wipe_messages,
 )
 from tests.services.fakes import T0, FakeClock, FakeUnitOfWork, InMemoryMembers, make_member
 
@@ -1183,3 +1186,165 @@ async def test_admin_reports_the_age_of_the_oldest_waiting_row(
     with caplog.at_level(logging.WARNING, logger="bot.services.outbox"):
         assert await admin.retry_dead() == 0
     assert caplog.records == []  # nothing requeued, nothing to tell
+
+
+# ---------------------------------------------------------------------- a wipe's rows (#11.1)
+
+
+async def test_a_wipe_row_reaches_its_chat_after_the_unlink_and_retries_until_the_window(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue #11.1: the member is unlinked (no recipient), yet the wipe's row deletes in the
+    chat it carries; 5xx after 5xx it keeps trying (never ``dead``) until Telegram's window
+    closes, then it is recorded as given up."""
+    gone = h.member(1)
+    await h.members.unlink(gone)
+    failure = SendResult(Outcome.TRANSIENT, error_code="NetworkError")
+    h.notifier.script(5555, *[failure] * (MAX_ATTEMPTS + 2))
+    await h.outbox.enqueue_many(
+        wipe_messages(gone, 5555, [7, 8], due=T0, window_closes=T0 + timedelta(hours=48))
+    )
+    [row] = h.outbox.rows.values()
+    await h.start()
+    for failures in range(1, MAX_ATTEMPTS + 3):
+        if failures > 1:
+            h.clock.advance(timedelta(hours=2))  # past the longest backoff
+        await h.settle(lambda n=failures: row.attempts == n)  # type: ignore[misc]
+        assert row.status is OutboxStatus.ERRORED
+        assert row.next_attempt_at - h.clock.now() <= BACKOFF[-1] * 1.2
+    assert {(c.method, c.chat_id, c.ids) for c in h.notifier.calls} == {("delete", 5555, (7, 8))}
+    assert len(h.notifier.calls) == MAX_ATTEMPTS + 2
+
+    h.clock.current = T0 + timedelta(hours=48)
+    with caplog.at_level(logging.WARNING, logger="bot.services.outbox"):
+        await h.sender.housekeeping()
+    assert row.status is OutboxStatus.EXPIRED
+    assert any("deletion(s) expired" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_wipe_row_that_succeeds_is_sent(h: Harness) -> None:
+    gone = h.member(1)
+    await h.members.unlink(gone)
+    await h.outbox.enqueue_many(
+        wipe_messages(gone, 5555, [9], due=T0, window_closes=T0 + timedelta(hours=48))
+    )
+    await h.start()
+    await h.settle()
+    [row] = h.outbox.rows.values()
+    assert row.status is OutboxStatus.SENT
+    assert [(c.chat_id, c.ids) for c in h.notifier.calls] == [(5555, (9,))]
+
+
+async def test_a_blocked_wipe_row_flags_nobody_and_one_without_a_chat_is_cancelled(
+    h: Harness,
+) -> None:
+    """A 403 on a wipe's deletion ends the row; the unlinked member is not "blocked" and no
+    coordinator hears of it. A wipe row whose chat is missing or malformed sends nothing."""
+    h.member(9, role=Role.COORDINATOR)
+    gone = h.member(1)
+    await h.members.unlink(gone)
+    h.notifier.script(5555, SendResult(Outcome.BLOCKED, error_code="403"))
+    window = T0 + timedelta(hours=48)
+    [blocked] = wipe_messages(gone, 5555, [7], due=T0, window_closes=window)
+    await h.outbox.enqueue(blocked)
+    for key, chat in (("w:none", None), ("w:bad", "x"), ("w:zero", "0")):
+        params = {"message_ids": "8"} | ({"chat": chat} if chat is not None else {})
+        await h.enqueue(
+            key,
+            gone,
+            kind=OutboxKind.DELETION,
+            template=DELETE_TEMPLATE,
+            params=params,
+            correlation=f"wipe:{gone}",
+        )
+    await h.start()
+    await h.settle()
+
+    assert h.outbox.by_key(blocked.idempotency_key).status is OutboxStatus.BLOCKED
+    for key in ("w:none", "w:bad", "w:zero"):
+        row = h.outbox.by_key(key)
+        assert (row.status, row.error) == (OutboxStatus.CANCELLED, "no_recipient")
+    member = await h.members.get(gone)
+    assert member is not None
+    assert not member.blocked
+    assert h.outbox.of_template(MEMBER_BLOCKED_TEMPLATE) == []
+    assert [c.chat_id for c in h.notifier.calls] == [5555]
+
+
+def test_wipe_rows_carry_their_chat_expiry_and_due_time() -> None:
+    window = T0 + timedelta(hours=48)
+    rows = wipe_messages(4, 77, list(range(150, 0, -1)), due=T0, window_closes=window)
+    assert [len(parse_message_ids(r.params) or []) for r in rows] == [100, 50]
+    assert {deletion_chat(r.params) for r in rows} == {77}
+    assert {(r.expires_at, r.not_before, r.correlation) for r in rows} == {(window, T0, "wipe:4")}
+    assert rows[0].idempotency_key.startswith("wipe:4:1-2-3")
+    assert deletion_chat({}) is None
+    assert deletion_chat({"chat": "-5"}) is None
+
+
+async def test_a_batch_refused_as_too_old_is_retried_id_by_id(h: Harness) -> None:
+    """Issue #11.1: ``deleteMessages`` may refuse a whole batch for one message past the
+    48-hour window; each id is then tried alone, so the others still go and only the old
+    one is given up. A wipe's batch keeps its chat and correlation."""
+    gone = h.member(1)
+    await h.members.unlink(gone)
+    linked = h.member(2)
+    too_old = SendResult(Outcome.TOO_OLD, error_code="missed_window")
+    h.notifier.script(5555, too_old, too_old)  # the batch, then id 7 alone
+    h.notifier.script(1002, too_old)  # a scheduled deletion's batch
+    window = T0 + timedelta(hours=48)
+    [wipe] = wipe_messages(gone, 5555, [7, 8], due=T0, window_closes=window)
+    await h.outbox.enqueue(wipe)
+    batch = await h.enqueue(
+        "d",
+        linked,
+        kind=OutboxKind.DELETION,
+        template=DELETE_TEMPLATE,
+        params={"message_ids": "3,4"},
+    )
+    await h.start()
+    await h.settle(lambda: len(h.outbox.rows) == 6 and h.outbox.all_final())
+
+    assert h.outbox.by_key(wipe.idempotency_key).status is OutboxStatus.EXPIRED
+    assert batch.status is OutboxStatus.EXPIRED
+    split = {
+        key: (row.status, dict(row.message.params), row.message.correlation)
+        for key, row in ((r.message.idempotency_key, r) for r in h.outbox.rows.values())
+        if key.startswith("split:")
+    }
+    wipe_id = h.outbox.by_key(wipe.idempotency_key).id
+    assert split == {
+        f"split:{wipe_id}:7": (
+            OutboxStatus.EXPIRED,
+            {"message_ids": "7", "chat": "5555"},
+            f"wipe:{gone}",
+        ),
+        f"split:{wipe_id}:8": (
+            OutboxStatus.SENT,
+            {"message_ids": "8", "chat": "5555"},
+            f"wipe:{gone}",
+        ),
+        f"split:{batch.id}:3": (OutboxStatus.SENT, {"message_ids": "3"}, None),
+        f"split:{batch.id}:4": (OutboxStatus.SENT, {"message_ids": "4"}, None),
+    }
+    assert sorted((c.chat_id, c.ids) for c in h.notifier.calls) == [
+        (1002, (3,)),
+        (1002, (3, 4)),
+        (1002, (4,)),
+        (5555, (7,)),
+        (5555, (7, 8)),
+        (5555, (8,)),
+    ]
+
+
+def test_only_a_readable_batch_is_split() -> None:
+    def leased(params: dict[str, str] | None) -> LeasedRow:
+        return LeasedRow(1, OutboxKind.DELETION, 2, DELETE_TEMPLATE, params, 1, T0)
+
+    assert split_deletion(leased(None)) == []
+    assert split_deletion(leased({"message_ids": "5"})) == []
+    assert split_deletion(leased({"message_ids": "x,y"})) == []
+    assert [m.params for m in split_deletion(leased({"message_ids": "5,6"}))] == [
+        {"message_ids": "5"},
+        {"message_ids": "6"},
+    ]

@@ -104,7 +104,8 @@ async def set_pin(world: World, member: Member, pin: str = PIN) -> None:
 
 
 async def set_duress(world: World, member: Member, pin: str = DURESS) -> None:
-    assert await world.service.start_duress(member) is PinPurpose.DURESS_NEW
+    assert await world.service.start_duress(member) is PinPurpose.VERIFY
+    assert (await world.service.submit(member, PIN)).outcome is PinOutcome.OK
     assert (await world.service.submit(member, pin)).outcome is PinOutcome.CONFIRM
     assert (await world.service.submit(member, pin)).outcome is PinOutcome.DURESS_SET
 
@@ -236,10 +237,19 @@ async def test_changing_a_pin_asks_for_the_current_one_first() -> None:
     assert (await verify(world, world.informant, OTHER)).outcome is PinOutcome.OK
 
 
-async def test_inside_a_session_the_pin_changes_without_asking_it_again() -> None:
+async def test_even_inside_a_session_changing_either_pin_asks_the_current_one() -> None:
+    """Issue #11.2: a real session and a decoy one ask alike, so neither can be told apart."""
     world = make_world()
     await set_pin(world, world.informant)
-    assert await world.service.start_change(world.informant) is PinPurpose.NEW
+    assert await world.service.session(world.informant) is SessionState.OPEN
+    assert await world.service.start_change(world.informant) is PinPurpose.VERIFY
+    assert await world.service.start_duress(world.informant) is PinPurpose.VERIFY
+    await set_duress(world, world.informant)
+    world.clock.advance(timedelta(minutes=11))
+    assert (await verify(world, world.informant, DURESS)).outcome is PinOutcome.OK
+    assert await world.service.session(world.informant) is SessionState.DECOY
+    assert await world.service.start_change(world.informant) is PinPurpose.VERIFY
+    assert await world.service.start_duress(world.informant) is PinPurpose.VERIFY
 
 
 async def test_start_change_refuses_an_inactive_member() -> None:
@@ -255,7 +265,8 @@ async def test_the_new_pin_must_differ_from_the_duress_pin() -> None:
     world = make_world()
     await set_pin(world, world.informant)
     await set_duress(world, world.informant)
-    assert await world.service.start_change(world.informant) is PinPurpose.NEW
+    assert await world.service.start_change(world.informant) is PinPurpose.VERIFY
+    assert (await world.service.submit(world.informant, PIN)).outcome is PinOutcome.OK
     assert (await world.service.submit(world.informant, DURESS)).outcome is PinOutcome.CLASH
     assert world.pins.prompts[1].purpose is PinPurpose.NEW
 

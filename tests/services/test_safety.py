@@ -9,9 +9,11 @@ import pytest
 
 from bot.domain.errors import NotAllowed, NotFound
 from bot.domain.models import Member, MemberState, Role
+from bot.domain.outbox import DELETE_TEMPLATE, Outcome, SendResult
 from bot.domain.pin import PinNotSet
-from bot.domain.safety import TEMPLATE_UNLINKED
-from bot.services.pin import PinService, ScryptHasher
+from bot.domain.safety import TEMPLATE_UNLINKED, WipeReport
+from bot.services.outbox import parse_message_ids
+from bot.services.pin import PinOutcome, PinService, ScryptHasher
 from bot.services.safety import (
     InboundLimiter,
     SafetyService,
@@ -235,9 +237,105 @@ async def test_wipe_skips_ids_past_telegrams_window_and_survives_refusals() -> N
     world.clock.advance(timedelta(hours=49))
     await world.safety.record_sent(101, 2)
     eraser = RecordingEraser(refuse=True)
-    await world.safety.wipe_self(world.informant, eraser)
+    report = await world.safety.wipe_self(world.informant, eraser)
     assert eraser.deleted == [(101, (2,))]
+    assert (report.retrying, report.complete) == (1, False)  # told, and left to the outbox
     assert await world.members.telegram_id(1) is None  # unlinked all the same
+
+
+async def test_a_refused_wipe_keeps_the_ids_as_wipe_rows_and_says_so() -> None:
+    """Issue #11.1: a 429 on the first batch stops the attempts; every id becomes a wipe row
+    due after ``retry_after``, carrying the chat and expiring 48 h after its newest id."""
+    world = make_world()
+    start = world.clock.now()
+    for message_id in range(1, 151):
+        await world.safety.record_sent(101, message_id)
+    world.clock.advance(timedelta(hours=1))
+    await world.safety.record_sent(101, 151)
+    now = world.clock.now()
+    eraser = RecordingEraser(
+        refuse=True, refusal=SendResult(Outcome.RATE_LIMITED, retry_after_s=30, error_code="429")
+    )
+    report = await world.safety.wipe_self(world.informant, eraser)
+
+    assert (report.deleted, report.retrying, report.lost, report.complete) == (0, 151, 0, False)
+    assert [len(ids) for _, ids in eraser.deleted] == [100]  # one try, then the outbox
+    rows = [row for row in world.outbox.rows.values() if row.template == DELETE_TEMPLATE]
+    assert [len(parse_message_ids(r.params) or []) for r in rows] == [100, 51]
+    assert {(r.params["chat"], r.correlation, r.not_before) for r in rows} == {
+        ("101", "wipe:1", now + timedelta(seconds=30))
+    }
+    assert [r.expires_at for r in rows] == [
+        start + timedelta(hours=48),
+        now + timedelta(hours=48),
+    ]
+    assert await world.members.telegram_id(1) is None  # unlinked all the same
+    assert world.chat_log.ids.get(1) is None  # the ids live in the wipe rows now
+
+
+async def test_ids_telegram_no_longer_deletes_are_reported_lost_not_retried() -> None:
+    world = make_world()
+    await world.safety.record_sent(101, 1)
+    eraser = RecordingEraser(
+        refuse=True, refusal=SendResult(Outcome.TOO_OLD, error_code="missed_window")
+    )
+    report = await world.safety.wipe_self(world.informant, eraser)
+    assert (report.deleted, report.retrying, report.lost) == (0, 0, 1)
+    assert not any(row.template == DELETE_TEMPLATE for row in world.outbox.rows.values())
+    assert report == WipeReport(lost=1)
+
+
+async def test_a_duress_pin_wipes_everything_up_to_the_pin_at_once() -> None:
+    """Issue #11.2: after the duress PIN, the chat up to the PIN message goes at once (what
+    Telegram refuses goes to the outbox); later messages (the decoy) wait for the unlink. A
+    real session, or a member without a chat, wipes nothing."""
+    world = make_world()
+    member = world.informant
+    for message_id in (3, 4, 5):
+        await world.safety.record_sent(101, message_id)
+    eraser = RecordingEraser()
+    assert await world.safety.erase_after_duress(member, 5, eraser) is None  # no PIN yet
+    await open_session(world, member)  # a real session
+    assert await world.safety.erase_after_duress(member, 5, eraser) is None
+    await world.pin.start_duress(member)
+    await world.pin.submit(member, "482916")
+    for text in ("735204", "735204"):
+        await world.pin.submit(member, text)
+    world.clock.advance(timedelta(minutes=11))
+    await world.pin.ask(member)
+    assert (await world.pin.submit(member, "735204")).outcome is PinOutcome.OK  # duress
+    await world.safety.record_sent(101, 7)  # the decoy, sent after the PIN (6)
+
+    report = await world.safety.erase_after_duress(member, 6, eraser)
+
+    assert report == WipeReport(deleted=3)
+    assert eraser.deleted == [(101, (3, 4, 5))]
+    assert sorted(world.chat_log.ids[1]) == [7]  # the decoy waits for the unlink
+    refused = RecordingEraser(refuse=True)
+    await world.safety.record_sent(101, 8)
+    report = await world.safety.erase_after_duress(member, 8, refused)
+    assert report is not None
+    assert report.retrying == 2
+    assert any(row.correlation == "wipe:1" for row in world.outbox.rows.values())
+    assert 1 not in world.outbox.cancelled
+    await world.members.unlink(1)
+    assert await world.safety.erase_after_duress(member, 9, eraser) is None  # no chat
+    world.clock.advance(timedelta(minutes=11))
+    assert await world.safety.erase_after_duress(member, 9, eraser) is None  # session over
+
+
+async def test_a_batch_refused_as_too_old_goes_to_the_outbox_id_by_id() -> None:
+    """One old message may make Telegram refuse the whole batch: each id is tried alone."""
+    world = make_world()
+    for message_id in (1, 2):
+        await world.safety.record_sent(101, message_id)
+    eraser = RecordingEraser(
+        refuse=True, refusal=SendResult(Outcome.TOO_OLD, error_code="missed_window")
+    )
+    report = await world.safety.wipe_self(world.informant, eraser)
+    assert (report.retrying, report.lost) == (2, 0)
+    rows = [r for r in world.outbox.rows.values() if r.template == DELETE_TEMPLATE]
+    assert sorted(r.params["message_ids"] for r in rows) == ["1", "2"]
 
 
 async def test_an_unlinked_account_cannot_wipe() -> None:
@@ -259,8 +357,9 @@ async def test_remote_unlink_needs_a_pin_session_and_scope() -> None:
     with pytest.raises(NotFound):
         await world.safety.unlink_remote(world.coordinator, "Kuntur", eraser)
     await world.safety.record_sent(101, 5)
-    target = await world.safety.unlink_remote(world.coordinator, "Cóndor-7", eraser)
+    target, report = await world.safety.unlink_remote(world.coordinator, "Cóndor-7", eraser)
     assert target.id == 1
+    assert report.complete
     assert eraser.deleted == [(101, (5,))]
     assert await world.members.telegram_id(1) is None
     # The acting coordinator is not notified of their own action; nobody else is left.
@@ -278,6 +377,17 @@ async def test_due_duress_unlinks_run_once_and_a_vanished_member_is_dropped() ->
     assert await world.safety.run_due_unlinks(eraser) == 0
     assert world.audit.results("member_unlink") == ["duress"]
     assert eraser.cleared == [101]
+
+
+async def test_the_unlink_after_a_duress_pin_is_as_durable_as_borrar() -> None:
+    """Issue #11.1: the safety tick's unlink leaves what Telegram refused to the outbox."""
+    world = make_world()
+    await world.safety.record_sent(101, 40)
+    await world.pins.schedule_unlink(1, world.clock.now())
+    assert await world.safety.run_due_unlinks(RecordingEraser(refuse=True)) == 1
+    [row] = [r for r in world.outbox.rows.values() if r.template == DELETE_TEMPLATE]
+    assert (row.params, row.correlation) == ({"message_ids": "40", "chat": "101"}, "wipe:1")
+    assert await world.members.telegram_id(1) is None
 
 
 async def test_an_unlinked_member_without_chat_is_still_unlinked_cleanly() -> None:

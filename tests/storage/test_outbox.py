@@ -15,6 +15,7 @@ from bot.domain.outbox import (
     OutboxStatus,
     RowUpdate,
 )
+from bot.services.outbox import wipe_messages
 from storage.outbox import SqliteOutbox, SqliteRecipientDirectory
 from tests.services.fakes import FakeClock
 from tests.storage.conftest import T0, Repos
@@ -388,3 +389,57 @@ async def test_delete_after_is_stored_in_seconds(repos: Repos, outbox: SqliteOut
     (row,) = await outbox.lease(T0, 1, T0 + timedelta(seconds=60))
 
     assert row.delete_after == timedelta(minutes=10)
+
+
+async def _params_enc(repos: Repos, key: str) -> bytes | None:
+    row = await repos.db.fetchone(
+        "SELECT params_enc FROM outbox WHERE idempotency_key = ?", (key,)
+    )
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
+
+
+async def test_a_wipes_rows_survive_cancel_and_lose_their_chat_once_final(
+    repos: Repos, outbox: SqliteOutbox
+) -> None:
+    """Issue #11.1: an unlink cancels the member's queue but not the wipe it left; the sealed
+    chat id is erased once a wipe row is done (sent) or given up (expired)."""
+    member = await repos.member("Cóndor-7", 5001)
+    window = T0 + timedelta(hours=48)
+    done, late = [
+        *wipe_messages(member.id, 5001, [7], due=T0, window_closes=window),
+        *wipe_messages(member.id, 5001, [8], due=T0 + timedelta(hours=50), window_closes=window),
+    ]
+    await outbox.enqueue_many([done, late, msg("n:1", member.id)])
+
+    assert await outbox.cancel_for_member(member.id) == 1  # only the note
+    assert await status_of(repos, "n:1") == ("cancelled", 0, "cancelled")
+    assert await _params_enc(repos, done.idempotency_key) is not None
+
+    lease = T0 + timedelta(seconds=60)
+    [row] = await outbox.lease(T0, 10, lease)
+    assert row.params == {"message_ids": "7", "chat": "5001"}
+    assert row.correlation == f"wipe:{member.id}"
+    await outbox.finish([RowUpdate(row.id, lease, OutboxStatus.SENT, 1)], T0)
+    assert await _params_enc(repos, done.idempotency_key) is None
+    assert await _params_enc(repos, late.idempotency_key) is not None
+
+    assert await outbox.expire_due(T0 + timedelta(hours=49)) == {OutboxKind.DELETION: 1}
+    assert await status_of(repos, late.idempotency_key) == ("expired", 0, "too_old")
+    assert await _params_enc(repos, late.idempotency_key) is None
+
+
+async def test_a_wipe_row_retried_keeps_its_chat(repos: Repos, outbox: SqliteOutbox) -> None:
+    """An errored wipe row (a 5xx) must still know its chat at the next attempt."""
+    member = await repos.member("Cóndor-7", 5001)
+    await outbox.enqueue_many(
+        wipe_messages(member.id, 5001, [7], due=T0, window_closes=T0 + timedelta(hours=48))
+    )
+    lease = T0 + timedelta(seconds=60)
+    [row] = await outbox.lease(T0, 10, lease)
+    later = T0 + timedelta(seconds=10)
+    await outbox.finish(
+        [RowUpdate(row.id, lease, OutboxStatus.ERRORED, 1, next_attempt_at=later)], T0
+    )
+    [again] = await outbox.lease(later, 10, later + timedelta(seconds=60))
+    assert again.params == {"message_ids": "7", "chat": "5001"}

@@ -148,12 +148,16 @@ async def test_message_ids_are_kept_for_linked_members_only(repos: Repos) -> Non
     await log.record(5551, 10, T0)  # a repeat is ignored
     await log.record(5551, 11, T0 + timedelta(hours=47))
     await log.record(4242, 12, T0)  # a stranger: nothing kept
-    assert await log.recent(member.id, T0) == [10, 11]
-    assert await log.recent(member.id, T0 + timedelta(hours=1)) == [11]
+    later = T0 + timedelta(hours=47)
+    assert await log.recent(member.id, T0) == [(10, T0), (11, later)]
+    assert await log.recent(member.id, T0 + timedelta(hours=1)) == [(11, later)]
     rows = await repos.db.fetchall("SELECT member_id FROM chat_messages")
     assert {row[0] for row in rows} == {member.id}
     assert await log.purge(T0 + timedelta(hours=1)) == 1
-    assert await log.recent(member.id, T0) == [11]
+    assert await log.recent(member.id, T0) == [(11, later)]
+    await log.record(5551, 12, later)
+    await log.forget_ids(member.id, [11, 99])
+    assert await log.recent(member.id, T0) == [(12, later)]
     await log.forget(member.id)
     assert await log.recent(member.id, T0) == []
 
@@ -167,7 +171,7 @@ async def test_an_update_is_applied_once_and_keeps_the_message_id(repos: Repos) 
     assert not await inbound.first_seen(100, T0, telegram_id=5551, message_id=7)
     assert await inbound.first_seen(101, T0)
     assert await inbound.first_seen(102, T0, telegram_id=9999, message_id=8)  # a stranger
-    assert await log.recent(member.id, T0) == [7]
+    assert await log.recent(member.id, T0) == [(7, T0)]
     row = await repos.db.fetchone("SELECT COUNT(*) FROM chat_messages")
     assert row is not None
     assert row[0] == 1  # the repeat added nothing, the stranger nothing
