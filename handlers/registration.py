@@ -88,14 +88,14 @@ def welcome_text(t: NullTranslations, member: Member) -> str:
     if member.pin_set:
         return hello
     if member.role is Role.INFORMANT:
-        # Translators: part of the first greeting of an informant; /pin is a command.
+        # Translators: parte del primer saludo a un informante; /pin es un comando.
         advice = t.gettext(
             "Te recomendamos crear un PIN con /pin: así, si alguien toma tu teléfono, no"
             " podrá ver tus reclamos."
         )
     else:
-        # Translators: part of the first greeting of a coordinator or administrator;
-        # /pin is a command.
+        # Translators: parte del primer saludo a un coordinador o administrador;
+        # /pin es un comando.
         advice = t.gettext(
             "Antes de usar los comandos de coordinación debes crear un PIN con /pin: es"
             " obligatorio."
@@ -137,7 +137,7 @@ async def start_command(update: Update, context: BotContext) -> None:
         t = context.catalogs.for_lang(member.lang)
         text = t.gettext("Elige una opción del menú.")
         if payload:
-            # Translators: a registered member opened an invite link again.
+            # Translators: un miembro ya registrado abrió otra vez un enlace de invitación.
             text = t.gettext("Ya estás registrado. Elige una opción del menú.")
         await show_menu(context, member, chat.id, text)
         return

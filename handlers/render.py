@@ -236,7 +236,7 @@ def render_claim_page(
     """
     if not claims:
         return render_claim_list(t, lang, codename, claims, today)[0]
-    # Translators: header of the claim list; {codename} is the member's pseudonym.
+    # Translators: título de la lista de trámites; {codename} es el seudónimo del miembro.
     header = t.gettext("<b>{codename}</b>, estos son tus reclamos:").format(
         codename=escape(codename)
     )
@@ -248,7 +248,7 @@ def render_claim_page(
     number = max(0, min(number, len(chunks) - 1))
     text, shown = chunks[number]
     if len(chunks) > 1:
-        # Translators: the last line of a page of the claim list, e.g. "Página 2 de 9".
+        # Translators: última línea de una página de la lista de trámites, p. ej. "Página 2 de 9".
         footer = t.gettext("Página {page} de {pages}").format(page=number + 1, pages=len(chunks))
         text = f"{text}\n\n{footer}"
     return ClaimPage(text, tuple(shown), number, len(chunks))

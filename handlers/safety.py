@@ -226,12 +226,12 @@ def unlink_keyboard(t: gettext.NullTranslations, member_id: int) -> InlineKeyboa
     return InlineKeyboardMarkup(
         [
             [
-                # Translators: button that confirms unlinking a member; ≤ 20 characters.
+                # Translators: botón que confirma desvincular a un miembro; ≤ 20 caracteres.
                 InlineKeyboardButton(
                     t.pgettext("botón", "Sí, desvincular"),
                     callback_data=f"unlink:yes:{member_id}",
                 ),
-                # Translators: button; ≤ 20 characters.
+                # Translators: botón; ≤ 20 caracteres.
                 InlineKeyboardButton(t.pgettext("botón", "Cancelar"), callback_data=UNLINK_NO),
             ]
         ]
