@@ -43,7 +43,7 @@ def build_application(settings: Settings, *, clock: Clock | None = None) -> BotA
     polling = PollingRequest(connection_pool_size=1)
 
     async def post_init(application: BotApplication) -> None:
-        wiring = await open_wiring(settings, clock=clock)
+        wiring = await open_wiring(settings, clock=clock, create=True)  # first run
         resources.push_async_callback(wiring.close)
         catalogs = Catalogs.load(drafts=settings.quechua_drafts)
         log_quechua_release(catalogs)

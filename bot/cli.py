@@ -41,6 +41,7 @@ from bot.services.claims_import import MAX_BYTES as CLAIMS_MAX_BYTES
 from bot.services.invite_batch import MAX_BATCH, BatchRejected
 from bot.services.invite_batch import MAX_BYTES as CODENAMES_MAX_BYTES
 from bot.services.invites import MAX_TTL_HOURS
+from storage.database import DatabaseFileError
 from storage.keys import KeyFileError
 
 if TYPE_CHECKING:
@@ -98,11 +99,15 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 @asynccontextmanager
-async def _wired(settings: Settings) -> AsyncIterator[Wiring]:
-    """Open keys, database and services for one command; always close them."""
+async def _wired(settings: Settings, *, create: bool = False) -> AsyncIterator[Wiring]:
+    """Open keys, database and services for one command; always close them.
+
+    Only ``migrate`` passes ``create``: every other command needs an existing database and
+    creates nothing when it is missing (#11.4).
+    """
     from bot.wiring import open_wiring  # noqa: PLC0415 - keeps `chaski --help` light
 
-    wiring = await open_wiring(settings)
+    wiring = await open_wiring(settings, create=create)
     try:
         yield wiring
     finally:
@@ -143,7 +148,7 @@ def _report_lines(errors: Sequence[LineError]) -> None:
 
 async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     del args
-    async with _wired(settings):
+    async with _wired(settings, create=True):
         pass
     _out(f"Database {settings.database_path} is up to date.")
     return 0
@@ -161,7 +166,9 @@ def _add_migrate(commands: Commands) -> None:
     migrate = commands.add_parser(
         "migrate",
         help="create or upgrade the database and exit",
-        description="Create the database and keys if absent, apply pending migrations, exit.",
+        description="Create the database if absent (new keys only with a new database and an"
+        " empty key folder), apply pending migrations, check the keys fit it, exit. The only"
+        " command that creates a database.",
     )
     migrate.set_defaults(handler=_migrate)
 
@@ -848,6 +855,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         handler: Handler = args.handler
         return asyncio.run(handler(args, settings))
-    except (ConfigError, KeyFileError, CliError, DomainError) as exc:
+    except (ConfigError, KeyFileError, DatabaseFileError, CliError, DomainError) as exc:
         _err(_describe(exc))
         return 2

@@ -69,6 +69,13 @@ T = TypeVar("T")
 Step = Callable[[sqlite3.Connection], T]
 
 
+class DatabaseFileError(Exception):
+    """The database file cannot be used (not a database, damaged, missing): refuse to start.
+
+    One line for the operator, naming the file; never a traceback (issue #11.6).
+    """
+
+
 def migrations() -> list[tuple[int, str]]:
     """Return ``(version, sql)`` pairs from ``storage/migrations/NNNN_*.sql``, ascending."""
     found: list[tuple[int, str]] = []
@@ -140,7 +147,10 @@ async def _quick_check(conn: aiosqlite.Connection, path: Path) -> None:
     async with conn.execute("PRAGMA quick_check") as cursor:
         row = await cursor.fetchone()
     if row is None or row[0] != "ok":
-        raise RuntimeError(f"database {path} failed PRAGMA quick_check")
+        raise DatabaseFileError(
+            f"database {path} failed PRAGMA quick_check; restore the latest backup"
+            " (docs/operations.md, restore)"
+        )
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -320,8 +330,25 @@ class Database:
 
     @classmethod
     async def open(cls, path: Path) -> Database:
-        """Create the file (and its folder) if needed, apply pragmas and migrations."""
+        """Create the file (and its folder) if needed, apply pragmas and migrations.
+
+        Raises:
+            DatabaseFileError: the file is not a SQLite database, cannot be opened, or
+                fails ``quick_check`` (one line naming the file, nothing changed).
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return await cls._open_checked(path)
+        except sqlite3.DatabaseError as exc:
+            # "file is not a database", "unable to open database file" …: the operator
+            # needs the file's name and what to do, not SQLite's traceback (#11.6).
+            raise DatabaseFileError(
+                f"{path} cannot be opened as a Chaski database ({exc}); check CHASKI_DB, or"
+                " restore the latest backup (docs/operations.md, restore)"
+            ) from None
+
+    @classmethod
+    async def _open_checked(cls, path: Path) -> Database:
         writer, raw_writer = await _open(path)
         try:
             await migrate(writer)

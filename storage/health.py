@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.domain.health import Heartbeat, OutboxHealth
+from storage import keycheck
 from storage.codec import parse_ts, ts
 from storage.crypto import KEY_ID_LEN, DecryptionError
 from storage.database import migrations
@@ -166,7 +167,7 @@ def _pepper_matches(conn: sqlite3.Connection, key_dir: Path) -> bool | None:
 
 
 def _keys(
-    conn: sqlite3.Connection, tables: set[str], key_dir: Path
+    conn: sqlite3.Connection, tables: set[str], key_dir: Path, database: Path
 ) -> tuple[int, str | None, str | None]:
     """``(sealed values, problem or None, active key id)``; nothing is created."""
     count, used, samples = _sealed(conn, tables)
@@ -207,6 +208,10 @@ def _keys(
             " would not be recognised; restore pepper.key from the offline copy",
             active,
         )
+    if "key_check" in tables:
+        mismatch = keycheck.problem(conn, keys, key_dir, database)
+        if mismatch is not None:
+            return count, mismatch, active
     return count, None, active
 
 
@@ -222,7 +227,7 @@ def probe(path: Path, key_dir: Path, now: datetime) -> DatabaseFacts:
     with closing(connect_read_only(path)) as conn:
         tables = _tables(conn)
         integrity = _integrity(conn)
-        sealed, keys_problem, active = _keys(conn, tables, key_dir)
+        sealed, keys_problem, active = _keys(conn, tables, key_dir, path)
         pending = conn.execute(
             "SELECT count(*), MIN(created_at) FROM alerts WHERE status = 'pending'"
         ).fetchone()

@@ -153,19 +153,27 @@ def write_data_keys(key_dir: Path, keys: dict[str, bytes], active: str) -> None:
     _write_private(key_dir / DATA_KEYS, json.dumps(doc, indent=1).encode("utf-8"))
 
 
-def ensure_keys(key_dir: Path, database_path: Path) -> bool:
-    """Create the key directory and files if absent; return whether anything was created.
-
-    Raises:
-        KeyFileError: the key directory is the database's directory, or only one of the two
-            files exists (a half-restored key set must never silently get a new key).
-    """
+def _refuse_database_folder(key_dir: Path, database_path: Path) -> Path:
     key_dir = key_dir.resolve()
     if key_dir == database_path.resolve().parent:
         raise KeyFileError(
             f"key directory {key_dir} is the database's folder; keep keys apart from data "
             "and its backups (set CHASKI_KEY_DIR)"
         )
+    return key_dir
+
+
+def ensure_keys(key_dir: Path, database_path: Path) -> bool:
+    """Create the key directory and files if absent; return whether anything was created.
+
+    Only for a brand-new database (``bot.wiring``): keys made for an existing database
+    would turn its members into strangers (#11.4); ``require_keys`` is for that case.
+
+    Raises:
+        KeyFileError: the key directory is the database's directory, or only one of the two
+            files exists (a half-restored key set must never silently get a new key).
+    """
+    key_dir = _refuse_database_folder(key_dir, database_path)
     data, pepper = key_dir / DATA_KEYS, key_dir / PEPPER
     if data.exists() and pepper.exists():
         return False
@@ -177,6 +185,25 @@ def ensure_keys(key_dir: Path, database_path: Path) -> bool:
     write_data_keys(key_dir, {key_id: secrets.token_bytes(KEY_LEN)}, key_id)
     _write_private(pepper, secrets.token_bytes(KEY_LEN))
     return True
+
+
+def require_keys(key_dir: Path, database_path: Path) -> None:
+    """Refuse to go on without keys when the database exists: never make new ones for it.
+
+    A missing or unmounted key folder, or ``CHASKI_KEY_DIR`` pointing elsewhere, must stop
+    the bot with one line (#11.4), not start it with fresh keys.
+
+    Raises:
+        KeyFileError: the key directory is the database's folder, or ``data.keys`` and
+            ``pepper.key`` are both missing (one missing: ``load_keys`` names it).
+    """
+    key_dir = _refuse_database_folder(key_dir, database_path)
+    if not (key_dir / DATA_KEYS).exists() and not (key_dir / PEPPER).exists():
+        raise KeyFileError(
+            f"no keys in {key_dir}, but database {database_path} exists: restore"
+            f" {DATA_KEYS} and {PEPPER} from the offline copy, or check CHASKI_KEY_DIR"
+            " (new keys are made only with a new database)"
+        )
 
 
 def load_keys(key_dir: Path) -> KeyMaterial:
