@@ -8,7 +8,9 @@ into a time on the services' clock and writes one row every ``BEAT_EVERY_S`` sec
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from http import HTTPStatus
 
@@ -19,19 +21,40 @@ from bot.domain.health import BEAT_EVERY_S
 from handlers.context import BotApplication, BotContext
 from handlers.http import AiohttpRequest
 
+_LOGGER = logging.getLogger(__name__)
+
 HEARTBEAT_JOB = "heartbeat"
 
 
-class PollingRequest(AiohttpRequest):
-    """``AiohttpRequest`` for ``getUpdates`` that remembers when Telegram last answered."""
+#: ``getUpdates`` answers PTB turns into ``InvalidToken``: a revoked token or a wrong URL.
+_REJECTED = frozenset({HTTPStatus.UNAUTHORIZED, HTTPStatus.NOT_FOUND})
+#: What ``getUpdates`` returns instead once the token was rejected (nothing, see below).
+_NO_UPDATES = b'{"ok":true,"result":[]}'
 
-    __slots__ = ("answered_at",)
+
+class PollingRequest(AiohttpRequest):
+    """``AiohttpRequest`` for ``getUpdates`` that remembers when Telegram last answered.
+
+    It also stops a bot whose token Telegram rejects (#11.6). PTB ends its polling task on
+    ``InvalidToken`` but leaves the process running, deaf, so systemd never restarts or
+    reports it; and the failed task then breaks PTB's own shutdown (awaiting it raises
+    again), leaving the database threads open. So a 401/404 answer to ``getUpdates`` is
+    recorded in ``rejected``, ``on_rejected`` is called (``bot.app.run`` stops the bot and
+    exits non-zero with one line), and PTB is handed an empty batch instead of the error:
+    nothing is lost, since Telegram gave nothing.
+    """
+
+    __slots__ = ("answered_at", "on_rejected", "rejected")
 
     def __init__(self, *, connection_pool_size: int = 1) -> None:
         """One connection is all a long poll needs; no poll answered yet."""
         super().__init__(connection_pool_size=connection_pool_size)
         #: ``time.monotonic()`` of the last 200 answer, None before the first.
         self.answered_at: float | None = None
+        #: The HTTP status of a rejected ``getUpdates`` (401, 404), None while accepted.
+        self.rejected: int | None = None
+        #: Called at each rejection; without it the error goes to PTB unchanged.
+        self.on_rejected: Callable[[], None] | None = None
 
     async def do_request(  # noqa: PLR0917 - the signature is BaseRequest's
         self,
@@ -47,6 +70,14 @@ class PollingRequest(AiohttpRequest):
         status, body = await super().do_request(
             url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
         )
+        if status in _REJECTED and self.on_rejected is not None:
+            if self.rejected is None:
+                _LOGGER.critical(
+                    "Telegram rejected the bot token on getUpdates (HTTP %d); stopping", status
+                )
+            self.rejected = status
+            self.on_rejected()
+            return HTTPStatus.OK, _NO_UPDATES
         if status == HTTPStatus.OK:
             self.answered_at = time.monotonic()
         return status, body
