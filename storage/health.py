@@ -99,6 +99,19 @@ def _heartbeat(conn: sqlite3.Connection, tables: set[str]) -> Heartbeat | None:
     )
 
 
+def read_heartbeat(path: Path) -> Heartbeat | None:
+    """The heartbeat ``path`` holds, read without changing anything (``chaski restore``).
+
+    None when there is none, and when the file cannot be read as a database: a damaged
+    database is a reason to restore, and no bot can be running on it.
+    """
+    try:
+        with closing(connect_read_only(path)) as conn:
+            return _heartbeat(conn, _tables(conn))
+    except sqlite3.DatabaseError:
+        return None
+
+
 def _outbox(conn: sqlite3.Connection, now: datetime) -> OutboxHealth:
     """Waiting rows split by why they wait (the sender's lease query decides "due")."""
     row = conn.execute(

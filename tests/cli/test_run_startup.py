@@ -200,3 +200,21 @@ def test_t51_a_per_minute_rate_above_the_daily_default_is_refused_naming_the_fix
     assert chaski("run").err_lines == [
         "chaski: CHASKI_RATE_PER_DAY must be a whole number between 600 and 100000"
     ]
+
+
+@pytest.mark.parametrize("argv", [["migrate"], ["members", "list"], ["backup", "b.chaski"]])
+def test_t51_a_file_that_is_no_database_is_one_line_in_the_cli_too(
+    argv: list[str], chaski: Callable[..., Result], installed: None, env: Path
+) -> None:
+    del installed
+    database = env / "data" / "chaski.sqlite3"
+    for companion in database.parent.glob("chaski.sqlite3-*"):
+        companion.unlink()
+    database.write_bytes(b"this is not a database at all\n" * 200)
+    result = chaski(*argv)
+    assert result.code == 2
+    assert "Traceback" not in result.err
+    assert result.err_lines == [
+        f"chaski: {database} cannot be opened as a Chaski database (file is not a database);"
+        " check CHASKI_DB, or restore the latest backup (docs/operations.md, restore)"
+    ]
