@@ -41,7 +41,7 @@ from bot.services.claims_import import MAX_BYTES as CLAIMS_MAX_BYTES
 from bot.services.invite_batch import MAX_BATCH, BatchRejected
 from bot.services.invite_batch import MAX_BYTES as CODENAMES_MAX_BYTES
 from bot.services.invites import MAX_TTL_HOURS
-from storage.database import DatabaseFileError
+from storage.database import DatabaseFileError, check_owner
 from storage.keys import KeyFileError
 
 if TYPE_CHECKING:
@@ -744,6 +744,7 @@ async def _restore(args: argparse.Namespace, settings: Settings) -> int:
 
     source: Path = args.path
     _restore_preflight(source, settings.database_path, bot_stopped=args.bot_stopped)
+    check_owner(settings.database_path)
     keys = load_keys(settings.key_dir)  # never creates keys: a restore needs the real ones
     try:
         report = await restore_backup(

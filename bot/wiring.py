@@ -36,7 +36,7 @@ from storage.alerts import SqliteAlertRepository
 from storage.audit import SqliteAuditLog
 from storage.chat_messages import SqliteChatMessageLog
 from storage.claims import SqliteClaimRepository
-from storage.database import Database, DatabaseFileError
+from storage.database import Database, DatabaseFileError, check_owner
 from storage.heartbeat import SqliteHeartbeat
 from storage.inbound import SqliteInboundLog
 from storage.keycheck import verify_or_record
@@ -115,6 +115,7 @@ async def open_wiring(
     created = not path.exists()
     if created and not create:
         raise _no_database(path)
+    check_owner(path)  # before anything is created: root must not leave root-owned files
     keys = prepare_keys(settings, new_database=created)
     db = await Database.open(path)
     clock = clock or SystemClock(settings.timezone)
