@@ -93,8 +93,7 @@ def check_owner(path: Path) -> None:
     Raises:
         DatabaseFileError: the folder, the file, its ``-wal`` or ``-shm`` is another user's.
     """
-    folder = path.parent if path.parent.exists() else None
-    problem = first_foreign([*([folder] if folder else []), *companions(path)])
+    problem = first_foreign(companions(path), folders=[path.parent])
     if problem is not None:
         raise DatabaseFileError(f"database {problem}")
 

@@ -106,7 +106,7 @@ def check_key_dir(key_dir: Path, *, check_owner: bool = True) -> None:
             f"key folder {key_dir} is writable by other users (mode {stat.S_IMODE(mode):o});"
             f" run: chmod 700 {key_dir}"
         )
-    if check_owner and (foreign := foreign_owner(key_dir)) is not None:
+    if check_owner and (foreign := foreign_owner(key_dir, root_may_own=True)) is not None:
         raise KeyFileError(f"key folder {foreign}")
 
 

@@ -130,3 +130,27 @@ async def test_t53_a_database_of_another_user_is_refused_before_anything_is_crea
     with pytest.raises(DatabaseFileError) as refused:
         check_owner(path)
     assert f"database {target} belongs to user nobody" in str(refused.value)
+
+
+@needs_root
+def test_t53_the_service_accepts_roots_folder_but_asks_for_a_file_root_took_back(
+    key_dir: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the service user: a root-owned key folder is trusted; a root-owned key is not ours.
+
+    The second case is what an administrator's command run as root used to leave: the
+    service then died on a PermissionError; now it says to give the file back.
+    """
+    ensure_keys(key_dir, db_path)
+    for name in (DATA_KEYS, PEPPER):
+        os.chown(key_dir / name, NOBODY, -1)
+    monkeypatch.setattr(os, "geteuid", lambda: NOBODY)  # this process, as the service
+    load_keys(key_dir)  # the folder stays root's (e.g. root:chaski 0750): accepted
+    os.chown(key_dir / DATA_KEYS, 0, -1)
+    with pytest.raises(KeyFileError) as refused:
+        load_keys(key_dir)
+    assert str(refused.value) == (
+        f"key file {key_dir / DATA_KEYS} belongs to user root, but this runs as nobody: give"
+        f" it back (chown nobody {key_dir / DATA_KEYS}) and run administration commands as"
+        " nobody (on a server: sudo chaski-admin …); nothing was changed"
+    )
