@@ -99,7 +99,9 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 @asynccontextmanager
-async def _wired(settings: Settings, *, create: bool = False) -> AsyncIterator[Wiring]:
+async def _wired(
+    settings: Settings, *, create: bool = False, reuse_keys: bool = False
+) -> AsyncIterator[Wiring]:
     """Open keys, database and services for one command; always close them.
 
     Only ``migrate`` passes ``create``: every other command needs an existing database and
@@ -107,7 +109,7 @@ async def _wired(settings: Settings, *, create: bool = False) -> AsyncIterator[W
     """
     from bot.wiring import open_wiring  # noqa: PLC0415 - keeps `chaski --help` light
 
-    wiring = await open_wiring(settings, create=create)
+    wiring = await open_wiring(settings, create=create, reuse_keys=reuse_keys)
     try:
         yield wiring
     finally:
@@ -147,8 +149,7 @@ def _report_lines(errors: Sequence[LineError]) -> None:
 
 
 async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    del args
-    async with _wired(settings, create=True):
+    async with _wired(settings, create=True, reuse_keys=args.new_database):
         pass
     _out(f"Database {settings.database_path} is up to date.")
     return 0
@@ -169,6 +170,12 @@ def _add_migrate(commands: Commands) -> None:
         description="Create the database if absent (new keys only with a new database and an"
         " empty key folder), apply pending migrations, check the keys fit it, exit. The only"
         " command that creates a database.",
+    )
+    migrate.add_argument(
+        "--new-database",
+        action="store_true",
+        help="make a new, empty database although the key folder already holds keys (made"
+        " with an earlier database); without it that is refused as a wrong CHASKI_DB",
     )
     migrate.set_defaults(handler=_migrate)
 

@@ -40,7 +40,7 @@ from storage.database import Database, DatabaseFileError, check_owner
 from storage.heartbeat import SqliteHeartbeat
 from storage.inbound import SqliteInboundLog
 from storage.keycheck import verify_or_record
-from storage.keys import KeyMaterial, ensure_keys, load_keys, require_keys
+from storage.keys import KeyMaterial, any_keys, ensure_keys, load_keys, require_keys
 from storage.members import (
     SqliteAccountCounters,
     SqliteInviteRepository,
@@ -92,15 +92,32 @@ def _no_database(path: Path) -> DatabaseFileError:
     )
 
 
+def _keys_without_database(path: Path, key_dir: Path) -> DatabaseFileError:
+    return DatabaseFileError(
+        f"no database at {path.absolute()}, but {key_dir} holds keys made with an earlier"
+        " one: check CHASKI_DB (or the configuration file) and the working folder; to start"
+        " a new, empty database with these keys, run 'chaski migrate --new-database';"
+        " nothing was created"
+    )
+
+
 async def open_wiring(
-    settings: Settings, *, clock: Clock | None = None, create: bool = False
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    create: bool = False,
+    reuse_keys: bool = False,
 ) -> Wiring:
     """Check keys against the database, open and migrate it, build the services.
 
     Without ``create`` (every administration command but ``migrate``) a missing database
     is an error and nothing is created: a wrong ``CHASKI_DB`` or working folder must not
-    leave an empty installation behind (#11.4). ``clock`` lets tests and benchmarks control
-    time; production uses the system clock.
+    leave an empty installation behind (#11.4). With it, a new database is made only on a
+    first run, i.e. with no keys yet (they are made together): keys already there were
+    made with a database, so a missing one is a wrong ``CHASKI_DB`` (the service would
+    otherwise start empty, every member a stranger), unless ``reuse_keys`` says a new
+    database is wanted (``chaski migrate --new-database``). ``clock`` lets tests and
+    benchmarks control time; production uses the system clock.
 
     Raises:
         DatabaseFileError: no database (without ``create``), or the file is not one.
@@ -115,6 +132,8 @@ async def open_wiring(
     created = not path.exists()
     if created and not create:
         raise _no_database(path)
+    if created and not reuse_keys and any_keys(settings.key_dir):
+        raise _keys_without_database(path, settings.key_dir)
     check_owner(path)  # before anything is created: root must not leave root-owned files
     keys = prepare_keys(settings, new_database=created)
     db = await Database.open(path)

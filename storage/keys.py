@@ -217,6 +217,11 @@ def ensure_keys(key_dir: Path, database_path: Path) -> bool:
     return True
 
 
+def any_keys(key_dir: Path) -> bool:
+    """Whether ``data.keys`` or ``pepper.key`` is in ``key_dir`` (keys of a database)."""
+    return (key_dir / DATA_KEYS).exists() or (key_dir / PEPPER).exists()
+
+
 def require_keys(key_dir: Path, database_path: Path) -> None:
     """Refuse to go on without keys when the database exists: never make new ones for it.
 

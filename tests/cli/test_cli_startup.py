@@ -186,3 +186,24 @@ def test_t50_status_names_keys_that_do_not_fit_even_an_empty_database(
     [keys_line] = [line for line in result.out.splitlines() if " keys " in line]
     assert keys_line.startswith("CRITICAL  keys")
     assert f"the pepper file {PEPPER} in {env / 'keys'} is not the one" in keys_line
+
+
+def test_t50_a_wrong_database_path_next_to_existing_keys_is_no_first_run(
+    chaski: Callable[..., Result], env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``migrate`` (the unit's ExecStartPre) must not start an empty database by mistake."""
+    _installed_with_a_member(chaski)
+    wrong = env / "typo" / "chaski.sqlite3"
+    monkeypatch.setenv("CHASKI_DB", str(wrong))
+    line = one_error_line(chaski("migrate"))
+    assert line == (
+        f"chaski: no database at {wrong}, but {env / 'keys'} holds keys made with an earlier"
+        " one: check CHASKI_DB (or the configuration file) and the working folder; to start"
+        " a new, empty database with these keys, run 'chaski migrate --new-database';"
+        " nothing was created"
+    )
+    assert not (env / "typo").exists()
+    result = chaski("migrate", "--new-database")
+    assert result.code == 0, result.err
+    assert _key_check_rows(wrong) == 1
+    assert "No members yet" in chaski("members", "list").out

@@ -152,6 +152,17 @@ async def test_t51_missing_keys_for_an_existing_database_stop_the_bot_with_one_l
     assert sorted(p.name for p in (env / "keys").iterdir()) == []
 
 
+async def test_t51_a_wrong_database_path_next_to_existing_keys_stops_the_bot(
+    chaski: Callable[..., Result], installed: None, env: Path
+) -> None:
+    """Not a first run: the bot must not start on a new, empty database (#11.4)."""
+    del installed
+    (env / "data" / "chaski.sqlite3").rename(env / "data" / "moved.sqlite3")
+    line = _one_fatal_line(await _run_bot(FakeBotApi(), env))
+    assert line.startswith(f"chaski: no database at {env / 'data' / 'chaski.sqlite3'}, but")
+    assert not (env / "data" / "chaski.sqlite3").exists()
+
+
 async def test_t51_a_token_rejected_on_get_updates_stops_the_bot_instead_of_leaving_it_deaf(
     chaski: Callable[..., Result], installed: None, env: Path
 ) -> None:
