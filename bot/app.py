@@ -172,9 +172,8 @@ def run(settings: Settings) -> None:
     """
     polling = PollingRequest(connection_pool_size=1)
     application = build_application(settings, polling=polling)
-    if (
-        not use_fast_event_loop()
-    ):  # pragma: no cover - uvloop is installed wherever the lock applies
+    fast = use_fast_event_loop()
+    if not fast:  # pragma: no cover - uvloop is installed wherever the lock applies
         asyncio.set_event_loop(asyncio.new_event_loop())
     loop = asyncio.get_event_loop()  # the one run_polling takes; set just above
     stopper = _Stopper()
