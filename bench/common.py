@@ -265,7 +265,7 @@ async def seed_template(root: Path, groups: Sequence[Group]) -> Template:
 
     db_path = root / "data" / "chaski.sqlite3"
     key_dir = root / "keys"
-    wiring = await open_wiring(Settings(database_path=db_path, key_dir=key_dir))
+    wiring = await open_wiring(Settings(database_path=db_path, key_dir=key_dir), create=True)
     ids: list[tuple[int, ...]] = []
     claim_rows: list[tuple[int, str, int]] = []
     index = 0

@@ -41,6 +41,7 @@ from bot.services.claims_import import MAX_BYTES as CLAIMS_MAX_BYTES
 from bot.services.invite_batch import MAX_BATCH, BatchRejected
 from bot.services.invite_batch import MAX_BYTES as CODENAMES_MAX_BYTES
 from bot.services.invites import MAX_TTL_HOURS
+from storage.database import DatabaseFileError, check_owner
 from storage.keys import KeyFileError
 
 if TYPE_CHECKING:
@@ -98,11 +99,17 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 @asynccontextmanager
-async def _wired(settings: Settings) -> AsyncIterator[Wiring]:
-    """Open keys, database and services for one command; always close them."""
+async def _wired(
+    settings: Settings, *, create: bool = False, reuse_keys: bool = False
+) -> AsyncIterator[Wiring]:
+    """Open keys, database and services for one command; always close them.
+
+    Only ``migrate`` passes ``create``: every other command needs an existing database and
+    creates nothing when it is missing (#11.4).
+    """
     from bot.wiring import open_wiring  # noqa: PLC0415 - keeps `chaski --help` light
 
-    wiring = await open_wiring(settings)
+    wiring = await open_wiring(settings, create=create, reuse_keys=reuse_keys)
     try:
         yield wiring
     finally:
@@ -142,8 +149,7 @@ def _report_lines(errors: Sequence[LineError]) -> None:
 
 
 async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    del args
-    async with _wired(settings):
+    async with _wired(settings, create=True, reuse_keys=args.new_database):
         pass
     _out(f"Database {settings.database_path} is up to date.")
     return 0
@@ -161,7 +167,15 @@ def _add_migrate(commands: Commands) -> None:
     migrate = commands.add_parser(
         "migrate",
         help="create or upgrade the database and exit",
-        description="Create the database and keys if absent, apply pending migrations, exit.",
+        description="Create the database if absent (new keys only with a new database and an"
+        " empty key folder), apply pending migrations, check the keys fit it, exit. The only"
+        " command that creates a database.",
+    )
+    migrate.add_argument(
+        "--new-database",
+        action="store_true",
+        help="make a new, empty database although the key folder already holds keys (made"
+        " with an earlier database); without it that is refused as a wrong CHASKI_DB",
     )
     migrate.set_defaults(handler=_migrate)
 
@@ -662,24 +676,64 @@ def _add_keys(commands: Commands) -> None:
     retire.set_defaults(handler=_keys_retire)
 
 
-def _backup_preflight(target: Path, database: Path, *, force: bool) -> None:
-    """Refuse before opening anything: no overwrite by accident, no empty database created."""
+def _same_file(target: Path, protected: Path) -> bool:
+    """Whether ``target`` is ``protected``, through symlinks, ``..`` and hard links."""
+    if target.resolve() == protected.resolve():
+        return True
+    try:
+        return target.exists() and protected.exists() and target.samefile(protected)
+    except OSError:
+        return False
+
+
+def _backup_preflight(target: Path, database: Path, key_dir: Path, *, force: bool) -> None:
+    """Refuse before opening anything: no overwrite by accident, no empty database created.
+
+    ``--force`` never overwrites the live database, its ``-wal``/``-shm`` or a key file,
+    however the path is spelt (#11.7): that would destroy what the backup is meant to save.
+    """
+    for live in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))):
+        if _same_file(target, live):
+            raise CliError(
+                f"{target} is the live database{'' if live == database else ' file ' + live.name};"
+                " write the backup elsewhere, e.g. /var/backups/chaski/ (nothing was changed)"
+            )
+    if target.resolve().parent == key_dir.resolve():
+        raise CliError(
+            f"{target} is in the key folder {key_dir}; keep backups apart from the keys"
+            " (nothing was changed)"
+        )
     if target.exists() and not force:
         raise CliError(f"{target} already exists; choose a new name or pass --force")
     if not database.is_file():
         raise CliError(f"{database}: no database to back up (check CHASKI_DB)")
 
 
-def _restore_preflight(source: Path) -> None:
+def _restore_preflight(source: Path, database: Path, *, bot_stopped: bool) -> None:
+    """Refuse a missing backup, and any restore while the bot runs on ``database``."""
     if not source.is_file():
         raise CliError(f"{source}: no such file")
+    if not database.is_file():
+        return  # nothing in place (a drill into a scratch folder): no bot can use it
+    from datetime import UTC  # noqa: PLC0415
+
+    from bot.cli_status import process_alive  # noqa: PLC0415
+    from bot.domain.health import restore_blocker  # noqa: PLC0415
+    from storage.health import read_heartbeat  # noqa: PLC0415
+
+    beat = read_heartbeat(database)
+    blocker = restore_blocker(
+        beat, datetime.now(UTC), process_alive(beat), bot_stopped=bot_stopped
+    )
+    if blocker is not None:
+        raise CliError(f"{blocker} (nothing was changed)")
 
 
 async def _backup(args: argparse.Namespace, settings: Settings) -> int:
     from storage.backup import BackupError, create_backup  # noqa: PLC0415
 
     target: Path = args.path
-    _backup_preflight(target, settings.database_path, force=args.force)
+    _backup_preflight(target, settings.database_path, settings.key_dir, force=args.force)
     async with _wired(settings) as wiring:
         try:
             info = await create_backup(wiring.db, target, settings.key_dir)
@@ -696,7 +750,8 @@ async def _restore(args: argparse.Namespace, settings: Settings) -> int:
     from storage.keys import load_keys  # noqa: PLC0415
 
     source: Path = args.path
-    _restore_preflight(source)
+    _restore_preflight(source, settings.database_path, bot_stopped=args.bot_stopped)
+    check_owner(settings.database_path)
     keys = load_keys(settings.key_dir)  # never creates keys: a restore needs the real ones
     try:
         report = await restore_backup(
@@ -735,11 +790,18 @@ def _add_backup(commands: Commands) -> None:
         description="Decrypt and check a backup (authentication, integrity_check, every"
         " sealed value opens with the keys in CHASKI_KEY_DIR), then put it in place as"
         " CHASKI_DB. Refused if CHASKI_DB exists unless --force, which moves the old file"
-        " aside to <db>.before-restore-<time>.",
+        " aside to <db>.before-restore-<time>. Refused while the bot runs on CHASKI_DB (its"
+        " heartbeat is fresh and its process exists): stop it first.",
     )
     restore.add_argument("path", type=Path, metavar="PATH", help="backup file to restore")
     restore.add_argument(
         "--force", action="store_true", help="move an existing database aside and replace it"
+    )
+    restore.add_argument(
+        "--bot-stopped",
+        action="store_true",
+        help="the bot is stopped although its stale heartbeat names a process that still"
+        " exists or another host (never overrides a fresh heartbeat)",
     )
     restore.set_defaults(handler=_restore)
 
@@ -848,6 +910,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         handler: Handler = args.handler
         return asyncio.run(handler(args, settings))
-    except (ConfigError, KeyFileError, CliError, DomainError) as exc:
+    except (ConfigError, KeyFileError, DatabaseFileError, CliError, DomainError) as exc:
         _err(_describe(exc))
         return 2

@@ -30,7 +30,7 @@ def _write(line: str) -> None:
     sys.stdout.write(line + "\n")
 
 
-def _process_alive(beat: Heartbeat | None) -> bool | None:
+def process_alive(beat: Heartbeat | None) -> bool | None:
     """Whether the heartbeat's process exists, when it ran on this host (signal 0 only)."""
     if beat is None or beat.host != socket.gethostname():
         return None
@@ -146,7 +146,7 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
         schema_version=found.schema_version,
         code_schema_version=found.code_schema_version,
         heartbeat=found.heartbeat,
-        process_alive=_process_alive(found.heartbeat),
+        process_alive=process_alive(found.heartbeat),
         host=socket.gethostname(),
         outbox=found.outbox,
         members=found.members,

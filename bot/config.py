@@ -143,7 +143,7 @@ class Settings:
             quiet_hours=_quiet_hours(env),
             bot_username=_bot_username(env),
             rate_per_minute=(per_minute := _int(env, "CHASKI_RATE_PER_MINUTE", 20, 1, 600)),
-            rate_per_day=_int(env, "CHASKI_RATE_PER_DAY", 200, per_minute, 100_000),
+            rate_per_day=_rate_per_day(env, per_minute),
             rate_global_per_second=_int(env, "CHASKI_RATE_GLOBAL_PER_SECOND", 300, 1, 100_000),
             pin_session_minutes=_int(env, "CHASKI_PIN_SESSION_MINUTES", 10, 1, 10),
             invite_alarm_per_hour=_int(env, "CHASKI_INVITE_ALARM_PER_HOUR", 50, 1, 100_000),
@@ -162,6 +162,23 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise ConfigError(f"{name} must be a whole number between {low} and {high}")
     return value
+
+
+def _rate_per_day(env: Mapping[str, str], per_minute: int) -> int:
+    """``CHASKI_RATE_PER_DAY``, judged together with the per-minute limit it must not undercut.
+
+    Its default (200) is below what ``CHASKI_RATE_PER_MINUTE`` may be set to (up to 600): a
+    per-minute limit raised alone must be refused at start, naming the fix, rather than let
+    the limiter fail later inside the running bot (#11.6).
+    """
+    if not env.get("CHASKI_RATE_PER_DAY", "").strip() and per_minute > 200:
+        raise ConfigError(
+            "CHASKI_RATE_PER_DAY (default 200) must be at least CHASKI_RATE_PER_MINUTE"
+            f" ({per_minute}): set CHASKI_RATE_PER_DAY={per_minute} or more, or lower"
+            " CHASKI_RATE_PER_MINUTE"
+        )
+    # The default stays a literal here: tests/test_config.py reads every _int call's bounds.
+    return _int(env, "CHASKI_RATE_PER_DAY", 200, per_minute, 100_000)
 
 
 def _on_off(env: Mapping[str, str], name: str) -> bool:

@@ -11,6 +11,7 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from bot.config import Settings
 from bot.domain.ports import Clock
@@ -35,10 +36,11 @@ from storage.alerts import SqliteAlertRepository
 from storage.audit import SqliteAuditLog
 from storage.chat_messages import SqliteChatMessageLog
 from storage.claims import SqliteClaimRepository
-from storage.database import Database
+from storage.database import Database, DatabaseFileError, check_owner
 from storage.heartbeat import SqliteHeartbeat
 from storage.inbound import SqliteInboundLog
-from storage.keys import KeyMaterial, ensure_keys, load_keys
+from storage.keycheck import verify_or_record
+from storage.keys import KeyMaterial, any_keys, ensure_keys, load_keys, require_keys
 from storage.members import (
     SqliteAccountCounters,
     SqliteInviteRepository,
@@ -65,9 +67,15 @@ class Wiring:
         await self.db.close()
 
 
-def prepare_keys(settings: Settings) -> KeyMaterial:
-    """Create keys on first run (telling the operator where), then load them fail-closed."""
-    if ensure_keys(settings.key_dir, settings.database_path):
+def prepare_keys(settings: Settings, *, new_database: bool) -> KeyMaterial:
+    """Load the keys fail-closed; create them only together with a brand-new database.
+
+    Keys made for an existing database would make its members strangers and break it once
+    the real keys return (#11.4, M-07): then they must be there, or nothing starts.
+    """
+    if not new_database:
+        require_keys(settings.key_dir, settings.database_path)
+    elif ensure_keys(settings.key_dir, settings.database_path):
         _LOGGER.warning(
             "Created new encryption keys in %s; back this folder up offline, apart from the"
             " database: without it the data cannot be read",
@@ -76,23 +84,73 @@ def prepare_keys(settings: Settings) -> KeyMaterial:
     return load_keys(settings.key_dir)
 
 
-async def open_wiring(settings: Settings, *, clock: Clock | None = None) -> Wiring:
-    """Load keys, open and migrate the database, build the services.
+def _no_database(path: Path) -> DatabaseFileError:
+    return DatabaseFileError(
+        f"no database at {path.absolute()}: check CHASKI_DB (or the configuration file) and"
+        " the working folder; a new one is made only by 'chaski migrate' or the bot's first"
+        " run; nothing was created"
+    )
 
-    ``clock`` lets tests and benchmarks control time; production uses the system clock.
+
+def _keys_without_database(path: Path, key_dir: Path) -> DatabaseFileError:
+    return DatabaseFileError(
+        f"no database at {path.absolute()}, but {key_dir} holds keys made with an earlier"
+        " one: check CHASKI_DB (or the configuration file) and the working folder; to start"
+        " a new, empty database with these keys, run 'chaski migrate --new-database';"
+        " nothing was created"
+    )
+
+
+async def open_wiring(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    create: bool = False,
+    reuse_keys: bool = False,
+) -> Wiring:
+    """Check keys against the database, open and migrate it, build the services.
+
+    Without ``create`` (every administration command but ``migrate``) a missing database
+    is an error and nothing is created: a wrong ``CHASKI_DB`` or working folder must not
+    leave an empty installation behind (#11.4). With it, a new database is made only on a
+    first run, i.e. with no keys yet (they are made together): keys already there were
+    made with a database, so a missing one is a wrong ``CHASKI_DB`` (the service would
+    otherwise start empty, every member a stranger), unless ``reuse_keys`` says a new
+    database is wanted (``chaski migrate --new-database``). ``clock`` lets tests and
+    benchmarks control time; production uses the system clock.
+
+    Raises:
+        DatabaseFileError: no database (without ``create``), or the file is not one.
+        KeyFileError: keys missing, exposed, malformed, or not this database's
+            (``KeyMismatch``).
     """
-    keys = prepare_keys(settings)
-    created = not settings.database_path.exists()
-    db = await Database.open(settings.database_path)
+    path = settings.database_path
+    if path.is_dir():
+        raise DatabaseFileError(
+            f"{path.absolute()} is a folder; CHASKI_DB names the database file"
+        )
+    created = not path.exists()
+    if created and not create:
+        raise _no_database(path)
+    if created and not reuse_keys and any_keys(settings.key_dir):
+        raise _keys_without_database(path, settings.key_dir)
+    check_owner(path)  # before anything is created: root must not leave root-owned files
+    keys = prepare_keys(settings, new_database=created)
+    db = await Database.open(path)
+    clock = clock or SystemClock(settings.timezone)
+    try:
+        await verify_or_record(db, keys, settings.key_dir, clock.now())
+    except BaseException:
+        await db.close()
+        raise
     if created:
         _LOGGER.warning(
             "Created new database %s. Next step: add a region and the first member's invite"
             " with the same settings, e.g. 'chaski region add Pichari' then 'chaski invite"
             " create --role admin --region Pichari --codename Admin-1' (from a clone:"
             " python3 scripts/dev.py run region add Pichari); see the README",
-            settings.database_path,
+            path,
         )
-    clock = clock or SystemClock(settings.timezone)
     members = SqliteMemberRepository(db, keys)
     regions = SqliteRegionRepository(db)
     claims = SqliteClaimRepository(db, keys)

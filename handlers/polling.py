@@ -4,6 +4,14 @@
 request object for the long poll), so "Telegram answered" means "the bot receives its
 updates"; the heartbeat (``handlers.heartbeat``) reads that moment.
 
+It stops a bot whose token Telegram rejects (#11.6). PTB ends its polling task on
+``InvalidToken`` but leaves the process running, deaf, so systemd never restarts or reports
+it; and the failed task then breaks PTB's own shutdown (awaiting it raises again), leaving
+the database threads open. So a 401/404 answer to ``getUpdates`` is recorded in
+``rejected``, ``on_rejected`` is called (``bot.app.run`` stops the bot and exits non-zero
+with one line), and PTB is handed an empty batch instead of the error: nothing is lost,
+since Telegram gave nothing.
+
 It also quarantines updates PTB cannot parse (#11.5, T-30). PTB parses a whole batch at
 once: one update it cannot read makes ``Bot.get_updates`` log the raw batch at CRITICAL
 (other people's names and texts; the log filter now redacts it) and raise, and the updater
@@ -19,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
@@ -30,6 +39,11 @@ from telegram.request import BaseRequest, RequestData
 from handlers.http import AiohttpRequest
 
 _LOGGER = logging.getLogger(__name__)
+
+#: ``getUpdates`` answers PTB turns into ``InvalidToken``: a revoked token or a wrong URL.
+_REJECTED = frozenset({HTTPStatus.UNAUTHORIZED, HTTPStatus.NOT_FOUND})
+#: What ``getUpdates`` returns instead once the token was rejected (nothing, see above).
+_NO_UPDATES = b'{"ok":true,"result":[]}'
 
 
 def _parses(update: object) -> bool:
@@ -73,15 +87,19 @@ def quarantine(body: bytes) -> bytes:
 
 
 class PollingRequest(AiohttpRequest):
-    """``AiohttpRequest`` for ``getUpdates`` that remembers when Telegram last answered."""
+    """``AiohttpRequest`` for ``getUpdates``: notes answers, quarantines, stops on rejection."""
 
-    __slots__ = ("answered_at",)
+    __slots__ = ("answered_at", "on_rejected", "rejected")
 
     def __init__(self, *, connection_pool_size: int = 1) -> None:
         """One connection is all a long poll needs; no poll answered yet."""
         super().__init__(connection_pool_size=connection_pool_size)
         #: ``time.monotonic()`` of the last 200 answer, None before the first.
         self.answered_at: float | None = None
+        #: The HTTP status of a rejected ``getUpdates`` (401, 404), None while accepted.
+        self.rejected: int | None = None
+        #: Called at each rejection; without it the error goes to PTB unchanged.
+        self.on_rejected: Callable[[], None] | None = None
 
     async def do_request(  # noqa: PLR0917 - the signature is BaseRequest's
         self,
@@ -97,6 +115,14 @@ class PollingRequest(AiohttpRequest):
         status, body = await super().do_request(
             url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
         )
+        if status in _REJECTED and self.on_rejected is not None:
+            if self.rejected is None:
+                _LOGGER.critical(
+                    "Telegram rejected the bot token on getUpdates (HTTP %d); stopping", status
+                )
+            self.rejected = status
+            self.on_rejected()
+            return HTTPStatus.OK, _NO_UPDATES
         if status == HTTPStatus.OK:
             self.answered_at = time.monotonic()
             body = quarantine(body)

@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from storage.crypto import KEY_ID_LEN, KEY_LEN, NONCE_LEN
 from storage.database import Database
+from storage.keycheck import KeyMismatch, verify
 from storage.keys import BACKUP_KEY, KeyFileError, KeyMaterial, check_private, new_key_id
 from storage.keys import write_private as _write_key_file
 from storage.rotation import check_sealed
@@ -311,6 +312,16 @@ async def restore_backup(
         restored = await Database.open(plain)  # applies newer migrations, quick_check
         try:
             check = await check_sealed(restored, keys)
+            if not check.failures:
+                # The key check covers the pepper too (#11.4); a backup older than the
+                # check gets it at the next start, after the same test.
+                try:
+                    await verify(restored, keys, key_dir)
+                except KeyMismatch:
+                    raise BackupError(
+                        f"the backup was written with another pepper than {key_dir}:"
+                        " restore pepper.key from the offline copy made before the backup"
+                    ) from None
             members = await _count(restored, "members")
             claims = await _count(restored, "claims")
             with contextlib.suppress(sqlite3.DatabaseError):

@@ -37,10 +37,12 @@ import asyncio
 import contextvars
 import importlib.resources
 import logging
+import os
 import re
 import sqlite3
+import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -50,6 +52,7 @@ import aiosqlite
 
 from bot.domain.errors import Unavailable
 from storage import authorizer
+from storage.ownership import first_foreign
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,6 +70,56 @@ Params = Sequence[Any] | dict[str, Any]
 T = TypeVar("T")
 #: Work for the writer's thread: gets the raw ``sqlite3`` connection (never the event loop).
 Step = Callable[[sqlite3.Connection], T]
+
+
+class DatabaseFileError(Exception):
+    """The database file cannot be used (not a database, damaged, missing): refuse to start.
+
+    One line for the operator, naming the file; never a traceback (issue #11.6).
+    """
+
+
+def companions(path: Path) -> list[Path]:
+    """The database file and its ``-wal`` and ``-shm`` files."""
+    return [path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))]
+
+
+def check_owner(path: Path) -> None:
+    """Refuse to touch a database of another user (#14.3): say which user to run as.
+
+    Checked before anything is opened or created: SQLite would otherwise create a ``-wal``
+    owned by whoever runs the command, which the service then cannot open.
+
+    Raises:
+        DatabaseFileError: the folder, the file, its ``-wal`` or ``-shm`` is another user's.
+    """
+    problem = first_foreign(companions(path), folders=[path.parent])
+    if problem is not None:
+        raise DatabaseFileError(f"database {problem}")
+
+
+def _prepare_files(path: Path) -> None:
+    """Owner-only from the first byte: folder 0700, database 0600 (#11.8).
+
+    Under a usual umask SQLite creates the database (and so its ``-wal``/``-shm``, which
+    take the database's mode) 0644 and the folder 0755: roles, regions, statuses, dates and
+    the audit trail readable by any local user. So missing folders are made 0700 and a new
+    file is created 0600 before SQLite opens it; an existing file (ours) that others could
+    read is narrowed to 0600, with a warning.
+    """
+    missing = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for file in companions(path):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077 and file.stat().st_uid == os.geteuid():
+            file.chmod(0o600)
+            _LOGGER.warning("Narrowed %s from mode %o to 600 (owner only)", file, mode)
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -140,7 +193,10 @@ async def _quick_check(conn: aiosqlite.Connection, path: Path) -> None:
     async with conn.execute("PRAGMA quick_check") as cursor:
         row = await cursor.fetchone()
     if row is None or row[0] != "ok":
-        raise RuntimeError(f"database {path} failed PRAGMA quick_check")
+        raise DatabaseFileError(
+            f"database {path} failed PRAGMA quick_check; restore the latest backup"
+            " (docs/operations.md, restore)"
+        )
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -320,8 +376,31 @@ class Database:
 
     @classmethod
     async def open(cls, path: Path) -> Database:
-        """Create the file (and its folder) if needed, apply pragmas and migrations."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Create the file (and its folder) if needed, apply pragmas and migrations.
+
+        Raises:
+            DatabaseFileError: the file is not a SQLite database, cannot be opened, or
+                fails ``quick_check`` (one line naming the file, nothing changed).
+        """
+        try:
+            _prepare_files(path)
+        except OSError as exc:
+            raise DatabaseFileError(
+                f"{path} cannot be created or opened ({exc.strerror or type(exc).__name__});"
+                " check CHASKI_DB and that this user may write its folder"
+            ) from None
+        try:
+            return await cls._open_checked(path)
+        except sqlite3.DatabaseError as exc:
+            # "file is not a database", "unable to open database file" …: the operator
+            # needs the file's name and what to do, not SQLite's traceback (#11.6).
+            raise DatabaseFileError(
+                f"{path} cannot be opened as a Chaski database ({exc}); check CHASKI_DB, or"
+                " restore the latest backup (docs/operations.md, restore)"
+            ) from None
+
+    @classmethod
+    async def _open_checked(cls, path: Path) -> Database:
         writer, raw_writer = await _open(path)
         try:
             await migrate(writer)

@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.domain.health import Heartbeat, OutboxHealth
+from storage import keycheck
 from storage.codec import parse_ts, ts
 from storage.crypto import KEY_ID_LEN, DecryptionError
 from storage.database import migrations
@@ -98,6 +99,19 @@ def _heartbeat(conn: sqlite3.Connection, tables: set[str]) -> Heartbeat | None:
     )
 
 
+def read_heartbeat(path: Path) -> Heartbeat | None:
+    """The heartbeat ``path`` holds, read without changing anything (``chaski restore``).
+
+    None when there is none, and when the file cannot be read as a database: a damaged
+    database is a reason to restore, and no bot can be running on it.
+    """
+    try:
+        with closing(connect_read_only(path)) as conn:
+            return _heartbeat(conn, _tables(conn))
+    except sqlite3.DatabaseError:
+        return None
+
+
 def _outbox(conn: sqlite3.Connection, now: datetime) -> OutboxHealth:
     """Waiting rows split by why they wait (the sender's lease query decides "due")."""
     row = conn.execute(
@@ -160,18 +174,18 @@ def _pepper_matches(conn: sqlite3.Connection, key_dir: Path) -> bool | None:
     ).fetchone()
     if row is None:
         return None
-    keys = load_keys(key_dir)
+    keys = load_keys(key_dir, check_owner=False)  # read-only: root may run status
     telegram = keys.cipher.open(bytes(row[1]), table="members", column="telegram", row_id=row[0])
     return bool(keys.index("telegram", telegram) == row[2])
 
 
 def _keys(
-    conn: sqlite3.Connection, tables: set[str], key_dir: Path
+    conn: sqlite3.Connection, tables: set[str], key_dir: Path, database: Path
 ) -> tuple[int, str | None, str | None]:
     """``(sealed values, problem or None, active key id)``; nothing is created."""
     count, used, samples = _sealed(conn, tables)
     try:
-        keys = load_keys(key_dir)
+        keys = load_keys(key_dir, check_owner=False)  # read-only: root may run status
     except KeyFileError as exc:
         return count, str(exc), None
     except OSError as exc:  # a key file this user may not read: status run as someone else
@@ -207,6 +221,10 @@ def _keys(
             " would not be recognised; restore pepper.key from the offline copy",
             active,
         )
+    if "key_check" in tables:
+        mismatch = keycheck.problem(conn, keys, key_dir, database)
+        if mismatch is not None:
+            return count, mismatch, active
     return count, None, active
 
 
@@ -222,7 +240,7 @@ def probe(path: Path, key_dir: Path, now: datetime) -> DatabaseFacts:
     with closing(connect_read_only(path)) as conn:
         tables = _tables(conn)
         integrity = _integrity(conn)
-        sealed, keys_problem, active = _keys(conn, tables, key_dir)
+        sealed, keys_problem, active = _keys(conn, tables, key_dir, path)
         pending = conn.execute(
             "SELECT count(*), MIN(created_at) FROM alerts WHERE status = 'pending'"
         ).fetchone()

@@ -1,4 +1,7 @@
-"""Key files: created on first run owner-only, refused when others can read them (M-07, M-17).
+"""Key files: created owner-only with a new database, refused when exposed (M-07, M-17).
+
+Refused too: a key folder others may write, and a folder or file of another user (a
+command run as root over the service's keys, #14.3).
 
 The key directory holds ``data.keys`` (AES keys by id plus which one is active) and
 ``pepper.key`` (HMAC pepper for lookups). It must not be the database's folder, so copying the
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storage.crypto import KEY_ID_LEN, KEY_LEN, BlindIndex, FieldCipher
+from storage.ownership import foreign_owner
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -72,13 +76,38 @@ def check_private(path: Path) -> None:
     _check_private(path)
 
 
-def _check_private(path: Path) -> None:
+def _check_private(path: Path, *, check_owner: bool = True) -> None:
     mode = path.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(
             f"key file {path} is readable or writable by other users "
             f"(mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}"
         )
+    if check_owner and (foreign := foreign_owner(path)) is not None:
+        raise KeyFileError(f"key file {foreign}")
+
+
+def check_key_dir(key_dir: Path, *, check_owner: bool = True) -> None:
+    """Refuse a key folder others may write to, or that belongs to another user (#11.8).
+
+    Whoever can write the folder can replace a key file (a rename needs only the folder's
+    write permission), and a folder of another user is a command run as the wrong user.
+    A missing folder passes: the caller says what is missing.
+
+    Raises:
+        KeyFileError: naming the folder and the fix.
+    """
+    try:
+        mode = key_dir.stat().st_mode
+    except FileNotFoundError:
+        return
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise KeyFileError(
+            f"key folder {key_dir} is writable by other users (mode {stat.S_IMODE(mode):o});"
+            f" run: chmod 700 {key_dir}"
+        )
+    if check_owner and (foreign := foreign_owner(key_dir, root_may_own=True)) is not None:
+        raise KeyFileError(f"key folder {foreign}")
 
 
 def _read_data_keys(path: Path) -> tuple[dict[str, bytes], str]:
@@ -153,19 +182,28 @@ def write_data_keys(key_dir: Path, keys: dict[str, bytes], active: str) -> None:
     _write_private(key_dir / DATA_KEYS, json.dumps(doc, indent=1).encode("utf-8"))
 
 
-def ensure_keys(key_dir: Path, database_path: Path) -> bool:
-    """Create the key directory and files if absent; return whether anything was created.
-
-    Raises:
-        KeyFileError: the key directory is the database's directory, or only one of the two
-            files exists (a half-restored key set must never silently get a new key).
-    """
+def _refuse_database_folder(key_dir: Path, database_path: Path) -> Path:
     key_dir = key_dir.resolve()
     if key_dir == database_path.resolve().parent:
         raise KeyFileError(
             f"key directory {key_dir} is the database's folder; keep keys apart from data "
             "and its backups (set CHASKI_KEY_DIR)"
         )
+    return key_dir
+
+
+def ensure_keys(key_dir: Path, database_path: Path) -> bool:
+    """Create the key directory and files if absent; return whether anything was created.
+
+    Only for a brand-new database (``bot.wiring``): keys made for an existing database
+    would turn its members into strangers (#11.4); ``require_keys`` is for that case.
+
+    Raises:
+        KeyFileError: the key directory is the database's directory, or only one of the two
+            files exists (a half-restored key set must never silently get a new key).
+    """
+    key_dir = _refuse_database_folder(key_dir, database_path)
+    check_key_dir(key_dir)  # before anything is created in it
     data, pepper = key_dir / DATA_KEYS, key_dir / PEPPER
     if data.exists() and pepper.exists():
         return False
@@ -179,17 +217,47 @@ def ensure_keys(key_dir: Path, database_path: Path) -> bool:
     return True
 
 
-def load_keys(key_dir: Path) -> KeyMaterial:
-    """Load the keys, failing closed on anything unexpected.
+def any_keys(key_dir: Path) -> bool:
+    """Whether ``data.keys`` or ``pepper.key`` is in ``key_dir`` (keys of a database)."""
+    return (key_dir / DATA_KEYS).exists() or (key_dir / PEPPER).exists()
+
+
+def require_keys(key_dir: Path, database_path: Path) -> None:
+    """Refuse to go on without keys when the database exists: never make new ones for it.
+
+    A missing or unmounted key folder, or ``CHASKI_KEY_DIR`` pointing elsewhere, must stop
+    the bot with one line (#11.4), not start it with fresh keys.
 
     Raises:
-        KeyFileError: a file is missing, malformed or not owner-only.
+        KeyFileError: the key directory is the database's folder, or ``data.keys`` and
+            ``pepper.key`` are both missing (one missing: ``load_keys`` names it).
     """
+    key_dir = _refuse_database_folder(key_dir, database_path)
+    check_key_dir(key_dir)
+    if not (key_dir / DATA_KEYS).exists() and not (key_dir / PEPPER).exists():
+        raise KeyFileError(
+            f"no keys in {key_dir}, but database {database_path} exists: restore"
+            f" {DATA_KEYS} and {PEPPER} from the offline copy, or check CHASKI_KEY_DIR"
+            " (new keys are made only with a new database)"
+        )
+
+
+def load_keys(key_dir: Path, *, check_owner: bool = True) -> KeyMaterial:
+    """Load the keys, failing closed on anything unexpected.
+
+    ``check_owner=False`` only for reading without changing anything (``chaski status``,
+    which root may run): a command that writes must run as the keys' owner (#14.3).
+
+    Raises:
+        KeyFileError: a file is missing, malformed, not owner-only or another user's; the
+            folder is writable by others or another user's.
+    """
+    check_key_dir(key_dir, check_owner=check_owner)
     data, pepper = key_dir / DATA_KEYS, key_dir / PEPPER
     for path in (data, pepper):
         if not path.is_file():
             raise KeyFileError(f"key file {path} is missing")
-        _check_private(path)
+        _check_private(path, check_owner=check_owner)
     seen = _DataKeysWatcher.signature(data)  # before reading: a change in between reloads
     keys, active = _read_data_keys(data)
     pepper_bytes = pepper.read_bytes()

@@ -73,6 +73,7 @@ SEALED_COLUMNS: Final[Mapping[str, SealedTable]] = {
     "alerts": SealedTable("id", ("params", "text_es", "text_qu")),
     "member_pins": SealedTable("member_id", ("pin", "duress")),
     "pin_prompts": SealedTable("member_id", ("pending",)),
+    "key_check": SealedTable("id", ("value",)),
 }
 
 #: Re-sealing passes before giving up on a process that keeps sealing with an old key.

@@ -205,11 +205,12 @@ def test_the_cli_reads_the_file_named_by_option_or_variable(
         f"CHASKI_DB={tmp_path}/state/chaski.sqlite3\nCHASKI_KEY_DIR={tmp_path}/secret-keys\n",
     )
     if how == "option":
-        argv = ["--config", str(path), "region", "add", "Pichari"]
+        argv = ["--config", str(path), "migrate"]
     else:
         monkeypatch.setenv(CONFIG_VARIABLE, str(path))
-        argv = ["region", "add", "Pichari"]
+        argv = ["migrate"]
     assert main(argv) == 0
+    assert main([*argv[:-1], "region", "add", "Pichari"]) == 0
     capsys.readouterr()
     assert (tmp_path / "state" / "chaski.sqlite3").is_file()
     assert (tmp_path / "secret-keys" / "data.keys").is_file()

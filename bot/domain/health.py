@@ -324,3 +324,33 @@ def evaluate(facts: HealthFacts) -> list[Check]:
 def overall(checks: list[Check]) -> Level:
     """The worst level among ``checks``: the exit code."""
     return max((check.level for check in checks), default=Level.OK)
+
+
+def restore_blocker(
+    beat: Heartbeat | None, now: datetime, process_alive: bool | None, *, bot_stopped: bool
+) -> str | None:
+    """Why ``chaski restore`` must not replace the database now, or None (#11.7, #14.5).
+
+    A running bot keeps its connections on the file that a restore moves aside, and goes on
+    writing there. A fresh heartbeat is refused outright unless its process is known to be
+    gone (same host, no such pid): no flag overrides a bot that is alive. A stale one whose
+    process may still exist (a stuck bot, another host, a reused pid) is refused unless the
+    operator says the bot is stopped (``bot_stopped``).
+    """
+    if beat is None or process_alive is False:
+        return None
+    where = f"pid {beat.pid} on {beat.host}"
+    silent = _age(now, beat.beat_at)
+    if silent <= beat_limit_s(beat):
+        return (
+            f"the bot is running ({where}, last heartbeat {_duration(silent)} ago): stop it"
+            " first (systemctl stop chaski), then restore; a running bot would keep writing"
+            " to the file moved aside"
+        )
+    if bot_stopped:
+        return None
+    state = "still exists" if process_alive else "ran on another host"
+    return (
+        f"the bot's last heartbeat is {_duration(silent)} old but {where} {state}: make sure"
+        " the bot is stopped (systemctl status chaski), then repeat with --bot-stopped"
+    )

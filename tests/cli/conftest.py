@@ -39,3 +39,10 @@ def chaski(env: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., Resul
         return Result(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def installed(chaski: Callable[..., Result]) -> None:
+    """A new installation: ``chaski migrate`` made the database and keys (#11.4)."""
+    result = chaski("migrate")
+    assert result.code == 0, result.err

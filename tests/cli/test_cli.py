@@ -76,7 +76,8 @@ def create_invite(chaski: Callable[..., Result], codename: str, *extra: str) -> 
 
 
 @pytest.fixture
-def region(chaski: Callable[..., Result]) -> str:
+def region(chaski: Callable[..., Result], installed: None) -> str:
+    del installed
     result = chaski("region", "add", "Ayacucho")
     assert result.code == 0, result.err
     return "Ayacucho"
@@ -180,7 +181,8 @@ def test_key_folder_inside_database_folder_is_refused(
 # --- region ---------------------------------------------------------------------------------
 
 
-def test_region_add_and_list(chaski: Callable[..., Result]) -> None:
+def test_region_add_and_list(chaski: Callable[..., Result], installed: None) -> None:
+    del installed
     assert chaski("region", "add", "Ayacucho").out == "Region Ayacucho created.\n"
     assert chaski("region", "add", "  Junín ").out == "Region Junín created.\n"
     listing = chaski("region", "list")
@@ -190,7 +192,8 @@ def test_region_add_and_list(chaski: Callable[..., Result]) -> None:
     assert as_json == [{"id": 1, "name": "Ayacucho"}, {"id": 2, "name": "Junín"}]
 
 
-def test_region_list_empty(chaski: Callable[..., Result]) -> None:
+def test_region_list_empty(chaski: Callable[..., Result], installed: None) -> None:
+    del installed
     assert "No regions yet" in chaski("region", "list").out
     assert json.loads(chaski("region", "list", "--json").out) == []
 
@@ -651,7 +654,8 @@ def test_members_list_never_shows_telegram_ids(
         assert "7031415926" not in output.replace(",", "").replace(" ", "")
 
 
-def test_members_list_empty(chaski: Callable[..., Result]) -> None:
+def test_members_list_empty(chaski: Callable[..., Result], installed: None) -> None:
+    del installed
     assert "No members yet" in chaski("members", "list").out
     assert chaski("members", "list", "--json").out == "[]\n"
 

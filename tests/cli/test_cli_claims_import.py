@@ -21,7 +21,8 @@ ROW = "R-2016-0001,Puma,Operación Halcón,2016-02-10,Ayacucho,1500.50,approved,
 
 
 @pytest.fixture
-def puma(chaski: Callable[..., Result]) -> Member:
+def puma(chaski: Callable[..., Result], installed: None) -> Member:
+    del installed
     assert chaski("region", "add", "Ayacucho").code == 0
     return redeem(create_invite(chaski, "Puma")["code"], 7_000_000_001)
 

@@ -32,7 +32,8 @@ class NoChat:
 
 
 @pytest.fixture
-def regions(chaski: Callable[..., Result]) -> tuple[str, str]:
+def regions(chaski: Callable[..., Result], installed: None) -> tuple[str, str]:
+    del installed
     for name in ("Ayacucho", "Pichari"):
         assert chaski("region", "add", name).code == 0
     return "Ayacucho", "Pichari"

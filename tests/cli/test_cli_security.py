@@ -28,7 +28,8 @@ def one_error(result: Result) -> str:
 
 
 @pytest.fixture
-def populated(chaski: Callable[..., Result]) -> list[str]:
+def populated(chaski: Callable[..., Result], installed: None) -> list[str]:
+    del installed
     assert chaski("region", "add", "Ayacucho").code == 0
     names = ["Puma", "Kuntur"]
     for name in names:
@@ -86,8 +87,9 @@ def test_backup_restore_rotate_and_retire(
     assert result.code == 0, result.err
     new = json.loads((env / "keys" / "data.keys").read_text())["active"]
     assert new != old
-    assert f"New data key {new} is active; re-sealed 2 value(s)" in result.out
-    assert f"key {new}: 2 value(s)" in result.out
+    # Two codenames and the key check (#11.4), which rotation re-seals like any value.
+    assert f"New data key {new} is active; re-sealed 3 value(s)" in result.out
+    assert f"key {new}: 3 value(s)" in result.out
     assert "offline copy" in result.err
     assert sorted(m.codename for m in members()) == sorted(populated)
     result = chaski("keys", "retire")
@@ -111,7 +113,7 @@ def test_retire_is_refused_while_old_values_remain(
     old, doc["active"] = doc["active"], "n3wk3y00"
     (env / "keys" / "data.keys").write_text(json.dumps(doc))
     line = one_error(chaski("keys", "retire"))
-    assert f"{old}: 2" in line
+    assert f"{old}: 3" in line  # two codenames and the key check
     assert "chaski keys rotate" in line
 
 
@@ -119,6 +121,7 @@ def test_restore_and_backup_refusals(chaski: Callable[..., Result], env: Path) -
     assert "no such file" in one_error(chaski("restore", str(env / "missing.chaski")))
     assert "no database to back up" in one_error(chaski("backup", str(env / "b.chaski")))
     assert not (env / "data").exists()
+    assert chaski("migrate").code == 0
     assert chaski("region", "add", "Ayacucho").code == 0
     assert chaski("backup", str(env / "b.chaski")).code == 0
     (env / "keys" / "backup.key").unlink()

@@ -66,6 +66,7 @@ async def _beat(services: Services) -> None:
 
 def _running(chaski: Callable[..., Result]) -> None:
     """A database with a fresh heartbeat of this very process, as a running bot leaves it."""
+    assert chaski("migrate").code == 0
     assert chaski("region", "add", "Pichari").code == 0
     with_services(_beat, SystemClock(LIMA))
 
@@ -112,7 +113,8 @@ def test_a_running_polling_bot_is_ok_with_the_drill_counts(
     lines = result.out.splitlines()
     assert lines[0] == f"OK: Chaski {VERSION}"
     assert lines[1].startswith(f"OK        bot           running (pid {os.getpid()} on ")
-    assert lines[-1] == "Counts for the restore drill: 0 member(s), 0 claim(s), 0 sealed value(s)."
+    # The one sealed value is the key check (#11.4).
+    assert lines[-1] == "Counts for the restore drill: 0 member(s), 0 claim(s), 1 sealed value(s)."
     code, document = _status(chaski)
     assert code == 0
     assert set(_levels(document).values()) == {"ok"}
@@ -227,7 +229,7 @@ def _fresh_keys(settings: Settings) -> None:
     """Create another installation's keys (and a throw-away database) for ``settings``."""
 
     async def go() -> None:
-        wiring = await open_wiring(settings)
+        wiring = await open_wiring(settings, create=True)
         await wiring.close()
 
     asyncio.run(go())
@@ -287,7 +289,7 @@ def test_the_drill_counts_match_what_restore_prints(
     restored = chaski("restore", str(backup))
     assert restored.code == 0, restored.err
     counts = status.removeprefix("Counts for the restore drill: ").removesuffix(".")
-    assert counts == "1 member(s), 0 claim(s), 1 sealed value(s)"
+    assert counts == "1 member(s), 0 claim(s), 2 sealed value(s)"  # codename, key check
     assert f": {counts} checked; integrity ok." in restored.out
 
 

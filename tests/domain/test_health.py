@@ -20,6 +20,7 @@ from bot.domain.health import (
     evaluate,
     overall,
     poll_limit_s,
+    restore_blocker,
 )
 
 NOW = datetime(2026, 3, 14, 15, 0, tzinfo=UTC)
@@ -207,3 +208,27 @@ def test_overall_is_the_worst_level() -> None:
     assert overall(checks) is Level.CRITICAL
     assert overall([]) is Level.OK
     assert Level.WARNING.label == "warning"
+
+
+@pytest.mark.parametrize(
+    ("beat", "alive", "bot_stopped", "refused"),
+    [
+        (None, None, False, None),
+        (BEAT, True, True, "the bot is running (pid 4242 on srv, last heartbeat 10 s ago)"),
+        (BEAT, None, True, "the bot is running"),  # another host: no flag overrides it
+        (BEAT, False, False, None),  # fresh, but its process is gone: it stopped
+        (replace(BEAT, beat_at=NOW - timedelta(hours=2)), None, False, "ran on another host"),
+        (replace(BEAT, beat_at=NOW - timedelta(hours=2)), True, False, "still exists"),
+        (replace(BEAT, beat_at=NOW - timedelta(hours=2)), True, True, None),
+        (replace(BEAT, beat_at=NOW - timedelta(hours=2)), False, False, None),
+    ],
+)
+def test_t52_restore_waits_for_a_stopped_bot(
+    beat: Heartbeat | None, alive: bool | None, bot_stopped: bool, refused: str | None
+) -> None:
+    verdict = restore_blocker(beat, NOW, alive, bot_stopped=bot_stopped)
+    if refused is None:
+        assert verdict is None
+    else:
+        assert verdict is not None
+        assert refused in verdict
