@@ -177,22 +177,26 @@ def deletion_messages(
     The idempotency key names the member and the message ids (``del:7:42``), so scheduling the
     same deletion twice (a retried handler, a re-sent reply) stores it once.
     """
-    ids = sorted(set(message_ids))
-    rows: list[OutboxMessage] = []
-    for start in range(0, len(ids), MAX_DELETE_IDS):
-        chunk = ids[start : start + MAX_DELETE_IDS]
-        joined = ",".join(map(str, chunk))
-        rows.append(
-            OutboxMessage(
-                idempotency_key=f"del:{member_id}:{joined.replace(',', '-')}",
-                kind=OutboxKind.DELETION,
-                member_id=member_id,
-                template=DELETE_TEMPLATE,
-                params={"message_ids": joined},
-                not_before=delete_at,
-            )
+    return [
+        OutboxMessage(
+            idempotency_key=f"del:{member_id}:{joined.replace(',', '-')}",
+            kind=OutboxKind.DELETION,
+            member_id=member_id,
+            template=DELETE_TEMPLATE,
+            params={"message_ids": joined},
+            not_before=delete_at,
         )
-    return rows
+        for joined in _id_batches(message_ids)
+    ]
+
+
+def _id_batches(message_ids: Sequence[int]) -> list[str]:
+    """The distinct ids, ascending, as comma-joined batches of at most ``MAX_DELETE_IDS``."""
+    ids = sorted(set(message_ids))
+    return [
+        ",".join(map(str, ids[start : start + MAX_DELETE_IDS]))
+        for start in range(0, len(ids), MAX_DELETE_IDS)
+    ]
 
 
 #: ``correlation`` prefix of the rows a wipe leaves for the sender (issue #11.1).
@@ -216,24 +220,19 @@ def wipe_messages(
     honours a 429's ``retry_after``. The correlation marks the rows as a wipe's, which
     ``cancel_for_member`` leaves alone.
     """
-    ids = sorted(set(message_ids))
-    rows: list[OutboxMessage] = []
-    for start in range(0, len(ids), MAX_DELETE_IDS):
-        chunk = ids[start : start + MAX_DELETE_IDS]
-        joined = ",".join(map(str, chunk))
-        rows.append(
-            OutboxMessage(
-                idempotency_key=f"wipe:{member_id}:{joined.replace(',', '-')}",
-                kind=OutboxKind.DELETION,
-                member_id=member_id,
-                template=DELETE_TEMPLATE,
-                params={"message_ids": joined, "chat": str(chat_id)},
-                correlation=f"{WIPE_CORRELATION}{member_id}",
-                not_before=due,
-                expires_at=window_closes,
-            )
+    return [
+        OutboxMessage(
+            idempotency_key=f"wipe:{member_id}:{joined.replace(',', '-')}",
+            kind=OutboxKind.DELETION,
+            member_id=member_id,
+            template=DELETE_TEMPLATE,
+            params={"message_ids": joined, "chat": str(chat_id)},
+            correlation=f"{WIPE_CORRELATION}{member_id}",
+            not_before=due,
+            expires_at=window_closes,
         )
-    return rows
+        for joined in _id_batches(message_ids)
+    ]
 
 
 def is_wipe(row: LeasedRow) -> bool:
