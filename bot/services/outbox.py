@@ -691,19 +691,10 @@ class OutboxSender:
             self._log_dead(row, result.error_code)
             return _final(row, OutboxStatus.DEAD, result.error_code, attempt=True)
         failures = row.attempts + 1  # TRANSIENT
-        if row.kind is OutboxKind.DELETION:
-            # A deletion is retried until Telegram's window closes (the row's expiry), not
-            # given up after five failures: a message left behind stays on a seized phone
-            # (issue #11.1). The backoff tops out at an hour.
-            return RowUpdate(
-                row.id,
-                row.lease_until,
-                OutboxStatus.ERRORED,
-                failures,
-                next_attempt_at=now + backoff_delay(failures, self._rng),
-                error_code=result.error_code,
-            )
-        if failures >= MAX_ATTEMPTS:
+        # A deletion is retried until Telegram's window closes (the row's expiry), not
+        # given up after five failures: a message left behind stays on a seized phone
+        # (issue #11.1). The backoff tops out at an hour.
+        if row.kind is not OutboxKind.DELETION and failures >= MAX_ATTEMPTS:
             self._log_dead(row, result.error_code)
             return _final(row, OutboxStatus.DEAD, result.error_code, attempt=True)
         return RowUpdate(
