@@ -24,7 +24,6 @@ from bot.i18n import Catalogs
 from bot.wiring import open_wiring
 from handlers.concurrency import PerChatUpdateProcessor
 from handlers.context import BotApplication, BotContext, BotData
-from handlers.heartbeat import start_heartbeat
 from handlers.http import AiohttpRequest
 from handlers.polling import PollingRequest
 
@@ -57,8 +56,7 @@ def build_application(
         catalogs = Catalogs.load(drafts=settings.quechua_drafts)
         log_quechua_release(catalogs)
         application.bot_data.attach(wiring.services, catalogs)
-        await handlers.on_startup(application)
-        start_heartbeat(application, polling)
+        await handlers.on_startup(application, polling)
         started = True
 
     async def post_shutdown(application: BotApplication) -> None:

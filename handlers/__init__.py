@@ -23,12 +23,14 @@ from handlers import (
     menus,
     registration,
     send,
+    ticks,
 )
 from handlers import help as help_feature
 from handlers import pin as pin_feature
 from handlers import safety as safety_feature
 from handlers.access import PRIVATE
 from handlers.context import BotApplication
+from handlers.polling import PollingRequest
 
 #: Rate limits and size caps, in memory: a flood never reaches the database (M-06, M-09).
 LIMITS = -4
@@ -126,20 +128,17 @@ def register(application: BotApplication) -> None:
     application.add_error_handler(errors.on_error)
 
 
-async def on_startup(application: BotApplication) -> None:
-    """Start jobs and the outbox sender once services exist (R-12)."""
+async def on_startup(application: BotApplication, polling: PollingRequest | None = None) -> None:
+    """Start the outbox sender and every periodic tick once services exist (R-12).
+
+    ``polling`` is the long poll's transport, whose answers the heartbeat tick reports.
+    """
     # The default menu stays empty: members get theirs per chat (telegram-limits.md §2, M-02).
     await send.delete_default_commands(application.bot)
-    # Crashed leases back to the queue, then the sender and its housekeeping tick.
+    # Crashed leases back to the queue, then the sender.
     await jobs.start_outbox(application)
-    # The nightly retention purge (M-15).
-    jobs.start_retention(application)
-    # The alert tally tick: coalesced edits of each sender's live summary.
-    alerts.start_tally_job(application)
-    # Urgent alerts waiting for approval escalate to the administrators (issue #12.4).
-    alerts.start_approval_job(application)
-    # Unlinks due after a duress PIN; purge of old message and update ids (M-13b, R-09).
-    safety_feature.start_safety_job(application)
+    # Housekeeping, retention, tallies, approvals, safety, heartbeat: one table.
+    ticks.schedule(application, ticks.table(polling))
 
 
 async def on_shutdown(application: BotApplication) -> None:

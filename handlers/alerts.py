@@ -56,7 +56,7 @@ from bot.services.alerts import (
 )
 from handlers import send
 from handlers.access import menu_expired, requires
-from handlers.context import BotApplication, BotContext
+from handlers.context import BotContext
 from handlers.notifier import Rendered, register_template
 from handlers.pin import register_continuation, require_pin
 
@@ -64,12 +64,6 @@ _LOGGER = logging.getLogger(__name__)
 
 SENDERS = (Role.COORDINATOR, Role.ADMIN)
 
-TALLY_JOB = "alert-tallies"
-#: Seconds between tally refreshes: often enough to feel live, coalesced in between.
-TALLY_INTERVAL = 5.0
-APPROVAL_JOB = "alert-approvals"
-#: Seconds between looks for urgent alerts waiting too long for approval (issue #12.4).
-APPROVAL_INTERVAL = 60.0
 
 #: Spanish msgids of the shipped templates (keys and placeholders: ``bot.domain.alerts``).
 #: None asks anyone to go anywhere or share a location (A3).
@@ -1090,35 +1084,3 @@ async def refresh_tallies(context: BotContext) -> None:
 async def escalate_approvals(context: BotContext) -> None:
     """The approval tick: urgent alerts waiting too long reach the administrators."""
     await context.services.alerts.escalate_waiting()
-
-
-def start_approval_job(application: BotApplication) -> None:
-    """Schedule the approval tick (a clock only; the pending alerts are in SQLite, R-08)."""
-    job_queue = application.job_queue
-    if job_queue is None:  # pragma: no cover - the application is always built with one
-        raise RuntimeError("alert approvals need a JobQueue")
-    for job in job_queue.get_jobs_by_name(APPROVAL_JOB):
-        job.schedule_removal()
-    job_queue.run_repeating(
-        escalate_approvals,
-        interval=APPROVAL_INTERVAL,
-        first=APPROVAL_INTERVAL,
-        name=APPROVAL_JOB,
-        job_kwargs={"coalesce": True, "misfire_grace_time": 60, "max_instances": 1},
-    )
-
-
-def start_tally_job(application: BotApplication) -> None:
-    """Schedule the tally tick (the JobQueue is only a clock; SQLite is the truth, R-08)."""
-    job_queue = application.job_queue
-    if job_queue is None:  # pragma: no cover - the application is always built with one
-        raise RuntimeError("alert tallies need a JobQueue")
-    for job in job_queue.get_jobs_by_name(TALLY_JOB):
-        job.schedule_removal()
-    job_queue.run_repeating(
-        refresh_tallies,
-        interval=TALLY_INTERVAL,
-        first=TALLY_INTERVAL,
-        name=TALLY_JOB,
-        job_kwargs={"coalesce": True, "misfire_grace_time": 30, "max_instances": 1},
-    )

@@ -39,16 +39,13 @@ from bot.domain.safety import (
 from bot.services.safety import Verdict, command_args_too_long, text_too_long
 from handlers import send
 from handlers.access import ALL_ROLES, answer_stranger, menu_expired, not_available, requires
-from handlers.context import BotApplication, BotContext
+from handlers.context import BotContext
 from handlers.eraser import TelegramEraser
 from handlers.notifier import Rendered, register_template
 from handlers.pin import require_pin
 
 _LOGGER = logging.getLogger(__name__)
 
-SAFETY_JOB = "safety-tick"
-#: Seconds between ticks: a duress unlink happens at most this late after it is due.
-SAFETY_INTERVAL = 60.0
 WIPE_YES = "wipe:yes"
 WIPE_NO = "wipe:no"
 
@@ -347,22 +344,6 @@ async def safety_tick(context: BotContext) -> None:
     if done:
         _LOGGER.info("Unlinked %d member(s) after a duress PIN", done)
     await services.safety.housekeeping()
-
-
-def start_safety_job(application: BotApplication) -> None:
-    """Schedule the ``safety-tick`` (coalesced; the database rows are the truth, R-08)."""
-    job_queue = application.job_queue
-    if job_queue is None:  # pragma: no cover - the application is always built with one
-        raise RuntimeError("the safety tick needs a JobQueue")
-    for job in job_queue.get_jobs_by_name(SAFETY_JOB):
-        job.schedule_removal()
-    job_queue.run_repeating(
-        safety_tick,
-        interval=SAFETY_INTERVAL,
-        first=SAFETY_INTERVAL,
-        name=SAFETY_JOB,
-        job_kwargs={"coalesce": True, "misfire_grace_time": 120, "max_instances": 1},
-    )
 
 
 # ---------------------------------------------------------------------- outbox templates

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from handlers.jobs import RETENTION_JOB
+from handlers.ticks import RETENTION_JOB
 from tests.conftest import RunningBot
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from bot.domain.models import Role
 from bot.domain.outbox import OutboxKind, OutboxMessage
-from handlers.jobs import HOUSEKEEPING_JOB
+from handlers.ticks import HOUSEKEEPING_JOB
 from storage.database import Database
 from storage.keys import load_keys
 from storage.members import SqliteInviteRepository

@@ -13,7 +13,7 @@ from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import Settings
 from bot.domain.models import Role
 from bot.domain.pin import SessionState
-from handlers.safety import SAFETY_JOB
+from handlers.ticks import SAFETY_JOB
 from tests.conftest import (
     TOKEN,
     RunningBot,
