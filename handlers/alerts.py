@@ -989,9 +989,9 @@ async def _decide(
         # Translators: al autor que retiró su aviso antes de que alguien lo aprobara.
         text = t.gettext("Retiraste el aviso n.º {alert}. No se enviará.")
         return text.format(alert=alert.id), None
-    # "no": ask why first; the decision is the reason button (re-checked there).
-    if not any(alert.id == alert_id for alert in await service.pending_for(member)):
-        raise NotFound("alert")
+    # "no": ask why first; the decision is the reason button (re-checked there). A late
+    # press on an alert decided meanwhile is a Conflict, answered like a late "ok".
+    await service.decidable(member, alert_id)
     # Translators: tras tocar «Rechazar»; el motivo se le dice al autor del aviso.
     text = t.gettext("¿Por qué rechazas el aviso n.º {alert}? Se lo diremos a su autor.")
     return text.format(alert=alert_id), _reason_keyboard(t, alert_id)

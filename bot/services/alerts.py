@@ -560,6 +560,17 @@ class AlertService:
             raise Conflict("alert already decided")
         return alert
 
+    async def decidable(self, actor: Member, alert_id: int) -> Alert:
+        """The pending alert ``actor`` may decide on: the *Rechazar* button asks this before
+        offering reasons, so a late press hears "someone already decided" (issue #12.5).
+
+        Raises:
+            NotFound: unknown alert.
+            NotAllowed: the creator themself, or out of scope (audited).
+            Conflict: already approved, rejected or withdrawn.
+        """
+        return await self._decidable(actor, alert_id)
+
     async def approve(self, actor: Member, alert_id: int) -> Alert:
         """A second person approves: the alert's rows enter the outbox now (T-14).
 

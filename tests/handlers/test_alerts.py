@@ -884,3 +884,32 @@ async def test_coordinators_have_alert_buttons_on_their_menu(world: World) -> No
     await world.say(ANA, "Enviar aviso")
     assert world.fake.texts(ANA)[-1] == "Este comando no está disponible. Escribe /menu."
     assert world.count("SELECT COUNT(*) FROM alert_drafts") == 1  # Puma's only
+
+
+# --------------------------------------------------------------------------- late decisions
+
+
+async def test_a_late_reject_hears_that_someone_else_decided(world: World) -> None:
+    """*Rechazar* on an alert decided meanwhile answers like a late *Aprobar* (#12.5)."""
+    message_id, confirm = await compose(
+        world, start="/aviso_texto Cuidado con el río || Paqtataq mayu", template=None
+    )
+    await world.press(PUMA, confirm, message_id)
+    withdraw = buttons(last_call(world, "editMessageText", PUMA))["Retirar el aviso"]
+    await world.wait_sent(APU, "/aprobar")
+    await world.say(APU, "/aprobar")
+    listing = last_call(world, "sendMessage", APU)
+    listing_id = world.bot.last_message_id(APU)
+    await world.press(PUMA, withdraw, message_id)  # the author withdraws it meanwhile
+
+    await world.press(APU, buttons(listing)["Rechazar"], listing_id)
+    edited = last_call(world, "editMessageText", APU)
+    assert edited.params["text"] == "Otra persona ya decidió sobre este aviso."
+    assert buttons(edited) == {}
+    assert EXPIRED not in world.fake.texts(APU)
+    assert world.audit("alert_reject") == []
+
+    # A press by someone who may not decide is still "menú vencido", and audited (T-10).
+    await world.press(ZORRO, buttons(listing)["Rechazar"])
+    assert world.fake.texts(ZORRO)[-1] == EXPIRED
+    assert world.audit("alert_approve") == ["denied"]
