@@ -51,6 +51,7 @@ from bot.services.alerts import (
     TEMPLATE_HELP,
     TEMPLATE_HELP_ACKED,
     TEMPLATE_TALLY,
+    AlertAnswers,
     AlertPreview,
     alert_params,
 )
@@ -59,6 +60,7 @@ from handlers.access import menu_expired, requires
 from handlers.context import BotApplication, BotContext
 from handlers.notifier import Rendered, register_template
 from handlers.pin import register_continuation, require_pin
+from handlers.send import CallbackKeyboard
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -701,7 +703,19 @@ async def alerts_command(
             status=status,
         )
         blocks.append(f"{render_tally_text(t, alert.id, tally, planned)}\n{line}")
-    await send.send_text(context, chat_id, "\n\n".join(blocks))
+    shown = [alert for alert, _ in recent[:10] if alert.status is AlertStatus.SENDING]
+    keyboard = follow_up_keyboard(t, shown) if shown else None
+    await send.send_text(context, chat_id, "\n\n".join(blocks), reply_markup=keyboard)
+
+
+def follow_up_keyboard(t: gettext.NullTranslations, alerts: Sequence[Alert]) -> CallbackKeyboard:
+    """Under ``/alertas``: each sent alert's answers (issue #12.5)."""
+    rows: list[list[tuple[str, str]]] = []
+    for alert in alerts:
+        # Translators: botón bajo /alertas; abre la lista de seudónimos. {alert} es un número.
+        who = t.pgettext("botón", "Quién pidió ayuda / quién no respondió (n.º {alert})")
+        rows.append([(who.format(alert=alert.id), f"afu:who:{alert.id}")])
+    return CallbackKeyboard(rows)
 
 
 # ---------------------------------------------------------------------- compose buttons
@@ -1075,6 +1089,146 @@ async def on_help_button(
         note = t.gettext("Otra persona ya atiende este pedido de ayuda.")
     await send.edit_text(context, chat_id, message_id, f"{original}\n\n<i>{note}</i>")
     await send.answer_callback(context, query.id)
+
+
+# ---------------------------------------------------------------------- follow-ups (#12.5)
+
+#: Characters of one page of an alert's answers: room under Telegram's 4 096 for the header.
+ANSWERS_PAGE_CHARS = 3500
+#: At most this many help requests (each with its button) on one page.
+ANSWERS_PAGE_HELP = 10
+
+
+class AnswersPage(NamedTuple):
+    """One page of an alert's answers: its lines, and the help requests it shows."""
+
+    lines: tuple[str, ...]
+    help: tuple[tuple[int, str], ...]
+
+
+def answer_pages(t: gettext.NullTranslations, answers: AlertAnswers) -> list[AnswersPage]:
+    """Split the codenames into pages under Telegram's limit; a section header is repeated
+    on the page where its names continue. Pure, so each press rebuilds the same pages."""
+    sections: list[tuple[str, list[tuple[str, int | None]]]] = [
+        (
+            # Translators: título en la lista de respuestas a un aviso; {count} es un número.
+            t.gettext("Pidieron ayuda ({count}):").format(count=len(answers.help)),
+            [(name, request.id) for request, name in answers.help],
+        ),
+        (
+            # Translators: título en la lista de respuestas a un aviso; {count} es un número.
+            t.gettext("Lo recibieron y no respondieron ({count}):").format(
+                count=len(answers.no_answer)
+            ),
+            [(name, None) for name in answers.no_answer],
+        ),
+        (
+            # Translators: título en la lista de respuestas a un aviso: aún en espera (horas de
+            # descanso), no entregado o bloquearon el bot. {count} es un número.
+            t.gettext("Aún no lo recibieron ({count}):").format(count=len(answers.not_received)),
+            [(name, None) for name in answers.not_received],
+        ),
+    ]
+    pages: list[AnswersPage] = []
+    lines: list[str] = []
+    helps: list[tuple[int, str]] = []
+    size = 0
+    for header, names in sections:
+        if not names:
+            continue
+        title = f"\n<b>{html.escape(header)}</b>"
+        lines.append(title)
+        size += len(title) + 1
+        for name, help_id in names:
+            line = f"• {html.escape(name)}"
+            full = size + len(line) + 1 > ANSWERS_PAGE_CHARS
+            if full or (help_id is not None and len(helps) >= ANSWERS_PAGE_HELP):
+                pages.append(AnswersPage(tuple(lines), tuple(helps)))
+                lines, helps = [title], []
+                size = len(title) + 1
+            lines.append(line)
+            size += len(line) + 1
+            if help_id is not None:
+                helps.append((help_id, name))
+    if lines or not pages:
+        pages.append(AnswersPage(tuple(lines), tuple(helps)))
+    return pages
+
+
+def render_answers_page(
+    t: gettext.NullTranslations, answers: AlertAnswers, number: int
+) -> tuple[str, CallbackKeyboard]:
+    """Page ``number`` (clamped) of an alert's answers, with its buttons."""
+    pages = answer_pages(t, answers)
+    number = max(0, min(number, len(pages) - 1))
+    page = pages[number]
+    alert_id = answers.alert.id
+    # Translators: título de la lista de seudónimos de un aviso. {alert} es un número.
+    header = "<b>" + t.gettext("Respuestas al aviso n.º {alert}").format(alert=alert_id) + "</b>"
+    if len(pages) > 1:
+        # Translators: {page} y {pages} son números.
+        header += "\n" + t.gettext("Página {page} de {pages}").format(
+            page=number + 1, pages=len(pages)
+        )
+    body = "\n".join(page.lines)
+    if not body:
+        # Translators: en la lista de respuestas de un aviso sin pedidos de ayuda ni faltantes.
+        body = "\n" + t.gettext("Nadie pidió ayuda y todos respondieron.")
+    rows: list[list[tuple[str, str]]] = []
+    moves: list[tuple[str, str]] = []
+    if number > 0:
+        moves.append((t.pgettext("botón", "◀ Anterior"), f"afu:pg:{alert_id}:{number - 1}"))
+    if number < len(pages) - 1:
+        moves.append((t.pgettext("botón", "Siguiente ▶"), f"afu:pg:{alert_id}:{number + 1}"))
+    if moves:
+        rows.append(moves)
+    return f"{header}\n{body}", CallbackKeyboard(rows)
+
+
+async def _show_answers(button: _Button, context: BotContext, member: Member) -> None:
+    """``afu:who:<alert>`` sends page 1 as a new, self-deleting message (codenames, M-10);
+    ``afu:pg:<alert>:<n>`` turns the page in place (the deletion stays scheduled)."""
+    parts = button.parts
+    if parts[1] == "who":
+        _, alert_id = _parse_id(parts, frozenset({"who"}))
+        number = 0
+    elif len(parts) == 4 and parts[2].isdecimal() and parts[3].isdecimal():
+        alert_id, number = int(parts[2]), int(parts[3])
+    else:
+        raise ValueError("callback data")
+    t = context.catalogs.for_lang(member.lang)
+    answers = await context.services.alerts.answers_for(member, alert_id)
+    text, keyboard = render_answers_page(t, answers, number)
+    if parts[1] == "who":
+        await send.send_sensitive(context, member, button.chat_id, text, reply_markup=keyboard)
+    else:
+        await send.edit_text(
+            context, button.chat_id, button.message_id, text, reply_markup=keyboard.markup()
+        )
+    await send.answer_callback(context, button.query.id)
+
+
+_FOLLOW_UPS: Mapping[str, Callable[[_Button, BotContext, Member], Coroutine[Any, Any, None]]] = {
+    "who": _show_answers,
+    "pg": _show_answers,
+}
+
+
+@_staff_button
+async def on_follow_up_button(
+    update: Update, context: BotContext, member: Member, button: _Button
+) -> None:
+    """``afu:who|pg:…``: an alert's answers (issue #12.5); re-authorised on every press
+    (M-04)."""
+    step = _FOLLOW_UPS.get(button.parts[1]) if len(button.parts) >= 3 else None
+    if step is None:
+        await menu_expired(update, context, member, button.chat_id)
+        return
+    try:
+        await step(button, context, member)
+    except (NotFound, NotAllowed, ValueError):
+        # Forged, foreign, stale or not sent: audited by the service, nothing shown (T-10).
+        await menu_expired(update, context, member, button.chat_id)
 
 
 # ---------------------------------------------------------------------- the tally tick

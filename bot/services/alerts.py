@@ -28,6 +28,7 @@ from bot.domain.alerts import (
     Approval,
     HelpRequest,
     QuietHours,
+    RecipientAnswer,
     RejectReason,
     Severity,
     clean_param,
@@ -87,6 +88,21 @@ class AlertPreview:
     def stranded(self) -> bool:
         """Approval is needed and nobody may give it: confirming is refused."""
         return self.needs_approval and not self.approvers
+
+
+@dataclass(frozen=True, slots=True)
+class AlertAnswers:
+    """Who asked for help and who has not answered a sent alert (issue #12.5), by codename.
+
+    ``help`` pairs each help request with its asker's codename (the request id is what the
+    "write to them" button carries); ``no_answer`` received the alert and said nothing;
+    ``not_received`` never got it (still waiting, failed, or blocked the bot).
+    """
+
+    alert: Alert
+    help: tuple[tuple[HelpRequest, str], ...]
+    no_answer: tuple[str, ...]
+    not_received: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -662,7 +678,7 @@ class AlertService:
         since = self.clock.now() - RECENT_WINDOW
         result: list[tuple[Alert, AlertTally]] = []
         for alert in await self.alerts.recent(since):
-            if is_allowed(actor, Action.VIEW_ALERTS, frozenset(alert.regions)):
+            if is_allowed(actor, Action.VIEW_ALERTS, alert):  # its author too (#12.5)
                 result.append((alert, await self.alerts.tally(alert.id)))
         return result
 
@@ -810,6 +826,50 @@ class AlertService:
                 ]
             )
         return replace(request, acked_by=actor.id, acked_at=now)
+
+    # ------------------------------------------------------------------ follow-ups (#12.5)
+
+    async def _follow_up(self, actor: Member, alert_id: int, action: str) -> Alert:
+        """A sent alert ``actor`` may follow up (its author, or staff of all its regions).
+
+        Raises:
+            NotFound: unknown, not sent (pending, rejected, withdrawn), or out of scope; a
+                refusal is audited and counted (T-10, T-11), one error for all.
+        """
+        alert = await self.alerts.get(alert_id)
+        if alert is None or not is_allowed(actor, Action.FOLLOW_UP_ALERT, alert):
+            await self.denials.denied(actor, action, f"alert:{alert_id}")
+            raise NotFound("alert")
+        if alert.status is not AlertStatus.SENDING:
+            raise NotFound("alert")
+        return alert
+
+    async def answers_for(self, actor: Member, alert_id: int) -> AlertAnswers:
+        """Codenames of who asked for help and who has not answered (audited read, M-16).
+
+        Raises:
+            NotFound: as ``_follow_up``.
+        """
+        alert = await self._follow_up(actor, alert_id, "alert_answers")
+        names = {member.id: member.codename for member in await self.members.list_all()}
+        requests = await self.alerts.help_for(alert.id)
+        answers: list[RecipientAnswer] = await self.alerts.answers(alert.id)
+        helped = {request.member_id for request in requests}
+        await self._audit(actor, "alert_answers", "ok", f"alert:{alert.id}")
+        return AlertAnswers(
+            alert=alert,
+            help=tuple((r, names.get(r.member_id, "?")) for r in requests),
+            no_answer=tuple(
+                sorted(
+                    names.get(a.member_id, "?")
+                    for a in answers
+                    if a.received and a.answer is None and a.member_id not in helped
+                )
+            ),
+            not_received=tuple(
+                sorted(names.get(a.member_id, "?") for a in answers if not a.received)
+            ),
+        )
 
 
 def alert_params(alert: Alert) -> dict[str, str]:

@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.models import Member, Role
+from bot.domain.alerts import Alert, AlertContent, AlertStatus, HelpRequest, Severity
+from bot.domain.models import Lang, Member, Role
+from bot.services.alerts import AlertAnswers
+from handlers.alerts import answer_pages, render_answers_page
 from tests.conftest import (
     LIMA,
     STAFF_PIN,
@@ -913,3 +916,125 @@ async def test_a_late_reject_hears_that_someone_else_decided(world: World) -> No
     await world.press(ZORRO, buttons(listing)["Rechazar"])
     assert world.fake.texts(ZORRO)[-1] == EXPIRED
     assert world.audit("alert_approve") == ["denied"]
+
+
+# --------------------------------------------------------------------------- follow-ups (#12.5)
+
+WHO = "Quién pidió ayuda / quién no respondió (n.º {alert})"
+
+
+async def _both_delivered(world: World) -> None:
+    """Both alert rows recorded as sent (the answer buttons need it, T-10)."""
+
+    def sent(fake: FakeBotApi) -> bool:
+        return (
+            world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert' AND status = 'sent'")
+            == 2
+        )
+
+    await world.fake.wait_for(sent)
+
+
+def edit_of(world: World, user_id: int, message_id: int) -> str:
+    """The latest text of one message (tally edits of other messages may interleave)."""
+    calls = [
+        c
+        for c in world.fake.calls_to("editMessageText")
+        if c.params.get("chat_id") == user_id and c.params.get("message_id") == message_id
+    ]
+    assert calls, f"no edit of {message_id} in {user_id}"
+    return str(calls[-1].params["text"])
+
+
+async def _ask_for_help(world: World) -> None:
+    """Rosa presses *Necesito ayuda*; both Pichari coordinators get the note."""
+    await world.press(ROSA, buttons(world.fake.sent(ROSA)[0])["Yanapaway! / Necesito ayuda"])
+    await world.wait_sent(PUMA, "pidió ayuda")
+    await world.wait_sent(ZORRO, "pidió ayuda")
+
+
+async def _alert_list(world: World, user_id: int) -> tuple[Call, int]:
+    await world.say(user_id, "/alertas")
+    return last_call(world, "sendMessage", user_id), world.bot.last_message_id(user_id)
+
+
+async def test_staff_of_the_region_see_who_asked_for_help_and_who_has_not_answered(
+    world: World,
+) -> None:
+    alert_id, _ = await _sent_alert(world)
+    await _both_delivered(world)
+    await _ask_for_help(world)
+    deletions = world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'deletion'")
+
+    listing, listing_id = await _alert_list(world, ZORRO)  # not the author: same region
+    who = buttons(listing)[WHO.format(alert=alert_id)]
+    await world.press(ZORRO, who, listing_id)
+    page = last_call(world, "sendMessage", ZORRO)
+    assert page.params["text"] == (
+        f"<b>Respuestas al aviso n.º {alert_id}</b>\n"
+        "\n<b>Pidieron ayuda (1):</b>\n• Halcon\n"
+        "\n<b>Lo recibieron y no respondieron (1):</b>\n• Condor"
+    )
+    assert rows(page) == []
+    assert page.params["protect_content"] is True
+    # Codenames on screen: the list deletes itself like other sensitive views (M-10).
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'deletion'") == deletions + 1
+    assert world.audit("alert_answers") == ["ok"]
+
+    # Condor answers: the list no longer names them; a page press edits in place.
+    await world.press(ANA, buttons(world.fake.sent(ANA)[0])["Estoy bien"])
+    page_id = world.bot.last_message_id(ZORRO)
+    await world.press(ZORRO, f"afu:pg:{alert_id}:7", page_id)  # clamped to the last page
+    edited = edit_of(world, ZORRO, page_id)
+    assert "Condor" not in edited
+    assert "• Halcon" in edited
+
+    # Another region's coordinator and an informant cannot read it (T-10, T-11).
+    await world.press(OSO, who)
+    assert world.fake.texts(OSO)[-1] == EXPIRED
+    await world.press(ANA, who)
+    assert "Halcon" not in "".join(world.fake.texts(ANA))
+    assert world.audit("alert_answers") == ["ok", "ok", "denied"]
+
+    # Without an open PIN session the press shows nothing and asks for the PIN (M-05).
+    world.bot.clock.advance(timedelta(minutes=11))
+    sent_before = len(world.fake.sent(ZORRO))
+    await world.press(ZORRO, who, listing_id)
+    assert world.fake.texts(ZORRO)[sent_before:] == [ASK_PIN]
+    assert world.audit("alert_answers") == ["ok", "ok", "denied"]
+
+
+async def test_the_answers_list_is_paged_under_telegrams_limit(world: World) -> None:
+    """Hundreds of long codenames: every page fits in one message, none is lost, a section
+    goes on under its header, and each page carries at most ten help buttons."""
+    alert = Alert(
+        id=7,
+        creator_id=1,
+        nonce="n",
+        content=AlertContent(template="stay_home"),
+        severity=Severity.URGENT,
+        regions=("Pichari",),
+        status=AlertStatus.SENDING,
+        recipients=400,
+        created_at=datetime(2026, 3, 14, 12, 0, tzinfo=LIMA),
+    )
+    when = alert.created_at
+    helped = tuple(
+        (HelpRequest(id=i, alert_id=7, member_id=i, region="Pichari", created_at=when), f"H{i}")
+        for i in range(1, 26)
+    )
+    silent = tuple(f"Informante_{'x' * 50}_{i:03d}" for i in range(300))
+    answers = AlertAnswers(alert, helped, silent, ("Vicuna",))
+    t = world.bot.app.bot_data.catalogs.for_lang(Lang.ES)
+    pages = answer_pages(t, answers)
+    assert len(pages) > 3
+    texts = [render_answers_page(t, answers, n)[0] for n in range(len(pages))]
+    assert all(len(text) <= 4096 for text in texts)
+    assert all(len(page.help) <= 10 for page in pages)
+    shown = "\n".join(texts)
+    assert all(f"• {name}\n" in shown + "\n" for name in silent)
+    assert all(f"• H{i}\n" in shown for i in range(1, 26))
+    assert "Página 2 de" in texts[1]
+    assert texts[3].split("\n")[3] == "<b>Lo recibieron y no respondieron (300):</b>"
+    _, keyboard = render_answers_page(t, answers, 1)
+    assert keyboard.rows[-1] == (("◀ Anterior", "afu:pg:7:0"), ("Siguiente ▶", "afu:pg:7:2"))
