@@ -45,6 +45,7 @@ from bot.domain.models import Lang, Member, Role
 from bot.i18n import N_
 from bot.services.alerts import (
     TEMPLATE_ALERT,
+    TEMPLATE_ALL_CLEAR,
     TEMPLATE_APPROVAL_DECIDED,
     TEMPLATE_APPROVAL_ESCALATED,
     TEMPLATE_APPROVAL_NEEDED,
@@ -346,6 +347,18 @@ def render_approval_decided(
     return Rendered(text.format(by=by, alert=alert, reason=reason))
 
 
+def render_all_clear(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """To everyone an alert reached: the danger is over (issue #12.5). A fixed text, with
+    the Spanish under the Quechua like the alert's header; silent during quiet hours."""
+    del lang
+    # Translators: [bilingüe] se envía a quienes recibieron un aviso de seguridad cuando el
+    # coordinador da por terminado el peligro. No pide hacer nada ni ir a ningún lugar.
+    text = t.gettext("Fin del aviso: ya pasó el peligro.")
+    return Rendered(f"<b>{text}</b>", disable_notification=bool(params.get("silent")))
+
+
 register_template(TEMPLATE_ALERT, render_alert)
 register_template(TEMPLATE_TALLY, render_tally)
 register_template(TEMPLATE_HELP, render_help)
@@ -353,6 +366,7 @@ register_template(TEMPLATE_HELP_ACKED, render_help_acked)
 register_template(TEMPLATE_APPROVAL_NEEDED, render_approval_needed)
 register_template(TEMPLATE_APPROVAL_ESCALATED, render_approval_escalated)
 register_template(TEMPLATE_APPROVAL_DECIDED, render_approval_decided)
+register_template(TEMPLATE_ALL_CLEAR, render_all_clear)
 
 
 def render_preview(
@@ -709,12 +723,15 @@ async def alerts_command(
 
 
 def follow_up_keyboard(t: gettext.NullTranslations, alerts: Sequence[Alert]) -> CallbackKeyboard:
-    """Under ``/alertas``: each sent alert's answers (issue #12.5)."""
+    """Under ``/alertas``: each sent alert's answers and its "all clear" (issue #12.5)."""
     rows: list[list[tuple[str, str]]] = []
     for alert in alerts:
         # Translators: botón bajo /alertas; abre la lista de seudónimos. {alert} es un número.
         who = t.pgettext("botón", "Quién pidió ayuda / quién no respondió (n.º {alert})")
+        # Translators: botón bajo /alertas; pide confirmar antes de enviar nada.
+        end = t.pgettext("botón", "Fin del aviso n.º {alert}")
         rows.append([(who.format(alert=alert.id), f"afu:who:{alert.id}")])
+        rows.append([(end.format(alert=alert.id), f"afu:end:{alert.id}")])
     return CallbackKeyboard(rows)
 
 
@@ -1208,9 +1225,94 @@ async def _show_answers(button: _Button, context: BotContext, member: Member) ->
     await send.answer_callback(context, button.query.id)
 
 
+async def _ask_all_clear(button: _Button, context: BotContext, member: Member) -> None:
+    """``afu:end:<alert>``: say what the all clear would do and ask to confirm."""
+    _, alert_id = _parse_id(button.parts, frozenset({"end"}))
+    t = context.catalogs.for_lang(member.lang)
+    received, waiting = await context.services.alerts.all_clear_reach(member, alert_id)
+    es = context.catalogs.for_lang(Lang.ES)
+    sample = render_all_clear(es, Lang.ES, {}).text
+    if not received and not waiting:
+        # Translators: {alert} es un número.
+        text = t.gettext("Nadie recibió el aviso n.º {alert}: no hay a quién avisar.")
+        await send.send_text(context, button.chat_id, text.format(alert=alert_id))
+        await send.answer_callback(context, button.query.id)
+        return
+    # Translators: confirmación antes de enviar el fin de un aviso. {count} y {alert} son
+    # números; {text} es el mensaje fijo que recibirán.
+    text = t.ngettext(
+        "¿Enviar «{text}» a la {count} persona que recibió el aviso n.º {alert}?",
+        "¿Enviar «{text}» a las {count} personas que recibieron el aviso n.º {alert}?",
+        received,
+    ).format(text=sample, count=received, alert=alert_id)
+    if waiting:
+        # Translators: en la confirmación del fin de un aviso; {count} es un número.
+        text += "\n" + t.ngettext(
+            "{count} envío del aviso que aún espera se cancelará.",
+            "{count} envíos del aviso que aún esperan se cancelarán.",
+            waiting,
+        ).format(count=waiting)
+    keyboard = CallbackKeyboard(
+        [
+            [(t.pgettext("botón", "Sí, enviar"), f"afu:endok:{alert_id}")],
+            [(t.pgettext("botón", "Cancelar"), f"afu:endno:{alert_id}")],
+        ]
+    )
+    await send.send_text(context, button.chat_id, text, reply_markup=keyboard)
+    await send.answer_callback(context, button.query.id)
+
+
+async def _send_all_clear(button: _Button, context: BotContext, member: Member) -> None:
+    """``afu:endok:<alert>``: queue the all clear (once per recipient, however often pressed);
+    ``afu:endno:<alert>``: nothing is sent."""
+    action, alert_id = _parse_id(button.parts, frozenset({"endok", "endno"}))
+    t = context.catalogs.for_lang(member.lang)
+    if action == "endno":
+        # Translators: tras tocar «Cancelar» en la confirmación del fin de un aviso.
+        text = t.gettext("No se envió el fin del aviso n.º {alert}.").format(alert=alert_id)
+    else:
+        done = await context.services.alerts.all_clear(member, alert_id)
+        lines = []
+        if done.queued:
+            # Translators: {alert} y {count} son números.
+            lines.append(
+                t.ngettext(
+                    "Fin del aviso n.º {alert}: se envía a {count} persona.",
+                    "Fin del aviso n.º {alert}: se envía a {count} personas.",
+                    done.queued,
+                ).format(alert=alert_id, count=done.queued)
+            )
+        elif done.recipients:
+            # Translators: al tocar otra vez «Sí, enviar»: nadie recibe el fin dos veces.
+            lines.append(
+                t.gettext("El fin del aviso n.º {alert} ya se envió.").format(alert=alert_id)
+            )
+        if done.cancelled:
+            # Translators: {count} es un número de mensajes del aviso que no llegaron a salir.
+            lines.append(
+                t.ngettext(
+                    "Se canceló {count} envío del aviso que aún esperaba.",
+                    "Se cancelaron {count} envíos del aviso que aún esperaban.",
+                    done.cancelled,
+                ).format(count=done.cancelled)
+            )
+        if not lines:
+            lines.append(
+                t.gettext("Nadie recibió el aviso n.º {alert}: no hay a quién avisar.").format(
+                    alert=alert_id
+                )
+            )
+        text = "\n".join(lines)
+    await send.edit_text(context, button.chat_id, button.message_id, text)
+    await send.answer_callback(context, button.query.id)
+
+
 _FOLLOW_UPS: Mapping[str, Callable[[_Button, BotContext, Member], Coroutine[Any, Any, None]]] = {
     "who": _show_answers,
     "pg": _show_answers,
+    "end": _ask_all_clear,
+    "endok": _send_all_clear,
+    "endno": _send_all_clear,
 }
 
 
@@ -1218,8 +1320,8 @@ _FOLLOW_UPS: Mapping[str, Callable[[_Button, BotContext, Member], Coroutine[Any,
 async def on_follow_up_button(
     update: Update, context: BotContext, member: Member, button: _Button
 ) -> None:
-    """``afu:who|pg:…``: an alert's answers (issue #12.5); re-authorised on every press
-    (M-04)."""
+    """``afu:who|pg|end|endok|endno:…``: an alert's answers and its all clear (issue #12.5);
+    re-authorised on every press (M-04)."""
     step = _FOLLOW_UPS.get(button.parts[1]) if len(button.parts) >= 3 else None
     if step is None:
         await menu_expired(update, context, member, button.chat_id)

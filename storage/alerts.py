@@ -406,3 +406,13 @@ class SqliteAlertRepository:
             )
             for row in rows
         ]
+
+    async def cancel_waiting(self, alert_id: int, now: datetime) -> int:
+        """Compare-and-set from ``queued``/``errored`` to ``cancelled`` (as unlinking does)."""
+        cursor = await self.db.execute(
+            "UPDATE outbox SET status = 'cancelled', last_error_code = 'cancelled',"
+            " updated_at = ? WHERE correlation = ? AND kind = 'alert'"
+            " AND status IN ('queued', 'errored')",
+            (ts(now), f"alert:{alert_id}"),
+        )
+        return int(cursor.rowcount)

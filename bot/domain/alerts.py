@@ -452,5 +452,11 @@ class AlertRepository(Protocol):
     async def answers(self, alert_id: int) -> list[RecipientAnswer]:
         """Every recipient of the alert with their answer and whether it reached them."""
 
+    async def cancel_waiting(self, alert_id: int, now: datetime) -> int:
+        """Cancel the alert's rows still waiting to be sent (quiet hours, retries); the count.
+
+        Rows already leased by the sender are not touched (their compare-and-set wins).
+        """
+
     async def ack_help(self, help_id: int, member_id: int, now: datetime) -> bool:
         """Mark acknowledged by ``member_id``; False if someone already did (CAS)."""

@@ -54,6 +54,7 @@ TEMPLATE_HELP_ACKED = "alert_help_acked"
 TEMPLATE_APPROVAL_NEEDED = "alert_approval_needed"
 TEMPLATE_APPROVAL_ESCALATED = "alert_approval_escalated"
 TEMPLATE_APPROVAL_DECIDED = "alert_approval_decided"
+TEMPLATE_ALL_CLEAR = "alert_all_clear"
 
 #: An urgent alert still waiting for approval this long is escalated to the administrators.
 ESCALATE_AFTER = timedelta(minutes=5)
@@ -103,6 +104,20 @@ class AlertAnswers:
     help: tuple[tuple[HelpRequest, str], ...]
     no_answer: tuple[str, ...]
     not_received: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AllClear:
+    """What an "all clear" did: rows queued now, recipients it is for, alert rows cancelled.
+
+    ``queued`` is 0 on a repeated press (the outbox keys already exist), so the handler can
+    say it was sent before.
+    """
+
+    alert: Alert
+    queued: int
+    recipients: int
+    cancelled: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -870,6 +885,55 @@ class AlertService:
                 sorted(names.get(a.member_id, "?") for a in answers if not a.received)
             ),
         )
+
+    async def all_clear_reach(self, actor: Member, alert_id: int) -> tuple[int, int]:
+        """For the confirmation step: ``(received, waiting)`` recipients of the alert.
+
+        Raises:
+            NotFound: as ``_follow_up``.
+        """
+        alert = await self._follow_up(actor, alert_id, "alert_all_clear")
+        answers = await self.alerts.answers(alert.id)
+        received = sum(answer.received for answer in answers)
+        return received, (await self.alerts.tally(alert.id)).queued
+
+    async def all_clear(self, actor: Member, alert_id: int) -> AllClear:
+        """Send "the danger is over" to everyone the alert reached (issue #12.5).
+
+        Alert rows still waiting (quiet hours, retries) are cancelled: nobody should get a
+        warning after its all clear. One outbox row per recipient with the key
+        ``alert-clear:<alert>:<member>``, so pressing twice sends once (R-01, T-33). During
+        quiet hours it arrives silently.
+
+        Raises:
+            NotFound: as ``_follow_up``.
+        """
+        alert = await self._follow_up(actor, alert_id, "alert_all_clear")
+        now = self.clock.now()
+        quiet = self.quiet_hours is not None and self.quiet_hours.contains(
+            now.astimezone(self.clock.tz)
+        )
+        async with self.uow.transaction():
+            cancelled = await self.alerts.cancel_waiting(alert.id, now)
+            reached = [a.member_id for a in await self.alerts.answers(alert.id) if a.received]
+            queued = await self.outbox.enqueue_many(
+                [
+                    OutboxMessage(
+                        idempotency_key=f"alert-clear:{alert.id}:{member_id}",
+                        kind=OutboxKind.ALERT,
+                        member_id=member_id,
+                        template=TEMPLATE_ALL_CLEAR,
+                        params={"alert": str(alert.id), "silent": "1" if quiet else ""},
+                        correlation=f"alert-clear:{alert.id}",
+                    )
+                    for member_id in reached
+                ]
+            )
+            result = "ok" if queued or cancelled else "repeat"
+            await self._audit(actor, "alert_all_clear", result, f"alert:{alert.id}")
+        if cancelled:
+            await self.refresh_tally(alert.id)
+        return AllClear(alert=alert, queued=queued, recipients=len(reached), cancelled=cancelled)
 
 
 def alert_params(alert: Alert) -> dict[str, str]:

@@ -921,6 +921,7 @@ async def test_a_late_reject_hears_that_someone_else_decided(world: World) -> No
 # --------------------------------------------------------------------------- follow-ups (#12.5)
 
 WHO = "Quién pidió ayuda / quién no respondió (n.º {alert})"
+ALL_CLEAR_ES = "Fin del aviso: ya pasó el peligro."
 
 
 async def _both_delivered(world: World) -> None:
@@ -968,6 +969,7 @@ async def test_staff_of_the_region_see_who_asked_for_help_and_who_has_not_answer
 
     listing, listing_id = await _alert_list(world, ZORRO)  # not the author: same region
     who = buttons(listing)[WHO.format(alert=alert_id)]
+    assert buttons(listing)[f"Fin del aviso n.º {alert_id}"] == f"afu:end:{alert_id}"
     await world.press(ZORRO, who, listing_id)
     page = last_call(world, "sendMessage", ZORRO)
     assert page.params["text"] == (
@@ -1038,3 +1040,69 @@ async def test_the_answers_list_is_paged_under_telegrams_limit(world: World) -> 
     assert texts[3].split("\n")[3] == "<b>Lo recibieron y no respondieron (300):</b>"
     _, keyboard = render_answers_page(t, answers, 1)
     assert keyboard.rows[-1] == (("◀ Anterior", "afu:pg:7:0"), ("Siguiente ▶", "afu:pg:7:2"))
+
+
+async def test_the_all_clear_reaches_the_same_recipients_once(world: World) -> None:
+    alert_id, _ = await _sent_alert(world)
+    await _both_delivered(world)
+    listing, listing_id = await _alert_list(world, PUMA)
+    end = buttons(listing)[f"Fin del aviso n.º {alert_id}"]
+
+    await world.press(PUMA, end, listing_id)
+    ask = last_call(world, "sendMessage", PUMA)
+    assert ask.params["text"] == (
+        f"¿Enviar «<b>{ALL_CLEAR_ES}</b>» a las 2 personas que recibieron el aviso n.º {alert_id}?"
+    )
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE template = 'alert_all_clear'") == 0
+    ask_id = world.bot.last_message_id(PUMA)
+    await world.press(PUMA, buttons(ask)["Sí, enviar"], ask_id)
+    assert edit_of(world, PUMA, ask_id) == f"Fin del aviso n.º {alert_id}: se envía a 2 personas."
+    ana = await world.wait_sent(ANA, ALL_CLEAR_ES)
+    assert ana.params["text"] == f"<b>{ALL_CLEAR_ES}</b>"
+    assert buttons(ana) == {}
+    rosa = await world.wait_sent(ROSA, ALL_CLEAR_ES)  # Quechua first, the Spanish under it
+    assert rosa.params["text"] == f"<b>Willay tukukun: manañam peligro kanchu.\n{ALL_CLEAR_ES}</b>"
+    assert world.fake.sent(LUIS) == []
+
+    # Pressing twice, or a colleague pressing too, sends nothing more (one row per recipient).
+    await world.press(PUMA, buttons(ask)["Sí, enviar"], ask_id)
+    assert edit_of(world, PUMA, ask_id) == f"El fin del aviso n.º {alert_id} ya se envió."
+    await world.press(ZORRO, f"afu:endok:{alert_id}")
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE template = 'alert_all_clear'") == 2
+    assert world.audit("alert_all_clear") == ["ok", "repeat", "repeat"]
+
+    # Out of scope, forged or cancelled: nothing is sent (T-10, T-11).
+    await world.press(OSO, f"afu:endok:{alert_id}")
+    assert world.fake.texts(OSO)[-1] == EXPIRED
+    await world.press(PUMA, "afu:endok:9999")
+    assert world.fake.texts(PUMA)[-1] == EXPIRED
+    await world.press(PUMA, end, listing_id)
+    second_ask = world.bot.last_message_id(PUMA)
+    await world.press(PUMA, f"afu:endno:{alert_id}", second_ask)
+    assert edit_of(world, PUMA, second_ask) == f"No se envió el fin del aviso n.º {alert_id}."
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE template = 'alert_all_clear'") == 2
+    assert len([t for t in world.fake.texts(ANA) if ALL_CLEAR_ES in t]) == 1
+
+
+async def test_an_all_clear_during_quiet_hours_cancels_the_held_alert(world: World) -> None:
+    world.bot.clock.set(datetime(2026, 3, 14, 22, 0, tzinfo=LIMA))
+    await open_pin_session(world.bot, PUMA)
+    alert_id, _ = await _compose_and_confirm(world)
+    listing, listing_id = await _alert_list(world, PUMA)
+    await world.press(PUMA, buttons(listing)[f"Fin del aviso n.º {alert_id}"], listing_id)
+    ask = last_call(world, "sendMessage", PUMA)
+    assert "2 envíos del aviso que aún esperan se cancelarán." in ask.params["text"]
+    ask_id = world.bot.last_message_id(PUMA)
+    await world.press(PUMA, buttons(ask)["Sí, enviar"], ask_id)
+    assert edit_of(world, PUMA, ask_id) == "Se cancelaron 2 envíos del aviso que aún esperaban."
+    assert (
+        world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert' AND status = 'cancelled'")
+        == 2
+    )
+
+    # Morning: the held warning never leaves, nobody gets an all clear for it.
+    world.bot.clock.set(datetime(2026, 3, 15, 6, 1, tzinfo=LIMA))
+    await world.run_job("outbox-housekeeping")
+    await world.say(ANA, "/menu")
+    assert not any(STAY_HOME_ES in t or ALL_CLEAR_ES in t for t in world.fake.texts(ANA))
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE template = 'alert_all_clear'") == 0

@@ -275,6 +275,20 @@ class InMemoryAlerts:
             if aid == alert_id
         ]
 
+    async def cancel_waiting(self, alert_id: int, now: datetime) -> int:
+        """Cancel the alert's rows still waiting."""
+        del now
+        waiting = [
+            row
+            for row in self.outbox.rows.values()
+            if row.message.correlation == f"alert:{alert_id}"
+            and row.message.kind is OutboxKind.ALERT
+            and row.status in {OutboxStatus.QUEUED, OutboxStatus.ERRORED}
+        ]
+        for row in waiting:
+            row.status = OutboxStatus.CANCELLED
+        return len(waiting)
+
 
 # --------------------------------------------------------------------------- fixtures
 

@@ -251,8 +251,10 @@ async def test_help_requests_are_acknowledged_once(store: Store) -> None:
     assert await store.alerts.get_help(999) is None
 
 
-async def test_answers_list_each_recipient(store: Store) -> None:
-    """Follow-ups (#12.5): who received the alert, and their answers."""
+async def test_answers_list_each_recipient_and_cancel_waiting_spares_the_sent(
+    store: Store,
+) -> None:
+    """Follow-ups (#12.5): who received and answered; the all clear cancels only what waits."""
     alert = await store.alerts.add(_alert(store))
     ana, rosa = store.informants
     await store.alerts.add_deliveries(alert.id, [ana, rosa])
@@ -268,6 +270,11 @@ async def test_answers_list_each_recipient(store: Store) -> None:
     ]
     assert await store.alerts.help_for(alert.id) == [request]
     assert await store.alerts.help_for(alert.id + 1) == []
+
+    assert await store.alerts.cancel_waiting(alert.id, NOW) == 1
+    assert await store.alerts.cancel_waiting(alert.id, NOW) == 0
+    tally = await store.alerts.tally(alert.id)
+    assert (tally.sent, tally.queued, tally.cancelled) == (1, 0, 1)
 
 
 async def test_texts_and_values_are_never_stored_in_clear(store: Store) -> None:
