@@ -51,6 +51,7 @@ from bot.services.alerts import (
     TEMPLATE_APPROVAL_NEEDED,
     TEMPLATE_HELP,
     TEMPLATE_HELP_ACKED,
+    TEMPLATE_HELP_REACH,
     TEMPLATE_TALLY,
     AlertAnswers,
     AlertPreview,
@@ -359,6 +360,16 @@ def render_all_clear(
     return Rendered(f"<b>{text}</b>", disable_notification=bool(params.get("silent")))
 
 
+def render_help_reach(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """To an informant who asked for help: a coordinator saw it (neutral, no names)."""
+    del lang, params
+    # Translators: [bilingüe] a un informante que tocó «Necesito ayuda». Texto fijo y
+    # neutro: no nombra a nadie ni pide ir a ningún lugar.
+    return Rendered(t.gettext("Un coordinador vio tu pedido de ayuda y se comunicará contigo."))
+
+
 register_template(TEMPLATE_ALERT, render_alert)
 register_template(TEMPLATE_TALLY, render_tally)
 register_template(TEMPLATE_HELP, render_help)
@@ -367,6 +378,7 @@ register_template(TEMPLATE_APPROVAL_NEEDED, render_approval_needed)
 register_template(TEMPLATE_APPROVAL_ESCALATED, render_approval_escalated)
 register_template(TEMPLATE_APPROVAL_DECIDED, render_approval_decided)
 register_template(TEMPLATE_ALL_CLEAR, render_all_clear)
+register_template(TEMPLATE_HELP_REACH, render_help_reach)
 
 
 def render_preview(
@@ -1191,7 +1203,10 @@ def render_answers_page(
     if not body:
         # Translators: en la lista de respuestas de un aviso sin pedidos de ayuda ni faltantes.
         body = "\n" + t.gettext("Nadie pidió ayuda y todos respondieron.")
-    rows: list[list[tuple[str, str]]] = []
+    # Translators: botón por cada pedido de ayuda; le envía un mensaje fijo y neutro a esa
+    # persona. {codename} es un seudónimo. ≤ 30 caracteres.
+    label = t.pgettext("botón", "Avisar a {codename} que lo viste")
+    rows = [[(label.format(codename=name), f"afu:reach:{help_id}")] for help_id, name in page.help]
     moves: list[tuple[str, str]] = []
     if number > 0:
         moves.append((t.pgettext("botón", "◀ Anterior"), f"afu:pg:{alert_id}:{number - 1}"))
@@ -1307,12 +1322,27 @@ async def _send_all_clear(button: _Button, context: BotContext, member: Member) 
     await send.answer_callback(context, button.query.id)
 
 
+async def _reach(button: _Button, context: BotContext, member: Member) -> None:
+    """``afu:reach:<help>``: the informant is told a coordinator saw their request."""
+    _, help_id = _parse_id(button.parts, frozenset({"reach"}))
+    t = context.catalogs.for_lang(member.lang)
+    _, queued = await context.services.alerts.reach_out(member, help_id)
+    if queued:
+        # Translators: aviso breve (toast) tras «Avisar a … que lo viste».
+        toast = t.gettext("Le enviamos el mensaje. Comunícate con esa persona.")
+    else:
+        # Translators: aviso breve (toast): el mensaje fijo ya se le había enviado.
+        toast = t.gettext("Ya se le envió ese mensaje por este aviso.")
+    await send.answer_callback(context, button.query.id, toast)
+
+
 _FOLLOW_UPS: Mapping[str, Callable[[_Button, BotContext, Member], Coroutine[Any, Any, None]]] = {
     "who": _show_answers,
     "pg": _show_answers,
     "end": _ask_all_clear,
     "endok": _send_all_clear,
     "endno": _send_all_clear,
+    "reach": _reach,
 }
 
 
@@ -1320,8 +1350,8 @@ _FOLLOW_UPS: Mapping[str, Callable[[_Button, BotContext, Member], Coroutine[Any,
 async def on_follow_up_button(
     update: Update, context: BotContext, member: Member, button: _Button
 ) -> None:
-    """``afu:who|pg|end|endok|endno:…``: an alert's answers and its all clear (issue #12.5);
-    re-authorised on every press (M-04)."""
+    """``afu:who|pg|end|endok|endno|reach:…``: an alert's answers, its all clear, and a note
+    to someone who asked for help (issue #12.5); re-authorised on every press (M-04)."""
     step = _FOLLOW_UPS.get(button.parts[1]) if len(button.parts) >= 3 else None
     if step is None:
         await menu_expired(update, context, member, button.chat_id)

@@ -55,6 +55,7 @@ TEMPLATE_APPROVAL_NEEDED = "alert_approval_needed"
 TEMPLATE_APPROVAL_ESCALATED = "alert_approval_escalated"
 TEMPLATE_APPROVAL_DECIDED = "alert_approval_decided"
 TEMPLATE_ALL_CLEAR = "alert_all_clear"
+TEMPLATE_HELP_REACH = "alert_help_reach"
 
 #: An urgent alert still waiting for approval this long is escalated to the administrators.
 ESCALATE_AFTER = timedelta(minutes=5)
@@ -934,6 +935,35 @@ class AlertService:
         if cancelled:
             await self.refresh_tally(alert.id)
         return AllClear(alert=alert, queued=queued, recipients=len(reached), cancelled=cancelled)
+
+    async def reach_out(self, actor: Member, help_id: int) -> tuple[HelpRequest, bool]:
+        """Tell an informant who asked for help that a coordinator saw it (issue #12.5).
+
+        A fixed neutral text, once per alert and informant (outbox key), whoever presses;
+        returns the request and whether it was queued now (False: sent before).
+
+        Raises:
+            NotFound: unknown request, or its alert is not the actor's to follow up
+                (audited, T-10/T-11).
+        """
+        request = await self.alerts.get_help(help_id)
+        if request is None:
+            await self.denials.denied(actor, "help_reach", f"help:{help_id}")
+            raise NotFound("help")
+        alert = await self._follow_up(actor, request.alert_id, "help_reach")
+        async with self.uow.transaction():
+            queued = await self.outbox.enqueue(
+                OutboxMessage(
+                    idempotency_key=f"help-reach:{alert.id}:{request.member_id}",
+                    kind=OutboxKind.HELP,
+                    member_id=request.member_id,
+                    template=TEMPLATE_HELP_REACH,
+                    params={"alert": str(alert.id)},
+                    correlation=f"help:{request.id}",
+                )
+            )
+            await self._audit(actor, "help_reach", "ok" if queued else "repeat", f"help:{help_id}")
+        return request, queued
 
 
 def alert_params(alert: Alert) -> dict[str, str]:

@@ -922,6 +922,7 @@ async def test_a_late_reject_hears_that_someone_else_decided(world: World) -> No
 
 WHO = "Quién pidió ayuda / quién no respondió (n.º {alert})"
 ALL_CLEAR_ES = "Fin del aviso: ya pasó el peligro."
+REACH_ES = "Un coordinador vio tu pedido de ayuda y se comunicará contigo."
 
 
 async def _both_delivered(world: World) -> None:
@@ -977,7 +978,7 @@ async def test_staff_of_the_region_see_who_asked_for_help_and_who_has_not_answer
         "\n<b>Pidieron ayuda (1):</b>\n• Halcon\n"
         "\n<b>Lo recibieron y no respondieron (1):</b>\n• Condor"
     )
-    assert rows(page) == []
+    assert rows(page) == [["Avisar a Halcon que lo viste"]]
     assert page.params["protect_content"] is True
     # Codenames on screen: the list deletes itself like other sensitive views (M-10).
     assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'deletion'") == deletions + 1
@@ -1106,3 +1107,39 @@ async def test_an_all_clear_during_quiet_hours_cancels_the_held_alert(world: Wor
     await world.say(ANA, "/menu")
     assert not any(STAY_HOME_ES in t or ALL_CLEAR_ES in t for t in world.fake.texts(ANA))
     assert world.count("SELECT COUNT(*) FROM outbox WHERE template = 'alert_all_clear'") == 0
+
+
+async def test_a_coordinator_tells_who_asked_for_help_that_it_was_seen_once(
+    world: World,
+) -> None:
+    alert_id, _ = await _sent_alert(world)
+    await _both_delivered(world)
+    await _ask_for_help(world)
+    listing, listing_id = await _alert_list(world, PUMA)
+    await world.press(PUMA, buttons(listing)[WHO.format(alert=alert_id)], listing_id)
+    page = last_call(world, "sendMessage", PUMA)
+    reach = buttons(page)["Avisar a Halcon que lo viste"]
+
+    query_id = await world.press(PUMA, reach, world.bot.last_message_id(PUMA))
+    [toast] = [
+        c
+        for c in world.fake.calls_to("answerCallbackQuery")
+        if c.params["callback_query_id"] == query_id
+    ]
+    assert toast.params["text"] == "Le enviamos el mensaje. Comunícate con esa persona."
+    told = await world.wait_sent(ROSA, REACH_ES)  # Quechua first, the Spanish under it
+    assert told.params["text"] == (
+        "Huk coordinadormi yanapa mañakuyniykita qawarqa, qanwanmi rimanqa.\n" + REACH_ES
+    )
+    assert "Puma" not in told.params["text"]
+
+    # Once per alert and informant, whoever presses (T-33); out of scope refused (T-11).
+    await world.press(ZORRO, reach)
+    await world.press(PUMA, reach, world.bot.last_message_id(PUMA))
+    await world.press(OSO, reach)
+    assert world.fake.texts(OSO)[-1] == EXPIRED
+    await world.press(PUMA, "afu:reach:999")
+    assert world.fake.texts(PUMA)[-1] == EXPIRED
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE template = 'alert_help_reach'") == 1
+    assert world.audit("help_reach") == ["ok", "repeat", "repeat", "denied", "denied"]
+    assert len([t for t in world.fake.texts(ROSA) if REACH_ES in t]) == 1
