@@ -106,6 +106,7 @@ def register(application: BotApplication) -> None:
     add(CallbackQueryHandler(alerts.on_alert_compose_button, pattern=r"^alert:"), group=FEATURES)
     add(CallbackQueryHandler(alerts.on_approval_button, pattern=r"^appr:"), group=FEATURES)
     add(CallbackQueryHandler(alerts.on_help_button, pattern=r"^help:"), group=FEATURES)
+    add(CallbackQueryHandler(alerts.on_follow_up_button, pattern=r"^afu:"), group=FEATURES)
     add(CallbackQueryHandler(safety_feature.on_wipe_button, pattern=r"^wipe:"), group=FEATURES)
     add(
         CallbackQueryHandler(safety_feature.on_unlink_button, pattern=r"^unlink:"),

@@ -45,12 +45,15 @@ from bot.domain.models import Lang, Member, Role
 from bot.i18n import N_
 from bot.services.alerts import (
     TEMPLATE_ALERT,
+    TEMPLATE_ALL_CLEAR,
     TEMPLATE_APPROVAL_DECIDED,
     TEMPLATE_APPROVAL_ESCALATED,
     TEMPLATE_APPROVAL_NEEDED,
     TEMPLATE_HELP,
     TEMPLATE_HELP_ACKED,
+    TEMPLATE_HELP_REACH,
     TEMPLATE_TALLY,
+    AlertAnswers,
     AlertPreview,
     alert_params,
 )
@@ -59,6 +62,7 @@ from handlers.access import menu_expired, requires
 from handlers.context import BotContext
 from handlers.notifier import Rendered, register_template
 from handlers.pin import register_continuation, require_pin
+from handlers.send import CallbackKeyboard
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -338,6 +342,28 @@ def render_approval_decided(
     return Rendered(text.format(by=by, alert=alert, reason=reason))
 
 
+def render_all_clear(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """To everyone an alert reached: the danger is over (issue #12.5). A fixed text, with
+    the Spanish under the Quechua like the alert's header; silent during quiet hours."""
+    del lang
+    # Translators: [bilingüe] se envía a quienes recibieron un aviso de seguridad cuando el
+    # coordinador da por terminado el peligro. No pide hacer nada ni ir a ningún lugar.
+    text = t.gettext("Fin del aviso: ya pasó el peligro.")
+    return Rendered(f"<b>{text}</b>", disable_notification=bool(params.get("silent")))
+
+
+def render_help_reach(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """To an informant who asked for help: a coordinator saw it (neutral, no names)."""
+    del lang, params
+    # Translators: [bilingüe] a un informante que tocó «Necesito ayuda». Texto fijo y
+    # neutro: no nombra a nadie ni pide ir a ningún lugar.
+    return Rendered(t.gettext("Un coordinador vio tu pedido de ayuda y se comunicará contigo."))
+
+
 register_template(TEMPLATE_ALERT, render_alert)
 register_template(TEMPLATE_TALLY, render_tally)
 register_template(TEMPLATE_HELP, render_help)
@@ -345,6 +371,8 @@ register_template(TEMPLATE_HELP_ACKED, render_help_acked)
 register_template(TEMPLATE_APPROVAL_NEEDED, render_approval_needed)
 register_template(TEMPLATE_APPROVAL_ESCALATED, render_approval_escalated)
 register_template(TEMPLATE_APPROVAL_DECIDED, render_approval_decided)
+register_template(TEMPLATE_ALL_CLEAR, render_all_clear)
+register_template(TEMPLATE_HELP_REACH, render_help_reach)
 
 
 def render_preview(
@@ -695,7 +723,22 @@ async def alerts_command(
             status=status,
         )
         blocks.append(f"{render_tally_text(t, alert.id, tally, planned)}\n{line}")
-    await send.send_text(context, chat_id, "\n\n".join(blocks))
+    shown = [alert for alert, _ in recent[:10] if alert.status is AlertStatus.SENDING]
+    keyboard = follow_up_keyboard(t, shown) if shown else None
+    await send.send_text(context, chat_id, "\n\n".join(blocks), reply_markup=keyboard)
+
+
+def follow_up_keyboard(t: gettext.NullTranslations, alerts: Sequence[Alert]) -> CallbackKeyboard:
+    """Under ``/alertas``: each sent alert's answers and its "all clear" (issue #12.5)."""
+    rows: list[list[tuple[str, str]]] = []
+    for alert in alerts:
+        # Translators: botón bajo /alertas; abre la lista de seudónimos. {alert} es un número.
+        who = t.pgettext("botón", "Quién pidió ayuda / quién no respondió (n.º {alert})")
+        # Translators: botón bajo /alertas; pide confirmar antes de enviar nada.
+        end = t.pgettext("botón", "Fin del aviso n.º {alert}")
+        rows.append([(who.format(alert=alert.id), f"afu:who:{alert.id}")])
+        rows.append([(end.format(alert=alert.id), f"afu:end:{alert.id}")])
+    return CallbackKeyboard(rows)
 
 
 # ---------------------------------------------------------------------- compose buttons
@@ -983,9 +1026,9 @@ async def _decide(
         # Translators: al autor que retiró su aviso antes de que alguien lo aprobara.
         text = t.gettext("Retiraste el aviso n.º {alert}. No se enviará.")
         return text.format(alert=alert.id), None
-    # "no": ask why first; the decision is the reason button (re-checked there).
-    if not any(alert.id == alert_id for alert in await service.pending_for(member)):
-        raise NotFound("alert")
+    # "no": ask why first; the decision is the reason button (re-checked there). A late
+    # press on an alert decided meanwhile is a Conflict, answered like a late "ok".
+    await service.decidable(member, alert_id)
     # Translators: tras tocar «Rechazar»; el motivo se le dice al autor del aviso.
     text = t.gettext("¿Por qué rechazas el aviso n.º {alert}? Se lo diremos a su autor.")
     return text.format(alert=alert_id), _reason_keyboard(t, alert_id)
@@ -1069,6 +1112,249 @@ async def on_help_button(
         note = t.gettext("Otra persona ya atiende este pedido de ayuda.")
     await send.edit_text(context, chat_id, message_id, f"{original}\n\n<i>{note}</i>")
     await send.answer_callback(context, query.id)
+
+
+# ---------------------------------------------------------------------- follow-ups (#12.5)
+
+#: Characters of one page of an alert's answers: room under Telegram's 4 096 for the header.
+ANSWERS_PAGE_CHARS = 3500
+#: At most this many help requests (each with its button) on one page.
+ANSWERS_PAGE_HELP = 10
+
+
+class AnswersPage(NamedTuple):
+    """One page of an alert's answers: its lines, and the help requests it shows."""
+
+    lines: tuple[str, ...]
+    help: tuple[tuple[int, str], ...]
+
+
+def answer_pages(t: gettext.NullTranslations, answers: AlertAnswers) -> list[AnswersPage]:
+    """Split the codenames into pages under Telegram's limit; a section header is repeated
+    on the page where its names continue. Pure, so each press rebuilds the same pages."""
+    sections: list[tuple[str, list[tuple[str, int | None]]]] = [
+        (
+            # Translators: título en la lista de respuestas a un aviso; {count} es un número.
+            t.gettext("Pidieron ayuda ({count}):").format(count=len(answers.help)),
+            [(name, request.id) for request, name in answers.help],
+        ),
+        (
+            # Translators: título en la lista de respuestas a un aviso; {count} es un número.
+            t.gettext("Lo recibieron y no respondieron ({count}):").format(
+                count=len(answers.no_answer)
+            ),
+            [(name, None) for name in answers.no_answer],
+        ),
+        (
+            # Translators: título en la lista de respuestas a un aviso: aún en espera (horas de
+            # descanso), no entregado o bloquearon el bot. {count} es un número.
+            t.gettext("Aún no lo recibieron ({count}):").format(count=len(answers.not_received)),
+            [(name, None) for name in answers.not_received],
+        ),
+    ]
+    pages: list[AnswersPage] = []
+    lines: list[str] = []
+    helps: list[tuple[int, str]] = []
+    size = 0
+    for header, names in sections:
+        if not names:
+            continue
+        title = f"\n<b>{html.escape(header)}</b>"
+        lines.append(title)
+        size += len(title) + 1
+        for name, help_id in names:
+            line = f"• {html.escape(name)}"
+            full = size + len(line) + 1 > ANSWERS_PAGE_CHARS
+            if full or (help_id is not None and len(helps) >= ANSWERS_PAGE_HELP):
+                pages.append(AnswersPage(tuple(lines), tuple(helps)))
+                lines, helps = [title], []
+                size = len(title) + 1
+            lines.append(line)
+            size += len(line) + 1
+            if help_id is not None:
+                helps.append((help_id, name))
+    if lines or not pages:
+        pages.append(AnswersPage(tuple(lines), tuple(helps)))
+    return pages
+
+
+def render_answers_page(
+    t: gettext.NullTranslations, answers: AlertAnswers, number: int
+) -> tuple[str, CallbackKeyboard]:
+    """Page ``number`` (clamped) of an alert's answers, with its buttons."""
+    pages = answer_pages(t, answers)
+    number = max(0, min(number, len(pages) - 1))
+    page = pages[number]
+    alert_id = answers.alert.id
+    # Translators: título de la lista de seudónimos de un aviso. {alert} es un número.
+    header = "<b>" + t.gettext("Respuestas al aviso n.º {alert}").format(alert=alert_id) + "</b>"
+    if len(pages) > 1:
+        # Translators: {page} y {pages} son números.
+        header += "\n" + t.gettext("Página {page} de {pages}").format(
+            page=number + 1, pages=len(pages)
+        )
+    body = "\n".join(page.lines)
+    if not body:
+        # Translators: en la lista de respuestas de un aviso sin pedidos de ayuda ni faltantes.
+        body = "\n" + t.gettext("Nadie pidió ayuda y todos respondieron.")
+    # Translators: botón por cada pedido de ayuda; le envía un mensaje fijo y neutro a esa
+    # persona. {codename} es un seudónimo. ≤ 30 caracteres.
+    label = t.pgettext("botón", "Avisar a {codename} que lo viste")
+    rows = [[(label.format(codename=name), f"afu:reach:{help_id}")] for help_id, name in page.help]
+    moves: list[tuple[str, str]] = []
+    if number > 0:
+        moves.append((t.pgettext("botón", "◀ Anterior"), f"afu:pg:{alert_id}:{number - 1}"))
+    if number < len(pages) - 1:
+        moves.append((t.pgettext("botón", "Siguiente ▶"), f"afu:pg:{alert_id}:{number + 1}"))
+    if moves:
+        rows.append(moves)
+    return f"{header}\n{body}", CallbackKeyboard(rows)
+
+
+async def _show_answers(button: _Button, context: BotContext, member: Member) -> None:
+    """``afu:who:<alert>`` sends page 1 as a new, self-deleting message (codenames, M-10);
+    ``afu:pg:<alert>:<n>`` turns the page in place (the deletion stays scheduled)."""
+    parts = button.parts
+    if parts[1] == "who":
+        _, alert_id = _parse_id(parts, frozenset({"who"}))
+        number = 0
+    elif len(parts) == 4 and parts[2].isdecimal() and parts[3].isdecimal():
+        alert_id, number = int(parts[2]), int(parts[3])
+    else:
+        raise ValueError("callback data")
+    t = context.catalogs.for_lang(member.lang)
+    answers = await context.services.alerts.answers_for(member, alert_id)
+    text, keyboard = render_answers_page(t, answers, number)
+    if parts[1] == "who":
+        await send.send_sensitive(context, member, button.chat_id, text, reply_markup=keyboard)
+    else:
+        await send.edit_text(
+            context, button.chat_id, button.message_id, text, reply_markup=keyboard.markup()
+        )
+    await send.answer_callback(context, button.query.id)
+
+
+async def _ask_all_clear(button: _Button, context: BotContext, member: Member) -> None:
+    """``afu:end:<alert>``: say what the all clear would do and ask to confirm."""
+    _, alert_id = _parse_id(button.parts, frozenset({"end"}))
+    t = context.catalogs.for_lang(member.lang)
+    received, waiting = await context.services.alerts.all_clear_reach(member, alert_id)
+    es = context.catalogs.for_lang(Lang.ES)
+    sample = render_all_clear(es, Lang.ES, {}).text
+    if not received and not waiting:
+        # Translators: {alert} es un número.
+        text = t.gettext("Nadie recibió el aviso n.º {alert}: no hay a quién avisar.")
+        await send.send_text(context, button.chat_id, text.format(alert=alert_id))
+        await send.answer_callback(context, button.query.id)
+        return
+    # Translators: confirmación antes de enviar el fin de un aviso. {count} y {alert} son
+    # números; {text} es el mensaje fijo que recibirán.
+    text = t.ngettext(
+        "¿Enviar «{text}» a la {count} persona que recibió el aviso n.º {alert}?",
+        "¿Enviar «{text}» a las {count} personas que recibieron el aviso n.º {alert}?",
+        received,
+    ).format(text=sample, count=received, alert=alert_id)
+    if waiting:
+        # Translators: en la confirmación del fin de un aviso; {count} es un número.
+        text += "\n" + t.ngettext(
+            "{count} envío del aviso que aún espera se cancelará.",
+            "{count} envíos del aviso que aún esperan se cancelarán.",
+            waiting,
+        ).format(count=waiting)
+    keyboard = CallbackKeyboard(
+        [
+            [(t.pgettext("botón", "Sí, enviar"), f"afu:endok:{alert_id}")],
+            [(t.pgettext("botón", "Cancelar"), f"afu:endno:{alert_id}")],
+        ]
+    )
+    await send.send_text(context, button.chat_id, text, reply_markup=keyboard)
+    await send.answer_callback(context, button.query.id)
+
+
+async def _send_all_clear(button: _Button, context: BotContext, member: Member) -> None:
+    """``afu:endok:<alert>``: queue the all clear (once per recipient, however often pressed);
+    ``afu:endno:<alert>``: nothing is sent."""
+    action, alert_id = _parse_id(button.parts, frozenset({"endok", "endno"}))
+    t = context.catalogs.for_lang(member.lang)
+    if action == "endno":
+        # Translators: tras tocar «Cancelar» en la confirmación del fin de un aviso.
+        text = t.gettext("No se envió el fin del aviso n.º {alert}.").format(alert=alert_id)
+    else:
+        done = await context.services.alerts.all_clear(member, alert_id)
+        lines = []
+        if done.queued:
+            # Translators: {alert} y {count} son números.
+            lines.append(
+                t.ngettext(
+                    "Fin del aviso n.º {alert}: se envía a {count} persona.",
+                    "Fin del aviso n.º {alert}: se envía a {count} personas.",
+                    done.queued,
+                ).format(alert=alert_id, count=done.queued)
+            )
+        elif done.recipients:
+            # Translators: al tocar otra vez «Sí, enviar»: nadie recibe el fin dos veces.
+            lines.append(
+                t.gettext("El fin del aviso n.º {alert} ya se envió.").format(alert=alert_id)
+            )
+        if done.cancelled:
+            # Translators: {count} es un número de mensajes del aviso que no llegaron a salir.
+            lines.append(
+                t.ngettext(
+                    "Se canceló {count} envío del aviso que aún esperaba.",
+                    "Se cancelaron {count} envíos del aviso que aún esperaban.",
+                    done.cancelled,
+                ).format(count=done.cancelled)
+            )
+        if not lines:
+            lines.append(
+                t.gettext("Nadie recibió el aviso n.º {alert}: no hay a quién avisar.").format(
+                    alert=alert_id
+                )
+            )
+        text = "\n".join(lines)
+    await send.edit_text(context, button.chat_id, button.message_id, text)
+    await send.answer_callback(context, button.query.id)
+
+
+async def _reach(button: _Button, context: BotContext, member: Member) -> None:
+    """``afu:reach:<help>``: the informant is told a coordinator saw their request."""
+    _, help_id = _parse_id(button.parts, frozenset({"reach"}))
+    t = context.catalogs.for_lang(member.lang)
+    _, queued = await context.services.alerts.reach_out(member, help_id)
+    if queued:
+        # Translators: aviso breve (toast) tras «Avisar a … que lo viste».
+        toast = t.gettext("Le enviamos el mensaje. Comunícate con esa persona.")
+    else:
+        # Translators: aviso breve (toast): el mensaje fijo ya se le había enviado.
+        toast = t.gettext("Ya se le envió ese mensaje por este aviso.")
+    await send.answer_callback(context, button.query.id, toast)
+
+
+_FOLLOW_UPS: Mapping[str, Callable[[_Button, BotContext, Member], Coroutine[Any, Any, None]]] = {
+    "who": _show_answers,
+    "pg": _show_answers,
+    "end": _ask_all_clear,
+    "endok": _send_all_clear,
+    "endno": _send_all_clear,
+    "reach": _reach,
+}
+
+
+@_staff_button
+async def on_follow_up_button(
+    update: Update, context: BotContext, member: Member, button: _Button
+) -> None:
+    """``afu:who|pg|end|endok|endno|reach:…``: an alert's answers, its all clear, and a note
+    to someone who asked for help (issue #12.5); re-authorised on every press (M-04)."""
+    step = _FOLLOW_UPS.get(button.parts[1]) if len(button.parts) >= 3 else None
+    if step is None:
+        await menu_expired(update, context, member, button.chat_id)
+        return
+    try:
+        await step(button, context, member)
+    except (NotFound, NotAllowed, ValueError):
+        # Forged, foreign, stale or not sent: audited by the service, nothing shown (T-10).
+        await menu_expired(update, context, member, button.chat_id)
 
 
 # ---------------------------------------------------------------------- the tally tick

@@ -23,6 +23,7 @@ from bot.domain.alerts import (
     Answer,
     Approval,
     HelpRequest,
+    RecipientAnswer,
     RejectReason,
     Severity,
 )
@@ -378,3 +379,40 @@ class SqliteAlertRepository:
                 (member_id, ts(now), help_id),
             )
             return cursor.rowcount == 1
+
+    async def help_for(self, alert_id: int) -> list[HelpRequest]:
+        """The alert's help requests, oldest first."""
+        rows = await self.db.fetchall(
+            _HELP_SELECT + "WHERE h.alert_id = ? ORDER BY h.created_at, h.id", (alert_id,)
+        )
+        return [self._help(row) for row in rows]
+
+    # ------------------------------------------------------------------ follow-ups (#12.5)
+
+    async def answers(self, alert_id: int) -> list[RecipientAnswer]:
+        """Each recipient's answer; ``received`` from the recipient's alert row in the outbox."""
+        rows = await self.db.fetchall(
+            "SELECT d.member_id, d.answer, o.status = 'sent' AS received"
+            " FROM alert_deliveries d LEFT JOIN outbox o"
+            " ON o.idempotency_key = 'alert:' || d.alert_id || ':' || d.member_id"
+            " WHERE d.alert_id = ? ORDER BY d.member_id",
+            (alert_id,),
+        )
+        return [
+            RecipientAnswer(
+                member_id=row["member_id"],
+                answer=Answer(row["answer"]) if row["answer"] else None,
+                received=bool(row["received"]),
+            )
+            for row in rows
+        ]
+
+    async def cancel_waiting(self, alert_id: int, now: datetime) -> int:
+        """Compare-and-set from ``queued``/``errored`` to ``cancelled`` (as unlinking does)."""
+        cursor = await self.db.execute(
+            "UPDATE outbox SET status = 'cancelled', last_error_code = 'cancelled',"
+            " updated_at = ? WHERE correlation = ? AND kind = 'alert'"
+            " AND status IN ('queued', 'errored')",
+            (ts(now), f"alert:{alert_id}"),
+        )
+        return int(cursor.rowcount)

@@ -277,6 +277,19 @@ class HelpRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class RecipientAnswer:
+    """One recipient of a sent alert: their answer, and whether the alert reached them.
+
+    ``received`` is True once the recipient's alert row was sent; a row still waiting,
+    failed or blocked leaves it False (issue #12.5: who has not answered, and why).
+    """
+
+    member_id: int
+    answer: Answer | None
+    received: bool
+
+
+@dataclass(frozen=True, slots=True)
 class AnswerOutcome:
     """What recording an answer did: ``changed`` is False for a repeated tap (T-33)."""
 
@@ -432,6 +445,18 @@ class AlertRepository(Protocol):
 
     async def get_help(self, help_id: int) -> HelpRequest | None:
         """A help request by id."""
+
+    async def help_for(self, alert_id: int) -> list[HelpRequest]:
+        """The alert's help requests, oldest first."""
+
+    async def answers(self, alert_id: int) -> list[RecipientAnswer]:
+        """Every recipient of the alert with their answer and whether it reached them."""
+
+    async def cancel_waiting(self, alert_id: int, now: datetime) -> int:
+        """Cancel the alert's rows still waiting to be sent (quiet hours, retries); the count.
+
+        Rows already leased by the sender are not touched (their compare-and-set wins).
+        """
 
     async def ack_help(self, help_id: int, member_id: int, now: datetime) -> bool:
         """Mark acknowledged by ``member_id``; False if someone already did (CAS)."""

@@ -28,6 +28,7 @@ from bot.domain.alerts import (
     Approval,
     HelpRequest,
     QuietHours,
+    RecipientAnswer,
     RejectReason,
     Severity,
     clean_param,
@@ -53,6 +54,8 @@ TEMPLATE_HELP_ACKED = "alert_help_acked"
 TEMPLATE_APPROVAL_NEEDED = "alert_approval_needed"
 TEMPLATE_APPROVAL_ESCALATED = "alert_approval_escalated"
 TEMPLATE_APPROVAL_DECIDED = "alert_approval_decided"
+TEMPLATE_ALL_CLEAR = "alert_all_clear"
+TEMPLATE_HELP_REACH = "alert_help_reach"
 
 #: An urgent alert still waiting for approval this long is escalated to the administrators.
 ESCALATE_AFTER = timedelta(minutes=5)
@@ -87,6 +90,35 @@ class AlertPreview:
     def stranded(self) -> bool:
         """Approval is needed and nobody may give it: confirming is refused."""
         return self.needs_approval and not self.approvers
+
+
+@dataclass(frozen=True, slots=True)
+class AlertAnswers:
+    """Who asked for help and who has not answered a sent alert (issue #12.5), by codename.
+
+    ``help`` pairs each help request with its asker's codename (the request id is what the
+    "write to them" button carries); ``no_answer`` received the alert and said nothing;
+    ``not_received`` never got it (still waiting, failed, or blocked the bot).
+    """
+
+    alert: Alert
+    help: tuple[tuple[HelpRequest, str], ...]
+    no_answer: tuple[str, ...]
+    not_received: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AllClear:
+    """What an "all clear" did: rows queued now, recipients it is for, alert rows cancelled.
+
+    ``queued`` is 0 on a repeated press (the outbox keys already exist), so the handler can
+    say it was sent before.
+    """
+
+    alert: Alert
+    queued: int
+    recipients: int
+    cancelled: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -560,6 +592,17 @@ class AlertService:
             raise Conflict("alert already decided")
         return alert
 
+    async def decidable(self, actor: Member, alert_id: int) -> Alert:
+        """The pending alert ``actor`` may decide on: the *Rechazar* button asks this before
+        offering reasons, so a late press hears "someone already decided" (issue #12.5).
+
+        Raises:
+            NotFound: unknown alert.
+            NotAllowed: the creator themself, or out of scope (audited).
+            Conflict: already approved, rejected or withdrawn.
+        """
+        return await self._decidable(actor, alert_id)
+
     async def approve(self, actor: Member, alert_id: int) -> Alert:
         """A second person approves: the alert's rows enter the outbox now (T-14).
 
@@ -651,7 +694,7 @@ class AlertService:
         since = self.clock.now() - RECENT_WINDOW
         result: list[tuple[Alert, AlertTally]] = []
         for alert in await self.alerts.recent(since):
-            if is_allowed(actor, Action.VIEW_ALERTS, frozenset(alert.regions)):
+            if is_allowed(actor, Action.VIEW_ALERTS, alert):  # its author too (#12.5)
                 result.append((alert, await self.alerts.tally(alert.id)))
         return result
 
@@ -799,6 +842,128 @@ class AlertService:
                 ]
             )
         return replace(request, acked_by=actor.id, acked_at=now)
+
+    # ------------------------------------------------------------------ follow-ups (#12.5)
+
+    async def _follow_up(self, actor: Member, alert_id: int, action: str) -> Alert:
+        """A sent alert ``actor`` may follow up (its author, or staff of all its regions).
+
+        Raises:
+            NotFound: unknown, not sent (pending, rejected, withdrawn), or out of scope; a
+                refusal is audited and counted (T-10, T-11), one error for all.
+        """
+        alert = await self.alerts.get(alert_id)
+        if alert is None or not is_allowed(actor, Action.FOLLOW_UP_ALERT, alert):
+            await self.denials.denied(actor, action, f"alert:{alert_id}")
+            raise NotFound("alert")
+        if alert.status is not AlertStatus.SENDING:
+            raise NotFound("alert")
+        return alert
+
+    async def answers_for(self, actor: Member, alert_id: int) -> AlertAnswers:
+        """Codenames of who asked for help and who has not answered (audited read, M-16).
+
+        Raises:
+            NotFound: as ``_follow_up``.
+        """
+        alert = await self._follow_up(actor, alert_id, "alert_answers")
+        names = {member.id: member.codename for member in await self.members.list_all()}
+        requests = await self.alerts.help_for(alert.id)
+        answers: list[RecipientAnswer] = await self.alerts.answers(alert.id)
+        helped = {request.member_id for request in requests}
+        await self._audit(actor, "alert_answers", "ok", f"alert:{alert.id}")
+        return AlertAnswers(
+            alert=alert,
+            help=tuple((r, names.get(r.member_id, "?")) for r in requests),
+            no_answer=tuple(
+                sorted(
+                    names.get(a.member_id, "?")
+                    for a in answers
+                    if a.received and a.answer is None and a.member_id not in helped
+                )
+            ),
+            not_received=tuple(
+                sorted(names.get(a.member_id, "?") for a in answers if not a.received)
+            ),
+        )
+
+    async def all_clear_reach(self, actor: Member, alert_id: int) -> tuple[int, int]:
+        """For the confirmation step: ``(received, waiting)`` recipients of the alert.
+
+        Raises:
+            NotFound: as ``_follow_up``.
+        """
+        alert = await self._follow_up(actor, alert_id, "alert_all_clear")
+        answers = await self.alerts.answers(alert.id)
+        received = sum(answer.received for answer in answers)
+        return received, (await self.alerts.tally(alert.id)).queued
+
+    async def all_clear(self, actor: Member, alert_id: int) -> AllClear:
+        """Send "the danger is over" to everyone the alert reached (issue #12.5).
+
+        Alert rows still waiting (quiet hours, retries) are cancelled: nobody should get a
+        warning after its all clear. One outbox row per recipient with the key
+        ``alert-clear:<alert>:<member>``, so pressing twice sends once (R-01, T-33). During
+        quiet hours it arrives silently.
+
+        Raises:
+            NotFound: as ``_follow_up``.
+        """
+        alert = await self._follow_up(actor, alert_id, "alert_all_clear")
+        now = self.clock.now()
+        quiet = self.quiet_hours is not None and self.quiet_hours.contains(
+            now.astimezone(self.clock.tz)
+        )
+        async with self.uow.transaction():
+            cancelled = await self.alerts.cancel_waiting(alert.id, now)
+            reached = [a.member_id for a in await self.alerts.answers(alert.id) if a.received]
+            queued = await self.outbox.enqueue_many(
+                [
+                    OutboxMessage(
+                        idempotency_key=f"alert-clear:{alert.id}:{member_id}",
+                        kind=OutboxKind.ALERT,
+                        member_id=member_id,
+                        template=TEMPLATE_ALL_CLEAR,
+                        params={"alert": str(alert.id), "silent": "1" if quiet else ""},
+                        correlation=f"alert-clear:{alert.id}",
+                    )
+                    for member_id in reached
+                ]
+            )
+            result = "ok" if queued or cancelled else "repeat"
+            await self._audit(actor, "alert_all_clear", result, f"alert:{alert.id}")
+        if cancelled:
+            await self.refresh_tally(alert.id)
+        return AllClear(alert=alert, queued=queued, recipients=len(reached), cancelled=cancelled)
+
+    async def reach_out(self, actor: Member, help_id: int) -> tuple[HelpRequest, bool]:
+        """Tell an informant who asked for help that a coordinator saw it (issue #12.5).
+
+        A fixed neutral text, once per alert and informant (outbox key), whoever presses;
+        returns the request and whether it was queued now (False: sent before).
+
+        Raises:
+            NotFound: unknown request, or its alert is not the actor's to follow up
+                (audited, T-10/T-11).
+        """
+        request = await self.alerts.get_help(help_id)
+        if request is None:
+            await self.denials.denied(actor, "help_reach", f"help:{help_id}")
+            raise NotFound("help")
+        alert = await self._follow_up(actor, request.alert_id, "help_reach")
+        async with self.uow.transaction():
+            queued = await self.outbox.enqueue(
+                OutboxMessage(
+                    idempotency_key=f"help-reach:{alert.id}:{request.member_id}",
+                    kind=OutboxKind.HELP,
+                    member_id=request.member_id,
+                    template=TEMPLATE_HELP_REACH,
+                    params={"alert": str(alert.id)},
+                    correlation=f"help:{request.id}",
+                )
+            )
+            await self._audit(actor, "help_reach", "ok" if queued else "repeat", f"help:{help_id}")
+        return request, queued
 
 
 def alert_params(alert: Alert) -> dict[str, str]:

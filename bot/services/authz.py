@@ -28,6 +28,7 @@ class Action(StrEnum):
     MANAGE_MEMBERS = "manage_members"
     ANSWER_ALERT = "answer_alert"
     VIEW_ALERTS = "view_alerts"
+    FOLLOW_UP_ALERT = "follow_up_alert"
     SET_PIN = "set_pin"
     SET_DURESS_PIN = "set_duress_pin"
     WIPE_SELF = "wipe_self"
@@ -84,6 +85,11 @@ def _on_member(actor: Member, action: Action, target: Member) -> bool:
 def _on_alert(actor: Member, action: Action, alert: Alert) -> bool:
     """The two-person rule (M-14, T-14) and whose approval counts (issue #12.3).
 
+    Seeing a sent alert's answers (codenames of who asked for help or has not answered),
+    sending its "all clear" and writing to someone who asked for help (issue #12.5) belong to
+    its author and to the staff of all its regions (administrators: every region); the
+    author keeps them for a cross-region alert a peer approved.
+
     Only the author withdraws a pending alert; the author never approves it. An alert that
     needs an administrator (text a person wrote, or over the threshold) is approved only by
     an administrator: a second coordinator, colluding or coerced, is not enough. A template
@@ -94,6 +100,12 @@ def _on_alert(actor: Member, action: Action, alert: Alert) -> bool:
         return False
     if action is Action.WITHDRAW_ALERT:
         return alert.creator_id == actor.id
+    if action in {Action.VIEW_ALERTS, Action.FOLLOW_UP_ALERT}:
+        return (
+            alert.creator_id == actor.id
+            or actor.role is Role.ADMIN
+            or _in_scope(actor, frozenset(alert.regions))
+        )
     if action is not Action.APPROVE_ALERT or alert.creator_id == actor.id:
         return False
     if actor.role is Role.ADMIN:
@@ -104,8 +116,8 @@ def _on_alert(actor: Member, action: Action, alert: Alert) -> bool:
 def is_allowed(actor: Member, action: Action, target: Target = None) -> bool:
     """Pure decision: may ``actor`` do ``action`` on ``target``.
 
-    ``target`` is a claim for claim actions, an alert for approving or withdrawing it, a
-    member for actions
+    ``target`` is a claim for claim actions, an alert for approving, withdrawing, viewing or
+    following it up, a member for actions
     on another member's account (unlink, PIN reset), a set of region names for region-scoped
     actions (sending and viewing alerts, acknowledgements), else None. Admins are
     programme-wide.

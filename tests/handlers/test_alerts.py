@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.models import Member, Role
+from bot.domain.alerts import Alert, AlertContent, AlertStatus, HelpRequest, Severity
+from bot.domain.models import Lang, Member, Role
+from bot.services.alerts import AlertAnswers
+from handlers.alerts import answer_pages, render_answers_page
 from tests.conftest import (
     LIMA,
     STAFF_PIN,
@@ -884,3 +887,259 @@ async def test_coordinators_have_alert_buttons_on_their_menu(world: World) -> No
     await world.say(ANA, "Enviar aviso")
     assert world.fake.texts(ANA)[-1] == "Este comando no está disponible. Escribe /menu."
     assert world.count("SELECT COUNT(*) FROM alert_drafts") == 1  # Puma's only
+
+
+# --------------------------------------------------------------------------- late decisions
+
+
+async def test_a_late_reject_hears_that_someone_else_decided(world: World) -> None:
+    """*Rechazar* on an alert decided meanwhile answers like a late *Aprobar* (#12.5)."""
+    message_id, confirm = await compose(
+        world, start="/aviso_texto Cuidado con el río || Paqtataq mayu", template=None
+    )
+    await world.press(PUMA, confirm, message_id)
+    withdraw = buttons(last_call(world, "editMessageText", PUMA))["Retirar el aviso"]
+    await world.wait_sent(APU, "/aprobar")
+    await world.say(APU, "/aprobar")
+    listing = last_call(world, "sendMessage", APU)
+    listing_id = world.bot.last_message_id(APU)
+    await world.press(PUMA, withdraw, message_id)  # the author withdraws it meanwhile
+
+    await world.press(APU, buttons(listing)["Rechazar"], listing_id)
+    edited = last_call(world, "editMessageText", APU)
+    assert edited.params["text"] == "Otra persona ya decidió sobre este aviso."
+    assert buttons(edited) == {}
+    assert EXPIRED not in world.fake.texts(APU)
+    assert world.audit("alert_reject") == []
+
+    # A press by someone who may not decide is still "menú vencido", and audited (T-10).
+    await world.press(ZORRO, buttons(listing)["Rechazar"])
+    assert world.fake.texts(ZORRO)[-1] == EXPIRED
+    assert world.audit("alert_approve") == ["denied"]
+
+
+# --------------------------------------------------------------------------- follow-ups (#12.5)
+
+WHO = "Quién pidió ayuda / quién no respondió (n.º {alert})"
+ALL_CLEAR_ES = "Fin del aviso: ya pasó el peligro."
+REACH_ES = "Un coordinador vio tu pedido de ayuda y se comunicará contigo."
+
+
+async def _both_delivered(world: World) -> None:
+    """Both alert rows recorded as sent (the answer buttons need it, T-10)."""
+
+    def sent(fake: FakeBotApi) -> bool:
+        return (
+            world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert' AND status = 'sent'")
+            == 2
+        )
+
+    await world.fake.wait_for(sent)
+
+
+def edit_of(world: World, user_id: int, message_id: int) -> str:
+    """The latest text of one message (tally edits of other messages may interleave)."""
+    calls = [
+        c
+        for c in world.fake.calls_to("editMessageText")
+        if c.params.get("chat_id") == user_id and c.params.get("message_id") == message_id
+    ]
+    assert calls, f"no edit of {message_id} in {user_id}"
+    return str(calls[-1].params["text"])
+
+
+async def _ask_for_help(world: World) -> None:
+    """Rosa presses *Necesito ayuda*; both Pichari coordinators get the note."""
+    await world.press(ROSA, buttons(world.fake.sent(ROSA)[0])["Yanapaway! / Necesito ayuda"])
+    await world.wait_sent(PUMA, "pidió ayuda")
+    await world.wait_sent(ZORRO, "pidió ayuda")
+
+
+async def _alert_list(world: World, user_id: int) -> tuple[Call, int]:
+    await world.say(user_id, "/alertas")
+    return last_call(world, "sendMessage", user_id), world.bot.last_message_id(user_id)
+
+
+async def test_staff_of_the_region_see_who_asked_for_help_and_who_has_not_answered(
+    world: World,
+) -> None:
+    alert_id, _ = await _sent_alert(world)
+    await _both_delivered(world)
+    await _ask_for_help(world)
+    deletions = world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'deletion'")
+
+    listing, listing_id = await _alert_list(world, ZORRO)  # not the author: same region
+    who = buttons(listing)[WHO.format(alert=alert_id)]
+    assert buttons(listing)[f"Fin del aviso n.º {alert_id}"] == f"afu:end:{alert_id}"
+    await world.press(ZORRO, who, listing_id)
+    page = last_call(world, "sendMessage", ZORRO)
+    assert page.params["text"] == (
+        f"<b>Respuestas al aviso n.º {alert_id}</b>\n"
+        "\n<b>Pidieron ayuda (1):</b>\n• Halcon\n"
+        "\n<b>Lo recibieron y no respondieron (1):</b>\n• Condor"
+    )
+    assert rows(page) == [["Avisar a Halcon que lo viste"]]
+    assert page.params["protect_content"] is True
+    # Codenames on screen: the list deletes itself like other sensitive views (M-10).
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'deletion'") == deletions + 1
+    assert world.audit("alert_answers") == ["ok"]
+
+    # Condor answers: the list no longer names them; a page press edits in place.
+    await world.press(ANA, buttons(world.fake.sent(ANA)[0])["Estoy bien"])
+    page_id = world.bot.last_message_id(ZORRO)
+    await world.press(ZORRO, f"afu:pg:{alert_id}:7", page_id)  # clamped to the last page
+    edited = edit_of(world, ZORRO, page_id)
+    assert "Condor" not in edited
+    assert "• Halcon" in edited
+
+    # Another region's coordinator and an informant cannot read it (T-10, T-11).
+    await world.press(OSO, who)
+    assert world.fake.texts(OSO)[-1] == EXPIRED
+    await world.press(ANA, who)
+    assert "Halcon" not in "".join(world.fake.texts(ANA))
+    assert world.audit("alert_answers") == ["ok", "ok", "denied"]
+
+    # Without an open PIN session the press shows nothing and asks for the PIN (M-05).
+    world.bot.clock.advance(timedelta(minutes=11))
+    sent_before = len(world.fake.sent(ZORRO))
+    await world.press(ZORRO, who, listing_id)
+    assert world.fake.texts(ZORRO)[sent_before:] == [ASK_PIN]
+    assert world.audit("alert_answers") == ["ok", "ok", "denied"]
+
+
+async def test_the_answers_list_is_paged_under_telegrams_limit(world: World) -> None:
+    """Hundreds of long codenames: every page fits in one message, none is lost, a section
+    goes on under its header, and each page carries at most ten help buttons."""
+    alert = Alert(
+        id=7,
+        creator_id=1,
+        nonce="n",
+        content=AlertContent(template="stay_home"),
+        severity=Severity.URGENT,
+        regions=("Pichari",),
+        status=AlertStatus.SENDING,
+        recipients=400,
+        created_at=datetime(2026, 3, 14, 12, 0, tzinfo=LIMA),
+    )
+    when = alert.created_at
+    helped = tuple(
+        (HelpRequest(id=i, alert_id=7, member_id=i, region="Pichari", created_at=when), f"H{i}")
+        for i in range(1, 26)
+    )
+    silent = tuple(f"Informante_{'x' * 50}_{i:03d}" for i in range(300))
+    answers = AlertAnswers(alert, helped, silent, ("Vicuna",))
+    t = world.bot.app.bot_data.catalogs.for_lang(Lang.ES)
+    pages = answer_pages(t, answers)
+    assert len(pages) > 3
+    texts = [render_answers_page(t, answers, n)[0] for n in range(len(pages))]
+    assert all(len(text) <= 4096 for text in texts)
+    assert all(len(page.help) <= 10 for page in pages)
+    shown = "\n".join(texts)
+    assert all(f"• {name}\n" in shown + "\n" for name in silent)
+    assert all(f"• H{i}\n" in shown for i in range(1, 26))
+    assert "Página 2 de" in texts[1]
+    assert texts[3].split("\n")[3] == "<b>Lo recibieron y no respondieron (300):</b>"
+    _, keyboard = render_answers_page(t, answers, 1)
+    assert keyboard.rows[-1] == (("◀ Anterior", "afu:pg:7:0"), ("Siguiente ▶", "afu:pg:7:2"))
+
+
+async def test_the_all_clear_reaches_the_same_recipients_once(world: World) -> None:
+    alert_id, _ = await _sent_alert(world)
+    await _both_delivered(world)
+    listing, listing_id = await _alert_list(world, PUMA)
+    end = buttons(listing)[f"Fin del aviso n.º {alert_id}"]
+
+    await world.press(PUMA, end, listing_id)
+    ask = last_call(world, "sendMessage", PUMA)
+    assert ask.params["text"] == (
+        f"¿Enviar «<b>{ALL_CLEAR_ES}</b>» a las 2 personas que recibieron el aviso n.º {alert_id}?"
+    )
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE template = 'alert_all_clear'") == 0
+    ask_id = world.bot.last_message_id(PUMA)
+    await world.press(PUMA, buttons(ask)["Sí, enviar"], ask_id)
+    assert edit_of(world, PUMA, ask_id) == f"Fin del aviso n.º {alert_id}: se envía a 2 personas."
+    ana = await world.wait_sent(ANA, ALL_CLEAR_ES)
+    assert ana.params["text"] == f"<b>{ALL_CLEAR_ES}</b>"
+    assert buttons(ana) == {}
+    rosa = await world.wait_sent(ROSA, ALL_CLEAR_ES)  # Quechua first, the Spanish under it
+    assert rosa.params["text"] == f"<b>Willay tukukun: manañam peligro kanchu.\n{ALL_CLEAR_ES}</b>"
+    assert world.fake.sent(LUIS) == []
+
+    # Pressing twice, or a colleague pressing too, sends nothing more (one row per recipient).
+    await world.press(PUMA, buttons(ask)["Sí, enviar"], ask_id)
+    assert edit_of(world, PUMA, ask_id) == f"El fin del aviso n.º {alert_id} ya se envió."
+    await world.press(ZORRO, f"afu:endok:{alert_id}")
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE template = 'alert_all_clear'") == 2
+    assert world.audit("alert_all_clear") == ["ok", "repeat", "repeat"]
+
+    # Out of scope, forged or cancelled: nothing is sent (T-10, T-11).
+    await world.press(OSO, f"afu:endok:{alert_id}")
+    assert world.fake.texts(OSO)[-1] == EXPIRED
+    await world.press(PUMA, "afu:endok:9999")
+    assert world.fake.texts(PUMA)[-1] == EXPIRED
+    await world.press(PUMA, end, listing_id)
+    second_ask = world.bot.last_message_id(PUMA)
+    await world.press(PUMA, f"afu:endno:{alert_id}", second_ask)
+    assert edit_of(world, PUMA, second_ask) == f"No se envió el fin del aviso n.º {alert_id}."
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE template = 'alert_all_clear'") == 2
+    assert len([t for t in world.fake.texts(ANA) if ALL_CLEAR_ES in t]) == 1
+
+
+async def test_an_all_clear_during_quiet_hours_cancels_the_held_alert(world: World) -> None:
+    world.bot.clock.set(datetime(2026, 3, 14, 22, 0, tzinfo=LIMA))
+    await open_pin_session(world.bot, PUMA)
+    alert_id, _ = await _compose_and_confirm(world)
+    listing, listing_id = await _alert_list(world, PUMA)
+    await world.press(PUMA, buttons(listing)[f"Fin del aviso n.º {alert_id}"], listing_id)
+    ask = last_call(world, "sendMessage", PUMA)
+    assert "2 envíos del aviso que aún esperan se cancelarán." in ask.params["text"]
+    ask_id = world.bot.last_message_id(PUMA)
+    await world.press(PUMA, buttons(ask)["Sí, enviar"], ask_id)
+    assert edit_of(world, PUMA, ask_id) == "Se cancelaron 2 envíos del aviso que aún esperaban."
+    assert (
+        world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert' AND status = 'cancelled'")
+        == 2
+    )
+
+    # Morning: the held warning never leaves, nobody gets an all clear for it.
+    world.bot.clock.set(datetime(2026, 3, 15, 6, 1, tzinfo=LIMA))
+    await world.run_job("outbox-housekeeping")
+    await world.say(ANA, "/menu")
+    assert not any(STAY_HOME_ES in t or ALL_CLEAR_ES in t for t in world.fake.texts(ANA))
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE template = 'alert_all_clear'") == 0
+
+
+async def test_a_coordinator_tells_who_asked_for_help_that_it_was_seen_once(
+    world: World,
+) -> None:
+    alert_id, _ = await _sent_alert(world)
+    await _both_delivered(world)
+    await _ask_for_help(world)
+    listing, listing_id = await _alert_list(world, PUMA)
+    await world.press(PUMA, buttons(listing)[WHO.format(alert=alert_id)], listing_id)
+    page = last_call(world, "sendMessage", PUMA)
+    reach = buttons(page)["Avisar a Halcon que lo viste"]
+
+    query_id = await world.press(PUMA, reach, world.bot.last_message_id(PUMA))
+    [toast] = [
+        c
+        for c in world.fake.calls_to("answerCallbackQuery")
+        if c.params["callback_query_id"] == query_id
+    ]
+    assert toast.params["text"] == "Le enviamos el mensaje. Comunícate con esa persona."
+    told = await world.wait_sent(ROSA, REACH_ES)  # Quechua first, the Spanish under it
+    assert told.params["text"] == (
+        "Huk coordinadormi yanapa mañakuyniykita qawarqa, qanwanmi rimanqa.\n" + REACH_ES
+    )
+    assert "Puma" not in told.params["text"]
+
+    # Once per alert and informant, whoever presses (T-33); out of scope refused (T-11).
+    await world.press(ZORRO, reach)
+    await world.press(PUMA, reach, world.bot.last_message_id(PUMA))
+    await world.press(OSO, reach)
+    assert world.fake.texts(OSO)[-1] == EXPIRED
+    await world.press(PUMA, "afu:reach:999")
+    assert world.fake.texts(PUMA)[-1] == EXPIRED
+    assert world.count("SELECT COUNT(*) FROM outbox WHERE template = 'alert_help_reach'") == 1
+    assert world.audit("help_reach") == ["ok", "repeat", "repeat", "denied", "denied"]
+    assert len([t for t in world.fake.texts(ROSA) if REACH_ES in t]) == 1

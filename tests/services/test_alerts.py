@@ -19,6 +19,7 @@ from bot.domain.alerts import (
     Approval,
     HelpRequest,
     QuietHours,
+    RecipientAnswer,
     RejectReason,
     Severity,
     clean_param,
@@ -256,6 +257,37 @@ class InMemoryAlerts:
             return False
         self.helps[help_id] = replace(request, acked_by=member_id, acked_at=now)
         return True
+
+    async def help_for(self, alert_id: int) -> list[HelpRequest]:
+        """The alert's requests, oldest first."""
+        return [r for r in self.helps.values() if r.alert_id == alert_id]
+
+    async def answers(self, alert_id: int) -> list[RecipientAnswer]:
+        """Like storage: received once the recipient's alert row was sent."""
+        return [
+            RecipientAnswer(
+                member_id=member_id,
+                answer=answer,
+                received=(row := self.outbox.rows.get(f"alert:{alert_id}:{member_id}")) is not None
+                and row.status is OutboxStatus.SENT,
+            )
+            for (aid, member_id), answer in sorted(self.deliveries.items())
+            if aid == alert_id
+        ]
+
+    async def cancel_waiting(self, alert_id: int, now: datetime) -> int:
+        """Cancel the alert's rows still waiting."""
+        del now
+        waiting = [
+            row
+            for row in self.outbox.rows.values()
+            if row.message.correlation == f"alert:{alert_id}"
+            and row.message.kind is OutboxKind.ALERT
+            and row.status in {OutboxStatus.QUEUED, OutboxStatus.ERRORED}
+        ]
+        for row in waiting:
+            row.status = OutboxStatus.CANCELLED
+        return len(waiting)
 
 
 # --------------------------------------------------------------------------- fixtures

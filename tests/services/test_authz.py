@@ -52,6 +52,8 @@ TARGETS: dict[str, Target] = {
     "regions_out": frozenset({"Llochegua"}),
     "regions_empty": frozenset(),
     "alert_own_in": _alert(ACTOR_ID, "Pichari"),
+    # The author's cross-region alert a peer approved (issue #12.5: its author follows it up).
+    "alert_own_out": _alert(ACTOR_ID, "Llochegua", approval=Approval.PEER),
     "alert_in": _alert(OTHER_ID, "Pichari"),
     "alert_all_in": _alert(OTHER_ID, *HOME),
     "alert_partial": _alert(OTHER_ID, "Pichari", "Llochegua"),
@@ -78,6 +80,9 @@ SELF = {
     (Action.WIPE_SELF, "none"),
 }
 MEMBER_ACTIONS = (Action.UNLINK_MEMBER, Action.RESET_PIN)
+#: A sent alert's answers, its "all clear", writing to who asked for help (issue #12.5).
+FOLLOW_UPS = (Action.VIEW_ALERTS, Action.FOLLOW_UP_ALERT)
+ALERT_KINDS = {k for k in TARGETS if k.startswith(("alert_", "peer_alert_"))}
 
 GRANTS: dict[Role, set[tuple[Action, str]]] = {
     Role.INFORMANT: SELF
@@ -98,7 +103,17 @@ GRANTS: dict[Role, set[tuple[Action, str]]] = {
     # free text and alerts over the threshold are for administrators (issue #12.3).
     | {(Action.APPROVE_ALERT, kind) for kind in ("peer_alert_in", "peer_alert_all_in")}
     # Only the author withdraws a pending alert (issue #12.4).
-    | {(Action.WITHDRAW_ALERT, kind) for kind in ("alert_own_in", "peer_alert_own_in")}
+    | {
+        (Action.WITHDRAW_ALERT, kind)
+        for kind in ("alert_own_in", "alert_own_out", "peer_alert_own_in")
+    }
+    # A sent alert's follow-ups: its author, or every region of it in scope (issue #12.5).
+    | {
+        (action, kind)
+        for action in FOLLOW_UPS
+        for kind in ALERT_KINDS
+        if kind.endswith("_in") or "_own_" in kind
+    }
     # Remote unlink and PIN reset (M-13c, M-05): informants of their regions only.
     | {(action, "informant_in") for action in MEMBER_ACTIONS},
     Role.ADMIN: SELF
@@ -118,7 +133,11 @@ GRANTS: dict[Role, set[tuple[Action, str]]] = {
         for kind in TARGETS
         if kind.startswith(("alert_", "peer_alert_")) and "_own_" not in kind
     }
-    | {(Action.WITHDRAW_ALERT, kind) for kind in ("alert_own_in", "peer_alert_own_in")}
+    | {
+        (Action.WITHDRAW_ALERT, kind)
+        for kind in ("alert_own_in", "alert_own_out", "peer_alert_own_in")
+    }
+    | {(action, kind) for action in FOLLOW_UPS for kind in ALERT_KINDS}
     # Anyone but themselves.
     | {
         (action, kind)

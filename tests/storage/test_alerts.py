@@ -17,6 +17,7 @@ from bot.domain.alerts import (
     AlertStatus,
     Answer,
     HelpRequest,
+    RecipientAnswer,
     Severity,
 )
 from bot.domain.errors import Conflict
@@ -248,6 +249,32 @@ async def test_help_requests_are_acknowledged_once(store: Store) -> None:
     assert stored is not None
     assert (stored.acked_by, stored.acked_at) == (store.coordinator, NOW)
     assert await store.alerts.get_help(999) is None
+
+
+async def test_answers_list_each_recipient_and_cancel_waiting_spares_the_sent(
+    store: Store,
+) -> None:
+    """Follow-ups (#12.5): who received and answered; the all clear cancels only what waits."""
+    alert = await store.alerts.add(_alert(store))
+    ana, rosa = store.informants
+    await store.alerts.add_deliveries(alert.id, [ana, rosa])
+    await _send_rows(store, alert.id)
+    await _finish(store, ana, OutboxStatus.SENT)  # Rosa's row goes back to queued
+    assert await store.alerts.record_answer(alert.id, ana, Answer.HELP, NOW)
+    request = await store.alerts.add_help(
+        HelpRequest(id=0, alert_id=alert.id, member_id=ana, region="Pichari", created_at=NOW)
+    )
+    assert await store.alerts.answers(alert.id) == [
+        RecipientAnswer(ana, Answer.HELP, received=True),
+        RecipientAnswer(rosa, None, received=False),
+    ]
+    assert await store.alerts.help_for(alert.id) == [request]
+    assert await store.alerts.help_for(alert.id + 1) == []
+
+    assert await store.alerts.cancel_waiting(alert.id, NOW) == 1
+    assert await store.alerts.cancel_waiting(alert.id, NOW) == 0
+    tally = await store.alerts.tally(alert.id)
+    assert (tally.sent, tally.queued, tally.cancelled) == (1, 0, 1)
 
 
 async def test_texts_and_values_are_never_stored_in_clear(store: Store) -> None:
