@@ -135,7 +135,7 @@ async def on_claim_button(update: Update, context: BotContext, member: Member) -
         return
     services = context.services
     try:
-        claim, events = await services.claims.history(member, int(match[1]))
+        await services.claims.visible(member, int(match[1]))
     except NotFound:
         await menu_expired(update, context, member, chat.id)
         return
@@ -145,6 +145,12 @@ async def on_claim_button(update: Update, context: BotContext, member: Member) -
         return
     await send.answer_callback(context, query.id)
     if state is SessionState.CLOSED:
+        return
+    # Read (and, for staff, audited as seen) only now that it will be shown (#11.10).
+    try:
+        claim, events = await services.claims.history(member, int(match[1]))
+    except NotFound:
+        await menu_expired(update, context, member, chat.id)
         return
     t = context.catalogs.for_lang(member.lang)
     for text in render_history(t, member.lang, services.clock.tz, claim, events):
