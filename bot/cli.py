@@ -826,7 +826,8 @@ def _add_purge(commands: Commands) -> None:
         "purge",
         help="delete everything past its retention now",
         description="Apply the retention schedule (docs/operations.md): closed claims after"
-        " 90 days, used or expired invites after 7, audit entries after a year, …; then"
+        " 90 days, unlinked members without claims 90 days after the unlink, used or expired"
+        " invites after 7, audit entries after a year, …; then"
         " truncate the WAL. Safe to repeat.",
     )
     purge.set_defaults(handler=_purge)
