@@ -89,6 +89,25 @@ def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
+#: What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection"): a leading
+#: ``=``, ``+``, ``-``, ``@``, tab or carriage return.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str) -> str:
+    """A typed name (codename, region) as a table or TSV cell, safe to paste in a spreadsheet.
+
+    Operators copy ``members list`` and ``invite create-batch`` output into spreadsheets; a
+    codename such as ``=HYPERLINK(…)`` would then run as a formula on their machine (issue
+    #11.10). As OWASP advises, such a value gets a leading ``'``, which spreadsheets read as
+    "this is text" and do not show; tabs and line breaks, which names cannot hold anyway
+    (``clean_name``), become spaces so that a cell never splits a row. JSON output is left
+    exact: it is for programs, not spreadsheets.
+    """
+    value = value.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+    return f"'{value}" if value.startswith(_FORMULA_START) else value
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """Print left-aligned columns separated by two spaces (no trailing blanks)."""
     widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
@@ -198,7 +217,7 @@ async def _region_list(args: argparse.Namespace, settings: Settings) -> int:
     elif not regions:
         _out("No regions yet; create one with: chaski region add NAME")
     else:
-        _table(("ID", "NAME"), [(str(region.id), region.name) for region in regions])
+        _table(("ID", "NAME"), [(str(region.id), _cell(region.name)) for region in regions])
     return 0
 
 
@@ -349,7 +368,7 @@ async def _invite_batch(args: argparse.Namespace, settings: Settings) -> int:
                 )
             )
         else:
-            _out(f"{item.codename}\t{item.invite.code}\t{expires}\t{link or '-'}")
+            _out(f"{_cell(item.codename)}\t{item.invite.code}\t{expires}\t{link or '-'}")
     _err(f"{len(created)} invite(s) created.")
     return 0
 
@@ -492,9 +511,9 @@ async def _members_list(args: argparse.Namespace, settings: Settings) -> int:
             (
                 str(member.id),
                 str(member.role),
-                member.codename,
+                _cell(member.codename),
                 str(member.lang),
-                ", ".join(member.regions) or "-",
+                ", ".join(_cell(region) for region in member.regions) or "-",
                 str(member.state),
                 "yes" if member.telegram_linked else "no",
                 "yes" if member.blocked else "no",
@@ -826,7 +845,8 @@ def _add_purge(commands: Commands) -> None:
         "purge",
         help="delete everything past its retention now",
         description="Apply the retention schedule (docs/operations.md): closed claims after"
-        " 90 days, used or expired invites after 7, audit entries after a year, …; then"
+        " 90 days, unlinked members without claims 90 days after the unlink, used or expired"
+        " invites after 7, audit entries after a year, …; then"
         " truncate the WAL. Safe to repeat.",
     )
     purge.set_defaults(handler=_purge)

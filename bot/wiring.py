@@ -204,7 +204,7 @@ async def open_wiring(
             ),
         ),
         invites=invites,
-        claims=ClaimService(claims, denials),
+        claims=ClaimService(claims, denials, audit=audit, clock=clock),
         claims_import=ClaimImportService(
             claims=claims, members=members, regions=regions, audit=audit, clock=clock
         ),

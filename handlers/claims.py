@@ -78,7 +78,8 @@ async def show_claims(update: Update, context: BotContext, member: Member) -> No
     page = render_claim_page(
         t, member.lang, member.codename, claims, services.clock.today(), number=0
     )
-    markup = history_keyboard(t, page.claims, page) if page.claims else None
+    # A page can hold only the rest of a claim cut across messages (#11.10): it still moves.
+    markup = history_keyboard(t, page.claims, page) if page.claims or page.count > 1 else None
     await send.send_sensitive(context, member, chat.id, page.text, reply_markup=markup)
 
 
@@ -110,7 +111,8 @@ async def _turn_page(update: Update, context: BotContext, member: Member, number
     page = render_claim_page(
         t, member.lang, member.codename, claims, services.clock.today(), number=number
     )
-    markup = history_keyboard(t, page.claims, page).markup() if page.claims else None
+    keyboard = history_keyboard(t, page.claims, page) if page.claims or page.count > 1 else None
+    markup = keyboard.markup() if keyboard is not None else None
     await send.edit_text(
         context, chat.id, query.message.message_id, page.text, reply_markup=markup
     )
@@ -133,7 +135,7 @@ async def on_claim_button(update: Update, context: BotContext, member: Member) -
         return
     services = context.services
     try:
-        claim, events = await services.claims.history(member, int(match[1]))
+        await services.claims.visible(member, int(match[1]))
     except NotFound:
         await menu_expired(update, context, member, chat.id)
         return
@@ -143,6 +145,12 @@ async def on_claim_button(update: Update, context: BotContext, member: Member) -
         return
     await send.answer_callback(context, query.id)
     if state is SessionState.CLOSED:
+        return
+    # Read (and, for staff, audited as seen) only now that it will be shown (#11.10).
+    try:
+        claim, events = await services.claims.history(member, int(match[1]))
+    except NotFound:
+        await menu_expired(update, context, member, chat.id)
         return
     t = context.catalogs.for_lang(member.lang)
     for text in render_history(t, member.lang, services.clock.tz, claim, events):

@@ -9,6 +9,7 @@ sentence, so translators only ever see ``{amount}`` and ``{date}``.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -340,15 +341,97 @@ def render_safety_rules(t: NullTranslations, role: Role) -> str:
 def _paginate(
     header: str, blocks: Sequence[tuple[str, _T]], limit: int = MAX_MESSAGE
 ) -> list[tuple[str, list[_T]]]:
-    """Pack whole blocks into messages of at most ``limit`` characters, header on the first."""
+    """Pack blocks into messages of at most ``limit`` units of HTML source, header on the first.
+
+    A block that fits goes whole onto the current message or else the next. One that cannot
+    fit, even alone, is cut between its lines, and a line longer than the room left between
+    HTML tokens (``_cut_line``), so a cut never falls inside an entity or a tag and no claim
+    text is lost: the old cut at ``limit`` characters could leave ``&am`` or ``<b`` at the end
+    of a message, which Telegram shows garbled or refuses (issue #11.10, T-25). The item of a
+    cut block is listed on every message that shows part of it, so each keeps its button.
+    Sizes are of the escaped text in UTF-16 units: never fewer than the characters Telegram
+    counts after entity parsing.
+    """
     pages: list[tuple[str, list[_T]]] = []
-    text, items = header, list[_T]()
+    text, size, items = header, _units(header), list[_T]()
     for block, item in blocks:
-        candidate = f"{text}\n\n{block}" if text else block
-        if len(candidate) > limit and items:
-            pages.append((text, items))
-            candidate, items = block, []
-        text = candidate[:limit]
-        items.append(item)
+        block_size = _units(block)
+        whole = block_size + (size + 2 if text else 0) <= limit or (
+            bool(items) and block_size <= limit
+        )
+        listed = False
+        for index, line in enumerate([block] if whole else block.split("\n")):
+            separator = "\n" if index else "\n\n"
+            line_size = _units(line)
+            room = limit - size - len(separator) if text else limit
+            if text and line_size > room and (line_size <= limit or room < _MIN_CUT_ROOM):
+                pages.append((text, items))
+                text, size, items, listed, room = "", 0, [], False, limit
+            pieces = [line] if line_size <= room else _cut_line(line, limit, room)
+            for number, piece in enumerate(pieces):
+                if number:
+                    pages.append((text, items))
+                    text, size, items, listed = "", 0, [], False
+                if text:
+                    text += separator
+                    size += len(separator)
+                text += piece
+                size += _units(piece)
+                if not listed:
+                    items.append(item)
+                    listed = True
     pages.append((text, items))
     return pages
+
+
+#: A line too long for any message starts on the current one only with at least this much room
+#: (more than any entity or tag our texts contain, with the end tags a cut adds).
+_MIN_CUT_ROOM = 64
+
+
+#: What a long line is cut between: a tag, an entity, or any one other character.
+_HTML_TOKEN = re.compile(r"<[^<>]*>|&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[a-zA-Z]+);|.", re.DOTALL)
+#: The name of a start or end tag.
+_TAG_NAME = re.compile(r"</?([a-zA-Z][a-zA-Z0-9-]*)")
+
+
+def _units(text: str) -> int:
+    """Length in UTF-16 code units, as Telegram counts; the same as ``len`` for most text."""
+    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
+
+
+def _cut_line(line: str, limit: int, first: int) -> list[str]:
+    """Cut one HTML line into pieces, the first of at most ``first`` units and the others of at
+    most ``limit``, only between whole tokens.
+
+    A tag still open at a cut is closed at the end of its piece and opened again at the start
+    of the next, so every piece is valid HTML on its own.
+    """
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    opened: list[tuple[str, str]] = []  # (name, start tag) open after ``current``
+    for token in _HTML_TOKEN.findall(line):
+        after = _after_tag(opened, token)
+        closing = sum(len(name) + 3 for name, _ in after)
+        token_size = _units(token)
+        if current and size + token_size + closing > (limit if pieces else first):
+            pieces.append("".join(current) + "".join(f"</{name}>" for name, _ in reversed(opened)))
+            current = [start for _, start in opened]
+            size = sum(_units(start) for start in current)
+        current.append(token)
+        size += token_size
+        opened = after
+    pieces.append("".join(current))
+    return pieces
+
+
+def _after_tag(opened: list[tuple[str, str]], token: str) -> list[tuple[str, str]]:
+    """The open tags once ``token`` is read: a start tag pushes, its end tag pops."""
+    if not token.startswith("<") or (name := _TAG_NAME.match(token)) is None:
+        return opened
+    if token.startswith("</"):
+        if opened and opened[-1][0] == name[1]:
+            return opened[:-1]
+        return opened
+    return [*opened, (name[1], token)]

@@ -131,12 +131,16 @@ class SqliteMemberRepository:
         """Change the member's state."""
         await self.db.execute("UPDATE members SET state = ? WHERE id = ?", (str(state), member_id))
 
-    async def unlink(self, member_id: int) -> None:
-        """Remove the Telegram link for good (ciphertext and keyed hash)."""
+    async def unlink(self, member_id: int, now: datetime | None = None) -> None:
+        """Remove the Telegram link for good (ciphertext and keyed hash); note when, so the
+        retention purge can delete the pseudonym later (``storage.retention``). Without
+        ``now``: the database's clock."""
         await self.db.execute(
             "UPDATE members SET telegram_enc = NULL, telegram_hmac = NULL, linked_at = NULL,"
-            " state = 'unlinked' WHERE id = ?",
-            (member_id,),
+            " state = 'unlinked',"
+            " unlinked_at = coalesce(?, strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'))"
+            " WHERE id = ?",
+            (ts(now) if now is not None else None, member_id),
         )
 
     async def set_blocked(self, member_id: int, blocked: bool) -> None:
@@ -232,11 +236,13 @@ class SqliteInviteRepository:
             )
             if invite.lang is None:
                 await conn.execute(
-                    "UPDATE members SET state = 'active' WHERE id = ?", (member.id,)
+                    "UPDATE members SET state = 'active', unlinked_at = NULL WHERE id = ?",
+                    (member.id,),
                 )
             else:
                 await conn.execute(
-                    "UPDATE members SET state = 'active', lang = ?, lang_chosen = 1 WHERE id = ?",
+                    "UPDATE members SET state = 'active', unlinked_at = NULL, lang = ?,"
+                    " lang_chosen = 1 WHERE id = ?",
                     (str(invite.lang), member.id),
                 )
             await conn.execute("DELETE FROM member_regions WHERE member_id = ?", (member.id,))

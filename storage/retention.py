@@ -11,6 +11,12 @@ Deletes, in short batched transactions so the bot keeps working:
   cascade) and stale alert drafts. Every table named here is created by migrations
   0001-0005, which ``Database.open`` always applies, so the schema is fixed and nothing is
   probed at run time;
+- members unlinked before the closed-claims cut-off (90 days, the pseudonym's retention in
+  docs/threat-model.md §4) who have no claim left and are named by no alert or help
+  acknowledgement, with their region links, invites, PIN rows, outbox rows, drafts and
+  deliveries by ``ON DELETE CASCADE`` (issue #11.10): an unlinked codename with nothing
+  attached is a name kept for nothing. Run after the claims and alerts, so a member whose
+  last claim or alert just went goes the same night;
 - audit entries older than a year, through the one delete path migration 0005 opens: the
   ``audit_purge`` control row, set and cleared in the same transaction, plus a checkpoint
   entry naming the last purged hash (``storage.audit.CHECKPOINT_ACTION``).
@@ -170,6 +176,32 @@ class SqliteRetentionStore:
         deleted |= await self._delete_batches(
             "alert_drafts", "member_id", "updated_at < ?", (ts(cutoffs.alerts),)
         )
+        members = await self._delete_batches(
+            "members",
+            "id",
+            "state = 'unlinked' AND telegram_hmac IS NULL AND unlinked_at < ?"
+            " AND NOT EXISTS (SELECT 1 FROM claims WHERE claims.member_id = members.id)"
+            " AND NOT EXISTS (SELECT 1 FROM alerts"
+            "   WHERE alerts.creator_id = members.id OR alerts.decided_by = members.id)"
+            " AND NOT EXISTS (SELECT 1 FROM help_requests WHERE acked_by = members.id)",
+            (ts(cutoffs.closed_claims),),
+            cascades=[
+                (child, "member_id")
+                for child in (
+                    "member_regions",
+                    "member_pins",
+                    "pin_prompts",
+                    "invites",
+                    "outbox",
+                    "alert_drafts",
+                    "alert_deliveries",
+                    "help_requests",
+                    "chat_messages",
+                )
+            ],
+        )
+        for table, count in members.items():  # added to what their own cut-offs deleted
+            deleted[table] = deleted.get(table, 0) + count
         deleted["audit"] = await self._purge_audit(cutoffs)
         checkpointed = await self._checkpoint_wal()
         return PurgeReport(deleted=deleted, wal_checkpointed=checkpointed)

@@ -85,8 +85,9 @@ class MemberRepository(Protocol):
     async def set_state(self, member_id: int, state: MemberState) -> None:
         """Suspend, reactivate or mark unlinked."""
 
-    async def unlink(self, member_id: int) -> None:
-        """Crypto-shred the Telegram link (ciphertext and keyed hash removed, M-13)."""
+    async def unlink(self, member_id: int, now: datetime | None = None) -> None:
+        """Crypto-shred the Telegram link (ciphertext and keyed hash removed, M-13); ``now``
+        starts the pseudonym's retention (M-15)."""
 
     async def set_blocked(self, member_id: int, blocked: bool) -> None:
         """Record that the member blocked (or unblocked) the bot (R-06)."""

@@ -18,7 +18,8 @@ class RetentionCutoffs:
     """Rows last relevant *before* these instants are deleted (all aware UTC)."""
 
     now: datetime
-    #: Paid or rejected claims closed before this go, with their events (90 days).
+    #: Paid or rejected claims closed before this go, with their events (90 days); so do the
+    #: pseudonyms of members unlinked before this who have no claim left (issue #11.10).
     closed_claims: datetime
     #: Invites used, or expired unused, before this (7 days).
     invites: datetime

@@ -1,4 +1,13 @@
-"""Reading claims: an informant sees their own, and nothing else exists for them (M-04)."""
+"""Reading claims: an informant sees their own, and nothing else exists for them (M-04).
+
+Staff (coordinators of the claim's region, administrators) may open a claim's history: no
+screen lists claims for them, so the only way there is a ``claim:history:<id>`` callback they
+typed or forged. Each history shown to staff is audited (actor, ``view_claim``, ``claim:<id>``,
+never content) so that an insider walking claim ids (A3) leaves a trail an administrator can
+read (M-16, T-11); each refused one is audited and counted by the ``DenialWatch``. An
+informant's views of their own claims are not audited: the audit log would become a diary of
+when an informant looked, which is activity data we do not need to keep (M-01).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +15,7 @@ from dataclasses import dataclass
 
 from bot.domain.errors import NotFound
 from bot.domain.models import Claim, ClaimEvent, Member, Role
-from bot.domain.ports import ClaimRepository
+from bot.domain.ports import AuditLog, ClaimRepository, Clock
 from bot.services.authz import Action, authorize, is_allowed
 from bot.services.vigilance import DenialWatch
 
@@ -19,6 +28,10 @@ class ClaimService:
     #: Audits and counts refused claim views (T-10, T-11); the composition root always sets
     #: it (shared with the other services), unit tests of reading may leave it out.
     denials: DenialWatch | None = None
+    #: Where staff views of a claim's history are recorded, and the time they are stamped
+    #: with; the composition root sets both, unit tests of informant reads may leave them out.
+    audit: AuditLog | None = None
+    clock: Clock | None = None
 
     async def list_for(self, actor: Member) -> list[Claim]:
         """The actor's own claims.
@@ -29,8 +42,8 @@ class ClaimService:
         authorize(actor, Action.VIEW_OWN_CLAIMS)
         return await self.claims.list_for_member(actor.id)
 
-    async def history(self, actor: Member, claim_id: int) -> tuple[Claim, list[ClaimEvent]]:
-        """A claim and the history the actor may see (informants: visible notes only).
+    async def visible(self, actor: Member, claim_id: int) -> Claim:
+        """The claim, if ``actor`` may see it; nothing is shown or audited as seen yet.
 
         Raises:
             NotFound: unknown, or not the actor's to see (indistinguishable on purpose: both
@@ -41,5 +54,25 @@ class ClaimService:
             if self.denials is not None:
                 await self.denials.denied(actor, str(Action.VIEW_CLAIM), f"claim:{claim_id}")
             raise NotFound("claim")
+        return claim
+
+    async def history(self, actor: Member, claim_id: int) -> tuple[Claim, list[ClaimEvent]]:
+        """A claim and the history the actor may see (informants: visible notes only); for
+        staff, an audit row that they saw it. Call it when the history is about to be shown
+        (after the PIN check), so that the row records a view that happened.
+
+        Raises:
+            NotFound: as ``visible``.
+        """
+        claim = await self.visible(actor, claim_id)
+        if actor.role is not Role.INFORMANT and self.audit is not None and self.clock is not None:
+            await self.audit.record(
+                action=str(Action.VIEW_CLAIM),
+                result="ok",
+                now=self.clock.now(),
+                actor_id=actor.id,
+                actor_role=actor.role,
+                target=f"claim:{claim.id}",
+            )
         events = await self.claims.history(claim_id, visible_only=actor.role is Role.INFORMANT)
         return claim, events

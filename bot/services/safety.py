@@ -452,7 +452,7 @@ class SafetyService:
                 report.lost,
             )
         async with self.uow.transaction():
-            await self.members.unlink(member.id)
+            await self.members.unlink(member.id, now)
             await self.outbox.cancel_for_member(member.id)
             # After the cancel: the ids the wipe could not delete yet stay in the database
             # as wipe rows until deleted or past Telegram's window (issue #11.1).

@@ -4,6 +4,7 @@ codename, coordinators of several regions, and the PIN reset for a locked-out ad
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -168,3 +169,51 @@ def test_reset_pin_frees_a_sole_administrator_locked_out(
     unknown = chaski("members", "reset-pin", "Nadie")
     assert unknown.code == 2
     assert unknown.err == "chaski: no member with that codename (see chaski members list)\n"
+
+
+FORMULAS = ["=HYPERLINK(1)", "+Puma", "-Condor", "@Zorro"]
+
+
+def test_names_a_spreadsheet_would_run_are_printed_as_text(
+    chaski: Callable[..., Result], regions: tuple[str, str], tmp_path: Path
+) -> None:
+    """#11.10 (OWASP CSV injection): a codename or region starting with = + - @ gets a leading
+    ' in tables and TSV, so pasting the output into a spreadsheet runs nothing; other names
+    and JSON are printed exactly."""
+    del regions
+    assert chaski("region", "add", "--", "=Sur").code == 0
+    for codename in [*FORMULAS[:2], "Kuntur"]:
+        result = chaski(
+            "invite", "create", "--role", "informant", "--region", "=Sur",
+            f"--codename={codename}",
+        )  # fmt: skip
+        assert result.code == 0, result.err
+    names = tmp_path / "codenames.txt"
+    names.write_text("\n".join([*FORMULAS[2:], "Taruka"]) + "\n", encoding="utf-8")
+
+    batch = chaski(
+        "invite", "create-batch", "--role", "informant", "--region", "Ayacucho",
+        "--codenames", str(names),
+    )  # fmt: skip
+    listing = chaski("members", "list")
+    regions_table = chaski("region", "list")
+
+    assert batch.code == 0, batch.err
+    assert [line.split("\t")[0] for line in batch.out.splitlines()] == [
+        "'-Condor",
+        "'@Zorro",
+        "Taruka",
+    ]
+    rows = [line.split() for line in listing.out.splitlines()[1:]]
+    assert [(row[2], row[4]) for row in rows] == [
+        ("'=HYPERLINK(1)", "'=Sur"),
+        ("'+Puma", "'=Sur"),
+        ("Kuntur", "'=Sur"),
+        ("'-Condor", "Ayacucho"),
+        ("'@Zorro", "Ayacucho"),
+        ("Taruka", "Ayacucho"),
+    ]
+    assert "'=Sur" in regions_table.out.split()
+    exact = json.loads(chaski("members", "list", "--json").out)
+    assert [member["codename"] for member in exact] == [*FORMULAS[:2], "Kuntur", *FORMULAS[2:],
+                                                        "Taruka"]  # fmt: skip

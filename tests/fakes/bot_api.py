@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -45,6 +46,34 @@ BOT_USER: Final[dict[str, Any]] = {
 
 MAX_TEXT_LENGTH: Final = 4096
 """Telegram's limit for a message text after entity parsing (docs/telegram-limits.md §1)."""
+
+#: The tags Telegram's HTML parse mode accepts (Bot API, "HTML style").
+HTML_TAGS: Final = frozenset(
+    {
+        "a",
+        "b",
+        "blockquote",
+        "code",
+        "del",
+        "em",
+        "i",
+        "ins",
+        "pre",
+        "s",
+        "span",
+        "strike",
+        "strong",
+        "tg-emoji",
+        "tg-spoiler",
+        "u",
+    }
+)
+_HTML_PART: Final = re.compile(
+    r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)(\s[^<>]*)?>"
+    r"|&(?:(lt|gt|amp|quot)|#([0-9]{1,7})|#[xX]([0-9a-fA-F]{1,6}));"
+    r"|[<>&]"
+)
+_HTML_NAMED: Final = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 
 NOT_MODIFIED: Final = (
     "Bad Request: message is not modified: specified new message content and reply markup "
@@ -810,8 +839,7 @@ class FakeBotApi:
         text = str(params.get("text") or "")
         if not text:
             raise _ApiError(400, "Bad Request: message text is empty")
-        if len(text) > MAX_TEXT_LENGTH:
-            raise _ApiError(400, "Bad Request: message is too long")
+        _check_text(text, params)
         message_id = self._next_message_id(chat_id)
         markup = _inline_markup(params.get("reply_markup"))
         self._messages.setdefault(chat_id, {})[message_id] = _StoredMessage(
@@ -860,8 +888,7 @@ class FakeBotApi:
         text = str(params.get("text") or "")
         if not text:
             raise _ApiError(400, "Bad Request: message text is empty")
-        if len(text) > MAX_TEXT_LENGTH:
-            raise _ApiError(400, "Bad Request: message is too long")
+        _check_text(text, params)
         markup = _inline_markup(params.get("reply_markup"))
         if text == stored.text and markup == stored.reply_markup:
             raise _ApiError(400, NOT_MODIFIED)
@@ -1049,3 +1076,50 @@ def _public_bot_user() -> dict[str, Any]:
 def _utf16_len(text: str) -> int:
     """Entity offsets and lengths are counted in UTF-16 code units."""
     return len(text.encode("utf-16-le")) // 2
+
+
+def _check_text(text: str, params: dict[str, Any]) -> None:
+    """Refuse a text Telegram would refuse: too long, or HTML it cannot parse."""
+    if len(text) > MAX_TEXT_LENGTH:
+        raise _ApiError(400, "Bad Request: message is too long")
+    if str(params.get("parse_mode") or "").upper() == "HTML":
+        try:
+            parsed = html_text(text)
+        except ValueError as exc:
+            raise _ApiError(400, f"Bad Request: can't parse entities: {exc}") from None
+        if _utf16_len(parsed) > MAX_TEXT_LENGTH:
+            raise _ApiError(400, "Bad Request: message is too long")
+
+
+def html_text(text: str) -> str:
+    """The text Telegram shows for ``text`` in HTML parse mode; ValueError where it is invalid.
+
+    Stricter than Telegram on one point, on purpose: a ``&`` or ``>`` that is not part of an
+    entity is refused (Telegram shows it as typed), because in our texts it can only come from
+    an unescaped value or an entity cut in half. Tags must be known and properly nested.
+    """
+    shown: list[str] = []
+    opened: list[str] = []
+    position = 0
+    for match in _HTML_PART.finditer(text):
+        shown.append(text[position : match.start()])
+        position = match.end()
+        part = match[0]
+        if len(part) == 1:
+            raise ValueError(f"unescaped {part!r} at offset {match.start()}")
+        if part.startswith("&"):
+            named, decimal, hexadecimal = match[4], match[5], match[6]
+            code = int(decimal) if decimal else int(hexadecimal, 16) if hexadecimal else None
+            shown.append(_HTML_NAMED[named] if named else chr(code or 0))
+            continue
+        closing, name = match[1] == "/", match[2].lower()
+        if name not in HTML_TAGS:
+            raise ValueError(f"unsupported tag {name!r} at offset {match.start()}")
+        if not closing:
+            opened.append(name)
+        elif not opened or opened.pop() != name:
+            raise ValueError(f"unmatched end tag {name!r} at offset {match.start()}")
+    if opened:
+        raise ValueError(f"can't find end tag corresponding to start tag {opened[-1]!r}")
+    shown.append(text[position:])
+    return "".join(shown)

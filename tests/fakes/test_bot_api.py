@@ -28,7 +28,7 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from tests.fakes.bot_api import BOT_USER, NON_TEXT_KINDS, FakeBotApi, serve
+from tests.fakes.bot_api import BOT_USER, NON_TEXT_KINDS, FakeBotApi, html_text, serve
 
 TOKEN = "123:TEST"
 ANA = 4242
@@ -334,3 +334,22 @@ async def test_application_polls_a_pushed_message_and_replies(url: str, fake: Fa
 
     assert reply.params["text"] == "eco: hola"
     assert fake.calls_to("getUpdates")[-1].params["offset"] == 2  # the update was confirmed
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a &quo", "<b>open", "x < y", "&amp", "<b>a</i>", "<script>x</script>", "<b", "a &zz; b"],
+)
+async def test_html_telegram_cannot_parse_is_refused(
+    bot: Bot, fake: FakeBotApi, text: str
+) -> None:
+    """A cut entity or tag fails like on Telegram, so a test cannot miss it (#11.10)."""
+    with pytest.raises(BadRequest, match="parse entities"):
+        await bot.send_message(ANA, text, parse_mode="HTML")
+
+    sent = await bot.send_message(ANA, text.replace("<", "&lt;").replace("&", "&amp;"))
+    assert sent.text == text.replace("<", "&lt;").replace("&", "&amp;")  # no parse mode
+
+
+def test_html_text_decodes_entities_and_drops_tags() -> None:
+    assert html_text("<b>R-1</b> &lt;&gt;&amp;&quot;&#39;&#x41;") == "R-1 <>&\"'A"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 
 import pytest
 
 from bot.domain.models import Role
 from tests.conftest import RunningBot, seed_claims, seed_invite, seed_region
+from tests.fakes.bot_api import MAX_TEXT_LENGTH, html_text
 
 ANA, LUIS, COORD = 501, 502, 503
 EXPIRED = "Este menú ya no está disponible. Escribe /menu."
@@ -230,6 +233,63 @@ async def test_html_in_codename_operation_and_next_step_is_rendered_literally(
     assert "Próximo paso: &lt;/code&gt; *_[]()~ &amp; &lt;b&gt;" in text
     assert "<a" not in text
     assert "</code>" not in text
+
+
+def _csv_row(*fields: str) -> str:
+    row = io.StringIO()
+    csv.writer(row, lineterminator="").writerow(fields)
+    return row.getvalue()
+
+
+async def test_claims_far_longer_once_escaped_are_cut_into_valid_messages(
+    running_bot: RunningBot,
+) -> None:
+    """#11.10: every ``"`` becomes six characters; each message still parses, fits, and the
+    pages together show every claim whole, also on the pages reached with the buttons."""
+    services, fake = running_bot.services, running_bot.fake
+    codename = '"<&>' * 16  # 64 characters, 336 once escaped
+    operation = '"&<>' + '"' * 196
+    step = '&<"' + '"' * 497
+    await seed_region(services)
+    code = await seed_invite(services, codename)
+    rows = [
+        _csv_row(
+            f"R-{n}",
+            codename,
+            operation,
+            "2016-05-20",
+            "Pichari",
+            "10.00",
+            "approved",
+            "",
+            step,
+            "",
+        )
+        for n in range(1, 8)
+    ]
+    await seed_claims(services, *rows)
+    await running_bot.register(ANA, code, "es")
+    fake.reset_calls()
+
+    fake.push_message(ANA, "/estado")
+    await running_bot.settle()
+    [listed] = fake.sent(ANA)
+    message_id = running_bot.last_message_id(ANA)
+    pages, keyboard = [listed.params["text"]], listed.params["reply_markup"]["inline_keyboard"]
+    while f"claim:page:{len(pages)}" in {button["callback_data"] for button in keyboard[-1]}:
+        fake.push_callback(ANA, f"claim:page:{len(pages)}", message_id=message_id)
+        await running_bot.settle()
+        edited = fake.calls_to("editMessageText")[-1].params
+        pages.append(edited["text"])
+        keyboard = edited["reply_markup"]["inline_keyboard"]
+
+    assert [c for c in fake.calls if c.failed] == []
+    shown = [html_text(text) for text in pages]  # no entity or tag cut in half
+    assert all(len(text.encode("utf-16-le")) // 2 <= MAX_TEXT_LENGTH for text in shown)
+    assert len(pages) > 2
+    everything = "\n".join(shown)
+    assert everything.count(f"Próximo paso: {step}") == 7  # nothing cut away
+    assert everything.count(f"R-{7} · {operation}") == 1
 
 
 async def test_help_lists_the_members_commands(seeded: Seeded) -> None:

@@ -24,6 +24,7 @@ from handlers.render import (
     MAX_MESSAGE,
     MAX_NOTE,
     _claim_texts,
+    _paginate,
     _status_labels,
     render_claim,
     render_claim_list,
@@ -34,6 +35,7 @@ from handlers.render import (
     status_label,
 )
 from tests.conftest import TOKEN
+from tests.fakes.bot_api import MAX_TEXT_LENGTH, html_text
 
 LIMA = ZoneInfo("America/Lima")
 TODAY = date(2026, 3, 14)
@@ -163,6 +165,80 @@ def test_long_lists_are_split_within_the_limit_keeping_every_claim() -> None:
         for claim in page.claims:
             assert f"<b>{claim.reference}</b>" in page.text
     assert pages[0].text.startswith("<b>Puma</b>, estos son tus reclamos:")
+
+
+#: Raw text whose escaped form is about six times as long: every ``"`` becomes ``&quot;``.
+QUOTES_OPERATION = '"&<>' + '"' * 196
+QUOTES_STEP = '&<"' + '"' * 497
+
+
+def _shown(texts: list[str]) -> str:
+    """What a reader sees across messages; each must be valid HTML within Telegram's limit."""
+    shown = [html_text(text) for text in texts]  # ValueError on a cut entity or tag
+    assert all(len(text) <= MAX_MESSAGE for text in texts)
+    assert all(len(text.encode("utf-16-le")) // 2 <= MAX_TEXT_LENGTH for text in shown)
+    return "\n".join(shown)
+
+
+def test_an_oversized_claim_block_is_cut_between_lines_never_inside_an_entity() -> None:
+    """#11.10: escaped, one claim is longer than a message; each cut falls between lines."""
+    claims = [
+        replace(
+            CLAIM,
+            id=i,
+            reference=f"R-2016-{i:04d}",
+            operation=replace(CLAIM.operation, label=QUOTES_OPERATION),
+            next_step=QUOTES_STEP,
+        )
+        for i in range(3)
+    ]
+    assert len(render_claim(ES, Lang.ES, claims[0], TODAY)) > MAX_MESSAGE
+
+    pages = render_claim_list(ES, Lang.ES, '"<&>' * 16, claims, TODAY)
+    first = render_claim_page(ES, Lang.ES, '"<&>' * 16, claims, TODAY, number=0)
+    paged = [
+        render_claim_page(ES, Lang.ES, '"<&>' * 16, claims, TODAY, number=n)
+        for n in range(first.count)
+    ]
+
+    for texts in ([page.text for page in pages], [page.text for page in paged]):
+        shown = _shown(texts)
+        assert shown.count(f"Próximo paso: {QUOTES_STEP} (02/04/2026)") == 3  # nothing lost
+        assert shown.count(f"· {QUOTES_OPERATION}") == 3
+    for page in [*pages, *paged]:  # a message with the rest of a claim keeps its button
+        assert page.claims
+    assert {claim.id for page in pages for claim in page.claims} == {0, 1, 2}
+
+
+def test_a_line_longer_than_a_message_is_cut_between_tokens_with_tags_closed() -> None:
+    """The last resort: a single line over the limit is cut between entities and tags, the
+    first piece filling the room left under the header, and a tag open at a cut is closed
+    and opened again, so each message parses on its own."""
+    header = "<b>" + "&quot;" * 500 + "</b>"
+    block = "<b>" + "&amp;" * 2000 + "</b> " + "x&lt;" * 10
+
+    pages = _paginate(header, [(block, "item")], MAX_MESSAGE)
+
+    texts = [text for text, _ in pages]
+    shown = _shown(texts).replace("\n", "")  # cuts add no characters, only message breaks
+    assert shown == '"' * 500 + "&" * 2000 + " " + "x<" * 10
+    assert [items for _, items in pages] == [["item"]] * len(pages)
+    assert len(pages) == 4
+    assert texts[0].startswith(header + "\n\n<b>&amp;")
+    assert all(text.startswith("<b>&amp;") for text in texts[1:])
+    assert all(text.endswith("&amp;</b>") for text in texts[:-1])
+
+
+def test_a_history_with_a_long_escaped_note_fits_and_loses_nothing() -> None:
+    claim = replace(CLAIM, operation=replace(CLAIM.operation, label=QUOTES_OPERATION))
+    note = '"' * (MAX_NOTE - 1)
+    events = [
+        ClaimEvent(7, datetime(2026, 3, 2, 13, 0, tzinfo=UTC), ClaimStatus.PAID, note, True)
+    ] * 2
+
+    texts = render_history(ES, Lang.ES, LIMA, claim, events)
+
+    assert _shown(texts).count(note) == 2
 
 
 def test_empty_list_says_so_without_buttons() -> None:

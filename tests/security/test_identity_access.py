@@ -477,3 +477,74 @@ async def test_t11_repeated_out_of_scope_actions_notify_the_admins_once(
     assert len(query(path, "SELECT 1 FROM audit WHERE result = 'denied'")) == 6
     assert [status for _, status in await _notes(bot, "denials:")] == ["sent"]
     assert bot.fake.texts(ADMIN) == [DENIAL_NOTE]
+
+
+async def test_t11_staff_views_of_claim_history_are_audited_and_kept_to_their_regions(
+    region: RunningBot,
+) -> None:
+    """T-11, #11.10: no screen lists claims to staff, so a coordinator reaches a history only
+    by typing its callback. Inside their regions it is shown after the PIN and audited
+    (actor, ``view_claim``, ``claim:<id>``, nothing else); outside it is "menu expired" and
+    audited as denied; an administrator's view is audited too; an informant's own is not."""
+    bot = region
+    services = bot.services
+    path = db_file(bot)
+    await bot.register(ADMIN, await seed_invite(services, "Apu-Vista", role=Role.ADMIN))
+    await bot.register(ANA, await seed_invite(services, "Kuntur-Pichari"))
+    await bot.register(
+        PUMA, await seed_invite(services, "Puma-Vista", role=Role.COORDINATOR, region="Pichari")
+    )
+    await seed_region(services, "Llochegua")
+    await seed_invite(services, "Oso-Llochegua", region="Llochegua")
+    await seed_claims(
+        services,
+        "R-2024-0501,Kuntur-Pichari,Halcon 2024,2024-05-20,Pichari,1500.00,registered,,,",
+        "R-2024-0502,Oso-Llochegua,Condor 2024,2024-05-20,Llochegua,900.00,registered,,,",
+    )
+    [(mine,)] = query(
+        path,
+        "SELECT id FROM claims WHERE region_id = (SELECT id FROM regions WHERE name = 'Pichari')",
+    )
+    [(other,)] = query(path, "SELECT id FROM claims WHERE id <> ?", (mine,))
+    [(puma_id,)] = query(path, "SELECT max(id) FROM members WHERE role = 'coordinator'")
+    [(admin_id,)] = query(path, "SELECT max(id) FROM members WHERE role = 'admin'")
+
+    def views() -> list[tuple[Any, ...]]:
+        return query(
+            path,
+            "SELECT actor_id, actor_role, action, target, result FROM audit"
+            " WHERE action = 'view_claim' ORDER BY id",
+        )
+
+    # Without an open PIN session nothing is shown, so nothing is audited as seen.
+    bot.fake.push_callback(PUMA, f"claim:history:{mine}", message_id=1)
+    await bot.settle()
+    assert not any("Historial" in text for text in bot.fake.texts(PUMA))
+    assert views() == []
+
+    await set_pin_in_chat(bot, PUMA)
+    bot.fake.reset_calls()
+    bot.fake.push_callback(PUMA, f"claim:history:{mine}", message_id=1)
+    await bot.settle()
+    [shown] = bot.fake.texts(PUMA)
+    assert shown.startswith("Historial de <b>R-2024-0501</b>")
+    bot.fake.push_callback(PUMA, f"claim:history:{other}", message_id=1)  # forged
+    await bot.settle()
+    assert bot.fake.texts(PUMA)[-1] == EXPIRED
+    assert views() == [
+        (puma_id, "coordinator", "view_claim", f"claim:{mine}", "ok"),
+        (puma_id, "coordinator", "view_claim", f"claim:{other}", "denied"),
+    ]
+
+    await set_pin_in_chat(bot, ADMIN)
+    bot.fake.push_callback(ADMIN, f"claim:history:{other}", message_id=1)
+    await bot.settle()
+    assert bot.fake.texts(ADMIN)[-1].startswith("Historial de <b>R-2024-0502</b>")
+    assert views()[-1] == (admin_id, "admin", "view_claim", f"claim:{other}", "ok")
+
+    bot.fake.push_callback(ANA, f"claim:history:{mine}", message_id=1)
+    await bot.settle()
+    assert bot.fake.texts(ANA)[-1].startswith("Historial de <b>R-2024-0501</b>")
+    assert len(views()) == 3  # an informant's look at their own claim leaves no row
+    rows = query(path, "SELECT target FROM audit")
+    assert not any("R-2024" in str(target) or "Halcon" in str(target) for (target,) in rows)

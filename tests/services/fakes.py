@@ -218,7 +218,7 @@ class InMemoryMembers:
         """Change the member's state."""
         self.members[member_id] = replace(self.members[member_id], state=state)
 
-    async def unlink(self, member_id: int) -> None:
+    async def unlink(self, member_id: int, now: datetime | None = None) -> None:
         """Drop the Telegram link and mark the member unlinked."""
         self.links = {tid: mid for tid, mid in self.links.items() if mid != member_id}
         self.members[member_id] = replace(

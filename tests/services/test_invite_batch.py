@@ -161,7 +161,7 @@ class FakeStore:
     async def set_state(self, member_id: int, state: MemberState) -> None:
         raise AssertionError("not used")
 
-    async def unlink(self, member_id: int) -> None:
+    async def unlink(self, member_id: int, now: datetime | None = None) -> None:
         raise AssertionError("not used")
 
     async def set_blocked(self, member_id: int, blocked: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,10 +17,14 @@ from bot.services.clock import SystemClock
 from bot.services.retention import RetentionPolicy, RetentionService
 from storage.audit import CHECKPOINT_ACTION, SqliteAuditLog
 from storage.claims import SqliteClaimRepository
-from storage.codec import Sealer, ts
-from storage.database import Database
+from storage.codec import Sealer, parse_ts, ts
+from storage.database import Database, migrations
 from storage.keys import KeyMaterial, ensure_keys, load_keys
-from storage.members import SqliteAccountCounters, SqliteInviteRepository
+from storage.members import (
+    SqliteAccountCounters,
+    SqliteInviteRepository,
+    SqliteMemberRepository,
+)
 from storage.regions import SqliteRegionRepository
 from storage.retention import SqliteRetentionStore
 
@@ -269,6 +274,10 @@ async def test_purge_removes_exactly_what_is_past_its_retention(
         "alert_deliveries": 1,
         "help_requests": 1,
         "alert_drafts": 1,
+        "members": 0,  # nobody here is unlinked
+        "member_regions": 0,
+        "member_pins": 0,
+        "pin_prompts": 0,
         "audit": 4,
     }
     assert report.wal_checkpointed is True
@@ -409,3 +418,113 @@ async def test_a_busy_reader_is_reported_not_fatal(
     finally:
         await other.reader.execute("ROLLBACK")
         await other.close()
+
+
+async def _member(
+    db: Database, keys: KeyMaterial, codename: str, *, unlinked_days: int | None, role: Role
+) -> int:
+    """A member created long ago, unlinked ``unlinked_days`` before NOW (None: still linked)."""
+    invites = SqliteInviteRepository(db, keys)
+    code = codename.lower().ljust(43, "c")
+    member_id = await invites.create(
+        NewInvite(role, "R01", codename, Lang.ES, 72), code, NOW - 899 * DAY, NOW - 900 * DAY
+    )
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO member_pins (member_id, updated_at) VALUES (?, ?)",
+            (member_id, ts(NOW - 899 * DAY)),
+        )
+    if unlinked_days is not None:
+        await SqliteMemberRepository(db, keys).unlink(member_id, NOW - unlinked_days * DAY)
+    return member_id
+
+
+async def test_unlinked_members_without_claims_are_purged_after_the_retention_period(
+    setup: tuple[Database, KeyMaterial, Path],
+) -> None:
+    """T-37, #11.10: a pseudonym unlinked longer ago than the closed-claims retention (90
+    days) and with nothing attached goes, with its region links and PIN row, and its
+    codename's ciphertext and keyed hash leave the file; everything else stays."""
+    db, keys, db_path = setup
+    await SqliteRegionRepository(db).add("R01", NOW - 900 * DAY)
+    gone = await _member(db, keys, "Vicuna", unlinked_days=91, role=Role.INFORMANT)
+    recent = await _member(db, keys, "Alpaca", unlinked_days=89, role=Role.INFORMANT)
+    linked = await _member(db, keys, "Taruka", unlinked_days=None, role=Role.INFORMANT)
+    with_claim = await _member(db, keys, "Puma", unlinked_days=400, role=Role.INFORMANT)
+    await _claim(db, keys, ref="REF-ABIERTO", op="OP-1", status=ClaimStatus.APPROVED,
+                 at=NOW - 400 * DAY)  # fmt: skip
+    closing = await _member(db, keys, "Kuntur", unlinked_days=95, role=Role.INFORMANT)
+    await _claim(db, keys, ref="REF-CERRADO", op="OP-2", status=ClaimStatus.PAID,
+                 at=NOW - 91 * DAY, codename="Kuntur")  # fmt: skip
+    author = await _member(db, keys, "Jefe", unlinked_days=200, role=Role.COORDINATOR)
+    alerts = Sealer(keys.cipher, "alerts")
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO alerts (id, creator_id, nonce, text_es_enc, text_qu_enc, severity,"
+            " status, created_at) VALUES (1, ?, 'n', ?, ?, 'info', 'sending', ?)",
+            (author, alerts.seal("text_es", 1, "a"), alerts.seal("text_qu", 1, "q"),
+             ts(NOW - 10 * DAY)),
+        )  # fmt: skip
+    traces = {
+        name: await _cells(db, "members", "id", member_id, "codename_hmac, codename_enc")
+        for name, member_id in (("gone", gone), ("closing", closing), ("recent", recent))
+    }
+    service = RetentionService(
+        SqliteRetentionStore(db, batch_size=1), SystemClock(ZoneInfo("UTC"))
+    )
+
+    report = await service.purge(NOW)
+
+    assert report.deleted["members"] == 2
+    assert report.deleted["member_regions"] == 2
+    assert report.deleted["member_pins"] == 2
+    rows = await db.fetchall("SELECT id FROM members ORDER BY id")
+    assert [row["id"] for row in rows] == sorted([recent, linked, with_claim, author])
+    orphans = await db.fetchone(
+        "SELECT (SELECT count(*) FROM member_regions WHERE member_id IN (?, ?))"
+        " + (SELECT count(*) FROM member_pins WHERE member_id IN (?, ?))",
+        (gone, closing, gone, closing),
+    )
+    assert orphans is not None
+    assert orphans[0] == 0
+    after = _raw(db_path)
+    assert [cell for cell in traces["gone"] + traces["closing"] if cell in after] == []
+    assert all(cell in after for cell in traces["recent"])
+    assert (await service.purge(NOW)).deleted["members"] == 0
+
+
+async def test_re_enrolment_restarts_the_pseudonyms_retention(
+    setup: tuple[Database, KeyMaterial, Path],
+) -> None:
+    db, keys, _ = setup
+    await SqliteRegionRepository(db).add("R01", NOW - 900 * DAY)
+    member_id = await _member(db, keys, "Vicuna", unlinked_days=200, role=Role.INFORMANT)
+    invite = NewInvite(Role.INFORMANT, "R01", "Vicuna", Lang.ES, 72)
+    again = await SqliteInviteRepository(db, keys).reenrol(
+        invite, "v2".ljust(43, "v"), NOW - 9 * DAY, NOW - 10 * DAY
+    )
+    assert again == member_id
+    service = RetentionService(SqliteRetentionStore(db), SystemClock(ZoneInfo("UTC")))
+
+    assert (await service.purge(NOW)).deleted["members"] == 0
+
+
+def test_members_unlinked_before_the_column_existed_count_from_the_migration(
+    tmp_path: Path,
+) -> None:
+    """Migration 0010 gives earlier unlinks the time it ran: never purged sooner."""
+    path = tmp_path / "old.sqlite3"
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        for version, sql in migrations():
+            if "unlinked_at" in sql:
+                conn.execute(
+                    "INSERT INTO members (role, codename_enc, codename_hmac, state, created_at)"
+                    " VALUES ('informant', x'00', 'h1', 'unlinked', '2020-01-01T00:00:00+00:00')"
+                )
+                before = datetime.now(UTC).replace(microsecond=0)
+                conn.executescript(f"BEGIN;{sql}\nPRAGMA user_version = {version};COMMIT;")
+                [(stamp,)] = conn.execute("SELECT unlinked_at FROM members").fetchall()
+                assert parse_ts(stamp) >= before
+                return
+            conn.executescript(f"BEGIN;{sql}\nPRAGMA user_version = {version};COMMIT;")
+    raise AssertionError("no migration adds members.unlinked_at")
