@@ -77,7 +77,8 @@ async def _prepare_unlimited(application: Any, args: argparse.Namespace) -> dict
     from bot.domain.outbox import OutboxKind, OutboxMessage  # noqa: PLC0415
     from bot.services.alerts import TEMPLATE_ALERT  # noqa: PLC0415
     from bot.services.outbox import SenderConfig  # noqa: PLC0415
-    from handlers.notifier import AiolimiterPacer, TelegramNotifier  # noqa: PLC0415
+    from handlers.notifier import TelegramNotifier  # noqa: PLC0415
+    from handlers.pacing import SendPacer  # noqa: PLC0415
 
     services = application.bot_data.services
     sender = services.outbox_sender
@@ -105,7 +106,7 @@ async def _prepare_unlimited(application: Any, args: argparse.Namespace) -> dict
     # Lift the global rate; batch size and calls in flight: the engine's defaults unless given.
     sender.config = SenderConfig(rate=None, max_in_flight=args.in_flight)
     notifier = TelegramNotifier(application.bot, application.bot_data.catalogs)
-    await sender.start(notifier, AiolimiterPacer(None, per_chat_interval=0))
+    await sender.start(notifier, SendPacer(None, per_chat_interval=0))
     return {"enqueue_s": enqueue_s, "recipients": len(members)}
 
 

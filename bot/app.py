@@ -24,6 +24,7 @@ from handlers.concurrency import PerChatUpdateProcessor
 from handlers.context import BotApplication, BotContext, BotData
 from handlers.heartbeat import PollingRequest, start_heartbeat
 from handlers.http import AiohttpRequest
+from handlers.pacing import PacingRateLimiter, SendPacer
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -65,6 +66,13 @@ def build_application(settings: Settings, *, clock: Clock | None = None) -> BotA
         # (docs/performance.md). Bot calls and the long poll get separate pools, as in PTB.
         .request(AiohttpRequest())
         .get_updates_request(polling)
+        # One pacer for every message, replies and edits as much as outbox rows; the
+        # outbox sender takes the same one in ``handlers.jobs.start_outbox``.
+        .rate_limiter(
+            PacingRateLimiter(
+                SendPacer(settings.send_rate, per_chat_interval=settings.per_chat_interval)
+            )
+        )
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
         .job_queue(JobQueue[BotContext]())
         .defaults(

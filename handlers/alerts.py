@@ -785,10 +785,12 @@ async def on_answer_button(update: Update, context: BotContext, member: Member) 
         # Translators: [seguridad] respuesta al botón «Estoy bien» de un aviso.
         note = t.gettext("Respondiste: estás bien. Si algo cambia, toca «Necesito ayuda».")
         keyboard = answer_keyboard(t, str(alert_id), safe=False)
-    await send.edit_text(
+    # The callback answer tells the person at once; the restatement in the message waits for
+    # a send slot behind safety messages and tallies (a storm of answers, issue #13).
+    await send.answer_callback(context, query.id, note)
+    send.edit_later(
         context, chat_id, message_id, f"{original}\n\n<i>{note}</i>", reply_markup=keyboard
     )
-    await send.answer_callback(context, query.id, note)
 
 
 @_staff_button

@@ -9,10 +9,11 @@ in-memory fakes:
   (``queued``/``errored``, ``next_attempt_at`` and ``not_before`` passed, not expired) to
   ``sending`` with ``lease_until = now + 60 s``, ordered by priority, then id (R-07). Only about
   one second of work is leased at a time, so a safety alert enqueued during a broadcast waits at
-  most that long, and interactive replies (which never pass through here) never queue behind it.
+  most that long, and interactive replies (which never pass through here) go ahead of it.
 * **Sending** happens outside any transaction, with up to ``max_in_flight`` calls at once
-  (Telegram latency must not cap throughput), each paced by a :class:`Pacer` (global rate and
-  >= 1 s between messages to one chat).
+  (Telegram latency must not cap throughput), each paced by a :class:`Pacer`: the bot's one
+  pacer, shared with its replies and edits (global rate, >= 1 s between messages to one
+  chat, replies first).
 * **Recording (R-02).** Outcomes are batched and applied as compare-and-set updates
   (``WHERE id = ? AND status = 'sending' AND lease_until = ?``) in one transaction per batch,
   together with their follow-ups (deletion rows, blocked-member handling), so a result is either
