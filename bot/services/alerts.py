@@ -439,7 +439,11 @@ class AlertService:
         return result
 
     async def _enqueue_tally(self, alert: Alert) -> bool:
-        """Queue one edit of the sender's summary if any count changed (coalescing)."""
+        """Queue one edit of the sender's summary if any count changed (coalescing).
+
+        The row carries the tally's version: it cancels the edit still waiting for this
+        message, so however many answers arrive, one edit with the latest counts is pending.
+        """
         if alert.tally_message_id is None or alert.status is not AlertStatus.SENDING:
             return False
         tally = await self.alerts.tally(alert.id)
@@ -454,6 +458,8 @@ class AlertService:
                 template=TEMPLATE_TALLY,
                 params=tally_params(alert, tally),
                 correlation=f"tally:{alert.id}",
+                # One pending edit per tally message, never an older count after a newer one.
+                version=version,
             )
         )
 
