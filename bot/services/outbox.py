@@ -47,6 +47,7 @@ from typing import Protocol
 
 from bot.domain.outbox import (
     DELETE_TEMPLATE,
+    KIND_PRIORITY,
     LeasedRow,
     Notifier,
     Outbox,
@@ -121,8 +122,11 @@ class RecipientDirectory(Protocol):
 class Pacer(Protocol):
     """Spaces Telegram calls: the global send rate and the per-chat gap (R-07)."""
 
-    async def acquire(self, chat_id: int | None) -> None:
-        """Wait for the next global slot, and for ``chat_id``'s slot unless it is None."""
+    async def acquire(self, chat_id: int | None, rank: int = 0) -> None:
+        """Wait for the next global slot, and for ``chat_id``'s slot unless it is None.
+
+        ``rank`` is the row's priority (R-07, lower first) among rows waiting for slots.
+        """
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,7 +547,7 @@ class OutboxSender:
         # Attempts are created only by the loop, which start() runs after binding both.
         assert notifier is not None  # noqa: S101 - set by start()
         assert pacer is not None  # noqa: S101 - set by start()
-        await pacer.acquire(None if deleting else recipient.chat_id)
+        await pacer.acquire(None if deleting else recipient.chat_id, int(KIND_PRIORITY[row.kind]))
         if self._halted or self._paused_for() > 0:
             # A 429 or a stop arrived while this one waited for its slot: do not send.
             return _Done(row, _requeue(row, self._clock.now(), None))
