@@ -489,6 +489,7 @@ class AlertService:
         """
         authorize(member, Action.ANSWER_ALERT)
         request = None
+        deferred = False
         async with self.uow.transaction():
             alert = await self.alerts.get(alert_id)
             now = self.clock.now()
@@ -501,12 +502,22 @@ class AlertService:
                 await self._audit(member, "alert_answer", str(answer), f"alert:{alert.id}")
                 if answer is Answer.HELP:
                     request = await self._escalate(alert, member, now)
-                await self._enqueue_tally(alert)
+                # Counting costs a pass over every recipient: while an edit still waits for
+                # the coordinator's chat, leave the counts to the caller's refresh_tally.
+                deferred = await self.alerts.tally_waiting(alert.id)
+                if not deferred:
+                    await self._enqueue_tally(alert)
         if alert is None or stored is None:
             # Nothing was written above; the denial is audited in its own transaction.
             await self.denials.denied(member, "alert_answer", f"alert:{alert_id}")
             raise NotFound("alert")
-        return AnswerOutcome(alert=alert, answer=answer, changed=stored, help_request=request)
+        return AnswerOutcome(
+            alert=alert,
+            answer=answer,
+            changed=stored,
+            help_request=request,
+            tally_deferred=deferred,
+        )
 
     async def _helpers(self, region: str | None) -> list[Member]:
         """The region's coordinators; administrators if the region has none (never nobody)."""
