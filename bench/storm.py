@@ -290,7 +290,7 @@ def print_storm(r: StormResult) -> list[bool]:
             f"≤ {MAX_TALLY_LAG_S:g} s",
             verdict(tally_ok),
         ],
-        ["tally edits sent during the storm", str(r.tally_edits), "", ""],
+        ["tally edits the coordinator received (whole run)", str(r.tally_edits), "", ""],
         [
             "help escalations delivered",
             f"{r.escalations} of {r.help_presses}",
