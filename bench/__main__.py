@@ -1,6 +1,8 @@
-"""``python -m bench``: the /estado benchmark, then the outbox benchmark, with their defaults.
+"""``python -m bench``: the /estado, outbox (broadcast) and answer-storm benchmarks in turn.
 
-``--quick`` runs each /estado variant once (instead of the median of three) for a fast look.
+``--quick`` runs each /estado variant once (instead of the median of three) for a fast look;
+``--only`` picks benchmarks (e.g. ``--only outbox storm`` for the two under Telegram's
+limits). Each runs with its defaults; run ``python -m bench.<name> --help`` for options.
 Exit status 1 if any target is missed.
 """
 
@@ -10,20 +12,28 @@ import argparse
 import asyncio
 import sys
 
-from bench import estado, outbox
+from bench import estado, outbox, storm
+
+BENCHMARKS = ("estado", "outbox", "storm")
 
 
 def main() -> None:
-    """Run both benchmarks in turn."""
+    """Run the chosen benchmarks in turn."""
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="one /estado run per variant")
+    p.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS))
     args = p.parse_args()
-    estado_args = estado.parser().parse_args(["--repeats", "1"] if args.quick else [])
-    estado_args.keep = False
-    ok = asyncio.run(estado.run(estado_args))
-    print()
-    outbox_args = outbox.parser().parse_args([])
-    ok = asyncio.run(outbox.run(outbox_args)) and ok
+    ok = True
+    if "estado" in args.only:
+        estado_args = estado.parser().parse_args(["--repeats", "1"] if args.quick else [])
+        estado_args.keep = False
+        ok = asyncio.run(estado.run(estado_args)) and ok
+        print()
+    if "outbox" in args.only:
+        ok = asyncio.run(outbox.run(outbox.parser().parse_args([]))) and ok
+        print()
+    if "storm" in args.only:
+        ok = asyncio.run(storm.run(storm.parser().parse_args([]))) and ok
     sys.exit(0 if ok else 1)
 
 

@@ -34,12 +34,15 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 Prepare = Callable[[Any, argparse.Namespace], Awaitable[dict[str, Any]]]
 
 
-async def _prepare_alert(application: Any, args: argparse.Namespace) -> dict[str, Any]:
+async def _prepare_alert(
+    application: Any, args: argparse.Namespace, tally_message_id: int | None = None
+) -> dict[str, Any]:
     """Send an urgent alert to ``args.region`` through the real alert service.
 
     A coordinator composes and confirms it; above the approval threshold an administrator
     approves it (M-14), which writes every recipient's outbox row in one transaction. The
     sender, already started by ``on_startup``, picks the rows up as soon as they commit.
+    ``tally_message_id`` becomes the alert's live tally, as the preview does in the chat.
     """
     from bot.domain.alerts import AlertStatus, Severity  # noqa: PLC0415
     from bot.domain.models import Role  # noqa: PLC0415
@@ -56,14 +59,27 @@ async def _prepare_alert(application: Any, args: argparse.Namespace) -> dict[str
     await alerts.toggle_region(coordinator, region.id)
     await alerts.set_severity(coordinator, Severity.URGENT)
     preview = await alerts.preview(coordinator)
-    alert = await alerts.confirm(coordinator, draft.nonce, None)
+    alert = await alerts.confirm(coordinator, draft.nonce, tally_message_id)
     if alert.status is AlertStatus.PENDING:
         alert = await alerts.approve(admin, alert.id)
     return {
         "enqueue_s": time.perf_counter() - started,
         "recipients": preview.recipients,
         "needed_approval": preview.needs_approval,
+        "alert_id": alert.id,
     }
+
+
+async def _prepare_storm(application: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The answer storm's alert: as ``alert``, with a live tally in the coordinator's chat.
+
+    The tally message is posted first through the bot's one send path (``--tally-chat`` is
+    the coordinator's chat), as the confirmed preview would be.
+    """
+    from handlers.send import post_message  # noqa: PLC0415
+
+    message_id = await post_message(application.bot, args.tally_chat, "Aviso", None)
+    return await _prepare_alert(application, args, tally_message_id=message_id)
 
 
 async def _prepare_unlimited(application: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -77,7 +93,8 @@ async def _prepare_unlimited(application: Any, args: argparse.Namespace) -> dict
     from bot.domain.outbox import OutboxKind, OutboxMessage  # noqa: PLC0415
     from bot.services.alerts import TEMPLATE_ALERT  # noqa: PLC0415
     from bot.services.outbox import SenderConfig  # noqa: PLC0415
-    from handlers.notifier import AiolimiterPacer, TelegramNotifier  # noqa: PLC0415
+    from handlers.notifier import TelegramNotifier  # noqa: PLC0415
+    from handlers.pacing import SendPacer  # noqa: PLC0415
 
     services = application.bot_data.services
     sender = services.outbox_sender
@@ -105,7 +122,7 @@ async def _prepare_unlimited(application: Any, args: argparse.Namespace) -> dict
     # Lift the global rate; batch size and calls in flight: the engine's defaults unless given.
     sender.config = SenderConfig(rate=None, max_in_flight=args.in_flight)
     notifier = TelegramNotifier(application.bot, application.bot_data.catalogs)
-    await sender.start(notifier, AiolimiterPacer(None, per_chat_interval=0))
+    await sender.start(notifier, SendPacer(None, per_chat_interval=0))
     return {"enqueue_s": enqueue_s, "recipients": len(members)}
 
 
@@ -159,6 +176,7 @@ async def _prepare_bare_sends(application: Any, args: argparse.Namespace) -> dic
 
 PREPARE: dict[str, Prepare] = {
     "alert": _prepare_alert,
+    "storm": _prepare_storm,
     "unlimited": _prepare_unlimited,
     "bare-sends": _prepare_bare_sends,
 }
@@ -322,6 +340,7 @@ def main() -> None:
     parser.add_argument("--prepare", choices=sorted(PREPARE))
     parser.add_argument("--region", default="VRAEM", help="alert region (--prepare)")
     parser.add_argument("--in-flight", type=int, help="sender calls in flight (unlimited)")
+    parser.add_argument("--tally-chat", type=int, default=0, help="coordinator's chat (storm)")
     parser.add_argument("--first-chat", type=int, default=0, help="first chat (bare-sends)")
     parser.add_argument("--chats", type=int, default=1, help="chats in turn (bare-sends)")
     parser.add_argument("--messages", type=int, default=10_000, help="rows (unlimited)")

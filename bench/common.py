@@ -229,7 +229,7 @@ def _claims_csv(rows: Sequence[tuple[int, str, int]]) -> bytes:
     """CSV of ``claims`` claims for each (member index, region, claims)."""
     header = (
         "reference,codename,operation,operation_date,region,promised_amount,status,"
-        "promised_date,next_step,next_step_date"
+        "promised_date,next_step,next_step_date,paid_amount"
     )
     lines = [header]
     start = date(2023, 1, 1)
@@ -239,11 +239,14 @@ def _claims_csv(rows: Sequence[tuple[int, str, int]]) -> bytes:
             op = number % 200
             status = _STATUSES[number % len(_STATUSES)]
             promised = start + timedelta(days=number % 700)
+            amount = 1000 + (number % 50) * 37
+            # A partial payment names what was paid (the import requires it).
+            paid = f"{amount // 2}.00" if status == "partially_paid" else ""
             lines.append(
                 f"R-{number:07d},{codename(index)},Operación {op:03d},"
                 f"{(start + timedelta(days=op)).isoformat()},{region},"
-                f"{1000 + (number % 50) * 37}.50,{status},{promised.isoformat()},"
-                f"Revisión de documentos,{(promised + timedelta(days=30)).isoformat()}"
+                f"{amount}.50,{status},{promised.isoformat()},"
+                f"Revisión de documentos,{(promised + timedelta(days=30)).isoformat()},{paid}"
             )
     return ("\n".join(lines) + "\n").encode("utf-8")
 

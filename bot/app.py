@@ -25,6 +25,7 @@ from bot.wiring import open_wiring
 from handlers.concurrency import PerChatUpdateProcessor
 from handlers.context import BotApplication, BotContext, BotData
 from handlers.http import AiohttpRequest
+from handlers.pacing import PacingRateLimiter, SendPacer
 from handlers.polling import PollingRequest
 
 _LOGGER = logging.getLogger(__name__)
@@ -76,6 +77,13 @@ def build_application(
         # (docs/performance.md). Bot calls and the long poll get separate pools, as in PTB.
         .request(AiohttpRequest())
         .get_updates_request(polling)
+        # One pacer for every message, replies and edits as much as outbox rows; the
+        # outbox sender takes the same one in ``handlers.jobs.start_outbox``.
+        .rate_limiter(
+            PacingRateLimiter(
+                SendPacer(settings.send_rate, per_chat_interval=settings.per_chat_interval)
+            )
+        )
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
         .job_queue(JobQueue[BotContext]())
         .defaults(

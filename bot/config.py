@@ -80,6 +80,9 @@ class Settings:
     concurrent_updates: int = 32
     #: Global outbox send rate, messages per second (Telegram's ceiling is about 30).
     send_rate: float = 25.0
+    #: Seconds between two messages to one chat, replies and outbox alike (Telegram allows
+    #: about one a second; the margin absorbs network jitter). 0 lifts it (functional tests).
+    per_chat_interval: float = 1.1
     #: Alerts to more recipients than this need a second person's approval (M-14).
     alert_approval_threshold: int = 200
     #: Long-polling timeout in seconds.

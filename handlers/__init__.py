@@ -143,5 +143,7 @@ async def on_startup(application: BotApplication, polling: PollingRequest | None
 
 
 async def on_shutdown(application: BotApplication) -> None:
-    """Stop the sender, letting in-flight sends finish."""
+    """Drop follow-up edits still waiting for a slot; stop the sender, letting in-flight
+    sends finish."""
+    await send.follow_ups_done(application.bot_data, cancel=True)
     await jobs.stop_outbox(application)

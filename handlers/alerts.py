@@ -24,9 +24,10 @@ import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import JobQueue
 
 from bot.domain.alerts import (
     TEMPLATES,
@@ -68,6 +69,11 @@ _LOGGER = logging.getLogger(__name__)
 
 SENDERS = (Role.COORDINATOR, Role.ADMIN)
 
+#: Seconds after a deferred answer that its alert's tally is counted again (about the
+#: per-chat interval: the coordinator's chat takes no more edits than that).
+TALLY_DEFER = 1.0
+#: Name prefix of the one-off job that counts one alert's tally again (not a periodic tick).
+_DEFERRED_TALLY_JOB = "alert-tally"
 
 #: Spanish msgids of the shipped templates (keys and placeholders: ``bot.domain.alerts``).
 #: None asks anyone to go anywhere or share a location (A3).
@@ -1074,6 +1080,8 @@ async def on_answer_button(update: Update, context: BotContext, member: Member) 
     except (NotFound, NotAllowed, ValueError):
         await menu_expired(update, context, member, chat_id)
         return
+    if outcome.tally_deferred:
+        defer_tally(context, alert_id)
     if not outcome.changed:
         await send.answer_callback(context, query.id)
         return
@@ -1087,10 +1095,12 @@ async def on_answer_button(update: Update, context: BotContext, member: Member) 
         # Translators: [seguridad] respuesta al botón «Estoy bien» de un aviso.
         note = t.gettext("Respondiste: estás bien. Si algo cambia, toca «Necesito ayuda».")
         keyboard = answer_keyboard(t, str(alert_id), safe=False)
-    await send.edit_text(
+    # The callback answer tells the person at once; the restatement in the message waits for
+    # a send slot behind safety messages and tallies (a storm of answers, issue #13).
+    await send.answer_callback(context, query.id, note)
+    send.edit_later(
         context, chat_id, message_id, f"{original}\n\n<i>{note}</i>", reply_markup=keyboard
     )
-    await send.answer_callback(context, query.id, note)
 
 
 @_staff_button
@@ -1358,6 +1368,27 @@ async def on_follow_up_button(
 
 
 # ---------------------------------------------------------------------- the tally tick
+
+
+def defer_tally(context: BotContext, alert_id: int) -> None:
+    """Refresh one alert's tally in ``TALLY_DEFER`` s unless a refresh is already pending.
+
+    An answer that found a tally edit still waiting queued none (``tally_deferred``): this
+    one refresh then counts every answer that arrived meanwhile, so a storm of answers costs
+    about one count a second and the tally shows the last press soon after it.
+    """
+    # PTB types a context's job queue with an unbound context type; it is the application's.
+    job_queue = cast("JobQueue[BotContext] | None", context.job_queue)
+    name = f"{_DEFERRED_TALLY_JOB}:{alert_id}"
+    if job_queue is None or job_queue.get_jobs_by_name(name):
+        return
+    job_queue.run_once(_refresh_one_tally, TALLY_DEFER, data=alert_id, name=name)
+
+
+async def _refresh_one_tally(context: BotContext) -> None:
+    job = context.job
+    if job is not None and isinstance(job.data, int):
+        await context.services.alerts.refresh_tally(job.data)
 
 
 async def refresh_tallies(context: BotContext) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +10,7 @@ from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
 
 from bot.i18n import Catalogs
 from bot.services.container import Services
+from handlers.pacing import RateLimitArgs
 
 
 @dataclass(slots=True)
@@ -18,6 +20,8 @@ class BotData:
     _services: Services | None = None
     _catalogs: Catalogs | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: Edits running after their handler returned (``handlers.send.edit_later``).
+    follow_ups: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def services(self) -> Services:
@@ -39,7 +43,7 @@ class BotData:
         self._catalogs = catalogs
 
 
-class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
+class BotContext(CallbackContext[ExtBot[RateLimitArgs], dict[Any, Any], dict[Any, Any], BotData]):
     """Callback context with typed access to our services and catalogs."""
 
     @property
@@ -54,5 +58,10 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], B
 
 
 BotApplication = Application[
-    ExtBot[None], BotContext, dict[Any, Any], dict[Any, Any], BotData, JobQueue[BotContext]
+    ExtBot[RateLimitArgs],
+    BotContext,
+    dict[Any, Any],
+    dict[Any, Any],
+    BotData,
+    JobQueue[BotContext],
 ]

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 
 from handlers.context import BotApplication, BotContext
-from handlers.notifier import AiolimiterPacer, TelegramNotifier
+from handlers.notifier import TelegramNotifier
+from handlers.pacing import SendPacer, pacer_of
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -30,7 +31,9 @@ async def start_outbox(application: BotApplication) -> None:
     services = application.bot_data.services
     sender = services.outbox_sender
     notifier = TelegramNotifier(application.bot, application.bot_data.catalogs)
-    await sender.start(notifier, AiolimiterPacer(sender.config.rate))
+    # The pacer the bot's replies and edits go through: one authority for every send.
+    pacer = pacer_of(application.bot) or SendPacer(sender.config.rate)
+    await sender.start(notifier, pacer)
 
 
 async def retention_purge(context: BotContext) -> None:

@@ -9,9 +9,9 @@ recipient's translator, language and the row's (decrypted) parameters and return
 :class:`Rendered`. A renderer must ``html.escape`` every parameter it interpolates (M-09).
 An ``edit_message_id`` edits that message instead of sending a new one (live tallies).
 
-:class:`AiolimiterPacer` spaces the sends: a steady global rate (aiolimiter bucket of size 1,
-so no burst) and at least ~1 s between messages to one chat, which PTB's ``AIORateLimiter``
-does not do for private chats (docs/telegram-limits.md §4).
+The sender takes each row's slot from the bot's one :class:`~handlers.pacing.SendPacer`
+before calling ``send``, so the calls made here are marked ``{"paced": True}`` and the bot's
+rate limiter lets them through without a second wait (docs/telegram-limits.md §4).
 """
 
 from __future__ import annotations
@@ -19,12 +19,10 @@ from __future__ import annotations
 import gettext
 import html
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from aiolimiter import AsyncLimiter
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import (
@@ -37,10 +35,12 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
+from telegram.ext import ExtBot
 
 from bot.domain.models import Lang
 from bot.domain.outbox import DELETE_TEMPLATE, MEMBER_BLOCKED_TEMPLATE, Outcome, SendResult
 from bot.i18n import Catalogs
+from handlers.pacing import paced_args
 from handlers.send import post_message
 
 _LOGGER = logging.getLogger(__name__)
@@ -169,12 +169,14 @@ def _bad_request_code(text: str) -> str:
 class TelegramNotifier:
     """Implements ``bot.domain.outbox.Notifier`` over a PTB ``Bot``."""
 
-    __slots__ = ("_bot", "_catalogs")
+    __slots__ = ("_bot", "_catalogs", "_paced")
 
     def __init__(self, bot: Bot, catalogs: Catalogs) -> None:
         """Keep the bot and the catalogs; templates are looked up per call."""
         self._bot = bot
         self._catalogs = catalogs
+        # The sender took the slot already: the bot's rate limiter must not wait again.
+        self._paced = paced_args(bot)
 
     async def send(
         self, chat_id: int, lang: Lang, template: str, params: Mapping[str, str]
@@ -199,6 +201,7 @@ class TelegramNotifier:
                 rendered.text,
                 rendered.reply_markup,
                 disable_notification=rendered.disable_notification,
+                rate_limit_args=self._paced,
             )
         except TelegramError as exc:
             return classify(exc)
@@ -207,13 +210,23 @@ class TelegramNotifier:
     async def _edit(self, chat_id: int, rendered: Rendered) -> SendResult:
         message_id = rendered.edit_message_id
         try:
-            await self._bot.edit_message_text(
-                rendered.text,
-                chat_id=chat_id,
-                message_id=message_id,
-                parse_mode=ParseMode.HTML,
-                reply_markup=rendered.reply_markup,
-            )
+            if isinstance(self._bot, ExtBot) and self._paced is not None:
+                await self._bot.edit_message_text(
+                    rendered.text,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=rendered.reply_markup,
+                    rate_limit_args=self._paced,
+                )
+            else:
+                await self._bot.edit_message_text(
+                    rendered.text,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=rendered.reply_markup,
+                )
         except BadRequest as exc:
             if "not modified" in exc.message.lower():  # same tally as before: nothing to do
                 return SendResult(Outcome.SENT, message_id=message_id)
@@ -232,50 +245,3 @@ class TelegramNotifier:
         except TelegramError as exc:
             return classify(exc, deleting=True)
         return SendResult(Outcome.SENT)
-
-
-# ---------------------------------------------------------------------- pacing
-
-
-class AiolimiterPacer:
-    """Implements ``bot.services.outbox.Pacer`` with aiolimiter leaky buckets.
-
-    The global bucket holds one token and refills every ``1 / rate`` s, so the rate is held in
-    every one-second window with no initial burst (aiolimiter's bucket of ``max_rate`` would
-    let ``2 * rate`` through in the first second). Each chat gets a one-token bucket refilling
-    every ``per_chat_interval`` s, a little over Telegram's 1 s so network jitter cannot
-    squeeze two messages into one of its windows. Chat buckets idle long enough to be full
-    again are forgotten, so memory stays bounded by the chats of the last few seconds.
-    """
-
-    __slots__ = ("_chats", "_global", "_max_chats", "_per_chat_interval")
-
-    def __init__(
-        self, rate: float | None, *, per_chat_interval: float = 1.1, max_chats: int = 4096
-    ) -> None:
-        """``rate`` None lifts the global limit (benchmarks); 0 interval lifts per-chat."""
-        self._global = AsyncLimiter(1, 1.0 / rate) if rate else None
-        self._per_chat_interval = per_chat_interval
-        self._chats: OrderedDict[int, AsyncLimiter] = OrderedDict()
-        self._max_chats = max_chats
-
-    async def acquire(self, chat_id: int | None) -> None:
-        """Wait for ``chat_id``'s slot (if given), then for a global slot."""
-        if chat_id is not None and self._per_chat_interval > 0:
-            limiter = self._chats.get(chat_id)
-            if limiter is None:
-                limiter = AsyncLimiter(1, self._per_chat_interval)
-                self._chats[chat_id] = limiter
-                self._forget_idle()
-            else:
-                self._chats.move_to_end(chat_id)
-            await limiter.acquire()
-        if self._global is not None:
-            await self._global.acquire()
-
-    def _forget_idle(self) -> None:
-        while len(self._chats) > self._max_chats:
-            oldest_chat, oldest = next(iter(self._chats.items()))
-            if not oldest.has_capacity():  # still spacing a recent message: keep it
-                return
-            del self._chats[oldest_chat]

@@ -7,6 +7,7 @@ set in one place (on top of ``Defaults``) and sensitive replies get a persisted 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -22,10 +23,12 @@ from telegram import (
 from telegram._utils.types import JSONDict
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, EndPointNotFound, InvalidToken, TelegramError
+from telegram.ext import ExtBot
 
 from bot.domain.errors import Unavailable
 from bot.domain.models import Member
-from handlers.context import BotContext
+from handlers.context import BotContext, BotData
+from handlers.pacing import RateLimitArgs, SendPriority, paced_args, pacer_of
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -82,6 +85,7 @@ async def post_message(
     reply_markup: Markup | None,
     *,
     disable_notification: bool = False,
+    rate_limit_args: RateLimitArgs | None = None,
 ) -> int:
     """The one ``sendMessage`` call of the bot: HTML, ``protect_content`` (M-11).
 
@@ -92,7 +96,8 @@ async def post_message(
     (``docs/performance.md``); ``do_api_request`` without a ``return_type`` hands back the
     JSON result as it came. It applies no ``Defaults``, so every parameter is explicit
     here, and serialises ``reply_markup`` with its ``to_dict`` exactly as ``send_message``.
-    Errors are PTB's usual ``TelegramError`` subclasses (same request path).
+    Errors are PTB's usual ``TelegramError`` subclasses (same request path). The bot's rate
+    limiter paces the call (``handlers.pacing``); ``rate_limit_args`` goes to it.
     """
     params: dict[str, object] = {
         "chat_id": chat_id,
@@ -107,7 +112,12 @@ async def post_message(
     elif reply_markup is not None:
         params["reply_markup"] = reply_markup
     try:
-        result = await bot.do_api_request(_SEND_MESSAGE, api_kwargs=params)
+        if rate_limit_args is not None and isinstance(bot, ExtBot):
+            result = await bot.do_api_request(
+                _SEND_MESSAGE, api_kwargs=params, rate_limit_args=rate_limit_args
+            )
+        else:
+            result = await bot.do_api_request(_SEND_MESSAGE, api_kwargs=params)
     except EndPointNotFound as exc:
         # ``do_api_request`` reports Telegram's 401/404 as "endpoint not found" once the bot
         # is initialised; sendMessage exists, so it means the token was rejected (A7): the
@@ -176,6 +186,82 @@ async def edit_text(
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
             raise
+
+
+#: Seconds a follow-up edit may wait for a send slot before it is dropped: the person was
+#: answered at once already, and a restatement minutes later would only confuse.
+FOLLOW_UP_WITHIN = 30.0
+
+
+def edit_later(
+    context: BotContext,
+    chat_id: int,
+    message_id: int,
+    text: str,
+    *,
+    reply_markup: InlineKeyboardMarkup | None = None,
+) -> None:
+    """Edit a message once a send slot is free, without holding up the handler.
+
+    For an edit that restates what the callback answer already told the person (an alert's
+    *Estoy bien*): it waits behind replies and outbox rows (``SendPriority.FOLLOW_UP``), so a
+    storm of answers neither keeps the handlers from answering the next presses at once nor
+    delays help escalations and the coordinator's tally (R-07); one that finds no slot within
+    ``FOLLOW_UP_WITHIN`` s is dropped. "Not modified" and other failures are logged only.
+    """
+    tasks = context.bot_data.follow_ups
+    task = asyncio.create_task(
+        _follow_up_edit(context.bot, chat_id, message_id, text, reply_markup)
+    )
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def _follow_up_edit(
+    bot: Bot,
+    chat_id: int,
+    message_id: int,
+    text: str,
+    reply_markup: InlineKeyboardMarkup | None,
+) -> None:
+    pacer = pacer_of(bot)
+    if pacer is not None and not await pacer.try_acquire(
+        chat_id, SendPriority.FOLLOW_UP, FOLLOW_UP_WITHIN
+    ):
+        _LOGGER.info("Follow-up edit dropped: no send slot within %.0f s", FOLLOW_UP_WITHIN)
+        return
+    paced = paced_args(bot)
+    try:
+        if paced is not None and isinstance(bot, ExtBot):
+            await bot.edit_message_text(
+                text,
+                chat_id=chat_id,
+                message_id=message_id,
+                parse_mode=ParseMode.HTML,
+                reply_markup=reply_markup,
+                rate_limit_args=paced,
+            )
+        else:
+            await bot.edit_message_text(
+                text,
+                chat_id=chat_id,
+                message_id=message_id,
+                parse_mode=ParseMode.HTML,
+                reply_markup=reply_markup,
+            )
+    except TelegramError as exc:
+        if "not modified" not in str(exc).lower():
+            _LOGGER.info("Follow-up edit failed: %s", type(exc).__name__)
+
+
+async def follow_ups_done(bot_data: BotData, *, cancel: bool = False) -> None:
+    """Wait until every pending follow-up edit finished (``cancel``: stop them first)."""
+    tasks = list(bot_data.follow_ups)
+    if cancel:
+        for task in tasks:
+            task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def delete_now(context: BotContext, chat_id: int, message_id: int) -> None:

@@ -326,6 +326,15 @@ class SqliteAlertRepository:
             total=answers["total"], safe=answers["safe"], help=answers["help"], **counts
         )
 
+    async def tally_waiting(self, alert_id: int) -> bool:
+        """Whether a tally edit of this alert is queued (read through the versions index)."""
+        row = await self.db.fetchone(
+            "SELECT 1 FROM outbox WHERE correlation = ? AND version IS NOT NULL"
+            " AND status IN ('queued', 'errored') LIMIT 1",
+            (f"tally:{alert_id}",),
+        )
+        return row is not None
+
     async def bump_tally(self, alert_id: int, signature: str) -> int | None:
         """Store a changed signature and return the new version; None if unchanged."""
         async with self.db.transaction() as conn:

@@ -44,9 +44,25 @@ _CHUNK = 500
 _INSERT = (
     "INSERT INTO outbox (id, idempotency_key, kind, priority, member_id, template, params_enc,"
     " correlation, status, attempts, next_attempt_at, not_before, expires_at, delete_after_s,"
-    " created_at, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?, ?)"
+    " created_at, updated_at, version)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (idempotency_key) DO NOTHING"
+)
+
+#: A new version of a correlation cancels its older versions still waiting (one pending edit).
+_SUPERSEDE_OLDER = (
+    "UPDATE outbox SET status = 'cancelled', last_error_code = 'superseded', updated_at = ?"
+    " WHERE correlation = ? AND version < ? AND status IN ('queued', 'errored')"
+)
+
+#: Before each lease: a waiting versioned row with a newer version is stale (a 429 requeue,
+#: a retry after a transient error, a restart): cancelled, never sent after the newer one.
+_CANCEL_STALE = (
+    "UPDATE outbox SET status = 'cancelled', last_error_code = 'superseded', updated_at = :now"
+    # "+status": read through the partial index of versioned rows, not every waiting row.
+    " WHERE version IS NOT NULL AND correlation IS NOT NULL AND +status IN ('queued', 'errored')"
+    " AND EXISTS (SELECT 1 FROM outbox AS newer WHERE newer.correlation = outbox.correlation"
+    "   AND newer.version > outbox.version)"
 )
 
 _LEASE = (
@@ -54,9 +70,14 @@ _LEASE = (
     " WHERE id IN (SELECT id FROM outbox"
     "   WHERE status IN ('queued', 'errored') AND next_attempt_at <= :now"
     "   AND (not_before IS NULL OR not_before <= :now) AND expires_at > :now"
+    # One version of a correlation in flight at a time: the next one (the newest, since each
+    # cancels the older ones waiting) goes once this one is recorded (issue #13.3).
+    "   AND (version IS NULL OR NOT EXISTS (SELECT 1 FROM outbox AS busy"
+    "     WHERE busy.correlation = outbox.correlation AND busy.version IS NOT NULL"
+    "     AND busy.status = 'sending'))"
     "   ORDER BY priority, id LIMIT :limit)"
     " RETURNING id, kind, member_id, template, params_enc, attempts, correlation,"
-    " delete_after_s, priority"
+    " delete_after_s, priority, version"
 )
 
 #: A wipe's rows (``bot.services.outbox.wipe_messages``, correlation ``wipe:<member>``) carry
@@ -175,9 +196,15 @@ class SqliteOutbox:
                 delete_after_s,
                 stamp,
                 stamp,
+                message.version,
             )
 
         def insert(conn: sqlite3.Connection) -> int:
+            for message in messages:
+                if message.version is not None and message.correlation is not None:
+                    conn.execute(
+                        _SUPERSEDE_OLDER, (stamp, message.correlation, message.version)
+                    ).close()
             first_id = next_id_in(conn, "outbox")
             before = conn.total_changes
             conn.executemany(
@@ -212,6 +239,7 @@ class SqliteOutbox:
         """
         lease = ts(lease_until)
         async with self._db.transaction() as conn:
+            await conn.execute(_CANCEL_STALE, {"now": ts(now)})
             cursor = await conn.execute(
                 _LEASE, {"lease": lease, "now": ts(now), "limit": max(1, limit)}
             )
@@ -239,6 +267,7 @@ class SqliteOutbox:
             lease_until=lease_until,
             correlation=row["correlation"],
             delete_after=timedelta(seconds=delete_after_s) if delete_after_s else None,
+            version=row["version"],
         )
 
     async def finish(self, updates: Sequence[RowUpdate], now: datetime) -> set[int]:

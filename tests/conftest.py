@@ -31,6 +31,8 @@ from bot.domain.pin import SessionState
 from bot.services.container import Services
 from bot.services.pin import PinOutcome
 from handlers.context import BotApplication
+from handlers.pacing import PER_CHAT_INTERVAL, pacer_of
+from handlers.send import follow_ups_done
 from tests.fakes.bot_api import Call, FakeBotApi, serve
 from tests.secrets_registry import LogCollector, find_leaks, remember, remembered
 
@@ -182,6 +184,8 @@ class RunningBot:
         polls = len(self.fake.calls_to("getUpdates"))
         await self.fake.wait_for_call("getUpdates", count=polls + 1, timeout=timeout)
         await self.app.update_queue.join()
+        # Edits a handler left to run after it (an alert answer's restatement).
+        await follow_ups_done(self.app.bot_data)
 
     def last_message_id(self, chat_id: int) -> int:
         """The newest message still in the chat (e.g. the bot's menu just sent)."""
@@ -206,7 +210,10 @@ async def running_bot(
     """Start the application like ``run_polling`` does; stop it in reverse order.
 
     Quechua drafts are served unless a test asks otherwise with
-    ``@pytest.mark.parametrize("running_bot", [False], indirect=True)``.
+    ``@pytest.mark.parametrize("running_bot", [False], indirect=True)``. Sends are paced at
+    production's global rate; the per-chat interval (about a second between two messages to
+    one chat) is lifted so that a test's conversation is not slowed down, until the test
+    calls :func:`enforce_telegram_limits`.
     """
     settings = Settings(
         bot_token=TOKEN,
@@ -215,6 +222,7 @@ async def running_bot(
         key_dir=tmp_path / "keys",
         # Tests read the Quechua drafts; production keeps them off until reviewed.
         quechua_drafts=getattr(request, "param", True),
+        per_chat_interval=0.0,
     )
     app = build_application(settings, clock=clock)
     await app.initialize()
@@ -241,6 +249,15 @@ async def running_bot(
         if app.post_shutdown is not None:
             await app.post_shutdown(app)
         await app.shutdown()
+
+
+def enforce_telegram_limits(bot: RunningBot) -> None:
+    """From now on: production's per-chat interval, and 429s from the fake past Telegram's
+    limits (30 sends a second overall, one a second per chat) as the real API answers."""
+    pacer = pacer_of(bot.app.bot)
+    assert pacer is not None
+    pacer.per_chat_interval = PER_CHAT_INTERVAL
+    bot.fake.enforce_limits = True
 
 
 # ---------------------------------------------------------------------- seeding helpers

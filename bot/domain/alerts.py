@@ -297,6 +297,10 @@ class AnswerOutcome:
     answer: Answer
     changed: bool
     help_request: HelpRequest | None = None
+    #: An edit of the tally was still waiting, so none was queued for this answer: the
+    #: caller asks for ``refresh_tally`` shortly (issue #13.4: a storm of answers computes
+    #: the counts about once a second, not once per answer).
+    tally_deferred: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,6 +440,9 @@ class AlertRepository(Protocol):
 
     async def tally(self, alert_id: int) -> AlertTally:
         """Outbox outcomes and answers of one alert."""
+
+    async def tally_waiting(self, alert_id: int) -> bool:
+        """Whether an edit of the alert's tally is queued and not yet being sent."""
 
     async def bump_tally(self, alert_id: int, signature: str) -> int | None:
         """Store a new tally signature; its new version, or None if unchanged (coalescing)."""

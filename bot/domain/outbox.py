@@ -97,6 +97,11 @@ class OutboxMessage:
     named values (stored encrypted, rendered in the recipient's language at send time).
     ``correlation`` groups rows of one cause (``alert:12``) for tallies. ``not_before``
     defers a row (quiet hours); ``delete_after`` schedules the sent message's deletion.
+
+    ``version`` makes rows of one ``correlation`` replace each other (a live tally: one
+    message edited again and again): a new version cancels the older ones still waiting, so
+    at most one edit per message is pending, and an older version is never sent after a
+    newer one (not even after a 429 requeue or a restart). Higher is newer.
     """
 
     idempotency_key: str
@@ -108,6 +113,7 @@ class OutboxMessage:
     not_before: datetime | None = None
     expires_at: datetime | None = None
     delete_after: timedelta | None = None
+    version: int | None = None
 
 
 class Outcome(StrEnum):
@@ -202,6 +208,7 @@ class LeasedRow:
     lease_until: datetime
     correlation: str | None = None
     delete_after: timedelta | None = None
+    version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -699,7 +699,11 @@ class AlertService:
         return result
 
     async def _enqueue_tally(self, alert: Alert) -> bool:
-        """Queue one edit of the sender's summary if any count changed (coalescing)."""
+        """Queue one edit of the sender's summary if any count changed (coalescing).
+
+        The row carries the tally's version: it cancels the edit still waiting for this
+        message, so however many answers arrive, one edit with the latest counts is pending.
+        """
         if alert.tally_message_id is None or alert.status is not AlertStatus.SENDING:
             return False
         tally = await self.alerts.tally(alert.id)
@@ -718,6 +722,8 @@ class AlertService:
                 template=TEMPLATE_TALLY,
                 params=params,
                 correlation=f"tally:{alert.id}",
+                # One pending edit per tally message, never an older count after a newer one.
+                version=version,
             )
         )
 
@@ -747,6 +753,7 @@ class AlertService:
         """
         authorize(member, Action.ANSWER_ALERT)
         request = None
+        deferred = False
         async with self.uow.transaction():
             alert = await self.alerts.get(alert_id)
             now = self.clock.now()
@@ -759,12 +766,22 @@ class AlertService:
                 await self._audit(member, "alert_answer", str(answer), f"alert:{alert.id}")
                 if answer is Answer.HELP:
                     request = await self._escalate(alert, member, now)
-                await self._enqueue_tally(alert)
+                # Counting costs a pass over every recipient: while an edit still waits for
+                # the coordinator's chat, leave the counts to the caller's refresh_tally.
+                deferred = await self.alerts.tally_waiting(alert.id)
+                if not deferred:
+                    await self._enqueue_tally(alert)
         if alert is None or stored is None:
             # Nothing was written above; the denial is audited in its own transaction.
             await self.denials.denied(member, "alert_answer", f"alert:{alert_id}")
             raise NotFound("alert")
-        return AnswerOutcome(alert=alert, answer=answer, changed=stored, help_request=request)
+        return AnswerOutcome(
+            alert=alert,
+            answer=answer,
+            changed=stored,
+            help_request=request,
+            tally_deferred=deferred,
+        )
 
     async def _helpers(self, region: str | None) -> list[Member]:
         """The region's coordinators; administrators if the region has none (never nobody)."""

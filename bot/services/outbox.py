@@ -9,10 +9,11 @@ in-memory fakes:
   (``queued``/``errored``, ``next_attempt_at`` and ``not_before`` passed, not expired) to
   ``sending`` with ``lease_until = now + 60 s``, ordered by priority, then id (R-07). Only about
   one second of work is leased at a time, so a safety alert enqueued during a broadcast waits at
-  most that long, and interactive replies (which never pass through here) never queue behind it.
+  most that long, and interactive replies (which never pass through here) go ahead of it.
 * **Sending** happens outside any transaction, with up to ``max_in_flight`` calls at once
-  (Telegram latency must not cap throughput), each paced by a :class:`Pacer` (global rate and
-  >= 1 s between messages to one chat).
+  (Telegram latency must not cap throughput), each paced by a :class:`Pacer`: the bot's one
+  pacer, shared with its replies and edits (global rate, >= 1 s between messages to one
+  chat, replies first).
 * **Recording (R-02).** Outcomes are batched and applied as compare-and-set updates
   (``WHERE id = ? AND status = 'sending' AND lease_until = ?``) in one transaction per batch,
   together with their follow-ups (deletion rows, blocked-member handling), so a result is either
@@ -49,6 +50,7 @@ from typing import Protocol
 from bot.domain.models import Lang
 from bot.domain.outbox import (
     DELETE_TEMPLATE,
+    KIND_PRIORITY,
     LeasedRow,
     Notifier,
     Outbox,
@@ -123,8 +125,11 @@ class RecipientDirectory(Protocol):
 class Pacer(Protocol):
     """Spaces Telegram calls: the global send rate and the per-chat gap (R-07)."""
 
-    async def acquire(self, chat_id: int | None) -> None:
-        """Wait for the next global slot, and for ``chat_id``'s slot unless it is None."""
+    async def acquire(self, chat_id: int | None, rank: int = 0) -> None:
+        """Wait for the next global slot, and for ``chat_id``'s slot unless it is None.
+
+        ``rank`` is the row's priority (R-07, lower first) among rows waiting for slots.
+        """
 
 
 @dataclass(frozen=True, slots=True)
@@ -628,7 +633,7 @@ class OutboxSender:
         # Attempts are created only by the loop, which start() runs after binding both.
         assert notifier is not None  # noqa: S101 - set by start()
         assert pacer is not None  # noqa: S101 - set by start()
-        await pacer.acquire(None if deleting else recipient.chat_id)
+        await pacer.acquire(None if deleting else recipient.chat_id, int(KIND_PRIORITY[row.kind]))
         if self._halted or self._paused_for() > 0:
             # A 429 or a stop arrived while this one waited for its slot: do not send.
             return _Done(row, _requeue(row, self._clock.now(), None))

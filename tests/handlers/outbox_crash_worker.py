@@ -22,7 +22,8 @@ from bot.domain.outbox import FINAL_STATUSES
 from bot.i18n import Catalogs
 from bot.services.clock import SystemClock
 from bot.services.outbox import OutboxSender, SenderConfig
-from handlers.notifier import AiolimiterPacer, TelegramNotifier
+from handlers.notifier import TelegramNotifier
+from handlers.pacing import SendPacer
 from storage.database import Database
 from storage.keys import load_keys
 from storage.members import SqliteMemberRepository
@@ -50,7 +51,7 @@ async def main(db_path: Path, key_dir: Path, base_url: str, batch: int) -> int:
     async with Bot(TOKEN, base_url=base_url) as bot:
         await sender.start(
             TelegramNotifier(bot, Catalogs.load(drafts=True)),
-            AiolimiterPacer(None, per_chat_interval=0),
+            SendPacer(None, per_chat_interval=0),
         )
         while True:
             pulse = sender.progress_event()

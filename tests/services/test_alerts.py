@@ -232,6 +232,12 @@ class InMemoryAlerts:
             **counts,
         )
 
+    async def tally_waiting(self, alert_id: int) -> bool:
+        """This outbox never sends, so nothing is ever "waiting" to be superseded here; the
+        deferral is tested against storage (tests/handlers/test_tally.py)."""
+        del alert_id
+        return False
+
     async def bump_tally(self, alert_id: int, signature: str) -> int | None:
         """New version when the signature changed."""
         version, previous = self.signatures.get(alert_id, (0, ""))

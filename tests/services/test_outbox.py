@@ -340,7 +340,7 @@ class CountingPacer:
 
     chats: list[int | None] = field(default_factory=list)
 
-    async def acquire(self, chat_id: int | None) -> None:
+    async def acquire(self, chat_id: int | None, rank: int = 0) -> None:
         self.chats.append(chat_id)
 
 
@@ -996,7 +996,7 @@ async def test_a_429_while_another_send_waits_for_its_slot_holds_that_send_back(
     class SlowSlotPacer(CountingPacer):
         """Chat 1002's slot comes free only after chat 1001 was answered."""
 
-        async def acquire(self, chat_id: int | None) -> None:
+        async def acquire(self, chat_id: int | None, rank: int = 0) -> None:
             self.chats.append(chat_id)
             if chat_id == 1002:
                 await slot_1002.wait()
@@ -1036,7 +1036,7 @@ async def test_never_more_than_one_batch_is_leased_and_unrecorded(h: Harness) ->
 
     @dataclass(slots=True)
     class WatchingPacer(CountingPacer):
-        async def acquire(self, chat_id: int | None) -> None:
+        async def acquire(self, chat_id: int | None, rank: int = 0) -> None:
             held.append(sum(r.status is OutboxStatus.SENDING for r in rows))
 
     notifier = GatedNotifier(hold=2)
