@@ -200,9 +200,39 @@ def planned_line(t: gettext.NullTranslations, local_time: str | None) -> str:
 
 
 def render_tally_text(
-    t: gettext.NullTranslations, alert_id: int, tally: AlertTally, planned: str | None = None
+    t: gettext.NullTranslations,
+    alert_id: int,
+    tally: AlertTally,
+    planned: str | None = None,
+    *,
+    asks: bool = True,
 ) -> str:
-    """The sender's live summary (counts only), and when held-back rows leave."""
+    """The sender's live summary (counts only), and when held-back rows leave.
+
+    ``asks`` is False for an information alert: it carries no question and no answer
+    buttons, so its summary has no answer counts either (#12.5).
+    """
+    counts = {
+        "alert": alert_id,
+        "sent": tally.sent,
+        "total": tally.total,
+        "queued": tally.queued,
+        "failed": tally.failed,
+        "blocked": tally.blocked,
+        "cancelled": tally.cancelled,
+    }
+    if not asks:
+        # Translators: resumen en vivo de un aviso informativo (sin pregunta ni botones)
+        # para el coordinador que lo envió. Cada {marcador} es un número.
+        text = t.gettext(
+            "Aviso n.º {alert}\n"
+            "Enviados: {sent} de {total}\n"
+            "En espera: {queued}\n"
+            "No entregados: {failed}\n"
+            "Bloquearon el bot: {blocked}\n"
+            "Cancelados: {cancelled}"
+        ).format(**counts)
+        return text + planned_line(t, planned if tally.queued else None)
     # Translators: resumen en vivo de un aviso para el coordinador que lo envió. Cada
     # {marcador} es un número.
     text = t.gettext(
@@ -217,16 +247,7 @@ def render_tally_text(
         "Sin respuesta: {no_answer}"
     )
     return text.format(
-        alert=alert_id,
-        sent=tally.sent,
-        total=tally.total,
-        queued=tally.queued,
-        failed=tally.failed,
-        blocked=tally.blocked,
-        cancelled=tally.cancelled,
-        safe=tally.safe,
-        help=tally.help,
-        no_answer=tally.no_answer,
+        **counts, safe=tally.safe, help=tally.help, no_answer=tally.no_answer
     ) + planned_line(t, planned if tally.queued else None)
 
 
@@ -252,7 +273,8 @@ def render_tally(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, s
     del lang
     alert_id = int(params.get("alert", "0"))
     message_id = int(params.get("message_id", "0"))
-    text = render_tally_text(t, alert_id, _tally_from(params), params.get("planned"))
+    asks = params.get("severity") != Severity.INFO
+    text = render_tally_text(t, alert_id, _tally_from(params), params.get("planned"), asks=asks)
     return Rendered(text, edit_message_id=message_id or None)
 
 
@@ -728,7 +750,10 @@ async def alerts_command(
             regions=html.escape(", ".join(alert.regions)),
             status=status,
         )
-        blocks.append(f"{render_tally_text(t, alert.id, tally, planned)}\n{line}")
+        summary = render_tally_text(
+            t, alert.id, tally, planned, asks=alert.severity is not Severity.INFO
+        )
+        blocks.append(f"{summary}\n{line}")
     shown = [alert for alert, _ in recent[:10] if alert.status is AlertStatus.SENDING]
     keyboard = follow_up_keyboard(t, shown) if shown else None
     await send.send_text(context, chat_id, "\n\n".join(blocks), reply_markup=keyboard)

@@ -660,6 +660,21 @@ async def test_an_information_alert_does_not_ask_whether_one_is_safe(world: Worl
     [rosa] = await world.fake.wait_for_call("sendMessage", chat_id=ROSA)
     assert "Allinllachu" not in rosa.params["text"]
     assert buttons(rosa) == {}
+    # Nothing to answer, so the author's summary counts deliveries only (#12.5).
+    await world.run_job("alert-tallies")
+
+    def summaries(fake: FakeBotApi) -> list[str]:
+        edits = fake.calls_to("editMessageText")
+        texts = [str(c.params.get("text", "")) for c in edits if c.params.get("chat_id") == PUMA]
+        return [text for text in texts if "Enviados: 2 de 2" in text]
+
+    await world.fake.wait_for(lambda fake: bool(summaries(fake)), timeout=10)
+    assert "Sin respuesta" not in summaries(world.fake)[-1]
+    await world.say(PUMA, "/alertas")
+    listed = world.fake.texts(PUMA)[-1]
+    assert "Enviados: 2 de 2" in listed
+    assert "Sin respuesta" not in listed
+    assert "Están bien" not in listed
 
 
 async def test_alert_list_shows_recent_alerts_with_tallies(world: World) -> None:
