@@ -1,4 +1,4 @@
-"""``python -m bench``: the /estado, outbox (broadcast) and answer-storm benchmarks in turn.
+"""``python -m bench``: the /estado, outbox (broadcast), answer-storm and scale benchmarks in turn.
 
 ``--quick`` runs each /estado variant once (instead of the median of three) for a fast look;
 ``--only`` picks benchmarks (e.g. ``--only outbox storm`` for the two under Telegram's
@@ -12,9 +12,9 @@ import argparse
 import asyncio
 import sys
 
-from bench import estado, outbox, storm
+from bench import estado, outbox, scale, storm
 
-BENCHMARKS = ("estado", "outbox", "storm")
+BENCHMARKS = ("estado", "outbox", "storm", "scale")
 
 
 def main() -> None:
@@ -34,6 +34,9 @@ def main() -> None:
         print()
     if "storm" in args.only:
         ok = asyncio.run(storm.run(storm.parser().parse_args([]))) and ok
+        print()
+    if "scale" in args.only:
+        ok = asyncio.run(scale.run(scale.parser().parse_args([]))) and ok
     sys.exit(0 if ok else 1)
 
 
