@@ -257,9 +257,25 @@ def render_tally(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, s
     return Rendered(text, edit_message_id=message_id or None)
 
 
-#: Buttons under one escalation at most (Telegram takes 100); the text names everybody, and
-#: /alertas lists every request of the alert.
+#: Buttons under one escalation at most (Telegram takes 100); /alertas lists every request
+#: of the alert with its own button.
 MAX_HELP_BUTTONS = 40
+#: Characters of codenames in one escalation: room under Telegram's 4 096 for the sentence.
+HELP_NAMES_CHARS = 3500
+
+
+def _names_line(names: Sequence[str]) -> str:
+    """The codenames, comma-separated, as many as fit; "… (+N)" for the rest (the count in
+    the sentence and /alertas still cover them)."""
+    shown: list[str] = []
+    used = 0
+    for name in names:
+        used += len(name) + 2
+        if used > HELP_NAMES_CHARS:
+            break
+        shown.append(html.escape(name))
+    rest = len(names) - len(shown)
+    return ", ".join(shown) + (f" … (+{rest})" if rest else "")
 
 
 def _asked(params: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -295,7 +311,7 @@ def render_help(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, st
         ).format(
             alert=html.escape(params.get("alert", "?")),
             count=len(asked),
-            codenames=", ".join(html.escape(name) for _, name in asked),
+            codenames=_names_line([name for _, name in asked]),
         )
         buttons = [
             [

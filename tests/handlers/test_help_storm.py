@@ -10,11 +10,17 @@ with Telegram's limits switched on, real SQLite.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+from telegram import InlineKeyboardMarkup
+
+from bot.domain.models import Lang
+from bot.i18n import Catalogs
+from handlers.alerts import MAX_HELP_BUTTONS, render_help
 from tests.conftest import enforce_telegram_limits
 from tests.fakes.bot_api import Call, FakeBotApi
 from tests.handlers.test_alerts import PUMA, ZORRO, World
@@ -152,3 +158,21 @@ async def test_help_held_back_by_a_429_is_merged_not_lost(world: World, tmp_path
         if c.params["chat_id"] == PUMA and "Tú atiendes este pedido" in c.params["text"]
     ]
     assert acked_ids(edit) == others
+
+
+def test_an_escalation_naming_hundreds_stays_under_telegrams_limits() -> None:
+    asked = {str(n): f"Codename-largo-{n:05d}" for n in range(1, 301)}
+    t = Catalogs.load().for_lang(Lang.ES)
+    rendered = render_help(t, Lang.ES, {"alert": "4", "asked": json.dumps(asked)})
+
+    assert rendered.text.startswith("<b>Pidieron ayuda en el aviso n.º 4 (300 personas): ")
+    assert len(rendered.text) < 4096
+    assert "Codename-largo-00001, Codename-largo-00002" in rendered.text
+    shown = rendered.text.count("Codename-largo-")
+    assert rendered.text.endswith(f" … (+{300 - shown}).</b>")
+    markup = rendered.reply_markup
+    assert isinstance(markup, InlineKeyboardMarkup)
+    buttons = [b for row in markup.inline_keyboard for b in row]
+    assert len(buttons) == MAX_HELP_BUTTONS
+    assert buttons[0].text == "Atiendo a Codename-largo-00001"
+    assert buttons[0].callback_data == "help:ack:1"
