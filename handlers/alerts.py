@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import gettext
 import html
+import json
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -278,9 +279,74 @@ def render_tally(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, s
     return Rendered(text, edit_message_id=message_id or None)
 
 
+#: Buttons under one escalation at most (Telegram takes 100); /alertas lists every request
+#: of the alert with its own button.
+MAX_HELP_BUTTONS = 40
+#: Characters of codenames in one escalation: room under Telegram's 4 096 for the sentence.
+HELP_NAMES_CHARS = 3500
+
+
+def _names_line(names: Sequence[str]) -> str:
+    """The codenames, comma-separated, as many as fit; "… (+N)" for the rest (the count in
+    the sentence and /alertas still cover them)."""
+    shown: list[str] = []
+    used = 0
+    for name in names:
+        used += len(name) + 2
+        if used > HELP_NAMES_CHARS:
+            break
+        shown.append(html.escape(name))
+    rest = len(names) - len(shown)
+    return ", ".join(shown) + (f" … (+{rest})" if rest else "")
+
+
+def _asked(params: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(help request id, codename) of everybody one escalation covers, oldest first."""
+    try:
+        decoded = json.loads(params.get("asked", "{}"))
+    except ValueError:
+        decoded = {}
+    if not isinstance(decoded, dict) or not decoded:
+        return [(params.get("help", "0"), params.get("codename", "?"))]
+    return sorted(
+        ((str(k), str(v)) for k, v in decoded.items()),
+        key=lambda pair: int(pair[0]) if pair[0].isdigit() else 0,
+    )
+
+
 def render_help(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]) -> Rendered:
-    """To a coordinator: who asked for help, with the button to take it."""
+    """To a coordinator: who asked for help, with the button to take each request.
+
+    One row may cover several requests of one alert (coalesced while it waited for the
+    coordinator's chat, issue #13): then it names them all, with one button each.
+    """
     del lang
+    asked = _asked(params)
+    if len(asked) > 1:
+        # Translators: se envía a un coordinador cuando varias personas pidieron ayuda en
+        # el mismo aviso. {alert} es un número, {codenames} una lista de seudónimos separados
+        # por comas, {count} cuántos son (siempre 2 o más).
+        text = t.ngettext(
+            "Pidió ayuda en el aviso n.º {alert} ({count} persona): {codenames}.",
+            "Pidieron ayuda en el aviso n.º {alert} ({count} personas): {codenames}.",
+            len(asked),
+        ).format(
+            alert=html.escape(params.get("alert", "?")),
+            count=len(asked),
+            codenames=_names_line([name for _, name in asked]),
+        )
+        buttons = [
+            [
+                InlineKeyboardButton(
+                    # Translators: botón por cada persona de un pedido de ayuda agrupado;
+                    # {codename} es un seudónimo. ≤ 30 caracteres.
+                    t.pgettext("botón", "Atiendo a {codename}").format(codename=name),
+                    callback_data=f"help:ack:{help_id}",
+                )
+            ]
+            for help_id, name in asked[:MAX_HELP_BUTTONS]
+        ]
+        return Rendered(f"<b>{text}</b>", reply_markup=InlineKeyboardMarkup(buttons))
     # Translators: se envía a un coordinador. {codename} es el seudónimo de un miembro,
     # {alert} el número del aviso que respondió.
     text = t.gettext("{codename} pidió ayuda al responder el aviso n.º {alert}.").format(
@@ -1145,7 +1211,20 @@ async def on_help_button(
         return
     except Conflict:
         note = t.gettext("Otra persona ya atiende este pedido de ayuda.")
-    await send.edit_text(context, chat_id, message_id, f"{original}\n\n<i>{note}</i>")
+    # An escalation naming several people (issue #13) keeps the buttons of the others.
+    markup = getattr(query.message, "reply_markup", None)
+    rest = [
+        [b for b in row if b.callback_data != query.data]
+        for row in (markup.inline_keyboard if markup else ())
+    ]
+    rest = [row for row in rest if row]
+    await send.edit_text(
+        context,
+        chat_id,
+        message_id,
+        f"{original}\n\n<i>{note}</i>",
+        reply_markup=InlineKeyboardMarkup(rest) if rest else None,
+    )
     await send.answer_callback(context, query.id)
 
 

@@ -13,7 +13,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,6 +57,14 @@ _SUPERSEDE_OLDER = (
 
 #: Before each lease: a waiting versioned row with a newer version is stale (a 429 requeue,
 #: a retry after a transient error, a restart): cancelled, never sent after the newer one.
+#: What a merging row unites with: every row of its correlation not final yet (issue #13).
+_MERGE_SOURCES = (
+    "SELECT id, params_enc FROM outbox WHERE correlation = ?"
+    " AND status IN ('queued', 'errored', 'sending') AND params_enc IS NOT NULL"
+)
+
+_LAST_VERSION = "SELECT COALESCE(MAX(version), 0) FROM outbox WHERE correlation = ?"
+
 _CANCEL_STALE = (
     "UPDATE outbox SET status = 'cancelled', last_error_code = 'superseded', updated_at = :now"
     # "+status": read through the partial index of versioned rows, not every waiting row.
@@ -200,7 +208,8 @@ class SqliteOutbox:
             )
 
         def insert(conn: sqlite3.Connection) -> int:
-            for message in messages:
+            batch = [self._merged(conn, m) if m.merge else m for m in messages]
+            for message in batch:
                 if message.version is not None and message.correlation is not None:
                     conn.execute(
                         _SUPERSEDE_OLDER, (stamp, message.correlation, message.version)
@@ -208,11 +217,30 @@ class SqliteOutbox:
             first_id = next_id_in(conn, "outbox")
             before = conn.total_changes
             conn.executemany(
-                _INSERT, [row(first_id + offset, m) for offset, m in enumerate(messages)]
+                _INSERT, [row(first_id + offset, m) for offset, m in enumerate(batch)]
             ).close()
             return conn.total_changes - before
 
         return insert
+
+    def _merged(self, conn: sqlite3.Connection, message: OutboxMessage) -> OutboxMessage:
+        """``message`` as the correlation's next version, its ``merge`` object united with
+        the same object of the rows it replaces (and of one in flight, which a 429 could
+        send back to wait and the new version would then cancel): nobody is dropped."""
+        if message.merge is None or message.correlation is None:
+            return message
+        united: dict[str, object] = {}
+        for row_id, blob in conn.execute(_MERGE_SOURCES, (message.correlation,)).fetchall():
+            try:
+                older = json.loads(self._sealer.open("params", row_id, blob))
+                united.update(json.loads(older.get(message.merge, "{}")))
+            except (DecryptionError, ValueError, AttributeError):
+                # The sender declares such a row dead anyway (fail closed); nothing to keep.
+                _LOGGER.warning("outbox row %d: parameters unreadable, not merged", row_id)
+        united.update(json.loads(message.params.get(message.merge, "{}")))
+        (last,) = conn.execute(_LAST_VERSION, (message.correlation,)).fetchone()
+        params = {**message.params, message.merge: json.dumps(united, ensure_ascii=False)}
+        return replace(message, params=params, version=int(last) + 1)
 
     async def cancel_for_member(self, member_id: int) -> int:
         """Cancel every waiting row for a member (unlinked, blocked, panic).

@@ -102,6 +102,13 @@ class OutboxMessage:
     message edited again and again): a new version cancels the older ones still waiting, so
     at most one edit per message is pending, and an older version is never sent after a
     newer one (not even after a 429 requeue or a restart). Higher is newer.
+
+    ``merge`` names a parameter holding a JSON object that must survive that replacement (a
+    help escalation naming everyone it covers): the outbox unites it with the same parameter
+    of every row of the ``correlation`` not yet final, in the transaction that cancels the
+    waiting ones, and numbers the row as the correlation's next version itself (``version``
+    is then ignored). Nobody named in a replaced row is dropped; someone named in a row
+    already on its way may be named again.
     """
 
     idempotency_key: str
@@ -114,6 +121,7 @@ class OutboxMessage:
     expires_at: datetime | None = None
     delete_after: timedelta | None = None
     version: int | None = None
+    merge: str | None = None
 
 
 class Outcome(StrEnum):

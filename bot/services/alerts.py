@@ -8,6 +8,7 @@ accepted only from members who actually received the alert (T-10).
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Sequence
@@ -802,6 +803,10 @@ class AlertService:
                 created_at=now,
             )
         )
+        # One escalation waiting per coordinator and alert: a request that finds one still
+        # waiting replaces it by one naming everybody (issue #13: Telegram takes one message a
+        # second in a chat, a storm of help requests would queue for minutes). The outbox
+        # unites "asked" with the replaced rows' in the same transaction: nobody is dropped.
         await self.outbox.enqueue_many(
             [
                 OutboxMessage(
@@ -813,8 +818,10 @@ class AlertService:
                         "help": str(request.id),
                         "alert": str(alert.id),
                         "codename": member.codename,
+                        "asked": json.dumps({str(request.id): member.codename}),
                     },
-                    correlation=f"help:{request.id}",
+                    correlation=f"help-escalation:{alert.id}:{helper.id}",
+                    merge="asked",
                 )
                 for helper in await self._helpers(member.region)
             ]

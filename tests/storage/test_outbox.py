@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -443,3 +444,67 @@ async def test_a_wipe_row_retried_keeps_its_chat(repos: Repos, outbox: SqliteOut
     )
     [again] = await outbox.lease(later, 10, later + timedelta(seconds=60))
     assert again.params == {"message_ids": "7", "chat": "5001"}
+
+
+# ---------------------------------------------------------------------- merging rows (#13)
+
+
+def asked(key: str, member_id: int, names: dict[str, str], **extra: Any) -> OutboxMessage:
+    """A help escalation naming ``names`` (request id -> codename), merged per correlation."""
+    return msg(
+        key,
+        member_id,
+        OutboxKind.HELP,
+        params={"asked": json.dumps(names)},
+        correlation="help-escalation:1:9",
+        merge="asked",
+        **extra,
+    )
+
+
+async def test_a_merging_row_names_everybody_its_waiting_versions_named(
+    repos: Repos, outbox: SqliteOutbox
+) -> None:
+    member = await repos.member("Cóndor-7", 5001)
+    await outbox.enqueue(asked("h1", member.id, {"1": "Oso"}))
+    [in_flight] = await outbox.lease(T0, 1, T0 + timedelta(seconds=60))
+    await outbox.enqueue(asked("h2", member.id, {"2": "Puma"}))
+    await outbox.enqueue(asked("h3", member.id, {"3": "Zorro"}, version=1))  # ignored
+
+    assert in_flight.version == 1
+    assert await status_of(repos, "h2") == ("cancelled", 0, "superseded")
+    # Only the newest waits; it names the one in flight too (a 429 could send it back).
+    await outbox.finish([RowUpdate(in_flight.id, in_flight.lease_until, OutboxStatus.SENT, 1)], T0)
+    [newest] = await outbox.lease(T0, 5, T0 + timedelta(seconds=60))
+    assert newest.version == 3
+    assert newest.params is not None
+    assert json.loads(newest.params["asked"]) == {"1": "Oso", "2": "Puma", "3": "Zorro"}
+
+
+async def test_an_unreadable_waiting_row_is_not_merged_and_the_rest_is(
+    repos: Repos, outbox: SqliteOutbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    member = await repos.member("Cóndor-7", 5001)
+    await outbox.enqueue(asked("h1", member.id, {"1": "Oso"}))
+    await outbox.enqueue(msg("other", member.id, params={"x": "1"}))
+    await repos.db.execute(  # sealed for another row: does not open (M-07)
+        "UPDATE outbox SET params_enc = (SELECT params_enc FROM outbox WHERE idempotency_key ="
+        " 'other') WHERE idempotency_key = 'h1'"
+    )
+    await outbox.enqueue(asked("h2", member.id, {"2": "Puma"}))
+
+    leased = await outbox.lease(T0, 5, T0 + timedelta(seconds=60))
+    [newest] = [row for row in leased if row.kind is OutboxKind.HELP]
+    assert newest.params is not None
+    assert json.loads(newest.params["asked"]) == {"2": "Puma"}
+    assert "not merged" in caplog.text
+
+
+async def test_a_merging_row_without_correlation_is_stored_as_given(
+    repos: Repos, outbox: SqliteOutbox
+) -> None:
+    member = await repos.member("Cóndor-7", 5001)
+    await outbox.enqueue(msg("h1", member.id, OutboxKind.HELP, params={"x": "1"}, merge="x"))
+    [row] = await outbox.lease(T0, 1, T0 + timedelta(seconds=60))
+    assert row.version is None
+    assert row.params == {"x": "1"}
