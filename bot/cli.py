@@ -26,8 +26,10 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 from bot.cli_status import add_status
 from bot.config import BOT_USERNAME, CONFIG_VARIABLE, ConfigError, Settings
+from bot.domain.claims import NewOperation
 from bot.domain.errors import DomainError, NotFound, Unavailable
-from bot.domain.models import Lang, Member, Role
+from bot.domain.models import Lang, Member, Operation, Role
+from bot.domain.text import clean_text
 from bot.i18n import Catalogs
 from bot.logging_setup import configure_logging as configure_logging  # noqa: PLC0414 - re-export (bench)
 from bot.services.claims_import import (
@@ -36,6 +38,8 @@ from bot.services.claims_import import (
     REQUIRED_COLUMNS,
     ImportRejected,
     LineError,
+    parse_amount,
+    parse_date,
 )
 from bot.services.claims_import import MAX_BYTES as CLAIMS_MAX_BYTES
 from bot.services.invite_batch import MAX_BATCH, BatchRejected
@@ -480,6 +484,109 @@ def _add_claims(commands: Commands) -> None:
     imports.set_defaults(handler=_claims_import)
 
 
+# --- operations -----------------------------------------------------------------------------
+
+
+def _operation_json(operation: Operation) -> dict[str, object]:
+    return {
+        "id": operation.id,
+        "label": operation.label,
+        "date": operation.date.isoformat() if operation.date else None,
+        "region": operation.region,
+        "total_cents": operation.total_cents,
+        "promised_by": operation.promised_by,
+        "basis": operation.basis,
+        "pay_by": operation.pay_by.isoformat() if operation.pay_by else None,
+    }
+
+
+async def _operations_add(args: argparse.Namespace, settings: Settings) -> int:
+    new = NewOperation(
+        label=clean_text(args.label, field="LABEL", max_len=200, multiline=False),
+        date=parse_date(args.date or "", "--date"),
+        region=args.region,
+        total_cents=parse_amount(args.total),
+        promised_by=clean_text(args.promised_by, field="--promised-by", multiline=False)
+        if args.promised_by
+        else None,
+        basis=clean_text(args.basis, field="--basis", multiline=False) if args.basis else None,
+        pay_by=parse_date(args.pay_by or "", "--pay-by"),
+    )
+    async with _wired(settings) as wiring:
+        try:
+            operation = await wiring.services.claims_admin.add_operation(new)
+        except NotFound:
+            raise CliError("no region with that name (see chaski region list)") from None
+    if args.json:
+        _out(_json(_operation_json(operation)))
+    else:
+        _out(f"Operation {operation.id} created.")
+    return 0
+
+
+def _soles(cents: int | None) -> str:
+    return "-" if cents is None else f"{cents // 100}.{cents % 100:02d}"
+
+
+async def _operations_list(args: argparse.Namespace, settings: Settings) -> int:
+    async with _wired(settings) as wiring:
+        operations = await wiring.services.claims_admin.operations()
+    if args.json:
+        _out(_json([_operation_json(operation) for operation in operations]))
+    elif not operations:
+        _out("No operations yet; create one with: chaski operations add")
+    else:
+        _table(
+            ("ID", "LABEL", "DATE", "REGION", "TOTAL", "PAY BY", "PROMISED BY", "BASIS"),
+            [
+                (
+                    str(op.id),
+                    _cell(op.label),
+                    op.date.isoformat() if op.date else "-",
+                    _cell(op.region),
+                    _soles(op.total_cents),
+                    op.pay_by.isoformat() if op.pay_by else "-",
+                    _cell(op.promised_by or "-"),
+                    _cell(op.basis or "-"),
+                )
+                for op in operations
+            ],
+        )
+    return 0
+
+
+def _add_operations(commands: Commands) -> None:
+    group = commands.add_parser(
+        "operations",
+        help="declare and list operations",
+        description="Operations are the events rewards were promised for; one operation's"
+        " reward is shared among its informants' claims.",
+    )
+    actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser(
+        "add",
+        help="declare an operation and its total reward",
+        description="Declare an operation: its label, date, region, the total reward"
+        " offered (soles with a dot, e.g. 2000000 or 1500.50), who promised it, on what"
+        " basis, and the payment date promised. The claims' promised shares may not add up"
+        " to more than the total.",
+    )
+    add.add_argument("label", metavar="LABEL", help="the operation's name, e.g. 'Tornado 2016'")
+    add.add_argument("--region", required=True, help="the region it took place in")
+    add.add_argument("--total", required=True, metavar="SOLES", help="total reward offered")
+    add.add_argument("--date", metavar="YYYY-MM-DD", help="when the operation took place")
+    add.add_argument("--promised-by", metavar="WHO", help="who promised the reward")
+    add.add_argument("--basis", metavar="TEXT", help="on what basis (flier, resolution …)")
+    add.add_argument("--pay-by", metavar="YYYY-MM-DD", help="the payment date promised")
+    add.add_argument("--json", action="store_true", help="print the operation as JSON")
+    add.set_defaults(handler=_operations_add)
+    listing = actions.add_parser(
+        "list", help="list operations", description="List every operation."
+    )
+    listing.add_argument("--json", action="store_true", help="print one JSON array")
+    listing.set_defaults(handler=_operations_list)
+
+
 # --- members --------------------------------------------------------------------------------
 
 
@@ -861,6 +968,7 @@ _GROUPS: tuple[Callable[[Commands], None], ...] = (
     _add_region,
     _add_invite,
     _add_claims,
+    _add_operations,
     _add_members,
     _add_outbox,
     _add_keys,

@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.domain.ports import Clock
 from bot.services.alerts import AlertService
 from bot.services.claims import ClaimService
+from bot.services.claims_admin import ClaimAdminService
 from bot.services.claims_import import ClaimImportService
 from bot.services.clock import SystemClock
 from bot.services.container import Services
@@ -257,6 +258,15 @@ async def open_wiring(
             host=socket.gethostname(),
             version=installed_version(),
             poll_timeout_s=settings.poll_timeout,
+        ),
+        claims_admin=ClaimAdminService(
+            claims=claims,
+            members=members,
+            outbox=outbox,
+            audit=audit,
+            uow=db,
+            clock=clock,
+            denials=denials,
         ),
     )
     return Wiring(db=db, keys=keys, services=services)

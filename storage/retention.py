@@ -138,7 +138,7 @@ class SqliteRetentionStore:
             "id",
             f"status IN ({','.join('?' * len(_CLOSED))}) AND coalesce(closed_at, updated_at) < ?",
             (*_CLOSED, ts(cutoffs.closed_claims)),
-            cascades=[("claim_events", "claim_id")],
+            cascades=[("claim_events", "claim_id"), ("claim_payments", "claim_id")],
         )
         deleted |= await self._delete_batches(
             "operations", "id", "id NOT IN (SELECT operation_id FROM claims)", ()

@@ -65,9 +65,10 @@ class SealedTable:
 #: as ``Sealer(cipher, "table").seal("name", row[row_id], value)``.
 SEALED_COLUMNS: Final[Mapping[str, SealedTable]] = {
     "members": SealedTable("id", ("codename", "telegram")),
-    "operations": SealedTable("id", ("label",)),
+    "operations": SealedTable("id", ("label", "total", "promised_by", "basis")),
     "claims": SealedTable("id", ("reference", "promised", "approved", "paid", "next_step")),
     "claim_events": SealedTable("id", ("note",)),
+    "claim_payments": SealedTable("id", ("amount", "method", "reference")),
     "outbox": SealedTable("id", ("params",)),
     "alert_drafts": SealedTable("member_id", ("params", "text_es", "text_qu")),
     "alerts": SealedTable("id", ("params", "text_es", "text_qu")),

@@ -13,14 +13,17 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from bot.domain.claims import ClaimChange, NewOperation, Payment
 from bot.domain.models import (
     Claim,
     ClaimEvent,
     ClaimRow,
+    ClaimStatus,
     Lang,
     Member,
     MemberState,
     NewInvite,
+    Operation,
     Region,
     Role,
 )
@@ -176,6 +179,48 @@ class ClaimRepository(Protocol):
         ``dry_run`` does the same work and rolls it back (the counts are what an import
         would do); ``progress`` is told how many rows are done now and then.
         """
+
+
+class ClaimLedger(Protocol):
+    """What administering claims needs (issue #16.1-2): operations, payments and the
+    compare-and-set write of a change (sensitive fields encrypted in storage)."""
+
+    async def get(self, claim_id: int) -> Claim | None:
+        """A claim by internal id."""
+
+    async def by_reference(self, reference: str) -> Claim | None:
+        """A claim by its reference."""
+
+    async def list_for_member(self, member_id: int) -> list[Claim]:
+        """A member's claims, newest operation first."""
+
+    async def in_regions(
+        self, regions: Sequence[str] | None, *, status: ClaimStatus | None = None
+    ) -> list[Claim]:
+        """Claims of ``regions`` (None: all), optionally of one status."""
+
+    async def history(self, claim_id: int, *, visible_only: bool) -> list[ClaimEvent]:
+        """A claim's events, oldest first."""
+
+    async def payments(self, claim_id: int) -> list[Payment]:
+        """A claim's payments, oldest first."""
+
+    async def shares(self, operation_id: int, *, excluding: int | None = None) -> int:
+        """The promised shares of an operation's claims added up, one claim left out."""
+
+    async def save(self, change: ClaimChange, *, actor_id: int | None, now: datetime) -> bool:
+        """Store a change if the claim is still at ``change.before.version``; else False."""
+
+    async def add_operation(self, new: NewOperation, now: datetime) -> Operation:
+        """Create an operation.
+
+        Raises:
+            Conflict: the label exists.
+            NotFound: the region does not exist.
+        """
+
+    async def operations(self) -> list[Operation]:
+        """Every operation."""
 
 
 class AuditLog(Protocol):

@@ -9,6 +9,7 @@ from bot.domain.outbox import Outbox
 from bot.domain.ports import Clock, DeletionScheduler, UnitOfWork
 from bot.services.alerts import AlertService
 from bot.services.claims import ClaimService
+from bot.services.claims_admin import ClaimAdminService
 from bot.services.claims_import import ClaimImportService
 from bot.services.heartbeat import HeartbeatService
 from bot.services.invite_batch import InviteBatchService
@@ -62,3 +63,5 @@ class Services:
     intake: IntakeAlarm
     #: The running bot's sign of life for ``chaski status`` (written by a job).
     heartbeat: HeartbeatService
+    #: Operations and claim changes by staff: status, payments, next step (issue #16).
+    claims_admin: ClaimAdminService

@@ -1,0 +1,302 @@
+"""Administering claims (issue #16.1, #16.2, #16.4): operations, status, payments, next step.
+
+Coordinators keep the record true within their regions, administrators everywhere; every
+change goes through the one ``authorize`` (``UPDATE_CLAIM`` on the claim, M-04), the domain's
+rules (``bot.domain.claims``) and a compare-and-set on the claim's version, so that of two
+people editing one claim the second is told and nothing is lost. Each change is audited
+(actor, action, ``claim:<id>``, never content, M-16); a refusal for scope is audited and
+counted by the ``DenialWatch`` like any other (T-11).
+
+A change the informant may see (a visible note, a status, a payment, a next step) queues one
+neutral push through the outbox in the same transaction (R-01): "Tienes novedades. Abre el
+menú.", nothing about rewards on a lock screen (M-02). The push waits ``push_delay`` and
+replaces any push still waiting for that informant (the outbox's ``merge``), so a burst of
+changes is one push; the details are shown only when the informant opens their claims,
+after the PIN if they set one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+from bot.domain import claims as rules
+from bot.domain.claims import ClaimChange, NewOperation, Payment
+from bot.domain.errors import Conflict, NotAllowed, NotFound
+from bot.domain.models import (
+    CLOSED_STATUSES,
+    Claim,
+    ClaimEvent,
+    ClaimStatus,
+    Member,
+    Operation,
+    Role,
+)
+from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
+from bot.domain.ports import AuditLog, ClaimLedger, Clock, MemberRepository, UnitOfWork
+from bot.services.authz import Action, authorize, is_allowed
+from bot.services.vigilance import DenialWatch
+
+#: The neutral push an informant gets when one of their claims changed (issue #16.4).
+CLAIM_NEWS_TEMPLATE = "claim_news"
+#: A reference as informants quote it (``R-2016-0007``); matched case-insensitively.
+_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{1,31}", re.ASCII)
+#: At most this many claims in one answer to a search (the chat shows one button each).
+MAX_FOUND = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimFile:
+    """One claim as staff see it: the claim, its whole history and its payments."""
+
+    claim: Claim
+    events: list[ClaimEvent]
+    payments: list[Payment]
+
+
+def overdue_first(claims: list[Claim], today: date) -> list[Claim]:
+    """Open claims first, the longest overdue first, then by next step date, then by id."""
+
+    def key(claim: Claim) -> tuple[int, int, date, int]:
+        return (
+            int(claim.status in CLOSED_STATUSES),
+            -claim.days_overdue(today),
+            claim.next_step_date or date.max,
+            claim.id,
+        )
+
+    return sorted(claims, key=key)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimAdminService:
+    """Operations and claim changes for staff (chat) and operators (CLI)."""
+
+    claims: ClaimLedger
+    members: MemberRepository
+    outbox: Outbox
+    audit: AuditLog
+    uow: UnitOfWork
+    clock: Clock
+    denials: DenialWatch | None = None
+    #: How long a push waits for more changes before it goes (one push per burst).
+    push_delay: timedelta = timedelta(minutes=2)
+
+    # ------------------------------------------------------------------ operations (CLI)
+
+    async def add_operation(self, new: NewOperation) -> Operation:
+        """Create an operation (``chaski operations add``); audited without its label.
+
+        Raises:
+            Conflict: the label exists. NotFound: the region does not exist.
+        """
+        now = self.clock.now()
+        async with self.uow.transaction():
+            operation = await self.claims.add_operation(new, now)
+            await self.audit.record(
+                action="operation_add", result="ok", now=now, target=f"operation:{operation.id}"
+            )
+        return operation
+
+    async def operations(self) -> list[Operation]:
+        """Every operation (``chaski operations list``)."""
+        return await self.claims.operations()
+
+    # ------------------------------------------------------------------ finding (staff)
+
+    def _scope(self, actor: Member) -> list[str] | None:
+        """The regions ``actor`` administers claims in (None: all), or NotAllowed."""
+        if not actor.active or actor.role not in {Role.COORDINATOR, Role.ADMIN}:
+            raise NotAllowed(Action.UPDATE_CLAIM)
+        return None if actor.role is Role.ADMIN else list(actor.regions)
+
+    async def list_claims(self, actor: Member, status: ClaimStatus | None = None) -> list[Claim]:
+        """The claims ``actor`` may administer, overdue first (optionally of one status).
+
+        Raises:
+            NotAllowed: not active staff.
+        """
+        found = await self.claims.in_regions(self._scope(actor), status=status)
+        mine = [c for c in found if is_allowed(actor, Action.UPDATE_CLAIM, c)]
+        return overdue_first(mine, self.clock.today())[:MAX_FOUND]
+
+    async def find(self, actor: Member, text: str) -> list[Claim]:
+        """Claims by reference, else by codename, within ``actor``'s scope (overdue first).
+
+        Outside the scope looks like nothing found (M-04).
+
+        Raises:
+            NotAllowed: not active staff.
+        """
+        self._scope(actor)
+        query = text.strip()
+        found: list[Claim] = []
+        if _REFERENCE.fullmatch(query):
+            claim = await self.claims.by_reference(query.upper())
+            if claim is not None:
+                found = [claim]
+        if not found and query:
+            member = await self.members.by_codename_any_case(query)
+            if member is not None and member.role is Role.INFORMANT:
+                found = await self.claims.list_for_member(member.id)
+        mine = [c for c in found if is_allowed(actor, Action.UPDATE_CLAIM, c)]
+        return overdue_first(mine, self.clock.today())[:MAX_FOUND]
+
+    async def editable(self, actor: Member, claim_id: int) -> Claim:
+        """The claim, if ``actor`` may change it; a refusal is audited and counted.
+
+        Raises:
+            NotFound: unknown or outside the actor's scope (indistinguishable).
+        """
+        claim = await self.claims.get(claim_id)
+        if claim is None or not is_allowed(actor, Action.UPDATE_CLAIM, claim):
+            if self.denials is not None:
+                await self.denials.denied(actor, str(Action.UPDATE_CLAIM), f"claim:{claim_id}")
+            raise NotFound("claim")
+        return claim
+
+    async def open(self, actor: Member, claim_id: int) -> ClaimFile:
+        """A claim with its whole history (internal notes too) and payments; audited as seen.
+
+        Raises:
+            NotFound: as ``editable``.
+        """
+        claim = await self.editable(actor, claim_id)
+        await self.audit.record(
+            action=str(Action.VIEW_CLAIM),
+            result="ok",
+            now=self.clock.now(),
+            actor_id=actor.id,
+            actor_role=actor.role,
+            target=f"claim:{claim.id}",
+        )
+        events = await self.claims.history(claim.id, visible_only=False)
+        return ClaimFile(claim, events, await self.claims.payments(claim.id))
+
+    # ------------------------------------------------------------------ changes (staff)
+
+    async def change_status(
+        self,
+        actor: Member,
+        claim_id: int,
+        version: int,
+        new: ClaimStatus,
+        *,
+        note: str | None,
+        visible: bool,
+    ) -> Claim:
+        """Move a claim to ``new`` (a rejection needs its reason as ``note``).
+
+        Raises:
+            NotFound: unknown or outside the actor's scope.
+            Conflict: someone changed the claim since ``version`` was read.
+            ClaimRefused: the rules refuse it (the reason says why).
+        """
+        now = self.clock.now()
+        return await self._apply(
+            actor,
+            claim_id,
+            version,
+            "claim_status",
+            lambda claim: rules.change_status(claim, new, now=now, note=note, visible=visible),
+        )
+
+    async def record_payment(
+        self,
+        actor: Member,
+        claim_id: int,
+        version: int,
+        payment: Payment,
+        *,
+        note: str | None = None,
+        visible: bool = True,
+    ) -> Claim:
+        """Record a payment; the claim becomes paid or partially paid.
+
+        Raises:
+            NotFound, Conflict, ClaimRefused: as ``change_status``.
+        """
+        now = self.clock.now()
+        return await self._apply(
+            actor,
+            claim_id,
+            version,
+            "claim_payment",
+            lambda claim: rules.record_payment(
+                claim, payment, now=now, note=note, visible=visible
+            ),
+        )
+
+    async def set_next_step(
+        self,
+        actor: Member,
+        claim_id: int,
+        version: int,
+        step: str | None,
+        on: date | None,
+        *,
+        note: str | None = None,
+        visible: bool = True,
+    ) -> Claim:
+        """Set the next step and its date.
+
+        Raises:
+            NotFound, Conflict, ClaimRefused: as ``change_status``.
+        """
+        now = self.clock.now()
+        return await self._apply(
+            actor,
+            claim_id,
+            version,
+            "claim_next_step",
+            lambda claim: rules.set_next_step(
+                claim, step, on, now=now, note=note, visible=visible
+            ),
+        )
+
+    async def _apply(
+        self,
+        actor: Member,
+        claim_id: int,
+        version: int,
+        action: str,
+        make: Callable[[Claim], ClaimChange],
+    ) -> Claim:
+        claim = await self.editable(actor, claim_id)
+        if claim.version != version:
+            raise Conflict("the claim changed meanwhile")
+        authorize(actor, Action.UPDATE_CLAIM, claim)
+        change = make(claim)
+        now = self.clock.now()
+        async with self.uow.transaction():
+            if not await self.claims.save(change, actor_id=actor.id, now=now):
+                raise Conflict("the claim changed meanwhile")
+            await self.audit.record(
+                action=action,
+                result="ok",
+                now=now,
+                actor_id=actor.id,
+                actor_role=actor.role,
+                target=f"claim:{claim.id}",
+            )
+            if change.visible:
+                await self._push(change.after)
+        return replace(change.after, version=claim.version + 1)
+
+    async def _push(self, claim: Claim) -> None:
+        """Queue the neutral push to the claim's informant; replaces one still waiting."""
+        await self.outbox.enqueue(
+            OutboxMessage(
+                idempotency_key=f"claim_news:{claim.member_id}:{claim.id}:{claim.version + 1}",
+                kind=OutboxKind.NOTIFICATION,
+                member_id=claim.member_id,
+                template=CLAIM_NEWS_TEMPLATE,
+                params={"claims": json.dumps({str(claim.id): claim.version + 1})},
+                correlation=f"claim_news:{claim.member_id}",
+                not_before=self.clock.now() + self.push_delay,
+                merge="claims",
+            )
+        )
