@@ -16,6 +16,7 @@ from handlers import (
     access,
     alerts,
     claims,
+    claims_admin,
     dispatch,
     errors,
     jobs,
@@ -83,6 +84,11 @@ def register(application: BotApplication) -> None:
     )
     add(CommandHandler("aprobar", alerts.approve_command, filters=PRIVATE), group=FEATURES)
     add(CommandHandler("alertas", alerts.alerts_command, filters=PRIVATE), group=FEATURES)
+    # Claims kept true by coordinators (issue #16.2): find/open, then typed parts of an edit.
+    add(CommandHandler("reclamos", claims_admin.claims_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("nota", claims_admin.note_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("pago", claims_admin.payment_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("paso", claims_admin.step_command, filters=PRIVATE), group=FEATURES)
     # PIN (M-05, M-13b) and the panic buttons (M-13a, M-13c).
     add(CommandHandler("pin", pin_feature.pin_command, filters=PRIVATE), group=FEATURES)
     add(CommandHandler("pin_duress", pin_feature.duress_command, filters=PRIVATE), group=FEATURES)
@@ -98,6 +104,7 @@ def register(application: BotApplication) -> None:
     # 0: buttons, by callback-data prefix; the data is re-checked inside (M-04).
     add(CallbackQueryHandler(registration.on_language_button, pattern=r"^lang:"), group=FEATURES)
     add(CallbackQueryHandler(claims.on_claim_button, pattern=r"^claim:"), group=FEATURES)
+    add(CallbackQueryHandler(claims_admin.on_button, pattern=r"^cadm:"), group=FEATURES)
     # Alert answers first (informants), then the coordinators' compose/approve/help buttons.
     add(
         CallbackQueryHandler(alerts.on_answer_button, pattern=r"^alert:(safe|help):"),

@@ -13,17 +13,19 @@ page message keeps the deletion scheduled when it was sent.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from gettext import NullTranslations
 
 from telegram import Update
 
 from bot.domain.errors import NotAllowed, NotFound
-from bot.domain.models import Claim, Member, Role
+from bot.domain.models import Claim, Lang, Member, Role
 from bot.domain.pin import SessionState
+from bot.services.claims_admin import CLAIM_NEWS_TEMPLATE
 from handlers import pin, send
 from handlers.access import ALL_ROLES, menu_expired, not_available, requires
 from handlers.context import BotContext
+from handlers.notifier import Rendered, register_template
 from handlers.render import ClaimPage, render_claim_page, render_history
 
 #: ``claim:history:<id>``: a positive integer of at most 18 digits (fits SQLite's INTEGER).
@@ -155,3 +157,20 @@ async def on_claim_button(update: Update, context: BotContext, member: Member) -
     t = context.catalogs.for_lang(member.lang)
     for text in render_history(t, member.lang, services.clock.tz, claim, events):
         await send.send_sensitive(context, member, chat.id, text)
+
+
+def _render_claim_news(t: NullTranslations, lang: Lang, params: Mapping[str, str]) -> Rendered:
+    """The push after a coordinator changed one of the informant's claims (issue #16.4).
+
+    Nothing on a lock screen or in a seized phone's chat tells of rewards or amounts (M-02,
+    T-22): the details are shown only when the informant opens *Mis trámites* (after the
+    PIN if they set one). One push stands for every change of a short while (the outbox
+    merges them), hence the plural.
+    """
+    del lang, params
+    # Translators: aviso en la pantalla bloqueada tras un cambio en un trámite: nada que
+    # delate recompensas, policía ni montos. «El menú» es el botón «Mis trámites».
+    return Rendered(t.gettext("Tienes novedades. Abre el menú."))
+
+
+register_template(CLAIM_NEWS_TEMPLATE, _render_claim_news)

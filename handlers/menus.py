@@ -148,6 +148,14 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
             ("alertas", t.pgettext("comando", "Ver los avisos recientes y sus respuestas"), True),
             # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
             ("aprobar", t.pgettext("comando", "Aprobar avisos pendientes"), True),
+            # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
+            ("reclamos", t.pgettext("comando", "Buscar y actualizar los reclamos"), True),
+            # Translators: explicación en /ayuda del paso de un cambio de reclamo; corto.
+            ("nota", t.pgettext("comando", "Nota del cambio"), False),
+            # Translators: explicación en /ayuda del paso de un cambio de reclamo; corto.
+            ("pago", t.pgettext("comando", "Pago del cambio"), False),
+            # Translators: explicación en /ayuda del paso de un cambio de reclamo; corto.
+            ("paso", t.pgettext("comando", "Próximo paso del cambio"), False),
             (
                 "pin",
                 # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from bot.domain.claims import ClaimChange, NewOperation, Payment
+from bot.domain.claims import ClaimChange, ClaimEdit, EditKind, NewOperation, Payment
 from bot.domain.errors import Conflict, NotFound
 from bot.domain.models import Claim, ClaimEvent, ClaimRow, ClaimStatus, Operation
 from bot.domain.ports import ImportResult, Progress
@@ -284,25 +285,44 @@ class SqliteClaimRepository:
             )
             if written.rowcount != 1:
                 return False
-            event_id = await self.db.next_id("claim_events")
-            await self.db.execute(
-                "INSERT INTO claim_events (id, claim_id, at, status, note_enc, visible,"
-                " actor_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    event_id,
-                    claim.id,
-                    ts(now.replace(second=0, microsecond=0)),
-                    str(claim.status),
-                    Sealer(self.keys.cipher, "claim_events").seal_opt(
-                        "note", event_id, change.note
-                    ),
-                    int(change.visible),
-                    actor_id,
-                ),
+            # The change itself is always shown to the informant (status, amounts and next
+            # step are on their screen anyway); an internal note goes in an entry of its own.
+            shown = change.note if change.visible else None
+            await self._event(
+                claim.id, claim.status, shown, visible=True, actor_id=actor_id, now=now
             )
+            if change.note is not None and not change.visible:
+                await self._event(
+                    claim.id, claim.status, change.note, visible=False, actor_id=actor_id, now=now
+                )
             if change.payment is not None:
                 await self._add_payment(claim.id, change.payment, actor_id, now)
         return True
+
+    async def _event(
+        self,
+        claim_id: int,
+        status: ClaimStatus,
+        note: str | None,
+        *,
+        visible: bool,
+        actor_id: int | None,
+        now: datetime,
+    ) -> None:
+        event_id = await self.db.next_id("claim_events")
+        await self.db.execute(
+            "INSERT INTO claim_events (id, claim_id, at, status, note_enc, visible, actor_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                event_id,
+                claim_id,
+                ts(now.replace(second=0, microsecond=0)),
+                str(status),
+                Sealer(self.keys.cipher, "claim_events").seal_opt("note", event_id, note),
+                int(visible),
+                actor_id,
+            ),
+        )
 
     async def _add_payment(
         self, claim_id: int, payment: Payment, actor_id: int | None, now: datetime
@@ -510,3 +530,64 @@ class SqliteClaimRepository:
             if dry_run:
                 raise _DryRunDone(result)  # rolls the whole transaction back
         return result
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteClaimEdits:
+    """Implements ``bot.domain.ports.ClaimEditStore``; what was typed is sealed (M-07)."""
+
+    db: Database
+    keys: KeyMaterial
+
+    async def put(self, member_id: int, edit: ClaimEdit, now: datetime) -> None:
+        """Store the member's edit, replacing any other."""
+        params = {
+            "status": str(edit.status) if edit.status is not None else None,
+            "note": edit.note,
+            "visible": edit.visible,
+            "amount": edit.amount_cents,
+            "method": edit.method,
+            "reference": edit.reference,
+            "step": edit.step,
+            "step_date": opt_date(edit.step_date),
+        }
+        sealed = Sealer(self.keys.cipher, "claim_edits").seal(
+            "params", member_id, json.dumps(params, ensure_ascii=False)
+        )
+        await self.db.execute(
+            "INSERT INTO claim_edits (member_id, claim_id, version, kind, params_enc, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (member_id) DO UPDATE SET"
+            " claim_id = excluded.claim_id, version = excluded.version, kind = excluded.kind,"
+            " params_enc = excluded.params_enc, created_at = excluded.created_at",
+            (member_id, edit.claim_id, edit.version, str(edit.kind), sealed, ts(now)),
+        )
+
+    async def get(self, member_id: int) -> ClaimEdit | None:
+        """The member's edit, if any (fails closed on a cell that does not open)."""
+        row = await self.db.fetchone(
+            "SELECT claim_id, version, kind, params_enc FROM claim_edits WHERE member_id = ?",
+            (member_id,),
+        )
+        if row is None:
+            return None
+        params = json.loads(
+            Sealer(self.keys.cipher, "claim_edits").open("params", member_id, row["params_enc"])
+        )
+        status = params.get("status")
+        return ClaimEdit(
+            claim_id=row["claim_id"],
+            version=row["version"],
+            kind=EditKind(row["kind"]),
+            status=ClaimStatus(status) if status else None,
+            note=params.get("note"),
+            visible=bool(params.get("visible", True)),
+            amount_cents=params.get("amount"),
+            method=params.get("method"),
+            reference=params.get("reference"),
+            step=params.get("step"),
+            step_date=parse_opt_date(params.get("step_date")),
+        )
+
+    async def drop(self, member_id: int) -> None:
+        """Forget the member's edit."""
+        await self.db.execute("DELETE FROM claim_edits WHERE member_id = ?", (member_id,))

@@ -55,6 +55,7 @@ class Rule(StrEnum):
     OVER_TOTAL = "over_total"
     CLOSED = "closed"
     TOO_LONG = "too_long"
+    INCOMPLETE = "incomplete"
 
 
 _REASONS: dict[Rule, str] = {
@@ -70,6 +71,7 @@ _REASONS: dict[Rule, str] = {
     Rule.OVER_TOTAL: "the shares would add up to more than the operation's total reward",
     Rule.CLOSED: "the claim is closed; reopen it first",
     Rule.TOO_LONG: "the text is too long",
+    Rule.INCOMPLETE: "the change is missing what it changes (an amount, a step)",
 }
 
 
@@ -120,10 +122,11 @@ class NewOperation:
 
 @dataclass(frozen=True, slots=True)
 class ClaimChange:
-    """A claim before and after one command, and the history entry that records it.
+    """A claim before and after one command, and the note that explains it.
 
-    ``visible`` says whether the informant sees the entry (and is told of it); ``note`` is
-    free text of the coordinator, a rejection's reason, or None.
+    The change itself is always visible to the informant (status, amounts and next step are
+    on their screen); ``visible`` says whether the ``note`` is too, or stays internal to the
+    staff. ``note`` is free text of the coordinator, a rejection's reason, or None.
     """
 
     before: Claim
@@ -152,6 +155,24 @@ def _amount(cents: int) -> int:
     if cents > MAX_AMOUNT_CENTS:
         raise ClaimRefused(Rule.TOO_LARGE)
     return cents
+
+
+def clean_note(value: str | None, limit: int = MAX_NOTE_CHARS) -> str | None:
+    """A note, step or label as it will be stored: trimmed, None when empty.
+
+    Raises:
+        ClaimRefused: ``TOO_LONG``.
+    """
+    return _text(value, limit)
+
+
+def check_amount(cents: int) -> int:
+    """An amount a change may carry: above zero and below any reward.
+
+    Raises:
+        ClaimRefused: ``NEGATIVE`` or ``TOO_LARGE``.
+    """
+    return _amount(cents)
 
 
 def manual_targets(status: ClaimStatus) -> frozenset[ClaimStatus]:
@@ -336,3 +357,32 @@ def problems(claim: Claim) -> list[str]:
     if (claim.closed_at is not None) != (claim.status in CLOSED_STATUSES):
         found.append("closed_at does not match the status")
     return found
+
+
+class EditKind(StrEnum):
+    """What a coordinator is changing in a multi-step edit in the chat."""
+
+    STATUS = "status"
+    PAYMENT = "payment"
+    STEP = "step"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimEdit:
+    """A change being composed in the chat, kept in the database between its steps.
+
+    ``version`` is the claim's version when the edit started: confirming compares it, so an
+    edit begun before someone else's change is refused instead of overwriting it (#16.2).
+    """
+
+    claim_id: int
+    version: int
+    kind: EditKind
+    status: ClaimStatus | None = None
+    note: str | None = None
+    visible: bool = True
+    amount_cents: int | None = None
+    method: str | None = None
+    reference: str | None = None
+    step: str | None = None
+    step_date: date | None = None

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from bot.domain.claims import ClaimChange, NewOperation, Payment
+from bot.domain.claims import ClaimChange, ClaimEdit, NewOperation, Payment
 from bot.domain.models import (
     Claim,
     ClaimEvent,
@@ -221,6 +221,19 @@ class ClaimLedger(Protocol):
 
     async def operations(self) -> list[Operation]:
         """Every operation."""
+
+
+class ClaimEditStore(Protocol):
+    """A member's claim edit between its chat steps (one per member, issue #16.2)."""
+
+    async def put(self, member_id: int, edit: ClaimEdit, now: datetime) -> None:
+        """Store ``edit`` as the member's, replacing any other."""
+
+    async def get(self, member_id: int) -> ClaimEdit | None:
+        """The member's edit, if any."""
+
+    async def drop(self, member_id: int) -> None:
+        """Forget the member's edit (done or cancelled)."""
 
 
 class AuditLog(Protocol):

@@ -7,12 +7,12 @@ people editing one claim the second is told and nothing is lost. Each change is 
 (actor, action, ``claim:<id>``, never content, M-16); a refusal for scope is audited and
 counted by the ``DenialWatch`` like any other (T-11).
 
-A change the informant may see (a visible note, a status, a payment, a next step) queues one
-neutral push through the outbox in the same transaction (R-01): "Tienes novedades. Abre el
-menú.", nothing about rewards on a lock screen (M-02). The push waits ``push_delay`` and
-replaces any push still waiting for that informant (the outbox's ``merge``), so a burst of
-changes is one push; the details are shown only when the informant opens their claims,
-after the PIN if they set one.
+Every change is one the informant can see (a status, a payment, a next step; a note only
+when it is not internal), so each queues one neutral push through the outbox in the same
+transaction (R-01): "Tienes novedades. Abre el menú.", nothing about rewards on a lock
+screen (M-02). The push waits ``push_delay`` and replaces any push still waiting for that
+informant (the outbox's ``merge``), so a burst of changes is one push; the details are shown
+only when the informant opens their claims, after the PIN if they set one.
 """
 
 from __future__ import annotations
@@ -24,7 +24,15 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from bot.domain import claims as rules
-from bot.domain.claims import ClaimChange, NewOperation, Payment
+from bot.domain.claims import (
+    ClaimChange,
+    ClaimEdit,
+    ClaimRefused,
+    EditKind,
+    NewOperation,
+    Payment,
+    Rule,
+)
 from bot.domain.errors import Conflict, NotAllowed, NotFound
 from bot.domain.models import (
     CLOSED_STATUSES,
@@ -36,7 +44,14 @@ from bot.domain.models import (
     Role,
 )
 from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
-from bot.domain.ports import AuditLog, ClaimLedger, Clock, MemberRepository, UnitOfWork
+from bot.domain.ports import (
+    AuditLog,
+    ClaimEditStore,
+    ClaimLedger,
+    Clock,
+    MemberRepository,
+    UnitOfWork,
+)
 from bot.services.authz import Action, authorize, is_allowed
 from bot.services.vigilance import DenialWatch
 
@@ -77,6 +92,8 @@ class ClaimAdminService:
 
     claims: ClaimLedger
     members: MemberRepository
+    #: Each member's edit between its chat steps, in the database (survives a restart).
+    edits: ClaimEditStore
     outbox: Outbox
     audit: AuditLog
     uow: UnitOfWork
@@ -176,6 +193,14 @@ class ClaimAdminService:
         events = await self.claims.history(claim.id, visible_only=False)
         return ClaimFile(claim, events, await self.claims.payments(claim.id))
 
+    async def codenames(self, claims: list[Claim]) -> dict[int, str]:
+        """The codename of each claim's informant (staff see codenames only, M-04)."""
+        names: dict[int, str] = {}
+        for member_id in {claim.member_id for claim in claims}:
+            member = await self.members.get(member_id)
+            names[member_id] = member.codename if member is not None else "?"
+        return names
+
     # ------------------------------------------------------------------ changes (staff)
 
     async def change_status(
@@ -257,6 +282,150 @@ class ClaimAdminService:
             ),
         )
 
+    # ------------------------------------------------------------------ edits in the chat
+
+    async def start_edit(
+        self,
+        actor: Member,
+        claim_id: int,
+        version: int,
+        kind: EditKind,
+        status: ClaimStatus | None = None,
+    ) -> tuple[Claim, ClaimEdit]:
+        """Begin a multi-step edit of a claim seen at ``version`` (replaces any other edit).
+
+        Raises:
+            NotFound: unknown or outside the actor's scope (audited).
+            Conflict: the claim changed since the actor saw it.
+            ClaimRefused: a status the claim cannot move to by hand, or nothing to pay.
+        """
+        claim = await self.editable(actor, claim_id)
+        if claim.version != version:
+            raise Conflict("the claim changed meanwhile")
+        if kind is EditKind.STATUS and (
+            status is None or status not in rules.manual_targets(claim.status)
+        ):
+            raise ClaimRefused(Rule.TRANSITION)
+        if kind is EditKind.PAYMENT and claim.status not in rules.PAYABLE:
+            raise ClaimRefused(Rule.NOT_PAYABLE)
+        if kind is EditKind.STEP and claim.status in CLOSED_STATUSES:
+            raise ClaimRefused(Rule.CLOSED)
+        edit = ClaimEdit(claim.id, claim.version, kind, status=status)
+        await self.edits.put(actor.id, edit, self.clock.now())
+        return claim, edit
+
+    async def pending(self, actor: Member) -> tuple[Claim, ClaimEdit] | None:
+        """The actor's edit under way and its claim as it is now, or None.
+
+        Raises:
+            NotFound: the claim is no longer the actor's to change (audited); the edit is
+                forgotten.
+        """
+        edit = await self.edits.get(actor.id)
+        if edit is None:
+            return None
+        try:
+            claim = await self.editable(actor, edit.claim_id)
+        except NotFound:
+            await self.edits.drop(actor.id)
+            raise
+        return claim, edit
+
+    async def amend(
+        self,
+        actor: Member,
+        *,
+        note: str | None = None,
+        visible: bool | None = None,
+        payment: Payment | None = None,
+        step: tuple[str, date | None] | None = None,
+    ) -> tuple[Claim, ClaimEdit]:
+        """Add what the actor typed or toggled to their edit under way.
+
+        Raises:
+            NotFound: no edit under way (or its claim is out of scope now).
+            ClaimRefused: a text too long, an amount not positive, a value the edit's kind
+                does not take.
+        """
+        found = await self.pending(actor)
+        if found is None:
+            raise NotFound("edit")
+        claim, edit = found
+        if note is not None:
+            edit = replace(edit, note=rules.clean_note(note))
+        if visible is not None:
+            edit = replace(edit, visible=visible)
+        if payment is not None:
+            if edit.kind is not EditKind.PAYMENT:
+                raise NotFound("edit")
+            edit = replace(
+                edit,
+                amount_cents=rules.check_amount(payment.amount_cents),
+                method=rules.clean_note(payment.method, rules.MAX_LABEL_CHARS),
+                reference=rules.clean_note(payment.reference, rules.MAX_LABEL_CHARS),
+            )
+        if step is not None:
+            if edit.kind is not EditKind.STEP:
+                raise NotFound("edit")
+            edit = replace(edit, step=rules.clean_note(step[0]), step_date=step[1])
+        await self.edits.put(actor.id, edit, self.clock.now())
+        return claim, edit
+
+    async def cancel(self, actor: Member) -> None:
+        """Forget the actor's edit under way."""
+        await self.edits.drop(actor.id)
+
+    async def confirm(self, actor: Member, claim_id: int, version: int) -> Claim:
+        """Apply the actor's edit of ``claim_id`` begun at ``version``; forget it when done.
+
+        Raises:
+            NotFound: no such edit under way (an old button), or out of scope (audited).
+            Conflict: someone changed the claim since the edit began; the edit is forgotten
+                and the other person's change kept.
+            ClaimRefused: the rules refuse it (the edit is kept, to be corrected).
+        """
+        edit = await self.edits.get(actor.id)
+        if edit is None or edit.claim_id != claim_id or edit.version != version:
+            raise NotFound("edit")
+        await self.editable(actor, claim_id)  # a refusal audited outside the write below
+        try:
+            async with self.uow.transaction():
+                claim = await self._run(actor, edit)
+                await self.edits.drop(actor.id)
+        except Conflict:
+            await self.edits.drop(actor.id)
+            raise
+        return claim
+
+    async def _run(self, actor: Member, edit: ClaimEdit) -> Claim:
+        if edit.kind is EditKind.STATUS and edit.status is not None:
+            return await self.change_status(
+                actor,
+                edit.claim_id,
+                edit.version,
+                edit.status,
+                note=edit.note,
+                visible=edit.visible,
+            )
+        if edit.kind is EditKind.PAYMENT and edit.amount_cents is not None:
+            payment = Payment(
+                edit.amount_cents, self.clock.today(), edit.method or "", edit.reference
+            )
+            return await self.record_payment(
+                actor, edit.claim_id, edit.version, payment, note=edit.note, visible=edit.visible
+            )
+        if edit.kind is EditKind.STEP and (edit.step is not None or edit.step_date is not None):
+            return await self.set_next_step(
+                actor,
+                edit.claim_id,
+                edit.version,
+                edit.step,
+                edit.step_date,
+                note=edit.note,
+                visible=edit.visible,
+            )
+        raise ClaimRefused(Rule.INCOMPLETE)
+
     async def _apply(
         self,
         actor: Member,
@@ -282,8 +451,7 @@ class ClaimAdminService:
                 actor_role=actor.role,
                 target=f"claim:{claim.id}",
             )
-            if change.visible:
-                await self._push(change.after)
+            await self._push(change.after)
         return replace(change.after, version=claim.version + 1)
 
     async def _push(self, claim: Claim) -> None:

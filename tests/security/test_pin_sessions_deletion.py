@@ -28,8 +28,11 @@ OPERATION = "Operativo Halcon Sentinela"
 AMOUNT_CENTS = "123456789"
 
 #: Templates whose recipient may be an informant: nothing identifying, ever. The alert's
-#: all clear and the "a coordinator saw your request" note are fixed texts (issue #12.5).
-INFORMANT_TEMPLATES = frozenset({"news", "alert", "alert_all_clear", "alert_help_reach"})
+#: all clear, the "a coordinator saw your request" note (issue #12.5) and the push after a
+#: claim changed (issue #16.4) are fixed texts.
+INFORMANT_TEMPLATES = frozenset(
+    {"news", "claim_news", "alert", "alert_all_clear", "alert_help_reach"}
+)
 #: Templates that go only to coordinators and administrators (``Role`` checked by the
 #: services that enqueue them). They name the member by codename on purpose: a coordinator
 #: has to know *who* asked for help, blocked the bot, used the duress PIN or was unlinked
