@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -329,3 +330,90 @@ async def test_an_edit_survives_a_restart_of_the_bot(
         world = World(bot, db_path)
         assert await world.claim() == (claim_id, version + 1, ClaimStatus.APPROVED)
         assert query(db_path, "SELECT count(*) FROM claim_edits") == [(0,)]
+
+
+# ---------------------------------------------------------------------- the informant's push
+
+
+NEWS_ES = "Tienes novedades. Abre el menú."
+NEWS_QU = "Musuq willayniykikuna kachkan. Menúta kichay."
+
+
+async def _news_rows(world: World) -> list[tuple[str, str]]:
+    rows = query(
+        world.db_path,
+        "SELECT template, status FROM outbox WHERE template = 'claim_news' ORDER BY id",
+    )
+    return [(str(template), str(status)) for template, status in rows]
+
+
+async def _deliver(world: World, user: int, count: int) -> None:
+    """Let the push's short wait pass and the sender deliver ``count`` messages to ``user``."""
+    world.bot.clock.advance(timedelta(minutes=3))
+    world.bot.services.outbox_sender.wake()
+    await world.fake.wait_for_call("sendMessage", chat_id=user, count=count)
+
+
+async def _approve_and_pay(world: World) -> int:
+    claim_id, version, _ = await world.claim()
+    await world.press(JEFE, f"cadm:to:{claim_id}:{version}:approved")
+    await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
+    await world.press(JEFE, f"cadm:pay:{claim_id}:{version + 1}")
+    await world.say(JEFE, "/pago 500 transferencia OP-9")
+    await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
+    return claim_id
+
+
+async def test_changes_in_a_short_while_reach_the_informant_as_one_neutral_push(
+    world: World,
+) -> None:
+    before = len(world.fake.sent(ANA))
+    await _approve_and_pay(world)
+    assert len(world.fake.sent(ANA)) == before  # nothing yet: the push waits for more
+    assert await _news_rows(world) == [
+        ("claim_news", "cancelled"),  # replaced by the second change's push
+        ("claim_news", "queued"),
+    ]
+    await _deliver(world, ANA, before + 1)
+    await world.bot.settle()
+    pushes = world.fake.sent(ANA)[before:]
+    assert [call.params["text"] for call in pushes] == [NEWS_ES]
+    assert pushes[0].params["protect_content"] is True
+    # The details only when the informant opens their claims.
+    details = await world.say(ANA, "/estado")
+    assert "Estado: Pagado en parte" in details
+    assert "Pagado hasta ahora: S/\xa0500" in details
+
+
+async def test_the_push_speaks_the_informants_language_and_details_wait_for_the_pin(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    bot = running_bot
+    services = bot.services
+    await seed_region(services)
+    codes = {
+        ANA: await seed_invite(services, "Puma"),
+        JEFE: await seed_invite(services, "Jefe", role=Role.COORDINATOR),
+    }
+    await seed_claims(services, ANA_CLAIM)
+    await bot.register(ANA, codes[ANA], "qu")
+    await bot.register(JEFE, codes[JEFE], "es")
+    await set_pin_in_chat(bot, JEFE)
+    await set_pin_in_chat(bot, ANA, "739164")
+    world = World(bot, tmp_path / "db" / "chaski.sqlite3")
+    claim_id, version, _ = await world.claim()
+    await world.press(JEFE, f"cadm:to:{claim_id}:{version}:approved")
+    await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
+    before = len(world.fake.sent(ANA))
+    bot.clock.advance(timedelta(minutes=11))  # Ana's PIN session has run out
+    bot.services.outbox_sender.wake()
+    await world.fake.wait_for_call("sendMessage", chat_id=ANA, count=before + 1)
+    await bot.settle()
+    assert world.fake.texts(ANA)[before:] == [NEWS_QU]
+    # Opening the claims asks for the PIN first: no detail before it.
+    asked = await world.say(ANA, "Mañakuyniykuna")
+    assert "R-2016-0007" not in asked
+    assert "PIN" in asked
+    shown = await world.say(ANA, "739164")
+    assert "R-2016-0007" in shown
+    assert "Arí nisqañam" in shown
