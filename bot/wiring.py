@@ -36,7 +36,7 @@ from bot.version import installed_version
 from storage.alerts import SqliteAlertRepository
 from storage.audit import SqliteAuditLog
 from storage.chat_messages import SqliteChatMessageLog
-from storage.claims import SqliteClaimEdits, SqliteClaimRepository
+from storage.claims import SqliteAmountRequests, SqliteClaimEdits, SqliteClaimRepository
 from storage.database import Database, DatabaseFileError, check_owner
 from storage.heartbeat import SqliteHeartbeat
 from storage.inbound import SqliteInboundLog
@@ -263,6 +263,7 @@ async def open_wiring(
             claims=claims,
             members=members,
             edits=SqliteClaimEdits(db, keys),
+            requests=SqliteAmountRequests(db, keys),
             outbox=outbox,
             audit=audit,
             uow=db,

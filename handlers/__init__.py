@@ -89,6 +89,8 @@ def register(application: BotApplication) -> None:
     add(CommandHandler("nota", claims_admin.note_command, filters=PRIVATE), group=FEATURES)
     add(CommandHandler("pago", claims_admin.payment_command, filters=PRIVATE), group=FEATURES)
     add(CommandHandler("paso", claims_admin.step_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("monto", claims_admin.amount_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("revisar", claims_admin.review_command, filters=PRIVATE), group=FEATURES)
     # PIN (M-05, M-13b) and the panic buttons (M-13a, M-13c).
     add(CommandHandler("pin", pin_feature.pin_command, filters=PRIVATE), group=FEATURES)
     add(CommandHandler("pin_duress", pin_feature.duress_command, filters=PRIVATE), group=FEATURES)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import date
 from gettext import NullTranslations
 from html import escape
@@ -41,11 +41,12 @@ from bot.domain.claims import (
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import CLOSED_STATUSES, Claim, ClaimStatus, Lang, Member, Role
 from bot.i18n import format_date, format_money
-from bot.services.claims_admin import ClaimFile
+from bot.services.claims_admin import AMOUNT_APPROVAL_TEMPLATE, ClaimFile
 from bot.services.claims_import import parse_amount
 from handlers import send
 from handlers.access import menu_expired, requires
 from handlers.context import BotContext
+from handlers.notifier import Rendered, register_template
 from handlers.pin import register_continuation, require_pin
 from handlers.render import render_claim, status_label
 
@@ -53,7 +54,8 @@ STAFF = (Role.COORDINATOR, Role.ADMIN)
 _ID = r"([1-9][0-9]{0,17})"
 OPEN_DATA = re.compile(rf"cadm:open:{_ID}")
 LIST_DATA = re.compile(r"cadm:list:([a-z_]{1,20})")
-EDIT_DATA = re.compile(rf"cadm:(pay|step):{_ID}:{_ID}")
+EDIT_DATA = re.compile(rf"cadm:(pay|step|amt):{_ID}:{_ID}")
+DECIDE_DATA = re.compile(rf"cadm:(amok|amno):{_ID}")
 TO_DATA = re.compile(rf"cadm:to:{_ID}:{_ID}:([a-z_]{{1,20}})")
 VISIBLE_DATA = re.compile(r"cadm:vis:(0|1)")
 CONFIRM_DATA = re.compile(rf"cadm:ok:{_ID}:{_ID}")
@@ -291,6 +293,10 @@ def _claim_view(
         actions.append(
             (t.pgettext("botón", "Próximo paso"), f"cadm:step:{claim.id}:{claim.version}")
         )
+        # Translators: botón para cambiar el monto prometido o aprobado; ≤ 20 caracteres.
+        actions.append(
+            (t.pgettext("botón", "Cambiar montos"), f"cadm:amt:{claim.id}:{claim.version}")
+        )
     if actions:
         rows.append(actions)
     return "\n".join(lines), send.CallbackKeyboard(rows)
@@ -323,6 +329,23 @@ def _edit_view(
                     method=escape(edit.method or ""),
                 )
             )
+    elif edit.kind is EditKind.AMOUNT:
+        lines.extend(_amount_lines(t, lang, edit.new_promised, edit.new_approved))
+        if edit.new_promised is None and edit.new_approved is None:
+            # Translators: deja /monto, prometido y aprobado tal cual; montos en soles.
+            lines.append(
+                t.gettext(
+                    "Escribe /monto prometido o /monto aprobado y la cifra en soles, p. ej."
+                    " /monto aprobado 1200"
+                )
+            )
+        # Translators: dos personas para cambiar el dinero prometido a alguien.
+        lines.append(
+            t.gettext(
+                "El cambio de monto espera la aprobación de otra persona: un coordinador de"
+                " la región o un administrador."
+            )
+        )
     elif edit.step is None and edit.step_date is None:
         # Translators: deja /paso tal cual; la fecha se escribe día/mes/año.
         lines.append(
@@ -363,6 +386,25 @@ def _edit_view(
         ],
     ]
     return "\n".join(lines), send.CallbackKeyboard(rows)
+
+
+def _amount_lines(
+    t: NullTranslations, lang: Lang, promised: int | None, approved: int | None
+) -> list[str]:
+    lines: list[str] = []
+    if promised is not None:
+        # Translators: vista previa; {amount} ya viene con formato, p. ej. "S/ 1,500".
+        lines.append(
+            t.gettext("Nuevo monto prometido: {amount}").format(
+                amount=format_money(promised, lang)
+            )
+        )
+    if approved is not None:
+        # Translators: vista previa; {amount} ya viene con formato, p. ej. "S/ 1,200".
+        lines.append(
+            t.gettext("Nuevo monto aprobado: {amount}").format(amount=format_money(approved, lang))
+        )
+    return lines
 
 
 async def _show_edit(
@@ -478,7 +520,77 @@ async def _step(update: Update, context: BotContext, member: Member, chat_id: in
     await _amend(update, context, member, chat_id, step=(parts[1], day))
 
 
+async def _amount(update: Update, context: BotContext, member: Member, chat_id: int) -> None:
+    """``/monto prometido|aprobado <soles>``: a new amount for the change under way."""
+    t = context.catalogs.for_lang(member.lang)
+    parts = _args_text(update).lower().split()
+    try:
+        cents = (
+            parse_amount(parts[1])
+            if len(parts) == 2 and parts[0] in {"prometido", "aprobado"}
+            else None
+        )
+    except ValidationError:
+        cents = None
+    if cents is None:
+        await _say(
+            context,
+            member,
+            chat_id,
+            t.gettext(
+                "Escribe /monto prometido o /monto aprobado y la cifra en soles, p. ej."
+                " /monto aprobado 1200"
+            ),
+        )
+        return
+    which = "promised" if parts[0] == "prometido" else "approved"
+    await _amend(update, context, member, chat_id, amount=(which, cents))
+
+
+async def _review(update: Update, context: BotContext, member: Member, chat_id: int) -> None:
+    """``/revisar``: the amount changes waiting for this member's approval (never their own)."""
+    t = context.catalogs.for_lang(member.lang)
+    try:
+        waiting = await context.services.claims_admin.amount_requests(member)
+    except NotAllowed:
+        await menu_expired(update, context, member, chat_id)
+        return
+    if not waiting:
+        # Translators: /revisar sin cambios de monto pendientes.
+        await _say(context, member, chat_id, t.gettext("No hay cambios de monto por aprobar."))
+        return
+    for request, claim, requester in waiting:
+        # Translators: un cambio de monto pendiente; {reference} es un código como
+        # R-2016-0007, {codename} el seudónimo de quien lo pidió.
+        lines = [
+            t.gettext("<b>{reference}</b>: cambio pedido por {codename}").format(
+                reference=escape(claim.reference), codename=escape(requester)
+            ),
+            t.gettext("Monto prometido: {amount}").format(
+                amount=format_money(claim.promised_cents, member.lang)
+            ),
+            *_amount_lines(t, member.lang, request.promised_cents, request.approved_cents),
+        ]
+        if request.note:
+            lines.append(t.gettext("Nota: {note}").format(note=escape(request.note)))
+        keyboard = send.CallbackKeyboard(
+            [
+                [
+                    # Translators: botón que aprueba un cambio de monto; ≤ 20 caracteres.
+                    (t.pgettext("botón", "Aprobar cambio"), f"cadm:amok:{request.id}"),
+                    # Translators: botón que rechaza un cambio de monto; ≤ 20 caracteres.
+                    (t.pgettext("botón", "Rechazar cambio"), f"cadm:amno:{request.id}"),
+                ]
+            ]
+        )
+        await send.send_sensitive(
+            context, member, chat_id, "\n".join(lines), reply_markup=keyboard
+        )
+
+
 note_command = _staff(_note)
+amount_command = _staff(_amount)
+review_command = _staff(_review, resume="claims_review")
 payment_command = _staff(_payment)
 step_command = _staff(_step)
 
@@ -547,16 +659,32 @@ async def _dispatch(
         await _show_edit(context, member, chat_id, claim, edit)
         return True
     if match := EDIT_DATA.fullmatch(data):
-        kind = EditKind.PAYMENT if match[1] == "pay" else EditKind.STEP
+        kind = {"pay": EditKind.PAYMENT, "step": EditKind.STEP, "amt": EditKind.AMOUNT}[match[1]]
         claim, edit = await service.start_edit(member, int(match[2]), int(match[3]), kind)
         await _show_edit(context, member, chat_id, claim, edit)
+        return True
+    if match := DECIDE_DATA.fullmatch(data):
+        await _decide(context, member, chat_id, int(match[2]), approve=match[1] == "amok")
         return True
     if match := VISIBLE_DATA.fullmatch(data):
         claim, edit = await service.amend(member, visible=match[1] == "1")
         await _show_edit(context, member, chat_id, claim, edit)
         return True
     if match := CONFIRM_DATA.fullmatch(data):
-        claim = await service.confirm(member, int(match[1]), int(match[2]))
+        confirmed = await service.confirm(member, int(match[1]), int(match[2]))
+        claim = confirmed.claim
+        if confirmed.pending:
+            # Translators: el cambio de monto quedó pedido; otra persona debe aprobarlo.
+            await _say(
+                context,
+                member,
+                chat_id,
+                t.gettext(
+                    "Pedido enviado: el cambio de monto de {reference} espera la aprobación"
+                    " de otra persona."
+                ).format(reference=escape(claim.reference)),
+            )
+            return True
         # Translators: el cambio quedó guardado; el informante recibe un aviso sin detalles.
         text = t.gettext(
             "Guardado. {reference} ahora está en «{status}». El informante recibirá un aviso"
@@ -570,3 +698,41 @@ async def _dispatch(
         await _say(context, member, chat_id, t.gettext("Cambio descartado; no se guardó nada."))
         return True
     return False
+
+
+async def _decide(
+    context: BotContext, member: Member, chat_id: int, request_id: int, *, approve: bool
+) -> None:
+    """``cadm:amok:<id>`` / ``cadm:amno:<id>``: approve or reject an amount change."""
+    service = context.services.claims_admin
+    t = context.catalogs.for_lang(member.lang)
+    try:
+        claim = await service.decide_amounts(member, request_id, approve=approve)
+    except NotAllowed:
+        # Translators: quien pidió un cambio de monto no puede aprobarlo.
+        await _say(
+            context,
+            member,
+            chat_id,
+            t.gettext("Otra persona debe decidir sobre este cambio, no quien lo pidió."),
+        )
+        return
+    if approve:
+        # Translators: se aprobó un cambio de monto; {reference} es un código.
+        text = t.gettext("Aprobado: los montos de {reference} quedaron cambiados.")
+    else:
+        # Translators: se rechazó un cambio de monto; {reference} es un código.
+        text = t.gettext("Rechazado: los montos de {reference} no cambian.")
+    await _say(context, member, chat_id, text.format(reference=escape(claim.reference)))
+
+
+def _render_amount_approval(
+    t: NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """Tell a coordinator or administrator that an amount change waits (no amount, M-02)."""
+    del lang, params
+    # Translators: a coordinadores y administradores; /revisar es un comando. Sin montos.
+    return Rendered(t.gettext("Un cambio en un trámite espera tu aprobación. Escribe /revisar."))
+
+
+register_template(AMOUNT_APPROVAL_TEMPLATE, _render_amount_approval)

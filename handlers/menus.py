@@ -156,6 +156,10 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
             ("pago", t.pgettext("comando", "Pago del cambio"), False),
             # Translators: explicación en /ayuda del paso de un cambio de reclamo; corto.
             ("paso", t.pgettext("comando", "Próximo paso del cambio"), False),
+            # Translators: explicación en /ayuda del paso de un cambio de reclamo; corto.
+            ("monto", t.pgettext("comando", "Montos del cambio"), False),
+            # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
+            ("revisar", t.pgettext("comando", "Aprobar cambios de montos"), True),
             (
                 "pin",
                 # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).

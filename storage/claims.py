@@ -8,7 +8,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from bot.domain.claims import ClaimChange, ClaimEdit, EditKind, NewOperation, Payment
+from bot.domain.claims import (
+    AmountRequest,
+    ClaimChange,
+    ClaimEdit,
+    EditKind,
+    NewOperation,
+    Payment,
+)
 from bot.domain.errors import Conflict, NotFound
 from bot.domain.models import Claim, ClaimEvent, ClaimRow, ClaimStatus, Operation
 from bot.domain.ports import ImportResult, Progress
@@ -550,6 +557,8 @@ class SqliteClaimEdits:
             "reference": edit.reference,
             "step": edit.step,
             "step_date": opt_date(edit.step_date),
+            "new_promised": edit.new_promised,
+            "new_approved": edit.new_approved,
         }
         sealed = Sealer(self.keys.cipher, "claim_edits").seal(
             "params", member_id, json.dumps(params, ensure_ascii=False)
@@ -586,8 +595,89 @@ class SqliteClaimEdits:
             reference=params.get("reference"),
             step=params.get("step"),
             step_date=parse_opt_date(params.get("step_date")),
+            new_promised=params.get("new_promised"),
+            new_approved=params.get("new_approved"),
         )
 
     async def drop(self, member_id: int) -> None:
         """Forget the member's edit."""
         await self.db.execute("DELETE FROM claim_edits WHERE member_id = ?", (member_id,))
+
+
+_REQUESTS = """
+SELECT q.id, q.claim_id, r.name AS region, q.version, q.requester_id, q.params_enc
+FROM claim_amount_requests q
+JOIN claims c ON c.id = q.claim_id
+JOIN regions r ON r.id = c.region_id
+WHERE q.status = 'pending'
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteAmountRequests:
+    """Implements ``bot.domain.ports.AmountRequestStore``; amounts and notes sealed (M-07)."""
+
+    db: Database
+    keys: KeyMaterial
+
+    async def create(self, request: AmountRequest, now: datetime) -> int:
+        """Store a pending request; return its id."""
+        params = {
+            "promised": request.promised_cents,
+            "approved": request.approved_cents,
+            "note": request.note,
+            "visible": request.visible,
+        }
+        async with self.db.transaction():
+            request_id = await self.db.next_id("claim_amount_requests")
+            await self.db.execute(
+                "INSERT INTO claim_amount_requests (id, claim_id, version, requester_id,"
+                " params_enc, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    request_id,
+                    request.claim_id,
+                    request.version,
+                    request.requester_id,
+                    Sealer(self.keys.cipher, "claim_amount_requests").seal(
+                        "params", request_id, json.dumps(params, ensure_ascii=False)
+                    ),
+                    ts(now),
+                ),
+            )
+        return request_id
+
+    def _request(self, row: sqlite3.Row) -> AmountRequest:
+        params = json.loads(
+            Sealer(self.keys.cipher, "claim_amount_requests").open(
+                "params", row["id"], row["params_enc"]
+            )
+        )
+        return AmountRequest(
+            id=row["id"],
+            claim_id=row["claim_id"],
+            region=row["region"],
+            version=row["version"],
+            requester_id=row["requester_id"],
+            promised_cents=params.get("promised"),
+            approved_cents=params.get("approved"),
+            note=params.get("note"),
+            visible=bool(params.get("visible", True)),
+        )
+
+    async def get(self, request_id: int) -> AmountRequest | None:
+        """A pending request by id."""
+        row = await self.db.fetchone(_REQUESTS + " AND q.id = ?", (request_id,))
+        return self._request(row) if row is not None else None
+
+    async def pending(self) -> list[AmountRequest]:
+        """Every pending request, oldest first."""
+        return [self._request(row) for row in await self.db.fetchall(_REQUESTS + " ORDER BY q.id")]
+
+    async def decide(self, request_id: int, status: str, decided_by: int, now: datetime) -> bool:
+        """Compare-and-set out of ``pending``: one decision per request."""
+        written = await self.db.execute(
+            "UPDATE claim_amount_requests SET status = ?, decided_by = ?, decided_at = ?"
+            " WHERE id = ? AND status = 'pending'",
+            (status, decided_by, ts(now), request_id),
+        )
+        return written.rowcount == 1

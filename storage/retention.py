@@ -142,6 +142,7 @@ class SqliteRetentionStore:
                 ("claim_events", "claim_id"),
                 ("claim_payments", "claim_id"),
                 ("claim_edits", "claim_id"),
+                ("claim_amount_requests", "claim_id"),
             ],
         )
         deleted |= await self._delete_batches(

@@ -365,6 +365,7 @@ class EditKind(StrEnum):
     STATUS = "status"
     PAYMENT = "payment"
     STEP = "step"
+    AMOUNT = "amount"
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,3 +387,25 @@ class ClaimEdit:
     reference: str | None = None
     step: str | None = None
     step_date: date | None = None
+    #: An amount change (``AMOUNT``): the new promised share and/or approved amount.
+    new_promised: int | None = None
+    new_approved: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AmountRequest:
+    """A change of a claim's promised share or approved amount waiting for a second person.
+
+    Money promised to a person is changed by two people (M-14, like alerts): the requester
+    never decides; the change applies only if the claim is still at ``version``.
+    """
+
+    id: int
+    claim_id: int
+    region: str
+    version: int
+    requester_id: int
+    promised_cents: int | None
+    approved_cents: int | None
+    note: str | None = None
+    visible: bool = True

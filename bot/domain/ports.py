@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from bot.domain.claims import ClaimChange, ClaimEdit, NewOperation, Payment
+from bot.domain.claims import AmountRequest, ClaimChange, ClaimEdit, NewOperation, Payment
 from bot.domain.models import (
     Claim,
     ClaimEvent,
@@ -234,6 +234,22 @@ class ClaimEditStore(Protocol):
 
     async def drop(self, member_id: int) -> None:
         """Forget the member's edit (done or cancelled)."""
+
+
+class AmountRequestStore(Protocol):
+    """Amount changes waiting for a second person (issue #16.2, M-14)."""
+
+    async def create(self, request: AmountRequest, now: datetime) -> int:
+        """Store a pending request (its ``id`` is ignored); return the new id."""
+
+    async def get(self, request_id: int) -> AmountRequest | None:
+        """A request still pending, by id (decided ones are not returned)."""
+
+    async def pending(self) -> list[AmountRequest]:
+        """Every pending request, oldest first."""
+
+    async def decide(self, request_id: int, status: str, decided_by: int, now: datetime) -> bool:
+        """Move a pending request to ``status``; False when it was decided already."""
 
 
 class AuditLog(Protocol):

@@ -25,6 +25,7 @@ from datetime import date, timedelta
 
 from bot.domain import claims as rules
 from bot.domain.claims import (
+    AmountRequest,
     ClaimChange,
     ClaimEdit,
     ClaimRefused,
@@ -45,6 +46,7 @@ from bot.domain.models import (
 )
 from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
 from bot.domain.ports import (
+    AmountRequestStore,
     AuditLog,
     ClaimEditStore,
     ClaimLedger,
@@ -57,10 +59,21 @@ from bot.services.vigilance import DenialWatch
 
 #: The neutral push an informant gets when one of their claims changed (issue #16.4).
 CLAIM_NEWS_TEMPLATE = "claim_news"
+#: The note to the staff who may approve an amount change (no amount, no reference).
+AMOUNT_APPROVAL_TEMPLATE = "claim_amount_approval"
 #: A reference as informants quote it (``R-2016-0007``); matched case-insensitively.
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{1,31}", re.ASCII)
 #: At most this many claims in one answer to a search (the chat shows one button each).
 MAX_FOUND = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """What confirming an edit did: the claim as stored, or (amounts) a request now waiting
+    for a second person, the claim unchanged."""
+
+    claim: Claim
+    pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +107,8 @@ class ClaimAdminService:
     members: MemberRepository
     #: Each member's edit between its chat steps, in the database (survives a restart).
     edits: ClaimEditStore
+    #: Amount changes waiting for a second person (M-14).
+    requests: AmountRequestStore
     outbox: Outbox
     audit: AuditLog
     uow: UnitOfWork
@@ -308,7 +323,7 @@ class ClaimAdminService:
             raise ClaimRefused(Rule.TRANSITION)
         if kind is EditKind.PAYMENT and claim.status not in rules.PAYABLE:
             raise ClaimRefused(Rule.NOT_PAYABLE)
-        if kind is EditKind.STEP and claim.status in CLOSED_STATUSES:
+        if kind in {EditKind.STEP, EditKind.AMOUNT} and claim.status in CLOSED_STATUSES:
             raise ClaimRefused(Rule.CLOSED)
         edit = ClaimEdit(claim.id, claim.version, kind, status=status)
         await self.edits.put(actor.id, edit, self.clock.now())
@@ -339,6 +354,7 @@ class ClaimAdminService:
         visible: bool | None = None,
         payment: Payment | None = None,
         step: tuple[str, date | None] | None = None,
+        amount: tuple[str, int] | None = None,
     ) -> tuple[Claim, ClaimEdit]:
         """Add what the actor typed or toggled to their edit under way.
 
@@ -368,6 +384,15 @@ class ClaimAdminService:
             if edit.kind is not EditKind.STEP:
                 raise NotFound("edit")
             edit = replace(edit, step=rules.clean_note(step[0]), step_date=step[1])
+        if amount is not None:
+            which, cents = amount
+            if edit.kind is not EditKind.AMOUNT or which not in {"promised", "approved"}:
+                raise NotFound("edit")
+            cents = rules.check_amount(cents)
+            if which == "promised":
+                edit = replace(edit, new_promised=cents)
+            else:
+                edit = replace(edit, new_approved=cents)
         await self.edits.put(actor.id, edit, self.clock.now())
         return claim, edit
 
@@ -375,8 +400,10 @@ class ClaimAdminService:
         """Forget the actor's edit under way."""
         await self.edits.drop(actor.id)
 
-    async def confirm(self, actor: Member, claim_id: int, version: int) -> Claim:
+    async def confirm(self, actor: Member, claim_id: int, version: int) -> Confirmed:
         """Apply the actor's edit of ``claim_id`` begun at ``version``; forget it when done.
+
+        An amount change is not applied: it becomes a request for a second person (M-14).
 
         Raises:
             NotFound: no such edit under way (an old button), or out of scope (audited).
@@ -397,7 +424,14 @@ class ClaimAdminService:
             raise
         return claim
 
-    async def _run(self, actor: Member, edit: ClaimEdit) -> Claim:
+    async def _run(self, actor: Member, edit: ClaimEdit) -> Confirmed:
+        if edit.kind is EditKind.AMOUNT and (
+            edit.new_promised is not None or edit.new_approved is not None
+        ):
+            return Confirmed(await self._request_amounts(actor, edit), pending=True)
+        return Confirmed(await self._change(actor, edit))
+
+    async def _change(self, actor: Member, edit: ClaimEdit) -> Claim:
         if edit.kind is EditKind.STATUS and edit.status is not None:
             return await self.change_status(
                 actor,
@@ -426,6 +460,146 @@ class ClaimAdminService:
             )
         raise ClaimRefused(Rule.INCOMPLETE)
 
+    # ------------------------------------------------------------------ amounts (M-14)
+
+    async def _amount_change(
+        self,
+        claim: Claim,
+        promised: int | None,
+        approved: int | None,
+        note: str | None,
+        visible: bool,
+    ) -> ClaimChange:
+        """The domain's verdict on new amounts, the operation's other shares counted."""
+        shares = await self.claims.shares(claim.operation.id, excluding=claim.id)
+        return rules.set_amounts(
+            claim,
+            now=self.clock.now(),
+            promised_cents=promised,
+            approved_cents=approved,
+            other_shares_cents=shares,
+            operation_total_cents=claim.operation.total_cents,
+            note=note,
+            visible=visible,
+        )
+
+    async def _request_amounts(self, actor: Member, edit: ClaimEdit) -> Claim:
+        """Check the new amounts now (a refusal says why at once), then store them as a
+        request and tell who may approve it; the claim stays as it is."""
+        claim = await self.editable(actor, edit.claim_id)
+        if claim.version != edit.version:
+            raise Conflict("the claim changed meanwhile")
+        await self._amount_change(
+            claim, edit.new_promised, edit.new_approved, edit.note, edit.visible
+        )
+        now = self.clock.now()
+        request = AmountRequest(
+            id=0,
+            claim_id=claim.id,
+            region=claim.region,
+            version=claim.version,
+            requester_id=actor.id,
+            promised_cents=edit.new_promised,
+            approved_cents=edit.new_approved,
+            note=edit.note,
+            visible=edit.visible,
+        )
+        request_id = await self.requests.create(request, now)
+        await self.audit.record(
+            action="claim_amount_request",
+            result="pending",
+            now=now,
+            actor_id=actor.id,
+            actor_role=actor.role,
+            target=f"claim:{claim.id}",
+        )
+        request = replace(request, id=request_id)
+        coordinators = await self.members.in_regions([claim.region], [Role.COORDINATOR])
+        admins = [m for m in await self.members.list_all() if m.role is Role.ADMIN and m.active]
+        approvers = {
+            m.id: m
+            for m in (*coordinators, *admins)
+            if is_allowed(m, Action.APPROVE_CLAIM_AMOUNT, request)
+        }
+        await self.outbox.enqueue_many(
+            [
+                OutboxMessage(
+                    idempotency_key=f"claim-amount:{request_id}:{member_id}",
+                    kind=OutboxKind.NOTIFICATION,
+                    member_id=member_id,
+                    template=AMOUNT_APPROVAL_TEMPLATE,
+                )
+                for member_id in sorted(approvers)
+            ]
+        )
+        return claim
+
+    async def amount_requests(self, actor: Member) -> list[tuple[AmountRequest, Claim, str]]:
+        """The amount changes ``actor`` may decide, with each claim and its requester.
+
+        Raises:
+            NotAllowed: not active staff.
+        """
+        self._scope(actor)
+        found: list[tuple[AmountRequest, Claim, str]] = []
+        for request in await self.requests.pending():
+            if not is_allowed(actor, Action.APPROVE_CLAIM_AMOUNT, request):
+                continue
+            claim = await self.claims.get(request.claim_id)
+            requester = await self.members.get(request.requester_id)
+            if claim is not None:
+                found.append((request, claim, requester.codename if requester else "?"))
+        return found[:MAX_FOUND]
+
+    async def decide_amounts(self, actor: Member, request_id: int, *, approve: bool) -> Claim:
+        """Approve (apply) or reject a pending amount change.
+
+        Raises:
+            NotFound: no such pending request (decided already, or an old button).
+            NotAllowed: the actor asked for it, or it is outside their scope (audited).
+            Conflict: the claim changed since the request; it is marked stale.
+            ClaimRefused: the amounts no longer fit (e.g. someone paid more meanwhile).
+        """
+        request = await self.requests.get(request_id)
+        if request is None:
+            raise NotFound("request")
+        if not is_allowed(actor, Action.APPROVE_CLAIM_AMOUNT, request):
+            if self.denials is not None:
+                await self.denials.denied(
+                    actor, str(Action.APPROVE_CLAIM_AMOUNT), f"claim:{request.claim_id}"
+                )
+            raise NotAllowed(Action.APPROVE_CLAIM_AMOUNT)
+        claim = await self.editable(actor, request.claim_id)
+        now = self.clock.now()
+        if not approve:
+            async with self.uow.transaction():
+                if not await self.requests.decide(request.id, "rejected", actor.id, now):
+                    raise NotFound("request")
+                await self._audit_decision(actor, claim, "rejected")
+            return claim
+        if claim.version != request.version:
+            await self.requests.decide(request.id, "stale", actor.id, now)
+            raise Conflict("the claim changed meanwhile")
+        change = await self._amount_change(
+            claim, request.promised_cents, request.approved_cents, request.note, request.visible
+        )
+        async with self.uow.transaction():
+            if not await self.requests.decide(request.id, "approved", actor.id, now):
+                raise NotFound("request")
+            stored = await self._store(actor, claim, change, "claim_amounts")
+            await self._audit_decision(actor, claim, "approved")
+        return stored
+
+    async def _audit_decision(self, actor: Member, claim: Claim, result: str) -> None:
+        await self.audit.record(
+            action="claim_amount_decide",
+            result=result,
+            now=self.clock.now(),
+            actor_id=actor.id,
+            actor_role=actor.role,
+            target=f"claim:{claim.id}",
+        )
+
     async def _apply(
         self,
         actor: Member,
@@ -438,7 +612,10 @@ class ClaimAdminService:
         if claim.version != version:
             raise Conflict("the claim changed meanwhile")
         authorize(actor, Action.UPDATE_CLAIM, claim)
-        change = make(claim)
+        return await self._store(actor, claim, make(claim), action)
+
+    async def _store(self, actor: Member, claim: Claim, change: ClaimChange, action: str) -> Claim:
+        """Write ``change`` (compare-and-set), its audit row and the informant's push."""
         now = self.clock.now()
         async with self.uow.transaction():
             if not await self.claims.save(change, actor_id=actor.id, now=now):

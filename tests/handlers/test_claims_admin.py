@@ -417,3 +417,62 @@ async def test_the_push_speaks_the_informants_language_and_details_wait_for_the_
     shown = await world.say(ANA, "739164")
     assert "R-2016-0007" in shown
     assert "Arí nisqañam" in shown
+
+
+# ---------------------------------------------------------------------- amounts (M-14)
+
+SECOND_PERSON = "Otra persona debe decidir sobre este cambio, no quien lo pidió."
+
+
+async def test_an_amount_change_waits_for_a_second_person(world: World) -> None:
+    claim_id, version, _ = await world.claim()
+    await world.press(JEFE, f"cadm:to:{claim_id}:{version}:approved")
+    await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
+    await world.press(JEFE, f"cadm:open:{claim_id}")
+    await world.press(JEFE, world.buttons(JEFE)["Cambiar montos"])
+    too_much = await world.say(JEFE, "/monto aprobado 2000")
+    assert "Nuevo monto aprobado: S/\xa02,000" in too_much
+    refused = await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
+    assert refused == "El monto aprobado no puede superar el prometido."
+    await world.say(JEFE, "/monto aprobado 1200")
+    asked = await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
+    assert asked == (
+        "Pedido enviado: el cambio de monto de R-2016-0007 espera la aprobación de otra persona."
+    )
+    ana = await world.bot.services.registration.identify(ANA)
+    assert ana is not None
+    [claim] = await world.bot.services.claims.list_for(ana)
+    assert claim.approved_cents == 150_000  # nothing changed yet
+
+    # Neither the requester nor a coordinator of another region may decide it.
+    assert await world.say(JEFE, "/revisar") == "No hay cambios de monto por aprobar."
+    [(request_id,)] = query(world.db_path, "SELECT id FROM claim_amount_requests")
+    assert await world.press(JEFE, f"cadm:amok:{request_id}") == SECOND_PERSON
+    assert await world.press(LEJOS, f"cadm:amok:{request_id}") == SECOND_PERSON
+    otro = await world.bot.services.registration.identify(OTRO)
+    assert otro is not None
+    notified = query(
+        world.db_path,
+        "SELECT member_id FROM outbox WHERE template = 'claim_amount_approval'",
+    )
+    assert notified == [(otro.id,)]
+
+    listing = await world.say(OTRO, "/revisar")
+    assert "<b>R-2016-0007</b>: cambio pedido por Jefe" in listing
+    assert "Nuevo monto aprobado: S/\xa01,200" in listing
+    done = await world.press(OTRO, world.buttons(OTRO)["Aprobar cambio"])
+    assert done == "Aprobado: los montos de R-2016-0007 quedaron cambiados."
+    [claim] = await world.bot.services.claims.list_for(ana)
+    assert claim.approved_cents == 120_000
+    assert await world.press(OTRO, f"cadm:amok:{request_id}") == EXPIRED  # decided already
+    decisions = query(
+        world.db_path,
+        "SELECT action, result FROM audit WHERE action LIKE 'claim_amount%' ORDER BY id",
+    )
+    assert decisions == [
+        ("claim_amount_request", "pending"),
+        ("claim_amounts", "ok"),
+        ("claim_amount_decide", "approved"),
+    ]
+    denied = _audit(world, "approve_claim_amount")
+    assert [row[3] for row in denied] == ["denied", "denied"]

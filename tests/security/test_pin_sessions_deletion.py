@@ -60,6 +60,7 @@ STAFF_NEUTRAL_TEMPLATES = frozenset(
         "alert_approval_escalated",
         "invite_alarm",
         "intake_conflict",
+        "claim_amount_approval",
     }
 )
 
