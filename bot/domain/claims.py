@@ -255,15 +255,18 @@ def record_payment(
     method = _text(payment.method, MAX_LABEL_CHARS)
     reference = _text(payment.reference, MAX_LABEL_CHARS)
     amount = _amount(payment.amount_cents)
-    if claim.status not in PAYABLE or claim.approved_cents is None:
+    if claim.status not in PAYABLE:
         raise ClaimRefused(Rule.NOT_PAYABLE)
+    # A claim imported as approved carries no approved amount: the promised share was.
+    approved = claim.promised_cents if claim.approved_cents is None else claim.approved_cents
     paid = claim.paid_cents + amount
-    if paid > claim.approved_cents:
+    if paid > approved:
         raise ClaimRefused(Rule.OVERPAYMENT)
-    status = ClaimStatus.PAID if paid == claim.approved_cents else ClaimStatus.PARTIALLY_PAID
+    status = ClaimStatus.PAID if paid == approved else ClaimStatus.PARTIALLY_PAID
     after = replace(
         claim,
         status=status,
+        approved_cents=approved,
         paid_cents=paid,
         closed_at=_closed_at(status, claim, now),
         updated_at=now,

@@ -107,6 +107,16 @@ def test_overpaying_is_refused() -> None:
         record_payment(claim, Payment(5_000_001, date(2026, 3, 1), "efectivo"), now=NOW)
 
 
+def test_a_claim_imported_as_approved_is_paid_up_to_its_promised_share() -> None:
+    imported = replace(CLAIM, status=ClaimStatus.APPROVED)  # the import sets no approved amount
+    with _refused(Rule.OVERPAYMENT):
+        record_payment(imported, Payment(10_000_001, date(2026, 3, 1), "efectivo"), now=NOW)
+    paid = record_payment(imported, Payment(10_000_000, date(2026, 3, 1), "efectivo"), now=NOW)
+    assert paid.after.status is ClaimStatus.PAID
+    assert paid.after.approved_cents == 10_000_000
+    assert problems(paid.after) == []
+
+
 def test_nothing_is_paid_before_approval() -> None:
     with _refused(Rule.NOT_PAYABLE):
         record_payment(CLAIM, Payment(100, date(2026, 3, 1), "efectivo"), now=NOW)
