@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.domain.pin import PinPrompt, PinPurpose, PinRecord
+from bot.domain.pin import PinPrompt, PinPurpose, PinRecord, parse_then
 from storage.codec import Sealer, parse_ts, ts
 from storage.database import Database
 from storage.keys import KeyMaterial
@@ -139,7 +139,13 @@ class SqlitePinRepository:
         await self.db.execute(
             "INSERT OR REPLACE INTO pin_prompts (member_id, purpose, then_action, pending_enc,"
             " expires_at) VALUES (?, ?, ?, ?, ?)",
-            (prompt.member_id, str(prompt.purpose), prompt.then, pending, ts(prompt.expires_at)),
+            (
+                prompt.member_id,
+                str(prompt.purpose),
+                None if prompt.then is None else str(prompt.then),
+                pending,
+                ts(prompt.expires_at),
+            ),
         )
 
     async def get_prompt(self, member_id: int) -> PinPrompt | None:
@@ -155,7 +161,7 @@ class SqlitePinRepository:
             member_id=member_id,
             purpose=PinPurpose(row["purpose"]),
             expires_at=parse_ts(row["expires_at"]),
-            then=row["then_action"],
+            then=parse_then(row["then_action"]),
             pending_hash=self._prompt_sealer.open_opt("pending", member_id, row["pending_enc"]),
         )
 

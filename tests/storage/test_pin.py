@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.pin import PinPrompt, PinPurpose
+from bot.domain.pin import PinPrompt, PinPurpose, Resume
 from storage.chat_messages import SqliteChatMessageLog
 from storage.database import Database
 from storage.inbound import SqliteInboundLog
@@ -121,10 +121,18 @@ async def test_prompts_are_found_by_account_and_expire(repos: Repos, db_path: Pa
     pins = SqlitePinRepository(repos.db, repos.keys)
     expires = T0 + timedelta(minutes=2)
     await pins.set_prompt(
-        PinPrompt(member.id, PinPurpose.CONFIRM, expires, then="estado", pending_hash=HASH)
+        PinPrompt(member.id, PinPurpose.CONFIRM, expires, then=Resume.CLAIMS, pending_hash=HASH)
     )
     prompt = await pins.get_prompt(member.id)
-    assert prompt == PinPrompt(member.id, PinPurpose.CONFIRM, expires, "estado", HASH)
+    assert prompt == PinPrompt(member.id, PinPurpose.CONFIRM, expires, Resume.CLAIMS, HASH)
+    assert prompt.then is Resume.CLAIMS  # typed back, not a bare string
+    # A continuation this version does not know (armed by another version) is dropped.
+    await repos.db.execute(
+        "UPDATE pin_prompts SET then_action = 'gone' WHERE member_id = ?", (member.id,)
+    )
+    prompt = await pins.get_prompt(member.id)
+    assert prompt is not None
+    assert prompt.then is None
     assert b"scrypt$" not in _raw_files(db_path)
     assert await pins.prompt_armed_for(5551, T0)
     assert not await pins.prompt_armed_for(5552, T0)
