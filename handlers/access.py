@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, cast, overload
 
 from telegram import Update
 from telegram.constants import ChatType
@@ -154,8 +154,12 @@ class Guarded:
     dispatching to a command), and what a PIN continuation calls after a correct PIN.
     """
 
-    def __init__(self, requirement: Requirement, body: PinCallback) -> None:
-        """Keep the declaration and the body (named like it, for PTB's ``repr``)."""
+    def __init__(self, requirement: Requirement, body: MemberCallback | PinCallback) -> None:
+        """Keep the declaration and the body (named like it, for PTB's ``repr``).
+
+        ``body`` takes the PIN decision's pass exactly when the requirement has a PIN rule
+        (``requires`` pairs them); handlers never make a pass themselves.
+        """
         self.requirement = requirement
         self._body = body
         functools.update_wrapper(self, body)
@@ -191,16 +195,14 @@ class Guarded:
             else:
                 await not_available(context, member, chat.id)
             return
-        pin_pass = PinPass()
-        if requirement.pin is not None:
-            decision = await context.services.pin.admit(
-                member, requirement.pin, requirement.resume
-            )
-            if not isinstance(decision, PinPass):
-                await pin_stopped(update, context, member, decision)
-                return
-            pin_pass = decision
-        await self._body(update, context, member, pin_pass)
+        if requirement.pin is None:
+            await cast("MemberCallback", self._body)(update, context, member)
+            return
+        decision = await context.services.pin.admit(member, requirement.pin, requirement.resume)
+        if not isinstance(decision, PinPass):
+            await pin_stopped(update, context, member, decision)
+            return
+        await cast("PinCallback", self._body)(update, context, member, decision)
 
 
 @overload
@@ -215,7 +217,7 @@ def requires(
 
 def requires(
     *roles: Role, pin: PinRule | None = None, resume: Resume | None = None
-) -> Callable[[Any], Guarded]:
+) -> Callable[[MemberCallback], Guarded] | Callable[[PinCallback], Guarded]:
     """Declare a handler's roles and, if it needs one, its PIN rule (M-04, M-05).
 
     The member is resolved once per update and passed to the handler, which must not look
@@ -229,15 +231,7 @@ def requires(
         raise ValueError("a PIN continuation needs a PIN rule")
     requirement = Requirement(frozenset(roles), pin, resume)
 
-    def decorate(callback: Any) -> Guarded:
-        if pin is not None:
-            return Guarded(requirement, callback)
-        plain: MemberCallback = callback
-
-        @functools.wraps(plain)
-        async def body(update: Update, context: BotContext, member: Member, _: PinPass) -> None:
-            await plain(update, context, member)
-
-        return Guarded(requirement, body)
+    def decorate(callback: MemberCallback | PinCallback) -> Guarded:
+        return Guarded(requirement, callback)
 
     return decorate

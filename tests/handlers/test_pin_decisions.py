@@ -9,8 +9,10 @@ start-up checks.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from telegram.ext import CallbackQueryHandler, CommandHandler
@@ -219,6 +221,20 @@ async def test_a_pin_declared_command_does_not_run_its_body_without_the_pin(
     assert world.last(JEFE) == "PIN correcto. Ya puedes continuar."
     await world.say(JEFE, "/desvincular")
     assert world.last(JEFE) == "Escribe /desvincular y el nombre clave."
+
+
+def test_only_the_pin_service_makes_a_pin_pass() -> None:
+    """A handler cannot hand a use case a pass of its own making: outside the tests,
+    ``PinPass(...)`` is called in ``bot/services/pin.py`` only (``PinService.admit``)."""
+    root = Path(__file__).resolve().parents[2]
+    makers: set[str] = set()
+    for package in ("bot", "handlers", "storage"):
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                func = node.func if isinstance(node, ast.Call) else None
+                if isinstance(func, ast.Name) and func.id == "PinPass":
+                    makers.add(path.relative_to(root).as_posix())
+    assert makers == {"bot/services/pin.py"}
 
 
 # ---------------------------------------------------------------------- continuations
