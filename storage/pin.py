@@ -6,6 +6,7 @@ with the database alone an attacker cannot even start guessing a 6-digit PIN off
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,8 @@ from bot.domain.pin import PinPrompt, PinPurpose, PinRecord, parse_then
 from storage.codec import Sealer, parse_ts, ts
 from storage.database import Database
 from storage.keys import KeyMaterial
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def _opt_ts(value: str | None) -> datetime | None:
@@ -157,11 +160,15 @@ class SqlitePinRepository:
         )
         if row is None:
             return None
+        then = parse_then(row["then_action"])
+        if then is None and row["then_action"] is not None:
+            # Armed by another version of the bot: the PIN still counts, nothing runs after.
+            _LOGGER.warning("A PIN prompt named a continuation this version lacks; dropped")
         return PinPrompt(
             member_id=member_id,
             purpose=PinPurpose(row["purpose"]),
             expires_at=parse_ts(row["expires_at"]),
-            then=parse_then(row["then_action"]),
+            then=then,
             pending_hash=self._prompt_sealer.open_opt("pending", member_id, row["pending_enc"]),
         )
 
