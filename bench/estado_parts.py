@@ -27,6 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.common import Group, fmt, format_table, print_machine, seed_template, stopwatch
+from bot.domain.pin import PinPass
 
 
 async def _timed(step: Callable[[int], Awaitable[object]], count: int) -> tuple[float, float]:
@@ -81,7 +82,7 @@ async def run(args: argparse.Namespace) -> None:
             await services.pin.session(members[i])
 
         async def list_for(i: int) -> None:
-            claims.append(list(await services.claims.list_for(members[i])))
+            claims.append(list(await services.claims.list_for(members[i], PinPass())))
 
         today = services.clock.today()
 

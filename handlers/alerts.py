@@ -8,7 +8,7 @@ template has placeholders → region buttons → severity buttons → preview in
 confirm. The preview message becomes the sender's live tally, edited by outbox TALLY rows.
 
 Every staff command and button first needs an open PIN session (M-05: mandatory for
-coordinators and administrators, ``handlers.pin.require_pin``); without one nothing is read or
+coordinators and administrators, ``PinRule.ACTION`` with the roles); without one nothing is read or
 changed and the PIN is asked for. Informants' answer buttons are never gated: answering an
 alert must take one tap. Every button is re-authorised in the service (M-04); anything
 forged, stale or foreign gets the neutral "menú vencido" (T-10). The outbox renderers for
@@ -44,6 +44,7 @@ from bot.domain.alerts import (
 )
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import Lang, Member, Role
+from bot.domain.pin import PinPass, PinRule, Resume
 from bot.i18n import N_
 from bot.services.alerts import (
     TEMPLATE_ALERT,
@@ -60,10 +61,9 @@ from bot.services.alerts import (
     alert_params,
 )
 from handlers import send
-from handlers.access import menu_expired, requires
+from handlers.access import Guarded, menu_expired, requires
 from handlers.context import BotContext
 from handlers.notifier import Rendered, register_template
-from handlers.pin import register_continuation, require_pin
 from handlers.send import CallbackKeyboard
 
 _LOGGER = logging.getLogger(__name__)
@@ -609,43 +609,29 @@ def _preview_step(
 StaffCommand = Callable[[Update, BotContext, Member, int], Coroutine[Any, Any, None]]
 
 
-def _staff_command(
-    callback: StaffCommand, *, resume: str | None = None
-) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
-    """A coordinator/admin command: role gate, then an open PIN session (M-05), then the
-    command with the chat id; without a session the PIN is asked for and nothing is read.
+def _staff_command(callback: StaffCommand, *, resume: Resume | None = None) -> Guarded:
+    """A coordinator/admin command: declared with the roles and an open PIN session (M-05),
+    then run with the chat id; without a session the PIN is asked for and nothing is read.
 
     With ``resume`` (commands without arguments), the command runs by itself once the PIN
     is given (issue #12.6); the others are repeated by the member.
     """
 
-    @requires(*SENDERS)
     @functools.wraps(callback)
-    async def wrapper(update: Update, context: BotContext, member: Member) -> None:
+    async def body(update: Update, context: BotContext, member: Member, _pin: PinPass) -> None:
         chat = update.effective_chat
-        if chat is None or not await require_pin(update, context, member, then=resume):
-            return
-        await callback(update, context, member, chat.id)
+        if chat is not None:
+            await callback(update, context, member, chat.id)
 
-    if resume is not None:
-
-        async def resumed(update: Update, context: BotContext, member: Member) -> None:
-            chat = update.effective_chat
-            if chat is not None and member.role in SENDERS:
-                await callback(update, context, member, chat.id)
-
-        register_continuation(resume, resumed)
-    return wrapper
+    return requires(*SENDERS, pin=PinRule.ACTION, resume=resume)(body)
 
 
-def _resumable(
-    name: str,
-) -> Callable[[StaffCommand], Callable[[Update, BotContext], Coroutine[Any, Any, None]]]:
-    """``_staff_command`` that resumes after the PIN under the continuation ``name``."""
+def _resumable(name: Resume) -> Callable[[StaffCommand], Guarded]:
+    """``_staff_command`` that resumes after the PIN as the continuation ``name``."""
     return functools.partial(_staff_command, resume=name)
 
 
-@_resumable("alert_compose")
+@_resumable(Resume.ALERT_COMPOSE)
 async def alert_command(update: Update, context: BotContext, member: Member, chat_id: int) -> None:
     """``/aviso``: start composing; pick a template or switch to free text."""
     t = context.catalogs.for_lang(member.lang)
@@ -729,7 +715,7 @@ async def alert_text_command(
     await send.send_text(context, chat_id, text, reply_markup=keyboard)
 
 
-@_resumable("alert_approve")
+@_resumable(Resume.ALERT_APPROVE)
 async def approve_command(
     update: Update, context: BotContext, member: Member, chat_id: int
 ) -> None:
@@ -790,7 +776,7 @@ def _status_label(t: gettext.NullTranslations, status: AlertStatus) -> str:
     }[status]
 
 
-@_resumable("alert_list")
+@_resumable(Resume.ALERT_LIST)
 async def alerts_command(
     update: Update, context: BotContext, member: Member, chat_id: int
 ) -> None:
@@ -862,30 +848,25 @@ class _Button(NamedTuple):
 StaffButton = Callable[[Update, BotContext, Member, _Button], Coroutine[Any, Any, None]]
 
 
-def _staff_button(
-    callback: StaffButton,
-) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
-    """A coordinator/admin button: role gate, then an open PIN session (M-05), then the press.
+def _staff_button(callback: StaffButton) -> Guarded:
+    """A coordinator/admin button: declared with the roles and an open PIN session (M-05),
+    then the press.
 
     Without a session the press is answered (so the spinner stops) and changes nothing; the
     PIN prompt (or "create your PIN first") arrives as a message and the member presses the
     button again after it.
     """
 
-    @requires(*SENDERS)
     @functools.wraps(callback)
-    async def wrapper(update: Update, context: BotContext, member: Member) -> None:
+    async def body(update: Update, context: BotContext, member: Member, _pin: PinPass) -> None:
         parsed = _callback_parts(update)
         query = update.callback_query
         if parsed is None or query is None:
             return
-        if not await require_pin(update, context, member):
-            await send.answer_callback(context, query.id)
-            return
         parts, chat_id, message_id = parsed
         await callback(update, context, member, _Button(query, parts, chat_id, message_id))
 
-    return wrapper
+    return requires(*SENDERS, pin=PinRule.ACTION)(body)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ Group order (``handlers.register``), all before the gatekeeper (-1):
   dropped update of a flood costs one lookup, to tell them once that they go too fast.
 * -3 ``dedupe``: one ``INSERT OR IGNORE`` of the ``update_id`` (R-09, T-31); the same write
   keeps the incoming message id for ``/borrar``.
-* -2 ``on_location`` (and ``handlers.pin.on_text``): a location is deleted at once (M-09).
+* -2 ``on_location`` (and ``handlers.pin.PinText``): a location is deleted at once (M-09).
 
 ``/borrar`` asks for confirmation, then deletes what Telegram still allows and shreds the
 link (M-13a); ``/desvincular`` asks too and does the same remotely for a coordinator
@@ -29,7 +29,7 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.domain.errors import NotFound
 from bot.domain.models import Lang, Member, Role
-from bot.domain.pin import PinRequired
+from bot.domain.pin import PinPass, PinRequired, PinRule
 from bot.domain.safety import (
     TEMPLATE_COERCION,
     TEMPLATE_PIN_LOCKED,
@@ -38,11 +38,17 @@ from bot.domain.safety import (
 )
 from bot.services.safety import Verdict, command_args_too_long, text_too_long
 from handlers import send
-from handlers.access import ALL_ROLES, answer_stranger, menu_expired, not_available, requires
+from handlers.access import (
+    ALL_ROLES,
+    answer_stranger,
+    menu_expired,
+    not_available,
+    pin_lapsed,
+    requires,
+)
 from handlers.context import BotContext
 from handlers.eraser import TelegramEraser
 from handlers.notifier import Rendered, register_template
-from handlers.pin import require_pin
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -235,8 +241,10 @@ def unlink_keyboard(t: gettext.NullTranslations, member_id: int) -> InlineKeyboa
     )
 
 
-@requires(Role.COORDINATOR, Role.ADMIN)
-async def unlink_command(update: Update, context: BotContext, member: Member) -> None:
+@requires(Role.COORDINATOR, Role.ADMIN, pin=PinRule.ACTION)
+async def unlink_command(
+    update: Update, context: BotContext, member: Member, _pin: PinPass
+) -> None:
     """``/desvincular <codename>``: ask, then unlink a lost or seized phone (M-13c; PIN).
 
     Unlinking cannot be undone from the chat (the member needs a new invite), and a typo
@@ -252,12 +260,10 @@ async def unlink_command(update: Update, context: BotContext, member: Member) ->
             context, member, chat.id, t.gettext("Escribe /desvincular y el nombre clave.")
         )
         return
-    if not await require_pin(update, context, member):
-        return
     try:
         target = await context.services.safety.unlink_target(member, codename)
-    except PinRequired:  # the session ran out in between: ask again
-        await require_pin(update, context, member)
+    except PinRequired:  # the session ran out since the gate: ask again
+        await pin_lapsed(update, context, member)
         return
     except NotFound:
         await send.send_sensitive(
@@ -275,8 +281,10 @@ async def unlink_command(update: Update, context: BotContext, member: Member) ->
     )
 
 
-@requires(Role.COORDINATOR, Role.ADMIN)
-async def on_unlink_button(update: Update, context: BotContext, member: Member) -> None:
+@requires(Role.COORDINATOR, Role.ADMIN, pin=PinRule.ACTION)
+async def on_unlink_button(
+    update: Update, context: BotContext, member: Member, _pin: PinPass
+) -> None:
     """``unlink:yes:<id>`` unlinks (re-judged now, PIN); ``unlink:no`` removes the question."""
     query, chat = update.callback_query, update.effective_chat
     if query is None or chat is None:
@@ -291,16 +299,12 @@ async def on_unlink_button(update: Update, context: BotContext, member: Member) 
         if question is not None:
             await send.delete_now(context, chat.id, question)
         return
-    if not await require_pin(update, context, member):
-        await send.answer_callback(context, query.id)
-        return
     try:
         target, report = await context.services.safety.unlink_confirmed(
             member, int(match[1]), TelegramEraser(context)
         )
-    except PinRequired:  # the session ran out in between: ask again
-        await send.answer_callback(context, query.id)
-        await require_pin(update, context, member)
+    except PinRequired:  # the session ran out since the gate: ask again
+        await pin_lapsed(update, context, member)
         return
     except NotFound:
         await menu_expired(update, context, member, chat.id)

@@ -49,8 +49,9 @@ class Services:
     outbox_admin: OutboxAdmin
     #: Safety alerts: compose, approve, fan out, tally, escalate help (M-14, R-01).
     alerts: AlertService
-    #: PINs, PIN sessions, lockout, duress decoy (M-05, M-13b); privileged handlers call
-    #: ``pin.require_session(member)`` (or ``handlers.pin.require_pin``) first.
+    #: PINs, PIN sessions, lockout, duress decoy (M-05, M-13b); commands declare their PIN
+    #: rule with their roles and ``pin.admit`` decides; privileged services re-check with
+    #: ``pin.require_session(member)``.
     pin: PinService
     #: Panic wipe, remote unlink, inbound limits and update idempotency (M-06, M-13, R-09).
     safety: SafetyService

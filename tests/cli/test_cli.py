@@ -20,6 +20,7 @@ import pytest
 
 from bot.domain.errors import InviteRejected
 from bot.domain.models import Claim, ClaimStatus, Member, MemberState, Role
+from bot.domain.pin import PinPass
 from bot.services.container import Services
 from tests.cli.harness import Result, members, with_services
 
@@ -43,7 +44,7 @@ def redeem(code: str, telegram_id: int = TELEGRAM_ID) -> Member:
 
 def claims_of(member: Member) -> list[Claim]:
     async def listing(services: Services) -> list[Claim]:
-        return await services.claims.list_for(member)
+        return await services.claims.list_for(member, PinPass())
 
     return with_services(listing)
 
