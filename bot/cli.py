@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
+from bot.cli_audit import add_audit, add_rotate_audit
 from bot.cli_status import add_status
 from bot.config import BOT_USERNAME, CONFIG_VARIABLE, ConfigError, Settings
 from bot.domain.errors import DomainError, NotFound, Unavailable
@@ -693,6 +694,7 @@ def _add_keys(commands: Commands) -> None:
         " sealed value still uses one. Backups made under a retired key become unreadable.",
     )
     retire.set_defaults(handler=_keys_retire)
+    add_rotate_audit(actions)
 
 
 def _same_file(target: Path, protected: Path) -> bool:
@@ -867,6 +869,7 @@ _GROUPS: tuple[Callable[[Commands], None], ...] = (
     _add_backup,
     _add_purge,
     add_status,
+    add_audit,
 )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from bot.config import Settings
 from bot.domain.ports import Clock
 from bot.services.alerts import AlertService
+from bot.services.audit import AuditAdmin
 from bot.services.claims import ClaimService
 from bot.services.claims_import import ClaimImportService
 from bot.services.clock import SystemClock
@@ -33,7 +34,7 @@ from bot.services.safety import InboundLimiter, SafetyService
 from bot.services.vigilance import DenialWatch, IntakeAlarm, InviteAlarm
 from bot.version import installed_version
 from storage.alerts import SqliteAlertRepository
-from storage.audit import SqliteAuditLog
+from storage.audit import SqliteAuditLog, prepare_audit_keys
 from storage.chat_messages import SqliteChatMessageLog
 from storage.claims import SqliteClaimRepository
 from storage.database import Database, DatabaseFileError, check_owner
@@ -140,6 +141,7 @@ async def open_wiring(
     clock = clock or SystemClock(settings.timezone)
     try:
         await verify_or_record(db, keys, settings.key_dir, clock.now())
+        audit_keys = await prepare_audit_keys(db, settings.key_dir, clock.now())
     except BaseException:
         await db.close()
         raise
@@ -154,7 +156,7 @@ async def open_wiring(
     members = SqliteMemberRepository(db, keys)
     regions = SqliteRegionRepository(db)
     claims = SqliteClaimRepository(db, keys)
-    audit = SqliteAuditLog(db)
+    audit = SqliteAuditLog(db, audit_keys)
     # Every enqueue sets this event, so the sender reacts at once instead of polling.
     outbox_wakeup = asyncio.Event()
     outbox = SqliteOutbox(db, keys, clock, on_enqueue=outbox_wakeup.set)
@@ -245,7 +247,7 @@ async def open_wiring(
                 global_per_second=settings.rate_global_per_second,
             ),
         ),
-        retention=RetentionService(SqliteRetentionStore(db), clock),
+        retention=RetentionService(SqliteRetentionStore(db, audit_keys=audit_keys), clock),
         membership=MembershipService(
             members=members, outbox=outbox, audit=audit, clock=clock, uow=db
         ),
@@ -258,5 +260,6 @@ async def open_wiring(
             version=installed_version(),
             poll_timeout_s=settings.poll_timeout,
         ),
+        audit_admin=AuditAdmin(reader=audit, audit=audit, members=members, clock=clock),
     )
     return Wiring(db=db, keys=keys, services=services)

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from bot.domain.audit import AuditCheck, AuditEntry
 from bot.domain.models import (
     Claim,
     ClaimEvent,
@@ -210,3 +211,20 @@ class DeletionScheduler(Protocol):
         self, member_id: int, message_ids: Sequence[int], delete_at: datetime
     ) -> None:
         """Record deletions of messages in the member's chat, fired by the outbox sender."""
+
+
+class AuditReader(Protocol):
+    """Reading the audit log back and checking its chain (``chaski audit``, M-16)."""
+
+    async def check(self) -> AuditCheck:
+        """Verify the whole chain: every broken entry with its reason, and the head."""
+
+    async def entries(
+        self,
+        *,
+        since: datetime | None = None,
+        actor_id: int | None = None,
+        action: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
+        """Entries oldest first, filtered; ``limit`` keeps the newest ones."""

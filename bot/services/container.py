@@ -8,6 +8,7 @@ from datetime import timedelta
 from bot.domain.outbox import Outbox
 from bot.domain.ports import Clock, DeletionScheduler, UnitOfWork
 from bot.services.alerts import AlertService
+from bot.services.audit import AuditAdmin
 from bot.services.claims import ClaimService
 from bot.services.claims_import import ClaimImportService
 from bot.services.heartbeat import HeartbeatService
@@ -62,3 +63,5 @@ class Services:
     intake: IntakeAlarm
     #: The running bot's sign of life for ``chaski status`` (written by a job).
     heartbeat: HeartbeatService
+    #: Reading and checking the keyed audit chain (``chaski audit``, M-16).
+    audit_admin: AuditAdmin
