@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 from bot.cli_audit import add_audit, add_rotate_audit
+from bot.cli_report import add_claims_export, add_report
 from bot.cli_status import add_status
 from bot.config import BOT_USERNAME, CONFIG_VARIABLE, ConfigError, Settings
 from bot.domain.errors import DomainError, NotFound, Unavailable
@@ -479,6 +480,7 @@ def _add_claims(commands: Commands) -> None:
         " refused without it",
     )
     imports.set_defaults(handler=_claims_import)
+    add_claims_export(actions)
 
 
 # --- members --------------------------------------------------------------------------------
@@ -870,6 +872,7 @@ _GROUPS: tuple[Callable[[Commands], None], ...] = (
     _add_purge,
     add_status,
     add_audit,
+    add_report,
 )
 
 

@@ -27,6 +27,7 @@ from bot.services.invites import InviteService
 from bot.services.members import MemberDirectory
 from bot.services.membership import MembershipService
 from bot.services.outbox import OutboxAdmin, OutboxDeletions, OutboxSender, SenderConfig
+from bot.services.oversight import OversightService
 from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
 from bot.services.retention import RetentionService
@@ -261,5 +262,6 @@ async def open_wiring(
             poll_timeout_s=settings.poll_timeout,
         ),
         audit_admin=AuditAdmin(reader=audit, audit=audit, members=members, clock=clock),
+        oversight=OversightService(claims=claims, members=members, audit=audit, clock=clock),
     )
     return Wiring(db=db, keys=keys, services=services)

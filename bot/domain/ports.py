@@ -18,6 +18,7 @@ from bot.domain.models import (
     Claim,
     ClaimEvent,
     ClaimRow,
+    ClaimStatus,
     Lang,
     Member,
     MemberState,
@@ -228,3 +229,12 @@ class AuditReader(Protocol):
         limit: int | None = None,
     ) -> list[AuditEntry]:
         """Entries oldest first, filtered; ``limit`` keeps the newest ones."""
+
+
+class ClaimLister(Protocol):
+    """Every claim, filtered, for the oversight export and report (#16.6)."""
+
+    async def list_all(
+        self, *, region: str | None = None, status: ClaimStatus | None = None
+    ) -> list[Claim]:
+        """Every claim of ``region`` (any case) and ``status``, by operation and id."""

@@ -17,6 +17,7 @@ from bot.services.invites import InviteService
 from bot.services.members import MemberDirectory
 from bot.services.membership import MembershipService
 from bot.services.outbox import OutboxAdmin, OutboxSender
+from bot.services.oversight import OversightService
 from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
 from bot.services.retention import RetentionService
@@ -65,3 +66,5 @@ class Services:
     heartbeat: HeartbeatService
     #: Reading and checking the keyed audit chain (``chaski audit``, M-16).
     audit_admin: AuditAdmin
+    #: Claims export and the operations report for administrators (#16.6).
+    oversight: OversightService
