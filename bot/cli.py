@@ -25,11 +25,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 from bot.cli_audit import add_audit, add_rotate_audit
+from bot.cli_members import (
+    add_invite_actions,
+    add_member_actions,
+    add_member_filters,
+    add_region_actions,
+    member_filter,
+)
 from bot.cli_report import add_claims_export, add_report
 from bot.cli_status import add_status
 from bot.config import BOT_USERNAME, CONFIG_VARIABLE, ConfigError, Settings
 from bot.domain.errors import DomainError, NotFound, Unavailable
 from bot.domain.models import Lang, Member, Role
+from bot.domain.registrations import MemberFilter
 from bot.i18n import Catalogs
 from bot.logging_setup import configure_logging as configure_logging  # noqa: PLC0414 - re-export (bench)
 from bot.services.claims_import import (
@@ -225,7 +233,9 @@ async def _region_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _add_region(commands: Commands) -> None:
     group = commands.add_parser(
-        "region", help="create and list regions", description="Regions scope coordinators."
+        "region",
+        help="create, list, rename and remove regions",
+        description="Regions scope coordinators.",
     )
     actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = actions.add_parser(
@@ -239,6 +249,7 @@ def _add_region(commands: Commands) -> None:
     listing = actions.add_parser("list", help="list regions", description="List every region.")
     listing.add_argument("--json", action="store_true", help="print one JSON array")
     listing.set_defaults(handler=_region_list)
+    add_region_actions(actions)
 
 
 # --- invite ---------------------------------------------------------------------------------
@@ -378,7 +389,7 @@ async def _invite_batch(args: argparse.Namespace, settings: Settings) -> int:
 def _add_invite(commands: Commands) -> None:
     group = commands.add_parser(
         "invite",
-        help="create one-time invites",
+        help="create, list and revoke one-time invites",
         description="Registration is by invitation only: each invite creates a member under a"
         " codename and a one-time code that links their Telegram account.",
     )
@@ -410,6 +421,7 @@ def _add_invite(commands: Commands) -> None:
         "--codenames", required=True, metavar="FILE", help="text file, one codename per line"
     )
     batch.set_defaults(handler=_invite_batch)
+    add_invite_actions(actions)
 
 
 # --- claims ---------------------------------------------------------------------------------
@@ -501,12 +513,17 @@ def _member_json(member: Member) -> dict[str, object]:
 
 async def _members_list(args: argparse.Namespace, settings: Settings) -> int:
     async with _wired(settings) as wiring:
-        members = await wiring.services.directory.list_members()
+        members = await wiring.services.registrations.find(member_filter(args))
     if args.json:
         _out(_json([_member_json(member) for member in members]))
         return 0
     if not members:
-        _out("No members yet; create one with: chaski invite create")
+        filtered = member_filter(args) != MemberFilter()
+        _out(
+            "No members match."
+            if filtered
+            else "No members yet; create one with: chaski invite create"
+        )
         return 0
     _table(
         ("ID", "ROLE", "CODENAME", "LANGUAGE", "REGIONS", "STATE", "LINKED", "BLOCKED"),
@@ -540,7 +557,7 @@ async def _members_reset_pin(args: argparse.Namespace, settings: Settings) -> in
 def _add_members(commands: Commands) -> None:
     group = commands.add_parser(
         "members",
-        help="list members, reset a PIN",
+        help="list, suspend, re-role, unlink members; reset a PIN",
         description="Members by codename (never Telegram IDs).",
     )
     actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -552,6 +569,7 @@ def _add_members(commands: Commands) -> None:
         " encrypted and are never shown.",
     )
     listing.add_argument("--json", action="store_true", help="print one JSON array")
+    add_member_filters(listing)
     listing.set_defaults(handler=_members_list)
     reset = actions.add_parser(
         "reset-pin",
@@ -563,6 +581,7 @@ def _add_members(commands: Commands) -> None:
     )
     reset.add_argument("codename", metavar="CODENAME", help="the member's codename")
     reset.set_defaults(handler=_members_reset_pin)
+    add_member_actions(actions)
 
 
 # --- outbox ---------------------------------------------------------------------------------

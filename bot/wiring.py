@@ -30,6 +30,7 @@ from bot.services.outbox import OutboxAdmin, OutboxDeletions, OutboxSender, Send
 from bot.services.oversight import OversightService
 from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
+from bot.services.registrations import RegistrationAdmin
 from bot.services.retention import RetentionService
 from bot.services.safety import InboundLimiter, SafetyService
 from bot.services.vigilance import DenialWatch, IntakeAlarm, InviteAlarm
@@ -51,6 +52,7 @@ from storage.members import (
 from storage.outbox import SqliteOutbox, SqliteRecipientDirectory
 from storage.pin import SqlitePinRepository
 from storage.regions import SqliteRegionRepository
+from storage.registrations import SqliteRegistrationStore
 from storage.retention import SqliteRetentionStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -189,6 +191,22 @@ async def open_wiring(
         decoy_unlink_after=timedelta(minutes=settings.delete_after_minutes + 1),
         denial_watch=denials,
     )
+    safety = SafetyService(
+        members=members,
+        pins=pins,
+        pin=pin,
+        chat_log=SqliteChatMessageLog(db, keys),
+        inbound=SqliteInboundLog(db, keys),
+        outbox=outbox,
+        audit=audit,
+        clock=clock,
+        uow=db,
+        limiter=InboundLimiter(
+            per_minute=settings.rate_per_minute,
+            per_day=settings.rate_per_day,
+            global_per_second=settings.rate_global_per_second,
+        ),
+    )
     services = Services(
         clock=clock,
         registration=RegistrationService(
@@ -232,22 +250,7 @@ async def open_wiring(
             denial_watch=denials,
         ),
         pin=pin,
-        safety=SafetyService(
-            members=members,
-            pins=pins,
-            pin=pin,
-            chat_log=SqliteChatMessageLog(db, keys),
-            inbound=SqliteInboundLog(db, keys),
-            outbox=outbox,
-            audit=audit,
-            clock=clock,
-            uow=db,
-            limiter=InboundLimiter(
-                per_minute=settings.rate_per_minute,
-                per_day=settings.rate_per_day,
-                global_per_second=settings.rate_global_per_second,
-            ),
-        ),
+        safety=safety,
         retention=RetentionService(SqliteRetentionStore(db, audit_keys=audit_keys), clock),
         membership=MembershipService(
             members=members, outbox=outbox, audit=audit, clock=clock, uow=db
@@ -263,5 +266,13 @@ async def open_wiring(
         ),
         audit_admin=AuditAdmin(reader=audit, audit=audit, members=members, clock=clock),
         oversight=OversightService(claims=claims, members=members, audit=audit, clock=clock),
+        registrations=RegistrationAdmin(
+            members=members,
+            store=SqliteRegistrationStore(db, keys),
+            invites=invites,
+            safety=safety,
+            audit=audit,
+            clock=clock,
+        ),
     )
     return Wiring(db=db, keys=keys, services=services)

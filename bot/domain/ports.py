@@ -26,6 +26,7 @@ from bot.domain.models import (
     Region,
     Role,
 )
+from bot.domain.registrations import OpenInvite
 
 #: ``progress(done, total)``: how far a long operation (a claims import) has come.
 Progress = Callable[[int, int], None]
@@ -238,3 +239,25 @@ class ClaimLister(Protocol):
         self, *, region: str | None = None, status: ClaimStatus | None = None
     ) -> list[Claim]:
         """Every claim of ``region`` (any case) and ``status``, by operation and id."""
+
+
+class RegistrationStore(Protocol):
+    """What administrators change about registrations (issue #16.3)."""
+
+    async def set_role(self, member_id: int, role: Role) -> None:
+        """Change a member's role."""
+
+    async def set_regions(self, member_id: int, names: Sequence[str]) -> None:
+        """Replace a member's regions (``NotFound`` for an unknown one; nothing changed)."""
+
+    async def open_invites(self, now: datetime) -> list[OpenInvite]:
+        """Invites neither used nor revoked, oldest first."""
+
+    async def revoke_invites(self, member_id: int) -> int:
+        """Revoke a member's unused invites; how many."""
+
+    async def rename_region(self, old: str, new: str) -> Region:
+        """Rename a region (``NotFound``; ``Conflict`` if ``new`` exists)."""
+
+    async def remove_region(self, name: str) -> int:
+        """Delete an unused region (``NotFound``; ``Conflict`` while in use)."""

@@ -20,6 +20,7 @@ from bot.services.outbox import OutboxAdmin, OutboxSender
 from bot.services.oversight import OversightService
 from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
+from bot.services.registrations import RegistrationAdmin
 from bot.services.retention import RetentionService
 from bot.services.safety import SafetyService
 from bot.services.vigilance import IntakeAlarm
@@ -68,3 +69,5 @@ class Services:
     audit_admin: AuditAdmin
     #: Claims export and the operations report for administrators (#16.6).
     oversight: OversightService
+    #: Administrators managing members, invites and regions (``chaski members`` …, #16.3).
+    registrations: RegistrationAdmin
