@@ -620,6 +620,7 @@ async def _outbox_retry_dead(args: argparse.Namespace, settings: Settings) -> in
     del args
     async with _wired(settings) as wiring:
         count = await wiring.services.outbox_admin.retry_dead()
+        await wiring.services.audit_admin.operator("outbox_retry_dead", result=f"rows:{count}")
     _out(f"{count} dead row(s) queued again.")
     return 0
 
@@ -667,6 +668,11 @@ async def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
                 _out(f"key {key_id}: {count} value(s)")
             _err(f"update the offline copy of {settings.key_dir / 'data.keys'} now")
             retired = await retire(wiring.db, settings.key_dir) if args.retire_old else None
+            await wiring.services.audit_admin.operator(
+                "keys_rotate",
+                result=f"retired:{len(retired)}" if retired is not None else "ok",
+                target=f"key:{report.new_key_id}",
+            )
         except RotationError as exc:
             raise CliError(str(exc)) from None
     if retired is not None:
@@ -683,6 +689,7 @@ async def _keys_retire(args: argparse.Namespace, settings: Settings) -> int:
             retired = await retire(wiring.db, settings.key_dir)
         except RotationError as exc:
             raise CliError(str(exc)) from None
+        await wiring.services.audit_admin.operator("keys_retire", result=f"retired:{len(retired)}")
     _out(f"Retired old key(s): {', '.join(retired)}." if retired else "No old keys.")
     return 0
 
@@ -781,6 +788,7 @@ async def _backup(args: argparse.Namespace, settings: Settings) -> int:
             info = await create_backup(wiring.db, target, settings.key_dir)
         except BackupError as exc:
             raise CliError(str(exc)) from None
+        await wiring.services.audit_admin.operator("backup", target=f"key:{info.key_id}")
     _out(f"Backup written to {info.path} ({info.size} bytes, backup key {info.key_id}).")
     return 0
 
@@ -853,6 +861,9 @@ async def _purge(args: argparse.Namespace, settings: Settings) -> int:
     del args
     async with _wired(settings) as wiring:
         report = await wiring.services.retention.purge()
+        await wiring.services.audit_admin.operator(
+            "purge", result=f"rows:{sum(report.deleted.values())}"
+        )
     rows = [(table, str(count)) for table, count in sorted(report.deleted.items()) if count]
     if rows:
         _table(("TABLE", "DELETED"), rows)

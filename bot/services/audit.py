@@ -65,6 +65,16 @@ class AuditAdmin:
                 codenames[entry_actor] = member.codename
         return AuditListing(entries=entries, codenames=codenames)
 
+    async def operator(
+        self, action: str, *, result: str = "ok", target: str | None = None
+    ) -> None:
+        """Record a privileged command run on the server (no actor: the operator's shell).
+
+        For commands whose work is not a service's own (key rotation, backup, purge, dead
+        letters): every privileged action leaves an entry (M-16).
+        """
+        await self.audit.record(action=action, result=result, now=self.clock.now(), target=target)
+
     async def key_rotated(self, key_id: str) -> None:
         """Record a rotation of the audit key (made by the CLI in the key folder)."""
         await self.audit.record(

@@ -181,3 +181,29 @@ def test_a_missing_audit_key_stops_every_command(
     assert result.code == 2
     assert "audit.keys is missing" in result.err
     assert not (env / "keys" / "audit.keys").exists()
+
+
+def test_privileged_commands_on_the_server_are_audited(
+    chaski: Callable[..., Result], history: None, env: Path
+) -> None:
+    """Key rotation and retirement, backup, dead letters and purge each leave an entry."""
+    del history
+    for argv in (
+        ("keys", "rotate"),
+        ("keys", "retire"),
+        ("backup", str(env / "copy.chaski-backup")),
+        ("outbox", "retry-dead"),
+        ("purge",),
+    ):
+        result = chaski(*argv)
+        assert result.code == 0, result.err
+    entries = json.loads(chaski("audit", "list", "--json").out)
+    assert [(e["action"], e["result"]) for e in entries[4:]] == [
+        ("keys_rotate", "ok"),
+        ("keys_retire", "retired:1"),
+        ("backup", "ok"),
+        ("outbox_retry_dead", "rows:0"),
+        ("purge", "rows:0"),
+    ]
+    assert entries[4]["target"].startswith("key:")
+    assert _verify(chaski)["intact"] is True
