@@ -33,6 +33,17 @@ def _since(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _positive(text: str) -> int:
+    """``--limit`` value: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a whole number of at least 1")
+    return value
+
+
 async def _verify(args: argparse.Namespace, settings: Settings) -> int:
     from bot import cli  # noqa: PLC0415 - bot.cli imports this module
 
@@ -173,7 +184,7 @@ def add_audit(commands: Commands) -> None:
     listing.add_argument("--actor", metavar="CODENAME", help="only this member's actions")
     listing.add_argument("--action", metavar="NAME", help="only this action, e.g. claim_update")
     listing.add_argument(
-        "--limit", type=int, metavar="N", help="only the newest N entries (default: all)"
+        "--limit", type=_positive, metavar="N", help="only the newest N entries (default: all)"
     )
     listing.add_argument("--json", action="store_true", help="print one JSON array")
     listing.set_defaults(handler=_list)

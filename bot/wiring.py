@@ -265,7 +265,9 @@ async def open_wiring(
             poll_timeout_s=settings.poll_timeout,
         ),
         audit_admin=AuditAdmin(reader=audit, audit=audit, members=members, clock=clock),
-        oversight=OversightService(claims=claims, members=members, audit=audit, clock=clock),
+        oversight=OversightService(
+            claims=claims, members=members, regions=regions, audit=audit, clock=clock
+        ),
         registrations=RegistrationAdmin(
             members=members,
             store=SqliteRegistrationStore(db, keys),

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from bot.domain.errors import ValidationError
 from bot.domain.models import Claim, ClaimStatus
 from bot.domain.oversight import OperationsReport, outstanding_cents, owed_cents, summarize
-from bot.domain.ports import AuditLog, ClaimLister, Clock, MemberRepository
+from bot.domain.ports import AuditLog, ClaimLister, Clock, MemberRepository, RegionRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +44,19 @@ class OversightService:
 
     claims: ClaimLister
     members: MemberRepository
+    regions: RegionRepository
     audit: AuditLog
     clock: Clock
 
     async def _claims(self, region: str | None, status: ClaimStatus | None) -> list[Claim]:
-        return await self.claims.list_all(region=region, status=status)
+        """The claims asked for; a mistyped region is an error, not an empty result.
+
+        Raises:
+            ValidationError: ``region`` does not exist.
+        """
+        if region is not None and await self.regions.get(region.strip()) is None:
+            raise ValidationError("region: unknown (see chaski region list)")
+        return await self.claims.list_all(region=region.strip() if region else None, status=status)
 
     async def export(
         self, *, region: str | None = None, status: ClaimStatus | None = None

@@ -149,6 +149,7 @@ def test_list_by_unknown_actor_is_one_line_error(
     bad = chaski("audit", "list", "--since", "yesterday")
     assert bad.code == 2
     assert "--since" in bad.err
+    assert chaski("audit", "list", "--limit", "0").code == 2
 
 
 def test_rotating_the_audit_key_keeps_the_chain_verifiable(

@@ -102,6 +102,10 @@ def test_the_json_export_filters_by_region_and_status(
     assert [row["codename"] for row in paid] == ["Condor"]
     bad = chaski("claims", "export", "--status", "pagado")
     assert bad.code == 2
+    unknown = chaski("claims", "export", "--region", "Cusco")
+    assert (unknown.code, unknown.out) == (2, "")
+    assert unknown.err == "chaski: region: unknown (see chaski region list)\n"
+    assert chaski("report", "operations", "--region", "Cusco").code == 2
 
 
 def test_the_report_adds_up_per_operation_and_in_total(
