@@ -207,3 +207,36 @@ def test_an_unknown_codename_is_one_line(
         result = chaski("members", command, "Nadie")
         assert result.code == 2
         assert result.err == "chaski: no member with that codename (see chaski members list)\n"
+
+
+#: The commands of issue #16 (items 3, 5, 6), each with its own ``--help``.
+NEW_PATHS = [
+    ["members", "suspend"],
+    ["members", "reactivate"],
+    ["members", "set-role"],
+    ["members", "set-regions"],
+    ["members", "unlink"],
+    ["invite", "list"],
+    ["invite", "revoke"],
+    ["region", "rename"],
+    ["region", "remove"],
+    ["claims", "export"],
+    ["report"],
+    ["report", "operations"],
+    ["audit"],
+    ["audit", "verify"],
+    ["audit", "list"],
+    ["keys", "rotate-audit"],
+]
+
+
+@pytest.mark.parametrize("path", NEW_PATHS, ids=" ".join)
+def test_every_new_command_has_help_and_touches_nothing(
+    path: list[str], chaski: Callable[..., Result], env: Path
+) -> None:
+    result = chaski(*path, "--help")
+    assert result.code == 0
+    assert result.out.startswith(f"usage: {' '.join(['chaski', *path])}")
+    assert result.err == ""
+    assert not (env / "data").exists()
+    assert not (env / "keys").exists()
