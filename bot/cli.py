@@ -814,10 +814,14 @@ async def _restore(args: argparse.Namespace, settings: Settings) -> int:
         )
     except BackupError as exc:
         raise CliError(str(exc)) from None
+    async with _wired(settings) as wiring:
+        sealed = await wiring.services.audit_admin.restored()
     _out(
         f"Restored {report.database}: {report.members} member(s), {report.claims} claim(s),"
         f" {report.sealed_cells} sealed value(s) checked; integrity ok."
     )
+    if sealed:
+        _out("Its audit log was made before the audit key: sealed under it as of now.")
     if report.moved_aside is not None:
         _out(f"The previous database was moved to {report.moved_aside}.")
     return 0

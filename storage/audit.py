@@ -193,6 +193,26 @@ class SqliteAuditLog:
             return "its keyed hash does not match its content (the entry was changed)"
         return None
 
+    async def seal_plain(self, now: datetime, *, result: str) -> bool:
+        """Seal a chain with no keyed entry by appending the keyed ``audit_keyed`` entry.
+
+        Only for the two moments a plain chain is legitimate: the key is adopted on a
+        database from before it, or an operator restored a backup made before it
+        (``result`` ``restore``). Never done on a normal open, which would adopt a chain an
+        intruder recomputed in plain. True if an entry was appended.
+        """
+        if self.keys is None:
+            return False
+        async with self.db.transaction():
+            keyed = await self.db.fetchone("SELECT 1 FROM audit WHERE key_id IS NOT NULL LIMIT 1")
+            last = await self.db.fetchone("SELECT id FROM audit ORDER BY id DESC LIMIT 1")
+            if keyed is not None or last is None:
+                return False
+            await self.record(
+                action=KEYED_ACTION, result=result, now=now, target=f"after:{last['id']}"
+            )
+        return True
+
     async def verify(self) -> list[int]:
         """Return the ids of entries whose chain link is broken (empty = intact)."""
         return [entry.id for entry in (await self.check()).broken]
@@ -256,11 +276,7 @@ async def prepare_audit_keys(db: Database, key_dir: Path, now: datetime) -> Audi
         _LOGGER.warning(
             "Created the audit key %s; add it to the offline copy of the key folder", path
         )
-        last = await db.fetchone("SELECT id FROM audit ORDER BY id DESC LIMIT 1")
-        if last is not None:
-            await SqliteAuditLog(db, keys).record(
-                action=KEYED_ACTION, result="ok", now=now, target=f"after:{last['id']}"
-            )
+        await SqliteAuditLog(db, keys).seal_plain(now, result="ok")
         return keys
     recent = await db.fetchall(
         f"SELECT {_COLUMNS} FROM audit WHERE key_id IS NOT NULL ORDER BY id DESC LIMIT ?",  # noqa: S608 - a constant

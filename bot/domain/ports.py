@@ -221,6 +221,9 @@ class AuditReader(Protocol):
     async def check(self) -> AuditCheck:
         """Verify the whole chain: every broken entry with its reason, and the head."""
 
+    async def seal_plain(self, now: datetime, *, result: str) -> bool:
+        """Seal a chain without keyed entries (a restored pre-key backup); True if done."""
+
     async def entries(
         self,
         *,

@@ -75,6 +75,14 @@ class AuditAdmin:
         """
         await self.audit.record(action=action, result=result, now=self.clock.now(), target=target)
 
+    async def restored(self) -> bool:
+        """After ``chaski restore``: seal a backup's chain made before the audit key.
+
+        The operator chose this file, so its plain entries are adopted like those of a
+        database opened for the first time since the key; a keyed chain is left as it is.
+        """
+        return await self.reader.seal_plain(self.clock.now(), result="restore")
+
     async def key_rotated(self, key_id: str) -> None:
         """Record a rotation of the audit key (made by the CLI in the key folder)."""
         await self.audit.record(

@@ -208,3 +208,36 @@ def test_privileged_commands_on_the_server_are_audited(
     ]
     assert entries[4]["target"].startswith("key:")
     assert _verify(chaski)["intact"] is True
+
+
+def test_restoring_a_backup_from_before_the_key_seals_its_chain(
+    chaski: Callable[..., Result], history: None, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backup made before #16.5 has a plain chain: the restore adopts it, openly."""
+    del history
+    with closing(_raw(env)) as raw:  # turn the live chain into one made before the key
+        prev = GENESIS
+        for row_id, at, actor, role, action, target, result in raw.execute(
+            "SELECT id, at, actor_id, actor_role, action, target, result FROM audit ORDER BY id"
+        ).fetchall():
+            fields = (at, str(actor or ""), role or "", action, target or "", result)
+            digest = entry_hash(prev, fields)
+            raw.execute(
+                "UPDATE audit SET prev_hash = ?, hash = ?, key_id = NULL WHERE id = ?",
+                (prev, digest, row_id),
+            )
+            prev = digest
+    assert _verify(chaski)["first_broken"] == {
+        "id": 1,
+        "reason": "unkeyed entry where the chain is keyed (a recomputed plain chain)",
+    }  # a normal open never adopts it
+    backup = env / "old.chaski-backup"
+    assert chaski("backup", str(backup)).code == 0
+    monkeypatch.setenv("CHASKI_DB", str(env / "drill" / "chaski.sqlite3"))
+    restored = chaski("restore", str(backup))
+    assert restored.code == 0, restored.err
+    assert "sealed under it as of now" in restored.out
+    doc = _verify(chaski)
+    assert doc["intact"] is True
+    entries = json.loads(chaski("audit", "list", "--json").out)
+    assert (entries[-1]["action"], entries[-1]["result"]) == ("audit_keyed", "restore")

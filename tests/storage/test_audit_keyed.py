@@ -263,3 +263,22 @@ async def test_entries_filter_by_time_actor_and_action(db: Database, key_dir: Pa
     assert [e.id for e in await audit.entries(actor_id=2)] == [2]
     assert [e.id for e in await audit.entries(limit=2)] == [5, 6]
     assert all(e.keyed for e in listed)
+
+
+async def test_a_restored_backup_from_before_the_key_is_sealed_only_when_asked(
+    db: Database, key_dir: Path
+) -> None:
+    """The audit key exists, the database's chain is all plain: an old backup restored, or
+    an intruder's plain rewrite. A normal open never adopts it; ``chaski restore`` does."""
+    keys = create_audit_keys(key_dir)
+    await _fill(SqliteAuditLog(db), 3)  # as in a backup made before #16.5
+    await prepare_audit_keys(db, key_dir, T0)  # a normal open: nothing appended
+    audit = SqliteAuditLog(db, keys)
+    check = await audit.check()
+    assert check.first_broken is not None
+    assert check.first_broken.id == 1
+    assert await audit.seal_plain(T0, result="restore") is True
+    assert (await audit.check()).broken == ()
+    rows = await db.fetchall("SELECT action, target, result FROM audit ORDER BY id")
+    assert tuple(rows[-1]) == (KEYED_ACTION, "after:3", "restore")
+    assert await audit.seal_plain(T0, result="restore") is False  # keyed already
