@@ -239,6 +239,10 @@ class InboundLimiter:
         return Verdict.ALLOW
 
 
+#: The error code of ``_OutboxEraser``: not a refusal by Telegram, nothing to warn about.
+_HANDED_TO_OUTBOX = "handed_to_outbox"
+
+
 class _OutboxEraser:
     """The eraser of an unlink made without Telegram (the CLI): every deletion is handed to
     the outbox at once, which the running bot works through; the chat's command menu stays
@@ -246,7 +250,7 @@ class _OutboxEraser:
 
     async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> SendResult:
         del chat_id, message_ids
-        return SendResult(Outcome.TRANSIENT, error_code="handed_to_outbox")
+        return SendResult(Outcome.TRANSIENT, error_code=_HANDED_TO_OUTBOX)
 
     async def clear_commands(self, chat_id: int) -> None:
         del chat_id
@@ -455,7 +459,8 @@ class SafetyService:
                     continue
                 wait = result.retry_after_s if result.outcome is Outcome.RATE_LIMITED else 0
                 due = now + timedelta(seconds=max(0.0, wait or 0.0))
-                _LOGGER.warning("Wipe: Telegram refused a deletion (%s)", result.error_code)
+                if result.error_code != _HANDED_TO_OUTBOX:
+                    _LOGGER.warning("Wipe: Telegram refused a deletion (%s)", result.error_code)
             window_closes = max(at for _, at in batch) + DELETABLE_FOR
             retries.extend(
                 wipe_messages(member_id, chat_id, ids, due=due, window_closes=window_closes)

@@ -125,7 +125,10 @@ def test_role_and_regions_change_and_are_audited(
 
 
 def test_unlinking_a_seized_phone_keeps_the_claims_and_a_new_invite_relinks(
-    chaski: Callable[..., Result], world: dict[str, Member], tmp_path: Path
+    chaski: Callable[..., Result],
+    world: dict[str, Member],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     puma = world["Puma"]
     claims = tmp_path / "claims.csv"
@@ -134,9 +137,23 @@ def test_unlinking_a_seized_phone_keeps_the_claims_and_a_new_invite_relinks(
         encoding="utf-8",
     )
     assert chaski("claims", "import", str(claims)).code == 0
+
+    async def chatted(services: Services) -> None:  # what the bot sent to that phone
+        for message_id in (101, 102, 103):
+            await services.safety.record_sent(7_300_000_001, message_id)
+
+    with_services(chatted)
     result = chaski("members", "unlink", "Puma", "--json")
     assert result.code == 0, result.err
-    assert json.loads(result.out)["state"] == "unlinked"
+    assert json.loads(result.out) == {"id": puma.id, "state": "unlinked", "deletions_queued": 3}
+    # Handed to the running bot: nothing was refused by Telegram, so nothing says so.
+    assert "refused" not in result.err + caplog.text
+
+    async def deletions(services: Services) -> int:
+        counts = (await services.outbox_admin.status()).counts
+        return sum(n for (_, kind), n in counts.items() if kind == "deletion")
+
+    assert with_services(deletions) == 1  # one wipe row of 3 ids, for the running bot
     [stored] = [m for m in members() if m.id == puma.id]
     assert (stored.state, stored.telegram_linked) == (MemberState.UNLINKED, False)
     assert _actions(chaski)[-1] == ("member_unlink", f"member:{puma.id}", "operator")
