@@ -8,6 +8,7 @@ from datetime import timedelta
 from bot.domain.outbox import Outbox
 from bot.domain.ports import Clock, DeletionScheduler, UnitOfWork
 from bot.services.alerts import AlertService
+from bot.services.audit import AuditAdmin
 from bot.services.claims import ClaimService
 from bot.services.claims_import import ClaimImportService
 from bot.services.heartbeat import HeartbeatService
@@ -16,8 +17,10 @@ from bot.services.invites import InviteService
 from bot.services.members import MemberDirectory
 from bot.services.membership import MembershipService
 from bot.services.outbox import OutboxAdmin, OutboxSender
+from bot.services.oversight import OversightService
 from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
+from bot.services.registrations import RegistrationAdmin
 from bot.services.retention import RetentionService
 from bot.services.safety import SafetyService
 from bot.services.vigilance import IntakeAlarm
@@ -63,3 +66,9 @@ class Services:
     intake: IntakeAlarm
     #: The running bot's sign of life for ``chaski status`` (written by a job).
     heartbeat: HeartbeatService
+    #: Reading and checking the keyed audit chain (``chaski audit``, M-16).
+    audit_admin: AuditAdmin
+    #: Claims export and the operations report for administrators (#16.6).
+    oversight: OversightService
+    #: Administrators managing members, invites and regions (``chaski members`` …, #16.3).
+    registrations: RegistrationAdmin
