@@ -16,6 +16,7 @@ import pytest
 
 from bot.domain.errors import InviteRejected, NotAllowed
 from bot.domain.models import Member, MemberState, Role
+from bot.domain.pin import PinPass
 from bot.services.container import Services
 from tests.cli.harness import Result, members, with_services
 from tests.cli.test_cli import HEADER, claims_of, create_invite, redeem
@@ -76,7 +77,7 @@ def test_a_suspended_member_can_do_nothing_until_reactivated(
     async def opens_claims(services: Services) -> None:
         fresh = await services.directory.members.get(puma.id)
         assert fresh is not None
-        await services.claims.list_for(fresh)
+        await services.claims.list_for(fresh, PinPass())
 
     with pytest.raises(NotAllowed):
         with_services(opens_claims)
