@@ -11,8 +11,8 @@ Every staff command and button first needs an open PIN session (M-05: mandatory 
 coordinators and administrators, ``handlers.pin.require_pin``); without one nothing is read or
 changed and the PIN is asked for. Informants' answer buttons are never gated: answering an
 alert must take one tap. Every button is re-authorised in the service (M-04); anything
-forged, stale or foreign gets the neutral "menú vencido" (T-10). The outbox renderers for
-alert, tally, help and approval rows are registered here at import time.
+forged, stale or foreign gets the neutral "menú vencido" (T-10). The outbox renderers of the
+alert notices (``render_alert`` … ``render_help_reach``) are listed in ``handlers.notices``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import gettext
 import html
-import json
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,25 +43,24 @@ from bot.domain.alerts import (
 )
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import Lang, Member, Role
-from bot.i18n import N_
-from bot.services.alerts import (
-    TEMPLATE_ALERT,
-    TEMPLATE_ALL_CLEAR,
-    TEMPLATE_APPROVAL_DECIDED,
-    TEMPLATE_APPROVAL_ESCALATED,
-    TEMPLATE_APPROVAL_NEEDED,
-    TEMPLATE_HELP,
-    TEMPLATE_HELP_ACKED,
-    TEMPLATE_HELP_REACH,
-    TEMPLATE_TALLY,
-    AlertAnswers,
-    AlertPreview,
-    alert_params,
+from bot.domain.notices import (
+    AlertAllClear,
+    AlertSent,
+    AlertTallyChanged,
+    ApprovalDecided,
+    ApprovalEscalated,
+    ApprovalNeeded,
+    Decision,
+    HelpAcked,
+    HelpRequested,
+    HelpSeen,
 )
+from bot.i18n import N_
+from bot.services.alerts import AlertAnswers, AlertPreview
 from handlers import send
 from handlers.access import menu_expired, requires
 from handlers.context import BotContext
-from handlers.notifier import Rendered, register_template
+from handlers.notifier import Rendered
 from handlers.pin import register_continuation, require_pin
 from handlers.send import CallbackKeyboard
 
@@ -127,22 +125,20 @@ def severity_header(t: gettext.NullTranslations, severity: Severity) -> str:
     }[severity]
 
 
-def alert_body(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]) -> str:
+def alert_body(t: gettext.NullTranslations, lang: Lang, content: AlertContent) -> str:
     """The alert's text in ``lang``; Quechua readers also get the Spanish under it.
 
     Safety prompts are bilingual for Quechua readers (Quechua first), since
     most learned to read in Spanish and the Quechua is not yet reviewed.
     """
-    key = params.get("template")
+    key = content.template
     if key:
-        values = {
-            name: html.escape(params.get(f"p_{name}", "")) for name in TEMPLATES[key].placeholders
-        }
+        values = {name: html.escape(content.params[name]) for name in TEMPLATES[key].placeholders}
         spanish = TEMPLATE_TEXT[key].format(**values)
         own = t.gettext(TEMPLATE_TEXT[key]).format(**values)
     else:
-        spanish = html.escape(params.get("text_es", ""))
-        own = html.escape(params.get("text_qu", "")) if lang is Lang.QU else spanish
+        spanish = html.escape(content.text_es or "")
+        own = html.escape(content.text_qu or "") if lang is Lang.QU else spanish
     if lang is Lang.QU and own != spanish:
         return f"{own}\n\n<i>{spanish}</i>"
     return own
@@ -173,21 +169,19 @@ def answer_keyboard(
     return InlineKeyboardMarkup([[button] for button in buttons])
 
 
-def render_alert(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]) -> Rendered:
+def render_alert(t: gettext.NullTranslations, lang: Lang, notice: AlertSent) -> Rendered:
     """An alert for one recipient: header, text, the question, the two answer buttons.
 
     No codename, amount or reference ever appears (T-22). Info alerts arrive silently and
     ask nothing: asking "are you safe?" about a cancelled meeting would cry wolf (#12.5).
     """
-    severity = Severity(params.get("severity", Severity.WARNING))
-    text = f"<b>{severity_header(t, severity)}</b>\n{alert_body(t, lang, params)}"
+    severity = notice.severity
+    text = f"<b>{severity_header(t, severity)}</b>\n{alert_body(t, lang, notice.content)}"
     if severity is Severity.INFO:
         return Rendered(text, disable_notification=True)
     # Translators: [bilingüe] última línea de cada aviso de seguridad, sobre los dos botones.
     question = t.gettext("¿Estás a salvo? Responde con un botón.")
-    return Rendered(
-        f"{text}\n\n{question}", reply_markup=answer_keyboard(t, params.get("alert", "0"))
-    )
+    return Rendered(f"{text}\n\n{question}", reply_markup=answer_keyboard(t, str(notice.alert)))
 
 
 def planned_line(t: gettext.NullTranslations, local_time: str | None) -> str:
@@ -252,31 +246,12 @@ def render_tally_text(
     ) + planned_line(t, planned if tally.queued else None)
 
 
-def _tally_from(params: Mapping[str, str]) -> AlertTally:
-    def n(name: str) -> int:
-        value = params.get(name, "0")
-        return int(value) if value.isdigit() else 0
-
-    return AlertTally(
-        total=n("total"),
-        queued=n("queued"),
-        sent=n("sent"),
-        failed=n("failed"),
-        blocked=n("blocked"),
-        cancelled=n("cancelled"),
-        safe=n("safe"),
-        help=n("help"),
-    )
-
-
-def render_tally(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]) -> Rendered:
+def render_tally(t: gettext.NullTranslations, lang: Lang, notice: AlertTallyChanged) -> Rendered:
     """A TALLY row: edit the sender's summary message in place."""
     del lang
-    alert_id = int(params.get("alert", "0"))
-    message_id = int(params.get("message_id", "0"))
-    asks = params.get("severity") != Severity.INFO
-    text = render_tally_text(t, alert_id, _tally_from(params), params.get("planned"), asks=asks)
-    return Rendered(text, edit_message_id=message_id or None)
+    asks = notice.severity is not Severity.INFO
+    text = render_tally_text(t, notice.alert, notice.tally, notice.planned, asks=asks)
+    return Rendered(text, edit_message_id=notice.message_id or None)
 
 
 #: Buttons under one escalation at most (Telegram takes 100); /alertas lists every request
@@ -300,28 +275,14 @@ def _names_line(names: Sequence[str]) -> str:
     return ", ".join(shown) + (f" … (+{rest})" if rest else "")
 
 
-def _asked(params: Mapping[str, str]) -> list[tuple[str, str]]:
-    """(help request id, codename) of everybody one escalation covers, oldest first."""
-    try:
-        decoded = json.loads(params.get("asked", "{}"))
-    except ValueError:
-        decoded = {}
-    if not isinstance(decoded, dict) or not decoded:
-        return [(params.get("help", "0"), params.get("codename", "?"))]
-    return sorted(
-        ((str(k), str(v)) for k, v in decoded.items()),
-        key=lambda pair: int(pair[0]) if pair[0].isdigit() else 0,
-    )
-
-
-def render_help(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]) -> Rendered:
+def render_help(t: gettext.NullTranslations, lang: Lang, notice: HelpRequested) -> Rendered:
     """To a coordinator: who asked for help, with the button to take each request.
 
     One row may cover several requests of one alert (coalesced while it waited for the
     coordinator's chat, issue #13): then it names them all, with one button each.
     """
     del lang
-    asked = _asked(params)
+    asked = notice.asked
     if len(asked) > 1:
         # Translators: se envía a un coordinador cuando varias personas pidieron ayuda en
         # el mismo aviso. {alert} es un número, {codenames} una lista de seudónimos separados
@@ -331,7 +292,7 @@ def render_help(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, st
             "Pidieron ayuda en el aviso n.º {alert} ({count} personas): {codenames}.",
             len(asked),
         ).format(
-            alert=html.escape(params.get("alert", "?")),
+            alert=notice.alert,
             count=len(asked),
             codenames=_names_line([name for _, name in asked]),
         )
@@ -347,45 +308,43 @@ def render_help(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, st
             for help_id, name in asked[:MAX_HELP_BUTTONS]
         ]
         return Rendered(f"<b>{text}</b>", reply_markup=InlineKeyboardMarkup(buttons))
+    ((help_id, codename),) = asked
     # Translators: se envía a un coordinador. {codename} es el seudónimo de un miembro,
     # {alert} el número del aviso que respondió.
     text = t.gettext("{codename} pidió ayuda al responder el aviso n.º {alert}.").format(
-        codename=html.escape(params.get("codename", "?")),
-        alert=html.escape(params.get("alert", "?")),
+        codename=html.escape(codename), alert=notice.alert
     )
     button = InlineKeyboardButton(
-        t.pgettext("botón", "Yo lo atiendo"), callback_data=f"help:ack:{params.get('help', '0')}"
+        t.pgettext("botón", "Yo lo atiendo"), callback_data=f"help:ack:{help_id}"
     )
     return Rendered(f"<b>{text}</b>", reply_markup=InlineKeyboardMarkup([[button]]))
 
 
-def render_help_acked(
-    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
-) -> Rendered:
+def render_help_acked(t: gettext.NullTranslations, lang: Lang, notice: HelpAcked) -> Rendered:
     """To the other coordinators: the help request is being handled."""
     del lang
     # Translators: se envía a los coordinadores. {by} y {codename} son seudónimos.
     text = t.gettext("{by} atiende el pedido de ayuda de {codename}.").format(
-        by=html.escape(params.get("by", "?")), codename=html.escape(params.get("codename", "?"))
+        by=html.escape(notice.by), codename=html.escape(notice.codename)
     )
     return Rendered(text, disable_notification=True)
 
 
 def render_approval_needed(
-    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+    t: gettext.NullTranslations, lang: Lang, notice: ApprovalNeeded
 ) -> Rendered:
     """To possible approvers: neutral, the content is shown only inside ``/aprobar``."""
-    del lang, params
+    del lang, notice
     # Translators: a coordinadores y administradores. /aprobar es un comando.
     return Rendered(t.gettext("Un aviso espera tu aprobación. Escribe /aprobar."))
 
 
 def render_approval_escalated(
-    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+    t: gettext.NullTranslations, lang: Lang, notice: ApprovalEscalated
 ) -> Rendered:
     """To the administrators: an urgent alert still waits (neutral, no content)."""
     del lang
-    minutes = int(params.get("minutes", "0") or 0)
+    minutes = notice.minutes
     # Translators: a los administradores. {alert} es un número, {minutes} los minutos que
     # lleva esperando. /aprobar es un comando.
     text = t.ngettext(
@@ -394,7 +353,7 @@ def render_approval_escalated(
         "El aviso urgente n.º {alert} espera aprobación desde hace {minutes} minutos."
         " Escribe /aprobar.",
         minutes,
-    ).format(alert=html.escape(params.get("alert", "?")), minutes=minutes)
+    ).format(alert=notice.alert, minutes=minutes)
     return Rendered(f"<b>{text}</b>")
 
 
@@ -411,14 +370,14 @@ def reject_reason_label(t: gettext.NullTranslations, reason: RejectReason) -> st
 
 
 def render_approval_decided(
-    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+    t: gettext.NullTranslations, lang: Lang, notice: ApprovalDecided
 ) -> Rendered:
     """To the author: who approved or rejected their alert, and why (issue #12.4)."""
     del lang
-    alert = html.escape(params.get("alert", "?"))
-    by = html.escape(params.get("codename", "?"))
-    if params.get("decision") == "approved":
-        count = int(params.get("count", "0") or 0)
+    alert = notice.alert
+    by = html.escape(notice.codename)
+    if notice.decision is Decision.APPROVED:
+        count = notice.count
         # Translators: al autor de un aviso. {by} es un seudónimo, {alert} y {count} números.
         text = t.ngettext(
             "{by} aprobó tu aviso n.º {alert}. Se envía a {count} persona.",
@@ -426,47 +385,29 @@ def render_approval_decided(
             count,
         ).format(by=by, alert=alert, count=count)
         return Rendered(text)
-    try:
-        reason = reject_reason_label(t, RejectReason(params.get("reason", "")))
-    except ValueError:
-        reason = reject_reason_label(t, RejectReason.DOUBTFUL)
+    reason = reject_reason_label(t, notice.reason or RejectReason.DOUBTFUL)
     # Translators: al autor de un aviso. {by} es un seudónimo, {alert} un número, {reason}
     # un motivo como «Contenido dudoso».
     text = t.gettext("{by} rechazó tu aviso n.º {alert}. Motivo: {reason}. No se enviará.")
     return Rendered(text.format(by=by, alert=alert, reason=reason))
 
 
-def render_all_clear(
-    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
-) -> Rendered:
+def render_all_clear(t: gettext.NullTranslations, lang: Lang, notice: AlertAllClear) -> Rendered:
     """To everyone an alert reached: the danger is over (issue #12.5). A fixed text, with
     the Spanish under the Quechua like the alert's header; silent during quiet hours."""
     del lang
     # Translators: [bilingüe] se envía a quienes recibieron un aviso de seguridad cuando el
     # coordinador da por terminado el peligro. No pide hacer nada ni ir a ningún lugar.
     text = t.gettext("Fin del aviso: ya pasó el peligro.")
-    return Rendered(f"<b>{text}</b>", disable_notification=bool(params.get("silent")))
+    return Rendered(f"<b>{text}</b>", disable_notification=notice.silent)
 
 
-def render_help_reach(
-    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
-) -> Rendered:
+def render_help_reach(t: gettext.NullTranslations, lang: Lang, notice: HelpSeen) -> Rendered:
     """To an informant who asked for help: a coordinator saw it (neutral, no names)."""
-    del lang, params
+    del lang, notice
     # Translators: [bilingüe] a un informante que tocó «Necesito ayuda». Texto fijo y
     # neutro: no nombra a nadie ni pide ir a ningún lugar.
     return Rendered(t.gettext("Un coordinador vio tu pedido de ayuda y se comunicará contigo."))
-
-
-register_template(TEMPLATE_ALERT, render_alert)
-register_template(TEMPLATE_TALLY, render_tally)
-register_template(TEMPLATE_HELP, render_help)
-register_template(TEMPLATE_HELP_ACKED, render_help_acked)
-register_template(TEMPLATE_APPROVAL_NEEDED, render_approval_needed)
-register_template(TEMPLATE_APPROVAL_ESCALATED, render_approval_escalated)
-register_template(TEMPLATE_APPROVAL_DECIDED, render_approval_decided)
-register_template(TEMPLATE_ALL_CLEAR, render_all_clear)
-register_template(TEMPLATE_HELP_REACH, render_help_reach)
 
 
 def render_preview(
@@ -479,23 +420,11 @@ def render_preview(
     recipients: int,
 ) -> str:
     """The alert as each language's recipients will see it, plus what will happen."""
-    params = alert_params(
-        Alert(
-            id=0,
-            creator_id=0,
-            nonce="",
-            content=content,
-            severity=severity,
-            regions=tuple(regions),
-            status=AlertStatus.PENDING,
-            recipients=recipients,
-            created_at=context.services.clock.now(),
-        )
-    )
+    notice = AlertSent(alert=0, severity=severity, content=content)
     versions = []
     for lang, label in ((Lang.ES, "Español"), (Lang.QU, "Runasimi")):
         r = context.catalogs.for_lang(lang)
-        versions.append(f"<b>{label}</b>\n{render_alert(r, lang, params).text}")
+        versions.append(f"<b>{label}</b>\n{render_alert(r, lang, notice).text}")
     # Translators: cabecera de la vista previa de un aviso. {severity} es una etiqueta como
     # «Urgente», {regions} una lista de regiones, {count} un número de personas.
     summary = t.gettext("Gravedad: {severity}\nRegiones: {regions}\nDestinatarios: {count}")
@@ -1354,7 +1283,7 @@ async def _ask_all_clear(button: _Button, context: BotContext, member: Member) -
     t = context.catalogs.for_lang(member.lang)
     received, waiting = await context.services.alerts.all_clear_reach(member, alert_id)
     es = context.catalogs.for_lang(Lang.ES)
-    sample = render_all_clear(es, Lang.ES, {}).text
+    sample = render_all_clear(es, Lang.ES, AlertAllClear(alert=alert_id)).text
     if not received and not waiting:
         # Translators: {alert} es un número.
         text = t.gettext("Nadie recibió el aviso n.º {alert}: no hay a quién avisar.")
