@@ -31,7 +31,8 @@ from bot.domain.notices import (
     RegistrationsFailing,
     StaffDenials,
 )
-from handlers import alerts, membership, safety
+from handlers import membership, safety
+from handlers.alerts import renderers as alerts
 from handlers.notifier import Rendered, RendererTable, renders
 
 

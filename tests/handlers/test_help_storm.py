@@ -21,7 +21,7 @@ from telegram import InlineKeyboardMarkup
 from bot.domain.models import Lang
 from bot.domain.notices import HelpRequested
 from bot.i18n import Catalogs
-from handlers.alerts import MAX_HELP_BUTTONS, render_help
+from handlers.alerts.renderers import MAX_HELP_BUTTONS, render_help
 from tests.conftest import enforce_telegram_limits
 from tests.fakes.bot_api import Call, FakeBotApi
 from tests.handlers.test_alerts import PUMA, ZORRO, World

@@ -34,7 +34,7 @@ from bot.services.safety import (
     command_args_too_long,
     text_too_long,
 )
-from handlers.alerts import _parse_id
+from handlers.alerts.gates import parse_id
 from handlers.claims import HISTORY_DATA
 from handlers.notices import renderer_table
 from handlers.registration import LANGUAGE_DATA
@@ -148,7 +148,7 @@ def test_t27_numbered_button_data_parses_or_raises_value_error(
     data: str, actions: set[str]
 ) -> None:
     try:
-        action, number = _parse_id(data.split(":"), frozenset(actions))
+        action, number = parse_id(data.split(":"), frozenset(actions))
     except ValueError:
         return
     assert action in actions
@@ -158,7 +158,7 @@ def test_t27_numbered_button_data_parses_or_raises_value_error(
 @FUZZ
 @given(st.sampled_from(["ok", "no", "safe", "help", "ack"]), st.integers(0, 10**15))
 def test_t27_numbered_button_data_round_trips(action: str, number: int) -> None:
-    assert _parse_id(f"x:{action}:{number}".split(":"), frozenset({action})) == (action, number)
+    assert parse_id(f"x:{action}:{number}".split(":"), frozenset({action})) == (action, number)
 
 
 # --------------------------------------------------------------------------- T-27: invites

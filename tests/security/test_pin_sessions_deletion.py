@@ -39,7 +39,7 @@ from bot.domain.notices import (
     StaffDenials,
 )
 from bot.i18n import Catalogs
-from handlers.alerts import TEMPLATE_TEXT
+from handlers.alerts.renderers import TEMPLATE_TEXT
 from handlers.notices import renderer_table
 from tests.fakes.notices import notice_samples
 
