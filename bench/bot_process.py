@@ -89,10 +89,12 @@ async def _prepare_unlimited(application: Any, args: argparse.Namespace) -> dict
     informants) while the sender is stopped, so the figure is the sender's alone: lease,
     decrypt, render per language, send, record with compare-and-set.
     """
+    from bot.domain.alerts import AlertContent, Severity  # noqa: PLC0415
     from bot.domain.models import Role  # noqa: PLC0415
+    from bot.domain.notices import AlertSent  # noqa: PLC0415
     from bot.domain.outbox import OutboxKind, OutboxMessage  # noqa: PLC0415
-    from bot.services.alerts import TEMPLATE_ALERT  # noqa: PLC0415
     from bot.services.outbox import SenderConfig  # noqa: PLC0415
+    from handlers.notices import renderer_table  # noqa: PLC0415
     from handlers.notifier import TelegramNotifier  # noqa: PLC0415
     from handlers.pacing import SendPacer  # noqa: PLC0415
 
@@ -104,7 +106,7 @@ async def _prepare_unlimited(application: Any, args: argparse.Namespace) -> dict
         for m in await services.directory.list_members()
         if m.role is Role.INFORMANT and args.region in m.regions
     ]
-    params = {"alert": "1", "severity": "urgent", "template": "check_messages"}
+    notice = AlertSent(1, Severity.URGENT, AlertContent(template="check_messages"))
     started = time.perf_counter()
     await services.outbox.enqueue_many(
         [
@@ -112,8 +114,7 @@ async def _prepare_unlimited(application: Any, args: argparse.Namespace) -> dict
                 idempotency_key=f"bench:{i}",
                 kind=OutboxKind.ALERT,
                 member_id=members[i % len(members)],
-                template=TEMPLATE_ALERT,
-                params=params,
+                notice=notice,
             )
             for i in range(args.messages)
         ]
@@ -121,7 +122,7 @@ async def _prepare_unlimited(application: Any, args: argparse.Namespace) -> dict
     enqueue_s = time.perf_counter() - started
     # Lift the global rate; batch size and calls in flight: the engine's defaults unless given.
     sender.config = SenderConfig(rate=None, max_in_flight=args.in_flight)
-    notifier = TelegramNotifier(application.bot, application.bot_data.catalogs)
+    notifier = TelegramNotifier(application.bot, application.bot_data.catalogs, renderer_table())
     await sender.start(notifier, SendPacer(None, per_chat_interval=0))
     return {"enqueue_s": enqueue_s, "recipients": len(members)}
 

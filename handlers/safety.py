@@ -21,7 +21,6 @@ import gettext
 import html
 import logging
 import re
-from collections.abc import Mapping
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
@@ -29,13 +28,9 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.domain.errors import NotFound
 from bot.domain.models import Lang, Member, Role
+from bot.domain.notices import DuressPinUsed, MemberUnlinked, PinLocked
 from bot.domain.pin import PinPass, PinRequired, PinRule
-from bot.domain.safety import (
-    TEMPLATE_COERCION,
-    TEMPLATE_PIN_LOCKED,
-    TEMPLATE_UNLINKED,
-    WipeReport,
-)
+from bot.domain.safety import WipeReport
 from bot.services.safety import Verdict, command_args_too_long, text_too_long
 from handlers import send
 from handlers.access import (
@@ -48,7 +43,7 @@ from handlers.access import (
 )
 from handlers.context import BotContext
 from handlers.eraser import TelegramEraser
-from handlers.notifier import Rendered, register_template
+from handlers.notifier import Rendered
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -350,16 +345,10 @@ async def safety_tick(context: BotContext) -> None:
     await services.safety.housekeeping()
 
 
-# ---------------------------------------------------------------------- outbox templates
+# ---------------------------------------------------------------------- outbox renderers
 
 
-def _codename(params: Mapping[str, str]) -> str:
-    return html.escape(params.get("codename", "?"))
-
-
-def _render_coercion(
-    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
-) -> Rendered:
+def render_coercion(t: gettext.NullTranslations, lang: Lang, notice: DuressPinUsed) -> Rendered:
     """To coordinators: the duress PIN was used (M-13b). Codename only, calm wording."""
     del lang
     # Translators: [seguridad] se envía a un coordinador. {codename} es el seudónimo de un
@@ -368,12 +357,10 @@ def _render_coercion(
         "{codename} usó su PIN de emergencia. Puede estar bajo presión: comunícate con "
         "cuidado, por un medio seguro."
     )
-    return Rendered(text.format(codename=_codename(params)))
+    return Rendered(text.format(codename=html.escape(notice.codename)))
 
 
-def _render_unlinked(
-    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
-) -> Rendered:
+def render_unlinked(t: gettext.NullTranslations, lang: Lang, notice: MemberUnlinked) -> Rendered:
     """To coordinators: an account was unlinked (panic, remote, duress); claims are kept."""
     del lang
     # Translators: se envía a un coordinador. {codename} es el seudónimo de un miembro.
@@ -381,12 +368,10 @@ def _render_unlinked(
         "{codename} ya no está vinculado al servicio. Sus reclamos se conservan; para "
         "volver necesita una nueva invitación."
     )
-    return Rendered(text.format(codename=_codename(params)))
+    return Rendered(text.format(codename=html.escape(notice.codename)))
 
 
-def _render_pin_locked(
-    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
-) -> Rendered:
+def render_pin_locked(t: gettext.NullTranslations, lang: Lang, notice: PinLocked) -> Rendered:
     """To coordinators: a PIN is locked until someone resets it (M-05)."""
     del lang
     # Translators: se envía a un coordinador. {codename} es el seudónimo de un miembro;
@@ -395,9 +380,4 @@ def _render_pin_locked(
         "El PIN de {codename} quedó bloqueado tras muchos intentos fallidos. Si la persona "
         "te lo pide, bórralo con /pin_reset."
     )
-    return Rendered(text.format(codename=_codename(params)))
-
-
-register_template(TEMPLATE_COERCION, _render_coercion)
-register_template(TEMPLATE_UNLINKED, _render_unlinked)
-register_template(TEMPLATE_PIN_LOCKED, _render_pin_locked)
+    return Rendered(text.format(codename=html.escape(notice.codename)))

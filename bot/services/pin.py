@@ -29,6 +29,7 @@ from enum import StrEnum
 
 from bot.domain.errors import NotFound, ValidationError
 from bot.domain.models import Member, Role
+from bot.domain.notices import CoordinatorNote, DuressPinUsed, PinLocked
 from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
 from bot.domain.pin import (
     LOCK_AFTER,
@@ -57,7 +58,6 @@ from bot.domain.pin import (
     normalise_pin,
 )
 from bot.domain.ports import AuditLog, Clock, MemberRepository, UnitOfWork
-from bot.domain.safety import TEMPLATE_COERCION, TEMPLATE_PIN_LOCKED
 from bot.domain.text import clean_name
 from bot.services.authz import Action, authorize, is_allowed
 from bot.services.vigilance import DenialWatch
@@ -160,7 +160,7 @@ async def notify_coordinators(
     members: MemberRepository,
     outbox: Outbox,
     member: Member,
-    template: str,
+    note: type[CoordinatorNote],
     now: datetime,
     *,
     exclude: int | None = None,
@@ -180,11 +180,10 @@ async def notify_coordinators(
     return await outbox.enqueue_many(
         [
             OutboxMessage(
-                idempotency_key=f"{template}:{member.id}:{recipient}:{stamp}",
+                idempotency_key=f"{note.TEMPLATE}:{member.id}:{recipient}:{stamp}",
                 kind=OutboxKind.NOTIFICATION,
                 member_id=recipient,
-                template=template,
-                params={"codename": member.codename},
+                notice=note(codename=member.codename),
             )
             for recipient in ids
         ]
@@ -398,9 +397,7 @@ class PinService:
                 await self.pins.clear_prompt(member.id)
             if decoy:
                 await self.pins.schedule_unlink(member.id, now + self.decoy_unlink_after)
-                await notify_coordinators(
-                    self.members, self.outbox, member, TEMPLATE_COERCION, now
-                )
+                await notify_coordinators(self.members, self.outbox, member, DuressPinUsed, now)
             await self.audit.record(
                 action="pin_verify",
                 result="duress" if decoy else "ok",
@@ -420,9 +417,7 @@ class PinService:
                 await self.pins.set_lock(member.id, until, reset)
             await self._arm(member.id, PinPurpose.VERIFY, prompt.then)
             if failures == RESET_AFTER:  # told once, when it happens
-                await notify_coordinators(
-                    self.members, self.outbox, member, TEMPLATE_PIN_LOCKED, now
-                )
+                await notify_coordinators(self.members, self.outbox, member, PinLocked, now)
             await self.audit.record(
                 action="pin_verify",
                 result="locked" if until is not None or reset else "failed",

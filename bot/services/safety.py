@@ -32,13 +32,13 @@ from enum import StrEnum
 from bot.domain.alerts import MAX_FREE_TEXT
 from bot.domain.errors import NotFound
 from bot.domain.models import Member
+from bot.domain.notices import MemberUnlinked
 from bot.domain.outbox import Outbox, OutboxMessage, Outcome, SendResult
 from bot.domain.pin import PinRepository
 from bot.domain.ports import AuditLog, Clock, MemberRepository, UnitOfWork
 from bot.domain.safety import (
     DELETABLE_FOR,
     DELETE_BATCH,
-    TEMPLATE_UNLINKED,
     UPDATE_MEMORY,
     ChatEraser,
     ChatMessageLog,
@@ -504,7 +504,7 @@ class SafetyService:
                 self.members,
                 self.outbox,
                 member,
-                TEMPLATE_UNLINKED,
+                MemberUnlinked,
                 now,
                 exclude=actor.id if actor else None,
             )

@@ -22,6 +22,7 @@ from bot.domain.outbox import FINAL_STATUSES
 from bot.i18n import Catalogs
 from bot.services.clock import SystemClock
 from bot.services.outbox import OutboxSender, SenderConfig
+from handlers.notices import renderer_table
 from handlers.notifier import TelegramNotifier
 from handlers.pacing import SendPacer
 from storage.database import Database
@@ -50,7 +51,7 @@ async def main(db_path: Path, key_dir: Path, base_url: str, batch: int) -> int:
     )
     async with Bot(TOKEN, base_url=base_url) as bot:
         await sender.start(
-            TelegramNotifier(bot, Catalogs.load(drafts=True)),
+            TelegramNotifier(bot, Catalogs.load(drafts=True), renderer_table()),
             SendPacer(None, per_chat_interval=0),
         )
         while True:

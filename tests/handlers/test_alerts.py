@@ -19,7 +19,7 @@ import pytest
 from bot.domain.alerts import Alert, AlertContent, AlertStatus, HelpRequest, Severity
 from bot.domain.models import Lang, Member, Role
 from bot.services.alerts import AlertAnswers
-from handlers.alerts import answer_pages, render_answers_page
+from handlers.alerts.views import answer_pages, render_answers_page
 from tests.conftest import (
     LIMA,
     STAFF_PIN,

@@ -13,6 +13,7 @@ import pytest
 
 from bot.domain.errors import NotAllowed, NotFound
 from bot.domain.models import Member, Role
+from bot.domain.notices import DuressPinUsed, PinLocked
 from bot.domain.pin import (
     FIRST_LOCK,
     PROMPT_TTL,
@@ -24,7 +25,6 @@ from bot.domain.pin import (
     SessionState,
     Then,
 )
-from bot.domain.safety import TEMPLATE_COERCION, TEMPLATE_PIN_LOCKED
 from bot.services.pin import (
     SCRYPT_LOG_N,
     PinOutcome,
@@ -301,7 +301,7 @@ async def test_wrong_pins_lock_with_doubling_delays_and_ten_need_a_reset() -> No
         assert result.locked_until is not None
         delays.append(result.locked_until - world.clock.now())
     assert delays == [FIRST_LOCK * 2, FIRST_LOCK * 4, FIRST_LOCK * 8, FIRST_LOCK * 16]
-    assert world.outbox.to(TEMPLATE_PIN_LOCKED) == []
+    assert world.outbox.to(PinLocked.TEMPLATE) == []
     lock = world.pins.records[1].locked_until
     assert lock is not None
     world.clock.current = lock
@@ -309,7 +309,7 @@ async def test_wrong_pins_lock_with_doubling_delays_and_ten_need_a_reset() -> No
     assert tenth == PinResult(PinOutcome.LOCKED, locked_until=None)
     world.clock.advance(timedelta(days=30))
     assert (await verify(world, world.informant, PIN)).outcome is PinOutcome.LOCKED
-    assert world.outbox.to(TEMPLATE_PIN_LOCKED) == [(2, {"codename": "Cóndor-7"})]
+    assert world.outbox.to(PinLocked.TEMPLATE) == [(2, {"codename": "Cóndor-7"})]
     assert world.audit.results("pin_verify") == ["failed"] * 4 + ["locked"] * 6
 
 
@@ -407,7 +407,7 @@ async def test_duress_pin_looks_like_success_but_opens_a_decoy_and_warns_quietly
     assert await world.service.session(world.informant) is SessionState.DECOY
     with pytest.raises(PinRequired):
         await world.service.require_session(world.informant)
-    assert world.outbox.to(TEMPLATE_COERCION) == [(2, {"codename": "Cóndor-7"})]
+    assert world.outbox.to(DuressPinUsed.TEMPLATE) == [(2, {"codename": "Cóndor-7"})]
     assert world.audit.results("pin_verify")[-2:] == ["ok", "duress"]
     assert await world.service.due_unlinks() == []
     world.clock.advance(timedelta(minutes=11))
@@ -420,7 +420,7 @@ async def test_duress_without_a_regional_coordinator_warns_the_administrators() 
     await set_duress(world, world.informant)
     world.clock.advance(timedelta(minutes=11))
     await verify(world, world.informant, DURESS)
-    assert world.outbox.to(TEMPLATE_COERCION) == [(3, {"codename": "Cóndor-7"})]
+    assert world.outbox.to(DuressPinUsed.TEMPLATE) == [(3, {"codename": "Cóndor-7"})]
 
 
 async def test_a_pin_change_inside_a_decoy_pretends_and_stores_nothing() -> None:
