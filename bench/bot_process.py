@@ -76,7 +76,7 @@ async def _prepare_storm(application: Any, args: argparse.Namespace) -> dict[str
     The tally message is posted first through the bot's one send path (``--tally-chat`` is
     the coordinator's chat), as the confirmed preview would be.
     """
-    from handlers.send import post_message  # noqa: PLC0415
+    from handlers.transport.send import post_message  # noqa: PLC0415
 
     message_id = await post_message(application.bot, args.tally_chat, "Aviso", None)
     return await _prepare_alert(application, args, tally_message_id=message_id)
@@ -94,7 +94,7 @@ async def _prepare_unlimited(application: Any, args: argparse.Namespace) -> dict
     from bot.services.alerts import TEMPLATE_ALERT  # noqa: PLC0415
     from bot.services.outbox import SenderConfig  # noqa: PLC0415
     from handlers.notifier import TelegramNotifier  # noqa: PLC0415
-    from handlers.pacing import SendPacer  # noqa: PLC0415
+    from handlers.transport.pacing import SendPacer  # noqa: PLC0415
 
     services = application.bot_data.services
     sender = services.outbox_sender
@@ -194,7 +194,7 @@ def _echo_application(args: argparse.Namespace) -> Any:
     builder = Application.builder().token(TOKEN).base_url(args.base_url)
     if args.request == "aiohttp":
         # The same HTTP layer as Chaski, to show how much of its gain is the transport alone.
-        from handlers.http import AiohttpRequest  # noqa: PLC0415 - only this variant needs it
+        from handlers.transport.http import AiohttpRequest  # noqa: PLC0415 - only this variant needs it
 
         builder = builder.request(AiohttpRequest()).get_updates_request(
             AiohttpRequest(connection_pool_size=1)
@@ -324,7 +324,7 @@ def main() -> None:
         "--request",
         choices=("httpx", "aiohttp"),
         default="httpx",
-        help="HTTP layer of the echo / bare-sends bot: PTB's default or handlers.http",
+        help="HTTP layer of the echo / bare-sends bot: PTB's default or handlers.transport.http",
     )
     parser.add_argument(
         "--loop",

@@ -10,7 +10,7 @@ update de-duplication row (``safety.accept_update``), the member lookup
 (``registration.identify``), the PIN session check, the claim query (``claims.list_for``),
 rendering (text and history keyboard, both languages), and the sent-message row for
 ``/borrar`` (``safety.record_sent``) with the deletion row (``schedule_deletion``), written in
-one committed transaction as ``handlers.send.send_sensitive`` does. The Telegram side
+one committed transaction as ``handlers.transport.send.send_sensitive`` does. The Telegram side
 (receive the update, send the reply) is what the bare echo bot of ``bench.estado`` measures.
 """
 

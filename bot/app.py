@@ -22,11 +22,11 @@ from bot.config import ConfigError, Settings
 from bot.domain.ports import Clock
 from bot.i18n import Catalogs
 from bot.wiring import open_wiring
-from handlers.concurrency import PerChatUpdateProcessor
 from handlers.context import BotApplication, BotContext, BotData
-from handlers.http import AiohttpRequest
-from handlers.pacing import PacingRateLimiter, SendPacer
-from handlers.polling import PollingRequest
+from handlers.transport.concurrency import PerChatUpdateProcessor
+from handlers.transport.http import AiohttpRequest
+from handlers.transport.pacing import PacingRateLimiter, SendPacer
+from handlers.transport.polling import PollingRequest
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -59,12 +59,12 @@ from bot.services.alerts import (
     AlertPreview,
     alert_params,
 )
-from handlers import send
 from handlers.access import menu_expired, requires
 from handlers.context import BotContext
 from handlers.notifier import Rendered, register_template
 from handlers.pin import register_continuation, require_pin
-from handlers.send import CallbackKeyboard
+from handlers.transport import send
+from handlers.transport.send import CallbackKeyboard
 
 _LOGGER = logging.getLogger(__name__)
 

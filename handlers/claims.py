@@ -21,10 +21,11 @@ from telegram import Update
 from bot.domain.errors import NotAllowed, NotFound
 from bot.domain.models import Claim, Member, Role
 from bot.domain.pin import SessionState
-from handlers import pin, send
+from handlers import pin
 from handlers.access import ALL_ROLES, menu_expired, not_available, requires
 from handlers.context import BotContext
 from handlers.render import ClaimPage, render_claim_page, render_history
+from handlers.transport import send
 
 #: ``claim:history:<id>``: a positive integer of at most 18 digits (fits SQLite's INTEGER).
 HISTORY_DATA = re.compile(r"claim:history:([1-9][0-9]{0,17})")

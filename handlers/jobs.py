@@ -13,7 +13,7 @@ import logging
 
 from handlers.context import BotApplication, BotContext
 from handlers.notifier import TelegramNotifier
-from handlers.pacing import SendPacer, pacer_of
+from handlers.transport.pacing import SendPacer, pacer_of
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ recipient's translator, language and the row's (decrypted) parameters and return
 :class:`Rendered`. A renderer must ``html.escape`` every parameter it interpolates (M-09).
 An ``edit_message_id`` edits that message instead of sending a new one (live tallies).
 
-The sender takes each row's slot from the bot's one :class:`~handlers.pacing.SendPacer`
+The sender takes each row's slot from the bot's one :class:`~handlers.transport.pacing.SendPacer`
 before calling ``send``, so the calls made here are marked ``{"paced": True}`` and the bot's
 rate limiter lets them through without a second wait (docs/telegram-limits.md §4).
 """
@@ -40,8 +40,8 @@ from telegram.ext import ExtBot
 from bot.domain.models import Lang
 from bot.domain.outbox import DELETE_TEMPLATE, MEMBER_BLOCKED_TEMPLATE, Outcome, SendResult
 from bot.i18n import Catalogs
-from handlers.pacing import paced_args
-from handlers.send import post_message
+from handlers.transport.pacing import paced_args
+from handlers.transport.send import post_message
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -33,11 +33,11 @@ from bot.domain.errors import NotAllowed, NotFound, Unavailable
 from bot.domain.models import Member, Role
 from bot.domain.pin import PinNotSet, PinPurpose, PinRequired, SessionState, normalise_pin
 from bot.services.pin import THEN_CHANGE, THEN_DURESS, PinOutcome, PinResult
-from handlers import send
 from handlers.access import ALL_ROLES, not_available, requires
 from handlers.context import BotContext
 from handlers.eraser import TelegramEraser
 from handlers.menus import action_for_text
+from handlers.transport import send
 
 _LOGGER = logging.getLogger(__name__)
 

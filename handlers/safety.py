@@ -37,12 +37,12 @@ from bot.domain.safety import (
     WipeReport,
 )
 from bot.services.safety import Verdict, command_args_too_long, text_too_long
-from handlers import send
 from handlers.access import ALL_ROLES, answer_stranger, menu_expired, not_available, requires
 from handlers.context import BotContext
 from handlers.eraser import TelegramEraser
 from handlers.notifier import Rendered, register_template
 from handlers.pin import require_pin
+from handlers.transport import send
 
 _LOGGER = logging.getLogger(__name__)
 

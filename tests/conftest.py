@@ -31,8 +31,8 @@ from bot.domain.pin import SessionState
 from bot.services.container import Services
 from bot.services.pin import PinOutcome
 from handlers.context import BotApplication
-from handlers.pacing import PER_CHAT_INTERVAL, pacer_of
-from handlers.send import follow_ups_done
+from handlers.transport.pacing import PER_CHAT_INTERVAL, pacer_of
+from handlers.transport.send import follow_ups_done
 from tests.fakes.bot_api import Call, FakeBotApi, serve
 from tests.secrets_registry import LogCollector, find_leaks, remember, remembered
 

@@ -23,7 +23,7 @@ from bot.i18n import Catalogs
 from bot.services.clock import SystemClock
 from bot.services.outbox import OutboxSender, SenderConfig
 from handlers.notifier import TelegramNotifier
-from handlers.pacing import SendPacer
+from handlers.transport.pacing import SendPacer
 from storage.database import Database
 from storage.keys import load_keys
 from storage.members import SqliteMemberRepository

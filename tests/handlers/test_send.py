@@ -1,4 +1,4 @@
-"""``handlers.send.CallbackKeyboard``: the hand-built JSON is exactly PTB's own."""
+"""``handlers.transport.send.CallbackKeyboard``: the hand-built JSON is exactly PTB's own."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
 
-from handlers.send import CallbackKeyboard
+from handlers.transport.send import CallbackKeyboard
 
 ROWS = [
     [("Ver R-2016-0007", "claim:history:7")],

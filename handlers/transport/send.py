@@ -28,7 +28,7 @@ from telegram.ext import ExtBot
 from bot.domain.errors import Unavailable
 from bot.domain.models import Member
 from handlers.context import BotContext, BotData
-from handlers.pacing import RateLimitArgs, SendPriority, paced_args, pacer_of
+from handlers.transport.pacing import RateLimitArgs, SendPriority, paced_args, pacer_of
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ async def post_message(
     JSON result as it came. It applies no ``Defaults``, so every parameter is explicit
     here, and serialises ``reply_markup`` with its ``to_dict`` exactly as ``send_message``.
     Errors are PTB's usual ``TelegramError`` subclasses (same request path). The bot's rate
-    limiter paces the call (``handlers.pacing``); ``rate_limit_args`` goes to it.
+    limiter paces the call (``handlers.transport.pacing``); ``rate_limit_args`` goes to it.
     """
     params: dict[str, object] = {
         "chat_id": chat_id,

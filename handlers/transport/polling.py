@@ -36,7 +36,7 @@ from telegram import Update
 from telegram._utils.types import ODVInput
 from telegram.request import BaseRequest, RequestData
 
-from handlers.http import AiohttpRequest
+from handlers.transport.http import AiohttpRequest
 
 _LOGGER = logging.getLogger(__name__)
 
