@@ -92,14 +92,13 @@ class TimingFake(FakeBotApi):
     def _record(
         self,
         method: str,
-        key: str,
         params: dict[str, Any],
         *,
         failed: bool = False,
         status: int = 200,
     ) -> None:
-        super()._record(method, key, params, failed=failed, status=status)
-        if key != "sendmessage" or failed:
+        super()._record(method, params, failed=failed, status=status)
+        if method != "sendMessage" or failed:
             return
         now = time.monotonic()
         chat_id = params.get("chat_id")

@@ -64,7 +64,7 @@ from handlers.context import BotContext
 from handlers.notifier import Rendered, register_template
 from handlers.pin import register_continuation, require_pin
 from handlers.transport import send
-from handlers.transport.send import CallbackKeyboard
+from handlers.transport.send import callback_keyboard
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -825,7 +825,9 @@ async def alerts_command(
     await send.send_text(context, chat_id, "\n\n".join(blocks), reply_markup=keyboard)
 
 
-def follow_up_keyboard(t: gettext.NullTranslations, alerts: Sequence[Alert]) -> CallbackKeyboard:
+def follow_up_keyboard(
+    t: gettext.NullTranslations, alerts: Sequence[Alert]
+) -> InlineKeyboardMarkup:
     """Under ``/alertas``: each sent alert's answers and its "all clear" (issue #12.5)."""
     rows: list[list[tuple[str, str]]] = []
     for alert in alerts:
@@ -835,7 +837,7 @@ def follow_up_keyboard(t: gettext.NullTranslations, alerts: Sequence[Alert]) -> 
         end = t.pgettext("botón", "Fin del aviso n.º {alert}")
         rows.append([(who.format(alert=alert.id), f"afu:who:{alert.id}")])
         rows.append([(end.format(alert=alert.id), f"afu:end:{alert.id}")])
-    return CallbackKeyboard(rows)
+    return callback_keyboard(rows)
 
 
 # ---------------------------------------------------------------------- compose buttons
@@ -1294,7 +1296,7 @@ def answer_pages(t: gettext.NullTranslations, answers: AlertAnswers) -> list[Ans
 
 def render_answers_page(
     t: gettext.NullTranslations, answers: AlertAnswers, number: int
-) -> tuple[str, CallbackKeyboard]:
+) -> tuple[str, InlineKeyboardMarkup]:
     """Page ``number`` (clamped) of an alert's answers, with its buttons."""
     pages = answer_pages(t, answers)
     number = max(0, min(number, len(pages) - 1))
@@ -1322,7 +1324,7 @@ def render_answers_page(
         moves.append((t.pgettext("botón", "Siguiente ▶"), f"afu:pg:{alert_id}:{number + 1}"))
     if moves:
         rows.append(moves)
-    return f"{header}\n{body}", CallbackKeyboard(rows)
+    return f"{header}\n{body}", callback_keyboard(rows)
 
 
 async def _show_answers(button: _Button, context: BotContext, member: Member) -> None:
@@ -1343,7 +1345,7 @@ async def _show_answers(button: _Button, context: BotContext, member: Member) ->
         await send.send_sensitive(context, member, button.chat_id, text, reply_markup=keyboard)
     else:
         await send.edit_text(
-            context, button.chat_id, button.message_id, text, reply_markup=keyboard.markup()
+            context, button.chat_id, button.message_id, text, reply_markup=keyboard
         )
     await send.answer_callback(context, button.query.id)
 
@@ -1375,7 +1377,7 @@ async def _ask_all_clear(button: _Button, context: BotContext, member: Member) -
             "{count} envíos del aviso que aún esperan se cancelarán.",
             waiting,
         ).format(count=waiting)
-    keyboard = CallbackKeyboard(
+    keyboard = callback_keyboard(
         [
             [(t.pgettext("botón", "Sí, enviar"), f"afu:endok:{alert_id}")],
             [(t.pgettext("botón", "Cancelar"), f"afu:endno:{alert_id}")],

@@ -132,3 +132,53 @@ def test_no_sql_outside_storage() -> None:
         )
     ]
     assert offenders == []
+
+
+#: The one module allowed PTB's private names: the ``BaseRequest`` subclass needs the type of
+#: the timeout arguments of ``do_request``, which PTB does not publish (``telegram.request``
+#: has everything else). Everything else uses PTB's public, documented API.
+PTB_PRIVATE_ALLOWED = frozenset({"handlers.transport.http"})
+#: Every folder of Python code in the repository.
+ALL_CODE = ("bot", "handlers", "storage", "bench", "tests", "scripts")
+
+
+def _is_ptb_private(name: str) -> bool:
+    """``telegram._utils.types``, ``telegram.request._requestparameter`` … (not dunders)."""
+    parts = name.split(".")
+    return parts[0] == "telegram" and any(
+        part.startswith("_") and not (part.startswith("__") and part.endswith("__"))
+        for part in parts[1:]
+    )
+
+
+def _ptb_private_imports(paths: list[Path]) -> list[str]:
+    return [
+        f"{_module_name(path)} imports {name}"
+        for path in paths
+        if _module_name(path) not in PTB_PRIVATE_ALLOWED
+        for name in sorted(_imports(path)[0])
+        if _is_ptb_private(name)
+    ]
+
+
+def test_ptb_private_modules_only_in_the_transport() -> None:
+    code = [p for folder in ALL_CODE for p in sorted((ROOT / folder).rglob("*.py"))]
+    assert _ptb_private_imports(code) == []
+
+
+def test_the_scan_sees_a_private_ptb_import(tmp_path: Path) -> None:
+    bad = tmp_path / "handlers" / "x.py"
+    bad.parent.mkdir()
+    bad.write_text(
+        "from telegram._utils.types import JSONDict\n"
+        "from telegram.request._requestparameter import RequestParameter\n"
+        "from telegram import __version__, Update\n",
+        encoding="utf-8",
+    )
+    imports, _ = _imports(bad)
+    assert sorted(name for name in imports if _is_ptb_private(name)) == [
+        "telegram._utils.types",
+        "telegram._utils.types.JSONDict",
+        "telegram.request._requestparameter",
+        "telegram.request._requestparameter.RequestParameter",
+    ]

@@ -33,10 +33,9 @@ from http import HTTPStatus
 from typing import Any
 
 from telegram import Update
-from telegram._utils.types import ODVInput
 from telegram.request import BaseRequest, RequestData
 
-from handlers.transport.http import AiohttpRequest
+from handlers.transport.http import AiohttpRequest, TimeoutArg
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -106,10 +105,10 @@ class PollingRequest(AiohttpRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        read_timeout: TimeoutArg = BaseRequest.DEFAULT_NONE,
+        write_timeout: TimeoutArg = BaseRequest.DEFAULT_NONE,
+        connect_timeout: TimeoutArg = BaseRequest.DEFAULT_NONE,
+        pool_timeout: TimeoutArg = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         """Make the call; a 200 answer is noted and its unreadable updates quarantined."""
         status, body = await super().do_request(
