@@ -27,7 +27,7 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 #: A syntactically valid token; the fake accepts any.
 TOKEN = "123456:BENCHMARK-token-not-real-0123456789"  # noqa: S105 - fake server only
 
-#: As ``bot.app.ALLOWED_UPDATES``, repeated so the echo variants never import the bot.
+#: As ``bot.root.app.ALLOWED_UPDATES``, repeated so the echo variants never import the bot.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 
 #: Work done after post_init and before polling (e.g. enqueue an alert), by name.
@@ -207,8 +207,8 @@ def _echo_application(args: argparse.Namespace) -> Any:
 
 
 def _chaski_application(args: argparse.Namespace) -> Any:
-    from bot.app import build_application  # noqa: PLC0415 - only the chaski variant needs it
     from bot.config import Settings  # noqa: PLC0415
+    from bot.root.app import build_application  # noqa: PLC0415 - only the chaski variant needs it
 
     overrides: dict[str, Any] = json.loads(args.settings or "{}")
     settings = Settings(
@@ -258,7 +258,7 @@ async def _wait_for_stop() -> None:
 def _event_loop(args: argparse.Namespace) -> asyncio.AbstractEventLoop:
     """Chaski's loop as ``chaski run`` picks it; for an echo bot, the one ``--loop`` names."""
     if args.kind == "chaski":
-        from bot.app import use_fast_event_loop  # noqa: PLC0415 - only the chaski variant
+        from bot.root.app import use_fast_event_loop  # noqa: PLC0415 - only the chaski variant
 
         use_fast_event_loop()
         return asyncio.get_event_loop()
@@ -345,7 +345,7 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=1, help="chats in turn (bare-sends)")
     parser.add_argument("--messages", type=int, default=10_000, help="rows (unlimited)")
     args = parser.parse_args()
-    # As bot.cli configures production (INFO; httpx would log URLs), without importing the
+    # As bot.root.cli configures production (INFO; httpx would log URLs), without importing the
     # bot into the bare echo variants: their RSS must stay PTB's own.
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

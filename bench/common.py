@@ -263,7 +263,7 @@ async def seed_template(root: Path, groups: Sequence[Group]) -> Template:
     """
     from bot.config import Settings  # noqa: PLC0415 - heavy imports only when seeding
     from bot.domain.models import Lang, Role  # noqa: PLC0415
-    from bot.wiring import open_wiring  # noqa: PLC0415
+    from bot.root.wiring import open_wiring  # noqa: PLC0415
 
     db_path = root / "data" / "chaski.sqlite3"
     key_dir = root / "keys"

@@ -45,7 +45,7 @@ async def run(args: argparse.Namespace) -> None:
     from bot.config import Settings  # noqa: PLC0415 - heavy imports after argument parsing
     from bot.domain.models import Claim, Member  # noqa: PLC0415
     from bot.i18n import Catalogs  # noqa: PLC0415
-    from bot.wiring import open_wiring  # noqa: PLC0415
+    from bot.root.wiring import open_wiring  # noqa: PLC0415
     from handlers.claims import history_keyboard  # noqa: PLC0415
     from handlers.render import render_claim_list  # noqa: PLC0415
 

@@ -12,8 +12,8 @@ import pytest
 from telegram import Bot
 from telegram.error import Conflict
 
-from bot.cli import main
 from bot.domain.health import BEAT_EVERY_S
+from bot.root.cli import main
 from handlers.ticks import HEARTBEAT_JOB
 from handlers.transport.polling import PollingRequest
 from storage.health import probe

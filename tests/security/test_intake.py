@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from bot.logging_setup import RedactingFilter
+from bot.root.logging_setup import RedactingFilter
 from handlers.transport.polling import quarantine
 from tests.conftest import RunningBot, seed_claims, seed_invite, seed_region
 from tests.security.helpers import NEUTRAL

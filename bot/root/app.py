@@ -20,7 +20,7 @@ import handlers
 from bot.config import ConfigError, Settings
 from bot.domain.ports import Clock
 from bot.i18n import Catalogs
-from bot.wiring import open_wiring
+from bot.root.wiring import open_wiring
 from handlers.context import BotApplication, BotContext, BotData
 from handlers.transport.concurrency import PerChatUpdateProcessor
 from handlers.transport.http import AiohttpRequest
