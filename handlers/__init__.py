@@ -23,7 +23,6 @@ from handlers import (
     membership,
     menus,
     registration,
-    send,
     ticks,
 )
 from handlers import help as help_feature
@@ -31,7 +30,8 @@ from handlers import pin as pin_feature
 from handlers import safety as safety_feature
 from handlers.access import PRIVATE, Guarded
 from handlers.context import BotApplication
-from handlers.polling import PollingRequest
+from handlers.transport import send
+from handlers.transport.polling import PollingRequest
 
 #: Rate limits and size caps, in memory: a flood never reaches the database (M-06, M-09).
 LIMITS = -4

@@ -24,9 +24,9 @@ from telegram.ext import ApplicationHandlerStop, filters
 
 from bot.domain.models import Lang, Member, Role
 from bot.domain.pin import PinPass, PinRule, PinStop, Resume
-from handlers import send
 from handlers.context import BotContext
 from handlers.render import render_pin_stop
+from handlers.transport import send
 
 #: Commands and texts are taken only from new, non-forwarded messages in private chats
 #: (T-08, T-09: PTB's CommandHandler also matches edited messages by default).

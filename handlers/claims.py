@@ -20,15 +20,15 @@ import re
 from collections.abc import Sequence
 from gettext import NullTranslations
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 
 from bot.domain.errors import NotAllowed, NotFound
 from bot.domain.models import Claim, Member, Role
 from bot.domain.pin import PinPass, PinRule, Resume
-from handlers import send
 from handlers.access import ALL_ROLES, menu_expired, not_available, requires
 from handlers.context import BotContext
 from handlers.render import ClaimPage, render_claim_page, render_history
+from handlers.transport import send
 
 #: ``claim:history:<id>``: a positive integer of at most 18 digits (fits SQLite's INTEGER).
 HISTORY_DATA = re.compile(r"claim:history:([1-9][0-9]{0,17})")
@@ -38,7 +38,7 @@ PAGE_DATA = re.compile(r"claim:page:(0|[1-9][0-9]{0,5})")
 
 def history_keyboard(
     t: NullTranslations, claims: Sequence[Claim], page: ClaimPage | None = None
-) -> send.CallbackKeyboard:
+) -> InlineKeyboardMarkup:
     """One history button per claim shown in a message (the label translated once), then
     *previous* / *next* when the list has more than one page."""
     # Translators: botón bajo un reclamo que abre su historial; {reference} es un código
@@ -57,7 +57,7 @@ def history_keyboard(
             # Translators: botón a la página siguiente de la lista de trámites; ≤ 20 caracteres.
             moves.append((t.pgettext("botón", "Siguiente ▶"), f"claim:page:{page.number + 1}"))
         rows.append(moves)
-    return send.CallbackKeyboard(rows)
+    return send.callback_keyboard(rows)
 
 
 @requires(Role.INFORMANT, pin=PinRule.DATA, resume=Resume.CLAIMS)
@@ -104,9 +104,8 @@ async def _turn_page(
         t, member.lang, member.codename, claims, services.clock.today(), number=number
     )
     keyboard = history_keyboard(t, page.claims, page) if page.claims or page.count > 1 else None
-    markup = keyboard.markup() if keyboard is not None else None
     await send.edit_text(
-        context, chat.id, query.message.message_id, page.text, reply_markup=markup
+        context, chat.id, query.message.message_id, page.text, reply_markup=keyboard
     )
 
 

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.domain.outbox import SendResult
-from handlers import send
 from handlers.context import BotContext
 from handlers.notifier import delete_messages
+from handlers.transport import send
 
 
 @dataclass(frozen=True, slots=True)

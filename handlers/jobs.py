@@ -14,7 +14,7 @@ import logging
 from handlers.context import BotApplication, BotContext
 from handlers.notices import renderer_table
 from handlers.notifier import TelegramNotifier
-from handlers.pacing import SendPacer, pacer_of
+from handlers.transport.pacing import SendPacer, pacer_of
 
 _LOGGER = logging.getLogger(__name__)
 

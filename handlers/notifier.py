@@ -11,7 +11,7 @@ gets the recipient's translator, language and the typed notice and returns a
 :class:`Rendered`; it must ``html.escape`` every value it interpolates (M-09). An
 ``edit_message_id`` edits that message instead of sending a new one (live tallies).
 
-The sender takes each row's slot from the bot's one :class:`~handlers.pacing.SendPacer`
+The sender takes each row's slot from the bot's one :class:`~handlers.transport.pacing.SendPacer`
 before calling ``send``, so the calls made here are marked ``{"paced": True}`` and the bot's
 rate limiter lets them through without a second wait (docs/telegram-limits.md §4).
 """
@@ -44,8 +44,8 @@ from bot.domain.models import Lang
 from bot.domain.notices import RENDERED_TYPES, DeleteMessages, Notice
 from bot.domain.outbox import Outcome, SendResult
 from bot.i18n import Catalogs
-from handlers.pacing import paced_args
-from handlers.send import post_message
+from handlers.transport.pacing import paced_args
+from handlers.transport.send import post_message
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -35,12 +35,12 @@ from bot.domain.pin import (
     normalise_pin,
 )
 from bot.services.pin import PinOutcome, PinResult
-from handlers import send
 from handlers.access import ALL_ROLES, Guarded, not_available, pin_lapsed, requires
 from handlers.context import BotContext
 from handlers.eraser import TelegramEraser
 from handlers.menus import action_for_text
 from handlers.render import render_pin_locked
+from handlers.transport import send
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -32,7 +32,6 @@ from bot.domain.notices import DuressPinUsed, MemberUnlinked, PinLocked
 from bot.domain.pin import PinPass, PinRequired, PinRule
 from bot.domain.safety import WipeReport
 from bot.services.safety import Verdict, command_args_too_long, text_too_long
-from handlers import send
 from handlers.access import (
     ALL_ROLES,
     answer_stranger,
@@ -44,6 +43,7 @@ from handlers.access import (
 from handlers.context import BotContext
 from handlers.eraser import TelegramEraser
 from handlers.notifier import Rendered
+from handlers.transport import send
 
 _LOGGER = logging.getLogger(__name__)
 

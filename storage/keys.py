@@ -199,7 +199,7 @@ def _refuse_database_folder(key_dir: Path, database_path: Path) -> Path:
 def ensure_keys(key_dir: Path, database_path: Path) -> bool:
     """Create the key directory and files if absent; return whether anything was created.
 
-    Only for a brand-new database (``bot.wiring``): keys made for an existing database
+    Only for a brand-new database (``bot.root.wiring``): keys made for an existing database
     would turn its members into strangers (#11.4); ``require_keys`` is for that case.
 
     Raises:

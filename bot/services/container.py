@@ -1,4 +1,4 @@
-"""The services one bot process uses, built by the composition root (``bot.wiring``)."""
+"""The services one bot process uses, built by the composition root (``bot.root.wiring``)."""
 
 from __future__ import annotations
 

@@ -18,13 +18,13 @@ from bot.domain.alerts import Answer
 from bot.domain.errors import Conflict, NotAllowed, NotFound
 from bot.domain.models import Lang, Member, Role
 from bot.domain.notices import AlertAllClear
-from handlers import send
 from handlers.access import menu_expired, requires
 from handlers.alerts.gates import Button, callback_parts, parse_id, staff_button
 from handlers.alerts.renderers import answer_keyboard, render_all_clear
 from handlers.alerts.views import defer_tally, show_answers
 from handlers.context import BotContext
-from handlers.send import CallbackKeyboard
+from handlers.transport import send
+from handlers.transport.send import callback_keyboard
 
 
 @requires(Role.INFORMANT)
@@ -126,7 +126,7 @@ async def _ask_all_clear(button: Button, context: BotContext, member: Member) ->
             "{count} envíos del aviso que aún esperan se cancelarán.",
             waiting,
         ).format(count=waiting)
-    keyboard = CallbackKeyboard(
+    keyboard = callback_keyboard(
         [
             [(t.pgettext("botón", "Sí, enviar"), f"afu:endok:{alert_id}")],
             [(t.pgettext("botón", "Cancelar"), f"afu:endno:{alert_id}")],

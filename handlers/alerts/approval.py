@@ -17,11 +17,11 @@ from bot.domain.alerts import Approval, RejectReason
 from bot.domain.errors import Conflict, NotAllowed, NotFound
 from bot.domain.models import Member
 from bot.domain.pin import Resume
-from handlers import send
 from handlers.access import menu_expired
 from handlers.alerts.gates import Button, parse_id, resumable, staff_button
 from handlers.alerts.renderers import local_time, planned_line, reject_reason_label, render_preview
 from handlers.context import BotContext
+from handlers.transport import send
 
 
 @resumable(Resume.ALERT_APPROVE)

@@ -31,7 +31,6 @@ from bot.domain.errors import NotAllowed, NotFound, ValidationError
 from bot.domain.models import Member
 from bot.domain.pin import Resume
 from bot.services.alerts import AlertPreview
-from handlers import send
 from handlers.access import menu_expired
 from handlers.alerts.gates import Button, resumable, staff_button, staff_command
 from handlers.alerts.renderers import (
@@ -42,6 +41,7 @@ from handlers.alerts.renderers import (
     severity_label,
 )
 from handlers.context import BotContext
+from handlers.transport import send
 
 
 def _template_keyboard(t: gettext.NullTranslations) -> InlineKeyboardMarkup:

@@ -10,18 +10,18 @@ import logging
 from collections.abc import Sequence
 from typing import NamedTuple, cast
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import JobQueue
 
 from bot.domain.alerts import Alert, AlertStatus, Severity
 from bot.domain.models import Member
 from bot.domain.pin import Resume
 from bot.services.alerts import AlertAnswers
-from handlers import send
 from handlers.alerts.gates import Button, parse_id, resumable
 from handlers.alerts.renderers import local_time, render_tally_text, severity_label
 from handlers.context import BotContext
-from handlers.send import CallbackKeyboard
+from handlers.transport import send
+from handlers.transport.send import callback_keyboard
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -80,7 +80,9 @@ async def alerts_command(
     await send.send_text(context, chat_id, "\n\n".join(blocks), reply_markup=keyboard)
 
 
-def follow_up_keyboard(t: gettext.NullTranslations, alerts: Sequence[Alert]) -> CallbackKeyboard:
+def follow_up_keyboard(
+    t: gettext.NullTranslations, alerts: Sequence[Alert]
+) -> InlineKeyboardMarkup:
     """Under ``/alertas``: each sent alert's answers and its "all clear" (issue #12.5)."""
     rows: list[list[tuple[str, str]]] = []
     for alert in alerts:
@@ -90,7 +92,7 @@ def follow_up_keyboard(t: gettext.NullTranslations, alerts: Sequence[Alert]) -> 
         end = t.pgettext("botón", "Fin del aviso n.º {alert}")
         rows.append([(who.format(alert=alert.id), f"afu:who:{alert.id}")])
         rows.append([(end.format(alert=alert.id), f"afu:end:{alert.id}")])
-    return CallbackKeyboard(rows)
+    return callback_keyboard(rows)
 
 
 #: Characters of one page of an alert's answers: room under Telegram's 4 096 for the header.
@@ -159,7 +161,7 @@ def answer_pages(t: gettext.NullTranslations, answers: AlertAnswers) -> list[Ans
 
 def render_answers_page(
     t: gettext.NullTranslations, answers: AlertAnswers, number: int
-) -> tuple[str, CallbackKeyboard]:
+) -> tuple[str, InlineKeyboardMarkup]:
     """Page ``number`` (clamped) of an alert's answers, with its buttons."""
     pages = answer_pages(t, answers)
     number = max(0, min(number, len(pages) - 1))
@@ -187,7 +189,7 @@ def render_answers_page(
         moves.append((t.pgettext("botón", "Siguiente ▶"), f"afu:pg:{alert_id}:{number + 1}"))
     if moves:
         rows.append(moves)
-    return f"{header}\n{body}", CallbackKeyboard(rows)
+    return f"{header}\n{body}", callback_keyboard(rows)
 
 
 async def show_answers(button: Button, context: BotContext, member: Member) -> None:
@@ -208,7 +210,7 @@ async def show_answers(button: Button, context: BotContext, member: Member) -> N
         await send.send_sensitive(context, member, button.chat_id, text, reply_markup=keyboard)
     else:
         await send.edit_text(
-            context, button.chat_id, button.message_id, text, reply_markup=keyboard.markup()
+            context, button.chat_id, button.message_id, text, reply_markup=keyboard
         )
     await send.answer_callback(context, button.query.id)
 

@@ -1,6 +1,6 @@
 """The ``chaski`` administration CLI, run in-process against a real database in ``tmp_path``.
 
-Each test calls ``bot.cli.main`` like the console script does and reads stdout/stderr; effects
+Each test calls ``bot.root.cli.main`` like the console script does and reads stdout/stderr; effects
 are checked through the services (never SQL), so a test fails if a command reports success but
 changed nothing, or reports failure but changed something.
 """
@@ -131,7 +131,7 @@ def test_unknown_command_is_one_line_usage_error(chaski: Callable[..., Result]) 
 
 def test_console_script_entry_point_is_main() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert project["project"]["scripts"]["chaski"] == "bot.cli:main"
+    assert project["project"]["scripts"]["chaski"] == "bot.root.cli:main"
 
 
 def test_entry_point_runs_as_a_subprocess() -> None:

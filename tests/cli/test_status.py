@@ -16,10 +16,10 @@ import pytest
 
 from bot.config import Settings
 from bot.domain.outbox import OutboxKind, OutboxMessage, OutboxStatus, RowUpdate
+from bot.root.wiring import open_wiring
 from bot.services.clock import SystemClock
 from bot.services.container import Services
 from bot.version import installed_version
-from bot.wiring import open_wiring
 from storage.keys import DATA_KEYS, PEPPER
 from storage.outbox import SqliteOutbox
 from tests.cli.harness import Result, with_services

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from telegram.ext import CommandHandler
 
-from bot.app import build_application
 from bot.config import Settings
 from bot.domain.models import Claim, ClaimEvent, ClaimStatus, Lang, Operation, Role
 from bot.i18n import Catalogs
+from bot.root.app import build_application
 from handlers import FEATURES
 from handlers.access import Guarded
 from handlers.menus import button_labels, chat_commands, help_commands, main_keyboard

@@ -1,6 +1,6 @@
 """The ``chaski`` command line: run the bot and administer the programme.
 
-A composition root like ``bot.app``: it may wire storage. Errors an operator can fix are one
+A composition root like ``bot.root.app``: it may wire storage. Errors an operator can fix are one
 line on stderr naming what is wrong and exit code 2, never a traceback; nothing is changed
 when a command fails. Results go to stdout (``--json`` for scripts), warnings to stderr.
 
@@ -24,22 +24,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
-from bot.cli_audit import add_audit, add_rotate_audit
-from bot.cli_members import (
+from bot.config import BOT_USERNAME, CONFIG_VARIABLE, ConfigError, Settings
+from bot.domain.errors import DomainError, NotFound, Unavailable
+from bot.domain.models import Lang, Member, Role
+from bot.domain.registrations import MemberFilter
+from bot.i18n import Catalogs
+from bot.root.cli_audit import add_audit, add_rotate_audit
+from bot.root.cli_members import (
     add_invite_actions,
     add_member_actions,
     add_member_filters,
     add_region_actions,
     member_filter,
 )
-from bot.cli_report import add_claims_export, add_report
-from bot.cli_status import add_status
-from bot.config import BOT_USERNAME, CONFIG_VARIABLE, ConfigError, Settings
-from bot.domain.errors import DomainError, NotFound, Unavailable
-from bot.domain.models import Lang, Member, Role
-from bot.domain.registrations import MemberFilter
-from bot.i18n import Catalogs
-from bot.logging_setup import configure_logging as configure_logging  # noqa: PLC0414 - re-export (bench)
+from bot.root.cli_report import add_claims_export, add_report
+from bot.root.cli_status import add_status
+from bot.root.logging_setup import configure_logging as configure_logging  # noqa: PLC0414 - re-export (bench)
 from bot.services.claims_import import (
     IMPORT_STATUSES,
     OPTIONAL_COLUMNS,
@@ -55,7 +55,7 @@ from storage.database import DatabaseFileError, check_owner
 from storage.keys import KeyFileError
 
 if TYPE_CHECKING:
-    from bot.wiring import Wiring
+    from bot.root.wiring import Wiring
 
 _LOGGER = logging.getLogger("chaski")
 
@@ -136,7 +136,7 @@ async def _wired(
     Only ``migrate`` passes ``create``: every other command needs an existing database and
     creates nothing when it is missing (#11.4).
     """
-    from bot.wiring import open_wiring  # noqa: PLC0415 - keeps `chaski --help` light
+    from bot.root.wiring import open_wiring  # noqa: PLC0415 - keeps `chaski --help` light
 
     wiring = await open_wiring(settings, create=create, reuse_keys=reuse_keys)
     try:
@@ -766,8 +766,8 @@ def _restore_preflight(source: Path, database: Path, *, bot_stopped: bool) -> No
         return  # nothing in place (a drill into a scratch folder): no bot can use it
     from datetime import UTC  # noqa: PLC0415
 
-    from bot.cli_status import process_alive  # noqa: PLC0415
     from bot.domain.health import restore_blocker  # noqa: PLC0415
+    from bot.root.cli_status import process_alive  # noqa: PLC0415
     from storage.health import read_heartbeat  # noqa: PLC0415
 
     beat = read_heartbeat(database)
@@ -964,7 +964,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings(args.config, need_token=command == "run")
         redactor.add_secret(settings.bot_token or "")
         if command == "run":
-            from bot.app import run  # noqa: PLC0415 - imports telegram only when running
+            from bot.root.app import run  # noqa: PLC0415 - imports telegram only when running
 
             run(settings)
             return 0

@@ -1,6 +1,7 @@
 """Composition root shared by the bot and the CLI: keys, database, repositories, services.
 
-Only this module, ``bot.app`` and ``bot.cli`` may import ``storage`` (tests/test_architecture.py).
+Only the composition root (``bot.root``: this module, ``bot.root.app``, ``bot.root.cli``) may
+import ``storage`` (tests/test_architecture.py).
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from bot.config import Settings
 from bot.domain.errors import NotFound
 
 if TYPE_CHECKING:
-    from bot.cli import Commands
     from bot.domain.audit import AuditEntry
+    from bot.root.cli import Commands
 
 
 def _since(text: str) -> datetime:
@@ -45,7 +45,7 @@ def _positive(text: str) -> int:
 
 
 async def _verify(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import cli  # noqa: PLC0415 - bot.cli imports this module
+    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
 
     async with cli._wired(settings) as wiring:
         check = await wiring.services.audit_admin.verify()
@@ -90,7 +90,7 @@ def _entry_json(entry: AuditEntry, codenames: dict[int, str]) -> dict[str, objec
 
 
 async def _list(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import cli  # noqa: PLC0415 - bot.cli imports this module
+    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
 
     async with cli._wired(settings) as wiring:
         try:
@@ -125,7 +125,7 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _rotate_audit(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import cli  # noqa: PLC0415 - bot.cli imports this module
+    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
     from storage.keys import rotate_audit_keys  # noqa: PLC0415
 
     del args

@@ -3,7 +3,7 @@
 ``chaski members list`` filters, ``members suspend|reactivate|set-role|set-regions|unlink``,
 ``invite list|revoke`` and ``region rename|remove``; every command has ``--json`` and every
 change is audited (``bot.services.registrations``). Registered into the existing groups of
-``bot.cli`` so there is one ``members``, one ``invite`` and one ``region`` command.
+``bot.root.cli`` so there is one ``members``, one ``invite`` and one ``region`` command.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from bot.domain.models import MemberState, Role
 from bot.domain.registrations import MemberFilter
 
 if TYPE_CHECKING:
-    from bot.cli import Commands
+    from bot.root.cli import Commands
 
 
 def add_member_filters(listing: argparse.ArgumentParser) -> None:
@@ -52,14 +52,14 @@ def member_filter(args: argparse.Namespace) -> MemberFilter:
 
 
 def _done(args: argparse.Namespace, text: str, doc: dict[str, object]) -> int:
-    from bot import cli  # noqa: PLC0415 - bot.cli imports this module
+    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
 
     cli._out(cli._json(doc) if args.json else text)
     return 0
 
 
 async def _suspend(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import cli  # noqa: PLC0415
+    from bot.root import cli  # noqa: PLC0415
 
     async with cli._wired(settings) as wiring:
         member = await wiring.services.registrations.suspend(args.codename)
@@ -71,7 +71,7 @@ async def _suspend(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _reactivate(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import cli  # noqa: PLC0415
+    from bot.root import cli  # noqa: PLC0415
 
     async with cli._wired(settings) as wiring:
         member = await wiring.services.registrations.reactivate(args.codename)
@@ -83,7 +83,7 @@ async def _reactivate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _set_role(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import cli  # noqa: PLC0415
+    from bot.root import cli  # noqa: PLC0415
 
     async with cli._wired(settings) as wiring:
         member = await wiring.services.registrations.set_role(args.codename, Role(args.role))
@@ -96,7 +96,7 @@ async def _set_role(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _set_regions(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import cli  # noqa: PLC0415
+    from bot.root import cli  # noqa: PLC0415
 
     async with cli._wired(settings) as wiring:
         regions = await wiring.services.registrations.set_regions(args.codename, args.region)
@@ -109,7 +109,7 @@ async def _set_regions(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _unlink(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import cli  # noqa: PLC0415
+    from bot.root import cli  # noqa: PLC0415
 
     async with cli._wired(settings) as wiring:
         member, report = await wiring.services.registrations.unlink(args.codename)
@@ -182,7 +182,7 @@ def add_member_actions(actions: Commands) -> None:
 
 
 async def _invite_list(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import cli  # noqa: PLC0415
+    from bot.root import cli  # noqa: PLC0415
 
     async with cli._wired(settings) as wiring:
         invites = await wiring.services.registrations.open_invites()
@@ -223,7 +223,7 @@ async def _invite_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _invite_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import cli  # noqa: PLC0415
+    from bot.root import cli  # noqa: PLC0415
 
     async with cli._wired(settings) as wiring:
         count = await wiring.services.registrations.revoke_invites(args.codename)
@@ -261,7 +261,7 @@ def add_invite_actions(actions: Commands) -> None:
 
 
 async def _region_rename(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import cli  # noqa: PLC0415
+    from bot.root import cli  # noqa: PLC0415
 
     async with cli._wired(settings) as wiring:
         region = await wiring.services.registrations.rename_region(args.old, args.new)
@@ -273,7 +273,7 @@ async def _region_rename(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _region_remove(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import cli  # noqa: PLC0415
+    from bot.root import cli  # noqa: PLC0415
 
     async with cli._wired(settings) as wiring:
         await wiring.services.registrations.remove_region(args.name)

@@ -1,6 +1,6 @@
 """``chaski claims export`` and ``chaski report operations`` (issue #16.6).
 
-The export is for spreadsheets: every text cell goes through ``bot.cli._cell`` (no formula
+The export is for spreadsheets: every text cell goes through ``bot.root.cli._cell`` (no formula
 injection), amounts are plain soles with a dot (``1500.50``, what ``claims import`` reads),
 dates ISO. The report shows, per operation, what was promised, approved and paid, what is
 outstanding and how late: as text (sums in soles formatted for es_PE by Babel), as JSON
@@ -27,7 +27,7 @@ from bot.domain.oversight import OperationsReport, OperationSummary
 from bot.i18n import format_date, format_money
 
 if TYPE_CHECKING:
-    from bot.cli import Commands
+    from bot.root.cli import Commands
     from bot.services.oversight import ExportRow
 
 EXPORT_COLUMNS = (
@@ -94,7 +94,7 @@ def _export_record(row: ExportRow) -> dict[str, object]:
 
 def export_csv(rows: Sequence[ExportRow]) -> str:
     """The export as CSV (comma, CRLF as RFC 4180), every text cell spreadsheet-safe."""
-    from bot.cli import _cell  # noqa: PLC0415 - bot.cli imports this module
+    from bot.root.cli import _cell  # noqa: PLC0415 - bot.cli imports this module
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -123,7 +123,7 @@ def export_csv(rows: Sequence[ExportRow]) -> str:
 
 
 async def _claims_export(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import cli  # noqa: PLC0415 - bot.cli imports this module
+    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
 
     status = ClaimStatus(args.status) if args.status else None
     async with cli._wired(settings) as wiring:
@@ -327,7 +327,7 @@ def _delay_buckets(delays: Sequence[int]) -> list[tuple[str, int]]:
 
 def _write_page(path: Path, text: str, *, force: bool) -> None:
     """Write the page owner-only (it names operations); refuse to overwrite without --force."""
-    from bot.cli import CliError  # noqa: PLC0415
+    from bot.root.cli import CliError  # noqa: PLC0415
 
     if path.exists() and not force:
         raise CliError(f"{path} already exists; choose a new name or pass --force")
@@ -343,7 +343,7 @@ def _write_page(path: Path, text: str, *, force: bool) -> None:
 
 
 async def _report_operations(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import cli  # noqa: PLC0415 - bot.cli imports this module
+    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
 
     async with cli._wired(settings) as wiring:
         report = await wiring.services.oversight.operations_report(region=args.region)
