@@ -20,15 +20,14 @@ minutes (M-10).
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import date
 from gettext import NullTranslations
 from html import escape
 from typing import Any
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 
 from bot.domain.claims import (
     ClaimEdit,
@@ -40,15 +39,16 @@ from bot.domain.claims import (
 )
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import CLOSED_STATUSES, Claim, ClaimStatus, Lang, Member, Role
+from bot.domain.notices import AmountApprovalNeeded
+from bot.domain.pin import PinPass, PinRule, Resume
 from bot.i18n import format_date, format_money
-from bot.services.claims_admin import AMOUNT_APPROVAL_TEMPLATE, ClaimFile
+from bot.services.claims_admin import ClaimFile
 from bot.services.claims_import import parse_amount
-from handlers import send
 from handlers.access import menu_expired, requires
 from handlers.context import BotContext
-from handlers.notifier import Rendered, register_template
-from handlers.pin import register_continuation, require_pin
+from handlers.notifier import Rendered
 from handlers.render import render_claim, status_label
+from handlers.transport import send
 
 STAFF = (Role.COORDINATOR, Role.ADMIN)
 _ID = r"([1-9][0-9]{0,17})"
@@ -78,31 +78,15 @@ _EVENTS_SHOWN = 8
 StaffHandler = Callable[[Update, BotContext, Member, int], Coroutine[Any, Any, None]]
 
 
-def _staff(
-    callback: StaffHandler, *, resume: str | None = None
-) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
-    """Role gate, then an open PIN session (M-05), then ``callback`` with the chat id.
-
-    With ``resume`` the command runs by itself once the PIN is given.
-    """
-
-    @requires(*STAFF)
-    @functools.wraps(callback)
-    async def wrapper(update: Update, context: BotContext, member: Member) -> None:
-        chat = update.effective_chat
-        if chat is None or not await require_pin(update, context, member, then=resume):
-            return
-        await callback(update, context, member, chat.id)
-
-    if resume is not None:
-
-        async def resumed(update: Update, context: BotContext, member: Member) -> None:
-            chat = update.effective_chat
-            if chat is not None and member.role in STAFF:
-                await callback(update, context, member, chat.id)
-
-        register_continuation(resume, resumed)
-    return wrapper
+async def _in_chat(
+    body: StaffHandler, update: Update, context: BotContext, member: Member
+) -> None:
+    """Run a command's ``body`` with the chat id (every command here is declared with the
+    staff roles and ``PinRule.ACTION``: nothing is read or changed without an open PIN
+    session, M-05)."""
+    chat = update.effective_chat
+    if chat is not None:
+        await body(update, context, member, chat.id)
 
 
 def _args_text(update: Update) -> str:
@@ -194,14 +178,14 @@ def _claim_line(t: NullTranslations, claim: Claim, codename: str, today: date) -
 
 def _list_keyboard(
     t: NullTranslations, claims: Sequence[Claim], lang: Lang
-) -> send.CallbackKeyboard:
+) -> InlineKeyboardMarkup:
     del lang
     rows = [[(claim.reference, f"cadm:open:{claim.id}")] for claim in claims]
     filters = [(status_label(t, status), f"cadm:list:{status.value}") for status in _FILTERS]
     rows += [filters[:3], filters[3:]]
     # Translators: botón que muestra los reclamos atrasados primero; ≤ 20 caracteres.
     rows.append([(t.pgettext("botón", "Atrasados primero"), "cadm:list:all")])
-    return send.CallbackKeyboard(rows)
+    return send.callback_keyboard(rows)
 
 
 async def _send_list(
@@ -242,7 +226,7 @@ def _event_lines(
 
 def _claim_view(
     t: NullTranslations, member: Member, context: BotContext, file: ClaimFile, codename: str
-) -> tuple[str, send.CallbackKeyboard]:
+) -> tuple[str, InlineKeyboardMarkup]:
     claim, lang = file.claim, member.lang
     today = context.services.clock.today()
     # Translators: en la ficha de un reclamo para coordinadores; {codename} es un seudónimo.
@@ -299,12 +283,12 @@ def _claim_view(
         )
     if actions:
         rows.append(actions)
-    return "\n".join(lines), send.CallbackKeyboard(rows)
+    return "\n".join(lines), send.callback_keyboard(rows)
 
 
 def _edit_view(
     t: NullTranslations, lang: Lang, claim: Claim, edit: ClaimEdit
-) -> tuple[str, send.CallbackKeyboard]:
+) -> tuple[str, InlineKeyboardMarkup]:
     # Translators: título de un cambio que el coordinador está preparando.
     lines = [t.gettext("Cambio en <b>{reference}</b>:").format(reference=escape(claim.reference))]
     if edit.kind is EditKind.STATUS and edit.status is not None:
@@ -385,7 +369,7 @@ def _edit_view(
             (t.pgettext("botón", "Cancelar"), CANCEL_DATA),
         ],
     ]
-    return "\n".join(lines), send.CallbackKeyboard(rows)
+    return "\n".join(lines), send.callback_keyboard(rows)
 
 
 def _amount_lines(
@@ -434,8 +418,14 @@ async def _claims(update: Update, context: BotContext, member: Member, chat_id: 
     await _send_list(context, member, chat_id, claims)
 
 
-claims_command = _staff(_claims, resume="claims_admin")
-"""``/reclamos``: coordinators (their regions) and administrators."""
+@requires(*STAFF, pin=PinRule.ACTION, resume=Resume.CLAIMS_ADMIN)
+async def claims_command(
+    update: Update, context: BotContext, member: Member, pin: PinPass
+) -> None:
+    """``/reclamos``: coordinators (their regions) and administrators; runs by itself after
+    the PIN."""
+    del pin
+    await _in_chat(_claims, update, context, member)
 
 
 async def _amend(
@@ -573,7 +563,7 @@ async def _review(update: Update, context: BotContext, member: Member, chat_id: 
         ]
         if request.note:
             lines.append(t.gettext("Nota: {note}").format(note=escape(request.note)))
-        keyboard = send.CallbackKeyboard(
+        keyboard = send.callback_keyboard(
             [
                 [
                     # Translators: botón que aprueba un cambio de monto; ≤ 20 caracteres.
@@ -588,24 +578,60 @@ async def _review(update: Update, context: BotContext, member: Member, chat_id: 
         )
 
 
-note_command = _staff(_note)
-amount_command = _staff(_amount)
-review_command = _staff(_review, resume="claims_review")
-payment_command = _staff(_payment)
-step_command = _staff(_step)
+@requires(*STAFF, pin=PinRule.ACTION)
+async def note_command(update: Update, context: BotContext, member: Member, pin: PinPass) -> None:
+    """``/nota``: part of the change under way; repeated by the member after the PIN."""
+    del pin
+    await _in_chat(_note, update, context, member)
+
+
+@requires(*STAFF, pin=PinRule.ACTION)
+async def amount_command(
+    update: Update, context: BotContext, member: Member, pin: PinPass
+) -> None:
+    """``/monto``: part of the change under way; repeated by the member after the PIN."""
+    del pin
+    await _in_chat(_amount, update, context, member)
+
+
+@requires(*STAFF, pin=PinRule.ACTION)
+async def payment_command(
+    update: Update, context: BotContext, member: Member, pin: PinPass
+) -> None:
+    """``/pago``: part of the change under way; repeated by the member after the PIN."""
+    del pin
+    await _in_chat(_payment, update, context, member)
+
+
+@requires(*STAFF, pin=PinRule.ACTION)
+async def step_command(update: Update, context: BotContext, member: Member, pin: PinPass) -> None:
+    """``/paso``: part of the change under way; repeated by the member after the PIN."""
+    del pin
+    await _in_chat(_step, update, context, member)
+
+
+@requires(*STAFF, pin=PinRule.ACTION, resume=Resume.CLAIMS_REVIEW)
+async def review_command(
+    update: Update, context: BotContext, member: Member, pin: PinPass
+) -> None:
+    """``/revisar``: runs by itself after the PIN."""
+    del pin
+    await _in_chat(_review, update, context, member)
 
 
 # ---------------------------------------------------------------------- buttons
 
 
-@requires(*STAFF)
-async def on_button(update: Update, context: BotContext, member: Member) -> None:
-    """Every ``cadm:`` button; each one re-authorized by the service (M-04, T-10)."""
+@requires(*STAFF, pin=PinRule.ACTION)
+async def on_button(update: Update, context: BotContext, member: Member, pin: PinPass) -> None:
+    """Every ``cadm:`` button; each one re-authorized by the service (M-04, T-10).
+
+    Without an open PIN session the press is answered and changes nothing (the gate asks
+    for the PIN); the member presses again after it.
+    """
+    del pin
     query, chat = update.callback_query, update.effective_chat
     if query is None or chat is None:
-        return
-    if not await require_pin(update, context, member):
-        await send.answer_callback(context, query.id)
         return
     data = query.data if isinstance(query.data, str) else ""
     t = context.catalogs.for_lang(member.lang)
@@ -726,13 +752,10 @@ async def _decide(
     await _say(context, member, chat_id, text.format(reference=escape(claim.reference)))
 
 
-def _render_amount_approval(
-    t: NullTranslations, lang: Lang, params: Mapping[str, str]
+def render_amount_approval(
+    t: NullTranslations, lang: Lang, notice: AmountApprovalNeeded
 ) -> Rendered:
     """Tell a coordinator or administrator that an amount change waits (no amount, M-02)."""
-    del lang, params
+    del lang, notice
     # Translators: a coordinadores y administradores; /revisar es un comando. Sin montos.
     return Rendered(t.gettext("Un cambio en un trámite espera tu aprobación. Escribe /revisar."))
-
-
-register_template(AMOUNT_APPROVAL_TEMPLATE, _render_amount_approval)

@@ -17,7 +17,6 @@ only when the informant opens their claims, after the PIN if they set one.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -44,6 +43,7 @@ from bot.domain.models import (
     Operation,
     Role,
 )
+from bot.domain.notices import AmountApprovalNeeded, ClaimUpdated
 from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
 from bot.domain.ports import (
     AmountRequestStore,
@@ -57,10 +57,6 @@ from bot.domain.ports import (
 from bot.services.authz import Action, authorize, is_allowed
 from bot.services.vigilance import DenialWatch
 
-#: The neutral push an informant gets when one of their claims changed (issue #16.4).
-CLAIM_NEWS_TEMPLATE = "claim_news"
-#: The note to the staff who may approve an amount change (no amount, no reference).
-AMOUNT_APPROVAL_TEMPLATE = "claim_amount_approval"
 #: A reference as informants quote it (``R-2016-0007``); matched case-insensitively.
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{1,31}", re.ASCII)
 #: At most this many claims in one answer to a search (the chat shows one button each).
@@ -527,7 +523,7 @@ class ClaimAdminService:
                     idempotency_key=f"claim-amount:{request_id}:{member_id}",
                     kind=OutboxKind.NOTIFICATION,
                     member_id=member_id,
-                    template=AMOUNT_APPROVAL_TEMPLATE,
+                    notice=AmountApprovalNeeded(),
                 )
                 for member_id in sorted(approvers)
             ]
@@ -638,10 +634,8 @@ class ClaimAdminService:
                 idempotency_key=f"claim_news:{claim.member_id}:{claim.id}:{claim.version + 1}",
                 kind=OutboxKind.NOTIFICATION,
                 member_id=claim.member_id,
-                template=CLAIM_NEWS_TEMPLATE,
-                params={"claims": json.dumps({str(claim.id): claim.version + 1})},
+                notice=ClaimUpdated(((claim.id, claim.version + 1),)),
                 correlation=f"claim_news:{claim.member_id}",
                 not_before=self.clock.now() + self.push_delay,
-                merge="claims",
             )
         )

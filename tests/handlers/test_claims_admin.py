@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
-from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import Settings
 from bot.domain.models import ClaimStatus, Role
+from bot.domain.pin import PinPass
+from bot.root.app import ALLOWED_UPDATES, build_application
 from tests.conftest import (
     TOKEN,
     RunningBot,
@@ -156,7 +157,7 @@ async def test_an_internal_note_stays_out_of_the_informants_history(world: World
     await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
     member = await world.bot.services.registration.identify(ANA)
     assert member is not None
-    _, events = await world.bot.services.claims.history(member, claim_id)
+    _, events = await world.bot.services.claims.history(member, claim_id, PinPass())
     assert [e.status for e in events][-1] is ClaimStatus.APPROVED
     assert all(e.note is None for e in events)  # the informant sees the change, not the note
 
@@ -192,7 +193,7 @@ async def test_payments_are_recorded_and_overpaying_is_refused(world: World) -> 
     assert payment[0] == "2026-03-14"
     member = await world.bot.services.registration.identify(ANA)
     assert member is not None
-    [claim] = await world.bot.services.claims.list_for(member)
+    [claim] = await world.bot.services.claims.list_for(member, PinPass())
     assert claim.paid_cents == 50_000
 
 
@@ -208,7 +209,7 @@ async def test_bad_typed_values_get_a_clear_answer(world: World) -> None:
     await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
     member = await world.bot.services.registration.identify(ANA)
     assert member is not None
-    [claim] = await world.bot.services.claims.list_for(member)
+    [claim] = await world.bot.services.claims.list_for(member, PinPass())
     assert claim.next_step == "Firma del acta"
 
 
@@ -441,7 +442,7 @@ async def test_an_amount_change_waits_for_a_second_person(world: World) -> None:
     )
     ana = await world.bot.services.registration.identify(ANA)
     assert ana is not None
-    [claim] = await world.bot.services.claims.list_for(ana)
+    [claim] = await world.bot.services.claims.list_for(ana, PinPass())
     assert claim.approved_cents == 150_000  # nothing changed yet
 
     # Neither the requester nor a coordinator of another region may decide it.
@@ -462,7 +463,7 @@ async def test_an_amount_change_waits_for_a_second_person(world: World) -> None:
     assert "Nuevo monto aprobado: S/\xa01,200" in listing
     done = await world.press(OTRO, world.buttons(OTRO)["Aprobar cambio"])
     assert done == "Aprobado: los montos de R-2016-0007 quedaron cambiados."
-    [claim] = await world.bot.services.claims.list_for(ana)
+    [claim] = await world.bot.services.claims.list_for(ana, PinPass())
     assert claim.approved_cents == 120_000
     assert await world.press(OTRO, f"cadm:amok:{request_id}") == EXPIRED  # decided already
     decisions = query(

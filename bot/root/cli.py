@@ -1,6 +1,6 @@
 """The ``chaski`` command line: run the bot and administer the programme.
 
-A composition root like ``bot.app``: it may wire storage. Errors an operator can fix are one
+A composition root like ``bot.root.app``: it may wire storage. Errors an operator can fix are one
 line on stderr naming what is wrong and exit code 2, never a traceback; nothing is changed
 when a command fails. Results go to stdout (``--json`` for scripts), warnings to stderr.
 
@@ -24,22 +24,29 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
-from bot.cli_status import add_status
 from bot.config import BOT_USERNAME, CONFIG_VARIABLE, ConfigError, Settings
-from bot.domain.claims import NewOperation
 from bot.domain.errors import DomainError, NotFound, Unavailable
-from bot.domain.models import Lang, Member, Operation, Role
-from bot.domain.text import clean_text
+from bot.domain.models import Lang, Member, Role
+from bot.domain.registrations import MemberFilter
 from bot.i18n import Catalogs
-from bot.logging_setup import configure_logging as configure_logging  # noqa: PLC0414 - re-export (bench)
+from bot.root.cli_audit import add_audit, add_rotate_audit
+from bot.root.cli_members import (
+    add_invite_actions,
+    add_member_actions,
+    add_member_filters,
+    add_region_actions,
+    member_filter,
+)
+from bot.root.cli_operations import add_operations
+from bot.root.cli_report import add_claims_export, add_report
+from bot.root.cli_status import add_status
+from bot.root.logging_setup import configure_logging as configure_logging  # noqa: PLC0414 - re-export (bench)
 from bot.services.claims_import import (
     IMPORT_STATUSES,
     OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
     ImportRejected,
     LineError,
-    parse_amount,
-    parse_date,
 )
 from bot.services.claims_import import MAX_BYTES as CLAIMS_MAX_BYTES
 from bot.services.invite_batch import MAX_BATCH, BatchRejected
@@ -49,7 +56,7 @@ from storage.database import DatabaseFileError, check_owner
 from storage.keys import KeyFileError
 
 if TYPE_CHECKING:
-    from bot.wiring import Wiring
+    from bot.root.wiring import Wiring
 
 _LOGGER = logging.getLogger("chaski")
 
@@ -130,7 +137,7 @@ async def _wired(
     Only ``migrate`` passes ``create``: every other command needs an existing database and
     creates nothing when it is missing (#11.4).
     """
-    from bot.wiring import open_wiring  # noqa: PLC0415 - keeps `chaski --help` light
+    from bot.root.wiring import open_wiring  # noqa: PLC0415 - keeps `chaski --help` light
 
     wiring = await open_wiring(settings, create=create, reuse_keys=reuse_keys)
     try:
@@ -227,7 +234,9 @@ async def _region_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _add_region(commands: Commands) -> None:
     group = commands.add_parser(
-        "region", help="create and list regions", description="Regions scope coordinators."
+        "region",
+        help="create, list, rename and remove regions",
+        description="Regions scope coordinators.",
     )
     actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = actions.add_parser(
@@ -241,6 +250,7 @@ def _add_region(commands: Commands) -> None:
     listing = actions.add_parser("list", help="list regions", description="List every region.")
     listing.add_argument("--json", action="store_true", help="print one JSON array")
     listing.set_defaults(handler=_region_list)
+    add_region_actions(actions)
 
 
 # --- invite ---------------------------------------------------------------------------------
@@ -380,7 +390,7 @@ async def _invite_batch(args: argparse.Namespace, settings: Settings) -> int:
 def _add_invite(commands: Commands) -> None:
     group = commands.add_parser(
         "invite",
-        help="create one-time invites",
+        help="create, list and revoke one-time invites",
         description="Registration is by invitation only: each invite creates a member under a"
         " codename and a one-time code that links their Telegram account.",
     )
@@ -412,6 +422,7 @@ def _add_invite(commands: Commands) -> None:
         "--codenames", required=True, metavar="FILE", help="text file, one codename per line"
     )
     batch.set_defaults(handler=_invite_batch)
+    add_invite_actions(actions)
 
 
 # --- claims ---------------------------------------------------------------------------------
@@ -482,109 +493,7 @@ def _add_claims(commands: Commands) -> None:
         " refused without it",
     )
     imports.set_defaults(handler=_claims_import)
-
-
-# --- operations -----------------------------------------------------------------------------
-
-
-def _operation_json(operation: Operation) -> dict[str, object]:
-    return {
-        "id": operation.id,
-        "label": operation.label,
-        "date": operation.date.isoformat() if operation.date else None,
-        "region": operation.region,
-        "total_cents": operation.total_cents,
-        "promised_by": operation.promised_by,
-        "basis": operation.basis,
-        "pay_by": operation.pay_by.isoformat() if operation.pay_by else None,
-    }
-
-
-async def _operations_add(args: argparse.Namespace, settings: Settings) -> int:
-    new = NewOperation(
-        label=clean_text(args.label, field="LABEL", max_len=200, multiline=False),
-        date=parse_date(args.date or "", "--date"),
-        region=args.region,
-        total_cents=parse_amount(args.total),
-        promised_by=clean_text(args.promised_by, field="--promised-by", multiline=False)
-        if args.promised_by
-        else None,
-        basis=clean_text(args.basis, field="--basis", multiline=False) if args.basis else None,
-        pay_by=parse_date(args.pay_by or "", "--pay-by"),
-    )
-    async with _wired(settings) as wiring:
-        try:
-            operation = await wiring.services.claims_admin.add_operation(new)
-        except NotFound:
-            raise CliError("no region with that name (see chaski region list)") from None
-    if args.json:
-        _out(_json(_operation_json(operation)))
-    else:
-        _out(f"Operation {operation.id} created.")
-    return 0
-
-
-def _soles(cents: int | None) -> str:
-    return "-" if cents is None else f"{cents // 100}.{cents % 100:02d}"
-
-
-async def _operations_list(args: argparse.Namespace, settings: Settings) -> int:
-    async with _wired(settings) as wiring:
-        operations = await wiring.services.claims_admin.operations()
-    if args.json:
-        _out(_json([_operation_json(operation) for operation in operations]))
-    elif not operations:
-        _out("No operations yet; create one with: chaski operations add")
-    else:
-        _table(
-            ("ID", "LABEL", "DATE", "REGION", "TOTAL", "PAY BY", "PROMISED BY", "BASIS"),
-            [
-                (
-                    str(op.id),
-                    _cell(op.label),
-                    op.date.isoformat() if op.date else "-",
-                    _cell(op.region),
-                    _soles(op.total_cents),
-                    op.pay_by.isoformat() if op.pay_by else "-",
-                    _cell(op.promised_by or "-"),
-                    _cell(op.basis or "-"),
-                )
-                for op in operations
-            ],
-        )
-    return 0
-
-
-def _add_operations(commands: Commands) -> None:
-    group = commands.add_parser(
-        "operations",
-        help="declare and list operations",
-        description="Operations are the events rewards were promised for; one operation's"
-        " reward is shared among its informants' claims.",
-    )
-    actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = actions.add_parser(
-        "add",
-        help="declare an operation and its total reward",
-        description="Declare an operation: its label, date, region, the total reward"
-        " offered (soles with a dot, e.g. 2000000 or 1500.50), who promised it, on what"
-        " basis, and the payment date promised. The claims' promised shares may not add up"
-        " to more than the total.",
-    )
-    add.add_argument("label", metavar="LABEL", help="the operation's name, e.g. 'Tornado 2016'")
-    add.add_argument("--region", required=True, help="the region it took place in")
-    add.add_argument("--total", required=True, metavar="SOLES", help="total reward offered")
-    add.add_argument("--date", metavar="YYYY-MM-DD", help="when the operation took place")
-    add.add_argument("--promised-by", metavar="WHO", help="who promised the reward")
-    add.add_argument("--basis", metavar="TEXT", help="on what basis (flier, resolution …)")
-    add.add_argument("--pay-by", metavar="YYYY-MM-DD", help="the payment date promised")
-    add.add_argument("--json", action="store_true", help="print the operation as JSON")
-    add.set_defaults(handler=_operations_add)
-    listing = actions.add_parser(
-        "list", help="list operations", description="List every operation."
-    )
-    listing.add_argument("--json", action="store_true", help="print one JSON array")
-    listing.set_defaults(handler=_operations_list)
+    add_claims_export(actions)
 
 
 # --- members --------------------------------------------------------------------------------
@@ -605,12 +514,17 @@ def _member_json(member: Member) -> dict[str, object]:
 
 async def _members_list(args: argparse.Namespace, settings: Settings) -> int:
     async with _wired(settings) as wiring:
-        members = await wiring.services.directory.list_members()
+        members = await wiring.services.registrations.find(member_filter(args))
     if args.json:
         _out(_json([_member_json(member) for member in members]))
         return 0
     if not members:
-        _out("No members yet; create one with: chaski invite create")
+        filtered = member_filter(args) != MemberFilter()
+        _out(
+            "No members match."
+            if filtered
+            else "No members yet; create one with: chaski invite create"
+        )
         return 0
     _table(
         ("ID", "ROLE", "CODENAME", "LANGUAGE", "REGIONS", "STATE", "LINKED", "BLOCKED"),
@@ -644,7 +558,7 @@ async def _members_reset_pin(args: argparse.Namespace, settings: Settings) -> in
 def _add_members(commands: Commands) -> None:
     group = commands.add_parser(
         "members",
-        help="list members, reset a PIN",
+        help="list, suspend, re-role, unlink members; reset a PIN",
         description="Members by codename (never Telegram IDs).",
     )
     actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -656,6 +570,7 @@ def _add_members(commands: Commands) -> None:
         " encrypted and are never shown.",
     )
     listing.add_argument("--json", action="store_true", help="print one JSON array")
+    add_member_filters(listing)
     listing.set_defaults(handler=_members_list)
     reset = actions.add_parser(
         "reset-pin",
@@ -667,6 +582,7 @@ def _add_members(commands: Commands) -> None:
     )
     reset.add_argument("codename", metavar="CODENAME", help="the member's codename")
     reset.set_defaults(handler=_members_reset_pin)
+    add_member_actions(actions)
 
 
 # --- outbox ---------------------------------------------------------------------------------
@@ -705,6 +621,7 @@ async def _outbox_retry_dead(args: argparse.Namespace, settings: Settings) -> in
     del args
     async with _wired(settings) as wiring:
         count = await wiring.services.outbox_admin.retry_dead()
+        await wiring.services.audit_admin.operator("outbox_retry_dead", result=f"rows:{count}")
     _out(f"{count} dead row(s) queued again.")
     return 0
 
@@ -752,6 +669,11 @@ async def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
                 _out(f"key {key_id}: {count} value(s)")
             _err(f"update the offline copy of {settings.key_dir / 'data.keys'} now")
             retired = await retire(wiring.db, settings.key_dir) if args.retire_old else None
+            await wiring.services.audit_admin.operator(
+                "keys_rotate",
+                result=f"retired:{len(retired)}" if retired is not None else "ok",
+                target=f"key:{report.new_key_id}",
+            )
         except RotationError as exc:
             raise CliError(str(exc)) from None
     if retired is not None:
@@ -768,6 +690,7 @@ async def _keys_retire(args: argparse.Namespace, settings: Settings) -> int:
             retired = await retire(wiring.db, settings.key_dir)
         except RotationError as exc:
             raise CliError(str(exc)) from None
+        await wiring.services.audit_admin.operator("keys_retire", result=f"retired:{len(retired)}")
     _out(f"Retired old key(s): {', '.join(retired)}." if retired else "No old keys.")
     return 0
 
@@ -800,6 +723,7 @@ def _add_keys(commands: Commands) -> None:
         " sealed value still uses one. Backups made under a retired key become unreadable.",
     )
     retire.set_defaults(handler=_keys_retire)
+    add_rotate_audit(actions)
 
 
 def _same_file(target: Path, protected: Path) -> bool:
@@ -843,8 +767,8 @@ def _restore_preflight(source: Path, database: Path, *, bot_stopped: bool) -> No
         return  # nothing in place (a drill into a scratch folder): no bot can use it
     from datetime import UTC  # noqa: PLC0415
 
-    from bot.cli_status import process_alive  # noqa: PLC0415
     from bot.domain.health import restore_blocker  # noqa: PLC0415
+    from bot.root.cli_status import process_alive  # noqa: PLC0415
     from storage.health import read_heartbeat  # noqa: PLC0415
 
     beat = read_heartbeat(database)
@@ -865,6 +789,7 @@ async def _backup(args: argparse.Namespace, settings: Settings) -> int:
             info = await create_backup(wiring.db, target, settings.key_dir)
         except BackupError as exc:
             raise CliError(str(exc)) from None
+        await wiring.services.audit_admin.operator("backup", target=f"key:{info.key_id}")
     _out(f"Backup written to {info.path} ({info.size} bytes, backup key {info.key_id}).")
     return 0
 
@@ -890,10 +815,14 @@ async def _restore(args: argparse.Namespace, settings: Settings) -> int:
         )
     except BackupError as exc:
         raise CliError(str(exc)) from None
+    async with _wired(settings) as wiring:
+        sealed = await wiring.services.audit_admin.restored()
     _out(
         f"Restored {report.database}: {report.members} member(s), {report.claims} claim(s),"
         f" {report.sealed_cells} sealed value(s) checked; integrity ok."
     )
+    if sealed:
+        _out("Its audit log was made before the audit key: sealed under it as of now.")
     if report.moved_aside is not None:
         _out(f"The previous database was moved to {report.moved_aside}.")
     return 0
@@ -937,6 +866,9 @@ async def _purge(args: argparse.Namespace, settings: Settings) -> int:
     del args
     async with _wired(settings) as wiring:
         report = await wiring.services.retention.purge()
+        await wiring.services.audit_admin.operator(
+            "purge", result=f"rows:{sum(report.deleted.values())}"
+        )
     rows = [(table, str(count)) for table, count in sorted(report.deleted.items()) if count]
     if rows:
         _table(("TABLE", "DELETED"), rows)
@@ -968,13 +900,15 @@ _GROUPS: tuple[Callable[[Commands], None], ...] = (
     _add_region,
     _add_invite,
     _add_claims,
-    _add_operations,
+    add_operations,
     _add_members,
     _add_outbox,
     _add_keys,
     _add_backup,
     _add_purge,
     add_status,
+    add_audit,
+    add_report,
 )
 
 
@@ -1032,7 +966,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings(args.config, need_token=command == "run")
         redactor.add_secret(settings.bot_token or "")
         if command == "run":
-            from bot.app import run  # noqa: PLC0415 - imports telegram only when running
+            from bot.root.app import run  # noqa: PLC0415 - imports telegram only when running
 
             run(settings)
             return 0
