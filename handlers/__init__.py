@@ -14,7 +14,6 @@ from telegram.ext import (
 
 from bot.domain.pin import Resume
 from handlers import (
-    access,
     alerts,
     claims,
     dispatch,
@@ -22,14 +21,15 @@ from handlers import (
     jobs,
     membership,
     menus,
+    panic,
     registration,
     ticks,
 )
 from handlers import help as help_feature
 from handlers import pin as pin_feature
-from handlers import safety as safety_feature
 from handlers.access import PRIVATE, Guarded
 from handlers.context import BotApplication
+from handlers.inbound import dedupe, gatekeeper, limits, locations
 from handlers.transport import send
 from handlers.transport.polling import PollingRequest
 
@@ -61,8 +61,8 @@ def register(application: BotApplication) -> None:
     """Add every handler; gatekeeping groups first, then features, then the error handler."""
     add = application.add_handler
     # -4, -3: limits and dedupe for every update (callbacks and block notices included).
-    add(TypeHandler(Update, safety_feature.guard), group=LIMITS)
-    add(TypeHandler(Update, safety_feature.dedupe), group=DEDUPE)
+    add(TypeHandler(Update, limits.guard), group=LIMITS)
+    add(TypeHandler(Update, dedupe.dedupe), group=DEDUPE)
     # -2: the PIN a member types after the bot asked for it, and any member text that looks
     # like a PIN (forwarded or late ones too: deleted, never consumed); locations (even
     # forwarded).
@@ -75,12 +75,12 @@ def register(application: BotApplication) -> None:
     add(
         MessageHandler(
             filters.ChatType.PRIVATE & (filters.LOCATION | filters.VENUE),
-            safety_feature.on_location,
+            locations.on_location,
         ),
         group=MEMBER_SAFETY,
     )
     # -1: leave groups/channels; drop updates without a sender, forwarded and edited ones.
-    add(TypeHandler(Update, access.gatekeeper), group=GATEKEEPING)
+    add(TypeHandler(Update, gatekeeper.gatekeeper), group=GATEKEEPING)
 
     # 0: commands (private, new, non-forwarded messages only).
     add(CommandHandler("start", registration.start_command, filters=PRIVATE), group=FEATURES)
@@ -103,9 +103,9 @@ def register(application: BotApplication) -> None:
         CommandHandler("pin_reset", pin_feature.pin_reset_command, filters=PRIVATE),
         group=FEATURES,
     )
-    add(CommandHandler("borrar", safety_feature.wipe_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("borrar", panic.wipe_command, filters=PRIVATE), group=FEATURES)
     add(
-        CommandHandler("desvincular", safety_feature.unlink_command, filters=PRIVATE),
+        CommandHandler("desvincular", panic.unlink_command, filters=PRIVATE),
         group=FEATURES,
     )
     # 0: buttons, by callback-data prefix; the data is re-checked inside (M-04).
@@ -120,9 +120,9 @@ def register(application: BotApplication) -> None:
     add(CallbackQueryHandler(alerts.on_approval_button, pattern=r"^appr:"), group=FEATURES)
     add(CallbackQueryHandler(alerts.on_help_button, pattern=r"^help:"), group=FEATURES)
     add(CallbackQueryHandler(alerts.on_follow_up_button, pattern=r"^afu:"), group=FEATURES)
-    add(CallbackQueryHandler(safety_feature.on_wipe_button, pattern=r"^wipe:"), group=FEATURES)
+    add(CallbackQueryHandler(panic.on_wipe_button, pattern=r"^wipe:"), group=FEATURES)
     add(
-        CallbackQueryHandler(safety_feature.on_unlink_button, pattern=r"^unlink:"),
+        CallbackQueryHandler(panic.on_unlink_button, pattern=r"^unlink:"),
         group=FEATURES,
     )
     # 0: private block/unblock notices (R-06); group ones never get here (the bot left).

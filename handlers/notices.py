@@ -31,7 +31,7 @@ from bot.domain.notices import (
     RegistrationsFailing,
     StaffDenials,
 )
-from handlers import membership, safety
+from handlers import membership, panic
 from handlers.alerts import renderers as alerts
 from handlers.notifier import Rendered, RendererTable, renders
 
@@ -55,9 +55,9 @@ def renderer_table() -> RendererTable:
             renders(StaffDenials, membership.render_denials),
             renders(IntakeConflict, membership.render_intake_conflict),
             # Notes to coordinators about a member's safety (M-05, M-13).
-            renders(DuressPinUsed, safety.render_coercion),
-            renders(MemberUnlinked, safety.render_unlinked),
-            renders(PinLocked, safety.render_pin_locked),
+            renders(DuressPinUsed, panic.render_coercion),
+            renders(MemberUnlinked, panic.render_unlinked),
+            renders(PinLocked, panic.render_pin_locked),
             # Safety alerts (issue #12).
             renders(AlertSent, alerts.render_alert),
             renders(AlertTallyChanged, alerts.render_tally),

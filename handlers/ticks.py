@@ -19,7 +19,7 @@ from datetime import time, timedelta
 from typing import Any
 
 from bot.domain.health import BEAT_EVERY_S
-from handlers import alerts, jobs, safety
+from handlers import alerts, jobs, panic
 from handlers.context import BotApplication, BotContext
 from handlers.heartbeat import heartbeat_tick
 from handlers.transport.polling import PollingRequest
@@ -78,7 +78,7 @@ def table(polling: PollingRequest | None = None) -> tuple[Tick, ...]:
         # Unlinks due after a duress PIN (at most this late), old ids purged (M-13b, R-09).
         Tick(
             SAFETY_JOB,
-            safety.safety_tick,
+            panic.safety_tick,
             every=timedelta(seconds=60),
             misfire_grace=timedelta(seconds=120),
         ),
