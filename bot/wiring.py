@@ -30,6 +30,7 @@ from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
 from bot.services.retention import RetentionService
 from bot.services.safety import InboundLimiter, SafetyService
+from bot.services.schedules import ScheduleService
 from bot.services.vigilance import DenialWatch, IntakeAlarm, InviteAlarm
 from bot.version import installed_version
 from storage.alerts import SqliteAlertRepository
@@ -50,6 +51,7 @@ from storage.outbox import SqliteOutbox, SqliteRecipientDirectory
 from storage.pin import SqlitePinRepository
 from storage.regions import SqliteRegionRepository
 from storage.retention import SqliteRetentionStore
+from storage.schedules import SqliteScheduleRepository
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -257,6 +259,16 @@ async def open_wiring(
             host=socket.gethostname(),
             version=installed_version(),
             poll_timeout_s=settings.poll_timeout,
+        ),
+        schedules=ScheduleService(
+            schedules=SqliteScheduleRepository(db, keys),
+            members=members,
+            claims=claims,
+            outbox=outbox,
+            audit=audit,
+            uow=db,
+            clock=clock,
+            quiet_hours=settings.quiet_hours,
         ),
     )
     return Wiring(db=db, keys=keys, services=services)

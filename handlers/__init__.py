@@ -22,6 +22,7 @@ from handlers import (
     membership,
     menus,
     registration,
+    schedules,
     send,
     ticks,
 )
@@ -104,6 +105,11 @@ def register(application: BotApplication) -> None:
         group=FEATURES,
     )
     add(CallbackQueryHandler(alerts.on_alert_compose_button, pattern=r"^alert:"), group=FEATURES)
+    # Check-in answers (issue #15.4).
+    add(
+        CallbackQueryHandler(schedules.on_checkin_button, pattern=r"^chk:(safe|help):"),
+        group=FEATURES,
+    )
     add(CallbackQueryHandler(alerts.on_approval_button, pattern=r"^appr:"), group=FEATURES)
     add(CallbackQueryHandler(alerts.on_help_button, pattern=r"^help:"), group=FEATURES)
     add(CallbackQueryHandler(alerts.on_follow_up_button, pattern=r"^afu:"), group=FEATURES)

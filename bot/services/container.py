@@ -20,6 +20,7 @@ from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
 from bot.services.retention import RetentionService
 from bot.services.safety import SafetyService
+from bot.services.schedules import ScheduleService
 from bot.services.vigilance import IntakeAlarm
 
 
@@ -62,3 +63,5 @@ class Services:
     intake: IntakeAlarm
     #: The running bot's sign of life for ``chaski status`` (written by a job).
     heartbeat: HeartbeatService
+    #: Reminders, check-ins and digests stored as schedules, fired by one tick (issue #15).
+    schedules: ScheduleService

@@ -9,6 +9,7 @@ of sentinel values; a new template must be classified below or this module fails
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -29,7 +30,10 @@ AMOUNT_CENTS = "123456789"
 
 #: Templates whose recipient may be an informant: nothing identifying, ever. The alert's
 #: all clear and the "a coordinator saw your request" note are fixed texts (issue #12.5).
-INFORMANT_TEMPLATES = frozenset({"news", "alert", "alert_all_clear", "alert_help_reach"})
+#: A reminder and a check-in (issue #15) are fixed texts too.
+INFORMANT_TEMPLATES = frozenset(
+    {"news", "alert", "alert_all_clear", "alert_help_reach", "reminder", "checkin"}
+)
 #: Templates that go only to coordinators and administrators (``Role`` checked by the
 #: services that enqueue them). They name the member by codename on purpose: a coordinator
 #: has to know *who* asked for help, blocked the bot, used the duress PIN or was unlinked
@@ -46,6 +50,9 @@ STAFF_CODENAME_TEMPLATES = frozenset(
         "safety_unlinked",
         "safety_pin_locked",
         "staff_denials",
+        "checkin_help",
+        "checkin_late",
+        "checkin_missed",
     }
 )
 #: Staff templates without any name at all (counts, a neutral nudge, the T-06 alarm, the
@@ -96,6 +103,8 @@ SAMPLE: Mapping[str, str] = {
     "total": "3",
     "sent": "2",
     "queued": "1",
+    "occurrence": "5",
+    "missing": json.dumps([CODENAME]),
 }
 
 

@@ -1,0 +1,527 @@
+"""Schedules: turn due occurrences into outbox rows, run check-ins, manage schedules (#15).
+
+The JobQueue is only a clock (R-08): :meth:`ScheduleService.tick` reads what is due from the
+database, and in one transaction per occurrence records it, writes its outbox rows (keys
+``sched:<schedule>:<due>:<member>``) and advances the schedule's ``next_due`` with a
+compare-and-set. A crash before the commit leaves everything as it was (the next tick does
+it again); after it, the occurrence is recorded and ``next_due`` moved on, so nothing is
+sent twice. After downtime every missed occurrence is handled in order, once: sent late if
+still useful (``Schedule.useful_for``), otherwise recorded as expired.
+
+Check-ins (issue #15.4): each recipient has a line per occurrence; *Estoy bien* confirms,
+*Necesito ayuda* reaches the region's coordinators at once as a help escalation (the same
+coalesced outbox rows as an alert's, ``merge="asked"``); when the window closes the
+coordinators are told once who did not confirm; an answer after that is recorded and tells
+them the warning is cleared for that person.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.domain.alerts import QuietHours
+from bot.domain.errors import NotAllowed, NotFound, ValidationError
+from bot.domain.models import Member, Role
+from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
+from bot.domain.ports import AuditLog, ClaimRepository, Clock, MemberRepository, UnitOfWork
+from bot.domain.schedules import (
+    MAX_CATCH_UP,
+    QUIET_KINDS,
+    CheckinAnswer,
+    CheckinRecord,
+    CheckinState,
+    Handled,
+    NewSchedule,
+    Occurrence,
+    OccurrenceState,
+    Schedule,
+    ScheduleError,
+    ScheduleKind,
+    ScheduleRepository,
+    ScheduleState,
+    TargetKind,
+    checkin_correlation,
+)
+from bot.services.authz import Action, authorize, is_allowed
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Outbox templates of this feature; renderers in ``handlers.schedules_render``.
+TEMPLATE_CHECKIN = "checkin"
+TEMPLATE_CHECKIN_HELP = "checkin_help"
+TEMPLATE_CHECKIN_MISSED = "checkin_missed"
+TEMPLATE_CHECKIN_LATE = "checkin_late"
+TEMPLATE_REMINDER = "reminder"
+
+#: Schedules handled per tick (the rest next tick, 30 s later).
+TICK_BATCH = 200
+
+
+def _stamp(when: datetime) -> str:
+    """The occurrence time as it appears in idempotency keys (UTC, to the second)."""
+    return when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class TickReport:
+    """What one tick did: occurrences queued, expired, without recipient; windows closed."""
+
+    queued: int = 0
+    expired: int = 0
+    no_recipient: int = 0
+    warned: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinLine:
+    """One member's state in one check-in occurrence, with their codename."""
+
+    codename: str
+    state: CheckinState
+    late: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleService:
+    """Use cases of schedules; holds ports only (no Telegram, no SQL)."""
+
+    schedules: ScheduleRepository
+    members: MemberRepository
+    claims: ClaimRepository
+    outbox: Outbox
+    audit: AuditLog
+    uow: UnitOfWork
+    clock: Clock
+    quiet_hours: QuietHours | None
+
+    # ------------------------------------------------------------------ managing
+
+    async def _scope(self, schedule: Schedule | NewSchedule) -> frozenset[str]:
+        """The regions a schedule concerns (who may manage it, whose coordinators hear)."""
+        region = await self._region_of(schedule.target_kind, schedule.target)
+        return frozenset({region}) if region else frozenset()
+
+    async def _region_of(self, target_kind: TargetKind, target: str) -> str | None:
+        if target_kind is TargetKind.REGION:
+            return target
+        if target_kind is TargetKind.MEMBER:
+            member = await self.members.get(int(target))
+            return member.region if member else None
+        claim = await self.claims.get(int(target))
+        return claim.region if claim else None
+
+    async def _require(self, actor: Member | None, schedule: Schedule | NewSchedule) -> None:
+        """Coordinators manage schedules of their regions, administrators all (M-04).
+
+        ``actor`` None is the operator's CLI (on the server, like every ``chaski`` command).
+        """
+        if actor is None:
+            return
+        if not is_allowed(actor, Action.MANAGE_SCHEDULES, await self._scope(schedule)):
+            await self._audit(actor, "schedule", "denied", "schedule")
+            raise NotAllowed(Action.MANAGE_SCHEDULES)
+
+    async def _audit(self, actor: Member | None, action: str, result: str, target: str) -> None:
+        await self.audit.record(
+            action=action,
+            result=result,
+            now=self.clock.now(),
+            actor_id=actor.id if actor else None,
+            actor_role=actor.role if actor else None,
+            target=target,
+        )
+
+    async def create(self, actor: Member | None, new: NewSchedule) -> Schedule:
+        """Store a schedule and arm it (its first occurrence at or after now).
+
+        Raises:
+            ValidationError: a malformed rule, or a one-off already in the past.
+            NotAllowed: outside the actor's regions (audited).
+        """
+        try:
+            draft = Schedule(
+                id=0,
+                kind=new.kind,
+                target_kind=new.target_kind,
+                target=new.target,
+                template=new.template,
+                params=dict(new.params),
+                cron=new.cron,
+                run_at=new.run_at,
+                window=new.window,
+                created_by=actor.id if actor else None,
+            )
+            now = self.clock.now()
+            first = draft.first_due(now, self.clock.tz)
+        except ScheduleError as exc:
+            raise ValidationError(str(exc)) from None
+        if first is None or (draft.run_at is not None and first < now):
+            raise ValidationError("the schedule has no occurrence in the future")
+        await self._require(actor, draft)
+        async with self.uow.transaction():
+            stored = await self.schedules.add(
+                Schedule(
+                    id=0,
+                    kind=draft.kind,
+                    target_kind=draft.target_kind,
+                    target=draft.target,
+                    template=draft.template,
+                    params=draft.params,
+                    cron=draft.cron,
+                    run_at=draft.run_at,
+                    window=draft.window,
+                    next_due=first,
+                    created_by=draft.created_by,
+                ),
+                now,
+            )
+            await self._audit(actor, "schedule_create", "ok", f"schedule:{stored.id}")
+        return stored
+
+    async def get(self, actor: Member | None, schedule_id: int) -> Schedule:
+        """A schedule the actor may manage.
+
+        Raises:
+            NotFound: unknown, or outside the actor's regions (one answer for both).
+        """
+        schedule = await self.schedules.get(schedule_id)
+        if schedule is None:
+            raise NotFound("schedule")
+        try:
+            await self._require(actor, schedule)
+        except NotAllowed:
+            raise NotFound("schedule") from None
+        return schedule
+
+    async def list_for(self, actor: Member | None) -> list[Schedule]:
+        """Active and paused schedules the actor may manage, by id."""
+        found = await self.schedules.in_states([ScheduleState.ACTIVE, ScheduleState.PAUSED])
+        if actor is None:
+            return found
+        return [
+            s for s in found if is_allowed(actor, Action.MANAGE_SCHEDULES, await self._scope(s))
+        ]
+
+    async def pause(self, actor: Member | None, schedule_id: int) -> Schedule:
+        """Stop firing until resumed; occurrences while paused are skipped, not caught up."""
+        schedule = await self.get(actor, schedule_id)
+        async with self.uow.transaction():
+            if not await self.schedules.set_state(
+                schedule.id, ScheduleState.PAUSED, self.clock.now()
+            ):
+                raise NotFound("schedule")
+            await self._audit(actor, "schedule_pause", "ok", f"schedule:{schedule.id}")
+        return schedule
+
+    async def resume(self, actor: Member | None, schedule_id: int) -> Schedule:
+        """Fire again from the next occurrence after now (a paused stretch is not caught up)."""
+        schedule = await self.get(actor, schedule_id)
+        now = self.clock.now()
+        next_due = schedule.first_due(now, self.clock.tz) if schedule.recurring else None
+        if not schedule.recurring:
+            next_due = schedule.next_due
+        async with self.uow.transaction():
+            if not await self.schedules.set_state(schedule.id, ScheduleState.ACTIVE, now):
+                raise NotFound("schedule")
+            await self.schedules.set_next_due(schedule.id, next_due, now)
+            await self._audit(actor, "schedule_resume", "ok", f"schedule:{schedule.id}")
+        return schedule
+
+    async def cancel(self, actor: Member | None, schedule_id: int) -> Schedule:
+        """Stop for good; what was already queued for the outbox still goes."""
+        schedule = await self.get(actor, schedule_id)
+        async with self.uow.transaction():
+            if not await self.schedules.set_state(
+                schedule.id, ScheduleState.CANCELLED, self.clock.now()
+            ):
+                raise NotFound("schedule")
+            await self._audit(actor, "schedule_cancel", "ok", f"schedule:{schedule.id}")
+        return schedule
+
+    # ------------------------------------------------------------------ the tick
+
+    async def _recipients(self, schedule: Schedule) -> list[Member]:
+        """Who gets an occurrence now: read at each occurrence, so an unlink is respected."""
+        if schedule.target_kind is TargetKind.REGION:
+            return await self.members.in_regions([schedule.target], [Role.INFORMANT])
+        member_id: int | None
+        if schedule.target_kind is TargetKind.MEMBER:
+            member_id = int(schedule.target)
+        else:
+            claim = await self.claims.get(int(schedule.target))
+            member_id = claim.member_id if claim else None
+        member = await self.members.get(member_id) if member_id is not None else None
+        return [member] if member is not None and member.active else []
+
+    def _release(self, schedule: Schedule, when: datetime) -> datetime:
+        """When a row may leave: quiet hours defer reminders and digests, never check-ins."""
+        if schedule.kind in QUIET_KINDS and self.quiet_hours is not None:
+            held = self.quiet_hours.release(when, self.clock.tz)
+            if held is not None:
+                return held
+        return when
+
+    async def tick(self) -> TickReport:
+        """Handle every due occurrence once, then tell coordinators of closed check-ins."""
+        queued = expired = nobody = 0
+        for schedule in await self.schedules.due(self.clock.now(), TICK_BATCH):
+            done = await self._catch_up(schedule)
+            queued += done.queued
+            expired += done.expired
+            nobody += done.no_recipient
+        warned = await self.close_windows()
+        if queued or expired or nobody or warned:
+            _LOGGER.info(
+                "Schedules tick: %d occurrence(s) queued, %d expired, %d without recipient,"
+                " %d check-in window(s) closed",
+                queued,
+                expired,
+                nobody,
+                warned,
+            )
+        return TickReport(queued=queued, expired=expired, no_recipient=nobody, warned=warned)
+
+    async def _catch_up(self, schedule: Schedule) -> TickReport:
+        """Every occurrence of ``schedule`` up to now, oldest first, one transaction each."""
+        counts = dict.fromkeys(OccurrenceState, 0)
+        due = schedule.next_due
+        for _ in range(MAX_CATCH_UP):
+            now = self.clock.now()
+            if due is None or due > now:
+                break
+            following = schedule.due_after(due, self.clock.tz)
+            final = ScheduleState.ACTIVE if following is not None else ScheduleState.DONE
+            try:
+                async with self.uow.transaction():
+                    state = await self._handle(schedule, due, now)
+                    if not await self.schedules.advance(schedule.id, due, following, final, now):
+                        # Paused, cancelled or advanced meanwhile: undo this occurrence.
+                        raise _Moved  # noqa: TRY301 - rolls the transaction back
+            except _Moved:
+                break
+            counts[state] += 1
+            due = following
+        return TickReport(
+            queued=counts[OccurrenceState.QUEUED],
+            expired=counts[OccurrenceState.EXPIRED],
+            no_recipient=counts[OccurrenceState.NO_RECIPIENT],
+        )
+
+    async def _handle(self, schedule: Schedule, due: datetime, now: datetime) -> OccurrenceState:
+        """Record one occurrence and write its rows (inside the caller's transaction)."""
+        if now - due > schedule.useful_for():
+            await self.schedules.record(schedule.id, Handled(due, OccurrenceState.EXPIRED), now)
+            return OccurrenceState.EXPIRED
+        recipients = await self._recipients(schedule)
+        if not recipients:
+            await self.schedules.record(
+                schedule.id, Handled(due, OccurrenceState.NO_RECIPIENT), now
+            )
+            return OccurrenceState.NO_RECIPIENT
+        checkin = schedule.kind is ScheduleKind.CHECKIN
+        window_ends = now + schedule.response_window if checkin else None
+        occurrence_id = await self.schedules.record(
+            schedule.id,
+            Handled(
+                due,
+                OccurrenceState.QUEUED,
+                member_ids=[m.id for m in recipients],
+                window_ends=window_ends,
+            ),
+            now,
+        )
+        if occurrence_id is None:  # recorded by an earlier run: its rows exist already
+            return OccurrenceState.QUEUED
+        release = self._release(schedule, max(now, due))
+        params = dict(schedule.params) | {
+            "schedule": str(schedule.id),
+            "occurrence": str(occurrence_id),
+        }
+        await self.outbox.enqueue_many(
+            [
+                OutboxMessage(
+                    idempotency_key=f"sched:{schedule.id}:{_stamp(due)}:{member.id}",
+                    kind=schedule.outbox_kind,
+                    member_id=member.id,
+                    template=schedule.template,
+                    params=params,
+                    correlation=(
+                        checkin_correlation(occurrence_id) if checkin else f"sched:{occurrence_id}"
+                    ),
+                    not_before=release if release > now else None,
+                    expires_at=window_ends,
+                )
+                for member in recipients
+            ]
+        )
+        return OccurrenceState.QUEUED
+
+    # ------------------------------------------------------------------ check-ins
+
+    async def _helpers(self, region: str | None) -> list[Member]:
+        """The region's coordinators; administrators if it has none (never nobody)."""
+        found = await self.members.in_regions([region], [Role.COORDINATOR]) if region else []
+        if found:
+            return found
+        return [m for m in await self.members.list_all() if m.role is Role.ADMIN and m.active]
+
+    async def _occurrence_region(
+        self, occurrence: Occurrence, member: Member | None
+    ) -> str | None:
+        schedule = await self.schedules.get(occurrence.schedule_id)
+        if schedule is not None and schedule.target_kind is TargetKind.REGION:
+            return schedule.target
+        return member.region if member else None
+
+    async def close_windows(self) -> int:
+        """Tell the coordinators, once per occurrence, who did not confirm in time."""
+        closed = 0
+        now = self.clock.now()
+        for occurrence in await self.schedules.windows_closed(now, TICK_BATCH):
+            async with self.uow.transaction():
+                if not await self.schedules.mark_warned(occurrence.id, now):
+                    continue
+                closed += 1
+                lines = await self._lines(occurrence, now)
+                missing = [ln.codename for ln in lines if ln.state is CheckinState.NOT_CONFIRMED]
+                unreachable = [ln.codename for ln in lines if ln.state is CheckinState.UNREACHABLE]
+                if not missing and not unreachable:
+                    continue
+                region = await self._occurrence_region(occurrence, None)
+                if region is None:
+                    first = await self.members.get(
+                        (await self.schedules.checkins(occurrence.id))[0].member_id
+                    )
+                    region = first.region if first else None
+                await self.outbox.enqueue_many(
+                    [
+                        OutboxMessage(
+                            idempotency_key=f"checkin-missed:{occurrence.id}:{helper.id}",
+                            kind=OutboxKind.CHECKIN,
+                            member_id=helper.id,
+                            template=TEMPLATE_CHECKIN_MISSED,
+                            params={
+                                "occurrence": str(occurrence.id),
+                                "schedule": str(occurrence.schedule_id),
+                                "missing": json.dumps(missing),
+                                "unreachable": json.dumps(unreachable),
+                            },
+                            correlation=f"checkin-missed:{occurrence.id}",
+                        )
+                        for helper in await self._helpers(region)
+                    ]
+                )
+        return closed
+
+    async def _lines(self, occurrence: Occurrence, now: datetime) -> list[CheckinLine]:
+        records: Sequence[CheckinRecord] = await self.schedules.checkins(occurrence.id)
+        names: Mapping[int, str] = {}
+        lines = []
+        for record in records:
+            if record.member_id not in names:
+                member = await self.members.get(record.member_id)
+                names = {**names, record.member_id: member.codename if member else "?"}
+            lines.append(
+                CheckinLine(
+                    codename=names[record.member_id],
+                    state=record.state(now, occurrence.window_ends),
+                    late=record.late,
+                )
+            )
+        return lines
+
+    async def answer_checkin(
+        self, member: Member, occurrence_id: int, answer: CheckinAnswer
+    ) -> bool:
+        """Record *Estoy bien* / *Necesito ayuda*; help is escalated at once.
+
+        Returns whether anything changed (a repeated press changes nothing).
+
+        Raises:
+            NotAllowed: the member is not active.
+            NotFound: the member was not asked in this occurrence (forged callback, T-10).
+        """
+        authorize(member, Action.ANSWER_CHECKIN)
+        occurrence = await self.schedules.occurrence(occurrence_id)
+        if occurrence is None or occurrence.window_ends is None:
+            await self._audit(member, "checkin_answer", "denied", f"occurrence:{occurrence_id}")
+            raise NotFound("checkin")
+        now = self.clock.now()
+        late = now >= occurrence.window_ends
+        async with self.uow.transaction():
+            changed = await self.schedules.answer(occurrence_id, member.id, answer, now, late)
+            if changed is None:
+                await self._audit(
+                    member, "checkin_answer", "denied", f"occurrence:{occurrence_id}"
+                )
+                raise NotFound("checkin")
+            if not changed:
+                return False
+            await self._audit(member, "checkin_answer", str(answer), f"occurrence:{occurrence_id}")
+            region = await self._occurrence_region(occurrence, member)
+            helpers = await self._helpers(region)
+            if answer is CheckinAnswer.HELP:
+                await self.outbox.enqueue_many(
+                    [
+                        OutboxMessage(
+                            idempotency_key=f"checkin-help:{occurrence_id}:{member.id}:{h.id}",
+                            kind=OutboxKind.HELP,
+                            member_id=h.id,
+                            template=TEMPLATE_CHECKIN_HELP,
+                            params={
+                                "occurrence": str(occurrence_id),
+                                "codename": member.codename,
+                                "asked": json.dumps({str(member.id): member.codename}),
+                            },
+                            # One escalation waiting per coordinator and occurrence, uniting
+                            # everybody who asked meanwhile (as an alert's help, issue #13).
+                            correlation=f"checkin-help:{occurrence_id}:{h.id}",
+                            merge="asked",
+                        )
+                        for h in helpers
+                    ]
+                )
+            elif late and occurrence.warned_at is not None:
+                await self.outbox.enqueue_many(
+                    [
+                        OutboxMessage(
+                            idempotency_key=f"checkin-late:{occurrence_id}:{member.id}:{h.id}",
+                            kind=OutboxKind.CHECKIN,
+                            member_id=h.id,
+                            template=TEMPLATE_CHECKIN_LATE,
+                            params={
+                                "occurrence": str(occurrence_id),
+                                "codename": member.codename,
+                            },
+                            correlation=f"checkin-late:{occurrence_id}",
+                        )
+                        for h in helpers
+                    ]
+                )
+        return True
+
+    async def checkin_states(
+        self, actor: Member | None, schedule_id: int, limit: int = 5
+    ) -> list[tuple[Occurrence, list[CheckinLine]]]:
+        """The newest occurrences of a check-in schedule with each member's state (audited)."""
+        schedule = await self.get(actor, schedule_id)
+        now = self.clock.now()
+        result = [
+            (occurrence, await self._lines(occurrence, now))
+            for occurrence in await self.schedules.occurrences(schedule.id, limit)
+        ]
+        await self._audit(actor, "checkin_states", "ok", f"schedule:{schedule.id}")
+        return result
+
+
+class _Moved(Exception):
+    """The schedule changed under the tick (paused, cancelled): roll the occurrence back."""
+
+
+def window_of(hours: float) -> timedelta:
+    """A response window in hours, as typed by a coordinator or the CLI."""
+    return timedelta(hours=hours)

@@ -1,0 +1,162 @@
+"""How the outbox rows of schedules look (issue #15): every renderer of the feature, here.
+
+All of them in one module, with the parameters each one reads listed in ``PARAMS``, so the
+rows can move to typed notices in one place. Texts are neutral on a lock screen (T-22): a
+reminder says only that there is one (the informant reads what it is about with
+``/recordatorios``, behind the bot's usual deletion), a check-in asks "are you well?".
+Every interpolated value is escaped (M-09).
+"""
+
+from __future__ import annotations
+
+import gettext
+import html
+import json
+from collections.abc import Mapping, Sequence
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.domain.models import Lang
+from bot.services.schedules import (
+    TEMPLATE_CHECKIN,
+    TEMPLATE_CHECKIN_HELP,
+    TEMPLATE_CHECKIN_LATE,
+    TEMPLATE_CHECKIN_MISSED,
+    TEMPLATE_REMINDER,
+)
+from handlers.notifier import Rendered, register_template
+
+#: The parameters each renderer reads (the schedule tick adds ``schedule`` and
+#: ``occurrence`` to every row of an occurrence).
+PARAMS: Mapping[str, tuple[str, ...]] = {
+    TEMPLATE_REMINDER: ("schedule", "occurrence"),
+    TEMPLATE_CHECKIN: ("schedule", "occurrence"),
+    TEMPLATE_CHECKIN_HELP: ("occurrence", "codename", "asked"),
+    TEMPLATE_CHECKIN_MISSED: ("occurrence", "schedule", "missing", "unreachable"),
+    TEMPLATE_CHECKIN_LATE: ("occurrence", "codename"),
+}
+
+#: Callback data of a check-in's buttons: ``chk:safe:<occurrence>`` / ``chk:help:<occurrence>``.
+CHECKIN_CALLBACK = "chk"
+
+
+def _names(raw: str) -> list[str]:
+    """A JSON list (or object's values) of codenames, escaped; [] when malformed."""
+    try:
+        decoded = json.loads(raw or "[]")
+    except ValueError:
+        return []
+    values = decoded.values() if isinstance(decoded, dict) else decoded
+    if not isinstance(values, Sequence) and not isinstance(decoded, dict):
+        return []
+    return sorted(html.escape(str(value)) for value in values)
+
+
+def render_reminder(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """A reminder as the lock screen shows it: that there is one, nothing about what."""
+    del lang, params
+    # Translators: aviso en la pantalla bloqueada: no debe decir de qué trata (cita, pago,
+    # documento). /recordatorios es un comando: no se traduce.
+    return Rendered(t.gettext("Tienes un recordatorio. Escribe /recordatorios para verlo."))
+
+
+def checkin_keyboard(t: gettext.NullTranslations, occurrence: str) -> InlineKeyboardMarkup:
+    """*Estoy bien* / *Necesito ayuda*, one per row (as an alert's answer buttons)."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t.pgettext("botón", "Estoy bien"),
+                    callback_data=f"{CHECKIN_CALLBACK}:safe:{occurrence}",
+                )
+            ],
+            [
+                InlineKeyboardButton(
+                    t.pgettext("botón", "Necesito ayuda"),
+                    callback_data=f"{CHECKIN_CALLBACK}:help:{occurrence}",
+                )
+            ],
+        ]
+    )
+
+
+def render_checkin(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]) -> Rendered:
+    """A safety check-in: the question and the two answer buttons."""
+    del lang
+    # Translators: [bilingüe] control de seguridad programado; debajo van los botones
+    # «Estoy bien» y «Necesito ayuda».
+    text = t.gettext("Control de seguridad: ¿estás bien? Responde con un botón.")
+    return Rendered(text, reply_markup=checkin_keyboard(t, params.get("occurrence", "0")))
+
+
+def render_checkin_help(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """To a coordinator: who asked for help in a check-in (coalesced while waiting)."""
+    del lang
+    names = _names(params.get("asked", "")) or [html.escape(params.get("codename", "?"))]
+    # Translators: se envía a un coordinador. {codenames} son seudónimos separados por comas,
+    # {occurrence} el número del control de seguridad.
+    text = t.gettext("Pidió ayuda en el control de seguridad n.º {occurrence}: {codenames}.")
+    return Rendered(
+        "<b>"
+        + text.format(
+            occurrence=html.escape(params.get("occurrence", "?")), codenames=", ".join(names)
+        )
+        + "</b>"
+    )
+
+
+def render_checkin_missed(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """To a coordinator, once per occurrence: who did not confirm, who was unreachable."""
+    del lang
+    occurrence = html.escape(params.get("occurrence", "?"))
+    lines = []
+    missing = _names(params.get("missing", ""))
+    unreachable = _names(params.get("unreachable", ""))
+    if missing:
+        # Translators: se envía a un coordinador cuando pasó el plazo de respuesta.
+        # {occurrence} es un número, {codenames} seudónimos separados por comas.
+        lines.append(
+            t.gettext(
+                "Control de seguridad n.º {occurrence}: no confirmaron a tiempo: {codenames}."
+            ).format(occurrence=occurrence, codenames=", ".join(missing))
+        )
+    if unreachable:
+        # Translators: se envía a un coordinador. {codenames} son seudónimos de personas a
+        # las que el control no llegó (bloquearon el bot o falló el envío).
+        lines.append(
+            t.gettext(
+                "Control de seguridad n.º {occurrence}: no se pudo llegar a: {codenames}."
+            ).format(occurrence=occurrence, codenames=", ".join(unreachable))
+        )
+    return Rendered("\n".join(lines))
+
+
+def render_checkin_late(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """To a coordinator: someone reported as not confirmed answered after the window."""
+    del lang
+    # Translators: se envía a un coordinador. {codename} es un seudónimo, {occurrence} el
+    # número del control de seguridad. Anula el aviso de que no había confirmado.
+    text = t.gettext(
+        "{codename} respondió tarde al control de seguridad n.º {occurrence}: está bien."
+    )
+    return Rendered(
+        text.format(
+            codename=html.escape(params.get("codename", "?")),
+            occurrence=html.escape(params.get("occurrence", "?")),
+        )
+    )
+
+
+register_template(TEMPLATE_REMINDER, render_reminder)
+register_template(TEMPLATE_CHECKIN, render_checkin)
+register_template(TEMPLATE_CHECKIN_HELP, render_checkin_help)
+register_template(TEMPLATE_CHECKIN_MISSED, render_checkin_missed)
+register_template(TEMPLATE_CHECKIN_LATE, render_checkin_late)

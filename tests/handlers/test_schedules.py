@@ -1,0 +1,339 @@
+"""Schedules end to end (issue #15): real application, fake Bot API, real SQLite, test clock.
+
+The schedules tick is called by hand (as the JobQueue would, at the clock the test set); the
+outbox sender of the running application delivers what it queued. Restarts stop one
+application and start another over the same database and fake server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.app import ALLOWED_UPDATES, build_application
+from bot.config import Settings
+from bot.domain.models import Role
+from bot.domain.schedules import CheckinState, NewSchedule, ScheduleKind, TargetKind
+from bot.services.schedules import TEMPLATE_CHECKIN, TEMPLATE_REMINDER
+from tests.conftest import TOKEN, RunningBot, ServedFake, TestClock, seed_region
+from tests.fakes.bot_api import FakeBotApi
+from tests.handlers.test_outbox_sender import BLOCKED, all_in, db_of, link, rows, until
+
+PUMA, CONDOR, JEFE = 7501, 7502, 7503
+CHECKIN = "Control de seguridad: ¿estás bien? Responde con un botón."
+REMINDER = "Tienes un recordatorio. Escribe /recordatorios para verlo."
+#: 19:00 in Lima is 00:00 UTC the next day (Lima keeps UTC-5 all year).
+LIMA_19 = datetime(2026, 3, 15, 0, 0, tzinfo=UTC)
+
+
+@asynccontextmanager
+async def bot_process(
+    server: ServedFake, tmp_path: Path, clock: TestClock
+) -> AsyncIterator[RunningBot]:
+    """One bot process over the shared database and fake server (to test restarts)."""
+    settings = Settings(
+        bot_token=TOKEN,
+        base_url=server.base_url,
+        database_path=tmp_path / "db" / "chaski.sqlite3",
+        key_dir=tmp_path / "keys",
+        per_chat_interval=0.0,
+        timezone=clock.zone,
+    )
+    app = build_application(settings, clock=clock)
+    await app.initialize()
+    assert app.post_init is not None
+    await app.post_init(app)
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0, timeout=1, allowed_updates=ALLOWED_UPDATES)
+    await app.start()
+    try:
+        yield RunningBot(app, server.fake, clock)
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        if app.post_shutdown is not None:
+            await app.post_shutdown(app)
+        await app.shutdown()
+
+
+async def people(bot: RunningBot, tmp_path: Path) -> dict[str, int]:
+    """Two informants and a coordinator of Pichari; member ids by codename."""
+    await seed_region(bot.services)
+    return {
+        "Puma": await link(bot, tmp_path, "Puma", PUMA),
+        "Condor": await link(bot, tmp_path, "Condor", CONDOR),
+        "Jefe": await link(bot, tmp_path, "Jefe", JEFE, role=Role.COORDINATOR),
+    }
+
+
+async def checkin(bot: RunningBot, rule: str = "0 19 * * *", hours: float = 2) -> int:
+    schedule = await bot.services.schedules.create(
+        None,
+        NewSchedule(
+            kind=ScheduleKind.CHECKIN,
+            target_kind=TargetKind.REGION,
+            target="Pichari",
+            template=TEMPLATE_CHECKIN,
+            cron=rule,
+            window=timedelta(hours=hours),
+        ),
+    )
+    return schedule.id
+
+
+async def reminder(bot: RunningBot, member_id: int, rule: str) -> int:
+    schedule = await bot.services.schedules.create(
+        None,
+        NewSchedule(
+            kind=ScheduleKind.REMINDER,
+            target_kind=TargetKind.MEMBER,
+            target=str(member_id),
+            template=TEMPLATE_REMINDER,
+            cron=rule,
+        ),
+    )
+    return schedule.id
+
+
+async def occurrences(bot: RunningBot, schedule_id: int) -> list[tuple[str, str]]:
+    """``(due_at, state)`` of a schedule's recorded occurrences, oldest first."""
+    found = await db_of(bot).fetchall(
+        "SELECT due_at, state FROM schedule_occurrences WHERE schedule_id = ? ORDER BY due_at",
+        (schedule_id,),
+    )
+    return [(r[0], r[1]) for r in found]
+
+
+async def states(bot: RunningBot, schedule_id: int) -> dict[str, CheckinState]:
+    """Each member's state in the newest occurrence of a check-in schedule."""
+    ((_, lines), *_) = await bot.services.schedules.checkin_states(None, schedule_id)
+    return {line.codename: line.state for line in lines}
+
+
+async def test_daily_checkin_in_lima_reaches_the_region_at_local_time(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    bot = running_bot
+    await people(bot, tmp_path)
+    schedule_id = await checkin(bot)
+
+    bot.clock.set(LIMA_19 - timedelta(minutes=1))
+    await bot.services.schedules.tick()
+    assert await occurrences(bot, schedule_id) == []
+
+    bot.clock.set(LIMA_19)
+    await bot.services.schedules.tick()
+    await until(bot, all_in(bot, "sched:", "sent"))
+
+    for chat in (PUMA, CONDOR):
+        (call,) = bot.fake.sent(chat)
+        assert call.params["text"] == CHECKIN
+        buttons = call.params["reply_markup"]["inline_keyboard"]
+        assert [row[0]["text"] for row in buttons] == ["Estoy bien", "Necesito ayuda"]
+    assert bot.fake.sent(JEFE) == []
+    assert await occurrences(bot, schedule_id) == [("2026-03-15T00:00:00+00:00", "queued")]
+
+
+async def press(bot: RunningBot, chat: int, answer: str) -> None:
+    call = bot.fake.sent(chat)[0]
+    data = call.params["reply_markup"]["inline_keyboard"][0 if answer == "safe" else 1][0]
+    # The check-in is the first message the bot sent to this chat.
+    first = min(bot.fake.live_messages(chat))
+    bot.fake.push_callback(chat, data["callback_data"], message_id=first)
+    await bot.settle()
+
+
+async def test_checkin_answered_missed_and_answered_after_the_window(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    bot = running_bot
+    await people(bot, tmp_path)
+    schedule_id = await checkin(bot)
+    bot.clock.set(LIMA_19)
+    await bot.services.schedules.tick()
+    await until(bot, all_in(bot, "sched:", "sent"))
+
+    await press(bot, PUMA, "safe")
+    assert await states(bot, schedule_id) == {
+        "Puma": CheckinState.CONFIRMED,
+        "Condor": CheckinState.WAITING,
+    }
+
+    # The window closes: the coordinator is told once, with who.
+    bot.clock.advance(timedelta(hours=2))
+    await bot.services.schedules.tick()
+    await bot.services.schedules.tick()
+    await until(bot, all_in(bot, "checkin-missed:", "sent"))
+    (warning,) = bot.fake.sent(JEFE)
+    assert "no confirmaron a tiempo: Condor." in warning.params["text"]
+    assert await states(bot, schedule_id) == {
+        "Puma": CheckinState.CONFIRMED,
+        "Condor": CheckinState.NOT_CONFIRMED,
+    }
+
+    # A late answer is recorded and clears the warning.
+    bot.clock.advance(timedelta(minutes=30))
+    await press(bot, CONDOR, "safe")
+    await until(bot, all_in(bot, "checkin-late:", "sent"))
+    assert "Condor respondió tarde" in bot.fake.sent(JEFE)[-1].params["text"]
+    assert (await states(bot, schedule_id))["Condor"] is CheckinState.CONFIRMED
+
+
+async def test_checkin_help_reaches_the_coordinator_at_once(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    bot = running_bot
+    await people(bot, tmp_path)
+    schedule_id = await checkin(bot)
+    bot.clock.set(LIMA_19)
+    await bot.services.schedules.tick()
+    await until(bot, all_in(bot, "sched:", "sent"))
+
+    await press(bot, PUMA, "help")
+
+    await until(bot, all_in(bot, "checkin-help:", "sent"))
+    (call,) = bot.fake.sent(JEFE)
+    assert "Pidió ayuda en el control de seguridad" in call.params["text"]
+    assert "Puma" in call.params["text"]
+    assert (await states(bot, schedule_id))["Puma"] is CheckinState.NEEDS_HELP
+
+
+async def test_a_forged_checkin_answer_changes_nothing(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    bot = running_bot
+    await people(bot, tmp_path)
+    await checkin(bot)
+    bot.clock.set(LIMA_19)
+    await bot.services.schedules.tick()
+    await until(bot, all_in(bot, "sched:", "sent"))
+
+    # The coordinator was not asked in this check-in: their "answer" is refused.
+    bot.fake.push_callback(JEFE, "chk:help:1", message_id=1)
+    await bot.settle()
+    assert await rows(bot, "checkin-help:") == []
+
+
+async def test_blocked_informant_is_unreachable_and_reported(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    bot = running_bot
+    await people(bot, tmp_path)
+    schedule_id = await checkin(bot)
+    bot.fake.fail("sendMessage", status=403, description=BLOCKED, chat_id=CONDOR, times=None)
+    bot.clock.set(LIMA_19)
+    await bot.services.schedules.tick()
+    await until(bot, all_in(bot, "sched:", "sent", "blocked"))
+
+    assert (await states(bot, schedule_id))["Condor"] is CheckinState.UNREACHABLE
+    bot.clock.advance(timedelta(hours=2))
+    await bot.services.schedules.tick()
+    await until(bot, all_in(bot, "checkin-missed:", "sent"))
+    text = bot.fake.sent(JEFE)[-1].params["text"]
+    assert "no se pudo llegar a: Condor." in text
+    assert "no confirmaron a tiempo: Puma." in text
+
+
+async def test_downtime_spanning_several_occurrences_handles_each_once(
+    fake_api_server: ServedFake, tmp_path: Path, clock: TestClock
+) -> None:
+    """Down three days: two daily reminders too old (expired), the last sent late, once."""
+    async with bot_process(fake_api_server, tmp_path, clock) as bot:
+        ids = await people(bot, tmp_path)
+        schedule_id = await reminder(bot, ids["Puma"], "0 9 * * *")  # 09:00 Lima = 14:00 UTC
+    clock.advance(timedelta(days=3))  # 2026-03-17 15:00 UTC, 10:00 in Lima
+    async with bot_process(fake_api_server, tmp_path, clock) as bot:
+        await bot.services.schedules.tick()
+        await until(bot, all_in(bot, "sched:", "sent"))
+        await bot.services.schedules.tick()
+        assert await occurrences(bot, schedule_id) == [
+            ("2026-03-15T14:00:00+00:00", "expired"),
+            ("2026-03-16T14:00:00+00:00", "expired"),
+            ("2026-03-17T14:00:00+00:00", "queued"),
+        ]
+        assert [c.params["text"] for c in fake_api_server.fake.sent(PUMA)] == [REMINDER]
+        schedule = await bot.services.schedules.get(None, schedule_id)
+        assert schedule.next_due == datetime(2026, 3, 18, 14, 0, tzinfo=UTC)
+
+
+async def test_restart_in_the_middle_of_a_due_window_loses_and_repeats_nothing(
+    fake_api_server: ServedFake, tmp_path: Path, clock: TestClock
+) -> None:
+    """The occurrence is queued, Telegram fails, the bot restarts: sent once, by the next."""
+    fake: FakeBotApi = fake_api_server.fake
+    clock.set(LIMA_19 - timedelta(minutes=5))
+    async with bot_process(fake_api_server, tmp_path, clock) as bot:
+        ids = await people(bot, tmp_path)
+        schedule_id = await reminder(bot, ids["Puma"], "0 19 * * *")
+        fake.fail("sendMessage", status=502, description="Bad Gateway", chat_id=PUMA)
+        clock.set(LIMA_19 + timedelta(minutes=1))
+        await bot.services.schedules.tick()
+        await until(bot, all_in(bot, "sched:", "errored"))
+    clock.advance(timedelta(minutes=2))
+    async with bot_process(fake_api_server, tmp_path, clock) as bot:
+        await bot.services.schedules.tick()
+        await until(bot, all_in(bot, "sched:", "sent"))
+    async with bot_process(fake_api_server, tmp_path, clock) as bot:
+        await bot.services.schedules.tick()
+        assert await occurrences(bot, schedule_id) == [("2026-03-15T00:00:00+00:00", "queued")]
+        assert len(await rows(bot, "sched:")) == 1
+    assert [c.params["text"] for c in fake.sent(PUMA)] == [REMINDER]
+
+
+async def test_quiet_hours_defer_reminders_but_not_checkins(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    bot = running_bot
+    ids = await people(bot, tmp_path)
+    await reminder(bot, ids["Puma"], "0 22 * * *")  # 22:00 Lima: inside the default 21-6
+    await checkin(bot, "0 22 * * *")
+    bot.clock.set(datetime(2026, 3, 15, 3, 0, tzinfo=UTC))  # 22:00 in Lima
+    await bot.services.schedules.tick()
+    await bot.fake.wait_for_call("sendMessage", chat_id=PUMA, count=1)
+    assert [c.params["text"] for c in bot.fake.sent(PUMA)] == [CHECKIN]
+
+    # 06:00 in Lima: the reminder leaves, late but not dropped.
+    bot.clock.set(datetime(2026, 3, 15, 11, 0, tzinfo=UTC))
+    bot.services.outbox_sender.wake()
+    await until(bot, all_in(bot, "sched:", "sent"))
+    assert [c.params["text"] for c in bot.fake.sent(PUMA)] == [CHECKIN, REMINDER]
+
+
+async def test_a_schedule_whose_member_was_unlinked_sends_nothing(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    bot = running_bot
+    ids = await people(bot, tmp_path)
+    schedule_id = await reminder(bot, ids["Puma"], "0 19 * * *")
+    bot.fake.push_message(PUMA, "/borrar")
+    await bot.settle()
+    bot.fake.push_callback(PUMA, "wipe:yes", message_id=bot.last_message_id(PUMA))
+    await bot.settle()
+    before = len(bot.fake.sent(PUMA))
+
+    bot.clock.set(LIMA_19)
+    await bot.services.schedules.tick()
+
+    assert await occurrences(bot, schedule_id) == [("2026-03-15T00:00:00+00:00", "no_recipient")]
+    assert await rows(bot, "sched:") == []
+    assert len(bot.fake.sent(PUMA)) == before
+
+
+async def test_another_zone_follows_its_daylight_saving(
+    fake_api_server: ServedFake, tmp_path: Path, clock: TestClock
+) -> None:
+    """Madrid moves its clocks on 2026-03-29: 19:00 local is 18:00 UTC, then 17:00 UTC."""
+    clock.zone = ZoneInfo("Europe/Madrid")
+    clock.set(datetime(2026, 3, 28, 12, 0, tzinfo=UTC))
+    async with bot_process(fake_api_server, tmp_path, clock) as bot:
+        ids = await people(bot, tmp_path)
+        schedule_id = await reminder(bot, ids["Puma"], "0 19 * * *")
+        clock.set(datetime(2026, 3, 29, 17, 30, tzinfo=UTC))
+        await bot.services.schedules.tick()
+        assert await occurrences(bot, schedule_id) == [
+            ("2026-03-28T18:00:00+00:00", "expired"),
+            ("2026-03-29T17:00:00+00:00", "queued"),
+        ]
