@@ -269,6 +269,7 @@ async def open_wiring(
             uow=db,
             clock=clock,
             quiet_hours=settings.quiet_hours,
+            regions=regions,
         ),
     )
     return Wiring(db=db, keys=keys, services=services)

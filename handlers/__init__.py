@@ -84,6 +84,17 @@ def register(application: BotApplication) -> None:
     )
     add(CommandHandler("aprobar", alerts.approve_command, filters=PRIVATE), group=FEATURES)
     add(CommandHandler("alertas", alerts.alerts_command, filters=PRIVATE), group=FEATURES)
+    # Schedules (issue #15): the informant's reminders; coordinators' check-ins, reminders, list.
+    add(
+        CommandHandler("recordatorios", schedules.reminders_command, filters=PRIVATE),
+        group=FEATURES,
+    )
+    add(CommandHandler("recordar", schedules.remind_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("control", schedules.checkin_command, filters=PRIVATE), group=FEATURES)
+    add(
+        CommandHandler("programados", schedules.scheduled_command, filters=PRIVATE),
+        group=FEATURES,
+    )
     # PIN (M-05, M-13b) and the panic buttons (M-13a, M-13c).
     add(CommandHandler("pin", pin_feature.pin_command, filters=PRIVATE), group=FEATURES)
     add(CommandHandler("pin_duress", pin_feature.duress_command, filters=PRIVATE), group=FEATURES)
@@ -111,6 +122,7 @@ def register(application: BotApplication) -> None:
         group=FEATURES,
     )
     add(CallbackQueryHandler(alerts.on_approval_button, pattern=r"^appr:"), group=FEATURES)
+    add(CallbackQueryHandler(schedules.on_schedule_button, pattern=r"^sch:"), group=FEATURES)
     add(CallbackQueryHandler(alerts.on_help_button, pattern=r"^help:"), group=FEATURES)
     add(CallbackQueryHandler(alerts.on_follow_up_button, pattern=r"^afu:"), group=FEATURES)
     add(CallbackQueryHandler(safety_feature.on_wipe_button, pattern=r"^wipe:"), group=FEATURES)

@@ -34,6 +34,12 @@ _SELECT = (
     "SELECT id, kind, target_kind, target, template, params_enc, cron, run_at, window_s,"
     " state, next_due, created_by, created_at FROM schedules"
 )
+#: A member's schedules: aimed at them, or at one of their claims.
+_FOR_MEMBER = (
+    " WHERE (target_kind = 'member' AND target = ?)"
+    " OR (target_kind = 'claim' AND target IN"
+    "   (SELECT CAST(id AS TEXT) FROM claims WHERE member_id = ?)) ORDER BY id"
+)
 _OCC_SELECT = (
     "SELECT id, schedule_id, due_at, state, recipients, window_ends, warned_at"
     " FROM schedule_occurrences"
@@ -131,6 +137,14 @@ class SqliteScheduleRepository:
         rows = await self.db.fetchall(
             f"{_SELECT} WHERE state IN ({marks}) ORDER BY id",
             tuple(str(state) for state in states),
+        )
+        return [self._schedule(row) for row in rows]
+
+    async def for_member(self, member_id: int) -> list[Schedule]:
+        """Schedules aimed at one member directly or through one of their claims."""
+        rows = await self.db.fetchall(
+            f"{_SELECT}{_FOR_MEMBER}",
+            (str(member_id), member_id),
         )
         return [self._schedule(row) for row in rows]
 

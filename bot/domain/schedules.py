@@ -260,6 +260,9 @@ class ScheduleRepository(Protocol):
     async def in_states(self, states: Sequence[ScheduleState]) -> list[Schedule]:
         """Schedules in ``states``, by id."""
 
+    async def for_member(self, member_id: int) -> list[Schedule]:
+        """Schedules aimed at one member directly or through one of their claims."""
+
     async def due(self, now: datetime, limit: int) -> list[Schedule]:
         """Active schedules whose ``next_due`` has come, oldest first."""
 

@@ -35,6 +35,7 @@ class Action(StrEnum):
     UNLINK_MEMBER = "unlink_member"
     RESET_PIN = "reset_pin"
     MANAGE_SCHEDULES = "manage_schedules"
+    VIEW_OWN_REMINDERS = "view_own_reminders"
 
 
 #: Actions any active member may take about themselves.
@@ -45,6 +46,7 @@ _SELF_ACTIONS = frozenset(
         Action.ANSWER_ALERT,
         Action.SET_PIN,
         Action.WIPE_SELF,
+        Action.VIEW_OWN_REMINDERS,
     }
 )
 #: The duress PIN's decoy is an empty claim list, which only informants have (M-13b).

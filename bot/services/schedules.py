@@ -25,10 +25,19 @@ from datetime import UTC, datetime, timedelta
 
 from bot.domain.alerts import QuietHours
 from bot.domain.errors import NotAllowed, NotFound, ValidationError
-from bot.domain.models import Member, Role
+from bot.domain.models import Member, Region, Role
 from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
-from bot.domain.ports import AuditLog, ClaimRepository, Clock, MemberRepository, UnitOfWork
+from bot.domain.ports import (
+    AuditLog,
+    ClaimRepository,
+    Clock,
+    MemberRepository,
+    RegionRepository,
+    UnitOfWork,
+)
 from bot.domain.schedules import (
+    DEFAULT_REMINDER_OFFSETS,
+    DEFAULT_WINDOW,
     MAX_CATCH_UP,
     QUIET_KINDS,
     CheckinAnswer,
@@ -56,6 +65,9 @@ TEMPLATE_CHECKIN_HELP = "checkin_help"
 TEMPLATE_CHECKIN_MISSED = "checkin_missed"
 TEMPLATE_CHECKIN_LATE = "checkin_late"
 TEMPLATE_REMINDER = "reminder"
+
+#: What a reminder is about; the informant's list names it, the push never does (T-22).
+REMINDER_TOPICS = ("appointment", "document", "payment")
 
 #: Schedules handled per tick (the rest next tick, 30 s later).
 TICK_BATCH = 200
@@ -97,6 +109,7 @@ class ScheduleService:
     uow: UnitOfWork
     clock: Clock
     quiet_hours: QuietHours | None
+    regions: RegionRepository
 
     # ------------------------------------------------------------------ managing
 
@@ -241,6 +254,105 @@ class ScheduleService:
                 raise NotFound("schedule")
             await self._audit(actor, "schedule_cancel", "ok", f"schedule:{schedule.id}")
         return schedule
+
+    async def _reachable(self, actor: Member, target: Member | None) -> Member:
+        """``target`` if the actor may schedule for them (their region in scope), else
+        NotFound, audited: one answer for unknown and out of scope (M-04)."""
+        region = frozenset({target.region}) if target and target.region else frozenset[str]()
+        if target is None or not is_allowed(actor, Action.MANAGE_SCHEDULES, region):
+            await self._audit(actor, "schedule_member", "denied", "member")
+            raise NotFound("member")
+        return target
+
+    async def member_for(self, actor: Member, codename: str) -> Member:
+        """A member of the actor's regions by codename, as typed in chat (any case)."""
+        return await self._reachable(actor, await self.members.by_codename_any_case(codename))
+
+    async def member_by_id(self, actor: Member, member_id: int) -> Member:
+        """A member of the actor's regions by id (from a button, re-checked, M-04)."""
+        return await self._reachable(actor, await self.members.get(member_id))
+
+    async def regions_for(self, actor: Member) -> list[Region]:
+        """Regions ``actor`` may schedule for: their own; every region for an administrator."""
+        return [
+            region
+            for region in await self.regions.list_all()
+            if actor.role is Role.ADMIN or region.name in actor.regions
+        ]
+
+    async def daily_checkin(
+        self, actor: Member | None, region: str, hour: int, minute: int = 0
+    ) -> Schedule:
+        """A check-in for a region's informants every day at ``hour:minute`` local time."""
+        if not (0 <= hour <= 23 and 0 <= minute <= 59):
+            raise ValidationError("time of day")
+        return await self.create(
+            actor,
+            NewSchedule(
+                kind=ScheduleKind.CHECKIN,
+                target_kind=TargetKind.REGION,
+                target=region,
+                template=TEMPLATE_CHECKIN,
+                cron=f"{minute} {hour} * * *",
+                window=DEFAULT_WINDOW,
+            ),
+        )
+
+    async def reminders(
+        self,
+        actor: Member | None,
+        member: Member,
+        event_at: datetime,
+        topic: str,
+        offsets: Sequence[timedelta] = DEFAULT_REMINDER_OFFSETS,
+    ) -> list[Schedule]:
+        """One-off reminders before an event (by default a day and two hours before).
+
+        Offsets already past are left out; all the others or none are stored.
+
+        Raises:
+            ValidationError: unknown topic, or no reminder time left in the future.
+            NotAllowed: the member is outside the actor's regions (audited).
+        """
+        if topic not in REMINDER_TOPICS:
+            raise ValidationError("topic")
+        now = self.clock.now()
+        times = sorted(event_at - offset for offset in offsets if event_at - offset > now)
+        if not times:
+            raise ValidationError("the event is too close or past")
+        created = []
+        async with self.uow.transaction():
+            for when in times:
+                created.append(
+                    await self.create(
+                        actor,
+                        NewSchedule(
+                            kind=ScheduleKind.REMINDER,
+                            target_kind=TargetKind.MEMBER,
+                            target=str(member.id),
+                            template=TEMPLATE_REMINDER,
+                            params={"topic": topic, "event": event_at.isoformat()},
+                            run_at=when,
+                        ),
+                    )
+                )
+        return created
+
+    async def upcoming_for(self, member: Member) -> list[tuple[datetime, str, datetime]]:
+        """The member's own reminders still to come: (when, topic, event), soonest first."""
+        authorize(member, Action.VIEW_OWN_REMINDERS)
+        found = []
+        for schedule in await self.schedules.for_member(member.id):
+            if schedule.kind is not ScheduleKind.REMINDER or schedule.next_due is None:
+                continue
+            if schedule.state is not ScheduleState.ACTIVE:
+                continue
+            try:
+                event = datetime.fromisoformat(schedule.params.get("event", ""))
+            except ValueError:
+                continue
+            found.append((schedule.next_due, schedule.params.get("topic", ""), event))
+        return sorted(found)
 
     # ------------------------------------------------------------------ the tick
 

@@ -18,8 +18,17 @@ from bot.config import Settings
 from bot.domain.models import Role
 from bot.domain.schedules import CheckinState, NewSchedule, ScheduleKind, TargetKind
 from bot.services.schedules import TEMPLATE_CHECKIN, TEMPLATE_REMINDER
-from tests.conftest import TOKEN, RunningBot, ServedFake, TestClock, seed_region
-from tests.fakes.bot_api import FakeBotApi
+from tests.conftest import (
+    TOKEN,
+    RunningBot,
+    ServedFake,
+    TestClock,
+    open_pin_session,
+    seed_invite,
+    seed_region,
+    set_pin_in_chat,
+)
+from tests.fakes.bot_api import Call, FakeBotApi
 from tests.handlers.test_outbox_sender import BLOCKED, all_in, db_of, link, rows, until
 
 PUMA, CONDOR, JEFE = 7501, 7502, 7503
@@ -337,3 +346,149 @@ async def test_another_zone_follows_its_daylight_saving(
             ("2026-03-28T18:00:00+00:00", "expired"),
             ("2026-03-29T17:00:00+00:00", "queued"),
         ]
+
+
+# ---------------------------------------------------------------------- in chat (#15.6)
+
+
+def buttons(call: Call) -> dict[str, str]:
+    """Button text → callback data of a sent or edited message."""
+    markup = call.params.get("reply_markup") or {"inline_keyboard": []}
+    return {b["text"]: b["callback_data"] for row in markup["inline_keyboard"] for b in row}
+
+
+def last(fake: FakeBotApi, chat: int) -> Call:
+    """The newest send or edit in a chat."""
+    return [
+        c
+        for c in fake.calls
+        if c.method in {"sendMessage", "editMessageText"} and c.params.get("chat_id") == chat
+    ][-1]
+
+
+async def tap(bot: RunningBot, chat: int, label: str) -> None:
+    """Press the button ``label`` of the newest message in ``chat``."""
+    data = buttons(last(bot.fake, chat))[label]
+    bot.fake.push_callback(chat, data, message_id=bot.last_message_id(chat))
+    await bot.settle()
+
+
+async def say(bot: RunningBot, chat: int, text: str) -> None:
+    bot.fake.push_message(chat, text)
+    await bot.settle()
+
+
+async def test_a_coordinator_schedules_a_daily_checkin_with_buttons(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    bot = running_bot
+    await people(bot, tmp_path)
+    await set_pin_in_chat(bot, JEFE)
+
+    await say(bot, JEFE, "/control")
+    await tap(bot, JEFE, "Pichari")
+    await tap(bot, JEFE, "19:00")
+    assert "Cada día a las 19:00, las personas de Pichari" in last(bot.fake, JEFE).params["text"]
+    await tap(bot, JEFE, "Guardar")
+    assert "Guardado: control de seguridad n.º 1." in last(bot.fake, JEFE).params["text"]
+
+    bot.clock.set(LIMA_19)
+    await bot.services.schedules.tick()
+    await bot.fake.wait_for_call("sendMessage", chat_id=CONDOR, count=1)
+    assert [c.params["text"] for c in bot.fake.sent(PUMA)] == [CHECKIN]
+
+
+async def test_programados_shows_states_and_pauses_resumes_and_stops(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    bot = running_bot
+    await people(bot, tmp_path)
+    schedule_id = await checkin(bot)
+    bot.clock.set(LIMA_19)
+    await bot.services.schedules.tick()
+    await until(bot, all_in(bot, "sched:", "sent"))
+    await press(bot, PUMA, "safe")
+    bot.clock.advance(timedelta(minutes=1))
+    await set_pin_in_chat(bot, JEFE)
+
+    await say(bot, JEFE, "/programados")
+    listing = last(bot.fake, JEFE)
+    assert (
+        f"n.º {schedule_id}: Control de seguridad, cada día a las 19:00"
+        in (listing.params["text"])
+    )
+    await tap(bot, JEFE, f"Ver n.º {schedule_id}")
+    view = last(bot.fake, JEFE).params["text"]
+    assert "Están bien: Puma" in view
+    assert "Esperando respuesta: Condor" in view
+
+    await tap(bot, JEFE, "Pausar")
+    assert "en pausa" in last(bot.fake, JEFE).params["text"]
+    view_id = bot.last_message_id(JEFE)
+    bot.clock.set(LIMA_19 + timedelta(days=1))
+    await bot.services.schedules.tick()
+    await until(bot, all_in(bot, "checkin-missed:", "sent"))
+    assert len(bot.fake.sent(PUMA)) == 1  # paused: the next day's check-in does not go
+
+    await open_pin_session(bot, JEFE)  # the clock moved a day: a new session
+    bot.fake.push_callback(JEFE, f"sch:r:{schedule_id}", message_id=view_id)
+    await bot.settle()
+    assert "en pausa" not in last(bot.fake, JEFE).params["text"]
+    await tap(bot, JEFE, "Detener")
+    assert "¿Detener para siempre" in last(bot.fake, JEFE).params["text"]
+    await tap(bot, JEFE, "Sí, detener")
+    assert f"Detenido: n.º {schedule_id}." in last(bot.fake, JEFE).params["text"]
+    bot.clock.set(LIMA_19 + timedelta(days=2))
+    await bot.services.schedules.tick()
+    assert len(bot.fake.sent(PUMA)) == 1
+    assert await occurrences(bot, schedule_id) == [("2026-03-15T00:00:00+00:00", "queued")]
+
+
+async def test_reminders_from_chat_reach_the_informant_who_can_list_them(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    bot = running_bot
+    await people(bot, tmp_path)
+    await set_pin_in_chat(bot, JEFE)
+
+    await say(bot, JEFE, "/recordar puma 2026-03-20 10:00 cita")
+    preview = last(bot.fake, JEFE).params["text"]
+    assert preview.startswith("Recordatorio para Puma: Cita, el 20/03/2026 10:00.")
+    await tap(bot, JEFE, "Guardar")
+    assert last(bot.fake, JEFE).params["text"] == "Guardado: 2 recordatorios."
+
+    await say(bot, PUMA, "/recordatorios")
+    assert bot.fake.sent(PUMA)[-1].params["text"] == (
+        "Tus próximos recordatorios:\n"
+        "19/03/2026 10:00: Cita, el 20/03/2026 10:00.\n"
+        "20/03/2026 08:00: Cita, el 20/03/2026 10:00."
+    )
+
+    bot.clock.set(datetime(2026, 3, 19, 15, 0, tzinfo=UTC))  # 10:00 in Lima, a day before
+    await bot.services.schedules.tick()
+    await until(bot, all_in(bot, "sched:", "sent"))
+    assert bot.fake.sent(PUMA)[-1].params["text"] == REMINDER
+    await say(bot, PUMA, "/recordatorios")
+    assert bot.fake.sent(PUMA)[-1].params["text"].count("Cita") == 1
+
+
+async def test_schedules_outside_the_coordinators_regions_are_refused(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    bot = running_bot
+    await people(bot, tmp_path)
+    schedule_id = await checkin(bot)
+    await seed_region(bot.services, "Llochegua")
+    other = 7504
+    code = await seed_invite(bot.services, "Otro", role=Role.COORDINATOR, region="Llochegua")
+    await bot.register(other, code)
+    await set_pin_in_chat(bot, other)
+
+    await say(bot, other, "/recordar Puma 2026-03-20 10:00 cita")
+    assert last(bot.fake, other).params["text"] == "No encontré a ese miembro en tus regiones."
+    # A forged "stop" for Pichari's check-in changes nothing.
+    bot.fake.push_callback(other, f"sch:xx:{schedule_id}", message_id=1)
+    await bot.settle()
+    schedule = await bot.services.schedules.get(None, schedule_id)
+    assert schedule.state.value == "active"
+    assert "Este menú ya no está disponible" in last(bot.fake, other).params["text"]

@@ -85,6 +85,7 @@ SELF = {
     (Action.ANSWER_ALERT, "none"),
     (Action.SET_PIN, "none"),
     (Action.WIPE_SELF, "none"),
+    (Action.VIEW_OWN_REMINDERS, "none"),
 }
 MEMBER_ACTIONS = (Action.UNLINK_MEMBER, Action.RESET_PIN)
 #: A sent alert's answers, its "all clear", writing to who asked for help (issue #12.5).
