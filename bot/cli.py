@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
+from bot.cli_schedules import add_schedules
 from bot.cli_status import add_status
 from bot.config import BOT_USERNAME, CONFIG_VARIABLE, ConfigError, Settings
 from bot.domain.errors import DomainError, NotFound, Unavailable
@@ -867,6 +868,7 @@ _GROUPS: tuple[Callable[[Commands], None], ...] = (
     _add_backup,
     _add_purge,
     add_status,
+    add_schedules,
 )
 
 
