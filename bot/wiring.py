@@ -270,6 +270,8 @@ async def open_wiring(
             clock=clock,
             quiet_hours=settings.quiet_hours,
             regions=regions,
+            digest_hour=settings.digest_hour,
+            stalled_days=settings.stalled_days,
         ),
     )
     return Wiring(db=db, keys=keys, services=services)

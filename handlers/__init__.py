@@ -156,6 +156,8 @@ async def on_startup(application: BotApplication, polling: PollingRequest | None
     await send.delete_default_commands(application.bot)
     # Crashed leases back to the queue, then the sender.
     await jobs.start_outbox(application)
+    # The coordinators' daily digest is a stored schedule, at CHASKI_DIGEST_HOUR (issue #15.3).
+    await application.bot_data.services.schedules.ensure_digest()
     # Housekeeping, retention, tallies, approvals, safety, heartbeat: one table.
     ticks.schedule(application, ticks.table(polling))
 

@@ -22,6 +22,7 @@ from bot.services.schedules import (
     TEMPLATE_CHECKIN_HELP,
     TEMPLATE_CHECKIN_LATE,
     TEMPLATE_CHECKIN_MISSED,
+    TEMPLATE_DIGEST,
     TEMPLATE_REMINDER,
 )
 from handlers.notifier import Rendered, register_template
@@ -34,6 +35,20 @@ PARAMS: Mapping[str, tuple[str, ...]] = {
     TEMPLATE_CHECKIN_HELP: ("occurrence", "codename", "asked"),
     TEMPLATE_CHECKIN_MISSED: ("occurrence", "schedule", "missing", "unreachable"),
     TEMPLATE_CHECKIN_LATE: ("occurrence", "codename"),
+    TEMPLATE_DIGEST: (
+        "overdue",
+        "overdue_n",
+        "stalled",
+        "stalled_n",
+        "stalled_days",
+        "pending_n",
+        "help",
+        "help_n",
+        "blocked",
+        "blocked_n",
+        "missed",
+        "missed_n",
+    ),
 }
 
 #: Callback data of a check-in's buttons: ``chk:safe:<occurrence>`` / ``chk:help:<occurrence>``.
@@ -155,6 +170,88 @@ def render_checkin_late(
     )
 
 
+def _pairs(raw: str) -> list[tuple[str, int]]:
+    """A JSON list of ``[reference, days]``, escaped; [] when malformed."""
+    try:
+        decoded = json.loads(raw or "[]")
+        return [(html.escape(str(ref)), int(days)) for ref, days in decoded]
+    except (ValueError, TypeError):
+        return []
+
+
+def _more(shown: int, total: str) -> str:
+    """`` … (+N)`` when the section names fewer than it counts."""
+    rest = (int(total) if total.isdigit() else 0) - shown
+    return f" … (+{rest})" if rest > 0 else ""
+
+
+def render_digest(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]) -> Rendered:
+    """The coordinators' daily digest: only the sections with something in them."""
+    del lang
+    # Translators: título del resumen diario que reciben los coordinadores.
+    title = t.gettext("Resumen del día")
+    lines = [f"<b>{title}</b>"]
+    overdue = _pairs(params.get("overdue", ""))
+    if overdue:
+        items = ", ".join(
+            # Translators: un reclamo atrasado en el resumen diario: {reference} su código,
+            # {days} los días de atraso.
+            t.ngettext("{reference} ({days} día)", "{reference} ({days} días)", days).format(
+                reference=ref, days=days
+            )
+            for ref, days in overdue
+        )
+        # Translators: resumen diario. {count} es un número, {items} una lista.
+        lines.append(
+            t.gettext("Atrasados respecto a la fecha prometida ({count}): {items}.").format(
+                count=params.get("overdue_n", "?"), items=items
+            )
+            + _more(len(overdue), params.get("overdue_n", ""))
+        )
+    stalled = _pairs(params.get("stalled", ""))
+    if stalled:
+        items = ", ".join(
+            t.ngettext("{reference} ({days} día)", "{reference} ({days} días)", days).format(
+                reference=ref, days=days
+            )
+            for ref, days in stalled
+        )
+        # Translators: resumen diario. {days} es el umbral en días, {count} un número,
+        # {items} una lista de códigos con sus días.
+        lines.append(
+            t.gettext("Sin cambios hace más de {days} días ({count}): {items}.").format(
+                days=html.escape(params.get("stalled_days", "?")),
+                count=params.get("stalled_n", "?"),
+                items=items,
+            )
+            + _more(len(stalled), params.get("stalled_n", ""))
+        )
+    pending = params.get("pending_n", "0")
+    if pending.isdigit() and int(pending) > 0:
+        # Translators: resumen diario. {count} es un número; /aprobar es un comando.
+        lines.append(
+            t.gettext("Avisos que esperan aprobación: {count}. Míralos con /aprobar.").format(
+                count=pending
+            )
+        )
+    for key, msgid in (
+        # Translators: resumen diario. {names} son seudónimos separados por comas.
+        ("help", t.gettext("Pedidos de ayuda que nadie atendió: {names}.")),
+        # Translators: resumen diario. {names} son seudónimos separados por comas.
+        ("blocked", t.gettext("Bloquearon el bot: {names}.")),
+        # Translators: resumen diario. {names} son seudónimos separados por comas.
+        ("missed", t.gettext("No confirmaron un control de seguridad: {names}.")),
+    ):
+        names = _names(params.get(key, ""))
+        if names:
+            lines.append(
+                msgid.format(names=", ".join(names))
+                + _more(len(names), params.get(f"{key}_n", ""))
+            )
+    return Rendered("\n".join(lines), disable_notification=True)
+
+
+register_template(TEMPLATE_DIGEST, render_digest)
 register_template(TEMPLATE_REMINDER, render_reminder)
 register_template(TEMPLATE_CHECKIN, render_checkin)
 register_template(TEMPLATE_CHECKIN_HELP, render_checkin_help)

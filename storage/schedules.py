@@ -11,11 +11,12 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from bot.domain.schedules import (
     CheckinAnswer,
     CheckinRecord,
+    DigestFacts,
     Handled,
     Occurrence,
     OccurrenceState,
@@ -33,6 +34,41 @@ from storage.keys import KeyMaterial
 _SELECT = (
     "SELECT id, kind, target_kind, target, template, params_enc, cron, run_at, window_s,"
     " state, next_due, created_by, created_at FROM schedules"
+)
+#: Open claims past their promised date, the most overdue first.
+_OVERDUE = (
+    "SELECT c.id, r.name, c.promised_date FROM claims c JOIN regions r ON r.id = c.region_id"
+    " WHERE c.status NOT IN ('paid', 'rejected') AND c.promised_date IS NOT NULL"
+    " AND c.promised_date < ? ORDER BY c.promised_date, c.id"
+)
+#: Open claims whose last recorded change is older than the cut-off, the oldest first.
+_STALLED = (
+    "SELECT id, region, since FROM (SELECT c.id, r.name AS region,"
+    " COALESCE((SELECT MAX(e.at) FROM claim_events e WHERE e.claim_id = c.id), c.updated_at)"
+    " AS since FROM claims c JOIN regions r ON r.id = c.region_id"
+    " WHERE c.status NOT IN ('paid', 'rejected')) WHERE since < ? ORDER BY since, id"
+)
+_PENDING_ALERTS = (
+    "SELECT a.id, r.name FROM alerts a JOIN alert_regions ar ON ar.alert_id = a.id"
+    " JOIN regions r ON r.id = ar.region_id WHERE a.status = 'pending' ORDER BY a.id"
+)
+_OPEN_HELP = (
+    "SELECT h.member_id, r.name FROM help_requests h JOIN regions r ON r.id = h.region_id"
+    " WHERE h.acked_by IS NULL AND h.created_at >= ? ORDER BY h.id"
+)
+_BLOCKED = (
+    "SELECT m.id, r.name FROM members m JOIN member_regions mr ON mr.member_id = m.id"
+    " JOIN regions r ON r.id = mr.region_id WHERE m.blocked = 1 AND m.state = 'active'"
+    " ORDER BY m.id"
+)
+#: Check-in answers still missing when a window that closed in the last day closed.
+_MISSED = (
+    "SELECT c.member_id, r.name FROM checkin_answers c"
+    " JOIN schedule_occurrences o ON o.id = c.occurrence_id"
+    " JOIN member_regions mr ON mr.member_id = c.member_id"
+    " JOIN regions r ON r.id = mr.region_id"
+    " WHERE c.answer IS NULL AND o.window_ends > ? AND o.window_ends <= ?"
+    " ORDER BY o.id, c.member_id"
 )
 #: A member's schedules: aimed at them, or at one of their claims.
 _FOR_MEMBER = (
@@ -139,6 +175,42 @@ class SqliteScheduleRepository:
             tuple(str(state) for state in states),
         )
         return [self._schedule(row) for row in rows]
+
+    async def of_kind(self, kind: ScheduleKind) -> list[Schedule]:
+        """Every schedule of one kind that is not cancelled or done."""
+        rows = await self.db.fetchall(
+            f"{_SELECT} WHERE kind = ? AND state IN ('active', 'paused') ORDER BY id",
+            (str(kind),),
+        )
+        return [self._schedule(row) for row in rows]
+
+    async def set_rule(
+        self, schedule_id: int, cron: str, next_due: datetime | None, now: datetime
+    ) -> None:
+        """Replace a recurring schedule's rule and its next occurrence."""
+        await self.db.execute(
+            "UPDATE schedules SET cron = ?, next_due = ?, updated_at = ? WHERE id = ?",
+            (cron, ts(next_due) if next_due else None, ts(now), schedule_id),
+        )
+
+    async def digest_facts(
+        self, today: date, stalled_since: datetime, since: datetime, now: datetime
+    ) -> DigestFacts:
+        """Everything a digest may report, with region names (the service slices per reader)."""
+        overdue = await self.db.fetchall(_OVERDUE, (today.isoformat(),))
+        stalled = await self.db.fetchall(_STALLED, (ts(stalled_since),))
+        pending = await self.db.fetchall(_PENDING_ALERTS)
+        open_help = await self.db.fetchall(_OPEN_HELP, (ts(since),))
+        blocked = await self.db.fetchall(_BLOCKED)
+        missed = await self.db.fetchall(_MISSED, (ts(since), ts(now)))
+        return DigestFacts(
+            overdue=[(r[0], r[1], (today - date.fromisoformat(r[2])).days) for r in overdue],
+            stalled=[(r[0], r[1], (now - parse_ts(r[2])).days) for r in stalled],
+            pending_alerts=[(r[0], r[1]) for r in pending],
+            open_help=[(r[0], r[1]) for r in open_help],
+            blocked=[(r[0], r[1]) for r in blocked],
+            missed_checkins=[(r[0], r[1]) for r in missed],
+        )
 
     async def for_member(self, member_id: int) -> list[Schedule]:
         """Schedules aimed at one member directly or through one of their claims."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -248,6 +248,28 @@ class Handled:
     window_ends: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DigestFacts:
+    """What a coordinators' digest may report, programme-wide; sliced per coordinator.
+
+    Each entry carries its region's name, so one read serves every coordinator. Claims are
+    ids (their references are sealed; the service opens the few it shows), members ids.
+    """
+
+    #: (claim id, region, days past the promised date)
+    overdue: Sequence[tuple[int, str, int]] = ()
+    #: (claim id, region, days in its current status)
+    stalled: Sequence[tuple[int, str, int]] = ()
+    #: (alert id, region) of alerts waiting for approval
+    pending_alerts: Sequence[tuple[int, str]] = ()
+    #: (member id, region) of help requests nobody took
+    open_help: Sequence[tuple[int, str]] = ()
+    #: (member id, region) of members who blocked the bot
+    blocked: Sequence[tuple[int, str]] = ()
+    #: (member id, region) of check-in answers missing at a closed window
+    missed_checkins: Sequence[tuple[int, str]] = ()
+
+
 class ScheduleRepository(Protocol):
     """Schedules, their occurrences and check-in answers (implemented in ``storage``)."""
 
@@ -259,6 +281,19 @@ class ScheduleRepository(Protocol):
 
     async def in_states(self, states: Sequence[ScheduleState]) -> list[Schedule]:
         """Schedules in ``states``, by id."""
+
+    async def of_kind(self, kind: ScheduleKind) -> list[Schedule]:
+        """Every schedule of one kind that is not cancelled or done."""
+
+    async def set_rule(
+        self, schedule_id: int, cron: str, next_due: datetime | None, now: datetime
+    ) -> None:
+        """Replace a recurring schedule's rule and its next occurrence."""
+
+    async def digest_facts(
+        self, today: date, stalled_since: datetime, since: datetime, now: datetime
+    ) -> DigestFacts:
+        """Everything a digest may report (``since``: the last day's help and check-ins)."""
 
     async def for_member(self, member_id: int) -> list[Schedule]:
         """Schedules aimed at one member directly or through one of their claims."""

@@ -65,6 +65,12 @@ TEMPLATE_CHECKIN_HELP = "checkin_help"
 TEMPLATE_CHECKIN_MISSED = "checkin_missed"
 TEMPLATE_CHECKIN_LATE = "checkin_late"
 TEMPLATE_REMINDER = "reminder"
+TEMPLATE_DIGEST = "digest"
+
+#: Items named per digest section (the count says how many there are in all).
+DIGEST_ITEMS = 10
+#: A digest leaves the coordinator's chat after this long (a seized phone shows less).
+DIGEST_KEPT = timedelta(hours=12)
 
 #: What a reminder is about; the informant's list names it, the push never does (T-22).
 REMINDER_TOPICS = ("appointment", "document", "payment")
@@ -110,6 +116,10 @@ class ScheduleService:
     clock: Clock
     quiet_hours: QuietHours | None
     regions: RegionRepository
+    #: Local hour of the coordinators' daily digest (``CHASKI_DIGEST_HOUR``).
+    digest_hour: int = 7
+    #: Days in one status after which the digest calls an open claim stalled.
+    stalled_days: int = 30
 
     # ------------------------------------------------------------------ managing
 
@@ -234,9 +244,10 @@ class ScheduleService:
         """Fire again from the next occurrence after now (a paused stretch is not caught up)."""
         schedule = await self.get(actor, schedule_id)
         now = self.clock.now()
-        next_due = schedule.first_due(now, self.clock.tz) if schedule.recurring else None
-        if not schedule.recurring:
-            next_due = schedule.next_due
+        # Strictly after now: resuming at 19:00 sharp does not fire 19:00's occurrence.
+        next_due = (
+            schedule.due_after(now, self.clock.tz) if schedule.recurring else schedule.next_due
+        )
         async with self.uow.transaction():
             if not await self.schedules.set_state(schedule.id, ScheduleState.ACTIVE, now):
                 raise NotFound("schedule")
@@ -354,6 +365,120 @@ class ScheduleService:
             found.append((schedule.next_due, schedule.params.get("topic", ""), event))
         return sorted(found)
 
+    # ------------------------------------------------------------------ the digest
+
+    async def ensure_digest(self) -> Schedule:
+        """The one daily digest schedule, at ``digest_hour`` (created or re-timed at start).
+
+        Stored like every schedule, so a day the bot was down is handled once like any
+        missed occurrence (sent late within a day, else recorded as expired).
+        """
+        rule = f"0 {self.digest_hour} * * *"
+        existing = await self.schedules.of_kind(ScheduleKind.DIGEST)
+        if existing:
+            digest = existing[0]
+            if digest.cron != rule:
+                now = self.clock.now()
+                retimed = Schedule(
+                    id=digest.id,
+                    kind=digest.kind,
+                    target_kind=digest.target_kind,
+                    target=digest.target,
+                    template=digest.template,
+                    cron=rule,
+                )
+                await self.schedules.set_rule(
+                    digest.id, rule, retimed.first_due(now, self.clock.tz), now
+                )
+            return digest
+        return await self.create(
+            None,
+            NewSchedule(
+                kind=ScheduleKind.DIGEST,
+                target_kind=TargetKind.REGION,
+                target="*",
+                template=TEMPLATE_DIGEST,
+                cron=rule,
+            ),
+        )
+
+    async def _digests(
+        self, schedule: Schedule, due: datetime, now: datetime
+    ) -> list[OutboxMessage]:
+        """One digest row per coordinator or administrator with something to report."""
+        facts = await self.schedules.digest_facts(
+            self.clock.today(),
+            now - timedelta(days=self.stalled_days),
+            now - timedelta(days=1),
+            now,
+        )
+        staff = [
+            m
+            for m in await self.members.list_all()
+            if m.active and m.role in {Role.COORDINATOR, Role.ADMIN}
+        ]
+        references: dict[int, str] = {}
+        names: dict[int, str] = {}
+
+        async def reference(claim_id: int) -> str:
+            if claim_id not in references:
+                claim = await self.claims.get(claim_id)
+                references[claim_id] = claim.reference if claim else "?"
+            return references[claim_id]
+
+        async def codename(member_id: int) -> str:
+            if member_id not in names:
+                member = await self.members.get(member_id)
+                names[member_id] = member.codename if member else "?"
+            return names[member_id]
+
+        release = self._release(schedule, max(now, due))
+        rows = []
+        for reader in staff:
+
+            def mine(region: str, reader: Member = reader) -> bool:
+                return reader.role is Role.ADMIN or region in reader.regions
+
+            overdue = [(c, d) for c, r, d in facts.overdue if mine(r)]
+            stalled = [(c, d) for c, r, d in facts.stalled if mine(r)]
+            pending = {a for a, r in facts.pending_alerts if mine(r)}
+            help_ = list(dict.fromkeys(m for m, r in facts.open_help if mine(r)))
+            blocked = list(dict.fromkeys(m for m, r in facts.blocked if mine(r)))
+            missed = list(dict.fromkeys(m for m, r in facts.missed_checkins if mine(r)))
+            if not (overdue or stalled or pending or help_ or blocked or missed):
+                continue  # nothing to say: nothing sent (issue #15.3)
+            params = {
+                "overdue": json.dumps(
+                    [[await reference(c), d] for c, d in overdue[:DIGEST_ITEMS]]
+                ),
+                "overdue_n": str(len(overdue)),
+                "stalled": json.dumps(
+                    [[await reference(c), d] for c, d in stalled[:DIGEST_ITEMS]]
+                ),
+                "stalled_n": str(len(stalled)),
+                "stalled_days": str(self.stalled_days),
+                "pending_n": str(len(pending)),
+                "help": json.dumps([await codename(m) for m in help_[:DIGEST_ITEMS]]),
+                "help_n": str(len(help_)),
+                "blocked": json.dumps([await codename(m) for m in blocked[:DIGEST_ITEMS]]),
+                "blocked_n": str(len(blocked)),
+                "missed": json.dumps([await codename(m) for m in missed[:DIGEST_ITEMS]]),
+                "missed_n": str(len(missed)),
+            }
+            rows.append(
+                OutboxMessage(
+                    idempotency_key=f"sched:{schedule.id}:{_stamp(due)}:{reader.id}",
+                    kind=schedule.outbox_kind,
+                    member_id=reader.id,
+                    template=TEMPLATE_DIGEST,
+                    params=params,
+                    correlation=f"digest:{_stamp(due)}",
+                    not_before=release if release > now else None,
+                    delete_after=DIGEST_KEPT,
+                )
+            )
+        return rows
+
     # ------------------------------------------------------------------ the tick
 
     async def _recipients(self, schedule: Schedule) -> list[Member]:
@@ -428,6 +553,8 @@ class ScheduleService:
         if now - due > schedule.useful_for():
             await self.schedules.record(schedule.id, Handled(due, OccurrenceState.EXPIRED), now)
             return OccurrenceState.EXPIRED
+        if schedule.kind is ScheduleKind.DIGEST:
+            return await self._handle_digest(schedule, due, now)
         recipients = await self._recipients(schedule)
         if not recipients:
             await self.schedules.record(
@@ -471,6 +598,16 @@ class ScheduleService:
             ]
         )
         return OccurrenceState.QUEUED
+
+    async def _handle_digest(
+        self, schedule: Schedule, due: datetime, now: datetime
+    ) -> OccurrenceState:
+        """Record the day's digest occurrence and queue a digest for whoever has news."""
+        rows = await self._digests(schedule, due, now)
+        state = OccurrenceState.QUEUED if rows else OccurrenceState.NO_RECIPIENT
+        if await self.schedules.record(schedule.id, Handled(due, state), now) is not None:
+            await self.outbox.enqueue_many(rows)
+        return state
 
     # ------------------------------------------------------------------ check-ins
 

@@ -24,6 +24,7 @@ from tests.conftest import (
     ServedFake,
     TestClock,
     open_pin_session,
+    seed_claims,
     seed_invite,
     seed_region,
     set_pin_in_chat,
@@ -40,7 +41,7 @@ LIMA_19 = datetime(2026, 3, 15, 0, 0, tzinfo=UTC)
 
 @asynccontextmanager
 async def bot_process(
-    server: ServedFake, tmp_path: Path, clock: TestClock
+    server: ServedFake, tmp_path: Path, clock: TestClock, *, digest_hour: int = 7
 ) -> AsyncIterator[RunningBot]:
     """One bot process over the shared database and fake server (to test restarts)."""
     settings = Settings(
@@ -50,6 +51,7 @@ async def bot_process(
         key_dir=tmp_path / "keys",
         per_chat_interval=0.0,
         timezone=clock.zone,
+        digest_hour=digest_hour,
     )
     app = build_application(settings, clock=clock)
     await app.initialize()
@@ -390,7 +392,7 @@ async def test_a_coordinator_schedules_a_daily_checkin_with_buttons(
     await tap(bot, JEFE, "19:00")
     assert "Cada día a las 19:00, las personas de Pichari" in last(bot.fake, JEFE).params["text"]
     await tap(bot, JEFE, "Guardar")
-    assert "Guardado: control de seguridad n.º 1." in last(bot.fake, JEFE).params["text"]
+    assert "Guardado: control de seguridad n.º" in last(bot.fake, JEFE).params["text"]
 
     bot.clock.set(LIMA_19)
     await bot.services.schedules.tick()
@@ -492,3 +494,75 @@ async def test_schedules_outside_the_coordinators_regions_are_refused(
     schedule = await bot.services.schedules.get(None, schedule_id)
     assert schedule.state.value == "active"
     assert "Este menú ya no está disponible" in last(bot.fake, other).params["text"]
+
+
+# ---------------------------------------------------------------------- the digest (#15.3)
+
+#: 07:00 in Lima, the default CHASKI_DIGEST_HOUR.
+DIGEST_AT = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
+
+
+async def test_daily_digest_reports_what_each_coordinator_must_see_and_nothing_else(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    bot = running_bot
+    await people(bot, tmp_path)
+    await seed_region(bot.services, "Llochegua")
+    code = await seed_invite(bot.services, "Otro", role=Role.COORDINATOR, region="Llochegua")
+    await bot.register(7504, code)
+    await seed_claims(
+        bot.services,
+        "R-2016-0007,Puma,Tornado 2016,2016-05-20,Pichari,150.00,approved,2026-03-01,,",
+    )
+    await checkin(bot)
+    bot.fake.fail("sendMessage", status=403, description=BLOCKED, chat_id=CONDOR, times=None)
+    bot.clock.set(LIMA_19)
+    await bot.services.schedules.tick()
+    await until(bot, all_in(bot, "sched:", "sent", "blocked"))
+    bot.clock.advance(timedelta(hours=2))
+    await bot.services.schedules.tick()
+    await until(bot, all_in(bot, "checkin-missed:", "sent"))
+    (digest_schedule,) = await bot.services.schedules.schedules.of_kind(ScheduleKind.DIGEST)
+    key = f"sched:{digest_schedule.id}:"
+
+    bot.clock.set(DIGEST_AT - timedelta(minutes=1))
+    await bot.services.schedules.tick()
+    assert await rows(bot, key) == []
+    bot.clock.set(DIGEST_AT)
+    await bot.services.schedules.tick()
+    await until(bot, all_in(bot, key, "sent"))
+    await bot.services.schedules.tick()
+
+    (digest,) = [
+        c.params["text"] for c in bot.fake.sent(JEFE) if "Resumen del día" in c.params["text"]
+    ]
+    assert digest.startswith("<b>Resumen del día</b>")
+    assert "Atrasados respecto a la fecha prometida (1): R-2016-0007 (14 días)." in digest
+    assert "Bloquearon el bot: Condor." in digest
+    assert "No confirmaron un control de seguridad: Condor, Puma." in digest
+    # One row: once however many ticks, and none for Llochegua's coordinator.
+    assert len(await rows(bot, key)) == 1
+    # Llochegua has nothing to report: nothing sent to its coordinator.
+    assert not any("Resumen del día" in c.params["text"] for c in bot.fake.sent(7504))
+
+
+async def test_digest_hour_is_configurable_and_quiet_hours_hold_it(
+    fake_api_server: ServedFake, tmp_path: Path, clock: TestClock
+) -> None:
+    """CHASKI_DIGEST_HOUR=22 falls in the quiet hours: it leaves at 06:00, not dropped."""
+    settings_hour = 22
+    async with bot_process(fake_api_server, tmp_path, clock, digest_hour=settings_hour) as bot:
+        await people(bot, tmp_path)
+        await seed_claims(
+            bot.services,
+            "R-2016-0007,Puma,Tornado 2016,2016-05-20,Pichari,150.00,approved,2026-03-01,,",
+        )
+        clock.set(datetime(2026, 3, 15, 3, 0, tzinfo=UTC))  # 22:00 in Lima
+        await bot.services.schedules.tick()
+        assert await rows(bot, "sched:") != []
+        assert fake_api_server.fake.sent(JEFE) == []
+        clock.set(datetime(2026, 3, 15, 11, 0, tzinfo=UTC))  # 06:00 in Lima
+        bot.services.outbox_sender.wake()
+        await fake_api_server.fake.wait_for_call("sendMessage", chat_id=JEFE, count=1)
+        # Computed at 22:00 on the 14th in Lima: 13 days late then.
+    assert "R-2016-0007 (13 días)" in fake_api_server.fake.sent(JEFE)[0].params["text"]

@@ -64,6 +64,10 @@ STAFF_NEUTRAL_TEMPLATES = frozenset(
         "alert_approval_escalated",
         "invite_alarm",
         "intake_conflict",
+        # The coordinators' daily digest (issue #15.3): with these sample values it names
+        # nobody; it lists claim references and codenames of the reader's regions only,
+        # arrives silently and leaves the chat after 12 hours.
+        "digest",
     }
 )
 
