@@ -566,3 +566,28 @@ async def test_digest_hour_is_configurable_and_quiet_hours_hold_it(
         await fake_api_server.fake.wait_for_call("sendMessage", chat_id=JEFE, count=1)
         # Computed at 22:00 on the 14th in Lima: 13 days late then.
     assert "R-2016-0007 (13 días)" in fake_api_server.fake.sent(JEFE)[0].params["text"]
+
+
+async def test_the_nightly_purge_removes_old_occurrences_and_ended_schedules(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    bot = running_bot
+    await people(bot, tmp_path)
+    schedule_id = await checkin(bot)
+    bot.clock.set(LIMA_19)
+    await bot.services.schedules.tick()
+    await press_when_sent(bot, PUMA)
+    await bot.services.schedules.cancel(None, schedule_id)
+
+    report = await bot.services.retention.purge(LIMA_19 + timedelta(days=29))
+    assert report.deleted["schedule_occurrences"] == 0
+    report = await bot.services.retention.purge(LIMA_19 + timedelta(days=31))
+    assert report.deleted["schedule_occurrences"] == 1
+    assert report.deleted["checkin_answers"] == 2
+    assert report.deleted["schedules"] == 1  # cancelled, and its occurrences gone
+    assert await occurrences(bot, schedule_id) == []
+
+
+async def press_when_sent(bot: RunningBot, chat: int) -> None:
+    await bot.fake.wait_for_call("sendMessage", chat_id=chat, count=1)
+    await press(bot, chat, "safe")
