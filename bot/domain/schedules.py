@@ -12,6 +12,7 @@ saving and month lengths are theirs to get right, not ours.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -108,8 +109,12 @@ class ScheduleError(ValueError):
     """A schedule that cannot be: a malformed cron rule, a one-off and a rule together."""
 
 
+@functools.lru_cache(maxsize=1024)
 def cron_trigger(rule: str, tz: ZoneInfo) -> CronTrigger:
     """APScheduler's trigger for a five-field crontab rule (``m h dom mon dow``) in ``tz``.
+
+    Cached: a trigger is immutable, and parsing one costs more than using it (thousands of
+    schedules share a handful of rules such as ``0 19 * * *``).
 
     Raises:
         ScheduleError: the rule is not a valid crontab expression.
@@ -118,6 +123,17 @@ def cron_trigger(rule: str, tz: ZoneInfo) -> CronTrigger:
         return CronTrigger.from_crontab(rule, timezone=tz)
     except ValueError as exc:
         raise ScheduleError(str(exc)) from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _fire_after(rule: str, tz: ZoneInfo, previous: datetime) -> datetime | None:
+    """The rule's first time strictly after ``previous`` (UTC); cached, as it is pure.
+
+    A tick over thousands of schedules sharing a rule and a due time asks this once.
+    """
+    local = previous.astimezone(tz)
+    fire = cron_trigger(rule, tz).get_next_fire_time(local, local)
+    return fire.astimezone(UTC) if fire is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,9 +194,7 @@ class Schedule:
         """The occurrence after ``previous``; None for a one-off (it fires once)."""
         if self.cron is None:
             return None
-        local = previous.astimezone(tz)
-        fire = cron_trigger(self.cron, tz).get_next_fire_time(local, local)
-        return fire.astimezone(UTC) if fire is not None else None
+        return _fire_after(self.cron, tz, previous.astimezone(UTC))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,12 @@
 """Schedules: turn due occurrences into outbox rows, run check-ins, manage schedules (#15).
 
 The JobQueue is only a clock (R-08): :meth:`ScheduleService.tick` reads what is due from the
-database, and in one transaction per occurrence records it, writes its outbox rows (keys
-``sched:<schedule>:<due>:<member>``) and advances the schedule's ``next_due`` with a
-compare-and-set. A crash before the commit leaves everything as it was (the next tick does
-it again); after it, the occurrence is recorded and ``next_due`` moved on, so nothing is
-sent twice. After downtime every missed occurrence is handled in order, once: sent late if
-still useful (``Schedule.useful_for``), otherwise recorded as expired.
+database, and in one transaction per batch of schedules advances each schedule's ``next_due``
+with a compare-and-set, records the occurrence and writes its outbox rows (keys
+``sched:<schedule>:<due>:<member>``). A crash before the commit leaves everything as it was
+(the next tick does it again); after it, the occurrence is recorded and ``next_due`` moved
+on, so nothing is sent twice. After downtime every missed occurrence is handled in order,
+once: sent late if still useful (``Schedule.useful_for``), otherwise recorded as expired.
 
 Check-ins (issue #15.4): each recipient has a line per occurrence; *Estoy bien* confirms,
 *Necesito ayuda* reaches the region's coordinators at once as a help escalation (the same
@@ -75,8 +75,10 @@ DIGEST_KEPT = timedelta(hours=12)
 #: What a reminder is about; the informant's list names it, the push never does (T-22).
 REMINDER_TOPICS = ("appointment", "document", "payment")
 
-#: Schedules handled per tick (the rest next tick, 30 s later).
-TICK_BATCH = 200
+#: Due schedules handled per transaction of a tick.
+TICK_BATCH = 500
+#: Batches per tick at most (the rest next tick, 30 s later).
+MAX_BATCHES = 100
 
 
 def _stamp(when: datetime) -> str:
@@ -503,13 +505,27 @@ class ScheduleService:
         return when
 
     async def tick(self) -> TickReport:
-        """Handle every due occurrence once, then tell coordinators of closed check-ins."""
-        queued = expired = nobody = 0
-        for schedule in await self.schedules.due(self.clock.now(), TICK_BATCH):
-            done = await self._catch_up(schedule)
-            queued += done.queued
-            expired += done.expired
-            nobody += done.no_recipient
+        """Handle every due occurrence once, then tell coordinators of closed check-ins.
+
+        Due schedules are taken ``TICK_BATCH`` at a time, each batch in one transaction (one
+        commit for hundreds of occurrences), until none is left or ``MAX_BATCHES`` were done
+        (the next tick carries on).
+        """
+        counts = dict.fromkeys(OccurrenceState, 0)
+        for _ in range(MAX_BATCHES):
+            batch = await self.schedules.due(self.clock.now(), TICK_BATCH)
+            async with self.uow.transaction():
+                rows: list[OutboxMessage] = []
+                for schedule in batch:
+                    for state, count in (await self._catch_up(schedule, rows)).items():
+                        counts[state] += count
+                # One insert for the whole batch (its sealing and ids in one trip).
+                await self.outbox.enqueue_many(rows)
+            if len(batch) < TICK_BATCH:
+                break
+        queued = counts[OccurrenceState.QUEUED]
+        expired = counts[OccurrenceState.EXPIRED]
+        nobody = counts[OccurrenceState.NO_RECIPIENT]
         warned = await self.close_windows()
         if queued or expired or nobody or warned:
             _LOGGER.info(
@@ -522,8 +538,14 @@ class ScheduleService:
             )
         return TickReport(queued=queued, expired=expired, no_recipient=nobody, warned=warned)
 
-    async def _catch_up(self, schedule: Schedule) -> TickReport:
-        """Every occurrence of ``schedule`` up to now, oldest first, one transaction each."""
+    async def _catch_up(
+        self, schedule: Schedule, rows: list[OutboxMessage]
+    ) -> dict[OccurrenceState, int]:
+        """Every occurrence of ``schedule`` up to now, oldest first (caller's transaction).
+
+        ``next_due`` moves first, by compare-and-set: a schedule paused, cancelled or moved
+        on by another tick since it was read is left alone, before anything is written.
+        """
         counts = dict.fromkeys(OccurrenceState, 0)
         due = schedule.next_due
         for _ in range(MAX_CATCH_UP):
@@ -532,29 +554,22 @@ class ScheduleService:
                 break
             following = schedule.due_after(due, self.clock.tz)
             final = ScheduleState.ACTIVE if following is not None else ScheduleState.DONE
-            try:
-                async with self.uow.transaction():
-                    state = await self._handle(schedule, due, now)
-                    if not await self.schedules.advance(schedule.id, due, following, final, now):
-                        # Paused, cancelled or advanced meanwhile: undo this occurrence.
-                        raise _Moved  # noqa: TRY301 - rolls the transaction back
-            except _Moved:
+            if not await self.schedules.advance(schedule.id, due, following, final, now):
                 break
-            counts[state] += 1
+            counts[await self._handle(schedule, due, now, rows)] += 1
             due = following
-        return TickReport(
-            queued=counts[OccurrenceState.QUEUED],
-            expired=counts[OccurrenceState.EXPIRED],
-            no_recipient=counts[OccurrenceState.NO_RECIPIENT],
-        )
+        return counts
 
-    async def _handle(self, schedule: Schedule, due: datetime, now: datetime) -> OccurrenceState:
-        """Record one occurrence and write its rows (inside the caller's transaction)."""
+    async def _handle(
+        self, schedule: Schedule, due: datetime, now: datetime, rows: list[OutboxMessage]
+    ) -> OccurrenceState:
+        """Record one occurrence and add its outbox rows to ``rows`` (the caller writes them
+        in its transaction)."""
         if now - due > schedule.useful_for():
             await self.schedules.record(schedule.id, Handled(due, OccurrenceState.EXPIRED), now)
             return OccurrenceState.EXPIRED
         if schedule.kind is ScheduleKind.DIGEST:
-            return await self._handle_digest(schedule, due, now)
+            return await self._handle_digest(schedule, due, now, rows)
         recipients = await self._recipients(schedule)
         if not recipients:
             await self.schedules.record(
@@ -580,7 +595,7 @@ class ScheduleService:
             "schedule": str(schedule.id),
             "occurrence": str(occurrence_id),
         }
-        await self.outbox.enqueue_many(
+        rows.extend(
             [
                 OutboxMessage(
                     idempotency_key=f"sched:{schedule.id}:{_stamp(due)}:{member.id}",
@@ -600,13 +615,13 @@ class ScheduleService:
         return OccurrenceState.QUEUED
 
     async def _handle_digest(
-        self, schedule: Schedule, due: datetime, now: datetime
+        self, schedule: Schedule, due: datetime, now: datetime, rows: list[OutboxMessage]
     ) -> OccurrenceState:
         """Record the day's digest occurrence and queue a digest for whoever has news."""
-        rows = await self._digests(schedule, due, now)
-        state = OccurrenceState.QUEUED if rows else OccurrenceState.NO_RECIPIENT
+        digests = await self._digests(schedule, due, now)
+        state = OccurrenceState.QUEUED if digests else OccurrenceState.NO_RECIPIENT
         if await self.schedules.record(schedule.id, Handled(due, state), now) is not None:
-            await self.outbox.enqueue_many(rows)
+            rows.extend(digests)
         return state
 
     # ------------------------------------------------------------------ check-ins
@@ -765,10 +780,6 @@ class ScheduleService:
         ]
         await self._audit(actor, "checkin_states", "ok", f"schedule:{schedule.id}")
         return result
-
-
-class _Moved(Exception):
-    """The schedule changed under the tick (paused, cancelled): roll the occurrence back."""
 
 
 def window_of(hours: float) -> timedelta:
