@@ -82,6 +82,45 @@ _OCC_SELECT = (
 )
 
 
+_ADVANCE = (
+    "UPDATE schedules SET next_due = ?, state = ?, updated_at = ?"
+    " WHERE id = ? AND next_due = ? AND state = 'active'"
+)
+_RECORD = (
+    "INSERT INTO schedule_occurrences (schedule_id, due_at, state, recipients,"
+    " window_ends, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (schedule_id, due_at) DO NOTHING RETURNING id"
+)
+_ASK = (
+    "INSERT INTO checkin_answers (occurrence_id, member_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
+)
+#: A member a message can reach: active, with a linked account.
+_REACHABLE = "state = 'active' AND telegram_hmac IS NOT NULL"
+_REACHABLE_M = "m.state = 'active' AND m.telegram_hmac IS NOT NULL"
+_CLAIM_OWNERS = "SELECT c.id, c.member_id FROM claims c JOIN members m ON m.id = c.member_id"
+#: Ids per ``IN (...)`` list.
+_CHUNK = 500
+
+
+def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
+    return [ids[start : start + _CHUNK] for start in range(0, len(ids), _CHUNK)]
+
+
+def _opt(value: datetime | None) -> str | None:
+    return ts(value) if value else None
+
+
+def _record_params(schedule_id: int, handled: Handled, stamp: str) -> tuple[object, ...]:
+    return (
+        schedule_id,
+        ts(handled.due_at),
+        str(handled.state),
+        len(handled.member_ids),
+        _opt(handled.window_ends),
+        stamp,
+    )
+
+
 def _opt_ts(value: str | None) -> datetime | None:
     return parse_ts(value) if value else None
 
@@ -248,15 +287,7 @@ class SqliteScheduleRepository:
     ) -> bool:
         """Compare-and-set the next occurrence (a concurrent pause or cancel wins)."""
         written = await self.db.execute(
-            "UPDATE schedules SET next_due = ?, state = ?, updated_at = ?"
-            " WHERE id = ? AND next_due = ? AND state = 'active'",
-            (
-                ts(next_due) if next_due else None,
-                str(state),
-                ts(now),
-                schedule_id,
-                ts(expected_due),
-            ),
+            _ADVANCE, (_opt(next_due), str(state), ts(now), schedule_id, ts(expected_due))
         )
         return written.rowcount == 1
 
@@ -269,29 +300,78 @@ class SqliteScheduleRepository:
             (ts(next_due) if next_due else None, ts(now), schedule_id),
         )
 
+    async def advance_many(
+        self,
+        moves: Sequence[tuple[int, datetime, datetime | None, ScheduleState]],
+        now: datetime,
+    ) -> set[int]:
+        """``advance`` for many schedules in one trip; the ids that moved."""
+        stamp = ts(now)
+
+        def step(conn: sqlite3.Connection) -> set[int]:
+            moved = set()
+            for schedule_id, expected, following, state in moves:
+                cursor = conn.execute(
+                    _ADVANCE, (_opt(following), str(state), stamp, schedule_id, ts(expected))
+                )
+                if cursor.rowcount == 1:
+                    moved.add(schedule_id)
+            return moved
+
+        return await self.db.run(step)
+
+    async def record_many(
+        self, items: Sequence[tuple[int, Handled]], now: datetime
+    ) -> list[int | None]:
+        """``record`` for many occurrences in one trip; each one's id, None if it existed."""
+        stamp = ts(now)
+
+        def step(conn: sqlite3.Connection) -> list[int | None]:
+            ids: list[int | None] = []
+            for schedule_id, handled in items:
+                row = conn.execute(_RECORD, _record_params(schedule_id, handled, stamp)).fetchone()
+                if row is None:
+                    ids.append(None)
+                    continue
+                ids.append(int(row[0]))
+                if handled.window_ends is not None and handled.member_ids:
+                    conn.executemany(
+                        _ASK, [(int(row[0]), member_id) for member_id in handled.member_ids]
+                    )
+            return ids
+
+        return await self.db.run(step)
+
+    async def reachable(
+        self, member_ids: Sequence[int], claim_ids: Sequence[int]
+    ) -> tuple[set[int], dict[int, int]]:
+        """Active linked members among ``member_ids``, and each claim's such owner."""
+        members: set[int] = set()
+        owners: dict[int, int] = {}
+        for chunk in _chunks(sorted(set(member_ids))):
+            marks = ",".join("?" * len(chunk))
+            rows = await self.db.fetchall(
+                f"SELECT id FROM members WHERE id IN ({marks}) AND {_REACHABLE}",  # noqa: S608
+                chunk,
+            )
+            members.update(int(r[0]) for r in rows)
+        for chunk in _chunks(sorted(set(claim_ids))):
+            marks = ",".join("?" * len(chunk))
+            sql = f"{_CLAIM_OWNERS} WHERE c.id IN ({marks}) AND {_REACHABLE_M}"
+            rows = await self.db.fetchall(sql, chunk)
+            owners.update((int(r[0]), int(r[1])) for r in rows)
+        return members, owners
+
     async def record(self, schedule_id: int, handled: Handled, now: datetime) -> int | None:
         """Record an occurrence once (UNIQUE schedule and time); a check-in's recipients too."""
-        written = await self.db.execute(
-            "INSERT INTO schedule_occurrences (schedule_id, due_at, state, recipients,"
-            " window_ends, created_at) VALUES (?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (schedule_id, due_at) DO NOTHING RETURNING id",
-            (
-                schedule_id,
-                ts(handled.due_at),
-                str(handled.state),
-                len(handled.member_ids),
-                ts(handled.window_ends) if handled.window_ends else None,
-                ts(now),
-            ),
-        )
+        written = await self.db.execute(_RECORD, _record_params(schedule_id, handled, ts(now)))
         row = written.first()
         if row is None:
             return None
         occurrence_id = int(row[0])
         if handled.window_ends is not None and handled.member_ids:
             await self.db.executemany(
-                "INSERT INTO checkin_answers (occurrence_id, member_id) VALUES (?, ?)"
-                " ON CONFLICT DO NOTHING",
+                _ASK,
                 [(occurrence_id, member_id) for member_id in handled.member_ids],
             )
         return occurrence_id

@@ -333,6 +333,23 @@ class ScheduleRepository(Protocol):
     ) -> None:
         """Re-arm a resumed schedule from now."""
 
+    async def advance_many(
+        self,
+        moves: Sequence[tuple[int, datetime, datetime | None, ScheduleState]],
+        now: datetime,
+    ) -> set[int]:
+        """``advance`` for many schedules in one trip; the ids that moved."""
+
+    async def record_many(
+        self, items: Sequence[tuple[int, Handled]], now: datetime
+    ) -> list[int | None]:
+        """``record`` for many occurrences in one trip; each one's id, None if it existed."""
+
+    async def reachable(
+        self, member_ids: Sequence[int], claim_ids: Sequence[int]
+    ) -> tuple[set[int], dict[int, int]]:
+        """Active linked members among ``member_ids``, and each claim's such owner."""
+
     async def record(self, schedule_id: int, handled: Handled, now: datetime) -> int | None:
         """Record an occurrence (and a check-in's recipients); None if it was recorded before."""
 

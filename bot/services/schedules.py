@@ -483,18 +483,33 @@ class ScheduleService:
 
     # ------------------------------------------------------------------ the tick
 
-    async def _recipients(self, schedule: Schedule) -> list[Member]:
-        """Who gets an occurrence now: read at each occurrence, so an unlink is respected."""
-        if schedule.target_kind is TargetKind.REGION:
-            return await self.members.in_regions([schedule.target], [Role.INFORMANT])
-        member_id: int | None
-        if schedule.target_kind is TargetKind.MEMBER:
-            member_id = int(schedule.target)
-        else:
-            claim = await self.claims.get(int(schedule.target))
-            member_id = claim.member_id if claim else None
-        member = await self.members.get(member_id) if member_id is not None else None
-        return [member] if member is not None and member.active else []
+    async def _recipients(
+        self, plans: Sequence[tuple[Schedule, Sequence[datetime]]]
+    ) -> dict[int, list[int]]:
+        """Who each planned schedule reaches now (member ids), read once per batch.
+
+        Read at each occurrence, not when the schedule was made: an unlinked or suspended
+        member gets nothing, a region's new informants are included.
+        """
+        reachable, owners = await self.schedules.reachable(
+            [int(s.target) for s, _ in plans if s.target_kind is TargetKind.MEMBER],
+            [int(s.target) for s, _ in plans if s.target_kind is TargetKind.CLAIM],
+        )
+        regions: dict[str, list[int]] = {}
+        found: dict[int, list[int]] = {}
+        for schedule, _ in plans:
+            if schedule.target_kind is TargetKind.REGION:
+                if schedule.target not in regions:
+                    informants = await self.members.in_regions([schedule.target], [Role.INFORMANT])
+                    regions[schedule.target] = [m.id for m in informants]
+                found[schedule.id] = regions[schedule.target]
+            elif schedule.target_kind is TargetKind.MEMBER:
+                member_id = int(schedule.target)
+                found[schedule.id] = [member_id] if member_id in reachable else []
+            else:
+                owner = owners.get(int(schedule.target))
+                found[schedule.id] = [owner] if owner is not None else []
+        return found
 
     def _release(self, schedule: Schedule, when: datetime) -> datetime:
         """When a row may leave: quiet hours defer reminders and digests, never check-ins."""
@@ -507,20 +522,16 @@ class ScheduleService:
     async def tick(self) -> TickReport:
         """Handle every due occurrence once, then tell coordinators of closed check-ins.
 
-        Due schedules are taken ``TICK_BATCH`` at a time, each batch in one transaction (one
-        commit for hundreds of occurrences), until none is left or ``MAX_BATCHES`` were done
-        (the next tick carries on).
+        Due schedules are taken ``TICK_BATCH`` at a time, each batch in one transaction (a
+        handful of trips and one commit for hundreds of occurrences), until none is left or
+        ``MAX_BATCHES`` were done (the next tick carries on).
         """
         counts = dict.fromkeys(OccurrenceState, 0)
         for _ in range(MAX_BATCHES):
             batch = await self.schedules.due(self.clock.now(), TICK_BATCH)
             async with self.uow.transaction():
-                rows: list[OutboxMessage] = []
-                for schedule in batch:
-                    for state, count in (await self._catch_up(schedule, rows)).items():
-                        counts[state] += count
-                # One insert for the whole batch (its sealing and ids in one trip).
-                await self.outbox.enqueue_many(rows)
+                for state, count in (await self._handle_batch(batch)).items():
+                    counts[state] += count
             if len(batch) < TICK_BATCH:
                 break
         queued = counts[OccurrenceState.QUEUED]
@@ -538,81 +549,99 @@ class ScheduleService:
             )
         return TickReport(queued=queued, expired=expired, no_recipient=nobody, warned=warned)
 
-    async def _catch_up(
-        self, schedule: Schedule, rows: list[OutboxMessage]
-    ) -> dict[OccurrenceState, int]:
-        """Every occurrence of ``schedule`` up to now, oldest first (caller's transaction).
+    async def _handle_batch(self, batch: Sequence[Schedule]) -> dict[OccurrenceState, int]:
+        """Every occurrence up to now of each schedule of ``batch``, oldest first (caller's
+        transaction).
 
         ``next_due`` moves first, by compare-and-set: a schedule paused, cancelled or moved
         on by another tick since it was read is left alone, before anything is written.
         """
         counts = dict.fromkeys(OccurrenceState, 0)
-        due = schedule.next_due
-        for _ in range(MAX_CATCH_UP):
-            now = self.clock.now()
-            if due is None or due > now:
-                break
-            following = schedule.due_after(due, self.clock.tz)
-            final = ScheduleState.ACTIVE if following is not None else ScheduleState.DONE
-            if not await self.schedules.advance(schedule.id, due, following, final, now):
-                break
-            counts[await self._handle(schedule, due, now, rows)] += 1
-            due = following
+        now = self.clock.now()
+        plans: list[tuple[Schedule, list[datetime]]] = []
+        moves: list[tuple[int, datetime, datetime | None, ScheduleState]] = []
+        for schedule in batch:
+            dues: list[datetime] = []
+            due = schedule.next_due
+            while due is not None and due <= now and len(dues) < MAX_CATCH_UP:
+                dues.append(due)
+                due = schedule.due_after(due, self.clock.tz)
+            if not dues or schedule.next_due is None:
+                continue
+            final = ScheduleState.ACTIVE if due is not None else ScheduleState.DONE
+            moves.append((schedule.id, schedule.next_due, due, final))
+            plans.append((schedule, dues))
+        moved = await self.schedules.advance_many(moves, now) if moves else set()
+        plans = [(schedule, dues) for schedule, dues in plans if schedule.id in moved]
+        recipients = await self._recipients(plans) if plans else {}
+        items: list[tuple[int, Handled]] = []
+        sends: list[tuple[Schedule, datetime, list[int], datetime | None] | None] = []
+        rows: list[OutboxMessage] = []
+        for schedule, dues in plans:
+            for due in dues:
+                if now - due > schedule.useful_for():
+                    items.append((schedule.id, Handled(due, OccurrenceState.EXPIRED)))
+                    sends.append(None)
+                elif schedule.kind is ScheduleKind.DIGEST:
+                    counts[await self._handle_digest(schedule, due, now, rows)] += 1
+                elif not recipients.get(schedule.id):
+                    items.append((schedule.id, Handled(due, OccurrenceState.NO_RECIPIENT)))
+                    sends.append(None)
+                else:
+                    member_ids = recipients[schedule.id]
+                    window_ends = (
+                        now + schedule.response_window
+                        if schedule.kind is ScheduleKind.CHECKIN
+                        else None
+                    )
+                    handled = Handled(
+                        due, OccurrenceState.QUEUED, member_ids=member_ids, window_ends=window_ends
+                    )
+                    items.append((schedule.id, handled))
+                    sends.append((schedule, due, member_ids, window_ends))
+        ids = await self.schedules.record_many(items, now) if items else []
+        for (_, handled), send, occurrence_id in zip(items, sends, ids, strict=True):
+            counts[handled.state] += 1
+            if send is not None and occurrence_id is not None:
+                rows.extend(self._rows(occurrence_id, *send, now=now))
+        # One insert for the whole batch (ids, sealing and rows in one trip).
+        await self.outbox.enqueue_many(rows)
         return counts
 
-    async def _handle(
-        self, schedule: Schedule, due: datetime, now: datetime, rows: list[OutboxMessage]
-    ) -> OccurrenceState:
-        """Record one occurrence and add its outbox rows to ``rows`` (the caller writes them
-        in its transaction)."""
-        if now - due > schedule.useful_for():
-            await self.schedules.record(schedule.id, Handled(due, OccurrenceState.EXPIRED), now)
-            return OccurrenceState.EXPIRED
-        if schedule.kind is ScheduleKind.DIGEST:
-            return await self._handle_digest(schedule, due, now, rows)
-        recipients = await self._recipients(schedule)
-        if not recipients:
-            await self.schedules.record(
-                schedule.id, Handled(due, OccurrenceState.NO_RECIPIENT), now
-            )
-            return OccurrenceState.NO_RECIPIENT
-        checkin = schedule.kind is ScheduleKind.CHECKIN
-        window_ends = now + schedule.response_window if checkin else None
-        occurrence_id = await self.schedules.record(
-            schedule.id,
-            Handled(
-                due,
-                OccurrenceState.QUEUED,
-                member_ids=[m.id for m in recipients],
-                window_ends=window_ends,
-            ),
-            now,
-        )
-        if occurrence_id is None:  # recorded by an earlier run: its rows exist already
-            return OccurrenceState.QUEUED
+    def _rows(
+        self,
+        occurrence_id: int,
+        schedule: Schedule,
+        due: datetime,
+        member_ids: Sequence[int],
+        window_ends: datetime | None,
+        *,
+        now: datetime,
+    ) -> list[OutboxMessage]:
+        """The outbox rows of one occurrence: keyed by schedule, time and member (R-01)."""
         release = self._release(schedule, max(now, due))
         params = dict(schedule.params) | {
             "schedule": str(schedule.id),
             "occurrence": str(occurrence_id),
         }
-        rows.extend(
-            [
-                OutboxMessage(
-                    idempotency_key=f"sched:{schedule.id}:{_stamp(due)}:{member.id}",
-                    kind=schedule.outbox_kind,
-                    member_id=member.id,
-                    template=schedule.template,
-                    params=params,
-                    correlation=(
-                        checkin_correlation(occurrence_id) if checkin else f"sched:{occurrence_id}"
-                    ),
-                    not_before=release if release > now else None,
-                    expires_at=window_ends,
-                )
-                for member in recipients
-            ]
+        correlation = (
+            checkin_correlation(occurrence_id)
+            if schedule.kind is ScheduleKind.CHECKIN
+            else f"sched:{occurrence_id}"
         )
-        return OccurrenceState.QUEUED
+        return [
+            OutboxMessage(
+                idempotency_key=f"sched:{schedule.id}:{_stamp(due)}:{member_id}",
+                kind=schedule.outbox_kind,
+                member_id=member_id,
+                template=schedule.template,
+                params=params,
+                correlation=correlation,
+                not_before=release if release > now else None,
+                expires_at=window_ends,
+            )
+            for member_id in member_ids
+        ]
 
     async def _handle_digest(
         self, schedule: Schedule, due: datetime, now: datetime, rows: list[OutboxMessage]
