@@ -246,6 +246,9 @@ async def remind_command(
     )
 
 
+#: Weekdays as cron rules spell them (names: APScheduler numbers them from Monday).
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
 #: Times of day offered for a daily check-in (the common cases; others by the CLI).
 CHECKIN_HOURS = (7, 12, 18, 19, 20, 21)
 
@@ -277,11 +280,17 @@ def _rule_text(t: gettext.NullTranslations, context: BotContext, schedule: Sched
         # Translators: cuándo sale algo programado una sola vez; {when} es fecha y hora.
         return t.gettext("el {when}").format(when=_local(context, schedule.run_at))
     fields = (schedule.cron or "").split()
-    if len(fields) == 5 and fields[2:] == ["*", "*", "*"] and all(f.isdigit() for f in fields[:2]):
-        # Translators: algo programado todos los días; {time} es una hora como 19:00.
-        return t.gettext("cada día a las {time}").format(
-            time=f"{int(fields[1]):02d}:{int(fields[0]):02d}"
-        )
+    if len(fields) == 5 and fields[2:4] == ["*", "*"] and all(f.isdigit() for f in fields[:2]):
+        time = f"{int(fields[1]):02d}:{int(fields[0]):02d}"
+        if fields[4] == "*":
+            # Translators: algo programado todos los días; {time} es una hora como 19:00.
+            return t.gettext("cada día a las {time}").format(time=time)
+        if fields[4] in WEEKDAYS:
+            # Translators: algo programado una vez por semana; {weekday} es un día como
+            # «lunes», {time} una hora como 19:00.
+            return t.gettext("cada {weekday} a las {time}").format(
+                weekday=_weekday(t, fields[4]), time=time
+            )
     # Translators: una regla de repetición escrita en formato cron (p. ej. 0 19 * * 1).
     return t.gettext("regla {rule}").format(rule=html.escape(schedule.cron or ""))
 
@@ -416,7 +425,7 @@ async def _press(update: Update, context: BotContext, member: Member, chat_id: i
     try:
         if step == "no":
             await show(t.gettext("Cancelado."))
-        elif step in {"cr", "ct", "cok"}:
+        elif step in {"cr", "ct", "cd", "cok"}:
             await _checkin_step(context, member, t=t, step=step, args=args, show=show)
         elif step == "rem" and len(args) == 3:
             target = await services.member_by_id(member, int(args[0]))
@@ -472,7 +481,7 @@ async def _checkin_step(
     args: Sequence[str],
     show: Show,
 ) -> None:
-    """``/control``'s steps: region (``cr``), hour (``ct``), confirmed (``cok``)."""
+    """``/control``'s steps: region (``cr``), hour (``ct``), days (``cd``), saved (``cok``)."""
     regions = {r.id: r for r in await context.services.schedules.regions_for(member)}
     region = regions.get(int(args[0])) if args else None
     if region is None:  # not (or no longer) one of the member's regions
@@ -492,25 +501,61 @@ async def _checkin_step(
             InlineKeyboardMarkup([*rows, [_cancel(t)]]),
         )
         return
-    hour = int(args[1]) if len(args) == 2 else -1
+    hour = int(args[1]) if len(args) >= 2 else -1
     if hour not in CHECKIN_HOURS:
         raise NotFound("hour")
     if step == "ct":
-        sure = InlineKeyboardButton(
-            t.pgettext("botón", "Guardar"), callback_data=f"sch:cok:{region.id}:{hour}"
+        every = InlineKeyboardButton(
+            # Translators: botón de /control: el control sale todos los días.
+            t.pgettext("botón", "Todos los días"),
+            callback_data=f"sch:cd:{region.id}:{hour}:all",
         )
-        # Translators: confirmación de /control. {region} es una región, {time} una hora
-        # como 19:00.
-        text = t.gettext(
-            "Cada día a las {time}, las personas de {region} recibirán «¿estás bien?» con"
-            " dos horas para responder. Si alguien no responde, te aviso. ¿Lo guardo?"
-        )
+        days = [
+            InlineKeyboardButton(
+                _weekday(t, day), callback_data=f"sch:cd:{region.id}:{hour}:{day}"
+            )
+            for day in WEEKDAYS
+        ]
+        # Translators: tercer paso de /control: todos los días o un día de la semana.
         await show(
-            text.format(time=f"{hour:02d}:00", region=html.escape(region.name)),
+            t.gettext("¿Qué días?"),
+            InlineKeyboardMarkup([[every], days[:4], days[4:], [_cancel(t)]]),
+        )
+        return
+    day = args[2] if len(args) == 3 else ""
+    if day != "all" and day not in WEEKDAYS:
+        raise NotFound("day")
+    if step == "cd":
+        sure = InlineKeyboardButton(
+            t.pgettext("botón", "Guardar"), callback_data=f"sch:cok:{region.id}:{hour}:{day}"
+        )
+        if day == "all":
+            # Translators: confirmación de /control. {region} es una región, {time} una hora
+            # como 19:00.
+            text = t.gettext(
+                "Cada día a las {time}, las personas de {region} recibirán «¿estás bien?» con"
+                " dos horas para responder. Si alguien no responde, te aviso. ¿Lo guardo?"
+            )
+        else:
+            # Translators: confirmación de /control. {weekday} es un día como «lunes»,
+            # {region} una región, {time} una hora como 19:00.
+            text = t.gettext(
+                "Cada {weekday} a las {time}, las personas de {region} recibirán «¿estás"
+                " bien?» con dos horas para responder. Si alguien no responde, te aviso."
+                " ¿Lo guardo?"
+            )
+        await show(
+            text.format(
+                time=f"{hour:02d}:00",
+                region=html.escape(region.name),
+                weekday=_weekday(t, day) if day != "all" else "",
+            ),
             InlineKeyboardMarkup([[sure], [_cancel(t)]]),
         )
         return
-    schedule = await context.services.schedules.daily_checkin(member, region.name, hour)
+    schedule = await context.services.schedules.daily_checkin(
+        member, region.name, hour, weekday=None if day == "all" else day
+    )
     # Translators: tras guardar un control de seguridad diario; {id} es su número.
     await show(
         t.gettext("Guardado: control de seguridad n.º {id}. Míralo con /programados.").format(
@@ -518,6 +563,27 @@ async def _checkin_step(
         ),
         None,
     )
+
+
+def _weekday(t: gettext.NullTranslations, day: str) -> str:
+    """A weekday's name (``mon`` … ``sun``, as cron rules spell them)."""
+    names = {
+        # Translators: día de la semana, en minúscula (va dentro de una frase y en botones).
+        "mon": t.pgettext("día de la semana", "lunes"),
+        # Translators: día de la semana, en minúscula.
+        "tue": t.pgettext("día de la semana", "martes"),
+        # Translators: día de la semana, en minúscula.
+        "wed": t.pgettext("día de la semana", "miércoles"),
+        # Translators: día de la semana, en minúscula.
+        "thu": t.pgettext("día de la semana", "jueves"),
+        # Translators: día de la semana, en minúscula.
+        "fri": t.pgettext("día de la semana", "viernes"),
+        # Translators: día de la semana, en minúscula.
+        "sat": t.pgettext("día de la semana", "sábado"),
+        # Translators: día de la semana, en minúscula.
+        "sun": t.pgettext("día de la semana", "domingo"),
+    }
+    return names.get(day, day)
 
 
 on_schedule_button = _staff(_press)

@@ -294,11 +294,28 @@ class ScheduleService:
         ]
 
     async def daily_checkin(
-        self, actor: Member | None, region: str, hour: int, minute: int = 0
+        self,
+        actor: Member | None,
+        region: str,
+        hour: int,
+        minute: int = 0,
+        *,
+        weekday: str | None = None,
     ) -> Schedule:
-        """A check-in for a region's informants every day at ``hour:minute`` local time."""
+        """A check-in for a region's informants every day (or every ``weekday``, ``mon`` …
+        ``sun``) at ``hour:minute`` local time."""
         if not (0 <= hour <= 23 and 0 <= minute <= 59):
             raise ValidationError("time of day")
+        if weekday is not None and weekday not in {
+            "mon",
+            "tue",
+            "wed",
+            "thu",
+            "fri",
+            "sat",
+            "sun",
+        }:
+            raise ValidationError("weekday")
         return await self.create(
             actor,
             NewSchedule(
@@ -306,7 +323,7 @@ class ScheduleService:
                 target_kind=TargetKind.REGION,
                 target=region,
                 template=TEMPLATE_CHECKIN,
-                cron=f"{minute} {hour} * * *",
+                cron=f"{minute} {hour} * * {weekday or '*'}",
                 window=DEFAULT_WINDOW,
             ),
         )

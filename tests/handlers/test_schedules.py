@@ -390,6 +390,8 @@ async def test_a_coordinator_schedules_a_daily_checkin_with_buttons(
     await say(bot, JEFE, "/control")
     await tap(bot, JEFE, "Pichari")
     await tap(bot, JEFE, "19:00")
+    assert last(bot.fake, JEFE).params["text"] == "¿Qué días?"
+    await tap(bot, JEFE, "Todos los días")
     assert "Cada día a las 19:00, las personas de Pichari" in last(bot.fake, JEFE).params["text"]
     await tap(bot, JEFE, "Guardar")
     assert "Guardado: control de seguridad n.º" in last(bot.fake, JEFE).params["text"]
@@ -398,6 +400,33 @@ async def test_a_coordinator_schedules_a_daily_checkin_with_buttons(
     await bot.services.schedules.tick()
     await bot.fake.wait_for_call("sendMessage", chat_id=CONDOR, count=1)
     assert [c.params["text"] for c in bot.fake.sent(PUMA)] == [CHECKIN]
+
+
+async def test_a_weekly_checkin_on_a_weekday_button_fires_on_that_day_only(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    """2026-03-14 is a Saturday: the check-in goes that evening, not on Sunday."""
+    bot = running_bot
+    await people(bot, tmp_path)
+    await set_pin_in_chat(bot, JEFE)
+    await say(bot, JEFE, "/control")
+    await tap(bot, JEFE, "Pichari")
+    await tap(bot, JEFE, "19:00")
+    await tap(bot, JEFE, "sábado")
+    assert last(bot.fake, JEFE).params["text"].startswith("Cada sábado a las 19:00")
+    await tap(bot, JEFE, "Guardar")
+    await say(bot, JEFE, "/programados")
+    assert ": Control de seguridad, cada sábado a las 19:00" in last(bot.fake, JEFE).params["text"]
+
+    bot.clock.set(LIMA_19)
+    await bot.services.schedules.tick()
+    await bot.fake.wait_for_call("sendMessage", chat_id=PUMA, count=1)
+    bot.clock.set(LIMA_19 + timedelta(days=1))
+    await bot.services.schedules.tick()
+    bot.clock.set(LIMA_19 + timedelta(days=7))
+    await bot.services.schedules.tick()
+    await bot.fake.wait_for_call("sendMessage", chat_id=PUMA, count=2)
+    assert [c.params["text"] for c in bot.fake.sent(PUMA)] == [CHECKIN, CHECKIN]
 
 
 async def test_programados_shows_states_and_pauses_resumes_and_stops(
