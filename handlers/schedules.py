@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from bot.domain.errors import NotAllowed, NotFound, ValidationError
+from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import Member, Role
 from bot.domain.pin import SessionState
 from bot.domain.schedules import (
@@ -443,6 +443,8 @@ async def _press(update: Update, context: BotContext, member: Member, chat_id: i
                     len(created),
                 ).format(count=len(created))
             )
+        elif step == "ha" and len(args) == 2:
+            await _take_help(context, member, t=t, query=query, chat_id=chat_id, args=args)
         elif step == "v" and len(args) == 1:
             await show(*await _view(context, member, t, int(args[0])))
         elif step in {"p", "r"} and len(args) == 1:
@@ -470,6 +472,40 @@ async def _press(update: Update, context: BotContext, member: Member, chat_id: i
 
 
 Show = Callable[[str, InlineKeyboardMarkup | None], Awaitable[None]]
+
+
+async def _take_help(
+    context: BotContext,
+    member: Member,
+    *,
+    t: gettext.NullTranslations,
+    query: CallbackQuery,
+    chat_id: int,
+    args: Sequence[str],
+) -> None:
+    """``sch:ha:<occurrence>:<member>``: take a check-in's help request (as an alert's)."""
+    try:
+        await context.services.schedules.ack_checkin_help(member, int(args[0]), int(args[1]))
+        note = t.gettext("Tú atiendes este pedido de ayuda.")
+    except Conflict:
+        note = t.gettext("Otra persona ya atiende este pedido de ayuda.")
+    # An escalation naming several people keeps the buttons of the others.
+    markup = getattr(query.message, "reply_markup", None)
+    rest = [
+        [b for b in row if b.callback_data != query.data]
+        for row in (markup.inline_keyboard if markup else ())
+    ]
+    rest = [row for row in rest if row]
+    original = getattr(query.message, "text_html", "") or ""
+    assert query.message is not None  # noqa: S101 - checked by the caller
+    await send.edit_text(
+        context,
+        chat_id,
+        query.message.message_id,
+        f"{original}\n\n<i>{note}</i>",
+        reply_markup=InlineKeyboardMarkup(rest) if rest else None,
+    )
+    await send.answer_callback(context, query.id)
 
 
 async def _checkin_step(

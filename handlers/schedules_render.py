@@ -20,6 +20,7 @@ from bot.domain.models import Lang
 from bot.services.schedules import (
     TEMPLATE_CHECKIN,
     TEMPLATE_CHECKIN_HELP,
+    TEMPLATE_CHECKIN_HELP_ACKED,
     TEMPLATE_CHECKIN_LATE,
     TEMPLATE_CHECKIN_MISSED,
     TEMPLATE_DIGEST,
@@ -35,6 +36,7 @@ PARAMS: Mapping[str, tuple[str, ...]] = {
     TEMPLATE_CHECKIN_HELP: ("occurrence", "codename", "asked"),
     TEMPLATE_CHECKIN_MISSED: ("occurrence", "schedule", "missing", "unreachable"),
     TEMPLATE_CHECKIN_LATE: ("occurrence", "codename"),
+    TEMPLATE_CHECKIN_HELP_ACKED: ("codename", "by"),
     TEMPLATE_DIGEST: (
         "overdue",
         "overdue_n",
@@ -109,19 +111,69 @@ def render_checkin(t: gettext.NullTranslations, lang: Lang, params: Mapping[str,
 def render_checkin_help(
     t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
 ) -> Rendered:
-    """To a coordinator: who asked for help in a check-in (coalesced while waiting)."""
+    """To a coordinator: who asked for help in a check-in (coalesced while waiting), with a
+    button to take each request (``sch:ha:<occurrence>:<member>``)."""
     del lang
-    names = _names(params.get("asked", "")) or [html.escape(params.get("codename", "?"))]
+    occurrence = params.get("occurrence", "0")
+    asked = _asked(params)
+    names = [html.escape(name) for _, name in asked]
     # Translators: se envía a un coordinador. {codenames} son seudónimos separados por comas,
     # {occurrence} el número del control de seguridad.
     text = t.gettext("Pidió ayuda en el control de seguridad n.º {occurrence}: {codenames}.")
+    if len(asked) == 1:
+        buttons = [
+            [
+                InlineKeyboardButton(
+                    t.pgettext("botón", "Yo lo atiendo"),
+                    callback_data=f"sch:ha:{occurrence}:{asked[0][0]}",
+                )
+            ]
+        ]
+    else:
+        buttons = [
+            [
+                InlineKeyboardButton(
+                    t.pgettext("botón", "Atiendo a {codename}").format(codename=name),
+                    callback_data=f"sch:ha:{occurrence}:{member_id}",
+                )
+            ]
+            for member_id, name in asked[:MAX_HELP_BUTTONS]
+        ]
     return Rendered(
         "<b>"
-        + text.format(
-            occurrence=html.escape(params.get("occurrence", "?")), codenames=", ".join(names)
-        )
-        + "</b>"
+        + text.format(occurrence=html.escape(occurrence), codenames=", ".join(names))
+        + "</b>",
+        reply_markup=InlineKeyboardMarkup(buttons),
     )
+
+
+def _asked(params: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(member id, codename) of everybody one escalation covers, by member id."""
+    try:
+        decoded = json.loads(params.get("asked", "{}"))
+    except ValueError:
+        decoded = {}
+    if not isinstance(decoded, dict) or not decoded:
+        return [("0", params.get("codename", "?"))]
+    return sorted(
+        ((str(k), str(v)) for k, v in decoded.items()),
+        key=lambda pair: int(pair[0]) if pair[0].isdigit() else 0,
+    )
+
+
+#: Buttons of one coalesced escalation (Telegram allows 100; a screen shows far fewer).
+MAX_HELP_BUTTONS = 40
+
+
+def render_checkin_help_acked(
+    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+) -> Rendered:
+    """To the other coordinators: the check-in's help request is being handled."""
+    del lang
+    text = t.gettext("{by} atiende el pedido de ayuda de {codename}.").format(
+        by=html.escape(params.get("by", "?")), codename=html.escape(params.get("codename", "?"))
+    )
+    return Rendered(text, disable_notification=True)
 
 
 def render_checkin_missed(
@@ -257,3 +309,4 @@ register_template(TEMPLATE_CHECKIN, render_checkin)
 register_template(TEMPLATE_CHECKIN_HELP, render_checkin_help)
 register_template(TEMPLATE_CHECKIN_MISSED, render_checkin_missed)
 register_template(TEMPLATE_CHECKIN_LATE, render_checkin_late)
+register_template(TEMPLATE_CHECKIN_HELP_ACKED, render_checkin_help_acked)

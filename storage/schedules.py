@@ -52,9 +52,14 @@ _PENDING_ALERTS = (
     "SELECT a.id, r.name FROM alerts a JOIN alert_regions ar ON ar.alert_id = a.id"
     " JOIN regions r ON r.id = ar.region_id WHERE a.status = 'pending' ORDER BY a.id"
 )
+#: Help requests nobody took: an alert's, or a check-in's "Necesito ayuda".
 _OPEN_HELP = (
     "SELECT h.member_id, r.name FROM help_requests h JOIN regions r ON r.id = h.region_id"
-    " WHERE h.acked_by IS NULL AND h.created_at >= ? ORDER BY h.id"
+    " WHERE h.acked_by IS NULL AND h.created_at >= ?1"
+    " UNION ALL SELECT c.member_id, r.name FROM checkin_answers c"
+    " JOIN member_regions mr ON mr.member_id = c.member_id"
+    " JOIN regions r ON r.id = mr.region_id"
+    " WHERE c.answer = 'help' AND c.help_acked_at IS NULL AND c.answered_at >= ?1"
 )
 _BLOCKED = (
     "SELECT m.id, r.name FROM members m JOIN member_regions mr ON mr.member_id = m.id"
@@ -427,6 +432,16 @@ class SqliteScheduleRepository:
             )
             for row in rows
         ]
+
+    async def ack_help(self, occurrence_id: int, member_id: int, by: int, now: datetime) -> bool:
+        """Take a check-in's help request once (False: taken already, or none)."""
+        written = await self.db.execute(
+            "UPDATE checkin_answers SET help_acked_by = ?, help_acked_at = ?"
+            " WHERE occurrence_id = ? AND member_id = ? AND answer = 'help'"
+            " AND help_acked_at IS NULL",
+            (by, ts(now), occurrence_id, member_id),
+        )
+        return written.rowcount == 1
 
     async def answer(
         self,

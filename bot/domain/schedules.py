@@ -368,6 +368,9 @@ class ScheduleRepository(Protocol):
     async def checkins(self, occurrence_id: int) -> list[CheckinRecord]:
         """Every recipient's record of one check-in occurrence (unreachable from the outbox)."""
 
+    async def ack_help(self, occurrence_id: int, member_id: int, by: int, now: datetime) -> bool:
+        """Take a check-in's help request once (False: taken already, or none)."""
+
     async def answer(
         self,
         occurrence_id: int,

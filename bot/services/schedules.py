@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.alerts import QuietHours
-from bot.domain.errors import NotAllowed, NotFound, ValidationError
+from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import Member, Region, Role
 from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
 from bot.domain.ports import (
@@ -64,6 +64,7 @@ TEMPLATE_CHECKIN = "checkin"
 TEMPLATE_CHECKIN_HELP = "checkin_help"
 TEMPLATE_CHECKIN_MISSED = "checkin_missed"
 TEMPLATE_CHECKIN_LATE = "checkin_late"
+TEMPLATE_CHECKIN_HELP_ACKED = "checkin_help_acked"
 TEMPLATE_REMINDER = "reminder"
 TEMPLATE_DIGEST = "digest"
 
@@ -813,6 +814,45 @@ class ScheduleService:
                     ]
                 )
         return True
+
+    async def ack_checkin_help(self, actor: Member, occurrence_id: int, member_id: int) -> Member:
+        """A coordinator takes a check-in's help request; the others are told who did.
+
+        Returns who asked.
+
+        Raises:
+            NotFound: unknown, or outside the actor's regions (audited, T-10).
+            Conflict: someone took it first.
+        """
+        occurrence = await self.schedules.occurrence(occurrence_id)
+        asker = await self.members.get(member_id)
+        region = (
+            await self._occurrence_region(occurrence, asker) if occurrence is not None else None
+        )
+        scope = frozenset({region}) if region else frozenset[str]()
+        if occurrence is None or asker is None or not is_allowed(actor, Action.ACK_HELP, scope):
+            await self._audit(actor, "checkin_help_ack", "denied", f"occurrence:{occurrence_id}")
+            raise NotFound("help")
+        async with self.uow.transaction():
+            now = self.clock.now()
+            if not await self.schedules.ack_help(occurrence_id, member_id, actor.id, now):
+                raise Conflict("help already taken")
+            await self._audit(actor, "checkin_help_ack", "ok", f"occurrence:{occurrence_id}")
+            await self.outbox.enqueue_many(
+                [
+                    OutboxMessage(
+                        idempotency_key=f"checkin-help-acked:{occurrence_id}:{member_id}:{h.id}",
+                        kind=OutboxKind.HELP,
+                        member_id=h.id,
+                        template=TEMPLATE_CHECKIN_HELP_ACKED,
+                        params={"codename": asker.codename, "by": actor.codename},
+                        correlation=f"checkin-help:{occurrence_id}",
+                    )
+                    for h in await self._helpers(region)
+                    if h.id != actor.id
+                ]
+            )
+        return asker
 
     async def checkin_states(
         self, actor: Member | None, schedule_id: int, limit: int = 5

@@ -50,7 +50,11 @@ CREATE TABLE checkin_answers (
     answer         TEXT CHECK (answer IS NULL OR answer IN ('safe', 'help')),
     answered_at    TEXT,
     late           INTEGER NOT NULL DEFAULT 0 CHECK (late IN (0, 1)),
+    -- Who took a "Necesito ayuda" (like help_requests.acked_by for alerts).
+    help_acked_by  INTEGER REFERENCES members(id) ON DELETE SET NULL,
+    help_acked_at  TEXT,
     PRIMARY KEY (occurrence_id, member_id),
-    CHECK ((answer IS NULL) = (answered_at IS NULL))
+    CHECK ((answer IS NULL) = (answered_at IS NULL)),
+    CHECK (help_acked_at IS NULL OR answer = 'help')
 ) WITHOUT ROWID;
 CREATE INDEX checkin_answers_member ON checkin_answers(member_id);

@@ -211,6 +211,20 @@ async def test_checkin_help_reaches_the_coordinator_at_once(
     assert "Puma" in call.params["text"]
     assert (await states(bot, schedule_id))["Puma"] is CheckinState.NEEDS_HELP
 
+    # A coordinator takes it (PIN first); a second coordinator is told who did.
+    second = 7505
+    await link(bot, tmp_path, "Jefa", second, role=Role.COORDINATOR)
+    await set_pin_in_chat(bot, JEFE)
+    help_message = min(bot.fake.live_messages(JEFE))
+    bot.fake.push_callback(JEFE, buttons(call)["Yo lo atiendo"], message_id=help_message)
+    await bot.settle()
+    assert last(bot.fake, JEFE).params["text"].endswith("<i>Tú atiendes este pedido de ayuda.</i>")
+    await until(bot, all_in(bot, "checkin-help-acked:", "sent"))
+    assert bot.fake.sent(second)[-1].params["text"] == "Jefe atiende el pedido de ayuda de Puma."
+    bot.fake.push_callback(JEFE, buttons(call)["Yo lo atiendo"], message_id=help_message)
+    await bot.settle()
+    assert "Otra persona ya atiende" in last(bot.fake, JEFE).params["text"]
+
 
 async def test_a_forged_checkin_answer_changes_nothing(
     running_bot: RunningBot, tmp_path: Path
@@ -620,3 +634,24 @@ async def test_the_nightly_purge_removes_old_occurrences_and_ended_schedules(
 async def press_when_sent(bot: RunningBot, chat: int) -> None:
     await bot.fake.wait_for_call("sendMessage", chat_id=chat, count=1)
     await press(bot, chat, "safe")
+
+
+async def test_digest_names_checkin_help_nobody_took(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    bot = running_bot
+    await people(bot, tmp_path)
+    await checkin(bot)
+    bot.clock.set(LIMA_19)
+    await bot.services.schedules.tick()
+    await until(bot, all_in(bot, "sched:", "sent"))
+    await press(bot, PUMA, "help")
+    await until(bot, all_in(bot, "checkin-help:", "sent"))
+
+    bot.clock.set(DIGEST_AT)
+    await bot.services.schedules.tick()
+    (digest_schedule,) = await bot.services.schedules.schedules.of_kind(ScheduleKind.DIGEST)
+    await until(bot, all_in(bot, f"sched:{digest_schedule.id}:", "sent"))
+    digest = bot.fake.sent(JEFE)[-1].params["text"]
+    assert "Pedidos de ayuda que nadie atendió: Puma." in digest
+    assert "No confirmaron un control de seguridad: Condor." in digest

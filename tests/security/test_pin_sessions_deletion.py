@@ -53,6 +53,7 @@ STAFF_CODENAME_TEMPLATES = frozenset(
         "checkin_help",
         "checkin_late",
         "checkin_missed",
+        "checkin_help_acked",
     }
 )
 #: Staff templates without any name at all (counts, a neutral nudge, the T-06 alarm, the
