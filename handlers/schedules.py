@@ -18,7 +18,7 @@ from typing import Any
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
-from bot.domain.models import Member, Role
+from bot.domain.models import Claim, Member, Role
 from bot.domain.pin import SessionState
 from bot.domain.schedules import (
     CheckinAnswer,
@@ -195,7 +195,8 @@ def _cancel(t: gettext.NullTranslations) -> InlineKeyboardButton:
 async def remind_command(
     update: Update, context: BotContext, member: Member, chat_id: int
 ) -> None:
-    """``/recordar CODENAME AAAA-MM-DD HH:MM cita|documento|pago``: preview, then confirm."""
+    """``/recordar CODENAME|REFERENCE AAAA-MM-DD HH:MM cita|documento|pago``: preview, then
+    confirm; a claim's reminders reach whoever holds the claim when they fire."""
     t = context.catalogs.for_lang(member.lang)
     args = context.args or []
     # Translators: cómo se usa /recordar. Deja /recordar y las palabras cita, documento y
@@ -219,28 +220,44 @@ async def remind_command(
     if topic is None or event is None:
         await send.send_text(context, chat_id, usage)
         return
+    stamp = event.astimezone(UTC).strftime("%Y%m%d%H%M")
     try:
         target = await services.schedules.member_for(member, args[0])
     except NotFound:
-        await send.send_text(
-            context, chat_id, t.gettext("No encontré a ese miembro en tus regiones.")
+        target = None
+    if target is not None:
+        data = f"sch:rem:{target.id}:{stamp}:{topic}"
+        # Translators: vista previa de /recordar. {codename} es un seudónimo, {event} una
+        # fecha con hora (14/03/2026 19:00), {topic} «Cita», «Entrega de documentos»…
+        text = t.gettext(
+            "Recordatorio para {codename}: {topic}, el {event}. El aviso en su teléfono no"
+            " dice de qué se trata. ¿Lo guardo?"
+        ).format(
+            codename=html.escape(target.codename),
+            topic=html.escape(_topic_label(t, topic)),
+            event=_local(context, event),
         )
-        return
-    stamp = event.astimezone(UTC).strftime("%Y%m%d%H%M")
-    confirm = InlineKeyboardButton(
-        t.pgettext("botón", "Guardar"),
-        callback_data=f"sch:rem:{target.id}:{stamp}:{topic}",
-    )
-    # Translators: vista previa de /recordar. {codename} es un seudónimo, {event} una fecha
-    # con hora (14/03/2026 19:00), {topic} «Cita», «Entrega de documentos»…
-    text = t.gettext(
-        "Recordatorio para {codename}: {topic}, el {event}. El aviso en su teléfono no dice"
-        " de qué se trata. ¿Lo guardo?"
-    ).format(
-        codename=html.escape(target.codename),
-        topic=html.escape(_topic_label(t, topic)),
-        event=_local(context, event),
-    )
+    else:
+        try:
+            claim = await services.schedules.claim_for(member, args[0])
+        except NotFound:
+            # Translators: /recordar con un nombre clave o un código de reclamo que no está
+            # en las regiones del coordinador.
+            text = t.gettext("No encontré ese nombre clave ni ese reclamo en tus regiones.")
+            await send.send_text(context, chat_id, text)
+            return
+        data = f"sch:remc:{claim.id}:{stamp}:{topic}"
+        # Translators: vista previa de /recordar con un código de reclamo. {reference} es un
+        # código como R-2016-0007, {event} una fecha con hora, {topic} «Cita»…
+        text = t.gettext(
+            "Recordatorio para quien tiene el reclamo {reference}: {topic}, el {event}. El"
+            " aviso en su teléfono no dice de qué se trata. ¿Lo guardo?"
+        ).format(
+            reference=html.escape(claim.reference),
+            topic=html.escape(_topic_label(t, topic)),
+            event=_local(context, event),
+        )
+    confirm = InlineKeyboardButton(t.pgettext("botón", "Guardar"), callback_data=data)
     await send.send_text(
         context, chat_id, text, reply_markup=InlineKeyboardMarkup([[confirm], [_cancel(t)]])
     )
@@ -427,8 +444,12 @@ async def _press(update: Update, context: BotContext, member: Member, chat_id: i
             await show(t.gettext("Cancelado."))
         elif step in {"cr", "ct", "cd", "cok"}:
             await _checkin_step(context, member, t=t, step=step, args=args, show=show)
-        elif step == "rem" and len(args) == 3:
-            target = await services.member_by_id(member, int(args[0]))
+        elif step in {"rem", "remc"} and len(args) == 3:
+            target: Member | Claim = (
+                await services.member_by_id(member, int(args[0]))
+                if step == "rem"
+                else await services.claim_by_id(member, int(args[0]))
+            )
             event = datetime.strptime(args[1], "%Y%m%d%H%M").replace(tzinfo=UTC)
             try:
                 created = await services.reminders(member, target, event, args[2])

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.domain.alerts import QuietHours
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
-from bot.domain.models import Member, Region, Role
+from bot.domain.models import Claim, Member, Region, Role
 from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
 from bot.domain.ports import (
     AuditLog,
@@ -329,15 +329,41 @@ class ScheduleService:
             ),
         )
 
+    async def claim_for(self, actor: Member, reference: str) -> Claim:
+        """A claim of the actor's regions by reference, as typed in chat (any case).
+
+        Raises:
+            NotFound: unknown, or outside the actor's regions (one answer, audited, M-04).
+        """
+        wanted = reference.strip().upper()
+        owner = (await self.claims.owners([wanted])).get(wanted)
+        claims = await self.claims.list_for_member(owner) if owner is not None else []
+        claim = next((c for c in claims if c.reference == wanted), None)
+        scope = frozenset({claim.region}) if claim else frozenset[str]()
+        if claim is None or not is_allowed(actor, Action.MANAGE_SCHEDULES, scope):
+            await self._audit(actor, "schedule_claim", "denied", "claim")
+            raise NotFound("claim")
+        return claim
+
+    async def claim_by_id(self, actor: Member, claim_id: int) -> Claim:
+        """A claim of the actor's regions by id (from a button, re-checked, M-04)."""
+        claim = await self.claims.get(claim_id)
+        scope = frozenset({claim.region}) if claim else frozenset[str]()
+        if claim is None or not is_allowed(actor, Action.MANAGE_SCHEDULES, scope):
+            await self._audit(actor, "schedule_claim", "denied", f"claim:{claim_id}")
+            raise NotFound("claim")
+        return claim
+
     async def reminders(
         self,
         actor: Member | None,
-        member: Member,
+        member: Member | Claim,
         event_at: datetime,
         topic: str,
         offsets: Sequence[timedelta] = DEFAULT_REMINDER_OFFSETS,
     ) -> list[Schedule]:
-        """One-off reminders before an event (by default a day and two hours before).
+        """One-off reminders before an event (by default a day and two hours before), for a
+        member, or for a claim (its informant, whoever holds it when they fire).
 
         Offsets already past are left out; all the others or none are stored.
 
@@ -359,7 +385,11 @@ class ScheduleService:
                         actor,
                         NewSchedule(
                             kind=ScheduleKind.REMINDER,
-                            target_kind=TargetKind.MEMBER,
+                            target_kind=(
+                                TargetKind.CLAIM
+                                if isinstance(member, Claim)
+                                else TargetKind.MEMBER
+                            ),
                             target=str(member.id),
                             template=TEMPLATE_REMINDER,
                             params={"topic": topic, "event": event_at.isoformat()},

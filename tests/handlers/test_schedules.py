@@ -517,6 +517,39 @@ async def test_reminders_from_chat_reach_the_informant_who_can_list_them(
     assert bot.fake.sent(PUMA)[-1].params["text"].count("Cita") == 1
 
 
+PUMA_CLAIM = "R-2016-0007,Puma,Tornado 2016,2016-05-20,Pichari,150.00,approved,2026-03-01,,"
+
+
+async def test_a_reminder_attached_to_a_claim_reaches_its_informant(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    bot = running_bot
+    await people(bot, tmp_path)
+    await seed_claims(bot.services, PUMA_CLAIM)
+    await set_pin_in_chat(bot, JEFE)
+
+    await say(bot, JEFE, "/recordar r-2016-0007 2026-03-20 10:00 pago")
+    assert (
+        last(bot.fake, JEFE)
+        .params["text"]
+        .startswith(
+            "Recordatorio para quien tiene el reclamo R-2016-0007: Fecha de pago prometida,"
+            " el 20/03/2026 10:00."
+        )
+    )
+    await tap(bot, JEFE, "Guardar")
+    assert last(bot.fake, JEFE).params["text"] == "Guardado: 2 recordatorios."
+
+    await say(bot, PUMA, "/recordatorios")
+    assert (
+        "Fecha de pago prometida, el 20/03/2026 10:00." in (bot.fake.sent(PUMA)[-1].params["text"])
+    )
+    bot.clock.set(datetime(2026, 3, 19, 15, 0, tzinfo=UTC))
+    await bot.services.schedules.tick()
+    await until(bot, all_in(bot, "sched:", "sent"))
+    assert bot.fake.sent(PUMA)[-1].params["text"] == REMINDER
+
+
 async def test_schedules_outside_the_coordinators_regions_are_refused(
     running_bot: RunningBot, tmp_path: Path
 ) -> None:
@@ -530,7 +563,11 @@ async def test_schedules_outside_the_coordinators_regions_are_refused(
     await set_pin_in_chat(bot, other)
 
     await say(bot, other, "/recordar Puma 2026-03-20 10:00 cita")
-    assert last(bot.fake, other).params["text"] == "No encontré a ese miembro en tus regiones."
+    refused = "No encontré ese nombre clave ni ese reclamo en tus regiones."
+    assert last(bot.fake, other).params["text"] == refused
+    await seed_claims(bot.services, PUMA_CLAIM)
+    await say(bot, other, "/recordar R-2016-0007 2026-03-20 10:00 pago")
+    assert last(bot.fake, other).params["text"] == refused
     # A forged "stop" for Pichari's check-in changes nothing.
     bot.fake.push_callback(other, f"sch:xx:{schedule_id}", message_id=1)
     await bot.settle()
