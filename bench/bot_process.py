@@ -27,7 +27,7 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 #: A syntactically valid token; the fake accepts any.
 TOKEN = "123456:BENCHMARK-token-not-real-0123456789"  # noqa: S105 - fake server only
 
-#: As ``bot.app.ALLOWED_UPDATES``, repeated so the echo variants never import the bot.
+#: As ``bot.root.app.ALLOWED_UPDATES``, repeated so the echo variants never import the bot.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 
 #: Work done after post_init and before polling (e.g. enqueue an alert), by name.
@@ -76,7 +76,7 @@ async def _prepare_storm(application: Any, args: argparse.Namespace) -> dict[str
     The tally message is posted first through the bot's one send path (``--tally-chat`` is
     the coordinator's chat), as the confirmed preview would be.
     """
-    from handlers.send import post_message  # noqa: PLC0415
+    from handlers.transport.send import post_message  # noqa: PLC0415
 
     message_id = await post_message(application.bot, args.tally_chat, "Aviso", None)
     return await _prepare_alert(application, args, tally_message_id=message_id)
@@ -89,12 +89,14 @@ async def _prepare_unlimited(application: Any, args: argparse.Namespace) -> dict
     informants) while the sender is stopped, so the figure is the sender's alone: lease,
     decrypt, render per language, send, record with compare-and-set.
     """
+    from bot.domain.alerts import AlertContent, Severity  # noqa: PLC0415
     from bot.domain.models import Role  # noqa: PLC0415
+    from bot.domain.notices import AlertSent  # noqa: PLC0415
     from bot.domain.outbox import OutboxKind, OutboxMessage  # noqa: PLC0415
-    from bot.services.alerts import TEMPLATE_ALERT  # noqa: PLC0415
     from bot.services.outbox import SenderConfig  # noqa: PLC0415
+    from handlers.notices import renderer_table  # noqa: PLC0415
     from handlers.notifier import TelegramNotifier  # noqa: PLC0415
-    from handlers.pacing import SendPacer  # noqa: PLC0415
+    from handlers.transport.pacing import SendPacer  # noqa: PLC0415
 
     services = application.bot_data.services
     sender = services.outbox_sender
@@ -104,7 +106,7 @@ async def _prepare_unlimited(application: Any, args: argparse.Namespace) -> dict
         for m in await services.directory.list_members()
         if m.role is Role.INFORMANT and args.region in m.regions
     ]
-    params = {"alert": "1", "severity": "urgent", "template": "check_messages"}
+    notice = AlertSent(1, Severity.URGENT, AlertContent(template="check_messages"))
     started = time.perf_counter()
     await services.outbox.enqueue_many(
         [
@@ -112,8 +114,7 @@ async def _prepare_unlimited(application: Any, args: argparse.Namespace) -> dict
                 idempotency_key=f"bench:{i}",
                 kind=OutboxKind.ALERT,
                 member_id=members[i % len(members)],
-                template=TEMPLATE_ALERT,
-                params=params,
+                notice=notice,
             )
             for i in range(args.messages)
         ]
@@ -121,7 +122,7 @@ async def _prepare_unlimited(application: Any, args: argparse.Namespace) -> dict
     enqueue_s = time.perf_counter() - started
     # Lift the global rate; batch size and calls in flight: the engine's defaults unless given.
     sender.config = SenderConfig(rate=None, max_in_flight=args.in_flight)
-    notifier = TelegramNotifier(application.bot, application.bot_data.catalogs)
+    notifier = TelegramNotifier(application.bot, application.bot_data.catalogs, renderer_table())
     await sender.start(notifier, SendPacer(None, per_chat_interval=0))
     return {"enqueue_s": enqueue_s, "recipients": len(members)}
 
@@ -194,7 +195,7 @@ def _echo_application(args: argparse.Namespace) -> Any:
     builder = Application.builder().token(TOKEN).base_url(args.base_url)
     if args.request == "aiohttp":
         # The same HTTP layer as Chaski, to show how much of its gain is the transport alone.
-        from handlers.http import AiohttpRequest  # noqa: PLC0415 - only this variant needs it
+        from handlers.transport.http import AiohttpRequest  # noqa: PLC0415 - only this variant needs it
 
         builder = builder.request(AiohttpRequest()).get_updates_request(
             AiohttpRequest(connection_pool_size=1)
@@ -207,8 +208,8 @@ def _echo_application(args: argparse.Namespace) -> Any:
 
 
 def _chaski_application(args: argparse.Namespace) -> Any:
-    from bot.app import build_application  # noqa: PLC0415 - only the chaski variant needs it
     from bot.config import Settings  # noqa: PLC0415
+    from bot.root.app import build_application  # noqa: PLC0415 - only the chaski variant needs it
 
     overrides: dict[str, Any] = json.loads(args.settings or "{}")
     settings = Settings(
@@ -258,7 +259,7 @@ async def _wait_for_stop() -> None:
 def _event_loop(args: argparse.Namespace) -> asyncio.AbstractEventLoop:
     """Chaski's loop as ``chaski run`` picks it; for an echo bot, the one ``--loop`` names."""
     if args.kind == "chaski":
-        from bot.app import use_fast_event_loop  # noqa: PLC0415 - only the chaski variant
+        from bot.root.app import use_fast_event_loop  # noqa: PLC0415 - only the chaski variant
 
         use_fast_event_loop()
         return asyncio.get_event_loop()
@@ -324,7 +325,7 @@ def main() -> None:
         "--request",
         choices=("httpx", "aiohttp"),
         default="httpx",
-        help="HTTP layer of the echo / bare-sends bot: PTB's default or handlers.http",
+        help="HTTP layer of the echo / bare-sends bot: PTB's default or handlers.transport.http",
     )
     parser.add_argument(
         "--loop",
@@ -345,7 +346,7 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=1, help="chats in turn (bare-sends)")
     parser.add_argument("--messages", type=int, default=10_000, help="rows (unlimited)")
     args = parser.parse_args()
-    # As bot.cli configures production (INFO; httpx would log URLs), without importing the
+    # As bot.root.cli configures production (INFO; httpx would log URLs), without importing the
     # bot into the bare echo variants: their RSS must stay PTB's own.
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

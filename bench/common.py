@@ -92,14 +92,13 @@ class TimingFake(FakeBotApi):
     def _record(
         self,
         method: str,
-        key: str,
         params: dict[str, Any],
         *,
         failed: bool = False,
         status: int = 200,
     ) -> None:
-        super()._record(method, key, params, failed=failed, status=status)
-        if key != "sendmessage" or failed:
+        super()._record(method, params, failed=failed, status=status)
+        if method != "sendMessage" or failed:
             return
         now = time.monotonic()
         chat_id = params.get("chat_id")
@@ -264,7 +263,7 @@ async def seed_template(root: Path, groups: Sequence[Group]) -> Template:
     """
     from bot.config import Settings  # noqa: PLC0415 - heavy imports only when seeding
     from bot.domain.models import Lang, Role  # noqa: PLC0415
-    from bot.wiring import open_wiring  # noqa: PLC0415
+    from bot.root.wiring import open_wiring  # noqa: PLC0415
 
     db_path = root / "data" / "chaski.sqlite3"
     key_dir = root / "keys"

@@ -65,8 +65,8 @@ class Variant:
     concurrency: int  # 0: sequential (PTB default)
     with_latency: bool = True  # also run with added latency (one at a time is ~1/RTT there)
     #: HTTP layer of an echo bot: "httpx" is PTB's default (the issue's reference bots);
-    #: "aiohttp" is Chaski's ``handlers.http.AiohttpRequest``, run on uvloop like Chaski, to
-    #: show what the transport and the loop alone buy.
+    #: "aiohttp" is Chaski's ``handlers.transport.http.AiohttpRequest``, run on uvloop like
+    #: Chaski, to show what the transport and the loop alone buy.
     request: str = "httpx"
 
 

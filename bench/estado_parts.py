@@ -10,7 +10,7 @@ update de-duplication row (``safety.accept_update``), the member lookup
 (``registration.identify``), the PIN session check, the claim query (``claims.list_for``),
 rendering (text and history keyboard, both languages), and the sent-message row for
 ``/borrar`` (``safety.record_sent``) with the deletion row (``schedule_deletion``), written in
-one committed transaction as ``handlers.send.send_sensitive`` does. The Telegram side
+one committed transaction as ``handlers.transport.send.send_sensitive`` does. The Telegram side
 (receive the update, send the reply) is what the bare echo bot of ``bench.estado`` measures.
 """
 
@@ -27,6 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.common import Group, fmt, format_table, print_machine, seed_template, stopwatch
+from bot.domain.pin import PinPass
 
 
 async def _timed(step: Callable[[int], Awaitable[object]], count: int) -> tuple[float, float]:
@@ -45,7 +46,7 @@ async def run(args: argparse.Namespace) -> None:
     from bot.config import Settings  # noqa: PLC0415 - heavy imports after argument parsing
     from bot.domain.models import Claim, Member  # noqa: PLC0415
     from bot.i18n import Catalogs  # noqa: PLC0415
-    from bot.wiring import open_wiring  # noqa: PLC0415
+    from bot.root.wiring import open_wiring  # noqa: PLC0415
     from handlers.claims import history_keyboard  # noqa: PLC0415
     from handlers.render import render_claim_list  # noqa: PLC0415
 
@@ -81,7 +82,7 @@ async def run(args: argparse.Namespace) -> None:
             await services.pin.session(members[i])
 
         async def list_for(i: int) -> None:
-            claims.append(list(await services.claims.list_for(members[i])))
+            claims.append(list(await services.claims.list_for(members[i], PinPass())))
 
         today = services.clock.today()
 

@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Settings
 from bot.domain.models import Role
-from bot.wiring import open_wiring
+from bot.root.wiring import open_wiring
 from storage.codec import ts
 from storage.database import Database
 from storage.members import SqliteInviteRepository

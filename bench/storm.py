@@ -109,36 +109,35 @@ class StormFake(TimingFake):
     def _record(
         self,
         method: str,
-        key: str,
         params: dict[str, Any],
         *,
         failed: bool = False,
         status: int = 200,
     ) -> None:
-        super()._record(method, key, params, failed=failed, status=status)
+        super()._record(method, params, failed=failed, status=status)
         if failed:
             return
         now = time.monotonic()
-        if key == "answercallbackquery":
+        if method == "answerCallbackQuery":
             pressed = self.pressed_at.pop(str(params.get("callback_query_id")), None)
             if pressed is not None:
                 self.answer_latencies.append(now - pressed)
             return
         chat_id = params.get("chat_id")
-        if chat_id is None or not key.startswith(("send", "editmessage")):
+        if chat_id is None or not method.startswith(("send", "editMessage")):
             return
         self.message_times.append(now)
         text = str(params.get("text", ""))
         if chat_id == self.tally_chat:
             safe, help_ = _SAFE.search(text), _HELP.search(text)
-            if key == "editmessagetext" and safe and help_:
+            if method == "editMessageText" and safe and help_:
                 self.tally_edits.append((now, int(safe.group(1)), int(help_.group(1))))
             elif "ayuda" in text and (names := _CODENAME.findall(text)):  # one or several
                 self.escalations.append(now)
                 for name in names:
                     self.escalated.setdefault(name, now)
             self.changed.set()
-        elif key == "editmessagetext":
+        elif method == "editMessageText":
             self.follow_ups += 1
 
 

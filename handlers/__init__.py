@@ -12,6 +12,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.domain.pin import Resume
 from handlers import (
     access,
     alerts,
@@ -23,15 +24,15 @@ from handlers import (
     menus,
     registration,
     schedules,
-    send,
     ticks,
 )
 from handlers import help as help_feature
 from handlers import pin as pin_feature
 from handlers import safety as safety_feature
-from handlers.access import PRIVATE
+from handlers.access import PRIVATE, Guarded
 from handlers.context import BotApplication
-from handlers.polling import PollingRequest
+from handlers.transport import send
+from handlers.transport.polling import PollingRequest
 
 #: Rate limits and size caps, in memory: a flood never reaches the database (M-06, M-09).
 LIMITS = -4
@@ -45,6 +46,18 @@ GATEKEEPING = -1
 FEATURES = 0
 
 
+def pin_continuations() -> dict[Resume, Guarded]:
+    """The commands that run by themselves once the PIN they asked for is given, one per
+    ``Resume`` (a command declares its own with ``requires(..., resume=...)``; ``PinText``
+    refuses to start when this table and those declarations disagree)."""
+    return {
+        Resume.CLAIMS: claims.status_command,
+        Resume.ALERT_COMPOSE: alerts.alert_command,
+        Resume.ALERT_APPROVE: alerts.approve_command,
+        Resume.ALERT_LIST: alerts.alerts_command,
+    }
+
+
 def register(application: BotApplication) -> None:
     """Add every handler; gatekeeping groups first, then features, then the error handler."""
     add = application.add_handler
@@ -54,10 +67,10 @@ def register(application: BotApplication) -> None:
     # -2: the PIN a member types after the bot asked for it, and any member text that looks
     # like a PIN (forwarded or late ones too: deleted, never consumed); locations (even
     # forwarded).
+    # After a correct PIN, the command it was asked for runs: the closed table, checked here.
+    typed_pin = pin_feature.PinText(pin_continuations())
     add(
-        MessageHandler(
-            filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, pin_feature.on_text
-        ),
+        MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, typed_pin),
         group=MEMBER_SAFETY,
     )
     add(

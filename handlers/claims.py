@@ -8,6 +8,10 @@ The list is one message, a page of a few claims, with *previous* / *next* button
 that message in place (issue #14.8): an informant with thousands of claims gets one message,
 not one per 4096 characters (Telegram allows about one message a second to one chat). The
 page message keeps the deletion scheduled when it was sent.
+
+The PIN is declared with the roles (``PinRule.DATA``): nothing here runs before the PIN service
+let the update through, and the use cases take its pass, so claim data is read only then and
+the duress PIN's decoy is decided by the claim service, not here (M-05, M-13b).
 """
 
 from __future__ import annotations
@@ -16,15 +20,15 @@ import re
 from collections.abc import Sequence
 from gettext import NullTranslations
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 
 from bot.domain.errors import NotAllowed, NotFound
 from bot.domain.models import Claim, Member, Role
-from bot.domain.pin import SessionState
-from handlers import pin, send
+from bot.domain.pin import PinPass, PinRule, Resume
 from handlers.access import ALL_ROLES, menu_expired, not_available, requires
 from handlers.context import BotContext
 from handlers.render import ClaimPage, render_claim_page, render_history
+from handlers.transport import send
 
 #: ``claim:history:<id>``: a positive integer of at most 18 digits (fits SQLite's INTEGER).
 HISTORY_DATA = re.compile(r"claim:history:([1-9][0-9]{0,17})")
@@ -34,7 +38,7 @@ PAGE_DATA = re.compile(r"claim:page:(0|[1-9][0-9]{0,5})")
 
 def history_keyboard(
     t: NullTranslations, claims: Sequence[Claim], page: ClaimPage | None = None
-) -> send.CallbackKeyboard:
+) -> InlineKeyboardMarkup:
     """One history button per claim shown in a message (the label translated once), then
     *previous* / *next* when the list has more than one page."""
     # Translators: botón bajo un reclamo que abre su historial; {reference} es un código
@@ -53,27 +57,25 @@ def history_keyboard(
             # Translators: botón a la página siguiente de la lista de trámites; ≤ 20 caracteres.
             moves.append((t.pgettext("botón", "Siguiente ▶"), f"claim:page:{page.number + 1}"))
         rows.append(moves)
-    return send.CallbackKeyboard(rows)
+    return send.callback_keyboard(rows)
 
 
-async def show_claims(update: Update, context: BotContext, member: Member) -> None:
-    """List the member's own claims; other roles get "not available" (T-13)."""
+@requires(Role.INFORMANT, pin=PinRule.DATA, resume=Resume.CLAIMS)
+async def status_command(
+    update: Update, context: BotContext, member: Member, pin_pass: PinPass
+) -> None:
+    """``/estado`` and *Mis trámites*: the member's own claims, one page (informants only;
+    the service re-checks with ``authorize``, M-04; other roles get "not available", T-13)."""
     chat = update.effective_chat
     if chat is None:
         return
     services = context.services
     try:
-        claims = await services.claims.list_for(member)
+        claims = await services.claims.list_for(member, pin_pass)
     except NotAllowed:
         await not_available(context, member, chat.id)
         return
-    # With a PIN, data only inside a PIN session (M-05); a duress PIN's session gets the real
-    # empty state, same render and same send path, so it cannot be told apart (M-13b, T-17).
-    state = await pin.gate(update, context, member, then=pin.THEN_STATUS)
-    if state is SessionState.CLOSED:
-        return
-    if state is SessionState.DECOY:
-        claims = []
+    # A decoy list is the real empty state: same render, same send path (M-13b, T-17).
     t = context.catalogs.for_lang(member.lang)
     page = render_claim_page(
         t, member.lang, member.codename, claims, services.clock.today(), number=0
@@ -83,43 +85,34 @@ async def show_claims(update: Update, context: BotContext, member: Member) -> No
     await send.send_sensitive(context, member, chat.id, page.text, reply_markup=markup)
 
 
-status_command = requires(Role.INFORMANT)(show_claims)
-"""``/estado``: informants only; the service re-checks with ``authorize`` (M-04)."""
-
-pin.register_continuation(pin.THEN_STATUS, show_claims)
-
-
-async def _turn_page(update: Update, context: BotContext, member: Member, number: int) -> None:
+async def _turn_page(
+    update: Update, context: BotContext, member: Member, pin_pass: PinPass, number: int
+) -> None:
     """``claim:page:<n>``: show page ``n`` in the message whose button was pressed."""
     query, chat = update.callback_query, update.effective_chat
     if query is None or chat is None or query.message is None:
         return
     services = context.services
     try:
-        claims = await services.claims.list_for(member)
-    except NotAllowed:
-        await menu_expired(update, context, member, chat.id)
-        return
-    state = await pin.gate(update, context, member)
-    if state is SessionState.DECOY:  # a decoy list has no pages: only an old one does
+        claims = await services.claims.page_of(member, pin_pass)
+    except (NotAllowed, NotFound):
         await menu_expired(update, context, member, chat.id)
         return
     await send.answer_callback(context, query.id)
-    if state is SessionState.CLOSED:
-        return
     t = context.catalogs.for_lang(member.lang)
     page = render_claim_page(
         t, member.lang, member.codename, claims, services.clock.today(), number=number
     )
     keyboard = history_keyboard(t, page.claims, page) if page.claims or page.count > 1 else None
-    markup = keyboard.markup() if keyboard is not None else None
     await send.edit_text(
-        context, chat.id, query.message.message_id, page.text, reply_markup=markup
+        context, chat.id, query.message.message_id, page.text, reply_markup=keyboard
     )
 
 
-@requires(*ALL_ROLES)
-async def on_claim_button(update: Update, context: BotContext, member: Member) -> None:
+@requires(*ALL_ROLES, pin=PinRule.DATA)
+async def on_claim_button(
+    update: Update, context: BotContext, member: Member, pin_pass: PinPass
+) -> None:
     """``claim:history:<id>``: the claim's visible history, if it is the member's to see;
     ``claim:page:<n>``: another page of the member's list."""
     query, chat = update.callback_query, update.effective_chat
@@ -127,31 +120,20 @@ async def on_claim_button(update: Update, context: BotContext, member: Member) -
         return
     data = query.data if isinstance(query.data, str) else ""
     if (turn := PAGE_DATA.fullmatch(data)) is not None:
-        await _turn_page(update, context, member, int(turn[1]))
+        await _turn_page(update, context, member, pin_pass, int(turn[1]))
         return
     match = HISTORY_DATA.fullmatch(data)
     if match is None:
         await menu_expired(update, context, member, chat.id)
         return
     services = context.services
+    # Read (and, for staff, audited as seen) only now that it will be shown (#11.10).
     try:
-        await services.claims.visible(member, int(match[1]))
+        claim, events = await services.claims.history(member, int(match[1]), pin_pass)
     except NotFound:
-        await menu_expired(update, context, member, chat.id)
-        return
-    state = await pin.gate(update, context, member)
-    if state is SessionState.DECOY:  # only an old keyboard can be pressed in a decoy
         await menu_expired(update, context, member, chat.id)
         return
     await send.answer_callback(context, query.id)
-    if state is SessionState.CLOSED:
-        return
-    # Read (and, for staff, audited as seen) only now that it will be shown (#11.10).
-    try:
-        claim, events = await services.claims.history(member, int(match[1]))
-    except NotFound:
-        await menu_expired(update, context, member, chat.id)
-        return
     t = context.catalogs.for_lang(member.lang)
     for text in render_history(t, member.lang, services.clock.tz, claim, events):
         await send.send_sensitive(context, member, chat.id, text)

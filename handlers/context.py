@@ -10,7 +10,7 @@ from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
 
 from bot.i18n import Catalogs
 from bot.services.container import Services
-from handlers.pacing import RateLimitArgs
+from handlers.transport.pacing import RateLimitArgs
 
 
 @dataclass(slots=True)
@@ -20,7 +20,7 @@ class BotData:
     _services: Services | None = None
     _catalogs: Catalogs | None = None
     extras: dict[str, Any] = field(default_factory=dict)
-    #: Edits running after their handler returned (``handlers.send.edit_later``).
+    #: Edits running after their handler returned (``handlers.transport.send.edit_later``).
     follow_ups: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property

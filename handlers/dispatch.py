@@ -32,13 +32,13 @@ async def on_menu_text(update: Update, context: BotContext, member: Member) -> N
         return
     action = action_for_text(context.catalogs, message.text)
     if action is MenuAction.STATUS:
-        await claims.show_claims(update, context, member)
+        await claims.status_command.run(update, context, member)
     elif action is MenuAction.HELP:
         await help_feature.show_help(context, member, chat.id)
     elif action is MenuAction.LANGUAGE:
         await registration.ask_language(context, chat.id)
     elif action in _STAFF_BUTTONS and member.role in alerts.SENDERS:
-        await _STAFF_BUTTONS[action](update, context)
+        await _STAFF_BUTTONS[action].run(update, context, member)
     else:
         await not_available(context, member, chat.id)
 

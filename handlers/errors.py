@@ -19,8 +19,8 @@ from telegram.error import Conflict, TelegramError
 
 from bot.domain.errors import Unavailable
 from bot.domain.models import Lang
-from handlers import send
 from handlers.context import BotContext
+from handlers.transport import send
 
 _LOGGER = logging.getLogger(__name__)
 #: How many innermost frames to name in the log line.

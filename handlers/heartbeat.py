@@ -1,6 +1,6 @@
 """Write the heartbeat ``chaski status`` reads, from what the long poll noticed.
 
-``handlers.polling.PollingRequest`` keeps the monotonic moment of the last answered
+``handlers.transport.polling.PollingRequest`` keeps the monotonic moment of the last answered
 ``getUpdates`` in memory, nothing else; the heartbeat tick (``handlers.ticks``) turns it
 into a time on the services' clock and writes one row every ``BEAT_EVERY_S`` seconds.
 """
@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from handlers.context import BotContext
-from handlers.polling import PollingRequest
+from handlers.transport.polling import PollingRequest
 
 
 def heartbeat_tick(polling: PollingRequest) -> Callable[[BotContext], Coroutine[Any, Any, None]]:

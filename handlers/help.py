@@ -5,11 +5,11 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.domain.models import Member
-from handlers import send
 from handlers.access import ALL_ROLES, requires
 from handlers.context import BotContext
 from handlers.menus import help_commands, main_keyboard
 from handlers.render import render_help
+from handlers.transport import send
 
 
 async def show_help(context: BotContext, member: Member, chat_id: int) -> None:

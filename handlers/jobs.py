@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 
 from handlers.context import BotApplication, BotContext
+from handlers.notices import renderer_table
 from handlers.notifier import TelegramNotifier
-from handlers.pacing import SendPacer, pacer_of
+from handlers.transport.pacing import SendPacer, pacer_of
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -30,7 +31,9 @@ async def start_outbox(application: BotApplication) -> None:
     """Recover crashed leases and start the sender (R-12)."""
     services = application.bot_data.services
     sender = services.outbox_sender
-    notifier = TelegramNotifier(application.bot, application.bot_data.catalogs)
+    # The renderer table is handed over here: a kind without a renderer stops the start.
+    catalogs = application.bot_data.catalogs
+    notifier = TelegramNotifier(application.bot, catalogs, renderer_table())
     # The pacer the bot's replies and edits go through: one authority for every send (R-07).
     pacer = pacer_of(application.bot) or SendPacer(sender.config.rate)
     await sender.start(notifier, pacer)

@@ -6,27 +6,23 @@ In a private chat Telegram sends ``my_chat_member`` only when the person blocks 
 ``services.membership`` and sends nothing: a blocked chat cannot receive, and an unblocked
 one gets the menu when the member next writes.
 
-The two alarm templates go to administrators only: the brute-force note is neutral, the
-probing note names the coordinator's codename (staff-only, like ``member_blocked``).
+The alarm notes go to administrators only: the brute-force note is neutral, the probing
+note names the coordinator's codename (staff-only, like the ``MemberBlocked`` note to
+coordinators, also rendered here).
 """
 
 from __future__ import annotations
 
 import gettext
 import html
-from collections.abc import Mapping
 
 from telegram import Update
 from telegram.constants import ChatMemberStatus, ChatType
 
 from bot.domain.models import Lang
-from bot.services.vigilance import (
-    TEMPLATE_DENIALS,
-    TEMPLATE_INTAKE_CONFLICT,
-    TEMPLATE_INVITE_ALARM,
-)
+from bot.domain.notices import IntakeConflict, MemberBlocked, RegistrationsFailing, StaffDenials
 from handlers.context import BotContext
-from handlers.notifier import Rendered, register_template
+from handlers.notifier import Rendered
 
 
 async def on_my_chat_member(update: Update, context: BotContext) -> None:
@@ -42,19 +38,27 @@ async def on_my_chat_member(update: Update, context: BotContext) -> None:
         await membership.bot_unblocked(change.from_user.id)
 
 
-def _render_invite_alarm(
-    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+def render_member_blocked(
+    t: gettext.NullTranslations, lang: Lang, notice: MemberBlocked
+) -> Rendered:
+    """Tell a coordinator that one of their members blocked the bot (R-06, T-41)."""
+    del lang
+    # Translators: se envía a un coordinador. {codename} es el seudónimo de un miembro.
+    text = t.gettext("{codename} bloqueó el bot o desactivó su cuenta.")
+    return Rendered(text.format(codename=html.escape(notice.codename)))
+
+
+def render_invite_alarm(
+    t: gettext.NullTranslations, lang: Lang, notice: RegistrationsFailing
 ) -> Rendered:
     """Tell an administrator that registrations fail in bulk (T-06); no code, no account."""
-    del lang, params
+    del lang, notice
     # Translators: a los administradores cuando en una hora se rechazaron muchos códigos
     # de invitación.
     return Rendered(t.gettext("Muchos intentos fallidos de registro en la última hora."))
 
 
-def _render_denials(
-    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
-) -> Rendered:
+def render_denials(t: gettext.NullTranslations, lang: Lang, notice: StaffDenials) -> Rendered:
     """Tell an administrator that a coordinator keeps trying what they may not do (T-11)."""
     del lang
     # Translators: a los administradores. {codename} es el seudónimo de un coordinador que
@@ -62,14 +66,14 @@ def _render_denials(
     text = t.gettext(
         "{codename} intentó varias veces en la última hora acciones fuera de sus regiones."
     )
-    return Rendered(text.format(codename=html.escape(params.get("codename", "?"))))
+    return Rendered(text.format(codename=html.escape(notice.codename)))
 
 
-def _render_intake_conflict(
-    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
+def render_intake_conflict(
+    t: gettext.NullTranslations, lang: Lang, notice: IntakeConflict
 ) -> Rendered:
     """Tell an administrator that Telegram hands the bot's messages to someone else (A7)."""
-    del lang, params
+    del lang, notice
     # Translators: a los administradores. Telegram dejó de entregar al bot sus mensajes
     # porque otro programa los recibe con el token del bot (su contraseña secreta);
     # «@BotFather» es la cuenta de bots de Telegram y queda tal cual.
@@ -80,8 +84,3 @@ def _render_intake_conflict(
         " del manual de operación."
     )
     return Rendered(text)
-
-
-register_template(TEMPLATE_INVITE_ALARM, _render_invite_alarm)
-register_template(TEMPLATE_DENIALS, _render_denials)
-register_template(TEMPLATE_INTAKE_CONFLICT, _render_intake_conflict)

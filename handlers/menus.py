@@ -15,9 +15,9 @@ from telegram import KeyboardButton, ReplyKeyboardMarkup, Update
 
 from bot.domain.models import Lang, Member, Role
 from bot.i18n import Catalogs
-from handlers import send
 from handlers.access import ALL_ROLES, requires
 from handlers.context import BotContext
+from handlers.transport import send
 
 
 class MenuAction(StrEnum):

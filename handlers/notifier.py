@@ -1,15 +1,17 @@
-"""The outbox's Telegram side: templates rendered per recipient, errors mapped to outcomes.
+"""The outbox's Telegram side: notices rendered per recipient, errors mapped to outcomes.
 
 ``TelegramNotifier`` implements ``bot.domain.outbox.Notifier`` (docs/architecture.md §5): Telegram
 exceptions stop here and become an :class:`~bot.domain.outbox.Outcome` the sender's state
 machine understands. Every send is HTML with ``protect_content=True`` (M-11).
 
-Features register how their rows look with :func:`register_template`; a renderer gets the
-recipient's translator, language and the row's (decrypted) parameters and returns a
-:class:`Rendered`. A renderer must ``html.escape`` every parameter it interpolates (M-09).
-An ``edit_message_id`` edits that message instead of sending a new one (live tallies).
+How each notice type (``bot.domain.notices``) looks is a :class:`RendererTable`, built
+explicitly in ``handlers.notices`` and handed to the notifier at start-up, which refuses a
+table that misses a kind (so a forgotten renderer stops the start, not a send). A renderer
+gets the recipient's translator, language and the typed notice and returns a
+:class:`Rendered`; it must ``html.escape`` every value it interpolates (M-09). An
+``edit_message_id`` edits that message instead of sending a new one (live tallies).
 
-The sender takes each row's slot from the bot's one :class:`~handlers.pacing.SendPacer`
+The sender takes each row's slot from the bot's one :class:`~handlers.transport.pacing.SendPacer`
 before calling ``send``, so the calls made here are marked ``{"paced": True}`` and the bot's
 rate limiter lets them through without a second wait (docs/telegram-limits.md §4).
 """
@@ -17,11 +19,12 @@ rate limiter lets them through without a second wait (docs/telegram-limits.md §
 from __future__ import annotations
 
 import gettext
-import html
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from types import MappingProxyType
+from typing import Any, TypeVar, cast
 
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ParseMode
@@ -38,12 +41,15 @@ from telegram.error import (
 from telegram.ext import ExtBot
 
 from bot.domain.models import Lang
-from bot.domain.outbox import DELETE_TEMPLATE, MEMBER_BLOCKED_TEMPLATE, Outcome, SendResult
+from bot.domain.notices import RENDERED_TYPES, DeleteMessages, Notice
+from bot.domain.outbox import Outcome, SendResult
 from bot.i18n import Catalogs
-from handlers.pacing import paced_args
-from handlers.send import post_message
+from handlers.transport.pacing import paced_args
+from handlers.transport.send import post_message
 
 _LOGGER = logging.getLogger(__name__)
+
+N = TypeVar("N", bound=Notice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,63 +62,52 @@ class Rendered:
     disable_notification: bool = False
 
 
-Renderer = Callable[[gettext.NullTranslations, Lang, Mapping[str, str]], Rendered]
-"""``render(t, lang, params) -> Rendered``; ``params`` are the row's named values."""
+#: ``render(t, lang, notice) -> Rendered`` for one notice type.
+Renderer = Callable[[gettext.NullTranslations, Lang, N], Rendered]
+#: A renderer with its notice type erased, as the table keeps it (looked up by type).
+_AnyRenderer = Callable[[gettext.NullTranslations, Lang, Any], Rendered]
 
-_TEMPLATES: dict[str, Renderer] = {}
+
+def renders(kind: type[N], render: Renderer[N]) -> tuple[type[Notice], _AnyRenderer]:
+    """One row of a :class:`RendererTable`; mypy checks that ``render`` takes ``kind``."""
+    return kind, cast("_AnyRenderer", render)
 
 
-def register_template(name: str, render: Renderer) -> None:
-    """Make ``name`` sendable by the outbox; call once at import of the feature module.
+class RendererTable:
+    """Notice type → renderer, one row per kind, fixed once built.
 
-    Raises:
-        ValueError: the name is reserved (``delete``) or taken by another renderer.
+    Raises (at construction):
+        ValueError: a type listed twice, or a deletion (deletions are not rendered).
     """
-    if name == DELETE_TEMPLATE:
-        raise ValueError("the 'delete' template is built in")
-    known = _TEMPLATES.get(name)
-    if known is not None and known is not render:
-        raise ValueError(f"outbox template {name!r} is registered already")
-    _TEMPLATES[name] = render
 
+    __slots__ = ("_renderers",)
 
-def template_names() -> frozenset[str]:
-    """Every registered template name (tests check features registered theirs)."""
-    return frozenset(_TEMPLATES)
+    def __init__(self, rows: Iterable[tuple[type[Notice], _AnyRenderer]]) -> None:
+        """Keep the rows; see the class docstring for what is refused."""
+        table: dict[type[Notice], _AnyRenderer] = {}
+        for kind, render in rows:
+            if kind is DeleteMessages:
+                raise ValueError("deletions are performed, not rendered")
+            if kind in table:
+                raise ValueError(f"two renderers for {kind.__name__}")
+            table[kind] = render
+        self._renderers: Mapping[type[Notice], _AnyRenderer] = MappingProxyType(table)
 
+    def kinds(self) -> frozenset[type[Notice]]:
+        """The notice types this table renders."""
+        return frozenset(self._renderers)
 
-def render(catalogs: Catalogs, lang: Lang, template: str, params: Mapping[str, str]) -> Rendered:
-    """Render ``template`` for one recipient.
+    def missing(self, kinds: Iterable[type[Notice]] = RENDERED_TYPES) -> list[str]:
+        """Names of the types among ``kinds`` without a renderer (every kind by default)."""
+        return [kind.__name__ for kind in kinds if kind not in self._renderers]
 
-    Raises:
-        KeyError: no renderer is registered under ``template``.
-    """
-    return _TEMPLATES[template](catalogs.for_lang(lang), lang, params)
+    def render(self, catalogs: Catalogs, lang: Lang, notice: Notice) -> Rendered:
+        """Render ``notice`` for one recipient.
 
-
-# ---------------------------------------------------------------------- built-in templates
-
-
-def _render_news(t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]) -> Rendered:
-    """A content-free nudge: safe on a lock screen or a seized phone (M-02, T-22)."""
-    del lang, params
-    # Translators: aviso que se ve en la pantalla bloqueada: nada que delate recompensas,
-    # policía ni montos.
-    return Rendered(t.gettext("Tienes una novedad. Escribe /menu."))
-
-
-def _render_member_blocked(
-    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
-) -> Rendered:
-    """Tell a coordinator that one of their members blocked the bot (R-06, T-41)."""
-    del lang
-    # Translators: se envía a un coordinador. {codename} es el seudónimo de un miembro.
-    text = t.gettext("{codename} bloqueó el bot o desactivó su cuenta.")
-    return Rendered(text.format(codename=html.escape(params.get("codename", "?"))))
-
-
-register_template("news", _render_news)
-register_template(MEMBER_BLOCKED_TEMPLATE, _render_member_blocked)
+        Raises:
+            KeyError: the table has no renderer for the notice's type.
+        """
+        return self._renderers[type(notice)](catalogs.for_lang(lang), lang, notice)
 
 
 # ---------------------------------------------------------------------- error mapping
@@ -169,27 +164,30 @@ def _bad_request_code(text: str) -> str:
 class TelegramNotifier:
     """Implements ``bot.domain.outbox.Notifier`` over a PTB ``Bot``."""
 
-    __slots__ = ("_bot", "_catalogs", "_paced")
+    __slots__ = ("_bot", "_catalogs", "_paced", "_renderers")
 
-    def __init__(self, bot: Bot, catalogs: Catalogs) -> None:
-        """Keep the bot and the catalogs; templates are looked up per call."""
+    def __init__(self, bot: Bot, catalogs: Catalogs, renderers: RendererTable) -> None:
+        """Keep the bot, the catalogs and the renderers.
+
+        Raises:
+            ValueError: ``renderers`` misses a notice kind (found at start-up, not at send).
+        """
+        missing = renderers.missing()
+        if missing:
+            raise ValueError(f"no renderer for notice type(s): {', '.join(missing)}")
         self._bot = bot
         self._catalogs = catalogs
+        self._renderers = renderers
         # The sender took the slot already: the bot's rate limiter must not wait again.
         self._paced = paced_args(bot)
 
-    async def send(
-        self, chat_id: int, lang: Lang, template: str, params: Mapping[str, str]
-    ) -> SendResult:
-        """Render ``template`` in ``lang`` and send it (or edit the message it names)."""
+    async def send(self, chat_id: int, lang: Lang, notice: Notice) -> SendResult:
+        """Render ``notice`` in ``lang`` and send it (or edit the message it names)."""
         try:
-            rendered = render(self._catalogs, lang, template, params)
-        except KeyError:
-            _LOGGER.error("Outbox template %r is not registered", template)  # noqa: TRY400
-            return SendResult(Outcome.PERMANENT, error_code="unknown_template")
+            rendered = self._renderers.render(self._catalogs, lang, notice)
         except Exception as exc:
             _LOGGER.error(  # noqa: TRY400 - the traceback may quote parameters
-                "Outbox template %r failed to render: %s", template, type(exc).__name__
+                "Outbox notice %s failed to render: %s", notice.TEMPLATE, type(exc).__name__
             )
             return SendResult(Outcome.PERMANENT, error_code="render_failed")
         if rendered.edit_message_id is not None:
@@ -236,12 +234,21 @@ class TelegramNotifier:
         return SendResult(Outcome.SENT, message_id=message_id)
 
     async def delete(self, chat_id: int, message_ids: Sequence[int]) -> SendResult:
-        """Delete messages; one id uses ``deleteMessage`` so "not found" / "too old" show."""
-        try:
-            if len(message_ids) == 1:
-                await self._bot.delete_message(chat_id, message_ids[0])
-            else:
-                await self._bot.delete_messages(chat_id, list(message_ids))
-        except TelegramError as exc:
-            return classify(exc, deleting=True)
-        return SendResult(Outcome.SENT)
+        """Delete messages (see :func:`delete_messages`)."""
+        return await delete_messages(self._bot, chat_id, message_ids)
+
+
+async def delete_messages(bot: Bot, chat_id: int, message_ids: Sequence[int]) -> SendResult:
+    """Delete messages; one id uses ``deleteMessage`` so "not found" / "too old" show.
+
+    Shared by the outbox's deletions and a wipe's first attempt (``handlers.eraser``), so
+    both judge Telegram's answers alike (issue #11.1).
+    """
+    try:
+        if len(message_ids) == 1:
+            await bot.delete_message(chat_id, message_ids[0])
+        else:
+            await bot.delete_messages(chat_id, list(message_ids))
+    except TelegramError as exc:
+        return classify(exc, deleting=True)
+    return SendResult(Outcome.SENT)

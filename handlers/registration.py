@@ -15,10 +15,10 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from bot.domain.errors import InviteRejected
 from bot.domain.models import Lang, Member, Role
 from bot.i18n import Catalogs
-from handlers import send
 from handlers.access import ALL_ROLES, answer_stranger, menu_expired, requires
 from handlers.context import BotContext
 from handlers.menus import chat_commands, show_menu
+from handlers.transport import send
 
 #: Endonyms, identical in every language (quechua.md §5 #41).
 LANGUAGE_BUTTONS = ((Lang.ES, "Español"), (Lang.QU, "Runasimi"))

@@ -1,4 +1,5 @@
-"""Pure presentation: claims, histories and help as HTML text in the member's language.
+"""Pure presentation: claims, histories, help and PIN stops as HTML text in the member's
+language.
 
 Nothing here talks to Telegram or the database, so every text can be unit-tested with a
 translator, a language and plain data (tests/handlers/test_render.py). Every interpolated value
@@ -9,10 +10,11 @@ sentence, so translators only ever see ``{amount}`` and ``{date}``.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from gettext import NullTranslations
 from html import escape
 from types import MappingProxyType
@@ -20,6 +22,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.domain.models import Claim, ClaimEvent, ClaimStatus, Lang, Role
+from bot.domain.pin import PinLockedOut, PinMissing, PinStop
 from bot.i18n import N_, format_date, format_datetime, format_money
 
 #: The empty claim list; also what the emergency PIN shows, as /ayuda and /pin_duress promise.
@@ -286,6 +289,30 @@ def _event_line(t: NullTranslations, lang: Lang, tz: ZoneInfo, event: ClaimEvent
         note = event.note if len(event.note) <= MAX_NOTE else event.note[: MAX_NOTE - 1] + "…"
         line += "\n" + escape(note)
     return line
+
+
+def render_pin_locked(t: NullTranslations, until: datetime | None, now: datetime) -> str:
+    """A locked PIN: for how many more minutes, or until a coordinator resets it."""
+    if until is None:
+        # Translators: [seguridad] el PIN quedó bloqueado hasta que el coordinador lo borre.
+        return t.gettext("Tu PIN está bloqueado. Pide a tu coordinador que lo restablezca.")
+    minutes = max(1, math.ceil((until - now).total_seconds() / 60))
+    # Translators: [seguridad] el PIN está bloqueado por {n} minutos más.
+    return t.ngettext(
+        "Demasiados intentos fallidos. Inténtalo de nuevo en {n} minuto.",
+        "Demasiados intentos fallidos. Inténtalo de nuevo en {n} minutos.",
+        minutes,
+    ).format(n=minutes)
+
+
+def render_pin_stop(t: NullTranslations, stop: PinStop, now: datetime) -> str:
+    """Why a command declared with a PIN rule did not run (``PinService.admit``)."""
+    if isinstance(stop, PinMissing):
+        return t.gettext("Primero crea tu PIN con /pin.")
+    if isinstance(stop, PinLockedOut):
+        return render_pin_locked(t, stop.until, now)
+    # Translators: [seguridad] pide el PIN; el mensaje del miembro se borra enseguida.
+    return t.gettext("Escribe tu PIN. El bot borrará tu mensaje.")
 
 
 def render_help(t: NullTranslations, role: Role, commands: Sequence[tuple[str, str]]) -> list[str]:

@@ -7,7 +7,7 @@ Group order (``handlers.register``), all before the gatekeeper (-1):
   dropped update of a flood costs one lookup, to tell them once that they go too fast.
 * -3 ``dedupe``: one ``INSERT OR IGNORE`` of the ``update_id`` (R-09, T-31); the same write
   keeps the incoming message id for ``/borrar``.
-* -2 ``on_location`` (and ``handlers.pin.on_text``): a location is deleted at once (M-09).
+* -2 ``on_location`` (and ``handlers.pin.PinText``): a location is deleted at once (M-09).
 
 ``/borrar`` asks for confirmation, then deletes what Telegram still allows and shreds the
 link (M-13a); ``/desvincular`` asks too and does the same remotely for a coordinator
@@ -21,7 +21,6 @@ import gettext
 import html
 import logging
 import re
-from collections.abc import Mapping
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
@@ -29,20 +28,22 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.domain.errors import NotFound
 from bot.domain.models import Lang, Member, Role
-from bot.domain.pin import PinRequired
-from bot.domain.safety import (
-    TEMPLATE_COERCION,
-    TEMPLATE_PIN_LOCKED,
-    TEMPLATE_UNLINKED,
-    WipeReport,
-)
+from bot.domain.notices import DuressPinUsed, MemberUnlinked, PinLocked
+from bot.domain.pin import PinPass, PinRequired, PinRule
+from bot.domain.safety import WipeReport
 from bot.services.safety import Verdict, command_args_too_long, text_too_long
-from handlers import send
-from handlers.access import ALL_ROLES, answer_stranger, menu_expired, not_available, requires
+from handlers.access import (
+    ALL_ROLES,
+    answer_stranger,
+    menu_expired,
+    not_available,
+    pin_lapsed,
+    requires,
+)
 from handlers.context import BotContext
 from handlers.eraser import TelegramEraser
-from handlers.notifier import Rendered, register_template
-from handlers.pin import require_pin
+from handlers.notifier import Rendered
+from handlers.transport import send
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -235,8 +236,10 @@ def unlink_keyboard(t: gettext.NullTranslations, member_id: int) -> InlineKeyboa
     )
 
 
-@requires(Role.COORDINATOR, Role.ADMIN)
-async def unlink_command(update: Update, context: BotContext, member: Member) -> None:
+@requires(Role.COORDINATOR, Role.ADMIN, pin=PinRule.ACTION)
+async def unlink_command(
+    update: Update, context: BotContext, member: Member, _pin: PinPass
+) -> None:
     """``/desvincular <codename>``: ask, then unlink a lost or seized phone (M-13c; PIN).
 
     Unlinking cannot be undone from the chat (the member needs a new invite), and a typo
@@ -252,12 +255,10 @@ async def unlink_command(update: Update, context: BotContext, member: Member) ->
             context, member, chat.id, t.gettext("Escribe /desvincular y el nombre clave.")
         )
         return
-    if not await require_pin(update, context, member):
-        return
     try:
         target = await context.services.safety.unlink_target(member, codename)
-    except PinRequired:  # the session ran out in between: ask again
-        await require_pin(update, context, member)
+    except PinRequired:  # the session ran out since the gate: ask again
+        await pin_lapsed(update, context, member)
         return
     except NotFound:
         await send.send_sensitive(
@@ -275,8 +276,10 @@ async def unlink_command(update: Update, context: BotContext, member: Member) ->
     )
 
 
-@requires(Role.COORDINATOR, Role.ADMIN)
-async def on_unlink_button(update: Update, context: BotContext, member: Member) -> None:
+@requires(Role.COORDINATOR, Role.ADMIN, pin=PinRule.ACTION)
+async def on_unlink_button(
+    update: Update, context: BotContext, member: Member, _pin: PinPass
+) -> None:
     """``unlink:yes:<id>`` unlinks (re-judged now, PIN); ``unlink:no`` removes the question."""
     query, chat = update.callback_query, update.effective_chat
     if query is None or chat is None:
@@ -291,16 +294,12 @@ async def on_unlink_button(update: Update, context: BotContext, member: Member) 
         if question is not None:
             await send.delete_now(context, chat.id, question)
         return
-    if not await require_pin(update, context, member):
-        await send.answer_callback(context, query.id)
-        return
     try:
         target, report = await context.services.safety.unlink_confirmed(
             member, int(match[1]), TelegramEraser(context)
         )
-    except PinRequired:  # the session ran out in between: ask again
-        await send.answer_callback(context, query.id)
-        await require_pin(update, context, member)
+    except PinRequired:  # the session ran out since the gate: ask again
+        await pin_lapsed(update, context, member)
         return
     except NotFound:
         await menu_expired(update, context, member, chat.id)
@@ -346,16 +345,10 @@ async def safety_tick(context: BotContext) -> None:
     await services.safety.housekeeping()
 
 
-# ---------------------------------------------------------------------- outbox templates
+# ---------------------------------------------------------------------- outbox renderers
 
 
-def _codename(params: Mapping[str, str]) -> str:
-    return html.escape(params.get("codename", "?"))
-
-
-def _render_coercion(
-    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
-) -> Rendered:
+def render_coercion(t: gettext.NullTranslations, lang: Lang, notice: DuressPinUsed) -> Rendered:
     """To coordinators: the duress PIN was used (M-13b). Codename only, calm wording."""
     del lang
     # Translators: [seguridad] se envía a un coordinador. {codename} es el seudónimo de un
@@ -364,12 +357,10 @@ def _render_coercion(
         "{codename} usó su PIN de emergencia. Puede estar bajo presión: comunícate con "
         "cuidado, por un medio seguro."
     )
-    return Rendered(text.format(codename=_codename(params)))
+    return Rendered(text.format(codename=html.escape(notice.codename)))
 
 
-def _render_unlinked(
-    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
-) -> Rendered:
+def render_unlinked(t: gettext.NullTranslations, lang: Lang, notice: MemberUnlinked) -> Rendered:
     """To coordinators: an account was unlinked (panic, remote, duress); claims are kept."""
     del lang
     # Translators: se envía a un coordinador. {codename} es el seudónimo de un miembro.
@@ -377,12 +368,10 @@ def _render_unlinked(
         "{codename} ya no está vinculado al servicio. Sus reclamos se conservan; para "
         "volver necesita una nueva invitación."
     )
-    return Rendered(text.format(codename=_codename(params)))
+    return Rendered(text.format(codename=html.escape(notice.codename)))
 
 
-def _render_pin_locked(
-    t: gettext.NullTranslations, lang: Lang, params: Mapping[str, str]
-) -> Rendered:
+def render_pin_locked(t: gettext.NullTranslations, lang: Lang, notice: PinLocked) -> Rendered:
     """To coordinators: a PIN is locked until someone resets it (M-05)."""
     del lang
     # Translators: se envía a un coordinador. {codename} es el seudónimo de un miembro;
@@ -391,9 +380,4 @@ def _render_pin_locked(
         "El PIN de {codename} quedó bloqueado tras muchos intentos fallidos. Si la persona "
         "te lo pide, bórralo con /pin_reset."
     )
-    return Rendered(text.format(codename=_codename(params)))
-
-
-register_template(TEMPLATE_COERCION, _render_coercion)
-register_template(TEMPLATE_UNLINKED, _render_unlinked)
-register_template(TEMPLATE_PIN_LOCKED, _render_pin_locked)
+    return Rendered(text.format(codename=html.escape(notice.codename)))

@@ -2,7 +2,7 @@
 
 The tick is one row of ``handlers.ticks``; everything it acts on is in the database, so a
 missed run (downtime, a busy loop) is caught up by the next one. How the rows look is in
-``handlers.schedules_render`` (imported here so its renderers are registered).
+``handlers.schedules_render`` (its renderers are rows of ``handlers.notices``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, 
 
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import Claim, Member, Role
-from bot.domain.pin import SessionState
+from bot.domain.pin import PinPass, PinRule
 from bot.domain.schedules import (
     CheckinAnswer,
     CheckinState,
@@ -28,9 +28,10 @@ from bot.domain.schedules import (
     ScheduleKind,
     ScheduleState,
 )
-from handlers import pin, schedules_render, send
+from handlers import schedules_render
 from handlers.access import menu_expired, requires
 from handlers.context import BotContext
+from handlers.transport import send
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -122,8 +123,10 @@ _TOPIC_WORDS = {"cita": "appointment", "documento": "document", "pago": "payment
 # ---------------------------------------------------------------------- informants
 
 
-@requires(Role.INFORMANT)
-async def reminders_command(update: Update, context: BotContext, member: Member) -> None:
+@requires(Role.INFORMANT, pin=PinRule.DATA)
+async def reminders_command(
+    update: Update, context: BotContext, member: Member, pin: PinPass
+) -> None:
     """``/recordatorios``: the informant's upcoming reminders (deleted after a few minutes).
 
     Behind the PIN like ``/estado``; a duress session sees an empty list (M-13b).
@@ -131,11 +134,8 @@ async def reminders_command(update: Update, context: BotContext, member: Member)
     chat = update.effective_chat
     if chat is None:
         return
-    state = await pin.gate(update, context, member)
-    if state is SessionState.CLOSED:
-        return
     upcoming = await context.services.schedules.upcoming_for(member)
-    if state is SessionState.DECOY:
+    if pin.decoy:
         upcoming = []
     t = context.catalogs.for_lang(member.lang)
     if not upcoming:
@@ -169,15 +169,12 @@ def _staff(
 ) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
     """Coordinators and administrators, inside an open PIN session (M-05), with the chat id."""
 
-    @requires(*_STAFF)
+    @requires(*_STAFF, pin=PinRule.ACTION)
     @functools.wraps(callback)
-    async def wrapper(update: Update, context: BotContext, member: Member) -> None:
+    async def wrapper(update: Update, context: BotContext, member: Member, pin: PinPass) -> None:
+        del pin  # the PIN decision let it through: a real session (M-05)
         chat = update.effective_chat
         if chat is None:
-            return
-        if not await pin.require_pin(update, context, member):
-            if update.callback_query is not None:
-                await send.answer_callback(context, update.callback_query.id)
             return
         await callback(update, context, member, chat.id)
 

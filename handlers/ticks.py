@@ -22,7 +22,7 @@ from bot.domain.health import BEAT_EVERY_S
 from handlers import alerts, jobs, safety, schedules
 from handlers.context import BotApplication, BotContext
 from handlers.heartbeat import heartbeat_tick
-from handlers.polling import PollingRequest
+from handlers.transport.polling import PollingRequest
 
 HOUSEKEEPING_JOB = "outbox-housekeeping"
 RETENTION_JOB = "retention"

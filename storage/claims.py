@@ -111,6 +111,20 @@ class SqliteClaimRepository:
         row = await self.db.fetchone(_SELECT + "WHERE c.id = ?", (claim_id,))
         return self._claims([row])[0] if row else None
 
+    async def list_all(
+        self, *, region: str | None = None, status: ClaimStatus | None = None
+    ) -> list[Claim]:
+        """Every claim (oversight export and report), by operation date, operation, id.
+
+        ``region`` is the claim's region (case-insensitive), ``status`` its stored status.
+        """
+        rows = await self.db.fetchall(
+            _SELECT + "WHERE (? IS NULL OR r.name = ? COLLATE NOCASE)"
+            " AND (? IS NULL OR c.status = ?) ORDER BY o.op_date, o.id, c.id",
+            (region, region, status and str(status), status and str(status)),
+        )
+        return self._claims(rows)
+
     async def list_for_member(self, member_id: int) -> list[Claim]:
         """A member's claims, newest operation date first, then by id."""
         rows = await self.db.fetchall(

@@ -11,6 +11,8 @@ database (or its backups) never copies the keys.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -28,6 +30,8 @@ DATA_KEYS = "data.keys"
 PEPPER = "pepper.key"
 #: Key of the encrypted backups (``storage.backup``); never inside a backup itself.
 BACKUP_KEY = "backup.key"
+#: HMAC keys of the audit chain by id plus the active one (``storage.audit``, M-16).
+AUDIT_KEYS = "audit.keys"
 
 
 class KeyFileError(Exception):
@@ -195,7 +199,7 @@ def _refuse_database_folder(key_dir: Path, database_path: Path) -> Path:
 def ensure_keys(key_dir: Path, database_path: Path) -> bool:
     """Create the key directory and files if absent; return whether anything was created.
 
-    Only for a brand-new database (``bot.wiring``): keys made for an existing database
+    Only for a brand-new database (``bot.root.wiring``): keys made for an existing database
     would turn its members into strangers (#11.4); ``require_keys`` is for that case.
 
     Raises:
@@ -265,3 +269,105 @@ def load_keys(key_dir: Path, *, check_owner: bool = True) -> KeyMaterial:
         raise KeyFileError(f"key file {pepper} is malformed")
     cipher = FieldCipher(keys, active, reloader=_DataKeysWatcher(data, seen))
     return KeyMaterial(cipher=cipher, index=BlindIndex(pepper_bytes))
+
+
+class AuditKeys:
+    """The audit chain's HMAC keys (``audit.keys``), re-read when another process rotates.
+
+    Kept apart from the database like every key (M-07): whoever can write the database file
+    but not read this one cannot compute the hash of a forged or edited audit entry. Old keys
+    stay in the file, since verifying an entry needs the key that made it.
+    """
+
+    __slots__ = ("_active", "_keys", "_path", "_seen")
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._seen = _DataKeysWatcher.signature(path)
+        self._keys, self._active = _read_data_keys(path)
+
+    @property
+    def path(self) -> Path:
+        """Where the keys are (for messages)."""
+        return self._path
+
+    def _reload(self) -> None:
+        try:
+            seen = _DataKeysWatcher.signature(self._path)
+            if seen == self._seen:
+                return
+            _check_private(self._path)
+            self._keys, self._active = _read_data_keys(self._path)
+        except (OSError, KeyFileError) as exc:
+            _LOGGER.error(  # noqa: TRY400 - the error type is enough, no traceback noise
+                "Cannot reload %s: %s", self._path, type(exc).__name__
+            )
+            return
+        self._seen = seen
+
+    @property
+    def active_id(self) -> str:
+        """The id of the key new entries are made with (after a rotation: the new one)."""
+        self._reload()
+        return self._active
+
+    def mac(self, key_id: str, message: bytes) -> str | None:
+        """HMAC-SHA-256 of ``message`` under key ``key_id`` as hex; None for an unknown id."""
+        key = self._keys.get(key_id)
+        if key is None:
+            self._reload()
+            key = self._keys.get(key_id)
+        return None if key is None else hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def create_audit_keys(key_dir: Path) -> AuditKeys:
+    """Write a fresh ``audit.keys`` (one key, active); only when there is none."""
+    path = key_dir / AUDIT_KEYS
+    key_id = new_key_id()
+    _write_private(
+        path,
+        json.dumps(
+            {
+                "active": key_id,
+                "keys": {key_id: base64.b64encode(secrets.token_bytes(KEY_LEN)).decode()},
+            },
+            indent=1,
+        ).encode("utf-8"),
+    )
+    return AuditKeys(path)
+
+
+def load_audit_keys(key_dir: Path, *, check_owner: bool = True) -> AuditKeys | None:
+    """The audit keys, or None when ``audit.keys`` does not exist yet.
+
+    Raises:
+        KeyFileError: the file is malformed, not owner-only or another user's.
+    """
+    path = key_dir / AUDIT_KEYS
+    if not path.exists():
+        return None
+    _check_private(path, check_owner=check_owner)
+    return AuditKeys(path)
+
+
+def rotate_audit_keys(key_dir: Path) -> str:
+    """Add a new audit key and make it active; returns its id (old keys stay).
+
+    Raises:
+        KeyFileError: ``audit.keys`` is missing, malformed or not owner-only.
+    """
+    path = key_dir / AUDIT_KEYS
+    if not path.is_file():
+        raise KeyFileError(f"key file {path} is missing")
+    _check_private(path)
+    keys, _ = _read_data_keys(path)
+    key_id = new_key_id()
+    while key_id in keys:
+        key_id = new_key_id()
+    keys[key_id] = secrets.token_bytes(KEY_LEN)
+    doc = {
+        "active": key_id,
+        "keys": {kid: base64.b64encode(key).decode("ascii") for kid, key in keys.items()},
+    }
+    _write_private(path, json.dumps(doc, indent=1).encode("utf-8"))
+    return key_id

@@ -13,7 +13,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -105,6 +105,10 @@ _FINISH = (
 )
 
 
+#: A message ready to insert: the message, its serialised notice and its version.
+_Prepared = tuple[OutboxMessage, dict[str, str], int | None]
+
+
 def _any_due(messages: Sequence[OutboxMessage], now: datetime) -> bool:
     """Whether any of ``messages`` may be sent at ``now`` (the ones that wake the sender)."""
     return any(m.not_before is None or m.not_before <= now for m in messages)
@@ -175,13 +179,12 @@ class SqliteOutbox:
         """The step that allocates ids, seals and inserts ``messages``; gives the new count."""
         stamp = ts(now)
 
-        def row(row_id: int, message: OutboxMessage) -> tuple[Any, ...]:
+        def row(row_id: int, prepared: _Prepared) -> tuple[Any, ...]:
+            message, params, version = prepared
             due = max(now, message.not_before) if message.not_before else now
             params_enc = (
-                self._sealer.seal(
-                    "params", row_id, json.dumps(dict(message.params), ensure_ascii=False)
-                )
-                if message.params
+                self._sealer.seal("params", row_id, json.dumps(params, ensure_ascii=False))
+                if params
                 else None
             )
             delete_after_s = (
@@ -204,31 +207,31 @@ class SqliteOutbox:
                 delete_after_s,
                 stamp,
                 stamp,
-                message.version,
+                version,
             )
 
         def insert(conn: sqlite3.Connection) -> int:
-            batch = [self._merged(conn, m) if m.merge else m for m in messages]
-            for message in batch:
-                if message.version is not None and message.correlation is not None:
-                    conn.execute(
-                        _SUPERSEDE_OLDER, (stamp, message.correlation, message.version)
-                    ).close()
+            batch = [self._prepared(conn, m) for m in messages]
+            for message, _, version in batch:
+                if version is not None and message.correlation is not None:
+                    conn.execute(_SUPERSEDE_OLDER, (stamp, message.correlation, version)).close()
             first_id = next_id_in(conn, "outbox")
             before = conn.total_changes
             conn.executemany(
-                _INSERT, [row(first_id + offset, m) for offset, m in enumerate(batch)]
+                _INSERT, [row(first_id + offset, p) for offset, p in enumerate(batch)]
             ).close()
             return conn.total_changes - before
 
         return insert
 
-    def _merged(self, conn: sqlite3.Connection, message: OutboxMessage) -> OutboxMessage:
-        """``message`` as the correlation's next version, its ``merge`` object united with
-        the same object of the rows it replaces (and of one in flight, which a 429 could
-        send back to wait and the new version would then cancel): nobody is dropped."""
+    def _prepared(self, conn: sqlite3.Connection, message: OutboxMessage) -> _Prepared:
+        """``message`` with its notice serialised and its version; a merging notice becomes
+        the correlation's next version, its ``merge`` object united with the same object of
+        the rows it replaces (and of one in flight, which a 429 could send back to wait and
+        the new version would then cancel): nobody is dropped."""
+        params = dict(message.params)
         if message.merge is None or message.correlation is None:
-            return message
+            return message, params, message.version
         united: dict[str, object] = {}
         for row_id, blob in conn.execute(_MERGE_SOURCES, (message.correlation,)).fetchall():
             try:
@@ -237,10 +240,10 @@ class SqliteOutbox:
             except (DecryptionError, ValueError, AttributeError):
                 # The sender declares such a row dead anyway (fail closed); nothing to keep.
                 _LOGGER.warning("outbox row %d: parameters unreadable, not merged", row_id)
-        united.update(json.loads(message.params.get(message.merge, "{}")))
+        united.update(json.loads(params.get(message.merge, "{}")))
         (last,) = conn.execute(_LAST_VERSION, (message.correlation,)).fetchone()
-        params = {**message.params, message.merge: json.dumps(united, ensure_ascii=False)}
-        return replace(message, params=params, version=int(last) + 1)
+        params[message.merge] = json.dumps(united, ensure_ascii=False)
+        return message, params, int(last) + 1
 
     async def cancel_for_member(self, member_id: int) -> int:
         """Cancel every waiting row for a member (unlinked, blocked, panic).

@@ -6,14 +6,17 @@ with the database alone an attacker cannot even start guessing a 6-digit PIN off
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.domain.pin import PinPrompt, PinPurpose, PinRecord
+from bot.domain.pin import PinPrompt, PinPurpose, PinRecord, parse_then
 from storage.codec import Sealer, parse_ts, ts
 from storage.database import Database
 from storage.keys import KeyMaterial
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def _opt_ts(value: str | None) -> datetime | None:
@@ -139,7 +142,13 @@ class SqlitePinRepository:
         await self.db.execute(
             "INSERT OR REPLACE INTO pin_prompts (member_id, purpose, then_action, pending_enc,"
             " expires_at) VALUES (?, ?, ?, ?, ?)",
-            (prompt.member_id, str(prompt.purpose), prompt.then, pending, ts(prompt.expires_at)),
+            (
+                prompt.member_id,
+                str(prompt.purpose),
+                None if prompt.then is None else str(prompt.then),
+                pending,
+                ts(prompt.expires_at),
+            ),
         )
 
     async def get_prompt(self, member_id: int) -> PinPrompt | None:
@@ -151,11 +160,15 @@ class SqlitePinRepository:
         )
         if row is None:
             return None
+        then = parse_then(row["then_action"])
+        if then is None and row["then_action"] is not None:
+            # Armed by another version of the bot: the PIN still counts, nothing runs after.
+            _LOGGER.warning("A PIN prompt named a continuation this version lacks; dropped")
         return PinPrompt(
             member_id=member_id,
             purpose=PinPurpose(row["purpose"]),
             expires_at=parse_ts(row["expires_at"]),
-            then=row["then_action"],
+            then=then,
             pending_hash=self._prompt_sealer.open_opt("pending", member_id, row["pending_enc"]),
         )
 

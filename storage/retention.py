@@ -38,6 +38,7 @@ from bot.domain.retention import PurgeReport, RetentionCutoffs
 from storage.audit import CHECKPOINT_ACTION, SqliteAuditLog, checkpoint_target
 from storage.codec import ts
 from storage.database import Database, Params
+from storage.keys import AuditKeys
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class SqliteRetentionStore:
 
     db: Database
     batch_size: int = BATCH
+    #: The audit chain's keys: the checkpoint entry is keyed like every other (M-16).
+    audit_keys: AuditKeys | None = None
 
     async def _count(self, sql: str, params: Params) -> int:
         row = await self.db.fetchone(sql, params)
@@ -111,7 +114,7 @@ class SqliteRetentionStore:
                 "INSERT INTO audit_purge (id, before) VALUES (1, ?)", (ts(cutoffs.audit),)
             )
             # Chained to the newest entry before anything goes, so the ids stay increasing.
-            await SqliteAuditLog(self.db).record(
+            await SqliteAuditLog(self.db, self.audit_keys).record(
                 action=CHECKPOINT_ACTION,
                 result="ok",
                 now=cutoffs.now,

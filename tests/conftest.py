@@ -1,9 +1,9 @@
 """Shared fixtures: a controllable clock, the fake Bot API, and the real bot polling it.
 
-Handler tests run the real ``Application`` from ``bot.app.build_application`` against the local
-fake Bot API (tests/fakes/bot_api.py) and a real SQLite file, exactly as ``run_polling`` would
-start it. Seeding goes through the services (never SQL), so tests exercise the same paths as
-the CLI.
+Handler tests run the real ``Application`` from ``bot.root.app.build_application`` against the
+local fake Bot API (tests/fakes/bot_api.py) and a real SQLite file, exactly as ``run_polling``
+would start it. Seeding goes through the services (never SQL), so tests exercise the same paths
+as the CLI.
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from telegram.error import TelegramError
 
-from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import Settings
 from bot.domain.models import Role
 from bot.domain.pin import SessionState
+from bot.root.app import ALLOWED_UPDATES, build_application
 from bot.services.container import Services
 from bot.services.pin import PinOutcome
 from handlers.context import BotApplication
-from handlers.pacing import PER_CHAT_INTERVAL, pacer_of
-from handlers.send import follow_ups_done
+from handlers.transport.pacing import PER_CHAT_INTERVAL, pacer_of
+from handlers.transport.send import follow_ups_done
 from tests.fakes.bot_api import Call, FakeBotApi, serve
 from tests.secrets_registry import LogCollector, find_leaks, remember, remembered
 
@@ -46,7 +46,7 @@ _UNPROTECTABLE = frozenset({"sendChatAction"})
 
 #: Every log record of the session, unredacted (tests/secrets_registry.py).
 LOG_COLLECTOR = LogCollector()
-#: Libraries at the levels production gives them (``bot.logging_setup.configure_logging``):
+#: Libraries at the levels production gives them (``bot.root.logging_setup.configure_logging``):
 #: PTB logs whole updates at DEBUG and httpx logs token URLs at INFO, which production never
 #: emits. Everything else, our code first of all, is collected from DEBUG up.
 _PRODUCTION_LEVELS = {

@@ -57,7 +57,7 @@ def find_leaks(records: Iterable[str], secrets: Iterable[str]) -> list[Leak]:
 class LogCollector(logging.Handler):
     """Keeps the text of every record of the session, unredacted.
 
-    ``handle`` is overridden to skip handler filters: ``bot.logging_setup.configure_logging``
+    ``handle`` is overridden to skip handler filters: ``bot.root.logging_setup.configure_logging``
     adds its redacting filter to every root handler, and T-47 is about what *our code* logs,
     so the check must see records before any redaction (the filter is a safety net, not the
     reason nothing leaks).

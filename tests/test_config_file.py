@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
 from bot.config import CONFIG_VARIABLE, SETTING_NAMES, ConfigError
 from bot.config_file import MAX_BYTES, load_settings, read_config_file
+from bot.root.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456789:AAH-abcdefghijklmnopqrstuvwxyz_01234"

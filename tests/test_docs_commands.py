@@ -3,7 +3,7 @@
 Chat commands are read from ``handlers/__init__.py`` by parsing it (every
 ``CommandHandler("name", ...)`` literal), so a command added there without a line in
 ``README.md`` and ``docs/commands.md`` fails here. The ``chaski`` sub-commands and their options
-are read from the real ``bot.cli.build_parser()``.
+are read from the real ``bot.root.cli.build_parser()``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import ast
 import re
 from pathlib import Path
 
-from bot.cli import build_parser
+from bot.root.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -258,7 +258,7 @@ def test_the_checks_catch_what_they_are_for() -> None:
     ]
     documents = _markdown_files()
     assert _resolves("docs/performance.md", "../bench/README.md", documents)
-    assert not _resolves("bot/app.py", "security.md", documents)
+    assert not _resolves("bot/root/app.py", "security.md", documents)
     assert CITED_MANUAL.search("(House style §7)")
     assert CITED_SECTION.findall("(`security-tests.md` §4.1, threat-model.md §9)") == [
         ("security-tests.md", "4.1"),

@@ -1,4 +1,4 @@
-"""``chaski run`` runs on uvloop where it is installed (bot/app.py, docs/performance.md)."""
+"""``chaski run`` runs on uvloop where it is installed (bot/root/app.py, docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from bot.app import use_fast_event_loop
+from bot.root.app import use_fast_event_loop
 
 uvloop = pytest.importorskip("uvloop")  # no Windows build: there asyncio's loop is kept
 

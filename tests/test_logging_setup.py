@@ -11,7 +11,7 @@ import pytest
 from telegram import Chat, Message, Update, User
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from bot.logging_setup import RedactingFilter, configure_logging
+from bot.root.logging_setup import RedactingFilter, configure_logging
 from tests.fakes.bot_api import FakeBotApi, serve
 
 TOKEN = "7012345678:AAHk3v9xQpL2mZr8TnB4cYw6dFs1gJe0uVq"

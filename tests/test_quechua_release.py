@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po, write_po
 
-from bot.app import log_quechua_release
 from bot.domain.models import ClaimStatus, Lang
 from bot.i18n import LOCALES_DIR, Catalogs, po_path
 from bot.i18n_check import WIDTH, source_hash
+from bot.root.app import log_quechua_release
 from handlers.registration import language_prompt
 from handlers.render import status_label
 from tests.conftest import RunningBot, seed_invite, seed_region
@@ -177,7 +177,7 @@ def test_the_language_picker_says_what_choosing_runasimi_gives() -> None:
 
 
 def test_the_start_log_names_the_operator_decision(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="bot.app"):
+    with caplog.at_level(logging.INFO, logger="bot.root.app"):
         log_quechua_release(Catalogs.load(drafts=True))
         log_quechua_release(Catalogs.load(drafts=False))
     [on, off] = caplog.records

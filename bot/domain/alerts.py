@@ -87,8 +87,9 @@ class Answer(StrEnum):
 class AlertTemplate:
     """A pre-translated alert: a stable key and the placeholders it needs.
 
-    The Spanish msgid itself lives with the presentation (``handlers.alerts``), because only
-    there may strings be marked for translation; a test keeps the placeholder sets in step.
+    The Spanish msgid itself lives with the presentation (``handlers.alerts.renderers``),
+    because only there may strings be marked for translation; a test keeps the placeholder
+    sets in step.
     """
 
     key: str

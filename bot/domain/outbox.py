@@ -11,12 +11,13 @@ member cancels whatever was still queued for them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import Protocol
 
 from bot.domain.models import Lang
+from bot.domain.notices import Notice
 
 
 class OutboxKind(StrEnum):
@@ -93,35 +94,49 @@ FINAL_STATUSES = frozenset(
 class OutboxMessage:
     """A message to send (or a deletion to perform) on the bot's own initiative.
 
-    ``template`` names a renderer registered in ``handlers.notifier``; ``params`` are its
-    named values (stored encrypted, rendered in the recipient's language at send time).
-    ``correlation`` groups rows of one cause (``alert:12``) for tallies. ``not_before``
-    defers a row (quiet hours); ``delete_after`` schedules the sent message's deletion.
+    ``notice`` is the typed message (``bot.domain.notices``); the outbox stores it as its
+    ``template`` name and ``params`` (stored encrypted, rendered in the recipient's language
+    at send time). ``correlation`` groups rows of one cause (``alert:12``) for tallies.
+    ``not_before`` defers a row (quiet hours); ``delete_after`` schedules the sent
+    message's deletion.
 
     ``version`` makes rows of one ``correlation`` replace each other (a live tally: one
     message edited again and again): a new version cancels the older ones still waiting, so
     at most one edit per message is pending, and an older version is never sent after a
     newer one (not even after a 429 requeue or a restart). Higher is newer.
 
-    ``merge`` names a parameter holding a JSON object that must survive that replacement (a
-    help escalation naming everyone it covers): the outbox unites it with the same parameter
-    of every row of the ``correlation`` not yet final, in the transaction that cancels the
-    waiting ones, and numbers the row as the correlation's next version itself (``version``
-    is then ignored). Nobody named in a replaced row is dropped; someone named in a row
-    already on its way may be named again.
+    ``merge`` (the notice type's ``MERGE``) names a parameter holding a JSON object that must
+    survive that replacement (a help escalation naming everyone it covers): the outbox
+    unites it with the same parameter of every row of the ``correlation`` not yet final, in
+    the transaction that cancels the waiting ones, and numbers the row as the correlation's
+    next version itself (``version`` is then ignored). Nobody named in a replaced row is
+    dropped; someone named in a row already on its way may be named again.
     """
 
     idempotency_key: str
     kind: OutboxKind
     member_id: int
-    template: str
-    params: Mapping[str, str] = field(default_factory=dict)
+    notice: Notice
     correlation: str | None = None
     not_before: datetime | None = None
     expires_at: datetime | None = None
     delete_after: timedelta | None = None
     version: int | None = None
-    merge: str | None = None
+
+    @property
+    def template(self) -> str:
+        """The stored name of the notice's kind (``outbox.template``)."""
+        return self.notice.TEMPLATE
+
+    @property
+    def params(self) -> Mapping[str, str]:
+        """The notice serialised, as the outbox stores it (sealed)."""
+        return self.notice.to_params()
+
+    @property
+    def merge(self) -> str | None:
+        """The parameter united across replaced rows of the correlation, if any."""
+        return self.notice.MERGE
 
 
 class Outcome(StrEnum):
@@ -150,10 +165,8 @@ class SendResult:
 class Notifier(Protocol):
     """Talks to Telegram for the outbox sender (implemented in ``handlers.notifier``)."""
 
-    async def send(
-        self, chat_id: int, lang: Lang, template: str, params: Mapping[str, str]
-    ) -> SendResult:
-        """Render ``template`` in ``lang`` and send it (edits are templates too)."""
+    async def send(self, chat_id: int, lang: Lang, notice: Notice) -> SendResult:
+        """Render ``notice`` in ``lang`` and send it (edits are notices too)."""
 
     async def delete(self, chat_id: int, message_ids: Sequence[int]) -> SendResult:
         """Delete messages in a chat (1..100 ids per call)."""
@@ -178,12 +191,6 @@ class Outbox(Protocol):
         """Cancel every queued row for a member (unlinked, blocked); returns the count."""
 
 
-#: Template of DELETION rows; ``params["message_ids"]`` holds comma-separated message ids.
-DELETE_TEMPLATE = "delete"
-#: Template of the note to coordinators when a member blocked the bot (R-06).
-MEMBER_BLOCKED_TEMPLATE = "member_blocked"
-
-
 def default_expiry(message: OutboxMessage, now: datetime) -> datetime:
     """``expires_at`` when the producer gave none (R-05, ``KIND_EXPIRY``).
 
@@ -202,9 +209,10 @@ def default_expiry(message: OutboxMessage, now: datetime) -> datetime:
 class LeasedRow:
     """A row the sender leased: everything needed to send it, params already opened.
 
-    ``params`` is None when the sealed parameters could not be decrypted (fail closed: the
-    row goes ``dead`` instead of being sent with missing content). ``lease_until`` is the
-    lease token the compare-and-set update must match.
+    ``template`` and ``params`` are the stored notice (``bot.domain.notices.decode_notice``
+    reads it back). ``params`` is None when the sealed parameters could not be decrypted
+    (fail closed: the row goes ``dead`` instead of being sent with missing content).
+    ``lease_until`` is the lease token the compare-and-set update must match.
     """
 
     id: int

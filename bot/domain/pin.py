@@ -24,7 +24,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from bot.domain.errors import DomainError
 
@@ -68,6 +68,92 @@ class PinPurpose(StrEnum):
     CONFIRM = "confirm"
     DURESS_NEW = "duress_new"
     DURESS_CONFIRM = "duress_confirm"
+
+
+class Resume(StrEnum):
+    """Commands that run by themselves once the PIN they asked for is given: a closed set.
+
+    Each value is stored in a prompt row (``pin_prompts.then_action``), so values never
+    change. The command behind each one is handed to the PIN handler at start-up
+    (``handlers.pin_continuations``), which refuses to start when one is missing.
+    """
+
+    CLAIMS = "estado"
+    ALERT_COMPOSE = "alert_compose"
+    ALERT_APPROVE = "alert_approve"
+    ALERT_LIST = "alert_list"
+
+
+class PinStep(StrEnum):
+    """The PIN service's own follow-ups after the current PIN; never a handler's."""
+
+    CHANGE = "pin_change"  # /pin: then the new PIN
+    DURESS = "pin_duress"  # /pin_duress: then the duress PIN
+    DECOY = "decoy"  # a prompt armed inside a decoy session: it pretends, stores nothing
+
+
+#: What a prompt row may name after a correct PIN.
+Then: TypeAlias = Resume | PinStep
+
+
+def parse_then(value: str | None) -> Then | None:
+    """The stored ``then`` of a prompt; None for nothing or a value this version lacks.
+
+    A value from another version (a prompt armed just before an upgrade) is dropped, and
+    the member gets the generic "PIN correcto" instead of a command run by surprise.
+    """
+    if value is None:
+        return None
+    for kind in (Resume, PinStep):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return None
+
+
+class PinRule(StrEnum):
+    """What a command declares about the PIN, next to its roles (``handlers.access``)."""
+
+    #: Informant data: shown after the PIN when the member has one; a session opened by the
+    #: duress PIN gets the decoy (decided by the use case from the ``PinPass``).
+    DATA = "data"
+    #: A privileged action: only inside a real session; staff without a PIN create one.
+    ACTION = "action"
+
+
+@dataclass(frozen=True, slots=True)
+class PinPass:
+    """The PIN decision let this update through; use cases that read protected data take
+    one, so they cannot be called before the decision (M-05).
+
+    ``decoy``: the session was opened by the duress PIN; the use case shows its decoy
+    (M-13b). Only ``PinService.admit`` makes passes in the bot (tests make their own).
+    """
+
+    decoy: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PinAsked:
+    """The PIN was asked for: a prompt is armed and nothing protected was read."""
+
+
+@dataclass(frozen=True, slots=True)
+class PinLockedOut:
+    """Too many failures: the prompt is armed anyway (a PIN typed is swallowed and deleted),
+    and the member is told the lock; ``until`` None means only a reset unlocks it."""
+
+    until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PinMissing:
+    """A coordinator or administrator has no PIN: they must create one with /pin first."""
+
+
+#: Why a command declared with a PIN rule does not run now.
+PinStop: TypeAlias = PinAsked | PinLockedOut | PinMissing
 
 
 class SessionState(StrEnum):
@@ -182,14 +268,14 @@ class PinRecord:
 class PinPrompt:
     """An armed prompt: the member's next plain text is handled as ``purpose``.
 
-    ``then`` names what to do after a successful check (``"estado"``); ``pending_hash`` is
-    the hash of a new PIN awaiting confirmation.
+    ``then`` names what to do after a successful check (``Resume.CLAIMS``); ``pending_hash``
+    is the hash of a new PIN awaiting confirmation.
     """
 
     member_id: int
     purpose: PinPurpose
     expires_at: datetime
-    then: str | None = None
+    then: Then | None = None
     pending_hash: str | None = None
 
 

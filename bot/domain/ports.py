@@ -13,10 +13,12 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from bot.domain.audit import AuditCheck, AuditEntry
 from bot.domain.models import (
     Claim,
     ClaimEvent,
     ClaimRow,
+    ClaimStatus,
     Lang,
     Member,
     MemberState,
@@ -24,6 +26,7 @@ from bot.domain.models import (
     Region,
     Role,
 )
+from bot.domain.registrations import OpenInvite
 
 #: ``progress(done, total)``: how far a long operation (a claims import) has come.
 Progress = Callable[[int, int], None]
@@ -210,3 +213,54 @@ class DeletionScheduler(Protocol):
         self, member_id: int, message_ids: Sequence[int], delete_at: datetime
     ) -> None:
         """Record deletions of messages in the member's chat, fired by the outbox sender."""
+
+
+class AuditReader(Protocol):
+    """Reading the audit log back and checking its chain (``chaski audit``, M-16)."""
+
+    async def check(self) -> AuditCheck:
+        """Verify the whole chain: every broken entry with its reason, and the head."""
+
+    async def seal_plain(self, now: datetime, *, result: str) -> bool:
+        """Seal a chain without keyed entries (a restored pre-key backup); True if done."""
+
+    async def entries(
+        self,
+        *,
+        since: datetime | None = None,
+        actor_id: int | None = None,
+        action: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
+        """Entries oldest first, filtered; ``limit`` keeps the newest ones."""
+
+
+class ClaimLister(Protocol):
+    """Every claim, filtered, for the oversight export and report (#16.6)."""
+
+    async def list_all(
+        self, *, region: str | None = None, status: ClaimStatus | None = None
+    ) -> list[Claim]:
+        """Every claim of ``region`` (any case) and ``status``, by operation and id."""
+
+
+class RegistrationStore(Protocol):
+    """What administrators change about registrations (issue #16.3)."""
+
+    async def set_role(self, member_id: int, role: Role) -> None:
+        """Change a member's role."""
+
+    async def set_regions(self, member_id: int, names: Sequence[str]) -> None:
+        """Replace a member's regions (``NotFound`` for an unknown one; nothing changed)."""
+
+    async def open_invites(self, now: datetime) -> list[OpenInvite]:
+        """Invites neither used nor revoked, oldest first."""
+
+    async def revoke_invites(self, member_id: int) -> int:
+        """Revoke a member's unused invites; how many."""
+
+    async def rename_region(self, old: str, new: str) -> Region:
+        """Rename a region (``NotFound``; ``Conflict`` if ``new`` exists)."""
+
+    async def remove_region(self, name: str) -> int:
+        """Delete an unused region (``NotFound``; ``Conflict`` while in use)."""

@@ -26,11 +26,6 @@ DELETE_BATCH = 100
 #: Processed ``update_id``s are remembered this long; Telegram keeps updates ≤ 24 h (R-09).
 UPDATE_MEMORY = timedelta(hours=48)
 
-#: Outbox templates (rendered by ``handlers.safety``); parameters: ``codename`` only.
-TEMPLATE_COERCION = "safety_coercion"
-TEMPLATE_UNLINKED = "safety_unlinked"
-TEMPLATE_PIN_LOCKED = "safety_pin_locked"
-
 
 @dataclass(frozen=True, slots=True)
 class WipeReport:

@@ -8,7 +8,6 @@ accepted only from members who actually received the alert (T-10).
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections.abc import Sequence
@@ -40,23 +39,24 @@ from bot.domain.alerts import (
 )
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import Member, Region, Role
+from bot.domain.notices import (
+    AlertAllClear,
+    AlertSent,
+    AlertTallyChanged,
+    ApprovalDecided,
+    ApprovalEscalated,
+    ApprovalNeeded,
+    Decision,
+    HelpAcked,
+    HelpRequested,
+    HelpSeen,
+)
 from bot.domain.outbox import KIND_EXPIRY, Outbox, OutboxKind, OutboxMessage
 from bot.domain.ports import AuditLog, Clock, MemberRepository, RegionRepository, UnitOfWork
 from bot.services.authz import Action, authorize, is_allowed
 from bot.services.vigilance import DenialWatch
 
 _LOGGER = logging.getLogger(__name__)
-
-#: Outbox template names; their renderers are registered by ``handlers.alerts``.
-TEMPLATE_ALERT = "alert"
-TEMPLATE_TALLY = "alert_tally"
-TEMPLATE_HELP = "alert_help"
-TEMPLATE_HELP_ACKED = "alert_help_acked"
-TEMPLATE_APPROVAL_NEEDED = "alert_approval_needed"
-TEMPLATE_APPROVAL_ESCALATED = "alert_approval_escalated"
-TEMPLATE_APPROVAL_DECIDED = "alert_approval_decided"
-TEMPLATE_ALL_CLEAR = "alert_all_clear"
-TEMPLATE_HELP_REACH = "alert_help_reach"
 
 #: An urgent alert still waiting for approval this long is escalated to the administrators.
 ESCALATE_AFTER = timedelta(minutes=5)
@@ -464,8 +464,7 @@ class AlertService:
                     idempotency_key=f"alert-approval:{alert.id}:{member.id}",
                     kind=OutboxKind.NOTIFICATION,
                     member_id=member.id,
-                    template=TEMPLATE_APPROVAL_NEEDED,
-                    params={"alert": str(alert.id)},
+                    notice=ApprovalNeeded(alert=alert.id),
                     correlation=correlation(alert.id),
                 )
                 for member in first
@@ -491,8 +490,7 @@ class AlertService:
                             idempotency_key=f"alert-escalated:{alert.id}:{admin.id}",
                             kind=OutboxKind.HELP,
                             member_id=admin.id,
-                            template=TEMPLATE_APPROVAL_ESCALATED,
-                            params={"alert": str(alert.id), "minutes": str(minutes)},
+                            notice=ApprovalEscalated(alert=alert.id, minutes=minutes),
                             correlation=correlation(alert.id),
                         )
                         for admin in await self._approvers(alert)
@@ -537,15 +535,14 @@ class AlertService:
         await self.alerts.add_deliveries(alert.id, [member.id for member in recipients])
         not_before = self._release(alert.severity, now)
         expires_at = (not_before or now) + KIND_EXPIRY[OutboxKind.ALERT]
-        params = alert_params(alert)
+        notice = alert_notice(alert)
         await self.outbox.enqueue_many(
             [
                 OutboxMessage(
                     idempotency_key=f"alert:{alert.id}:{member.id}",
                     kind=OutboxKind.ALERT,
                     member_id=member.id,
-                    template=TEMPLATE_ALERT,
-                    params=params,
+                    notice=notice,
                     correlation=correlation(alert.id),
                     not_before=not_before,
                     expires_at=expires_at,
@@ -621,21 +618,20 @@ class AlertService:
 
     async def _tell_author(self, alert: Alert, actor: Member, reason: RejectReason | None) -> None:
         """The author learns the decision, by whom and why (issue #12.4)."""
-        params = {
-            "alert": str(alert.id),
-            "codename": actor.codename,
-            "decision": "rejected" if alert.status is AlertStatus.REJECTED else "approved",
-            "count": str(alert.recipients),
-        }
-        if reason is not None:
-            params["reason"] = str(reason)
+        rejected = alert.status is AlertStatus.REJECTED
+        notice = ApprovalDecided(
+            alert=alert.id,
+            codename=actor.codename,
+            decision=Decision.REJECTED if rejected else Decision.APPROVED,
+            count=alert.recipients,
+            reason=reason,
+        )
         await self.outbox.enqueue(
             OutboxMessage(
                 idempotency_key=f"alert-decided:{alert.id}",
                 kind=OutboxKind.NOTIFICATION,
                 member_id=alert.creator_id,
-                template=TEMPLATE_APPROVAL_DECIDED,
-                params=params,
+                notice=notice,
                 correlation=correlation(alert.id),
             )
         )
@@ -711,17 +707,21 @@ class AlertService:
         version = await self.alerts.bump_tally(alert.id, tally.signature())
         if version is None:
             return False
-        params = tally_params(alert, tally)
         planned = self.planned_for(alert)
-        if planned is not None:  # held by quiet hours: the summary says until when (#12.5)
-            params["planned"] = planned.astimezone(self.clock.tz).strftime("%H:%M")
+        notice = AlertTallyChanged(
+            alert=alert.id,
+            message_id=alert.tally_message_id,
+            severity=alert.severity,
+            tally=tally,
+            # Held by quiet hours: the summary says until when (#12.5).
+            planned=planned.astimezone(self.clock.tz).strftime("%H:%M") if planned else None,
+        )
         return await self.outbox.enqueue(
             OutboxMessage(
                 idempotency_key=f"tally:{alert.id}:{version}",
                 kind=OutboxKind.TALLY,
                 member_id=alert.creator_id,
-                template=TEMPLATE_TALLY,
-                params=params,
+                notice=notice,
                 correlation=f"tally:{alert.id}",
                 # One pending edit per tally message, never an older count after a newer one.
                 version=version,
@@ -813,15 +813,8 @@ class AlertService:
                     idempotency_key=f"help:{request.id}:{helper.id}",
                     kind=OutboxKind.HELP,
                     member_id=helper.id,
-                    template=TEMPLATE_HELP,
-                    params={
-                        "help": str(request.id),
-                        "alert": str(alert.id),
-                        "codename": member.codename,
-                        "asked": json.dumps({str(request.id): member.codename}),
-                    },
+                    notice=HelpRequested(alert=alert.id, asked=((request.id, member.codename),)),
                     correlation=f"help-escalation:{alert.id}:{helper.id}",
-                    merge="asked",
                 )
                 for helper in await self._helpers(member.region)
             ]
@@ -853,12 +846,11 @@ class AlertService:
                         idempotency_key=f"help-acked:{help_id}:{helper.id}",
                         kind=OutboxKind.HELP,
                         member_id=helper.id,
-                        template=TEMPLATE_HELP_ACKED,
-                        params={
-                            "help": str(help_id),
-                            "codename": asker.codename if asker else "",
-                            "by": actor.codename,
-                        },
+                        notice=HelpAcked(
+                            help=help_id,
+                            codename=asker.codename if asker else "",
+                            by=actor.codename,
+                        ),
                         correlation=f"help:{help_id}",
                     )
                     for helper in await self._helpers(request.region)
@@ -947,8 +939,7 @@ class AlertService:
                         idempotency_key=f"alert-clear:{alert.id}:{member_id}",
                         kind=OutboxKind.ALERT,
                         member_id=member_id,
-                        template=TEMPLATE_ALL_CLEAR,
-                        params={"alert": str(alert.id), "silent": "1" if quiet else ""},
+                        notice=AlertAllClear(alert=alert.id, silent=quiet),
                         correlation=f"alert-clear:{alert.id}",
                     )
                     for member_id in reached
@@ -981,8 +972,7 @@ class AlertService:
                     idempotency_key=f"help-reach:{alert.id}:{request.member_id}",
                     kind=OutboxKind.HELP,
                     member_id=request.member_id,
-                    template=TEMPLATE_HELP_REACH,
-                    params={"alert": str(alert.id)},
+                    notice=HelpSeen(alert=alert.id),
                     correlation=f"help:{request.id}",
                 )
             )
@@ -990,35 +980,9 @@ class AlertService:
         return request, queued
 
 
-def alert_params(alert: Alert) -> dict[str, str]:
-    """Outbox parameters of an alert row: everything the renderer needs, in both languages.
+def alert_notice(alert: Alert) -> AlertSent:
+    """The outbox notice of an alert's rows: everything the renderer needs, in both languages.
 
     Stored sealed by the outbox; rendered per recipient language at send time.
     """
-    params = {"alert": str(alert.id), "severity": str(alert.severity)}
-    content = alert.content
-    if content.template is not None:
-        params["template"] = content.template
-        params.update({f"p_{name}": value for name, value in content.params.items()})
-    else:
-        params["text_es"] = content.text_es or ""
-        params["text_qu"] = content.text_qu or ""
-    return params
-
-
-def tally_params(alert: Alert, tally: AlertTally) -> dict[str, str]:
-    """Outbox parameters of a summary edit (counts only, never content or codenames)."""
-    return {
-        "alert": str(alert.id),
-        "message_id": str(alert.tally_message_id or 0),
-        "severity": str(alert.severity),
-        "total": str(tally.total),
-        "queued": str(tally.queued),
-        "sent": str(tally.sent),
-        "failed": str(tally.failed),
-        "blocked": str(tally.blocked),
-        "cancelled": str(tally.cancelled),
-        "safe": str(tally.safe),
-        "help": str(tally.help),
-        "no_answer": str(tally.no_answer),
-    }
+    return AlertSent(alert=alert.id, severity=alert.severity, content=alert.content)

@@ -7,6 +7,11 @@ never content) so that an insider walking claim ids (A3) leaves a trail an admin
 read (M-16, T-11); each refused one is audited and counted by the ``DenialWatch``. An
 informant's views of their own claims are not audited: the audit log would become a diary of
 when an informant looked, which is activity data we do not need to keep (M-01).
+
+Every read of claim data takes the ``PinPass`` of the PIN decision (``PinService.admit``), so
+nothing is read, let alone decrypted, before the PIN allowed it (M-05), and the duress PIN's
+decoy is decided here, not by the caller (M-13b, T-17): the list is empty, and what only an old
+screen could ask for (another page, a history) does not exist.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 
 from bot.domain.errors import NotFound
 from bot.domain.models import Claim, ClaimEvent, Member, Role
+from bot.domain.pin import PinPass
 from bot.domain.ports import AuditLog, ClaimRepository, Clock
 from bot.services.authz import Action, authorize, is_allowed
 from bot.services.vigilance import DenialWatch
@@ -33,13 +39,29 @@ class ClaimService:
     audit: AuditLog | None = None
     clock: Clock | None = None
 
-    async def list_for(self, actor: Member) -> list[Claim]:
-        """The actor's own claims.
+    async def list_for(self, actor: Member, pin: PinPass) -> list[Claim]:
+        """The actor's own claims; none in a session opened by the duress PIN (the decoy is
+        the real empty state, M-13b), and then nothing is read.
 
         Raises:
             NotAllowed: the actor is not an active informant.
         """
         authorize(actor, Action.VIEW_OWN_CLAIMS)
+        if pin.decoy:
+            return []
+        return await self.claims.list_for_member(actor.id)
+
+    async def page_of(self, actor: Member, pin: PinPass) -> list[Claim]:
+        """The list behind a page button: as ``list_for``, but a decoy list has no pages, so
+        in a decoy session only an old button can be pressed and the list does not exist.
+
+        Raises:
+            NotAllowed: the actor is not an active informant.
+            NotFound: a decoy session.
+        """
+        authorize(actor, Action.VIEW_OWN_CLAIMS)
+        if pin.decoy:
+            raise NotFound("claim list")
         return await self.claims.list_for_member(actor.id)
 
     async def visible(self, actor: Member, claim_id: int) -> Claim:
@@ -56,14 +78,19 @@ class ClaimService:
             raise NotFound("claim")
         return claim
 
-    async def history(self, actor: Member, claim_id: int) -> tuple[Claim, list[ClaimEvent]]:
+    async def history(
+        self, actor: Member, claim_id: int, pin: PinPass
+    ) -> tuple[Claim, list[ClaimEvent]]:
         """A claim and the history the actor may see (informants: visible notes only); for
-        staff, an audit row that they saw it. Call it when the history is about to be shown
-        (after the PIN check), so that the row records a view that happened.
+        staff, an audit row that they saw it. Called once the PIN allowed it (the pass), so
+        that the row records a view that happened.
 
         Raises:
-            NotFound: as ``visible``.
+            NotFound: as ``visible``; and in a decoy session, where only an old keyboard can
+                be pressed (nothing is read).
         """
+        if pin.decoy:
+            raise NotFound("claim")
         claim = await self.visible(actor, claim_id)
         if actor.role is not Role.INFORMANT and self.audit is not None and self.clock is not None:
             await self.audit.record(

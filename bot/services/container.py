@@ -1,4 +1,4 @@
-"""The services one bot process uses, built by the composition root (``bot.wiring``)."""
+"""The services one bot process uses, built by the composition root (``bot.root.wiring``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import timedelta
 from bot.domain.outbox import Outbox
 from bot.domain.ports import Clock, DeletionScheduler, UnitOfWork
 from bot.services.alerts import AlertService
+from bot.services.audit import AuditAdmin
 from bot.services.claims import ClaimService
 from bot.services.claims_import import ClaimImportService
 from bot.services.heartbeat import HeartbeatService
@@ -16,8 +17,10 @@ from bot.services.invites import InviteService
 from bot.services.members import MemberDirectory
 from bot.services.membership import MembershipService
 from bot.services.outbox import OutboxAdmin, OutboxSender
+from bot.services.oversight import OversightService
 from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
+from bot.services.registrations import RegistrationAdmin
 from bot.services.retention import RetentionService
 from bot.services.safety import SafetyService
 from bot.services.schedules import ScheduleService
@@ -50,8 +53,9 @@ class Services:
     outbox_admin: OutboxAdmin
     #: Safety alerts: compose, approve, fan out, tally, escalate help (M-14, R-01).
     alerts: AlertService
-    #: PINs, PIN sessions, lockout, duress decoy (M-05, M-13b); privileged handlers call
-    #: ``pin.require_session(member)`` (or ``handlers.pin.require_pin``) first.
+    #: PINs, PIN sessions, lockout, duress decoy (M-05, M-13b); commands declare their PIN
+    #: rule with their roles and ``pin.admit`` decides; privileged services re-check with
+    #: ``pin.require_session(member)``.
     pin: PinService
     #: Panic wipe, remote unlink, inbound limits and update idempotency (M-06, M-13, R-09).
     safety: SafetyService
@@ -63,5 +67,11 @@ class Services:
     intake: IntakeAlarm
     #: The running bot's sign of life for ``chaski status`` (written by a job).
     heartbeat: HeartbeatService
+    #: Reading and checking the keyed audit chain (``chaski audit``, M-16).
+    audit_admin: AuditAdmin
+    #: Claims export and the operations report for administrators (#16.6).
+    oversight: OversightService
+    #: Administrators managing members, invites and regions (``chaski members`` …, #16.3).
+    registrations: RegistrationAdmin
     #: Reminders, check-ins and digests stored as schedules, fired by one tick (issue #15).
     schedules: ScheduleService

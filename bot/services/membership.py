@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain.models import Member, Role
-from bot.domain.outbox import MEMBER_BLOCKED_TEMPLATE, Outbox, OutboxKind, OutboxMessage
+from bot.domain.notices import MemberBlocked
+from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
 from bot.domain.ports import AuditLog, Clock, MemberRepository, UnitOfWork
 
 _LOGGER = logging.getLogger(__name__)
@@ -48,8 +49,7 @@ async def mark_blocked(
                 idempotency_key=f"blocked:{member.id}:{stamp}:{coordinator.id}",
                 kind=OutboxKind.NOTIFICATION,
                 member_id=coordinator.id,
-                template=MEMBER_BLOCKED_TEMPLATE,
-                params={"codename": member.codename},
+                notice=MemberBlocked(codename=member.codename),
             )
             for coordinator in coordinators
         ]

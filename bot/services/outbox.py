@@ -48,8 +48,16 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.domain.models import Lang
+from bot.domain.notices import (
+    MAX_DELETE_IDS,
+    DeleteMessages,
+    Notice,
+    NoticeError,
+    UnknownNotice,
+    decode_notice,
+    parse_message_ids,
+)
 from bot.domain.outbox import (
-    DELETE_TEMPLATE,
     KIND_PRIORITY,
     LeasedRow,
     Notifier,
@@ -68,8 +76,7 @@ from bot.services.membership import mark_blocked
 
 _LOGGER = logging.getLogger(__name__)
 
-#: Telegram's ``deleteMessages`` takes at most 100 ids per call.
-MAX_DELETE_IDS = 100
+__all__ = ["MAX_DELETE_IDS", "parse_message_ids"]  # re-exported: part of this module's API
 #: Retry schedule after transient failures (R-05): 10 s, 1 min, 5 min, 15 min, 1 h.
 BACKOFF: tuple[timedelta, ...] = (
     timedelta(seconds=10),
@@ -184,24 +191,27 @@ def deletion_messages(
     """
     return [
         OutboxMessage(
-            idempotency_key=f"del:{member_id}:{joined.replace(',', '-')}",
+            idempotency_key=f"del:{member_id}:{_joined(batch)}",
             kind=OutboxKind.DELETION,
             member_id=member_id,
-            template=DELETE_TEMPLATE,
-            params={"message_ids": joined},
+            notice=DeleteMessages(batch),
             not_before=delete_at,
         )
-        for joined in _id_batches(message_ids)
+        for batch in _id_batches(message_ids)
     ]
 
 
-def _id_batches(message_ids: Sequence[int]) -> list[str]:
-    """The distinct ids, ascending, as comma-joined batches of at most ``MAX_DELETE_IDS``."""
+def _id_batches(message_ids: Sequence[int]) -> list[tuple[int, ...]]:
+    """The distinct ids, ascending, in batches of at most ``MAX_DELETE_IDS``."""
     ids = sorted(set(message_ids))
     return [
-        ",".join(map(str, ids[start : start + MAX_DELETE_IDS]))
-        for start in range(0, len(ids), MAX_DELETE_IDS)
+        tuple(ids[start : start + MAX_DELETE_IDS]) for start in range(0, len(ids), MAX_DELETE_IDS)
     ]
+
+
+def _joined(batch: Sequence[int]) -> str:
+    """A batch of ids in an idempotency key: ``42-43``."""
+    return "-".join(map(str, batch))
 
 
 #: ``correlation`` prefix of the rows a wipe leaves for the sender (issue #11.1).
@@ -227,31 +237,21 @@ def wipe_messages(
     """
     return [
         OutboxMessage(
-            idempotency_key=f"wipe:{member_id}:{joined.replace(',', '-')}",
+            idempotency_key=f"wipe:{member_id}:{_joined(batch)}",
             kind=OutboxKind.DELETION,
             member_id=member_id,
-            template=DELETE_TEMPLATE,
-            params={"message_ids": joined, "chat": str(chat_id)},
+            notice=DeleteMessages(batch, chat=chat_id),
             correlation=f"{WIPE_CORRELATION}{member_id}",
             not_before=due,
             expires_at=window_closes,
         )
-        for joined in _id_batches(message_ids)
+        for batch in _id_batches(message_ids)
     ]
 
 
 def is_wipe(row: LeasedRow) -> bool:
     """Whether a leased row was left by a wipe (its chat travels with it)."""
     return row.correlation is not None and row.correlation.startswith(WIPE_CORRELATION)
-
-
-def deletion_chat(params: Mapping[str, str]) -> int | None:
-    """The chat a wipe's DELETION row names, or None (scheduled deletions resolve theirs)."""
-    try:
-        chat_id = int(params["chat"])
-    except (KeyError, ValueError):
-        return None
-    return chat_id if chat_id > 0 else None
 
 
 def split_deletion(row: LeasedRow) -> list[OutboxMessage]:
@@ -262,32 +262,22 @@ def split_deletion(row: LeasedRow) -> list[OutboxMessage]:
     own answer: deleted, gone, or too old (final). A wipe's rows keep their chat and
     correlation. Nothing for a single id or unreadable parameters.
     """
-    ids = parse_message_ids(row.params) if row.params is not None else None
-    if row.params is None or ids is None or len(ids) < 2:
+    try:
+        notice = DeleteMessages.from_params(row.params) if row.params is not None else None
+    except NoticeError:
         return []
-    chat = {"chat": row.params["chat"]} if "chat" in row.params else {}
+    if notice is None or len(notice.message_ids) < 2:
+        return []
     return [
         OutboxMessage(
             idempotency_key=f"split:{row.id}:{message_id}",
             kind=OutboxKind.DELETION,
             member_id=row.member_id,
-            template=DELETE_TEMPLATE,
-            params={"message_ids": str(message_id)} | chat,
+            notice=DeleteMessages((message_id,), chat=notice.chat),
             correlation=row.correlation,
         )
-        for message_id in ids
+        for message_id in notice.message_ids
     ]
-
-
-def parse_message_ids(params: Mapping[str, str]) -> list[int] | None:
-    """The ids of a DELETION row, or None if the parameter is malformed."""
-    try:
-        ids = [int(part) for part in params.get("message_ids", "").split(",")]
-    except ValueError:
-        return None
-    if not ids or len(ids) > MAX_DELETE_IDS or any(i <= 0 for i in ids):
-        return None
-    return ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -614,21 +604,29 @@ class OutboxSender:
         self._results_ready.set()
 
     async def _try_send(self, row: LeasedRow, recipient: Recipient | None) -> _Done:
-        deleting = row.template == DELETE_TEMPLATE
-        if deleting and is_wipe(row) and row.params is not None:
+        deleting = row.template == DeleteMessages.TEMPLATE
+        notice: Notice | None = None
+        problem = "undecryptable"
+        if row.params is not None:
+            try:
+                notice = decode_notice(row.template, row.params)
+            except UnknownNotice:
+                problem = "unknown_template"
+            except NoticeError:
+                problem = "bad_params"
+        if deleting and is_wipe(row) and isinstance(notice, DeleteMessages):
             # The member is unlinked already: the wipe's row names its chat (issue #11.1).
-            chat_id = deletion_chat(row.params)
+            chat_id = notice.chat
             recipient = Recipient(chat_id, Lang.ES) if chat_id is not None else None
         if recipient is None or (not deleting and not recipient.active):
             return _Done(row, _final(row, OutboxStatus.CANCELLED, "no_recipient"))
         if recipient.blocked and not deleting:
             return _Done(row, _final(row, OutboxStatus.BLOCKED, "member_blocked"))
-        if row.params is None:
-            _LOGGER.error("Outbox row %d: parameters failed to decrypt", row.id)
-            return _Done(row, _final(row, OutboxStatus.DEAD, "undecryptable", attempt=True))
-        message_ids = parse_message_ids(row.params) if deleting else None
-        if deleting and message_ids is None:
-            return _Done(row, _final(row, OutboxStatus.DEAD, "bad_params", attempt=True))
+        if notice is None:
+            # Fail closed: never sent with missing or guessed content. The reason names the
+            # template and field only, never a value.
+            _LOGGER.error("Outbox row %d (%s) dead: %s", row.id, row.template, problem)
+            return _Done(row, _final(row, OutboxStatus.DEAD, problem, attempt=True))
         notifier, pacer = self._notifier, self._pacer
         # Attempts are created only by the loop, which start() runs after binding both.
         assert notifier is not None  # noqa: S101 - set by start()
@@ -638,12 +636,10 @@ class OutboxSender:
             # A 429 or a stop arrived while this one waited for its slot: do not send.
             return _Done(row, _requeue(row, self._clock.now(), None))
         self.stats.attempts += 1
-        if message_ids is not None:
-            result = await notifier.delete(recipient.chat_id, message_ids)
+        if isinstance(notice, DeleteMessages):
+            result = await notifier.delete(recipient.chat_id, notice.message_ids)
         else:
-            result = await notifier.send(
-                recipient.chat_id, recipient.lang, row.template, row.params
-            )
+            result = await notifier.send(recipient.chat_id, recipient.lang, notice)
         self._react(row, result)
         return _Done(row, self._decide(row, result), result.outcome, result.message_id)
 

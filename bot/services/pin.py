@@ -11,7 +11,10 @@ behave differently by mistake; what differs is the session it opens (a *decoy* s
 which the claim list is shown empty), the silent note to the region's coordinators, and the
 unlink scheduled for after the decoy has been deleted.
 
-Privileged handlers call ``require_session`` (or ``handlers.pin.require_pin``) before acting.
+Commands declare their PIN rule next to their roles (``handlers.access.requires``); the one
+decision for all of them is ``admit``, which returns a ``PinPass`` (go on; decoy or not) or why
+not (``PinAsked``, ``PinLockedOut``, ``PinMissing``), having armed the prompt itself. Services
+of privileged actions call ``require_session`` again before acting.
 """
 
 from __future__ import annotations
@@ -26,26 +29,35 @@ from enum import StrEnum
 
 from bot.domain.errors import NotFound, ValidationError
 from bot.domain.models import Member, Role
+from bot.domain.notices import CoordinatorNote, DuressPinUsed, PinLocked
 from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
 from bot.domain.pin import (
     LOCK_AFTER,
     MAX_SESSION,
     PROMPT_TTL,
     RESET_AFTER,
+    PinAsked,
+    PinLockedOut,
+    PinMissing,
     PinNotSet,
+    PinPass,
     PinPrompt,
     PinPurpose,
     PinRecord,
     PinRepository,
     PinRequired,
+    PinRule,
+    PinStep,
+    PinStop,
+    Resume,
     SessionState,
+    Then,
     is_weak,
     lock_after_failure,
     needs_reset,
     normalise_pin,
 )
 from bot.domain.ports import AuditLog, Clock, MemberRepository, UnitOfWork
-from bot.domain.safety import TEMPLATE_COERCION, TEMPLATE_PIN_LOCKED
 from bot.domain.text import clean_name
 from bot.services.authz import Action, authorize, is_allowed
 from bot.services.vigilance import DenialWatch
@@ -57,12 +69,6 @@ SCRYPT_P = 1
 SCRYPT_MAXMEM = 64 * 1024 * 1024
 SALT_BYTES = 16
 DIGEST_BYTES = 32
-
-#: ``then`` values handled inside this service (the rest are handler continuations).
-THEN_CHANGE = "pin_change"
-THEN_DURESS = "pin_duress"
-#: Marks prompts armed inside a decoy session: they pretend, and store nothing real.
-_DECOY = "decoy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +151,7 @@ class PinResult:
     """Outcome of one submitted text, with what the handler needs to word it."""
 
     outcome: PinOutcome
-    then: str | None = None
+    then: Then | None = None
     locked_until: datetime | None = None
     attempts_left: int | None = None
 
@@ -154,7 +160,7 @@ async def notify_coordinators(
     members: MemberRepository,
     outbox: Outbox,
     member: Member,
-    template: str,
+    note: type[CoordinatorNote],
     now: datetime,
     *,
     exclude: int | None = None,
@@ -174,11 +180,10 @@ async def notify_coordinators(
     return await outbox.enqueue_many(
         [
             OutboxMessage(
-                idempotency_key=f"{template}:{member.id}:{recipient}:{stamp}",
+                idempotency_key=f"{note.TEMPLATE}:{member.id}:{recipient}:{stamp}",
                 kind=OutboxKind.NOTIFICATION,
                 member_id=recipient,
-                template=template,
-                params={"codename": member.codename},
+                notice=note(codename=member.codename),
             )
             for recipient in ids
         ]
@@ -221,7 +226,12 @@ class PinService:
     # ------------------------------------------------------------------ sessions
 
     async def session(self, member: Member) -> SessionState:
-        """Whether PIN-protected data may be shown to ``member`` now.
+        """Whether PIN-protected data may be shown to ``member`` now."""
+        state, _record = await self._state(member)
+        return state
+
+    async def _state(self, member: Member) -> tuple[SessionState, PinRecord | None]:
+        """The session state and the PIN row it was read from (None: no row read or none).
 
         A member read without a PIN (``pin_set`` False, read in this same update) needs no
         lookup: one database trip less on every ``/estado`` of the many informants without
@@ -229,13 +239,36 @@ class PinService:
         """
         record = None if member.pin_set is False else await self.pins.get(member.id)
         if record is None or record.pin_hash is None:
-            return (
+            state = (
                 SessionState.NOT_NEEDED if member.role is Role.INFORMANT else SessionState.CLOSED
             )
+            return state, record
         until = record.session_until
         if until is None or until <= self.clock.now():
-            return SessionState.CLOSED
-        return SessionState.DECOY if record.session_decoy else SessionState.OPEN
+            return SessionState.CLOSED, record
+        return (SessionState.DECOY if record.session_decoy else SessionState.OPEN), record
+
+    async def admit(
+        self, member: Member, rule: PinRule, resume: Resume | None = None
+    ) -> PinPass | PinStop:
+        """The PIN decision for a command declared with ``rule`` (M-05, M-13b).
+
+        ``DATA``: no PIN (informants) or an open session passes; a session opened by the
+        duress PIN passes as a decoy, so the use case shows its decoy. ``ACTION``: only a
+        real open session passes. Otherwise the PIN is asked for here (the prompt armed with
+        ``resume``, which runs once the PIN is given) and nothing protected is read; a
+        member without a PIN to check (staff: mandatory) is told to create one.
+        """
+        state, record = await self._state(member)
+        if state is SessionState.OPEN or (
+            rule is PinRule.DATA and state in {SessionState.NOT_NEEDED, SessionState.DECOY}
+        ):
+            return PinPass(decoy=state is SessionState.DECOY)
+        if record is None or record.pin_hash is None:
+            return PinMissing()
+        await self._arm(member.id, PinPurpose.VERIFY, resume)
+        lock = record.locked(self.clock.now())
+        return PinAsked() if lock is None else PinLockedOut(lock.until)
 
     async def has_pin(self, member: Member) -> bool:
         """Whether the member has set a PIN."""
@@ -264,13 +297,14 @@ class PinService:
         """Cancel a pending prompt (the member pressed a menu button instead)."""
         await self.pins.clear_prompt(member.id)
 
-    async def _arm(self, member_id: int, purpose: PinPurpose, then: str | None) -> None:
+    async def _arm(self, member_id: int, purpose: PinPurpose, then: Then | None) -> None:
         await self.pins.set_prompt(
             PinPrompt(member_id, purpose, self.clock.now() + PROMPT_TTL, then=then)
         )
 
-    async def ask(self, member: Member, then: str | None = None) -> PinRecord:
-        """Arm a PIN check; ``then`` names what to do once it succeeds.
+    async def ask(self, member: Member, then: Then | None = None) -> PinRecord:
+        """Arm a PIN check; ``then`` names what to do once it succeeds (commands use
+        ``admit``).
 
         The prompt is armed even while locked, so a PIN typed anyway is still swallowed and
         deleted; the returned record tells the handler whether to say "locked" instead.
@@ -298,7 +332,7 @@ class PinService:
         if not await self.has_pin(member):
             await self._arm(member.id, PinPurpose.NEW, None)
             return PinPurpose.NEW
-        await self._arm(member.id, PinPurpose.VERIFY, THEN_CHANGE)
+        await self._arm(member.id, PinPurpose.VERIFY, PinStep.CHANGE)
         return PinPurpose.VERIFY
 
     async def start_duress(self, member: Member) -> PinPurpose:
@@ -314,7 +348,7 @@ class PinService:
         authorize(member, Action.SET_DURESS_PIN)
         if not await self.has_pin(member):
             raise PinNotSet
-        await self._arm(member.id, PinPurpose.VERIFY, THEN_DURESS)
+        await self._arm(member.id, PinPurpose.VERIFY, PinStep.DURESS)
         return PinPurpose.VERIFY
 
     # ------------------------------------------------------------------ the next text
@@ -353,19 +387,17 @@ class PinService:
     async def _succeed(
         self, member: Member, prompt: PinPrompt, now: datetime, *, decoy: bool
     ) -> PinResult:
-        follow = {THEN_CHANGE: PinPurpose.NEW, THEN_DURESS: PinPurpose.DURESS_NEW}
+        follow = {PinStep.CHANGE: PinPurpose.NEW, PinStep.DURESS: PinPurpose.DURESS_NEW}
         async with self.uow.transaction():
             await self.pins.open_session(member.id, now + self.session_ttl, decoy=decoy, now=now)
-            purpose = follow.get(prompt.then or "")
+            purpose = follow.get(prompt.then) if isinstance(prompt.then, PinStep) else None
             if purpose is not None:
-                await self._arm(member.id, purpose, _DECOY if decoy else None)
+                await self._arm(member.id, purpose, PinStep.DECOY if decoy else None)
             else:
                 await self.pins.clear_prompt(member.id)
             if decoy:
                 await self.pins.schedule_unlink(member.id, now + self.decoy_unlink_after)
-                await notify_coordinators(
-                    self.members, self.outbox, member, TEMPLATE_COERCION, now
-                )
+                await notify_coordinators(self.members, self.outbox, member, DuressPinUsed, now)
             await self.audit.record(
                 action="pin_verify",
                 result="duress" if decoy else "ok",
@@ -385,9 +417,7 @@ class PinService:
                 await self.pins.set_lock(member.id, until, reset)
             await self._arm(member.id, PinPurpose.VERIFY, prompt.then)
             if failures == RESET_AFTER:  # told once, when it happens
-                await notify_coordinators(
-                    self.members, self.outbox, member, TEMPLATE_PIN_LOCKED, now
-                )
+                await notify_coordinators(self.members, self.outbox, member, PinLocked, now)
             await self.audit.record(
                 action="pin_verify",
                 result="locked" if until is not None or reset else "failed",
@@ -416,7 +446,7 @@ class PinService:
             return self.hasher.verify(candidate, other), self.hasher.hash(candidate)
 
         clash, hashed = await asyncio.to_thread(work, pin)
-        if clash and prompt.then != _DECOY:
+        if clash and prompt.then is not PinStep.DECOY:
             await self._arm(member.id, prompt.purpose, prompt.then)
             return PinResult(PinOutcome.CLASH)
         confirm = (
@@ -447,7 +477,7 @@ class PinService:
         assert prompt.pending_hash is not None  # noqa: S101 - verify() matched a hash
         async with self.uow.transaction():
             await self.pins.clear_prompt(member.id)
-            if prompt.then != _DECOY:
+            if prompt.then is not PinStep.DECOY:
                 if duress:
                     await self.pins.set_duress(member.id, prompt.pending_hash, now)
                 else:
@@ -457,7 +487,7 @@ class PinService:
                     )
             await self.audit.record(
                 action="pin_duress_set" if duress else "pin_set",
-                result="decoy" if prompt.then == _DECOY else "ok",
+                result="decoy" if prompt.then is PinStep.DECOY else "ok",
                 now=now,
                 actor_id=member.id,
                 actor_role=member.role,

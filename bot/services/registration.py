@@ -116,7 +116,8 @@ class RegistrationService:
         Choosing the language already chosen is a no-op (T-33): a double tap on the same
         button must leave one state change and one audit row, not two. ``member`` is loaded
         afresh for each update and one chat's updates are handled in order
-        (``handlers.concurrency``), so the second tap already sees the first one's choice.
+        (``handlers.transport.concurrency``), so the second tap already sees the first one's
+        choice.
 
         Raises:
             NotAllowed: the member is not active.

@@ -24,7 +24,7 @@ import re
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -32,13 +32,13 @@ from enum import StrEnum
 from bot.domain.alerts import MAX_FREE_TEXT
 from bot.domain.errors import NotFound
 from bot.domain.models import Member
-from bot.domain.outbox import Outbox, OutboxMessage, Outcome
+from bot.domain.notices import MemberUnlinked
+from bot.domain.outbox import Outbox, OutboxMessage, Outcome, SendResult
 from bot.domain.pin import PinRepository
 from bot.domain.ports import AuditLog, Clock, MemberRepository, UnitOfWork
 from bot.domain.safety import (
     DELETABLE_FOR,
     DELETE_BATCH,
-    TEMPLATE_UNLINKED,
     UPDATE_MEMORY,
     ChatEraser,
     ChatMessageLog,
@@ -239,6 +239,23 @@ class InboundLimiter:
         return Verdict.ALLOW
 
 
+#: The error code of ``_OutboxEraser``: not a refusal by Telegram, nothing to warn about.
+_HANDED_TO_OUTBOX = "handed_to_outbox"
+
+
+class _OutboxEraser:
+    """The eraser of an unlink made without Telegram (the CLI): every deletion is handed to
+    the outbox at once, which the running bot works through; the chat's command menu stays
+    until the bot next sets it (it has nothing to offer an unlinked account)."""
+
+    async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> SendResult:
+        del chat_id, message_ids
+        return SendResult(Outcome.TRANSIENT, error_code=_HANDED_TO_OUTBOX)
+
+    async def clear_commands(self, chat_id: int) -> None:
+        del chat_id
+
+
 @dataclass(frozen=True, slots=True)
 class SafetyService:
     """Wipe and unlink (self, remote, after duress), message-id log, processed updates."""
@@ -334,6 +351,21 @@ class SafetyService:
         report = await self._unlink(target, eraser, actor=actor, cause="remote")
         return target, report
 
+    async def unlink_by_operator(self, member: Member) -> WipeReport:
+        """``chaski members unlink``: a lost or seized phone, from the server (issue #16.3).
+
+        Like ``/desvincular`` but without Telegram at hand: every recorded message becomes a
+        wipe row the running bot deletes (within Telegram's 48 hours), the link is shredded
+        and the claims stay with the codename (a new invite re-links). Audited as
+        ``member_unlink`` with the result ``operator``.
+
+        Raises:
+            NotFound: the member has no linked account.
+        """
+        if not member.telegram_linked:
+            raise NotFound("member")
+        return await self._unlink(member, _OutboxEraser(), actor=None, cause="operator")
+
     async def run_due_unlinks(self, eraser: ChatEraser) -> int:
         """Unlink members whose duress PIN was used, once the decoy is gone (M-13b)."""
         done = 0
@@ -427,7 +459,8 @@ class SafetyService:
                     continue
                 wait = result.retry_after_s if result.outcome is Outcome.RATE_LIMITED else 0
                 due = now + timedelta(seconds=max(0.0, wait or 0.0))
-                _LOGGER.warning("Wipe: Telegram refused a deletion (%s)", result.error_code)
+                if result.error_code != _HANDED_TO_OUTBOX:
+                    _LOGGER.warning("Wipe: Telegram refused a deletion (%s)", result.error_code)
             window_closes = max(at for _, at in batch) + DELETABLE_FOR
             retries.extend(
                 wipe_messages(member_id, chat_id, ids, due=due, window_closes=window_closes)
@@ -471,7 +504,7 @@ class SafetyService:
                 self.members,
                 self.outbox,
                 member,
-                TEMPLATE_UNLINKED,
+                MemberUnlinked,
                 now,
                 exclude=actor.id if actor else None,
             )

@@ -17,7 +17,6 @@ them the warning is cleared for that person.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,17 @@ from datetime import UTC, datetime, timedelta
 from bot.domain.alerts import QuietHours
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import Claim, Member, Region, Role
+from bot.domain.notices import (
+    Checkin,
+    CheckinHelp,
+    CheckinHelpAcked,
+    CheckinLate,
+    CheckinMissed,
+    Digest,
+    NoticeError,
+    Reminder,
+    decode_notice,
+)
 from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
 from bot.domain.ports import (
     AuditLog,
@@ -59,14 +69,11 @@ from bot.services.authz import Action, authorize, is_allowed
 
 _LOGGER = logging.getLogger(__name__)
 
-#: Outbox templates of this feature; renderers in ``handlers.schedules_render``.
-TEMPLATE_CHECKIN = "checkin"
-TEMPLATE_CHECKIN_HELP = "checkin_help"
-TEMPLATE_CHECKIN_MISSED = "checkin_missed"
-TEMPLATE_CHECKIN_LATE = "checkin_late"
-TEMPLATE_CHECKIN_HELP_ACKED = "checkin_help_acked"
-TEMPLATE_REMINDER = "reminder"
-TEMPLATE_DIGEST = "digest"
+#: The notice kinds a schedule stores by name (``schedules.template``); the typed notices
+#: are in ``bot.domain.notices``, their renderers in ``handlers.schedules_render``.
+TEMPLATE_CHECKIN = Checkin.TEMPLATE
+TEMPLATE_REMINDER = Reminder.TEMPLATE
+TEMPLATE_DIGEST = Digest.TEMPLATE
 
 #: Items named per digest section (the count says how many there are in all).
 DIGEST_ITEMS = 10
@@ -183,7 +190,9 @@ class ScheduleService:
             )
             now = self.clock.now()
             first = draft.first_due(now, self.clock.tz)
-        except ScheduleError as exc:
+            if draft.kind is not ScheduleKind.DIGEST:  # a digest is built at each occurrence
+                decode_notice(draft.template, {**draft.params, "schedule": "0", "occurrence": "0"})
+        except (ScheduleError, NoticeError) as exc:
             raise ValidationError(str(exc)) from None
         if first is None or (draft.run_at is not None and first < now):
             raise ValidationError("the schedule has no occurrence in the future")
@@ -497,31 +506,26 @@ class ScheduleService:
             missed = list(dict.fromkeys(m for m, r in facts.missed_checkins if mine(r)))
             if not (overdue or stalled or pending or help_ or blocked or missed):
                 continue  # nothing to say: nothing sent (issue #15.3)
-            params = {
-                "overdue": json.dumps(
-                    [[await reference(c), d] for c, d in overdue[:DIGEST_ITEMS]]
-                ),
-                "overdue_n": str(len(overdue)),
-                "stalled": json.dumps(
-                    [[await reference(c), d] for c, d in stalled[:DIGEST_ITEMS]]
-                ),
-                "stalled_n": str(len(stalled)),
-                "stalled_days": str(self.stalled_days),
-                "pending_n": str(len(pending)),
-                "help": json.dumps([await codename(m) for m in help_[:DIGEST_ITEMS]]),
-                "help_n": str(len(help_)),
-                "blocked": json.dumps([await codename(m) for m in blocked[:DIGEST_ITEMS]]),
-                "blocked_n": str(len(blocked)),
-                "missed": json.dumps([await codename(m) for m in missed[:DIGEST_ITEMS]]),
-                "missed_n": str(len(missed)),
-            }
+            digest = Digest(
+                overdue=tuple([(await reference(c), d) for c, d in overdue[:DIGEST_ITEMS]]),
+                overdue_n=len(overdue),
+                stalled=tuple([(await reference(c), d) for c, d in stalled[:DIGEST_ITEMS]]),
+                stalled_n=len(stalled),
+                stalled_days=self.stalled_days,
+                pending_n=len(pending),
+                help=tuple([await codename(m) for m in help_[:DIGEST_ITEMS]]),
+                help_n=len(help_),
+                blocked=tuple([await codename(m) for m in blocked[:DIGEST_ITEMS]]),
+                blocked_n=len(blocked),
+                missed=tuple([await codename(m) for m in missed[:DIGEST_ITEMS]]),
+                missed_n=len(missed),
+            )
             rows.append(
                 OutboxMessage(
                     idempotency_key=f"sched:{schedule.id}:{_stamp(due)}:{reader.id}",
                     kind=schedule.outbox_kind,
                     member_id=reader.id,
-                    template=TEMPLATE_DIGEST,
-                    params=params,
+                    notice=digest,
                     correlation=f"digest:{_stamp(due)}",
                     not_before=release if release > now else None,
                     delete_after=DIGEST_KEPT,
@@ -672,6 +676,13 @@ class ScheduleService:
             "schedule": str(schedule.id),
             "occurrence": str(occurrence_id),
         }
+        # The schedule names its notice kind and values (checked by ``create``); a stored
+        # one this version cannot read is logged by template and skipped, not guessed at.
+        try:
+            notice = decode_notice(schedule.template, params)
+        except NoticeError as exc:
+            _LOGGER.warning("schedule %s: %s", schedule.id, exc)
+            return []
         correlation = (
             checkin_correlation(occurrence_id)
             if schedule.kind is ScheduleKind.CHECKIN
@@ -682,8 +693,7 @@ class ScheduleService:
                 idempotency_key=f"sched:{schedule.id}:{_stamp(due)}:{member_id}",
                 kind=schedule.outbox_kind,
                 member_id=member_id,
-                template=schedule.template,
-                params=params,
+                notice=notice,
                 correlation=correlation,
                 not_before=release if release > now else None,
                 expires_at=window_ends,
@@ -744,13 +754,12 @@ class ScheduleService:
                             idempotency_key=f"checkin-missed:{occurrence.id}:{helper.id}",
                             kind=OutboxKind.CHECKIN,
                             member_id=helper.id,
-                            template=TEMPLATE_CHECKIN_MISSED,
-                            params={
-                                "occurrence": str(occurrence.id),
-                                "schedule": str(occurrence.schedule_id),
-                                "missing": json.dumps(missing),
-                                "unreachable": json.dumps(unreachable),
-                            },
+                            notice=CheckinMissed(
+                                occurrence=occurrence.id,
+                                schedule=occurrence.schedule_id,
+                                missing=tuple(missing),
+                                unreachable=tuple(unreachable),
+                            ),
                             correlation=f"checkin-missed:{occurrence.id}",
                         )
                         for helper in await self._helpers(region)
@@ -812,16 +821,10 @@ class ScheduleService:
                             idempotency_key=f"checkin-help:{occurrence_id}:{member.id}:{h.id}",
                             kind=OutboxKind.HELP,
                             member_id=h.id,
-                            template=TEMPLATE_CHECKIN_HELP,
-                            params={
-                                "occurrence": str(occurrence_id),
-                                "codename": member.codename,
-                                "asked": json.dumps({str(member.id): member.codename}),
-                            },
+                            notice=CheckinHelp(occurrence_id, ((member.id, member.codename),)),
                             # One escalation waiting per coordinator and occurrence, uniting
                             # everybody who asked meanwhile (as an alert's help, issue #13).
                             correlation=f"checkin-help:{occurrence_id}:{h.id}",
-                            merge="asked",
                         )
                         for h in helpers
                     ]
@@ -833,11 +836,7 @@ class ScheduleService:
                             idempotency_key=f"checkin-late:{occurrence_id}:{member.id}:{h.id}",
                             kind=OutboxKind.CHECKIN,
                             member_id=h.id,
-                            template=TEMPLATE_CHECKIN_LATE,
-                            params={
-                                "occurrence": str(occurrence_id),
-                                "codename": member.codename,
-                            },
+                            notice=CheckinLate(occurrence_id, member.codename),
                             correlation=f"checkin-late:{occurrence_id}",
                         )
                         for h in helpers
@@ -874,8 +873,7 @@ class ScheduleService:
                         idempotency_key=f"checkin-help-acked:{occurrence_id}:{member_id}:{h.id}",
                         kind=OutboxKind.HELP,
                         member_id=h.id,
-                        template=TEMPLATE_CHECKIN_HELP_ACKED,
-                        params={"codename": asker.codename, "by": actor.codename},
+                        notice=CheckinHelpAcked(asker.codename, actor.codename),
                         correlation=f"checkin-help:{occurrence_id}",
                     )
                     for h in await self._helpers(region)

@@ -34,15 +34,12 @@ from datetime import datetime, timedelta
 
 from bot.domain.errors import Unavailable
 from bot.domain.models import Member, Role
+from bot.domain.notices import IntakeConflict, Notice, RegistrationsFailing, StaffDenials
 from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
 from bot.domain.ports import AuditLog, Clock, MemberRepository, UnitOfWork
 
 _LOGGER = logging.getLogger(__name__)
 
-#: Outbox templates; their renderers are registered by ``handlers.membership``.
-TEMPLATE_INVITE_ALARM = "invite_alarm"
-TEMPLATE_DENIALS = "staff_denials"
-TEMPLATE_INTAKE_CONFLICT = "intake_conflict"
 #: Refused registrations per hour, over all accounts, that alarm the administrators.
 INVITE_ALARM_PER_HOUR = 50
 #: Refused staff actions per coordinator and hour that alarm the administrators.
@@ -85,9 +82,9 @@ class HourlyCounter:
 
 
 async def notify_admins(
-    members: MemberRepository, outbox: Outbox, template: str, key: str, params: dict[str, str]
+    members: MemberRepository, outbox: Outbox, notice: Notice, key: str
 ) -> int:
-    """Queue ``template`` to every active administrator; ``key`` makes it once per admin.
+    """Queue ``notice`` to every active administrator; ``key`` makes it once per admin.
 
     Returns:
         How many rows were new.
@@ -99,8 +96,7 @@ async def notify_admins(
                 idempotency_key=f"{key}:{admin.id}",
                 kind=OutboxKind.NOTIFICATION,
                 member_id=admin.id,
-                template=template,
-                params=params,
+                notice=notice,
             )
             for admin in admins
         ]
@@ -133,19 +129,18 @@ class _AdminPager:
         now: datetime,
         *,
         action: str,
-        template: str,
+        notice: Notice,
         key: str,
-        params: dict[str, str] | None = None,
         target: str | None = None,
     ) -> None:
-        """An ``action``/``raised`` audit row and ``template`` to every administrator.
+        """An ``action``/``raised`` audit row and ``notice`` to every administrator.
 
         One transaction (joining the caller's, if any); ``key`` makes the note once per
         administrator.
         """
         async with self._uow.transaction():
             await self._audit.record(action=action, result="raised", now=now, target=target)
-            await notify_admins(self._members, self._outbox, template, key, params or {})
+            await notify_admins(self._members, self._outbox, notice, key)
 
 
 class InviteAlarm(_AdminPager):
@@ -186,7 +181,7 @@ class InviteAlarm(_AdminPager):
         if self._raised == hour:
             return False
         await self._page(
-            now, action="invite_alarm", template=TEMPLATE_INVITE_ALARM, key=f"invite-alarm:{hour}"
+            now, action="invite_alarm", notice=RegistrationsFailing(), key=f"invite-alarm:{hour}"
         )
         self._raised = hour
         # No code, account or id here: only that it happens (R-13).
@@ -257,9 +252,8 @@ class DenialWatch(_AdminPager):
             await self._page(
                 now,
                 action="denial_alarm",
-                template=TEMPLATE_DENIALS,
+                notice=StaffDenials(codename=actor.codename),
                 key=f"denials:{actor.id}:{hour}",
-                params={"codename": actor.codename},
                 target=f"member:{actor.id}",
             )
         raised[0] = hour
@@ -333,7 +327,7 @@ class IntakeAlarm(_AdminPager):
             await self._page(
                 now,
                 action="intake_conflict",
-                template=TEMPLATE_INTAKE_CONFLICT,
+                notice=IntakeConflict(),
                 key=f"intake-conflict:{hour}",
             )
         except Unavailable:

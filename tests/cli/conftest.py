@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.root.cli import main
 from tests.cli.harness import Result
 
 

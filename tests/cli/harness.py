@@ -10,8 +10,8 @@ from typing import TypeVar
 from bot.config import Settings
 from bot.domain.models import Member
 from bot.domain.ports import Clock
+from bot.root.wiring import open_wiring
 from bot.services.container import Services
-from bot.wiring import open_wiring
 
 T = TypeVar("T")
 

@@ -1,6 +1,6 @@
 """The ``chaski`` administration CLI, run in-process against a real database in ``tmp_path``.
 
-Each test calls ``bot.cli.main`` like the console script does and reads stdout/stderr; effects
+Each test calls ``bot.root.cli.main`` like the console script does and reads stdout/stderr; effects
 are checked through the services (never SQL), so a test fails if a command reports success but
 changed nothing, or reports failure but changed something.
 """
@@ -20,6 +20,7 @@ import pytest
 
 from bot.domain.errors import InviteRejected
 from bot.domain.models import Claim, ClaimStatus, Member, MemberState, Role
+from bot.domain.pin import PinPass
 from bot.services.container import Services
 from tests.cli.harness import Result, members, with_services
 
@@ -43,7 +44,7 @@ def redeem(code: str, telegram_id: int = TELEGRAM_ID) -> Member:
 
 def claims_of(member: Member) -> list[Claim]:
     async def listing(services: Services) -> list[Claim]:
-        return await services.claims.list_for(member)
+        return await services.claims.list_for(member, PinPass())
 
     return with_services(listing)
 
@@ -130,7 +131,7 @@ def test_unknown_command_is_one_line_usage_error(chaski: Callable[..., Result]) 
 
 def test_console_script_entry_point_is_main() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert project["project"]["scripts"]["chaski"] == "bot.cli:main"
+    assert project["project"]["scripts"]["chaski"] == "bot.root.cli:main"
 
 
 def test_entry_point_runs_as_a_subprocess() -> None:

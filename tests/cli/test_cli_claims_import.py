@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.models import Claim, ClaimEvent, ClaimStatus, Member
+from bot.domain.pin import PinPass
 from bot.services.container import Services
 from tests.cli.harness import Result, with_services
 from tests.cli.test_cli import HEADER, claims_of, create_invite, redeem
@@ -166,7 +167,7 @@ def test_partially_paid_needs_and_keeps_the_amount_paid_and_status_date(
 
 def history(member: Member, claim: Claim) -> list[ClaimEvent]:
     async def read(services: Services) -> list[ClaimEvent]:
-        _claim, events = await services.claims.history(member, claim.id)
+        _claim, events = await services.claims.history(member, claim.id, PinPass())
         return list(events)
 
     return with_services(read)

@@ -1,6 +1,6 @@
 """``chaski keys``, ``backup``, ``restore`` and ``purge`` run in-process (R-11, M-07, M-15).
 
-Each test calls ``bot.cli.main`` as the console script does, with ``CHASKI_DB`` and
+Each test calls ``bot.root.cli.main`` as the console script does, with ``CHASKI_DB`` and
 ``CHASKI_KEY_DIR`` in ``tmp_path``; effects are checked through the services and the files.
 """
 

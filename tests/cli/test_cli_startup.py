@@ -84,7 +84,8 @@ def test_t50_migrate_makes_database_and_keys_together(
     result = chaski("migrate")
     assert result.code == 0, result.err
     assert (env / "data" / "chaski.sqlite3").is_file()
-    assert sorted(p.name for p in (env / "keys").iterdir()) == [DATA_KEYS, PEPPER]
+    # audit.keys: the audit chain's key, made on the first open (issue #16.5, M-16).
+    assert sorted(p.name for p in (env / "keys").iterdir()) == ["audit.keys", DATA_KEYS, PEPPER]
 
 
 @pytest.mark.parametrize("argv", [["migrate"], ["region", "list"], ["members", "list"]])

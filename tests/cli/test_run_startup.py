@@ -147,6 +147,7 @@ async def test_t51_missing_keys_for_an_existing_database_stop_the_bot_with_one_l
     del installed
     (env / "keys" / DATA_KEYS).rename(env / "elsewhere.keys")
     (env / "keys" / "pepper.key").rename(env / "elsewhere.pepper")
+    (env / "keys" / "audit.keys").rename(env / "elsewhere.audit")
     line = _one_fatal_line(await _run_bot(FakeBotApi(), env))
     assert line.startswith(f"chaski: no keys in {env / 'keys'}, but database")
     assert sorted(p.name for p in (env / "keys").iterdir()) == []

@@ -16,14 +16,15 @@ import pytest
 
 from bot.config import Settings
 from bot.domain.outbox import OutboxKind, OutboxMessage, OutboxStatus, RowUpdate
+from bot.root.wiring import open_wiring
 from bot.services.clock import SystemClock
 from bot.services.container import Services
 from bot.version import installed_version
-from bot.wiring import open_wiring
 from storage.keys import DATA_KEYS, PEPPER
 from storage.outbox import SqliteOutbox
 from tests.cli.harness import Result, with_services
 from tests.conftest import LIMA, TestClock
+from tests.services.fakes import raw_notice
 
 VERSION = installed_version()
 
@@ -156,7 +157,7 @@ def _message(key: str, member_id: int, **extra: object) -> OutboxMessage:
         idempotency_key=key,
         kind=OutboxKind.NOTIFICATION,
         member_id=member_id,
-        template="claim_changed",
+        notice=raw_notice("claim_changed"),
         **extra,  # type: ignore[arg-type]
     )
 

@@ -80,30 +80,6 @@ NOT_MODIFIED: Final = (
     "are exactly the same as a current content and reply markup of the message"
 )
 
-# Canonical spelling of every method we answer, keyed by its lower-case form: Telegram treats
-# method names case-insensitively, and the record uses one spelling so tests can compare.
-_KNOWN_METHODS: Final = (
-    "getMe",
-    "getUpdates",
-    "deleteWebhook",
-    "getWebhookInfo",
-    "sendMessage",
-    "sendChatAction",
-    "editMessageText",
-    "editMessageReplyMarkup",
-    "answerCallbackQuery",
-    "deleteMessage",
-    "deleteMessages",
-    "setMyCommands",
-    "deleteMyCommands",
-    "getMyCommands",
-    "leaveChat",
-    "setChatMenuButton",
-    "close",
-    "logOut",
-)
-_CANONICAL: Final[dict[str, str]] = {name.lower(): name for name in _KNOWN_METHODS}
-
 # PTB form-encodes strings verbatim and everything else with json.dumps, so "123" may be an int
 # or a text. These keys are always free text and must never be decoded.
 _TEXT_KEYS: Final = frozenset(
@@ -142,7 +118,7 @@ _INT_KEYS: Final = frozenset(
     ]
 )
 # Methods subject to Telegram's flood limits when they carry a chat_id (telegram-limits.md §1).
-_LIMITED_PREFIXES: Final = ("send", "editmessage", "copymessage", "forwardmessage")
+_LIMITED_PREFIXES: Final = ("send", "editMessage", "copyMessage", "forwardMessage")
 # Telegram's default when getUpdates never named allowed_updates (Bot API, getUpdates).
 _NOT_DELIVERED_BY_DEFAULT: Final = frozenset(
     {"chat_member", "message_reaction", "message_reaction_count"}
@@ -157,7 +133,7 @@ class Call:
     """One Bot API request as the fake received it.
 
     Attributes:
-        method: canonical method name (``"sendMessage"``), whatever case the client used.
+        method: the method name as the client sent it (``"sendMessage"``).
         params: decoded parameters (nested JSON decoded, ids as ``int``, flags as ``bool``).
         at: ``time.monotonic()`` when it arrived, for ordering and benchmark timing.
         failed: True if the fake answered with an error or dropped the connection, so tests can
@@ -289,13 +265,14 @@ class FakeBotApi:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Answer one Bot API request in Telegram's JSON envelope."""
-        given = request.match_info["method"]
-        key = given.lower()
-        method = _CANONICAL.get(key, given)
+        # Telegram matches method names case-insensitively; the fake matches them exactly as
+        # PTB's typed methods spell them, so a call that bypasses those (a raw name in another
+        # spelling) is a 404 here instead of passing unnoticed.
+        method = request.match_info["method"]
         params = await _read_params(request)
 
-        if self._take_drop(key):
-            self._record(method, key, params, failed=True, status=0)
+        if self._take_drop(method):
+            self._record(method, params, failed=True, status=0)
             transport = request.transport
             if transport is not None:
                 transport.abort()
@@ -303,40 +280,40 @@ class FakeBotApi:
             # it treats as a premature client disconnection: logged at DEBUG, no warning.
             return web.Response()
 
-        fault = self._take_fault(key, params)
+        fault = self._take_fault(method, params)
         if fault is not None:
-            self._record(method, key, params, failed=True, status=fault.status)
+            self._record(method, params, failed=True, status=fault.status)
             return await self._answer_error(
-                _ApiError(fault.status, fault.description, fault.retry_after), key
+                _ApiError(fault.status, fault.description, fault.retry_after), method
             )
 
-        if key == "getupdates":
-            self._record(method, key, params)
+        if method == "getUpdates":
+            self._record(method, params)
             return await self._get_updates(params)
 
-        if self.enforce_limits and self._over_flood_limit(key, params):
+        if self.enforce_limits and self._over_flood_limit(method, params):
             self.rejected_429 += 1
-            self._record(method, key, params, failed=True, status=429)
+            self._record(method, params, failed=True, status=429)
             return await self._answer_error(
-                _ApiError(429, "Too Many Requests: retry after 1", 1), key
+                _ApiError(429, "Too Many Requests: retry after 1", 1), method
             )
 
-        implementation = self._methods.get(key)
+        implementation = self._methods.get(method)
         if implementation is None:
-            self._record(method, key, params, failed=True, status=404)
-            return await self._answer_error(_ApiError(404, "Not Found"), key)
+            self._record(method, params, failed=True, status=404)
+            return await self._answer_error(_ApiError(404, "Not Found"), method)
         try:
             result = implementation(params)
         except _ApiError as exc:
-            self._record(method, key, params, failed=True, status=exc.status)
-            return await self._answer_error(exc, key)
-        self._record(method, key, params)
+            self._record(method, params, failed=True, status=exc.status)
+            return await self._answer_error(exc, method)
+        self._record(method, params)
         if self.latency:
             await asyncio.sleep(self.latency)
         return web.json_response({"ok": True, "result": result})
 
-    async def _answer_error(self, error: _ApiError, key: str) -> web.Response:
-        if self.latency and key != "getupdates":
+    async def _answer_error(self, error: _ApiError, method: str) -> web.Response:
+        if self.latency and method != "getUpdates":
             await asyncio.sleep(self.latency)
         body: dict[str, Any] = {
             "ok": False,
@@ -354,7 +331,6 @@ class FakeBotApi:
     def _record(
         self,
         method: str,
-        key: str,
         params: dict[str, Any],
         *,
         failed: bool = False,
@@ -362,10 +338,10 @@ class FakeBotApi:
     ) -> None:
         call = Call(method, params, time.monotonic(), failed, status)
         self.calls.append(call)
-        self._by_method.setdefault(key, []).append(call)
+        self._by_method.setdefault(method, []).append(call)
         chat_id = params.get("chat_id")
         if chat_id is not None:
-            self._by_method_chat.setdefault((key, chat_id), []).append(call)
+            self._by_method_chat.setdefault((method, chat_id), []).append(call)
         self._pulse()
 
     def _pulse(self) -> None:
@@ -373,12 +349,12 @@ class FakeBotApi:
         self._changed = asyncio.Event()
 
     def calls_to(self, method: str) -> list[Call]:
-        """Return every call of ``method`` (any case), failed ones included, in order."""
-        return list(self._by_method.get(method.lower(), ()))
+        """Return every call of ``method``, failed ones included, in order."""
+        return list(self._by_method.get(method, ()))
 
     def sent(self, chat_id: int, *, include_failed: bool = False) -> list[Call]:
         """Return the ``sendMessage`` calls to ``chat_id``; by default only delivered ones."""
-        calls = self._by_method_chat.get(("sendmessage", chat_id), [])
+        calls = self._by_method_chat.get(("sendMessage", chat_id), [])
         return [c for c in calls if include_failed or not c.failed]
 
     def texts(self, chat_id: int) -> list[str]:
@@ -437,12 +413,11 @@ class FakeBotApi:
 
         Failed calls count too: this waits for attempts. Returns every matching call so far.
         """
-        key = method.lower()
 
         def matching(fake: FakeBotApi) -> list[Call]:
             if chat_id is None:
-                return fake._by_method.get(key, [])
-            return fake._by_method_chat.get((key, chat_id), [])
+                return fake._by_method.get(method, [])
+            return fake._by_method_chat.get((method, chat_id), [])
 
         def enough(fake: FakeBotApi) -> bool:
             return len(matching(fake)) >= count
@@ -464,7 +439,7 @@ class FakeBotApi:
 
     def _timeout_summary(self, predicate: Callable[[FakeBotApi], bool], timeout: float) -> str:
         name = getattr(predicate, "__qualname__", repr(predicate))
-        polls = len(self._by_method.get("getupdates", ()))
+        polls = len(self._by_method.get("getUpdates", ()))
         recent = [c for c in self.calls[-200:] if c.method != "getUpdates"][-12:]
         lines = [
             f"FakeBotApi: timed out after {timeout} s waiting for {name}.",
@@ -495,13 +470,11 @@ class FakeBotApi:
     ) -> None:
         """Answer the next ``times`` matching calls with an error (None: until cleared).
 
-        ``method`` is case-insensitive; ``"*"`` matches every method. Rules are tried in the
+        ``method`` as PTB spells it; ``"*"`` matches every method. Rules are tried in the
         order they were queued. Example: ``fail("sendMessage", status=429,
         description="Too Many Requests: retry after 30", retry_after=30)``.
         """
-        self._faults.append(
-            _Fault(method.lower(), status, description, retry_after, chat_id, times)
-        )
+        self._faults.append(_Fault(method, status, description, retry_after, chat_id, times))
 
     def drop_connection(self, method: str, times: int | None = 1) -> None:
         """Close the connection without answering the next ``times`` calls of ``method``.
@@ -509,16 +482,16 @@ class FakeBotApi:
         PTB then raises ``NetworkError`` (a reset, as in T-43). The call is still recorded and
         has no effect on chat state: the client cannot know whether it happened.
         """
-        self._drops.append(_Drop(method.lower(), times))
+        self._drops.append(_Drop(method, times))
 
     def clear_faults(self) -> None:
         """Remove every queued error answer and dropped connection."""
         self._faults.clear()
         self._drops.clear()
 
-    def _take_fault(self, key: str, params: dict[str, Any]) -> _Fault | None:
+    def _take_fault(self, method: str, params: dict[str, Any]) -> _Fault | None:
         for index, rule in enumerate(self._faults):
-            if rule.method not in {key, "*"}:
+            if rule.method not in {method, "*"}:
                 continue
             if rule.chat_id is not None and params.get("chat_id") != rule.chat_id:
                 continue
@@ -529,9 +502,9 @@ class FakeBotApi:
             return rule
         return None
 
-    def _take_drop(self, key: str) -> bool:
+    def _take_drop(self, method: str) -> bool:
         for index, rule in enumerate(self._drops):
-            if rule.method not in {key, "*"}:
+            if rule.method not in {method, "*"}:
                 continue
             if rule.times is not None:
                 rule.times -= 1
@@ -540,10 +513,10 @@ class FakeBotApi:
             return True
         return False
 
-    def _over_flood_limit(self, key: str, params: dict[str, Any]) -> bool:
+    def _over_flood_limit(self, method: str, params: dict[str, Any]) -> bool:
         """Apply the sliding one-second windows; O(expired entries), no scan of all calls."""
         chat_id = params.get("chat_id")
-        if chat_id is None or not key.startswith(_LIMITED_PREFIXES):
+        if chat_id is None or not method.startswith(_LIMITED_PREFIXES):
             return False
         now = time.monotonic()
         horizon = now - 1.0
@@ -811,27 +784,27 @@ class FakeBotApi:
 
     def _implementations(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
         return {
-            "getme": lambda _: dict(BOT_USER),
-            "deletewebhook": lambda _: True,
-            "getwebhookinfo": lambda _: {
+            "getMe": lambda _: dict(BOT_USER),
+            "deleteWebhook": lambda _: True,
+            "getWebhookInfo": lambda _: {
                 "url": "",
                 "has_custom_certificate": False,
                 "pending_update_count": len(self._pending),
             },
-            "sendmessage": self._send_message,
-            "sendchataction": lambda _: True,
-            "editmessagetext": self._edit_message_text,
-            "editmessagereplymarkup": self._edit_message_reply_markup,
-            "answercallbackquery": lambda _: True,
-            "deletemessage": self._delete_message,
-            "deletemessages": self._delete_messages,
-            "setmycommands": self._set_my_commands,
-            "deletemycommands": self._delete_my_commands,
-            "getmycommands": self._get_my_commands,
-            "leavechat": lambda _: True,
-            "setchatmenubutton": lambda _: True,
+            "sendMessage": self._send_message,
+            "sendChatAction": lambda _: True,
+            "editMessageText": self._edit_message_text,
+            "editMessageReplyMarkup": self._edit_message_reply_markup,
+            "answerCallbackQuery": lambda _: True,
+            "deleteMessage": self._delete_message,
+            "deleteMessages": self._delete_messages,
+            "setMyCommands": self._set_my_commands,
+            "deleteMyCommands": self._delete_my_commands,
+            "getMyCommands": self._get_my_commands,
+            "leaveChat": lambda _: True,
+            "setChatMenuButton": lambda _: True,
             "close": lambda _: True,
-            "logout": lambda _: True,
+            "logOut": lambda _: True,
         }
 
     def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:

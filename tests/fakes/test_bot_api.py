@@ -125,7 +125,7 @@ class ErrorCase(NamedTuple):
 async def test_injected_errors_map_to_ptb_exceptions(
     bot: Bot, fake: FakeBotApi, case: ErrorCase
 ) -> None:
-    fake.fail("sendmessage", status=case.status, description=case.description, chat_id=ANA)
+    fake.fail("sendMessage", status=case.status, description=case.description, chat_id=ANA)
 
     await bot.send_message(ANA + 1, "other chat is unaffected")
     with pytest.raises(case.error, match=case.message) as caught:
@@ -295,22 +295,29 @@ async def test_wait_for_times_out_with_a_summary(bot: Bot, fake: FakeBotApi) -> 
         await fake.wait_for_call("sendMessage", count=2, timeout=0.05)
 
 
-async def test_raw_requests_are_case_insensitive_and_unknown_methods_404(
+async def test_raw_requests_in_ptbs_spelling_only_and_unknown_methods_404(
     url: str, fake: FakeBotApi
 ) -> None:
+    """Stricter than Telegram on purpose: a method name spelt otherwise than PTB's typed
+    methods spell it means a call bypassed them (and their ``Defaults``), so it is a 404."""
     async with aiohttp.ClientSession() as session:
         async with session.post(
-            f"{url}{TOKEN}/SENDMESSAGE", json={"chat_id": str(ANA), "text": "json"}
+            f"{url}{TOKEN}/sendMessage", json={"chat_id": str(ANA), "text": "json"}
         ) as response:
             body = await response.json()
+        async with session.post(
+            f"{url}{TOKEN}/sendmessage", json={"chat_id": str(ANA), "text": "raw"}
+        ) as other_spelling:
+            refused = await other_spelling.json()
         async with session.get(f"{url}{TOKEN}/noSuchMethod") as missing:
             error = await missing.json()
 
     assert body["ok"] is True
     assert body["result"]["chat"]["id"] == ANA
     assert fake.texts(ANA) == ["json"]
+    assert other_spelling.status == 404
     assert missing.status == 404
-    assert error == {"ok": False, "error_code": 404, "description": "Not Found"}
+    assert refused == error == {"ok": False, "error_code": 404, "description": "Not Found"}
 
 
 async def test_application_polls_a_pushed_message_and_replies(url: str, fake: FakeBotApi) -> None:

@@ -16,14 +16,16 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from zoneinfo import ZoneInfo
 
-from telegram import Bot
+from telegram.ext import ExtBot
 
 from bot.domain.outbox import FINAL_STATUSES
 from bot.i18n import Catalogs
 from bot.services.clock import SystemClock
 from bot.services.outbox import OutboxSender, SenderConfig
+from handlers.notices import renderer_table
 from handlers.notifier import TelegramNotifier
-from handlers.pacing import SendPacer
+from handlers.transport.pacing import SendPacer
+from handlers.transport.send import bot_defaults
 from storage.database import Database
 from storage.keys import load_keys
 from storage.members import SqliteMemberRepository
@@ -35,7 +37,8 @@ TOKEN = "123456:TEST-TOKEN-abcdefghijklmnop"
 async def main(db_path: Path, key_dir: Path, base_url: str, batch: int) -> int:
     keys = load_keys(key_dir)
     db = await Database.open(db_path)
-    clock = SystemClock(ZoneInfo("America/Lima"))
+    zone = ZoneInfo("America/Lima")
+    clock = SystemClock(zone)
     wakeup = asyncio.Event()
     outbox = SqliteOutbox(db, keys, clock, on_enqueue=wakeup.set)
     sender = OutboxSender(
@@ -48,9 +51,9 @@ async def main(db_path: Path, key_dir: Path, base_url: str, batch: int) -> int:
         config=SenderConfig(rate=None, batch_size=batch, max_in_flight=batch, idle_poll=0.05),
         wakeup=wakeup,
     )
-    async with Bot(TOKEN, base_url=base_url) as bot:
+    async with ExtBot(TOKEN, base_url=base_url, defaults=bot_defaults(zone)) as bot:
         await sender.start(
-            TelegramNotifier(bot, Catalogs.load(drafts=True)),
+            TelegramNotifier(bot, Catalogs.load(drafts=True), renderer_table()),
             SendPacer(None, per_chat_interval=0),
         )
         while True:

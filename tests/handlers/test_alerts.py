@@ -19,7 +19,7 @@ import pytest
 from bot.domain.alerts import Alert, AlertContent, AlertStatus, HelpRequest, Severity
 from bot.domain.models import Lang, Member, Role
 from bot.services.alerts import AlertAnswers
-from handlers.alerts import answer_pages, render_answers_page
+from handlers.alerts.views import answer_pages, render_answers_page
 from tests.conftest import (
     LIMA,
     STAFF_PIN,
@@ -1055,7 +1055,10 @@ async def test_the_answers_list_is_paged_under_telegrams_limit(world: World) -> 
     assert "Página 2 de" in texts[1]
     assert texts[3].split("\n")[3] == "<b>Lo recibieron y no respondieron (300):</b>"
     _, keyboard = render_answers_page(t, answers, 1)
-    assert keyboard.rows[-1] == (("◀ Anterior", "afu:pg:7:0"), ("Siguiente ▶", "afu:pg:7:2"))
+    assert [(b.text, b.callback_data) for b in keyboard.inline_keyboard[-1]] == [
+        ("◀ Anterior", "afu:pg:7:0"),
+        ("Siguiente ▶", "afu:pg:7:2"),
+    ]
 
 
 async def test_the_all_clear_reaches_the_same_recipients_once(world: World) -> None:

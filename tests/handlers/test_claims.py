@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from bot.domain.models import Role
+from bot.domain.pin import PinPass
 from tests.conftest import RunningBot, seed_claims, seed_invite, seed_region
 from tests.fakes.bot_api import MAX_TEXT_LENGTH, html_text
 
@@ -49,7 +50,7 @@ async def seeded(running_bot: RunningBot) -> Seeded:
 async def _claim_id(bot: RunningBot, user_id: int) -> int:
     member = await bot.services.registration.identify(user_id)
     assert member is not None
-    [claim] = await bot.services.claims.list_for(member)
+    [claim] = await bot.services.claims.list_for(member, PinPass())
     return claim.id
 
 

@@ -12,10 +12,10 @@ import pytest
 from telegram import Bot
 from telegram.error import Conflict
 
-from bot.cli import main
 from bot.domain.health import BEAT_EVERY_S
-from handlers.polling import PollingRequest
+from bot.root.cli import main
 from handlers.ticks import HEARTBEAT_JOB
+from handlers.transport.polling import PollingRequest
 from storage.health import probe
 from tests.conftest import RunningBot, ServedFake
 from tests.fakes.bot_api import FakeBotApi

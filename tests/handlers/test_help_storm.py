@@ -19,8 +19,9 @@ from pathlib import Path
 from telegram import InlineKeyboardMarkup
 
 from bot.domain.models import Lang
+from bot.domain.notices import HelpRequested
 from bot.i18n import Catalogs
-from handlers.alerts import MAX_HELP_BUTTONS, render_help
+from handlers.alerts.renderers import MAX_HELP_BUTTONS, render_help
 from tests.conftest import enforce_telegram_limits
 from tests.fakes.bot_api import Call, FakeBotApi
 from tests.handlers.test_alerts import PUMA, ZORRO, World
@@ -163,7 +164,9 @@ async def test_help_held_back_by_a_429_is_merged_not_lost(world: World, tmp_path
 def test_an_escalation_naming_hundreds_stays_under_telegrams_limits() -> None:
     asked = {str(n): f"Codename-largo-{n:05d}" for n in range(1, 301)}
     t = Catalogs.load().for_lang(Lang.ES)
-    rendered = render_help(t, Lang.ES, {"alert": "4", "asked": json.dumps(asked)})
+    rendered = render_help(
+        t, Lang.ES, HelpRequested.from_params({"alert": "4", "asked": json.dumps(asked)})
+    )
 
     assert rendered.text.startswith("<b>Pidieron ayuda en el aviso n.º 4 (300 personas): ")
     assert len(rendered.text) < 4096

@@ -1,4 +1,5 @@
-"""``handlers.http.AiohttpRequest`` against the fake Bot API: bodies, timeouts, error mapping.
+"""``handlers.transport.http.AiohttpRequest`` against the fake Bot API: bodies, timeouts,
+error mapping.
 
 The request class only moves bytes; PTB's ``BaseRequest.post`` turns HTTP answers into
 exceptions. These tests check the whole path a handler sees through a real ``telegram.Bot``.
@@ -14,7 +15,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.request import RequestData
 
-from handlers.http import AiohttpRequest
+from handlers.transport.http import AiohttpRequest
 from tests.conftest import ServedFake
 from tests.fakes.bot_api import FakeBotApi, serve
 

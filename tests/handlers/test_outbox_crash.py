@@ -18,6 +18,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.domain.notices import News
 from bot.domain.outbox import OutboxKind, OutboxMessage
 from bot.services.clock import SystemClock
 from storage.codec import Sealer, ts
@@ -62,7 +63,7 @@ async def _seed(db_path: Path, key_dir: Path) -> None:
         outbox = SqliteOutbox(db, keys, SystemClock(LIMA))
         added = await outbox.enqueue_many(
             [
-                OutboxMessage(f"alert:1:{n}", OutboxKind.ALERT, n, "news", correlation="alert:1")
+                OutboxMessage(f"alert:1:{n}", OutboxKind.ALERT, n, News(), correlation="alert:1")
                 for n in range(1, RECIPIENTS + 1)
             ]
         )

@@ -17,6 +17,7 @@ from typing import cast
 import pytest
 
 from bot.domain.models import Role
+from bot.domain.notices import News
 from bot.domain.outbox import OutboxKind, OutboxMessage
 from handlers.ticks import HOUSEKEEPING_JOB
 from storage.database import Database
@@ -87,7 +88,7 @@ async def tick(bot: RunningBot) -> None:
 
 
 def alert(key: str, member_id: int, **extra: object) -> OutboxMessage:
-    return OutboxMessage(key, OutboxKind.ALERT, member_id, "news", **extra)  # type: ignore[arg-type]
+    return OutboxMessage(key, OutboxKind.ALERT, member_id, News(), **extra)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -214,7 +215,7 @@ async def test_sent_message_is_deleted_after_delete_after(
     member = await link(bot, tmp_path, "Cóndor-7", 7501)
     await bot.services.outbox.enqueue(
         OutboxMessage(
-            "x:1", OutboxKind.NOTIFICATION, member, "news", delete_after=timedelta(minutes=10)
+            "x:1", OutboxKind.NOTIFICATION, member, News(), delete_after=timedelta(minutes=10)
         )
     )
     await until(bot, all_in(bot, "x:", "sent"))

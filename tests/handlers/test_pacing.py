@@ -12,7 +12,7 @@ import asyncio
 import itertools
 from pathlib import Path
 
-from handlers.pacing import WINDOW_MARGIN, SendPacer, SendPriority
+from handlers.transport.pacing import WINDOW_MARGIN, SendPacer, SendPriority
 from tests.conftest import RunningBot, enforce_telegram_limits, seed_region
 from tests.fakes.bot_api import Call
 from tests.handlers.test_alerts import ANA, PUMA, ROSA, World, compose

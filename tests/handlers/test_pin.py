@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import Settings
 from bot.domain.models import Role
 from bot.domain.pin import SessionState
+from bot.root.app import ALLOWED_UPDATES, build_application
 from handlers.ticks import SAFETY_JOB
 from tests.conftest import (
     TOKEN,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from gettext import NullTranslations
@@ -12,11 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from telegram.ext import CommandHandler
 
-from bot.app import build_application
 from bot.config import Settings
 from bot.domain.models import Claim, ClaimEvent, ClaimStatus, Lang, Operation, Role
 from bot.i18n import Catalogs
+from bot.root.app import build_application
 from handlers import FEATURES
+from handlers.access import Guarded
 from handlers.menus import button_labels, chat_commands, help_commands, main_keyboard
 from handlers.pin import duress_text
 from handlers.render import (
@@ -319,7 +319,7 @@ def test_chat_menu_of_each_role(t: NullTranslations, role: Role, menu: list[str]
 
 
 def _roles_of_registered_commands(tmp_path: Path) -> dict[str, frozenset[Role]]:
-    """Each registered chat command and the roles its ``requires`` gate lets through."""
+    """Each registered chat command and the roles its ``requires`` declaration names."""
     settings = Settings(
         bot_token=TOKEN, database_path=tmp_path / "db.sqlite3", key_dir=tmp_path / "keys"
     )
@@ -327,9 +327,10 @@ def _roles_of_registered_commands(tmp_path: Path) -> dict[str, frozenset[Role]]:
     roles: dict[str, frozenset[Role]] = {}
     for handler in app.handlers[FEATURES]:
         if isinstance(handler, CommandHandler):
-            gate = inspect.getclosurevars(handler.callback).nonlocals.get("allowed")
+            callback = handler.callback
+            gate = callback.requirement.roles if isinstance(callback, Guarded) else frozenset()
             for command in handler.commands:
-                roles[command] = frozenset(gate) if gate is not None else frozenset()
+                roles[command] = gate
     return roles
 
 

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import Settings
 from bot.domain.models import Role
 from bot.domain.schedules import CheckinState, NewSchedule, ScheduleKind, TargetKind
+from bot.root.app import ALLOWED_UPDATES, build_application
 from bot.services.schedules import TEMPLATE_CHECKIN, TEMPLATE_REMINDER
 from tests.conftest import (
     TOKEN,

@@ -7,7 +7,7 @@ from datetime import time, timedelta
 import pytest
 
 from handlers import ticks
-from handlers.polling import PollingRequest
+from handlers.transport.polling import PollingRequest
 from tests.conftest import RunningBot
 
 

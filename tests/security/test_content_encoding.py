@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from bot.domain.alerts import TEMPLATES, QuietHours, clean_param, template_params
 from bot.domain.errors import InviteRejected, ValidationError
 from bot.domain.models import Lang, NewInvite, Role
+from bot.domain.notices import AlertSent, HelpRequested
 from bot.i18n import Catalogs
 from bot.services.invite_batch import parse_codenames
 from bot.services.outbox import MAX_DELETE_IDS, parse_message_ids
@@ -33,9 +34,9 @@ from bot.services.safety import (
     command_args_too_long,
     text_too_long,
 )
-from handlers.alerts import _parse_id
+from handlers.alerts.gates import parse_id
 from handlers.claims import HISTORY_DATA
-from handlers.notifier import render
+from handlers.notices import renderer_table
 from handlers.registration import LANGUAGE_DATA
 from tests.conftest import RunningBot, seed_invite, seed_region
 from tests.security.helpers import NEUTRAL, PICKER
@@ -68,7 +69,9 @@ INJECTION = '<b>x</b> </code> & <a href="tg://user?id=1">pulsa</a> *_[]()~ `'
 @pytest.mark.parametrize("lang", list(Lang))
 def test_t25_free_text_alert_reaches_informants_escaped(lang: Lang) -> None:
     params = {"template": "", "text_es": INJECTION, "text_qu": INJECTION, "alert": "5"}
-    text = render(Catalogs.load(drafts=True), lang, "alert", params).text
+    params["severity"] = "urgent"
+    notice = AlertSent.from_params(params)
+    text = renderer_table().render(Catalogs.load(drafts=True), lang, notice).text
     assert "&lt;a href=&quot;tg://user?id=1&quot;&gt;pulsa&lt;/a&gt;" in text
     assert "<a " not in text
     assert "</code>" not in text
@@ -78,14 +81,12 @@ def test_t25_free_text_alert_reaches_informants_escaped(lang: Lang) -> None:
 
 def test_t25_template_values_and_codenames_are_escaped_for_coordinators() -> None:
     catalogs = Catalogs.load(drafts=True)
-    alert = render(
-        catalogs,
-        Lang.ES,
-        "alert",
-        {"template": "avoid_area", "p_place": "<i>Río</i>", "p_time": "18:00", "alert": "1"},
-    ).text
+    table = renderer_table()
+    place = {"template": "avoid_area", "p_place": "<i>Río</i>", "p_time": "18:00", "alert": "1"}
+    notice = AlertSent.from_params({**place, "severity": "warning"})
+    alert = table.render(catalogs, Lang.ES, notice).text
     assert "&lt;i&gt;Río&lt;/i&gt;" in alert
-    help_text = render(catalogs, Lang.ES, "alert_help", {"codename": INJECTION, "alert": "1"})
+    help_text = table.render(catalogs, Lang.ES, HelpRequested(1, ((3, INJECTION),)))
     assert "<a " not in help_text.text
     assert "&lt;b&gt;x&lt;/b&gt;" in help_text.text
 
@@ -147,7 +148,7 @@ def test_t27_numbered_button_data_parses_or_raises_value_error(
     data: str, actions: set[str]
 ) -> None:
     try:
-        action, number = _parse_id(data.split(":"), frozenset(actions))
+        action, number = parse_id(data.split(":"), frozenset(actions))
     except ValueError:
         return
     assert action in actions
@@ -157,7 +158,7 @@ def test_t27_numbered_button_data_parses_or_raises_value_error(
 @FUZZ
 @given(st.sampled_from(["ok", "no", "safe", "help", "ack"]), st.integers(0, 10**15))
 def test_t27_numbered_button_data_round_trips(action: str, number: int) -> None:
-    assert _parse_id(f"x:{action}:{number}".split(":"), frozenset({action})) == (action, number)
+    assert parse_id(f"x:{action}:{number}".split(":"), frozenset({action})) == (action, number)
 
 
 # --------------------------------------------------------------------------- T-27: invites

@@ -1,7 +1,7 @@
 """Intake that one bad update cannot stop or leak (#11.5, T-30, T-47).
 
 Telegram hands the bot its updates in batches. PTB parses a batch as a whole, so before the
-quarantine in ``handlers.polling`` one update it could not read made every ``getUpdates``
+quarantine in ``handlers.transport.polling`` one update it could not read made every ``getUpdates``
 fail on the same batch again and again (nobody's message was answered any more), and PTB
 logged the raw batch, other people's names and texts included, at CRITICAL.
 """
@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from bot.logging_setup import RedactingFilter
-from handlers.polling import quarantine
+from bot.root.logging_setup import RedactingFilter
+from handlers.transport.polling import quarantine
 from tests.conftest import RunningBot, seed_claims, seed_invite, seed_region
 from tests.security.helpers import NEUTRAL
 
@@ -49,7 +49,7 @@ async def test_t30_an_unreadable_update_costs_only_itself(
     assert any(isinstance(o, int) and o > poisoned for o in offsets)
     # Only its update_id was logged; nothing at CRITICAL, no text of anyone's.
     assert [r for r in caplog.records if r.levelno >= logging.CRITICAL] == []
-    skipped = [r.getMessage() for r in caplog.records if r.name == "handlers.polling"]
+    skipped = [r.getMessage() for r in caplog.records if r.name == "handlers.transport.polling"]
     assert skipped == [f"Skipped an update that could not be read: update_id={poisoned}"]
     assert all(SECRET_TEXT not in r.getMessage() for r in caplog.records)
 

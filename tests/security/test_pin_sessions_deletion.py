@@ -1,74 +1,102 @@
-"""docs/security-tests.md §4.2, PIN, sessions, duress, deletion: T-22 over every outbox template.
+"""docs/security-tests.md §4.2, PIN, sessions, duress, deletion: T-22 over every outbox notice.
 
 T-15..T-21 are proved elsewhere (docs/security-tests.md). T-22 asks that reminder and alert
 templates, in Spanish and Quechua, carry no amount, operation reference, pseudonym or banned
-word, so a lock-screen preview or a seized phone shows nothing meaningful. Every template
-registered with ``handlers.notifier`` is rendered here in both languages with parameters full
-of sentinel values; a new template must be classified below or this module fails.
+word, so a lock-screen preview or a seized phone shows nothing meaningful. Every notice kind
+of ``bot.domain.notices`` is rendered here, through the renderer table the bot starts with,
+in both languages with sentinel values wherever a notice carries a name; a new kind must be
+classified below (and sampled in ``tests/fakes/notices.py``) or this module fails. Amounts,
+references and operations cannot reach a notice at all: no notice type has such a field,
+but for the staff-only daily digest (issue #15.3), which lists the reader's own overdue and
+stalled claims by reference, by design.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
 
 import pytest
 
-import handlers  # noqa: F401 - importing the features registers their outbox templates
-from bot.domain.alerts import TEMPLATES
 from bot.domain.models import Lang
+from bot.domain.notices import (
+    RENDERED_TYPES,
+    AlertAllClear,
+    AlertSent,
+    AlertTallyChanged,
+    ApprovalDecided,
+    ApprovalEscalated,
+    ApprovalNeeded,
+    Checkin,
+    CheckinHelp,
+    CheckinHelpAcked,
+    CheckinLate,
+    CheckinMissed,
+    Digest,
+    DuressPinUsed,
+    HelpAcked,
+    HelpRequested,
+    HelpSeen,
+    IntakeConflict,
+    MemberBlocked,
+    MemberUnlinked,
+    News,
+    Notice,
+    PinLocked,
+    RegistrationsFailing,
+    Reminder,
+    StaffDenials,
+)
 from bot.i18n import Catalogs
-from handlers.alerts import TEMPLATE_TEXT
-from handlers.notifier import render, template_names
+from handlers.alerts.renderers import TEMPLATE_TEXT
+from handlers.notices import renderer_table
+from tests.fakes.notices import notice_samples
 
 CODENAME = "Kuntur-Sentinela"
 REFERENCE = "EXP-2024-77777"
 OPERATION = "Operativo Halcon Sentinela"
 AMOUNT_CENTS = "123456789"
 
-#: Templates whose recipient may be an informant: nothing identifying, ever. The alert's
+#: Notices whose recipient may be an informant: nothing identifying, ever. The alert's
 #: all clear and the "a coordinator saw your request" note are fixed texts (issue #12.5).
 #: A reminder and a check-in (issue #15) are fixed texts too.
-INFORMANT_TEMPLATES = frozenset(
-    {"news", "alert", "alert_all_clear", "alert_help_reach", "reminder", "checkin"}
+INFORMANT_NOTICES: frozenset[type[Notice]] = frozenset(
+    {News, AlertSent, AlertAllClear, HelpSeen, Reminder, Checkin}
 )
-#: Templates that go only to coordinators and administrators (``Role`` checked by the
+#: Notices that go only to coordinators and administrators (``Role`` checked by the
 #: services that enqueue them). They name the member by codename on purpose: a coordinator
 #: has to know *who* asked for help, blocked the bot, used the duress PIN or was unlinked
 #: (and an administrator which coordinator keeps reaching outside their regions, T-11),
 #: and the codename is the only name the system has (never a Telegram id, M-04). They still
 #: carry no amount, reference or banned word.
-STAFF_CODENAME_TEMPLATES = frozenset(
+STAFF_CODENAME_NOTICES: frozenset[type[Notice]] = frozenset(
     {
-        "alert_help",
-        "alert_help_acked",
-        "alert_approval_decided",
-        "member_blocked",
-        "safety_coercion",
-        "safety_unlinked",
-        "safety_pin_locked",
-        "staff_denials",
-        "checkin_help",
-        "checkin_late",
-        "checkin_missed",
-        "checkin_help_acked",
+        HelpRequested,
+        HelpAcked,
+        ApprovalDecided,
+        MemberBlocked,
+        DuressPinUsed,
+        MemberUnlinked,
+        PinLocked,
+        StaffDenials,
+        CheckinHelp,
+        CheckinHelpAcked,
+        CheckinMissed,
+        CheckinLate,
+        # The coordinators' daily digest (issue #15.3): codenames and claim references of
+        # the reader's regions only; it arrives silently and leaves the chat after 12 hours.
+        Digest,
     }
 )
-#: Staff templates without any name at all (counts, a neutral nudge, the T-06 alarm, the
+#: Staff notices without any name at all (counts, a neutral nudge, the T-06 alarm, the
 #: A7 alarm that Telegram hands the bot's updates elsewhere).
-STAFF_NEUTRAL_TEMPLATES = frozenset(
+STAFF_NEUTRAL_NOTICES: frozenset[type[Notice]] = frozenset(
     {
-        "alert_tally",
-        "alert_approval_needed",
-        "alert_approval_escalated",
-        "invite_alarm",
-        "intake_conflict",
-        # The coordinators' daily digest (issue #15.3): with these sample values it names
-        # nobody; it lists claim references and codenames of the reader's regions only,
-        # arrives silently and leaves the chat after 12 hours.
-        "digest",
+        AlertTallyChanged,
+        ApprovalNeeded,
+        ApprovalEscalated,
+        RegistrationsFailing,
+        IntakeConflict,
     }
 )
 
@@ -90,27 +118,7 @@ BANNED = (
     "operativo",
 )
 
-SAMPLE: Mapping[str, str] = {
-    "codename": CODENAME,
-    "by": "Atoq-Sentinela",
-    "reference": REFERENCE,
-    "operation": OPERATION,
-    "amount": AMOUNT_CENTS,
-    "promised_cents": AMOUNT_CENTS,
-    "alert": "42",
-    "help": "7",
-    "message_id": "99",
-    "severity": "urgent",
-    "p_place": "Pichari",
-    "p_time": "18:00",
-    "text_es": "Quédate en casa.",
-    "text_qu": "Wasiykipi kay.",
-    "total": "3",
-    "sent": "2",
-    "queued": "1",
-    "occurrence": "5",
-    "missing": json.dumps([CODENAME]),
-}
+SAMPLES = notice_samples(codename=CODENAME, by="Atoq-Sentinela")
 
 
 def _plain(text: str) -> str:
@@ -120,33 +128,32 @@ def _plain(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
-def _renders(template: str) -> list[tuple[Lang, str, str]]:
-    """(language, variant, rendered text) for every variant of ``template``."""
+def _renders(kind: type[Notice]) -> list[tuple[Lang, str, str]]:
+    """(language, variant, rendered text) for every sample of ``kind``."""
     catalogs = Catalogs.load(drafts=True)
-    variants: Sequence[tuple[str, Mapping[str, str]]] = [("sample", SAMPLE)]
-    if template == "alert":
-        variants = [
-            (f"{key}-{severity}", {**SAMPLE, "template": key, "severity": severity})
-            for key in TEMPLATES
-            for severity in ("info", "warning", "urgent")
-        ] + [("free-text", {**SAMPLE, "template": ""})]
+    table = renderer_table()
     return [
-        (lang, name, render(catalogs, lang, template, params).text)
+        (lang, name, table.render(catalogs, lang, notice).text)
         for lang in Lang
-        for name, params in variants
+        for name, notice in SAMPLES[kind]
     ]
 
 
-def test_every_registered_template_is_classified() -> None:
-    known = INFORMANT_TEMPLATES | STAFF_CODENAME_TEMPLATES | STAFF_NEUTRAL_TEMPLATES
-    assert template_names() == known
+def _name(kind: type[Notice]) -> str:
+    return kind.__name__
 
 
-@pytest.mark.parametrize("template", sorted(template_names()))
-def test_t22_no_amount_reference_operation_or_banned_word(template: str) -> None:
-    for lang, variant, text in _renders(template):
+def test_every_notice_kind_is_classified_and_sampled() -> None:
+    known = INFORMANT_NOTICES | STAFF_CODENAME_NOTICES | STAFF_NEUTRAL_NOTICES
+    assert known == set(RENDERED_TYPES)
+    assert set(SAMPLES) == set(RENDERED_TYPES)
+
+
+@pytest.mark.parametrize("kind", RENDERED_TYPES, ids=_name)
+def test_t22_no_amount_reference_operation_or_banned_word(kind: type[Notice]) -> None:
+    for lang, variant, text in _renders(kind):
         plain = _plain(text)
-        where = f"{template}/{lang}/{variant}"
+        where = f"{kind.__name__}/{lang}/{variant}"
         assert REFERENCE.lower() not in plain, where
         assert _plain(OPERATION) not in plain, where
         assert AMOUNT_CENTS not in plain, where
@@ -155,17 +162,17 @@ def test_t22_no_amount_reference_operation_or_banned_word(template: str) -> None
         assert found == [], where
 
 
-@pytest.mark.parametrize("template", sorted(template_names()))
-def test_t22_only_staff_templates_name_a_codename(template: str) -> None:
-    named = {(lang, variant): CODENAME in text for lang, variant, text in _renders(template)}
-    if template in STAFF_CODENAME_TEMPLATES:
+@pytest.mark.parametrize("kind", RENDERED_TYPES, ids=_name)
+def test_t22_only_staff_notices_name_a_codename(kind: type[Notice]) -> None:
+    named = {(lang, variant): CODENAME in text for lang, variant, text in _renders(kind)}
+    if kind in STAFF_CODENAME_NOTICES:
         assert all(named.values()), named  # the coordinator must know who
     else:
         assert not any(named.values()), named
 
 
 def test_t22_the_reminder_nudge_is_meaningless_on_a_lock_screen() -> None:
-    for lang, _, text in _renders("news"):
+    for lang, _, text in _renders(News):
         assert "/menu" in text
         assert len(text) <= 60, lang  # one short line, nothing to read into
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.logging_setup import RedactingFilter
+from bot.root.logging_setup import RedactingFilter
 from tests.conftest import LOG_COLLECTOR
 from tests.secrets_registry import MIN_LENGTH, LogCollector, find_leaks, remember, remembered
 

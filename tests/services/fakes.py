@@ -10,10 +10,11 @@ fixed counter windows, "linked, active" filtering in ``in_regions``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import ClassVar, cast
 from zoneinfo import ZoneInfo
 
 from bot.domain.errors import Conflict, NotFound
@@ -31,6 +32,7 @@ from bot.domain.models import (
     Role,
     can_reenrol,
 )
+from bot.domain.notices import Notice
 from bot.domain.ports import (
     AccountCounters,
     AuditLog,
@@ -480,3 +482,26 @@ def _conforms() -> None:
     _k: Clock = FakeClock()
     _u: UnitOfWork = FakeUnitOfWork()
     _d: DeletionScheduler = RecordingDeletions()
+
+
+@dataclass(frozen=True, slots=True)
+class _RawNotice(Notice):
+    """A notice that stores the given parameters as they are (see :func:`raw_notice`)."""
+
+    TEMPLATE: ClassVar[str] = "news"
+
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    def to_params(self) -> dict[str, str]:
+        """The parameters exactly as given."""
+        return dict(self.values)
+
+
+def raw_notice(
+    template: str, params: Mapping[str, str] | None = None, *, merge: str | None = None
+) -> Notice:
+    """A notice stored as ``template`` with exactly ``params`` (and ``merge``), for tests of
+    the outbox machinery itself, which must cope with rows whatever they hold (a malformed
+    deletion, a row of a kind this version does not know)."""
+    kind = type(f"Raw_{template}", (_RawNotice,), {"TEMPLATE": template, "MERGE": merge})
+    return cast("Notice", kind(dict(params or {})))

@@ -29,15 +29,17 @@ from bot.domain.alerts import (
 )
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import Lang, Member, Role
+from bot.domain.notices import (
+    AlertSent,
+    AlertTallyChanged,
+    ApprovalDecided,
+    ApprovalNeeded,
+    HelpAcked,
+    HelpRequested,
+)
 from bot.domain.outbox import OutboxKind, OutboxMessage, OutboxStatus
 from bot.services.alerts import (
     MAX_ALERTS_PER_HOUR,
-    TEMPLATE_ALERT,
-    TEMPLATE_APPROVAL_DECIDED,
-    TEMPLATE_APPROVAL_NEEDED,
-    TEMPLATE_HELP,
-    TEMPLATE_HELP_ACKED,
-    TEMPLATE_TALLY,
     AlertService,
 )
 from bot.services.authz import Action, is_allowed
@@ -398,7 +400,7 @@ async def test_template_alert_in_own_region_goes_to_each_informant_there_at_once
     assert sorted(m.member_id for m in rows) == [ANA.id, ROSA.id]  # not LUIS, not coordinators
     assert {m.idempotency_key for m in rows} == {f"alert:{alert.id}:1", f"alert:{alert.id}:2"}
     first = rows[0]
-    assert first.template == TEMPLATE_ALERT
+    assert first.template == AlertSent.TEMPLATE
     assert first.correlation == f"alert:{alert.id}"
     assert first.params["template"] == "stay_home"
     assert first.params["severity"] == "warning"
@@ -414,7 +416,7 @@ async def test_sending_queues_a_tally_edit_of_the_preview_message() -> None:
     alert = await send_template(world)
     [tally] = world.outbox.of(OutboxKind.TALLY)
     assert tally.member_id == COORD.id
-    assert tally.template == TEMPLATE_TALLY
+    assert tally.template == AlertTallyChanged.TEMPLATE
     assert tally.params["message_id"] == "77"
     assert tally.params["queued"] == "2"
     assert tally.idempotency_key == f"tally:{alert.id}:1"
@@ -544,7 +546,7 @@ async def test_free_text_waits_for_approval_with_nothing_in_the_outbox() -> None
     asked = world.outbox.of(OutboxKind.NOTIFICATION)
     # Free text needs an administrator (issue #12.3): the peer coordinator is not asked.
     assert {m.member_id for m in asked} == {ADMIN.id}
-    assert {m.template for m in asked} == {TEMPLATE_APPROVAL_NEEDED}
+    assert {m.template for m in asked} == {ApprovalNeeded.TEMPLATE}
     assert world.audit.results("alert_create") == ["pending"]
 
 
@@ -571,7 +573,7 @@ async def test_an_administrator_approves_free_text_and_then_rows_exist() -> None
     [told] = [
         m
         for m in world.outbox.of(OutboxKind.NOTIFICATION)
-        if m.template == TEMPLATE_APPROVAL_DECIDED
+        if m.template == ApprovalDecided.TEMPLATE
     ]
     assert told.member_id == COORD.id
     assert told.params == {
@@ -619,7 +621,7 @@ async def test_rejected_alert_is_never_sent() -> None:
     [told] = [
         m
         for m in world.outbox.of(OutboxKind.NOTIFICATION)
-        if m.template == TEMPLATE_APPROVAL_DECIDED
+        if m.template == ApprovalDecided.TEMPLATE
     ]
     assert (told.member_id, told.params["decision"], told.params["reason"]) == (
         COORD.id,
@@ -728,9 +730,10 @@ async def test_help_reaches_every_coordinator_of_the_region_with_the_codename() 
     assert outcome.help_request is not None
     helps = world.outbox.of(OutboxKind.HELP)
     assert {m.member_id for m in helps} == {COORD.id, COORD_2.id}
-    assert {m.template for m in helps} == {TEMPLATE_HELP}
-    assert helps[0].params["codename"] == ROSA.codename
-    assert helps[0].params["help"] == str(outcome.help_request.id)
+    assert {m.template for m in helps} == {HelpRequested.TEMPLATE}
+    assert helps[0].notice == HelpRequested(
+        alert=alert.id, asked=((outcome.help_request.id, ROSA.codename),)
+    )
     again = await world.service.answer(ROSA, alert.id, Answer.HELP)
     assert not again.changed
     assert len(world.outbox.of(OutboxKind.HELP)) == 2
@@ -768,7 +771,7 @@ async def test_first_acknowledgement_wins_and_the_others_are_told() -> None:
     help_id = outcome.help_request.id
     acked = await world.service.ack_help(COORD_2, help_id)
     assert acked.acked_by == COORD_2.id
-    told = [m for m in world.outbox.of(OutboxKind.HELP) if m.template == TEMPLATE_HELP_ACKED]
+    told = [m for m in world.outbox.of(OutboxKind.HELP) if m.template == HelpAcked.TEMPLATE]
     assert [(m.member_id, m.params["by"], m.params["codename"]) for m in told] == [
         (COORD.id, "Zorro", ANA.codename)
     ]

@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 
 from bot.domain.models import Lang, MemberState, Role
+from bot.domain.notices import DeleteMessages, MemberBlocked, Notice, NoticeError
 from bot.domain.outbox import (
-    DELETE_TEMPLATE,
     FINAL_STATUSES,
     KIND_PRIORITY,
-    MEMBER_BLOCKED_TEMPLATE,
     LeasedRow,
     OutboxCounts,
     OutboxKind,
@@ -37,13 +36,22 @@ from bot.services.outbox import (
     OutboxSender,
     SenderConfig,
     backoff_delay,
-    deletion_chat,
     deletion_messages,
     parse_message_ids,
     split_deletion,
     wipe_messages,
 )
-from tests.services.fakes import T0, FakeClock, FakeUnitOfWork, InMemoryMembers, make_member
+from tests.services.fakes import (
+    T0,
+    FakeClock,
+    FakeUnitOfWork,
+    InMemoryMembers,
+    make_member,
+    raw_notice,
+)
+
+DELETE_TEMPLATE = DeleteMessages.TEMPLATE
+MEMBER_BLOCKED_TEMPLATE = MemberBlocked.TEMPLATE
 
 # ---------------------------------------------------------------------- fakes of the ports
 
@@ -289,10 +297,10 @@ class ScriptedNotifier:
         queue = self.scripts.get(chat_id)
         return queue.pop(0) if queue else None
 
-    async def send(
-        self, chat_id: int, lang: Lang, template: str, params: Mapping[str, str]
-    ) -> SendResult:
-        self.calls.append(Sent("send", chat_id, template, asyncio.get_running_loop().time()))
+    async def send(self, chat_id: int, lang: Lang, notice: Notice) -> SendResult:
+        self.calls.append(
+            Sent("send", chat_id, notice.TEMPLATE, asyncio.get_running_loop().time())
+        )
         answer = self._answer(chat_id)
         if answer is not None:
             return answer
@@ -318,9 +326,7 @@ class GatedNotifier(ScriptedNotifier):
     hold: int = 1
     cancelled: int = 0
 
-    async def send(
-        self, chat_id: int, lang: Lang, template: str, params: Mapping[str, str]
-    ) -> SendResult:
+    async def send(self, chat_id: int, lang: Lang, notice: Notice) -> SendResult:
         if self.hold > 0:
             self.hold -= 1
             self.entered.set()
@@ -331,7 +337,7 @@ class GatedNotifier(ScriptedNotifier):
             except asyncio.CancelledError:
                 self.cancelled += 1
                 raise
-        return await ScriptedNotifier.send(self, chat_id, lang, template, params)
+        return await ScriptedNotifier.send(self, chat_id, lang, notice)
 
 
 @dataclass(slots=True)
@@ -360,7 +366,11 @@ class Harness:
         return member_id
 
     async def enqueue(self, key: str, member_id: int, **kwargs: Any) -> Row:
-        fields: dict[str, Any] = {"kind": OutboxKind.ALERT, "template": "news"} | kwargs
+        fields: dict[str, Any] = {"kind": OutboxKind.ALERT} | kwargs
+        if "notice" not in fields:
+            fields["notice"] = raw_notice(
+                fields.pop("template", "news"), fields.pop("params", None)
+            )
         await self.outbox.enqueue(
             OutboxMessage(idempotency_key=key, member_id=member_id, **fields)
         )
@@ -554,8 +564,7 @@ async def test_blocked_member_cancels_their_queue_and_tells_coordinators_once(
         "c",
         informant,
         kind=OutboxKind.DELETION,
-        template=DELETE_TEMPLATE,
-        params={"message_ids": "5"},
+        notice=raw_notice(DELETE_TEMPLATE, {"message_ids": "5"}),
     )
     h.notifier.script(1001, SendResult(Outcome.BLOCKED, error_code="403"))
     await h.settle()
@@ -572,11 +581,9 @@ async def test_a_403_for_a_member_deleted_meanwhile_is_recorded_and_tells_nobody
     class VanishingNotifier(ScriptedNotifier):
         """Answers 403 after the member was purged (retention) while the send was in flight."""
 
-        async def send(
-            self, chat_id: int, lang: Lang, template: str, params: Mapping[str, str]
-        ) -> SendResult:
+        async def send(self, chat_id: int, lang: Lang, notice: Notice) -> SendResult:
             del h.members.members[informant]
-            return await h.notifier.send(chat_id, lang, template, params)
+            return await h.notifier.send(chat_id, lang, notice)
 
     row = await h.enqueue("a", informant, kind=OutboxKind.ALERT)
     await h.sender.start(VanishingNotifier(), h.pacer)
@@ -630,8 +637,7 @@ async def test_unlinked_or_suspended_recipients_are_cancelled_but_deletions_stil
         "d",
         paused,
         kind=OutboxKind.DELETION,
-        template=DELETE_TEMPLATE,
-        params={"message_ids": "7,8"},
+        notice=raw_notice(DELETE_TEMPLATE, {"message_ids": "7,8"}),
     )
     await h.start()
     await h.settle()
@@ -651,8 +657,7 @@ async def test_housekeeping_expires_old_rows_instead_of_sending_them(
         "del",
         one,
         kind=OutboxKind.DELETION,
-        template=DELETE_TEMPLATE,
-        params={"message_ids": "3"},
+        notice=raw_notice(DELETE_TEMPLATE, {"message_ids": "3"}),
         not_before=T0 + timedelta(hours=50),
     )
     h.clock.advance(timedelta(hours=48))
@@ -705,6 +710,32 @@ async def test_undecryptable_or_malformed_rows_are_dead_not_sent(h: Harness) -> 
     assert h.notifier.calls == []
 
 
+async def test_a_notice_that_does_not_read_back_is_dead_never_sent_with_a_guess(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue #10.1: a help escalation without its names, or a tally without its counts, was
+    rendered with "?" and zeros; a kind this version does not know waited for a renderer
+    until send time. Now each is dead at once, logged by template and field, never sent."""
+    one = h.member(1)
+    nameless = await h.enqueue("h", one, template="alert_help", params={"alert": "4"})
+    countless = await h.enqueue(
+        "t", one, template="alert_tally", params={"alert": "4", "message_id": "9"}
+    )
+    unknown = await h.enqueue("u", one, template="claim_changed", params={"codename": "Puma"})
+    fine = await h.enqueue("n", one, template="news")
+    with caplog.at_level(logging.ERROR, logger="bot.services.outbox"):
+        await h.start()
+        await h.settle()
+
+    assert (nameless.status, nameless.error) == (OutboxStatus.DEAD, "bad_params")
+    assert (countless.status, countless.error) == (OutboxStatus.DEAD, "bad_params")
+    assert (unknown.status, unknown.error) == (OutboxStatus.DEAD, "unknown_template")
+    assert fine.status is OutboxStatus.SENT
+    assert [c.template for c in h.notifier.calls] == ["news"]
+    assert "alert_help" in caplog.text
+    assert "Puma" not in caplog.text
+
+
 # ---------------------------------------------------------------------- crash and stop
 
 
@@ -737,12 +768,10 @@ async def test_stop_returns_unstarted_leased_rows_to_the_queue(h: Harness) -> No
     gate = asyncio.Event()
 
     class SlowNotifier(ScriptedNotifier):
-        async def send(
-            self, chat_id: int, lang: Lang, template: str, params: Mapping[str, str]
-        ) -> SendResult:
+        async def send(self, chat_id: int, lang: Lang, notice: Notice) -> SendResult:
             gate.set()
             await asyncio.sleep(0)  # in flight while stop() begins
-            return await ScriptedNotifier.send(self, chat_id, lang, template, params)
+            return await ScriptedNotifier.send(self, chat_id, lang, notice)
 
     h.sender.config = replace(h.sender.config, max_in_flight=1)
     await h.sender.start(SlowNotifier(), h.pacer)
@@ -793,9 +822,9 @@ async def test_deletion_scheduler_writes_idempotent_rows(h: Harness) -> None:
 
 def test_default_expiry_counts_from_due_time_except_deletions() -> None:
     later = T0 + timedelta(hours=3)
-    reminder = OutboxMessage("k", OutboxKind.REMINDER, 1, "news", not_before=later)
-    deletion = OutboxMessage("d", OutboxKind.DELETION, 1, DELETE_TEMPLATE, not_before=later)
-    fixed = OutboxMessage("f", OutboxKind.ALERT, 1, "news", expires_at=T0)
+    reminder = OutboxMessage("k", OutboxKind.REMINDER, 1, raw_notice("news"), not_before=later)
+    deletion = OutboxMessage("d", OutboxKind.DELETION, 1, DeleteMessages((1,)), not_before=later)
+    fixed = OutboxMessage("f", OutboxKind.ALERT, 1, raw_notice("news"), expires_at=T0)
 
     assert default_expiry(reminder, T0) == later + timedelta(hours=12)
     assert default_expiry(deletion, T0) == T0 + timedelta(hours=47)
@@ -948,20 +977,18 @@ async def test_a_429_pause_runs_on_the_injected_clock_and_a_shorter_one_keeps_it
     class TwoAtOnce(ScriptedNotifier):
         """Both sends in flight together; chat 1002's 429 (0.2 s) lands before 1001's (0.1 s)."""
 
-        async def send(
-            self, chat_id: int, lang: Lang, template: str, params: Mapping[str, str]
-        ) -> SendResult:
+        async def send(self, chat_id: int, lang: Lang, notice: Notice) -> SendResult:
             if chat_id == 1001 and not first_in.is_set():
                 first_in.set()
                 await release.wait()
-                self.calls.append(Sent("send", chat_id, template, 0.0))
+                self.calls.append(Sent("send", chat_id, notice.TEMPLATE, 0.0))
                 return SendResult(Outcome.RATE_LIMITED, retry_after_s=0.1, error_code="429")
             if chat_id == 1002 and not release.is_set():
                 await first_in.wait()
                 release.set()  # 1001 resumes only after this result was acted on
-                self.calls.append(Sent("send", chat_id, template, 0.0))
+                self.calls.append(Sent("send", chat_id, notice.TEMPLATE, 0.0))
                 return SendResult(Outcome.RATE_LIMITED, retry_after_s=0.2, error_code="429")
-            return await ScriptedNotifier.send(self, chat_id, lang, template, params)
+            return await ScriptedNotifier.send(self, chat_id, lang, notice)
 
     notifier = TwoAtOnce()
     a, b = await h.enqueue("a", one), await h.enqueue("b", two)
@@ -1003,10 +1030,8 @@ async def test_a_429_while_another_send_waits_for_its_slot_holds_that_send_back(
 
     @dataclass(slots=True)
     class OpensTheSlot(ScriptedNotifier):
-        async def send(
-            self, chat_id: int, lang: Lang, template: str, params: Mapping[str, str]
-        ) -> SendResult:
-            result = await ScriptedNotifier.send(self, chat_id, lang, template, params)
+        async def send(self, chat_id: int, lang: Lang, notice: Notice) -> SendResult:
+            result = await ScriptedNotifier.send(self, chat_id, lang, notice)
             slot_1002.set()  # 1002 resumes after this answer's 429 pause is in place
             return result
 
@@ -1064,13 +1089,11 @@ async def test_an_unexpected_error_while_sending_is_retried_and_logged_without_c
     class BuggyNotifier(ScriptedNotifier):
         broken: bool = True
 
-        async def send(
-            self, chat_id: int, lang: Lang, template: str, params: Mapping[str, str]
-        ) -> SendResult:
+        async def send(self, chat_id: int, lang: Lang, notice: Notice) -> SendResult:
             if self.broken:
                 self.broken = False
-                raise ValueError(f"bad template for chat {chat_id}: {params}")
-            return await ScriptedNotifier.send(self, chat_id, lang, template, params)
+                raise ValueError(f"bad template for chat {chat_id}: {notice}")
+            return await ScriptedNotifier.send(self, chat_id, lang, notice)
 
     notifier = BuggyNotifier()
     row = await h.enqueue("a", one, params={"codename": "Kuntur-9"})
@@ -1253,8 +1276,7 @@ async def test_a_blocked_wipe_row_flags_nobody_and_one_without_a_chat_is_cancell
             key,
             gone,
             kind=OutboxKind.DELETION,
-            template=DELETE_TEMPLATE,
-            params=params,
+            notice=raw_notice(DELETE_TEMPLATE, params),
             correlation=f"wipe:{gone}",
         )
     await h.start()
@@ -1275,11 +1297,14 @@ def test_wipe_rows_carry_their_chat_expiry_and_due_time() -> None:
     window = T0 + timedelta(hours=48)
     rows = wipe_messages(4, 77, list(range(150, 0, -1)), due=T0, window_closes=window)
     assert [len(parse_message_ids(r.params) or []) for r in rows] == [100, 50]
-    assert {deletion_chat(r.params) for r in rows} == {77}
+    assert {r.notice for r in rows} == {
+        DeleteMessages(tuple(range(1, 101)), chat=77),
+        DeleteMessages(tuple(range(101, 151)), chat=77),
+    }
     assert {(r.expires_at, r.not_before, r.correlation) for r in rows} == {(window, T0, "wipe:4")}
     assert rows[0].idempotency_key.startswith("wipe:4:1-2-3")
-    assert deletion_chat({}) is None
-    assert deletion_chat({"chat": "-5"}) is None
+    with pytest.raises(NoticeError, match="chat"):
+        DeleteMessages.from_params({"message_ids": "1", "chat": "-5"})
 
 
 async def test_a_batch_refused_as_too_old_is_retried_id_by_id(h: Harness) -> None:
@@ -1299,8 +1324,7 @@ async def test_a_batch_refused_as_too_old_is_retried_id_by_id(h: Harness) -> Non
         "d",
         linked,
         kind=OutboxKind.DELETION,
-        template=DELETE_TEMPLATE,
-        params={"message_ids": "3,4"},
+        notice=raw_notice(DELETE_TEMPLATE, {"message_ids": "3,4"}),
     )
     await h.start()
     await h.settle(lambda: len(h.outbox.rows) == 6 and h.outbox.all_final())

@@ -13,19 +13,20 @@ import pytest
 
 from bot.domain.errors import NotAllowed, NotFound
 from bot.domain.models import Member, Role
+from bot.domain.notices import DuressPinUsed, PinLocked
 from bot.domain.pin import (
     FIRST_LOCK,
     PROMPT_TTL,
     PinNotSet,
     PinPurpose,
     PinRequired,
+    PinStep,
+    Resume,
     SessionState,
+    Then,
 )
-from bot.domain.safety import TEMPLATE_COERCION, TEMPLATE_PIN_LOCKED
 from bot.services.pin import (
     SCRYPT_LOG_N,
-    THEN_CHANGE,
-    THEN_DURESS,
     PinOutcome,
     PinResult,
     PinService,
@@ -110,7 +111,7 @@ async def set_duress(world: World, member: Member, pin: str = DURESS) -> None:
     assert (await world.service.submit(member, pin)).outcome is PinOutcome.DURESS_SET
 
 
-async def verify(world: World, member: Member, text: str, then: str | None = None) -> PinResult:
+async def verify(world: World, member: Member, text: str, then: Then | None = None) -> PinResult:
     await world.service.ask(member, then)
     return await world.service.submit(member, text)
 
@@ -228,7 +229,7 @@ async def test_changing_a_pin_asks_for_the_current_one_first() -> None:
     world.clock.advance(timedelta(minutes=11))
     assert await world.service.start_change(world.informant) is PinPurpose.VERIFY
     result = await world.service.submit(world.informant, PIN)
-    assert result == PinResult(PinOutcome.OK, then=THEN_CHANGE)
+    assert result == PinResult(PinOutcome.OK, then=PinStep.CHANGE)
     assert world.pins.prompts[1].purpose is PinPurpose.NEW
     assert (await world.service.submit(world.informant, OTHER)).outcome is PinOutcome.CONFIRM
     assert (await world.service.submit(world.informant, OTHER)).outcome is PinOutcome.SET
@@ -300,7 +301,7 @@ async def test_wrong_pins_lock_with_doubling_delays_and_ten_need_a_reset() -> No
         assert result.locked_until is not None
         delays.append(result.locked_until - world.clock.now())
     assert delays == [FIRST_LOCK * 2, FIRST_LOCK * 4, FIRST_LOCK * 8, FIRST_LOCK * 16]
-    assert world.outbox.to(TEMPLATE_PIN_LOCKED) == []
+    assert world.outbox.to(PinLocked.TEMPLATE) == []
     lock = world.pins.records[1].locked_until
     assert lock is not None
     world.clock.current = lock
@@ -308,7 +309,7 @@ async def test_wrong_pins_lock_with_doubling_delays_and_ten_need_a_reset() -> No
     assert tenth == PinResult(PinOutcome.LOCKED, locked_until=None)
     world.clock.advance(timedelta(days=30))
     assert (await verify(world, world.informant, PIN)).outcome is PinOutcome.LOCKED
-    assert world.outbox.to(TEMPLATE_PIN_LOCKED) == [(2, {"codename": "Cóndor-7"})]
+    assert world.outbox.to(PinLocked.TEMPLATE) == [(2, {"codename": "Cóndor-7"})]
     assert world.audit.results("pin_verify") == ["failed"] * 4 + ["locked"] * 6
 
 
@@ -363,11 +364,11 @@ async def test_asking_without_a_pin_is_refused_and_a_lock_is_reported() -> None:
     await world.service.ask(world.informant)
     for _ in range(5):
         await world.service.submit(world.informant, OTHER)
-    record = await world.service.ask(world.informant, "estado")
+    record = await world.service.ask(world.informant, Resume.CLAIMS)
     lock = record.locked(world.clock.now())
     assert lock is not None
     assert lock.until == world.clock.now() + FIRST_LOCK
-    assert world.pins.prompts[1].then == "estado"
+    assert world.pins.prompts[1].then is Resume.CLAIMS
 
 
 async def test_text_without_an_armed_prompt_is_not_a_pin() -> None:
@@ -395,18 +396,18 @@ async def test_duress_pin_looks_like_success_but_opens_a_decoy_and_warns_quietly
     await set_duress(world, world.informant)
     world.clock.advance(timedelta(minutes=11))
     world.hasher.calls.clear()
-    real = await verify(world, world.informant, PIN, "estado")
+    real = await verify(world, world.informant, PIN, Resume.CLAIMS)
     real_calls = len(world.hasher.calls)
     assert await world.service.session(world.informant) is SessionState.OPEN
     world.clock.advance(timedelta(minutes=11))
     world.hasher.calls.clear()
-    duress = await verify(world, world.informant, DURESS, "estado")
-    assert duress == real == PinResult(PinOutcome.OK, then="estado")
+    duress = await verify(world, world.informant, DURESS, Resume.CLAIMS)
+    assert duress == real == PinResult(PinOutcome.OK, then=Resume.CLAIMS)
     assert len(world.hasher.calls) == real_calls == 2
     assert await world.service.session(world.informant) is SessionState.DECOY
     with pytest.raises(PinRequired):
         await world.service.require_session(world.informant)
-    assert world.outbox.to(TEMPLATE_COERCION) == [(2, {"codename": "Cóndor-7"})]
+    assert world.outbox.to(DuressPinUsed.TEMPLATE) == [(2, {"codename": "Cóndor-7"})]
     assert world.audit.results("pin_verify")[-2:] == ["ok", "duress"]
     assert await world.service.due_unlinks() == []
     world.clock.advance(timedelta(minutes=11))
@@ -419,7 +420,7 @@ async def test_duress_without_a_regional_coordinator_warns_the_administrators() 
     await set_duress(world, world.informant)
     world.clock.advance(timedelta(minutes=11))
     await verify(world, world.informant, DURESS)
-    assert world.outbox.to(TEMPLATE_COERCION) == [(3, {"codename": "Cóndor-7"})]
+    assert world.outbox.to(DuressPinUsed.TEMPLATE) == [(3, {"codename": "Cóndor-7"})]
 
 
 async def test_a_pin_change_inside_a_decoy_pretends_and_stores_nothing() -> None:
@@ -430,7 +431,7 @@ async def test_a_pin_change_inside_a_decoy_pretends_and_stores_nothing() -> None
     real_hash = world.pins.records[1].pin_hash
     assert await world.service.start_change(world.informant) is PinPurpose.VERIFY
     result = await world.service.submit(world.informant, DURESS)
-    assert result == PinResult(PinOutcome.OK, then=THEN_CHANGE)
+    assert result == PinResult(PinOutcome.OK, then=PinStep.CHANGE)
     # Even the real PIN is "accepted" as new (no clash revealed), and nothing changes.
     assert (await world.service.submit(world.informant, PIN)).outcome is PinOutcome.CONFIRM
     assert (await world.service.submit(world.informant, PIN)).outcome is PinOutcome.SET
@@ -445,7 +446,7 @@ async def test_setting_the_duress_pin_after_checking_the_current_one() -> None:
     world.clock.advance(timedelta(minutes=11))
     assert await world.service.start_duress(world.informant) is PinPurpose.VERIFY
     result = await world.service.submit(world.informant, PIN)
-    assert result == PinResult(PinOutcome.OK, then=THEN_DURESS)
+    assert result == PinResult(PinOutcome.OK, then=PinStep.DURESS)
     assert world.pins.prompts[1].purpose is PinPurpose.DURESS_NEW
     assert (await world.service.submit(world.informant, PIN)).outcome is PinOutcome.CLASH
     assert (await world.service.submit(world.informant, DURESS)).outcome is PinOutcome.CONFIRM

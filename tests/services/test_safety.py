@@ -9,9 +9,10 @@ import pytest
 
 from bot.domain.errors import NotAllowed, NotFound
 from bot.domain.models import Member, MemberState, Role
-from bot.domain.outbox import DELETE_TEMPLATE, Outcome, SendResult
+from bot.domain.notices import DeleteMessages, MemberUnlinked
+from bot.domain.outbox import Outcome, SendResult
 from bot.domain.pin import PinNotSet
-from bot.domain.safety import TEMPLATE_UNLINKED, WipeReport
+from bot.domain.safety import WipeReport
 from bot.services.outbox import parse_message_ids
 from bot.services.pin import PinOutcome, PinService, ScryptHasher
 from bot.services.safety import (
@@ -227,7 +228,7 @@ async def test_wipe_deletes_in_batches_then_shreds_the_link_and_tells_the_coordi
     assert world.outbox.cancelled == [1]
     assert 1 not in world.pins.records
     assert world.chat_log.ids.get(1) is None
-    assert world.outbox.to(TEMPLATE_UNLINKED) == [(2, {"codename": "Cóndor-7"})]
+    assert world.outbox.to(MemberUnlinked.TEMPLATE) == [(2, {"codename": "Cóndor-7"})]
     assert world.audit.results("member_unlink") == ["panic"]
 
 
@@ -260,7 +261,7 @@ async def test_a_refused_wipe_keeps_the_ids_as_wipe_rows_and_says_so() -> None:
 
     assert (report.deleted, report.retrying, report.lost, report.complete) == (0, 151, 0, False)
     assert [len(ids) for _, ids in eraser.deleted] == [100]  # one try, then the outbox
-    rows = [row for row in world.outbox.rows.values() if row.template == DELETE_TEMPLATE]
+    rows = [row for row in world.outbox.rows.values() if row.template == DeleteMessages.TEMPLATE]
     assert [len(parse_message_ids(r.params) or []) for r in rows] == [100, 51]
     assert {(r.params["chat"], r.correlation, r.not_before) for r in rows} == {
         ("101", "wipe:1", now + timedelta(seconds=30))
@@ -281,7 +282,7 @@ async def test_ids_telegram_no_longer_deletes_are_reported_lost_not_retried() ->
     )
     report = await world.safety.wipe_self(world.informant, eraser)
     assert (report.deleted, report.retrying, report.lost) == (0, 0, 1)
-    assert not any(row.template == DELETE_TEMPLATE for row in world.outbox.rows.values())
+    assert not any(row.template == DeleteMessages.TEMPLATE for row in world.outbox.rows.values())
     assert report == WipeReport(lost=1)
 
 
@@ -334,7 +335,7 @@ async def test_a_batch_refused_as_too_old_goes_to_the_outbox_id_by_id() -> None:
     )
     report = await world.safety.wipe_self(world.informant, eraser)
     assert (report.retrying, report.lost) == (2, 0)
-    rows = [r for r in world.outbox.rows.values() if r.template == DELETE_TEMPLATE]
+    rows = [r for r in world.outbox.rows.values() if r.template == DeleteMessages.TEMPLATE]
     assert sorted(r.params["message_ids"] for r in rows) == ["1", "2"]
 
 
@@ -363,7 +364,7 @@ async def test_remote_unlink_needs_a_pin_session_and_scope() -> None:
     assert eraser.deleted == [(101, (5,))]
     assert await world.members.telegram_id(1) is None
     # The acting coordinator is not notified of their own action; nobody else is left.
-    assert world.outbox.to(TEMPLATE_UNLINKED) == [(3, {"codename": "Cóndor-7"})]
+    assert world.outbox.to(MemberUnlinked.TEMPLATE) == [(3, {"codename": "Cóndor-7"})]
     entry = world.audit.entries[-1]
     assert (entry.action, entry.result, entry.actor_id) == ("member_unlink", "remote", 2)
 
@@ -385,7 +386,7 @@ async def test_the_unlink_after_a_duress_pin_is_as_durable_as_borrar() -> None:
     await world.safety.record_sent(101, 40)
     await world.pins.schedule_unlink(1, world.clock.now())
     assert await world.safety.run_due_unlinks(RecordingEraser(refuse=True)) == 1
-    [row] = [r for r in world.outbox.rows.values() if r.template == DELETE_TEMPLATE]
+    [row] = [r for r in world.outbox.rows.values() if r.template == DeleteMessages.TEMPLATE]
     assert (row.params, row.correlation) == ({"message_ids": "40", "chat": "101"}, "wipe:1")
     assert await world.members.telegram_id(1) is None
 

@@ -14,13 +14,10 @@ import pytest
 
 from bot.domain.errors import Unavailable
 from bot.domain.models import Role
-from bot.domain.outbox import MEMBER_BLOCKED_TEMPLATE
+from bot.domain.notices import IntakeConflict, MemberBlocked, RegistrationsFailing, StaffDenials
 from bot.services.membership import MembershipService
 from bot.services.vigilance import (
     MAX_TRACKED,
-    TEMPLATE_DENIALS,
-    TEMPLATE_INTAKE_CONFLICT,
-    TEMPLATE_INVITE_ALARM,
     DenialWatch,
     HourlyCounter,
     IntakeAlarm,
@@ -70,12 +67,12 @@ async def test_invite_alarm_raises_once_per_hour_to_linked_admins_only() -> None
 
     raised = [await alarm.failed() for _ in range(5)]
     assert raised == [False, False, True, False, False]
-    assert outbox.to(TEMPLATE_INVITE_ALARM) == [(ADMIN.id, {})]
+    assert outbox.to(RegistrationsFailing.TEMPLATE) == [(ADMIN.id, {})]
     assert audit.results("invite_alarm") == ["raised"]
 
     clock.advance(timedelta(hours=1))  # a new clock hour, still over the threshold
     assert [await alarm.failed() for _ in range(3)] == [False, False, True]
-    assert len(outbox.to(TEMPLATE_INVITE_ALARM)) == 2
+    assert len(outbox.to(RegistrationsFailing.TEMPLATE)) == 2
     assert audit.results("invite_alarm") == ["raised", "raised"]
 
 
@@ -88,7 +85,7 @@ async def test_intake_conflict_pages_linked_admins_once_per_hour(
     )
 
     assert [await alarm.conflict() for _ in range(3)] == [True, False, False]
-    assert outbox.to(TEMPLATE_INTAKE_CONFLICT) == [(ADMIN.id, {})]
+    assert outbox.to(IntakeConflict.TEMPLATE) == [(ADMIN.id, {})]
     assert audit.results("intake_conflict") == ["raised"]
     assert [r.levelname for r in caplog.records if "409 Conflict" in r.getMessage()] == [
         "CRITICAL"
@@ -96,7 +93,7 @@ async def test_intake_conflict_pages_linked_admins_once_per_hour(
 
     clock.advance(timedelta(hours=1))
     assert await alarm.conflict() is True
-    assert len(outbox.to(TEMPLATE_INTAKE_CONFLICT)) == 2
+    assert len(outbox.to(IntakeConflict.TEMPLATE)) == 2
 
 
 class _BusyUnitOfWork:
@@ -119,10 +116,10 @@ async def test_intake_conflict_retries_the_note_after_a_busy_database() -> None:
 
     with pytest.raises(Unavailable):
         await alarm.conflict()
-    assert outbox.to(TEMPLATE_INTAKE_CONFLICT) == []
+    assert outbox.to(IntakeConflict.TEMPLATE) == []
     uow.busy = False
     assert await alarm.conflict() is True  # same hour: not given up on
-    assert outbox.to(TEMPLATE_INTAKE_CONFLICT) == [(ADMIN.id, {})]
+    assert outbox.to(IntakeConflict.TEMPLATE) == [(ADMIN.id, {})]
 
 
 async def test_denials_are_audited_and_only_coordinators_counted() -> None:
@@ -140,7 +137,7 @@ async def test_denials_are_audited_and_only_coordinators_counted() -> None:
     assert await watch.denied(COORD, "member_unlink", None)
     assert not await watch.denied(COORD, "pin_reset", "member:1")  # same hour: told once
 
-    assert outbox.to(TEMPLATE_DENIALS) == [(ADMIN.id, {"codename": "Puma"})]
+    assert outbox.to(StaffDenials.TEMPLATE) == [(ADMIN.id, {"codename": "Puma"})]
     assert [(e.action, e.result, e.actor_id) for e in audit.entries[:4]] == [
         ("alert_answer", "denied", ANA.id),
         ("alert_answer", "denied", ANA.id),
@@ -170,7 +167,7 @@ async def test_denial_tracking_is_bounded() -> None:
     await watch.denied(COORD, "pin_reset", None)
     await watch.denied(COORD, "pin_reset", None)  # a known one is moved to the end, not lost
     assert len(watch._counters) == MAX_TRACKED
-    assert outbox.to(TEMPLATE_DENIALS) == [(ADMIN.id, {"codename": "Puma"})]
+    assert outbox.to(StaffDenials.TEMPLATE) == [(ADMIN.id, {"codename": "Puma"})]
 
 
 async def test_block_and_unblock_change_only_a_linked_active_member() -> None:
@@ -186,7 +183,7 @@ async def test_block_and_unblock_change_only_a_linked_active_member() -> None:
     assert not await service.bot_blocked(101)  # the same block: told once
     assert members.members[ANA.id].blocked
     assert outbox.cancelled == [ANA.id]
-    assert outbox.to(MEMBER_BLOCKED_TEMPLATE) == [(COORD.id, {"codename": "Kuntur"})]
+    assert outbox.to(MemberBlocked.TEMPLATE) == [(COORD.id, {"codename": "Kuntur"})]
 
     assert await service.bot_unblocked(101)
     assert not members.members[ANA.id].blocked

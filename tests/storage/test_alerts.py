@@ -29,7 +29,7 @@ from storage.keys import KeyMaterial, ensure_keys, load_keys
 from storage.members import SqliteInviteRepository
 from storage.outbox import SqliteOutbox
 from storage.regions import SqliteRegionRepository
-from tests.services.fakes import FakeClock
+from tests.services.fakes import FakeClock, raw_notice
 
 NOW = datetime(2026, 3, 14, 15, 0, tzinfo=UTC)
 SECRET_TEXT = "Evitad el puente viejo de Natividad"
@@ -170,8 +170,7 @@ async def _send_rows(store: Store, alert_id: int) -> None:
                 idempotency_key=f"alert:{alert_id}:{member}",
                 kind=OutboxKind.ALERT,
                 member_id=member,
-                template="alert",
-                params={"alert": str(alert_id)},
+                notice=raw_notice("alert", {"alert": str(alert_id)}),
                 correlation=f"alert:{alert_id}",
             )
             for member in store.informants

@@ -18,7 +18,7 @@ from bot.domain.outbox import (
 )
 from bot.services.outbox import wipe_messages
 from storage.outbox import SqliteOutbox, SqliteRecipientDirectory
-from tests.services.fakes import FakeClock
+from tests.services.fakes import FakeClock, raw_notice
 from tests.storage.conftest import T0, Repos
 
 SECRET_TEXT = "Evacuar el puesto de Llochegua antes de las 18h"
@@ -38,13 +38,16 @@ def msg(
     key: str,
     member_id: int,
     kind: OutboxKind = OutboxKind.NOTIFICATION,
+    params: dict[str, str] | None = None,
+    merge: str | None = None,
     **extra: Any,
 ) -> OutboxMessage:
+    """A row stored exactly with ``params`` (the store never reads them)."""
     return OutboxMessage(
         idempotency_key=key,
         kind=kind,
         member_id=member_id,
-        template="news",
+        notice=raw_notice("news", params, merge=merge),
         **extra,
     )
 

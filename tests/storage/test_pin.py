@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.domain.pin import PinPrompt, PinPurpose
+from bot.domain.pin import PinPrompt, PinPurpose, Resume
 from storage.chat_messages import SqliteChatMessageLog
 from storage.database import Database
 from storage.inbound import SqliteInboundLog
@@ -115,16 +116,28 @@ async def test_unlink_schedule_keeps_the_first_time_and_clear_forgets_all(repos:
     assert await pins.due_unlinks(T0 + timedelta(days=1)) == []
 
 
-async def test_prompts_are_found_by_account_and_expire(repos: Repos, db_path: Path) -> None:
+async def test_prompts_are_found_by_account_and_expire(
+    repos: Repos, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     member = await repos.member("Cóndor-7", 5551)
     await repos.member("Puma", 5552)
     pins = SqlitePinRepository(repos.db, repos.keys)
     expires = T0 + timedelta(minutes=2)
     await pins.set_prompt(
-        PinPrompt(member.id, PinPurpose.CONFIRM, expires, then="estado", pending_hash=HASH)
+        PinPrompt(member.id, PinPurpose.CONFIRM, expires, then=Resume.CLAIMS, pending_hash=HASH)
     )
     prompt = await pins.get_prompt(member.id)
-    assert prompt == PinPrompt(member.id, PinPurpose.CONFIRM, expires, "estado", HASH)
+    assert prompt == PinPrompt(member.id, PinPurpose.CONFIRM, expires, Resume.CLAIMS, HASH)
+    assert prompt.then is Resume.CLAIMS  # typed back, not a bare string
+    # A continuation this version does not know (armed by another version) is dropped.
+    await repos.db.execute(
+        "UPDATE pin_prompts SET then_action = 'gone' WHERE member_id = ?", (member.id,)
+    )
+    with caplog.at_level(logging.WARNING, logger="storage.pin"):
+        prompt = await pins.get_prompt(member.id)
+    assert prompt is not None
+    assert prompt.then is None
+    assert "continuation this version lacks" in caplog.text
     assert b"scrypt$" not in _raw_files(db_path)
     assert await pins.prompt_armed_for(5551, T0)
     assert not await pins.prompt_armed_for(5552, T0)

@@ -21,10 +21,10 @@ transport failure → ``NetworkError`` whose message names the aiohttp exception
 from __future__ import annotations
 
 import logging
+from typing import TypeAlias, cast
 
 import aiohttp
-from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput, UploadFileDict
+from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -40,9 +40,21 @@ MEDIA_WRITE_TIMEOUT = 20.0
 _JSON = "application/json"
 
 
-def _resolve(value: ODVInput[float], default: float | None) -> float | None:
-    """A per-call timeout, or this request's default when the caller left it unset."""
-    return default if isinstance(value, DefaultValue) else value
+#: A timeout argument of ``BaseRequest.do_request``: seconds, None for no limit, or
+#: ``BaseRequest.DEFAULT_NONE`` when the caller left it unset. PTB publishes no name for this
+#: type; this module is the one place that imports its private one (tests/test_architecture.py).
+TimeoutArg: TypeAlias = ODVInput[float]
+
+
+def _resolve(value: TimeoutArg, default: float | None) -> float | None:
+    """A per-call timeout, or this request's default when the caller left it unset.
+
+    ``is BaseRequest.DEFAULT_NONE`` is the check PTB documents for "not passed"; it is the
+    only default value PTB hands a request, so what is left is seconds or None.
+    """
+    if value is BaseRequest.DEFAULT_NONE:
+        return default
+    return cast("float | None", value)
 
 
 def _total(*parts: float | None) -> float | None:
@@ -124,10 +136,10 @@ class AiohttpRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        read_timeout: TimeoutArg = BaseRequest.DEFAULT_NONE,
+        write_timeout: TimeoutArg = BaseRequest.DEFAULT_NONE,
+        connect_timeout: TimeoutArg = BaseRequest.DEFAULT_NONE,
+        pool_timeout: TimeoutArg = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         """Make one HTTP call and return its status code and raw body.
 
@@ -155,7 +167,7 @@ class AiohttpRequest(BaseRequest):
         headers: dict[str, str] | None = None
         if request_data is not None:
             if files:
-                data = _form(request_data, files)
+                data = _form(request_data)
             else:
                 data = request_data.json_payload
                 headers = {"Content-Type": _JSON}
@@ -170,11 +182,11 @@ class AiohttpRequest(BaseRequest):
             raise NetworkError(f"aiohttp.{type(exc).__name__}") from exc
 
 
-def _form(request_data: RequestData, files: UploadFileDict) -> aiohttp.FormData:
+def _form(request_data: RequestData) -> aiohttp.FormData:
     """A multipart body with the JSON-encoded fields and the files, as httpx would send."""
     form = aiohttp.FormData()
     for name, value in request_data.json_parameters.items():
         form.add_field(name, value)
-    for name, (filename, content, mimetype) in files.items():
+    for name, (filename, content, mimetype) in (request_data.multipart_data or {}).items():
         form.add_field(name, content, filename=filename, content_type=mimetype)
     return form

@@ -13,20 +13,20 @@ import signal
 from contextlib import AsyncExitStack
 
 from telegram import Update
-from telegram.constants import ParseMode
 from telegram.error import InvalidToken
-from telegram.ext import Application, ContextTypes, Defaults, JobQueue
+from telegram.ext import Application, ContextTypes, JobQueue
 
 import handlers
 from bot.config import ConfigError, Settings
 from bot.domain.ports import Clock
 from bot.i18n import Catalogs
-from bot.wiring import open_wiring
-from handlers.concurrency import PerChatUpdateProcessor
+from bot.root.wiring import open_wiring
 from handlers.context import BotApplication, BotContext, BotData
-from handlers.http import AiohttpRequest
-from handlers.pacing import PacingRateLimiter, SendPacer
-from handlers.polling import PollingRequest
+from handlers.transport.concurrency import PerChatUpdateProcessor
+from handlers.transport.http import AiohttpRequest
+from handlers.transport.pacing import PacingRateLimiter, SendPacer
+from handlers.transport.polling import PollingRequest
+from handlers.transport.send import bot_defaults
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -86,9 +86,8 @@ def build_application(
         )
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
         .job_queue(JobQueue[BotContext]())
-        .defaults(
-            Defaults(parse_mode=ParseMode.HTML, tzinfo=settings.timezone, protect_content=True)
-        )
+        # HTML and protect_content on every call (M-11), declared by the one send path.
+        .defaults(bot_defaults(settings.timezone))
         .concurrent_updates(PerChatUpdateProcessor(settings.concurrent_updates))
         .post_init(post_init)
         .post_shutdown(post_shutdown)

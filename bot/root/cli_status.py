@@ -23,7 +23,7 @@ from bot.domain.health import Check, HealthFacts, Heartbeat, Level, evaluate, ov
 from bot.version import installed_version
 
 if TYPE_CHECKING:
-    from bot.cli import Commands
+    from bot.root.cli import Commands
 
 
 def _write(line: str) -> None:

@@ -18,7 +18,7 @@ from bot.domain.errors import NotFound
 from bot.domain.schedules import Schedule
 
 if TYPE_CHECKING:
-    from bot.cli import Commands
+    from bot.root.cli import Commands
 
 
 def _write(line: str) -> None:
@@ -59,7 +59,7 @@ def _table(rows: Sequence[dict[str, object]]) -> None:
 
 
 async def _list(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.wiring import open_wiring  # noqa: PLC0415 - keeps `chaski --help` light
+    from bot.root.wiring import open_wiring  # noqa: PLC0415 - keeps `chaski --help` light
 
     wiring = await open_wiring(settings)
     try:
@@ -76,7 +76,7 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _change(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.wiring import open_wiring  # noqa: PLC0415 - keeps `chaski --help` light
+    from bot.root.wiring import open_wiring  # noqa: PLC0415 - keeps `chaski --help` light
 
     wiring = await open_wiring(settings)
     try:

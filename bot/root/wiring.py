@@ -1,6 +1,7 @@
 """Composition root shared by the bot and the CLI: keys, database, repositories, services.
 
-Only this module, ``bot.app`` and ``bot.cli`` may import ``storage`` (tests/test_architecture.py).
+Only the composition root (``bot.root``: this module, ``bot.root.app``, ``bot.root.cli``) may
+import ``storage`` (tests/test_architecture.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from bot.config import Settings
 from bot.domain.ports import Clock
 from bot.services.alerts import AlertService
+from bot.services.audit import AuditAdmin
 from bot.services.claims import ClaimService
 from bot.services.claims_import import ClaimImportService
 from bot.services.clock import SystemClock
@@ -26,15 +28,17 @@ from bot.services.invites import InviteService
 from bot.services.members import MemberDirectory
 from bot.services.membership import MembershipService
 from bot.services.outbox import OutboxAdmin, OutboxDeletions, OutboxSender, SenderConfig
+from bot.services.oversight import OversightService
 from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
+from bot.services.registrations import RegistrationAdmin
 from bot.services.retention import RetentionService
 from bot.services.safety import InboundLimiter, SafetyService
 from bot.services.schedules import ScheduleService
 from bot.services.vigilance import DenialWatch, IntakeAlarm, InviteAlarm
 from bot.version import installed_version
 from storage.alerts import SqliteAlertRepository
-from storage.audit import SqliteAuditLog
+from storage.audit import SqliteAuditLog, prepare_audit_keys
 from storage.chat_messages import SqliteChatMessageLog
 from storage.claims import SqliteClaimRepository
 from storage.database import Database, DatabaseFileError, check_owner
@@ -50,6 +54,7 @@ from storage.members import (
 from storage.outbox import SqliteOutbox, SqliteRecipientDirectory
 from storage.pin import SqlitePinRepository
 from storage.regions import SqliteRegionRepository
+from storage.registrations import SqliteRegistrationStore
 from storage.retention import SqliteRetentionStore
 from storage.schedules import SqliteScheduleRepository
 
@@ -142,6 +147,7 @@ async def open_wiring(
     clock = clock or SystemClock(settings.timezone)
     try:
         await verify_or_record(db, keys, settings.key_dir, clock.now())
+        audit_keys = await prepare_audit_keys(db, settings.key_dir, clock.now())
     except BaseException:
         await db.close()
         raise
@@ -156,7 +162,7 @@ async def open_wiring(
     members = SqliteMemberRepository(db, keys)
     regions = SqliteRegionRepository(db)
     claims = SqliteClaimRepository(db, keys)
-    audit = SqliteAuditLog(db)
+    audit = SqliteAuditLog(db, audit_keys)
     # Every enqueue sets this event, so the sender reacts at once instead of polling.
     outbox_wakeup = asyncio.Event()
     outbox = SqliteOutbox(db, keys, clock, on_enqueue=outbox_wakeup.set)
@@ -187,6 +193,22 @@ async def open_wiring(
         # After a duress PIN the decoy is deleted with every sensitive reply; unlink after.
         decoy_unlink_after=timedelta(minutes=settings.delete_after_minutes + 1),
         denial_watch=denials,
+    )
+    safety = SafetyService(
+        members=members,
+        pins=pins,
+        pin=pin,
+        chat_log=SqliteChatMessageLog(db, keys),
+        inbound=SqliteInboundLog(db, keys),
+        outbox=outbox,
+        audit=audit,
+        clock=clock,
+        uow=db,
+        limiter=InboundLimiter(
+            per_minute=settings.rate_per_minute,
+            per_day=settings.rate_per_day,
+            global_per_second=settings.rate_global_per_second,
+        ),
     )
     services = Services(
         clock=clock,
@@ -231,23 +253,8 @@ async def open_wiring(
             denial_watch=denials,
         ),
         pin=pin,
-        safety=SafetyService(
-            members=members,
-            pins=pins,
-            pin=pin,
-            chat_log=SqliteChatMessageLog(db, keys),
-            inbound=SqliteInboundLog(db, keys),
-            outbox=outbox,
-            audit=audit,
-            clock=clock,
-            uow=db,
-            limiter=InboundLimiter(
-                per_minute=settings.rate_per_minute,
-                per_day=settings.rate_per_day,
-                global_per_second=settings.rate_global_per_second,
-            ),
-        ),
-        retention=RetentionService(SqliteRetentionStore(db), clock),
+        safety=safety,
+        retention=RetentionService(SqliteRetentionStore(db, audit_keys=audit_keys), clock),
         membership=MembershipService(
             members=members, outbox=outbox, audit=audit, clock=clock, uow=db
         ),
@@ -259,6 +266,18 @@ async def open_wiring(
             host=socket.gethostname(),
             version=installed_version(),
             poll_timeout_s=settings.poll_timeout,
+        ),
+        audit_admin=AuditAdmin(reader=audit, audit=audit, members=members, clock=clock),
+        oversight=OversightService(
+            claims=claims, members=members, regions=regions, audit=audit, clock=clock
+        ),
+        registrations=RegistrationAdmin(
+            members=members,
+            store=SqliteRegistrationStore(db, keys),
+            invites=invites,
+            safety=safety,
+            audit=audit,
+            clock=clock,
         ),
         schedules=ScheduleService(
             schedules=SqliteScheduleRepository(db, keys),

@@ -53,8 +53,9 @@ PER_CHAT_INTERVAL = 1.1
 #: 1.03 s and a one-second window at Telegram sees at most ``rate`` of them even when their
 #: arrival jitters by up to 30 ms (at 25 a second: 24.3 sent a second).
 WINDOW_MARGIN = 0.03
-#: Methods Telegram counts against its flood limits when they carry a ``chat_id``.
-_LIMITED_PREFIXES = ("send", "editmessage", "copymessage", "forwardmessage")
+#: Methods Telegram counts against its flood limits when they carry a ``chat_id``, as PTB's
+#: typed methods name their endpoints.
+_LIMITED_PREFIXES = ("send", "editMessage", "copyMessage", "forwardMessage")
 
 
 class SendPriority(IntEnum):
@@ -252,7 +253,7 @@ class PacingRateLimiter(BaseRateLimiter[RateLimitArgs]):
         chat_id = data.get("chat_id")
         if (
             isinstance(chat_id, int)
-            and endpoint.lower().startswith(_LIMITED_PREFIXES)
+            and endpoint.startswith(_LIMITED_PREFIXES)
             and not extra.get("paced")
         ):
             priority = int(extra.get("priority", SendPriority.REPLY))

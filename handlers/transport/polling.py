@@ -1,6 +1,6 @@
 """The long poll's transport: notes each answer and keeps one bad update from stopping intake.
 
-``PollingRequest`` is the transport of ``getUpdates`` only (``bot.app`` gives PTB a separate
+``PollingRequest`` is the transport of ``getUpdates`` only (``bot.root.app`` gives PTB a separate
 request object for the long poll), so "Telegram answered" means "the bot receives its
 updates"; the heartbeat (``handlers.heartbeat``) reads that moment.
 
@@ -8,7 +8,7 @@ It stops a bot whose token Telegram rejects (#11.6). PTB ends its polling task o
 ``InvalidToken`` but leaves the process running, deaf, so systemd never restarts or reports
 it; and the failed task then breaks PTB's own shutdown (awaiting it raises again), leaving
 the database threads open. So a 401/404 answer to ``getUpdates`` is recorded in
-``rejected``, ``on_rejected`` is called (``bot.app.run`` stops the bot and exits non-zero
+``rejected``, ``on_rejected`` is called (``bot.root.app.run`` stops the bot and exits non-zero
 with one line), and PTB is handed an empty batch instead of the error: nothing is lost,
 since Telegram gave nothing.
 
@@ -33,10 +33,9 @@ from http import HTTPStatus
 from typing import Any
 
 from telegram import Update
-from telegram._utils.types import ODVInput
 from telegram.request import BaseRequest, RequestData
 
-from handlers.http import AiohttpRequest
+from handlers.transport.http import AiohttpRequest, TimeoutArg
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -106,10 +105,10 @@ class PollingRequest(AiohttpRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        read_timeout: TimeoutArg = BaseRequest.DEFAULT_NONE,
+        write_timeout: TimeoutArg = BaseRequest.DEFAULT_NONE,
+        connect_timeout: TimeoutArg = BaseRequest.DEFAULT_NONE,
+        pool_timeout: TimeoutArg = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         """Make the call; a 200 answer is noted and its unreadable updates quarantined."""
         status, body = await super().do_request(

@@ -1,8 +1,9 @@
 """The one send path for interactive replies: HTML, ``protect_content`` and auto-deletion.
 
-Every Telegram call a handler makes goes through here, so ``protect_content=True`` (M-11) is
-set in one place (on top of ``Defaults``) and sensitive replies get a persisted deletion
-(M-10). Proactive messages do not come here: they are outbox rows (R-01).
+Every Telegram call a handler makes goes through here, through PTB's typed methods with the
+bot's ``Defaults`` from :func:`bot_defaults` (HTML, ``protect_content=True``, M-11), and
+sensitive replies get a persisted deletion (M-10). Proactive messages do not come here:
+they are outbox rows (R-01).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import tzinfo
 
 from telegram import (
     Bot,
@@ -20,62 +22,37 @@ from telegram import (
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
 )
-from telegram._utils.types import JSONDict
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, EndPointNotFound, InvalidToken, TelegramError
-from telegram.ext import ExtBot
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import Defaults, ExtBot
 
 from bot.domain.errors import Unavailable
 from bot.domain.models import Member
 from handlers.context import BotContext, BotData
-from handlers.pacing import RateLimitArgs, SendPriority, paced_args, pacer_of
+from handlers.transport.pacing import RateLimitArgs, SendPriority, paced_args, pacer_of
 
 _LOGGER = logging.getLogger(__name__)
 
 
-class CallbackKeyboard:
-    """An inline keyboard of plain callback buttons, kept as ``(text, callback_data)`` pairs.
+def callback_keyboard(rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup:
+    """PTB's inline keyboard of plain callback buttons: one ``(text, callback_data)`` per
+    button, one keyboard row per inner sequence."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in rows]
+    )
 
-    Building PTB's ``InlineKeyboardButton`` objects (a frozen object, a dozen checked
-    attribute writes each) and serialising them through the generic ``TelegramObject.to_dict``
-    cost the ten history buttons under a claim list several percent of an ``/estado``'s CPU
-    (``docs/performance.md``). ``post_message`` posts ``to_dict()`` as it is; ``markup()`` gives
-    PTB's own object to anyone who needs one. The wire form is exactly PTB's
-    (tests/handlers/test_send.py compares the two).
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+
+def bot_defaults(timezone: tzinfo) -> Defaults:
+    """The ``Defaults`` of the bot's every call: HTML and ``protect_content`` (M-11).
+
+    The composition root hands them to PTB's ``ApplicationBuilder``; PTB's typed methods
+    (``send_message``, ``edit_message_text`` …) then fill them into every request, so no call
+    site repeats them. ``tests/conftest.py`` checks each send of the suite on the wire (T-21).
     """
-
-    __slots__ = ("rows",)
-
-    def __init__(self, rows: Sequence[Sequence[tuple[str, str]]]) -> None:
-        """One button per ``(text, callback_data)``, one keyboard row per inner sequence."""
-        self.rows = tuple(tuple(row) for row in rows)
-
-    def to_dict(self) -> JSONDict:
-        """The Bot API's JSON object, as ``InlineKeyboardMarkup.to_dict`` would build it."""
-        return {
-            "inline_keyboard": [
-                [{"callback_data": data, "text": text} for text, data in row] for row in self.rows
-            ]
-        }
-
-    def markup(self) -> InlineKeyboardMarkup:
-        """The same keyboard as PTB's object."""
-        return InlineKeyboardMarkup(
-            [
-                [InlineKeyboardButton(text, callback_data=data) for text, data in row]
-                for row in self.rows
-            ]
-        )
-
-
-Markup = CallbackKeyboard | InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
-
-
-#: ``sendMessage`` spelled as the Bot API also accepts it (method names are case-insensitive,
-#: core.telegram.org/bots/api#making-requests). ``Bot.do_api_request`` warns when given the
-#: name of a method PTB wraps, pointing to the typed method; we call it on purpose to get the
-#: raw result (see ``post_message``), so the spelling PTB does not wrap is used.
-_SEND_MESSAGE = "sendmessage"
+    return Defaults(parse_mode=ParseMode.HTML, tzinfo=timezone, protect_content=True)
 
 
 async def post_message(
@@ -87,43 +64,40 @@ async def post_message(
     disable_notification: bool = False,
     rate_limit_args: RateLimitArgs | None = None,
 ) -> int:
-    """The one ``sendMessage`` call of the bot: HTML, ``protect_content`` (M-11).
+    """The one ``sendMessage`` call of the bot; returns the sent message's id.
 
     Used by the replies below and by the outbox's notifier alike; nothing is recorded here.
-    Returns only the sent message's id, the one thing any caller uses. ``Bot.send_message``
-    would parse the returned message (for ``/estado``: its text, entities and ten buttons)
-    into PTB objects nobody reads, about a tenth of an ``/estado``'s CPU
-    (``docs/performance.md``); ``do_api_request`` without a ``return_type`` hands back the
-    JSON result as it came. It applies no ``Defaults``, so every parameter is explicit
-    here, and serialises ``reply_markup`` with its ``to_dict`` exactly as ``send_message``.
-    Errors are PTB's usual ``TelegramError`` subclasses (same request path). The bot's rate
-    limiter paces the call (``handlers.pacing``); ``rate_limit_args`` goes to it.
+    ``parse_mode`` and ``protect_content`` come from the bot's ``Defaults``
+    (:func:`bot_defaults`). Errors are PTB's usual ``TelegramError`` subclasses, a rejected
+    token ``InvalidToken`` (the outbox stops all sending on it, A7). The bot's rate limiter
+    paces the call (``handlers.transport.pacing``); ``rate_limit_args`` goes to it.
+
+    Raises:
+        RuntimeError: ``bot`` lacks the ``protect_content`` default, so the message would be
+            forwardable (M-11); nothing is sent. Only a bot built outside the composition
+            root can lack it.
     """
-    params: dict[str, object] = {
-        "chat_id": chat_id,
-        "text": text,
-        "parse_mode": ParseMode.HTML,
-        "protect_content": True,
-    }
-    if disable_notification:
-        params["disable_notification"] = True
-    if isinstance(reply_markup, CallbackKeyboard):
-        params["reply_markup"] = reply_markup.to_dict()  # posted as JSON, like PTB's own
-    elif reply_markup is not None:
-        params["reply_markup"] = reply_markup
-    try:
-        if rate_limit_args is not None and isinstance(bot, ExtBot):
-            result = await bot.do_api_request(
-                _SEND_MESSAGE, api_kwargs=params, rate_limit_args=rate_limit_args
-            )
-        else:
-            result = await bot.do_api_request(_SEND_MESSAGE, api_kwargs=params)
-    except EndPointNotFound as exc:
-        # ``do_api_request`` reports Telegram's 401/404 as "endpoint not found" once the bot
-        # is initialised; sendMessage exists, so it means the token was rejected (A7): the
-        # outbox must see ``InvalidToken`` to stop all sending and page an admin.
-        raise InvalidToken("the bot token was rejected by Telegram") from exc
-    return int(result["message_id"])
+    if not _protects_content(bot):
+        raise RuntimeError("a bot without bot_defaults would send forwardable messages (M-11)")
+    if rate_limit_args is not None and isinstance(bot, ExtBot):
+        message = await bot.send_message(
+            chat_id,
+            text,
+            reply_markup=reply_markup,
+            disable_notification=disable_notification,
+            rate_limit_args=rate_limit_args,
+        )
+    else:
+        message = await bot.send_message(
+            chat_id, text, reply_markup=reply_markup, disable_notification=disable_notification
+        )
+    return message.message_id
+
+
+def _protects_content(bot: Bot) -> bool:
+    """Whether PTB adds ``protect_content=True`` to this bot's sends (its ``Defaults``)."""
+    defaults = bot.defaults if isinstance(bot, ExtBot) else None
+    return defaults is not None and defaults.protect_content is True
 
 
 async def send_text(
@@ -180,7 +154,6 @@ async def edit_text(
             text,
             chat_id=chat_id,
             message_id=message_id,
-            parse_mode=ParseMode.HTML,
             reply_markup=reply_markup,
         )
     except BadRequest as exc:
@@ -237,7 +210,6 @@ async def _follow_up_edit(
                 text,
                 chat_id=chat_id,
                 message_id=message_id,
-                parse_mode=ParseMode.HTML,
                 reply_markup=reply_markup,
                 rate_limit_args=paced,
             )
@@ -246,7 +218,6 @@ async def _follow_up_edit(
                 text,
                 chat_id=chat_id,
                 message_id=message_id,
-                parse_mode=ParseMode.HTML,
                 reply_markup=reply_markup,
             )
     except TelegramError as exc:

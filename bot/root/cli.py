@@ -1,6 +1,6 @@
 """The ``chaski`` command line: run the bot and administer the programme.
 
-A composition root like ``bot.app``: it may wire storage. Errors an operator can fix are one
+A composition root like ``bot.root.app``: it may wire storage. Errors an operator can fix are one
 line on stderr naming what is wrong and exit code 2, never a traceback; nothing is changed
 when a command fails. Results go to stdout (``--json`` for scripts), warnings to stderr.
 
@@ -24,13 +24,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
-from bot.cli_schedules import add_schedules
-from bot.cli_status import add_status
 from bot.config import BOT_USERNAME, CONFIG_VARIABLE, ConfigError, Settings
 from bot.domain.errors import DomainError, NotFound, Unavailable
 from bot.domain.models import Lang, Member, Role
+from bot.domain.registrations import MemberFilter
 from bot.i18n import Catalogs
-from bot.logging_setup import configure_logging as configure_logging  # noqa: PLC0414 - re-export (bench)
+from bot.root.cli_audit import add_audit, add_rotate_audit
+from bot.root.cli_members import (
+    add_invite_actions,
+    add_member_actions,
+    add_member_filters,
+    add_region_actions,
+    member_filter,
+)
+from bot.root.cli_report import add_claims_export, add_report
+from bot.root.cli_schedules import add_schedules
+from bot.root.cli_status import add_status
+from bot.root.logging_setup import configure_logging as configure_logging  # noqa: PLC0414 - re-export (bench)
 from bot.services.claims_import import (
     IMPORT_STATUSES,
     OPTIONAL_COLUMNS,
@@ -46,7 +56,7 @@ from storage.database import DatabaseFileError, check_owner
 from storage.keys import KeyFileError
 
 if TYPE_CHECKING:
-    from bot.wiring import Wiring
+    from bot.root.wiring import Wiring
 
 _LOGGER = logging.getLogger("chaski")
 
@@ -127,7 +137,7 @@ async def _wired(
     Only ``migrate`` passes ``create``: every other command needs an existing database and
     creates nothing when it is missing (#11.4).
     """
-    from bot.wiring import open_wiring  # noqa: PLC0415 - keeps `chaski --help` light
+    from bot.root.wiring import open_wiring  # noqa: PLC0415 - keeps `chaski --help` light
 
     wiring = await open_wiring(settings, create=create, reuse_keys=reuse_keys)
     try:
@@ -224,7 +234,9 @@ async def _region_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _add_region(commands: Commands) -> None:
     group = commands.add_parser(
-        "region", help="create and list regions", description="Regions scope coordinators."
+        "region",
+        help="create, list, rename and remove regions",
+        description="Regions scope coordinators.",
     )
     actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = actions.add_parser(
@@ -238,6 +250,7 @@ def _add_region(commands: Commands) -> None:
     listing = actions.add_parser("list", help="list regions", description="List every region.")
     listing.add_argument("--json", action="store_true", help="print one JSON array")
     listing.set_defaults(handler=_region_list)
+    add_region_actions(actions)
 
 
 # --- invite ---------------------------------------------------------------------------------
@@ -377,7 +390,7 @@ async def _invite_batch(args: argparse.Namespace, settings: Settings) -> int:
 def _add_invite(commands: Commands) -> None:
     group = commands.add_parser(
         "invite",
-        help="create one-time invites",
+        help="create, list and revoke one-time invites",
         description="Registration is by invitation only: each invite creates a member under a"
         " codename and a one-time code that links their Telegram account.",
     )
@@ -409,6 +422,7 @@ def _add_invite(commands: Commands) -> None:
         "--codenames", required=True, metavar="FILE", help="text file, one codename per line"
     )
     batch.set_defaults(handler=_invite_batch)
+    add_invite_actions(actions)
 
 
 # --- claims ---------------------------------------------------------------------------------
@@ -479,6 +493,7 @@ def _add_claims(commands: Commands) -> None:
         " refused without it",
     )
     imports.set_defaults(handler=_claims_import)
+    add_claims_export(actions)
 
 
 # --- members --------------------------------------------------------------------------------
@@ -499,12 +514,17 @@ def _member_json(member: Member) -> dict[str, object]:
 
 async def _members_list(args: argparse.Namespace, settings: Settings) -> int:
     async with _wired(settings) as wiring:
-        members = await wiring.services.directory.list_members()
+        members = await wiring.services.registrations.find(member_filter(args))
     if args.json:
         _out(_json([_member_json(member) for member in members]))
         return 0
     if not members:
-        _out("No members yet; create one with: chaski invite create")
+        filtered = member_filter(args) != MemberFilter()
+        _out(
+            "No members match."
+            if filtered
+            else "No members yet; create one with: chaski invite create"
+        )
         return 0
     _table(
         ("ID", "ROLE", "CODENAME", "LANGUAGE", "REGIONS", "STATE", "LINKED", "BLOCKED"),
@@ -538,7 +558,7 @@ async def _members_reset_pin(args: argparse.Namespace, settings: Settings) -> in
 def _add_members(commands: Commands) -> None:
     group = commands.add_parser(
         "members",
-        help="list members, reset a PIN",
+        help="list, suspend, re-role, unlink members; reset a PIN",
         description="Members by codename (never Telegram IDs).",
     )
     actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -550,6 +570,7 @@ def _add_members(commands: Commands) -> None:
         " encrypted and are never shown.",
     )
     listing.add_argument("--json", action="store_true", help="print one JSON array")
+    add_member_filters(listing)
     listing.set_defaults(handler=_members_list)
     reset = actions.add_parser(
         "reset-pin",
@@ -561,6 +582,7 @@ def _add_members(commands: Commands) -> None:
     )
     reset.add_argument("codename", metavar="CODENAME", help="the member's codename")
     reset.set_defaults(handler=_members_reset_pin)
+    add_member_actions(actions)
 
 
 # --- outbox ---------------------------------------------------------------------------------
@@ -599,6 +621,7 @@ async def _outbox_retry_dead(args: argparse.Namespace, settings: Settings) -> in
     del args
     async with _wired(settings) as wiring:
         count = await wiring.services.outbox_admin.retry_dead()
+        await wiring.services.audit_admin.operator("outbox_retry_dead", result=f"rows:{count}")
     _out(f"{count} dead row(s) queued again.")
     return 0
 
@@ -646,6 +669,11 @@ async def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
                 _out(f"key {key_id}: {count} value(s)")
             _err(f"update the offline copy of {settings.key_dir / 'data.keys'} now")
             retired = await retire(wiring.db, settings.key_dir) if args.retire_old else None
+            await wiring.services.audit_admin.operator(
+                "keys_rotate",
+                result=f"retired:{len(retired)}" if retired is not None else "ok",
+                target=f"key:{report.new_key_id}",
+            )
         except RotationError as exc:
             raise CliError(str(exc)) from None
     if retired is not None:
@@ -662,6 +690,7 @@ async def _keys_retire(args: argparse.Namespace, settings: Settings) -> int:
             retired = await retire(wiring.db, settings.key_dir)
         except RotationError as exc:
             raise CliError(str(exc)) from None
+        await wiring.services.audit_admin.operator("keys_retire", result=f"retired:{len(retired)}")
     _out(f"Retired old key(s): {', '.join(retired)}." if retired else "No old keys.")
     return 0
 
@@ -694,6 +723,7 @@ def _add_keys(commands: Commands) -> None:
         " sealed value still uses one. Backups made under a retired key become unreadable.",
     )
     retire.set_defaults(handler=_keys_retire)
+    add_rotate_audit(actions)
 
 
 def _same_file(target: Path, protected: Path) -> bool:
@@ -737,8 +767,8 @@ def _restore_preflight(source: Path, database: Path, *, bot_stopped: bool) -> No
         return  # nothing in place (a drill into a scratch folder): no bot can use it
     from datetime import UTC  # noqa: PLC0415
 
-    from bot.cli_status import process_alive  # noqa: PLC0415
     from bot.domain.health import restore_blocker  # noqa: PLC0415
+    from bot.root.cli_status import process_alive  # noqa: PLC0415
     from storage.health import read_heartbeat  # noqa: PLC0415
 
     beat = read_heartbeat(database)
@@ -759,6 +789,7 @@ async def _backup(args: argparse.Namespace, settings: Settings) -> int:
             info = await create_backup(wiring.db, target, settings.key_dir)
         except BackupError as exc:
             raise CliError(str(exc)) from None
+        await wiring.services.audit_admin.operator("backup", target=f"key:{info.key_id}")
     _out(f"Backup written to {info.path} ({info.size} bytes, backup key {info.key_id}).")
     return 0
 
@@ -784,10 +815,14 @@ async def _restore(args: argparse.Namespace, settings: Settings) -> int:
         )
     except BackupError as exc:
         raise CliError(str(exc)) from None
+    async with _wired(settings) as wiring:
+        sealed = await wiring.services.audit_admin.restored()
     _out(
         f"Restored {report.database}: {report.members} member(s), {report.claims} claim(s),"
         f" {report.sealed_cells} sealed value(s) checked; integrity ok."
     )
+    if sealed:
+        _out("Its audit log was made before the audit key: sealed under it as of now.")
     if report.moved_aside is not None:
         _out(f"The previous database was moved to {report.moved_aside}.")
     return 0
@@ -831,6 +866,9 @@ async def _purge(args: argparse.Namespace, settings: Settings) -> int:
     del args
     async with _wired(settings) as wiring:
         report = await wiring.services.retention.purge()
+        await wiring.services.audit_admin.operator(
+            "purge", result=f"rows:{sum(report.deleted.values())}"
+        )
     rows = [(table, str(count)) for table, count in sorted(report.deleted.items()) if count]
     if rows:
         _table(("TABLE", "DELETED"), rows)
@@ -868,6 +906,8 @@ _GROUPS: tuple[Callable[[Commands], None], ...] = (
     _add_backup,
     _add_purge,
     add_status,
+    add_audit,
+    add_report,
     add_schedules,
 )
 
@@ -926,7 +966,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings(args.config, need_token=command == "run")
         redactor.add_secret(settings.bot_token or "")
         if command == "run":
-            from bot.app import run  # noqa: PLC0415 - imports telegram only when running
+            from bot.root.app import run  # noqa: PLC0415 - imports telegram only when running
 
             run(settings)
             return 0

@@ -1,0 +1,395 @@
+"""``chaski claims export`` and ``chaski report operations`` (issue #16.6).
+
+The export is for spreadsheets: every text cell goes through ``bot.root.cli._cell`` (no formula
+injection), amounts are plain soles with a dot (``1500.50``, what ``claims import`` reads),
+dates ISO. The report shows, per operation, what was promised, approved and paid, what is
+outstanding and how late: as text (sums in soles formatted for es_PE by Babel), as JSON
+(integer céntimos) and as one self-contained HTML page (no script, no font, no image from
+the network; inline CSS and SVG bars) that reads on a phone and prints on paper.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import html
+import io
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.config import Settings
+from bot.domain.models import ClaimStatus, Lang
+from bot.domain.oversight import OperationsReport, OperationSummary
+from bot.i18n import format_date, format_money
+
+if TYPE_CHECKING:
+    from bot.root.cli import Commands
+    from bot.services.oversight import ExportRow
+
+EXPORT_COLUMNS = (
+    "reference",
+    "codename",
+    "operation",
+    "operation_date",
+    "region",
+    "status",
+    "promised_amount",
+    "approved_amount",
+    "paid_amount",
+    "owed_amount",
+    "outstanding_amount",
+    "promised_date",
+    "days_overdue",
+    "next_step",
+    "next_step_date",
+)
+PRIVATE_WARNING = (
+    "warning: the output names informants by codename with their claims; keep it private"
+    " and delete it when done"
+)
+#: Lateness buckets of the "how long informants have waited" chart (upper bound in days).
+DELAY_BUCKETS: tuple[tuple[str, int | None], ...] = (
+    ("1 a 30 días", 30),
+    ("31 a 90 días", 90),
+    ("91 a 365 días", 365),
+    ("1 a 2 años", 730),
+    ("más de 2 años", None),
+)
+
+
+def _soles(cents: int | None) -> str:
+    """Plain soles with a dot, as ``claims import`` reads them; empty for None."""
+    if cents is None:
+        return ""
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def _day(value: date | None) -> str:
+    return value.isoformat() if value else ""
+
+
+def _export_record(row: ExportRow) -> dict[str, object]:
+    return {
+        "reference": row.reference,
+        "codename": row.codename,
+        "operation": row.operation,
+        "operation_date": _day(row.operation_date) or None,
+        "region": row.region,
+        "status": str(row.status),
+        "promised_cents": row.promised_cents,
+        "approved_cents": row.approved_cents,
+        "paid_cents": row.paid_cents,
+        "owed_cents": row.owed_cents,
+        "outstanding_cents": row.outstanding_cents,
+        "promised_date": _day(row.promised_date) or None,
+        "days_overdue": row.days_overdue,
+        "next_step": row.next_step,
+        "next_step_date": _day(row.next_step_date) or None,
+    }
+
+
+def export_csv(rows: Sequence[ExportRow]) -> str:
+    """The export as CSV (comma, CRLF as RFC 4180), every text cell spreadsheet-safe."""
+    from bot.root.cli import _cell  # noqa: PLC0415 - bot.cli imports this module
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [
+                _cell(row.reference),
+                _cell(row.codename),
+                _cell(row.operation),
+                _day(row.operation_date),
+                _cell(row.region),
+                str(row.status),
+                _soles(row.promised_cents),
+                _soles(row.approved_cents),
+                _soles(row.paid_cents),
+                _soles(row.owed_cents),
+                _soles(row.outstanding_cents),
+                _day(row.promised_date),
+                str(row.days_overdue),
+                _cell(row.next_step or ""),
+                _day(row.next_step_date),
+            ]
+        )
+    return buffer.getvalue()
+
+
+async def _claims_export(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
+
+    status = ClaimStatus(args.status) if args.status else None
+    async with cli._wired(settings) as wiring:
+        rows = await wiring.services.oversight.export(region=args.region, status=status)
+    cli._err(PRIVATE_WARNING)
+    if args.format == "json":
+        cli._out(cli._json([_export_record(row) for row in rows]))
+    else:
+        sys.stdout.write(export_csv(rows))  # the CSV carries its own line ends
+    return 0
+
+
+def add_claims_export(actions: Commands) -> None:
+    """Register ``chaski claims export`` in the ``claims`` group."""
+    export = actions.add_parser(
+        "export",
+        help="export claims as CSV or JSON (spreadsheet-safe)",
+        description="Print every claim (or those of one region or status) with its"
+        " informant's codename, operation, status, amounts promised, approved, paid, owed"
+        " and outstanding (soles with a dot), promised date, days overdue and next step."
+        " CSV cells that a spreadsheet would read as a formula get a leading apostrophe."
+        " Audited (the row count, never a value).",
+    )
+    export.add_argument(
+        "--format", choices=("csv", "json"), default="csv", help="csv (default) or json"
+    )
+    export.add_argument("--region", metavar="NAME", help="only claims of this region")
+    export.add_argument(
+        "--status",
+        choices=[str(status) for status in ClaimStatus],
+        help="only claims with this status",
+    )
+    export.set_defaults(handler=_claims_export)
+
+
+# --- report operations ----------------------------------------------------------------------
+
+
+def _money(cents: int) -> str:
+    return format_money(cents, Lang.ES)
+
+
+def _summary_json(line: OperationSummary) -> dict[str, object]:
+    return {
+        "operation": line.label if line.operation_id is not None else None,
+        "date": _day(line.date) or None,
+        "region": line.region or None,
+        "claims": line.claims,
+        "informants": line.informants,
+        "promised_cents": line.promised_cents,
+        "approved_cents": line.approved_cents,
+        "paid_cents": line.paid_cents,
+        "outstanding_cents": line.outstanding_cents,
+        "overdue_claims": line.overdue,
+        "longest_delay_days": line.longest_delay_days,
+    }
+
+
+def report_json(report: OperationsReport) -> dict[str, object]:
+    """The report as one JSON object (amounts in integer céntimos)."""
+    return {
+        "as_of": report.today.isoformat(),
+        "currency": "PEN",
+        "operations": [_summary_json(line) for line in report.operations],
+        "totals": _summary_json(report.totals),
+    }
+
+
+_HEADERS = (
+    "OPERATION",
+    "DATE",
+    "REGION",
+    "INFORMANTS",
+    "PROMISED",
+    "APPROVED",
+    "PAID",
+    "OUTSTANDING",
+    "OVERDUE",
+    "LONGEST DELAY",
+)
+
+
+def _text_row(line: OperationSummary, to_cell: Callable[[str], str]) -> tuple[str, ...]:
+    """One line of the report as text cells (``to_cell``: the table's cell quoting)."""
+    return (
+        to_cell(line.label),
+        format_date(line.date, Lang.ES) if line.date else "-",
+        to_cell(line.region) if line.region else "-",
+        str(line.informants),
+        _money(line.promised_cents),
+        _money(line.approved_cents),
+        _money(line.paid_cents),
+        _money(line.outstanding_cents),
+        str(line.overdue),
+        f"{line.longest_delay_days} d" if line.longest_delay_days else "-",
+    )
+
+
+def _bar(value: int, most: int, colour: str) -> str:
+    """One inline SVG bar, ``value`` of ``most`` wide (scales with the page)."""
+    width = 0.0 if most <= 0 else 100.0 * value / most
+    return (
+        '<svg class="bar" viewBox="0 0 100 6" preserveAspectRatio="none" aria-hidden="true">'
+        f'<rect width="{width:.2f}" height="6" fill="{colour}"/></svg>'
+    )
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1rem;color:#111;line-height:1.4}
+h1{font-size:1.3rem}h2{font-size:1.1rem;margin-top:1.5rem}
+.scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:.9rem}
+th,td{border:1px solid #999;padding:.3rem .4rem;text-align:left;vertical-align:top}
+td.n,th.n{text-align:right;white-space:nowrap}tfoot td{font-weight:bold}
+.bar{display:block;width:100%;height:.6rem;background:#eee}
+.key span{display:inline-block;width:.8rem;height:.8rem;margin:0 .3rem 0 .8rem}
+@media print{body{margin:0;font-size:10pt}.scroll{overflow:visible}
+tr{break-inside:avoid}.bar{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
+"""
+
+
+def report_html(report: OperationsReport, *, region: str | None) -> str:
+    """One self-contained page: tables and inline SVG bars, nothing fetched."""
+    esc = html.escape
+    scope = f" — región {esc(region)}" if region else ""
+    as_of = format_date(report.today, Lang.ES)
+    most = max((line.promised_cents for line in report.operations), default=0)
+    body_rows = []
+    for line in report.operations:
+        cells = _text_row(line, str)
+        body_rows.append(
+            "<tr>"
+            + "".join(f"<td>{esc(c)}</td>" for c in cells[:3])
+            + "".join(f'<td class="n">{esc(c)}</td>' for c in cells[3:])
+            + "</tr>"
+        )
+    totals = _text_row(report.totals, str)
+    foot = (
+        '<tr><td colspan="3">Total</td>'
+        + "".join(f'<td class="n">{esc(c)}</td>' for c in totals[3:])
+        + "</tr>"
+    )
+    chart_rows = "".join(
+        f"<tr><td>{esc(line.label)}</td><td>"
+        f"{_bar(line.promised_cents, most, '#4a6fa5')}{_bar(line.paid_cents, most, '#2e8b57')}"
+        f'</td><td class="n">{esc(_money(line.paid_cents))} de {esc(_money(line.promised_cents))}'
+        "</td></tr>"
+        for line in report.operations
+    )
+    buckets = _delay_buckets(report.delays)
+    widest = max((count for _, count in buckets), default=0)
+    delay_rows = "".join(
+        f"<tr><td>{esc(label)}</td><td>{_bar(count, widest, '#b5532b')}</td>"
+        f'<td class="n">{count}</td></tr>'
+        for label, count in buckets
+    )
+    headers = (
+        "Operación",
+        "Fecha",
+        "Región",
+        "Informantes",
+        "Prometido",
+        "Aprobado",
+        "Pagado",
+        "Pendiente",
+        "Reclamos vencidos",
+        "Mayor demora",
+    )
+    numeric = ' class="n"'
+    head = "".join(f"<th{numeric if i >= 3 else ''}>{esc(h)}</th>" for i, h in enumerate(headers))
+    return f"""<!DOCTYPE html>
+<html lang="es"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Chaski: recompensas por operación al {esc(as_of)}</title>
+<style>{_CSS}</style></head><body>
+<h1>Recompensas por operación{scope}</h1>
+<p>Al {esc(as_of)}. Montos en soles. Pendiente: lo aprobado (o, sin aprobación, lo prometido)
+menos lo pagado; un reclamo rechazado no tiene pendiente. Vencido: sin pagar pasada la fecha
+prometida.</p>
+<div class="scroll"><table><thead><tr>{head}</tr></thead>
+<tbody>{"".join(body_rows)}</tbody><tfoot>{foot}</tfoot></table></div>
+<h2>Prometido y pagado por operación</h2>
+<p class="key"><span style="background:#4a6fa5"></span>prometido
+<span style="background:#2e8b57"></span>pagado</p>
+<div class="scroll"><table><tbody>{chart_rows}</tbody></table></div>
+<h2>Cuánto han esperado los informantes (reclamos vencidos)</h2>
+<div class="scroll"><table><tbody>{delay_rows}</tbody></table></div>
+</body></html>
+"""
+
+
+def _delay_buckets(delays: Sequence[int]) -> list[tuple[str, int]]:
+    counts: list[tuple[str, int]] = []
+    lower = 0
+    for label, upper in DELAY_BUCKETS:
+        counts.append(
+            (label, sum(1 for d in delays if d > lower and (upper is None or d <= upper)))
+        )
+        lower = upper or lower
+    return counts
+
+
+def _write_page(path: Path, text: str, *, force: bool) -> None:
+    """Write the page owner-only (it names operations); refuse to overwrite without --force."""
+    from bot.root.cli import CliError  # noqa: PLC0415
+
+    if path.exists() and not force:
+        raise CliError(f"{path} already exists; choose a new name or pass --force")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        raise CliError(
+            f"{path}: cannot be written ({exc.strerror or type(exc).__name__})"
+        ) from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+async def _report_operations(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
+
+    async with cli._wired(settings) as wiring:
+        report = await wiring.services.oversight.operations_report(region=args.region)
+    if args.html is not None:
+        _write_page(args.html, report_html(report, region=args.region), force=args.force)
+        cli._err(f"page written to {args.html}; it names operations: keep it private")
+    if args.json:
+        cli._out(cli._json(report_json(report)))
+        return 0
+    if args.html is not None:
+        return 0
+    if not report.operations:
+        cli._out("No claims yet; import them with: chaski claims import FILE.csv")
+        return 0
+    cli._out(f"As of {format_date(report.today, Lang.ES)}; amounts in soles.")
+    cli._table(
+        _HEADERS,
+        [_text_row(line, cli._cell) for line in report.operations]
+        + [("TOTAL", "", "", *_text_row(report.totals, cli._cell)[3:])],
+    )
+    return 0
+
+
+def add_report(commands: Commands) -> None:
+    """Register ``chaski report operations``."""
+    group = commands.add_parser(
+        "report",
+        help="oversight reports (are promises kept?)",
+        description="Reports for administrators and oversight bodies.",
+    )
+    actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    operations = actions.add_parser(
+        "operations",
+        help="per operation: promised, approved, paid, outstanding, lateness",
+        description="Per operation: informants, amounts promised, approved, paid and"
+        " outstanding (soles), how many claims are overdue and the longest delay in days;"
+        " then the totals. As text, JSON (integer céntimos) or one self-contained HTML page"
+        " (tables and bars, nothing fetched from the network, readable on a phone,"
+        " printable). Audited.",
+    )
+    operations.add_argument("--region", metavar="NAME", help="only claims of this region")
+    operations.add_argument("--json", action="store_true", help="print one JSON object")
+    operations.add_argument(
+        "--html", type=Path, metavar="FILE", help="write the report as an HTML page to FILE"
+    )
+    operations.add_argument(
+        "--force", action="store_true", help="overwrite the --html FILE if it exists"
+    )
+    operations.set_defaults(handler=_report_operations)

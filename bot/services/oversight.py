@@ -1,0 +1,101 @@
+"""Oversight for administrators: every claim exported, and whether promises are kept (#16.6).
+
+The CLI runs on the server by someone holding the database and its keys, so it needs no
+``authorize()`` call (like ``bot.services.members``); a chat summary built on this must
+check its action and scope to the coordinator's regions first. Both reads are audited
+(action and row count, never a value): an export leaves the server with every codename.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from bot.domain.errors import ValidationError
+from bot.domain.models import Claim, ClaimStatus
+from bot.domain.oversight import OperationsReport, outstanding_cents, owed_cents, summarize
+from bot.domain.ports import AuditLog, ClaimLister, Clock, MemberRepository, RegionRepository
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRow:
+    """One claim as exported: the import's columns plus what the record says today."""
+
+    reference: str
+    codename: str
+    operation: str
+    operation_date: date | None
+    region: str
+    status: ClaimStatus
+    promised_cents: int
+    approved_cents: int | None
+    paid_cents: int
+    owed_cents: int
+    outstanding_cents: int
+    promised_date: date | None
+    days_overdue: int
+    next_step: str | None
+    next_step_date: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class OversightService:
+    """``chaski claims export`` and ``chaski report operations``."""
+
+    claims: ClaimLister
+    members: MemberRepository
+    regions: RegionRepository
+    audit: AuditLog
+    clock: Clock
+
+    async def _claims(self, region: str | None, status: ClaimStatus | None) -> list[Claim]:
+        """The claims asked for; a mistyped region is an error, not an empty result.
+
+        Raises:
+            ValidationError: ``region`` does not exist.
+        """
+        if region is not None and await self.regions.get(region.strip()) is None:
+            raise ValidationError("region: unknown (see chaski region list)")
+        return await self.claims.list_all(region=region.strip() if region else None, status=status)
+
+    async def export(
+        self, *, region: str | None = None, status: ClaimStatus | None = None
+    ) -> list[ExportRow]:
+        """Every claim matching the filters, with its informant's codename; audited."""
+        claims = await self._claims(region, status)
+        codenames = {member.id: member.codename for member in await self.members.list_all()}
+        today = self.clock.today()
+        rows = [
+            ExportRow(
+                reference=claim.reference,
+                codename=codenames.get(claim.member_id, ""),
+                operation=claim.operation.label,
+                operation_date=claim.operation.date,
+                region=claim.region,
+                status=claim.status,
+                promised_cents=claim.promised_cents,
+                approved_cents=claim.approved_cents,
+                paid_cents=claim.paid_cents,
+                owed_cents=owed_cents(claim),
+                outstanding_cents=outstanding_cents(claim),
+                promised_date=claim.promised_date,
+                days_overdue=claim.days_overdue(today),
+                next_step=claim.next_step,
+                next_step_date=claim.next_step_date,
+            )
+            for claim in claims
+        ]
+        await self.audit.record(
+            action="claims_export", result=f"rows:{len(rows)}", now=self.clock.now()
+        )
+        return rows
+
+    async def operations_report(self, *, region: str | None = None) -> OperationsReport:
+        """Per operation: informants, promised, approved, paid, outstanding, lateness."""
+        report = summarize(await self._claims(region, None), self.clock.today())
+        await self.audit.record(
+            action="report_operations",
+            result=f"operations:{len(report.operations)}",
+            now=self.clock.now(),
+        )
+        return report

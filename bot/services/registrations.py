@@ -1,0 +1,188 @@
+"""Administrators manage registrations from the server (issue #16.3): ``chaski members``,
+``chaski invite``, ``chaski region``.
+
+The CLI runs on the server by someone holding the database and its keys, so it needs no
+``authorize()`` call (like ``bot.services.members``); chat commands built on this must check
+``Action.MANAGE_MEMBERS`` first. Every change is audited with the member's internal id,
+never a codename.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.domain.errors import Conflict, NotFound, ValidationError
+from bot.domain.models import Member, MemberState, Region, Role
+from bot.domain.ports import AuditLog, Clock, MemberRepository, RegistrationStore
+from bot.domain.registrations import MemberFilter, OpenInvite
+from bot.domain.safety import WipeReport
+from bot.domain.text import clean_name
+from bot.services.invites import InviteService
+from bot.services.safety import SafetyService
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationAdmin:
+    """Find, suspend, reactivate, re-role, re-region and unlink members; invites; regions."""
+
+    members: MemberRepository
+    store: RegistrationStore
+    invites: InviteService
+    safety: SafetyService
+    audit: AuditLog
+    clock: Clock
+
+    async def find(self, wanted: MemberFilter) -> list[Member]:
+        """Members passing every filter, by id."""
+        return [member for member in await self.members.list_all() if wanted.matches(member)]
+
+    async def member(self, codename: str) -> Member:
+        """The member with this codename, any case.
+
+        Raises:
+            NotFound: no such member.
+        """
+        member = await self.members.by_codename_any_case(codename.strip())
+        if member is None:
+            raise NotFound("no member with that codename (see chaski members list)")
+        return member
+
+    async def _record(self, action: str, member: Member, result: str = "ok") -> None:
+        await self.audit.record(
+            action=action, result=result, now=self.clock.now(), target=f"member:{member.id}"
+        )
+
+    async def suspend(self, codename: str) -> Member:
+        """Suspend: the member can do nothing in the bot, and no invite of theirs works.
+
+        Raises:
+            NotFound: no such member. ValidationError: not active (suspended or unlinked).
+        """
+        member = await self.member(codename)
+        if member.state is not MemberState.ACTIVE:
+            raise ValidationError(f"the member is {member.state}, not active; nothing changed")
+        await self.members.set_state(member.id, MemberState.SUSPENDED)
+        await self._record("member_suspend", member)
+        return member
+
+    async def reactivate(self, codename: str) -> Member:
+        """Undo a suspension (an unlinked member needs a new invite instead).
+
+        Raises:
+            NotFound: no such member. ValidationError: not suspended.
+        """
+        member = await self.member(codename)
+        if member.state is not MemberState.SUSPENDED:
+            raise ValidationError(
+                f"the member is {member.state}, not suspended; nothing changed"
+                + (
+                    " (an unlinked member gets a new invite: chaski invite create)"
+                    if member.state is MemberState.UNLINKED
+                    else ""
+                )
+            )
+        await self.members.set_state(member.id, MemberState.ACTIVE)
+        await self._record("member_reactivate", member)
+        return member
+
+    async def set_role(self, codename: str, role: Role) -> Member:
+        """Change a member's role; an informant must then have exactly one region.
+
+        Raises:
+            NotFound: no such member. ValidationError: same role, or an informant-to-be
+                with several regions.
+        """
+        member = await self.member(codename)
+        if member.role is role:
+            raise ValidationError(f"the member is already {role}; nothing changed")
+        if role is Role.INFORMANT and len(member.regions) != 1:
+            raise ValidationError(
+                "an informant belongs to exactly one region: set the regions first"
+                " (chaski members set-regions)"
+            )
+        await self.store.set_role(member.id, role)
+        await self._record("member_set_role", member, f"role:{role}")
+        return member
+
+    async def set_regions(self, codename: str, regions: Sequence[str]) -> tuple[str, ...]:
+        """Replace a member's regions (an informant has exactly one).
+
+        Raises:
+            NotFound: no such member. ValidationError: unknown region, several for an
+                informant.
+        """
+        member = await self.member(codename)
+        names = await self.invites.check_regions(member.role, regions)
+        try:
+            await self.store.set_regions(member.id, names)
+        except NotFound:
+            raise ValidationError("region: unknown") from None
+        await self._record("member_set_regions", member)
+        return names
+
+    async def unlink(self, codename: str) -> tuple[Member, WipeReport]:
+        """A lost or seized phone: shred the link; claims stay; a new invite re-links.
+
+        Raises:
+            NotFound: no such member. ValidationError: no account is linked.
+        """
+        member = await self.member(codename)
+        try:
+            report = await self.safety.unlink_by_operator(member)
+        except NotFound:
+            raise ValidationError("the member has no linked account; nothing changed") from None
+        return member, report
+
+    async def open_invites(self) -> list[OpenInvite]:
+        """Invites neither used nor revoked (expired ones flagged)."""
+        return await self.store.open_invites(self.clock.now())
+
+    async def revoke_invites(self, codename: str) -> int:
+        """Revoke the member's unused invites.
+
+        Raises:
+            NotFound: no such member. ValidationError: nothing to revoke.
+        """
+        member = await self.member(codename)
+        count = await self.store.revoke_invites(member.id)
+        if count == 0:
+            raise ValidationError("the member has no unused invite; nothing changed")
+        await self._record("invite_revoke", member, f"revoked:{count}")
+        return count
+
+    async def rename_region(self, old: str, new: str) -> Region:
+        """Rename a region; members, operations and claims follow.
+
+        Raises:
+            ValidationError: bad new name, unknown region, or the name is taken.
+        """
+        clean = clean_name(new, field="region")
+        try:
+            region = await self.store.rename_region(old.strip(), clean)
+        except NotFound:
+            raise ValidationError("region: unknown (see chaski region list)") from None
+        except Conflict:
+            raise ValidationError("region: the new name is taken") from None
+        await self.audit.record(
+            action="region_rename", result="ok", now=self.clock.now(), target=f"region:{region.id}"
+        )
+        return region
+
+    async def remove_region(self, name: str) -> None:
+        """Delete a region no member, operation or claim uses.
+
+        Raises:
+            ValidationError: unknown, or still in use.
+        """
+        try:
+            region_id = await self.store.remove_region(name.strip())
+        except NotFound:
+            raise ValidationError("region: unknown (see chaski region list)") from None
+        except Conflict:
+            raise ValidationError(
+                "region: still used by members, operations or claims; move them first"
+            ) from None
+        await self.audit.record(
+            action="region_remove", result="ok", now=self.clock.now(), target=f"region:{region_id}"
+        )
