@@ -13,7 +13,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.config import Settings
+from bot.domain.errors import ValidationError
 from bot.domain.models import Role
 from bot.domain.schedules import CheckinState, NewSchedule, ScheduleKind, TargetKind
 from bot.root.app import ALLOWED_UPDATES, build_application
@@ -240,6 +243,30 @@ async def test_a_forged_checkin_answer_changes_nothing(
     bot.fake.push_callback(JEFE, "chk:help:1", message_id=1)
     await bot.settle()
     assert await rows(bot, "checkin-help:") == []
+
+
+@pytest.mark.parametrize("template", ["checkin_help", "no_such_notice"])
+async def test_a_schedule_naming_a_notice_it_cannot_send_is_refused(
+    running_bot: RunningBot, tmp_path: Path, template: str
+) -> None:
+    """A schedule stores its notice kind by name; one the tick could not read back (an
+    unknown kind, or one needing values a schedule lacks) is refused when created, not
+    found out at every occurrence."""
+    bot = running_bot
+    members = await people(bot, tmp_path)
+    with pytest.raises(ValidationError):
+        await bot.services.schedules.create(
+            None,
+            NewSchedule(
+                kind=ScheduleKind.REMINDER,
+                target_kind=TargetKind.MEMBER,
+                target=str(members["Puma"]),
+                template=template,
+                cron="0 9 * * *",
+            ),
+        )
+    stored = await bot.services.schedules.list_for(None)
+    assert [s.kind for s in stored] == [ScheduleKind.DIGEST]  # only the bot's own digest
 
 
 async def test_blocked_informant_is_unreachable_and_reported(
