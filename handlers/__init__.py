@@ -23,6 +23,7 @@ from handlers import (
     menus,
     panic,
     registration,
+    schedules,
     ticks,
 )
 from handlers import help as help_feature
@@ -96,6 +97,17 @@ def register(application: BotApplication) -> None:
     )
     add(CommandHandler("aprobar", alerts.approve_command, filters=PRIVATE), group=FEATURES)
     add(CommandHandler("alertas", alerts.alerts_command, filters=PRIVATE), group=FEATURES)
+    # Schedules (issue #15): the informant's reminders; coordinators' check-ins, reminders, list.
+    add(
+        CommandHandler("recordatorios", schedules.reminders_command, filters=PRIVATE),
+        group=FEATURES,
+    )
+    add(CommandHandler("recordar", schedules.remind_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("control", schedules.checkin_command, filters=PRIVATE), group=FEATURES)
+    add(
+        CommandHandler("programados", schedules.scheduled_command, filters=PRIVATE),
+        group=FEATURES,
+    )
     # PIN (M-05, M-13b) and the panic buttons (M-13a, M-13c).
     add(CommandHandler("pin", pin_feature.pin_command, filters=PRIVATE), group=FEATURES)
     add(CommandHandler("pin_duress", pin_feature.duress_command, filters=PRIVATE), group=FEATURES)
@@ -117,7 +129,13 @@ def register(application: BotApplication) -> None:
         group=FEATURES,
     )
     add(CallbackQueryHandler(alerts.on_alert_compose_button, pattern=r"^alert:"), group=FEATURES)
+    # Check-in answers (issue #15.4).
+    add(
+        CallbackQueryHandler(schedules.on_checkin_button, pattern=r"^chk:(safe|help):"),
+        group=FEATURES,
+    )
     add(CallbackQueryHandler(alerts.on_approval_button, pattern=r"^appr:"), group=FEATURES)
+    add(CallbackQueryHandler(schedules.on_schedule_button, pattern=r"^sch:"), group=FEATURES)
     add(CallbackQueryHandler(alerts.on_help_button, pattern=r"^help:"), group=FEATURES)
     add(CallbackQueryHandler(alerts.on_follow_up_button, pattern=r"^afu:"), group=FEATURES)
     add(CallbackQueryHandler(panic.on_wipe_button, pattern=r"^wipe:"), group=FEATURES)
@@ -151,6 +169,8 @@ async def on_startup(application: BotApplication, polling: PollingRequest | None
     await send.delete_default_commands(application.bot)
     # Crashed leases back to the queue, then the sender.
     await jobs.start_outbox(application)
+    # The coordinators' daily digest is a stored schedule, at CHASKI_DIGEST_HOUR (issue #15.3).
+    await application.bot_data.services.schedules.ensure_digest()
     # Housekeeping, retention, tallies, approvals, safety, heartbeat: one table.
     ticks.schedule(application, ticks.table(polling))
 

@@ -19,6 +19,12 @@ from bot.domain.notices import (
     ApprovalDecided,
     ApprovalEscalated,
     ApprovalNeeded,
+    Checkin,
+    CheckinHelp,
+    CheckinHelpAcked,
+    CheckinLate,
+    CheckinMissed,
+    Digest,
     DuressPinUsed,
     HelpAcked,
     HelpRequested,
@@ -29,9 +35,11 @@ from bot.domain.notices import (
     News,
     PinLocked,
     RegistrationsFailing,
+    Reminder,
     StaffDenials,
 )
 from handlers import membership, panic
+from handlers import schedules_render as schedules
 from handlers.alerts import renderers as alerts
 from handlers.notifier import Rendered, RendererTable, renders
 
@@ -68,5 +76,13 @@ def renderer_table() -> RendererTable:
             renders(ApprovalDecided, alerts.render_approval_decided),
             renders(AlertAllClear, alerts.render_all_clear),
             renders(HelpSeen, alerts.render_help_reach),
+            # Schedules: reminders, check-ins and the daily digest (issue #15).
+            renders(Reminder, schedules.render_reminder),
+            renders(Checkin, schedules.render_checkin),
+            renders(CheckinHelp, schedules.render_checkin_help),
+            renders(CheckinHelpAcked, schedules.render_checkin_help_acked),
+            renders(CheckinMissed, schedules.render_checkin_missed),
+            renders(CheckinLate, schedules.render_checkin_late),
+            renders(Digest, schedules.render_digest),
         ]
     )

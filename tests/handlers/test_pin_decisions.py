@@ -172,6 +172,11 @@ PIN_COMMANDS = {
     "alertas": PinRule.ACTION,
     "pin_reset": PinRule.ACTION,
     "desvincular": PinRule.ACTION,
+    # Schedules (issue #15): an informant's reminders are their data, the rest staff's.
+    "recordatorios": PinRule.DATA,
+    "recordar": PinRule.ACTION,
+    "control": PinRule.ACTION,
+    "programados": PinRule.ACTION,
 }
 #: By callback-data pattern (informants' answers to an alert are never gated: one tap).
 PIN_BUTTONS = {
@@ -181,6 +186,7 @@ PIN_BUTTONS = {
     "^help:": PinRule.ACTION,
     "^afu:": PinRule.ACTION,
     "^unlink:": PinRule.ACTION,
+    "^sch:": PinRule.ACTION,
 }
 
 
