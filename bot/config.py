@@ -47,6 +47,8 @@ SETTING_NAMES = (
     "CHASKI_PIN_SESSION_MINUTES",
     "CHASKI_INVITE_ALARM_PER_HOUR",
     "CHASKI_QUECHUA_DRAFTS",
+    "CHASKI_DIGEST_HOUR",
+    "CHASKI_STALLED_DAYS",
 )
 
 #: The variable naming the configuration file (``bot.config_file``); ``--config`` overrides it.
@@ -98,6 +100,10 @@ class Settings:
     rate_global_per_second: int = 300
     #: Minutes a verified PIN keeps protected data and privileged commands open (M-05).
     pin_session_minutes: int = 10
+    #: Local hour of the coordinators' daily digest (``CHASKI_DIGEST_HOUR``, issue #15.3).
+    digest_hour: int = 7
+    #: Days in one status after which the digest calls an open claim stalled.
+    stalled_days: int = 30
     #: Refused registrations per hour, over all accounts, that alarm the admins (T-06).
     invite_alarm_per_hour: int = 50
     #: Serve unreviewed Quechua drafts (``CHASKI_QUECHUA_DRAFTS``). Off: a Quechua member sees
@@ -151,6 +157,8 @@ class Settings:
             pin_session_minutes=_int(env, "CHASKI_PIN_SESSION_MINUTES", 10, 1, 10),
             invite_alarm_per_hour=_int(env, "CHASKI_INVITE_ALARM_PER_HOUR", 50, 1, 100_000),
             quechua_drafts=_on_off(env, "CHASKI_QUECHUA_DRAFTS"),
+            digest_hour=_int(env, "CHASKI_DIGEST_HOUR", 7, 0, 23),
+            stalled_days=_int(env, "CHASKI_STALLED_DAYS", 30, 1, 3650),
         )
 
 

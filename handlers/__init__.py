@@ -14,7 +14,6 @@ from telegram.ext import (
 
 from bot.domain.pin import Resume
 from handlers import (
-    access,
     alerts,
     claims,
     claims_admin,
@@ -23,14 +22,16 @@ from handlers import (
     jobs,
     membership,
     menus,
+    panic,
     registration,
+    schedules,
     ticks,
 )
 from handlers import help as help_feature
 from handlers import pin as pin_feature
-from handlers import safety as safety_feature
 from handlers.access import PRIVATE, Guarded
 from handlers.context import BotApplication
+from handlers.inbound import dedupe, gatekeeper, limits, locations
 from handlers.transport import send
 from handlers.transport.polling import PollingRequest
 
@@ -64,8 +65,8 @@ def register(application: BotApplication) -> None:
     """Add every handler; gatekeeping groups first, then features, then the error handler."""
     add = application.add_handler
     # -4, -3: limits and dedupe for every update (callbacks and block notices included).
-    add(TypeHandler(Update, safety_feature.guard), group=LIMITS)
-    add(TypeHandler(Update, safety_feature.dedupe), group=DEDUPE)
+    add(TypeHandler(Update, limits.guard), group=LIMITS)
+    add(TypeHandler(Update, dedupe.dedupe), group=DEDUPE)
     # -2: the PIN a member types after the bot asked for it, and any member text that looks
     # like a PIN (forwarded or late ones too: deleted, never consumed); locations (even
     # forwarded).
@@ -78,12 +79,12 @@ def register(application: BotApplication) -> None:
     add(
         MessageHandler(
             filters.ChatType.PRIVATE & (filters.LOCATION | filters.VENUE),
-            safety_feature.on_location,
+            locations.on_location,
         ),
         group=MEMBER_SAFETY,
     )
     # -1: leave groups/channels; drop updates without a sender, forwarded and edited ones.
-    add(TypeHandler(Update, access.gatekeeper), group=GATEKEEPING)
+    add(TypeHandler(Update, gatekeeper.gatekeeper), group=GATEKEEPING)
 
     # 0: commands (private, new, non-forwarded messages only).
     add(CommandHandler("start", registration.start_command, filters=PRIVATE), group=FEATURES)
@@ -106,6 +107,17 @@ def register(application: BotApplication) -> None:
     add(CommandHandler("paso", claims_admin.step_command, filters=PRIVATE), group=FEATURES)
     add(CommandHandler("monto", claims_admin.amount_command, filters=PRIVATE), group=FEATURES)
     add(CommandHandler("revisar", claims_admin.review_command, filters=PRIVATE), group=FEATURES)
+    # Schedules (issue #15): the informant's reminders; coordinators' check-ins, reminders, list.
+    add(
+        CommandHandler("recordatorios", schedules.reminders_command, filters=PRIVATE),
+        group=FEATURES,
+    )
+    add(CommandHandler("recordar", schedules.remind_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("control", schedules.checkin_command, filters=PRIVATE), group=FEATURES)
+    add(
+        CommandHandler("programados", schedules.scheduled_command, filters=PRIVATE),
+        group=FEATURES,
+    )
     # PIN (M-05, M-13b) and the panic buttons (M-13a, M-13c).
     add(CommandHandler("pin", pin_feature.pin_command, filters=PRIVATE), group=FEATURES)
     add(CommandHandler("pin_duress", pin_feature.duress_command, filters=PRIVATE), group=FEATURES)
@@ -113,9 +125,9 @@ def register(application: BotApplication) -> None:
         CommandHandler("pin_reset", pin_feature.pin_reset_command, filters=PRIVATE),
         group=FEATURES,
     )
-    add(CommandHandler("borrar", safety_feature.wipe_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("borrar", panic.wipe_command, filters=PRIVATE), group=FEATURES)
     add(
-        CommandHandler("desvincular", safety_feature.unlink_command, filters=PRIVATE),
+        CommandHandler("desvincular", panic.unlink_command, filters=PRIVATE),
         group=FEATURES,
     )
     # 0: buttons, by callback-data prefix; the data is re-checked inside (M-04).
@@ -128,12 +140,18 @@ def register(application: BotApplication) -> None:
         group=FEATURES,
     )
     add(CallbackQueryHandler(alerts.on_alert_compose_button, pattern=r"^alert:"), group=FEATURES)
+    # Check-in answers (issue #15.4).
+    add(
+        CallbackQueryHandler(schedules.on_checkin_button, pattern=r"^chk:(safe|help):"),
+        group=FEATURES,
+    )
     add(CallbackQueryHandler(alerts.on_approval_button, pattern=r"^appr:"), group=FEATURES)
+    add(CallbackQueryHandler(schedules.on_schedule_button, pattern=r"^sch:"), group=FEATURES)
     add(CallbackQueryHandler(alerts.on_help_button, pattern=r"^help:"), group=FEATURES)
     add(CallbackQueryHandler(alerts.on_follow_up_button, pattern=r"^afu:"), group=FEATURES)
-    add(CallbackQueryHandler(safety_feature.on_wipe_button, pattern=r"^wipe:"), group=FEATURES)
+    add(CallbackQueryHandler(panic.on_wipe_button, pattern=r"^wipe:"), group=FEATURES)
     add(
-        CallbackQueryHandler(safety_feature.on_unlink_button, pattern=r"^unlink:"),
+        CallbackQueryHandler(panic.on_unlink_button, pattern=r"^unlink:"),
         group=FEATURES,
     )
     # 0: private block/unblock notices (R-06); group ones never get here (the bot left).
@@ -162,6 +180,8 @@ async def on_startup(application: BotApplication, polling: PollingRequest | None
     await send.delete_default_commands(application.bot)
     # Crashed leases back to the queue, then the sender.
     await jobs.start_outbox(application)
+    # The coordinators' daily digest is a stored schedule, at CHASKI_DIGEST_HOUR (issue #15.3).
+    await application.bot_data.services.schedules.ensure_digest()
     # Housekeeping, retention, tallies, approvals, safety, heartbeat: one table.
     ticks.schedule(application, ticks.table(polling))
 

@@ -1,5 +1,5 @@
 """The Telegram side of a wipe (``bot.domain.safety.ChatEraser``), shared by the panic
-buttons (``handlers.safety``) and the duress PIN (``handlers.pin``).
+buttons (``handlers.panic``) and the duress PIN (``handlers.pin``).
 
 It deletes with the outbox's own ``handlers.notifier.delete_messages``, so a wipe's first
 attempt and the outbox's retries of what it could not delete judge Telegram's answers alike

@@ -114,6 +114,12 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
             # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
             ("pin", t.pgettext("comando", "Crear o cambiar tu PIN"), True),
             (
+                "recordatorios",
+                # Translators: línea de /ayuda.
+                t.pgettext("comando", "Ver tus próximos recordatorios"),
+                False,
+            ),
+            (
                 "pin_duress",
                 # Translators: línea de /ayuda; qué hace ese PIN se explica en el mensaje de
                 # seguridad que sigue.
@@ -160,6 +166,26 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
             ("monto", t.pgettext("comando", "Montos del cambio"), False),
             # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
             ("revisar", t.pgettext("comando", "Aprobar cambios de montos"), True),
+            (
+                "control",
+                # Translators: línea de /ayuda.
+                t.pgettext("comando", "Control de seguridad diario"),
+                False,
+            ),
+            (
+                "recordar",
+                # Translators: línea de /ayuda. Deja /recordar y la palabra cita tal cual.
+                t.pgettext(
+                    "comando", "Recordar una cita: /recordar nombre_clave AAAA-MM-DD HH:MM cita"
+                ),
+                False,
+            ),
+            (
+                "programados",
+                # Translators: línea de /ayuda.
+                t.pgettext("comando", "Ver, pausar o detener lo programado"),
+                False,
+            ),
             (
                 "pin",
                 # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).

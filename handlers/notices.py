@@ -20,7 +20,13 @@ from bot.domain.notices import (
     ApprovalDecided,
     ApprovalEscalated,
     ApprovalNeeded,
+    Checkin,
+    CheckinHelp,
+    CheckinHelpAcked,
+    CheckinLate,
+    CheckinMissed,
     ClaimUpdated,
+    Digest,
     DuressPinUsed,
     HelpAcked,
     HelpRequested,
@@ -31,9 +37,11 @@ from bot.domain.notices import (
     News,
     PinLocked,
     RegistrationsFailing,
+    Reminder,
     StaffDenials,
 )
-from handlers import claims, claims_admin, membership, safety
+from handlers import claims, claims_admin, membership, panic
+from handlers import schedules_render as schedules
 from handlers.alerts import renderers as alerts
 from handlers.notifier import Rendered, RendererTable, renders
 
@@ -57,9 +65,9 @@ def renderer_table() -> RendererTable:
             renders(StaffDenials, membership.render_denials),
             renders(IntakeConflict, membership.render_intake_conflict),
             # Notes to coordinators about a member's safety (M-05, M-13).
-            renders(DuressPinUsed, safety.render_coercion),
-            renders(MemberUnlinked, safety.render_unlinked),
-            renders(PinLocked, safety.render_pin_locked),
+            renders(DuressPinUsed, panic.render_coercion),
+            renders(MemberUnlinked, panic.render_unlinked),
+            renders(PinLocked, panic.render_pin_locked),
             # Claims changed by staff (issue #16).
             renders(ClaimUpdated, claims.render_claim_news),
             renders(AmountApprovalNeeded, claims_admin.render_amount_approval),
@@ -73,5 +81,13 @@ def renderer_table() -> RendererTable:
             renders(ApprovalDecided, alerts.render_approval_decided),
             renders(AlertAllClear, alerts.render_all_clear),
             renders(HelpSeen, alerts.render_help_reach),
+            # Schedules: reminders, check-ins and the daily digest (issue #15).
+            renders(Reminder, schedules.render_reminder),
+            renders(Checkin, schedules.render_checkin),
+            renders(CheckinHelp, schedules.render_checkin_help),
+            renders(CheckinHelpAcked, schedules.render_checkin_help_acked),
+            renders(CheckinMissed, schedules.render_checkin_missed),
+            renders(CheckinLate, schedules.render_checkin_late),
+            renders(Digest, schedules.render_digest),
         ]
     )

@@ -19,7 +19,7 @@ from datetime import time, timedelta
 from typing import Any
 
 from bot.domain.health import BEAT_EVERY_S
-from handlers import alerts, jobs, safety
+from handlers import alerts, jobs, panic, schedules
 from handlers.context import BotApplication, BotContext
 from handlers.heartbeat import heartbeat_tick
 from handlers.transport.polling import PollingRequest
@@ -30,6 +30,7 @@ TALLY_JOB = "alert-tallies"
 APPROVAL_JOB = "alert-approvals"
 SAFETY_JOB = "safety-tick"
 HEARTBEAT_JOB = "heartbeat"
+SCHEDULES_JOB = "schedules"
 
 #: The nightly purge runs at this local time (quiet hours, little traffic).
 RETENTION_AT = time(3, 30)
@@ -78,9 +79,18 @@ def table(polling: PollingRequest | None = None) -> tuple[Tick, ...]:
         # Unlinks due after a duress PIN (at most this late), old ids purged (M-13b, R-09).
         Tick(
             SAFETY_JOB,
-            safety.safety_tick,
+            panic.safety_tick,
             every=timedelta(seconds=60),
             misfire_grace=timedelta(seconds=120),
+        ),
+        # Due reminders and check-ins to the outbox, missed ones caught up once; check-in
+        # windows that closed reported to the coordinators (issue #15).
+        Tick(
+            SCHEDULES_JOB,
+            schedules.schedules_tick,
+            every=timedelta(seconds=30),
+            first=timedelta(seconds=1),
+            misfire_grace=timedelta(seconds=60),
         ),
     ]
     if polling is not None:

@@ -10,7 +10,8 @@ Deletes, in short batched transactions so the bot keeps working:
 - outbox rows in a final state, alerts (their regions, deliveries and help requests
   cascade) and stale alert drafts. Every table named here is created by migrations
   0001-0005, which ``Database.open`` always applies, so the schema is fixed and nothing is
-  probed at run time;
+  probed at run time; schedule occurrences (their check-in answers cascade) and ended
+  schedules after the alerts' cut-off (migration 0012);
 - members unlinked before the closed-claims cut-off (90 days, the pseudonym's retention in
   docs/threat-model.md §4) who have no claim left and are named by no alert or help
   acknowledgement, with their region links, invites, PIN rows, outbox rows, drafts and
@@ -189,6 +190,23 @@ class SqliteRetentionStore:
             "claim_edits", "member_id", "created_at < ?", (ts(cutoffs.alerts),)
         )
         deleted["claim_edits"] = deleted.get("claim_edits", 0) + edits["claim_edits"]
+        # Schedules (issue #15): handled occurrences with their check-in answers, and
+        # schedules that ended, after the alerts' 30 days.
+        deleted |= await self._delete_batches(
+            "schedule_occurrences",
+            "id",
+            "created_at < ?",
+            (ts(cutoffs.alerts),),
+            cascades=[("checkin_answers", "occurrence_id")],
+        )
+        deleted |= await self._delete_batches(
+            "schedules",
+            "id",
+            "state IN ('cancelled', 'done') AND updated_at < ?"
+            " AND NOT EXISTS (SELECT 1 FROM schedule_occurrences o"
+            "   WHERE o.schedule_id = schedules.id)",
+            (ts(cutoffs.alerts),),
+        )
         members = await self._delete_batches(
             "members",
             "id",
@@ -211,6 +229,7 @@ class SqliteRetentionStore:
                     "alert_deliveries",
                     "help_requests",
                     "chat_messages",
+                    "checkin_answers",
                 )
             ],
         )

@@ -77,6 +77,7 @@ SEALED_COLUMNS: Final[Mapping[str, SealedTable]] = {
     "member_pins": SealedTable("member_id", ("pin", "duress")),
     "pin_prompts": SealedTable("member_id", ("pending",)),
     "key_check": SealedTable("id", ("value",)),
+    "schedules": SealedTable("id", ("params",)),
 }
 
 #: Re-sealing passes before giving up on a process that keeps sealing with an old key.

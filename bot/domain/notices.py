@@ -532,6 +532,217 @@ class HelpSeen(Notice):
     alert: int
 
 
+# ---------------------------------------------------------------------- schedules (#15)
+
+
+def _json(template: str, params: Mapping[str, str], name: str) -> object:
+    """A JSON-encoded parameter, decoded (NoticeError when missing or not JSON)."""
+    try:
+        return json.loads(_require(template, params, name))
+    except ValueError:
+        raise NoticeError(f"{template}: field {name!r} is malformed") from None
+
+
+def _names(template: str, params: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A JSON list of codenames."""
+    decoded = _json(template, params, name)
+    if not isinstance(decoded, list) or not all(isinstance(v, str) for v in decoded):
+        raise NoticeError(f"{template}: field {name!r} is malformed")
+    return tuple(decoded)
+
+
+def _days(template: str, params: Mapping[str, str], name: str) -> tuple[tuple[str, int], ...]:
+    """A JSON list of ``[reference, days]`` pairs."""
+    decoded = _json(template, params, name)
+    if not isinstance(decoded, list) or not all(
+        isinstance(pair, list)
+        and len(pair) == 2
+        and isinstance(pair[0], str)
+        and isinstance(pair[1], int)
+        for pair in decoded
+    ):
+        raise NoticeError(f"{template}: field {name!r} is malformed")
+    return tuple((str(ref), int(days)) for ref, days in decoded)
+
+
+@dataclass(frozen=True, slots=True)
+class Reminder(Notice):
+    """A reminder as the lock screen shows it: only that there is one (T-22).
+
+    ``topic`` and ``event`` (ISO time) are the schedule's own values, carried sealed but
+    never rendered: the informant reads them with ``/recordatorios``.
+    """
+
+    TEMPLATE: ClassVar[str] = "reminder"
+
+    schedule: int
+    occurrence: int
+    topic: str | None = None
+    event: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Checkin(Notice):
+    """A safety check-in: "are you well?" with *Estoy bien* / *Necesito ayuda* (#15.4)."""
+
+    TEMPLATE: ClassVar[str] = "checkin"
+
+    schedule: int
+    occurrence: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinHelp(Notice):
+    """To a coordinator: who asked for help in one check-in occurrence.
+
+    ``asked`` pairs each asker's member id with their codename; one row waits per
+    coordinator and occurrence and the outbox unites ``asked`` of the rows it replaces
+    (``MERGE``), as for an alert's help (:class:`HelpRequested`).
+    """
+
+    TEMPLATE: ClassVar[str] = "checkin_help"
+    MERGE: ClassVar[str | None] = "asked"
+
+    occurrence: int
+    asked: tuple[tuple[int, str], ...]
+
+    def to_params(self) -> dict[str, str]:
+        """``asked`` as a JSON object ``{"<member id>": "<codename>"}``."""
+        asked = {str(member): codename for member, codename in self.asked}
+        return {"occurrence": str(self.occurrence), "asked": json.dumps(asked, ensure_ascii=False)}
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> Self:
+        """Raises NoticeError unless ``asked`` is a non-empty object of id → codename."""
+        occurrence = _integer(
+            cls.TEMPLATE, "occurrence", _require(cls.TEMPLATE, params, "occurrence")
+        )
+        decoded = _json(cls.TEMPLATE, params, "asked")
+        if (
+            not isinstance(decoded, dict)
+            or not decoded
+            or not all(
+                isinstance(k, str) and _INTEGER.fullmatch(k) and isinstance(v, str)
+                for k, v in decoded.items()
+            )
+        ):
+            raise NoticeError(f"{cls.TEMPLATE}: field 'asked' is malformed")
+        return cls(occurrence, tuple(sorted((int(k), str(v)) for k, v in decoded.items())))
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinMissed(Notice):
+    """To a coordinator, once per occurrence: who did not confirm, who was unreachable."""
+
+    TEMPLATE: ClassVar[str] = "checkin_missed"
+
+    occurrence: int
+    schedule: int
+    missing: tuple[str, ...]
+    unreachable: tuple[str, ...]
+
+    def to_params(self) -> dict[str, str]:
+        """Both lists as JSON arrays of codenames."""
+        return {
+            "occurrence": str(self.occurrence),
+            "schedule": str(self.schedule),
+            "missing": json.dumps(list(self.missing), ensure_ascii=False),
+            "unreachable": json.dumps(list(self.unreachable), ensure_ascii=False),
+        }
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> Self:
+        """Raises NoticeError on a missing id or a list that is not JSON strings."""
+        t = cls.TEMPLATE
+        return cls(
+            occurrence=_integer(t, "occurrence", _require(t, params, "occurrence")),
+            schedule=_integer(t, "schedule", _require(t, params, "schedule")),
+            missing=_names(t, params, "missing"),
+            unreachable=_names(t, params, "unreachable"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinLate(Notice):
+    """To a coordinator: ``codename``, reported as not confirmed, answered late: well."""
+
+    TEMPLATE: ClassVar[str] = "checkin_late"
+
+    occurrence: int
+    codename: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinHelpAcked(Notice):
+    """To the other coordinators: ``by`` takes the check-in help request of ``codename``."""
+
+    TEMPLATE: ClassVar[str] = "checkin_help_acked"
+
+    codename: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Digest(Notice):
+    """The coordinators' daily digest (#15.3), only about the reader's regions.
+
+    Each section names at most a few items (claim references with days, or codenames) and
+    counts them all (``*_n``). Staff only: it arrives silently and leaves the chat later.
+    """
+
+    TEMPLATE: ClassVar[str] = "digest"
+
+    overdue: tuple[tuple[str, int], ...]
+    overdue_n: int
+    stalled: tuple[tuple[str, int], ...]
+    stalled_n: int
+    stalled_days: int
+    pending_n: int
+    help: tuple[str, ...]
+    help_n: int
+    blocked: tuple[str, ...]
+    blocked_n: int
+    missed: tuple[str, ...]
+    missed_n: int
+
+    def to_params(self) -> dict[str, str]:
+        """Lists as JSON (``[[reference, days], …]`` or ``[codename, …]``), counts decimal."""
+        params: dict[str, str] = {}
+        for name in ("overdue", "stalled"):
+            pairs = [[ref, days] for ref, days in getattr(self, name)]
+            params[name] = json.dumps(pairs, ensure_ascii=False)
+        for name in ("help", "blocked", "missed"):
+            params[name] = json.dumps(list(getattr(self, name)), ensure_ascii=False)
+        for name in _DIGEST_COUNTS:
+            params[name] = str(getattr(self, name))
+        return params
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> Self:
+        """Raises NoticeError on a missing count or a malformed list."""
+        t = cls.TEMPLATE
+        counts = {name: _integer(t, name, _require(t, params, name)) for name in _DIGEST_COUNTS}
+        return cls(
+            overdue=_days(t, params, "overdue"),
+            stalled=_days(t, params, "stalled"),
+            help=_names(t, params, "help"),
+            blocked=_names(t, params, "blocked"),
+            missed=_names(t, params, "missed"),
+            **counts,
+        )
+
+
+_DIGEST_COUNTS = (
+    "overdue_n",
+    "stalled_n",
+    "stalled_days",
+    "pending_n",
+    "help_n",
+    "blocked_n",
+    "missed_n",
+)
+
+
 # ---------------------------------------------------------------------- the list of kinds
 
 #: Every notice kind, explicitly (a new kind is added here, next to its class).
@@ -556,6 +767,13 @@ NOTICE_TYPES: tuple[type[Notice], ...] = (
     ApprovalDecided,
     AlertAllClear,
     HelpSeen,
+    Reminder,
+    Checkin,
+    CheckinHelp,
+    CheckinMissed,
+    CheckinLate,
+    CheckinHelpAcked,
+    Digest,
 )
 
 #: The kinds a renderer turns into a message: all but deletions (the notifier deletes those).

@@ -88,7 +88,7 @@ class InboundLog(Protocol):
 
 
 class ChatEraser(Protocol):
-    """Telegram calls the wipe needs (implemented in ``handlers.safety``); never raise."""
+    """Telegram calls the wipe needs (implemented in ``handlers.panic``); never raise."""
 
     async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> SendResult:
         """Delete 1..100 messages of a chat; Telegram's answer as the outbox sees it."""

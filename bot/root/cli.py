@@ -39,6 +39,7 @@ from bot.root.cli_members import (
 )
 from bot.root.cli_operations import add_operations
 from bot.root.cli_report import add_claims_export, add_report
+from bot.root.cli_schedules import add_schedules
 from bot.root.cli_status import add_status
 from bot.root.logging_setup import configure_logging as configure_logging  # noqa: PLC0414 - re-export (bench)
 from bot.services.claims_import import (
@@ -909,6 +910,7 @@ _GROUPS: tuple[Callable[[Commands], None], ...] = (
     add_status,
     add_audit,
     add_report,
+    add_schedules,
 )
 
 

@@ -35,6 +35,7 @@ from bot.services.registration import RegistrationService
 from bot.services.registrations import RegistrationAdmin
 from bot.services.retention import RetentionService
 from bot.services.safety import InboundLimiter, SafetyService
+from bot.services.schedules import ScheduleService
 from bot.services.vigilance import DenialWatch, IntakeAlarm, InviteAlarm
 from bot.version import installed_version
 from storage.alerts import SqliteAlertRepository
@@ -56,6 +57,7 @@ from storage.pin import SqlitePinRepository
 from storage.regions import SqliteRegionRepository
 from storage.registrations import SqliteRegistrationStore
 from storage.retention import SqliteRetentionStore
+from storage.schedules import SqliteScheduleRepository
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -288,6 +290,19 @@ async def open_wiring(
             safety=safety,
             audit=audit,
             clock=clock,
+        ),
+        schedules=ScheduleService(
+            schedules=SqliteScheduleRepository(db, keys),
+            members=members,
+            claims=claims,
+            outbox=outbox,
+            audit=audit,
+            uow=db,
+            clock=clock,
+            quiet_hours=settings.quiet_hours,
+            regions=regions,
+            digest_hour=settings.digest_hour,
+            stalled_days=settings.stalled_days,
         ),
     )
     return Wiring(db=db, keys=keys, services=services)

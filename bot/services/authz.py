@@ -36,6 +36,8 @@ class Action(StrEnum):
     UNLINK_MEMBER = "unlink_member"
     RESET_PIN = "reset_pin"
     APPROVE_CLAIM_AMOUNT = "approve_claim_amount"
+    MANAGE_SCHEDULES = "manage_schedules"
+    VIEW_OWN_REMINDERS = "view_own_reminders"
 
 
 #: Actions any active member may take about themselves.
@@ -46,6 +48,7 @@ _SELF_ACTIONS = frozenset(
         Action.ANSWER_ALERT,
         Action.SET_PIN,
         Action.WIPE_SELF,
+        Action.VIEW_OWN_REMINDERS,
     }
 )
 #: The duress PIN's decoy is an empty claim list, which only informants have (M-13b).
@@ -53,7 +56,13 @@ _INFORMANT_ACTIONS = frozenset({Action.VIEW_OWN_CLAIMS, Action.SET_DURESS_PIN})
 #: Actions on another member's account (remote unlink M-13c, PIN reset M-05).
 _MEMBER_ACTIONS = frozenset({Action.UNLINK_MEMBER, Action.RESET_PIN})
 _COORDINATOR_ACTIONS = frozenset(
-    {Action.SEND_ALERT, Action.APPROVE_ALERT, Action.ACK_HELP, Action.VIEW_ALERTS}
+    {
+        Action.SEND_ALERT,
+        Action.APPROVE_ALERT,
+        Action.ACK_HELP,
+        Action.VIEW_ALERTS,
+        Action.MANAGE_SCHEDULES,
+    }
 )
 _ADMIN_ACTIONS = frozenset(
     {
@@ -62,6 +71,7 @@ _ADMIN_ACTIONS = frozenset(
         Action.ACK_HELP,
         Action.MANAGE_MEMBERS,
         Action.VIEW_ALERTS,
+        Action.MANAGE_SCHEDULES,
     }
 )
 

@@ -24,6 +24,7 @@ from bot.services.registration import RegistrationService
 from bot.services.registrations import RegistrationAdmin
 from bot.services.retention import RetentionService
 from bot.services.safety import SafetyService
+from bot.services.schedules import ScheduleService
 from bot.services.vigilance import IntakeAlarm
 
 
@@ -75,3 +76,5 @@ class Services:
     oversight: OversightService
     #: Administrators managing members, invites and regions (``chaski members`` …, #16.3).
     registrations: RegistrationAdmin
+    #: Reminders, check-ins and digests stored as schedules, fired by one tick (issue #15).
+    schedules: ScheduleService

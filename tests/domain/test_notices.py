@@ -35,8 +35,9 @@ SAMPLES = [
     for kind, variants in notice_samples().items()
     for variant, notice in variants
 ]
-#: Keys a notice may lack when read back: optional fields, and the derived ``no_answer``.
-OPTIONAL_KEYS = {"planned", "reason", "chat", "no_answer"}
+#: Keys a notice may lack when read back: optional fields, and the derived ``no_answer``
+#: (a reminder's topic and event are never shown, so it is sent without them too).
+OPTIONAL_KEYS = {"planned", "reason", "chat", "no_answer", "topic", "event"}
 
 
 def test_every_kind_has_a_unique_template_and_only_deletions_are_not_rendered() -> None:

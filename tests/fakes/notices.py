@@ -17,8 +17,14 @@ from bot.domain.notices import (
     ApprovalDecided,
     ApprovalEscalated,
     ApprovalNeeded,
+    Checkin,
+    CheckinHelp,
+    CheckinHelpAcked,
+    CheckinLate,
+    CheckinMissed,
     ClaimUpdated,
     Decision,
+    Digest,
     DuressPinUsed,
     HelpAcked,
     HelpRequested,
@@ -30,6 +36,7 @@ from bot.domain.notices import (
     Notice,
     PinLocked,
     RegistrationsFailing,
+    Reminder,
     StaffDenials,
 )
 
@@ -106,4 +113,40 @@ def notice_samples(
             ("silent", AlertAllClear(42, silent=True)),
         ],
         HelpSeen: [("sample", HelpSeen(42))],
+        Reminder: [
+            ("sample", Reminder(3, 5, topic="payment", event="2026-03-14T19:00:00-05:00")),
+        ],
+        Checkin: [("sample", Checkin(3, 5))],
+        CheckinHelp: [
+            ("one", CheckinHelp(5, ((7, codename),))),
+            ("several", CheckinHelp(5, ((7, codename), (8, f"{codename}-bis")))),
+        ],
+        CheckinHelpAcked: [("sample", CheckinHelpAcked(codename, by))],
+        CheckinMissed: [
+            ("missing", CheckinMissed(5, 3, (codename,), ())),
+            ("unreachable", CheckinMissed(5, 3, (), (codename,))),
+            ("both", CheckinMissed(5, 3, (codename,), (f"{codename}-bis",))),
+        ],
+        CheckinLate: [("sample", CheckinLate(5, codename))],
+        # The digest names claim references (a staff reader's own regions) and codenames.
+        Digest: [
+            ("help-only", Digest((), 0, (), 0, 30, 0, (codename,), 1, (), 0, (), 0)),
+            (
+                "full",
+                Digest(
+                    (("R-2016-0007", 3),),
+                    12,
+                    (("R-2016-0008", 40),),
+                    1,
+                    30,
+                    2,
+                    (codename,),
+                    1,
+                    (codename,),
+                    1,
+                    (codename,),
+                    11,
+                ),
+            ),
+        ],
     }

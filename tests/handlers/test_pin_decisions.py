@@ -178,6 +178,11 @@ PIN_COMMANDS = {
     "paso": PinRule.ACTION,
     "monto": PinRule.ACTION,
     "revisar": PinRule.ACTION,
+    # Schedules (issue #15): an informant's reminders are their data, the rest staff's.
+    "recordatorios": PinRule.DATA,
+    "recordar": PinRule.ACTION,
+    "control": PinRule.ACTION,
+    "programados": PinRule.ACTION,
 }
 #: By callback-data pattern (informants' answers to an alert are never gated: one tap).
 PIN_BUTTONS = {
@@ -188,6 +193,7 @@ PIN_BUTTONS = {
     "^afu:": PinRule.ACTION,
     "^unlink:": PinRule.ACTION,
     "^cadm:": PinRule.ACTION,
+    "^sch:": PinRule.ACTION,
 }
 
 

@@ -16,7 +16,7 @@ import pytest
 from bot.domain.models import Lang, Role
 from bot.domain.safety import WipeReport
 from bot.i18n import Catalogs
-from handlers.safety import wipe_incomplete_text
+from handlers.panic import wipe_incomplete_text
 from storage.database import Database
 from tests.conftest import RunningBot, ServedFake, TestClock, seed_invite, seed_region
 from tests.fakes.bot_api import FakeBotApi

@@ -6,7 +6,9 @@ word, so a lock-screen preview or a seized phone shows nothing meaningful. Every
 of ``bot.domain.notices`` is rendered here, through the renderer table the bot starts with,
 in both languages with sentinel values wherever a notice carries a name; a new kind must be
 classified below (and sampled in ``tests/fakes/notices.py``) or this module fails. Amounts,
-references and operations cannot reach a notice at all: no notice type has such a field.
+references and operations cannot reach a notice at all: no notice type has such a field,
+but for the staff-only daily digest (issue #15.3), which lists the reader's own overdue and
+stalled claims by reference, by design.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ from bot.domain.notices import (
     ApprovalDecided,
     ApprovalEscalated,
     ApprovalNeeded,
+    Checkin,
+    CheckinHelp,
+    CheckinHelpAcked,
+    CheckinLate,
+    CheckinMissed,
     ClaimUpdated,
+    Digest,
     DuressPinUsed,
     HelpAcked,
     HelpRequested,
@@ -38,6 +46,7 @@ from bot.domain.notices import (
     Notice,
     PinLocked,
     RegistrationsFailing,
+    Reminder,
     StaffDenials,
 )
 from bot.i18n import Catalogs
@@ -52,9 +61,10 @@ AMOUNT_CENTS = "123456789"
 
 #: Notices whose recipient may be an informant: nothing identifying, ever. The alert's
 #: all clear, the "a coordinator saw your request" note (issue #12.5) and the push after a
-#: claim changed (issue #16.4) are fixed texts.
+#: claim changed (issue #16.4) are fixed texts. A reminder and a check-in (issue #15) are
+#: fixed texts too.
 INFORMANT_NOTICES: frozenset[type[Notice]] = frozenset(
-    {News, ClaimUpdated, AlertSent, AlertAllClear, HelpSeen}
+    {News, ClaimUpdated, AlertSent, AlertAllClear, HelpSeen, Reminder, Checkin}
 )
 #: Notices that go only to coordinators and administrators (``Role`` checked by the
 #: services that enqueue them). They name the member by codename on purpose: a coordinator
@@ -72,6 +82,13 @@ STAFF_CODENAME_NOTICES: frozenset[type[Notice]] = frozenset(
         MemberUnlinked,
         PinLocked,
         StaffDenials,
+        CheckinHelp,
+        CheckinHelpAcked,
+        CheckinMissed,
+        CheckinLate,
+        # The coordinators' daily digest (issue #15.3): codenames and claim references of
+        # the reader's regions only; it arrives silently and leaves the chat after 12 hours.
+        Digest,
     }
 )
 #: Staff notices without any name at all (counts, a neutral nudge, the T-06 alarm, the

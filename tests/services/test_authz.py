@@ -76,13 +76,21 @@ TARGETS: dict[str, Target] = {
 }
 CLAIM_KINDS = {k for k in TARGETS if "claim" in k}
 REGION_KINDS = {k for k in TARGETS if k.startswith("regions")}
-ALERT_ACTIONS = (Action.SEND_ALERT, Action.APPROVE_ALERT, Action.ACK_HELP, Action.VIEW_ALERTS)
+#: Region-scoped staff actions; managing schedules (issue #15) is scoped like alerts.
+ALERT_ACTIONS = (
+    Action.SEND_ALERT,
+    Action.APPROVE_ALERT,
+    Action.ACK_HELP,
+    Action.VIEW_ALERTS,
+    Action.MANAGE_SCHEDULES,
+)
 SELF = {
     (Action.CHOOSE_LANGUAGE, "none"),
     (Action.ANSWER_CHECKIN, "none"),
     (Action.ANSWER_ALERT, "none"),
     (Action.SET_PIN, "none"),
     (Action.WIPE_SELF, "none"),
+    (Action.VIEW_OWN_REMINDERS, "none"),
 }
 MEMBER_ACTIONS = (Action.UNLINK_MEMBER, Action.RESET_PIN)
 #: A sent alert's answers, its "all clear", writing to who asked for help (issue #12.5).

@@ -277,6 +277,9 @@ async def test_purge_removes_exactly_what_is_past_its_retention(
         "alert_deliveries": 1,
         "help_requests": 1,
         "alert_drafts": 1,
+        "schedule_occurrences": 0,  # no schedules here (tests/handlers/test_schedules.py)
+        "checkin_answers": 0,
+        "schedules": 0,
         "members": 0,  # nobody here is unlinked
         "member_regions": 0,
         "member_pins": 0,

@@ -1,18 +1,9 @@
-"""Inbound hygiene and the panic buttons: limits, dedupe, locations, ``/borrar``, unlink.
-
-Group order (``handlers.register``), all before the gatekeeper (-1):
-
-* -4 ``guard``: global and per-account rate limits in memory, then size caps (M-06, M-09,
-  T-23, T-46): the excess is dropped without touching the database; only a member's first
-  dropped update of a flood costs one lookup, to tell them once that they go too fast.
-* -3 ``dedupe``: one ``INSERT OR IGNORE`` of the ``update_id`` (R-09, T-31); the same write
-  keeps the incoming message id for ``/borrar``.
-* -2 ``on_location`` (and ``handlers.pin.PinText``): a location is deleted at once (M-09).
+"""The panic buttons: ``/borrar``, remote unlink, and the duress PIN's follow-up.
 
 ``/borrar`` asks for confirmation, then deletes what Telegram still allows and shreds the
 link (M-13a); ``/desvincular`` asks too and does the same remotely for a coordinator
-(M-13c), and the
-``safety-tick`` job does it after a duress PIN's decoy is gone (M-13b).
+(M-13c), and the ``safety-tick`` job does it after a duress PIN's decoy is gone (M-13b).
+Named apart from the safety *alerts* (``handlers.alerts``): this is one person's own chat.
 """
 
 from __future__ import annotations
@@ -23,20 +14,15 @@ import logging
 import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatType
-from telegram.ext import ApplicationHandlerStop
 
 from bot.domain.errors import NotFound
 from bot.domain.models import Lang, Member, Role
 from bot.domain.notices import DuressPinUsed, MemberUnlinked, PinLocked
 from bot.domain.pin import PinPass, PinRequired, PinRule
 from bot.domain.safety import WipeReport
-from bot.services.safety import Verdict, command_args_too_long, text_too_long
 from handlers.access import (
     ALL_ROLES,
-    answer_stranger,
     menu_expired,
-    not_available,
     pin_lapsed,
     requires,
 )
@@ -49,100 +35,6 @@ _LOGGER = logging.getLogger(__name__)
 
 WIPE_YES = "wipe:yes"
 WIPE_NO = "wipe:no"
-
-
-# ---------------------------------------------------------------------- inbound
-
-
-async def guard(update: Update, context: BotContext) -> None:
-    """Group -4: drop floods and oversized input before anything else runs.
-
-    Raises:
-        ApplicationHandlerStop: over a limit (a member is told once per flood, anyone else
-            nothing), or an oversized command (one neutral answer, M-02 for strangers).
-    """
-    user = update.effective_user
-    safety = context.services.safety
-    verdict, first_drop = safety.limiter.judge(user.id if user else None)
-    if verdict is not Verdict.ALLOW:
-        if first_drop and user is not None:
-            await _too_fast(update, context, user.id, verdict)
-        raise ApplicationHandlerStop
-    message, chat = update.message, update.effective_chat
-    if message is None or chat is None or chat.type != ChatType.PRIVATE:
-        return  # groups and channels: the gatekeeper leaves them
-    if text_too_long(message.text) or text_too_long(message.caption):
-        _LOGGER.info("Dropped an oversized message (update %d)", update.update_id)
-        raise ApplicationHandlerStop
-    if command_args_too_long(message.text) and user is not None:
-        member = await context.services.registration.identify(user.id)
-        if member is None:
-            await answer_stranger(update, context)
-        else:
-            await not_available(context, member, chat.id)
-        raise ApplicationHandlerStop
-
-
-async def _too_fast(update: Update, context: BotContext, user_id: int, verdict: Verdict) -> None:
-    """Tell a member, once per flood, that what they send is being dropped (issue #14.8).
-
-    A coordinator composing an alert and typing PINs can reach the per-minute limit; being
-    dropped without a word looks like a broken bot. Strangers get nothing (M-02), and the
-    global limit says nothing to anyone (the machine is busy, not the person).
-    """
-    chat = update.effective_chat
-    if verdict is Verdict.GLOBAL or chat is None or chat.type != ChatType.PRIVATE:
-        return
-    member = await context.services.registration.identify(user_id)
-    if member is None:
-        return
-    t = context.catalogs.for_lang(member.lang)
-    if verdict is Verdict.DAY:
-        text = t.gettext(
-            "Llegaste al límite de mensajes de hoy. El bot no leerá lo que envíes hasta mañana."
-        )
-    else:
-        text = t.gettext(
-            "Vas muy rápido: el bot no leerá lo que envíes durante un minuto. Espera y"
-            " vuelve a intentarlo."
-        )
-    await send.send_text(context, chat.id, text)
-
-
-async def dedupe(update: Update, context: BotContext) -> None:
-    """Group -3: apply each ``update_id`` once, and remember the member's message id.
-
-    Raises:
-        ApplicationHandlerStop: the update was processed before (redelivery).
-    """
-    message, chat = update.message, update.effective_chat
-    private = chat is not None and chat.type == ChatType.PRIVATE
-    new = await context.services.safety.accept_update(
-        update.update_id,
-        telegram_id=chat.id if private and chat is not None else None,
-        message_id=message.message_id if private and message is not None else None,
-    )
-    if not new:
-        _LOGGER.info("Dropped a repeated update %d", update.update_id)
-        raise ApplicationHandlerStop
-
-
-async def on_location(update: Update, context: BotContext) -> None:
-    """Group -2: delete a shared location at once; warn a member (strangers: M-02 reply).
-
-    Raises:
-        ApplicationHandlerStop: a member was warned; nothing else answers.
-    """
-    message, user, chat = update.effective_message, update.effective_user, update.effective_chat
-    if message is None or user is None or chat is None:
-        return
-    await send.delete_now(context, chat.id, message.message_id)
-    member = await context.services.registration.identify(user.id)
-    if member is None:
-        return
-    t = context.catalogs.for_lang(member.lang)
-    await send.send_text(context, chat.id, t.gettext("No compartas tu ubicación aquí."))
-    raise ApplicationHandlerStop
 
 
 # ---------------------------------------------------------------------- wipe and unlink
