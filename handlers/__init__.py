@@ -16,6 +16,7 @@ from bot.domain.pin import Resume
 from handlers import (
     alerts,
     claims,
+    claims_admin,
     dispatch,
     errors,
     jobs,
@@ -55,6 +56,8 @@ def pin_continuations() -> dict[Resume, Guarded]:
         Resume.ALERT_COMPOSE: alerts.alert_command,
         Resume.ALERT_APPROVE: alerts.approve_command,
         Resume.ALERT_LIST: alerts.alerts_command,
+        Resume.CLAIMS_ADMIN: claims_admin.claims_command,
+        Resume.CLAIMS_REVIEW: claims_admin.review_command,
     }
 
 
@@ -97,6 +100,13 @@ def register(application: BotApplication) -> None:
     )
     add(CommandHandler("aprobar", alerts.approve_command, filters=PRIVATE), group=FEATURES)
     add(CommandHandler("alertas", alerts.alerts_command, filters=PRIVATE), group=FEATURES)
+    # Claims kept true by coordinators (issue #16.2): find/open, then typed parts of an edit.
+    add(CommandHandler("reclamos", claims_admin.claims_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("nota", claims_admin.note_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("pago", claims_admin.payment_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("paso", claims_admin.step_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("monto", claims_admin.amount_command, filters=PRIVATE), group=FEATURES)
+    add(CommandHandler("revisar", claims_admin.review_command, filters=PRIVATE), group=FEATURES)
     # Schedules (issue #15): the informant's reminders; coordinators' check-ins, reminders, list.
     add(
         CommandHandler("recordatorios", schedules.reminders_command, filters=PRIVATE),
@@ -123,6 +133,7 @@ def register(application: BotApplication) -> None:
     # 0: buttons, by callback-data prefix; the data is re-checked inside (M-04).
     add(CallbackQueryHandler(registration.on_language_button, pattern=r"^lang:"), group=FEATURES)
     add(CallbackQueryHandler(claims.on_claim_button, pattern=r"^claim:"), group=FEATURES)
+    add(CallbackQueryHandler(claims_admin.on_button, pattern=r"^cadm:"), group=FEATURES)
     # Alert answers first (informants), then the coordinators' compose/approve/help buttons.
     add(
         CallbackQueryHandler(alerts.on_answer_button, pattern=r"^alert:(safe|help):"),

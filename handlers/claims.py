@@ -23,10 +23,12 @@ from gettext import NullTranslations
 from telegram import InlineKeyboardMarkup, Update
 
 from bot.domain.errors import NotAllowed, NotFound
-from bot.domain.models import Claim, Member, Role
+from bot.domain.models import Claim, Lang, Member, Role
+from bot.domain.notices import ClaimUpdated
 from bot.domain.pin import PinPass, PinRule, Resume
 from handlers.access import ALL_ROLES, menu_expired, not_available, requires
 from handlers.context import BotContext
+from handlers.notifier import Rendered
 from handlers.render import ClaimPage, render_claim_page, render_history
 from handlers.transport import send
 
@@ -137,3 +139,17 @@ async def on_claim_button(
     t = context.catalogs.for_lang(member.lang)
     for text in render_history(t, member.lang, services.clock.tz, claim, events):
         await send.send_sensitive(context, member, chat.id, text)
+
+
+def render_claim_news(t: NullTranslations, lang: Lang, notice: ClaimUpdated) -> Rendered:
+    """The push after a coordinator changed one of the informant's claims (issue #16.4).
+
+    Nothing on a lock screen or in a seized phone's chat tells of rewards or amounts (M-02,
+    T-22): the details are shown only when the informant opens *Mis trámites* (after the
+    PIN if they set one). One push stands for every change of a short while (the outbox
+    merges them), hence the plural.
+    """
+    del lang, notice
+    # Translators: aviso en la pantalla bloqueada tras un cambio en un trámite: nada que
+    # delate recompensas, policía ni montos. «El menú» es el botón «Mis trámites».
+    return Rendered(t.gettext("Tienes novedades. Abre el menú."))

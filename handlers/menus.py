@@ -154,6 +154,18 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
             ("alertas", t.pgettext("comando", "Ver los avisos recientes y sus respuestas"), True),
             # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
             ("aprobar", t.pgettext("comando", "Aprobar avisos pendientes"), True),
+            # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
+            ("reclamos", t.pgettext("comando", "Buscar y actualizar los reclamos"), True),
+            # Translators: explicación en /ayuda del paso de un cambio de reclamo; corto.
+            ("nota", t.pgettext("comando", "Nota del cambio"), False),
+            # Translators: explicación en /ayuda del paso de un cambio de reclamo; corto.
+            ("pago", t.pgettext("comando", "Pago del cambio"), False),
+            # Translators: explicación en /ayuda del paso de un cambio de reclamo; corto.
+            ("paso", t.pgettext("comando", "Próximo paso del cambio"), False),
+            # Translators: explicación en /ayuda del paso de un cambio de reclamo; corto.
+            ("monto", t.pgettext("comando", "Montos del cambio"), False),
+            # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
+            ("revisar", t.pgettext("comando", "Aprobar cambios de montos"), True),
             (
                 "control",
                 # Translators: línea de /ayuda.

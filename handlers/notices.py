@@ -16,6 +16,7 @@ from bot.domain.notices import (
     AlertAllClear,
     AlertSent,
     AlertTallyChanged,
+    AmountApprovalNeeded,
     ApprovalDecided,
     ApprovalEscalated,
     ApprovalNeeded,
@@ -24,6 +25,7 @@ from bot.domain.notices import (
     CheckinHelpAcked,
     CheckinLate,
     CheckinMissed,
+    ClaimUpdated,
     Digest,
     DuressPinUsed,
     HelpAcked,
@@ -38,7 +40,7 @@ from bot.domain.notices import (
     Reminder,
     StaffDenials,
 )
-from handlers import membership, panic
+from handlers import claims, claims_admin, membership, panic
 from handlers import schedules_render as schedules
 from handlers.alerts import renderers as alerts
 from handlers.notifier import Rendered, RendererTable, renders
@@ -66,6 +68,9 @@ def renderer_table() -> RendererTable:
             renders(DuressPinUsed, panic.render_coercion),
             renders(MemberUnlinked, panic.render_unlinked),
             renders(PinLocked, panic.render_pin_locked),
+            # Claims changed by staff (issue #16).
+            renders(ClaimUpdated, claims.render_claim_news),
+            renders(AmountApprovalNeeded, claims_admin.render_amount_approval),
             # Safety alerts (issue #12).
             renders(AlertSent, alerts.render_alert),
             renders(AlertTallyChanged, alerts.render_tally),

@@ -152,8 +152,8 @@ def render_claim(t: NullTranslations, lang: Lang, claim: Claim, today: date) -> 
     if claim.paid_cents > 0:
         lines.append(texts.paid.format(amount=format_money(claim.paid_cents, lang)))
     overdue = claim.days_overdue(today)
-    if overdue > 0 and claim.promised_date is not None:
-        lines.append(overdue_line(t, claim.promised_date, today, overdue))
+    if overdue > 0 and claim.due_date is not None:
+        lines.append(overdue_line(t, claim.due_date, today, overdue))
     lines.extend(_next_step_lines(texts, lang, claim))
     return "\n".join(lines)
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from bot.domain.claims import (
+    AmountRequest,
+    ClaimChange,
+    ClaimEdit,
+    EditKind,
+    NewOperation,
+    Payment,
+)
+from bot.domain.errors import Conflict, NotFound
 from bot.domain.models import Claim, ClaimEvent, ClaimRow, ClaimStatus, Operation
 from bot.domain.ports import ImportResult, Progress
 from storage.codec import Sealer, opt_date, parse_opt_date, parse_ts, ts
@@ -17,7 +27,8 @@ _SELECT = """
 SELECT c.id, c.reference_enc, c.member_id, c.status, c.promised_enc, c.approved_enc,
        c.paid_enc, c.promised_date, c.next_step_enc, c.next_step_date, c.updated_at,
        c.version, r.name AS region, o.id AS op_id, o.label_enc, o.op_date,
-       orr.name AS op_region
+       orr.name AS op_region, c.closed_at, o.total_enc, o.promised_by_enc, o.basis_enc,
+       o.pay_by
 FROM claims c
 JOIN regions r ON r.id = c.region_id
 JOIN operations o ON o.id = c.operation_id
@@ -47,7 +58,7 @@ def _claim(row: sqlite3.Row, claims: Sealer, operations: Sealer) -> Claim:
     """One row of ``_SELECT`` as a claim; every sealed cell opened (fails closed).
 
     The row is unpacked by position, in ``_SELECT``'s column order, because a by-name lookup
-    on ``sqlite3.Row`` scans the column names: 17 of them cost more than the rest of this
+    on ``sqlite3.Row`` scans the column names: 22 of them cost more than the rest of this
     function apart from decryption. A column added to ``_SELECT`` without a name here makes
     the unpacking raise.
     """
@@ -69,6 +80,11 @@ def _claim(row: sqlite3.Row, claims: Sealer, operations: Sealer) -> Claim:
         label_enc,
         op_date,
         op_region,
+        closed_at,
+        total_enc,
+        promised_by_enc,
+        basis_enc,
+        pay_by,
     ) = row
     return Claim(
         id=claim_id,
@@ -79,6 +95,10 @@ def _claim(row: sqlite3.Row, claims: Sealer, operations: Sealer) -> Claim:
             label=operations.open("label", op_id, label_enc),
             date=parse_opt_date(op_date),
             region=op_region,
+            total_cents=operations.open_opt_int("total", op_id, total_enc),
+            promised_by=operations.open_opt("promised_by", op_id, promised_by_enc),
+            basis=operations.open_opt("basis", op_id, basis_enc),
+            pay_by=parse_opt_date(pay_by),
         ),
         region=region,
         status=_STATUSES.get(status) or ClaimStatus(status),  # unknown: ValueError
@@ -90,6 +110,7 @@ def _claim(row: sqlite3.Row, claims: Sealer, operations: Sealer) -> Claim:
         next_step_date=parse_opt_date(next_step_date),
         updated_at=parse_ts(updated_at),
         version=version,
+        closed_at=parse_ts(closed_at) if closed_at else None,
     )
 
 
@@ -152,6 +173,220 @@ class SqliteClaimRepository:
             )
             for row in await self.db.fetchall(sql + " ORDER BY id", (claim_id,))
         ]
+
+    # ------------------------------------------------------------ administration (#16.1)
+
+    async def add_operation(self, new: NewOperation, now: datetime) -> Operation:
+        """Create an operation; its label is sealed and found by keyed hash.
+
+        Raises:
+            Conflict: an operation with that label exists.
+            NotFound: the region does not exist.
+        """
+        digest = self.keys.index("operation", new.label)
+        sealer = Sealer(self.keys.cipher, "operations")
+        async with self.db.transaction():
+            region = await self.db.fetchone(
+                "SELECT id, name FROM regions WHERE name = ?", (new.region,)
+            )
+            if region is None:
+                raise NotFound("region")
+            found = await self.db.fetchone(
+                "SELECT id FROM operations WHERE label_hmac = ?", (digest,)
+            )
+            if found is not None:
+                raise Conflict("an operation with that label exists")
+            op_id = await self.db.next_id("operations")
+            await self.db.execute(
+                "INSERT INTO operations (id, label_enc, label_hmac, op_date, region_id,"
+                " created_at, total_enc, promised_by_enc, basis_enc, pay_by)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    op_id,
+                    sealer.seal("label", op_id, new.label),
+                    digest,
+                    opt_date(new.date),
+                    region["id"],
+                    ts(now),
+                    sealer.seal_int("total", op_id, new.total_cents),
+                    sealer.seal_opt("promised_by", op_id, new.promised_by),
+                    sealer.seal_opt("basis", op_id, new.basis),
+                    opt_date(new.pay_by),
+                ),
+            )
+        return Operation(
+            id=op_id,
+            label=new.label,
+            date=new.date,
+            region=str(region["name"]),
+            total_cents=new.total_cents,
+            promised_by=new.promised_by,
+            basis=new.basis,
+            pay_by=new.pay_by,
+        )
+
+    async def operations(self) -> list[Operation]:
+        """Every operation, oldest date first, then by id."""
+        rows = await self.db.fetchall(
+            "SELECT o.id, o.label_enc, o.op_date, r.name AS region, o.total_enc,"
+            " o.promised_by_enc, o.basis_enc, o.pay_by FROM operations o"
+            " JOIN regions r ON r.id = o.region_id ORDER BY o.op_date, o.id"
+        )
+        sealer = Sealer(self.keys.cipher, "operations")
+        return [
+            Operation(
+                id=row["id"],
+                label=sealer.open("label", row["id"], row["label_enc"]),
+                date=parse_opt_date(row["op_date"]),
+                region=row["region"],
+                total_cents=sealer.open_opt_int("total", row["id"], row["total_enc"]),
+                promised_by=sealer.open_opt("promised_by", row["id"], row["promised_by_enc"]),
+                basis=sealer.open_opt("basis", row["id"], row["basis_enc"]),
+                pay_by=parse_opt_date(row["pay_by"]),
+            )
+            for row in rows
+        ]
+
+    async def shares(self, operation_id: int, *, excluding: int | None = None) -> int:
+        """The promised shares of an operation's claims added up (one claim left out)."""
+        rows = await self.db.fetchall(
+            "SELECT id, promised_enc FROM claims WHERE operation_id = ? AND id IS NOT ?",
+            (operation_id, excluding),
+        )
+        sealer = Sealer(self.keys.cipher, "claims")
+        return sum(sealer.open_int("promised", row["id"], row["promised_enc"]) for row in rows)
+
+    async def payments(self, claim_id: int) -> list[Payment]:
+        """A claim's payments, oldest first."""
+        sealer = Sealer(self.keys.cipher, "claim_payments")
+        rows = await self.db.fetchall(
+            "SELECT id, amount_enc, paid_on, method_enc, reference_enc FROM claim_payments"
+            " WHERE claim_id = ? ORDER BY id",
+            (claim_id,),
+        )
+        return [
+            Payment(
+                amount_cents=sealer.open_int("amount", row["id"], row["amount_enc"]),
+                paid_on=date.fromisoformat(row["paid_on"]),
+                method=sealer.open("method", row["id"], row["method_enc"]),
+                reference=sealer.open_opt("reference", row["id"], row["reference_enc"]),
+            )
+            for row in rows
+        ]
+
+    async def save(self, change: ClaimChange, *, actor_id: int | None, now: datetime) -> bool:
+        """Store ``change`` if the claim is still at the version it was read at.
+
+        Compare-and-set on ``version`` (issue #16.2): when someone else changed the claim
+        meanwhile nothing is written and False comes back, so the second editor is told and
+        the first one's change is kept. The claim row, its history entry and its payment
+        are written in one transaction, and ``paid_enc`` is the sum of the payments.
+        """
+        claim = change.after
+        sealer = Sealer(self.keys.cipher, "claims")
+        async with self.db.transaction():
+            written = await self.db.execute(
+                "UPDATE claims SET status = ?, promised_enc = ?, approved_enc = ?,"
+                " paid_enc = ?, next_step_enc = ?, next_step_date = ?, updated_at = ?,"
+                " closed_at = ?, version = version + 1 WHERE id = ? AND version = ?",
+                (
+                    str(claim.status),
+                    sealer.seal_int("promised", claim.id, claim.promised_cents),
+                    None
+                    if claim.approved_cents is None
+                    else sealer.seal_int("approved", claim.id, claim.approved_cents),
+                    sealer.seal_int("paid", claim.id, claim.paid_cents),
+                    sealer.seal_opt("next_step", claim.id, claim.next_step),
+                    opt_date(claim.next_step_date),
+                    ts(now),
+                    ts(claim.closed_at) if claim.closed_at is not None else None,
+                    claim.id,
+                    change.before.version,
+                ),
+            )
+            if written.rowcount != 1:
+                return False
+            # The change itself is always shown to the informant (status, amounts and next
+            # step are on their screen anyway); an internal note goes in an entry of its own.
+            shown = change.note if change.visible else None
+            await self._event(
+                claim.id, claim.status, shown, visible=True, actor_id=actor_id, now=now
+            )
+            if change.note is not None and not change.visible:
+                await self._event(
+                    claim.id, claim.status, change.note, visible=False, actor_id=actor_id, now=now
+                )
+            if change.payment is not None:
+                await self._add_payment(claim.id, change.payment, actor_id, now)
+        return True
+
+    async def _event(
+        self,
+        claim_id: int,
+        status: ClaimStatus,
+        note: str | None,
+        *,
+        visible: bool,
+        actor_id: int | None,
+        now: datetime,
+    ) -> None:
+        event_id = await self.db.next_id("claim_events")
+        await self.db.execute(
+            "INSERT INTO claim_events (id, claim_id, at, status, note_enc, visible, actor_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                event_id,
+                claim_id,
+                ts(now.replace(second=0, microsecond=0)),
+                str(status),
+                Sealer(self.keys.cipher, "claim_events").seal_opt("note", event_id, note),
+                int(visible),
+                actor_id,
+            ),
+        )
+
+    async def _add_payment(
+        self, claim_id: int, payment: Payment, actor_id: int | None, now: datetime
+    ) -> None:
+        payment_id = await self.db.next_id("claim_payments")
+        sealer = Sealer(self.keys.cipher, "claim_payments")
+        await self.db.execute(
+            "INSERT INTO claim_payments (id, claim_id, amount_enc, paid_on, method_enc,"
+            " reference_enc, actor_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                payment_id,
+                claim_id,
+                sealer.seal_int("amount", payment_id, payment.amount_cents),
+                payment.paid_on.isoformat(),
+                sealer.seal("method", payment_id, payment.method),
+                sealer.seal_opt("reference", payment_id, payment.reference),
+                actor_id,
+                ts(now),
+            ),
+        )
+
+    async def in_regions(
+        self, regions: Sequence[str] | None, *, status: ClaimStatus | None = None
+    ) -> list[Claim]:
+        """Claims of ``regions`` (None: every region), optionally of one status, by id."""
+        sql = _SELECT + "WHERE 1 = 1"
+        params: list[object] = []
+        if regions is not None:
+            if not regions:
+                return []
+            sql += f" AND r.name IN ({','.join('?' * len(regions))})"
+            params.extend(regions)
+        if status is not None:
+            sql += " AND c.status = ?"
+            params.append(str(status))
+        return self._claims(await self.db.fetchall(sql + " ORDER BY c.id", params))
+
+    async def by_reference(self, reference: str) -> Claim | None:
+        """A claim by its reference (keyed-hash lookup)."""
+        row = await self.db.fetchone(
+            _SELECT + "WHERE c.reference_hmac = ?", (self.keys.index("reference", reference),)
+        )
+        return self._claims([row])[0] if row else None
 
     async def _operation_id(self, row: ClaimRow, region_id: int, now: datetime) -> int:
         digest = self.keys.index("operation", row.operation)
@@ -316,3 +551,147 @@ class SqliteClaimRepository:
             if dry_run:
                 raise _DryRunDone(result)  # rolls the whole transaction back
         return result
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteClaimEdits:
+    """Implements ``bot.domain.ports.ClaimEditStore``; what was typed is sealed (M-07)."""
+
+    db: Database
+    keys: KeyMaterial
+
+    async def put(self, member_id: int, edit: ClaimEdit, now: datetime) -> None:
+        """Store the member's edit, replacing any other."""
+        params = {
+            "status": str(edit.status) if edit.status is not None else None,
+            "note": edit.note,
+            "visible": edit.visible,
+            "amount": edit.amount_cents,
+            "method": edit.method,
+            "reference": edit.reference,
+            "step": edit.step,
+            "step_date": opt_date(edit.step_date),
+            "new_promised": edit.new_promised,
+            "new_approved": edit.new_approved,
+        }
+        sealed = Sealer(self.keys.cipher, "claim_edits").seal(
+            "params", member_id, json.dumps(params, ensure_ascii=False)
+        )
+        await self.db.execute(
+            "INSERT INTO claim_edits (member_id, claim_id, version, kind, params_enc, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (member_id) DO UPDATE SET"
+            " claim_id = excluded.claim_id, version = excluded.version, kind = excluded.kind,"
+            " params_enc = excluded.params_enc, created_at = excluded.created_at",
+            (member_id, edit.claim_id, edit.version, str(edit.kind), sealed, ts(now)),
+        )
+
+    async def get(self, member_id: int) -> ClaimEdit | None:
+        """The member's edit, if any (fails closed on a cell that does not open)."""
+        row = await self.db.fetchone(
+            "SELECT claim_id, version, kind, params_enc FROM claim_edits WHERE member_id = ?",
+            (member_id,),
+        )
+        if row is None:
+            return None
+        params = json.loads(
+            Sealer(self.keys.cipher, "claim_edits").open("params", member_id, row["params_enc"])
+        )
+        status = params.get("status")
+        return ClaimEdit(
+            claim_id=row["claim_id"],
+            version=row["version"],
+            kind=EditKind(row["kind"]),
+            status=ClaimStatus(status) if status else None,
+            note=params.get("note"),
+            visible=bool(params.get("visible", True)),
+            amount_cents=params.get("amount"),
+            method=params.get("method"),
+            reference=params.get("reference"),
+            step=params.get("step"),
+            step_date=parse_opt_date(params.get("step_date")),
+            new_promised=params.get("new_promised"),
+            new_approved=params.get("new_approved"),
+        )
+
+    async def drop(self, member_id: int) -> None:
+        """Forget the member's edit."""
+        await self.db.execute("DELETE FROM claim_edits WHERE member_id = ?", (member_id,))
+
+
+_REQUESTS = """
+SELECT q.id, q.claim_id, r.name AS region, q.version, q.requester_id, q.params_enc
+FROM claim_amount_requests q
+JOIN claims c ON c.id = q.claim_id
+JOIN regions r ON r.id = c.region_id
+WHERE q.status = 'pending'
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteAmountRequests:
+    """Implements ``bot.domain.ports.AmountRequestStore``; amounts and notes sealed (M-07)."""
+
+    db: Database
+    keys: KeyMaterial
+
+    async def create(self, request: AmountRequest, now: datetime) -> int:
+        """Store a pending request; return its id."""
+        params = {
+            "promised": request.promised_cents,
+            "approved": request.approved_cents,
+            "note": request.note,
+            "visible": request.visible,
+        }
+        async with self.db.transaction():
+            request_id = await self.db.next_id("claim_amount_requests")
+            await self.db.execute(
+                "INSERT INTO claim_amount_requests (id, claim_id, version, requester_id,"
+                " params_enc, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    request_id,
+                    request.claim_id,
+                    request.version,
+                    request.requester_id,
+                    Sealer(self.keys.cipher, "claim_amount_requests").seal(
+                        "params", request_id, json.dumps(params, ensure_ascii=False)
+                    ),
+                    ts(now),
+                ),
+            )
+        return request_id
+
+    def _request(self, row: sqlite3.Row) -> AmountRequest:
+        params = json.loads(
+            Sealer(self.keys.cipher, "claim_amount_requests").open(
+                "params", row["id"], row["params_enc"]
+            )
+        )
+        return AmountRequest(
+            id=row["id"],
+            claim_id=row["claim_id"],
+            region=row["region"],
+            version=row["version"],
+            requester_id=row["requester_id"],
+            promised_cents=params.get("promised"),
+            approved_cents=params.get("approved"),
+            note=params.get("note"),
+            visible=bool(params.get("visible", True)),
+        )
+
+    async def get(self, request_id: int) -> AmountRequest | None:
+        """A pending request by id."""
+        row = await self.db.fetchone(_REQUESTS + " AND q.id = ?", (request_id,))
+        return self._request(row) if row is not None else None
+
+    async def pending(self) -> list[AmountRequest]:
+        """Every pending request, oldest first."""
+        return [self._request(row) for row in await self.db.fetchall(_REQUESTS + " ORDER BY q.id")]
+
+    async def decide(self, request_id: int, status: str, decided_by: int, now: datetime) -> bool:
+        """Compare-and-set out of ``pending``: one decision per request."""
+        written = await self.db.execute(
+            "UPDATE claim_amount_requests SET status = ?, decided_by = ?, decided_at = ?"
+            " WHERE id = ? AND status = 'pending'",
+            (status, decided_by, ts(now), request_id),
+        )
+        return written.rowcount == 1

@@ -142,7 +142,12 @@ class SqliteRetentionStore:
             "id",
             f"status IN ({','.join('?' * len(_CLOSED))}) AND coalesce(closed_at, updated_at) < ?",
             (*_CLOSED, ts(cutoffs.closed_claims)),
-            cascades=[("claim_events", "claim_id")],
+            cascades=[
+                ("claim_events", "claim_id"),
+                ("claim_payments", "claim_id"),
+                ("claim_edits", "claim_id"),
+                ("claim_amount_requests", "claim_id"),
+            ],
         )
         deleted |= await self._delete_batches(
             "operations", "id", "id NOT IN (SELECT operation_id FROM claims)", ()
@@ -180,6 +185,11 @@ class SqliteRetentionStore:
         deleted |= await self._delete_batches(
             "alert_drafts", "member_id", "updated_at < ?", (ts(cutoffs.alerts),)
         )
+        # A claim edit left half-done in the chat (issue #16.2) is as stale as a draft.
+        edits = await self._delete_batches(
+            "claim_edits", "member_id", "created_at < ?", (ts(cutoffs.alerts),)
+        )
+        deleted["claim_edits"] = deleted.get("claim_edits", 0) + edits["claim_edits"]
         # Schedules (issue #15): handled occurrences with their check-in answers, and
         # schedules that ended, after the alerts' 30 days.
         deleted |= await self._delete_batches(
@@ -215,6 +225,7 @@ class SqliteRetentionStore:
                     "invites",
                     "outbox",
                     "alert_drafts",
+                    "claim_edits",
                     "alert_deliveries",
                     "help_requests",
                     "chat_messages",

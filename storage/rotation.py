@@ -65,11 +65,14 @@ class SealedTable:
 #: as ``Sealer(cipher, "table").seal("name", row[row_id], value)``.
 SEALED_COLUMNS: Final[Mapping[str, SealedTable]] = {
     "members": SealedTable("id", ("codename", "telegram")),
-    "operations": SealedTable("id", ("label",)),
+    "operations": SealedTable("id", ("label", "total", "promised_by", "basis")),
     "claims": SealedTable("id", ("reference", "promised", "approved", "paid", "next_step")),
     "claim_events": SealedTable("id", ("note",)),
+    "claim_payments": SealedTable("id", ("amount", "method", "reference")),
     "outbox": SealedTable("id", ("params",)),
     "alert_drafts": SealedTable("member_id", ("params", "text_es", "text_qu")),
+    "claim_edits": SealedTable("member_id", ("params",)),
+    "claim_amount_requests": SealedTable("id", ("params",)),
     "alerts": SealedTable("id", ("params", "text_es", "text_qu")),
     "member_pins": SealedTable("member_id", ("pin", "duress")),
     "pin_prompts": SealedTable("member_id", ("pending",)),

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
+#: ``date`` under a name that a field called ``date`` cannot shadow.
+Day = date
+
 
 class Lang(StrEnum):
     """A member's chosen language; catalogs exist for exactly these."""
@@ -159,12 +162,22 @@ class IssuedInvite:
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """The event a reward was promised for; one operation is shared by many claims."""
+    """The event a reward was promised for; one operation is shared by many claims.
+
+    ``total_cents`` is the whole reward offered (shared among the claims: their promised
+    shares may not add up to more), ``promised_by`` and ``basis`` say who promised it and
+    on what basis (a flier, a resolution), ``pay_by`` the payment date promised. All four
+    are None for operations created by an import before they were asked (issue #16.1).
+    """
 
     id: int
     label: str
     date: date | None
     region: str
+    total_cents: int | None = None
+    promised_by: str | None = None
+    basis: str | None = None
+    pay_by: Day | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,12 +198,20 @@ class Claim:
     next_step_date: date | None
     updated_at: datetime
     version: int
+    #: When the claim was paid in full or rejected; None while it is open (or reopened).
+    closed_at: datetime | None = None
+
+    @property
+    def due_date(self) -> date | None:
+        """The payment date promised: the claim's own, else its operation's."""
+        return self.promised_date or self.operation.pay_by
 
     def days_overdue(self, today: date) -> int:
         """Days since the promised date while the claim is still unpaid (0 otherwise)."""
-        if self.promised_date is None or self.status in CLOSED_STATUSES:
+        due = self.due_date
+        if due is None or self.status in CLOSED_STATUSES:
             return 0
-        return max(0, (today - self.promised_date).days)
+        return max(0, (today - due).days)
 
 
 @dataclass(frozen=True, slots=True)

@@ -265,6 +265,57 @@ class IntakeConflict(Notice):
     TEMPLATE: ClassVar[str] = "intake_conflict"
 
 
+# ---------------------------------------------------------------------- claims
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimUpdated(Notice):
+    """To an informant: one of their claims changed (issue #16.4); a fixed neutral text.
+
+    ``claims`` pairs each changed claim's id with the version it reached: the text names
+    none of them (M-02, T-22), they only make the idempotency of each change visible. One
+    row waiting per informant: a newer change replaces it and the outbox unites ``claims``
+    of the rows it replaces (``MERGE``), so one push stands for every change of a while.
+    """
+
+    TEMPLATE: ClassVar[str] = "claim_news"
+    MERGE: ClassVar[str | None] = "claims"
+
+    claims: tuple[tuple[int, int], ...]
+
+    def to_params(self) -> dict[str, str]:
+        """``claims`` as a JSON object ``{"<claim id>": <version>}``."""
+        return {"claims": json.dumps({str(claim): version for claim, version in self.claims})}
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> Self:
+        """Raises NoticeError unless ``claims`` is a non-empty object of id → version."""
+        try:
+            decoded = json.loads(_require(cls.TEMPLATE, params, "claims"))
+        except ValueError:
+            decoded = None
+        if (
+            not isinstance(decoded, dict)
+            or not decoded
+            or not all(
+                isinstance(k, str)
+                and _INTEGER.fullmatch(k)
+                and isinstance(v, int)
+                and not isinstance(v, bool)
+                for k, v in decoded.items()
+            )
+        ):
+            raise NoticeError(f"{cls.TEMPLATE}: field 'claims' is malformed")
+        return cls(tuple(sorted((int(k), int(v)) for k, v in decoded.items())))
+
+
+@dataclass(frozen=True, slots=True)
+class AmountApprovalNeeded(Notice):
+    """To possible approvers: an amount change waits (no amount, no reference; ``/revisar``)."""
+
+    TEMPLATE: ClassVar[str] = "claim_amount_approval"
+
+
 # ---------------------------------------------------------------------- safety alerts
 
 
@@ -705,6 +756,8 @@ NOTICE_TYPES: tuple[type[Notice], ...] = (
     RegistrationsFailing,
     StaffDenials,
     IntakeConflict,
+    ClaimUpdated,
+    AmountApprovalNeeded,
     AlertSent,
     AlertTallyChanged,
     HelpRequested,

@@ -82,6 +82,8 @@ class Resume(StrEnum):
     ALERT_COMPOSE = "alert_compose"
     ALERT_APPROVE = "alert_approve"
     ALERT_LIST = "alert_list"
+    CLAIMS_ADMIN = "claims_admin"
+    CLAIMS_REVIEW = "claims_review"
 
 
 class PinStep(StrEnum):

@@ -14,6 +14,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.domain.audit import AuditCheck, AuditEntry
+from bot.domain.claims import AmountRequest, ClaimChange, ClaimEdit, NewOperation, Payment
 from bot.domain.models import (
     Claim,
     ClaimEvent,
@@ -23,6 +24,7 @@ from bot.domain.models import (
     Member,
     MemberState,
     NewInvite,
+    Operation,
     Region,
     Role,
 )
@@ -179,6 +181,77 @@ class ClaimRepository(Protocol):
         ``dry_run`` does the same work and rolls it back (the counts are what an import
         would do); ``progress`` is told how many rows are done now and then.
         """
+
+
+class ClaimLedger(Protocol):
+    """What administering claims needs (issue #16.1-2): operations, payments and the
+    compare-and-set write of a change (sensitive fields encrypted in storage)."""
+
+    async def get(self, claim_id: int) -> Claim | None:
+        """A claim by internal id."""
+
+    async def by_reference(self, reference: str) -> Claim | None:
+        """A claim by its reference."""
+
+    async def list_for_member(self, member_id: int) -> list[Claim]:
+        """A member's claims, newest operation first."""
+
+    async def in_regions(
+        self, regions: Sequence[str] | None, *, status: ClaimStatus | None = None
+    ) -> list[Claim]:
+        """Claims of ``regions`` (None: all), optionally of one status."""
+
+    async def history(self, claim_id: int, *, visible_only: bool) -> list[ClaimEvent]:
+        """A claim's events, oldest first."""
+
+    async def payments(self, claim_id: int) -> list[Payment]:
+        """A claim's payments, oldest first."""
+
+    async def shares(self, operation_id: int, *, excluding: int | None = None) -> int:
+        """The promised shares of an operation's claims added up, one claim left out."""
+
+    async def save(self, change: ClaimChange, *, actor_id: int | None, now: datetime) -> bool:
+        """Store a change if the claim is still at ``change.before.version``; else False."""
+
+    async def add_operation(self, new: NewOperation, now: datetime) -> Operation:
+        """Create an operation.
+
+        Raises:
+            Conflict: the label exists.
+            NotFound: the region does not exist.
+        """
+
+    async def operations(self) -> list[Operation]:
+        """Every operation."""
+
+
+class ClaimEditStore(Protocol):
+    """A member's claim edit between its chat steps (one per member, issue #16.2)."""
+
+    async def put(self, member_id: int, edit: ClaimEdit, now: datetime) -> None:
+        """Store ``edit`` as the member's, replacing any other."""
+
+    async def get(self, member_id: int) -> ClaimEdit | None:
+        """The member's edit, if any."""
+
+    async def drop(self, member_id: int) -> None:
+        """Forget the member's edit (done or cancelled)."""
+
+
+class AmountRequestStore(Protocol):
+    """Amount changes waiting for a second person (issue #16.2, M-14)."""
+
+    async def create(self, request: AmountRequest, now: datetime) -> int:
+        """Store a pending request (its ``id`` is ignored); return the new id."""
+
+    async def get(self, request_id: int) -> AmountRequest | None:
+        """A request still pending, by id (decided ones are not returned)."""
+
+    async def pending(self) -> list[AmountRequest]:
+        """Every pending request, oldest first."""
+
+    async def decide(self, request_id: int, status: str, decided_by: int, now: datetime) -> bool:
+        """Move a pending request to ``status``; False when it was decided already."""
 
 
 class AuditLog(Protocol):

@@ -37,6 +37,7 @@ from bot.root.cli_members import (
     add_region_actions,
     member_filter,
 )
+from bot.root.cli_operations import add_operations
 from bot.root.cli_report import add_claims_export, add_report
 from bot.root.cli_schedules import add_schedules
 from bot.root.cli_status import add_status
@@ -900,6 +901,7 @@ _GROUPS: tuple[Callable[[Commands], None], ...] = (
     _add_region,
     _add_invite,
     _add_claims,
+    add_operations,
     _add_members,
     _add_outbox,
     _add_keys,

@@ -19,6 +19,7 @@ from bot.domain.ports import Clock
 from bot.services.alerts import AlertService
 from bot.services.audit import AuditAdmin
 from bot.services.claims import ClaimService
+from bot.services.claims_admin import ClaimAdminService
 from bot.services.claims_import import ClaimImportService
 from bot.services.clock import SystemClock
 from bot.services.container import Services
@@ -40,7 +41,7 @@ from bot.version import installed_version
 from storage.alerts import SqliteAlertRepository
 from storage.audit import SqliteAuditLog, prepare_audit_keys
 from storage.chat_messages import SqliteChatMessageLog
-from storage.claims import SqliteClaimRepository
+from storage.claims import SqliteAmountRequests, SqliteClaimEdits, SqliteClaimRepository
 from storage.database import Database, DatabaseFileError, check_owner
 from storage.heartbeat import SqliteHeartbeat
 from storage.inbound import SqliteInboundLog
@@ -266,6 +267,17 @@ async def open_wiring(
             host=socket.gethostname(),
             version=installed_version(),
             poll_timeout_s=settings.poll_timeout,
+        ),
+        claims_admin=ClaimAdminService(
+            claims=claims,
+            members=members,
+            edits=SqliteClaimEdits(db, keys),
+            requests=SqliteAmountRequests(db, keys),
+            outbox=outbox,
+            audit=audit,
+            uow=db,
+            clock=clock,
+            denials=denials,
         ),
         audit_admin=AuditAdmin(reader=audit, audit=audit, members=members, clock=clock),
         oversight=OversightService(

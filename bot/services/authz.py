@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from bot.domain.alerts import Alert, Approval
+from bot.domain.claims import AmountRequest
 from bot.domain.errors import NotAllowed
 from bot.domain.models import Claim, Member, Role
 
@@ -34,6 +35,7 @@ class Action(StrEnum):
     WIPE_SELF = "wipe_self"
     UNLINK_MEMBER = "unlink_member"
     RESET_PIN = "reset_pin"
+    APPROVE_CLAIM_AMOUNT = "approve_claim_amount"
     MANAGE_SCHEDULES = "manage_schedules"
     VIEW_OWN_REMINDERS = "view_own_reminders"
 
@@ -73,7 +75,7 @@ _ADMIN_ACTIONS = frozenset(
     }
 )
 
-Target = Claim | Alert | Member | frozenset[str] | None
+Target = Claim | Alert | Member | AmountRequest | frozenset[str] | None
 
 
 def _in_scope(actor: Member, regions: frozenset[str]) -> bool:
@@ -148,6 +150,17 @@ def is_allowed(actor: Member, action: Action, target: Target = None) -> bool:
         return False
     if isinstance(target, Alert):
         return _on_alert(actor, action, target)
+    if isinstance(target, AmountRequest):
+        # Two people for money promised to a person (M-14): never the requester; a
+        # coordinator of the claim's region or an administrator.
+        return (
+            action is Action.APPROVE_CLAIM_AMOUNT
+            and target.requester_id != actor.id
+            and (
+                actor.role is Role.ADMIN
+                or (actor.role is Role.COORDINATOR and target.region in actor.regions)
+            )
+        )
     if isinstance(target, Member):
         return _on_member(actor, action, target)
     if actor.role is Role.INFORMANT:

@@ -10,6 +10,7 @@ from bot.domain.ports import Clock, DeletionScheduler, UnitOfWork
 from bot.services.alerts import AlertService
 from bot.services.audit import AuditAdmin
 from bot.services.claims import ClaimService
+from bot.services.claims_admin import ClaimAdminService
 from bot.services.claims_import import ClaimImportService
 from bot.services.heartbeat import HeartbeatService
 from bot.services.invite_batch import InviteBatchService
@@ -67,6 +68,8 @@ class Services:
     intake: IntakeAlarm
     #: The running bot's sign of life for ``chaski status`` (written by a job).
     heartbeat: HeartbeatService
+    #: Operations and claim changes by staff: status, payments, next step (issue #16).
+    claims_admin: ClaimAdminService
     #: Reading and checking the keyed audit chain (``chaski audit``, M-16).
     audit_admin: AuditAdmin
     #: Claims export and the operations report for administrators (#16.6).

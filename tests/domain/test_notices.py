@@ -15,7 +15,9 @@ from bot.domain.notices import (
     AlertAllClear,
     AlertSent,
     AlertTallyChanged,
+    AmountApprovalNeeded,
     ApprovalDecided,
+    ClaimUpdated,
     Decision,
     DeleteMessages,
     HelpAcked,
@@ -107,6 +109,9 @@ def test_rows_written_before_notices_were_typed_still_read() -> None:
         HelpAcked(5, "", "Oso")
     )
     assert decode_notice("member_blocked", {"codename": "Puma"}) == MemberBlocked("Puma")
+    merged = {"claims": json.dumps({"9": 4, "5": 2})}
+    assert decode_notice("claim_news", merged) == ClaimUpdated(((5, 2), (9, 4)))
+    assert decode_notice("claim_amount_approval", {}) == AmountApprovalNeeded()
     assert decode_notice("delete", {"message_ids": "4,5", "chat": "77"}) == DeleteMessages(
         (4, 5), chat=77
     )
@@ -123,6 +128,10 @@ def test_rows_written_before_notices_were_typed_still_read() -> None:
         ("alert_help", {"alert": "4", "asked": "{}"}, "asked"),
         ("alert_help", {"alert": "4", "asked": '{"x": "Puma"}'}, "asked"),
         ("alert_help", {"alert": "4", "asked": "[1]"}, "asked"),
+        ("claim_news", {"claims": "{}"}, "claims"),
+        ("claim_news", {"claims": '{"5": "2"}'}, "claims"),
+        ("claim_news", {"claims": '{"x": 2}'}, "claims"),
+        ("claim_news", {}, "claims"),
         ("alert_approval_decided", {"alert": "4", "codename": "K", "count": "1"}, "decision"),
         ("alert_approval_escalated", {"alert": "4", "minutes": "٣"}, "minutes"),
         ("alert_all_clear", {"alert": "4", "silent": "yes"}, "silent"),

@@ -13,6 +13,7 @@ from bot.domain.notices import (
     AlertAllClear,
     AlertSent,
     AlertTallyChanged,
+    AmountApprovalNeeded,
     ApprovalDecided,
     ApprovalEscalated,
     ApprovalNeeded,
@@ -21,6 +22,7 @@ from bot.domain.notices import (
     CheckinHelpAcked,
     CheckinLate,
     CheckinMissed,
+    ClaimUpdated,
     Decision,
     Digest,
     DuressPinUsed,
@@ -82,6 +84,11 @@ def notice_samples(
         RegistrationsFailing: [("sample", RegistrationsFailing())],
         StaffDenials: [("sample", StaffDenials(codename))],
         IntakeConflict: [("sample", IntakeConflict())],
+        ClaimUpdated: [
+            ("one", ClaimUpdated(((5, 2),))),
+            ("several", ClaimUpdated(((5, 2), (9, 4)))),
+        ],
+        AmountApprovalNeeded: [("sample", AmountApprovalNeeded())],
         AlertSent: alerts,
         AlertTallyChanged: [
             ("asks", AlertTallyChanged(42, 99, Severity.URGENT, tally)),

@@ -172,6 +172,12 @@ PIN_COMMANDS = {
     "alertas": PinRule.ACTION,
     "pin_reset": PinRule.ACTION,
     "desvincular": PinRule.ACTION,
+    "reclamos": PinRule.ACTION,
+    "nota": PinRule.ACTION,
+    "pago": PinRule.ACTION,
+    "paso": PinRule.ACTION,
+    "monto": PinRule.ACTION,
+    "revisar": PinRule.ACTION,
     # Schedules (issue #15): an informant's reminders are their data, the rest staff's.
     "recordatorios": PinRule.DATA,
     "recordar": PinRule.ACTION,
@@ -186,6 +192,7 @@ PIN_BUTTONS = {
     "^help:": PinRule.ACTION,
     "^afu:": PinRule.ACTION,
     "^unlink:": PinRule.ACTION,
+    "^cadm:": PinRule.ACTION,
     "^sch:": PinRule.ACTION,
 }
 

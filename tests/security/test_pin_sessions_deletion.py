@@ -24,6 +24,7 @@ from bot.domain.notices import (
     AlertAllClear,
     AlertSent,
     AlertTallyChanged,
+    AmountApprovalNeeded,
     ApprovalDecided,
     ApprovalEscalated,
     ApprovalNeeded,
@@ -32,6 +33,7 @@ from bot.domain.notices import (
     CheckinHelpAcked,
     CheckinLate,
     CheckinMissed,
+    ClaimUpdated,
     Digest,
     DuressPinUsed,
     HelpAcked,
@@ -58,10 +60,11 @@ OPERATION = "Operativo Halcon Sentinela"
 AMOUNT_CENTS = "123456789"
 
 #: Notices whose recipient may be an informant: nothing identifying, ever. The alert's
-#: all clear and the "a coordinator saw your request" note are fixed texts (issue #12.5).
-#: A reminder and a check-in (issue #15) are fixed texts too.
+#: all clear, the "a coordinator saw your request" note (issue #12.5) and the push after a
+#: claim changed (issue #16.4) are fixed texts. A reminder and a check-in (issue #15) are
+#: fixed texts too.
 INFORMANT_NOTICES: frozenset[type[Notice]] = frozenset(
-    {News, AlertSent, AlertAllClear, HelpSeen, Reminder, Checkin}
+    {News, ClaimUpdated, AlertSent, AlertAllClear, HelpSeen, Reminder, Checkin}
 )
 #: Notices that go only to coordinators and administrators (``Role`` checked by the
 #: services that enqueue them). They name the member by codename on purpose: a coordinator
@@ -97,6 +100,7 @@ STAFF_NEUTRAL_NOTICES: frozenset[type[Notice]] = frozenset(
         ApprovalEscalated,
         RegistrationsFailing,
         IntakeConflict,
+        AmountApprovalNeeded,
     }
 )
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.domain.alerts import Alert, AlertContent, AlertStatus, Approval, Severity
+from bot.domain.claims import AmountRequest
 from bot.domain.errors import NotAllowed
 from bot.domain.models import Member, MemberState, Role
 from bot.services.authz import Action, Target, authorize, is_allowed
@@ -68,6 +69,10 @@ TARGETS: dict[str, Target] = {
     "informant_in": make_member(OTHER_ID, regions=("Pichari",)),
     "informant_out": make_member(OTHER_ID, regions=("Llochegua",)),
     "coordinator_in": make_member(OTHER_ID, role=Role.COORDINATOR, regions=("Pichari",)),
+    # Amount changes waiting for a second person (issue #16.2, M-14).
+    "amounts_own_in": AmountRequest(1, 1, "Pichari", 1, ACTOR_ID, None, 100),
+    "amounts_in": AmountRequest(2, 1, "Pichari", 1, OTHER_ID, None, 100),
+    "amounts_out": AmountRequest(3, 4, "Llochegua", 1, OTHER_ID, None, 100),
 }
 CLAIM_KINDS = {k for k in TARGETS if "claim" in k}
 REGION_KINDS = {k for k in TARGETS if k.startswith("regions")}
@@ -123,7 +128,9 @@ GRANTS: dict[Role, set[tuple[Action, str]]] = {
         if kind.endswith("_in") or "_own_" in kind
     }
     # Remote unlink and PIN reset (M-13c, M-05): informants of their regions only.
-    | {(action, "informant_in") for action in MEMBER_ACTIONS},
+    | {(action, "informant_in") for action in MEMBER_ACTIONS}
+    # Someone else's amount change in their region (M-14, issue #16.2).
+    | {(Action.APPROVE_CLAIM_AMOUNT, "amounts_in")},
     Role.ADMIN: SELF
     | {
         (action, kind)
@@ -151,7 +158,9 @@ GRANTS: dict[Role, set[tuple[Action, str]]] = {
         (action, kind)
         for action in MEMBER_ACTIONS
         for kind in ("informant_in", "informant_out", "coordinator_in")
-    },
+    }
+    # Anyone else's amount change, programme-wide (M-14, issue #16.2).
+    | {(Action.APPROVE_CLAIM_AMOUNT, kind) for kind in ("amounts_in", "amounts_out")},
 }
 
 CASES = list(itertools.product(Role, Action))
@@ -246,3 +255,26 @@ def test_not_allowed_carries_the_action_only() -> None:
         authorize(informant, Action.MANAGE_MEMBERS)
     assert caught.value.args == (Action.MANAGE_MEMBERS,)
     assert "Cóndor" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("role", "target", "allowed"),
+    [
+        (Role.COORDINATOR, "amounts_in", True),
+        (Role.COORDINATOR, "amounts_own_in", False),  # never the requester (M-14)
+        (Role.COORDINATOR, "amounts_out", False),
+        (Role.ADMIN, "amounts_out", True),
+        (Role.ADMIN, "amounts_own_in", False),
+        (Role.INFORMANT, "amounts_in", False),
+    ],
+)
+def test_an_amount_change_is_decided_by_a_second_person_in_scope(
+    role: Role, target: str, allowed: bool
+) -> None:
+    assert is_allowed(_actor(role), Action.APPROVE_CLAIM_AMOUNT, TARGETS[target]) is allowed
+    # No other action is granted on an amount request.
+    assert not any(
+        is_allowed(_actor(role), action, TARGETS[target])
+        for action in Action
+        if action is not Action.APPROVE_CLAIM_AMOUNT
+    )

@@ -263,6 +263,9 @@ async def test_purge_removes_exactly_what_is_past_its_retention(
     assert dict(report.deleted) == {
         "claims": 2,
         "claim_events": 3,  # two import events and one note
+        "claim_payments": 0,
+        "claim_edits": 0,
+        "claim_amount_requests": 0,
         "operations": 1,
         "invites": 2,
         "account_counters": 1,

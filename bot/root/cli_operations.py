@@ -1,0 +1,126 @@
+"""``chaski operations add|list``: the operations rewards were promised for (issue #16.1).
+
+An operation's label, total, promiser and basis are stored encrypted like claim references
+(M-07); adding one is audited. Text cells go through ``bot.root.cli._cell`` (no formula or
+control characters reach a terminal or a spreadsheet).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from bot.config import Settings
+from bot.domain.claims import NewOperation
+from bot.domain.errors import NotFound
+from bot.domain.models import Operation
+from bot.domain.text import clean_text
+from bot.services import claims_import
+
+if TYPE_CHECKING:
+    from bot.root.cli import Commands
+
+
+def _operation_json(operation: Operation) -> dict[str, object]:
+    return {
+        "id": operation.id,
+        "label": operation.label,
+        "date": operation.date.isoformat() if operation.date else None,
+        "region": operation.region,
+        "total_cents": operation.total_cents,
+        "promised_by": operation.promised_by,
+        "basis": operation.basis,
+        "pay_by": operation.pay_by.isoformat() if operation.pay_by else None,
+    }
+
+
+async def _operations_add(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
+
+    new = NewOperation(
+        label=clean_text(args.label, field="LABEL", max_len=200, multiline=False),
+        date=claims_import.parse_date(args.date or "", "--date"),
+        region=args.region,
+        total_cents=claims_import.parse_amount(args.total),
+        promised_by=clean_text(args.promised_by, field="--promised-by", multiline=False)
+        if args.promised_by
+        else None,
+        basis=clean_text(args.basis, field="--basis", multiline=False) if args.basis else None,
+        pay_by=claims_import.parse_date(args.pay_by or "", "--pay-by"),
+    )
+    async with cli._wired(settings) as wiring:
+        try:
+            operation = await wiring.services.claims_admin.add_operation(new)
+        except NotFound:
+            raise cli.CliError("no region with that name (see chaski region list)") from None
+    if args.json:
+        cli._out(cli._json(_operation_json(operation)))
+    else:
+        cli._out(f"Operation {operation.id} created.")
+    return 0
+
+
+def _soles(cents: int | None) -> str:
+    return "-" if cents is None else f"{cents // 100}.{cents % 100:02d}"
+
+
+async def _operations_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
+
+    async with cli._wired(settings) as wiring:
+        operations = await wiring.services.claims_admin.operations()
+    if args.json:
+        cli._out(cli._json([_operation_json(operation) for operation in operations]))
+    elif not operations:
+        cli._out("No operations yet; create one with: chaski operations add")
+    else:
+        cli._table(
+            ("ID", "LABEL", "DATE", "REGION", "TOTAL", "PAY BY", "PROMISED BY", "BASIS"),
+            [
+                (
+                    str(op.id),
+                    cli._cell(op.label),
+                    op.date.isoformat() if op.date else "-",
+                    cli._cell(op.region),
+                    _soles(op.total_cents),
+                    op.pay_by.isoformat() if op.pay_by else "-",
+                    cli._cell(op.promised_by or "-"),
+                    cli._cell(op.basis or "-"),
+                )
+                for op in operations
+            ],
+        )
+    return 0
+
+
+def add_operations(commands: Commands) -> None:
+    """``chaski operations add|list`` (the parser table of ``bot.root.cli`` calls this)."""
+    group = commands.add_parser(
+        "operations",
+        help="declare and list operations",
+        description="Operations are the events rewards were promised for; one operation's"
+        " reward is shared among its informants' claims.",
+    )
+    actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser(
+        "add",
+        help="declare an operation and its total reward",
+        description="Declare an operation: its label, date, region, the total reward"
+        " offered (soles with a dot, e.g. 2000000 or 1500.50), who promised it, on what"
+        " basis, and the payment date promised. The claims' promised shares may not add up"
+        " to more than the total.",
+    )
+    add.add_argument("label", metavar="LABEL", help="the operation's name, e.g. 'Tornado 2016'")
+    add.add_argument("--region", required=True, help="the region it took place in")
+    add.add_argument("--total", required=True, metavar="SOLES", help="total reward offered")
+    add.add_argument("--date", metavar="YYYY-MM-DD", help="when the operation took place")
+    add.add_argument("--promised-by", metavar="WHO", help="who promised the reward")
+    add.add_argument("--basis", metavar="TEXT", help="on what basis (flier, resolution …)")
+    add.add_argument("--pay-by", metavar="YYYY-MM-DD", help="the payment date promised")
+    add.add_argument("--json", action="store_true", help="print the operation as JSON")
+    add.set_defaults(handler=_operations_add)
+    listing = actions.add_parser(
+        "list", help="list operations", description="List every operation."
+    )
+    listing.add_argument("--json", action="store_true", help="print one JSON array")
+    listing.set_defaults(handler=_operations_list)

@@ -1,0 +1,641 @@
+"""Administering claims (issue #16.1, #16.2, #16.4): operations, status, payments, next step.
+
+Coordinators keep the record true within their regions, administrators everywhere; every
+change goes through the one ``authorize`` (``UPDATE_CLAIM`` on the claim, M-04), the domain's
+rules (``bot.domain.claims``) and a compare-and-set on the claim's version, so that of two
+people editing one claim the second is told and nothing is lost. Each change is audited
+(actor, action, ``claim:<id>``, never content, M-16); a refusal for scope is audited and
+counted by the ``DenialWatch`` like any other (T-11).
+
+Every change is one the informant can see (a status, a payment, a next step; a note only
+when it is not internal), so each queues one neutral push through the outbox in the same
+transaction (R-01): "Tienes novedades. Abre el menú.", nothing about rewards on a lock
+screen (M-02). The push waits ``push_delay`` and replaces any push still waiting for that
+informant (the outbox's ``merge``), so a burst of changes is one push; the details are shown
+only when the informant opens their claims, after the PIN if they set one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+from bot.domain import claims as rules
+from bot.domain.claims import (
+    AmountRequest,
+    ClaimChange,
+    ClaimEdit,
+    ClaimRefused,
+    EditKind,
+    NewOperation,
+    Payment,
+    Rule,
+)
+from bot.domain.errors import Conflict, NotAllowed, NotFound
+from bot.domain.models import (
+    CLOSED_STATUSES,
+    Claim,
+    ClaimEvent,
+    ClaimStatus,
+    Member,
+    Operation,
+    Role,
+)
+from bot.domain.notices import AmountApprovalNeeded, ClaimUpdated
+from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
+from bot.domain.ports import (
+    AmountRequestStore,
+    AuditLog,
+    ClaimEditStore,
+    ClaimLedger,
+    Clock,
+    MemberRepository,
+    UnitOfWork,
+)
+from bot.services.authz import Action, authorize, is_allowed
+from bot.services.vigilance import DenialWatch
+
+#: A reference as informants quote it (``R-2016-0007``); matched case-insensitively.
+_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{1,31}", re.ASCII)
+#: At most this many claims in one answer to a search (the chat shows one button each).
+MAX_FOUND = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """What confirming an edit did: the claim as stored, or (amounts) a request now waiting
+    for a second person, the claim unchanged."""
+
+    claim: Claim
+    pending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimFile:
+    """One claim as staff see it: the claim, its whole history and its payments."""
+
+    claim: Claim
+    events: list[ClaimEvent]
+    payments: list[Payment]
+
+
+def overdue_first(claims: list[Claim], today: date) -> list[Claim]:
+    """Open claims first, the longest overdue first, then by next step date, then by id."""
+
+    def key(claim: Claim) -> tuple[int, int, date, int]:
+        return (
+            int(claim.status in CLOSED_STATUSES),
+            -claim.days_overdue(today),
+            claim.next_step_date or date.max,
+            claim.id,
+        )
+
+    return sorted(claims, key=key)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimAdminService:
+    """Operations and claim changes for staff (chat) and operators (CLI)."""
+
+    claims: ClaimLedger
+    members: MemberRepository
+    #: Each member's edit between its chat steps, in the database (survives a restart).
+    edits: ClaimEditStore
+    #: Amount changes waiting for a second person (M-14).
+    requests: AmountRequestStore
+    outbox: Outbox
+    audit: AuditLog
+    uow: UnitOfWork
+    clock: Clock
+    denials: DenialWatch | None = None
+    #: How long a push waits for more changes before it goes (one push per burst).
+    push_delay: timedelta = timedelta(minutes=2)
+
+    # ------------------------------------------------------------------ operations (CLI)
+
+    async def add_operation(self, new: NewOperation) -> Operation:
+        """Create an operation (``chaski operations add``); audited without its label.
+
+        Raises:
+            Conflict: the label exists. NotFound: the region does not exist.
+        """
+        now = self.clock.now()
+        async with self.uow.transaction():
+            operation = await self.claims.add_operation(new, now)
+            await self.audit.record(
+                action="operation_add", result="ok", now=now, target=f"operation:{operation.id}"
+            )
+        return operation
+
+    async def operations(self) -> list[Operation]:
+        """Every operation (``chaski operations list``)."""
+        return await self.claims.operations()
+
+    # ------------------------------------------------------------------ finding (staff)
+
+    def _scope(self, actor: Member) -> list[str] | None:
+        """The regions ``actor`` administers claims in (None: all), or NotAllowed."""
+        if not actor.active or actor.role not in {Role.COORDINATOR, Role.ADMIN}:
+            raise NotAllowed(Action.UPDATE_CLAIM)
+        return None if actor.role is Role.ADMIN else list(actor.regions)
+
+    async def list_claims(self, actor: Member, status: ClaimStatus | None = None) -> list[Claim]:
+        """The claims ``actor`` may administer, overdue first (optionally of one status).
+
+        Raises:
+            NotAllowed: not active staff.
+        """
+        found = await self.claims.in_regions(self._scope(actor), status=status)
+        mine = [c for c in found if is_allowed(actor, Action.UPDATE_CLAIM, c)]
+        return overdue_first(mine, self.clock.today())[:MAX_FOUND]
+
+    async def find(self, actor: Member, text: str) -> list[Claim]:
+        """Claims by reference, else by codename, within ``actor``'s scope (overdue first).
+
+        Outside the scope looks like nothing found (M-04).
+
+        Raises:
+            NotAllowed: not active staff.
+        """
+        self._scope(actor)
+        query = text.strip()
+        found: list[Claim] = []
+        if _REFERENCE.fullmatch(query):
+            claim = await self.claims.by_reference(query.upper())
+            if claim is not None:
+                found = [claim]
+        if not found and query:
+            member = await self.members.by_codename_any_case(query)
+            if member is not None and member.role is Role.INFORMANT:
+                found = await self.claims.list_for_member(member.id)
+        mine = [c for c in found if is_allowed(actor, Action.UPDATE_CLAIM, c)]
+        return overdue_first(mine, self.clock.today())[:MAX_FOUND]
+
+    async def editable(self, actor: Member, claim_id: int) -> Claim:
+        """The claim, if ``actor`` may change it; a refusal is audited and counted.
+
+        Raises:
+            NotFound: unknown or outside the actor's scope (indistinguishable).
+        """
+        claim = await self.claims.get(claim_id)
+        if claim is None or not is_allowed(actor, Action.UPDATE_CLAIM, claim):
+            if self.denials is not None:
+                await self.denials.denied(actor, str(Action.UPDATE_CLAIM), f"claim:{claim_id}")
+            raise NotFound("claim")
+        return claim
+
+    async def open(self, actor: Member, claim_id: int) -> ClaimFile:
+        """A claim with its whole history (internal notes too) and payments; audited as seen.
+
+        Raises:
+            NotFound: as ``editable``.
+        """
+        claim = await self.editable(actor, claim_id)
+        await self.audit.record(
+            action=str(Action.VIEW_CLAIM),
+            result="ok",
+            now=self.clock.now(),
+            actor_id=actor.id,
+            actor_role=actor.role,
+            target=f"claim:{claim.id}",
+        )
+        events = await self.claims.history(claim.id, visible_only=False)
+        return ClaimFile(claim, events, await self.claims.payments(claim.id))
+
+    async def codenames(self, claims: list[Claim]) -> dict[int, str]:
+        """The codename of each claim's informant (staff see codenames only, M-04)."""
+        names: dict[int, str] = {}
+        for member_id in {claim.member_id for claim in claims}:
+            member = await self.members.get(member_id)
+            names[member_id] = member.codename if member is not None else "?"
+        return names
+
+    # ------------------------------------------------------------------ changes (staff)
+
+    async def change_status(
+        self,
+        actor: Member,
+        claim_id: int,
+        version: int,
+        new: ClaimStatus,
+        *,
+        note: str | None,
+        visible: bool,
+    ) -> Claim:
+        """Move a claim to ``new`` (a rejection needs its reason as ``note``).
+
+        Raises:
+            NotFound: unknown or outside the actor's scope.
+            Conflict: someone changed the claim since ``version`` was read.
+            ClaimRefused: the rules refuse it (the reason says why).
+        """
+        now = self.clock.now()
+        return await self._apply(
+            actor,
+            claim_id,
+            version,
+            "claim_status",
+            lambda claim: rules.change_status(claim, new, now=now, note=note, visible=visible),
+        )
+
+    async def record_payment(
+        self,
+        actor: Member,
+        claim_id: int,
+        version: int,
+        payment: Payment,
+        *,
+        note: str | None = None,
+        visible: bool = True,
+    ) -> Claim:
+        """Record a payment; the claim becomes paid or partially paid.
+
+        Raises:
+            NotFound, Conflict, ClaimRefused: as ``change_status``.
+        """
+        now = self.clock.now()
+        return await self._apply(
+            actor,
+            claim_id,
+            version,
+            "claim_payment",
+            lambda claim: rules.record_payment(
+                claim, payment, now=now, note=note, visible=visible
+            ),
+        )
+
+    async def set_next_step(
+        self,
+        actor: Member,
+        claim_id: int,
+        version: int,
+        step: str | None,
+        on: date | None,
+        *,
+        note: str | None = None,
+        visible: bool = True,
+    ) -> Claim:
+        """Set the next step and its date.
+
+        Raises:
+            NotFound, Conflict, ClaimRefused: as ``change_status``.
+        """
+        now = self.clock.now()
+        return await self._apply(
+            actor,
+            claim_id,
+            version,
+            "claim_next_step",
+            lambda claim: rules.set_next_step(
+                claim, step, on, now=now, note=note, visible=visible
+            ),
+        )
+
+    # ------------------------------------------------------------------ edits in the chat
+
+    async def start_edit(
+        self,
+        actor: Member,
+        claim_id: int,
+        version: int,
+        kind: EditKind,
+        status: ClaimStatus | None = None,
+    ) -> tuple[Claim, ClaimEdit]:
+        """Begin a multi-step edit of a claim seen at ``version`` (replaces any other edit).
+
+        Raises:
+            NotFound: unknown or outside the actor's scope (audited).
+            Conflict: the claim changed since the actor saw it.
+            ClaimRefused: a status the claim cannot move to by hand, or nothing to pay.
+        """
+        claim = await self.editable(actor, claim_id)
+        if claim.version != version:
+            raise Conflict("the claim changed meanwhile")
+        if kind is EditKind.STATUS and (
+            status is None or status not in rules.manual_targets(claim.status)
+        ):
+            raise ClaimRefused(Rule.TRANSITION)
+        if kind is EditKind.PAYMENT and claim.status not in rules.PAYABLE:
+            raise ClaimRefused(Rule.NOT_PAYABLE)
+        if kind in {EditKind.STEP, EditKind.AMOUNT} and claim.status in CLOSED_STATUSES:
+            raise ClaimRefused(Rule.CLOSED)
+        edit = ClaimEdit(claim.id, claim.version, kind, status=status)
+        await self.edits.put(actor.id, edit, self.clock.now())
+        return claim, edit
+
+    async def pending(self, actor: Member) -> tuple[Claim, ClaimEdit] | None:
+        """The actor's edit under way and its claim as it is now, or None.
+
+        Raises:
+            NotFound: the claim is no longer the actor's to change (audited); the edit is
+                forgotten.
+        """
+        edit = await self.edits.get(actor.id)
+        if edit is None:
+            return None
+        try:
+            claim = await self.editable(actor, edit.claim_id)
+        except NotFound:
+            await self.edits.drop(actor.id)
+            raise
+        return claim, edit
+
+    async def amend(
+        self,
+        actor: Member,
+        *,
+        note: str | None = None,
+        visible: bool | None = None,
+        payment: Payment | None = None,
+        step: tuple[str, date | None] | None = None,
+        amount: tuple[str, int] | None = None,
+    ) -> tuple[Claim, ClaimEdit]:
+        """Add what the actor typed or toggled to their edit under way.
+
+        Raises:
+            NotFound: no edit under way (or its claim is out of scope now).
+            ClaimRefused: a text too long, an amount not positive, a value the edit's kind
+                does not take.
+        """
+        found = await self.pending(actor)
+        if found is None:
+            raise NotFound("edit")
+        claim, edit = found
+        if note is not None:
+            edit = replace(edit, note=rules.clean_note(note))
+        if visible is not None:
+            edit = replace(edit, visible=visible)
+        if payment is not None:
+            if edit.kind is not EditKind.PAYMENT:
+                raise NotFound("edit")
+            edit = replace(
+                edit,
+                amount_cents=rules.check_amount(payment.amount_cents),
+                method=rules.clean_note(payment.method, rules.MAX_LABEL_CHARS),
+                reference=rules.clean_note(payment.reference, rules.MAX_LABEL_CHARS),
+            )
+        if step is not None:
+            if edit.kind is not EditKind.STEP:
+                raise NotFound("edit")
+            edit = replace(edit, step=rules.clean_note(step[0]), step_date=step[1])
+        if amount is not None:
+            which, cents = amount
+            if edit.kind is not EditKind.AMOUNT or which not in {"promised", "approved"}:
+                raise NotFound("edit")
+            cents = rules.check_amount(cents)
+            if which == "promised":
+                edit = replace(edit, new_promised=cents)
+            else:
+                edit = replace(edit, new_approved=cents)
+        await self.edits.put(actor.id, edit, self.clock.now())
+        return claim, edit
+
+    async def cancel(self, actor: Member) -> None:
+        """Forget the actor's edit under way."""
+        await self.edits.drop(actor.id)
+
+    async def confirm(self, actor: Member, claim_id: int, version: int) -> Confirmed:
+        """Apply the actor's edit of ``claim_id`` begun at ``version``; forget it when done.
+
+        An amount change is not applied: it becomes a request for a second person (M-14).
+
+        Raises:
+            NotFound: no such edit under way (an old button), or out of scope (audited).
+            Conflict: someone changed the claim since the edit began; the edit is forgotten
+                and the other person's change kept.
+            ClaimRefused: the rules refuse it (the edit is kept, to be corrected).
+        """
+        edit = await self.edits.get(actor.id)
+        if edit is None or edit.claim_id != claim_id or edit.version != version:
+            raise NotFound("edit")
+        await self.editable(actor, claim_id)  # a refusal audited outside the write below
+        try:
+            async with self.uow.transaction():
+                claim = await self._run(actor, edit)
+                await self.edits.drop(actor.id)
+        except Conflict:
+            await self.edits.drop(actor.id)
+            raise
+        return claim
+
+    async def _run(self, actor: Member, edit: ClaimEdit) -> Confirmed:
+        if edit.kind is EditKind.AMOUNT and (
+            edit.new_promised is not None or edit.new_approved is not None
+        ):
+            return Confirmed(await self._request_amounts(actor, edit), pending=True)
+        return Confirmed(await self._change(actor, edit))
+
+    async def _change(self, actor: Member, edit: ClaimEdit) -> Claim:
+        if edit.kind is EditKind.STATUS and edit.status is not None:
+            return await self.change_status(
+                actor,
+                edit.claim_id,
+                edit.version,
+                edit.status,
+                note=edit.note,
+                visible=edit.visible,
+            )
+        if edit.kind is EditKind.PAYMENT and edit.amount_cents is not None:
+            payment = Payment(
+                edit.amount_cents, self.clock.today(), edit.method or "", edit.reference
+            )
+            return await self.record_payment(
+                actor, edit.claim_id, edit.version, payment, note=edit.note, visible=edit.visible
+            )
+        if edit.kind is EditKind.STEP and (edit.step is not None or edit.step_date is not None):
+            return await self.set_next_step(
+                actor,
+                edit.claim_id,
+                edit.version,
+                edit.step,
+                edit.step_date,
+                note=edit.note,
+                visible=edit.visible,
+            )
+        raise ClaimRefused(Rule.INCOMPLETE)
+
+    # ------------------------------------------------------------------ amounts (M-14)
+
+    async def _amount_change(
+        self,
+        claim: Claim,
+        promised: int | None,
+        approved: int | None,
+        note: str | None,
+        visible: bool,
+    ) -> ClaimChange:
+        """The domain's verdict on new amounts, the operation's other shares counted."""
+        shares = await self.claims.shares(claim.operation.id, excluding=claim.id)
+        return rules.set_amounts(
+            claim,
+            now=self.clock.now(),
+            promised_cents=promised,
+            approved_cents=approved,
+            other_shares_cents=shares,
+            operation_total_cents=claim.operation.total_cents,
+            note=note,
+            visible=visible,
+        )
+
+    async def _request_amounts(self, actor: Member, edit: ClaimEdit) -> Claim:
+        """Check the new amounts now (a refusal says why at once), then store them as a
+        request and tell who may approve it; the claim stays as it is."""
+        claim = await self.editable(actor, edit.claim_id)
+        if claim.version != edit.version:
+            raise Conflict("the claim changed meanwhile")
+        await self._amount_change(
+            claim, edit.new_promised, edit.new_approved, edit.note, edit.visible
+        )
+        now = self.clock.now()
+        request = AmountRequest(
+            id=0,
+            claim_id=claim.id,
+            region=claim.region,
+            version=claim.version,
+            requester_id=actor.id,
+            promised_cents=edit.new_promised,
+            approved_cents=edit.new_approved,
+            note=edit.note,
+            visible=edit.visible,
+        )
+        request_id = await self.requests.create(request, now)
+        await self.audit.record(
+            action="claim_amount_request",
+            result="pending",
+            now=now,
+            actor_id=actor.id,
+            actor_role=actor.role,
+            target=f"claim:{claim.id}",
+        )
+        request = replace(request, id=request_id)
+        coordinators = await self.members.in_regions([claim.region], [Role.COORDINATOR])
+        admins = [m for m in await self.members.list_all() if m.role is Role.ADMIN and m.active]
+        approvers = {
+            m.id: m
+            for m in (*coordinators, *admins)
+            if is_allowed(m, Action.APPROVE_CLAIM_AMOUNT, request)
+        }
+        await self.outbox.enqueue_many(
+            [
+                OutboxMessage(
+                    idempotency_key=f"claim-amount:{request_id}:{member_id}",
+                    kind=OutboxKind.NOTIFICATION,
+                    member_id=member_id,
+                    notice=AmountApprovalNeeded(),
+                )
+                for member_id in sorted(approvers)
+            ]
+        )
+        return claim
+
+    async def amount_requests(self, actor: Member) -> list[tuple[AmountRequest, Claim, str]]:
+        """The amount changes ``actor`` may decide, with each claim and its requester.
+
+        Raises:
+            NotAllowed: not active staff.
+        """
+        self._scope(actor)
+        found: list[tuple[AmountRequest, Claim, str]] = []
+        for request in await self.requests.pending():
+            if not is_allowed(actor, Action.APPROVE_CLAIM_AMOUNT, request):
+                continue
+            claim = await self.claims.get(request.claim_id)
+            requester = await self.members.get(request.requester_id)
+            if claim is not None:
+                found.append((request, claim, requester.codename if requester else "?"))
+        return found[:MAX_FOUND]
+
+    async def decide_amounts(self, actor: Member, request_id: int, *, approve: bool) -> Claim:
+        """Approve (apply) or reject a pending amount change.
+
+        Raises:
+            NotFound: no such pending request (decided already, or an old button).
+            NotAllowed: the actor asked for it, or it is outside their scope (audited).
+            Conflict: the claim changed since the request; it is marked stale.
+            ClaimRefused: the amounts no longer fit (e.g. someone paid more meanwhile).
+        """
+        request = await self.requests.get(request_id)
+        if request is None:
+            raise NotFound("request")
+        if not is_allowed(actor, Action.APPROVE_CLAIM_AMOUNT, request):
+            if self.denials is not None:
+                await self.denials.denied(
+                    actor, str(Action.APPROVE_CLAIM_AMOUNT), f"claim:{request.claim_id}"
+                )
+            raise NotAllowed(Action.APPROVE_CLAIM_AMOUNT)
+        claim = await self.editable(actor, request.claim_id)
+        now = self.clock.now()
+        if not approve:
+            async with self.uow.transaction():
+                if not await self.requests.decide(request.id, "rejected", actor.id, now):
+                    raise NotFound("request")
+                await self._audit_decision(actor, claim, "rejected")
+            return claim
+        if claim.version != request.version:
+            await self.requests.decide(request.id, "stale", actor.id, now)
+            raise Conflict("the claim changed meanwhile")
+        change = await self._amount_change(
+            claim, request.promised_cents, request.approved_cents, request.note, request.visible
+        )
+        async with self.uow.transaction():
+            if not await self.requests.decide(request.id, "approved", actor.id, now):
+                raise NotFound("request")
+            stored = await self._store(actor, claim, change, "claim_amounts")
+            await self._audit_decision(actor, claim, "approved")
+        return stored
+
+    async def _audit_decision(self, actor: Member, claim: Claim, result: str) -> None:
+        await self.audit.record(
+            action="claim_amount_decide",
+            result=result,
+            now=self.clock.now(),
+            actor_id=actor.id,
+            actor_role=actor.role,
+            target=f"claim:{claim.id}",
+        )
+
+    async def _apply(
+        self,
+        actor: Member,
+        claim_id: int,
+        version: int,
+        action: str,
+        make: Callable[[Claim], ClaimChange],
+    ) -> Claim:
+        claim = await self.editable(actor, claim_id)
+        if claim.version != version:
+            raise Conflict("the claim changed meanwhile")
+        authorize(actor, Action.UPDATE_CLAIM, claim)
+        return await self._store(actor, claim, make(claim), action)
+
+    async def _store(self, actor: Member, claim: Claim, change: ClaimChange, action: str) -> Claim:
+        """Write ``change`` (compare-and-set), its audit row and the informant's push."""
+        now = self.clock.now()
+        async with self.uow.transaction():
+            if not await self.claims.save(change, actor_id=actor.id, now=now):
+                raise Conflict("the claim changed meanwhile")
+            await self.audit.record(
+                action=action,
+                result="ok",
+                now=now,
+                actor_id=actor.id,
+                actor_role=actor.role,
+                target=f"claim:{claim.id}",
+            )
+            await self._push(change.after)
+        return replace(change.after, version=claim.version + 1)
+
+    async def _push(self, claim: Claim) -> None:
+        """Queue the neutral push to the claim's informant; replaces one still waiting."""
+        await self.outbox.enqueue(
+            OutboxMessage(
+                idempotency_key=f"claim_news:{claim.member_id}:{claim.id}:{claim.version + 1}",
+                kind=OutboxKind.NOTIFICATION,
+                member_id=claim.member_id,
+                notice=ClaimUpdated(((claim.id, claim.version + 1),)),
+                correlation=f"claim_news:{claim.member_id}",
+                not_before=self.clock.now() + self.push_delay,
+            )
+        )

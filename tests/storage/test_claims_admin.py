@@ -1,0 +1,141 @@
+"""Operations, payments and compare-and-set claim changes on SQLite (issue #16.1, #16.2)."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.domain.claims import NewOperation, Payment, change_status, record_payment
+from bot.domain.errors import Conflict, NotFound
+from bot.domain.models import ClaimRow, ClaimStatus
+from tests.storage.conftest import T0, Repos
+
+TG = 987654321
+TORNADO = NewOperation(
+    label="Operación Tornado",
+    date=date(2016, 5, 20),
+    region="Pichari",
+    total_cents=200_000_000,
+    promised_by="Comandante X",
+    basis="Volante de recompensa",
+    pay_by=date(2016, 12, 31),
+)
+
+
+def _row(reference: str, promised: int) -> ClaimRow:
+    return ClaimRow(
+        line=2,
+        reference=reference,
+        codename="Cóndor-7",
+        operation="Operación Tornado",
+        operation_date=date(2016, 5, 20),
+        region="Pichari",
+        promised_cents=promised,
+        status=ClaimStatus.REGISTERED,
+        promised_date=None,
+        next_step=None,
+        next_step_date=None,
+    )
+
+
+@pytest.fixture
+async def seeded(repos: Repos) -> Repos:
+    await repos.member("Cóndor-7", TG)
+    await repos.claims.add_operation(TORNADO, T0)
+    await repos.claims.import_rows(
+        [_row("R-2016-0007", 10_000_000), _row("R-2016-0008", 5_000_000)], T0
+    )
+    return repos
+
+
+async def test_an_operation_keeps_what_was_promised_sealed(seeded: Repos, db_path: Path) -> None:
+    [operation] = await seeded.claims.operations()
+    assert (operation.label, operation.total_cents, operation.promised_by, operation.basis) == (
+        "Operación Tornado",
+        200_000_000,
+        "Comandante X",
+        "Volante de recompensa",
+    )
+    assert operation.pay_by == date(2016, 12, 31)
+    claim = await seeded.claims.by_reference("R-2016-0007")
+    assert claim is not None
+    assert claim.operation == operation  # the import joined the declared operation
+    assert claim.days_overdue(date(2017, 1, 10)) == 10  # the operation's promised date
+    with closing(sqlite3.connect(db_path)) as conn:
+        raw = conn.execute("SELECT total_enc, promised_by_enc FROM operations").fetchone()
+    assert b"Comandante" not in raw[1]
+    assert b"200000000" not in raw[0]
+
+
+async def test_a_second_operation_with_that_label_or_an_unknown_region_is_refused(
+    seeded: Repos,
+) -> None:
+    with pytest.raises(Conflict):
+        await seeded.claims.add_operation(TORNADO, T0)
+    with pytest.raises(NotFound):
+        await seeded.claims.add_operation(replace(TORNADO, label="B", region="Nowhere"), T0)
+
+
+async def test_shares_add_up_the_other_claims(seeded: Repos) -> None:
+    claim = await seeded.claims.by_reference("R-2016-0007")
+    assert claim is not None
+    assert await seeded.claims.shares(claim.operation.id) == 15_000_000
+    assert await seeded.claims.shares(claim.operation.id, excluding=claim.id) == 5_000_000
+
+
+async def test_a_payment_is_stored_with_its_change_and_the_paid_sum(seeded: Repos) -> None:
+    claim = await seeded.claims.by_reference("R-2016-0007")
+    assert claim is not None
+    for status in (ClaimStatus.UNDER_REVIEW, ClaimStatus.APPROVED):
+        assert await seeded.claims.save(change_status(claim, status, now=T0), actor_id=9, now=T0)
+        claim = await seeded.claims.get(claim.id)
+        assert claim is not None
+    payment = Payment(4_000_000, date(2026, 3, 1), "transferencia", "OP-1")
+    change = record_payment(claim, payment, now=T0, note="Primer pago", visible=False)
+    assert await seeded.claims.save(change, actor_id=9, now=T0 + timedelta(minutes=1))
+    stored = await seeded.claims.get(claim.id)
+    assert stored is not None
+    assert (stored.status, stored.paid_cents, stored.version) == (
+        ClaimStatus.PARTIALLY_PAID,
+        4_000_000,
+        claim.version + 1,
+    )
+    assert await seeded.claims.payments(claim.id) == [payment]
+    events = await seeded.claims.history(claim.id, visible_only=False)
+    assert events[-1].note == "Primer pago"
+    assert not events[-1].visible
+    assert await seeded.claims.history(claim.id, visible_only=True) == events[:-1]
+
+
+async def test_a_change_read_before_another_one_is_not_stored(seeded: Repos) -> None:
+    claim = await seeded.claims.by_reference("R-2016-0007")
+    assert claim is not None
+    first = change_status(claim, ClaimStatus.UNDER_REVIEW, now=T0, note="Primero")
+    second = change_status(claim, ClaimStatus.REJECTED, now=T0, note="Segundo")
+    assert await seeded.claims.save(first, actor_id=1, now=T0)
+    assert not await seeded.claims.save(second, actor_id=2, now=T0)
+    stored = await seeded.claims.get(claim.id)
+    assert stored is not None
+    assert stored.status is ClaimStatus.UNDER_REVIEW
+    notes = [event.note for event in await seeded.claims.history(claim.id, visible_only=False)]
+    assert notes == [None, "Primero"]
+
+
+async def test_closed_at_is_stored_and_claims_found_by_region_and_status(seeded: Repos) -> None:
+    claim = await seeded.claims.by_reference("R-2016-0008")
+    assert claim is not None
+    change = change_status(claim, ClaimStatus.REJECTED, now=T0, note="Sin pruebas")
+    assert await seeded.claims.save(change, actor_id=1, now=T0)
+    stored = await seeded.claims.get(claim.id)
+    assert stored is not None
+    assert stored.closed_at == T0
+    rejected = await seeded.claims.in_regions(["Pichari"], status=ClaimStatus.REJECTED)
+    assert [c.reference for c in rejected] == ["R-2016-0008"]
+    assert await seeded.claims.in_regions(["Llochegua"]) == []
+    assert await seeded.claims.in_regions([]) == []
+    assert len(await seeded.claims.in_regions(None)) == 2
