@@ -282,3 +282,12 @@ async def test_a_restored_backup_from_before_the_key_is_sealed_only_when_asked(
     rows = await db.fetchall("SELECT action, target, result FROM audit ORDER BY id")
     assert tuple(rows[-1]) == (KEYED_ACTION, "after:3", "restore")
     assert await audit.seal_plain(T0, result="restore") is False  # keyed already
+
+
+async def test_without_the_key_nothing_is_sealed(db: Database) -> None:
+    """Sealing appends a keyed entry; with no audit key at hand (an installation from before
+    #16.5 not yet migrated) there is nothing to seal with, and the plain chain stays as is."""
+    await _fill(SqliteAuditLog(db), 2)
+    assert await SqliteAuditLog(db).seal_plain(T0, result="restore") is False
+    rows = await db.fetchall("SELECT key_id FROM audit ORDER BY id")
+    assert [row["key_id"] for row in rows] == [None, None]
