@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.domain.models import Role
+from bot.domain.models import Lang, Role
 from bot.domain.schedules import Schedule, ScheduleKind
 from tests.conftest import (
     RunningBot,
@@ -199,3 +199,25 @@ async def test_reminder_buttons_need_an_open_pin_session(
     bot.fake.push_callback(JEFE, data, message_id=message)
     await bot.settle()
     assert last(bot.fake, JEFE).params["text"] == asked
+
+
+async def test_date_buttons_speak_the_coordinators_language(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    bot = running_bot
+    await people(bot, tmp_path)
+    await set_pin_in_chat(bot, JEFE)
+    jefe = await bot.services.registration.identify(JEFE)
+    assert jefe is not None
+    await bot.services.registration.choose_lang(jefe, Lang.QU)
+
+    await say(bot, JEFE, "/recordar Puma")
+    first = last(bot.fake, JEFE)
+    assert first.params["text"].startswith("Pumapaq yuyarichiy: ima punchawtaq?")
+    assert "intichaw 15/03/2026" in buttons(first)
+    await tap(bot, JEFE, "chaskachaw 20/03/2026")
+    assert (
+        last(bot.fake, JEFE)
+        .params["text"]
+        .startswith("Pumapaq yuyarichiy, chaskachaw 20/03/2026: ima horatataq?")
+    )
