@@ -202,6 +202,7 @@ async def remind_command(
     # pago tal cual (el bot las reconoce así).
     usage = t.gettext(
         "Escribe: /recordar nombre_clave AAAA-MM-DD HH:MM cita|documento|pago\n"
+        "O solo /recordar nombre_clave para elegir el día, la hora y el tema con botones.\n"
         "El bot recordará a la persona un día y dos horas antes."
     )
     if len(args) == 1:

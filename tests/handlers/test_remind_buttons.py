@@ -221,3 +221,14 @@ async def test_date_buttons_speak_the_coordinators_language(
         .params["text"]
         .startswith("Pumapaq yuyarichiy, chaskachaw 20/03/2026: ima horatataq?")
     )
+
+
+async def test_recordar_alone_explains_both_forms(running_bot: RunningBot, tmp_path: Path) -> None:
+    bot = running_bot
+    await people(bot, tmp_path)
+    await set_pin_in_chat(bot, JEFE)
+    await say(bot, JEFE, "/recordar")
+    assert (
+        "O solo /recordar nombre_clave para elegir el día, la hora y el tema con botones."
+        in (last(bot.fake, JEFE).params["text"])
+    )
