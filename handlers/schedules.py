@@ -12,13 +12,13 @@ import gettext
 import html
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
-from bot.domain.models import Claim, Member, Role
+from bot.domain.models import Claim, Lang, Member, Role
 from bot.domain.pin import PinPass, PinRule
 from bot.domain.schedules import (
     CheckinAnswer,
@@ -28,6 +28,7 @@ from bot.domain.schedules import (
     ScheduleKind,
     ScheduleState,
 )
+from bot.i18n import format_date
 from handlers import schedules_render
 from handlers.access import menu_expired, requires
 from handlers.context import BotContext
@@ -193,21 +194,25 @@ async def remind_command(
     update: Update, context: BotContext, member: Member, chat_id: int
 ) -> None:
     """``/recordar CODENAME|REFERENCE AAAA-MM-DD HH:MM cita|documento|pago``: preview, then
-    confirm; a claim's reminders reach whoever holds the claim when they fire."""
+    confirm; a claim's reminders reach whoever holds the claim when they fire. With the person
+    alone, the date, hour and topic are asked with buttons (``_remind_step``)."""
     t = context.catalogs.for_lang(member.lang)
     args = context.args or []
     # Translators: cómo se usa /recordar. Deja /recordar y las palabras cita, documento y
     # pago tal cual (el bot las reconoce así).
     usage = t.gettext(
         "Escribe: /recordar nombre_clave AAAA-MM-DD HH:MM cita|documento|pago\n"
+        "O solo /recordar nombre_clave para elegir el día, la hora y el tema con botones.\n"
         "El bot recordará a la persona un día y dos horas antes."
     )
+    if len(args) == 1:
+        await _ask_date(context, member, t, chat_id, args[0])
+        return
     topic = _TOPIC_WORDS.get(args[3].lower()) if len(args) == 4 else None
-    services = context.services
     try:
         event = (
             datetime.strptime(f"{args[1]} {args[2]}", "%Y-%m-%d %H:%M").replace(
-                tzinfo=services.clock.tz
+                tzinfo=context.services.clock.tz
             )
             if topic
             else None
@@ -217,12 +222,43 @@ async def remind_command(
     if topic is None or event is None:
         await send.send_text(context, chat_id, usage)
         return
-    stamp = event.astimezone(UTC).strftime("%Y%m%d%H%M")
+    target = await _typed_target(context, member, t, chat_id, args[0])
+    if target is None:
+        return
+    text, markup = _preview(context, t, target, event, topic)
+    await send.send_text(context, chat_id, text, reply_markup=markup)
+
+
+async def _typed_target(
+    context: BotContext, member: Member, t: gettext.NullTranslations, chat_id: int, typed: str
+) -> Member | Claim | None:
+    """The member (by codename) or claim (by reference) typed after /recordar, re-checked
+    against the coordinator's regions (M-04); None once the refusal is sent."""
+    services = context.services.schedules
     try:
-        target = await services.schedules.member_for(member, args[0])
+        return await services.member_for(member, typed)
     except NotFound:
-        target = None
-    if target is not None:
+        pass
+    try:
+        return await services.claim_for(member, typed)
+    except NotFound:
+        # Translators: /recordar con un nombre clave o un código de reclamo que no está
+        # en las regiones del coordinador.
+        text = t.gettext("No encontré ese nombre clave ni ese reclamo en tus regiones.")
+        await send.send_text(context, chat_id, text)
+        return None
+
+
+def _preview(
+    context: BotContext,
+    t: gettext.NullTranslations,
+    target: Member | Claim,
+    event: datetime,
+    topic: str,
+) -> tuple[str, InlineKeyboardMarkup]:
+    """What /recordar will store, with *Guardar* (``sch:rem``/``sch:remc``) and *Cancelar*."""
+    stamp = event.astimezone(UTC).strftime("%Y%m%d%H%M")
+    if isinstance(target, Member):
         data = f"sch:rem:{target.id}:{stamp}:{topic}"
         # Translators: vista previa de /recordar. {codename} es un seudónimo, {event} una
         # fecha con hora (14/03/2026 19:00), {topic} «Cita», «Entrega de documentos»…
@@ -235,29 +271,138 @@ async def remind_command(
             event=_local(context, event),
         )
     else:
-        try:
-            claim = await services.schedules.claim_for(member, args[0])
-        except NotFound:
-            # Translators: /recordar con un nombre clave o un código de reclamo que no está
-            # en las regiones del coordinador.
-            text = t.gettext("No encontré ese nombre clave ni ese reclamo en tus regiones.")
-            await send.send_text(context, chat_id, text)
-            return
-        data = f"sch:remc:{claim.id}:{stamp}:{topic}"
+        data = f"sch:remc:{target.id}:{stamp}:{topic}"
         # Translators: vista previa de /recordar con un código de reclamo. {reference} es un
         # código como R-2016-0007, {event} una fecha con hora, {topic} «Cita»…
         text = t.gettext(
             "Recordatorio para quien tiene el reclamo {reference}: {topic}, el {event}. El"
             " aviso en su teléfono no dice de qué se trata. ¿Lo guardo?"
         ).format(
-            reference=html.escape(claim.reference),
+            reference=html.escape(target.reference),
             topic=html.escape(_topic_label(t, topic)),
             event=_local(context, event),
         )
     confirm = InlineKeyboardButton(t.pgettext("botón", "Guardar"), callback_data=data)
+    return text, InlineKeyboardMarkup([[confirm], [_cancel(t)]])
+
+
+#: Days offered by ``/recordar <person>``: tomorrow and the 13 after (a reminder goes a day
+#: before, so today is left to the typed form).
+REMINDER_DAYS = 14
+
+#: Times of day offered by ``/recordar <person>`` (office hours; others by the typed form).
+REMINDER_HOURS = (8, 9, 10, 11, 12, 14, 15, 16, 17)
+
+
+def _who(target: Member | Claim) -> tuple[str, str]:
+    """``(m|c:<id>, name)``: how a button names the target, and how a text shows it."""
+    if isinstance(target, Member):
+        return f"m:{target.id}", html.escape(target.codename)
+    return f"c:{target.id}", html.escape(target.reference)
+
+
+def _offered_days(context: BotContext) -> list[date]:
+    """The dates ``/recordar <person>`` offers, in CHASKI_TIMEZONE (never today or earlier)."""
+    today = context.services.clock.now().astimezone(context.services.clock.tz).date()
+    return [today + timedelta(days=n) for n in range(1, REMINDER_DAYS + 1)]
+
+
+def _day_label(t: gettext.NullTranslations, lang: Lang, day: date) -> str:
+    """``sábado 14/03/2026``: the weekday from the catalog, the date formatted by Babel."""
+    return f"{_weekday(t, WEEKDAYS[day.weekday()])} {format_date(day, lang)}"
+
+
+async def _ask_date(
+    context: BotContext, member: Member, t: gettext.NullTranslations, chat_id: int, typed: str
+) -> None:
+    """``/recordar <person>``: the first step of the button form, a date button per day."""
+    target = await _typed_target(context, member, t, chat_id, typed)
+    if target is None:
+        return
+    ref, name = _who(target)
+    days = [
+        InlineKeyboardButton(
+            _day_label(t, member.lang, day),
+            callback_data=f"sch:rd:{ref}:{day.strftime('%Y%m%d')}",
+        )
+        for day in _offered_days(context)
+    ]
+    rows = [days[start : start + 2] for start in range(0, len(days), 2)]
+    # Translators: primer paso de /recordar con botones. {name} es un seudónimo o un
+    # código de reclamo (R-2016-0007); debajo van botones con fechas.
+    text = t.gettext("Recordatorio para {name}: ¿qué día es?").format(name=name)
     await send.send_text(
-        context, chat_id, text, reply_markup=InlineKeyboardMarkup([[confirm], [_cancel(t)]])
+        context, chat_id, text, reply_markup=InlineKeyboardMarkup([*rows, [_cancel(t)]])
     )
+
+
+async def _remind_step(
+    context: BotContext,
+    member: Member,
+    *,
+    t: gettext.NullTranslations,
+    step: str,
+    args: Sequence[str],
+    show: Show,
+) -> None:
+    """``/recordar <person>``'s steps: date (``rd``), hour (``rh``), topic (``rk``) → the
+    typed form's preview. Everything is in the callback data (as ``/control``), re-checked
+    here: the target against the coordinator's regions (M-04), the date against the days
+    offered today (a stale or forged date, or a past one, is refused), the hour and topic
+    against the buttons' lists."""
+    services = context.services.schedules
+    if len(args) < 3 or args[0] not in {"m", "c"}:
+        raise NotFound("step")
+    target: Member | Claim = (
+        await services.member_by_id(member, int(args[1]))
+        if args[0] == "m"
+        else await services.claim_by_id(member, int(args[1]))
+    )
+    ref, name = _who(target)
+    day = date.fromisoformat(args[2])  # YYYYMMDD, as the date buttons spell it
+    if day not in _offered_days(context):
+        raise NotFound("day")
+    when = _day_label(t, member.lang, day)
+    if step == "rd":
+        rows = [
+            [
+                InlineKeyboardButton(
+                    f"{hour:02d}:00", callback_data=f"sch:rh:{ref}:{args[2]}:{hour}"
+                )
+                for hour in REMINDER_HOURS[start : start + 3]
+            ]
+            for start in range(0, len(REMINDER_HOURS), 3)
+        ]
+        # Translators: segundo paso de /recordar con botones. {name} es un seudónimo o un
+        # código de reclamo, {date} un día como «sábado 14/03/2026».
+        text = t.gettext("Recordatorio para {name}, el {date}: ¿a qué hora?")
+        await show(text.format(name=name, date=when), InlineKeyboardMarkup([*rows, [_cancel(t)]]))
+        return
+    hour = int(args[3]) if len(args) >= 4 else -1
+    if hour not in REMINDER_HOURS:
+        raise NotFound("hour")
+    if step == "rh":
+        rows = [
+            [
+                InlineKeyboardButton(
+                    _topic_label(t, topic), callback_data=f"sch:rk:{ref}:{args[2]}:{hour}:{word}"
+                )
+            ]
+            for word, topic in _TOPIC_WORDS.items()
+        ]
+        # Translators: tercer paso de /recordar con botones. {name} es un seudónimo o un
+        # código de reclamo, {date} un día como «sábado 14/03/2026», {time} una hora (10:00).
+        text = t.gettext("Recordatorio para {name}, el {date} a las {time}: ¿de qué se trata?")
+        await show(
+            text.format(name=name, date=when, time=f"{hour:02d}:00"),
+            InlineKeyboardMarkup([*rows, [_cancel(t)]]),
+        )
+        return
+    topic = _TOPIC_WORDS.get(args[4]) if len(args) == 5 else None
+    if topic is None:
+        raise NotFound("topic")
+    event = datetime(day.year, day.month, day.day, hour, tzinfo=context.services.clock.tz)
+    await show(*_preview(context, t, target, event, topic))
 
 
 #: Weekdays as cron rules spell them (names: APScheduler numbers them from Monday).
@@ -439,8 +584,8 @@ async def _press(update: Update, context: BotContext, member: Member, chat_id: i
     try:
         if step == "no":
             await show(t.gettext("Cancelado."))
-        elif step in {"cr", "ct", "cd", "cok"}:
-            await _checkin_step(context, member, t=t, step=step, args=args, show=show)
+        elif step in _FLOWS:
+            await _FLOWS[step](context, member, t=t, step=step, args=args, show=show)
         elif step in {"rem", "remc"} and len(args) == 3:
             target: Member | Claim = (
                 await services.member_by_id(member, int(args[0]))
@@ -639,6 +784,12 @@ def _weekday(t: gettext.NullTranslations, day: str) -> str:
     }
     return names.get(day, day)
 
+
+#: The multi-step button flows, by step: ``/control`` and ``/recordar <person>``.
+_FLOWS: dict[str, Callable[..., Awaitable[None]]] = {
+    **dict.fromkeys(("cr", "ct", "cd", "cok"), _checkin_step),
+    **dict.fromkeys(("rd", "rh", "rk"), _remind_step),
+}
 
 on_schedule_button = _staff(_press)
 """``sch:…``: the coordinators' schedule buttons (PIN session required, M-05)."""
