@@ -276,7 +276,10 @@ def report_html(report: OperationsReport, *, region: str | None) -> str:
     esc = html.escape
     scope = f" — región {esc(region)}" if region else ""
     as_of = format_date(report.today, Lang.ES)
-    most = max((line.promised_cents for line in report.operations), default=0)
+    most = max(
+        (max(line.promised_cents, line.offered_cents or 0) for line in report.operations),
+        default=0,
+    )
     body_rows = []
     for line in report.operations:
         cells = _text_row(line, str)
@@ -294,7 +297,8 @@ def report_html(report: OperationsReport, *, region: str | None) -> str:
     )
     chart_rows = "".join(
         f"<tr><td>{esc(line.label)}</td><td>"
-        f"{_bar(line.promised_cents, most, '#4a6fa5')}{_bar(line.paid_cents, most, '#2e8b57')}"
+        + (_bar(line.offered_cents, most, "#999") if line.offered_cents is not None else "")
+        + f"{_bar(line.promised_cents, most, '#4a6fa5')}{_bar(line.paid_cents, most, '#2e8b57')}"
         f'</td><td class="n">{esc(_money(line.paid_cents))} de {esc(_money(line.promised_cents))}'
         "</td></tr>"
         for line in report.operations
@@ -339,8 +343,9 @@ suman más). Vencido: sin pagar pasada la fecha prometida del reclamo o, sin ell
 operación.</p>
 <div class="scroll"><table><thead><tr>{head}</tr></thead>
 <tbody>{"".join(body_rows)}</tbody><tfoot>{foot}</tfoot></table></div>
-<h2>Prometido y pagado por operación</h2>
-<p class="key"><span style="background:#4a6fa5"></span>prometido
+<h2>Ofrecido, prometido y pagado por operación</h2>
+<p class="key"><span style="background:#999"></span>ofrecido
+<span style="background:#4a6fa5"></span>prometido
 <span style="background:#2e8b57"></span>pagado</p>
 <div class="scroll"><table><tbody>{chart_rows}</tbody></table></div>
 <h2>Cuánto han esperado los informantes (reclamos vencidos)</h2>

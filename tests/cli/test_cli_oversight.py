@@ -295,9 +295,25 @@ def test_the_report_shows_the_offer_and_the_share_not_yet_assigned(
     html_text = page.read_text(encoding="utf-8")
     assert "Sin asignar" in html_text
     assert "S/\xa05,800" in html_text  # offered in total
-    # A region's report keeps the offer's unassigned share of the whole operation.
+    assert html_text.count('fill="#999"') == 2  # one bar of the offer per operation
+    # A region's report lists its operations without claims, and an operation with a claim
+    # there keeps the unassigned share of the whole operation (claims of every region).
     ayacucho = json.loads(chaski("report", "operations", "--region", "Ayacucho", "--json").out)
     assert [line["operation_id"] for line in ayacucho["operations"]] == [2]
+    more = tmp_path / "more.csv"
+    more.write_text(
+        FILE_HEADER + "T-2016-0003,Puma,Tornado 2016,2016-05-20,Ayacucho,500,registered,,,,\n",
+        encoding="utf-8",
+    )
+    assert chaski("claims", "import", str(more)).code == 0
+    ayacucho = json.loads(chaski("report", "operations", "--region", "Ayacucho", "--json").out)
+    tornado = ayacucho["operations"][0]
+    assert (tornado["operation_id"], tornado["claims"], tornado["promised_cents"]) == (
+        1,
+        1,
+        50_000,
+    )
+    assert tornado["unassigned_cents"] == 100_000  # 5,000 - 1,500 - 2,000 - 500
 
 
 def test_a_claim_without_its_own_date_is_overdue_from_its_operations(
