@@ -316,6 +316,9 @@ class ClaimLister(Protocol):
     ) -> list[Claim]:
         """Every claim of ``region`` (any case) and ``status``, by operation and id."""
 
+    async def operations(self) -> list[Operation]:
+        """Every operation, with or without claims (its offer may not be shared out yet)."""
+
 
 class RegistrationStore(Protocol):
     """What administrators change about registrations (issue #16.3)."""

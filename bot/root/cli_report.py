@@ -2,10 +2,12 @@
 
 The export is for spreadsheets: every text cell goes through ``bot.root.cli._cell`` (no formula
 injection), amounts are plain soles with a dot (``1500.50``, what ``claims import`` reads),
-dates ISO. The report shows, per operation, what was promised, approved and paid, what is
-outstanding and how late: as text (sums in soles formatted for es_PE by Babel), as JSON
-(integer céntimos) and as one self-contained HTML page (no script, no font, no image from
-the network; inline CSS and SVG bars) that reads on a phone and prints on paper.
+dates ISO. The report shows, per operation (by id), what its record offered and when it
+promised to pay, the share of the offer not yet assigned to a claim, and what its claims were
+promised, approved and paid, what is outstanding and how late: as text (sums in soles
+formatted for es_PE by Babel), as JSON (integer céntimos) and as one self-contained HTML
+page (no script, no font, no image from the network; inline CSS and SVG bars) that reads on
+a phone and prints on paper.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ EXPORT_COLUMNS = (
     "owed_amount",
     "outstanding_amount",
     "promised_date",
+    "operation_pay_by",
     "days_overdue",
     "next_step",
     "next_step_date",
@@ -86,6 +89,7 @@ def _export_record(row: ExportRow) -> dict[str, object]:
         "owed_cents": row.owed_cents,
         "outstanding_cents": row.outstanding_cents,
         "promised_date": _day(row.promised_date) or None,
+        "operation_pay_by": _day(row.operation_pay_by) or None,
         "days_overdue": row.days_overdue,
         "next_step": row.next_step,
         "next_step_date": _day(row.next_step_date) or None,
@@ -114,6 +118,7 @@ def export_csv(rows: Sequence[ExportRow]) -> str:
                 _soles(row.owed_cents),
                 _soles(row.outstanding_cents),
                 _day(row.promised_date),
+                _day(row.operation_pay_by),
                 str(row.days_overdue),
                 _cell(row.next_step or ""),
                 _day(row.next_step_date),
@@ -143,7 +148,9 @@ def add_claims_export(actions: Commands) -> None:
         help="export claims as CSV or JSON (spreadsheet-safe)",
         description="Print every claim (or those of one region or status) with its"
         " informant's codename, operation, status, amounts promised, approved, paid, owed"
-        " and outstanding (soles with a dot), promised date, days overdue and next step."
+        " and outstanding (soles with a dot), promised date, the operation's promised payment"
+        " date, days overdue (from the claim's promised date, else the operation's) and next"
+        " step."
         " CSV cells that a spreadsheet would read as a formula get a leading apostrophe."
         " Audited (the row count, never a value).",
     )
@@ -168,9 +175,13 @@ def _money(cents: int) -> str:
 
 def _summary_json(line: OperationSummary) -> dict[str, object]:
     return {
+        "operation_id": line.operation_id,
         "operation": line.label if line.operation_id is not None else None,
         "date": _day(line.date) or None,
         "region": line.region or None,
+        "offered_cents": line.offered_cents,
+        "pay_by": _day(line.pay_by) or None,
+        "unassigned_cents": line.unassigned_cents,
         "claims": line.claims,
         "informants": line.informants,
         "promised_cents": line.promised_cents,
@@ -193,9 +204,13 @@ def report_json(report: OperationsReport) -> dict[str, object]:
 
 
 _HEADERS = (
+    "ID",
     "OPERATION",
     "DATE",
     "REGION",
+    "OFFERED",
+    "PAY BY",
+    "UNASSIGNED",
     "INFORMANTS",
     "PROMISED",
     "APPROVED",
@@ -207,11 +222,19 @@ _HEADERS = (
 
 
 def _text_row(line: OperationSummary, to_cell: Callable[[str], str]) -> tuple[str, ...]:
-    """One line of the report as text cells (``to_cell``: the table's cell quoting)."""
+    """One line of the report as text cells (``to_cell``: the table's cell quoting).
+
+    The first four cells name the operation (id, label, date, region); the totals line
+    replaces them.
+    """
     return (
+        str(line.operation_id) if line.operation_id is not None else "-",
         to_cell(line.label),
         format_date(line.date, Lang.ES) if line.date else "-",
         to_cell(line.region) if line.region else "-",
+        _money(line.offered_cents) if line.offered_cents is not None else "-",
+        format_date(line.pay_by, Lang.ES) if line.pay_by else "-",
+        _money(line.unassigned_cents) if line.unassigned_cents is not None else "-",
         str(line.informants),
         _money(line.promised_cents),
         _money(line.approved_cents),
@@ -220,6 +243,10 @@ def _text_row(line: OperationSummary, to_cell: Callable[[str], str]) -> tuple[st
         str(line.overdue),
         f"{line.longest_delay_days} d" if line.longest_delay_days else "-",
     )
+
+
+#: The cells that name an operation (id, label, date, region) before its figures.
+_NAMED = 4
 
 
 def _bar(value: int, most: int, colour: str) -> str:
@@ -249,25 +276,29 @@ def report_html(report: OperationsReport, *, region: str | None) -> str:
     esc = html.escape
     scope = f" — región {esc(region)}" if region else ""
     as_of = format_date(report.today, Lang.ES)
-    most = max((line.promised_cents for line in report.operations), default=0)
+    most = max(
+        (max(line.promised_cents, line.offered_cents or 0) for line in report.operations),
+        default=0,
+    )
     body_rows = []
     for line in report.operations:
         cells = _text_row(line, str)
         body_rows.append(
             "<tr>"
-            + "".join(f"<td>{esc(c)}</td>" for c in cells[:3])
-            + "".join(f'<td class="n">{esc(c)}</td>' for c in cells[3:])
+            + "".join(f"<td>{esc(c)}</td>" for c in cells[:_NAMED])
+            + "".join(f'<td class="n">{esc(c)}</td>' for c in cells[_NAMED:])
             + "</tr>"
         )
     totals = _text_row(report.totals, str)
     foot = (
-        '<tr><td colspan="3">Total</td>'
-        + "".join(f'<td class="n">{esc(c)}</td>' for c in totals[3:])
+        f'<tr><td colspan="{_NAMED}">Total</td>'
+        + "".join(f'<td class="n">{esc(c)}</td>' for c in totals[_NAMED:])
         + "</tr>"
     )
     chart_rows = "".join(
         f"<tr><td>{esc(line.label)}</td><td>"
-        f"{_bar(line.promised_cents, most, '#4a6fa5')}{_bar(line.paid_cents, most, '#2e8b57')}"
+        + (_bar(line.offered_cents, most, "#999") if line.offered_cents is not None else "")
+        + f"{_bar(line.promised_cents, most, '#4a6fa5')}{_bar(line.paid_cents, most, '#2e8b57')}"
         f'</td><td class="n">{esc(_money(line.paid_cents))} de {esc(_money(line.promised_cents))}'
         "</td></tr>"
         for line in report.operations
@@ -280,9 +311,13 @@ def report_html(report: OperationsReport, *, region: str | None) -> str:
         for label, count in buckets
     )
     headers = (
+        "N.º",
         "Operación",
         "Fecha",
         "Región",
+        "Ofrecido",
+        "Pago prometido para",
+        "Sin asignar",
         "Informantes",
         "Prometido",
         "Aprobado",
@@ -292,7 +327,9 @@ def report_html(report: OperationsReport, *, region: str | None) -> str:
         "Mayor demora",
     )
     numeric = ' class="n"'
-    head = "".join(f"<th{numeric if i >= 3 else ''}>{esc(h)}</th>" for i, h in enumerate(headers))
+    head = "".join(
+        f"<th{numeric if i >= _NAMED else ''}>{esc(h)}</th>" for i, h in enumerate(headers)
+    )
     return f"""<!DOCTYPE html>
 <html lang="es"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -300,12 +337,15 @@ def report_html(report: OperationsReport, *, region: str | None) -> str:
 <style>{_CSS}</style></head><body>
 <h1>Recompensas por operación{scope}</h1>
 <p>Al {esc(as_of)}. Montos en soles. Pendiente: lo aprobado (o, sin aprobación, lo prometido)
-menos lo pagado; un reclamo rechazado no tiene pendiente. Vencido: sin pagar pasada la fecha
-prometida.</p>
+menos lo pagado; un reclamo rechazado no tiene pendiente. Ofrecido: la recompensa total de la
+operación; sin asignar: lo ofrecido menos las partes prometidas a sus reclamos (negativo si
+suman más). Vencido: sin pagar pasada la fecha prometida del reclamo o, sin ella, la de la
+operación.</p>
 <div class="scroll"><table><thead><tr>{head}</tr></thead>
 <tbody>{"".join(body_rows)}</tbody><tfoot>{foot}</tfoot></table></div>
-<h2>Prometido y pagado por operación</h2>
-<p class="key"><span style="background:#4a6fa5"></span>prometido
+<h2>Ofrecido, prometido y pagado por operación</h2>
+<p class="key"><span style="background:#999"></span>ofrecido
+<span style="background:#4a6fa5"></span>prometido
 <span style="background:#2e8b57"></span>pagado</p>
 <div class="scroll"><table><tbody>{chart_rows}</tbody></table></div>
 <h2>Cuánto han esperado los informantes (reclamos vencidos)</h2>
@@ -362,7 +402,7 @@ async def _report_operations(args: argparse.Namespace, settings: Settings) -> in
     cli._table(
         _HEADERS,
         [_text_row(line, cli._cell) for line in report.operations]
-        + [("TOTAL", "", "", *_text_row(report.totals, cli._cell)[3:])],
+        + [("", "TOTAL", "", "", *_text_row(report.totals, cli._cell)[4:])],
     )
     return 0
 
@@ -377,9 +417,11 @@ def add_report(commands: Commands) -> None:
     actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
     operations = actions.add_parser(
         "operations",
-        help="per operation: promised, approved, paid, outstanding, lateness",
-        description="Per operation: informants, amounts promised, approved, paid and"
-        " outstanding (soles), how many claims are overdue and the longest delay in days;"
+        help="per operation: offered, promised, approved, paid, outstanding, lateness",
+        description="Per operation (by id): the total reward offered, its promised payment"
+        " date and the share not yet assigned to any claim; informants, amounts promised,"
+        " approved, paid and outstanding (soles), how many claims are overdue (from the"
+        " claim's promised date, else the operation's) and the longest delay in days;"
         " then the totals. As text, JSON (integer céntimos) or one self-contained HTML page"
         " (tables and bars, nothing fetched from the network, readable on a phone,"
         " printable). Audited.",

@@ -13,7 +13,13 @@ from datetime import date
 
 from bot.domain.errors import ValidationError
 from bot.domain.models import Claim, ClaimStatus
-from bot.domain.oversight import OperationsReport, outstanding_cents, owed_cents, summarize
+from bot.domain.oversight import (
+    OperationsReport,
+    assigned_shares,
+    outstanding_cents,
+    owed_cents,
+    summarize,
+)
 from bot.domain.ports import AuditLog, ClaimLister, Clock, MemberRepository, RegionRepository
 
 
@@ -33,6 +39,8 @@ class ExportRow:
     owed_cents: int
     outstanding_cents: int
     promised_date: date | None
+    #: The operation's promised payment date: overdue counts from it without ``promised_date``.
+    operation_pay_by: date | None
     days_overdue: int
     next_step: str | None
     next_step_date: date | None
@@ -79,6 +87,7 @@ class OversightService:
                 owed_cents=owed_cents(claim),
                 outstanding_cents=outstanding_cents(claim),
                 promised_date=claim.promised_date,
+                operation_pay_by=claim.operation.pay_by,
                 days_overdue=claim.days_overdue(today),
                 next_step=claim.next_step,
                 next_step_date=claim.next_step_date,
@@ -91,8 +100,22 @@ class OversightService:
         return rows
 
     async def operations_report(self, *, region: str | None = None) -> OperationsReport:
-        """Per operation: informants, promised, approved, paid, outstanding, lateness."""
-        report = summarize(await self._claims(region, None), self.clock.today())
+        """Per operation (by id): its offer and promised payment date, its claims' sums.
+
+        Operations without claims are listed too (their whole offer is unassigned); with a
+        ``region``, those of that region. The unassigned share counts the shares of all the
+        operation's claims, whatever their region, as the claims domain checks them.
+        """
+        claims = await self._claims(region, None)
+        operations = await self.claims.operations()
+        everything = claims
+        if region is not None:
+            wanted = region.strip().casefold()
+            operations = [op for op in operations if op.region.casefold() == wanted]
+            everything = await self.claims.list_all()
+        report = summarize(
+            claims, self.clock.today(), operations, assigned=assigned_shares(everything)
+        )
         await self.audit.record(
             action="report_operations",
             result=f"operations:{len(report.operations)}",

@@ -13,13 +13,15 @@ import json
 import re
 import stat
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.domain.models import Member
+from bot.domain.models import Claim, ClaimStatus, Member, Operation
+from bot.domain.oversight import summarize
+from bot.root.cli_report import report_html, report_json
 from tests.cli.harness import Result
 from tests.cli.test_cli import HEADER, create_invite, redeem
 
@@ -117,9 +119,13 @@ def test_the_report_adds_up_per_operation_and_in_total(
     doc = json.loads(result.out)
     halcon, hyperlink = doc["operations"]
     assert halcon == {
+        "operation_id": halcon["operation_id"],
         "operation": "Operación Halcón",
         "date": "2016-02-10",
         "region": "Ayacucho",
+        "offered_cents": None,  # imported before the offer was recorded
+        "pay_by": None,
+        "unassigned_cents": None,
         "claims": 2,
         "informants": 2,
         "promised_cents": 250050,
@@ -148,13 +154,13 @@ def test_the_text_report_shows_soles_for_es_pe(
     result = chaski("report", "operations")
     assert result.code == 0, result.err
     lines = result.out.splitlines()
-    assert lines[1].split()[:2] == ["OPERATION", "DATE"]
-    halcon = next(line for line in lines if line.startswith("Operación Halcón"))
+    assert lines[1].split()[:3] == ["ID", "OPERATION", "DATE"]
+    halcon = next(line for line in lines if "Operación Halcón" in line)
     assert "S/\xa02,500.50" in halcon
     assert "10/02/2016" in halcon
     assert "'=HYPERLINK" in result.out  # the table's cells are quoted like members list
     total = lines[-1]
-    assert total.startswith("TOTAL")
+    assert total.split()[0] == "TOTAL"
     assert "S/\xa03,800.50" in total
     assert f"{_overdue_days()} d" in total
 
@@ -219,6 +225,7 @@ def test_an_empty_programme_reports_nothing_owed(
                 "owed_amount",
                 "outstanding_amount",
                 "promised_date",
+                "operation_pay_by",
                 "days_overdue",
                 "next_step",
                 "next_step_date",
@@ -226,3 +233,136 @@ def test_an_empty_programme_reports_nothing_owed(
         )
         + "\r\n"
     )
+
+
+# --- the operation's record next to its claims (#16.6 reconciled with #16.1) ----------------
+
+TORNADO = (
+    # One share with its own promised date, one that relies on the operation's pay-by date.
+    "T-2016-0001,Puma,Tornado 2016,2016-05-20,Pichari,1500,approved,2019-12-31,,,\n"
+    "T-2016-0002,Condor,Tornado 2016,2016-05-20,Pichari,2000,under_review,,,,\n"
+)
+
+
+def _days_since(year: int, month: int, day: int) -> int:
+    return (datetime.now(LIMA).date() - datetime(year, month, day, tzinfo=LIMA).date()).days
+
+
+@pytest.fixture
+def offered(chaski: Callable[..., Result], installed: None, tmp_path: Path) -> None:
+    """Two declared operations: Tornado (offer S/ 5,000, two claims) and one not shared out."""
+    del installed
+    for name in ("Pichari", "Ayacucho"):
+        assert chaski("region", "add", name).code == 0
+    for codename, telegram_id in (("Puma", 7_000_000_021), ("Condor", 7_000_000_022)):
+        redeem(create_invite(chaski, codename)["code"], telegram_id)
+    tornado = ("Tornado 2016", "--region", "Pichari", "--total", "5000", "--date", "2016-05-20")
+    assert chaski("operations", "add", *tornado, "--pay-by", "2020-01-31").code == 0
+    unshared = ("Relámpago 2018", "--region", "Ayacucho", "--total", "800")
+    assert chaski("operations", "add", *unshared, "--pay-by", "2019-03-01").code == 0
+    path = tmp_path / "claims.csv"
+    path.write_text(FILE_HEADER + TORNADO, encoding="utf-8")
+    result = chaski("claims", "import", str(path))
+    assert result.code == 0, result.err
+
+
+def test_the_report_shows_the_offer_and_the_share_not_yet_assigned(
+    chaski: Callable[..., Result], offered: None, tmp_path: Path
+) -> None:
+    del offered
+    doc = json.loads(chaski("report", "operations", "--json").out)
+    tornado, unshared = doc["operations"]
+    assert (tornado["operation_id"], tornado["operation"]) == (1, "Tornado 2016")
+    assert tornado["offered_cents"] == 500_000
+    assert tornado["pay_by"] == "2020-01-31"
+    assert tornado["promised_cents"] == 350_000
+    assert tornado["unassigned_cents"] == 150_000  # 5,000 offered - 1,500 - 2,000 promised
+    # An operation whose offer nobody has a share of yet is reported too, all unassigned.
+    assert (unshared["operation_id"], unshared["claims"]) == (2, 0)
+    assert (unshared["offered_cents"], unshared["unassigned_cents"]) == (80_000, 80_000)
+    totals = doc["totals"]
+    assert (totals["offered_cents"], totals["unassigned_cents"]) == (580_000, 230_000)
+    assert totals["promised_cents"] == 350_000
+    text = chaski("report", "operations").out.splitlines()
+    line = next(row for row in text if "Tornado 2016" in row)
+    assert line.split()[0] == "1"
+    assert "S/\xa05,000" in line
+    assert "S/\xa01,500" in line  # the unassigned share
+    assert "31/01/2020" in line
+    assert "S/\xa02,300" in text[-1]  # unassigned in total
+    page = tmp_path / "informe.html"
+    assert chaski("report", "operations", "--html", str(page)).code == 0
+    html_text = page.read_text(encoding="utf-8")
+    assert "Sin asignar" in html_text
+    assert "S/\xa05,800" in html_text  # offered in total
+    assert html_text.count('fill="#999"') == 2  # one bar of the offer per operation
+    # A region's report lists its operations without claims, and an operation with a claim
+    # there keeps the unassigned share of the whole operation (claims of every region).
+    ayacucho = json.loads(chaski("report", "operations", "--region", "Ayacucho", "--json").out)
+    assert [line["operation_id"] for line in ayacucho["operations"]] == [2]
+    more = tmp_path / "more.csv"
+    more.write_text(
+        FILE_HEADER + "T-2016-0003,Puma,Tornado 2016,2016-05-20,Ayacucho,500,registered,,,,\n",
+        encoding="utf-8",
+    )
+    assert chaski("claims", "import", str(more)).code == 0
+    ayacucho = json.loads(chaski("report", "operations", "--region", "Ayacucho", "--json").out)
+    tornado = ayacucho["operations"][0]
+    assert (tornado["operation_id"], tornado["claims"], tornado["promised_cents"]) == (
+        1,
+        1,
+        50_000,
+    )
+    assert tornado["unassigned_cents"] == 100_000  # 5,000 - 1,500 - 2,000 - 500
+
+
+def test_a_claim_without_its_own_date_is_overdue_from_its_operations(
+    chaski: Callable[..., Result], offered: None
+) -> None:
+    del offered
+    rows = {
+        row["reference"]: row
+        for row in json.loads(chaski("claims", "export", "--format", "json").out)
+    }
+    own, inherited = rows["T-2016-0001"], rows["T-2016-0002"]
+    assert (own["promised_date"], own["days_overdue"]) == ("2019-12-31", _days_since(2019, 12, 31))
+    assert inherited["promised_date"] is None
+    assert inherited["operation_pay_by"] == "2020-01-31"
+    assert inherited["days_overdue"] == _days_since(2020, 1, 31)
+    csv_rows = list(csv.DictReader(io.StringIO(chaski("claims", "export").out)))
+    assert csv_rows[1]["operation_pay_by"] == "2020-01-31"
+    tornado = json.loads(chaski("report", "operations", "--json").out)["operations"][0]
+    assert tornado["overdue_claims"] == 2
+    assert tornado["longest_delay_days"] == _days_since(2019, 12, 31)
+    assert tornado["pay_by"] == "2020-01-31"
+
+
+def test_two_operations_with_one_label_are_told_apart_in_every_output() -> None:
+    # The database refuses a second operation with the same label (operations.label_hmac
+    # is unique), so this builds the report from claims as the domain would see them.
+    today = date(2026, 3, 14)
+    twins = [
+        Operation(id=4, label="Halcón", date=date(2016, 2, 10), region="Ayacucho",
+                  total_cents=300_000),
+        Operation(id=9, label="Halcón", date=date(2016, 2, 10), region="Ayacucho",
+                  total_cents=100_000),
+    ]  # fmt: skip
+    claims = [
+        Claim(
+            id=index, reference=f"R-{index}", member_id=index, operation=operation,
+            region="Ayacucho", status=ClaimStatus.UNDER_REVIEW, promised_cents=50_000,
+            approved_cents=None, paid_cents=0, promised_date=None, next_step=None,
+            next_step_date=None, updated_at=datetime(2026, 1, 1, tzinfo=LIMA), version=1,
+        )
+        for index, operation in enumerate(twins, start=1)
+    ]  # fmt: skip
+    report = summarize(claims, today)
+    lines = report_json(report)["operations"]
+    assert isinstance(lines, list)
+    assert [(line["operation_id"], line["unassigned_cents"]) for line in lines] == [
+        (4, 250_000),
+        (9, 50_000),
+    ]
+    page = report_html(report, region=None)
+    assert "<td>4</td><td>Halcón</td>" in page
+    assert "<td>9</td><td>Halcón</td>" in page

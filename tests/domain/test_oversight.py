@@ -84,3 +84,42 @@ def test_no_claims_make_an_empty_report() -> None:
     report = summarize([], TODAY)
     assert report.operations == ()
     assert (report.totals.claims, report.totals.promised_cents, report.delays) == (0, 0, ())
+
+
+def test_operations_are_keyed_by_id_with_their_offer_and_unassigned_share() -> None:
+    # Two operations under one label (two records of a name) stay two lines, each with its
+    # own offer; a claim without its own date is overdue from its operation's pay-by date.
+    first = Operation(
+        id=7,
+        label="Halcón",
+        date=date(2016, 2, 10),
+        region="Ayacucho",
+        total_cents=500_000,
+        pay_by=date(2017, 1, 1),
+    )
+    second = Operation(
+        id=8, label="Halcón", date=date(2016, 2, 10), region="Ayacucho", total_cents=90_000
+    )
+    claims = [
+        claim(1, 10, first, ClaimStatus.APPROVED, 150_000),
+        claim(2, 11, first, ClaimStatus.REJECTED, 100_000),
+        claim(3, 10, second, ClaimStatus.UNDER_REVIEW, 100_000),
+    ]  # fmt: skip
+    report = summarize(claims, TODAY)
+    one, two = report.operations
+    assert (one.operation_id, one.offered_cents, one.pay_by) == (7, 500_000, date(2017, 1, 1))
+    assert one.unassigned_cents == 250_000  # a rejected claim's share is still assigned
+    assert (one.overdue, one.longest_delay_days) == (1, (TODAY - date(2017, 1, 1)).days)
+    assert (two.operation_id, two.unassigned_cents) == (8, -10_000)  # shares over the offer
+    assert (report.totals.offered_cents, report.totals.unassigned_cents) == (590_000, 240_000)
+
+
+def test_an_operation_without_claims_is_reported_with_its_whole_offer() -> None:
+    offer = Operation(id=3, label="Cóndor", date=None, region="Pichari", total_cents=80_000)
+    report = summarize([], TODAY, [offer, HALCON])
+    assert [line.operation_id for line in report.operations] == [1, 3]
+    assert report.operations[1].unassigned_cents == 80_000
+    assert report.operations[0].unassigned_cents is None  # no offer recorded
+    # Shares counted elsewhere (other regions of a filtered report) are subtracted too.
+    filtered = summarize([], TODAY, [offer], assigned={3: 30_000})
+    assert filtered.operations[0].unassigned_cents == 50_000
