@@ -131,6 +131,10 @@ async def test_search_filters_and_cancel_change_nothing(world: World) -> None:
     assert "<b>Nuevo</b>" in fresh
     assert "<b>Puma</b>" not in fresh
     assert (await world.press(ADMIN, "madm:f:blk")).startswith("Ningún miembro coincide.")
+    await world.bot.services.registrations.members.set_blocked(await world.member_id("Jefe"), True)
+    blocked = await world.press(ADMIN, "madm:f:blk")
+    assert "<b>Jefe</b> · Coordinador · Activo · Pichari · bloqueó el bot" in blocked
+    assert "Puma" not in blocked
     puma = await world.member_id("Puma")
     await world.press(ADMIN, f"madm:ask:s:{puma}")
     assert await world.press(ADMIN, "madm:no") == "Cancelado; nada cambió."
@@ -147,6 +151,8 @@ async def test_a_coordinator_gets_not_available_and_its_buttons_are_refused(
     assert world.audit("manage_members") == [
         ("coordinator", "manage_members", f"member:{puma}", "denied")
     ]
+    assert await world.press(JEFE, "madm:f:all") == EXPIRED  # the list is refused too
+    assert world.audit("manage_members")[-1] == ("coordinator", "manage_members", None, "denied")
     assert await world.say(ANA, "/miembros") == NOT_AVAILABLE
 
 
