@@ -124,14 +124,15 @@ def _list_keyboard(
 
 
 async def _send_list(
-    update: Update, context: BotContext, actor: Member, chat_id: int, wanted: MemberFilter
+    context: BotContext, actor: Member, chat_id: int, wanted: MemberFilter
 ) -> None:
+    """The members ``wanted`` asks for, with their buttons.
+
+    Raises:
+        NotAllowed: ``actor`` is not an active administrator now (audited).
+    """
     t = context.catalogs.for_lang(actor.lang)
-    try:
-        members = await context.services.registrations.find_by(actor, wanted)
-    except NotAllowed:
-        await menu_expired(update, context, actor, chat_id)
-        return
+    members = await context.services.registrations.find_by(actor, wanted)
     if members:
         # Translators: título de la lista de /miembros (como mucho 20).
         lines = [t.gettext("Miembros (como mucho 20):")]
@@ -156,7 +157,10 @@ async def members_command(
     text = message.text if message is not None and message.text else ""
     parts = text.split(maxsplit=1)
     search = parts[1].strip() if len(parts) > 1 else None
-    await _send_list(update, context, member, chat.id, MemberFilter(search=search or None))
+    try:
+        await _send_list(context, member, chat.id, MemberFilter(search=search or None))
+    except NotAllowed:
+        await menu_expired(update, context, member, chat.id)
 
 
 @requires(Role.COORDINATOR, Role.ADMIN, pin=PinRule.ACTION)
@@ -167,12 +171,10 @@ async def on_button(update: Update, context: BotContext, member: Member, pin: Pi
     if query is None or chat is None:
         return
     data = query.data if isinstance(query.data, str) else ""
-    if match := FILTER_DATA.fullmatch(data):
-        await send.answer_callback(context, query.id)
-        await _send_list(update, context, member, chat.id, _FILTERS[match[1]])
-        return
     try:
-        if match := ASK_DATA.fullmatch(data):
+        if match := FILTER_DATA.fullmatch(data):
+            await _send_list(context, member, chat.id, _FILTERS[match[1]])
+        elif match := ASK_DATA.fullmatch(data):
             await _ask(context, member, chat.id, suspend=match[1] == "s", member_id=int(match[2]))
         elif match := DO_DATA.fullmatch(data):
             await _do(context, member, chat.id, suspend=match[1] == "s", member_id=int(match[2]))
