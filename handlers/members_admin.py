@@ -4,8 +4,8 @@ The chat face of ``bot.services.registrations``, the service ``chaski members`` 
 mechanism, two doors. ``/miembros`` lists the members whose codename contains the text (at
 most ``MAX_LISTED``) with role, state and regions, filter buttons for what an administrator
 looks for in the chat (invite not redeemed, blocked the bot, suspended), and a button per
-member to suspend or reactivate, which asks for a confirmation first. Role, regions, unlinks
-of administrators and invites stay with the CLI (and ``/desvincular``).
+member to suspend or reactivate, which asks for a confirmation first. Roles, regions and
+invites stay with the CLI; unlinking a phone is ``/desvincular``.
 
 The command is declared for administrators with an open PIN session (M-04, M-05); anyone
 else gets the same "not available" as for an unknown command (T-13). The buttons are
