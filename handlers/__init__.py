@@ -20,6 +20,7 @@ from handlers import (
     dispatch,
     errors,
     jobs,
+    members_admin,
     membership,
     menus,
     panic,
@@ -61,7 +62,7 @@ def pin_continuations() -> dict[Resume, Guarded]:
     }
 
 
-def register(application: BotApplication) -> None:
+def register(application: BotApplication) -> None:  # noqa: PLR0915 - one explicit list
     """Add every handler; gatekeeping groups first, then features, then the error handler."""
     add = application.add_handler
     # -4, -3: limits and dedupe for every update (callbacks and block notices included).
@@ -107,6 +108,8 @@ def register(application: BotApplication) -> None:
     add(CommandHandler("paso", claims_admin.step_command, filters=PRIVATE), group=FEATURES)
     add(CommandHandler("monto", claims_admin.amount_command, filters=PRIVATE), group=FEATURES)
     add(CommandHandler("revisar", claims_admin.review_command, filters=PRIVATE), group=FEATURES)
+    # Registrations managed by administrators in the chat (issue #16.3).
+    add(CommandHandler("miembros", members_admin.members_command, filters=PRIVATE), group=FEATURES)
     # Schedules (issue #15): the informant's reminders; coordinators' check-ins, reminders, list.
     add(
         CommandHandler("recordatorios", schedules.reminders_command, filters=PRIVATE),
@@ -134,6 +137,7 @@ def register(application: BotApplication) -> None:
     add(CallbackQueryHandler(registration.on_language_button, pattern=r"^lang:"), group=FEATURES)
     add(CallbackQueryHandler(claims.on_claim_button, pattern=r"^claim:"), group=FEATURES)
     add(CallbackQueryHandler(claims_admin.on_button, pattern=r"^cadm:"), group=FEATURES)
+    add(CallbackQueryHandler(members_admin.on_button, pattern=r"^madm:"), group=FEATURES)
     # Alert answers first (informants), then the coordinators' compose/approve/help buttons.
     add(
         CallbackQueryHandler(alerts.on_answer_button, pattern=r"^alert:(safe|help):"),

@@ -290,6 +290,7 @@ async def open_wiring(
             safety=safety,
             audit=audit,
             clock=clock,
+            denials=denials,
         ),
         schedules=ScheduleService(
             schedules=SqliteScheduleRepository(db, keys),

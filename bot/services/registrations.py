@@ -2,9 +2,12 @@
 ``chaski invite``, ``chaski region``.
 
 The CLI runs on the server by someone holding the database and its keys, so it needs no
-``authorize()`` call (like ``bot.services.members``); chat commands built on this must check
-``Action.MANAGE_MEMBERS`` first. Every change is audited with the member's internal id,
-never a codename.
+``authorize()`` call (like ``bot.services.members``). The administrators' chat command
+(``/miembros``) uses the same methods through the ``*_by`` variants, which take the member
+record of this update and check ``Action.MANAGE_MEMBERS`` every time (M-04): an old button
+of a demoted administrator, or a coordinator's forged one, is refused and the refusal
+audited and counted (``DenialWatch``, T-11). Every change is audited with the member's
+internal id, never a codename.
 """
 
 from __future__ import annotations
@@ -12,14 +15,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.domain.errors import Conflict, NotFound, ValidationError
+from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import Member, MemberState, Region, Role
 from bot.domain.ports import AuditLog, Clock, MemberRepository, RegistrationStore
 from bot.domain.registrations import MemberFilter, OpenInvite
 from bot.domain.safety import WipeReport
 from bot.domain.text import clean_name
+from bot.services.authz import Action, is_allowed
 from bot.services.invites import InviteService
 from bot.services.safety import SafetyService
+from bot.services.vigilance import DenialWatch
+
+#: At most this many members in one chat answer (one button each; the CLI lists them all).
+MAX_LISTED = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +40,8 @@ class RegistrationAdmin:
     safety: SafetyService
     audit: AuditLog
     clock: Clock
+    #: Audits and counts refusals of the chat variants (T-11); None in the CLI's tests.
+    denials: DenialWatch | None = None
 
     async def find(self, wanted: MemberFilter) -> list[Member]:
         """Members passing every filter, by id."""
@@ -48,10 +58,52 @@ class RegistrationAdmin:
             raise NotFound("no member with that codename (see chaski members list)")
         return member
 
-    async def _record(self, action: str, member: Member, result: str = "ok") -> None:
+    async def _record(
+        self, action: str, member: Member, result: str = "ok", actor: Member | None = None
+    ) -> None:
         await self.audit.record(
-            action=action, result=result, now=self.clock.now(), target=f"member:{member.id}"
+            action=action,
+            result=result,
+            now=self.clock.now(),
+            actor_id=actor.id if actor else None,
+            actor_role=actor.role if actor else None,
+            target=f"member:{member.id}",
         )
+
+    async def _refuse(self, actor: Member, target: str | None) -> NotAllowed:
+        """Audit and count one refused chat request; the caller raises what this returns."""
+        if self.denials is not None:
+            await self.denials.denied(actor, str(Action.MANAGE_MEMBERS), target)
+        return NotAllowed(Action.MANAGE_MEMBERS)
+
+    async def target_by(self, actor: Member, member_id: int) -> Member:
+        """The member ``actor`` may suspend or reactivate from the chat.
+
+        Only an active administrator, and never on themselves (as for unlinks and PIN
+        resets, ``bot.services.authz``): suspending oneself would leave the chat without a
+        way back.
+
+        Raises:
+            NotAllowed: not an active administrator, no such member, or themselves
+                (audited, indistinguishable).
+        """
+        target = f"member:{member_id}"
+        if not is_allowed(actor, Action.MANAGE_MEMBERS):
+            raise await self._refuse(actor, target)
+        member = await self.members.get(member_id)
+        if member is None or member.id == actor.id:
+            raise await self._refuse(actor, target)
+        return member
+
+    async def find_by(self, actor: Member, wanted: MemberFilter) -> list[Member]:
+        """``find`` for the chat: an active administrator only, at most ``MAX_LISTED``.
+
+        Raises:
+            NotAllowed: not an active administrator (audited).
+        """
+        if not is_allowed(actor, Action.MANAGE_MEMBERS):
+            raise await self._refuse(actor, None)
+        return (await self.find(wanted))[:MAX_LISTED]
 
     async def suspend(self, codename: str) -> Member:
         """Suspend: the member can do nothing in the bot, and no invite of theirs works.
@@ -59,11 +111,21 @@ class RegistrationAdmin:
         Raises:
             NotFound: no such member. ValidationError: not active (suspended or unlinked).
         """
-        member = await self.member(codename)
+        return await self._suspend(await self.member(codename), None)
+
+    async def suspend_by(self, actor: Member, member_id: int) -> Member:
+        """``suspend`` from the chat, re-checked for ``actor`` now (M-04).
+
+        Raises:
+            NotAllowed: as ``target_by``. ValidationError: not active.
+        """
+        return await self._suspend(await self.target_by(actor, member_id), actor)
+
+    async def _suspend(self, member: Member, actor: Member | None) -> Member:
         if member.state is not MemberState.ACTIVE:
             raise ValidationError(f"the member is {member.state}, not active; nothing changed")
         await self.members.set_state(member.id, MemberState.SUSPENDED)
-        await self._record("member_suspend", member)
+        await self._record("member_suspend", member, actor=actor)
         return member
 
     async def reactivate(self, codename: str) -> Member:
@@ -72,7 +134,17 @@ class RegistrationAdmin:
         Raises:
             NotFound: no such member. ValidationError: not suspended.
         """
-        member = await self.member(codename)
+        return await self._reactivate(await self.member(codename), None)
+
+    async def reactivate_by(self, actor: Member, member_id: int) -> Member:
+        """``reactivate`` from the chat, re-checked for ``actor`` now (M-04).
+
+        Raises:
+            NotAllowed: as ``target_by``. ValidationError: not suspended.
+        """
+        return await self._reactivate(await self.target_by(actor, member_id), actor)
+
+    async def _reactivate(self, member: Member, actor: Member | None) -> Member:
         if member.state is not MemberState.SUSPENDED:
             raise ValidationError(
                 f"the member is {member.state}, not suspended; nothing changed"
@@ -83,7 +155,7 @@ class RegistrationAdmin:
                 )
             )
         await self.members.set_state(member.id, MemberState.ACTIVE)
-        await self._record("member_reactivate", member)
+        await self._record("member_reactivate", member, actor=actor)
         return member
 
     async def set_role(self, codename: str, role: Role) -> Member:

@@ -178,6 +178,7 @@ PIN_COMMANDS = {
     "paso": PinRule.ACTION,
     "monto": PinRule.ACTION,
     "revisar": PinRule.ACTION,
+    "miembros": PinRule.ACTION,
     # Schedules (issue #15): an informant's reminders are their data, the rest staff's.
     "recordatorios": PinRule.DATA,
     "recordar": PinRule.ACTION,
@@ -193,6 +194,7 @@ PIN_BUTTONS = {
     "^afu:": PinRule.ACTION,
     "^unlink:": PinRule.ACTION,
     "^cadm:": PinRule.ACTION,
+    "^madm:": PinRule.ACTION,
     "^sch:": PinRule.ACTION,
 }
 

@@ -301,6 +301,8 @@ STAFF_MENU = [
     "ayuda",
     "borrar",
 ]
+#: Administrators also manage registrations (issue #16.3).
+ADMIN_MENU = [*STAFF_MENU[:8], "miembros", *STAFF_MENU[8:]]
 
 
 @pytest.mark.parametrize(
@@ -308,7 +310,7 @@ STAFF_MENU = [
     [
         (Role.INFORMANT, INFORMANT_MENU),
         (Role.COORDINATOR, STAFF_MENU),
-        (Role.ADMIN, STAFF_MENU),
+        (Role.ADMIN, ADMIN_MENU),
     ],
 )
 @pytest.mark.parametrize("t", [ES, QU], ids=["es", "qu"])
