@@ -24,6 +24,7 @@ from handlers import (
     menus,
     panic,
     registration,
+    report,
     schedules,
     ticks,
 )
@@ -61,7 +62,7 @@ def pin_continuations() -> dict[Resume, Guarded]:
     }
 
 
-def register(application: BotApplication) -> None:
+def register(application: BotApplication) -> None:  # noqa: PLR0915 (one flat, ordered list)
     """Add every handler; gatekeeping groups first, then features, then the error handler."""
     add = application.add_handler
     # -4, -3: limits and dedupe for every update (callbacks and block notices included).
@@ -107,6 +108,8 @@ def register(application: BotApplication) -> None:
     add(CommandHandler("paso", claims_admin.step_command, filters=PRIVATE), group=FEATURES)
     add(CommandHandler("monto", claims_admin.amount_command, filters=PRIVATE), group=FEATURES)
     add(CommandHandler("revisar", claims_admin.review_command, filters=PRIVATE), group=FEATURES)
+    # The operations report for staff (issue #16.6): their regions, administrators all.
+    add(CommandHandler("informe", report.report_command, filters=PRIVATE), group=FEATURES)
     # Schedules (issue #15): the informant's reminders; coordinators' check-ins, reminders, list.
     add(
         CommandHandler("recordatorios", schedules.reminders_command, filters=PRIVATE),

@@ -178,6 +178,7 @@ PIN_COMMANDS = {
     "paso": PinRule.ACTION,
     "monto": PinRule.ACTION,
     "revisar": PinRule.ACTION,
+    "informe": PinRule.ACTION,
     # Schedules (issue #15): an informant's reminders are their data, the rest staff's.
     "recordatorios": PinRule.DATA,
     "recordar": PinRule.ACTION,
