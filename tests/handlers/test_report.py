@@ -10,14 +10,17 @@ audited with who asked.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.domain.errors import NotAllowed
-from bot.domain.models import Role
+from bot.domain.models import Lang, Role
+from bot.domain.oversight import summarize
+from bot.i18n import Catalogs
+from handlers.render import render_operations_report
 from tests.conftest import (
     STAFF_PIN,
     RunningBot,
@@ -165,3 +168,15 @@ async def test_a_long_report_is_cut_between_operations_within_telegrams_limit(
         assert joined.count(f"<b>Operación número {n:03d} del valle</b>") == 1
     assert messages[-1].rstrip().endswith("Reclamos atrasados: 1. Mayor atraso: 10 días.")
     assert "<b>Total: 61 operaciones</b>" in messages[-1]
+
+
+def test_regions_without_operations_say_so_in_one_message() -> None:
+    catalogs = Catalogs.load(drafts=True)
+    for lang, expected in (
+        (Lang.ES, "No hay operaciones ni reclamos en tus regiones."),
+        (Lang.QU, "Regionniykikunapiqa manam operacionkuna nitaq mañakuykuna kanchu."),
+    ):
+        report = summarize([], date(2026, 3, 14))
+        [text] = render_operations_report(catalogs.for_lang(lang), lang, report)
+        assert text.endswith(expected)
+        assert "14/03/2026" in text
