@@ -25,6 +25,7 @@ from handlers import (
     menus,
     panic,
     registration,
+    report,
     schedules,
     ticks,
 )
@@ -110,6 +111,8 @@ def register(application: BotApplication) -> None:  # noqa: PLR0915 - one explic
     add(CommandHandler("revisar", claims_admin.review_command, filters=PRIVATE), group=FEATURES)
     # Registrations managed by administrators in the chat (issue #16.3).
     add(CommandHandler("miembros", members_admin.members_command, filters=PRIVATE), group=FEATURES)
+    # The operations report for staff (issue #16.6): their regions, administrators all.
+    add(CommandHandler("informe", report.report_command, filters=PRIVATE), group=FEATURES)
     # Schedules (issue #15): the informant's reminders; coordinators' check-ins, reminders, list.
     add(
         CommandHandler("recordatorios", schedules.reminders_command, filters=PRIVATE),

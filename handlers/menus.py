@@ -166,6 +166,8 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
             ("monto", t.pgettext("comando", "Montos del cambio"), False),
             # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
             ("revisar", t.pgettext("comando", "Aprobar cambios de montos"), True),
+            # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
+            ("informe", t.pgettext("comando", "Pagos por operación"), True),
             (
                 "control",
                 # Translators: línea de /ayuda.

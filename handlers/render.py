@@ -22,6 +22,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.domain.models import Claim, ClaimEvent, ClaimStatus, Lang, Role
+from bot.domain.oversight import OperationsReport, OperationSummary
 from bot.domain.pin import PinLockedOut, PinMissing, PinStop
 from bot.i18n import N_, format_date, format_datetime, format_money
 
@@ -362,6 +363,76 @@ def render_safety_rules(t: NullTranslations, role: Role) -> str:
             " reenviar, pero sí fotografiar: cuida tu teléfono."
         )
     )
+    return "\n".join(lines)
+
+
+def render_operations_report(
+    t: NullTranslations, lang: Lang, report: OperationsReport
+) -> list[str]:
+    """``/informe``: per operation, then the totals, in messages that each fit Telegram's limit.
+
+    The same figures as ``chaski report operations`` (issue #16.6): informants, promised,
+    paid, still owed, overdue claims and the longest delay. Operations are cut into
+    messages between whole operations (``_paginate``), one too long alone between its lines,
+    never inside an entity or a tag. Labels and regions are typed by operators: escaped.
+    """
+    # Translators: título de /informe para coordinadores; {date} es la fecha de hoy,
+    # p. ej. 14/03/2026.
+    header = t.gettext("<b>Informe de operaciones al {date}</b>").format(
+        date=format_date(report.today, lang)
+    )
+    if not report.operations:
+        # Translators: /informe cuando las regiones del coordinador no tienen nada.
+        return [f"{header}\n\n" + t.gettext("No hay operaciones ni reclamos en tus regiones.")]
+    blocks = [
+        (_operation_block(t, lang, line, _operation_title(lang, line)), line)
+        for line in report.operations
+    ]
+    count = len(report.operations)
+    # Translators: título de los totales al final de /informe; {count} es el número de
+    # operaciones.
+    title = t.ngettext(
+        "<b>Total: {count} operación</b>", "<b>Total: {count} operaciones</b>", count
+    ).format(count=count)
+    blocks.append((_operation_block(t, lang, report.totals, title), report.totals))
+    return [text for text, _ in _paginate(header, blocks)]
+
+
+def _operation_title(lang: Lang, line: OperationSummary) -> str:
+    """``<b>Tornado 2016</b> · Pichari · 20/05/2016``: data only, nothing to translate."""
+    parts = [f"<b>{escape(line.label)}</b>", escape(line.region)]
+    if line.date is not None:
+        parts.append(format_date(line.date, lang))
+    return " · ".join(parts)
+
+
+def _operation_block(t: NullTranslations, lang: Lang, line: OperationSummary, title: str) -> str:
+    """One operation (or the totals) of ``/informe``, under ``title``."""
+    lines = [
+        title,
+        # Translators: línea de /informe; {count} es cuántos informantes tienen reclamos en
+        # la operación.
+        t.gettext("Informantes: {count}").format(count=line.informants),
+        # Translators: línea de /informe; los montos ya vienen con formato, p. ej. "S/ 150".
+        # «Falta pagar» es lo aprobado (o prometido) que todavía no se pagó.
+        t.gettext("Prometido: {promised}. Pagado: {paid}. Falta pagar: {outstanding}.").format(
+            promised=format_money(line.promised_cents, lang),
+            paid=format_money(line.paid_cents, lang),
+            outstanding=format_money(line.outstanding_cents, lang),
+        ),
+    ]
+    if line.overdue:
+        # Translators: línea de /informe; {count} reclamos pasaron su fecha de pago sin
+        # pagarse, el que más espera lleva {days} días.
+        text = t.ngettext(
+            "Reclamos atrasados: {count}. Mayor atraso: {days} día.",
+            "Reclamos atrasados: {count}. Mayor atraso: {days} días.",
+            line.longest_delay_days,
+        )
+        lines.append(text.format(count=line.overdue, days=line.longest_delay_days))
+    else:
+        # Translators: línea de /informe cuando ningún reclamo pasó su fecha de pago.
+        lines.append(t.gettext("Sin reclamos atrasados."))
     return "\n".join(lines)
 
 

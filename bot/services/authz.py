@@ -38,6 +38,8 @@ class Action(StrEnum):
     APPROVE_CLAIM_AMOUNT = "approve_claim_amount"
     MANAGE_SCHEDULES = "manage_schedules"
     VIEW_OWN_REMINDERS = "view_own_reminders"
+    #: The operations report in chat (``/informe``): coordinators for their regions (#16.6).
+    VIEW_REPORT = "view_report"
 
 
 #: Actions any active member may take about themselves.
@@ -62,6 +64,7 @@ _COORDINATOR_ACTIONS = frozenset(
         Action.ACK_HELP,
         Action.VIEW_ALERTS,
         Action.MANAGE_SCHEDULES,
+        Action.VIEW_REPORT,
     }
 )
 _ADMIN_ACTIONS = frozenset(
@@ -72,6 +75,7 @@ _ADMIN_ACTIONS = frozenset(
         Action.MANAGE_MEMBERS,
         Action.VIEW_ALERTS,
         Action.MANAGE_SCHEDULES,
+        Action.VIEW_REPORT,
     }
 )
 
@@ -131,8 +135,8 @@ def is_allowed(actor: Member, action: Action, target: Target = None) -> bool:
     ``target`` is a claim for claim actions, an alert for approving, withdrawing, viewing or
     following it up, a member for actions
     on another member's account (unlink, PIN reset), a set of region names for region-scoped
-    actions (sending and viewing alerts, acknowledgements), else None. Admins are
-    programme-wide.
+    actions (sending and viewing alerts, acknowledgements, the operations report), else None.
+    Admins are programme-wide.
     """
     if not actor.active:
         return False

@@ -1,9 +1,11 @@
 """Oversight for administrators: every claim exported, and whether promises are kept (#16.6).
 
 The CLI runs on the server by someone holding the database and its keys, so it needs no
-``authorize()`` call (like ``bot.services.members``); a chat summary built on this must
-check its action and scope to the coordinator's regions first. Both reads are audited
-(action and row count, never a value): an export leaves the server with every codename.
+``authorize()`` call (like ``bot.services.members``). The chat summary (``/informe``) is the
+same report through ``report_for``: it asks the one ``authorize()`` (``VIEW_REPORT`` on the
+member's regions, M-04) and is scoped to them, an administrator's to everything. Every read
+is audited (action and row count, never a value): an export leaves the server with every
+codename, and a report in chat ends up on a phone.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from bot.domain.errors import ValidationError
-from bot.domain.models import Claim, ClaimStatus
+from bot.domain.errors import NotAllowed, ValidationError
+from bot.domain.models import Claim, ClaimStatus, Member, Role
 from bot.domain.oversight import (
     OperationsReport,
     assigned_shares,
@@ -21,6 +23,7 @@ from bot.domain.oversight import (
     summarize,
 )
 from bot.domain.ports import AuditLog, ClaimLister, Clock, MemberRepository, RegionRepository
+from bot.services.authz import Action, authorize
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,20 +108,63 @@ class OversightService:
         Operations without claims are listed too (their whole offer is unassigned); with a
         ``region``, those of that region. The unassigned share counts the shares of all the
         operation's claims, whatever their region, as the claims domain checks them.
+
+        Raises:
+            ValidationError: ``region`` does not exist.
         """
-        claims = await self._claims(region, None)
-        operations = await self.claims.operations()
-        everything = claims
-        if region is not None:
-            wanted = region.strip().casefold()
-            operations = [op for op in operations if op.region.casefold() == wanted]
-            everything = await self.claims.list_all()
-        report = summarize(
-            claims, self.clock.today(), operations, assigned=assigned_shares(everything)
-        )
+        if region is not None and await self.regions.get(region.strip()) is None:
+            raise ValidationError("region: unknown (see chaski region list)")
+        report = await self._summarize(None if region is None else frozenset({region}))
         await self.audit.record(
             action="report_operations",
             result=f"operations:{len(report.operations)}",
             now=self.clock.now(),
         )
         return report
+
+    async def report_for(self, actor: Member) -> OperationsReport:
+        """``/informe``: the operations report of ``actor``'s regions (administrators: all).
+
+        Audited like the CLI report, with who asked; a refusal is audited too (T-11).
+
+        Raises:
+            NotAllowed: not active staff, or a coordinator without a region.
+        """
+        scope = None if actor.role is Role.ADMIN else frozenset(actor.regions)
+        now = self.clock.now()
+        try:
+            authorize(actor, Action.VIEW_REPORT, scope)
+        except NotAllowed:
+            await self.audit.record(
+                action="report_operations",
+                result="denied",
+                now=now,
+                actor_id=actor.id,
+                actor_role=actor.role,
+            )
+            raise
+        report = await self._summarize(scope)
+        await self.audit.record(
+            action="report_operations",
+            result=f"operations:{len(report.operations)}",
+            now=now,
+            actor_id=actor.id,
+            actor_role=actor.role,
+        )
+        return report
+
+    async def _summarize(self, regions: frozenset[str] | None) -> OperationsReport:
+        """The report of the claims and operations of ``regions`` (None: all of them).
+
+        Regions compare case-insensitively, as ``--region`` does.
+        """
+        everything = await self.claims.list_all()
+        operations = await self.claims.operations()
+        claims = everything
+        if regions is not None:
+            wanted = {name.strip().casefold() for name in regions}
+            claims = [claim for claim in everything if claim.region.casefold() in wanted]
+            operations = [op for op in operations if op.region.casefold() in wanted]
+        return summarize(
+            claims, self.clock.today(), operations, assigned=assigned_shares(everything)
+        )

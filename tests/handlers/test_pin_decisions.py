@@ -179,6 +179,7 @@ PIN_COMMANDS = {
     "monto": PinRule.ACTION,
     "revisar": PinRule.ACTION,
     "miembros": PinRule.ACTION,
+    "informe": PinRule.ACTION,
     # Schedules (issue #15): an informant's reminders are their data, the rest staff's.
     "recordatorios": PinRule.DATA,
     "recordar": PinRule.ACTION,

@@ -293,6 +293,7 @@ STAFF_MENU = [
     "aprobar",
     "reclamos",
     "revisar",
+    "informe",
     "pin",
     "pin_reset",
     "desvincular",

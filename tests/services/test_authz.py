@@ -76,13 +76,15 @@ TARGETS: dict[str, Target] = {
 }
 CLAIM_KINDS = {k for k in TARGETS if "claim" in k}
 REGION_KINDS = {k for k in TARGETS if k.startswith("regions")}
-#: Region-scoped staff actions; managing schedules (issue #15) is scoped like alerts.
+#: Region-scoped staff actions; managing schedules (issue #15) and the operations report
+#: (issue #16.6) are scoped like alerts.
 ALERT_ACTIONS = (
     Action.SEND_ALERT,
     Action.APPROVE_ALERT,
     Action.ACK_HELP,
     Action.VIEW_ALERTS,
     Action.MANAGE_SCHEDULES,
+    Action.VIEW_REPORT,
 )
 SELF = {
     (Action.CHOOSE_LANGUAGE, "none"),

@@ -1,0 +1,182 @@
+"""``/informe``: the operations report for coordinators and administrators (issue #16.6).
+
+Real application, fake Bot API, real SQLite file: a coordinator sees the operations and
+claims of their regions and nothing of another region's (M-04), an administrator all of
+them, an informant "not available" (T-13), a Quechua coordinator the Quechua text; the PIN
+comes first (M-05); the report is protected from forwarding, deleted later (M-10) and
+audited with who asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.domain.errors import NotAllowed
+from bot.domain.models import Lang, Role
+from bot.domain.oversight import summarize
+from bot.i18n import Catalogs
+from handlers.render import render_operations_report
+from tests.conftest import (
+    STAFF_PIN,
+    RunningBot,
+    seed_claims,
+    seed_invite,
+    seed_region,
+    set_pin_in_chat,
+)
+from tests.security.helpers import query
+
+ANA, WAYTA, JEFE, LEJOS, ADMIN = 811, 812, 813, 814, 815
+NOT_AVAILABLE = "Este comando no está disponible. Escribe /menu."
+PICHARI_CLAIM = (
+    "R-2016-0007,Puma,Tornado 2016,2016-05-20,Pichari,1500.00,under_review,"
+    "2026-03-04,Cita con el coordinador,2026-04-02"
+)
+LLOCHEGUA_CLAIM = "R-2017-0002,Wayta,Halcón 2017,2017-08-01,Llochegua,800.00,approved,,,"
+
+
+@dataclass(slots=True)
+class World:
+    bot: RunningBot
+    db_path: Path
+
+    async def say(self, user: int, text: str) -> list[str]:
+        """Send ``text`` as ``user``; every message the bot sent back."""
+        before = len(self.bot.fake.texts(user))
+        self.bot.fake.push_message(user, text)
+        await self.bot.settle()
+        return self.bot.fake.texts(user)[before:]
+
+    def audit(self) -> list[tuple[Any, ...]]:
+        return query(
+            self.db_path,
+            "SELECT actor_role, action, result FROM audit"
+            " WHERE action = 'report_operations' ORDER BY id",
+        )
+
+    def deletions(self) -> int:
+        [(count,)] = query(self.db_path, "SELECT COUNT(*) FROM outbox WHERE kind = 'deletion'")
+        return int(count)
+
+
+@pytest.fixture
+async def world(running_bot: RunningBot, tmp_path: Path) -> World:
+    services = running_bot.services
+    await seed_region(services)
+    await seed_region(services, "Llochegua")
+    codes = {
+        ANA: (await seed_invite(services, "Puma"), "es"),
+        WAYTA: (await seed_invite(services, "Wayta", region="Llochegua"), "es"),
+        JEFE: (await seed_invite(services, "Jefe", role=Role.COORDINATOR), "es"),
+        LEJOS: (
+            await seed_invite(services, "Lejos", role=Role.COORDINATOR, region="Llochegua"),
+            "qu",
+        ),
+        ADMIN: (await seed_invite(services, "Jefa", role=Role.ADMIN), "es"),
+    }
+    await seed_claims(services, PICHARI_CLAIM, LLOCHEGUA_CLAIM)
+    for user, (code, lang) in codes.items():
+        await running_bot.register(user, code, lang)
+    for user in (JEFE, LEJOS, ADMIN):
+        await set_pin_in_chat(running_bot, user)
+    running_bot.fake.reset_calls()
+    return World(running_bot, tmp_path / "db" / "chaski.sqlite3")
+
+
+async def test_a_coordinator_sees_their_regions_operation_and_not_another_regions(
+    world: World,
+) -> None:
+    deletions = world.deletions()
+    [report] = await world.say(JEFE, "/informe")
+    assert report.startswith("<b>Informe de operaciones al 14/03/2026</b>")
+    assert "<b>Tornado 2016</b> · Pichari · 20/05/2016" in report
+    assert "Informantes: 1" in report
+    assert "Prometido: S/\xa01,500. Pagado: S/\xa00. Falta pagar: S/\xa01,500." in report
+    assert "Reclamos atrasados: 1. Mayor atraso: 10 días." in report
+    assert "<b>Total: 1 operación</b>" in report
+    assert "Halcón" not in report  # Llochegua's operation (M-04)
+    assert "S/\xa0800" not in report
+    # A staff view of claim data: not forwardable, deleted after a few minutes (M-10).
+    [sent] = world.bot.fake.sent(JEFE)
+    assert sent.params["protect_content"] is True
+    assert world.deletions() == deletions + 1
+    assert world.audit() == [("coordinator", "report_operations", "operations:1")]
+
+
+async def test_an_administrator_sees_every_region(world: World) -> None:
+    [report] = await world.say(ADMIN, "/informe")
+    assert "<b>Tornado 2016</b> · Pichari" in report
+    assert "<b>Halcón 2017</b> · Llochegua · 01/08/2017" in report
+    assert "Sin reclamos atrasados." in report  # Halcón's claim has no promised date
+    assert "<b>Total: 2 operaciones</b>" in report
+    assert "Prometido: S/\xa02,300. Pagado: S/\xa00. Falta pagar: S/\xa02,300." in report
+    assert world.audit() == [("admin", "report_operations", "operations:2")]
+
+
+async def test_an_informant_gets_not_available(world: World) -> None:
+    assert await world.say(ANA, "/informe") == [NOT_AVAILABLE]
+    assert world.audit() == []  # the gate stopped it before the service
+    # Behind the gate, the service refuses on its own (one ``authorize``) and audits it.
+    informant = await world.bot.services.registration.identify(ANA)
+    assert informant is not None
+    with pytest.raises(NotAllowed):
+        await world.bot.services.oversight.report_for(informant)
+    assert world.audit() == [("informant", "report_operations", "denied")]
+
+
+async def test_a_quechua_coordinator_reads_it_in_quechua(world: World) -> None:
+    [report] = await world.say(LEJOS, "/informe")
+    assert report.startswith("<b>Operacionkunamanta willakuy, 14/03/2026 punchawkama</b>")
+    assert "<b>Halcón 2017</b> · Llochegua · 01/08/2017" in report
+    assert "Willakuqkuna: 1" in report
+    assert "Prometisqa: S/\xa0800. Pagasqa: S/\xa00. Manaraq pagasqa: S/\xa0800." in report
+    assert "Manam mañakuykuna qipakunchu." in report
+    assert "<b>Llapanpi: 1 operación</b>" in report
+    assert "Tornado" not in report
+    assert "Informe" not in report  # no Spanish left in the text
+
+
+async def test_the_pin_is_asked_first(world: World) -> None:
+    world.bot.clock.advance(timedelta(minutes=11))  # the PIN session has run out
+    [asked] = await world.say(JEFE, "/informe")
+    assert asked == "Escribe tu PIN. El bot borrará tu mensaje."
+    assert world.audit() == []  # nothing was read
+    await world.say(JEFE, STAFF_PIN)
+    [report] = await world.say(JEFE, "/informe")
+    assert "<b>Tornado 2016</b>" in report
+
+
+async def test_a_long_report_is_cut_between_operations_within_telegrams_limit(
+    world: World,
+) -> None:
+    rows = [
+        f"R-2018-{n:04d},Puma,Operación número {n:03d} del valle,2018-01-01,Pichari,10.00,"
+        "registered,,,"
+        for n in range(1, 61)
+    ]
+    await seed_claims(world.bot.services, *rows)
+    messages = await world.say(JEFE, "/informe")
+    assert len(messages) > 1
+    assert all(len(text) <= 4096 for text in messages)
+    joined = "\n".join(messages)
+    for n in range(1, 61):
+        assert joined.count(f"<b>Operación número {n:03d} del valle</b>") == 1
+    assert messages[-1].rstrip().endswith("Reclamos atrasados: 1. Mayor atraso: 10 días.")
+    assert "<b>Total: 61 operaciones</b>" in messages[-1]
+
+
+def test_regions_without_operations_say_so_in_one_message() -> None:
+    catalogs = Catalogs.load(drafts=True)
+    for lang, expected in (
+        (Lang.ES, "No hay operaciones ni reclamos en tus regiones."),
+        (Lang.QU, "Regionniykikunapiqa manam operacionkuna nitaq mañakuykuna kanchu."),
+    ):
+        report = summarize([], date(2026, 3, 14))
+        [text] = render_operations_report(catalogs.for_lang(lang), lang, report)
+        assert text.endswith(expected)
+        assert "14/03/2026" in text
