@@ -303,7 +303,7 @@ STAFF_MENU = [
     "borrar",
 ]
 #: Administrators also manage registrations (issue #16.3).
-ADMIN_MENU = [*STAFF_MENU[:8], "miembros", *STAFF_MENU[8:]]
+ADMIN_MENU = [*STAFF_MENU[:9], "miembros", *STAFF_MENU[9:]]
 
 
 @pytest.mark.parametrize(
