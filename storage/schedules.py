@@ -55,11 +55,11 @@ _PENDING_ALERTS = (
 #: Help requests nobody took: an alert's, or a check-in's "Necesito ayuda".
 _OPEN_HELP = (
     "SELECT h.member_id, r.name FROM help_requests h JOIN regions r ON r.id = h.region_id"
-    " WHERE h.acked_by IS NULL AND h.created_at >= ?1"
+    " WHERE h.acked_by IS NULL AND h.created_at >= ?"
     " UNION ALL SELECT c.member_id, r.name FROM checkin_answers c"
     " JOIN member_regions mr ON mr.member_id = c.member_id"
     " JOIN regions r ON r.id = mr.region_id"
-    " WHERE c.answer = 'help' AND c.help_acked_at IS NULL AND c.answered_at >= ?1"
+    " WHERE c.answer = 'help' AND c.help_acked_at IS NULL AND c.answered_at >= ?"
 )
 _BLOCKED = (
     "SELECT m.id, r.name FROM members m JOIN member_regions mr ON mr.member_id = m.id"
@@ -244,7 +244,7 @@ class SqliteScheduleRepository:
         overdue = await self.db.fetchall(_OVERDUE, (today.isoformat(),))
         stalled = await self.db.fetchall(_STALLED, (ts(stalled_since),))
         pending = await self.db.fetchall(_PENDING_ALERTS)
-        open_help = await self.db.fetchall(_OPEN_HELP, (ts(since),))
+        open_help = await self.db.fetchall(_OPEN_HELP, (ts(since), ts(since)))
         blocked = await self.db.fetchall(_BLOCKED)
         missed = await self.db.fetchall(_MISSED, (ts(since), ts(now)))
         return DigestFacts(
