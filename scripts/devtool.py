@@ -177,9 +177,15 @@ def coverage_gate(report: dict[str, Any]) -> list[str]:
         statements, lines = summary["num_statements"], summary["covered_lines"]
         if covered < branches or lines < statements:
             percent = 100.0 * (covered + lines) / max(branches + statements, 1)
+            entry = files[module]
+            # The exact lines and arcs, so that a run whose output is cut still says which.
+            missed = [str(line) for line in entry.get("missing_lines", [])] + [
+                f"{start}->{end}" for start, end in entry.get("missing_branches", [])
+            ]
             problems.append(
                 f"{module}: {percent:.2f} % ({covered}/{branches} branches,"
-                f" {lines}/{statements} statements), docs/threat-model.md §9 requires 100 %"
+                f" {lines}/{statements} statements; missed {', '.join(missed)}),"
+                " docs/threat-model.md §9 requires 100 %"
             )
     return problems
 
@@ -224,6 +230,8 @@ def _main(argv: list[str]) -> int:
     print("== coverage gate (docs/threat-model.md §9)", flush=True)
     problems = coverage_gate(json.loads(COVERAGE_JSON.read_text(encoding="utf-8")))
     for problem in problems:
+        # stdout as well as stderr: CI logs that keep only one stream still name the gap.
+        print(f"coverage gate: {problem}", flush=True)
         print(f"coverage gate: {problem}", file=sys.stderr)
     return 1 if problems else 0
 

@@ -250,3 +250,28 @@ def test_every_lock_is_installed_without_resolution_and_checked() -> None:
     lock_text = (ROOT / dev.BUILD_LOCK).read_text(encoding="utf-8")
     assert "setuptools==" in lock_text
     assert "--hash=sha256:" in lock_text
+
+
+def _report(module: str, **extra: object) -> dict[str, object]:
+    """A coverage JSON report where every gated module is whole, then ``module`` gets ``extra``."""
+    whole = {"num_branches": 4, "covered_branches": 4, "num_statements": 9, "covered_lines": 9}
+    files: dict[str, dict[str, object]] = {
+        name: {"summary": dict(whole), "missing_lines": [], "missing_branches": []}
+        for name in dev.FULL_BRANCH_MODULES
+    }
+    files[module].update(extra)
+    return {"totals": {"covered_lines": 99, "num_statements": 100}, "files": files}
+
+
+def test_the_coverage_gate_names_the_lines_and_arcs_a_gated_module_missed() -> None:
+    """A cut CI log must still say which arc was missed, not only that one was (stop 20)."""
+    module = dev.FULL_BRANCH_MODULES[0]
+    summary = {"num_branches": 4, "covered_branches": 3, "num_statements": 9, "covered_lines": 8}
+    report = _report(module, summary=summary, missing_lines=[17], missing_branches=[[21, 23]])
+
+    problems = dev.coverage_gate(report)
+
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{module}: ")
+    assert "missed 17, 21->23" in problems[0]
+    assert dev.coverage_gate(_report(module)) == []
