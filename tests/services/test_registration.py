@@ -230,6 +230,23 @@ async def test_choose_lang_stores_and_audits(world: World) -> None:
     )
 
 
+async def test_choosing_the_chosen_language_again_writes_and_audits_nothing(world: World) -> None:
+    """T-33 at the service: the second tap returns the member as it is, no write, no row.
+
+    The chat tests reach this only when two taps race; this one reaches it every time, so
+    the coverage gate (docs/threat-model.md §9) does not hang on a race's timing.
+    """
+    member = world.members.add(make_member(5), TELEGRAM_ID)
+    chosen = await world.service.choose_lang(member, Lang.QU)
+    writes = world.members.calls.count("set_lang")
+
+    again = await world.service.choose_lang(chosen, Lang.QU)
+
+    assert again is chosen
+    assert world.members.calls.count("set_lang") == writes
+    assert [entry.action for entry in world.audit.entries] == ["choose_language"]
+
+
 @pytest.mark.parametrize(
     ("state", "linked"),
     [(MemberState.SUSPENDED, True), (MemberState.UNLINKED, False), (MemberState.ACTIVE, False)],
