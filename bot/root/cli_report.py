@@ -6,8 +6,8 @@ dates ISO. The report shows, per operation (by id), what its record offered and 
 promised to pay, the share of the offer not yet assigned to a claim, and what its claims were
 promised, approved and paid, what is outstanding and how late: as text (sums in soles
 formatted for es_PE by Babel), as JSON (integer céntimos) and as one self-contained HTML
-page (no script, no font, no image from the network; inline CSS and SVG bars) that reads on
-a phone and prints on paper.
+page (no script, no font, no image from the network; inline CSS and two charts drawn by
+matplotlib as inline SVG, ``bot.services.charts``) that reads on a phone and prints on paper.
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
+from gettext import NullTranslations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.domain.models import ClaimStatus, Lang
 from bot.domain.oversight import OperationsReport, OperationSummary
-from bot.i18n import format_date, format_money
+from bot.i18n import Catalogs, format_date, format_money
+from bot.services import charts
 
 if TYPE_CHECKING:
     from bot.root.cli import Commands
@@ -53,14 +55,6 @@ EXPORT_COLUMNS = (
 PRIVATE_WARNING = (
     "warning: the output names informants by codename with their claims; keep it private"
     " and delete it when done"
-)
-#: Lateness buckets of the "how long informants have waited" chart (upper bound in days).
-DELAY_BUCKETS: tuple[tuple[str, int | None], ...] = (
-    ("1 a 30 días", 30),
-    ("31 a 90 días", 90),
-    ("91 a 365 días", 365),
-    ("1 a 2 años", 730),
-    ("más de 2 años", None),
 )
 
 
@@ -249,37 +243,31 @@ def _text_row(line: OperationSummary, to_cell: Callable[[str], str]) -> tuple[st
 _NAMED = 4
 
 
-def _bar(value: int, most: int, colour: str) -> str:
-    """One inline SVG bar, ``value`` of ``most`` wide (scales with the page)."""
-    width = 0.0 if most <= 0 else 100.0 * value / most
-    return (
-        '<svg class="bar" viewBox="0 0 100 6" preserveAspectRatio="none" aria-hidden="true">'
-        f'<rect width="{width:.2f}" height="6" fill="{colour}"/></svg>'
-    )
-
-
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1rem;color:#111;line-height:1.4}
 h1{font-size:1.3rem}h2{font-size:1.1rem;margin-top:1.5rem}
 .scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{border:1px solid #999;padding:.3rem .4rem;text-align:left;vertical-align:top}
 td.n,th.n{text-align:right;white-space:nowrap}tfoot td{font-weight:bold}
-.bar{display:block;width:100%;height:.6rem;background:#eee}
-.key span{display:inline-block;width:.8rem;height:.8rem;margin:0 .3rem 0 .8rem}
+figure{margin:1rem 0}svg.chart{display:block;width:100%;height:auto;max-width:40rem}
+figcaption{font-size:.9rem}
 @media print{body{margin:0;font-size:10pt}.scroll{overflow:visible}
-tr{break-inside:avoid}.bar{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
+tr,figure{break-inside:avoid}svg.chart{max-width:100%;
+-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 """
 
 
-def report_html(report: OperationsReport, *, region: str | None) -> str:
-    """One self-contained page: tables and inline SVG bars, nothing fetched."""
+def report_html(
+    report: OperationsReport, *, region: str | None, t: NullTranslations | None = None
+) -> str:
+    """One self-contained page: the table, then matplotlib's charts as inline SVG.
+
+    Nothing is fetched when it opens. ``t`` translates the charts' texts (by default the
+    Spanish catalog, the language of the rest of the page).
+    """
     esc = html.escape
     scope = f" — región {esc(region)}" if region else ""
     as_of = format_date(report.today, Lang.ES)
-    most = max(
-        (max(line.promised_cents, line.offered_cents or 0) for line in report.operations),
-        default=0,
-    )
     body_rows = []
     for line in report.operations:
         cells = _text_row(line, str)
@@ -295,20 +283,16 @@ def report_html(report: OperationsReport, *, region: str | None) -> str:
         + "".join(f'<td class="n">{esc(c)}</td>' for c in totals[_NAMED:])
         + "</tr>"
     )
-    chart_rows = "".join(
-        f"<tr><td>{esc(line.label)}</td><td>"
-        + (_bar(line.offered_cents, most, "#999") if line.offered_cents is not None else "")
-        + f"{_bar(line.promised_cents, most, '#4a6fa5')}{_bar(line.paid_cents, most, '#2e8b57')}"
-        f'</td><td class="n">{esc(_money(line.paid_cents))} de {esc(_money(line.promised_cents))}'
-        "</td></tr>"
-        for line in report.operations
+    text = charts.chart_text(t or Catalogs.load().for_lang(Lang.ES), _money)
+    shown = len(charts.charted_operations(report))
+    left_out = (
+        f"<p>{esc(text.left_out.format(shown=shown, total=len(report.operations)))}</p>"
+        if shown < len(report.operations)
+        else ""
     )
-    buckets = _delay_buckets(report.delays)
-    widest = max((count for _, count in buckets), default=0)
-    delay_rows = "".join(
-        f"<tr><td>{esc(label)}</td><td>{_bar(count, widest, '#b5532b')}</td>"
-        f'<td class="n">{count}</td></tr>'
-        for label, count in buckets
+    wait_rows = "".join(
+        f'<tr><td>{esc(label)}</td><td class="n">{count}</td></tr>'
+        for label, count in zip(text.buckets, charts.wait_counts(report.delays), strict=True)
     )
     headers = (
         "N.º",
@@ -343,26 +327,14 @@ suman más). Vencido: sin pagar pasada la fecha prometida del reclamo o, sin ell
 operación.</p>
 <div class="scroll"><table><thead><tr>{head}</tr></thead>
 <tbody>{"".join(body_rows)}</tbody><tfoot>{foot}</tfoot></table></div>
-<h2>Ofrecido, prometido y pagado por operación</h2>
-<p class="key"><span style="background:#999"></span>ofrecido
-<span style="background:#4a6fa5"></span>prometido
-<span style="background:#2e8b57"></span>pagado</p>
-<div class="scroll"><table><tbody>{chart_rows}</tbody></table></div>
-<h2>Cuánto han esperado los informantes (reclamos vencidos)</h2>
-<div class="scroll"><table><tbody>{delay_rows}</tbody></table></div>
+<h2>{esc(text.payments_title)}</h2>
+<figure>{charts.payments_svg(report, text)}</figure>
+{left_out}
+<h2>{esc(text.waits_title)}</h2>
+<figure>{charts.waits_svg(report, text)}
+<figcaption><table><tbody>{wait_rows}</tbody></table></figcaption></figure>
 </body></html>
 """
-
-
-def _delay_buckets(delays: Sequence[int]) -> list[tuple[str, int]]:
-    counts: list[tuple[str, int]] = []
-    lower = 0
-    for label, upper in DELAY_BUCKETS:
-        counts.append(
-            (label, sum(1 for d in delays if d > lower and (upper is None or d <= upper)))
-        )
-        lower = upper or lower
-    return counts
 
 
 def _write_page(path: Path, text: str, *, force: bool) -> None:
