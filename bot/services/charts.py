@@ -187,7 +187,7 @@ def _payments_height(report: OperationsReport) -> float:
     return 1.6 + 0.4 * max(1, len(charted_operations(report)))
 
 
-def _axis_labels(lines: Sequence[OperationSummary]) -> list[str]:
+def axis_labels(lines: Sequence[OperationSummary]) -> list[str]:
     """Operation labels, cut to ``MAX_LABEL``; a label shared by two operations gets its id."""
     seen: dict[str, int] = {}
     for line in lines:
@@ -196,7 +196,7 @@ def _axis_labels(lines: Sequence[OperationSummary]) -> list[str]:
     for line in lines:
         label = line.label if len(line.label) <= MAX_LABEL else line.label[: MAX_LABEL - 1] + "…"
         if seen[line.label] > 1:
-            label = f"{label} (N.º {line.operation_id})"
+            label = f"{label} #{line.operation_id}"
         labels.append(label)
     return labels
 
@@ -216,7 +216,7 @@ def _draw_payments(
     axes.barh([row - 0.2 for row in rows], promised, 0.4, color=PROMISED_COLOUR,
               label=text.promised)  # fmt: skip
     axes.barh([row + 0.2 for row in rows], paid, 0.4, color=PAID_COLOUR, label=text.paid)
-    axes.set_yticks(list(rows), _axis_labels(lines))
+    axes.set_yticks(list(rows), axis_labels(lines))
     axes.invert_yaxis()  # the report's order, top to bottom
     axes.xaxis.set_major_formatter(lambda value, _: text.money(round(value * 100)))
     axes.tick_params(axis="x", labelrotation=30)

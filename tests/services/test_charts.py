@@ -142,3 +142,12 @@ def test_matplotlib_loads_with_the_first_chart_and_writes_nothing_in_home(
     assert not private.is_relative_to(home)
     assert not private.exists()  # removed when the process ended
     assert list(home.iterdir()) == []  # no ~/.config/matplotlib, no ~/.cache/matplotlib
+
+
+def test_two_operations_with_one_label_are_told_apart_on_the_axis() -> None:
+    twins = _report(["Halcón", "Halcón", "Una operación con un nombre muy, muy largo"])
+    assert charts.axis_labels(twins.operations) == [
+        "Halcón #1",
+        "Halcón #2",
+        "Una operación con un no…",
+    ]
