@@ -257,17 +257,48 @@ tr,figure{break-inside:avoid}svg.chart{max-width:100%;
 """
 
 
+def _page_headers(t: NullTranslations) -> tuple[str, ...]:
+    """The table's column titles in the page's language."""
+    return (
+        # Translators: columnas de la tabla de la página HTML del informe de operaciones
+        # (para una defensoría): número de la operación; su nombre; su fecha; su región.
+        t.pgettext("columna del informe de operaciones", "N.º"),
+        t.pgettext("columna del informe de operaciones", "Operación"),
+        t.pgettext("columna del informe de operaciones", "Fecha"),
+        t.pgettext("columna del informe de operaciones", "Región"),
+        # Translators: columna: la recompensa total ofrecida por la operación.
+        t.pgettext("columna del informe de operaciones", "Ofrecido"),
+        # Translators: columna: la fecha en que se prometió pagar la recompensa.
+        t.pgettext("columna del informe de operaciones", "Pago prometido para"),
+        # Translators: columna: lo ofrecido que todavía no se prometió a ningún reclamo.
+        t.pgettext("columna del informe de operaciones", "Sin asignar"),
+        t.pgettext("columna del informe de operaciones", "Informantes"),
+        t.pgettext("columna del informe de operaciones", "Prometido"),
+        t.pgettext("columna del informe de operaciones", "Aprobado"),
+        t.pgettext("columna del informe de operaciones", "Pagado"),
+        # Translators: columna: lo aprobado (o prometido) que falta pagar.
+        t.pgettext("columna del informe de operaciones", "Pendiente"),
+        t.pgettext("columna del informe de operaciones", "Reclamos vencidos"),
+        # Translators: columna: los días del reclamo que más espera su pago.
+        t.pgettext("columna del informe de operaciones", "Mayor demora"),
+    )
+
+
 def report_html(
-    report: OperationsReport, *, region: str | None, t: NullTranslations | None = None
+    report: OperationsReport,
+    *,
+    region: str | None,
+    lang: Lang = Lang.ES,
+    t: NullTranslations | None = None,
 ) -> str:
     """One self-contained page: the table, then matplotlib's charts as inline SVG.
 
-    Nothing is fetched when it opens. ``t`` translates the charts' texts (by default the
-    Spanish catalog, the language of the rest of the page).
+    Nothing is fetched when it opens. Every text is in ``lang`` through ``t`` (by default
+    the catalog of ``lang`` with only reviewed Quechua, as the bot serves it).
     """
+    t = t or Catalogs.load().for_lang(lang)
     esc = html.escape
-    scope = f" — región {esc(region)}" if region else ""
-    as_of = format_date(report.today, Lang.ES)
+    as_of = format_date(report.today, lang)
     body_rows = []
     for line in report.operations:
         cells = _text_row(line, str)
@@ -278,12 +309,14 @@ def report_html(
             + "</tr>"
         )
     totals = _text_row(report.totals, str)
+    # Translators: primera celda de la fila de totales del informe de operaciones.
+    total = t.pgettext("fila del informe de operaciones", "Total")
     foot = (
-        f'<tr><td colspan="{_NAMED}">Total</td>'
+        f'<tr><td colspan="{_NAMED}">{esc(total)}</td>'
         + "".join(f'<td class="n">{esc(c)}</td>' for c in totals[_NAMED:])
         + "</tr>"
     )
-    text = charts.chart_text(t or Catalogs.load().for_lang(Lang.ES), _money)
+    text = charts.chart_text(t, lambda cents: format_money(cents, lang))
     shown = len(charts.charted_operations(report))
     left_out = (
         f"<p>{esc(text.left_out.format(shown=shown, total=len(report.operations)))}</p>"
@@ -294,37 +327,37 @@ def report_html(
         f'<tr><td>{esc(label)}</td><td class="n">{count}</td></tr>'
         for label, count in zip(text.buckets, charts.wait_counts(report.delays), strict=True)
     )
-    headers = (
-        "N.º",
-        "Operación",
-        "Fecha",
-        "Región",
-        "Ofrecido",
-        "Pago prometido para",
-        "Sin asignar",
-        "Informantes",
-        "Prometido",
-        "Aprobado",
-        "Pagado",
-        "Pendiente",
-        "Reclamos vencidos",
-        "Mayor demora",
-    )
     numeric = ' class="n"'
     head = "".join(
-        f"<th{numeric if i >= _NAMED else ''}>{esc(h)}</th>" for i, h in enumerate(headers)
+        f"<th{numeric if i >= _NAMED else ''}>{esc(h)}</th>"
+        for i, h in enumerate(_page_headers(t))
     )
+    # Translators: título de la pestaña del navegador de la página HTML del informe de
+    # operaciones; {date} es la fecha del informe, p. ej. 14/03/2026.
+    title = t.gettext("Chaski: recompensas por operación al {date}").format(date=as_of)
+    if region:
+        # Translators: encabezado de la página HTML del informe de operaciones de una sola
+        # región; {region} es su nombre, p. ej. Pichari.
+        heading = t.gettext("Recompensas por operación, región {region}").format(region=region)
+    else:
+        # Translators: encabezado de la página HTML del informe de operaciones.
+        heading = t.gettext("Recompensas por operación")
+    # Translators: explicación bajo el encabezado de la página HTML del informe de
+    # operaciones, para una defensoría; {date} es la fecha del informe, p. ej. 14/03/2026.
+    explanation = t.gettext(
+        "Al {date}. Montos en soles. Pendiente: lo aprobado (o, sin aprobación, lo prometido)"
+        " menos lo pagado; un reclamo rechazado no tiene pendiente. Ofrecido: la recompensa"
+        " total de la operación; sin asignar: lo ofrecido menos las partes prometidas a sus"
+        " reclamos (negativo si suman más). Vencido: sin pagar pasada la fecha prometida del"
+        " reclamo o, sin ella, la de la operación."
+    ).format(date=as_of)
     return f"""<!DOCTYPE html>
-<html lang="es"><head><meta charset="utf-8">
+<html lang="{lang.value}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Chaski: recompensas por operación al {esc(as_of)}</title>
+<title>{esc(title)}</title>
 <style>{_CSS}</style></head><body>
-<h1>Recompensas por operación{scope}</h1>
-<p>Al {esc(as_of)}. Montos en soles. Pendiente: lo aprobado (o, sin aprobación, lo prometido)
-menos lo pagado; un reclamo rechazado no tiene pendiente. Ofrecido: la recompensa total de la
-operación; sin asignar: lo ofrecido menos las partes prometidas a sus reclamos (negativo si
-suman más). Vencido: sin pagar pasada la fecha prometida del reclamo o, sin ella, la de la
-operación.</p>
+<h1>{esc(heading)}</h1>
+<p>{esc(explanation)}</p>
 <div class="scroll"><table><thead><tr>{head}</tr></thead>
 <tbody>{"".join(body_rows)}</tbody><tfoot>{foot}</tfoot></table></div>
 <h2>{esc(text.payments_title)}</h2>
@@ -360,7 +393,14 @@ async def _report_operations(args: argparse.Namespace, settings: Settings) -> in
     async with cli._wired(settings) as wiring:
         report = await wiring.services.oversight.operations_report(region=args.region)
     if args.html is not None:
-        _write_page(args.html, report_html(report, region=args.region), force=args.force)
+        lang = Lang(args.lang)
+        page = report_html(
+            report,
+            region=args.region,
+            lang=lang,
+            t=Catalogs.load(drafts=settings.quechua_drafts).for_lang(lang),
+        )
+        _write_page(args.html, page, force=args.force)
         cli._err(f"page written to {args.html}; it names operations: keep it private")
     if args.json:
         cli._out(cli._json(report_json(report)))
@@ -405,5 +445,12 @@ def add_report(commands: Commands) -> None:
     )
     operations.add_argument(
         "--force", action="store_true", help="overwrite the --html FILE if it exists"
+    )
+    operations.add_argument(
+        "--lang",
+        choices=[lang.value for lang in Lang],
+        default=Lang.ES.value,
+        help="language of the --html page: es (default) or qu (reviewed Quechua only,"
+        " unless CHASKI_QUECHUA_DRAFTS is on)",
     )
     operations.set_defaults(handler=_report_operations)

@@ -372,3 +372,31 @@ def test_two_operations_with_one_label_are_told_apart_in_every_output() -> None:
     page = report_html(report, region=None)
     assert "<td>4</td><td>Halcón</td>" in page
     assert "<td>9</td><td>Halcón</td>" in page
+
+
+def test_the_html_page_reads_in_quechua_with_the_drafts_on(
+    chaski: Callable[..., Result],
+    loaded: list[Member],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    del loaded
+    monkeypatch.setenv("CHASKI_QUECHUA_DRAFTS", "on")
+    page = tmp_path / "willakuy.html"
+    result = chaski("report", "operations", "--html", str(page), "--lang", "qu")
+    assert result.code == 0, result.err
+    text = page.read_text(encoding="utf-8")
+    assert '<html lang="qu">' in text
+    assert "<h1>Sapa operacionpa recompensan</h1>" in text
+    assert "<th>Yupay</th>" in text
+    assert '<th class="n">Manaraq pagasqa</th>' in text
+    assert "Llapanpi</td>" in text
+    assert "<h2>Willakuqkuna hayka unaytam suyarqaku</h2>" in text
+    assert "<td>2 watamanta aswan</td>" in text
+    assert "Operación Halcón" in text  # the operation's own label is data, not translated
+    for spanish in ("Recompensas por operación", "Pendiente", "Mayor demora", "Prometido y"):
+        assert spanish not in text
+    # Spanish stays the default.
+    spanish_page = tmp_path / "informe.html"
+    assert chaski("report", "operations", "--html", str(spanish_page)).code == 0
+    assert "<h1>Recompensas por operación</h1>" in spanish_page.read_text(encoding="utf-8")
