@@ -296,7 +296,8 @@ def report_html(
     Nothing is fetched when it opens. Every text is in ``lang`` through ``t`` (by default
     the catalog of ``lang`` with only reviewed Quechua, as the bot serves it).
     """
-    t = t or Catalogs.load().for_lang(lang)
+    if t is None:
+        t = Catalogs.load().for_lang(lang)
     esc = html.escape
     as_of = format_date(report.today, lang)
     body_rows = []

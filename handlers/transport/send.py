@@ -153,9 +153,12 @@ async def send_photo_sensitive(
 
     Recorded for ``/borrar`` and deleted after ``delete_after`` with the messages it goes
     with (M-10), in one transaction. A chart names operations and sums of money, so it is
-    never sent any other way.
+    never sent any other way. It comes silently: the text it goes with already notified,
+    and a second notification would put its caption on the lock screen.
     """
-    message_id = await post_photo(context.bot, chat_id, photo, filename=filename, caption=caption)
+    message_id = await post_photo(
+        context.bot, chat_id, photo, filename=filename, caption=caption, silent=True
+    )
     services = context.services
     async with services.uow.transaction():
         await services.safety.record_sent(chat_id, message_id)
@@ -166,19 +169,28 @@ async def send_photo_sensitive(
 
 
 async def post_photo(
-    bot: Bot, chat_id: int, photo: bytes, *, filename: str, caption: str | None = None
+    bot: Bot,
+    chat_id: int,
+    photo: bytes,
+    *,
+    filename: str,
+    caption: str | None = None,
+    silent: bool = False,
 ) -> int:
     """The one ``sendPhoto`` call of the bot (an upload); returns the sent message's id.
 
     Protected from forwarding and saving by the bot's ``Defaults`` like every text (M-11);
-    ``caption`` is HTML (``parse_mode`` from the same defaults).
+    ``caption`` is HTML (``parse_mode`` from the same defaults); ``silent`` sends it without
+    a notification.
 
     Raises:
         RuntimeError: ``bot`` lacks the ``protect_content`` default; nothing is sent.
     """
     if not _protects_content(bot):
         raise RuntimeError("a bot without bot_defaults would send forwardable photos (M-11)")
-    message = await bot.send_photo(chat_id, photo, caption=caption, filename=filename)
+    message = await bot.send_photo(
+        chat_id, photo, caption=caption, filename=filename, disable_notification=silent
+    )
     return message.message_id
 
 

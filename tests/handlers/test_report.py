@@ -211,6 +211,7 @@ async def test_the_chart_follows_the_text_as_a_protected_photo_deleted_with_it(
     assert "<b>Tornado 2016</b> · Pichari" in texts[0]  # the text summary still comes
     [photo] = world.bot.fake.photos(JEFE)
     assert photo.params["protect_content"] is True  # M-11
+    assert photo.params["disable_notification"] is True  # the text already notified
     assert "caption" not in photo.params  # one operation: nothing left out of the chart
     pixels = _pixels(photo.params["photo"])
     assert pixels.shape[1] >= 900  # sharp on a phone
