@@ -4,17 +4,24 @@ The same figures as ``chaski report operations`` (issue #16.6), from the same se
 (``OversightService.report_for``), which authorizes and scopes them (M-04) and audits the
 read. Staff need an open PIN session (M-05). The report names operations and sums of money,
 so it goes through ``send_sensitive``: protected from forwarding and deleted after a few
-minutes, like the other staff views of claims (M-10). The chart the issue asks for is left
-out: it needs a plotting library the bot does not carry (docs/commands.md).
+minutes, like the other staff views of claims (M-10). After the text comes the chart, one
+PNG drawn by matplotlib (``bot.services.charts``: promised vs paid per operation, and how
+long informants have waited), through the same path: protected and deleted with the text.
+It is drawn in a worker thread: a second or so of drawing must not hold up the event loop,
+which sends alerts (R-07).
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from telegram import Update
 
 from bot.domain.errors import NotAllowed
 from bot.domain.models import Member, Role
 from bot.domain.pin import PinPass, PinRule
+from bot.i18n import format_money
+from bot.services import charts
 from handlers.access import not_available, requires
 from handlers.context import BotContext
 from handlers.render import render_operations_report
@@ -25,7 +32,8 @@ from handlers.transport import send
 async def report_command(
     update: Update, context: BotContext, member: Member, pin: PinPass
 ) -> None:
-    """``/informe``: one message per part of the report, in the member's language."""
+    """``/informe``: one message per part of the report, then its chart, in the member's
+    language (no chart when there is nothing to draw)."""
     del pin
     chat = update.effective_chat
     if chat is None:
@@ -38,3 +46,12 @@ async def report_command(
     t = context.catalogs.for_lang(member.lang)
     for text in render_operations_report(t, member.lang, report):
         await send.send_sensitive(context, member, chat.id, text)
+    if not report.operations:
+        return
+    words = charts.chart_text(t, lambda cents: format_money(cents, member.lang))
+    png = await asyncio.to_thread(charts.report_png, report, words)
+    shown, total = len(charts.charted_operations(report)), len(report.operations)
+    caption = words.left_out.format(shown=shown, total=total) if shown < total else None
+    await send.send_photo_sensitive(
+        context, member, chat.id, png, filename="informe.png", caption=caption
+    )

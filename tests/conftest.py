@@ -54,6 +54,7 @@ _PRODUCTION_LEVELS = {
     "httpx": logging.WARNING,
     "httpcore": logging.WARNING,
     "apscheduler": logging.WARNING,
+    "matplotlib": logging.WARNING,
     "aiosqlite": logging.INFO,
     "asyncio": logging.INFO,
 }

@@ -6,8 +6,8 @@ dates ISO. The report shows, per operation (by id), what its record offered and 
 promised to pay, the share of the offer not yet assigned to a claim, and what its claims were
 promised, approved and paid, what is outstanding and how late: as text (sums in soles
 formatted for es_PE by Babel), as JSON (integer céntimos) and as one self-contained HTML
-page (no script, no font, no image from the network; inline CSS and SVG bars) that reads on
-a phone and prints on paper.
+page (no script, no font, no image from the network; inline CSS and two charts drawn by
+matplotlib as inline SVG, ``bot.services.charts``) that reads on a phone and prints on paper.
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
+from gettext import NullTranslations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.domain.models import ClaimStatus, Lang
 from bot.domain.oversight import OperationsReport, OperationSummary
-from bot.i18n import format_date, format_money
+from bot.i18n import Catalogs, format_date, format_money
+from bot.services import charts
 
 if TYPE_CHECKING:
     from bot.root.cli import Commands
@@ -53,14 +55,6 @@ EXPORT_COLUMNS = (
 PRIVATE_WARNING = (
     "warning: the output names informants by codename with their claims; keep it private"
     " and delete it when done"
-)
-#: Lateness buckets of the "how long informants have waited" chart (upper bound in days).
-DELAY_BUCKETS: tuple[tuple[str, int | None], ...] = (
-    ("1 a 30 días", 30),
-    ("31 a 90 días", 90),
-    ("91 a 365 días", 365),
-    ("1 a 2 años", 730),
-    ("más de 2 años", None),
 )
 
 
@@ -249,37 +243,63 @@ def _text_row(line: OperationSummary, to_cell: Callable[[str], str]) -> tuple[st
 _NAMED = 4
 
 
-def _bar(value: int, most: int, colour: str) -> str:
-    """One inline SVG bar, ``value`` of ``most`` wide (scales with the page)."""
-    width = 0.0 if most <= 0 else 100.0 * value / most
-    return (
-        '<svg class="bar" viewBox="0 0 100 6" preserveAspectRatio="none" aria-hidden="true">'
-        f'<rect width="{width:.2f}" height="6" fill="{colour}"/></svg>'
-    )
-
-
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1rem;color:#111;line-height:1.4}
 h1{font-size:1.3rem}h2{font-size:1.1rem;margin-top:1.5rem}
 .scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{border:1px solid #999;padding:.3rem .4rem;text-align:left;vertical-align:top}
 td.n,th.n{text-align:right;white-space:nowrap}tfoot td{font-weight:bold}
-.bar{display:block;width:100%;height:.6rem;background:#eee}
-.key span{display:inline-block;width:.8rem;height:.8rem;margin:0 .3rem 0 .8rem}
+figure{margin:1rem 0}svg.chart{display:block;width:100%;height:auto;max-width:40rem}
+figcaption{font-size:.9rem}
 @media print{body{margin:0;font-size:10pt}.scroll{overflow:visible}
-tr{break-inside:avoid}.bar{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
+tr,figure{break-inside:avoid}svg.chart{max-width:100%;
+-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 """
 
 
-def report_html(report: OperationsReport, *, region: str | None) -> str:
-    """One self-contained page: tables and inline SVG bars, nothing fetched."""
-    esc = html.escape
-    scope = f" — región {esc(region)}" if region else ""
-    as_of = format_date(report.today, Lang.ES)
-    most = max(
-        (max(line.promised_cents, line.offered_cents or 0) for line in report.operations),
-        default=0,
+def _page_headers(t: NullTranslations) -> tuple[str, ...]:
+    """The table's column titles in the page's language."""
+    return (
+        # Translators: columnas de la tabla de la página HTML del informe de operaciones
+        # (para una defensoría): número de la operación; su nombre; su fecha; su región.
+        t.pgettext("columna del informe de operaciones", "N.º"),
+        t.pgettext("columna del informe de operaciones", "Operación"),
+        t.pgettext("columna del informe de operaciones", "Fecha"),
+        t.pgettext("columna del informe de operaciones", "Región"),
+        # Translators: columna: la recompensa total ofrecida por la operación.
+        t.pgettext("columna del informe de operaciones", "Ofrecido"),
+        # Translators: columna: la fecha en que se prometió pagar la recompensa.
+        t.pgettext("columna del informe de operaciones", "Pago prometido para"),
+        # Translators: columna: lo ofrecido que todavía no se prometió a ningún reclamo.
+        t.pgettext("columna del informe de operaciones", "Sin asignar"),
+        t.pgettext("columna del informe de operaciones", "Informantes"),
+        t.pgettext("columna del informe de operaciones", "Prometido"),
+        t.pgettext("columna del informe de operaciones", "Aprobado"),
+        t.pgettext("columna del informe de operaciones", "Pagado"),
+        # Translators: columna: lo aprobado (o prometido) que falta pagar.
+        t.pgettext("columna del informe de operaciones", "Pendiente"),
+        t.pgettext("columna del informe de operaciones", "Reclamos vencidos"),
+        # Translators: columna: los días del reclamo que más espera su pago.
+        t.pgettext("columna del informe de operaciones", "Mayor demora"),
     )
+
+
+def report_html(
+    report: OperationsReport,
+    *,
+    region: str | None,
+    lang: Lang = Lang.ES,
+    t: NullTranslations | None = None,
+) -> str:
+    """One self-contained page: the table, then matplotlib's charts as inline SVG.
+
+    Nothing is fetched when it opens. Every text is in ``lang`` through ``t`` (by default
+    the catalog of ``lang`` with only reviewed Quechua, as the bot serves it).
+    """
+    if t is None:
+        t = Catalogs.load().for_lang(lang)
+    esc = html.escape
+    as_of = format_date(report.today, lang)
     body_rows = []
     for line in report.operations:
         cells = _text_row(line, str)
@@ -290,79 +310,65 @@ def report_html(report: OperationsReport, *, region: str | None) -> str:
             + "</tr>"
         )
     totals = _text_row(report.totals, str)
+    # Translators: primera celda de la fila de totales del informe de operaciones.
+    total = t.pgettext("fila del informe de operaciones", "Total")
     foot = (
-        f'<tr><td colspan="{_NAMED}">Total</td>'
+        f'<tr><td colspan="{_NAMED}">{esc(total)}</td>'
         + "".join(f'<td class="n">{esc(c)}</td>' for c in totals[_NAMED:])
         + "</tr>"
     )
-    chart_rows = "".join(
-        f"<tr><td>{esc(line.label)}</td><td>"
-        + (_bar(line.offered_cents, most, "#999") if line.offered_cents is not None else "")
-        + f"{_bar(line.promised_cents, most, '#4a6fa5')}{_bar(line.paid_cents, most, '#2e8b57')}"
-        f'</td><td class="n">{esc(_money(line.paid_cents))} de {esc(_money(line.promised_cents))}'
-        "</td></tr>"
-        for line in report.operations
+    text = charts.chart_text(t, lambda cents: format_money(cents, lang))
+    shown = len(charts.charted_operations(report))
+    left_out = (
+        f"<p>{esc(text.left_out.format(shown=shown, total=len(report.operations)))}</p>"
+        if shown < len(report.operations)
+        else ""
     )
-    buckets = _delay_buckets(report.delays)
-    widest = max((count for _, count in buckets), default=0)
-    delay_rows = "".join(
-        f"<tr><td>{esc(label)}</td><td>{_bar(count, widest, '#b5532b')}</td>"
-        f'<td class="n">{count}</td></tr>'
-        for label, count in buckets
-    )
-    headers = (
-        "N.º",
-        "Operación",
-        "Fecha",
-        "Región",
-        "Ofrecido",
-        "Pago prometido para",
-        "Sin asignar",
-        "Informantes",
-        "Prometido",
-        "Aprobado",
-        "Pagado",
-        "Pendiente",
-        "Reclamos vencidos",
-        "Mayor demora",
+    wait_rows = "".join(
+        f'<tr><td>{esc(label)}</td><td class="n">{count}</td></tr>'
+        for label, count in zip(text.buckets, charts.wait_counts(report.delays), strict=True)
     )
     numeric = ' class="n"'
     head = "".join(
-        f"<th{numeric if i >= _NAMED else ''}>{esc(h)}</th>" for i, h in enumerate(headers)
+        f"<th{numeric if i >= _NAMED else ''}>{esc(h)}</th>"
+        for i, h in enumerate(_page_headers(t))
     )
+    # Translators: título de la pestaña del navegador de la página HTML del informe de
+    # operaciones; {date} es la fecha del informe, p. ej. 14/03/2026.
+    title = t.gettext("Chaski: recompensas por operación al {date}").format(date=as_of)
+    if region:
+        # Translators: encabezado de la página HTML del informe de operaciones de una sola
+        # región; {region} es su nombre, p. ej. Pichari.
+        heading = t.gettext("Recompensas por operación, región {region}").format(region=region)
+    else:
+        # Translators: encabezado de la página HTML del informe de operaciones.
+        heading = t.gettext("Recompensas por operación")
+    # Translators: explicación bajo el encabezado de la página HTML del informe de
+    # operaciones, para una defensoría; {date} es la fecha del informe, p. ej. 14/03/2026.
+    explanation = t.gettext(
+        "Al {date}. Montos en soles. Pendiente: lo aprobado (o, sin aprobación, lo prometido)"
+        " menos lo pagado; un reclamo rechazado no tiene pendiente. Ofrecido: la recompensa"
+        " total de la operación; sin asignar: lo ofrecido menos las partes prometidas a sus"
+        " reclamos (negativo si suman más). Vencido: sin pagar pasada la fecha prometida del"
+        " reclamo o, sin ella, la de la operación."
+    ).format(date=as_of)
     return f"""<!DOCTYPE html>
-<html lang="es"><head><meta charset="utf-8">
+<html lang="{lang.value}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Chaski: recompensas por operación al {esc(as_of)}</title>
+<title>{esc(title)}</title>
 <style>{_CSS}</style></head><body>
-<h1>Recompensas por operación{scope}</h1>
-<p>Al {esc(as_of)}. Montos en soles. Pendiente: lo aprobado (o, sin aprobación, lo prometido)
-menos lo pagado; un reclamo rechazado no tiene pendiente. Ofrecido: la recompensa total de la
-operación; sin asignar: lo ofrecido menos las partes prometidas a sus reclamos (negativo si
-suman más). Vencido: sin pagar pasada la fecha prometida del reclamo o, sin ella, la de la
-operación.</p>
+<h1>{esc(heading)}</h1>
+<p>{esc(explanation)}</p>
 <div class="scroll"><table><thead><tr>{head}</tr></thead>
 <tbody>{"".join(body_rows)}</tbody><tfoot>{foot}</tfoot></table></div>
-<h2>Ofrecido, prometido y pagado por operación</h2>
-<p class="key"><span style="background:#999"></span>ofrecido
-<span style="background:#4a6fa5"></span>prometido
-<span style="background:#2e8b57"></span>pagado</p>
-<div class="scroll"><table><tbody>{chart_rows}</tbody></table></div>
-<h2>Cuánto han esperado los informantes (reclamos vencidos)</h2>
-<div class="scroll"><table><tbody>{delay_rows}</tbody></table></div>
+<h2>{esc(text.payments_title)}</h2>
+<figure>{charts.payments_svg(report, text)}</figure>
+{left_out}
+<h2>{esc(text.waits_title)}</h2>
+<figure>{charts.waits_svg(report, text)}
+<figcaption><table><tbody>{wait_rows}</tbody></table></figcaption></figure>
 </body></html>
 """
-
-
-def _delay_buckets(delays: Sequence[int]) -> list[tuple[str, int]]:
-    counts: list[tuple[str, int]] = []
-    lower = 0
-    for label, upper in DELAY_BUCKETS:
-        counts.append(
-            (label, sum(1 for d in delays if d > lower and (upper is None or d <= upper)))
-        )
-        lower = upper or lower
-    return counts
 
 
 def _write_page(path: Path, text: str, *, force: bool) -> None:
@@ -388,7 +394,14 @@ async def _report_operations(args: argparse.Namespace, settings: Settings) -> in
     async with cli._wired(settings) as wiring:
         report = await wiring.services.oversight.operations_report(region=args.region)
     if args.html is not None:
-        _write_page(args.html, report_html(report, region=args.region), force=args.force)
+        lang = Lang(args.lang)
+        page = report_html(
+            report,
+            region=args.region,
+            lang=lang,
+            t=Catalogs.load(drafts=settings.quechua_drafts).for_lang(lang),
+        )
+        _write_page(args.html, page, force=args.force)
         cli._err(f"page written to {args.html}; it names operations: keep it private")
     if args.json:
         cli._out(cli._json(report_json(report)))
@@ -433,5 +446,12 @@ def add_report(commands: Commands) -> None:
     )
     operations.add_argument(
         "--force", action="store_true", help="overwrite the --html FILE if it exists"
+    )
+    operations.add_argument(
+        "--lang",
+        choices=[lang.value for lang in Lang],
+        default=Lang.ES.value,
+        help="language of the --html page: es (default) or qu (reviewed Quechua only,"
+        " unless CHASKI_QUECHUA_DRAFTS is on)",
     )
     operations.set_defaults(handler=_report_operations)

@@ -175,4 +175,5 @@ def configure_logging(
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("telegram").setLevel(max(level, logging.INFO))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # font lookups at DEBUG
     return redactor

@@ -140,6 +140,60 @@ async def send_sensitive(
     return message_id
 
 
+async def send_photo_sensitive(
+    context: BotContext,
+    member: Member,
+    chat_id: int,
+    photo: bytes,
+    *,
+    filename: str,
+    caption: str | None = None,
+) -> int:
+    """Upload an image with claim data (a chart) and treat it as :func:`send_sensitive` does.
+
+    Recorded for ``/borrar`` and deleted after ``delete_after`` with the messages it goes
+    with (M-10), in one transaction. A chart names operations and sums of money, so it is
+    never sent any other way. It comes silently: the text it goes with already notified,
+    and a second notification would put its caption on the lock screen.
+    """
+    message_id = await post_photo(
+        context.bot, chat_id, photo, filename=filename, caption=caption, silent=True
+    )
+    services = context.services
+    async with services.uow.transaction():
+        await services.safety.record_sent(chat_id, message_id)
+        await services.deletions.schedule_deletion(
+            member.id, [message_id], services.clock.now() + services.delete_after
+        )
+    return message_id
+
+
+async def post_photo(
+    bot: Bot,
+    chat_id: int,
+    photo: bytes,
+    *,
+    filename: str,
+    caption: str | None = None,
+    silent: bool = False,
+) -> int:
+    """The one ``sendPhoto`` call of the bot (an upload); returns the sent message's id.
+
+    Protected from forwarding and saving by the bot's ``Defaults`` like every text (M-11);
+    ``caption`` is HTML (``parse_mode`` from the same defaults); ``silent`` sends it without
+    a notification.
+
+    Raises:
+        RuntimeError: ``bot`` lacks the ``protect_content`` default; nothing is sent.
+    """
+    if not _protects_content(bot):
+        raise RuntimeError("a bot without bot_defaults would send forwardable photos (M-11)")
+    message = await bot.send_photo(
+        chat_id, photo, caption=caption, filename=filename, disable_notification=silent
+    )
+    return message.message_id
+
+
 async def edit_text(
     context: BotContext,
     chat_id: int,

@@ -128,6 +128,25 @@ NON_TEXT_KINDS: Final = frozenset(
 )
 
 
+class Upload(str):
+    """A file the client uploaded (multipart): equal to ``"<file NAME>"``, bytes in ``data``.
+
+    A string, so that a recorded call reads as before (``params["document"] == "<file
+    informe.txt>"``); ``sendPhoto`` checks ``data`` is an image, and tests can open it.
+    """
+
+    __slots__ = ("data", "filename")
+
+    def __new__(cls, filename: str, data: bytes) -> Upload:
+        upload = super().__new__(cls, f"<file {filename}>")
+        upload.filename = filename
+        upload.data = data
+        return upload
+
+    filename: str
+    data: bytes
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     """One Bot API request as the fake received it.
@@ -792,6 +811,7 @@ class FakeBotApi:
                 "pending_update_count": len(self._pending),
             },
             "sendMessage": self._send_message,
+            "sendPhoto": self._send_photo,
             "sendChatAction": lambda _: True,
             "editMessageText": self._edit_message_text,
             "editMessageReplyMarkup": self._edit_message_reply_markup,
@@ -819,6 +839,37 @@ class FakeBotApi:
             text, markup, from_bot=True
         )
         return self._message_dict(chat_id, message_id, params)
+
+    def _send_photo(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A photo uploaded as a PNG or JPEG file (or a file_id); caption ≤ 1024 characters."""
+        chat_id = _require(params, "chat_id")
+        photo = params.get("photo")
+        if isinstance(photo, Upload):
+            if not photo.data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")):
+                raise _ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        elif not photo:
+            raise _ApiError(400, "Bad Request: there is no photo in the request")
+        caption = str(params.get("caption") or "")
+        if len(caption) > 1024:
+            raise _ApiError(400, "Bad Request: message caption is too long")
+        message_id = self._next_message_id(chat_id)
+        self._messages.setdefault(chat_id, {})[message_id] = _StoredMessage(
+            None, None, from_bot=True
+        )
+        message = self._message_dict(chat_id, message_id, params)
+        del message["text"]
+        message["photo"] = [
+            {"file_id": f"photo-{message_id}", "file_unique_id": f"p{message_id}",
+             "width": 90, "height": 90}
+        ]  # fmt: skip
+        if caption:
+            message["caption"] = caption
+        return message
+
+    def photos(self, chat_id: int) -> list[Call]:
+        """Return the delivered ``sendPhoto`` calls to ``chat_id``, in order."""
+        calls = self._by_method_chat.get(("sendPhoto", chat_id), [])
+        return [c for c in calls if not c.failed]
 
     def _message_dict(
         self, chat_id: Any, message_id: int, params: dict[str, Any], *, edited: bool = False
@@ -971,8 +1022,8 @@ async def _read_params(request: web.Request) -> dict[str, Any]:
                     raw[name] = item
                 elif isinstance(item, bytes | bytearray):
                     raw[name] = item.decode()
-                else:  # an uploaded file: record its name, not its bytes
-                    raw[name] = f"<file {item.filename}>"
+                else:  # an uploaded file: its name, and its bytes for whoever needs them
+                    raw[name] = Upload(item.filename, item.file.read())
     return {key: _decode(key, value) for key, value in raw.items()}
 
 

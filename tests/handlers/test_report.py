@@ -9,17 +9,21 @@ audited with who asked.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from matplotlib import image
 
 from bot.domain.errors import NotAllowed
 from bot.domain.models import Lang, Role
 from bot.domain.oversight import summarize
 from bot.i18n import Catalogs
+from bot.services import charts
 from handlers.render import render_operations_report
 from tests.conftest import (
     STAFF_PIN,
@@ -29,6 +33,7 @@ from tests.conftest import (
     seed_region,
     set_pin_in_chat,
 )
+from tests.fakes.bot_api import Upload
 from tests.security.helpers import query
 
 ANA, WAYTA, JEFE, LEJOS, ADMIN = 811, 812, 813, 814, 815
@@ -101,10 +106,13 @@ async def test_a_coordinator_sees_their_regions_operation_and_not_another_region
     assert "<b>Total: 1 operación</b>" in report
     assert "Halcón" not in report  # Llochegua's operation (M-04)
     assert "S/\xa0800" not in report
-    # A staff view of claim data: not forwardable, deleted after a few minutes (M-10).
+    # A staff view of claim data: not forwardable, deleted after a few minutes (M-10), the
+    # chart that follows the text too.
     [sent] = world.bot.fake.sent(JEFE)
     assert sent.params["protect_content"] is True
-    assert world.deletions() == deletions + 1
+    [photo] = world.bot.fake.photos(JEFE)
+    assert photo.params["protect_content"] is True
+    assert world.deletions() == deletions + 2
     assert world.audit() == [("coordinator", "report_operations", "operations:1")]
 
 
@@ -180,3 +188,72 @@ def test_regions_without_operations_say_so_in_one_message() -> None:
         [text] = render_operations_report(catalogs.for_lang(lang), lang, report)
         assert text.endswith(expected)
         assert "14/03/2026" in text
+
+
+def _pixels(photo: object) -> np.ndarray:
+    """The uploaded PNG as an RGB(A) array (0..1), read by matplotlib."""
+    assert isinstance(photo, Upload)
+    assert photo.data.startswith(b"\x89PNG\r\n\x1a\n")
+    return np.asarray(image.imread(io.BytesIO(photo.data), format="png"))
+
+
+def _has_colour(pixels: np.ndarray, colour: str) -> bool:
+    rgb = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)], dtype=float)
+    return bool(np.any(np.all(np.abs(pixels[:, :, :3] * 255.0 - rgb) <= 3.0, axis=2)))
+
+
+async def test_the_chart_follows_the_text_as_a_protected_photo_deleted_with_it(
+    world: World,
+) -> None:
+    deletions = world.deletions()
+    texts = await world.say(JEFE, "/informe")
+    assert len(texts) == 1
+    assert "<b>Tornado 2016</b> · Pichari" in texts[0]  # the text summary still comes
+    [photo] = world.bot.fake.photos(JEFE)
+    assert photo.params["protect_content"] is True  # M-11
+    assert photo.params["disable_notification"] is True  # the text already notified
+    assert "caption" not in photo.params  # one operation: nothing left out of the chart
+    pixels = _pixels(photo.params["photo"])
+    assert pixels.shape[1] >= 900  # sharp on a phone
+    assert _has_colour(pixels, charts.PROMISED_COLOUR)
+    assert _has_colour(pixels, charts.WAIT_COLOUR)  # the claim 10 days overdue
+    # After the text, and deleted like it (M-10).
+    [text_call] = world.bot.fake.sent(JEFE)
+    assert text_call.at <= photo.at
+    assert world.deletions() == deletions + 2
+
+
+async def test_a_quechua_coordinator_gets_the_chart_too_and_an_informant_none(
+    world: World,
+) -> None:
+    await world.say(LEJOS, "/informe")
+    [photo] = world.bot.fake.photos(LEJOS)
+    assert _has_colour(_pixels(photo.params["photo"]), charts.PROMISED_COLOUR)
+    await world.say(ANA, "/informe")
+    assert world.bot.fake.photos(ANA) == []
+
+
+async def test_a_long_report_charts_the_operations_owed_most_and_says_so(world: World) -> None:
+    rows = [
+        f"R-2018-{n:04d},Puma,Operación número {n:03d} del valle,2018-01-01,Pichari,10.00,"
+        "registered,,,"
+        for n in range(1, 61)
+    ]
+    await seed_claims(world.bot.services, *rows)
+    await world.say(JEFE, "/informe")
+    [photo] = world.bot.fake.photos(JEFE)
+    assert photo.params["caption"] == (
+        "El gráfico muestra las 40 operaciones con más por pagar, de 61."
+    )
+    assert photo.params["protect_content"] is True
+
+
+async def test_no_chart_when_the_regions_have_nothing(world: World) -> None:
+    await seed_region(world.bot.services, "Vacía")
+    boss = 816
+    code = await seed_invite(world.bot.services, "Nadie", role=Role.COORDINATOR, region="Vacía")
+    await world.bot.register(boss, code, "es")
+    await set_pin_in_chat(world.bot, boss)
+    [text] = await world.say(boss, "/informe")
+    assert text.endswith("No hay operaciones ni reclamos en tus regiones.")
+    assert world.bot.fake.photos(boss) == []

@@ -15,9 +15,9 @@ from telegram.error import InvalidToken
 from telegram.ext import Defaults, ExtBot
 
 from handlers.transport.http import AiohttpRequest
-from handlers.transport.send import bot_defaults, callback_keyboard, post_message
+from handlers.transport.send import bot_defaults, callback_keyboard, post_message, post_photo
 from tests.conftest import LIMA, ServedFake
-from tests.fakes.bot_api import FakeBotApi
+from tests.fakes.bot_api import FakeBotApi, Upload
 
 TOKEN = "123456:TEST-token-not-real-0123456789"  # fake server only
 CHAT = 4242
@@ -115,3 +115,33 @@ async def test_a_bot_without_the_protection_default_sends_nothing(
         await bot.shutdown()
 
     assert fake_api.calls_to("sendMessage") == []
+
+
+#: The smallest PNG: the signature is what the fake checks of an uploaded photo.
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+async def test_a_photo_is_uploaded_protected_with_an_html_caption(
+    bot: ExtBot[None], fake_api: FakeBotApi
+) -> None:
+    message_id = await post_photo(bot, CHAT, PNG, filename="informe.png", caption="<b>40</b>")
+    [call] = fake_api.calls_to("sendPhoto")
+    assert call.params["protect_content"] is True  # M-11, from the bot's Defaults
+    assert call.params["parse_mode"] == "HTML"
+    assert call.params["caption"] == "<b>40</b>"
+    upload = call.params["photo"]
+    assert isinstance(upload, Upload)
+    assert (upload.filename, upload.data) == ("informe.png", PNG)
+    assert message_id in fake_api.live_messages(CHAT)
+
+
+async def test_a_bot_without_the_protection_default_uploads_no_photo(
+    fake_api_server: ServedFake, fake_api: FakeBotApi
+) -> None:
+    bot = await _bot(fake_api_server, Defaults(parse_mode=ParseMode.HTML))
+    try:
+        with pytest.raises(RuntimeError, match="M-11"):
+            await post_photo(bot, CHAT, PNG, filename="informe.png")
+    finally:
+        await bot.shutdown()
+    assert fake_api.calls_to("sendPhoto") == []
