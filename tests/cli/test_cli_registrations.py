@@ -119,9 +119,40 @@ def test_role_and_regions_change_and_are_audited(
     assert (stored.role, stored.regions) == (Role.INFORMANT, ("Pichari",))
     unknown = chaski("members", "set-regions", "Kuntur", "--region", "Cusco")
     assert unknown.code == 2
-    assert _actions(chaski)[-2:] == [
+    assert _actions(chaski)[-4:] == [  # refusals are audited too
+        ("member_set_role", f"member:{kuntur.id}", "refused:one_region"),
         ("member_set_regions", f"member:{kuntur.id}", "ok"),
         ("member_set_role", f"member:{kuntur.id}", "role:informant"),
+        ("member_set_regions", f"member:{kuntur.id}", "refused:unknown_region"),
+    ]
+
+
+def test_the_last_administrator_keeps_the_role(
+    chaski: Callable[..., Result], world: dict[str, Member]
+) -> None:
+    """Demoting the only active administrator would leave nobody to manage members in the
+    chat: refused and audited; with a second administrator it is allowed."""
+    del world
+
+    def admin(codename: str, telegram_id: int) -> None:
+        made = chaski(
+            "invite", "create", "--role", "admin", "--region", "Ayacucho",
+            "--codename", codename, "--json",
+        )  # fmt: skip
+        redeem(json.loads(made.out)["code"], telegram_id)
+
+    admin("Jefa", 7_300_000_011)
+    create_invite(chaski, "Nunca", "--role", "admin")  # never redeemed: cannot manage
+    refused = chaski("members", "set-role", "Jefa", "--role", "coordinator")
+    assert refused.code == 2
+    assert "last active administrator" in refused.err
+    [jefa] = [m for m in members() if m.codename == "Jefa"]
+    assert jefa.role is Role.ADMIN
+    admin("Otra", 7_300_000_012)
+    assert chaski("members", "set-role", "Jefa", "--role", "coordinator").code == 0
+    assert [(a, r) for a, _, r in _actions(chaski) if a == "member_set_role"] == [
+        ("member_set_role", "refused:last_admin"),
+        ("member_set_role", "role:coordinator"),
     ]
 
 
