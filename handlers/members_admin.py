@@ -3,11 +3,12 @@
 The chat face of ``bot.services.registrations``, the service ``chaski members`` uses: one
 mechanism, two doors. ``/miembros`` lists the members whose codename contains the text (at
 most ``MAX_LISTED``) with role, state and regions, filter buttons for what an administrator
-looks for in the chat (invite not redeemed, blocked the bot, suspended), and per member a
-button to suspend or reactivate and one that opens the member: change the role, move, add
-or remove a region, unlink a lost or seized phone (the question and the unlink of
-``/desvincular``). The unused invites are listed without their codes, each with a button to
-revoke it. Every change asks for a confirmation first and is judged again at the press.
+looks for in the chat (invite not redeemed, blocked the bot, suspended, not opened the bot
+for 7, 30 or 90 days), and per member a button to suspend or reactivate and one that opens
+the member: change the role, move, add or remove a region, unlink a lost or seized phone
+(the question and the unlink of ``/desvincular``). The unused invites are listed without
+their codes, each with a button to revoke it. Every change asks for a confirmation first
+and is judged again at the press.
 
 The command is declared for administrators with an open PIN session (M-04, M-05); anyone
 else gets the same "not available" as for an unknown command (T-13). The buttons are
@@ -58,6 +59,8 @@ UNLINK_DATA = re.compile(rf"madm:ask:u:{_ID}")
 #: ``madm:inv`` lists unused invites; ``madm:(ask|do):iv:<id>`` revokes the member's.
 INVITES_DATA = "madm:inv"
 REVOKE_DATA = re.compile(rf"madm:(ask|do):iv:{_ID}")
+#: ``madm:idle:<days>``: active members who have not opened the bot for that many days.
+IDLE_DATA = re.compile(r"madm:idle:(7|30|90)")
 _ROLES = {"i": Role.INFORMANT, "c": Role.COORDINATOR, "a": Role.ADMIN}
 _CHANGES = {"m": RegionChange.MOVE, "a": RegionChange.ADD, "q": RegionChange.REMOVE}
 #: The filter buttons under the list, as the service's ``MemberFilter``.
@@ -145,6 +148,14 @@ def _list_keyboard(
             (t.pgettext("botón", "Suspendidos"), "madm:f:sus"),
             # Translators: botón filtro de /miembros: todos los miembros; ≤ 20 caracteres.
             (t.pgettext("botón", "Todos"), "madm:f:all"),
+        ]
+    )
+    rows.append(
+        [
+            # Translators: botón filtro de /miembros: no abren el bot hace {days} días o más;
+            # ≤ 20 caracteres.
+            (t.pgettext("botón", "Sin abrir {days} días").format(days=days), f"madm:idle:{days}")
+            for days in (7, 30, 90)
         ]
     )
     # Translators: botón de /miembros: lista las invitaciones aún no usadas; ≤ 30 caracteres.
@@ -277,6 +288,7 @@ _Route = Callable[[BotContext, Member, int, re.Match[str]], Awaitable[None]]
 #: Each button pattern and what it runs (``madm:inv`` and ``madm:no`` are plain strings).
 _ROUTES: tuple[tuple[re.Pattern[str], _Route], ...] = (
     (FILTER_DATA, lambda c, a, i, m: _send_list(c, a, i, _FILTERS[m[1]])),
+    (IDLE_DATA, lambda c, a, i, m: _send_idle(c, a, i, int(m[1]))),
     (ASK_DATA, lambda c, a, i, m: _ask(c, a, i, suspend=m[1] == "s", member_id=int(m[2]))),
     (DO_DATA, lambda c, a, i, m: _do(c, a, i, suspend=m[1] == "s", member_id=int(m[2]))),
     (MEMBER_DATA, lambda c, a, i, m: _open_member(c, a, i, int(m[1]))),
@@ -353,6 +365,15 @@ async def _do(
     await send.send_sensitive(
         context, actor, chat_id, text.format(codename=escape(target.codename))
     )
+
+
+async def _send_idle(context: BotContext, actor: Member, chat_id: int, days: int) -> None:
+    """Active members whose last day in the bot (or enrolment, if never) is ``days`` ago."""
+    t = context.catalogs.for_lang(actor.lang)
+    # Translators: título de la lista de /miembros filtrada; {days} es 7, 30 o 90.
+    title = t.gettext("Sin abrir el bot hace {days} días o más (como mucho 20):").format(days=days)
+    wanted = MemberFilter(state=MemberState.ACTIVE, idle_days=days)
+    await _send_list(context, actor, chat_id, wanted, title)
 
 
 async def _open_member(context: BotContext, actor: Member, chat_id: int, member_id: int) -> None:

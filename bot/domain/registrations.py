@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from bot.domain.errors import ValidationError
@@ -77,9 +77,12 @@ class MemberFilter:
     #: Enrolled but the invite not redeemed yet (active, no account linked).
     not_redeemed: bool = False
     blocked: bool = False
+    #: Not opened the bot for this many days: the last day seen (or, never seen, the day of
+    #: enrolment) is at least this many days before today.
+    idle_days: int | None = None
 
-    def matches(self, member: Member) -> bool:
-        """Whether ``member`` passes every filter that is set."""
+    def matches(self, member: Member, today: date) -> bool:
+        """Whether ``member`` passes every filter that is set (``today`` for ``idle_days``)."""
         return (
             (self.search is None or self.search.casefold() in member.codename.casefold())
             and (self.role is None or member.role is self.role)
@@ -94,4 +97,9 @@ class MemberFilter:
                 or (member.state is MemberState.ACTIVE and not member.telegram_linked)
             )
             and (not self.blocked or member.blocked)
+            and (self.idle_days is None or self._idle(member, today))
         )
+
+    def _idle(self, member: Member, today: date) -> bool:
+        last = member.last_seen or member.enrolled
+        return last is None or last <= today - timedelta(days=self.idle_days or 0)

@@ -510,6 +510,7 @@ def _member_json(member: Member) -> dict[str, object]:
         "state": str(member.state),
         "linked": member.telegram_linked,
         "blocked": member.blocked,
+        "last_seen": member.last_seen.isoformat() if member.last_seen else None,
     }
 
 
@@ -528,7 +529,7 @@ async def _members_list(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
     _table(
-        ("ID", "ROLE", "CODENAME", "LANGUAGE", "REGIONS", "STATE", "LINKED", "BLOCKED"),
+        ("ID", "ROLE", "CODENAME", "LANGUAGE", "REGIONS", "STATE", "LINKED", "BLOCKED", "SEEN"),
         [
             (
                 str(member.id),
@@ -539,6 +540,7 @@ async def _members_list(args: argparse.Namespace, settings: Settings) -> int:
                 str(member.state),
                 "yes" if member.telegram_linked else "no",
                 "yes" if member.blocked else "no",
+                member.last_seen.isoformat() if member.last_seen else "-",
             )
             for member in members
         ],
@@ -567,8 +569,8 @@ def _add_members(commands: Commands) -> None:
         "list",
         help="list every member",
         description="List members: id, role, codename, language, regions, state, whether a"
-        " Telegram account is linked and whether they blocked the bot. Telegram IDs stay"
-        " encrypted and are never shown.",
+        " Telegram account is linked, whether they blocked the bot, and the last day (UTC,"
+        " no time) they used the bot. Telegram IDs stay encrypted and are never shown.",
     )
     listing.add_argument("--json", action="store_true", help="print one JSON array")
     add_member_filters(listing)

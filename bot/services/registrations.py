@@ -50,8 +50,11 @@ class RegistrationAdmin:
     denials: DenialWatch | None = None
 
     async def find(self, wanted: MemberFilter) -> list[Member]:
-        """Members passing every filter, by id."""
-        return [member for member in await self.members.list_all() if wanted.matches(member)]
+        """Members passing every filter, by id (idle days are counted from today, UTC)."""
+        today = self.clock.now().date()
+        return [
+            member for member in await self.members.list_all() if wanted.matches(member, today)
+        ]
 
     async def member(self, codename: str) -> Member:
         """The member with this codename, any case.

@@ -9,7 +9,10 @@ each audited, each checked through the services rather than by reading its own o
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -154,6 +157,45 @@ def test_the_last_administrator_keeps_the_role(
         ("member_set_role", "refused:last_admin"),
         ("member_set_role", "role:coordinator"),
     ]
+
+
+def test_members_idle_for_n_days_are_listed_by_their_last_day_seen(
+    chaski: Callable[..., Result], world: dict[str, Member], env: Path
+) -> None:
+    """Only a day is kept (no time); a member who never used the bot counts from the day
+    they were enrolled; one use today takes the member off the list."""
+    today = datetime.now(UTC).date()
+    with closing(sqlite3.connect(env / "data" / "chaski.sqlite3")) as conn, conn:
+        conn.execute(
+            "UPDATE members SET last_seen_day = ? WHERE id = ?",
+            ((today - timedelta(days=10)).isoformat(), world["Puma"].id),
+        )
+        conn.execute(  # Condor was enrolled long ago and never came
+            "UPDATE members SET created_at = '2020-01-01T00:00:00+00:00' WHERE id NOT IN (?, ?)",
+            (world["Puma"].id, world["Kuntur"].id),
+        )
+    assert _listed(chaski, "--idle-days", "7") == ["Puma", "Condor"]
+    assert _listed(chaski, "--idle-days", "30") == ["Condor"]
+    assert _listed(chaski, "--idle-days", "30", "--registered") == []
+    docs = json.loads(chaski("members", "list", "--json", "--idle-days", "7").out)
+    assert [doc["last_seen"] for doc in docs] == [(today - timedelta(days=10)).isoformat(), None]
+    assert "SEEN" in chaski("members", "list", "--idle-days", "7").out.splitlines()[0]
+
+    async def uses_the_bot(services: Services) -> None:
+        member = await services.directory.members.get(world["Puma"].id)
+        assert member is not None
+        await services.registration.seen(member)
+
+    with_services(uses_the_bot)
+    assert _listed(chaski, "--idle-days", "7") == ["Condor"]
+    with closing(sqlite3.connect(env / "data" / "chaski.sqlite3")) as conn:
+        [(stored,)] = conn.execute(
+            "SELECT last_seen_day FROM members WHERE id = ?", (world["Puma"].id,)
+        ).fetchall()
+    assert stored == today.isoformat()  # a day, never a time
+    for bad in ("0", "x", "3651"):
+        refused = chaski("members", "list", "--idle-days", bad)
+        assert refused.code == 2
 
 
 def test_unlinking_a_seized_phone_keeps_the_claims_and_a_new_invite_relinks(

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
+from datetime import timedelta
 
 from bot.domain.models import MemberState, Role
-from tests.conftest import seed_invite, seed_region
+from tests.conftest import open_pin_session, seed_invite, seed_region
 from tests.handlers.test_members_admin import ADMIN, ANA, EXPIRED, JEFE, OTRA, STRANGER, World
 from tests.handlers.test_members_admin import world as world  # noqa: PLC0414 - the fixture
 
@@ -179,11 +180,15 @@ async def test_a_lost_phone_is_unlinked_from_the_member_buttons(world: World) ->
     assert asked.startswith("¿Desvincular a Puma?")
     assert world.buttons(ADMIN)["Sí, desvincular"] == f"unlink:yes:{puma}"
     assert await world.state("Puma") is MemberState.ACTIVE  # nothing before the confirmation
+    assert (await world.bot.services.registrations.member("Puma")).last_seen is not None
     await world.press(ADMIN, world.buttons(ADMIN)["Sí, desvincular"])
     member = await world.bot.services.registrations.member("Puma")
     assert (member.state, member.telegram_linked) == (MemberState.UNLINKED, False)
     assert await world.say(ANA, "/estado") == STRANGER
     assert world.audit("member_unlink") == [("admin", "member_unlink", f"member:{puma}", "remote")]
+    with closing(sqlite3.connect(world.db_path)) as conn:
+        [(seen,)] = conn.execute("SELECT last_seen_day FROM members WHERE id = ?", (puma,))
+    assert seen is None  # the last day seen goes with the link
     # An unlinked member has no phone button; a forged one is refused by the unlink itself.
     assert "Desvincular teléfono" not in await _open(world, "Puma")
     assert await world.press(JEFE, f"madm:ask:u:{puma}") == EXPIRED
@@ -225,3 +230,26 @@ async def test_unused_invites_are_listed_without_codes_and_revoked(world: World)
     assert await world.press(JEFE, "madm:inv") == EXPIRED
     await world.bot.services.registrations.revoke_invites("Nuevo")
     assert await world.press(ADMIN, "madm:inv") == "No hay invitaciones sin usar."
+
+
+async def test_members_who_have_not_opened_the_bot_for_days_are_filtered(
+    world: World,
+) -> None:
+    """Only the day of the last use is kept; never opened counts from enrolment."""
+    world.bot.clock.advance(timedelta(days=8))
+    await open_pin_session(world.bot, ADMIN)
+    assert "Todavía no tienes trámites." in await world.say(ANA, "/estado")
+    await world.bot.services.registrations.suspend("Vicuna")  # only active members
+    await world.say(ADMIN, "/miembros")
+    assert set(world.buttons(ADMIN)) >= {"Sin abrir 7 días", "Sin abrir 30 días"}
+    idle = await world.press(ADMIN, world.buttons(ADMIN)["Sin abrir 7 días"])
+    lines = idle.splitlines()
+    assert lines[0] == "Sin abrir el bot hace 7 días o más (como mucho 20):"
+    assert [line.split(" · ")[0] for line in lines[1:]] == ["<b>Jefe</b>", "<b>Nuevo</b>"]
+    assert await world.press(ADMIN, "madm:idle:30") == "Ningún miembro coincide."
+    with closing(sqlite3.connect(world.db_path)) as conn:
+        days = dict(conn.execute("SELECT id, last_seen_day FROM members").fetchall())
+    assert days[await world.member_id("Puma")] == "2026-03-22"  # a day, never a time
+    assert days[await world.member_id("Nuevo")] is None
+    await open_pin_session(world.bot, JEFE)
+    assert await world.press(JEFE, "madm:idle:7") == EXPIRED
