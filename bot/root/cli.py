@@ -217,7 +217,11 @@ def _add_migrate(commands: Commands) -> None:
 async def _region_add(args: argparse.Namespace, settings: Settings) -> int:
     async with _wired(settings) as wiring:
         region = await wiring.services.invites.add_region(args.name)
-    _out(f"Region {region.name} created.")
+    _out(
+        _json({"id": region.id, "name": region.name})
+        if args.json
+        else f"Region {region.name} created."
+    )
     return 0
 
 
@@ -247,6 +251,7 @@ def _add_region(commands: Commands) -> None:
         " of one script, no hidden characters; Ayacucho and AYACUCHO are the same region.",
     )
     add.add_argument("name", metavar="NAME", help="the region's name, e.g. Ayacucho")
+    add.add_argument("--json", action="store_true", help="print one JSON object")
     add.set_defaults(handler=_region_add)
     listing = actions.add_parser("list", help="list regions", description="List every region.")
     listing.add_argument("--json", action="store_true", help="print one JSON array")
@@ -551,10 +556,14 @@ async def _members_list(args: argparse.Namespace, settings: Settings) -> int:
 async def _members_reset_pin(args: argparse.Namespace, settings: Settings) -> int:
     async with _wired(settings) as wiring:
         try:
-            await wiring.services.pin.reset_by_operator(args.codename)
+            member = await wiring.services.pin.reset_by_operator(args.codename)
         except NotFound:
             raise CliError("no member with that codename (see chaski members list)") from None
-    _out("PIN cleared (audited): the member creates a new one with /pin in the chat.")
+    _out(
+        _json({"id": member.id, "pin_cleared": True})
+        if args.json
+        else "PIN cleared (audited): the member creates a new one with /pin in the chat."
+    )
     return 0
 
 
@@ -584,6 +593,7 @@ def _add_members(commands: Commands) -> None:
         " request comes from that person. Audited.",
     )
     reset.add_argument("codename", metavar="CODENAME", help="the member's codename")
+    reset.add_argument("--json", action="store_true", help="print one JSON object")
     reset.set_defaults(handler=_members_reset_pin)
     add_member_actions(actions)
 

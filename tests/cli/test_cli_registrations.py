@@ -23,6 +23,7 @@ from bot.domain.pin import PinPass
 from bot.services.container import Services
 from tests.cli.harness import Result, members, with_services
 from tests.cli.test_cli import HEADER, claims_of, create_invite, redeem
+from tests.test_docs_commands import cli_commands
 
 
 @pytest.fixture
@@ -331,3 +332,23 @@ def test_every_new_command_has_help_and_touches_nothing(
     assert result.err == ""
     assert not (env / "data").exists()
     assert not (env / "keys").exists()
+
+
+def test_every_registration_command_has_json(
+    chaski: Callable[..., Result], world: dict[str, Member]
+) -> None:
+    """Issue #16.3: every command that manages members, invites and regions has --json."""
+    del world
+    registration = {
+        " ".join(path): options
+        for path, options in cli_commands().items()
+        if path[0] in {"members", "invite", "region"}
+    }
+    assert "members reset-pin" in registration
+    assert [p for p, options in registration.items() if "--json" not in options] == []
+    added = json.loads(chaski("region", "add", "Cusco", "--json").out)
+    assert set(added) == {"id", "name"}
+    assert added["name"] == "Cusco"
+    reset = chaski("members", "reset-pin", "kuntur", "--json")
+    assert reset.code == 0, reset.err
+    assert json.loads(reset.out) == {"id": members()[2].id, "pin_cleared": True}
