@@ -194,6 +194,10 @@ def test_members_idle_for_n_days_are_listed_by_their_last_day_seen(
             "SELECT last_seen_day FROM members WHERE id = ?", (world["Puma"].id,)
         ).fetchall()
     assert stored == today.isoformat()  # a day, never a time
+    with closing(sqlite3.connect(env / "data" / "chaski.sqlite3")) as conn, conn:
+        for not_a_day in ("2026-03-14T10:00:00+00:00", "2026-03-14 10:00", "14/03/2026"):
+            with pytest.raises(sqlite3.IntegrityError):
+                conn.execute("UPDATE members SET last_seen_day = ?", (not_a_day,))
     for bad in ("0", "x", "3651"):
         refused = chaski("members", "list", "--idle-days", bad)
         assert refused.code == 2
