@@ -216,6 +216,18 @@ class RegistrationAdmin:
         await self._record("member_set_role", member, f"role:{role}", actor)
         return member
 
+    async def chat_of_by(self, actor: Member, member: Member) -> int | None:
+        """The chat of a linked member, for the chat to give it the command menu of a new
+        role at once (a demoted coordinator's phone should not keep listing staff commands;
+        refused anyway, M-04). None when no account is linked.
+
+        Raises:
+            NotAllowed: ``actor`` is not an active administrator (audited).
+        """
+        if not is_allowed(actor, Action.MANAGE_MEMBERS):
+            raise await self._refuse(actor, f"member:{member.id}")
+        return await self.members.telegram_id(member.id)
+
     async def _other_admin(self, member: Member) -> bool:
         """Whether another administrator can act now (active, with a linked account)."""
         return any(

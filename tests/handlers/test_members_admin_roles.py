@@ -55,9 +55,17 @@ async def test_a_role_changes_after_the_confirmation_and_old_staff_buttons_stop(
         "¿Cambiar el rol de Jefe de Coordinador a Informante? Vale desde su próxima acción."
     )
     assert await _role(world, "Jefe") is Role.COORDINATOR  # nothing before the confirmation
+
+    def menu() -> list[str]:
+        commands = world.fake.commands_for({"type": "chat", "chat_id": JEFE}) or []
+        return [command["command"] for command in commands]
+
+    assert "desvincular" in menu()
     done = await world.press(ADMIN, world.buttons(ADMIN)["Confirmar"])
     assert done == "Jefe ahora es Informante (registrado en la auditoría)."
     assert await _role(world, "Jefe") is Role.INFORMANT
+    # Jefe's phone lists the informant's commands at once, not the staff ones.
+    assert menu() == ["estado", "pin", "menu", "idioma", "ayuda", "borrar"]
 
     # T-12: the open staff button is judged with the new role at the press.
     assert await world.press(JEFE, unlink) == EXPIRED
