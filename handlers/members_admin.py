@@ -3,9 +3,12 @@
 The chat face of ``bot.services.registrations``, the service ``chaski members`` uses: one
 mechanism, two doors. ``/miembros`` lists the members whose codename contains the text (at
 most ``MAX_LISTED``) with role, state and regions, filter buttons for what an administrator
-looks for in the chat (invite not redeemed, blocked the bot, suspended), and a button per
-member to suspend or reactivate, which asks for a confirmation first. Roles, regions and
-invites stay with the CLI; unlinking a phone is ``/desvincular``.
+looks for in the chat (invite not redeemed, blocked the bot, suspended, not opened the bot
+for 7, 30 or 90 days), and per member a button to suspend or reactivate and one that opens
+the member: change the role, move, add or remove a region, unlink a lost or seized phone
+(the question and the unlink of ``/desvincular``). The unused invites are listed without
+their codes, each with a button to revoke it. Every change asks for a confirmation first
+and is judged again at the press.
 
 The command is declared for administrators with an open PIN session (M-04, M-05); anyone
 else gets the same "not available" as for an unknown command (T-13). The buttons are
@@ -21,17 +24,21 @@ after a few minutes (M-10).
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from gettext import NullTranslations
 from html import escape
 
 from telegram import InlineKeyboardMarkup, Update
 
 from bot.domain.errors import NotAllowed, ValidationError
-from bot.domain.models import Member, MemberState, Role
+from bot.domain.models import Member, MemberState, Region, Role
 from bot.domain.pin import PinPass, PinRule
-from bot.domain.registrations import MemberFilter
+from bot.domain.registrations import ChangeRefused, MemberFilter, Refusal, RegionChange
+from bot.i18n import format_datetime
 from handlers.access import menu_expired, requires
 from handlers.context import BotContext
+from handlers.menus import chat_commands
+from handlers.panic import ask_unlink
 from handlers.transport import send
 
 _ID = r"([1-9][0-9]{0,17})"
@@ -39,6 +46,24 @@ FILTER_DATA = re.compile(r"madm:f:(all|new|blk|sus)")
 ASK_DATA = re.compile(rf"madm:ask:(s|r):{_ID}")
 DO_DATA = re.compile(rf"madm:do:(s|r):{_ID}")
 CANCEL_DATA = "madm:no"
+#: ``madm:m:<id>`` opens a member: role, regions, unlink.
+MEMBER_DATA = re.compile(rf"madm:m:{_ID}")
+#: ``madm:rol:<id>`` offers the other roles; ``madm:(ask|do):ro:<id>:<i|c|a>`` confirms, does.
+ROLES_DATA = re.compile(rf"madm:rol:{_ID}")
+ROLE_DATA = re.compile(rf"madm:(ask|do):ro:{_ID}:([ica])")
+#: ``madm:reg:<id>`` offers the regions; ``madm:(ask|do):r<m|a|q>:<id>:<region id>`` moves
+#: an informant to, adds or removes (quitar) one region.
+REGIONS_DATA = re.compile(rf"madm:reg:{_ID}")
+REGION_DATA = re.compile(rf"madm:(ask|do):r([maq]):{_ID}:{_ID}")
+#: ``madm:ask:u:<id>``: the unlink question of ``/desvincular`` (``unlink:yes:<id>`` decides).
+UNLINK_DATA = re.compile(rf"madm:ask:u:{_ID}")
+#: ``madm:inv`` lists unused invites; ``madm:(ask|do):iv:<id>`` revokes the member's.
+INVITES_DATA = "madm:inv"
+REVOKE_DATA = re.compile(rf"madm:(ask|do):iv:{_ID}")
+#: ``madm:idle:<days>``: active members who have not opened the bot for that many days.
+IDLE_DATA = re.compile(r"madm:idle:(7|30|90)")
+_ROLES = {"i": Role.INFORMANT, "c": Role.COORDINATOR, "a": Role.ADMIN}
+_CHANGES = {"m": RegionChange.MOVE, "a": RegionChange.ADD, "q": RegionChange.REMOVE}
 #: The filter buttons under the list, as the service's ``MemberFilter``.
 _FILTERS = {
     "all": MemberFilter(),
@@ -96,14 +121,20 @@ def _list_keyboard(
     for member in members:
         if member.id == actor.id:
             continue
+        row: list[tuple[str, str]] = []
         if member.state is MemberState.ACTIVE:
             # Translators: botón de /miembros; {codename} es un seudónimo. ≤ 30 caracteres.
             label = t.pgettext("botón", "Suspender a {codename}")
-            rows.append([(label.format(codename=member.codename), f"madm:ask:s:{member.id}")])
+            row.append((label.format(codename=member.codename), f"madm:ask:s:{member.id}"))
         elif member.state is MemberState.SUSPENDED:
             # Translators: botón de /miembros; {codename} es un seudónimo. ≤ 30 caracteres.
             label = t.pgettext("botón", "Reactivar a {codename}")
-            rows.append([(label.format(codename=member.codename), f"madm:ask:r:{member.id}")])
+            row.append((label.format(codename=member.codename), f"madm:ask:r:{member.id}"))
+        # Translators: botón de /miembros que abre rol, regiones y desvincular de un miembro;
+        # {codename} es un seudónimo. ≤ 30 caracteres.
+        label = t.pgettext("botón", "Más: {codename}")
+        row.append((label.format(codename=member.codename), f"madm:m:{member.id}"))
+        rows.append(row)
     rows.append(
         [
             # Translators: botón filtro de /miembros: invitación aún no usada; ≤ 20 caracteres.
@@ -120,13 +151,27 @@ def _list_keyboard(
             (t.pgettext("botón", "Todos"), "madm:f:all"),
         ]
     )
+    rows.append(
+        [
+            # Translators: botón filtro de /miembros: no abren el bot hace {days} días o más;
+            # ≤ 20 caracteres.
+            (t.pgettext("botón", "Sin abrir {days} días").format(days=days), f"madm:idle:{days}")
+            for days in (7, 30, 90)
+        ]
+    )
+    # Translators: botón de /miembros: lista las invitaciones aún no usadas; ≤ 30 caracteres.
+    rows.append([(t.pgettext("botón", "Invitaciones sin usar"), INVITES_DATA)])
     return send.callback_keyboard(rows)
 
 
 async def _send_list(
-    context: BotContext, actor: Member, chat_id: int, wanted: MemberFilter
+    context: BotContext,
+    actor: Member,
+    chat_id: int,
+    wanted: MemberFilter,
+    title: str | None = None,
 ) -> None:
-    """The members ``wanted`` asks for, with their buttons.
+    """The members ``wanted`` asks for, with their buttons, under ``title`` if given.
 
     Raises:
         NotAllowed: ``actor`` is not an active administrator now (audited).
@@ -135,7 +180,7 @@ async def _send_list(
     members = await context.services.registrations.find_by(actor, wanted)
     if members:
         # Translators: título de la lista de /miembros (como mucho 20).
-        lines = [t.gettext("Miembros (como mucho 20):")]
+        lines = [title or t.gettext("Miembros (como mucho 20):")]
         lines += [_member_line(t, member) for member in members]
         text = "\n".join(lines)
     else:
@@ -172,23 +217,100 @@ async def on_button(update: Update, context: BotContext, member: Member, pin: Pi
         return
     data = query.data if isinstance(query.data, str) else ""
     try:
-        if match := FILTER_DATA.fullmatch(data):
-            await _send_list(context, member, chat.id, _FILTERS[match[1]])
-        elif match := ASK_DATA.fullmatch(data):
-            await _ask(context, member, chat.id, suspend=match[1] == "s", member_id=int(match[2]))
-        elif match := DO_DATA.fullmatch(data):
-            await _do(context, member, chat.id, suspend=match[1] == "s", member_id=int(match[2]))
-        elif data == CANCEL_DATA:
-            t = context.catalogs.for_lang(member.lang)
-            # Translators: el administrador canceló una suspensión o reactivación.
-            await send.send_text(context, chat.id, t.gettext("Cancelado; nada cambió."))
-        else:
+        if not await _dispatch(context, member, chat.id, data):
             await menu_expired(update, context, member, chat.id)
             return
     except NotAllowed:
         await menu_expired(update, context, member, chat.id)
         return
     await send.answer_callback(context, query.id)
+
+
+async def _dispatch(context: BotContext, actor: Member, chat_id: int, data: str) -> bool:
+    """Run the button ``data`` names; False for one this module does not know.
+
+    Raises:
+        NotAllowed: the service refused ``actor`` (audited).
+    """
+    if data == INVITES_DATA:
+        await _send_invites(context, actor, chat_id)
+        return True
+    if data == CANCEL_DATA:
+        t = context.catalogs.for_lang(actor.lang)
+        # Translators: el administrador canceló una suspensión o reactivación.
+        await send.send_text(context, chat_id, t.gettext("Cancelado; nada cambió."))
+        return True
+    for pattern, route in _ROUTES:
+        if match := pattern.fullmatch(data):
+            await route(context, actor, chat_id, match)
+            return True
+    return False
+
+
+async def _role_route(
+    context: BotContext, actor: Member, chat_id: int, match: re.Match[str]
+) -> None:
+    role, member_id = _ROLES[match[3]], int(match[2])
+    if match[1] == "ask":
+        await _ask_role(context, actor, chat_id, member_id, role)
+    else:
+        await _do_role(context, actor, chat_id, member_id, role)
+
+
+async def _region_route(
+    context: BotContext, actor: Member, chat_id: int, match: re.Match[str]
+) -> None:
+    step = _ask_region if match[1] == "ask" else _do_region
+    await step(
+        context,
+        actor,
+        chat_id,
+        member_id=int(match[3]),
+        region_id=int(match[4]),
+        change=_CHANGES[match[2]],
+    )
+
+
+async def _unlink_route(
+    context: BotContext, actor: Member, chat_id: int, match: re.Match[str]
+) -> None:
+    target = await context.services.registrations.target_by(actor, int(match[1]))
+    await ask_unlink(context, actor, chat_id, target)
+
+
+async def _revoke_route(
+    context: BotContext, actor: Member, chat_id: int, match: re.Match[str]
+) -> None:
+    step = _ask_revoke if match[1] == "ask" else _do_revoke
+    await step(context, actor, chat_id, int(match[2]))
+
+
+_Route = Callable[[BotContext, Member, int, re.Match[str]], Awaitable[None]]
+#: Each button pattern and what it runs (``madm:inv`` and ``madm:no`` are plain strings).
+_ROUTES: tuple[tuple[re.Pattern[str], _Route], ...] = (
+    (FILTER_DATA, lambda c, a, i, m: _send_list(c, a, i, _FILTERS[m[1]])),
+    (IDLE_DATA, lambda c, a, i, m: _send_idle(c, a, i, int(m[1]))),
+    (ASK_DATA, lambda c, a, i, m: _ask(c, a, i, suspend=m[1] == "s", member_id=int(m[2]))),
+    (DO_DATA, lambda c, a, i, m: _do(c, a, i, suspend=m[1] == "s", member_id=int(m[2]))),
+    (MEMBER_DATA, lambda c, a, i, m: _open_member(c, a, i, int(m[1]))),
+    (ROLES_DATA, lambda c, a, i, m: _offer_roles(c, a, i, int(m[1]))),
+    (ROLE_DATA, _role_route),
+    (REGIONS_DATA, lambda c, a, i, m: _offer_regions(c, a, i, int(m[1]))),
+    (REGION_DATA, _region_route),
+    (UNLINK_DATA, _unlink_route),
+    (REVOKE_DATA, _revoke_route),
+)
+
+
+def _confirm_keyboard(t: NullTranslations, data: str) -> InlineKeyboardMarkup:
+    return send.callback_keyboard(
+        [
+            [
+                (t.pgettext("botón", "Confirmar"), data),
+                (t.pgettext("botón", "Cancelar"), CANCEL_DATA),
+            ]
+        ]
+    )
 
 
 async def _ask(
@@ -244,3 +366,275 @@ async def _do(
     await send.send_sensitive(
         context, actor, chat_id, text.format(codename=escape(target.codename))
     )
+
+
+async def _send_idle(context: BotContext, actor: Member, chat_id: int, days: int) -> None:
+    """Active members whose last day in the bot (or enrolment, if never) is ``days`` ago."""
+    t = context.catalogs.for_lang(actor.lang)
+    # Translators: título de la lista de /miembros filtrada; {days} es 7, 30 o 90.
+    title = t.gettext("Sin abrir el bot hace {days} días o más (como mucho 20):").format(days=days)
+    wanted = MemberFilter(state=MemberState.ACTIVE, idle_days=days)
+    await _send_list(context, actor, chat_id, wanted, title)
+
+
+async def _open_member(context: BotContext, actor: Member, chat_id: int, member_id: int) -> None:
+    """One member and what can be changed: role, regions, and the phone if one is linked."""
+    target = await context.services.registrations.target_by(actor, member_id)
+    t = context.catalogs.for_lang(actor.lang)
+    rows = [
+        [
+            # Translators: botón de /miembros; ≤ 20 caracteres.
+            (t.pgettext("botón", "Cambiar rol"), f"madm:rol:{member_id}"),
+            # Translators: botón de /miembros; ≤ 20 caracteres.
+            (t.pgettext("botón", "Cambiar regiones"), f"madm:reg:{member_id}"),
+        ]
+    ]
+    if target.telegram_linked:
+        # Translators: botón de /miembros: olvidar la cuenta de un teléfono perdido o quitado;
+        # ≤ 30 caracteres.
+        rows.append([(t.pgettext("botón", "Desvincular teléfono"), f"madm:ask:u:{member_id}")])
+    await send.send_sensitive(
+        context, actor, chat_id, _member_line(t, target), reply_markup=send.callback_keyboard(rows)
+    )
+
+
+async def _offer_roles(context: BotContext, actor: Member, chat_id: int, member_id: int) -> None:
+    target = await context.services.registrations.target_by(actor, member_id)
+    t = context.catalogs.for_lang(actor.lang)
+    # Translators: /miembros; {codename} es un seudónimo, {role} su rol actual.
+    text = t.gettext("{codename} es {role}. Elige su nuevo rol:").format(
+        codename=escape(target.codename), role=escape(role_label(t, target.role))
+    )
+    buttons = [
+        (role_label(t, role), f"madm:ask:ro:{member_id}:{key}")
+        for key, role in _ROLES.items()
+        if role is not target.role
+    ]
+    await send.send_sensitive(
+        context, actor, chat_id, text, reply_markup=send.callback_keyboard([buttons])
+    )
+
+
+async def _ask_role(
+    context: BotContext, actor: Member, chat_id: int, member_id: int, role: Role
+) -> None:
+    target = await context.services.registrations.target_by(actor, member_id)
+    t = context.catalogs.for_lang(actor.lang)
+    # Translators: confirmación de /miembros; {codename} es un seudónimo, {old} y {new} roles.
+    text = t.gettext(
+        "¿Cambiar el rol de {codename} de {old} a {new}? Vale desde su próxima acción."
+    ).format(
+        codename=escape(target.codename),
+        old=escape(role_label(t, target.role)),
+        new=escape(role_label(t, role)),
+    )
+    key = next(key for key, value in _ROLES.items() if value is role)
+    await send.send_sensitive(
+        context,
+        actor,
+        chat_id,
+        text,
+        reply_markup=_confirm_keyboard(t, f"madm:do:ro:{member_id}:{key}"),
+    )
+
+
+async def _do_role(
+    context: BotContext, actor: Member, chat_id: int, member_id: int, role: Role
+) -> None:
+    t = context.catalogs.for_lang(actor.lang)
+    try:
+        target = await context.services.registrations.set_role_by(actor, member_id, role)
+    except ChangeRefused as refusal:
+        await send.send_sensitive(context, actor, chat_id, _refusal_text(t, refusal.reason))
+        return
+    # The member's command menu follows the new role now, in their language (silently).
+    target_chat = await context.services.registrations.chat_of_by(actor, target)
+    if target_chat is not None:
+        menu = chat_commands(context.catalogs.for_lang(target.lang), role)
+        await send.set_chat_commands(context, target_chat, menu)
+    # Translators: resultado de /miembros; {codename} es un seudónimo, {role} el nuevo rol.
+    text = t.gettext("{codename} ahora es {role} (registrado en la auditoría).").format(
+        codename=escape(target.codename), role=escape(role_label(t, role))
+    )
+    await send.send_sensitive(context, actor, chat_id, text)
+
+
+def _region_button(t: NullTranslations, target: Member, region: Region) -> tuple[str, str]:
+    """Move an informant to the region; add it to, or remove it from, staff."""
+    if target.role is Role.INFORMANT:
+        # Translators: botón de /miembros; {region} es una región. ≤ 30 caracteres.
+        label, kind = t.pgettext("botón", "Mover a {region}"), "m"
+    elif region.name in target.regions:
+        # Translators: botón de /miembros; {region} es una región. ≤ 30 caracteres.
+        label, kind = t.pgettext("botón", "Quitar {region}"), "q"
+    else:
+        # Translators: botón de /miembros; {region} es una región. ≤ 30 caracteres.
+        label, kind = t.pgettext("botón", "Añadir {region}"), "a"
+    return label.format(region=region.name), f"madm:ask:r{kind}:{target.id}:{region.id}"
+
+
+async def _offer_regions(context: BotContext, actor: Member, chat_id: int, member_id: int) -> None:
+    registrations = context.services.registrations
+    target = await registrations.target_by(actor, member_id)
+    regions = await registrations.regions_by(actor)
+    t = context.catalogs.for_lang(actor.lang)
+    # Translators: /miembros; {codename} es un seudónimo, {regions} sus regiones.
+    text = t.gettext("Regiones de {codename}: {regions}. Elige una región:").format(
+        codename=escape(target.codename), regions=escape(", ".join(target.regions) or "—")
+    )
+    rows = [
+        [_region_button(t, target, region)]
+        for region in regions
+        if not (target.role is Role.INFORMANT and region.name in target.regions)
+    ]
+    await send.send_sensitive(
+        context, actor, chat_id, text, reply_markup=send.callback_keyboard(rows)
+    )
+
+
+async def _ask_region(
+    context: BotContext,
+    actor: Member,
+    chat_id: int,
+    *,
+    member_id: int,
+    region_id: int,
+    change: RegionChange,
+) -> None:
+    registrations = context.services.registrations
+    target = await registrations.target_by(actor, member_id)
+    names = {region.id: region.name for region in await registrations.regions_by(actor)}
+    t = context.catalogs.for_lang(actor.lang)
+    if region_id not in names:
+        text = _refusal_text(t, Refusal.UNKNOWN_REGION)
+        await send.send_sensitive(context, actor, chat_id, text)
+        return
+    codename, region = escape(target.codename), escape(names[region_id])
+    if change is RegionChange.MOVE:
+        # Translators: confirmación de /miembros; {codename} es un seudónimo, {region} una región.
+        question = t.gettext("¿Mover a {codename} a la región {region}?")
+    elif change is RegionChange.ADD:
+        # Translators: confirmación de /miembros; {codename} es un seudónimo, {region} una región.
+        question = t.gettext("¿Añadir la región {region} a {codename}?")
+    else:
+        # Translators: confirmación de /miembros; {codename} es un seudónimo, {region} una región.
+        question = t.gettext("¿Quitar la región {region} a {codename}?")
+    kind = next(key for key, value in _CHANGES.items() if value is change)
+    await send.send_sensitive(
+        context,
+        actor,
+        chat_id,
+        question.format(codename=codename, region=region),
+        reply_markup=_confirm_keyboard(t, f"madm:do:r{kind}:{member_id}:{region_id}"),
+    )
+
+
+async def _do_region(
+    context: BotContext,
+    actor: Member,
+    chat_id: int,
+    *,
+    member_id: int,
+    region_id: int,
+    change: RegionChange,
+) -> None:
+    t = context.catalogs.for_lang(actor.lang)
+    try:
+        target, regions = await context.services.registrations.change_region_by(
+            actor, member_id, region_id, change
+        )
+    except ChangeRefused as refusal:
+        await send.send_sensitive(context, actor, chat_id, _refusal_text(t, refusal.reason))
+        return
+    # Translators: resultado de /miembros; {codename} es un seudónimo, {regions} sus regiones.
+    text = t.gettext("Regiones de {codename}: {regions} (registrado en la auditoría).").format(
+        codename=escape(target.codename), regions=escape(", ".join(regions))
+    )
+    await send.send_sensitive(context, actor, chat_id, text)
+
+
+def _refusal_text(t: NullTranslations, reason: Refusal) -> str:
+    """A refused change of role or regions, in the administrator's language."""
+    texts = {
+        # Translators: /miembros rechazó un cambio: el miembro ya estaba así.
+        Refusal.UNCHANGED: t.gettext("Nada cambió: ya estaba así. Escribe /miembros."),
+        # Translators: /miembros rechazó un cambio de rol o de regiones.
+        Refusal.ONE_REGION: t.gettext(
+            "Nada cambió: un informante pertenece a una sola región. Deja primero una sola región."
+        ),
+        # Translators: /miembros rechazó quitar el rol al último administrador activo.
+        Refusal.LAST_ADMIN: t.gettext(
+            "Nada cambió: es el último administrador activo. Nombra antes a otro."
+        ),
+        # Translators: /miembros: la región del botón ya no existe.
+        Refusal.UNKNOWN_REGION: t.gettext(
+            "Nada cambió: esa región ya no existe. Escribe /miembros."
+        ),
+        # Translators: /miembros rechazó quitar la única región de un coordinador o
+        # administrador.
+        Refusal.NO_REGION: t.gettext("Nada cambió: necesita al menos una región."),
+    }
+    return texts[reason]
+
+
+async def _send_invites(context: BotContext, actor: Member, chat_id: int) -> None:
+    """Unused, unexpired invites: whose, role, regions, expiry; never a code (M-03)."""
+    invites = await context.services.registrations.open_invites_by(actor)
+    t = context.catalogs.for_lang(actor.lang)
+    if not invites:
+        # Translators: /miembros: no hay invitaciones sin usar y vigentes.
+        await send.send_sensitive(
+            context, actor, chat_id, t.gettext("No hay invitaciones sin usar.")
+        )
+        return
+    tz = context.services.clock.tz
+    # Translators: título de la lista de invitaciones de /miembros (como mucho 20); los
+    # códigos nunca se muestran.
+    lines = [t.gettext("Invitaciones sin usar (los códigos no se muestran):")]
+    rows: list[list[tuple[str, str]]] = []
+    for invite in invites:
+        # Translators: una invitación en /miembros; {date} es fecha y hora de vencimiento.
+        expiry = t.gettext("vence el {date}").format(
+            date=format_datetime(invite.expires_at, actor.lang, tz)
+        )
+        parts = [
+            f"<b>{escape(invite.codename)}</b>",
+            escape(role_label(t, invite.role)),
+            escape(", ".join(invite.regions)) if invite.regions else "—",
+            escape(expiry),
+        ]
+        lines.append(" · ".join(parts))
+        # Translators: botón de /miembros; {codename} es un seudónimo. ≤ 30 caracteres.
+        label = t.pgettext("botón", "Revocar: {codename}").format(codename=invite.codename)
+        rows.append([(label, f"madm:ask:iv:{invite.member_id}")])
+    await send.send_sensitive(
+        context, actor, chat_id, "\n".join(lines), reply_markup=send.callback_keyboard(rows)
+    )
+
+
+async def _ask_revoke(context: BotContext, actor: Member, chat_id: int, member_id: int) -> None:
+    target = await context.services.registrations.target_by(actor, member_id)
+    t = context.catalogs.for_lang(actor.lang)
+    # Translators: confirmación de /miembros; {codename} es un seudónimo.
+    text = t.gettext("¿Revocar la invitación de {codename}? Su código dejará de servir.").format(
+        codename=escape(target.codename)
+    )
+    await send.send_sensitive(
+        context, actor, chat_id, text, reply_markup=_confirm_keyboard(t, f"madm:do:iv:{member_id}")
+    )
+
+
+async def _do_revoke(context: BotContext, actor: Member, chat_id: int, member_id: int) -> None:
+    t = context.catalogs.for_lang(actor.lang)
+    try:
+        target, _ = await context.services.registrations.revoke_invites_by(actor, member_id)
+    except ValidationError:
+        # Translators: /miembros: la invitación ya se usó o ya se revocó.
+        text = t.gettext("Nada cambió: esa invitación ya no está sin usar. Escribe /miembros.")
+        await send.send_sensitive(context, actor, chat_id, text)
+        return
+    # Translators: resultado de /miembros; {codename} es un seudónimo.
+    text = t.gettext("Invitación de {codename} revocada (registrado en la auditoría).").format(
+        codename=escape(target.codename)
+    )
+    await send.send_sensitive(context, actor, chat_id, text)

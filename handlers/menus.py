@@ -219,7 +219,7 @@ def _command_entries(t: NullTranslations, role: Role) -> list[tuple[str, str, bo
         ]
     if role is Role.ADMIN:
         # Translators: menú de comandos, solo administradores; corto (la ayuda cabe en pantalla).
-        entries.append(("miembros", t.pgettext("comando", "Ver y suspender miembros"), True))
+        entries.append(("miembros", t.pgettext("comando", "Ver y gestionar miembros"), True))
     entries += [
         # Translators: descripción en el menú de comandos del chat (≤ 256 caracteres).
         ("menu", t.pgettext("comando", "Mostrar el menú"), True),

@@ -157,6 +157,13 @@ async def unlink_command(
             context, member, chat.id, t.gettext("No encontramos a ese miembro.")
         )
         return
+    await ask_unlink(context, member, chat.id, target)
+
+
+async def ask_unlink(context: BotContext, actor: Member, chat_id: int, target: Member) -> None:
+    """The question before a remote unlink, naming whom; ``unlink:yes:<id>`` then decides
+    (``/desvincular`` and the button of ``/miembros``: one question, one unlink)."""
+    t = context.catalogs.for_lang(actor.lang)
     # Translators: {codename} es el seudónimo de un miembro. Se pregunta antes de desvincular
     # su teléfono.
     text = t.gettext(
@@ -164,7 +171,7 @@ async def unlink_command(
         " nueva invitación para volver."
     ).format(codename=html.escape(target.codename))
     await send.send_sensitive(
-        context, member, chat.id, text, reply_markup=unlink_keyboard(t, target.id)
+        context, actor, chat_id, text, reply_markup=unlink_keyboard(t, target.id)
     )
 
 

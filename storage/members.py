@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from bot.domain.errors import Conflict, NotFound
 from bot.domain.models import Lang, Member, MemberState, NewInvite, Role, can_reenrol
@@ -20,7 +20,8 @@ from storage.keys import KeyMaterial
 
 _SELECT = """
 SELECT m.id, m.role, m.codename_enc, m.lang, m.lang_chosen, m.state, m.blocked,
-       m.telegram_hmac IS NOT NULL AS linked,
+       m.telegram_hmac IS NOT NULL AS linked, m.last_seen_day,
+       substr(m.created_at, 1, 10) AS enrolled_day,
        EXISTS (SELECT 1 FROM member_pins p
                WHERE p.member_id = m.id AND p.pin_enc IS NOT NULL) AS pin_set,
        (SELECT group_concat(name, char(31)) FROM (
@@ -54,6 +55,8 @@ class SqliteMemberRepository:
             telegram_linked=bool(row["linked"]),
             blocked=bool(row["blocked"]),
             pin_set=bool(row["pin_set"]),
+            last_seen=date.fromisoformat(row["last_seen_day"]) if row["last_seen_day"] else None,
+            enrolled=date.fromisoformat(row["enrolled_day"]),
         )
 
     async def get(self, member_id: int) -> Member | None:
@@ -137,7 +140,7 @@ class SqliteMemberRepository:
         ``now``: the database's clock."""
         await self.db.execute(
             "UPDATE members SET telegram_enc = NULL, telegram_hmac = NULL, linked_at = NULL,"
-            " state = 'unlinked',"
+            " state = 'unlinked', last_seen_day = NULL,"
             " unlinked_at = coalesce(?, strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'))"
             " WHERE id = ?",
             (ts(now) if now is not None else None, member_id),
@@ -147,6 +150,14 @@ class SqliteMemberRepository:
         """Record a block/unblock of the bot by the member."""
         await self.db.execute(
             "UPDATE members SET blocked = ? WHERE id = ?", (int(blocked), member_id)
+        )
+
+    async def mark_seen(self, member_id: int, day: date) -> None:
+        """Record the day (only the day) the member last used the bot; never moves back."""
+        await self.db.execute(
+            "UPDATE members SET last_seen_day = ? WHERE id = ?"
+            " AND (last_seen_day IS NULL OR last_seen_day < ?)",
+            (day.isoformat(), member_id, day.isoformat()),
         )
 
 

@@ -102,6 +102,11 @@ class Member:
     telegram_linked: bool
     blocked: bool = False
     pin_set: bool | None = None
+    #: The last day (UTC, no time) the member used the bot, at most one write a day; None:
+    #: never, or not read. A day and not a time: see docs/threat-model.md (last seen).
+    last_seen: date | None = None
+    #: The day the member was enrolled (invite created); None: not read.
+    enrolled: date | None = None
 
     @property
     def active(self) -> bool:

@@ -97,6 +97,9 @@ class MemberRepository(Protocol):
     async def set_blocked(self, member_id: int, blocked: bool) -> None:
         """Record that the member blocked (or unblocked) the bot (R-06)."""
 
+    async def mark_seen(self, member_id: int, day: date) -> None:
+        """Record the day the member last used the bot (a day, never a time; issue #16.3)."""
+
 
 class RegionRepository(Protocol):
     """Named areas."""

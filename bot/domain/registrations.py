@@ -3,9 +3,52 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from enum import StrEnum
 
+from bot.domain.errors import ValidationError
 from bot.domain.models import Member, MemberState, Role
+
+
+class Refusal(StrEnum):
+    """Why a change of role or regions was refused: the chat names it in the member's
+    language, the CLI prints the English message, the audit row records it."""
+
+    UNCHANGED = "unchanged"
+    #: An informant belongs to exactly one region.
+    ONE_REGION = "one_region"
+    #: The last active administrator would be left with nobody to manage members.
+    LAST_ADMIN = "last_admin"
+    UNKNOWN_REGION = "unknown_region"
+    #: Staff keep at least one region.
+    NO_REGION = "no_region"
+
+
+class ChangeRefused(ValidationError):
+    """A change of role or regions the rules refuse; nothing changed (audited)."""
+
+    def __init__(self, reason: Refusal, message: str) -> None:
+        """Keep the reason beside the operator's message."""
+        super().__init__(message)
+        self.reason = reason
+
+
+class RegionChange(StrEnum):
+    """One change of a member's regions from the chat: one region at a time, so a button
+    carries it whole and the confirmation is judged against the regions at the press."""
+
+    #: An informant moves to another region (they have exactly one).
+    MOVE = "move"
+    ADD = "add"
+    REMOVE = "remove"
+
+    def apply(self, current: tuple[str, ...], region: str) -> tuple[str, ...]:
+        """The regions after this change of ``current``."""
+        if self is RegionChange.MOVE:
+            return (region,)
+        if self is RegionChange.ADD:
+            return current if region in current else (*current, region)
+        return tuple(name for name in current if name != region)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +77,12 @@ class MemberFilter:
     #: Enrolled but the invite not redeemed yet (active, no account linked).
     not_redeemed: bool = False
     blocked: bool = False
+    #: Not opened the bot for this many days: the last day seen (or, never seen, the day of
+    #: enrolment) is at least this many days before today.
+    idle_days: int | None = None
 
-    def matches(self, member: Member) -> bool:
-        """Whether ``member`` passes every filter that is set."""
+    def matches(self, member: Member, today: date) -> bool:
+        """Whether ``member`` passes every filter that is set (``today`` for ``idle_days``)."""
         return (
             (self.search is None or self.search.casefold() in member.codename.casefold())
             and (self.role is None or member.role is self.role)
@@ -51,4 +97,9 @@ class MemberFilter:
                 or (member.state is MemberState.ACTIVE and not member.telegram_linked)
             )
             and (not self.blocked or member.blocked)
+            and (self.idle_days is None or self._idle(member, today))
         )
+
+    def _idle(self, member: Member, today: date) -> bool:
+        last = member.last_seen or member.enrolled
+        return last is None or last <= today - timedelta(days=self.idle_days or 0)

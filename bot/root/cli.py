@@ -182,7 +182,11 @@ def _report_lines(errors: Sequence[LineError]) -> None:
 async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     async with _wired(settings, create=True, reuse_keys=args.new_database):
         pass
-    _out(f"Database {settings.database_path} is up to date.")
+    _out(
+        _json({"database": str(settings.database_path), "up_to_date": True})
+        if args.json
+        else f"Database {settings.database_path} is up to date."
+    )
     return 0
 
 
@@ -208,6 +212,7 @@ def _add_migrate(commands: Commands) -> None:
         help="make a new, empty database although the key folder already holds keys (made"
         " with an earlier database); without it that is refused as a wrong CHASKI_DB",
     )
+    migrate.add_argument("--json", action="store_true", help="print one JSON object")
     migrate.set_defaults(handler=_migrate)
 
 
@@ -217,7 +222,11 @@ def _add_migrate(commands: Commands) -> None:
 async def _region_add(args: argparse.Namespace, settings: Settings) -> int:
     async with _wired(settings) as wiring:
         region = await wiring.services.invites.add_region(args.name)
-    _out(f"Region {region.name} created.")
+    _out(
+        _json({"id": region.id, "name": region.name})
+        if args.json
+        else f"Region {region.name} created."
+    )
     return 0
 
 
@@ -247,6 +256,7 @@ def _add_region(commands: Commands) -> None:
         " of one script, no hidden characters; Ayacucho and AYACUCHO are the same region.",
     )
     add.add_argument("name", metavar="NAME", help="the region's name, e.g. Ayacucho")
+    add.add_argument("--json", action="store_true", help="print one JSON object")
     add.set_defaults(handler=_region_add)
     listing = actions.add_parser("list", help="list regions", description="List every region.")
     listing.add_argument("--json", action="store_true", help="print one JSON array")
@@ -456,7 +466,18 @@ async def _claims_import(args: argparse.Namespace, settings: Settings) -> int:
             _err(f"nothing imported: {len(exc.errors)} bad line(s) in {args.file}")
             return 2
     counts = f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged."
-    if args.check:
+    if args.json:
+        _out(
+            _json(
+                {
+                    "written": not args.check,
+                    "created": result.created,
+                    "updated": result.updated,
+                    "unchanged": result.unchanged,
+                }
+            )
+        )
+    elif args.check:
         _out(f"Check passed, nothing was written; importing would give: {counts}")
     else:
         _out(f"Imported: {counts}")
@@ -493,6 +514,7 @@ def _add_claims(commands: Commands) -> None:
         help="let rows move an existing claim (same reference) to another informant;"
         " refused without it",
     )
+    imports.add_argument("--json", action="store_true", help="print one JSON object")
     imports.set_defaults(handler=_claims_import)
     add_claims_export(actions)
 
@@ -510,6 +532,7 @@ def _member_json(member: Member) -> dict[str, object]:
         "state": str(member.state),
         "linked": member.telegram_linked,
         "blocked": member.blocked,
+        "last_seen": member.last_seen.isoformat() if member.last_seen else None,
     }
 
 
@@ -528,7 +551,7 @@ async def _members_list(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
     _table(
-        ("ID", "ROLE", "CODENAME", "LANGUAGE", "REGIONS", "STATE", "LINKED", "BLOCKED"),
+        ("ID", "ROLE", "CODENAME", "LANGUAGE", "REGIONS", "STATE", "LINKED", "BLOCKED", "SEEN"),
         [
             (
                 str(member.id),
@@ -539,6 +562,7 @@ async def _members_list(args: argparse.Namespace, settings: Settings) -> int:
                 str(member.state),
                 "yes" if member.telegram_linked else "no",
                 "yes" if member.blocked else "no",
+                member.last_seen.isoformat() if member.last_seen else "-",
             )
             for member in members
         ],
@@ -549,10 +573,14 @@ async def _members_list(args: argparse.Namespace, settings: Settings) -> int:
 async def _members_reset_pin(args: argparse.Namespace, settings: Settings) -> int:
     async with _wired(settings) as wiring:
         try:
-            await wiring.services.pin.reset_by_operator(args.codename)
+            member = await wiring.services.pin.reset_by_operator(args.codename)
         except NotFound:
             raise CliError("no member with that codename (see chaski members list)") from None
-    _out("PIN cleared (audited): the member creates a new one with /pin in the chat.")
+    _out(
+        _json({"id": member.id, "pin_cleared": True})
+        if args.json
+        else "PIN cleared (audited): the member creates a new one with /pin in the chat."
+    )
     return 0
 
 
@@ -567,8 +595,8 @@ def _add_members(commands: Commands) -> None:
         "list",
         help="list every member",
         description="List members: id, role, codename, language, regions, state, whether a"
-        " Telegram account is linked and whether they blocked the bot. Telegram IDs stay"
-        " encrypted and are never shown.",
+        " Telegram account is linked, whether they blocked the bot, and the last day (UTC,"
+        " no time) they used the bot. Telegram IDs stay encrypted and are never shown.",
     )
     listing.add_argument("--json", action="store_true", help="print one JSON array")
     add_member_filters(listing)
@@ -582,6 +610,7 @@ def _add_members(commands: Commands) -> None:
         " request comes from that person. Audited.",
     )
     reset.add_argument("codename", metavar="CODENAME", help="the member's codename")
+    reset.add_argument("--json", action="store_true", help="print one JSON object")
     reset.set_defaults(handler=_members_reset_pin)
     add_member_actions(actions)
 
@@ -619,11 +648,10 @@ async def _outbox_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _outbox_retry_dead(args: argparse.Namespace, settings: Settings) -> int:
-    del args
     async with _wired(settings) as wiring:
         count = await wiring.services.outbox_admin.retry_dead()
         await wiring.services.audit_admin.operator("outbox_retry_dead", result=f"rows:{count}")
-    _out(f"{count} dead row(s) queued again.")
+    _out(_json({"queued": count}) if args.json else f"{count} dead row(s) queued again.")
     return 0
 
 
@@ -650,6 +678,7 @@ def _add_outbox(commands: Commands) -> None:
         description="Queue every dead row again with its attempts reset; the running bot"
         " sends them (rows past their expiry become expired instead).",
     )
+    retry.add_argument("--json", action="store_true", help="print one JSON object")
     retry.set_defaults(handler=_outbox_retry_dead)
 
 
@@ -662,12 +691,13 @@ async def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     async with _wired(settings) as wiring:
         try:
             report = await rotate(wiring.db, settings.key_dir)
-            _out(
-                f"New data key {report.new_key_id} is active; re-sealed {report.resealed}"
-                f" value(s) in {report.passes} pass(es)."
-            )
-            for key_id, count in sorted(report.usage.items()):
-                _out(f"key {key_id}: {count} value(s)")
+            if not args.json:
+                _out(
+                    f"New data key {report.new_key_id} is active; re-sealed {report.resealed}"
+                    f" value(s) in {report.passes} pass(es)."
+                )
+                for key_id, count in sorted(report.usage.items()):
+                    _out(f"key {key_id}: {count} value(s)")
             _err(f"update the offline copy of {settings.key_dir / 'data.keys'} now")
             retired = await retire(wiring.db, settings.key_dir) if args.retire_old else None
             await wiring.services.audit_admin.operator(
@@ -677,7 +707,16 @@ async def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
             )
         except RotationError as exc:
             raise CliError(str(exc)) from None
-    if retired is not None:
+    if args.json:
+        doc = {
+            "new_key": report.new_key_id,
+            "resealed": report.resealed,
+            "passes": report.passes,
+            "usage": dict(sorted(report.usage.items())),
+            "retired": list(retired) if retired is not None else None,
+        }
+        _out(_json(doc))
+    elif retired is not None:
         _out(f"Retired old key(s): {', '.join(retired)}." if retired else "No old keys.")
     return 0
 
@@ -685,14 +724,16 @@ async def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
 async def _keys_retire(args: argparse.Namespace, settings: Settings) -> int:
     from storage.rotation import RotationError, retire  # noqa: PLC0415
 
-    del args
     async with _wired(settings) as wiring:
         try:
             retired = await retire(wiring.db, settings.key_dir)
         except RotationError as exc:
             raise CliError(str(exc)) from None
         await wiring.services.audit_admin.operator("keys_retire", result=f"retired:{len(retired)}")
-    _out(f"Retired old key(s): {', '.join(retired)}." if retired else "No old keys.")
+    if args.json:
+        _out(_json({"retired": list(retired)}))
+    else:
+        _out(f"Retired old key(s): {', '.join(retired)}." if retired else "No old keys.")
     return 0
 
 
@@ -716,6 +757,7 @@ def _add_keys(commands: Commands) -> None:
         action="store_true",
         help="then remove old keys (refused while any value still uses one)",
     )
+    rotate.add_argument("--json", action="store_true", help="print one JSON object")
     rotate.set_defaults(handler=_keys_rotate)
     retire = actions.add_parser(
         "retire",
@@ -723,6 +765,7 @@ def _add_keys(commands: Commands) -> None:
         description="Remove every non-active data key from data.keys; refused while any"
         " sealed value still uses one. Backups made under a retired key become unreadable.",
     )
+    retire.add_argument("--json", action="store_true", help="print one JSON object")
     retire.set_defaults(handler=_keys_retire)
     add_rotate_audit(actions)
 
@@ -791,7 +834,11 @@ async def _backup(args: argparse.Namespace, settings: Settings) -> int:
         except BackupError as exc:
             raise CliError(str(exc)) from None
         await wiring.services.audit_admin.operator("backup", target=f"key:{info.key_id}")
-    _out(f"Backup written to {info.path} ({info.size} bytes, backup key {info.key_id}).")
+    _out(
+        _json({"path": str(info.path), "bytes": info.size, "backup_key": info.key_id})
+        if args.json
+        else f"Backup written to {info.path} ({info.size} bytes, backup key {info.key_id})."
+    )
     return 0
 
 
@@ -818,6 +865,17 @@ async def _restore(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(str(exc)) from None
     async with _wired(settings) as wiring:
         sealed = await wiring.services.audit_admin.restored()
+    if args.json:
+        doc = {
+            "database": str(report.database),
+            "members": report.members,
+            "claims": report.claims,
+            "sealed_values_checked": report.sealed_cells,
+            "audit_sealed_now": bool(sealed),
+            "moved_aside": str(report.moved_aside) if report.moved_aside is not None else None,
+        }
+        _out(_json(doc))
+        return 0
     _out(
         f"Restored {report.database}: {report.members} member(s), {report.claims} claim(s),"
         f" {report.sealed_cells} sealed value(s) checked; integrity ok."
@@ -839,6 +897,7 @@ def _add_backup(commands: Commands) -> None:
     )
     backup.add_argument("path", type=Path, metavar="PATH", help="backup file to write")
     backup.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    backup.add_argument("--json", action="store_true", help="print one JSON object")
     backup.set_defaults(handler=_backup)
     restore = commands.add_parser(
         "restore",
@@ -859,19 +918,21 @@ def _add_backup(commands: Commands) -> None:
         help="the bot is stopped although its stale heartbeat names a process that still"
         " exists or another host (never overrides a fresh heartbeat)",
     )
+    restore.add_argument("--json", action="store_true", help="print one JSON object")
     restore.set_defaults(handler=_restore)
 
 
 async def _purge(args: argparse.Namespace, settings: Settings) -> int:
-
-    del args
     async with _wired(settings) as wiring:
         report = await wiring.services.retention.purge()
         await wiring.services.audit_admin.operator(
             "purge", result=f"rows:{sum(report.deleted.values())}"
         )
     rows = [(table, str(count)) for table, count in sorted(report.deleted.items()) if count]
-    if rows:
+    if args.json:
+        deleted = {table: count for table, count in sorted(report.deleted.items()) if count}
+        _out(_json({"deleted": deleted, "wal_truncated": report.wal_checkpointed}))
+    elif rows:
         _table(("TABLE", "DELETED"), rows)
     else:
         _out("Nothing was past its retention.")
@@ -889,6 +950,7 @@ def _add_purge(commands: Commands) -> None:
         " invites after 7, audit entries after a year, …; then"
         " truncate the WAL. Safe to repeat.",
     )
+    purge.add_argument("--json", action="store_true", help="print one JSON object")
     purge.set_defaults(handler=_purge)
 
 

@@ -128,11 +128,14 @@ async def _rotate_audit(args: argparse.Namespace, settings: Settings) -> int:
     from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
     from storage.keys import rotate_audit_keys  # noqa: PLC0415
 
-    del args
     async with cli._wired(settings) as wiring:
         key_id = rotate_audit_keys(settings.key_dir)
         await wiring.services.audit_admin.key_rotated(key_id)
-    cli._out(f"New audit key {key_id} is active; older keys stay to verify older entries.")
+    cli._out(
+        cli._json({"new_audit_key": key_id})
+        if args.json
+        else f"New audit key {key_id} is active; older keys stay to verify older entries."
+    )
     cli._err(f"update the offline copy of {settings.key_dir / 'audit.keys'} now")
     return 0
 
@@ -148,6 +151,7 @@ def add_rotate_audit(actions: Commands) -> None:
         " that leaked cannot rewrite anything before it. The running bot picks the new key"
         " up by itself.",
     )
+    rotate.add_argument("--json", action="store_true", help="print one JSON object")
     rotate.set_defaults(handler=_rotate_audit)
 
 

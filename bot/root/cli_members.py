@@ -18,6 +18,9 @@ from bot.domain.registrations import MemberFilter
 if TYPE_CHECKING:
     from bot.root.cli import Commands
 
+#: ``--idle-days`` at most: ten years.
+MAX_IDLE_DAYS = 3650
+
 
 def add_member_filters(listing: argparse.ArgumentParser) -> None:
     """The filters of ``chaski members list``."""
@@ -36,6 +39,24 @@ def add_member_filters(listing: argparse.ArgumentParser) -> None:
         help="only members whose invite was not redeemed yet (active, no account linked)",
     )
     listing.add_argument("--blocked", action="store_true", help="only members who blocked the bot")
+    listing.add_argument(
+        "--idle-days",
+        type=_days,
+        metavar="N",
+        help="only members who have not used the bot for N days or more (never: counted"
+        " from the day they were enrolled)",
+    )
+
+
+def _days(text: str) -> int:
+    """A whole number of days, 1 to ``MAX_IDLE_DAYS``."""
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a whole number of days") from None
+    if not 1 <= days <= MAX_IDLE_DAYS:
+        raise argparse.ArgumentTypeError(f"between 1 and {MAX_IDLE_DAYS} days")
+    return days
 
 
 def member_filter(args: argparse.Namespace) -> MemberFilter:
@@ -48,6 +69,7 @@ def member_filter(args: argparse.Namespace) -> MemberFilter:
         registered=args.registered,
         not_redeemed=args.not_redeemed,
         blocked=args.blocked,
+        idle_days=args.idle_days,
     )
 
 

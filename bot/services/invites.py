@@ -10,6 +10,7 @@ from datetime import timedelta
 from bot.domain.errors import Conflict, NotFound, ValidationError
 from bot.domain.models import IssuedInvite, Lang, NewInvite, Region, Role
 from bot.domain.ports import AuditLog, Clock, InviteRepository, RegionRepository
+from bot.domain.registrations import ChangeRefused, Refusal
 from bot.domain.text import clean_name
 
 #: M-03: expiry ≤ 72 h.
@@ -105,16 +106,22 @@ class InviteService:
         """Each named region's stored spelling, once each, in the order given.
 
         Raises:
-            ValidationError: none given, one unknown, or several for an informant.
+            ChangeRefused: none given, one unknown, or several for an informant (a
+                ``ValidationError`` with its reason).
         """
         found: dict[int, str] = {}
         for name in [region] if isinstance(region, str) else region:
             known = await self.regions.get(name.strip())
             if known is None:
-                raise ValidationError("region: unknown (create it with: chaski region add NAME)")
+                raise ChangeRefused(
+                    Refusal.UNKNOWN_REGION,
+                    "region: unknown (create it with: chaski region add NAME)",
+                )
             found.setdefault(known.id, known.name)
         if not found:
-            raise ValidationError("region: at least one is needed")
+            raise ChangeRefused(Refusal.NO_REGION, "region: at least one is needed")
         if role is Role.INFORMANT and len(found) > 1:
-            raise ValidationError("region: an informant belongs to exactly one region")
+            raise ChangeRefused(
+                Refusal.ONE_REGION, "region: an informant belongs to exactly one region"
+            )
         return tuple(found.values())

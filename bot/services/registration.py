@@ -50,6 +50,9 @@ class RegistrationService:
         has not any more, so the flag is cleared (issue #14.7). Telegram's unblock notice
         (``my_chat_member``) is not always delivered, and a stale flag keeps coordinators
         believing the member cannot be reached. Unflagged members cost nothing here.
+
+        The day of this use is recorded, once a day: the member read for this update carries
+        the last day seen, so every other update of the day writes nothing.
         """
         if member.blocked:
             await self.members.set_blocked(member.id, False)
@@ -62,6 +65,12 @@ class RegistrationService:
                 target=f"member:{member.id}",
             )
             member = replace(member, blocked=False)
+        today = self.clock.now().date()
+        if member.last_seen != today:
+            # At most one write a day per member, and only the day (issue #16.3: "who has not
+            # opened the bot for N days"; docs/threat-model.md, last seen).
+            await self.members.mark_seen(member.id, today)
+            member = replace(member, last_seen=today)
         return member
 
     async def redeem(self, telegram_id: int, payload: str) -> Member:

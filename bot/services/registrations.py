@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import Member, MemberState, Region, Role
 from bot.domain.ports import AuditLog, Clock, MemberRepository, RegistrationStore
-from bot.domain.registrations import MemberFilter, OpenInvite
+from bot.domain.registrations import (
+    ChangeRefused,
+    MemberFilter,
+    OpenInvite,
+    Refusal,
+    RegionChange,
+)
 from bot.domain.safety import WipeReport
 from bot.domain.text import clean_name
 from bot.services.authz import Action, is_allowed
@@ -44,8 +50,11 @@ class RegistrationAdmin:
     denials: DenialWatch | None = None
 
     async def find(self, wanted: MemberFilter) -> list[Member]:
-        """Members passing every filter, by id."""
-        return [member for member in await self.members.list_all() if wanted.matches(member)]
+        """Members passing every filter, by id (idle days are counted from today, UTC)."""
+        today = self.clock.now().date()
+        return [
+            member for member in await self.members.list_all() if wanted.matches(member, today)
+        ]
 
     async def member(self, codename: str) -> Member:
         """The member with this codename, any case.
@@ -161,36 +170,130 @@ class RegistrationAdmin:
     async def set_role(self, codename: str, role: Role) -> Member:
         """Change a member's role; an informant must then have exactly one region.
 
+        Returns the member as it was (its previous role).
+
         Raises:
-            NotFound: no such member. ValidationError: same role, or an informant-to-be
-                with several regions.
+            NotFound: no such member. ChangeRefused: as ``_set_role`` (audited).
         """
-        member = await self.member(codename)
+        return await self._set_role(await self.member(codename), role, None)
+
+    async def set_role_by(self, actor: Member, member_id: int, role: Role) -> Member:
+        """``set_role`` from the chat, re-checked for ``actor`` now (M-04, T-12).
+
+        Raises:
+            NotAllowed: as ``target_by`` (so never one's own role). ChangeRefused: as
+                ``_set_role`` (audited).
+        """
+        return await self._set_role(await self.target_by(actor, member_id), role, actor)
+
+    async def _set_role(self, member: Member, role: Role, actor: Member | None) -> Member:
+        """The rules of a role change, one place for the CLI and the chat.
+
+        Refused (nothing changes, the refusal is audited): the same role; an informant-to-be
+        without exactly one region; the last active administrator losing the role (nobody
+        could manage members in the chat any more).
+        """
+        refusal: ChangeRefused | None = None
         if member.role is role:
-            raise ValidationError(f"the member is already {role}; nothing changed")
-        if role is Role.INFORMANT and len(member.regions) != 1:
-            raise ValidationError(
-                "an informant belongs to exactly one region: set the regions first"
-                " (chaski members set-regions)"
+            refusal = ChangeRefused(
+                Refusal.UNCHANGED, f"the member is already {role}; nothing changed"
             )
+        elif role is Role.INFORMANT and len(member.regions) != 1:
+            refusal = ChangeRefused(
+                Refusal.ONE_REGION,
+                "an informant belongs to exactly one region: set the regions first"
+                " (chaski members set-regions)",
+            )
+        elif member.role is Role.ADMIN and not await self._other_admin(member):
+            refusal = ChangeRefused(
+                Refusal.LAST_ADMIN,
+                "this is the last active administrator: make another administrator first",
+            )
+        if refusal is not None:
+            await self._record("member_set_role", member, f"refused:{refusal.reason}", actor)
+            raise refusal
         await self.store.set_role(member.id, role)
-        await self._record("member_set_role", member, f"role:{role}")
+        await self._record("member_set_role", member, f"role:{role}", actor)
         return member
+
+    async def chat_of_by(self, actor: Member, member: Member) -> int | None:
+        """The chat of a linked member, for the chat to give it the command menu of a new
+        role at once (a demoted coordinator's phone should not keep listing staff commands;
+        refused anyway, M-04). None when no account is linked.
+
+        Raises:
+            NotAllowed: ``actor`` is not an active administrator (audited).
+        """
+        if not is_allowed(actor, Action.MANAGE_MEMBERS):
+            raise await self._refuse(actor, f"member:{member.id}")
+        return await self.members.telegram_id(member.id)
+
+    async def _other_admin(self, member: Member) -> bool:
+        """Whether another administrator can act now (active, with a linked account)."""
+        return any(
+            other.role is Role.ADMIN and other.active and other.id != member.id
+            for other in await self.members.list_all()
+        )
 
     async def set_regions(self, codename: str, regions: Sequence[str]) -> tuple[str, ...]:
         """Replace a member's regions (an informant has exactly one).
 
         Raises:
-            NotFound: no such member. ValidationError: unknown region, several for an
-                informant.
+            NotFound: no such member. ValidationError: unknown region, none, several for an
+                informant (audited as refused).
         """
-        member = await self.member(codename)
-        names = await self.invites.check_regions(member.role, regions)
+        return await self._set_regions(await self.member(codename), regions, None)
+
+    async def regions_by(self, actor: Member) -> list[Region]:
+        """Every region, for the chat's region buttons.
+
+        Raises:
+            NotAllowed: not an active administrator (audited).
+        """
+        if not is_allowed(actor, Action.MANAGE_MEMBERS):
+            raise await self._refuse(actor, None)
+        return await self.invites.regions.list_all()
+
+    async def change_region_by(
+        self, actor: Member, member_id: int, region_id: int, change: RegionChange
+    ) -> tuple[Member, tuple[str, ...]]:
+        """One region moved to, added or removed from the chat, applied to the member's
+        regions as they are now (the button may be old). Returns the member as it was and
+        its new regions.
+
+        Raises:
+            NotAllowed: as ``target_by``. ChangeRefused: no such region any more, no change,
+                none left, several for an informant (audited).
+        """
+        member = await self.target_by(actor, member_id)
+        names = {region.id: region.name for region in await self.invites.regions.list_all()}
+        refusal: ChangeRefused | None = None
+        if region_id not in names:
+            refusal = ChangeRefused(Refusal.UNKNOWN_REGION, "region: unknown")
+        else:
+            wanted = change.apply(member.regions, names[region_id])
+            if wanted == member.regions:
+                refusal = ChangeRefused(Refusal.UNCHANGED, "region: nothing changes")
+            elif not wanted:
+                refusal = ChangeRefused(Refusal.NO_REGION, "region: at least one is needed")
+        if refusal is not None:
+            await self._record("member_set_regions", member, f"refused:{refusal.reason}", actor)
+            raise refusal
+        return member, await self._set_regions(member, wanted, actor)
+
+    async def _set_regions(
+        self, member: Member, regions: Sequence[str], actor: Member | None
+    ) -> tuple[str, ...]:
         try:
-            await self.store.set_regions(member.id, names)
-        except NotFound:
-            raise ValidationError("region: unknown") from None
-        await self._record("member_set_regions", member)
+            names = await self.invites.check_regions(member.role, regions)
+            try:
+                await self.store.set_regions(member.id, names)
+            except NotFound:
+                raise ChangeRefused(Refusal.UNKNOWN_REGION, "region: unknown") from None
+        except ChangeRefused as refusal:
+            await self._record("member_set_regions", member, f"refused:{refusal.reason}", actor)
+            raise
+        await self._record("member_set_regions", member, actor=actor)
         return names
 
     async def unlink(self, codename: str) -> tuple[Member, WipeReport]:
@@ -210,17 +313,38 @@ class RegistrationAdmin:
         """Invites neither used nor revoked (expired ones flagged)."""
         return await self.store.open_invites(self.clock.now())
 
+    async def open_invites_by(self, actor: Member) -> list[OpenInvite]:
+        """The chat's list: unused invites not yet expired, at most ``MAX_LISTED``.
+
+        Raises:
+            NotAllowed: not an active administrator (audited).
+        """
+        if not is_allowed(actor, Action.MANAGE_MEMBERS):
+            raise await self._refuse(actor, None)
+        return [invite for invite in await self.open_invites() if not invite.expired][:MAX_LISTED]
+
     async def revoke_invites(self, codename: str) -> int:
         """Revoke the member's unused invites.
 
         Raises:
             NotFound: no such member. ValidationError: nothing to revoke.
         """
-        member = await self.member(codename)
+        return await self._revoke(await self.member(codename), None)
+
+    async def revoke_invites_by(self, actor: Member, member_id: int) -> tuple[Member, int]:
+        """``revoke_invites`` from the chat, re-checked for ``actor`` now (M-04).
+
+        Raises:
+            NotAllowed: as ``target_by``. ValidationError: nothing to revoke any more.
+        """
+        member = await self.target_by(actor, member_id)
+        return member, await self._revoke(member, actor)
+
+    async def _revoke(self, member: Member, actor: Member | None) -> int:
         count = await self.store.revoke_invites(member.id)
         if count == 0:
             raise ValidationError("the member has no unused invite; nothing changed")
-        await self._record("invite_revoke", member, f"revoked:{count}")
+        await self._record("invite_revoke", member, f"revoked:{count}", actor)
         return count
 
     async def rename_region(self, old: str, new: str) -> Region:

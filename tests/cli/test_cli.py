@@ -623,8 +623,11 @@ def test_members_list_never_shows_telegram_ids(
         "STATE",
         "LINKED",
         "BLOCKED",
+        "SEEN",
     ]
-    assert lines[1].split() == ["1", "informant", "Puma", "es", "Ayacucho", "active", "yes", "no"]
+    assert lines[1].split() == [
+        "1", "informant", "Puma", "es", "Ayacucho", "active", "yes", "no", "-"
+    ]  # fmt: skip
     assert lines[2].split() == [
         "2",
         "coordinator",
@@ -634,6 +637,7 @@ def test_members_list_never_shows_telegram_ids(
         "active",
         "no",
         "no",
+        "-",
     ]
     column = lines[0].index("CODENAME")
     assert lines[1][column:].startswith("Puma ")
@@ -648,6 +652,7 @@ def test_members_list_never_shows_telegram_ids(
         "state": str(MemberState.ACTIVE),
         "linked": True,
         "blocked": False,
+        "last_seen": None,
     }
     assert docs[1]["linked"] is False
     for output in (text.out, json.dumps(docs)):

@@ -9,7 +9,10 @@ each audited, each checked through the services rather than by reading its own o
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,7 @@ from bot.domain.pin import PinPass
 from bot.services.container import Services
 from tests.cli.harness import Result, members, with_services
 from tests.cli.test_cli import HEADER, claims_of, create_invite, redeem
+from tests.test_docs_commands import cli_commands
 
 
 @pytest.fixture
@@ -119,10 +123,84 @@ def test_role_and_regions_change_and_are_audited(
     assert (stored.role, stored.regions) == (Role.INFORMANT, ("Pichari",))
     unknown = chaski("members", "set-regions", "Kuntur", "--region", "Cusco")
     assert unknown.code == 2
-    assert _actions(chaski)[-2:] == [
+    assert _actions(chaski)[-4:] == [  # refusals are audited too
+        ("member_set_role", f"member:{kuntur.id}", "refused:one_region"),
         ("member_set_regions", f"member:{kuntur.id}", "ok"),
         ("member_set_role", f"member:{kuntur.id}", "role:informant"),
+        ("member_set_regions", f"member:{kuntur.id}", "refused:unknown_region"),
     ]
+
+
+def test_the_last_administrator_keeps_the_role(
+    chaski: Callable[..., Result], world: dict[str, Member]
+) -> None:
+    """Demoting the only active administrator would leave nobody to manage members in the
+    chat: refused and audited; with a second administrator it is allowed."""
+    del world
+
+    def admin(codename: str, telegram_id: int) -> None:
+        made = chaski(
+            "invite", "create", "--role", "admin", "--region", "Ayacucho",
+            "--codename", codename, "--json",
+        )  # fmt: skip
+        redeem(json.loads(made.out)["code"], telegram_id)
+
+    admin("Jefa", 7_300_000_011)
+    create_invite(chaski, "Nunca", "--role", "admin")  # never redeemed: cannot manage
+    refused = chaski("members", "set-role", "Jefa", "--role", "coordinator")
+    assert refused.code == 2
+    assert "last active administrator" in refused.err
+    [jefa] = [m for m in members() if m.codename == "Jefa"]
+    assert jefa.role is Role.ADMIN
+    admin("Otra", 7_300_000_012)
+    assert chaski("members", "set-role", "Jefa", "--role", "coordinator").code == 0
+    assert [(a, r) for a, _, r in _actions(chaski) if a == "member_set_role"] == [
+        ("member_set_role", "refused:last_admin"),
+        ("member_set_role", "role:coordinator"),
+    ]
+
+
+def test_members_idle_for_n_days_are_listed_by_their_last_day_seen(
+    chaski: Callable[..., Result], world: dict[str, Member], env: Path
+) -> None:
+    """Only a day is kept (no time); a member who never used the bot counts from the day
+    they were enrolled; one use today takes the member off the list."""
+    today = datetime.now(UTC).date()
+    with closing(sqlite3.connect(env / "data" / "chaski.sqlite3")) as conn, conn:
+        conn.execute(
+            "UPDATE members SET last_seen_day = ? WHERE id = ?",
+            ((today - timedelta(days=10)).isoformat(), world["Puma"].id),
+        )
+        conn.execute(  # Condor was enrolled long ago and never came
+            "UPDATE members SET created_at = '2020-01-01T00:00:00+00:00' WHERE id NOT IN (?, ?)",
+            (world["Puma"].id, world["Kuntur"].id),
+        )
+    assert _listed(chaski, "--idle-days", "7") == ["Puma", "Condor"]
+    assert _listed(chaski, "--idle-days", "30") == ["Condor"]
+    assert _listed(chaski, "--idle-days", "30", "--registered") == []
+    docs = json.loads(chaski("members", "list", "--json", "--idle-days", "7").out)
+    assert [doc["last_seen"] for doc in docs] == [(today - timedelta(days=10)).isoformat(), None]
+    assert "SEEN" in chaski("members", "list", "--idle-days", "7").out.splitlines()[0]
+
+    async def uses_the_bot(services: Services) -> None:
+        member = await services.directory.members.get(world["Puma"].id)
+        assert member is not None
+        await services.registration.seen(member)
+
+    with_services(uses_the_bot)
+    assert _listed(chaski, "--idle-days", "7") == ["Condor"]
+    with closing(sqlite3.connect(env / "data" / "chaski.sqlite3")) as conn:
+        [(stored,)] = conn.execute(
+            "SELECT last_seen_day FROM members WHERE id = ?", (world["Puma"].id,)
+        ).fetchall()
+    assert stored == today.isoformat()  # a day, never a time
+    with closing(sqlite3.connect(env / "data" / "chaski.sqlite3")) as conn, conn:
+        for not_a_day in ("2026-03-14T10:00:00+00:00", "2026-03-14 10:00", "14/03/2026"):
+            with pytest.raises(sqlite3.IntegrityError):
+                conn.execute("UPDATE members SET last_seen_day = ?", (not_a_day,))
+    for bad in ("0", "x", "3651"):
+        refused = chaski("members", "list", "--idle-days", bad)
+        assert refused.code == 2
 
 
 def test_unlinking_a_seized_phone_keeps_the_claims_and_a_new_invite_relinks(
@@ -258,3 +336,23 @@ def test_every_new_command_has_help_and_touches_nothing(
     assert result.err == ""
     assert not (env / "data").exists()
     assert not (env / "keys").exists()
+
+
+def test_every_registration_command_has_json(
+    chaski: Callable[..., Result], world: dict[str, Member]
+) -> None:
+    """Issue #16.3: every command that manages members, invites and regions has --json."""
+    del world
+    registration = {
+        " ".join(path): options
+        for path, options in cli_commands().items()
+        if path[0] in {"members", "invite", "region"}
+    }
+    assert "members reset-pin" in registration
+    assert [p for p, options in registration.items() if "--json" not in options] == []
+    added = json.loads(chaski("region", "add", "Cusco", "--json").out)
+    assert set(added) == {"id", "name"}
+    assert added["name"] == "Cusco"
+    reset = chaski("members", "reset-pin", "kuntur", "--json")
+    assert reset.code == 0, reset.err
+    assert json.loads(reset.out) == {"id": members()[2].id, "pin_cleared": True}

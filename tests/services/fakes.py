@@ -231,6 +231,10 @@ class InMemoryMembers:
         """Record a block/unblock."""
         self.members[member_id] = replace(self.members[member_id], blocked=blocked)
 
+    async def mark_seen(self, member_id: int, day: date) -> None:
+        """Record the last day seen."""
+        self.members[member_id] = replace(self.members[member_id], last_seen=day)
+
 
 @dataclass(slots=True)
 class InMemoryRegions:

@@ -167,6 +167,9 @@ class FakeStore:
     async def set_blocked(self, member_id: int, blocked: bool) -> None:
         raise AssertionError("not used")
 
+    async def mark_seen(self, member_id: int, day: date) -> None:
+        raise AssertionError("not used")
+
 
 @pytest.fixture
 def store() -> FakeStore:

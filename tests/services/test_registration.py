@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
-from datetime import UTC, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, timedelta
 
 import pytest
 
@@ -291,3 +291,37 @@ async def test_a_message_from_a_member_flagged_blocked_clears_the_flag(world: Wo
     entries = len(world.audit.entries)
     assert await world.service.seen(seen) == seen
     assert len(world.audit.entries) == entries  # nothing to clear any more
+
+
+@dataclass(slots=True)
+class CountingMembers(InMemoryMembers):
+    """The in-memory members, counting the writes of the last day seen."""
+
+    written: list[date] = field(default_factory=list)
+
+    async def mark_seen(self, member_id: int, day: date) -> None:
+        self.written.append(day)
+        await InMemoryMembers.mark_seen(self, member_id, day)
+
+
+async def test_the_last_day_seen_is_written_once_a_day_and_only_as_a_day() -> None:
+    """Issue #16.3: "who has not opened the bot for N days" costs one write per member per
+    day, and keeps a date, never a time (docs/threat-model.md, last day seen)."""
+    members, clock = CountingMembers(), FakeClock()
+    invites = InMemoryInvites(members, InMemoryRegions().seed("Pichari"))
+    service = RegistrationService(members, invites, InMemoryCounters(), InMemoryAudit(), clock)
+    world = World(members, invites, InMemoryCounters(), InMemoryAudit(), clock, service)
+    member = await service.redeem(TELEGRAM_ID, await world.invite())
+    assert member.last_seen is None
+    first = await service.seen(member)
+    again = await service.seen(first)
+    today = clock.now().date()
+    assert again.last_seen == today
+    assert members.written == [today]  # one write for both updates
+    stored = await members.get(member.id)
+    assert stored is not None
+    assert stored.last_seen == today
+    clock.advance(timedelta(days=1))
+    await service.seen(again)
+    assert members.written == [today, clock.now().date()]
+    assert all(type(day) is date for day in members.written)  # a day, never a time
