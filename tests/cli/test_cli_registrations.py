@@ -75,7 +75,7 @@ def test_a_suspended_member_can_do_nothing_until_reactivated(
     assert stored.state is MemberState.SUSPENDED
 
     async def opens_claims(services: Services) -> None:
-        fresh = await services.directory.members.get(puma.id)
+        fresh = await services.directory.uow.members.get(puma.id)
         assert fresh is not None
         await services.claims.list_for(fresh, PinPass())
 

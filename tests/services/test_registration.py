@@ -16,6 +16,7 @@ from tests.services.fakes import (
     LIMA,
     T0,
     FakeClock,
+    FakeUnitOfWork,
     InMemoryAudit,
     InMemoryCounters,
     InMemoryInvites,
@@ -62,7 +63,9 @@ def world() -> World:
     counters = InMemoryCounters()
     audit = InMemoryAudit()
     clock = FakeClock()
-    service = RegistrationService(members, invites, counters, audit, clock)
+    service = RegistrationService(
+        FakeUnitOfWork(members=members, invites=invites, counters=counters, audit=audit), clock
+    )
     return World(members, invites, counters, audit, clock, service)
 
 
