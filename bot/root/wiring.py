@@ -196,7 +196,7 @@ async def open_wiring(
             alarm=InviteAlarm(uow=uow, clock=clock, per_hour=settings.invite_alarm_per_hour),
         ),
         invites=invites,
-        claims=ClaimService(uow.claims, denials, audit=uow.audit, clock=clock),
+        claims=ClaimService(uow, denials, clock=clock),
         claims_import=ClaimImportService(uow=uow, clock=clock),
         directory=MemberDirectory(uow=uow),
         invite_batch=InviteBatchService(invites=invites, uow=uow),
@@ -224,21 +224,9 @@ async def open_wiring(
         ),
         claims_admin=ClaimAdminService(uow=uow, clock=clock, denials=denials),
         audit_admin=AuditAdmin(uow=uow, clock=clock),
-        oversight=OversightService(
-            claims=uow.claims,
-            members=uow.members,
-            regions=uow.regions,
-            audit=uow.audit,
-            clock=clock,
-        ),
+        oversight=OversightService(uow=uow, clock=clock),
         registrations=RegistrationAdmin(
-            members=uow.members,
-            store=uow.registrations,
-            invites=invites,
-            safety=safety,
-            audit=uow.audit,
-            clock=clock,
-            denials=denials,
+            uow=uow, invites=invites, safety=safety, clock=clock, denials=denials
         ),
         schedules=ScheduleService(
             uow=uow,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import Member, MemberState, Region, Role
-from bot.domain.ports import AuditLog, Clock, MemberRepository, RegistrationStore
+from bot.domain.ports import AuditLog, Clock, MemberRepository, RegistrationStore, UnitOfWork
 from bot.domain.registrations import MemberFilter, OpenInvite
 from bot.domain.safety import WipeReport
 from bot.domain.text import clean_name
@@ -34,14 +34,28 @@ MAX_LISTED = 20
 class RegistrationAdmin:
     """Find, suspend, reactivate, re-role, re-region and unlink members; invites; regions."""
 
-    members: MemberRepository
-    store: RegistrationStore
+    uow: UnitOfWork
     invites: InviteService
     safety: SafetyService
-    audit: AuditLog
     clock: Clock
     #: Audits and counts refusals of the chat variants (T-11); None in the CLI's tests.
     denials: DenialWatch | None = None
+
+    # The ports it uses, by the names its use cases use; the unit of work holds them.
+    @property
+    def members(self) -> MemberRepository:
+        """Members."""
+        return self.uow.members
+
+    @property
+    def store(self) -> RegistrationStore:
+        """Roles, regions, invites and region names as administrators change them."""
+        return self.uow.registrations
+
+    @property
+    def audit(self) -> AuditLog:
+        """Where every change is recorded (M-16)."""
+        return self.uow.audit
 
     async def find(self, wanted: MemberFilter) -> list[Member]:
         """Members passing every filter, by id."""
