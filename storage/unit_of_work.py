@@ -4,7 +4,7 @@ Implements ``bot.domain.ports.UnitOfWork``. The composition root builds it once,
 service reads and writes through the same repository objects, and ``transaction()`` is the
 database's own (``BEGIN IMMEDIATE``, nested calls in the same task join the outer one):
 a repository call joins whatever transaction the calling task has open, however deep it is
-made (docs/architecture.md §4, "The unit of work").
+made (docs/architecture.md §4.2).
 """
 
 from __future__ import annotations

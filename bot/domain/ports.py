@@ -62,7 +62,7 @@ class UnitOfWork(Protocol):
     the same repositories serve reads outside a transaction (committed data) and join the
     transaction the current task opened, however deep the call that opens a nested one
     (it joins the outer one), so a service can call another inside its own transaction
-    (docs/architecture.md §4, "The unit of work").
+    (docs/architecture.md §4.2).
     """
 
     def transaction(self) -> AbstractAsyncContextManager[object]:

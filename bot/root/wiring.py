@@ -156,7 +156,7 @@ async def open_wiring(
     # Every enqueue sets this event, so the sender reacts at once instead of polling.
     outbox_wakeup = asyncio.Event()
     # One unit of work holds every repository: services take it (plus the clock and their
-    # own settings) instead of a port per table (docs/architecture.md §4).
+    # own settings) instead of a port per table (docs/architecture.md §4.2).
     uow = SqliteUnitOfWork.over(db, keys, audit_keys, clock, on_enqueue=outbox_wakeup.set)
     outbox_sender = OutboxSender(
         store=uow.outbox,
