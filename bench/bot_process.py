@@ -93,13 +93,16 @@ async def _prepare_unlimited(application: Any, args: argparse.Namespace) -> dict
     from bot.domain.models import Role  # noqa: PLC0415
     from bot.domain.notices import AlertSent  # noqa: PLC0415
     from bot.domain.outbox import OutboxKind, OutboxMessage  # noqa: PLC0415
-    from bot.services.outbox import SenderConfig  # noqa: PLC0415
+    from bot.services.outbox import OutboxSender, SenderConfig  # noqa: PLC0415
     from handlers.notices import renderer_table  # noqa: PLC0415
     from handlers.notifier import TelegramNotifier  # noqa: PLC0415
     from handlers.transport.pacing import SendPacer  # noqa: PLC0415
 
     services = application.bot_data.services
-    sender = services.outbox_sender
+    # The whole sender behind its lifecycle, and the outbox the services write to: a
+    # benchmark may reach what handlers cannot.
+    sender = services.sending
+    assert isinstance(sender, OutboxSender)
     await sender.stop()
     members = [
         m.id
@@ -108,7 +111,7 @@ async def _prepare_unlimited(application: Any, args: argparse.Namespace) -> dict
     ]
     notice = AlertSent(1, Severity.URGENT, AlertContent(template="check_messages"))
     started = time.perf_counter()
-    await services.outbox.enqueue_many(
+    await services.safety.uow.outbox.enqueue_many(
         [
             OutboxMessage(
                 idempotency_key=f"bench:{i}",

@@ -23,7 +23,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from pathlib import Path
 
 from bench.common import Group, fmt, format_table, print_machine, seed_template, stopwatch
@@ -93,12 +92,8 @@ async def run(args: argparse.Namespace) -> None:
                 markup = history_keyboard(t, page.claims)
                 json.dumps(markup.to_dict())  # roughly what PTB does before sending
 
-        delete_at = services.clock.now() + timedelta(minutes=10)
-
         async def record_and_schedule(i: int) -> None:
-            async with services.uow.transaction():
-                await services.safety.record_sent(ids[i], 1000 + i)
-                await services.deletions.schedule_deletion(members[i].id, [1000 + i], delete_at)
+            await services.safety.sensitive_sent(members[i], ids[i], 1000 + i)
 
         rows = []
         try:

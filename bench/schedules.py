@@ -32,14 +32,12 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import cast
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
 from bot.domain.models import Role
 from bot.root.wiring import open_wiring
 from storage.codec import ts
-from storage.database import Database
 from storage.members import SqliteInviteRepository
 from tests.conftest import TestClock
 
@@ -68,7 +66,7 @@ async def _seed(settings: Settings, clock: TestClock, args: argparse.Namespace) 
     try:
         services = wiring.services
         await services.invites.add_region("Pichari")
-        repo = SqliteInviteRepository(cast(Database, services.uow), wiring.keys)
+        repo = SqliteInviteRepository(wiring.db, wiring.keys)
         member_ids = []
         for n in range(args.members):
             issued = await services.invites.create(
@@ -77,7 +75,7 @@ async def _seed(settings: Settings, clock: TestClock, args: argparse.Namespace) 
             member = await repo.redeem(issued.code, 900_000 + n, clock.now())
             assert member is not None
             member_ids.append(member.id)
-        db = cast(Database, services.uow)
+        db = wiring.db
         later = clock.now() + timedelta(hours=12)
         stamp = ts(clock.now())
         await db.executemany(
@@ -116,7 +114,7 @@ async def run(args: argparse.Namespace) -> bool:
             startup_wall = time.perf_counter() - wall
             startup_cpu = time.process_time() - cpu
 
-            db = cast(Database, wiring.services.uow)
+            db = wiring.db
             await db.execute(
                 "UPDATE schedules SET next_due = ? WHERE id IN"
                 " (SELECT id FROM schedules WHERE kind = 'reminder' ORDER BY id LIMIT ?)",

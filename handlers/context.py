@@ -19,7 +19,6 @@ class BotData:
 
     _services: Services | None = None
     _catalogs: Catalogs | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
     #: Edits running after their handler returned (``handlers.transport.send.edit_later``).
     follow_ups: set[asyncio.Task[None]] = field(default_factory=set)
 

@@ -24,13 +24,13 @@ STOP_TIMEOUT = 10.0
 
 async def outbox_housekeeping(context: BotContext) -> None:
     """The periodic tick: recover expired leases, expire old rows, wake the sender."""
-    await context.services.outbox_sender.housekeeping()
+    await context.services.sending.housekeeping()
 
 
 async def start_outbox(application: BotApplication) -> None:
     """Recover crashed leases and start the sender (R-12)."""
     services = application.bot_data.services
-    sender = services.outbox_sender
+    sender = services.sending
     # The renderer table is handed over here: a kind without a renderer stops the start.
     catalogs = application.bot_data.catalogs
     notifier = TelegramNotifier(application.bot, catalogs, renderer_table())
@@ -46,5 +46,5 @@ async def retention_purge(context: BotContext) -> None:
 
 async def stop_outbox(application: BotApplication) -> None:
     """Stop the sender; in-flight sends get ``STOP_TIMEOUT`` seconds to finish."""
-    await application.bot_data.services.outbox_sender.stop(STOP_TIMEOUT)
+    await application.bot_data.services.sending.stop(STOP_TIMEOUT)
     _LOGGER.info("Outbox sender stopped")

@@ -362,8 +362,10 @@ class Database:
             writer._execute,
         )
         self._lock = asyncio.Lock()
-        self._in_tx: contextvars.ContextVar[bool] = contextvars.ContextVar(
-            f"chaski_tx_{id(self)}", default=False
+        # The task that holds the open transaction, as its context sees it. A task started
+        # inside a transaction inherits the value but is another task: it does not join.
+        self._in_tx: contextvars.ContextVar[asyncio.Task[Any] | None] = contextvars.ContextVar(
+            f"chaski_tx_{id(self)}", default=None
         )
         # State of the one open transaction (the lock allows one at a time).
         self._begun = False
@@ -431,7 +433,17 @@ class Database:
     @property
     def in_transaction(self) -> bool:
         """Whether the current task is inside ``transaction()``."""
-        return self._in_tx.get()
+        return self._joined()
+
+    def _joined(self) -> bool:
+        """Whether the current task opened the open transaction (or is nested in it).
+
+        A task started inside a transaction inherits its creator's context and so the
+        creator's task in ``_in_tx``; it is not that task, so it does not join: its writes
+        go on their own once the transaction is over, never on the writer without the lock.
+        """
+        owner = self._in_tx.get()
+        return owner is not None and owner is asyncio.current_task()
 
     async def _on_writer(self, fn: Step[T]) -> T:
         result: T = await self._trip(partial(fn, self._raw))
@@ -454,20 +466,20 @@ class Database:
         writes atomic, inside a savepoint when it shares the commit); a body that did
         nothing costs nothing. It yields this database: inside, ``execute``, ``executemany``,
         ``fetchone`` and ``fetchall`` join the transaction, each one trip carrying what the
-        transaction still owes (its ``BEGIN``, deferred writes). Never start a task
-        (``create_task``) inside a transaction: it would inherit the "in transaction" flag
-        and write on the writer connection without holding the lock.
+        transaction still owes (its ``BEGIN``, deferred writes). A task started inside
+        (``create_task``) is outside it: its writes wait until the transaction is over and
+        commit on their own, so the transaction must not wait for such a task's writes.
 
         Raises:
             Unavailable: the database stayed locked past ``busy_timeout``, is read-only or
                 the disk is full; the transaction was rolled back, nothing half-written.
         """
-        if self._in_tx.get():
+        if self._joined():
             yield self
             return
         deferred: list[Step[object]] = []
         async with self._lock:
-            token = self._in_tx.set(True)
+            token = self._in_tx.set(asyncio.current_task())
             self._begun = False
             self._pending = []
             try:
@@ -505,7 +517,7 @@ class Database:
             Unavailable: (outside a transaction) the database is locked, read-only or full;
                 nothing was written.
         """
-        if self._in_tx.get():
+        if self._joined():
             return await self._on_writer(partial(_then, self._owed(), fn))
         result: T = await self._commit_alone([fn])
         return result
@@ -575,7 +587,7 @@ class Database:
         Inside a transaction it goes with the next trip or the ``COMMIT``, so a transaction
         made only of deferred work sends nothing before its end and joins the group commit.
         """
-        if self._in_tx.get():
+        if self._joined():
             self._pending.append(fn)
             return
         await self.run(fn)
@@ -593,7 +605,7 @@ class Database:
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """All rows, from the writer inside a transaction, else the reader (one trip)."""
-        if self._in_tx.get():
+        if self._joined():
             return (await self.run(partial(_statement, sql, params))).rows
         return list(await self.reader.execute_fetchall(sql, params))
 
@@ -611,7 +623,7 @@ class Database:
         Encrypted columns bind their ciphertext to the row id (M-07), so the id must be known
         before the INSERT; the single writer makes ``MAX(id) + 1`` safe.
         """
-        if not self._in_tx.get():
+        if not self._joined():
             raise RuntimeError("next_id() needs an open transaction")
         return await self.run(partial(next_id_in, table=table))
 

@@ -29,10 +29,12 @@ from bot.domain.models import Role
 from bot.domain.pin import SessionState
 from bot.root.app import ALLOWED_UPDATES, build_application
 from bot.services.container import Services
+from bot.services.outbox import OutboxSender
 from bot.services.pin import PinOutcome
 from handlers.context import BotApplication
 from handlers.transport.pacing import PER_CHAT_INTERVAL, pacer_of
 from handlers.transport.send import follow_ups_done
+from storage.unit_of_work import SqliteUnitOfWork
 from tests.fakes.bot_api import Call, FakeBotApi, serve
 from tests.secrets_registry import LogCollector, find_leaks, remember, remembered
 
@@ -159,6 +161,21 @@ async def fake_api_server() -> AsyncIterator[ServedFake]:
 def fake_api(fake_api_server: ServedFake) -> FakeBotApi:
     """The fake Bot API of this test."""
     return fake_api_server.fake
+
+
+def uow_of(services: Services) -> SqliteUnitOfWork:
+    """The unit of work the services share, for tests that write rows or read tables
+    directly (handlers never reach it: it is no member of ``Services``)."""
+    uow = services.safety.uow
+    assert isinstance(uow, SqliteUnitOfWork)
+    return uow
+
+
+def sender_of(services: Services) -> OutboxSender:
+    """The whole outbox sender behind ``services.sending`` (tests wake it, watch it)."""
+    sender = services.sending
+    assert isinstance(sender, OutboxSender)
+    return sender
 
 
 @dataclass(slots=True)

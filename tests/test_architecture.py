@@ -205,3 +205,46 @@ def test_the_scan_sees_a_private_ptb_import(tmp_path: Path) -> None:
         "telegram.request._requestparameter",
         "telegram.request._requestparameter.RequestParameter",
     ]
+
+
+#: What handlers must not reach (issue #10.6): the unit of work and its repositories, the
+#: outbox, the deletion scheduler, the sender itself. A handler calls a use case that owns
+#: its transaction; the sender's start and stop are ``services.sending``.
+HANDLER_FORBIDDEN_ATTRIBUTES = frozenset({"uow", "outbox", "deletions", "outbox_sender"})
+
+
+def _forbidden_attributes(root: Path) -> list[str]:
+    """``x.uow``, ``services.outbox`` … under ``root/handlers`` (whatever ``x`` is: a
+    service's ``.uow`` is as much a way around the use cases as ``services.uow``)."""
+    return sorted(
+        f"{path.relative_to(root).as_posix()}:{node.lineno} .{node.attr}"
+        for path in (root / "handlers").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute) and node.attr in HANDLER_FORBIDDEN_ATTRIBUTES
+    )
+
+
+def test_handlers_see_use_cases_only() -> None:
+    assert _forbidden_attributes(ROOT) == []
+
+
+def test_the_scan_sees_a_handler_reaching_a_port(tmp_path: Path) -> None:
+    bad = tmp_path / "handlers" / "x.py"
+    bad.parent.mkdir()
+    bad.write_text(
+        "async def f(context):\n"
+        "    async with context.services.uow.transaction():\n"
+        "        await context.services.deletions.schedule_deletion(1, [2], None)\n"
+        "    await context.services.safety.uow.outbox.enqueue(None)\n"
+        "    services = context.services\n"
+        "    await services.outbox_sender.housekeeping()\n"
+        "    from bot.domain.outbox import Outcome\n",  # a module name is no attribute
+        encoding="utf-8",
+    )
+    assert _forbidden_attributes(tmp_path) == [
+        "handlers/x.py:2 .uow",
+        "handlers/x.py:3 .deletions",
+        "handlers/x.py:4 .outbox",
+        "handlers/x.py:4 .uow",
+        "handlers/x.py:6 .outbox_sender",
+    ]

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from bot.domain.alerts import AlertRepository
 from bot.domain.audit import AuditCheck, AuditEntry
 from bot.domain.claims import AmountRequest, ClaimChange, ClaimEdit, NewOperation, Payment
 from bot.domain.models import (
@@ -28,7 +29,11 @@ from bot.domain.models import (
     Region,
     Role,
 )
+from bot.domain.outbox import Outbox
+from bot.domain.pin import PinRepository
 from bot.domain.registrations import OpenInvite
+from bot.domain.safety import ChatMessageLog, InboundLog
+from bot.domain.schedules import ScheduleRepository
 
 #: ``progress(done, total)``: how far a long operation (a claims import) has come.
 Progress = Callable[[int, int], None]
@@ -49,10 +54,91 @@ class Clock(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """Groups several repository writes into one atomic transaction (R-01)."""
+    """The repositories, and the one transaction that makes their writes atomic (R-01).
+
+    A service holds this one object instead of a port per table: it reads and writes through
+    ``uow.members``, ``uow.outbox``, ``uow.audit`` … and groups writes with
+    ``async with uow.transaction():``. The transaction is the task's, not the repository's:
+    the same repositories serve reads outside a transaction (committed data) and join the
+    transaction the current task opened, however deep the call that opens a nested one
+    (it joins the outer one), so a service can call another inside its own transaction
+    (docs/architecture.md §4.2).
+    """
 
     def transaction(self) -> AbstractAsyncContextManager[object]:
         """Enter a write transaction; nested calls in the same task join it."""
+
+    @property
+    def members(self) -> MemberRepository:
+        """Members and their Telegram link."""
+
+    @property
+    def regions(self) -> RegionRepository:
+        """Named areas."""
+
+    @property
+    def invites(self) -> InviteRepository:
+        """One-time invites."""
+
+    @property
+    def counters(self) -> AccountCounters:
+        """Per-account counters (failed redemptions)."""
+
+    @property
+    def claims(self) -> ClaimRepository:
+        """Claims as informants and the import see them."""
+
+    @property
+    def claim_ledger(self) -> ClaimLedger:
+        """Claims as their administration changes them (issue #16.1-2)."""
+
+    @property
+    def claim_lister(self) -> ClaimLister:
+        """Every claim, filtered, for the oversight export and report (#16.6)."""
+
+    @property
+    def claim_edits(self) -> ClaimEditStore:
+        """A member's claim edit between its chat steps."""
+
+    @property
+    def amount_requests(self) -> AmountRequestStore:
+        """Amount changes waiting for a second person."""
+
+    @property
+    def audit(self) -> AuditLog:
+        """The append-only audit log (M-16)."""
+
+    @property
+    def audit_reader(self) -> AuditReader:
+        """The audit log read back and checked."""
+
+    @property
+    def registrations(self) -> RegistrationStore:
+        """What administrators change about registrations (#16.3)."""
+
+    @property
+    def outbox(self) -> Outbox:
+        """Proactive messages, written as rows with the change that caused them (R-01)."""
+
+    @property
+    def alerts(self) -> AlertRepository:
+        """Safety alerts, their recipients and answers."""
+
+    @property
+    def pins(self) -> PinRepository:
+        """PINs, sessions, prompts and lockouts."""
+
+    @property
+    def chat_log(self) -> ChatMessageLog:
+        """Message ids in members' chats, for the panic wipe."""
+
+    @property
+    def inbound(self) -> InboundLog:
+        """Processed update ids (idempotency)."""
+
+    @property
+    def schedules(self) -> ScheduleRepository:
+        """Reminders, check-ins and digests."""
 
 
 class MemberRepository(Protocol):

@@ -28,7 +28,7 @@ from bot.services.invite_batch import InviteBatchService
 from bot.services.invites import InviteService
 from bot.services.members import MemberDirectory
 from bot.services.membership import MembershipService
-from bot.services.outbox import OutboxAdmin, OutboxDeletions, OutboxSender, SenderConfig
+from bot.services.outbox import OutboxAdmin, OutboxSender, SenderConfig
 from bot.services.oversight import OversightService
 from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
@@ -38,26 +38,14 @@ from bot.services.safety import InboundLimiter, SafetyService
 from bot.services.schedules import ScheduleService
 from bot.services.vigilance import DenialWatch, IntakeAlarm, InviteAlarm
 from bot.version import installed_version
-from storage.alerts import SqliteAlertRepository
-from storage.audit import SqliteAuditLog, prepare_audit_keys
-from storage.chat_messages import SqliteChatMessageLog
-from storage.claims import SqliteAmountRequests, SqliteClaimEdits, SqliteClaimRepository
+from storage.audit import prepare_audit_keys
 from storage.database import Database, DatabaseFileError, check_owner
 from storage.heartbeat import SqliteHeartbeat
-from storage.inbound import SqliteInboundLog
 from storage.keycheck import verify_or_record
 from storage.keys import KeyMaterial, any_keys, ensure_keys, load_keys, require_keys
-from storage.members import (
-    SqliteAccountCounters,
-    SqliteInviteRepository,
-    SqliteMemberRepository,
-)
-from storage.outbox import SqliteOutbox, SqliteRecipientDirectory
-from storage.pin import SqlitePinRepository
-from storage.regions import SqliteRegionRepository
-from storage.registrations import SqliteRegistrationStore
+from storage.outbox import SqliteRecipientDirectory
 from storage.retention import SqliteRetentionStore
-from storage.schedules import SqliteScheduleRepository
+from storage.unit_of_work import SqliteUnitOfWork
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -69,6 +57,11 @@ class Wiring:
     db: Database
     keys: KeyMaterial
     services: Services
+    #: The repositories and their transaction, for the CLI's own checks, benchmarks and
+    #: tests; services hold it, handlers never see it.
+    uow: SqliteUnitOfWork
+    #: The whole sender (``services.sending`` is only its start and stop).
+    outbox_sender: OutboxSender
 
     async def close(self) -> None:
         """Close the database."""
@@ -160,94 +153,57 @@ async def open_wiring(
             " python3 scripts/dev.py run region add Pichari); see the README",
             path,
         )
-    members = SqliteMemberRepository(db, keys)
-    regions = SqliteRegionRepository(db)
-    claims = SqliteClaimRepository(db, keys)
-    audit = SqliteAuditLog(db, audit_keys)
     # Every enqueue sets this event, so the sender reacts at once instead of polling.
     outbox_wakeup = asyncio.Event()
-    outbox = SqliteOutbox(db, keys, clock, on_enqueue=outbox_wakeup.set)
+    # One unit of work holds every repository: services take it (plus the clock and their
+    # own settings) instead of a port per table (docs/architecture.md §4.2).
+    uow = SqliteUnitOfWork.over(db, keys, audit_keys, clock, on_enqueue=outbox_wakeup.set)
     outbox_sender = OutboxSender(
-        store=outbox,
-        outbox=outbox,
-        uow=db,
-        members=members,
+        store=uow.outbox,
+        uow=uow,
         recipients=SqliteRecipientDirectory(db, keys),
         clock=clock,
         config=SenderConfig(rate=settings.send_rate),
         wakeup=outbox_wakeup,
     )
-    invites = InviteService(
-        invites=SqliteInviteRepository(db, keys), regions=regions, audit=audit, clock=clock
-    )
-    pins = SqlitePinRepository(db, keys)
+    invites = InviteService(uow=uow, clock=clock)
     # One in-memory watch per process: every refused staff action is counted in one place.
-    denials = DenialWatch(members=members, outbox=outbox, audit=audit, clock=clock, uow=db)
+    denials = DenialWatch(uow=uow, clock=clock)
     pin = PinService(
-        pins=pins,
-        members=members,
-        outbox=outbox,
-        audit=audit,
+        uow=uow,
         clock=clock,
-        uow=db,
         session_ttl=timedelta(minutes=settings.pin_session_minutes),
         # After a duress PIN the decoy is deleted with every sensitive reply; unlink after.
         decoy_unlink_after=timedelta(minutes=settings.delete_after_minutes + 1),
         denial_watch=denials,
     )
     safety = SafetyService(
-        members=members,
-        pins=pins,
+        uow=uow,
         pin=pin,
-        chat_log=SqliteChatMessageLog(db, keys),
-        inbound=SqliteInboundLog(db, keys),
-        outbox=outbox,
-        audit=audit,
         clock=clock,
-        uow=db,
         limiter=InboundLimiter(
             per_minute=settings.rate_per_minute,
             per_day=settings.rate_per_day,
             global_per_second=settings.rate_global_per_second,
         ),
+        delete_after=timedelta(minutes=settings.delete_after_minutes),
     )
     services = Services(
         clock=clock,
         registration=RegistrationService(
-            members=members,
-            invites=SqliteInviteRepository(db, keys),
-            counters=SqliteAccountCounters(db, keys),
-            audit=audit,
+            uow=uow,
             clock=clock,
-            alarm=InviteAlarm(
-                members=members,
-                outbox=outbox,
-                audit=audit,
-                clock=clock,
-                uow=db,
-                per_hour=settings.invite_alarm_per_hour,
-            ),
+            alarm=InviteAlarm(uow=uow, clock=clock, per_hour=settings.invite_alarm_per_hour),
         ),
         invites=invites,
-        claims=ClaimService(claims, denials, audit=audit, clock=clock),
-        claims_import=ClaimImportService(
-            claims=claims, members=members, regions=regions, audit=audit, clock=clock
-        ),
-        deletions=OutboxDeletions(outbox),
-        delete_after=timedelta(minutes=settings.delete_after_minutes),
-        directory=MemberDirectory(members=members, regions=regions),
-        invite_batch=InviteBatchService(invites=invites, members=members, regions=regions, uow=db),
-        uow=db,
-        outbox=outbox,
-        outbox_sender=outbox_sender,
-        outbox_admin=OutboxAdmin(outbox, clock),
+        claims=ClaimService(uow, denials, clock=clock),
+        claims_import=ClaimImportService(uow=uow, clock=clock),
+        directory=MemberDirectory(uow=uow),
+        invite_batch=InviteBatchService(invites=invites, uow=uow),
+        sending=outbox_sender,
+        outbox_admin=OutboxAdmin(uow.outbox, clock),
         alerts=AlertService(
-            alerts=SqliteAlertRepository(db, keys),
-            members=members,
-            regions=regions,
-            outbox=outbox,
-            audit=audit,
-            uow=db,
+            uow=uow,
             clock=clock,
             approval_threshold=settings.alert_approval_threshold,
             quiet_hours=settings.quiet_hours,
@@ -256,10 +212,8 @@ async def open_wiring(
         pin=pin,
         safety=safety,
         retention=RetentionService(SqliteRetentionStore(db, audit_keys=audit_keys), clock),
-        membership=MembershipService(
-            members=members, outbox=outbox, audit=audit, clock=clock, uow=db
-        ),
-        intake=IntakeAlarm(members=members, outbox=outbox, audit=audit, clock=clock, uow=db),
+        membership=MembershipService(uow=uow, clock=clock),
+        intake=IntakeAlarm(uow=uow, clock=clock),
         heartbeat=HeartbeatService(
             store=SqliteHeartbeat(db),
             clock=clock,
@@ -268,42 +222,18 @@ async def open_wiring(
             version=installed_version(),
             poll_timeout_s=settings.poll_timeout,
         ),
-        claims_admin=ClaimAdminService(
-            claims=claims,
-            members=members,
-            edits=SqliteClaimEdits(db, keys),
-            requests=SqliteAmountRequests(db, keys),
-            outbox=outbox,
-            audit=audit,
-            uow=db,
-            clock=clock,
-            denials=denials,
-        ),
-        audit_admin=AuditAdmin(reader=audit, audit=audit, members=members, clock=clock),
-        oversight=OversightService(
-            claims=claims, members=members, regions=regions, audit=audit, clock=clock
-        ),
+        claims_admin=ClaimAdminService(uow=uow, clock=clock, denials=denials),
+        audit_admin=AuditAdmin(uow=uow, clock=clock),
+        oversight=OversightService(uow=uow, clock=clock),
         registrations=RegistrationAdmin(
-            members=members,
-            store=SqliteRegistrationStore(db, keys),
-            invites=invites,
-            safety=safety,
-            audit=audit,
-            clock=clock,
-            denials=denials,
+            uow=uow, invites=invites, safety=safety, clock=clock, denials=denials
         ),
         schedules=ScheduleService(
-            schedules=SqliteScheduleRepository(db, keys),
-            members=members,
-            claims=claims,
-            outbox=outbox,
-            audit=audit,
-            uow=db,
+            uow=uow,
             clock=clock,
             quiet_hours=settings.quiet_hours,
-            regions=regions,
             digest_hour=settings.digest_hour,
             stalled_days=settings.stalled_days,
         ),
     )
-    return Wiring(db=db, keys=keys, services=services)
+    return Wiring(db=db, keys=keys, services=services, uow=uow, outbox_sender=outbox_sender)

@@ -20,7 +20,6 @@ from bot.domain.alerts import (
     Alert,
     AlertContent,
     AlertDraft,
-    AlertRepository,
     AlertStatus,
     AlertTally,
     Answer,
@@ -51,8 +50,8 @@ from bot.domain.notices import (
     HelpRequested,
     HelpSeen,
 )
-from bot.domain.outbox import KIND_EXPIRY, Outbox, OutboxKind, OutboxMessage
-from bot.domain.ports import AuditLog, Clock, MemberRepository, RegionRepository, UnitOfWork
+from bot.domain.outbox import KIND_EXPIRY, OutboxKind, OutboxMessage
+from bot.domain.ports import Clock, UnitOfWork
 from bot.services.authz import Action, authorize, is_allowed
 from bot.services.vigilance import DenialWatch
 
@@ -126,11 +125,6 @@ class AllClear:
 class AlertService:
     """Use cases of safety alerts; holds ports only (no Telegram, no SQL)."""
 
-    alerts: AlertRepository
-    members: MemberRepository
-    regions: RegionRepository
-    outbox: Outbox
-    audit: AuditLog
     uow: UnitOfWork
     clock: Clock
     approval_threshold: int
@@ -142,19 +136,13 @@ class AlertService:
 
     def __post_init__(self) -> None:
         """Use the shared ``DenialWatch``, or make a private one."""
-        watch = self.denial_watch or DenialWatch(
-            members=self.members,
-            outbox=self.outbox,
-            audit=self.audit,
-            clock=self.clock,
-            uow=self.uow,
-        )
+        watch = self.denial_watch or DenialWatch(uow=self.uow, clock=self.clock)
         object.__setattr__(self, "denials", watch)  # frozen: set once, here
 
     # ------------------------------------------------------------------ composing
 
     async def _audit(self, actor: Member, action: str, result: str, target: str) -> None:
-        await self.audit.record(
+        await self.uow.audit.record(
             action=action,
             result=result,
             now=self.clock.now(),
@@ -173,7 +161,7 @@ class AlertService:
         """Regions ``actor`` may target: their own; every region for an administrator."""
         return [
             region
-            for region in await self.regions.list_all()
+            for region in await self.uow.regions.list_all()
             if actor.role is Role.ADMIN or region.name in actor.regions
         ]
 
@@ -192,7 +180,7 @@ class AlertService:
             severity=None,
             updated_at=self.clock.now(),
         )
-        await self.alerts.save_draft(draft)
+        await self.uow.alerts.save_draft(draft)
         return draft
 
     async def draft(self, actor: Member) -> AlertDraft:
@@ -203,13 +191,13 @@ class AlertService:
             NotFound: no draft, or it went stale (the handler says "menú vencido").
         """
         await self._require(actor, Action.SEND_ALERT, frozenset(actor.regions))
-        draft = await self.alerts.get_draft(actor.id)
+        draft = await self.uow.alerts.get_draft(actor.id)
         if draft is None or draft.stale(self.clock.now()):
             raise NotFound("draft")
         return draft
 
     async def _save(self, draft: AlertDraft) -> AlertDraft:
-        await self.alerts.save_draft(draft)
+        await self.uow.alerts.save_draft(draft)
         return draft
 
     async def choose_template(self, actor: Member, key: str) -> AlertDraft:
@@ -248,7 +236,7 @@ class AlertService:
 
     async def places(self) -> list[Region]:
         """The places a template value may name without approval: the regions (#12.2)."""
-        return await self.regions.list_all()
+        return await self.uow.regions.list_all()
 
     async def choose_place(self, actor: Member, region_id: int) -> AlertDraft:
         """The place button (issue #12.6): a listed place, so no approval is needed for it.
@@ -257,7 +245,7 @@ class AlertService:
             NotFound: no fresh draft or unknown region (forged button).
             ValidationError: the chosen template has no place.
         """
-        names = {region.id: region.name for region in await self.regions.list_all()}
+        names = {region.id: region.name for region in await self.uow.regions.list_all()}
         name = names.get(region_id)
         if name is None:
             raise NotFound("region")
@@ -305,7 +293,7 @@ class AlertService:
             NotAllowed: a region outside the actor's scope (audited, T-11).
         """
         draft = await self.draft(actor)
-        names = {region.id: region.name for region in await self.regions.list_all()}
+        names = {region.id: region.name for region in await self.uow.regions.list_all()}
         name = names.get(region_id)
         if name is None:
             raise NotFound("region")
@@ -339,7 +327,7 @@ class AlertService:
         if draft.severity is None:
             raise ValidationError("severity: none chosen")
         await self._require(actor, Action.SEND_ALERT, frozenset(draft.regions))
-        recipients = len(await self.members.in_regions(draft.regions, [Role.INFORMANT]))
+        recipients = len(await self.uow.members.in_regions(draft.regions, [Role.INFORMANT]))
         approval = required_approval(
             draft.content,
             draft.regions,
@@ -368,14 +356,14 @@ class AlertService:
 
     async def _places(self) -> frozenset[str]:
         """The names administrators keep that a template value may use (issue #12.2)."""
-        return frozenset(region.name for region in await self.regions.list_all())
+        return frozenset(region.name for region in await self.uow.regions.list_all())
 
     async def _admins(self) -> list[Member]:
-        return [m for m in await self.members.list_all() if m.role is Role.ADMIN and m.active]
+        return [m for m in await self.uow.members.list_all() if m.role is Role.ADMIN and m.active]
 
     async def _approvers(self, alert: Alert) -> list[Member]:
         """Everyone who may approve ``alert`` now (authorize decides; never the author)."""
-        coordinators = await self.members.in_regions(alert.regions, [Role.COORDINATOR])
+        coordinators = await self.uow.members.in_regions(alert.regions, [Role.COORDINATOR])
         return [
             member
             for member in (*coordinators, *await self._admins())
@@ -384,7 +372,7 @@ class AlertService:
 
     async def cancel_draft(self, actor: Member) -> None:
         """Drop the actor's draft (nothing was sent)."""
-        await self.alerts.delete_draft(actor.id)
+        await self.uow.alerts.delete_draft(actor.id)
 
     # ------------------------------------------------------------------ submitting
 
@@ -401,7 +389,7 @@ class AlertService:
         """
         # Checks (and their audited denials) happen before the write transaction, so a
         # refusal's audit row is committed rather than rolled back with the refused write.
-        existing = await self.alerts.by_nonce(actor.id, nonce)
+        existing = await self.uow.alerts.by_nonce(actor.id, nonce)
         if existing is not None:
             return existing
         preview = await self.preview(actor)
@@ -413,13 +401,13 @@ class AlertService:
             await self._audit(actor, "alert_create", "no_approver", f"member:{actor.id}")
             raise ValidationError("approvers: none")
         now = self.clock.now()
-        recent = await self.alerts.recent(now - timedelta(hours=1))
+        recent = await self.uow.alerts.recent(now - timedelta(hours=1))
         if sum(alert.creator_id == actor.id for alert in recent) >= MAX_ALERTS_PER_HOUR:
             await self._audit(actor, "alert_create", "rate_capped", f"member:{actor.id}")
             raise NotAllowed(Action.SEND_ALERT)
         try:
             async with self.uow.transaction():
-                alert = await self.alerts.add(
+                alert = await self.uow.alerts.add(
                     Alert(
                         id=0,
                         creator_id=actor.id,
@@ -434,7 +422,7 @@ class AlertService:
                         approval=preview.approval,
                     )
                 )
-                await self.alerts.delete_draft(actor.id)
+                await self.uow.alerts.delete_draft(actor.id)
                 if preview.needs_approval:
                     await self._audit(actor, "alert_create", "pending", f"alert:{alert.id}")
                     await self._ask_for_approval(alert)
@@ -443,7 +431,7 @@ class AlertService:
                 return await self._dispatch(alert, decided_by=None)
         except Conflict:
             # A concurrent confirmation of the same draft won the race (T-33).
-            existing = await self.alerts.by_nonce(actor.id, nonce)
+            existing = await self.uow.alerts.by_nonce(actor.id, nonce)
             if existing is None:
                 raise
             return existing
@@ -458,7 +446,7 @@ class AlertService:
         """
         approvers = await self._approvers(alert)
         first = [m for m in approvers if m.role is Role.COORDINATOR] or approvers
-        await self.outbox.enqueue_many(
+        await self.uow.outbox.enqueue_many(
             [
                 OutboxMessage(
                     idempotency_key=f"alert-approval:{alert.id}:{member.id}",
@@ -479,12 +467,12 @@ class AlertService:
         """
         now = self.clock.now()
         queued = 0
-        for alert in await self.alerts.pending():
+        for alert in await self.uow.alerts.pending():
             if alert.severity is not Severity.URGENT or now - alert.created_at < ESCALATE_AFTER:
                 continue
             minutes = int((now - alert.created_at).total_seconds() // 60)
             async with self.uow.transaction():
-                queued += await self.outbox.enqueue_many(
+                queued += await self.uow.outbox.enqueue_many(
                     [
                         OutboxMessage(
                             idempotency_key=f"alert-escalated:{alert.id}:{admin.id}",
@@ -527,16 +515,16 @@ class AlertService:
         Recipients are read now (not at composition): someone unlinked meanwhile gets nothing.
         """
         now = self.clock.now()
-        recipients = await self.members.in_regions(alert.regions, [Role.INFORMANT])
-        if not await self.alerts.decide(
+        recipients = await self.uow.members.in_regions(alert.regions, [Role.INFORMANT])
+        if not await self.uow.alerts.decide(
             alert.id, AlertStatus.SENDING, decided_by, now, len(recipients)
         ):
             raise Conflict("alert no longer pending")
-        await self.alerts.add_deliveries(alert.id, [member.id for member in recipients])
+        await self.uow.alerts.add_deliveries(alert.id, [member.id for member in recipients])
         not_before = self._release(alert.severity, now)
         expires_at = (not_before or now) + KIND_EXPIRY[OutboxKind.ALERT]
         notice = alert_notice(alert)
-        await self.outbox.enqueue_many(
+        await self.uow.outbox.enqueue_many(
             [
                 OutboxMessage(
                     idempotency_key=f"alert:{alert.id}:{member.id}",
@@ -566,7 +554,7 @@ class AlertService:
         """Alerts ``actor`` may approve (never their own: self-approval is refused)."""
         return [
             alert
-            for alert in await self.alerts.pending()
+            for alert in await self.uow.alerts.pending()
             if is_allowed(actor, Action.APPROVE_ALERT, alert)
         ]
 
@@ -574,12 +562,12 @@ class AlertService:
         """``pending_for`` with each author's codename: the approver must know who wrote it."""
         queue = []
         for alert in await self.pending_for(actor):
-            author = await self.members.get(alert.creator_id)
+            author = await self.uow.members.get(alert.creator_id)
             queue.append((alert, author.codename if author else "?"))
         return queue
 
     async def _decidable(self, actor: Member, alert_id: int) -> Alert:
-        alert = await self.alerts.get(alert_id)
+        alert = await self.uow.alerts.get(alert_id)
         if alert is None:
             raise NotFound("alert")
         if not is_allowed(actor, Action.APPROVE_ALERT, alert):
@@ -626,7 +614,7 @@ class AlertService:
             count=alert.recipients,
             reason=reason,
         )
-        await self.outbox.enqueue(
+        await self.uow.outbox.enqueue(
             OutboxMessage(
                 idempotency_key=f"alert-decided:{alert.id}",
                 kind=OutboxKind.NOTIFICATION,
@@ -649,7 +637,7 @@ class AlertService:
         alert = await self._decidable(actor, alert_id)
         async with self.uow.transaction():
             now = self.clock.now()
-            if not await self.alerts.decide(
+            if not await self.uow.alerts.decide(
                 alert.id, AlertStatus.REJECTED, actor.id, now, alert.recipients, reason=reason
             ):
                 raise Conflict("alert already decided")
@@ -671,13 +659,13 @@ class AlertService:
             NotFound: unknown alert, or someone else's (audited, one error for both).
             Conflict: no longer pending (approved, rejected or withdrawn already).
         """
-        alert = await self.alerts.get(alert_id)
+        alert = await self.uow.alerts.get(alert_id)
         if alert is None or not is_allowed(actor, Action.WITHDRAW_ALERT, alert):
             await self.denials.denied(actor, "alert_withdraw", f"alert:{alert_id}")
             raise NotFound("alert")
         async with self.uow.transaction():
             now = self.clock.now()
-            if not await self.alerts.decide(
+            if not await self.uow.alerts.decide(
                 alert.id, AlertStatus.WITHDRAWN, None, now, alert.recipients
             ):
                 raise Conflict("alert already decided")
@@ -690,9 +678,9 @@ class AlertService:
         """Alerts of the last day that ``actor`` may see, each with its tally."""
         since = self.clock.now() - RECENT_WINDOW
         result: list[tuple[Alert, AlertTally]] = []
-        for alert in await self.alerts.recent(since):
+        for alert in await self.uow.alerts.recent(since):
             if is_allowed(actor, Action.VIEW_ALERTS, alert):  # its author too (#12.5)
-                result.append((alert, await self.alerts.tally(alert.id)))
+                result.append((alert, await self.uow.alerts.tally(alert.id)))
         return result
 
     async def _enqueue_tally(self, alert: Alert) -> bool:
@@ -703,8 +691,8 @@ class AlertService:
         """
         if alert.tally_message_id is None or alert.status is not AlertStatus.SENDING:
             return False
-        tally = await self.alerts.tally(alert.id)
-        version = await self.alerts.bump_tally(alert.id, tally.signature())
+        tally = await self.uow.alerts.tally(alert.id)
+        version = await self.uow.alerts.bump_tally(alert.id, tally.signature())
         if version is None:
             return False
         planned = self.planned_for(alert)
@@ -716,7 +704,7 @@ class AlertService:
             # Held by quiet hours: the summary says until when (#12.5).
             planned=planned.astimezone(self.clock.tz).strftime("%H:%M") if planned else None,
         )
-        return await self.outbox.enqueue(
+        return await self.uow.outbox.enqueue(
             OutboxMessage(
                 idempotency_key=f"tally:{alert.id}:{version}",
                 kind=OutboxKind.TALLY,
@@ -731,14 +719,14 @@ class AlertService:
     async def refresh_tally(self, alert_id: int) -> bool:
         """Queue a summary edit for one alert if its counts changed."""
         async with self.uow.transaction():
-            alert = await self.alerts.get(alert_id)
+            alert = await self.uow.alerts.get(alert_id)
             return alert is not None and await self._enqueue_tally(alert)
 
     async def refresh_tallies(self) -> int:
         """The tally tick: one coalesced summary edit per changed recent alert."""
         since = self.clock.now() - RECENT_WINDOW
         changed = 0
-        for alert in await self.alerts.recent(since, AlertStatus.SENDING):
+        for alert in await self.uow.alerts.recent(since, AlertStatus.SENDING):
             changed += await self.refresh_tally(alert.id)
         return changed
 
@@ -756,12 +744,12 @@ class AlertService:
         request = None
         deferred = False
         async with self.uow.transaction():
-            alert = await self.alerts.get(alert_id)
+            alert = await self.uow.alerts.get(alert_id)
             now = self.clock.now()
             stored = (
                 None
                 if alert is None
-                else await self.alerts.record_answer(alert_id, member.id, answer, now)
+                else await self.uow.alerts.record_answer(alert_id, member.id, answer, now)
             )
             if alert is not None and stored:
                 await self._audit(member, "alert_answer", str(answer), f"alert:{alert.id}")
@@ -769,7 +757,7 @@ class AlertService:
                     request = await self._escalate(alert, member, now)
                 # Counting costs a pass over every recipient: while an edit still waits for
                 # the coordinator's chat, leave the counts to the caller's refresh_tally.
-                deferred = await self.alerts.tally_waiting(alert.id)
+                deferred = await self.uow.alerts.tally_waiting(alert.id)
                 if not deferred:
                     await self._enqueue_tally(alert)
         if alert is None or stored is None:
@@ -787,14 +775,14 @@ class AlertService:
     async def _helpers(self, region: str | None) -> list[Member]:
         """The region's coordinators; administrators if the region has none (never nobody)."""
         coordinators = (
-            await self.members.in_regions([region], [Role.COORDINATOR]) if region else []
+            await self.uow.members.in_regions([region], [Role.COORDINATOR]) if region else []
         )
         if coordinators:
             return coordinators
-        return [m for m in await self.members.list_all() if m.role is Role.ADMIN and m.active]
+        return [m for m in await self.uow.members.list_all() if m.role is Role.ADMIN and m.active]
 
     async def _escalate(self, alert: Alert, member: Member, now: datetime) -> HelpRequest:
-        request = await self.alerts.add_help(
+        request = await self.uow.alerts.add_help(
             HelpRequest(
                 id=0,
                 alert_id=alert.id,
@@ -807,7 +795,7 @@ class AlertService:
         # waiting replaces it by one naming everybody (issue #13: Telegram takes one message a
         # second in a chat, a storm of help requests would queue for minutes). The outbox
         # unites "asked" with the replaced rows' in the same transaction: nobody is dropped.
-        await self.outbox.enqueue_many(
+        await self.uow.outbox.enqueue_many(
             [
                 OutboxMessage(
                     idempotency_key=f"help:{request.id}:{helper.id}",
@@ -829,18 +817,18 @@ class AlertService:
             NotFound: unknown request, or outside the actor's regions (audited, T-10/T-11).
             Conflict: someone acknowledged it first (the request says who).
         """
-        request = await self.alerts.get_help(help_id)
+        request = await self.uow.alerts.get_help(help_id)
         target = frozenset({request.region}) if request else frozenset[str]()
         if request is None or not is_allowed(actor, Action.ACK_HELP, target):
             await self.denials.denied(actor, "help_ack", f"help:{help_id}")
             raise NotFound("help")
         async with self.uow.transaction():
             now = self.clock.now()
-            if not await self.alerts.ack_help(help_id, actor.id, now):
+            if not await self.uow.alerts.ack_help(help_id, actor.id, now):
                 raise Conflict("help already acknowledged")
             await self._audit(actor, "help_ack", "ok", f"help:{help_id}")
-            asker = await self.members.get(request.member_id)
-            await self.outbox.enqueue_many(
+            asker = await self.uow.members.get(request.member_id)
+            await self.uow.outbox.enqueue_many(
                 [
                     OutboxMessage(
                         idempotency_key=f"help-acked:{help_id}:{helper.id}",
@@ -868,7 +856,7 @@ class AlertService:
             NotFound: unknown, not sent (pending, rejected, withdrawn), or out of scope; a
                 refusal is audited and counted (T-10, T-11), one error for all.
         """
-        alert = await self.alerts.get(alert_id)
+        alert = await self.uow.alerts.get(alert_id)
         if alert is None or not is_allowed(actor, Action.FOLLOW_UP_ALERT, alert):
             await self.denials.denied(actor, action, f"alert:{alert_id}")
             raise NotFound("alert")
@@ -883,9 +871,9 @@ class AlertService:
             NotFound: as ``_follow_up``.
         """
         alert = await self._follow_up(actor, alert_id, "alert_answers")
-        names = {member.id: member.codename for member in await self.members.list_all()}
-        requests = await self.alerts.help_for(alert.id)
-        answers: list[RecipientAnswer] = await self.alerts.answers(alert.id)
+        names = {member.id: member.codename for member in await self.uow.members.list_all()}
+        requests = await self.uow.alerts.help_for(alert.id)
+        answers: list[RecipientAnswer] = await self.uow.alerts.answers(alert.id)
         helped = {request.member_id for request in requests}
         await self._audit(actor, "alert_answers", "ok", f"alert:{alert.id}")
         return AlertAnswers(
@@ -910,9 +898,9 @@ class AlertService:
             NotFound: as ``_follow_up``.
         """
         alert = await self._follow_up(actor, alert_id, "alert_all_clear")
-        answers = await self.alerts.answers(alert.id)
+        answers = await self.uow.alerts.answers(alert.id)
         received = sum(answer.received for answer in answers)
-        return received, (await self.alerts.tally(alert.id)).queued
+        return received, (await self.uow.alerts.tally(alert.id)).queued
 
     async def all_clear(self, actor: Member, alert_id: int) -> AllClear:
         """Send "the danger is over" to everyone the alert reached (issue #12.5).
@@ -931,9 +919,9 @@ class AlertService:
             now.astimezone(self.clock.tz)
         )
         async with self.uow.transaction():
-            cancelled = await self.alerts.cancel_waiting(alert.id, now)
-            reached = [a.member_id for a in await self.alerts.answers(alert.id) if a.received]
-            queued = await self.outbox.enqueue_many(
+            cancelled = await self.uow.alerts.cancel_waiting(alert.id, now)
+            reached = [a.member_id for a in await self.uow.alerts.answers(alert.id) if a.received]
+            queued = await self.uow.outbox.enqueue_many(
                 [
                     OutboxMessage(
                         idempotency_key=f"alert-clear:{alert.id}:{member_id}",
@@ -961,13 +949,13 @@ class AlertService:
             NotFound: unknown request, or its alert is not the actor's to follow up
                 (audited, T-10/T-11).
         """
-        request = await self.alerts.get_help(help_id)
+        request = await self.uow.alerts.get_help(help_id)
         if request is None:
             await self.denials.denied(actor, "help_reach", f"help:{help_id}")
             raise NotFound("help")
         alert = await self._follow_up(actor, request.alert_id, "help_reach")
         async with self.uow.transaction():
-            queued = await self.outbox.enqueue(
+            queued = await self.uow.outbox.enqueue(
                 OutboxMessage(
                     idempotency_key=f"help-reach:{alert.id}:{request.member_id}",
                     kind=OutboxKind.HELP,

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from bot.domain.audit import AuditCheck, AuditEntry
 from bot.domain.errors import NotFound
-from bot.domain.ports import AuditLog, AuditReader, Clock, MemberRepository
+from bot.domain.ports import Clock, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,14 +27,12 @@ class AuditListing:
 class AuditAdmin:
     """``chaski audit verify`` and ``chaski audit list``."""
 
-    reader: AuditReader
-    audit: AuditLog
-    members: MemberRepository
+    uow: UnitOfWork
     clock: Clock
 
     async def verify(self) -> AuditCheck:
         """The whole chain checked (the CLI names the first broken entry)."""
-        return await self.reader.check()
+        return await self.uow.audit_reader.check()
 
     async def listing(
         self,
@@ -51,16 +49,16 @@ class AuditAdmin:
         """
         actor_id: int | None = None
         if actor is not None:
-            member = await self.members.by_codename_any_case(actor)
+            member = await self.uow.members.by_codename_any_case(actor)
             if member is None:
                 raise NotFound("no member with that codename")
             actor_id = member.id
-        entries = await self.reader.entries(
+        entries = await self.uow.audit_reader.entries(
             since=since, actor_id=actor_id, action=action, limit=limit
         )
         codenames: dict[int, str] = {}
         for entry_actor in {e.actor_id for e in entries if e.actor_id is not None}:
-            member = await self.members.get(entry_actor)
+            member = await self.uow.members.get(entry_actor)
             if member is not None:
                 codenames[entry_actor] = member.codename
         return AuditListing(entries=entries, codenames=codenames)
@@ -73,7 +71,9 @@ class AuditAdmin:
         For commands whose work is not a service's own (key rotation, backup, purge, dead
         letters): every privileged action leaves an entry (M-16).
         """
-        await self.audit.record(action=action, result=result, now=self.clock.now(), target=target)
+        await self.uow.audit.record(
+            action=action, result=result, now=self.clock.now(), target=target
+        )
 
     async def restored(self) -> bool:
         """After ``chaski restore``: seal a backup's chain made before the audit key.
@@ -81,10 +81,10 @@ class AuditAdmin:
         The operator chose this file, so its plain entries are adopted like those of a
         database opened for the first time since the key; a keyed chain is left as it is.
         """
-        return await self.reader.seal_plain(self.clock.now(), result="restore")
+        return await self.uow.audit_reader.seal_plain(self.clock.now(), result="restore")
 
     async def key_rotated(self, key_id: str) -> None:
         """Record a rotation of the audit key (made by the CLI in the key folder)."""
-        await self.audit.record(
+        await self.uow.audit.record(
             action="audit_key_rotated", result="ok", now=self.clock.now(), target=f"key:{key_id}"
         )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from bot.domain.errors import NotFound
 from bot.domain.models import Claim, ClaimEvent, Member, Role
 from bot.domain.pin import PinPass
-from bot.domain.ports import AuditLog, ClaimRepository, Clock
+from bot.domain.ports import Clock, UnitOfWork
 from bot.services.authz import Action, authorize, is_allowed
 from bot.services.vigilance import DenialWatch
 
@@ -30,13 +30,12 @@ from bot.services.vigilance import DenialWatch
 class ClaimService:
     """Claim queries for members."""
 
-    claims: ClaimRepository
+    uow: UnitOfWork
     #: Audits and counts refused claim views (T-10, T-11); the composition root always sets
     #: it (shared with the other services), unit tests of reading may leave it out.
     denials: DenialWatch | None = None
-    #: Where staff views of a claim's history are recorded, and the time they are stamped
-    #: with; the composition root sets both, unit tests of informant reads may leave them out.
-    audit: AuditLog | None = None
+    #: The time staff views of a claim's history are stamped with in ``uow.audit``; the
+    #: composition root sets it, unit tests of informant reads may leave it out (no audit).
     clock: Clock | None = None
 
     async def list_for(self, actor: Member, pin: PinPass) -> list[Claim]:
@@ -49,7 +48,7 @@ class ClaimService:
         authorize(actor, Action.VIEW_OWN_CLAIMS)
         if pin.decoy:
             return []
-        return await self.claims.list_for_member(actor.id)
+        return await self.uow.claims.list_for_member(actor.id)
 
     async def page_of(self, actor: Member, pin: PinPass) -> list[Claim]:
         """The list behind a page button: as ``list_for``, but a decoy list has no pages, so
@@ -62,7 +61,7 @@ class ClaimService:
         authorize(actor, Action.VIEW_OWN_CLAIMS)
         if pin.decoy:
             raise NotFound("claim list")
-        return await self.claims.list_for_member(actor.id)
+        return await self.uow.claims.list_for_member(actor.id)
 
     async def visible(self, actor: Member, claim_id: int) -> Claim:
         """The claim, if ``actor`` may see it; nothing is shown or audited as seen yet.
@@ -71,7 +70,7 @@ class ClaimService:
             NotFound: unknown, or not the actor's to see (indistinguishable on purpose: both
                 are audited the same way, so neither costs a different write).
         """
-        claim = await self.claims.get(claim_id)
+        claim = await self.uow.claims.get(claim_id)
         if claim is None or not is_allowed(actor, Action.VIEW_CLAIM, claim):
             if self.denials is not None:
                 await self.denials.denied(actor, str(Action.VIEW_CLAIM), f"claim:{claim_id}")
@@ -92,8 +91,8 @@ class ClaimService:
         if pin.decoy:
             raise NotFound("claim")
         claim = await self.visible(actor, claim_id)
-        if actor.role is not Role.INFORMANT and self.audit is not None and self.clock is not None:
-            await self.audit.record(
+        if actor.role is not Role.INFORMANT and self.clock is not None:
+            await self.uow.audit.record(
                 action=str(Action.VIEW_CLAIM),
                 result="ok",
                 now=self.clock.now(),
@@ -101,5 +100,5 @@ class ClaimService:
                 actor_role=actor.role,
                 target=f"claim:{claim.id}",
             )
-        events = await self.claims.history(claim_id, visible_only=actor.role is Role.INFORMANT)
+        events = await self.uow.claims.history(claim_id, visible_only=actor.role is Role.INFORMANT)
         return claim, events

@@ -44,14 +44,9 @@ from bot.domain.models import (
     Role,
 )
 from bot.domain.notices import AmountApprovalNeeded, ClaimUpdated
-from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
+from bot.domain.outbox import OutboxKind, OutboxMessage
 from bot.domain.ports import (
-    AmountRequestStore,
-    AuditLog,
-    ClaimEditStore,
-    ClaimLedger,
     Clock,
-    MemberRepository,
     UnitOfWork,
 )
 from bot.services.authz import Action, authorize, is_allowed
@@ -99,14 +94,6 @@ def overdue_first(claims: list[Claim], today: date) -> list[Claim]:
 class ClaimAdminService:
     """Operations and claim changes for staff (chat) and operators (CLI)."""
 
-    claims: ClaimLedger
-    members: MemberRepository
-    #: Each member's edit between its chat steps, in the database (survives a restart).
-    edits: ClaimEditStore
-    #: Amount changes waiting for a second person (M-14).
-    requests: AmountRequestStore
-    outbox: Outbox
-    audit: AuditLog
     uow: UnitOfWork
     clock: Clock
     denials: DenialWatch | None = None
@@ -123,15 +110,15 @@ class ClaimAdminService:
         """
         now = self.clock.now()
         async with self.uow.transaction():
-            operation = await self.claims.add_operation(new, now)
-            await self.audit.record(
+            operation = await self.uow.claim_ledger.add_operation(new, now)
+            await self.uow.audit.record(
                 action="operation_add", result="ok", now=now, target=f"operation:{operation.id}"
             )
         return operation
 
     async def operations(self) -> list[Operation]:
         """Every operation (``chaski operations list``)."""
-        return await self.claims.operations()
+        return await self.uow.claim_ledger.operations()
 
     # ------------------------------------------------------------------ finding (staff)
 
@@ -147,7 +134,7 @@ class ClaimAdminService:
         Raises:
             NotAllowed: not active staff.
         """
-        found = await self.claims.in_regions(self._scope(actor), status=status)
+        found = await self.uow.claim_ledger.in_regions(self._scope(actor), status=status)
         mine = [c for c in found if is_allowed(actor, Action.UPDATE_CLAIM, c)]
         return overdue_first(mine, self.clock.today())[:MAX_FOUND]
 
@@ -163,13 +150,13 @@ class ClaimAdminService:
         query = text.strip()
         found: list[Claim] = []
         if _REFERENCE.fullmatch(query):
-            claim = await self.claims.by_reference(query.upper())
+            claim = await self.uow.claim_ledger.by_reference(query.upper())
             if claim is not None:
                 found = [claim]
         if not found and query:
-            member = await self.members.by_codename_any_case(query)
+            member = await self.uow.members.by_codename_any_case(query)
             if member is not None and member.role is Role.INFORMANT:
-                found = await self.claims.list_for_member(member.id)
+                found = await self.uow.claim_ledger.list_for_member(member.id)
         mine = [c for c in found if is_allowed(actor, Action.UPDATE_CLAIM, c)]
         return overdue_first(mine, self.clock.today())[:MAX_FOUND]
 
@@ -179,7 +166,7 @@ class ClaimAdminService:
         Raises:
             NotFound: unknown or outside the actor's scope (indistinguishable).
         """
-        claim = await self.claims.get(claim_id)
+        claim = await self.uow.claim_ledger.get(claim_id)
         if claim is None or not is_allowed(actor, Action.UPDATE_CLAIM, claim):
             if self.denials is not None:
                 await self.denials.denied(actor, str(Action.UPDATE_CLAIM), f"claim:{claim_id}")
@@ -193,7 +180,7 @@ class ClaimAdminService:
             NotFound: as ``editable``.
         """
         claim = await self.editable(actor, claim_id)
-        await self.audit.record(
+        await self.uow.audit.record(
             action=str(Action.VIEW_CLAIM),
             result="ok",
             now=self.clock.now(),
@@ -201,14 +188,14 @@ class ClaimAdminService:
             actor_role=actor.role,
             target=f"claim:{claim.id}",
         )
-        events = await self.claims.history(claim.id, visible_only=False)
-        return ClaimFile(claim, events, await self.claims.payments(claim.id))
+        events = await self.uow.claim_ledger.history(claim.id, visible_only=False)
+        return ClaimFile(claim, events, await self.uow.claim_ledger.payments(claim.id))
 
     async def codenames(self, claims: list[Claim]) -> dict[int, str]:
         """The codename of each claim's informant (staff see codenames only, M-04)."""
         names: dict[int, str] = {}
         for member_id in {claim.member_id for claim in claims}:
-            member = await self.members.get(member_id)
+            member = await self.uow.members.get(member_id)
             names[member_id] = member.codename if member is not None else "?"
         return names
 
@@ -322,7 +309,7 @@ class ClaimAdminService:
         if kind in {EditKind.STEP, EditKind.AMOUNT} and claim.status in CLOSED_STATUSES:
             raise ClaimRefused(Rule.CLOSED)
         edit = ClaimEdit(claim.id, claim.version, kind, status=status)
-        await self.edits.put(actor.id, edit, self.clock.now())
+        await self.uow.claim_edits.put(actor.id, edit, self.clock.now())
         return claim, edit
 
     async def pending(self, actor: Member) -> tuple[Claim, ClaimEdit] | None:
@@ -332,13 +319,13 @@ class ClaimAdminService:
             NotFound: the claim is no longer the actor's to change (audited); the edit is
                 forgotten.
         """
-        edit = await self.edits.get(actor.id)
+        edit = await self.uow.claim_edits.get(actor.id)
         if edit is None:
             return None
         try:
             claim = await self.editable(actor, edit.claim_id)
         except NotFound:
-            await self.edits.drop(actor.id)
+            await self.uow.claim_edits.drop(actor.id)
             raise
         return claim, edit
 
@@ -389,12 +376,12 @@ class ClaimAdminService:
                 edit = replace(edit, new_promised=cents)
             else:
                 edit = replace(edit, new_approved=cents)
-        await self.edits.put(actor.id, edit, self.clock.now())
+        await self.uow.claim_edits.put(actor.id, edit, self.clock.now())
         return claim, edit
 
     async def cancel(self, actor: Member) -> None:
         """Forget the actor's edit under way."""
-        await self.edits.drop(actor.id)
+        await self.uow.claim_edits.drop(actor.id)
 
     async def confirm(self, actor: Member, claim_id: int, version: int) -> Confirmed:
         """Apply the actor's edit of ``claim_id`` begun at ``version``; forget it when done.
@@ -407,16 +394,16 @@ class ClaimAdminService:
                 and the other person's change kept.
             ClaimRefused: the rules refuse it (the edit is kept, to be corrected).
         """
-        edit = await self.edits.get(actor.id)
+        edit = await self.uow.claim_edits.get(actor.id)
         if edit is None or edit.claim_id != claim_id or edit.version != version:
             raise NotFound("edit")
         await self.editable(actor, claim_id)  # a refusal audited outside the write below
         try:
             async with self.uow.transaction():
                 claim = await self._run(actor, edit)
-                await self.edits.drop(actor.id)
+                await self.uow.claim_edits.drop(actor.id)
         except Conflict:
-            await self.edits.drop(actor.id)
+            await self.uow.claim_edits.drop(actor.id)
             raise
         return claim
 
@@ -467,7 +454,7 @@ class ClaimAdminService:
         visible: bool,
     ) -> ClaimChange:
         """The domain's verdict on new amounts, the operation's other shares counted."""
-        shares = await self.claims.shares(claim.operation.id, excluding=claim.id)
+        shares = await self.uow.claim_ledger.shares(claim.operation.id, excluding=claim.id)
         return rules.set_amounts(
             claim,
             now=self.clock.now(),
@@ -500,8 +487,8 @@ class ClaimAdminService:
             note=edit.note,
             visible=edit.visible,
         )
-        request_id = await self.requests.create(request, now)
-        await self.audit.record(
+        request_id = await self.uow.amount_requests.create(request, now)
+        await self.uow.audit.record(
             action="claim_amount_request",
             result="pending",
             now=now,
@@ -510,14 +497,16 @@ class ClaimAdminService:
             target=f"claim:{claim.id}",
         )
         request = replace(request, id=request_id)
-        coordinators = await self.members.in_regions([claim.region], [Role.COORDINATOR])
-        admins = [m for m in await self.members.list_all() if m.role is Role.ADMIN and m.active]
+        coordinators = await self.uow.members.in_regions([claim.region], [Role.COORDINATOR])
+        admins = [
+            m for m in await self.uow.members.list_all() if m.role is Role.ADMIN and m.active
+        ]
         approvers = {
             m.id: m
             for m in (*coordinators, *admins)
             if is_allowed(m, Action.APPROVE_CLAIM_AMOUNT, request)
         }
-        await self.outbox.enqueue_many(
+        await self.uow.outbox.enqueue_many(
             [
                 OutboxMessage(
                     idempotency_key=f"claim-amount:{request_id}:{member_id}",
@@ -538,11 +527,11 @@ class ClaimAdminService:
         """
         self._scope(actor)
         found: list[tuple[AmountRequest, Claim, str]] = []
-        for request in await self.requests.pending():
+        for request in await self.uow.amount_requests.pending():
             if not is_allowed(actor, Action.APPROVE_CLAIM_AMOUNT, request):
                 continue
-            claim = await self.claims.get(request.claim_id)
-            requester = await self.members.get(request.requester_id)
+            claim = await self.uow.claim_ledger.get(request.claim_id)
+            requester = await self.uow.members.get(request.requester_id)
             if claim is not None:
                 found.append((request, claim, requester.codename if requester else "?"))
         return found[:MAX_FOUND]
@@ -556,7 +545,7 @@ class ClaimAdminService:
             Conflict: the claim changed since the request; it is marked stale.
             ClaimRefused: the amounts no longer fit (e.g. someone paid more meanwhile).
         """
-        request = await self.requests.get(request_id)
+        request = await self.uow.amount_requests.get(request_id)
         if request is None:
             raise NotFound("request")
         if not is_allowed(actor, Action.APPROVE_CLAIM_AMOUNT, request):
@@ -569,25 +558,27 @@ class ClaimAdminService:
         now = self.clock.now()
         if not approve:
             async with self.uow.transaction():
-                if not await self.requests.decide(request.id, "rejected", actor.id, now):
+                if not await self.uow.amount_requests.decide(
+                    request.id, "rejected", actor.id, now
+                ):
                     raise NotFound("request")
                 await self._audit_decision(actor, claim, "rejected")
             return claim
         if claim.version != request.version:
-            await self.requests.decide(request.id, "stale", actor.id, now)
+            await self.uow.amount_requests.decide(request.id, "stale", actor.id, now)
             raise Conflict("the claim changed meanwhile")
         change = await self._amount_change(
             claim, request.promised_cents, request.approved_cents, request.note, request.visible
         )
         async with self.uow.transaction():
-            if not await self.requests.decide(request.id, "approved", actor.id, now):
+            if not await self.uow.amount_requests.decide(request.id, "approved", actor.id, now):
                 raise NotFound("request")
             stored = await self._store(actor, claim, change, "claim_amounts")
             await self._audit_decision(actor, claim, "approved")
         return stored
 
     async def _audit_decision(self, actor: Member, claim: Claim, result: str) -> None:
-        await self.audit.record(
+        await self.uow.audit.record(
             action="claim_amount_decide",
             result=result,
             now=self.clock.now(),
@@ -614,9 +605,9 @@ class ClaimAdminService:
         """Write ``change`` (compare-and-set), its audit row and the informant's push."""
         now = self.clock.now()
         async with self.uow.transaction():
-            if not await self.claims.save(change, actor_id=actor.id, now=now):
+            if not await self.uow.claim_ledger.save(change, actor_id=actor.id, now=now):
                 raise Conflict("the claim changed meanwhile")
-            await self.audit.record(
+            await self.uow.audit.record(
                 action=action,
                 result="ok",
                 now=now,
@@ -629,7 +620,7 @@ class ClaimAdminService:
 
     async def _push(self, claim: Claim) -> None:
         """Queue the neutral push to the claim's informant; replaces one still waiting."""
-        await self.outbox.enqueue(
+        await self.uow.outbox.enqueue(
             OutboxMessage(
                 idempotency_key=f"claim_news:{claim.member_id}:{claim.id}:{claim.version + 1}",
                 kind=OutboxKind.NOTIFICATION,

@@ -23,15 +23,7 @@ from datetime import date
 
 from bot.domain.errors import DomainError, ValidationError
 from bot.domain.models import ClaimRow, ClaimStatus, Member, Role
-from bot.domain.ports import (
-    AuditLog,
-    ClaimRepository,
-    Clock,
-    ImportResult,
-    MemberRepository,
-    Progress,
-    RegionRepository,
-)
+from bot.domain.ports import Clock, ImportResult, Progress, UnitOfWork
 from bot.domain.text import clean_name, clean_text
 
 REQUIRED_COLUMNS = (
@@ -297,10 +289,7 @@ def parse_file(data: bytes) -> tuple[list[ClaimRow], list[LineError], CellNamer]
 class ClaimImportService:
     """Validates a claims file against the database and imports it atomically."""
 
-    claims: ClaimRepository
-    members: MemberRepository
-    regions: RegionRepository
-    audit: AuditLog
+    uow: UnitOfWork
     clock: Clock
 
     async def import_file(
@@ -322,14 +311,14 @@ class ClaimImportService:
         """
         rows, errors, cell = parse_file(data)
         known_regions = {
-            region.name.casefold(): region.name for region in await self.regions.list_all()
+            region.name.casefold(): region.name for region in await self.uow.regions.list_all()
         }
-        owners = await self.claims.owners([row.reference for row in rows])
+        owners = await self.uow.claims.owners([row.reference for row in rows])
         found: dict[str, Member | None] = {}
         checked: list[ClaimRow] = []
         for row in rows:
             if row.codename not in found:
-                found[row.codename] = await self.members.by_codename(row.codename)
+                found[row.codename] = await self.uow.members.by_codename(row.codename)
             member = found[row.codename]
             problem = _row_problem(row, member, known_regions, owners, allow_reassign)
             if problem is not None:
@@ -341,11 +330,19 @@ class ClaimImportService:
                 checked.append(replace(row, region=known_regions[row.region.casefold()]))
         if errors:
             raise ImportRejected(sorted(errors, key=lambda error: error.line))
-        result = await self.claims.import_rows(
-            checked, self.clock.now(), dry_run=check, progress=progress
-        )
-        if not check:
-            await self.audit.record(
+        if check:
+            # Outside any transaction of ours: the dry run rolls back its own transaction,
+            # which a joined one could not do.
+            return await self.uow.claims.import_rows(
+                checked, self.clock.now(), dry_run=True, progress=progress
+            )
+        # The claims and their audit row commit together: an import that cannot be audited
+        # did not happen (M-16).
+        async with self.uow.transaction():
+            result = await self.uow.claims.import_rows(
+                checked, self.clock.now(), progress=progress
+            )
+            await self.uow.audit.record(
                 action="claims_import",
                 result=f"created={result.created} updated={result.updated}"
                 + (" reassign" if allow_reassign else ""),

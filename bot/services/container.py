@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
-from bot.domain.outbox import Outbox
-from bot.domain.ports import Clock, DeletionScheduler, UnitOfWork
+from bot.domain.ports import Clock
 from bot.services.alerts import AlertService
 from bot.services.audit import AuditAdmin
 from bot.services.claims import ClaimService
@@ -17,7 +15,7 @@ from bot.services.invite_batch import InviteBatchService
 from bot.services.invites import InviteService
 from bot.services.members import MemberDirectory
 from bot.services.membership import MembershipService
-from bot.services.outbox import OutboxAdmin, OutboxSender
+from bot.services.outbox import OutboxAdmin, SenderLifecycle
 from bot.services.oversight import OversightService
 from bot.services.pin import PinService
 from bot.services.registration import RegistrationService
@@ -30,26 +28,23 @@ from bot.services.vigilance import IntakeAlarm
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """Everything handlers, jobs and the CLI may call; no repositories, no Telegram."""
+    """Everything handlers, jobs and the CLI may call: use cases only.
+
+    No repositories, no unit of work, no outbox, no Telegram: a handler that needs a write
+    calls a use case that owns its transaction (tests/test_architecture.py checks it).
+    """
 
     clock: Clock
     registration: RegistrationService
     invites: InviteService
     claims: ClaimService
     claims_import: ClaimImportService
-    deletions: DeletionScheduler
-    #: How long sensitive replies stay in the chat before the bot deletes them (M-10).
-    delete_after: timedelta
     #: Member and region listings (CLI; a chat command must authorize first).
     directory: MemberDirectory
     #: Invites for a whole file of codenames, all or none.
     invite_batch: InviteBatchService
-    #: Groups a state change with its outbox/audit rows in one transaction (R-01).
-    uow: UnitOfWork
-    #: Writes proactive messages as rows; joins the caller's transaction (R-01).
-    outbox: Outbox
-    #: The one sender of outbox rows; started and stopped by ``handlers.jobs``.
-    outbox_sender: OutboxSender
+    #: The one sender of outbox rows, as a lifecycle: started and stopped by ``handlers.jobs``.
+    sending: SenderLifecycle
     #: Queue health and dead letters for administrators (``chaski outbox``).
     outbox_admin: OutboxAdmin
     #: Safety alerts: compose, approve, fan out, tally, escalate help (M-14, R-01).

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bot.domain.errors import DomainError, ValidationError
 from bot.domain.models import IssuedInvite, Lang, Role, can_reenrol
-from bot.domain.ports import MemberRepository, RegionRepository, UnitOfWork
+from bot.domain.ports import UnitOfWork
 from bot.domain.text import clean_name
 from bot.services.claims_import import LineError
 from bot.services.invites import MAX_TTL_HOURS, InviteService
@@ -83,8 +83,6 @@ class InviteBatchService:
     """Creates one invite per codename of a file, atomically."""
 
     invites: InviteService
-    members: MemberRepository
-    regions: RegionRepository
     uow: UnitOfWork
 
     async def create_from_file(
@@ -110,7 +108,7 @@ class InviteBatchService:
         await self.invites.check_regions(role, region)
         names, errors = parse_codenames(data)
         for number, codename in names:
-            existing = await self.members.by_codename(codename)
+            existing = await self.uow.members.by_codename(codename)
             if existing is not None and not can_reenrol(existing, role):
                 errors.append(LineError(number, "codename: already taken"))
         if errors:

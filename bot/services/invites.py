@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from bot.domain.errors import Conflict, NotFound, ValidationError
 from bot.domain.models import IssuedInvite, Lang, NewInvite, Region, Role
-from bot.domain.ports import AuditLog, Clock, InviteRepository, RegionRepository
+from bot.domain.ports import Clock, UnitOfWork
 from bot.domain.registrations import ChangeRefused, Refusal
 from bot.domain.text import clean_name
 
@@ -23,9 +23,7 @@ CODE_BYTES = 32
 class InviteService:
     """Registration is by invitation only; this is where invitations come from."""
 
-    invites: InviteRepository
-    regions: RegionRepository
-    audit: AuditLog
+    uow: UnitOfWork
     clock: Clock
 
     async def add_region(self, name: str) -> Region:
@@ -36,10 +34,10 @@ class InviteService:
         """
         clean = clean_name(name, field="region")
         try:
-            region = await self.regions.add(clean, self.clock.now())
+            region = await self.uow.regions.add(clean, self.clock.now())
         except Conflict:
             raise ValidationError("region: already exists") from None
-        await self.audit.record(
+        await self.uow.audit.record(
             action="region_add", result="ok", now=self.clock.now(), target=f"region:{region.id}"
         )
         return region
@@ -82,9 +80,9 @@ class InviteService:
         result = "ok"
         try:
             try:
-                member_id: int | None = await self.invites.create(new, code, expires_at, now)
+                member_id: int | None = await self.uow.invites.create(new, code, expires_at, now)
             except Conflict:
-                member_id = await self.invites.reenrol(new, code, expires_at, now)
+                member_id = await self.uow.invites.reenrol(new, code, expires_at, now)
                 result = "reenrol"
         except NotFound:
             raise ValidationError("region: unknown") from None
@@ -92,7 +90,7 @@ class InviteService:
             raise ValidationError(
                 "codename: already taken (by a linked or suspended member, or one of another role)"
             )
-        await self.audit.record(
+        await self.uow.audit.record(
             action="invite_create", result=result, now=now, target=f"member:{member_id}"
         )
         return IssuedInvite(
@@ -111,7 +109,7 @@ class InviteService:
         """
         found: dict[int, str] = {}
         for name in [region] if isinstance(region, str) else region:
-            known = await self.regions.get(name.strip())
+            known = await self.uow.regions.get(name.strip())
             if known is None:
                 raise ChangeRefused(
                     Refusal.UNKNOWN_REGION,

@@ -11,20 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.domain.models import Member, Region
-from bot.domain.ports import MemberRepository, RegionRepository
+from bot.domain.ports import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
 class MemberDirectory:
     """Who is enrolled and which regions exist."""
 
-    members: MemberRepository
-    regions: RegionRepository
+    uow: UnitOfWork
 
     async def list_members(self) -> list[Member]:
         """Every member, ordered by id (linked or not, whatever the state)."""
-        return await self.members.list_all()
+        return await self.uow.members.list_all()
 
     async def list_regions(self) -> list[Region]:
         """Every region, ordered by name."""
-        return await self.regions.list_all()
+        return await self.uow.regions.list_all()

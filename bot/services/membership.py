@@ -18,7 +18,7 @@ from datetime import datetime
 from bot.domain.models import Member, Role
 from bot.domain.notices import MemberBlocked
 from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
-from bot.domain.ports import AuditLog, Clock, MemberRepository, UnitOfWork
+from bot.domain.ports import Clock, MemberRepository, UnitOfWork
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,9 +67,6 @@ async def mark_blocked(
 class MembershipService:
     """Block/unblock notices from Telegram and the audit of leaving groups (R-06, T-08)."""
 
-    members: MemberRepository
-    outbox: Outbox
-    audit: AuditLog
     clock: Clock
     uow: UnitOfWork
 
@@ -87,7 +84,7 @@ class MembershipService:
             if member is None:
                 return False
             now = self.clock.now()
-            if await mark_blocked(self.members, self.outbox, member, now) is None:
+            if await mark_blocked(self.uow.members, self.uow.outbox, member, now) is None:
                 return False
             await self._audit("member_blocked", member, now)
         return True
@@ -105,7 +102,7 @@ class MembershipService:
             member = await self._member(telegram_id)
             if member is None or not member.blocked:
                 return False
-            await self.members.set_blocked(member.id, False)
+            await self.uow.members.set_blocked(member.id, False)
             await self._audit("member_unblocked", member, self.clock.now())
         _LOGGER.info("Member %d unblocked the bot", member.id)
         return True
@@ -116,15 +113,15 @@ class MembershipService:
         Content-free on purpose: no chat id, no title, no sender. The chat is not ours to
         remember, only the fact that someone tried to use the bot in one.
         """
-        await self.audit.record(action="leave_group", result="ok", now=self.clock.now())
+        await self.uow.audit.record(action="leave_group", result="ok", now=self.clock.now())
 
     async def _member(self, telegram_id: int) -> Member | None:
         """The active member behind the account (same rule as ``registration.identify``)."""
-        member = await self.members.by_telegram_id(telegram_id)
+        member = await self.uow.members.by_telegram_id(telegram_id)
         return member if member is not None and member.active else None
 
     async def _audit(self, action: str, member: Member, now: datetime) -> None:
-        await self.audit.record(
+        await self.uow.audit.record(
             action=action,
             result="ok",
             now=now,

@@ -71,7 +71,7 @@ from bot.domain.outbox import (
     RowUpdate,
     SendResult,
 )
-from bot.domain.ports import Clock, MemberRepository, UnitOfWork
+from bot.domain.ports import Clock, UnitOfWork
 from bot.services.membership import mark_blocked
 
 _LOGGER = logging.getLogger(__name__)
@@ -127,6 +127,28 @@ class RecipientDirectory(Protocol):
 
     async def resolve(self, member_ids: Collection[int]) -> Mapping[int, Recipient]:
         """Linked members among ``member_ids``; unlinked or unknown ones are absent."""
+
+
+class SenderLifecycle(Protocol):
+    """The sender as the bot's start-up, shutdown and housekeeping tick see it.
+
+    A running process rather than a use case: ``handlers.jobs`` starts it with the Telegram
+    notifier and pacer only handlers can build, and stops it. Nothing else of the sender
+    (waking, leasing, its store) is reachable through ``Services``.
+    """
+
+    @property
+    def config(self) -> SenderConfig:
+        """Rates and batch sizes (the pacer's global rate)."""
+
+    async def start(self, notifier: Notifier, pacer: Pacer) -> None:
+        """Recover crashed leases and run the sender."""
+
+    async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - bounded shutdown
+        """Stop; in-flight sends get ``timeout`` seconds to finish."""
+
+    async def housekeeping(self) -> None:
+        """Recover expired leases, expire old rows, warn about a backlog, wake the sender."""
 
 
 class Pacer(Protocol):
@@ -332,9 +354,7 @@ class OutboxSender:
         self,
         *,
         store: OutboxStore,
-        outbox: Outbox,
         uow: UnitOfWork,
-        members: MemberRepository,
         recipients: RecipientDirectory,
         clock: Clock,
         config: SenderConfig | None = None,
@@ -346,9 +366,9 @@ class OutboxSender:
 
         Args:
             store: the outbox table as the sender sees it.
-            outbox: the producer port, for follow-up rows (deletions, coordinator notes).
-            uow: groups a batch of results and their follow-ups into one transaction.
-            members: to flag blocked members and find their coordinators.
+            uow: groups a batch of results and their follow-ups into one transaction; its
+                outbox takes the follow-up rows (deletions, coordinator notes), its members
+                are flagged blocked and their coordinators found.
             recipients: member → chat and language, at send time.
             clock: wall-clock time for the rows (tests control it).
             config: rates and batch sizes.
@@ -357,9 +377,7 @@ class OutboxSender:
             monotonic: pacing time source; defaults to the event loop's clock.
         """
         self._store = store
-        self._outbox = outbox
         self._uow = uow
-        self._members = members
         self._recipients = recipients
         self._clock = clock
         self.config = config or SenderConfig()
@@ -779,7 +797,7 @@ class OutboxSender:
                 ):
                     blocked.append(done.row.member_id)
             if deletions:
-                await self._outbox.enqueue_many(deletions)
+                await self._uow.outbox.enqueue_many(deletions)
             for member_id in blocked:
                 await self._member_blocked(member_id, now)
         self._held -= len(batch)
@@ -788,9 +806,9 @@ class OutboxSender:
 
     async def _member_blocked(self, member_id: int, now: datetime) -> None:
         """R-06: the one blocked-member flow, shared with ``my_chat_member`` notices."""
-        member = await self._members.get(member_id)
+        member = await self._uow.members.get(member_id)
         if member is not None:
-            await mark_blocked(self._members, self._outbox, member, now)
+            await mark_blocked(self._uow.members, self._uow.outbox, member, now)
 
 
 async def _wait_event(event: asyncio.Event, seconds: float) -> None:

@@ -22,7 +22,14 @@ from bot.domain.oversight import (
     owed_cents,
     summarize,
 )
-from bot.domain.ports import AuditLog, ClaimLister, Clock, MemberRepository, RegionRepository
+from bot.domain.ports import (
+    AuditLog,
+    ClaimLister,
+    Clock,
+    MemberRepository,
+    RegionRepository,
+    UnitOfWork,
+)
 from bot.services.authz import Action, authorize
 
 
@@ -53,11 +60,29 @@ class ExportRow:
 class OversightService:
     """``chaski claims export`` and ``chaski report operations``."""
 
-    claims: ClaimLister
-    members: MemberRepository
-    regions: RegionRepository
-    audit: AuditLog
+    uow: UnitOfWork
     clock: Clock
+
+    # The ports it reads, by the names its use cases use; the unit of work holds them.
+    @property
+    def claims(self) -> ClaimLister:
+        """Every claim, filtered."""
+        return self.uow.claim_lister
+
+    @property
+    def members(self) -> MemberRepository:
+        """Members, for codenames."""
+        return self.uow.members
+
+    @property
+    def regions(self) -> RegionRepository:
+        """Regions, to refuse a mistyped one."""
+        return self.uow.regions
+
+    @property
+    def audit(self) -> AuditLog:
+        """Where exports and reports are recorded (M-16)."""
+        return self.uow.audit
 
     async def _claims(self, region: str | None, status: ClaimStatus | None) -> list[Claim]:
         """The claims asked for; a mistyped region is an error, not an empty result.

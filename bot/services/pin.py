@@ -44,7 +44,6 @@ from bot.domain.pin import (
     PinPrompt,
     PinPurpose,
     PinRecord,
-    PinRepository,
     PinRequired,
     PinRule,
     PinStep,
@@ -57,7 +56,7 @@ from bot.domain.pin import (
     needs_reset,
     normalise_pin,
 )
-from bot.domain.ports import AuditLog, Clock, MemberRepository, UnitOfWork
+from bot.domain.ports import Clock, MemberRepository, UnitOfWork
 from bot.domain.text import clean_name
 from bot.services.authz import Action, authorize, is_allowed
 from bot.services.vigilance import DenialWatch
@@ -194,10 +193,6 @@ async def notify_coordinators(
 class PinService:
     """PIN life cycle for one member at a time; every decision persisted before answering."""
 
-    pins: PinRepository
-    members: MemberRepository
-    outbox: Outbox
-    audit: AuditLog
     clock: Clock
     uow: UnitOfWork
     hasher: ScryptHasher = ScryptHasher()
@@ -214,13 +209,7 @@ class PinService:
         """Refuse a session longer than the security rule allows (M-05); bind the watch."""
         if not timedelta(0) < self.session_ttl <= MAX_SESSION:
             raise ValueError("PIN session must last more than 0 and at most 10 minutes")
-        watch = self.denial_watch or DenialWatch(
-            members=self.members,
-            outbox=self.outbox,
-            audit=self.audit,
-            clock=self.clock,
-            uow=self.uow,
-        )
+        watch = self.denial_watch or DenialWatch(uow=self.uow, clock=self.clock)
         object.__setattr__(self, "denials", watch)  # frozen: set once, here
 
     # ------------------------------------------------------------------ sessions
@@ -237,7 +226,7 @@ class PinService:
         lookup: one database trip less on every ``/estado`` of the many informants without
         one. Unknown (None) or set: the PIN row decides.
         """
-        record = None if member.pin_set is False else await self.pins.get(member.id)
+        record = None if member.pin_set is False else await self.uow.pins.get(member.id)
         if record is None or record.pin_hash is None:
             state = (
                 SessionState.NOT_NEEDED if member.role is Role.INFORMANT else SessionState.CLOSED
@@ -272,7 +261,7 @@ class PinService:
 
     async def has_pin(self, member: Member) -> bool:
         """Whether the member has set a PIN."""
-        record = await self.pins.get(member.id)
+        record = await self.uow.pins.get(member.id)
         return record is not None and record.pin_hash is not None
 
     async def require_session(self, member: Member) -> None:
@@ -291,14 +280,14 @@ class PinService:
 
     async def prompt_armed_for(self, telegram_id: int) -> bool:
         """Whether this account's next plain text is a PIN (one cheap lookup per text)."""
-        return await self.pins.prompt_armed_for(telegram_id, self.clock.now())
+        return await self.uow.pins.prompt_armed_for(telegram_id, self.clock.now())
 
     async def disarm(self, member: Member) -> None:
         """Cancel a pending prompt (the member pressed a menu button instead)."""
-        await self.pins.clear_prompt(member.id)
+        await self.uow.pins.clear_prompt(member.id)
 
     async def _arm(self, member_id: int, purpose: PinPurpose, then: Then | None) -> None:
-        await self.pins.set_prompt(
+        await self.uow.pins.set_prompt(
             PinPrompt(member_id, purpose, self.clock.now() + PROMPT_TTL, then=then)
         )
 
@@ -312,7 +301,7 @@ class PinService:
         Raises:
             PinNotSet: there is no PIN to check.
         """
-        record = await self.pins.get(member.id)
+        record = await self.uow.pins.get(member.id)
         if record is None or record.pin_hash is None:
             raise PinNotSet
         await self._arm(member.id, PinPurpose.VERIFY, then)
@@ -356,7 +345,7 @@ class PinService:
     async def submit(self, member: Member, text: str) -> PinResult:
         """Handle the text a member typed while a prompt was armed (never logged)."""
         now = self.clock.now()
-        prompt = await self.pins.get_prompt(member.id)
+        prompt = await self.uow.pins.get_prompt(member.id)
         if prompt is None or prompt.expires_at <= now:
             return PinResult(PinOutcome.NO_PROMPT)
         if prompt.purpose is PinPurpose.VERIFY:
@@ -374,7 +363,7 @@ class PinService:
     async def _verify(
         self, member: Member, text: str, prompt: PinPrompt, now: datetime
     ) -> PinResult:
-        record = await self.pins.get(member.id)
+        record = await self.uow.pins.get(member.id)
         lock = record.locked(now) if record else None
         if lock is not None:
             await self._arm(member.id, PinPurpose.VERIFY, prompt.then)
@@ -389,16 +378,20 @@ class PinService:
     ) -> PinResult:
         follow = {PinStep.CHANGE: PinPurpose.NEW, PinStep.DURESS: PinPurpose.DURESS_NEW}
         async with self.uow.transaction():
-            await self.pins.open_session(member.id, now + self.session_ttl, decoy=decoy, now=now)
+            await self.uow.pins.open_session(
+                member.id, now + self.session_ttl, decoy=decoy, now=now
+            )
             purpose = follow.get(prompt.then) if isinstance(prompt.then, PinStep) else None
             if purpose is not None:
                 await self._arm(member.id, purpose, PinStep.DECOY if decoy else None)
             else:
-                await self.pins.clear_prompt(member.id)
+                await self.uow.pins.clear_prompt(member.id)
             if decoy:
-                await self.pins.schedule_unlink(member.id, now + self.decoy_unlink_after)
-                await notify_coordinators(self.members, self.outbox, member, DuressPinUsed, now)
-            await self.audit.record(
+                await self.uow.pins.schedule_unlink(member.id, now + self.decoy_unlink_after)
+                await notify_coordinators(
+                    self.uow.members, self.uow.outbox, member, DuressPinUsed, now
+                )
+            await self.uow.audit.record(
                 action="pin_verify",
                 result="duress" if decoy else "ok",
                 now=now,
@@ -410,15 +403,17 @@ class PinService:
 
     async def _fail(self, member: Member, prompt: PinPrompt, now: datetime) -> PinResult:
         async with self.uow.transaction():
-            failures = await self.pins.add_failure(member.id, now)
+            failures = await self.uow.pins.add_failure(member.id, now)
             until = lock_after_failure(failures, now)
             reset = needs_reset(failures)
             if until is not None or reset:
-                await self.pins.set_lock(member.id, until, reset)
+                await self.uow.pins.set_lock(member.id, until, reset)
             await self._arm(member.id, PinPurpose.VERIFY, prompt.then)
             if failures == RESET_AFTER:  # told once, when it happens
-                await notify_coordinators(self.members, self.outbox, member, PinLocked, now)
-            await self.audit.record(
+                await notify_coordinators(
+                    self.uow.members, self.uow.outbox, member, PinLocked, now
+                )
+            await self.uow.audit.record(
                 action="pin_verify",
                 result="locked" if until is not None or reset else "failed",
                 now=now,
@@ -435,7 +430,7 @@ class PinService:
         if pin is None or is_weak(pin):
             await self._arm(member.id, prompt.purpose, prompt.then)
             return PinResult(PinOutcome.INVALID if pin is None else PinOutcome.WEAK)
-        record = await self.pins.get(member.id)
+        record = await self.uow.pins.get(member.id)
         # The new PIN must differ from the other one; inside a decoy session nothing real
         # may be revealed, so the comparison runs (same cost) but is ignored.
         other = None
@@ -452,7 +447,7 @@ class PinService:
         confirm = (
             PinPurpose.CONFIRM if prompt.purpose is PinPurpose.NEW else PinPurpose.DURESS_CONFIRM
         )
-        await self.pins.set_prompt(
+        await self.uow.pins.set_prompt(
             PinPrompt(
                 member.id,
                 confirm,
@@ -476,16 +471,16 @@ class PinService:
             return PinResult(PinOutcome.MISMATCH)
         assert prompt.pending_hash is not None  # noqa: S101 - verify() matched a hash
         async with self.uow.transaction():
-            await self.pins.clear_prompt(member.id)
+            await self.uow.pins.clear_prompt(member.id)
             if prompt.then is not PinStep.DECOY:
                 if duress:
-                    await self.pins.set_duress(member.id, prompt.pending_hash, now)
+                    await self.uow.pins.set_duress(member.id, prompt.pending_hash, now)
                 else:
-                    await self.pins.set_pin(member.id, prompt.pending_hash, now)
-                    await self.pins.open_session(
+                    await self.uow.pins.set_pin(member.id, prompt.pending_hash, now)
+                    await self.uow.pins.open_session(
                         member.id, now + self.session_ttl, decoy=False, now=now
                     )
-            await self.audit.record(
+            await self.uow.audit.record(
                 action="pin_duress_set" if duress else "pin_set",
                 result="decoy" if prompt.then is PinStep.DECOY else "ok",
                 now=now,
@@ -509,12 +504,12 @@ class PinService:
         """
         await self.require_session(actor)
         target = await find_member(
-            self.members, actor, codename, Action.RESET_PIN, self.denials, audit_as="pin_reset"
+            self.uow.members, actor, codename, Action.RESET_PIN, self.denials, audit_as="pin_reset"
         )
         now = self.clock.now()
         async with self.uow.transaction():
-            await self.pins.clear(target.id)
-            await self.audit.record(
+            await self.uow.pins.clear(target.id)
+            await self.uow.audit.record(
                 action="pin_reset",
                 result="ok",
                 now=now,
@@ -535,12 +530,14 @@ class PinService:
             ValidationError: a malformed codename.
             NotFound: no member with that codename (any case).
         """
-        target = await self.members.by_codename_any_case(clean_name(codename, field="codename"))
+        target = await self.uow.members.by_codename_any_case(
+            clean_name(codename, field="codename")
+        )
         if target is None:
             raise NotFound("member")
         async with self.uow.transaction():
-            await self.pins.clear(target.id)
-            await self.audit.record(
+            await self.uow.pins.clear(target.id)
+            await self.uow.audit.record(
                 action="pin_reset",
                 result="operator",
                 now=self.clock.now(),
@@ -550,11 +547,11 @@ class PinService:
 
     async def due_unlinks(self) -> list[int]:
         """Members whose duress-triggered unlink is due."""
-        return await self.pins.due_unlinks(self.clock.now())
+        return await self.uow.pins.due_unlinks(self.clock.now())
 
     async def purge_prompts(self) -> int:
         """Drop expired prompts (housekeeping)."""
-        return await self.pins.purge_prompts(self.clock.now())
+        return await self.uow.pins.purge_prompts(self.clock.now())
 
 
 async def find_member(

@@ -8,13 +8,7 @@ from datetime import timedelta
 
 from bot.domain.errors import InviteRejected
 from bot.domain.models import Lang, Member
-from bot.domain.ports import (
-    AccountCounters,
-    AuditLog,
-    Clock,
-    InviteRepository,
-    MemberRepository,
-)
+from bot.domain.ports import Clock, UnitOfWork
 from bot.services.authz import Action, authorize
 from bot.services.vigilance import InviteAlarm
 
@@ -31,10 +25,7 @@ STRANGER_REPLY = "stranger_reply"
 class RegistrationService:
     """Identify accounts, redeem invites, answer strangers once, store language choices."""
 
-    members: MemberRepository
-    invites: InviteRepository
-    counters: AccountCounters
-    audit: AuditLog
+    uow: UnitOfWork
     clock: Clock
     #: Counts refusals over all accounts and alarms the administrators (T-06, R-13); the
     #: composition root always sets it, unit tests of other paths may leave it out.
@@ -42,7 +33,7 @@ class RegistrationService:
 
     async def identify(self, telegram_id: int) -> Member | None:
         """The active member behind this account, or None (stranger, unlinked, suspended)."""
-        member = await self.members.by_telegram_id(telegram_id)
+        member = await self.uow.members.by_telegram_id(telegram_id)
         return member if member is not None and member.active else None
 
     async def seen(self, member: Member) -> Member:
@@ -55,8 +46,8 @@ class RegistrationService:
         the last day seen, so every other update of the day writes nothing.
         """
         if member.blocked:
-            await self.members.set_blocked(member.id, False)
-            await self.audit.record(
+            await self.uow.members.set_blocked(member.id, False)
+            await self.uow.audit.record(
                 action="member_unblocked",
                 result="message",
                 now=self.clock.now(),
@@ -69,7 +60,7 @@ class RegistrationService:
         if member.last_seen != today:
             # At most one write a day per member, and only the day (issue #16.3: "who has not
             # opened the bot for N days"; docs/threat-model.md, last seen).
-            await self.members.mark_seen(member.id, today)
+            await self.uow.members.mark_seen(member.id, today)
             member = replace(member, last_seen=today)
         return member
 
@@ -83,20 +74,20 @@ class RegistrationService:
             InviteRejected: unknown, used, expired, revoked, malformed, or account locked.
         """
         now = self.clock.now()
-        failures = await self.counters.current(telegram_id, INVITE_FAILURE, now, WINDOW)
+        failures = await self.uow.counters.current(telegram_id, INVITE_FAILURE, now, WINDOW)
         if failures >= INVITE_FAILURE_LIMIT:
-            await self.audit.record(action="invite_redeem", result="locked", now=now)
+            await self.uow.audit.record(action="invite_redeem", result="locked", now=now)
             await self._count_failure()
             raise InviteRejected
         member = None
         if INVITE_CODE.fullmatch(payload):
-            member = await self.invites.redeem(payload, telegram_id, now)
+            member = await self.uow.invites.redeem(payload, telegram_id, now)
         if member is None:
-            await self.counters.hit(telegram_id, INVITE_FAILURE, now, WINDOW)
-            await self.audit.record(action="invite_redeem", result="rejected", now=now)
+            await self.uow.counters.hit(telegram_id, INVITE_FAILURE, now, WINDOW)
+            await self.uow.audit.record(action="invite_redeem", result="rejected", now=now)
             await self._count_failure()
             raise InviteRejected
-        await self.audit.record(
+        await self.uow.audit.record(
             action="invite_redeem",
             result="ok",
             now=now,
@@ -114,9 +105,9 @@ class RegistrationService:
     async def may_answer_stranger(self, telegram_id: int) -> bool:
         """Whether an unregistered account gets the neutral reply now (once per 24 h, M-02)."""
         now = self.clock.now()
-        count = await self.counters.hit(telegram_id, STRANGER_REPLY, now, WINDOW)
+        count = await self.uow.counters.hit(telegram_id, STRANGER_REPLY, now, WINDOW)
         if count == 1:
-            await self.audit.record(action="unregistered_contact", result="answered", now=now)
+            await self.uow.audit.record(action="unregistered_contact", result="answered", now=now)
         return count == 1
 
     async def choose_lang(self, member: Member, lang: Lang) -> Member:
@@ -134,8 +125,8 @@ class RegistrationService:
         authorize(member, Action.CHOOSE_LANGUAGE)
         if member.lang_chosen and member.lang is lang:
             return member
-        await self.members.set_lang(member.id, lang)
-        await self.audit.record(
+        await self.uow.members.set_lang(member.id, lang)
+        await self.uow.audit.record(
             action="choose_language",
             result="ok",
             now=self.clock.now(),

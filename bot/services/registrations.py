@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import Member, MemberState, Region, Role
-from bot.domain.ports import AuditLog, Clock, MemberRepository, RegistrationStore
+from bot.domain.ports import AuditLog, Clock, MemberRepository, RegistrationStore, UnitOfWork
 from bot.domain.registrations import (
     ChangeRefused,
     MemberFilter,
@@ -40,14 +40,28 @@ MAX_LISTED = 20
 class RegistrationAdmin:
     """Find, suspend, reactivate, re-role, re-region and unlink members; invites; regions."""
 
-    members: MemberRepository
-    store: RegistrationStore
+    uow: UnitOfWork
     invites: InviteService
     safety: SafetyService
-    audit: AuditLog
     clock: Clock
     #: Audits and counts refusals of the chat variants (T-11); None in the CLI's tests.
     denials: DenialWatch | None = None
+
+    # The ports it uses, by the names its use cases use; the unit of work holds them.
+    @property
+    def members(self) -> MemberRepository:
+        """Members."""
+        return self.uow.members
+
+    @property
+    def store(self) -> RegistrationStore:
+        """Roles, regions, invites and region names as administrators change them."""
+        return self.uow.registrations
+
+    @property
+    def audit(self) -> AuditLog:
+        """Where every change is recorded (M-16)."""
+        return self.uow.audit
 
     async def find(self, wanted: MemberFilter) -> list[Member]:
         """Members passing every filter, by id (idle days are counted from today, UTC)."""
@@ -252,7 +266,7 @@ class RegistrationAdmin:
         """
         if not is_allowed(actor, Action.MANAGE_MEMBERS):
             raise await self._refuse(actor, None)
-        return await self.invites.regions.list_all()
+        return await self.uow.regions.list_all()
 
     async def change_region_by(
         self, actor: Member, member_id: int, region_id: int, change: RegionChange
@@ -266,7 +280,7 @@ class RegistrationAdmin:
                 none left, several for an informant (audited).
         """
         member = await self.target_by(actor, member_id)
-        names = {region.id: region.name for region in await self.invites.regions.list_all()}
+        names = {region.id: region.name for region in await self.uow.regions.list_all()}
         refusal: ChangeRefused | None = None
         if region_id not in names:
             refusal = ChangeRefused(Refusal.UNKNOWN_REGION, "region: unknown")

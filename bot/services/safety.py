@@ -33,21 +33,18 @@ from bot.domain.alerts import MAX_FREE_TEXT
 from bot.domain.errors import NotFound
 from bot.domain.models import Member
 from bot.domain.notices import MemberUnlinked
-from bot.domain.outbox import Outbox, OutboxMessage, Outcome, SendResult
-from bot.domain.pin import PinRepository
-from bot.domain.ports import AuditLog, Clock, MemberRepository, UnitOfWork
+from bot.domain.outbox import OutboxMessage, Outcome, SendResult
+from bot.domain.ports import Clock, UnitOfWork
 from bot.domain.safety import (
     DELETABLE_FOR,
     DELETE_BATCH,
     UPDATE_MEMORY,
     ChatEraser,
-    ChatMessageLog,
-    InboundLog,
     WipeReport,
 )
 from bot.domain.text import MAX_TEXT
 from bot.services.authz import Action, authorize, is_allowed
-from bot.services.outbox import wipe_messages
+from bot.services.outbox import OutboxDeletions, wipe_messages
 from bot.services.pin import PinService, find_member, notify_coordinators
 
 _LOGGER = logging.getLogger(__name__)
@@ -260,16 +257,12 @@ class _OutboxEraser:
 class SafetyService:
     """Wipe and unlink (self, remote, after duress), message-id log, processed updates."""
 
-    members: MemberRepository
-    pins: PinRepository
     pin: PinService
-    chat_log: ChatMessageLog
-    inbound: InboundLog
-    outbox: Outbox
-    audit: AuditLog
     clock: Clock
     uow: UnitOfWork
     limiter: InboundLimiter = field(default_factory=InboundLimiter)
+    #: How long replies with claim data stay in the chat (``CHASKI_DELETE_AFTER_MINUTES``).
+    delete_after: timedelta = timedelta(minutes=10)
 
     # ------------------------------------------------------------------ inbound
 
@@ -277,13 +270,29 @@ class SafetyService:
         self, update_id: int, *, telegram_id: int | None = None, message_id: int | None = None
     ) -> bool:
         """Record an update once (R-09); False for a repeat. Keeps the message id for wipes."""
-        return await self.inbound.first_seen(
+        return await self.uow.inbound.first_seen(
             update_id, self.clock.now(), telegram_id=telegram_id, message_id=message_id
         )
 
     async def record_sent(self, chat_id: int, message_id: int) -> None:
         """Remember a message the bot sent to a (linked) private chat, for ``/borrar``."""
-        await self.chat_log.record(chat_id, message_id, self.clock.now())
+        await self.uow.chat_log.record(chat_id, message_id, self.clock.now())
+
+    async def sensitive_sent(self, member: Member, chat_id: int, message_id: int) -> None:
+        """A reply with claim data went out: keep its id for ``/borrar`` (M-13a) and delete
+        it after ``delete_after`` (M-10).
+
+        Both in one transaction (one commit instead of two on the reply path of every
+        ``/estado``): both are kept or neither is.
+
+        Raises:
+            Unavailable: the database stayed busy; nothing was recorded (a lost deletion).
+        """
+        async with self.uow.transaction():
+            await self.record_sent(chat_id, message_id)
+            await OutboxDeletions(self.uow.outbox).schedule_deletion(
+                member.id, [message_id], self.clock.now() + self.delete_after
+            )
 
     # ------------------------------------------------------------------ wipe and unlink
 
@@ -317,7 +326,7 @@ class SafetyService:
         """
         await self.pin.require_session(actor)
         return await find_member(
-            self.members,
+            self.uow.members,
             actor,
             codename,
             Action.UNLINK_MEMBER,
@@ -338,7 +347,7 @@ class SafetyService:
             NotFound: unknown, out of scope, or no longer linked (one error, M-04).
         """
         await self.pin.require_session(actor)
-        target = await self.members.get(member_id)
+        target = await self.uow.members.get(member_id)
         if (
             target is None
             or not target.telegram_linked
@@ -370,9 +379,9 @@ class SafetyService:
         """Unlink members whose duress PIN was used, once the decoy is gone (M-13b)."""
         done = 0
         for member_id in await self.pin.due_unlinks():
-            member = await self.members.get(member_id)
+            member = await self.uow.members.get(member_id)
             if member is None:
-                await self.pins.clear(member_id)
+                await self.uow.pins.clear(member_id)
                 continue
             await self._unlink(member, eraser, actor=None, cause="duress")
             done += 1
@@ -389,7 +398,7 @@ class SafetyService:
         unlink. Called after the decoy was sent, so the decoy's timing is that of a real
         empty state (T-17). None when the session is a real one: nothing is done.
         """
-        record = await self.pins.get(member.id)
+        record = await self.uow.pins.get(member.id)
         now = self.clock.now()
         if (
             record is None
@@ -398,18 +407,20 @@ class SafetyService:
             or record.session_until <= now
         ):
             return None
-        chat_id = await self.members.telegram_id(member.id)
+        chat_id = await self.uow.members.telegram_id(member.id)
         if chat_id is None:
             return None
         recorded = [
             (message_id, at)
-            for message_id, at in await self.chat_log.recent(member.id, now - DELETABLE_FOR)
+            for message_id, at in await self.uow.chat_log.recent(member.id, now - DELETABLE_FOR)
             if message_id <= up_to_message_id
         ]
         report, retries = await self._erase(member.id, chat_id, recorded, eraser, now)
         async with self.uow.transaction():
-            await self.chat_log.forget_ids(member.id, [message_id for message_id, _ in recorded])
-            await self.outbox.enqueue_many(retries)
+            await self.uow.chat_log.forget_ids(
+                member.id, [message_id for message_id, _ in recorded]
+            )
+            await self.uow.outbox.enqueue_many(retries)
         if not report.complete:
             _LOGGER.warning("Duress wipe: %d message(s) left to the outbox", report.retrying)
         return report
@@ -472,10 +483,10 @@ class SafetyService:
         self, member: Member, eraser: ChatEraser, *, actor: Member | None, cause: str
     ) -> WipeReport:
         now = self.clock.now()
-        chat_id = await self.members.telegram_id(member.id)
+        chat_id = await self.uow.members.telegram_id(member.id)
         report, retries = WipeReport(), list[OutboxMessage]()
         if chat_id is not None:
-            recorded = await self.chat_log.recent(member.id, now - DELETABLE_FOR)
+            recorded = await self.uow.chat_log.recent(member.id, now - DELETABLE_FOR)
             report, retries = await self._erase(member.id, chat_id, recorded, eraser, now)
             await eraser.clear_commands(chat_id)
         if not report.complete:
@@ -485,14 +496,14 @@ class SafetyService:
                 report.lost,
             )
         async with self.uow.transaction():
-            await self.members.unlink(member.id, now)
-            await self.outbox.cancel_for_member(member.id)
+            await self.uow.members.unlink(member.id, now)
+            await self.uow.outbox.cancel_for_member(member.id)
             # After the cancel: the ids the wipe could not delete yet stay in the database
             # as wipe rows until deleted or past Telegram's window (issue #11.1).
-            await self.outbox.enqueue_many(retries)
-            await self.pins.clear(member.id)
-            await self.chat_log.forget(member.id)
-            await self.audit.record(
+            await self.uow.outbox.enqueue_many(retries)
+            await self.uow.pins.clear(member.id)
+            await self.uow.chat_log.forget(member.id)
+            await self.uow.audit.record(
                 action="member_unlink",
                 result=cause,
                 now=now,
@@ -501,8 +512,8 @@ class SafetyService:
                 target=f"member:{member.id}",
             )
             await notify_coordinators(
-                self.members,
-                self.outbox,
+                self.uow.members,
+                self.uow.outbox,
                 member,
                 MemberUnlinked,
                 now,
@@ -515,6 +526,6 @@ class SafetyService:
     async def housekeeping(self) -> None:
         """Forget message ids past Telegram's window, old update ids, expired prompts."""
         now = self.clock.now()
-        await self.chat_log.purge(now - DELETABLE_FOR)
-        await self.inbound.purge(now - UPDATE_MEMORY)
+        await self.uow.chat_log.purge(now - DELETABLE_FOR)
+        await self.uow.inbound.purge(now - UPDATE_MEMORY)
         await self.pin.purge_prompts()

@@ -36,13 +36,9 @@ from bot.domain.notices import (
     Reminder,
     decode_notice,
 )
-from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
+from bot.domain.outbox import OutboxKind, OutboxMessage
 from bot.domain.ports import (
-    AuditLog,
-    ClaimRepository,
     Clock,
-    MemberRepository,
-    RegionRepository,
     UnitOfWork,
 )
 from bot.domain.schedules import (
@@ -60,7 +56,6 @@ from bot.domain.schedules import (
     Schedule,
     ScheduleError,
     ScheduleKind,
-    ScheduleRepository,
     ScheduleState,
     TargetKind,
     checkin_correlation,
@@ -117,15 +112,9 @@ class CheckinLine:
 class ScheduleService:
     """Use cases of schedules; holds ports only (no Telegram, no SQL)."""
 
-    schedules: ScheduleRepository
-    members: MemberRepository
-    claims: ClaimRepository
-    outbox: Outbox
-    audit: AuditLog
     uow: UnitOfWork
     clock: Clock
     quiet_hours: QuietHours | None
-    regions: RegionRepository
     #: Local hour of the coordinators' daily digest (``CHASKI_DIGEST_HOUR``).
     digest_hour: int = 7
     #: Days in one status after which the digest calls an open claim stalled.
@@ -142,9 +131,9 @@ class ScheduleService:
         if target_kind is TargetKind.REGION:
             return target
         if target_kind is TargetKind.MEMBER:
-            member = await self.members.get(int(target))
+            member = await self.uow.members.get(int(target))
             return member.region if member else None
-        claim = await self.claims.get(int(target))
+        claim = await self.uow.claims.get(int(target))
         return claim.region if claim else None
 
     async def _require(self, actor: Member | None, schedule: Schedule | NewSchedule) -> None:
@@ -159,7 +148,7 @@ class ScheduleService:
             raise NotAllowed(Action.MANAGE_SCHEDULES)
 
     async def _audit(self, actor: Member | None, action: str, result: str, target: str) -> None:
-        await self.audit.record(
+        await self.uow.audit.record(
             action=action,
             result=result,
             now=self.clock.now(),
@@ -198,7 +187,7 @@ class ScheduleService:
             raise ValidationError("the schedule has no occurrence in the future")
         await self._require(actor, draft)
         async with self.uow.transaction():
-            stored = await self.schedules.add(
+            stored = await self.uow.schedules.add(
                 Schedule(
                     id=0,
                     kind=draft.kind,
@@ -223,7 +212,7 @@ class ScheduleService:
         Raises:
             NotFound: unknown, or outside the actor's regions (one answer for both).
         """
-        schedule = await self.schedules.get(schedule_id)
+        schedule = await self.uow.schedules.get(schedule_id)
         if schedule is None:
             raise NotFound("schedule")
         try:
@@ -234,7 +223,7 @@ class ScheduleService:
 
     async def list_for(self, actor: Member | None) -> list[Schedule]:
         """Active and paused schedules the actor may manage, by id."""
-        found = await self.schedules.in_states([ScheduleState.ACTIVE, ScheduleState.PAUSED])
+        found = await self.uow.schedules.in_states([ScheduleState.ACTIVE, ScheduleState.PAUSED])
         if actor is None:
             return found
         return [
@@ -245,7 +234,7 @@ class ScheduleService:
         """Stop firing until resumed; occurrences while paused are skipped, not caught up."""
         schedule = await self.get(actor, schedule_id)
         async with self.uow.transaction():
-            if not await self.schedules.set_state(
+            if not await self.uow.schedules.set_state(
                 schedule.id, ScheduleState.PAUSED, self.clock.now()
             ):
                 raise NotFound("schedule")
@@ -261,9 +250,9 @@ class ScheduleService:
             schedule.due_after(now, self.clock.tz) if schedule.recurring else schedule.next_due
         )
         async with self.uow.transaction():
-            if not await self.schedules.set_state(schedule.id, ScheduleState.ACTIVE, now):
+            if not await self.uow.schedules.set_state(schedule.id, ScheduleState.ACTIVE, now):
                 raise NotFound("schedule")
-            await self.schedules.set_next_due(schedule.id, next_due, now)
+            await self.uow.schedules.set_next_due(schedule.id, next_due, now)
             await self._audit(actor, "schedule_resume", "ok", f"schedule:{schedule.id}")
         return schedule
 
@@ -271,7 +260,7 @@ class ScheduleService:
         """Stop for good; what was already queued for the outbox still goes."""
         schedule = await self.get(actor, schedule_id)
         async with self.uow.transaction():
-            if not await self.schedules.set_state(
+            if not await self.uow.schedules.set_state(
                 schedule.id, ScheduleState.CANCELLED, self.clock.now()
             ):
                 raise NotFound("schedule")
@@ -289,17 +278,17 @@ class ScheduleService:
 
     async def member_for(self, actor: Member, codename: str) -> Member:
         """A member of the actor's regions by codename, as typed in chat (any case)."""
-        return await self._reachable(actor, await self.members.by_codename_any_case(codename))
+        return await self._reachable(actor, await self.uow.members.by_codename_any_case(codename))
 
     async def member_by_id(self, actor: Member, member_id: int) -> Member:
         """A member of the actor's regions by id (from a button, re-checked, M-04)."""
-        return await self._reachable(actor, await self.members.get(member_id))
+        return await self._reachable(actor, await self.uow.members.get(member_id))
 
     async def regions_for(self, actor: Member) -> list[Region]:
         """Regions ``actor`` may schedule for: their own; every region for an administrator."""
         return [
             region
-            for region in await self.regions.list_all()
+            for region in await self.uow.regions.list_all()
             if actor.role is Role.ADMIN or region.name in actor.regions
         ]
 
@@ -345,8 +334,8 @@ class ScheduleService:
             NotFound: unknown, or outside the actor's regions (one answer, audited, M-04).
         """
         wanted = reference.strip().upper()
-        owner = (await self.claims.owners([wanted])).get(wanted)
-        claims = await self.claims.list_for_member(owner) if owner is not None else []
+        owner = (await self.uow.claims.owners([wanted])).get(wanted)
+        claims = await self.uow.claims.list_for_member(owner) if owner is not None else []
         claim = next((c for c in claims if c.reference == wanted), None)
         scope = frozenset({claim.region}) if claim else frozenset[str]()
         if claim is None or not is_allowed(actor, Action.MANAGE_SCHEDULES, scope):
@@ -356,7 +345,7 @@ class ScheduleService:
 
     async def claim_by_id(self, actor: Member, claim_id: int) -> Claim:
         """A claim of the actor's regions by id (from a button, re-checked, M-04)."""
-        claim = await self.claims.get(claim_id)
+        claim = await self.uow.claims.get(claim_id)
         scope = frozenset({claim.region}) if claim else frozenset[str]()
         if claim is None or not is_allowed(actor, Action.MANAGE_SCHEDULES, scope):
             await self._audit(actor, "schedule_claim", "denied", f"claim:{claim_id}")
@@ -412,7 +401,7 @@ class ScheduleService:
         """The member's own reminders still to come: (when, topic, event), soonest first."""
         authorize(member, Action.VIEW_OWN_REMINDERS)
         found = []
-        for schedule in await self.schedules.for_member(member.id):
+        for schedule in await self.uow.schedules.for_member(member.id):
             if schedule.kind is not ScheduleKind.REMINDER or schedule.next_due is None:
                 continue
             if schedule.state is not ScheduleState.ACTIVE:
@@ -433,7 +422,7 @@ class ScheduleService:
         missed occurrence (sent late within a day, else recorded as expired).
         """
         rule = f"0 {self.digest_hour} * * *"
-        existing = await self.schedules.of_kind(ScheduleKind.DIGEST)
+        existing = await self.uow.schedules.of_kind(ScheduleKind.DIGEST)
         if existing:
             digest = existing[0]
             if digest.cron != rule:
@@ -446,7 +435,7 @@ class ScheduleService:
                     template=digest.template,
                     cron=rule,
                 )
-                await self.schedules.set_rule(
+                await self.uow.schedules.set_rule(
                     digest.id, rule, retimed.first_due(now, self.clock.tz), now
                 )
             return digest
@@ -465,7 +454,7 @@ class ScheduleService:
         self, schedule: Schedule, due: datetime, now: datetime
     ) -> list[OutboxMessage]:
         """One digest row per coordinator or administrator with something to report."""
-        facts = await self.schedules.digest_facts(
+        facts = await self.uow.schedules.digest_facts(
             self.clock.today(),
             now - timedelta(days=self.stalled_days),
             now - timedelta(days=1),
@@ -473,7 +462,7 @@ class ScheduleService:
         )
         staff = [
             m
-            for m in await self.members.list_all()
+            for m in await self.uow.members.list_all()
             if m.active and m.role in {Role.COORDINATOR, Role.ADMIN}
         ]
         references: dict[int, str] = {}
@@ -481,13 +470,13 @@ class ScheduleService:
 
         async def reference(claim_id: int) -> str:
             if claim_id not in references:
-                claim = await self.claims.get(claim_id)
+                claim = await self.uow.claims.get(claim_id)
                 references[claim_id] = claim.reference if claim else "?"
             return references[claim_id]
 
         async def codename(member_id: int) -> str:
             if member_id not in names:
-                member = await self.members.get(member_id)
+                member = await self.uow.members.get(member_id)
                 names[member_id] = member.codename if member else "?"
             return names[member_id]
 
@@ -543,7 +532,7 @@ class ScheduleService:
         Read at each occurrence, not when the schedule was made: an unlinked or suspended
         member gets nothing, a region's new informants are included.
         """
-        reachable, owners = await self.schedules.reachable(
+        reachable, owners = await self.uow.schedules.reachable(
             [int(s.target) for s, _ in plans if s.target_kind is TargetKind.MEMBER],
             [int(s.target) for s, _ in plans if s.target_kind is TargetKind.CLAIM],
         )
@@ -552,7 +541,9 @@ class ScheduleService:
         for schedule, _ in plans:
             if schedule.target_kind is TargetKind.REGION:
                 if schedule.target not in regions:
-                    informants = await self.members.in_regions([schedule.target], [Role.INFORMANT])
+                    informants = await self.uow.members.in_regions(
+                        [schedule.target], [Role.INFORMANT]
+                    )
                     regions[schedule.target] = [m.id for m in informants]
                 found[schedule.id] = regions[schedule.target]
             elif schedule.target_kind is TargetKind.MEMBER:
@@ -580,7 +571,7 @@ class ScheduleService:
         """
         counts = dict.fromkeys(OccurrenceState, 0)
         for _ in range(MAX_BATCHES):
-            batch = await self.schedules.due(self.clock.now(), TICK_BATCH)
+            batch = await self.uow.schedules.due(self.clock.now(), TICK_BATCH)
             async with self.uow.transaction():
                 for state, count in (await self._handle_batch(batch)).items():
                     counts[state] += count
@@ -623,7 +614,7 @@ class ScheduleService:
             final = ScheduleState.ACTIVE if due is not None else ScheduleState.DONE
             moves.append((schedule.id, schedule.next_due, due, final))
             plans.append((schedule, dues))
-        moved = await self.schedules.advance_many(moves, now) if moves else set()
+        moved = await self.uow.schedules.advance_many(moves, now) if moves else set()
         plans = [(schedule, dues) for schedule, dues in plans if schedule.id in moved]
         recipients = await self._recipients(plans) if plans else {}
         items: list[tuple[int, Handled]] = []
@@ -651,13 +642,13 @@ class ScheduleService:
                     )
                     items.append((schedule.id, handled))
                     sends.append((schedule, due, member_ids, window_ends))
-        ids = await self.schedules.record_many(items, now) if items else []
+        ids = await self.uow.schedules.record_many(items, now) if items else []
         for (_, handled), send, occurrence_id in zip(items, sends, ids, strict=True):
             counts[handled.state] += 1
             if send is not None and occurrence_id is not None:
                 rows.extend(self._rows(occurrence_id, *send, now=now))
         # One insert for the whole batch (ids, sealing and rows in one trip).
-        await self.outbox.enqueue_many(rows)
+        await self.uow.outbox.enqueue_many(rows)
         return counts
 
     def _rows(
@@ -707,7 +698,7 @@ class ScheduleService:
         """Record the day's digest occurrence and queue a digest for whoever has news."""
         digests = await self._digests(schedule, due, now)
         state = OccurrenceState.QUEUED if digests else OccurrenceState.NO_RECIPIENT
-        if await self.schedules.record(schedule.id, Handled(due, state), now) is not None:
+        if await self.uow.schedules.record(schedule.id, Handled(due, state), now) is not None:
             rows.extend(digests)
         return state
 
@@ -715,15 +706,15 @@ class ScheduleService:
 
     async def _helpers(self, region: str | None) -> list[Member]:
         """The region's coordinators; administrators if it has none (never nobody)."""
-        found = await self.members.in_regions([region], [Role.COORDINATOR]) if region else []
+        found = await self.uow.members.in_regions([region], [Role.COORDINATOR]) if region else []
         if found:
             return found
-        return [m for m in await self.members.list_all() if m.role is Role.ADMIN and m.active]
+        return [m for m in await self.uow.members.list_all() if m.role is Role.ADMIN and m.active]
 
     async def _occurrence_region(
         self, occurrence: Occurrence, member: Member | None
     ) -> str | None:
-        schedule = await self.schedules.get(occurrence.schedule_id)
+        schedule = await self.uow.schedules.get(occurrence.schedule_id)
         if schedule is not None and schedule.target_kind is TargetKind.REGION:
             return schedule.target
         return member.region if member else None
@@ -732,9 +723,9 @@ class ScheduleService:
         """Tell the coordinators, once per occurrence, who did not confirm in time."""
         closed = 0
         now = self.clock.now()
-        for occurrence in await self.schedules.windows_closed(now, TICK_BATCH):
+        for occurrence in await self.uow.schedules.windows_closed(now, TICK_BATCH):
             async with self.uow.transaction():
-                if not await self.schedules.mark_warned(occurrence.id, now):
+                if not await self.uow.schedules.mark_warned(occurrence.id, now):
                     continue
                 closed += 1
                 lines = await self._lines(occurrence, now)
@@ -744,11 +735,11 @@ class ScheduleService:
                     continue
                 region = await self._occurrence_region(occurrence, None)
                 if region is None:
-                    first = await self.members.get(
-                        (await self.schedules.checkins(occurrence.id))[0].member_id
+                    first = await self.uow.members.get(
+                        (await self.uow.schedules.checkins(occurrence.id))[0].member_id
                     )
                     region = first.region if first else None
-                await self.outbox.enqueue_many(
+                await self.uow.outbox.enqueue_many(
                     [
                         OutboxMessage(
                             idempotency_key=f"checkin-missed:{occurrence.id}:{helper.id}",
@@ -768,12 +759,12 @@ class ScheduleService:
         return closed
 
     async def _lines(self, occurrence: Occurrence, now: datetime) -> list[CheckinLine]:
-        records: Sequence[CheckinRecord] = await self.schedules.checkins(occurrence.id)
+        records: Sequence[CheckinRecord] = await self.uow.schedules.checkins(occurrence.id)
         names: Mapping[int, str] = {}
         lines = []
         for record in records:
             if record.member_id not in names:
-                member = await self.members.get(record.member_id)
+                member = await self.uow.members.get(record.member_id)
                 names = {**names, record.member_id: member.codename if member else "?"}
             lines.append(
                 CheckinLine(
@@ -796,14 +787,14 @@ class ScheduleService:
             NotFound: the member was not asked in this occurrence (forged callback, T-10).
         """
         authorize(member, Action.ANSWER_CHECKIN)
-        occurrence = await self.schedules.occurrence(occurrence_id)
+        occurrence = await self.uow.schedules.occurrence(occurrence_id)
         if occurrence is None or occurrence.window_ends is None:
             await self._audit(member, "checkin_answer", "denied", f"occurrence:{occurrence_id}")
             raise NotFound("checkin")
         now = self.clock.now()
         late = now >= occurrence.window_ends
         async with self.uow.transaction():
-            changed = await self.schedules.answer(occurrence_id, member.id, answer, now, late)
+            changed = await self.uow.schedules.answer(occurrence_id, member.id, answer, now, late)
             if changed is None:
                 await self._audit(
                     member, "checkin_answer", "denied", f"occurrence:{occurrence_id}"
@@ -815,7 +806,7 @@ class ScheduleService:
             region = await self._occurrence_region(occurrence, member)
             helpers = await self._helpers(region)
             if answer is CheckinAnswer.HELP:
-                await self.outbox.enqueue_many(
+                await self.uow.outbox.enqueue_many(
                     [
                         OutboxMessage(
                             idempotency_key=f"checkin-help:{occurrence_id}:{member.id}:{h.id}",
@@ -830,7 +821,7 @@ class ScheduleService:
                     ]
                 )
             elif late and occurrence.warned_at is not None:
-                await self.outbox.enqueue_many(
+                await self.uow.outbox.enqueue_many(
                     [
                         OutboxMessage(
                             idempotency_key=f"checkin-late:{occurrence_id}:{member.id}:{h.id}",
@@ -853,8 +844,8 @@ class ScheduleService:
             NotFound: unknown, or outside the actor's regions (audited, T-10).
             Conflict: someone took it first.
         """
-        occurrence = await self.schedules.occurrence(occurrence_id)
-        asker = await self.members.get(member_id)
+        occurrence = await self.uow.schedules.occurrence(occurrence_id)
+        asker = await self.uow.members.get(member_id)
         region = (
             await self._occurrence_region(occurrence, asker) if occurrence is not None else None
         )
@@ -864,10 +855,10 @@ class ScheduleService:
             raise NotFound("help")
         async with self.uow.transaction():
             now = self.clock.now()
-            if not await self.schedules.ack_help(occurrence_id, member_id, actor.id, now):
+            if not await self.uow.schedules.ack_help(occurrence_id, member_id, actor.id, now):
                 raise Conflict("help already taken")
             await self._audit(actor, "checkin_help_ack", "ok", f"occurrence:{occurrence_id}")
-            await self.outbox.enqueue_many(
+            await self.uow.outbox.enqueue_many(
                 [
                     OutboxMessage(
                         idempotency_key=f"checkin-help-acked:{occurrence_id}:{member_id}:{h.id}",
@@ -890,7 +881,7 @@ class ScheduleService:
         now = self.clock.now()
         result = [
             (occurrence, await self._lines(occurrence, now))
-            for occurrence in await self.schedules.occurrences(schedule.id, limit)
+            for occurrence in await self.uow.schedules.occurrences(schedule.id, limit)
         ]
         await self._audit(actor, "checkin_states", "ok", f"schedule:{schedule.id}")
         return result

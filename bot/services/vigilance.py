@@ -36,7 +36,7 @@ from bot.domain.errors import Unavailable
 from bot.domain.models import Member, Role
 from bot.domain.notices import IntakeConflict, Notice, RegistrationsFailing, StaffDenials
 from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
-from bot.domain.ports import AuditLog, Clock, MemberRepository, UnitOfWork
+from bot.domain.ports import Clock, MemberRepository, UnitOfWork
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -106,21 +106,15 @@ async def notify_admins(
 class _AdminPager:
     """The ports every alarm here needs, and the one way they page the administrators."""
 
-    __slots__ = ("_audit", "_clock", "_members", "_outbox", "_uow")
+    __slots__ = ("_clock", "_uow")
 
     def __init__(
         self,
         *,
-        members: MemberRepository,
-        outbox: Outbox,
-        audit: AuditLog,
-        clock: Clock,
         uow: UnitOfWork,
+        clock: Clock,
     ) -> None:
         """Keep the ports."""
-        self._members = members
-        self._outbox = outbox
-        self._audit = audit
         self._clock = clock
         self._uow = uow
 
@@ -139,8 +133,8 @@ class _AdminPager:
         administrator.
         """
         async with self._uow.transaction():
-            await self._audit.record(action=action, result="raised", now=now, target=target)
-            await notify_admins(self._members, self._outbox, notice, key)
+            await self._uow.audit.record(action=action, result="raised", now=now, target=target)
+            await notify_admins(self._uow.members, self._uow.outbox, notice, key)
 
 
 class InviteAlarm(_AdminPager):
@@ -151,15 +145,12 @@ class InviteAlarm(_AdminPager):
     def __init__(
         self,
         *,
-        members: MemberRepository,
-        outbox: Outbox,
-        audit: AuditLog,
-        clock: Clock,
         uow: UnitOfWork,
+        clock: Clock,
         per_hour: int = INVITE_ALARM_PER_HOUR,
     ) -> None:
         """Keep the ports; ``per_hour`` is ``CHASKI_INVITE_ALARM_PER_HOUR``."""
-        super().__init__(members=members, outbox=outbox, audit=audit, clock=clock, uow=uow)
+        super().__init__(uow=uow, clock=clock)
         self._counter = HourlyCounter(per_hour)
         self._raised: str | None = None
 
@@ -206,17 +197,14 @@ class DenialWatch(_AdminPager):
     def __init__(
         self,
         *,
-        members: MemberRepository,
-        outbox: Outbox,
-        audit: AuditLog,
-        clock: Clock,
         uow: UnitOfWork,
+        clock: Clock,
         per_hour: int = DENIALS_PER_HOUR,
     ) -> None:
         """Keep the ports; ``per_hour`` refusals of one coordinator alarm the admins."""
         if per_hour < 1:
             raise ValueError("the limit must be at least 1")
-        super().__init__(members=members, outbox=outbox, audit=audit, clock=clock, uow=uow)
+        super().__init__(uow=uow, clock=clock)
         self._per_hour = per_hour
         #: member id → (counter, hour of the last alarm); most recently refused last.
         self._counters: OrderedDict[int, tuple[HourlyCounter, list[str | None]]] = OrderedDict()
@@ -235,7 +223,7 @@ class DenialWatch(_AdminPager):
         """
         now = self._clock.now()
         async with self._uow.transaction():
-            await self._audit.record(
+            await self._uow.audit.record(
                 action=action,
                 result=result,
                 now=now,
@@ -293,14 +281,11 @@ class IntakeAlarm(_AdminPager):
     def __init__(
         self,
         *,
-        members: MemberRepository,
-        outbox: Outbox,
-        audit: AuditLog,
-        clock: Clock,
         uow: UnitOfWork,
+        clock: Clock,
     ) -> None:
         """Keep the ports."""
-        super().__init__(members=members, outbox=outbox, audit=audit, clock=clock, uow=uow)
+        super().__init__(uow=uow, clock=clock)
         self._raised: str | None = None
 
     async def conflict(self) -> bool:

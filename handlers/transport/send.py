@@ -126,17 +126,12 @@ async def send_sensitive(
 ) -> int:
     """Send a message with claim data and persist its deletion after ``delete_after``.
 
-    The id for ``/borrar`` and the deletion row are written in one transaction (one commit
-    instead of two on the reply path of every ``/estado``): both are kept or neither is,
-    and a busy database raises ``Unavailable`` as a lost deletion always did (M-10).
+    ``SafetyService.sensitive_sent`` writes the id for ``/borrar`` and the deletion row in
+    one transaction of its own; a busy database raises ``Unavailable`` as a lost deletion
+    always did (M-10).
     """
     message_id = await post_message(context.bot, chat_id, text, reply_markup)
-    services = context.services
-    async with services.uow.transaction():
-        await services.safety.record_sent(chat_id, message_id)
-        await services.deletions.schedule_deletion(
-            member.id, [message_id], services.clock.now() + services.delete_after
-        )
+    await context.services.safety.sensitive_sent(member, chat_id, message_id)
     return message_id
 
 
@@ -159,12 +154,7 @@ async def send_photo_sensitive(
     message_id = await post_photo(
         context.bot, chat_id, photo, filename=filename, caption=caption, silent=True
     )
-    services = context.services
-    async with services.uow.transaction():
-        await services.safety.record_sent(chat_id, message_id)
-        await services.deletions.schedule_deletion(
-            member.id, [message_id], services.clock.now() + services.delete_after
-        )
+    await context.services.safety.sensitive_sent(member, chat_id, message_id)
     return message_id
 
 

@@ -7,6 +7,8 @@ informant, the dry run and the progress of long imports.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -163,6 +165,28 @@ def test_partially_paid_needs_and_keeps_the_amount_paid_and_status_date(
     assert claim.paid_cents == 50000
     [event] = history(puma, claim)
     assert str(event.effective) == "2026-01-05"
+
+
+def test_an_import_whose_audit_row_fails_leaves_no_claims(
+    chaski: Callable[..., Result], puma: Member, tmp_path: Path
+) -> None:
+    """The claims and their audit row commit together (#10.6): an import that cannot be
+    audited did not happen (M-16)."""
+    database = tmp_path / "data" / "chaski.sqlite3"
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        conn.execute(
+            "CREATE TRIGGER refuse_import_audit BEFORE INSERT ON audit"
+            " WHEN NEW.action = 'claims_import'"
+            " BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
+        )
+        conn.commit()
+
+    async def attempt(services: Services) -> None:
+        with pytest.raises(sqlite3.IntegrityError, match="audit refused"):
+            await services.claims_import.import_file((HEADER + ROW).encode())
+
+    with_services(attempt)
+    assert claims_of(puma) == []
 
 
 def history(member: Member, claim: Claim) -> list[ClaimEvent]:

@@ -23,7 +23,7 @@ from bot.version import installed_version
 from storage.keys import DATA_KEYS, PEPPER
 from storage.outbox import SqliteOutbox
 from tests.cli.harness import Result, with_services
-from tests.conftest import LIMA, TestClock
+from tests.conftest import LIMA, TestClock, uow_of
 from tests.services.fakes import raw_notice
 
 VERSION = installed_version()
@@ -164,7 +164,7 @@ def _message(key: str, member_id: int, **extra: object) -> OutboxMessage:
 
 async def _kill_one(services: Services) -> None:
     """Lease the due rows and declare one dead, as the sender does after a 400."""
-    outbox = services.outbox
+    outbox = uow_of(services).outbox
     assert isinstance(outbox, SqliteOutbox)
     now = services.clock.now()
     leased = await outbox.lease(now, 1, now + timedelta(minutes=1))
@@ -183,7 +183,7 @@ def test_the_outbox_tells_due_from_scheduled_and_counts_dead_letters(
     ten_minutes_ago = TestClock(now - timedelta(minutes=10))
 
     async def enqueue(services: Services) -> None:
-        await services.outbox.enqueue_many(
+        await uow_of(services).outbox.enqueue_many(
             [
                 _message("late", member),
                 _message("dead", member),
@@ -216,7 +216,7 @@ def test_rows_scheduled_ahead_alone_keep_the_outbox_ok(chaski: Callable[..., Res
 
     async def enqueue(services: Services) -> None:
         ahead = datetime.now(UTC) + timedelta(minutes=10)
-        await services.outbox.enqueue_many(
+        await uow_of(services).outbox.enqueue_many(
             [_message(f"del-{n}", member, not_before=ahead) for n in range(3)]
         )
 

@@ -28,8 +28,8 @@ from handlers.transport.pacing import SendPacer
 from handlers.transport.send import bot_defaults
 from storage.database import Database
 from storage.keys import load_keys
-from storage.members import SqliteMemberRepository
-from storage.outbox import SqliteOutbox, SqliteRecipientDirectory
+from storage.outbox import SqliteRecipientDirectory
+from storage.unit_of_work import SqliteUnitOfWork
 
 TOKEN = "123456:TEST-TOKEN-abcdefghijklmnop"
 
@@ -40,12 +40,10 @@ async def main(db_path: Path, key_dir: Path, base_url: str, batch: int) -> int:
     zone = ZoneInfo("America/Lima")
     clock = SystemClock(zone)
     wakeup = asyncio.Event()
-    outbox = SqliteOutbox(db, keys, clock, on_enqueue=wakeup.set)
+    uow = SqliteUnitOfWork.over(db, keys, None, clock, on_enqueue=wakeup.set)
     sender = OutboxSender(
-        store=outbox,
-        outbox=outbox,
-        uow=db,
-        members=SqliteMemberRepository(db, keys),
+        store=uow.outbox,
+        uow=uow,
         recipients=SqliteRecipientDirectory(db, keys),
         clock=clock,
         config=SenderConfig(rate=None, batch_size=batch, max_in_flight=batch, idle_poll=0.05),
@@ -58,7 +56,7 @@ async def main(db_path: Path, key_dir: Path, base_url: str, batch: int) -> int:
         )
         while True:
             pulse = sender.progress_event()
-            counts = await outbox.counts()
+            counts = await uow.outbox.counts()
             if all(status in FINAL_STATUSES for status, _ in counts.by_status_kind):
                 break
             try:

@@ -472,7 +472,7 @@ async def test_cross_region_target_is_refused_and_audited(world: World) -> None:
     assert set(buttons(step)) >= {"Kimbiri"}
     assert "Pichari" not in buttons(step)  # only own regions are offered
     pichari = next(
-        r.id for r in await world.bot.services.alerts.regions.list_all() if r.name == "Pichari"
+        r.id for r in await world.bot.services.alerts.uow.regions.list_all() if r.name == "Pichari"
     )
     await world.press(OSO, f"alert:reg:{pichari}", step.params["message_id"])
     assert world.fake.texts(OSO)[-1] == EXPIRED
@@ -574,7 +574,7 @@ async def test_quiet_hours_defer_and_an_unlinked_recipient_is_cancelled(world: W
     assert "Advertencia · Pichari · Sale a las 06:00" in listing
     assert planned in listing
     rosa = await world.member(ROSA)
-    await world.bot.services.alerts.members.unlink(rosa.id)
+    await world.bot.services.alerts.uow.members.unlink(rosa.id)
 
     world.bot.clock.set(datetime(2026, 3, 15, 6, 1, tzinfo=LIMA))
     await world.run_job("outbox-housekeeping")

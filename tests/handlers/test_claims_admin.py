@@ -31,6 +31,7 @@ from tests.conftest import (
     seed_claims,
     seed_invite,
     seed_region,
+    sender_of,
     set_pin_in_chat,
 )
 from tests.fakes.bot_api import FakeBotApi
@@ -351,7 +352,7 @@ async def _news_rows(world: World) -> list[tuple[str, str]]:
 async def _deliver(world: World, user: int, count: int) -> None:
     """Let the push's short wait pass and the sender deliver ``count`` messages to ``user``."""
     world.bot.clock.advance(timedelta(minutes=3))
-    world.bot.services.outbox_sender.wake()
+    sender_of(world.bot.services).wake()
     await world.fake.wait_for_call("sendMessage", chat_id=user, count=count)
 
 
@@ -407,7 +408,7 @@ async def test_the_push_speaks_the_informants_language_and_details_wait_for_the_
     await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
     before = len(world.fake.sent(ANA))
     bot.clock.advance(timedelta(minutes=11))  # Ana's PIN session has run out
-    bot.services.outbox_sender.wake()
+    sender_of(bot.services).wake()
     await world.fake.wait_for_call("sendMessage", chat_id=ANA, count=before + 1)
     await bot.settle()
     assert world.fake.texts(ANA)[before:] == [NEWS_QU]

@@ -12,18 +12,18 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import cast
 
 import pytest
 
 from bot.domain.models import Role
 from bot.domain.notices import News
 from bot.domain.outbox import OutboxKind, OutboxMessage
+from bot.services.outbox import OutboxDeletions
 from handlers.ticks import HOUSEKEEPING_JOB
 from storage.database import Database
 from storage.keys import load_keys
 from storage.members import SqliteInviteRepository
-from tests.conftest import RunningBot, seed_invite, seed_region
+from tests.conftest import RunningBot, seed_invite, seed_region, sender_of, uow_of
 from tests.fakes.bot_api import Call
 
 BLOCKED = "Forbidden: bot was blocked by the user"
@@ -33,7 +33,7 @@ IN_FLIGHT_SLACK = 0.2
 
 
 def db_of(bot: RunningBot) -> Database:
-    return cast(Database, bot.services.uow)
+    return uow_of(bot.services).db
 
 
 async def link(
@@ -62,7 +62,7 @@ async def until(
     timeout: float = 10.0,  # noqa: ASYNC109 - a test helper like asyncio.wait_for
 ) -> None:
     """Wait on the sender's progress pulses until ``check()`` holds."""
-    sender = bot.services.outbox_sender
+    sender = sender_of(bot.services)
     async with asyncio.timeout(timeout):
         while True:
             pulse = sender.progress_event()
@@ -101,7 +101,7 @@ async def test_rows_are_sent_protected_and_neutral(
 ) -> None:
     bot = running_bot
     member = await link(bot, tmp_path, "Cóndor-7", 7001)
-    await bot.services.outbox.enqueue(alert("t:1", member))
+    await uow_of(bot.services).outbox.enqueue(alert("t:1", member))
 
     await until(bot, all_in(bot, "t:", "sent"))
 
@@ -109,7 +109,7 @@ async def test_rows_are_sent_protected_and_neutral(
     assert call.params["text"] == "Tienes una novedad. Escribe /menu."
     assert call.params["protect_content"] is True
     assert call.params["parse_mode"] == "HTML"
-    assert bot.services.outbox_sender.running
+    assert sender_of(bot.services).running
 
 
 async def test_429_storm_pauses_everything_then_delivers_all_without_spending_attempts(
@@ -124,7 +124,7 @@ async def test_429_storm_pauses_everything_then_delivers_all_without_spending_at
         retry_after=1,
         times=2,
     )
-    await bot.services.outbox.enqueue_many([alert(f"s:{m}", m) for m in members])
+    await uow_of(bot.services).outbox.enqueue_many([alert(f"s:{m}", m) for m in members])
 
     await until(bot, all_in(bot, "s:", "sent"))
 
@@ -150,7 +150,7 @@ async def test_blocked_recipients_are_marked_and_coordinators_told_once(
     luis = await link(bot, tmp_path, "Luis", 7202)
     await link(bot, tmp_path, "Jefe", 7299, Role.COORDINATOR)
     bot.fake.fail("sendMessage", status=403, description=BLOCKED, chat_id=7201, times=None)
-    await bot.services.outbox.enqueue_many([alert("b:ana", ana), alert("b:luis", luis)])
+    await uow_of(bot.services).outbox.enqueue_many([alert("b:ana", ana), alert("b:luis", luis)])
 
     await until(bot, all_in(bot, "b:", "sent", "blocked"))
     await until(bot, all_in(bot, "blocked:", "sent"))
@@ -162,7 +162,7 @@ async def test_blocked_recipients_are_marked_and_coordinators_told_once(
     assert bot.fake.texts(7299) == ["Ana &lt;b&gt; bloqueó el bot o desactivó su cuenta."]
 
     # A later row to the blocked member is not even tried: no second note either.
-    await bot.services.outbox.enqueue(alert("b:again", ana))
+    await uow_of(bot.services).outbox.enqueue(alert("b:again", ana))
     await until(bot, all_in(bot, "b:again", "blocked"))
     assert len(bot.fake.sent(7201, include_failed=True)) == 1
     assert len(bot.fake.texts(7299)) == 1
@@ -175,7 +175,7 @@ async def test_5xx_and_dropped_connections_are_retried_then_sent(
     member = await link(bot, tmp_path, "Cóndor-7", 7301)
     bot.fake.fail("sendMessage", status=502, description="Bad Gateway", times=1)
     bot.fake.drop_connection("sendMessage", times=1)
-    await bot.services.outbox.enqueue(alert("r:1", member))
+    await uow_of(bot.services).outbox.enqueue(alert("r:1", member))
 
     await until(bot, all_in(bot, "r:", "errored"))
     assert (await rows(bot, "r:"))[0][2:] == (1, "NetworkError")
@@ -199,7 +199,7 @@ async def test_400_is_dead_at_once(running_bot: RunningBot, region: str, tmp_pat
     bot = running_bot
     member = await link(bot, tmp_path, "Cóndor-7", 7401)
     bot.fake.fail("sendMessage", status=400, description="Bad Request: chat not found")
-    await bot.services.outbox.enqueue(alert("d:1", member))
+    await uow_of(bot.services).outbox.enqueue(alert("d:1", member))
 
     await until(bot, all_in(bot, "d:", "dead"))
 
@@ -213,7 +213,7 @@ async def test_sent_message_is_deleted_after_delete_after(
 ) -> None:
     bot = running_bot
     member = await link(bot, tmp_path, "Cóndor-7", 7501)
-    await bot.services.outbox.enqueue(
+    await uow_of(bot.services).outbox.enqueue(
         OutboxMessage(
             "x:1", OutboxKind.NOTIFICATION, member, News(), delete_after=timedelta(minutes=10)
         )
@@ -241,9 +241,13 @@ async def test_deletions_gone_and_too_old(
     member = await link(bot, tmp_path, "Cóndor-7", 7601)
     bot.fake.undeletable.add(555)
     now = bot.clock.now()
-    await bot.services.deletions.schedule_deletion(member, [444], now)  # never existed
-    await bot.services.deletions.schedule_deletion(member, [555], now)  # past 48 h
-    await bot.services.outbox_sender.housekeeping()
+    await OutboxDeletions(uow_of(bot.services).outbox).schedule_deletion(
+        member, [444], now
+    )  # never existed
+    await OutboxDeletions(uow_of(bot.services).outbox).schedule_deletion(
+        member, [555], now
+    )  # past 48 h
+    await sender_of(bot.services).housekeeping()
 
     await until(bot, all_in(bot, f"del:{member}:", "sent", "expired"))
 
@@ -260,11 +264,11 @@ async def test_invalid_token_stops_the_sender(
     bot = running_bot
     member = await link(bot, tmp_path, "Cóndor-7", 7701)
     bot.fake.fail("sendMessage", status=401, description="Unauthorized", times=None)
-    await bot.services.outbox.enqueue_many([alert("k:1", member), alert("k:2", member)])
+    await uow_of(bot.services).outbox.enqueue_many([alert("k:1", member), alert("k:2", member)])
 
-    await asyncio.wait_for(bot.services.outbox_sender.wait_stopped(), 5)
+    await asyncio.wait_for(sender_of(bot.services).wait_stopped(), 5)
 
-    assert bot.services.outbox_sender.halted
+    assert sender_of(bot.services).halted
     assert len(bot.fake.calls_to("sendMessage")) == 1
     assert [status for _, status, _, _ in await rows(bot, "k:")] == ["queued", "queued"]
 
@@ -275,7 +279,7 @@ async def test_interactive_replies_do_not_wait_behind_a_broadcast(
     bot = running_bot
     members = [await link(bot, tmp_path, f"B{n}", 8000 + n) for n in range(40)]
     bot.fake.enforce_limits = True  # 429 past 30/s overall or 1/s per chat, like Telegram
-    await bot.services.outbox.enqueue_many([alert(f"w:{m}", m) for m in members])
+    await uow_of(bot.services).outbox.enqueue_many([alert(f"w:{m}", m) for m in members])
     await bot.fake.wait_for(lambda f: len(_broadcast(f.calls_to("sendMessage"))) >= 5)
 
     started = asyncio.get_running_loop().time()

@@ -13,7 +13,7 @@ import itertools
 from pathlib import Path
 
 from handlers.transport.pacing import WINDOW_MARGIN, SendPacer, SendPriority
-from tests.conftest import RunningBot, enforce_telegram_limits, seed_region
+from tests.conftest import RunningBot, enforce_telegram_limits, seed_region, uow_of
 from tests.fakes.bot_api import Call
 from tests.handlers.test_alerts import ANA, PUMA, ROSA, World, compose
 from tests.handlers.test_alerts import world as world  # noqa: PLC0414 - the fixture
@@ -50,7 +50,7 @@ async def test_two_rows_to_one_chat_keep_a_second_apart_behind_a_busy_global_que
     others = [await link(bot, tmp_path, f"O{n}", 8100 + n) for n in range(24)]
     coordinator = await link(bot, tmp_path, "Puma", 8200)
     enforce_telegram_limits(bot)
-    await bot.services.outbox.enqueue_many(
+    await uow_of(bot.services).outbox.enqueue_many(
         [alert(f"p:{m}", m) for m in others]
         + [alert("p:c1", coordinator), alert("p:c2", coordinator)]
     )
@@ -108,7 +108,7 @@ async def test_replies_wait_for_no_broadcast_and_together_stay_under_the_rate(
     await seed_region(bot.services)
     members = [await link(bot, tmp_path, f"B{n}", 8000 + n) for n in range(50)]
     enforce_telegram_limits(bot)
-    await bot.services.outbox.enqueue_many([alert(f"w:{m}", m) for m in members])
+    await uow_of(bot.services).outbox.enqueue_many([alert(f"w:{m}", m) for m in members])
     await bot.fake.wait_for(lambda f: len(f.calls_to("sendMessage")) >= 5)
 
     strangers = range(9900, 9912)

@@ -116,7 +116,7 @@ async def test_the_pin_service_decides_and_arms_the_prompt_itself(world: World) 
     world.bot.clock.advance(LATER)
     assert not await services.pin.prompt_armed_for(ANA)
     assert await services.pin.admit(ana, PinRule.DATA, Resume.CLAIMS) == PinAsked()
-    prompt = await services.pin.pins.get_prompt(ana.id)
+    prompt = await services.pin.uow.pins.get_prompt(ana.id)
     assert prompt is not None
     assert prompt.then is Resume.CLAIMS
 

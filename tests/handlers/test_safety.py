@@ -12,7 +12,7 @@ from telegram import Update
 
 from bot.domain.models import Role
 from storage.database import Database
-from tests.conftest import RunningBot, seed_invite, seed_region
+from tests.conftest import RunningBot, seed_invite, seed_region, uow_of
 from tests.fakes.bot_api import FakeBotApi
 
 ANA, JEFE, STRANGER = 701, 702, 703
@@ -182,8 +182,7 @@ async def test_a_flood_from_one_account_is_dropped_with_at_most_one_reply(
 ) -> None:
     """T-46: 1 000 messages in a minute: 20 reach the bot, the stranger gets one reply."""
     fake = bot.fake
-    db = bot.services.uow
-    assert isinstance(db, Database)
+    db = uow_of(bot.services).db
     before = await _processed(db)
     for n in range(1000):
         fake.push_message(STRANGER, f"/start basura{n}")

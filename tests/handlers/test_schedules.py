@@ -30,6 +30,7 @@ from tests.conftest import (
     seed_claims,
     seed_invite,
     seed_region,
+    sender_of,
     set_pin_in_chat,
 )
 from tests.fakes.bot_api import Call, FakeBotApi
@@ -349,7 +350,7 @@ async def test_quiet_hours_defer_reminders_but_not_checkins(
 
     # 06:00 in Lima: the reminder leaves, late but not dropped.
     bot.clock.set(datetime(2026, 3, 15, 11, 0, tzinfo=UTC))
-    bot.services.outbox_sender.wake()
+    sender_of(bot.services).wake()
     await until(bot, all_in(bot, "sched:", "sent"))
     assert [c.params["text"] for c in bot.fake.sent(PUMA)] == [CHECKIN, REMINDER]
 
@@ -629,7 +630,7 @@ async def test_daily_digest_reports_what_each_coordinator_must_see_and_nothing_e
     bot.clock.advance(timedelta(hours=2))
     await bot.services.schedules.tick()
     await until(bot, all_in(bot, "checkin-missed:", "sent"))
-    (digest_schedule,) = await bot.services.schedules.schedules.of_kind(ScheduleKind.DIGEST)
+    (digest_schedule,) = await bot.services.schedules.uow.schedules.of_kind(ScheduleKind.DIGEST)
     key = f"sched:{digest_schedule.id}:"
 
     bot.clock.set(DIGEST_AT - timedelta(minutes=1))
@@ -669,7 +670,7 @@ async def test_digest_hour_is_configurable_and_quiet_hours_hold_it(
         assert await rows(bot, "sched:") != []
         assert fake_api_server.fake.sent(JEFE) == []
         clock.set(datetime(2026, 3, 15, 11, 0, tzinfo=UTC))  # 06:00 in Lima
-        bot.services.outbox_sender.wake()
+        sender_of(bot.services).wake()
         await fake_api_server.fake.wait_for_call("sendMessage", chat_id=JEFE, count=1)
         # Computed at 22:00 on the 14th in Lima: 13 days late then.
     assert "R-2016-0007 (13 días)" in fake_api_server.fake.sent(JEFE)[0].params["text"]
@@ -714,7 +715,7 @@ async def test_digest_names_checkin_help_nobody_took(
 
     bot.clock.set(DIGEST_AT)
     await bot.services.schedules.tick()
-    (digest_schedule,) = await bot.services.schedules.schedules.of_kind(ScheduleKind.DIGEST)
+    (digest_schedule,) = await bot.services.schedules.uow.schedules.of_kind(ScheduleKind.DIGEST)
     await until(bot, all_in(bot, f"sched:{digest_schedule.id}:", "sent"))
     digest = bot.fake.sent(JEFE)[-1].params["text"]
     assert "Pedidos de ayuda que nadie atendió: Puma." in digest

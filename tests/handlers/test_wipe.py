@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import cast
 
 import pytest
 
@@ -18,7 +17,14 @@ from bot.domain.safety import WipeReport
 from bot.i18n import Catalogs
 from handlers.panic import wipe_incomplete_text
 from storage.database import Database
-from tests.conftest import RunningBot, ServedFake, TestClock, seed_invite, seed_region
+from tests.conftest import (
+    RunningBot,
+    ServedFake,
+    TestClock,
+    seed_invite,
+    seed_region,
+    uow_of,
+)
 from tests.fakes.bot_api import FakeBotApi
 from tests.handlers.test_outbox_sender import all_in, tick, until
 from tests.handlers.test_pin import bot_process, set_pin
@@ -34,7 +40,7 @@ REMOTE_IN_PROGRESS = (
 
 
 def db_of(bot: RunningBot) -> Database:
-    return cast(Database, bot.services.uow)
+    return uow_of(bot.services).db
 
 
 async def say(bot: RunningBot, user: int, text: str) -> int:

@@ -37,7 +37,7 @@ PICKER = (
 
 def database(bot: RunningBot) -> Database:
     """The application's ``Database`` (reached through a repository the services hold)."""
-    invites = bot.services.registration.invites
+    invites = bot.services.registration.uow.invites
     assert isinstance(invites, SqliteInviteRepository)
     return invites.db
 

@@ -43,8 +43,7 @@ from tests.security.helpers import NEUTRAL, PICKER
 from tests.services.fakes import (
     T0,
     FakeClock,
-    InMemoryAudit,
-    InMemoryCounters,
+    FakeUnitOfWork,
     InMemoryInvites,
     InMemoryMembers,
     InMemoryRegions,
@@ -187,7 +186,7 @@ def test_t27_invite_payloads_only_ever_raise_invite_rejected(
             T0,
         )
         service = RegistrationService(
-            members, invites, InMemoryCounters(), InMemoryAudit(), FakeClock()
+            FakeUnitOfWork(members=members, invites=invites), FakeClock()
         )
         with pytest.raises(InviteRejected) as caught:
             await service.redeem(telegram_id, payload)

@@ -29,7 +29,7 @@ from telegram.error import (
 from bot.domain.models import Role
 from bot.domain.outbox import Outcome
 from handlers.notifier import classify
-from tests.conftest import RunningBot, seed_region
+from tests.conftest import RunningBot, seed_region, uow_of
 from tests.handlers.test_outbox_sender import BLOCKED, alert, all_in, db_of, link, rows, until
 
 
@@ -87,7 +87,7 @@ async def test_t41_a_deactivated_account_is_marked_blocked(
     bot.fake.fail(
         "sendMessage", status=403, description="Forbidden: user is deactivated", times=None
     )
-    await bot.services.outbox.enqueue(alert("deact:1", member))
+    await uow_of(bot.services).outbox.enqueue(alert("deact:1", member))
 
     await until(bot, all_in(bot, "deact:", "blocked"))
 
@@ -135,7 +135,7 @@ async def test_t41_block_notice_flags_cancels_and_tells_the_coordinator_once(
     ana = await link(bot, tmp_path, "Kuntur-block", 7_401)
     await link(bot, tmp_path, "Puma-jefe", 7_499, Role.COORDINATOR)
     later = bot.clock.now() + timedelta(hours=1)
-    await bot.services.outbox.enqueue(alert("queued:1", ana, not_before=later))
+    await uow_of(bot.services).outbox.enqueue(alert("queued:1", ana, not_before=later))
 
     bot.fake.push_update(_my_chat_member(7_401, "member", "kicked"))
     await bot.settle()
@@ -154,7 +154,7 @@ async def test_t41_block_notice_flags_cancels_and_tells_the_coordinator_once(
     # The same notice again, then a row the sender would have met a 403 for: no second note.
     bot.fake.push_update(_my_chat_member(7_401, "member", "kicked"))
     await bot.settle()
-    await bot.services.outbox.enqueue(alert("after-block:1", ana))
+    await uow_of(bot.services).outbox.enqueue(alert("after-block:1", ana))
     await until(bot, all_in(bot, "after-block:", "blocked"))
     assert len(bot.fake.texts(7_499)) == 1
     assert len(await _audit_rows(bot, "member_blocked")) == 1
@@ -170,7 +170,7 @@ async def test_t41_unblock_notice_clears_the_flag_and_sending_resumes(
     ana = await link(bot, tmp_path, "Kuntur-back", 7_411)
     await link(bot, tmp_path, "Puma-back", 7_498, Role.COORDINATOR)
     bot.fake.fail("sendMessage", status=403, description=BLOCKED, chat_id=7_411, times=1)
-    await bot.services.outbox.enqueue(alert("first:1", ana))
+    await uow_of(bot.services).outbox.enqueue(alert("first:1", ana))
     await until(bot, all_in(bot, "first:", "blocked"))
     await until(bot, all_in(bot, "blocked:", "sent"))
     # The block notice arriving after the sender's 403 is the same block: told once.
@@ -187,7 +187,7 @@ async def test_t41_unblock_notice_clears_the_flag_and_sending_resumes(
     assert await _audit_rows(bot, "member_unblocked") == [
         ("member_unblocked", "ok", f"member:{ana}")
     ]
-    await bot.services.outbox.enqueue(alert("second:1", ana))
+    await uow_of(bot.services).outbox.enqueue(alert("second:1", ana))
     await until(bot, all_in(bot, "second:", "sent"))
     assert bot.fake.texts(7_411) == ["Tienes una novedad. Escribe /menu."]
 

@@ -10,14 +10,15 @@ fixed counter windows, "linked, active" filtering in ``in_regions``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import ClassVar, cast
+from typing import Any, ClassVar, cast
 from zoneinfo import ZoneInfo
 
-from bot.domain.errors import Conflict, NotFound
+from bot.domain.alerts import AlertRepository
+from bot.domain.errors import Conflict, NotFound, Unavailable
 from bot.domain.models import (
     Claim,
     ClaimEvent,
@@ -33,9 +34,16 @@ from bot.domain.models import (
     can_reenrol,
 )
 from bot.domain.notices import Notice
+from bot.domain.outbox import Outbox
+from bot.domain.pin import PinRepository
 from bot.domain.ports import (
     AccountCounters,
+    AmountRequestStore,
     AuditLog,
+    AuditReader,
+    ClaimEditStore,
+    ClaimLedger,
+    ClaimLister,
     ClaimRepository,
     Clock,
     DeletionScheduler,
@@ -44,8 +52,11 @@ from bot.domain.ports import (
     MemberRepository,
     Progress,
     RegionRepository,
+    RegistrationStore,
     UnitOfWork,
 )
+from bot.domain.safety import ChatMessageLog, InboundLog
+from bot.domain.schedules import ScheduleRepository
 from tests.secrets_registry import remember
 
 #: A fixed, aware start time (noon UTC = 07:00 in Lima) so every test starts the same.
@@ -135,19 +146,6 @@ class FakeClock:
     def advance(self, delta: timedelta) -> None:
         """Move time forward (or back, with a negative delta)."""
         self.current += delta
-
-
-@dataclass(slots=True)
-class FakeUnitOfWork:
-    """Counts transactions; an in-memory store has nothing to roll back."""
-
-    entered: int = 0
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[object]:
-        """Enter a (no-op) transaction."""
-        self.entered += 1
-        yield self
 
 
 @dataclass(slots=True)
@@ -458,6 +456,61 @@ class InMemoryAudit:
     def results(self, action: str) -> list[str]:
         """The results recorded for ``action``, in order."""
         return [e.result for e in self.entries if e.action == action]
+
+
+class _Absent:
+    """A port the test did not give the unit of work: any use fails and names it."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        raise AssertionError(f"this test gave the unit of work no {self._name} ({attr})")
+
+
+def _absent(name: str) -> Callable[[], Any]:
+    """A default factory for a port the test left out."""
+    return lambda: _Absent(name)
+
+
+@dataclass(slots=True)
+class FakeUnitOfWork:
+    """``UnitOfWork`` over in-memory fakes: tests hand it the ports their service uses.
+
+    Members, regions, counters, claims and the audit log default to fresh in-memory fakes;
+    any other port left out fails the test when used, naming it. The transaction only counts
+    (an in-memory store has nothing to roll back); ``busy`` makes it fail as a locked
+    database does (``Unavailable``) until a test clears it.
+    """
+
+    members: MemberRepository = field(default_factory=InMemoryMembers)
+    regions: RegionRepository = field(default_factory=InMemoryRegions)
+    invites: InviteRepository = field(default_factory=_absent("invites"))
+    counters: AccountCounters = field(default_factory=InMemoryCounters)
+    claims: ClaimRepository = field(default_factory=InMemoryClaims)
+    claim_ledger: ClaimLedger = field(default_factory=_absent("claim_ledger"))
+    claim_lister: ClaimLister = field(default_factory=_absent("claim_lister"))
+    claim_edits: ClaimEditStore = field(default_factory=_absent("claim_edits"))
+    amount_requests: AmountRequestStore = field(default_factory=_absent("amount_requests"))
+    audit: AuditLog = field(default_factory=InMemoryAudit)
+    audit_reader: AuditReader = field(default_factory=_absent("audit_reader"))
+    registrations: RegistrationStore = field(default_factory=_absent("registrations"))
+    outbox: Outbox = field(default_factory=_absent("outbox"))
+    alerts: AlertRepository = field(default_factory=_absent("alerts"))
+    pins: PinRepository = field(default_factory=_absent("pins"))
+    chat_log: ChatMessageLog = field(default_factory=_absent("chat_log"))
+    inbound: InboundLog = field(default_factory=_absent("inbound"))
+    schedules: ScheduleRepository = field(default_factory=_absent("schedules"))
+    entered: int = 0
+    busy: bool = False
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[object]:
+        """Enter a (no-op) transaction; ``Unavailable`` while ``busy``."""
+        if self.busy:
+            raise Unavailable
+        self.entered += 1
+        yield self
 
 
 @dataclass(slots=True)

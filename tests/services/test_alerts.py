@@ -333,12 +333,13 @@ def make_world(*members: Member, threshold: int = 200, quiet: QuietHours | None 
     audit = InMemoryAudit()
     clock = FakeClock()
     service = AlertService(
-        alerts=alerts,
-        members=directory,
-        regions=InMemoryRegions().seed("Pichari", "Kimbiri"),
-        outbox=outbox,
-        audit=audit,
-        uow=FakeUnitOfWork(),
+        uow=FakeUnitOfWork(
+            alerts=alerts,
+            members=directory,
+            regions=InMemoryRegions().seed("Pichari", "Kimbiri"),
+            outbox=outbox,
+            audit=audit,
+        ),
         clock=clock,
         approval_threshold=threshold,
         quiet_hours=quiet,
@@ -346,8 +347,14 @@ def make_world(*members: Member, threshold: int = 200, quiet: QuietHours | None 
     return World(service, outbox, alerts, directory, audit, clock)
 
 
+def fake_uow(world: World) -> FakeUnitOfWork:
+    """The in-memory unit of work the world's service holds."""
+    assert isinstance(world.service.uow, FakeUnitOfWork)
+    return world.service.uow
+
+
 async def region_id(world: World, name: str) -> int:
-    regions = await world.service.regions.list_all()
+    regions = await world.service.uow.regions.list_all()
     return next(r.id for r in regions if r.name == name)
 
 
@@ -934,7 +941,7 @@ class StaleAlerts(InMemoryAlerts):
 def stale_world() -> tuple[World, StaleAlerts]:
     world = make_world()
     stale = StaleAlerts(world.outbox)
-    world.service = replace(world.service, alerts=stale)
+    world.service = replace(world.service, uow=replace(fake_uow(world), alerts=stale))
     world.alerts = stale
     return world, stale
 
@@ -975,7 +982,7 @@ class RefusingAlerts(InMemoryAlerts):
 async def test_an_unexplained_conflict_on_add_is_not_swallowed() -> None:
     world = make_world()
     refusing = RefusingAlerts(world.outbox)
-    world.service = replace(world.service, alerts=refusing)
+    world.service = replace(world.service, uow=replace(fake_uow(world), alerts=refusing))
     await world.service.start_draft(COORD)
     await world.service.choose_template(COORD, "stay_home")
     await world.service.toggle_region(COORD, await region_id(world, "Pichari"))

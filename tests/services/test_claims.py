@@ -10,7 +10,7 @@ from bot.domain.errors import NotAllowed, NotFound
 from bot.domain.models import ClaimEvent, ClaimStatus, MemberState, Role
 from bot.domain.pin import PinPass
 from bot.services.claims import ClaimService
-from tests.services.fakes import T0, InMemoryClaims, make_claim, make_member
+from tests.services.fakes import T0, FakeUnitOfWork, InMemoryClaims, make_claim, make_member
 
 ME, NEIGHBOUR = 1, 2
 
@@ -47,19 +47,23 @@ def repo() -> InMemoryClaims:
 async def test_informant_lists_only_own_claims_newest_operation_first(
     repo: InMemoryClaims,
 ) -> None:
-    claims = await ClaimService(repo).list_for(make_member(ME), PinPass())
+    claims = await ClaimService(FakeUnitOfWork(claims=repo)).list_for(make_member(ME), PinPass())
     assert [c.id for c in claims] == [2, 1, 3]
     assert all(c.member_id == ME for c in claims)
 
 
 async def test_informant_without_claims_gets_an_empty_list(repo: InMemoryClaims) -> None:
-    assert await ClaimService(repo).list_for(make_member(77), PinPass()) == []
+    assert (
+        await ClaimService(FakeUnitOfWork(claims=repo)).list_for(make_member(77), PinPass()) == []
+    )
 
 
 @pytest.mark.parametrize("role", [Role.COORDINATOR, Role.ADMIN])
 async def test_only_informants_list_own_claims(repo: InMemoryClaims, role: Role) -> None:
     with pytest.raises(NotAllowed):
-        await ClaimService(repo).list_for(make_member(ME, role=role), PinPass())
+        await ClaimService(FakeUnitOfWork(claims=repo)).list_for(
+            make_member(ME, role=role), PinPass()
+        )
 
 
 @pytest.mark.parametrize(
@@ -69,11 +73,15 @@ async def test_inactive_informant_cannot_list(
     repo: InMemoryClaims, state: MemberState, linked: bool
 ) -> None:
     with pytest.raises(NotAllowed):
-        await ClaimService(repo).list_for(make_member(ME, state=state, linked=linked), PinPass())
+        await ClaimService(FakeUnitOfWork(claims=repo)).list_for(
+            make_member(ME, state=state, linked=linked), PinPass()
+        )
 
 
 async def test_informant_history_shows_visible_events_only(repo: InMemoryClaims) -> None:
-    claim, events = await ClaimService(repo).history(make_member(ME), 2, PinPass())
+    claim, events = await ClaimService(FakeUnitOfWork(claims=repo)).history(
+        make_member(ME), 2, PinPass()
+    )
     assert claim == MINE_NEW
     assert [e.note for e in events] == ["registrado", "en revisión"]
     assert all(e.visible for e in events)
@@ -81,7 +89,7 @@ async def test_informant_history_shows_visible_events_only(repo: InMemoryClaims)
 
 
 async def test_history_of_someone_elses_claim_is_not_found(repo: InMemoryClaims) -> None:
-    service = ClaimService(repo)
+    service = ClaimService(FakeUnitOfWork(claims=repo))
     with pytest.raises(NotFound) as theirs:
         await service.history(make_member(ME), THEIRS.id, PinPass())
     with pytest.raises(NotFound) as missing:
@@ -94,14 +102,14 @@ async def test_history_of_someone_elses_claim_is_not_found(repo: InMemoryClaims)
 
 async def test_suspended_informant_cannot_read_own_history(repo: InMemoryClaims) -> None:
     with pytest.raises(NotFound):
-        await ClaimService(repo).history(
+        await ClaimService(FakeUnitOfWork(claims=repo)).history(
             make_member(ME, state=MemberState.SUSPENDED), 2, PinPass()
         )
 
 
 async def test_coordinator_in_region_sees_internal_notes(repo: InMemoryClaims) -> None:
     coordinator = make_member(50, role=Role.COORDINATOR, regions=("Pichari",))
-    _, events = await ClaimService(repo).history(coordinator, 2, PinPass())
+    _, events = await ClaimService(FakeUnitOfWork(claims=repo)).history(coordinator, 2, PinPass())
     assert [e.note for e in events] == [
         "registrado",
         "interno: verificar identidad",
@@ -113,12 +121,16 @@ async def test_coordinator_in_region_sees_internal_notes(repo: InMemoryClaims) -
 async def test_coordinator_outside_region_gets_not_found(repo: InMemoryClaims) -> None:
     coordinator = make_member(50, role=Role.COORDINATOR, regions=("Pichari",))
     with pytest.raises(NotFound):
-        await ClaimService(repo).history(coordinator, ELSEWHERE.id, PinPass())
+        await ClaimService(FakeUnitOfWork(claims=repo)).history(
+            coordinator, ELSEWHERE.id, PinPass()
+        )
 
 
 async def test_admin_sees_every_region(repo: InMemoryClaims) -> None:
     admin = make_member(60, role=Role.ADMIN, regions=())
-    claim, events = await ClaimService(repo).history(admin, ELSEWHERE.id, PinPass())
+    claim, events = await ClaimService(FakeUnitOfWork(claims=repo)).history(
+        admin, ELSEWHERE.id, PinPass()
+    )
     assert claim == ELSEWHERE
     assert events == []
     assert repo.history_calls == [(ELSEWHERE.id, False)]

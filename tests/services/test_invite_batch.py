@@ -25,6 +25,7 @@ from bot.services.invite_batch import (
     parse_codenames,
 )
 from bot.services.invites import InviteService
+from tests.services.fakes import FakeUnitOfWork
 
 NOW = datetime(2016, 2, 10, 15, 0, tzinfo=UTC)
 
@@ -176,6 +177,22 @@ def store() -> FakeStore:
     return FakeStore()
 
 
+class StoreUnitOfWork(FakeUnitOfWork):
+    """The in-memory unit of work over the store, whose transaction rolls back."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: FakeStore, regions: FakeRegions, audit: FakeAudit) -> None:
+        super().__init__(members=store, invites=store, regions=regions, audit=audit)
+        self.store = store
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[object]:
+        """The store's transaction."""
+        async with self.store.transaction() as tx:
+            yield tx
+
+
 @pytest.fixture
 def audit() -> FakeAudit:
     return FakeAudit()
@@ -183,9 +200,9 @@ def audit() -> FakeAudit:
 
 @pytest.fixture
 def service(store: FakeStore, audit: FakeAudit) -> InviteBatchService:
-    regions = FakeRegions("Ayacucho")
-    invites = InviteService(invites=store, regions=regions, audit=audit, clock=FakeClock())
-    return InviteBatchService(invites=invites, members=store, regions=regions, uow=store)
+    uow = StoreUnitOfWork(store, FakeRegions("Ayacucho"), audit)
+    invites = InviteService(uow=uow, clock=FakeClock())
+    return InviteBatchService(invites=invites, uow=uow)
 
 
 # --- parse_codenames ------------------------------------------------------------------------

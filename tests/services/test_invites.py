@@ -14,6 +14,7 @@ from bot.services.registration import INVITE_CODE
 from tests.services.fakes import (
     T0,
     FakeClock,
+    FakeUnitOfWork,
     InMemoryAudit,
     InMemoryInvites,
     InMemoryMembers,
@@ -38,7 +39,9 @@ def world() -> World:
     regions = InMemoryRegions().seed("Pichari")
     invites = InMemoryInvites(members, regions)
     audit = InMemoryAudit()
-    service = InviteService(invites, regions, audit, FakeClock())
+    service = InviteService(
+        FakeUnitOfWork(members=members, regions=regions, invites=invites, audit=audit), FakeClock()
+    )
     return World(members, regions, invites, audit, service)
 
 
@@ -107,7 +110,9 @@ async def test_region_vanishing_meanwhile_is_a_validation_error() -> None:
     members = InMemoryMembers()
     service_regions = InMemoryRegions().seed("Pichari")
     invites = InMemoryInvites(members, InMemoryRegions())
-    service = InviteService(invites, service_regions, InMemoryAudit(), FakeClock())
+    service = InviteService(
+        FakeUnitOfWork(members=members, regions=service_regions, invites=invites), FakeClock()
+    )
     with pytest.raises(ValidationError, match="region: unknown"):
         await service.create(role=Role.INFORMANT, region="Pichari", codename="Puma")
 
@@ -191,7 +196,10 @@ async def test_codes_are_43_char_base64url_and_unique() -> None:
     members = InMemoryMembers()
     regions = InMemoryRegions().seed("Pichari")
     service = InviteService(
-        InMemoryInvites(members, regions), regions, InMemoryAudit(), FakeClock()
+        FakeUnitOfWork(
+            members=members, regions=regions, invites=InMemoryInvites(members, regions)
+        ),
+        FakeClock(),
     )
     codes = set()
     for number in range(1000):

@@ -393,10 +393,8 @@ async def h() -> Harness:
     wakeup = asyncio.Event()
     outbox.on_enqueue = wakeup.set
     sender = OutboxSender(
+        uow=FakeUnitOfWork(outbox=outbox, members=members),
         store=outbox,
-        outbox=outbox,
-        uow=FakeUnitOfWork(),
-        members=members,
         recipients=Directory(members),
         clock=clock,
         config=SenderConfig(rate=None, batch_size=10, idle_poll=0.05, pause_jitter=0.0),
@@ -958,10 +956,8 @@ async def test_a_429_pause_runs_on_the_injected_clock_and_a_shorter_one_keeps_it
     wakeup = asyncio.Event()
     h.outbox.on_enqueue = wakeup.set
     h.sender = OutboxSender(
+        uow=FakeUnitOfWork(outbox=h.outbox, members=h.members),
         store=h.outbox,
-        outbox=h.outbox,
-        uow=FakeUnitOfWork(),
-        members=h.members,
         recipients=Directory(h.members),
         clock=h.clock,
         config=SenderConfig(

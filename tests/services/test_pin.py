@@ -83,12 +83,8 @@ def make_world(*, coordinator_region: str = "Pichari") -> World:
     clock = FakeClock()
     hasher = CountingHasher(log_n=4)
     service = PinService(
-        pins=pins,
-        members=members,
-        outbox=outbox,
-        audit=audit,
+        uow=FakeUnitOfWork(pins=pins, members=members, outbox=outbox, audit=audit),
         clock=clock,
-        uow=FakeUnitOfWork(),
         hasher=hasher,
         session_ttl=timedelta(minutes=10),
         decoy_unlink_after=timedelta(minutes=11),
@@ -179,12 +175,10 @@ async def test_a_session_longer_than_ten_minutes_is_refused() -> None:
     for ttl in (timedelta(minutes=11), timedelta(0)):
         with pytest.raises(ValueError, match="10 minutes"):
             PinService(
-                pins=world.pins,
-                members=world.members,
-                outbox=world.outbox,
-                audit=world.audit,
+                uow=FakeUnitOfWork(
+                    pins=world.pins, members=world.members, outbox=world.outbox, audit=world.audit
+                ),
                 clock=world.clock,
-                uow=FakeUnitOfWork(),
                 session_ttl=ttl,
             )
 

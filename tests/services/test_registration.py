@@ -16,6 +16,7 @@ from tests.services.fakes import (
     LIMA,
     T0,
     FakeClock,
+    FakeUnitOfWork,
     InMemoryAudit,
     InMemoryCounters,
     InMemoryInvites,
@@ -62,7 +63,9 @@ def world() -> World:
     counters = InMemoryCounters()
     audit = InMemoryAudit()
     clock = FakeClock()
-    service = RegistrationService(members, invites, counters, audit, clock)
+    service = RegistrationService(
+        FakeUnitOfWork(members=members, invites=invites, counters=counters, audit=audit), clock
+    )
     return World(members, invites, counters, audit, clock, service)
 
 
@@ -309,8 +312,11 @@ async def test_the_last_day_seen_is_written_once_a_day_and_only_as_a_day() -> No
     day, and keeps a date, never a time (docs/threat-model.md, last day seen)."""
     members, clock = CountingMembers(), FakeClock()
     invites = InMemoryInvites(members, InMemoryRegions().seed("Pichari"))
-    service = RegistrationService(members, invites, InMemoryCounters(), InMemoryAudit(), clock)
-    world = World(members, invites, InMemoryCounters(), InMemoryAudit(), clock, service)
+    counters, audit = InMemoryCounters(), InMemoryAudit()
+    service = RegistrationService(
+        FakeUnitOfWork(members=members, invites=invites, counters=counters, audit=audit), clock
+    )
+    world = World(members, invites, counters, audit, clock, service)
     member = await service.redeem(TELEGRAM_ID, await world.invite())
     assert member.last_seen is None
     first = await service.seen(member)

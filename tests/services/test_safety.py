@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from bot.domain.errors import NotAllowed, NotFound
 from bot.domain.models import Member, MemberState, Role
 from bot.domain.notices import DeleteMessages, MemberUnlinked
-from bot.domain.outbox import Outcome, SendResult
+from bot.domain.outbox import OutboxKind, Outcome, SendResult
 from bot.domain.pin import PinNotSet
 from bot.domain.safety import WipeReport
 from bot.services.outbox import parse_message_ids
@@ -22,7 +22,7 @@ from bot.services.safety import (
     command_args_too_long,
     text_too_long,
 )
-from tests.services.fakes import FakeClock, FakeUnitOfWork, InMemoryAudit, InMemoryMembers
+from tests.services.fakes import T0, FakeClock, FakeUnitOfWork, InMemoryAudit, InMemoryMembers
 from tests.services.fakes import make_member as _make_member
 from tests.services.pin_fakes import (
     InMemoryChatLog,
@@ -70,24 +70,21 @@ def make_world() -> World:
     audit = InMemoryAudit()
     clock = FakeClock()
     pin = PinService(
-        pins=pins,
-        members=members,
-        outbox=outbox,
-        audit=audit,
+        uow=FakeUnitOfWork(pins=pins, members=members, outbox=outbox, audit=audit),
         clock=clock,
-        uow=FakeUnitOfWork(),
         hasher=ScryptHasher(log_n=4),
     )
     safety = SafetyService(
-        members=members,
-        pins=pins,
+        uow=FakeUnitOfWork(
+            members=members,
+            pins=pins,
+            chat_log=chat_log,
+            inbound=InMemoryInbound(chat_log),
+            outbox=outbox,
+            audit=audit,
+        ),
         pin=pin,
-        chat_log=chat_log,
-        inbound=InMemoryInbound(chat_log),
-        outbox=outbox,
-        audit=audit,
         clock=clock,
-        uow=FakeUnitOfWork(),
     )
     return World(
         safety, pin, members, pins, chat_log, outbox, audit, clock, informant, coordinator
@@ -203,6 +200,30 @@ def test_text_cap(text: str | None, too_long: bool) -> None:
 )
 def test_command_argument_cap(text: str | None, too_long: bool) -> None:
     assert command_args_too_long(text) is too_long
+
+
+# ---------------------------------------------------------------------- sensitive replies
+
+
+async def test_a_sensitive_reply_is_kept_for_the_wipe_and_deleted_later_in_one_transaction() -> (
+    None
+):
+    """The use case behind ``send_sensitive`` (#10.6): the handler no longer opens the
+    transaction nor schedules the deletion itself."""
+    world = make_world()
+    safety = replace(world.safety, delete_after=timedelta(minutes=7))
+    uow = safety.uow
+    assert isinstance(uow, FakeUnitOfWork)
+    await safety.sensitive_sent(world.informant, 101, 42)
+    assert uow.entered == 1
+    assert world.chat_log.ids == {1: {42: T0}}
+    [row] = world.outbox.rows.values()
+    assert (row.kind, row.member_id, row.not_before) == (
+        OutboxKind.DELETION,
+        1,
+        T0 + timedelta(minutes=7),
+    )
+    assert row.notice == DeleteMessages((42,))
 
 
 # ---------------------------------------------------------------------- wipe and unlink

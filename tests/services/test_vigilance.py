@@ -6,8 +6,6 @@ tests/security/test_identity_access.py and tests/security/test_telegram_errors.p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
@@ -61,7 +59,7 @@ def test_counter_reaches_its_limit_only_within_an_hour() -> None:
 async def test_invite_alarm_raises_once_per_hour_to_linked_admins_only() -> None:
     members, outbox, audit, clock = _world()
     alarm = InviteAlarm(
-        members=members, outbox=outbox, audit=audit, clock=clock, uow=FakeUnitOfWork(), per_hour=3
+        uow=FakeUnitOfWork(members=members, outbox=outbox, audit=audit), clock=clock, per_hour=3
     )
     assert alarm.per_hour == 3
 
@@ -81,7 +79,7 @@ async def test_intake_conflict_pages_linked_admins_once_per_hour(
 ) -> None:
     members, outbox, audit, clock = _world()
     alarm = IntakeAlarm(
-        members=members, outbox=outbox, audit=audit, clock=clock, uow=FakeUnitOfWork()
+        uow=FakeUnitOfWork(members=members, outbox=outbox, audit=audit), clock=clock
     )
 
     assert [await alarm.conflict() for _ in range(3)] == [True, False, False]
@@ -96,23 +94,10 @@ async def test_intake_conflict_pages_linked_admins_once_per_hour(
     assert len(outbox.to(IntakeConflict.TEMPLATE)) == 2
 
 
-class _BusyUnitOfWork:
-    """A unit of work whose database stays locked."""
-
-    def __init__(self) -> None:
-        self.busy = True
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[object]:
-        if self.busy:
-            raise Unavailable
-        yield self
-
-
 async def test_intake_conflict_retries_the_note_after_a_busy_database() -> None:
     members, outbox, audit, clock = _world()
-    uow = _BusyUnitOfWork()
-    alarm = IntakeAlarm(members=members, outbox=outbox, audit=audit, clock=clock, uow=uow)
+    uow = FakeUnitOfWork(members=members, outbox=outbox, audit=audit, busy=True)
+    alarm = IntakeAlarm(uow=uow, clock=clock)
 
     with pytest.raises(Unavailable):
         await alarm.conflict()
@@ -125,7 +110,7 @@ async def test_intake_conflict_retries_the_note_after_a_busy_database() -> None:
 async def test_denials_are_audited_and_only_coordinators_counted() -> None:
     members, outbox, audit, clock = _world()
     watch = DenialWatch(
-        members=members, outbox=outbox, audit=audit, clock=clock, uow=FakeUnitOfWork(), per_hour=2
+        uow=FakeUnitOfWork(members=members, outbox=outbox, audit=audit), clock=clock, per_hour=2
     )
     assert not await watch.denied(ANA, "alert_answer", "alert:1")
     assert not await watch.denied(ANA, "alert_answer", "alert:2")
@@ -147,11 +132,8 @@ async def test_denials_are_audited_and_only_coordinators_counted() -> None:
     assert audit.results("denial_alarm") == ["raised"]
     with pytest.raises(ValueError, match="at least 1"):
         DenialWatch(
-            members=members,
-            outbox=outbox,
-            audit=audit,
+            uow=FakeUnitOfWork(members=members, outbox=outbox, audit=audit),
             clock=clock,
-            uow=FakeUnitOfWork(),
             per_hour=0,
         )
 
@@ -159,7 +141,7 @@ async def test_denials_are_audited_and_only_coordinators_counted() -> None:
 async def test_denial_tracking_is_bounded() -> None:
     members, outbox, audit, clock = _world()
     watch = DenialWatch(
-        members=members, outbox=outbox, audit=audit, clock=clock, uow=FakeUnitOfWork(), per_hour=2
+        uow=FakeUnitOfWork(members=members, outbox=outbox, audit=audit), clock=clock, per_hour=2
     )
     for n in range(MAX_TRACKED + 5):
         coordinator = make_member(1000 + n, role=Role.COORDINATOR, codename=f"C{n}")
@@ -173,7 +155,7 @@ async def test_denial_tracking_is_bounded() -> None:
 async def test_block_and_unblock_change_only_a_linked_active_member() -> None:
     members, outbox, audit, clock = _world()
     service = MembershipService(
-        members=members, outbox=outbox, audit=audit, clock=clock, uow=FakeUnitOfWork()
+        uow=FakeUnitOfWork(members=members, outbox=outbox, audit=audit), clock=clock
     )
     assert not await service.bot_blocked(999)  # a stranger
     assert not await service.bot_unblocked(101)  # not blocked: nothing to clear

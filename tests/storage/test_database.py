@@ -130,6 +130,35 @@ async def test_nested_transaction_joins_the_outer_one(db: Database) -> None:
     assert await _regions(db) == []  # the inner block was not committed on its own
 
 
+async def test_a_task_started_inside_a_transaction_does_not_join_it(db: Database) -> None:
+    """A task inherits its creator's context, so it used to inherit "in transaction" too and
+    write on the writer, without the lock, inside a transaction it does not own (#10.6). It
+    now writes on its own once that transaction is over: a rollback there takes nothing of
+    it."""
+    started = asyncio.Event()
+    children: list[asyncio.Task[None]] = []
+
+    seen: list[bool] = []
+
+    async def write_elsewhere() -> None:
+        seen.append(db.in_transaction)
+        started.set()
+        await _insert_region(db, "Kimbiri")
+
+    async def parent_fails() -> None:
+        async with db.transaction():
+            await _insert_region(db, "Pichari")
+            children.append(asyncio.create_task(write_elsewhere()))
+            await started.wait()
+            raise RuntimeError("the parent rolls back")
+
+    with pytest.raises(RuntimeError, match="parent"):
+        await parent_fails()
+    await children[0]
+    assert seen == [False]
+    assert await _regions(db) == ["Kimbiri"]
+
+
 async def test_error_in_nested_block_rolls_back_the_outer_work(db: Database) -> None:
     async def inner_fails() -> None:
         async with db.transaction():
