@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tests.conftest import enforce_telegram_limits
 from tests.fakes.bot_api import Call, FakeBotApi
-from tests.handlers.test_alerts import ANA, APU, PUMA, ROSA, World, compose
+from tests.fakes.world import World
+from tests.handlers.test_alerts import ANA, APU, PUMA, ROSA, compose
 from tests.handlers.test_alerts import world as world  # noqa: PLC0414 - the fixture
 from tests.handlers.test_outbox_sender import link, tick, until
 

@@ -20,8 +20,9 @@ from handlers.panic import wipe_incomplete_text
 from storage.database import Database
 from tests.conftest import RunningBot, ServedFake, TestClock, seed_invite, seed_region
 from tests.fakes.bot_api import FakeBotApi
+from tests.fakes.world import bot_process
 from tests.handlers.test_outbox_sender import all_in, tick, until
-from tests.handlers.test_pin import bot_process, set_pin
+from tests.handlers.test_pin import set_pin
 
 ANA, JEFE = 801, 802
 IN_PROGRESS = (

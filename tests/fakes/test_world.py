@@ -1,0 +1,54 @@
+"""The harness itself: how updates reach the bot in handler tests (tests/fakes/world.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunningBot, ServedFake, TestClock, World
+from tests.fakes.world import bot_process
+from tests.security.helpers import NEUTRAL
+
+STRANGER = 9_301
+
+
+async def test_updates_are_handled_without_polling(running_bot: RunningBot) -> None:
+    """The default: the pushed dict goes to ``process_update``; no getUpdates at all."""
+    assert not running_bot.polling
+    running_bot.fake.push_message(STRANGER, "/menu")
+    await running_bot.settle()
+    assert running_bot.fake.texts(STRANGER) == [NEUTRAL]
+    assert running_bot.fake.calls_to("getUpdates") == []
+
+
+@pytest.mark.polling
+async def test_a_polling_test_gets_a_bot_that_polls(running_bot: RunningBot) -> None:
+    assert running_bot.polling
+    running_bot.fake.push_message(STRANGER, "/menu")
+    await running_bot.settle()
+    assert running_bot.fake.texts(STRANGER) == [NEUTRAL]
+    assert running_bot.fake.calls_to("getUpdates") != []
+
+
+async def test_updates_excluded_by_allowed_updates_never_reach_the_bot(
+    running_bot: RunningBot,
+) -> None:
+    """Fed directly, the bot still sees only what ``allowed_updates`` lets Telegram send
+    (an update that reached it would be in ``processed_updates``, the dedupe step's table)."""
+    world = World.of(running_bot)
+    running_bot.fake.push_message(STRANGER, "/menu", edited=True, message_id=1)
+    await running_bot.settle()
+    assert world.count("SELECT COUNT(*) FROM processed_updates") == 0
+    running_bot.fake.push_message(STRANGER, "/menu")
+    await running_bot.settle()
+    assert world.count("SELECT COUNT(*) FROM processed_updates") == 1
+
+
+async def test_what_waited_while_the_bot_was_down_is_handled_after_the_start(
+    fake_api_server: ServedFake, tmp_path: Path, clock: TestClock
+) -> None:
+    fake_api_server.fake.push_message(STRANGER, "/menu")
+    async with bot_process(fake_api_server, tmp_path, clock) as bot:
+        await bot.settle()
+        assert bot.fake.texts(STRANGER) == [NEUTRAL]
