@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import Settings
+from bot.root.wiring import open_wiring
+from bot.services.pin import SCRYPT_LOG_N
 from tests.conftest import RunningBot, ServedFake, TestClock, World
-from tests.fakes.world import bot_process
+from tests.fakes.world import PIN_SCRYPT_LOG_N, bot_process
 from tests.security.helpers import NEUTRAL
 
 STRANGER = 9_301
@@ -52,3 +55,18 @@ async def test_what_waited_while_the_bot_was_down_is_handled_after_the_start(
     async with bot_process(fake_api_server, tmp_path, clock) as bot:
         await bot.settle()
         assert bot.fake.texts(STRANGER) == [NEUTRAL]
+
+
+async def test_only_the_harness_lowers_the_pin_cost(
+    running_bot: RunningBot, tmp_path: Path
+) -> None:
+    """Handler tests hash PINs cheaply; production's settings keep threat-model §9's cost."""
+    assert running_bot.services.pin.hasher.log_n == PIN_SCRYPT_LOG_N
+    assert Settings().pin_scrypt_log_n == SCRYPT_LOG_N
+    assert Settings.from_env({"CHASKI_PIN_SCRYPT_LOG_N": "4"}, need_token=False) == Settings()
+    production = Settings(database_path=tmp_path / "prod.sqlite3", key_dir=tmp_path / "prod")
+    wiring = await open_wiring(production, create=True)
+    try:
+        assert wiring.services.pin.hasher.log_n == SCRYPT_LOG_N
+    finally:
+        await wiring.close()

@@ -44,6 +44,9 @@ from tests.fakes.clock import FakeClock
 from tests.secrets_registry import remember
 
 TOKEN = "123456:TEST-TOKEN-abcdefghijklmnop"
+#: scrypt cost of PIN hashes in handler tests (N = 16 instead of production's 2**15: about
+#: a tenth of a second less for every PIN set, checked or refused).
+PIN_SCRYPT_LOG_N = 4
 
 
 @dataclass(slots=True)
@@ -144,11 +147,14 @@ class RunningBot:
 
 
 def bot_settings(server: ServedFake, tmp_path: Path, **overrides: Any) -> Settings:
-    """Settings of a test bot: the fake's URL, files under ``tmp_path``, no per-chat wait.
+    """Settings of a test bot: the fake's URL, files under ``tmp_path``, no per-chat wait,
+    cheap PIN hashes.
 
     Sends are paced at production's global rate; the per-chat interval (about a second
     between two messages to one chat) is lifted so that a test's conversation is not slowed
-    down, until the test calls ``tests.conftest.enforce_telegram_limits``.
+    down, until the test calls ``tests.conftest.enforce_telegram_limits``. PIN hashes are
+    made at :data:`PIN_SCRYPT_LOG_N`: what a PIN does is the same at any cost, and
+    production's cost is checked on its own (``tests/fakes/test_world.py``).
     """
     values: dict[str, Any] = {
         "bot_token": TOKEN,
@@ -156,11 +162,10 @@ def bot_settings(server: ServedFake, tmp_path: Path, **overrides: Any) -> Settin
         "database_path": tmp_path / "db" / "chaski.sqlite3",
         "key_dir": tmp_path / "keys",
         "per_chat_interval": 0.0,
+        "pin_scrypt_log_n": PIN_SCRYPT_LOG_N,
     }
     values.update(overrides)
     return Settings(**values)
-
-
 
 
 @asynccontextmanager
