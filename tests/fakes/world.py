@@ -221,6 +221,13 @@ async def bot_process(
         await app.shutdown()
 
 
+def query(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Read-only SQL on the bot's database file from outside (as an auditor would)."""
+    # closing(): a sqlite3 connection's own context manager commits but never closes.
+    with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
+        return list(conn.execute(sql, params).fetchall())
+
+
 @dataclass(slots=True)
 class World:
     """A running bot and what a test asks of it, the way a person would act."""
@@ -292,8 +299,7 @@ class World:
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Read-only SQL on the bot's database file from outside (as an auditor would)."""
-        with closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)) as conn:
-            return list(conn.execute(sql, params).fetchall())
+        return query(self.db_path, sql, params)
 
     def count(self, sql: str) -> int:
         """The single number ``sql`` selects."""
