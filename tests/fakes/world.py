@@ -119,6 +119,12 @@ class RunningBot:
         only after an update's handlers (and error handler) finished, so "fetched, next poll
         seen, queue joined" means nothing is in flight.
         """
+        await self.handled(timeout)
+        # Edits a handler left to run after it (an alert answer's restatement).
+        await follow_ups_done(self.app.bot_data)
+
+    async def handled(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until every pushed update's handlers have finished (follow-up edits may not)."""
         if self.feed is not None:
             async with asyncio.timeout(timeout):
                 await self.feed.drain()
@@ -127,8 +133,6 @@ class RunningBot:
             polls = len(self.fake.calls_to("getUpdates"))
             await self.fake.wait_for_call("getUpdates", count=polls + 1, timeout=timeout)
             await self.app.update_queue.join()
-        # Edits a handler left to run after it (an alert answer's restatement).
-        await follow_ups_done(self.app.bot_data)
 
     def last_message_id(self, chat_id: int) -> int:
         """The newest message still in the chat (e.g. the bot's menu just sent)."""
