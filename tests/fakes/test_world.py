@@ -9,11 +9,13 @@ import pytest
 from bot.config import Settings
 from bot.root.wiring import open_wiring
 from bot.services.pin import SCRYPT_LOG_N
-from tests.conftest import RunningBot, ServedFake, TestClock, World
+from tests.conftest import RunningBot, ServedFake, TestClock, World, seed_invite, seed_region
 from tests.fakes.world import PIN_SCRYPT_LOG_N, bot_process
 from tests.security.helpers import NEUTRAL
 
-STRANGER = 9_301
+STRANGER, ANA = 9_301, 9_302
+MENU_ES = "Elige una opción del menú."
+MENU_QU = "Menúmanta huk botonta akllay."
 
 
 async def test_updates_are_handled_without_polling(running_bot: RunningBot) -> None:
@@ -70,3 +72,23 @@ async def test_only_the_harness_lowers_the_pin_cost(
         assert wiring.services.pin.hasher.log_n == SCRYPT_LOG_N
     finally:
         await wiring.close()
+
+
+async def test_one_chats_updates_are_handled_in_order_through_the_update_processor(
+    running_bot: RunningBot,
+) -> None:
+    """The feed goes through the application's update processor, as PTB's fetcher does:
+    a language chosen and a menu asked for at once get the menu in the chosen language
+    (``handlers.transport.concurrency``: one chat's updates in order)."""
+    bot = running_bot
+    await seed_region(bot.services)
+    await bot.register(ANA, await seed_invite(bot.services, "Puma"), "es")
+    for _ in range(3):
+        bot.fake.push_callback(ANA, "lang:set:qu", message_id=bot.last_message_id(ANA))
+        bot.fake.push_message(ANA, "/menu")
+        await bot.settle()
+        assert bot.fake.texts(ANA)[-1] == MENU_QU
+        bot.fake.push_callback(ANA, "lang:set:es", message_id=bot.last_message_id(ANA))
+        bot.fake.push_message(ANA, "/menu")
+        await bot.settle()
+        assert bot.fake.texts(ANA)[-1] == MENU_ES
