@@ -110,6 +110,10 @@ class Settings:
     #: only signed-off Quechua and Spanish for the rest (quechua release gate). On is the
     #: operator's explicit, logged decision: development, tests, a supervised trial.
     quechua_drafts: bool = False
+    #: scrypt cost of new PIN hashes as log2(N) (docs/threat-model.md §9: N = 2**15). Never
+    #: read from the environment: only the test suite lowers it, to spend its time on
+    #: behaviour rather than key stretching; every hash records the cost it was made with.
+    pin_scrypt_log_n: int = 15
 
     @classmethod
     def from_env(

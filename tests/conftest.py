@@ -1,9 +1,10 @@
-"""Shared fixtures: a controllable clock, the fake Bot API, and the real bot polling it.
+"""Shared fixtures: a controllable clock, the fake Bot API, and the real bot it serves.
 
 Handler tests run the real ``Application`` from ``bot.root.app.build_application`` against the
-local fake Bot API (tests/fakes/bot_api.py) and a real SQLite file, exactly as ``run_polling``
-would start it. Seeding goes through the services (never SQL), so tests exercise the same paths
-as the CLI.
+local fake Bot API (tests/fakes/bot_api.py) and a real SQLite file, started as ``run_polling``
+would start it (tests/fakes/world.py); updates reach it through ``process_update``, or by
+polling for tests marked ``polling``. Seeding goes through the services (never SQL), so tests
+exercise the same paths as the CLI.
 """
 
 from __future__ import annotations
@@ -16,30 +17,25 @@ import csv
 import logging
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
-from telegram.error import TelegramError
 
-from bot.config import Settings
 from bot.domain.models import Role
 from bot.domain.pin import SessionState
-from bot.root.app import ALLOWED_UPDATES, build_application
 from bot.services.container import Services
 from bot.services.outbox import OutboxSender
 from bot.services.pin import PinOutcome
-from handlers.context import BotApplication
 from handlers.transport.pacing import PER_CHAT_INTERVAL, pacer_of
-from handlers.transport.send import follow_ups_done
 from storage.unit_of_work import SqliteUnitOfWork
 from tests.fakes.bot_api import Call, FakeBotApi, serve
+from tests.fakes.clock import LIMA, TestClock
+from tests.fakes.world import TOKEN, RunningBot, ServedFake, World, bot_process
 from tests.secrets_registry import LogCollector, find_leaks, remember, remembered
 
-TOKEN = "123456:TEST-TOKEN-abcdefghijklmnop"
-LIMA = ZoneInfo("America/Lima")
+# Tests import the harness from here (tests/fakes/ is where it lives).
+__all__ = ["LIMA", "TOKEN", "RunningBot", "ServedFake", "TestClock", "World"]
+
 #: Methods that accept ``protect_content``; every call of theirs must set it (M-11, T-21).
 PROTECTED_PREFIXES = ("send", "copyMessage", "forwardMessage")
 _UNPROTECTABLE = frozenset({"sendChatAction"})
@@ -63,8 +59,11 @@ _PRODUCTION_LEVELS = {
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Collect every log record of the session from DEBUG up (T-47)."""
-    del config
+    """Collect every log record of the session from DEBUG up (T-47); declare the markers."""
+    config.addinivalue_line(
+        "markers",
+        "polling: an end-to-end test whose bot long-polls the fake Bot API (tests/fakes/world.py)",
+    )
     root = logging.getLogger()
     if LOG_COLLECTOR not in root.handlers:
         root.handlers.insert(0, LOG_COLLECTOR)  # first: sees records before any redaction
@@ -83,47 +82,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     lines = [f"T-47: {len(leaks)} fixture secret(s) found in the session's logs:"]
     lines += [f"  {leak.value!r} in: {leak.record[:500]!r}" for leak in leaks[:20]]
     sys.stderr.write("\n".join(lines) + "\n")
-
-
-@dataclass(slots=True)
-class TestClock:
-    """Implements ``bot.domain.ports.Clock``; tests set or advance ``now`` at will."""
-
-    __test__ = False  # not a test class, whatever its name says
-
-    current: datetime = field(default_factory=lambda: datetime(2026, 3, 14, 15, 0, tzinfo=UTC))
-    zone: ZoneInfo = LIMA
-
-    @property
-    def tz(self) -> ZoneInfo:
-        """The programme's time zone."""
-        return self.zone
-
-    def now(self) -> datetime:
-        """The set instant (aware UTC)."""
-        return self.current
-
-    def today(self) -> date:
-        """The set instant's date in Lima."""
-        return self.current.astimezone(self.zone).date()
-
-    def set(self, value: datetime) -> None:
-        """Jump to ``value`` (must be aware)."""
-        if value.tzinfo is None:
-            raise ValueError("TestClock needs an aware datetime")
-        self.current = value.astimezone(UTC)
-
-    def advance(self, delta: timedelta) -> None:
-        """Move forward by ``delta``."""
-        self.current += delta
-
-
-@dataclass(slots=True)
-class ServedFake:
-    """The fake Bot API and the ``base_url`` PTB must use to reach it."""
-
-    fake: FakeBotApi
-    base_url: str
 
 
 def unprotected_calls(calls: list[Call]) -> list[str]:
@@ -178,95 +136,28 @@ def sender_of(services: Services) -> OutboxSender:
     return sender
 
 
-@dataclass(slots=True)
-class RunningBot:
-    """The real application, polling the fake, with the services it built."""
-
-    app: BotApplication
-    fake: FakeBotApi
-    clock: TestClock
-
-    @property
-    def services(self) -> Services:
-        """The services the application wired in ``post_init``."""
-        return self.app.bot_data.services
-
-    async def settle(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        """Wait until every pushed update has been fetched, queued and fully handled.
-
-        PTB's poller enqueues a batch before it asks ``getUpdates`` again, and the
-        application calls ``task_done`` only after an update's handlers (and error handler)
-        finished, so "fetched, next poll seen, queue joined" means nothing is in flight.
-        """
-        await self.fake.wait_updates_fetched(timeout)
-        polls = len(self.fake.calls_to("getUpdates"))
-        await self.fake.wait_for_call("getUpdates", count=polls + 1, timeout=timeout)
-        await self.app.update_queue.join()
-        # Edits a handler left to run after it (an alert answer's restatement).
-        await follow_ups_done(self.app.bot_data)
-
-    def last_message_id(self, chat_id: int) -> int:
-        """The newest message still in the chat (e.g. the bot's menu just sent)."""
-        return max(self.fake.live_messages(chat_id))
-
-    async def register(self, user_id: int, code: str, lang: str = "es") -> None:
-        """Redeem ``code`` from ``user_id`` and press the ``lang`` button, as a person would."""
-        remember(str(user_id))
-        remember(code)
-        self.fake.push_message(user_id, f"/start {code}")
-        await self.settle()
-        self.fake.push_callback(
-            user_id, f"lang:set:{lang}", message_id=self.last_message_id(user_id)
-        )
-        await self.settle()
-
-
 @pytest.fixture
 async def running_bot(
     fake_api_server: ServedFake, tmp_path: Path, clock: TestClock, request: pytest.FixtureRequest
 ) -> AsyncIterator[RunningBot]:
-    """Start the application like ``run_polling`` does; stop it in reverse order.
+    """The real application over a real SQLite file, talking to the fake Bot API.
 
-    Quechua drafts are served unless a test asks otherwise with
-    ``@pytest.mark.parametrize("running_bot", [False], indirect=True)``. Sends are paced at
-    production's global rate; the per-chat interval (about a second between two messages to
-    one chat) is lifted so that a test's conversation is not slowed down, until the test
-    calls :func:`enforce_telegram_limits`.
+    Updates a test pushes go straight to ``application.process_update`` (through the inbound
+    pipeline and the update processor); a test marked ``@pytest.mark.polling`` gets an
+    application that long-polls the fake instead (tests/fakes/world.py). Quechua drafts are
+    served unless a test asks otherwise with
+    ``@pytest.mark.parametrize("running_bot", [False], indirect=True)``.
     """
-    settings = Settings(
-        bot_token=TOKEN,
-        base_url=fake_api_server.base_url,
-        database_path=tmp_path / "db" / "chaski.sqlite3",
-        key_dir=tmp_path / "keys",
+    polling = request.node.get_closest_marker("polling") is not None
+    async with bot_process(
+        fake_api_server,
+        tmp_path,
+        clock,
+        polling=polling,
         # Tests read the Quechua drafts; production keeps them off until reviewed.
         quechua_drafts=getattr(request, "param", True),
-        per_chat_interval=0.0,
-    )
-    app = build_application(settings, clock=clock)
-    await app.initialize()
-    assert app.post_init is not None
-    await app.post_init(app)
-    assert app.updater is not None
-
-    def polling_error(exc: TelegramError) -> None:
-        # What ``run_polling`` passes: a failed getUpdates reaches the error handlers.
-        app.create_task(app.process_error(error=exc, update=None))
-
-    await app.updater.start_polling(
-        poll_interval=0,
-        timeout=1,
-        allowed_updates=ALLOWED_UPDATES,
-        error_callback=polling_error,
-    )
-    await app.start()
-    try:
-        yield RunningBot(app, fake_api_server.fake, clock)
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        if app.post_shutdown is not None:
-            await app.post_shutdown(app)
-        await app.shutdown()
+    ) as bot:
+        yield bot
 
 
 def enforce_telegram_limits(bot: RunningBot) -> None:

@@ -30,7 +30,7 @@ from bot.services.members import MemberDirectory
 from bot.services.membership import MembershipService
 from bot.services.outbox import OutboxAdmin, OutboxSender, SenderConfig
 from bot.services.oversight import OversightService
-from bot.services.pin import PinService
+from bot.services.pin import PinService, ScryptHasher
 from bot.services.registration import RegistrationService
 from bot.services.registrations import RegistrationAdmin
 from bot.services.retention import RetentionService
@@ -176,6 +176,7 @@ async def open_wiring(
         # After a duress PIN the decoy is deleted with every sensitive reply; unlink after.
         decoy_unlink_after=timedelta(minutes=settings.delete_after_minutes + 1),
         denial_watch=denials,
+        hasher=ScryptHasher(log_n=settings.pin_scrypt_log_n),
     )
     safety = SafetyService(
         uow=uow,

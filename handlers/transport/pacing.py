@@ -35,7 +35,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import IntEnum
-from typing import Any
+from typing import Any, Protocol
 
 from telegram import Bot
 from telegram.error import RetryAfter
@@ -56,6 +56,22 @@ WINDOW_MARGIN = 0.03
 #: Methods Telegram counts against its flood limits when they carry a ``chat_id``, as PTB's
 #: typed methods name their endpoints.
 _LIMITED_PREFIXES = ("send", "editMessage", "copyMessage", "forwardMessage")
+
+
+class PacerClock(Protocol):
+    """The time a :class:`SendPacer` reads and the timer it arms: the running event loop.
+
+    A test hands in a clock of its own so that grants follow virtual time, not a loaded
+    machine's scheduling.
+    """
+
+    def time(self) -> float:
+        """Seconds on a monotonic scale."""
+        ...
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> asyncio.Handle:
+        """Run ``callback`` at ``when`` (on :meth:`time`'s scale)."""
+        ...
 
 
 class SendPriority(IntEnum):
@@ -92,6 +108,7 @@ class SendPacer:
 
     __slots__ = (
         "_chat_free",
+        "_clock",
         "_interval",
         "_max_chats",
         "_next_global",
@@ -109,8 +126,12 @@ class SendPacer:
         *,
         per_chat_interval: float = PER_CHAT_INTERVAL,
         max_chats: int = 4096,
+        clock: PacerClock | None = None,
     ) -> None:
-        """``rate`` None or 0 lifts the global limit; ``per_chat_interval`` 0 the per-chat one."""
+        """``rate`` None or 0 lifts the global limit; ``per_chat_interval`` 0 the per-chat one.
+
+        ``clock`` defaults to the running event loop.
+        """
         self.rate = rate or None
         self.per_chat_interval = per_chat_interval
         self._interval = (1.0 + WINDOW_MARGIN) / rate if rate else 0.0
@@ -120,7 +141,11 @@ class SendPacer:
         self._max_chats = max_chats
         self._waiters: list[_Waiter] = []
         self._seq = itertools.count()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
+        self._clock = clock
+
+    def _time(self) -> PacerClock:
+        return self._clock or asyncio.get_running_loop()
 
     @property
     def waiting(self) -> int:
@@ -139,8 +164,7 @@ class SendPacer:
 
     def pause(self, seconds: float) -> None:
         """Grant nothing for ``seconds`` (Telegram answered 429, R-04)."""
-        loop = asyncio.get_running_loop()
-        until = loop.time() + max(seconds, 0.0)
+        until = self._time().time() + max(seconds, 0.0)
         if until > self._paused_until:
             self._paused_until = until
             self._dispatch()
@@ -150,7 +174,7 @@ class SendPacer:
     ) -> bool:
         loop = asyncio.get_running_loop()
         if not self._waiters:  # nobody queued: no future, no timer
-            now = loop.time()
+            now = self._time().time()
             free = chat_id is None or self._chat_free.get(chat_id, 0.0) <= now
             if free and now >= max(self._paused_until, self._next_global):
                 self._grant(chat_id, now)
@@ -176,8 +200,8 @@ class SendPacer:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        clock = self._time()
+        now = clock.time()
         wake_at: float | None = None
         while self._waiters:
             blocked_until = max(self._paused_until, self._next_global)
@@ -196,7 +220,7 @@ class SendPacer:
             self._grant(waiter.chat_id, now)
             waiter.future.set_result(None)
         if wake_at is not None:
-            self._timer = loop.call_at(wake_at, self._dispatch)
+            self._timer = clock.call_at(wake_at, self._dispatch)
 
     def _first_free(self, now: float) -> int | None:
         """Index of the first waiter (priority, then arrival) whose chat may receive now."""

@@ -260,6 +260,7 @@ class FakeBotApi:
         self._pending: deque[dict[str, Any]] = deque()
         self._allowed_updates: frozenset[str] | None = None
         self._callback_ids = itertools.count(1)
+        self._receiver: Callable[[dict[str, Any]], None] | None = None
 
         self._messages: dict[Any, dict[int, _StoredMessage]] = {}
         self._last_message_id: dict[Any, int] = {}
@@ -578,11 +579,42 @@ class FakeBotApi:
                 self._messages.setdefault(chat_id, {})[message_id] = _StoredMessage(
                     message.get("text"), None, from_bot=False
                 )
+        if self._receiver is not None:
+            self._settled_through = update_id
+            if self._deliverable(update):
+                self._receiver(update)
+            self._pulse()
+            return update_id
         self._pending.append(update)
         self._updates_arrived.set()
         self._updates_arrived = asyncio.Event()
         self._pulse()
         return update_id
+
+    def deliver_to(
+        self,
+        receiver: Callable[[dict[str, Any]], None] | None,
+        *,
+        allowed_updates: list[str] | None = None,
+    ) -> None:
+        """Hand every update pushed from now on to ``receiver`` instead of ``getUpdates``.
+
+        The world of ``tests/fakes/world.py`` feeds the application this way (the same dicts
+        ``getUpdates`` would serve, filtered by ``allowed_updates`` as Telegram filters them);
+        Updates pushed while nobody listened are handed over at once, in order; None goes
+        back to queueing for ``getUpdates``.
+        """
+        self._receiver = receiver
+        if receiver is None:
+            return
+        if allowed_updates is not None:
+            self._allowed_updates = frozenset(allowed_updates) or None
+        # What waited while no one was listening (the bot was down), as Telegram keeps it.
+        backlog = self._take(len(self._pending))
+        self._pending.clear()
+        for update in backlog:
+            receiver(update)
+        self._pulse()
 
     def push_message(
         self,

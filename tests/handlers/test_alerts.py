@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from bot.domain.alerts import Alert, AlertContent, AlertStatus, HelpRequest, Severity
-from bot.domain.models import Lang, Member, Role
+from bot.domain.models import Lang, Role
 from bot.services.alerts import AlertAnswers
 from handlers.alerts.views import answer_pages, render_answers_page
 from tests.conftest import (
@@ -30,6 +28,7 @@ from tests.conftest import (
     set_pin_in_chat,
 )
 from tests.fakes.bot_api import Call, FakeBotApi
+from tests.fakes.world import World
 
 PUMA, ZORRO, OSO = 601, 602, 603  # coordinators: Pichari, Pichari, Kimbiri
 APU = 605  # the one administrator (region Pichari)
@@ -40,60 +39,8 @@ CREATE_PIN_FIRST = "Primero crea tu PIN con /pin."
 STAY_HOME_ES = "Quédate en casa hasta nuevo aviso."
 
 
-@dataclass(slots=True)
-class World:
-    bot: RunningBot
-    db_path: Path
-
-    @property
-    def fake(self) -> FakeBotApi:
-        return self.bot.fake
-
-    async def member(self, user_id: int) -> Member:
-        member = await self.bot.services.registration.identify(user_id)
-        assert member is not None
-        return member
-
-    async def press(self, user_id: int, data: str, message_id: int | None = None) -> str:
-        query_id = self.fake.push_callback(
-            user_id, data, message_id=message_id or self.bot.last_message_id(user_id)
-        )
-        await self.bot.settle()
-        return str(query_id)
-
-    async def say(self, user_id: int, text: str) -> None:
-        self.fake.push_message(user_id, text)
-        await self.bot.settle()
-
-    async def wait_sent(self, chat_id: int, needle: str) -> Call:
-        """Wait until a message containing ``needle`` was delivered to ``chat_id``."""
-
-        def matching(fake: FakeBotApi) -> list[Call]:
-            return [c for c in fake.sent(chat_id) if needle in str(c.params.get("text", ""))]
-
-        await self.fake.wait_for(lambda fake: bool(matching(fake)))
-        return matching(self.fake)[-1]
-
-    def audit(self, action: str) -> list[str]:
-        with closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)) as conn:
-            rows = conn.execute(
-                "SELECT result FROM audit WHERE action = ? ORDER BY id", (action,)
-            ).fetchall()
-        return [row[0] for row in rows]
-
-    def count(self, sql: str) -> int:
-        with closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)) as conn:
-            return int(conn.execute(sql).fetchone()[0])
-
-    async def run_job(self, name: str) -> None:
-        job_queue = self.bot.app.job_queue
-        assert job_queue is not None
-        [job] = job_queue.get_jobs_by_name(name)
-        await job.run(self.bot.app)
-
-
 @pytest.fixture
-async def world(running_bot: RunningBot, tmp_path: Path) -> World:
+async def world(running_bot: RunningBot) -> World:
     services = running_bot.services
     await seed_region(services, "Pichari")
     await seed_region(services, "Kimbiri")
@@ -112,7 +59,7 @@ async def world(running_bot: RunningBot, tmp_path: Path) -> World:
         if role is not Role.INFORMANT:
             await set_pin_in_chat(running_bot, user_id)
     running_bot.fake.reset_calls()
-    return World(running_bot, tmp_path / "db" / "chaski.sqlite3")
+    return World.of(running_bot)
 
 
 def buttons(call: Call) -> dict[str, str]:
@@ -188,7 +135,7 @@ async def test_template_alert_reaches_each_informant_in_their_language(world: Wo
     assert "Condor" not in ana.params["text"]
     assert "Halcon" not in rosa.params["text"]
     assert world.fake.sent(LUIS) == []  # another region
-    assert world.audit("alert_create") == ["ok"]
+    assert world.audit_results("alert_create") == ["ok"]
 
     # The preview message became the live tally.
     await world.run_job("alert-tallies")
@@ -256,7 +203,7 @@ async def test_free_text_alert_waits_for_an_administrator(world: World) -> None:
     alert_id = world.count("SELECT MAX(id) FROM alerts")
     await world.press(PUMA, f"appr:ok:{alert_id}")
     assert world.fake.texts(PUMA)[-1] == EXPIRED
-    assert world.audit("alert_approve") == ["self_approval"]
+    assert world.audit_results("alert_approve") == ["self_approval"]
     assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0
 
     # A coordinator of another region cannot approve either (T-11).
@@ -285,7 +232,7 @@ async def test_free_text_alert_waits_for_an_administrator(world: World) -> None:
     assert "Cuidado &lt;b&gt;río&lt;/b&gt;" in ana.params["text"]
     [rosa] = await world.fake.wait_for_call("sendMessage", chat_id=ROSA)
     assert rosa.params["text"].startswith("<b>Musyay!\n¡Atención!</b>\nPaqtataq mayu")
-    assert world.audit("alert_approve") == ["self_approval", "denied", "denied", "ok"]
+    assert world.audit_results("alert_approve") == ["self_approval", "denied", "denied", "ok"]
     told = await world.wait_sent(PUMA, "aprobó tu aviso")
     assert told.params["text"] == f"Apu aprobó tu aviso n.º {alert_id}. Se envía a 2 personas."
 
@@ -354,7 +301,7 @@ async def test_an_alert_nobody_can_approve_cannot_be_confirmed(world: World) -> 
     assert nonce == 1
     with closing(sqlite3.connect(f"file:{world.db_path}?mode=ro", uri=True)) as conn:
         [draft_nonce] = conn.execute("SELECT nonce FROM alert_drafts").fetchone()
-    query_id = await world.press(APU, f"alert:ok:{draft_nonce}", message_id)
+    query_id = await world.press_query(APU, f"alert:ok:{draft_nonce}", message_id)
     toast = [
         c
         for c in world.fake.calls_to("answerCallbackQuery")
@@ -362,7 +309,7 @@ async def test_an_alert_nobody_can_approve_cannot_be_confirmed(world: World) -> 
     ]
     assert toast[-1].params["text"] == "Nadie puede aprobar este aviso. No se envió."
     assert world.count("SELECT COUNT(*) FROM alerts") == 0
-    assert world.audit("alert_create") == ["no_approver"]
+    assert world.audit_results("alert_create") == ["no_approver"]
 
     # Free text from the only administrator: nobody else may approve it.
     await world.press(APU, "alert:no", message_id)
@@ -391,7 +338,7 @@ async def test_the_author_withdraws_a_pending_alert(world: World) -> None:
     assert last_call(world, "editMessageText", PUMA).params["text"] == (
         f"Retiraste el aviso n.º {alert_id}. No se enviará."
     )
-    assert world.audit("alert_withdraw") == ["denied", "ok"]
+    assert world.audit_results("alert_withdraw") == ["denied", "ok"]
     await world.say(APU, "/aprobar")
     assert world.fake.texts(APU)[-1] == "No hay avisos pendientes."
     await world.press(APU, f"appr:ok:{alert_id}")
@@ -476,7 +423,7 @@ async def test_cross_region_target_is_refused_and_audited(world: World) -> None:
     )
     await world.press(OSO, f"alert:reg:{pichari}", step.params["message_id"])
     assert world.fake.texts(OSO)[-1] == EXPIRED
-    assert world.audit("send_alert") == ["denied"]
+    assert world.audit_results("send_alert") == ["denied"]
 
 
 # --------------------------------------------------------------------------- answers and help
@@ -523,9 +470,10 @@ async def test_need_help_reaches_the_regions_coordinators_and_one_acknowledges(
     assert told.params["text"] == "Puma atiende el pedido de ayuda de Halcon."
     await world.press(ZORRO, ack)
     assert "Otra persona ya atiende" in last_call(world, "editMessageText", ZORRO).params["text"]
-    assert world.audit("help_ack") == ["denied", "ok"]
+    assert world.audit_results("help_ack") == ["denied", "ok"]
 
 
+@pytest.mark.polling  # end to end through getUpdates, as in production
 async def test_answers_are_idempotent_and_only_from_recipients(world: World) -> None:
     alert_id, _ = await _sent_alert(world)
     safe = buttons(world.fake.sent(ANA)[0])["Estoy bien"]
@@ -534,7 +482,7 @@ async def test_answers_are_idempotent_and_only_from_recipients(world: World) -> 
     edited = last_call(world, "editMessageText", ANA)
     assert set(buttons(edited)) == {"Necesito ayuda"}  # help stays available
     assert world.count("SELECT COUNT(*) FROM alert_deliveries WHERE answer = 'safe'") == 1
-    assert world.audit("alert_answer") == ["safe"]
+    assert world.audit_results("alert_answer") == ["safe"]
 
     # Forged: another region's informant, a random id, a coordinator (T-10).
     await world.press(LUIS, f"alert:safe:{alert_id}")
@@ -543,7 +491,7 @@ async def test_answers_are_idempotent_and_only_from_recipients(world: World) -> 
     assert world.fake.texts(LUIS)[-1] == EXPIRED
     await world.press(ZORRO, f"alert:help:{alert_id}")
     assert world.fake.texts(ZORRO)[-1] == EXPIRED
-    assert world.audit("alert_answer") == ["safe", "denied", "denied"]
+    assert world.audit_results("alert_answer") == ["safe", "denied", "denied"]
     answered = world.fake.calls_to("answerCallbackQuery")
     assert len(answered) >= 5  # every press answered, spinner stops
 
@@ -707,7 +655,7 @@ async def test_compose_edge_cases_guide_the_coordinator(world: World) -> None:
     assert "separados por ||" in world.fake.texts(PUMA)[-1]
     await world.say(PUMA, "/aviso")
     await world.press(PUMA, "alert:tpl:stay_home")
-    query_id = await world.press(PUMA, "alert:regs")  # no region chosen yet
+    query_id = await world.press_query(PUMA, "alert:regs")  # no region chosen yet
     toast = [
         c
         for c in world.fake.calls_to("answerCallbackQuery")
@@ -734,13 +682,13 @@ async def test_rejected_alert_is_never_sent(world: World) -> None:
     await world.press(APU, buttons(listing)["Rechazar"], listing_id)
     why = last_call(world, "editMessageText", APU)
     assert "¿Por qué rechazas el aviso" in why.params["text"]
-    assert world.audit("alert_reject") == []  # nothing decided before the reason
+    assert world.audit_results("alert_reject") == []  # nothing decided before the reason
     await world.press(APU, buttons(why)["Contenido dudoso"], listing_id)
     assert "Rechazaste el aviso" in last_call(world, "editMessageText", APU).params["text"]
     await world.press(APU, buttons(listing)["Aprobar"], listing_id)  # a late second tap
     assert "Otra persona ya decidió" in last_call(world, "editMessageText", APU).params["text"]
     assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0
-    assert world.audit("alert_reject") == ["ok"]
+    assert world.audit_results("alert_reject") == ["ok"]
     # The author learns who refused it and why (issue #12.4).
     told = await world.wait_sent(PUMA, "rechazó tu aviso")
     alert_id = world.count("SELECT MAX(id) FROM alerts")
@@ -767,7 +715,7 @@ async def test_a_coordinator_without_a_pin_is_told_to_create_one_and_nothing_is_
         assert buttons(last) == {}
     await world.say(kuntur, "/alertas")
     assert world.fake.texts(kuntur)[-1] == CREATE_PIN_FIRST
-    query_id = await world.press(kuntur, "alert:tpl:stay_home")
+    query_id = await world.press_query(kuntur, "alert:tpl:stay_home")
     assert world.fake.texts(kuntur)[-1] == CREATE_PIN_FIRST
     assert query_id in [
         c.params["callback_query_id"] for c in world.fake.calls_to("answerCallbackQuery")
@@ -816,7 +764,7 @@ async def test_an_approval_pressed_without_a_session_changes_nothing(world: Worl
     edits = len(world.fake.calls_to("editMessageText"))
 
     world.bot.clock.advance(timedelta(minutes=11))
-    query_id = await world.press(APU, buttons(listing)["Aprobar"], listing_id)
+    query_id = await world.press_query(APU, buttons(listing)["Aprobar"], listing_id)
     assert world.fake.texts(APU)[-1] == ASK_PIN
     assert query_id in [
         c.params["callback_query_id"] for c in world.fake.calls_to("answerCallbackQuery")
@@ -824,7 +772,7 @@ async def test_an_approval_pressed_without_a_session_changes_nothing(world: Worl
     assert len(world.fake.calls_to("editMessageText")) == edits  # the listing is untouched
     assert world.count("SELECT COUNT(*) FROM alerts WHERE status = 'pending'") == 1
     assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'") == 0
-    assert world.audit("alert_approve") == []
+    assert world.audit_results("alert_approve") == []
     await world.say(APU, "/alertas")  # listing recent alerts is gated the same way
     assert world.fake.texts(APU)[-1] == ASK_PIN
 
@@ -833,7 +781,7 @@ async def test_an_approval_pressed_without_a_session_changes_nothing(world: Worl
     await world.press(APU, buttons(listing)["Aprobar"], listing_id)
     assert "Aprobaste el aviso" in last_call(world, "editMessageText", APU).params["text"]
     await world.fake.wait_for_call("sendMessage", chat_id=ANA)
-    assert world.audit("alert_approve") == ["ok"]
+    assert world.audit_results("alert_approve") == ["ok"]
 
 
 async def test_taking_a_help_request_needs_an_open_session(world: World) -> None:
@@ -843,10 +791,10 @@ async def test_taking_a_help_request_needs_an_open_session(world: World) -> None
     world.bot.clock.advance(timedelta(minutes=11))
     await world.press(PUMA, ack)
     assert world.fake.texts(PUMA)[-1] == ASK_PIN
-    assert world.audit("help_ack") == []
+    assert world.audit_results("help_ack") == []
     assert all("atiende el pedido" not in text for text in world.fake.texts(ZORRO))
     # The informant's answer needed no PIN at all (informants are never gated here).
-    assert world.audit("alert_answer") == ["help"]
+    assert world.audit_results("alert_answer") == ["help"]
 
 
 # --------------------------------------------------------------------------- on a phone (#12.6)
@@ -925,12 +873,12 @@ async def test_a_late_reject_hears_that_someone_else_decided(world: World) -> No
     assert edited.params["text"] == "Otra persona ya decidió sobre este aviso."
     assert buttons(edited) == {}
     assert EXPIRED not in world.fake.texts(APU)
-    assert world.audit("alert_reject") == []
+    assert world.audit_results("alert_reject") == []
 
     # A press by someone who may not decide is still "menú vencido", and audited (T-10).
     await world.press(ZORRO, buttons(listing)["Rechazar"])
     assert world.fake.texts(ZORRO)[-1] == EXPIRED
-    assert world.audit("alert_approve") == ["denied"]
+    assert world.audit_results("alert_approve") == ["denied"]
 
 
 # --------------------------------------------------------------------------- follow-ups (#12.5)
@@ -997,7 +945,7 @@ async def test_staff_of_the_region_see_who_asked_for_help_and_who_has_not_answer
     assert page.params["protect_content"] is True
     # Codenames on screen: the list deletes itself like other sensitive views (M-10).
     assert world.count("SELECT COUNT(*) FROM outbox WHERE kind = 'deletion'") == deletions + 1
-    assert world.audit("alert_answers") == ["ok"]
+    assert world.audit_results("alert_answers") == ["ok"]
 
     # Condor answers: the list no longer names them; a page press edits in place.
     await world.press(ANA, buttons(world.fake.sent(ANA)[0])["Estoy bien"])
@@ -1012,14 +960,14 @@ async def test_staff_of_the_region_see_who_asked_for_help_and_who_has_not_answer
     assert world.fake.texts(OSO)[-1] == EXPIRED
     await world.press(ANA, who)
     assert "Halcon" not in "".join(world.fake.texts(ANA))
-    assert world.audit("alert_answers") == ["ok", "ok", "denied"]
+    assert world.audit_results("alert_answers") == ["ok", "ok", "denied"]
 
     # Without an open PIN session the press shows nothing and asks for the PIN (M-05).
     world.bot.clock.advance(timedelta(minutes=11))
     sent_before = len(world.fake.sent(ZORRO))
     await world.press(ZORRO, who, listing_id)
     assert world.fake.texts(ZORRO)[sent_before:] == [ASK_PIN]
-    assert world.audit("alert_answers") == ["ok", "ok", "denied"]
+    assert world.audit_results("alert_answers") == ["ok", "ok", "denied"]
 
 
 async def test_the_answers_list_is_paged_under_telegrams_limit(world: World) -> None:
@@ -1088,7 +1036,7 @@ async def test_the_all_clear_reaches_the_same_recipients_once(world: World) -> N
     assert edit_of(world, PUMA, ask_id) == f"El fin del aviso n.º {alert_id} ya se envió."
     await world.press(ZORRO, f"afu:endok:{alert_id}")
     assert world.count("SELECT COUNT(*) FROM outbox WHERE template = 'alert_all_clear'") == 2
-    assert world.audit("alert_all_clear") == ["ok", "repeat", "repeat"]
+    assert world.audit_results("alert_all_clear") == ["ok", "repeat", "repeat"]
 
     # Out of scope, forged or cancelled: nothing is sent (T-10, T-11).
     await world.press(OSO, f"afu:endok:{alert_id}")
@@ -1138,7 +1086,7 @@ async def test_a_coordinator_tells_who_asked_for_help_that_it_was_seen_once(
     page = last_call(world, "sendMessage", PUMA)
     reach = buttons(page)["Avisar a Halcon que lo viste"]
 
-    query_id = await world.press(PUMA, reach, world.bot.last_message_id(PUMA))
+    query_id = await world.press_query(PUMA, reach, world.bot.last_message_id(PUMA))
     [toast] = [
         c
         for c in world.fake.calls_to("answerCallbackQuery")
@@ -1159,5 +1107,5 @@ async def test_a_coordinator_tells_who_asked_for_help_that_it_was_seen_once(
     await world.press(PUMA, "afu:reach:999")
     assert world.fake.texts(PUMA)[-1] == EXPIRED
     assert world.count("SELECT COUNT(*) FROM outbox WHERE template = 'alert_help_reach'") == 1
-    assert world.audit("help_reach") == ["ok", "repeat", "repeat", "denied", "denied"]
+    assert world.audit_results("help_reach") == ["ok", "repeat", "repeat", "denied", "denied"]
     assert len([t for t in world.fake.texts(ROSA) if REACH_ES in t]) == 1

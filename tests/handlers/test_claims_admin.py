@@ -10,21 +10,16 @@ that survives a restart of the bot.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, closing
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bot.config import Settings
 from bot.domain.models import ClaimStatus, Role
 from bot.domain.pin import PinPass
-from bot.root.app import ALLOWED_UPDATES, build_application
 from tests.conftest import (
-    TOKEN,
     RunningBot,
     ServedFake,
     TestClock,
@@ -34,7 +29,8 @@ from tests.conftest import (
     sender_of,
     set_pin_in_chat,
 )
-from tests.fakes.bot_api import FakeBotApi
+from tests.fakes.world import World as SharedWorld
+from tests.fakes.world import bot_process
 from tests.security.helpers import query
 
 ANA, JEFE, OTRO, LEJOS = 801, 802, 803, 804
@@ -50,33 +46,9 @@ ANA_CLAIM = (
 
 
 @dataclass(slots=True)
-class World:
-    bot: RunningBot
-    db_path: Path
-
-    @property
-    def fake(self) -> FakeBotApi:
-        return self.bot.fake
-
-    async def say(self, user: int, text: str) -> str:
-        self.fake.push_message(user, text)
-        await self.bot.settle()
-        return self.fake.texts(user)[-1]
-
-    async def press(self, user: int, data: str) -> str:
-        self.fake.push_callback(user, data, message_id=self.bot.last_message_id(user))
-        await self.bot.settle()
-        return self.fake.texts(user)[-1]
-
-    def buttons(self, user: int) -> dict[str, str]:
-        """The inline buttons of the last message to ``user``: label -> data."""
-        markup: dict[str, Any] = self.fake.sent(user)[-1].params.get("reply_markup") or {}
-        return {
-            b["text"]: b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row
-        }
-
+class World(SharedWorld):
     async def claim(self) -> tuple[int, int, ClaimStatus]:
-        found = query(self.db_path, "SELECT id, version, status FROM claims ORDER BY id")
+        found = self.query("SELECT id, version, status FROM claims ORDER BY id")
         claim_id, version, status = found[0]
         return int(claim_id), int(version), ClaimStatus(status)
 
@@ -100,17 +72,9 @@ async def _seed(bot: RunningBot) -> None:
 
 
 @pytest.fixture
-async def world(running_bot: RunningBot, tmp_path: Path) -> World:
+async def world(running_bot: RunningBot) -> World:
     await _seed(running_bot)
-    return World(running_bot, tmp_path / "db" / "chaski.sqlite3")
-
-
-def _audit(world: World, action: str) -> list[tuple[Any, ...]]:
-    return query(
-        world.db_path,
-        "SELECT actor_role, action, target, result FROM audit WHERE action = ? ORDER BY id",
-        (action,),
-    )
+    return World.of(running_bot)
 
 
 async def test_coordinator_finds_opens_and_approves_with_a_visible_note(world: World) -> None:
@@ -142,7 +106,7 @@ async def test_coordinator_finds_opens_and_approves_with_a_visible_note(world: W
         (claim_id,),
     )
     assert history[-1] == ("approved", 1, 1)
-    assert _audit(world, "claim_status") == [
+    assert world.audit("claim_status") == [
         ("coordinator", "claim_status", f"claim:{claim_id}", "ok")
     ]
     # Nothing of the note is in the database in clear (M-07).
@@ -221,7 +185,7 @@ async def test_coordinator_outside_the_region_is_refused_and_audited(world: Worl
     assert await world.press(LEJOS, f"cadm:open:{claim_id}") == EXPIRED
     assert await world.press(LEJOS, f"cadm:to:{claim_id}:{version}:rejected") == EXPIRED
     assert await world.claim() == (claim_id, version, ClaimStatus.UNDER_REVIEW)
-    assert _audit(world, "update_claim") == [
+    assert world.audit("update_claim") == [
         ("coordinator", "update_claim", f"claim:{claim_id}", "denied"),
         ("coordinator", "update_claim", f"claim:{claim_id}", "denied"),
     ]
@@ -243,7 +207,7 @@ async def test_a_demoted_coordinator_pressing_an_old_button_is_refused(world: Wo
         )
     assert await world.press(JEFE, approve) == EXPIRED
     assert await world.claim() == (claim_id, version, ClaimStatus.UNDER_REVIEW)
-    assert _audit(world, "update_claim")[-1][3] == "denied"
+    assert world.audit("update_claim")[-1][3] == "denied"
     # Demoted to informant: the staff button is not theirs any more at all.
     with closing(sqlite3.connect(world.db_path)) as conn, conn:
         conn.execute("UPDATE members SET role = 'informant' WHERE id = ?", (jefe.id,))
@@ -273,42 +237,6 @@ async def test_two_coordinators_editing_one_claim_the_second_is_told(world: Worl
 
 
 # ---------------------------------------------------------------------- restart
-
-
-async def _start(base_url: str, tmp_path: Path, clock: TestClock) -> RunningBot:
-    settings = Settings(
-        bot_token=TOKEN,
-        base_url=base_url,
-        database_path=tmp_path / "db" / "chaski.sqlite3",
-        key_dir=tmp_path / "keys",
-        per_chat_interval=0.0,
-    )
-    app = build_application(settings, clock=clock)
-    await app.initialize()
-    assert app.post_init is not None
-    await app.post_init(app)
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0, timeout=1, allowed_updates=ALLOWED_UPDATES)
-    await app.start()
-    return RunningBot(app, FakeBotApi(), clock)
-
-
-@asynccontextmanager
-async def bot_process(
-    server: ServedFake, tmp_path: Path, clock: TestClock
-) -> AsyncIterator[RunningBot]:
-    bot = await _start(server.base_url, tmp_path, clock)
-    bot.fake = server.fake
-    try:
-        yield bot
-    finally:
-        app = bot.app
-        assert app.updater is not None
-        await app.updater.stop()
-        await app.stop()
-        if app.post_shutdown is not None:
-            await app.post_shutdown(app)
-        await app.shutdown()
 
 
 async def test_an_edit_survives_a_restart_of_the_bot(
@@ -476,5 +404,5 @@ async def test_an_amount_change_waits_for_a_second_person(world: World) -> None:
         ("claim_amounts", "ok"),
         ("claim_amount_decide", "approved"),
     ]
-    denied = _audit(world, "approve_claim_amount")
+    denied = world.audit("approve_claim_amount")
     assert [row[3] for row in denied] == ["denied", "denied"]

@@ -23,6 +23,7 @@ from tests.fakes.bot_api import FakeBotApi
 TOKEN = "123456:TEST-token-not-real-0123456789"  # fake server only
 
 
+@pytest.mark.polling  # what polling itself does
 async def test_the_bot_writes_a_heartbeat_that_status_reads_as_running_and_polling(
     running_bot: RunningBot, tmp_path: Path
 ) -> None:

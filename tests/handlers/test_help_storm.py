@@ -24,7 +24,8 @@ from bot.i18n import Catalogs
 from handlers.alerts.renderers import MAX_HELP_BUTTONS, render_help
 from tests.conftest import enforce_telegram_limits
 from tests.fakes.bot_api import Call, FakeBotApi
-from tests.handlers.test_alerts import PUMA, ZORRO, World
+from tests.fakes.world import World
+from tests.handlers.test_alerts import PUMA, ZORRO
 from tests.handlers.test_alerts import world as world  # noqa: PLC0414 - the fixture
 from tests.handlers.test_tally import handled, send_alert
 

@@ -13,14 +13,12 @@ import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bot.domain.models import MemberState, Role
 from tests.conftest import RunningBot, seed_invite, seed_region, set_pin_in_chat
-from tests.fakes.bot_api import FakeBotApi
-from tests.security.helpers import query
+from tests.fakes.world import World as SharedWorld
 
 ANA, JEFE, ADMIN, OTRA = 901, 902, 903, 904
 EXPIRED = "Este menú ya no está disponible. Escribe /menu."
@@ -29,45 +27,12 @@ STRANGER = "Este servicio no está disponible."
 
 
 @dataclass(slots=True)
-class World:
-    bot: RunningBot
-    db_path: Path
-
-    @property
-    def fake(self) -> FakeBotApi:
-        return self.bot.fake
-
-    async def say(self, user: int, text: str) -> str:
-        self.fake.push_message(user, text)
-        await self.bot.settle()
-        return self.fake.texts(user)[-1]
-
-    async def press(self, user: int, data: str) -> str:
-        self.fake.push_callback(user, data, message_id=self.bot.last_message_id(user))
-        await self.bot.settle()
-        return self.fake.texts(user)[-1]
-
-    def buttons(self, user: int) -> dict[str, str]:
-        """The inline buttons of the last message to ``user``: label -> data."""
-        markup: dict[str, Any] = self.fake.sent(user)[-1].params.get("reply_markup") or {}
-        return {
-            b["text"]: b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row
-        }
-
+class World(SharedWorld):
     async def state(self, codename: str) -> MemberState:
         return (await self.bot.services.registrations.member(codename)).state
 
     async def member_id(self, codename: str) -> int:
         return (await self.bot.services.registrations.member(codename)).id
-
-    def audit(self, *actions: str) -> list[tuple[Any, ...]]:
-        marks = ", ".join("?" for _ in actions)
-        return query(
-            self.db_path,
-            f"SELECT actor_role, action, target, result FROM audit WHERE action IN ({marks})"  # noqa: S608
-            " ORDER BY id",
-            actions,
-        )
 
 
 @pytest.fixture

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 from handlers.transport.pacing import WINDOW_MARGIN, SendPacer, SendPriority
 from tests.conftest import RunningBot, enforce_telegram_limits, seed_region, uow_of
 from tests.fakes.bot_api import Call
-from tests.handlers.test_alerts import ANA, PUMA, ROSA, World, compose
+from tests.fakes.world import World
+from tests.handlers.test_alerts import ANA, PUMA, ROSA, compose
 from tests.handlers.test_alerts import world as world  # noqa: PLC0414 - the fixture
 from tests.handlers.test_outbox_sender import alert, all_in, link, until
 
@@ -151,14 +153,37 @@ async def test_a_reply_is_granted_before_waiting_outbox_rows_and_follow_ups() ->
     assert order == ["first", "reply", "help", "tally", "row-a", "follow-up"]
 
 
+class SteppedClock:
+    """The pacer's clock in virtual time: it jumps to the timer the pacer armed when that
+    timer's turn comes on the event loop, so grant times follow the pacer's own decisions
+    and not how late a loaded machine wakes a task (the wall-clock version of the test below
+    failed under heavy load)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> asyncio.Handle:
+        def fire() -> None:
+            self.now = max(self.now, when)
+            callback()
+
+        # The pacer keeps one timer at a time and re-arms it on every change: firing it on
+        # the loop's next turn (after the tasks already woken, which read the time they
+        # were granted at) is the next event in virtual time.
+        return asyncio.get_running_loop().call_soon(fire)
+
+
 async def test_the_chat_interval_holds_between_grants_and_a_busy_chat_blocks_no_one() -> None:
-    pacer = SendPacer(100.0, per_chat_interval=0.3)
-    loop = asyncio.get_running_loop()
+    clock = SteppedClock()
+    pacer = SendPacer(100.0, per_chat_interval=0.3, clock=clock)
     granted: dict[str, float] = {}
 
     async def send(name: str, chat_id: int) -> None:
         await pacer.acquire(chat_id)
-        granted[name] = loop.time()
+        granted[name] = clock.time()
 
     # A queue of other chats first, then two sends to chat 1 (issue #13.1 in small).
     await asyncio.gather(

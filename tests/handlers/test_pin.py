@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
 from bot.domain.models import Role
 from bot.domain.pin import SessionState
-from bot.root.app import ALLOWED_UPDATES, build_application
 from handlers.ticks import SAFETY_JOB
 from tests.conftest import (
-    TOKEN,
     RunningBot,
     ServedFake,
     TestClock,
@@ -24,6 +19,7 @@ from tests.conftest import (
     seed_region,
 )
 from tests.fakes.bot_api import FakeBotApi
+from tests.fakes.world import bot_process
 from tests.secrets_registry import remember
 
 ANA, LUIS, JEFE, OTRO = 601, 602, 603, 604
@@ -39,46 +35,6 @@ EMPTY = "Todavía no tienes trámites."
 CREATE_FIRST = "Primero crea tu PIN con /pin."
 CURRENT = "Escribe tu PIN actual. El bot borrará tu mensaje."
 ANA_CLAIM = "R-2016-0007,Puma,Tornado 2016,2016-05-20,Pichari,150.00,approved,,,"
-
-
-async def _start(fake_url: str, tmp_path: Path, clock: TestClock) -> RunningBot:
-    settings = Settings(
-        bot_token=TOKEN,
-        base_url=fake_url,
-        database_path=tmp_path / "db" / "chaski.sqlite3",
-        key_dir=tmp_path / "keys",
-    )
-    app = build_application(settings, clock=clock)
-    await app.initialize()
-    assert app.post_init is not None
-    await app.post_init(app)
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0, timeout=1, allowed_updates=ALLOWED_UPDATES)
-    await app.start()
-    return RunningBot(app, FakeBotApi(), clock)
-
-
-async def _stop(bot: RunningBot) -> None:
-    app = bot.app
-    assert app.updater is not None
-    await app.updater.stop()
-    await app.stop()
-    if app.post_shutdown is not None:
-        await app.post_shutdown(app)
-    await app.shutdown()
-
-
-@asynccontextmanager
-async def bot_process(
-    server: ServedFake, tmp_path: Path, clock: TestClock
-) -> AsyncIterator[RunningBot]:
-    """One bot process over the shared database and fake server (to test restarts)."""
-    bot = await _start(server.base_url, tmp_path, clock)
-    bot.fake = server.fake
-    try:
-        yield bot
-    finally:
-        await _stop(bot)
 
 
 async def say(bot: RunningBot, user: int, text: str) -> int:
@@ -135,6 +91,7 @@ async def codes(running_bot: RunningBot) -> dict[str, str]:
     return await seed(running_bot)
 
 
+@pytest.mark.polling  # end to end through getUpdates, as in production
 async def test_with_a_pin_estado_asks_for_it_and_every_pin_message_is_deleted(
     running_bot: RunningBot, codes: dict[str, str]
 ) -> None:

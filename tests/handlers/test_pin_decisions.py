@@ -10,7 +10,6 @@ start-up checks.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 
 import handlers
 from bot.domain.errors import NotFound
-from bot.domain.models import Member, Role
+from bot.domain.models import Role
 from bot.domain.pin import (
     PinAsked,
     PinLockedOut,
@@ -31,7 +30,14 @@ from bot.domain.pin import (
 )
 from handlers.access import Guarded
 from handlers.pin import PinText
-from tests.conftest import RunningBot, seed_claims, seed_invite, seed_region, set_pin_in_chat
+from tests.conftest import (
+    RunningBot,
+    World,
+    seed_claims,
+    seed_invite,
+    seed_region,
+    set_pin_in_chat,
+)
 from tests.secrets_registry import remember
 from tests.security.helpers import touching, traced
 
@@ -45,23 +51,6 @@ ANA_CLAIM = "R-2016-0007,Puma,Tornado 2016,2016-05-20,Pichari,150.00,approved,,,
 LATER = timedelta(minutes=11)
 
 
-@dataclass(slots=True)
-class World:
-    bot: RunningBot
-
-    async def member(self, user_id: int) -> Member:
-        member = await self.bot.services.registration.identify(user_id)
-        assert member is not None
-        return member
-
-    async def say(self, user_id: int, text: str) -> None:
-        self.bot.fake.push_message(user_id, text)
-        await self.bot.settle()
-
-    def last(self, user_id: int) -> str:
-        return self.bot.fake.texts(user_id)[-1]
-
-
 @pytest.fixture
 async def world(running_bot: RunningBot) -> World:
     services = running_bot.services
@@ -70,7 +59,7 @@ async def world(running_bot: RunningBot) -> World:
     await running_bot.register(JEFE, await seed_invite(services, "Jefe", role=Role.COORDINATOR))
     await seed_claims(services, ANA_CLAIM)
     running_bot.fake.reset_calls()
-    return World(running_bot)
+    return World.of(running_bot)
 
 
 async def _with_duress(world: World) -> None:

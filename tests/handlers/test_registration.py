@@ -39,6 +39,7 @@ async def invite(running_bot: RunningBot) -> str:
 
 
 @pytest.mark.parametrize("language_code", ["es", "qu", "qu-PE", "en-US-u-ca-buddhist", None])
+@pytest.mark.polling  # end to end through getUpdates, as in production
 async def test_valid_invite_links_deletes_the_payload_and_asks_for_the_language(
     running_bot: RunningBot, invite: str, language_code: str | None
 ) -> None:

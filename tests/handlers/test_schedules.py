@@ -7,22 +7,18 @@ application and start another over the same database and fake server.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.config import Settings
 from bot.domain.errors import ValidationError
 from bot.domain.models import Role
 from bot.domain.schedules import CheckinState, NewSchedule, ScheduleKind, TargetKind
-from bot.root.app import ALLOWED_UPDATES, build_application
 from bot.services.schedules import TEMPLATE_CHECKIN, TEMPLATE_REMINDER
 from tests.conftest import (
-    TOKEN,
     RunningBot,
     ServedFake,
     TestClock,
@@ -34,6 +30,7 @@ from tests.conftest import (
     set_pin_in_chat,
 )
 from tests.fakes.bot_api import Call, FakeBotApi
+from tests.fakes.world import bot_process as start_bot
 from tests.handlers.test_outbox_sender import BLOCKED, all_in, db_of, link, rows, until
 
 PUMA, CONDOR, JEFE = 7501, 7502, 7503
@@ -43,35 +40,11 @@ REMINDER = "Tienes un recordatorio. Escribe /recordatorios para verlo."
 LIMA_19 = datetime(2026, 3, 15, 0, 0, tzinfo=UTC)
 
 
-@asynccontextmanager
-async def bot_process(
+def bot_process(
     server: ServedFake, tmp_path: Path, clock: TestClock, *, digest_hour: int = 7
-) -> AsyncIterator[RunningBot]:
+) -> AbstractAsyncContextManager[RunningBot]:
     """One bot process over the shared database and fake server (to test restarts)."""
-    settings = Settings(
-        bot_token=TOKEN,
-        base_url=server.base_url,
-        database_path=tmp_path / "db" / "chaski.sqlite3",
-        key_dir=tmp_path / "keys",
-        per_chat_interval=0.0,
-        timezone=clock.zone,
-        digest_hour=digest_hour,
-    )
-    app = build_application(settings, clock=clock)
-    await app.initialize()
-    assert app.post_init is not None
-    await app.post_init(app)
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0, timeout=1, allowed_updates=ALLOWED_UPDATES)
-    await app.start()
-    try:
-        yield RunningBot(app, server.fake, clock)
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        if app.post_shutdown is not None:
-            await app.post_shutdown(app)
-        await app.shutdown()
+    return start_bot(server, tmp_path, clock, timezone=clock.zone, digest_hour=digest_hour)
 
 
 async def people(bot: RunningBot, tmp_path: Path) -> dict[str, int]:

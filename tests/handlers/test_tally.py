@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tests.conftest import enforce_telegram_limits
 from tests.fakes.bot_api import Call, FakeBotApi
-from tests.handlers.test_alerts import ANA, APU, PUMA, ROSA, World, compose
+from tests.fakes.world import World
+from tests.handlers.test_alerts import ANA, APU, PUMA, ROSA, compose
 from tests.handlers.test_alerts import world as world  # noqa: PLC0414 - the fixture
 from tests.handlers.test_outbox_sender import link, tick, until
 
@@ -75,9 +76,8 @@ def press_safe(world: World, alert_id: int, chat: int) -> None:
 
 
 async def handled(world: World) -> None:
-    """Every pushed update fetched and handled (follow-up edits may still wait)."""
-    await world.fake.wait_updates_fetched(timeout=30)
-    await world.bot.app.update_queue.join()
+    """Every pushed update handled (follow-up edits may still wait)."""
+    await world.bot.handled(timeout=30)
 
 
 async def test_300_answers_do_not_queue_300_edits(world: World, tmp_path: Path) -> None:

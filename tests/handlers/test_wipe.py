@@ -26,8 +26,9 @@ from tests.conftest import (
     uow_of,
 )
 from tests.fakes.bot_api import FakeBotApi
+from tests.fakes.world import bot_process
 from tests.handlers.test_outbox_sender import all_in, tick, until
-from tests.handlers.test_pin import bot_process, set_pin
+from tests.handlers.test_pin import set_pin
 
 ANA, JEFE = 801, 802
 IN_PROGRESS = (

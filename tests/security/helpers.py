@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, closing
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from storage.database import Database
 from storage.members import SqliteInviteRepository
 from tests.conftest import RunningBot
+from tests.fakes.world import query as query  # noqa: PLC0414 - re-exported for the tests
 
 _HEX = re.compile(r"[xX]'[0-9a-fA-F]*'")
 _STRING = re.compile(r"'(?:[^']|'')*'")
@@ -72,13 +73,6 @@ def touching(statements: list[str], *tables: str) -> list[str]:
     """The statements that name one of ``tables`` (background ticks touch other tables)."""
     words = [re.compile(rf"\b{re.escape(t)}\b") for t in tables]
     return [s for s in statements if any(w.search(s) for w in words)]
-
-
-def query(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Read-only SQL on the bot's database file from outside (as an auditor would)."""
-    # closing(): a sqlite3 connection's own context manager commits but never closes.
-    with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
-        return list(conn.execute(sql, params).fetchall())
 
 
 def write(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> None:

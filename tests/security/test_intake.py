@@ -31,6 +31,7 @@ def _poisoned(update_id: int | None = None) -> dict[str, object]:
     return raw
 
 
+@pytest.mark.polling  # what polling itself does
 async def test_t30_an_unreadable_update_costs_only_itself(
     running_bot: RunningBot, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -222,6 +222,7 @@ CONFLICT_NOTE = (
 )
 
 
+@pytest.mark.polling  # what polling itself does
 async def test_t44_a_polling_conflict_pages_the_admins_and_polling_resumes(
     running_bot: RunningBot, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

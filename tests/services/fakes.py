@@ -57,6 +57,7 @@ from bot.domain.ports import (
 )
 from bot.domain.safety import ChatMessageLog, InboundLog
 from bot.domain.schedules import ScheduleRepository
+from tests.fakes.clock import FakeClock as SharedFakeClock
 from tests.secrets_registry import remember
 
 #: A fixed, aware start time (noon UTC = 07:00 in Lima) so every test starts the same.
@@ -124,28 +125,10 @@ def make_claim(
 
 
 @dataclass(slots=True)
-class FakeClock:
-    """A clock that only moves when the test says so."""
+class FakeClock(SharedFakeClock):
+    """The suite's one fake clock (tests/fakes/clock.py), starting at ``T0`` here."""
 
     current: datetime = T0
-    zone: ZoneInfo = LIMA
-
-    @property
-    def tz(self) -> ZoneInfo:
-        """The programme's time zone."""
-        return self.zone
-
-    def now(self) -> datetime:
-        """The frozen aware UTC time."""
-        return self.current
-
-    def today(self) -> date:
-        """Today in ``tz`` at the frozen time."""
-        return self.current.astimezone(self.zone).date()
-
-    def advance(self, delta: timedelta) -> None:
-        """Move time forward (or back, with a negative delta)."""
-        self.current += delta
 
 
 @dataclass(slots=True)

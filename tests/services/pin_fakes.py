@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from bot.domain.outbox import Outbox, OutboxMessage, Outcome, SendResult
+from bot.domain.outbox import Outbox, Outcome, SendResult
 from bot.domain.pin import PinPrompt, PinRecord, PinRepository
 from bot.domain.safety import ChatEraser, ChatMessageLog, InboundLog
+from tests.fakes.outbox import InMemoryOutbox
 
 
 def _empty(member_id: int) -> PinRecord:
@@ -130,44 +131,6 @@ class InMemoryPins:
         for key in expired:
             del self.prompts[key]
         return len(expired)
-
-
-@dataclass(slots=True)
-class InMemoryOutbox:
-    """``Outbox`` that keeps rows by idempotency key and records cancellations."""
-
-    rows: dict[str, OutboxMessage] = field(default_factory=dict)
-    cancelled: list[int] = field(default_factory=list)
-
-    async def enqueue(self, message: OutboxMessage) -> bool:
-        """Add one row unless its key exists."""
-        return await self.enqueue_many([message]) == 1
-
-    async def enqueue_at_commit(self, messages: Sequence[OutboxMessage]) -> None:
-        """No transactions here: the rows are added at once."""
-        await self.enqueue_many(messages)
-
-    async def enqueue_many(self, messages: Sequence[OutboxMessage]) -> int:
-        """Add rows; count the new ones."""
-        added = 0
-        for message in messages:
-            if message.idempotency_key not in self.rows:
-                self.rows[message.idempotency_key] = message
-                added += 1
-        return added
-
-    async def cancel_for_member(self, member_id: int) -> int:
-        """Record the cancellation."""
-        self.cancelled.append(member_id)
-        return 0
-
-    def to(self, template: str) -> list[tuple[int, dict[str, str]]]:
-        """``(recipient, params)`` of the rows of ``template``."""
-        return [
-            (row.member_id, dict(row.params))
-            for row in self.rows.values()
-            if row.template == template
-        ]
 
 
 @dataclass(slots=True)

@@ -37,12 +37,13 @@ from bot.domain.notices import (
     HelpAcked,
     HelpRequested,
 )
-from bot.domain.outbox import OutboxKind, OutboxMessage, OutboxStatus
+from bot.domain.outbox import OutboxKind, OutboxStatus
 from bot.services.alerts import (
     MAX_ALERTS_PER_HOUR,
     AlertService,
 )
 from bot.services.authz import Action, is_allowed
+from tests.fakes.outbox import InMemoryOutbox
 from tests.services.fakes import (
     LIMA,
     T0,
@@ -55,53 +56,6 @@ from tests.services.fakes import (
 )
 
 # --------------------------------------------------------------------------- fakes
-
-
-@dataclass(slots=True)
-class Row:
-    """One outbox row as the fake keeps it."""
-
-    message: OutboxMessage
-    status: OutboxStatus = OutboxStatus.QUEUED
-
-
-@dataclass(slots=True)
-class InMemoryOutbox:
-    """``Outbox`` over a dict keyed by idempotency key (a repeat is ignored, like SQLite)."""
-
-    rows: dict[str, Row] = field(default_factory=dict)
-
-    async def enqueue(self, message: OutboxMessage) -> bool:
-        """Add one row unless its key exists."""
-        if message.idempotency_key in self.rows:
-            return False
-        self.rows[message.idempotency_key] = Row(message)
-        return True
-
-    async def enqueue_at_commit(self, messages: Sequence[OutboxMessage]) -> None:
-        """No transactions here: the rows are added at once."""
-        await self.enqueue_many(messages)
-
-    async def enqueue_many(self, messages: Sequence[OutboxMessage]) -> int:
-        """Add rows; count the new ones."""
-        return sum([await self.enqueue(m) for m in messages])
-
-    async def cancel_for_member(self, member_id: int) -> int:
-        """Cancel a member's queued rows."""
-        count = 0
-        for row in self.rows.values():
-            if row.message.member_id == member_id and row.status is OutboxStatus.QUEUED:
-                row.status = OutboxStatus.CANCELLED
-                count += 1
-        return count
-
-    def of(self, kind: OutboxKind) -> list[OutboxMessage]:
-        """Messages of one kind, in insertion order."""
-        return [row.message for row in self.rows.values() if row.message.kind is kind]
-
-    def mark(self, key: str, status: OutboxStatus) -> None:
-        """What the sender would do after Telegram answered."""
-        self.rows[key].status = status
 
 
 _COLUMN = {
@@ -208,9 +162,9 @@ class InMemoryAlerts:
         self, alert_id: int, member_id: int, answer: Answer, now: datetime
     ) -> bool | None:
         """Like storage: only a sent row may be answered; help may replace safe."""
-        row = self.outbox.rows.get(f"alert:{alert_id}:{member_id}")
+        status = self.outbox.status.get(f"alert:{alert_id}:{member_id}")
         key = (alert_id, member_id)
-        if key not in self.deliveries or row is None or row.status is not OutboxStatus.SENT:
+        if key not in self.deliveries or status is not OutboxStatus.SENT:
             return None
         previous = self.deliveries[key]
         if previous is None or (previous is Answer.SAFE and answer is Answer.HELP):
@@ -221,11 +175,9 @@ class InMemoryAlerts:
     async def tally(self, alert_id: int) -> AlertTally:
         """Fold outbox statuses and answers."""
         counts = dict.fromkeys(("queued", "sent", "failed", "blocked", "cancelled"), 0)
-        for row in self.outbox.rows.values():
-            if row.message.correlation == f"alert:{alert_id}" and (
-                row.message.kind is OutboxKind.ALERT
-            ):
-                counts[_COLUMN[row.status]] += 1
+        for key, message in self.outbox.rows.items():
+            if message.correlation == f"alert:{alert_id}" and message.kind is OutboxKind.ALERT:
+                counts[_COLUMN[self.outbox.status[key]]] += 1
         answers = [a for (aid, _), a in self.deliveries.items() if aid == alert_id]
         return AlertTally(
             total=len(answers),
@@ -276,8 +228,8 @@ class InMemoryAlerts:
             RecipientAnswer(
                 member_id=member_id,
                 answer=answer,
-                received=(row := self.outbox.rows.get(f"alert:{alert_id}:{member_id}")) is not None
-                and row.status is OutboxStatus.SENT,
+                received=self.outbox.status.get(f"alert:{alert_id}:{member_id}")
+                is OutboxStatus.SENT,
             )
             for (aid, member_id), answer in sorted(self.deliveries.items())
             if aid == alert_id
@@ -287,14 +239,14 @@ class InMemoryAlerts:
         """Cancel the alert's rows still waiting."""
         del now
         waiting = [
-            row
-            for row in self.outbox.rows.values()
-            if row.message.correlation == f"alert:{alert_id}"
-            and row.message.kind is OutboxKind.ALERT
-            and row.status in {OutboxStatus.QUEUED, OutboxStatus.ERRORED}
+            key
+            for key, message in self.outbox.rows.items()
+            if message.correlation == f"alert:{alert_id}"
+            and message.kind is OutboxKind.ALERT
+            and self.outbox.status[key] in {OutboxStatus.QUEUED, OutboxStatus.ERRORED}
         ]
-        for row in waiting:
-            row.status = OutboxStatus.CANCELLED
+        for key in waiting:
+            self.outbox.mark(key, OutboxStatus.CANCELLED)
         return len(waiting)
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -25,23 +25,17 @@ from bot.services.invite_batch import (
     parse_codenames,
 )
 from bot.services.invites import InviteService
+from tests.fakes.clock import FakeClock as SharedFakeClock
 from tests.services.fakes import FakeUnitOfWork
 
 NOW = datetime(2016, 2, 10, 15, 0, tzinfo=UTC)
 
 
-class FakeClock:
-    """A clock stopped at ``NOW``."""
+@dataclass(slots=True)
+class FakeClock(SharedFakeClock):
+    """The suite's fake clock, stopped at ``NOW``."""
 
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo("America/Lima")
-
-    def now(self) -> datetime:
-        return NOW
-
-    def today(self) -> date:
-        return NOW.astimezone(self.tz).date()
+    current: datetime = NOW
 
 
 class FakeAudit:

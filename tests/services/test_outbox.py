@@ -80,8 +80,12 @@ def _any_updates(updates: Sequence[RowUpdate]) -> bool:
 
 
 @dataclass(slots=True)
-class InMemoryOutbox:
-    """``Outbox`` and ``OutboxStore`` over a dict, with the SQL semantics of storage.outbox."""
+class InMemoryOutboxStore:
+    """``Outbox`` and ``OutboxStore`` over a dict, with the SQL semantics of storage.outbox.
+
+    The sender's store (leases, attempts, retries): more than the plain ``Outbox`` the other
+    service tests need (``tests/fakes/outbox.py``), and used by this module only.
+    """
 
     clock: FakeClock
     rows: dict[int, Row] = field(default_factory=dict)
@@ -356,7 +360,7 @@ class Harness:
 
     clock: FakeClock
     members: InMemoryMembers
-    outbox: InMemoryOutbox
+    outbox: InMemoryOutboxStore
     notifier: ScriptedNotifier
     pacer: CountingPacer
     sender: OutboxSender
@@ -389,7 +393,7 @@ class Harness:
 async def h() -> Harness:
     clock = FakeClock(T0)
     members = InMemoryMembers()
-    outbox = InMemoryOutbox(clock)
+    outbox = InMemoryOutboxStore(clock)
     wakeup = asyncio.Event()
     outbox.on_enqueue = wakeup.set
     sender = OutboxSender(

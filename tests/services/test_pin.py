@@ -32,9 +32,10 @@ from bot.services.pin import (
     PinService,
     ScryptHasher,
 )
+from tests.fakes.outbox import InMemoryOutbox
 from tests.services.fakes import FakeClock, FakeUnitOfWork, InMemoryAudit, InMemoryMembers
 from tests.services.fakes import make_member as _make_member
-from tests.services.pin_fakes import InMemoryOutbox, InMemoryPins
+from tests.services.pin_fakes import InMemoryPins
 
 PIN = "482916"
 DURESS = "735204"

@@ -22,12 +22,12 @@ from bot.services.safety import (
     command_args_too_long,
     text_too_long,
 )
+from tests.fakes.outbox import InMemoryOutbox
 from tests.services.fakes import T0, FakeClock, FakeUnitOfWork, InMemoryAudit, InMemoryMembers
 from tests.services.fakes import make_member as _make_member
 from tests.services.pin_fakes import (
     InMemoryChatLog,
     InMemoryInbound,
-    InMemoryOutbox,
     InMemoryPins,
     RecordingEraser,
 )

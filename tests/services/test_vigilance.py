@@ -21,6 +21,7 @@ from bot.services.vigilance import (
     IntakeAlarm,
     InviteAlarm,
 )
+from tests.fakes.outbox import InMemoryOutbox
 from tests.services.fakes import (
     T0,
     FakeClock,
@@ -29,7 +30,6 @@ from tests.services.fakes import (
     InMemoryMembers,
     make_member,
 )
-from tests.services.pin_fakes import InMemoryOutbox
 
 ADMIN = make_member(9, role=Role.ADMIN, codename="Apu", regions=())
 COORD = make_member(2, role=Role.COORDINATOR, codename="Puma")
