@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.claims import NewOperation, Payment, change_status, record_payment
+from bot.domain.claims import (
+    NewOperation,
+    Payment,
+    RecordedInBot,
+    change_status,
+    record_payment,
+)
 from bot.domain.errors import Conflict, NotFound
 from bot.domain.models import ClaimRow, ClaimStatus
 from tests.storage.conftest import T0, Repos
@@ -139,3 +145,23 @@ async def test_closed_at_is_stored_and_claims_found_by_region_and_status(seeded:
     assert await seeded.claims.in_regions(["Llochegua"]) == []
     assert await seeded.claims.in_regions([]) == []
     assert len(await seeded.claims.in_regions(None)) == 2
+
+
+async def test_an_import_does_not_overwrite_a_claim_changed_in_the_chat(seeded: Repos) -> None:
+    claim = await seeded.claims.by_reference("R-2016-0008")
+    assert claim is not None
+    change = change_status(claim, ClaimStatus.UNDER_REVIEW, now=T0)
+    assert await seeded.claims.save(change, actor_id=1, now=T0)
+    rows = [
+        replace(_row("R-2016-0007", 9_000_000), line=4),
+        replace(_row("R-2016-0008", 1), line=5),
+    ]
+    with pytest.raises(RecordedInBot) as refused:
+        await seeded.claims.import_rows(rows, T0 + timedelta(days=1))
+    assert refused.value.lines == [5]
+    untouched = await seeded.claims.by_reference("R-2016-0007")
+    assert untouched is not None
+    assert untouched.promised_cents == 10_000_000  # all or nothing: the good row rolled back
+    kept = await seeded.claims.by_reference("R-2016-0008")
+    assert kept is not None
+    assert (kept.status, kept.promised_cents) == (ClaimStatus.UNDER_REVIEW, 5_000_000)
