@@ -39,7 +39,7 @@ from bot.domain.claims import (
 )
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import CLOSED_STATUSES, Claim, ClaimStatus, Lang, Member, Role
-from bot.domain.notices import AmountApprovalNeeded
+from bot.domain.notices import AmountApprovalNeeded, AmountDecided, Decision
 from bot.domain.pin import PinPass, PinRule, Resume
 from bot.i18n import format_date, format_money
 from bot.services.claims_admin import ClaimFile
@@ -759,3 +759,19 @@ def render_amount_approval(
     del lang, notice
     # Translators: a coordinadores y administradores; /revisar es un comando. Sin montos.
     return Rendered(t.gettext("Un cambio en un trámite espera tu aprobación. Escribe /revisar."))
+
+
+def render_amount_decided(t: NullTranslations, lang: Lang, notice: AmountDecided) -> Rendered:
+    """Tell who asked for an amount change what the second person decided (no amount, M-02)."""
+    del lang
+    if notice.decision is Decision.APPROVED:
+        return Rendered(
+            # Translators: a quien pidió el cambio; /reclamos es un comando. Sin montos.
+            t.gettext(
+                "Se aprobó el cambio que pediste en un trámite. Escribe /reclamos para verlo."
+            )
+        )
+    return Rendered(
+        # Translators: a quien pidió el cambio; /reclamos es un comando. Sin montos.
+        t.gettext("Se rechazó el cambio que pediste en un trámite. Escribe /reclamos para verlo.")
+    )

@@ -316,6 +316,19 @@ class AmountApprovalNeeded(Notice):
     TEMPLATE: ClassVar[str] = "claim_amount_approval"
 
 
+@dataclass(frozen=True, slots=True)
+class AmountDecided(Notice):
+    """To whoever asked for an amount change: a second person approved or rejected it.
+
+    Neutral like ``AmountApprovalNeeded`` (no amount, no reference, no name, M-02): the
+    requester sees which claim and what was decided in ``/reclamos``.
+    """
+
+    TEMPLATE: ClassVar[str] = "claim_amount_decided"
+
+    decision: Decision
+
+
 # ---------------------------------------------------------------------- safety alerts
 
 
@@ -758,6 +771,7 @@ NOTICE_TYPES: tuple[type[Notice], ...] = (
     IntakeConflict,
     ClaimUpdated,
     AmountApprovalNeeded,
+    AmountDecided,
     AlertSent,
     AlertTallyChanged,
     HelpRequested,

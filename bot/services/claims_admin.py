@@ -43,7 +43,7 @@ from bot.domain.models import (
     Operation,
     Role,
 )
-from bot.domain.notices import AmountApprovalNeeded, ClaimUpdated
+from bot.domain.notices import AmountApprovalNeeded, AmountDecided, ClaimUpdated, Decision
 from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
 from bot.domain.ports import (
     AmountRequestStore,
@@ -572,6 +572,7 @@ class ClaimAdminService:
                 if not await self.requests.decide(request.id, "rejected", actor.id, now):
                     raise NotFound("request")
                 await self._audit_decision(actor, claim, "rejected")
+                await self._tell_requester(request, Decision.REJECTED)
             return claim
         if claim.version != request.version:
             await self.requests.decide(request.id, "stale", actor.id, now)
@@ -584,7 +585,20 @@ class ClaimAdminService:
                 raise NotFound("request")
             stored = await self._store(actor, claim, change, "claim_amounts")
             await self._audit_decision(actor, claim, "approved")
+            await self._tell_requester(request, Decision.APPROVED)
         return stored
+
+    async def _tell_requester(self, request: AmountRequest, decision: Decision) -> None:
+        """Queue the neutral note to who asked for the change, with the decision (one per
+        request: the key is the request's), in the same transaction as the decision."""
+        await self.outbox.enqueue(
+            OutboxMessage(
+                idempotency_key=f"claim-amount-decided:{request.id}",
+                kind=OutboxKind.NOTIFICATION,
+                member_id=request.requester_id,
+                notice=AmountDecided(decision),
+            )
+        )
 
     async def _audit_decision(self, actor: Member, claim: Claim, result: str) -> None:
         await self.audit.record(

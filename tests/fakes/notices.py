@@ -14,6 +14,7 @@ from bot.domain.notices import (
     AlertSent,
     AlertTallyChanged,
     AmountApprovalNeeded,
+    AmountDecided,
     ApprovalDecided,
     ApprovalEscalated,
     ApprovalNeeded,
@@ -89,6 +90,10 @@ def notice_samples(
             ("several", ClaimUpdated(((5, 2), (9, 4)))),
         ],
         AmountApprovalNeeded: [("sample", AmountApprovalNeeded())],
+        AmountDecided: [
+            ("approved", AmountDecided(Decision.APPROVED)),
+            ("rejected", AmountDecided(Decision.REJECTED)),
+        ],
         AlertSent: alerts,
         AlertTallyChanged: [
             ("asks", AlertTallyChanged(42, 99, Severity.URGENT, tally)),

@@ -477,3 +477,43 @@ async def test_an_amount_change_waits_for_a_second_person(world: World) -> None:
     ]
     denied = _audit(world, "approve_claim_amount")
     assert [row[3] for row in denied] == ["denied", "denied"]
+
+
+async def test_who_asked_for_an_amount_change_is_told_the_decision(world: World) -> None:
+    claim_id, version, _ = await world.claim()
+    await world.press(JEFE, f"cadm:to:{claim_id}:{version}:approved")
+    await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
+
+    async def ask(amount: str) -> None:
+        await world.press(JEFE, f"cadm:open:{claim_id}")
+        await world.press(JEFE, world.buttons(JEFE)["Cambiar montos"])
+        await world.say(JEFE, f"/monto aprobado {amount}")
+        await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
+
+    async def told() -> str:
+        before = len(world.fake.sent(JEFE))
+        world.bot.services.outbox_sender.wake()
+        await world.fake.wait_for_call("sendMessage", chat_id=JEFE, count=before + 1)
+        await world.bot.settle()
+        [text] = world.fake.texts(JEFE)[before:]
+        return text
+
+    await ask("1200")
+    await world.say(OTRO, "/revisar")
+    await world.press(OTRO, world.buttons(OTRO)["Aprobar cambio"])
+    assert await told() == (
+        "Se aprobó el cambio que pediste en un trámite. Escribe /reclamos para verlo."
+    )
+    await ask("1100")
+    await world.say(OTRO, "/revisar")
+    await world.press(OTRO, world.buttons(OTRO)["Rechazar cambio"])
+    assert await told() == (
+        "Se rechazó el cambio que pediste en un trámite. Escribe /reclamos para verlo."
+    )
+    jefe = await world.bot.services.registration.identify(JEFE)
+    assert jefe is not None
+    queued = query(
+        world.db_path,
+        "SELECT member_id FROM outbox WHERE template = 'claim_amount_decided' ORDER BY id",
+    )
+    assert queued == [(jefe.id,), (jefe.id,)]  # to the requester only, never to the informant
