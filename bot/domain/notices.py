@@ -316,17 +316,27 @@ class AmountApprovalNeeded(Notice):
     TEMPLATE: ClassVar[str] = "claim_amount_approval"
 
 
+class AmountOutcome(StrEnum):
+    """What became of an amount change (stored as ``outcome``)."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    #: The approver found the claim changed since the request: nothing was applied.
+    STALE = "stale"
+
+
 @dataclass(frozen=True, slots=True)
 class AmountDecided(Notice):
-    """To whoever asked for an amount change: a second person approved or rejected it.
+    """To whoever asked for an amount change: a second person approved or rejected it, or
+    it could not apply because the claim changed meanwhile.
 
     Neutral like ``AmountApprovalNeeded`` (no amount, no reference, no name, M-02): the
-    requester sees which claim and what was decided in ``/reclamos``.
+    requester sees which claim and what became of it in ``/reclamos``.
     """
 
     TEMPLATE: ClassVar[str] = "claim_amount_decided"
 
-    decision: Decision
+    outcome: AmountOutcome
 
 
 # ---------------------------------------------------------------------- safety alerts

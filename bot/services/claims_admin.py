@@ -43,7 +43,12 @@ from bot.domain.models import (
     Operation,
     Role,
 )
-from bot.domain.notices import AmountApprovalNeeded, AmountDecided, ClaimUpdated, Decision
+from bot.domain.notices import (
+    AmountApprovalNeeded,
+    AmountDecided,
+    AmountOutcome,
+    ClaimUpdated,
+)
 from bot.domain.outbox import Outbox, OutboxKind, OutboxMessage
 from bot.domain.ports import (
     AmountRequestStore,
@@ -572,10 +577,12 @@ class ClaimAdminService:
                 if not await self.requests.decide(request.id, "rejected", actor.id, now):
                     raise NotFound("request")
                 await self._audit_decision(actor, claim, "rejected")
-                await self._tell_requester(request, Decision.REJECTED)
+                await self._tell_requester(request, AmountOutcome.REJECTED)
             return claim
         if claim.version != request.version:
-            await self.requests.decide(request.id, "stale", actor.id, now)
+            async with self.uow.transaction():
+                await self.requests.decide(request.id, "stale", actor.id, now)
+                await self._tell_requester(request, AmountOutcome.STALE)
             raise Conflict("the claim changed meanwhile")
         change = await self._amount_change(
             claim, request.promised_cents, request.approved_cents, request.note, request.visible
@@ -585,18 +592,19 @@ class ClaimAdminService:
                 raise NotFound("request")
             stored = await self._store(actor, claim, change, "claim_amounts")
             await self._audit_decision(actor, claim, "approved")
-            await self._tell_requester(request, Decision.APPROVED)
+            await self._tell_requester(request, AmountOutcome.APPROVED)
         return stored
 
-    async def _tell_requester(self, request: AmountRequest, decision: Decision) -> None:
-        """Queue the neutral note to who asked for the change, with the decision (one per
-        request: the key is the request's), in the same transaction as the decision."""
+    async def _tell_requester(self, request: AmountRequest, outcome: AmountOutcome) -> None:
+        """Queue the neutral note to who asked for the change, with what became of it, in
+        the same transaction as the decision. One per request: the key is the request's, so
+        a second outcome of one request (two approvers at once) is not queued."""
         await self.outbox.enqueue(
             OutboxMessage(
                 idempotency_key=f"claim-amount-decided:{request.id}",
                 kind=OutboxKind.NOTIFICATION,
                 member_id=request.requester_id,
-                notice=AmountDecided(decision),
+                notice=AmountDecided(outcome),
             )
         )
 

@@ -15,6 +15,7 @@ from bot.domain.notices import (
     AlertTallyChanged,
     AmountApprovalNeeded,
     AmountDecided,
+    AmountOutcome,
     ApprovalDecided,
     ApprovalEscalated,
     ApprovalNeeded,
@@ -91,8 +92,9 @@ def notice_samples(
         ],
         AmountApprovalNeeded: [("sample", AmountApprovalNeeded())],
         AmountDecided: [
-            ("approved", AmountDecided(Decision.APPROVED)),
-            ("rejected", AmountDecided(Decision.REJECTED)),
+            ("approved", AmountDecided(AmountOutcome.APPROVED)),
+            ("rejected", AmountDecided(AmountOutcome.REJECTED)),
+            ("stale", AmountDecided(AmountOutcome.STALE)),
         ],
         AlertSent: alerts,
         AlertTallyChanged: [

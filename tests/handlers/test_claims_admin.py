@@ -510,10 +510,23 @@ async def test_who_asked_for_an_amount_change_is_told_the_decision(world: World)
     assert await told() == (
         "Se rechazó el cambio que pediste en un trámite. Escribe /reclamos para verlo."
     )
+    # The claim changes before the second person decides: nothing applies, and the one who
+    # asked hears so.
+    await ask("1150")
+    _claim_id, version, _ = await world.claim()
+    await world.press(OTRO, f"cadm:to:{claim_id}:{version}:payment_scheduled")
+    await world.press(OTRO, world.buttons(OTRO)["Confirmar"])
+    assert (await world.claim())[2] is ClaimStatus.PAYMENT_SCHEDULED
+    await world.say(OTRO, "/revisar")
+    await world.press(OTRO, world.buttons(OTRO)["Aprobar cambio"])
+    assert await told() == (
+        "El cambio que pediste en un trámite no se aplicó: el trámite cambió antes."
+        " Escribe /reclamos para verlo."
+    )
     jefe = await world.bot.services.registration.identify(JEFE)
     assert jefe is not None
     queued = query(
         world.db_path,
         "SELECT member_id FROM outbox WHERE template = 'claim_amount_decided' ORDER BY id",
     )
-    assert queued == [(jefe.id,), (jefe.id,)]  # to the requester only, never to the informant
+    assert queued == [(jefe.id,)] * 3  # to the requester only, never to the informant
