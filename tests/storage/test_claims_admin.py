@@ -19,6 +19,7 @@ from bot.domain.claims import (
 )
 from bot.domain.errors import Conflict, NotFound
 from bot.domain.models import ClaimRow, ClaimStatus
+from storage.database import migrations
 from tests.storage.conftest import T0, Repos
 
 TG = 987654321
@@ -165,3 +166,20 @@ async def test_an_import_does_not_overwrite_a_claim_changed_in_the_chat(seeded: 
     kept = await seeded.claims.by_reference("R-2016-0008")
     assert kept is not None
     assert (kept.status, kept.promised_cents) == (ClaimStatus.UNDER_REVIEW, 5_000_000)
+
+
+async def test_the_migration_makes_closed_at_follow_the_status_of_older_imports(
+    seeded: Repos, db_path: Path
+) -> None:
+    """Older imports left paid/rejected claims without closed_at and re-opened ones with it."""
+    [sql] = [sql for _version, sql in migrations() if "closed_at = updated_at" in sql]
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
+        conn.execute("UPDATE claims SET status = 'paid', closed_at = NULL WHERE id = 1")
+        conn.execute("UPDATE claims SET closed_at = updated_at WHERE id = 2")
+        conn.executescript(f"BEGIN;{sql}\nCOMMIT;")
+    closed = await seeded.claims.get(1)
+    reopened = await seeded.claims.get(2)
+    assert closed is not None
+    assert reopened is not None
+    assert closed.closed_at == closed.updated_at
+    assert reopened.closed_at is None
