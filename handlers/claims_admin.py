@@ -39,7 +39,7 @@ from bot.domain.claims import (
 )
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import CLOSED_STATUSES, Claim, ClaimStatus, Lang, Member, Role
-from bot.domain.notices import AmountApprovalNeeded
+from bot.domain.notices import AmountApprovalNeeded, AmountDecided, AmountOutcome
 from bot.domain.pin import PinPass, PinRule, Resume
 from bot.i18n import format_date, format_money
 from bot.services.claims_admin import ClaimFile
@@ -759,3 +759,29 @@ def render_amount_approval(
     del lang, notice
     # Translators: a coordinadores y administradores; /revisar es un comando. Sin montos.
     return Rendered(t.gettext("Un cambio en un trámite espera tu aprobación. Escribe /revisar."))
+
+
+def render_amount_decided(t: NullTranslations, lang: Lang, notice: AmountDecided) -> Rendered:
+    """Tell who asked for an amount change what became of it (no amount, M-02)."""
+    del lang
+    if notice.outcome is AmountOutcome.APPROVED:
+        return Rendered(
+            # Translators: a quien pidió el cambio; /reclamos es un comando. Sin montos.
+            t.gettext(
+                "Se aprobó el cambio que pediste en un trámite. Escribe /reclamos para verlo."
+            )
+        )
+    if notice.outcome is AmountOutcome.REJECTED:
+        return Rendered(
+            # Translators: a quien pidió el cambio; /reclamos es un comando. Sin montos.
+            t.gettext(
+                "Se rechazó el cambio que pediste en un trámite. Escribe /reclamos para verlo."
+            )
+        )
+    return Rendered(
+        # Translators: a quien pidió el cambio; el trámite cambió antes de aprobarlo. Sin montos.
+        t.gettext(
+            "El cambio que pediste en un trámite no se aplicó: el trámite cambió antes."
+            " Escribe /reclamos para verlo."
+        )
+    )

@@ -17,6 +17,7 @@ from bot.domain.notices import (
     AlertSent,
     AlertTallyChanged,
     AmountApprovalNeeded,
+    AmountDecided,
     ApprovalDecided,
     ApprovalEscalated,
     ApprovalNeeded,
@@ -71,6 +72,7 @@ def renderer_table() -> RendererTable:
             # Claims changed by staff (issue #16).
             renders(ClaimUpdated, claims.render_claim_news),
             renders(AmountApprovalNeeded, claims_admin.render_amount_approval),
+            renders(AmountDecided, claims_admin.render_amount_decided),
             # Safety alerts (issue #12).
             renders(AlertSent, alerts.render_alert),
             renders(AlertTallyChanged, alerts.render_tally),

@@ -15,9 +15,18 @@ from bot.domain.claims import (
     EditKind,
     NewOperation,
     Payment,
+    RecordedInBot,
+    closed_at_for,
 )
 from bot.domain.errors import Conflict, NotFound
-from bot.domain.models import Claim, ClaimEvent, ClaimRow, ClaimStatus, Operation
+from bot.domain.models import (
+    CLOSED_STATUSES,
+    Claim,
+    ClaimEvent,
+    ClaimRow,
+    ClaimStatus,
+    Operation,
+)
 from bot.domain.ports import ImportResult, Progress
 from storage.codec import Sealer, opt_date, parse_opt_date, parse_ts, ts
 from storage.database import Database
@@ -417,6 +426,18 @@ class SqliteClaimRepository:
             (claim_id, ts(now.replace(second=0, microsecond=0)), str(status), opt_date(effective)),
         )
 
+    async def _recorded_in_bot(self, claim_id: int) -> bool:
+        """Whether the bot keeps the claim's record: a payment, an approved amount, or a
+        history entry made by a person (the import's own entries have no actor)."""
+        row = await self.db.fetchone(
+            "SELECT 1 FROM claims c WHERE c.id = ? AND (c.approved_enc IS NOT NULL"
+            " OR EXISTS (SELECT 1 FROM claim_payments p WHERE p.claim_id = c.id)"
+            " OR EXISTS (SELECT 1 FROM claim_events e WHERE e.claim_id = c.id"
+            " AND e.actor_id IS NOT NULL))",
+            (claim_id,),
+        )
+        return row is not None
+
     async def owners(self, references: Sequence[str]) -> dict[str, int]:
         """The member id holding each already stored reference (absent ones are left out)."""
         by_hmac = {self.keys.index("reference", ref): ref for ref in references}
@@ -444,6 +465,15 @@ class SqliteClaimRepository:
         the stored claim changes nothing, so importing the same file twice is a no-op. A dry
         run does all the work and rolls it back, so its counts are exactly what an import
         would do. ``progress(done, total)`` is called every ``PROGRESS_EVERY`` rows.
+
+        The file is the programme's record only until the bot keeps one: a row that would
+        change a claim with payments, an approved amount or a change made by a person in
+        the bot is refused (``paid_enc`` stays the sum of the payments, an amount approved
+        by a second person stays approved). ``closed_at`` follows the status as in the
+        domain: set when a row closes the claim, kept while it stays closed, cleared else.
+
+        Raises:
+            RecordedInBot: with the line of every such row; nothing is written.
         """
         try:
             return await self._import(rows, now, dry_run=dry_run, progress=progress)
@@ -459,6 +489,7 @@ class SqliteClaimRepository:
         progress: Progress | None,
     ) -> ImportResult:
         created = updated = unchanged = 0
+        kept: list[int] = []
         sealer = Sealer(self.keys.cipher, "claims")
         async with self.db.transaction():
             for done, row in enumerate(rows, start=1):
@@ -483,8 +514,8 @@ class SqliteClaimRepository:
                     await self.db.execute(
                         "INSERT INTO claims (id, reference_hmac, reference_enc, member_id,"
                         " operation_id, region_id, status, promised_enc, paid_enc,"
-                        " promised_date, next_step_enc, next_step_date, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " promised_date, next_step_enc, next_step_date, updated_at, closed_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             claim_id,
                             ref_hmac,
@@ -499,6 +530,7 @@ class SqliteClaimRepository:
                             sealer.seal_opt("next_step", claim_id, row.next_step),
                             opt_date(row.next_step_date),
                             ts(now),
+                            ts(now) if row.status in CLOSED_STATUSES else None,
                         ),
                     )
                     await self._add_event(claim_id, row.status, now, row.status_date)
@@ -521,10 +553,14 @@ class SqliteClaimRepository:
                 if same:
                     unchanged += 1
                     continue
+                if await self._recorded_in_bot(claim_id):
+                    kept.append(row.line)
+                    continue
+                closed_at = closed_at_for(row.status, current, now)
                 await self.db.execute(
                     "UPDATE claims SET member_id = ?, operation_id = ?, region_id = ?,"
                     " status = ?, promised_enc = ?, paid_enc = ?, promised_date = ?,"
-                    " next_step_enc = ?, next_step_date = ?, updated_at = ?,"
+                    " next_step_enc = ?, next_step_date = ?, updated_at = ?, closed_at = ?,"
                     " version = version + 1 WHERE id = ?",
                     (
                         member["id"],
@@ -541,12 +577,15 @@ class SqliteClaimRepository:
                         sealer.seal_opt("next_step", claim_id, row.next_step),
                         opt_date(row.next_step_date),
                         ts(now),
+                        ts(closed_at) if closed_at is not None else None,
                         claim_id,
                     ),
                 )
                 if current.status is not row.status:
                     await self._add_event(claim_id, row.status, now, row.status_date)
                 updated += 1
+            if kept:
+                raise RecordedInBot(kept)  # rolls the whole transaction back
             result = ImportResult(created=created, updated=updated, unchanged=unchanged)
             if dry_run:
                 raise _DryRunDone(result)  # rolls the whole transaction back

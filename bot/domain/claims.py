@@ -75,6 +75,20 @@ _REASONS: dict[Rule, str] = {
 }
 
 
+class RecordedInBot(DomainError):
+    """Rows of an import that would overwrite what the bot recorded on their claims.
+
+    A claim with payments, an approved amount or a change made by a person in the bot is
+    kept by the bot from then on: a file must not silently replace its paid amount (the sum
+    of its payments), its approved amount or its status. ``lines`` are the file's lines.
+    """
+
+    def __init__(self, lines: Iterable[int]) -> None:
+        """Keep the lines for the report."""
+        self.lines = sorted(lines)
+        super().__init__(f"{len(self.lines)} row(s) would overwrite what the bot recorded")
+
+
 class ClaimRefused(DomainError):
     """A change the claim's rules do not allow; ``rule`` says which (message: in English)."""
 
@@ -180,7 +194,9 @@ def manual_targets(status: ClaimStatus) -> frozenset[ClaimStatus]:
     return ALLOWED_TRANSITIONS[status] - BY_PAYMENT
 
 
-def _closed_at(status: ClaimStatus, before: Claim, now: datetime) -> datetime | None:
+def closed_at_for(status: ClaimStatus, before: Claim, now: datetime) -> datetime | None:
+    """``closed_at`` of ``before`` moved to ``status``: kept while it stays closed, set when
+    it closes (``now``), cleared when it opens; the import follows the same rule."""
     if status in CLOSED_STATUSES:
         return before.closed_at if before.status is status else now
     return None
@@ -223,7 +239,7 @@ def change_status(
         claim,
         status=new,
         approved_cents=approved,
-        closed_at=_closed_at(new, claim, now),
+        closed_at=closed_at_for(new, claim, now),
         updated_at=now,
     )
     return ClaimChange(claim, after, text, visible)
@@ -268,7 +284,7 @@ def record_payment(
         status=status,
         approved_cents=approved,
         paid_cents=paid,
-        closed_at=_closed_at(status, claim, now),
+        closed_at=closed_at_for(status, claim, now),
         updated_at=now,
     )
     stored = Payment(amount, payment.paid_on, method or "", reference)

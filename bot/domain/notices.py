@@ -316,6 +316,29 @@ class AmountApprovalNeeded(Notice):
     TEMPLATE: ClassVar[str] = "claim_amount_approval"
 
 
+class AmountOutcome(StrEnum):
+    """What became of an amount change (stored as ``outcome``)."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    #: The approver found the claim changed since the request: nothing was applied.
+    STALE = "stale"
+
+
+@dataclass(frozen=True, slots=True)
+class AmountDecided(Notice):
+    """To whoever asked for an amount change: a second person approved or rejected it, or
+    it could not apply because the claim changed meanwhile.
+
+    Neutral like ``AmountApprovalNeeded`` (no amount, no reference, no name, M-02): the
+    requester sees which claim and what became of it in ``/reclamos``.
+    """
+
+    TEMPLATE: ClassVar[str] = "claim_amount_decided"
+
+    outcome: AmountOutcome
+
+
 # ---------------------------------------------------------------------- safety alerts
 
 
@@ -758,6 +781,7 @@ NOTICE_TYPES: tuple[type[Notice], ...] = (
     IntakeConflict,
     ClaimUpdated,
     AmountApprovalNeeded,
+    AmountDecided,
     AlertSent,
     AlertTallyChanged,
     HelpRequested,

@@ -43,7 +43,12 @@ from bot.domain.models import (
     Operation,
     Role,
 )
-from bot.domain.notices import AmountApprovalNeeded, ClaimUpdated
+from bot.domain.notices import (
+    AmountApprovalNeeded,
+    AmountDecided,
+    AmountOutcome,
+    ClaimUpdated,
+)
 from bot.domain.outbox import OutboxKind, OutboxMessage
 from bot.domain.ports import (
     Clock,
@@ -563,9 +568,12 @@ class ClaimAdminService:
                 ):
                     raise NotFound("request")
                 await self._audit_decision(actor, claim, "rejected")
+                await self._tell_requester(request, AmountOutcome.REJECTED)
             return claim
         if claim.version != request.version:
-            await self.uow.amount_requests.decide(request.id, "stale", actor.id, now)
+            async with self.uow.transaction():
+                await self.uow.amount_requests.decide(request.id, "stale", actor.id, now)
+                await self._tell_requester(request, AmountOutcome.STALE)
             raise Conflict("the claim changed meanwhile")
         change = await self._amount_change(
             claim, request.promised_cents, request.approved_cents, request.note, request.visible
@@ -575,7 +583,21 @@ class ClaimAdminService:
                 raise NotFound("request")
             stored = await self._store(actor, claim, change, "claim_amounts")
             await self._audit_decision(actor, claim, "approved")
+            await self._tell_requester(request, AmountOutcome.APPROVED)
         return stored
+
+    async def _tell_requester(self, request: AmountRequest, outcome: AmountOutcome) -> None:
+        """Queue the neutral note to who asked for the change, with what became of it, in
+        the same transaction as the decision. One per request: the key is the request's, so
+        a second outcome of one request (two approvers at once) is not queued."""
+        await self.uow.outbox.enqueue(
+            OutboxMessage(
+                idempotency_key=f"claim-amount-decided:{request.id}",
+                kind=OutboxKind.NOTIFICATION,
+                member_id=request.requester_id,
+                notice=AmountDecided(outcome),
+            )
+        )
 
     async def _audit_decision(self, actor: Member, claim: Claim, result: str) -> None:
         await self.uow.audit.record(

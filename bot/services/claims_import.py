@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
+from bot.domain.claims import RecordedInBot
 from bot.domain.errors import DomainError, ValidationError
 from bot.domain.models import ClaimRow, ClaimStatus, Member, Role
 from bot.domain.ports import Clock, ImportResult, Progress, UnitOfWork
@@ -48,6 +49,11 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 #: S/ 100,000,000.00: far above any promised share; a typo beyond it is refused (T-28).
 MAX_AMOUNT_CENTS = 10_000_000_000
 MAX_ROWS = 100_000
+#: Why a row over a claim the bot keeps the record of is refused (``RecordedInBot``).
+KEPT_IN_BOT = (
+    "reference: the claim has payments or changes recorded in the bot; change it in chat"
+    " or leave this row out"
+)
 MAX_BYTES = 20 * 1024 * 1024
 
 
@@ -303,7 +309,10 @@ class ClaimImportService:
         """Import every row, or none; with ``check`` do everything but write (dry run).
 
         A row whose reference is stored for another informant would hand that claim to
-        someone else without a word; it is refused unless ``allow_reassign`` says so.
+        someone else without a word; it is refused unless ``allow_reassign`` says so. A row
+        that would change a claim the bot keeps the record of (payments, an approved amount
+        or a change made in the chat) is refused too: overwriting it would make the paid
+        amount differ from the payments and undo decisions taken by two people.
         ``progress(done, total)`` hears about the writing phase now and then.
 
         Raises:
@@ -330,24 +339,29 @@ class ClaimImportService:
                 checked.append(replace(row, region=known_regions[row.region.casefold()]))
         if errors:
             raise ImportRejected(sorted(errors, key=lambda error: error.line))
-        if check:
-            # Outside any transaction of ours: the dry run rolls back its own transaction,
-            # which a joined one could not do.
-            return await self.uow.claims.import_rows(
-                checked, self.clock.now(), dry_run=True, progress=progress
-            )
-        # The claims and their audit row commit together: an import that cannot be audited
-        # did not happen (M-16).
-        async with self.uow.transaction():
-            result = await self.uow.claims.import_rows(
-                checked, self.clock.now(), progress=progress
-            )
-            await self.uow.audit.record(
-                action="claims_import",
-                result=f"created={result.created} updated={result.updated}"
-                + (" reassign" if allow_reassign else ""),
-                now=self.clock.now(),
-            )
+        try:
+            if check:
+                # Outside any transaction of ours: the dry run rolls back its own transaction,
+                # which a joined one could not do.
+                return await self.uow.claims.import_rows(
+                    checked, self.clock.now(), dry_run=True, progress=progress
+                )
+            # The claims and their audit row commit together: an import that cannot be
+            # audited did not happen (M-16).
+            async with self.uow.transaction():
+                result = await self.uow.claims.import_rows(
+                    checked, self.clock.now(), progress=progress
+                )
+                await self.uow.audit.record(
+                    action="claims_import",
+                    result=f"created={result.created} updated={result.updated}"
+                    + (" reassign" if allow_reassign else ""),
+                    now=self.clock.now(),
+                )
+        except RecordedInBot as kept:
+            raise ImportRejected(
+                [LineError(line, KEPT_IN_BOT, cell("reference", line)) for line in kept.lines]
+            ) from None
         return result
 
 

@@ -10,15 +10,18 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from bot.domain.claims import Payment
 from bot.domain.models import Claim, ClaimEvent, ClaimStatus, Member
 from bot.domain.pin import PinPass
 from bot.services.container import Services
 from tests.cli.harness import Result, with_services
 from tests.cli.test_cli import HEADER, claims_of, create_invite, redeem
+from tests.conftest import uow_of
 
 ROW = "R-2016-0001,Puma,Operación Halcón,2016-02-10,Ayacucho,1500.50,approved,2016-06-01,,\n"
 
@@ -195,3 +198,67 @@ def history(member: Member, claim: Claim) -> list[ClaimEvent]:
         return list(events)
 
     return with_services(read)
+
+
+PAID_HEADER = HEADER.rstrip("\n") + ",paid_amount,status_date\n"
+
+
+def test_a_claim_with_payments_in_the_bot_is_not_overwritten_by_a_file(
+    chaski: Callable[..., Result], puma: Member, tmp_path: Path
+) -> None:
+    assert chaski("claims", "import", write(tmp_path, HEADER + ROW)).code == 0
+    coordinator = redeem(
+        create_invite(chaski, "Atoq", "--role", "coordinator")["code"], 7_000_000_009
+    )
+    [claim] = claims_of(puma)
+
+    async def pay(services: Services) -> list[Payment]:
+        await services.claims_admin.record_payment(
+            coordinator, claim.id, claim.version, Payment(50_000, date(2026, 1, 5), "banco")
+        )
+        return await uow_of(services).claim_ledger.payments(claim.id)
+
+    payments = with_services(pay)
+    row = ROW.rstrip("\n").replace("approved", "partially_paid")
+    for text in (HEADER + ROW, PAID_HEADER + row + ",1000,\n"):
+        refused = chaski("claims", "import", write(tmp_path, text))
+        assert refused.code == 2
+        assert refused.err_lines[0] == (
+            "line 2, cell A2: reference: the claim has payments or changes recorded in the"
+            " bot; change it in chat or leave this row out"
+        )
+        assert "R-2016-0001" not in refused.err
+        checked = chaski("claims", "import", "--check", write(tmp_path, text))
+        assert checked.code == 2
+        assert "recorded in the bot" in checked.err
+    [kept] = claims_of(puma)
+    assert kept.paid_cents == sum(p.amount_cents for p in payments) == 50_000
+    assert kept.status is ClaimStatus.PARTIALLY_PAID
+    assert kept.approved_cents == 150_050
+    # A row that says what the bot says changes nothing and passes.
+    same = chaski("claims", "import", write(tmp_path, PAID_HEADER + row + ",500,\n"))
+    assert same.out == "Imported: 0 created, 0 updated, 1 unchanged.\n", same.err
+
+
+def test_closed_at_follows_the_imported_status(
+    chaski: Callable[..., Result], puma: Member, tmp_path: Path
+) -> None:
+    rejected = ROW.replace("approved", "rejected")
+    assert chaski("claims", "import", write(tmp_path, HEADER + rejected)).code == 0
+    [claim] = claims_of(puma)
+    assert claim.closed_at is not None
+    stepped = rejected.replace(",,\n", ",Apelar,\n")
+    assert chaski("claims", "import", write(tmp_path, HEADER + stepped)).code == 0
+    [still] = claims_of(puma)
+    assert still.next_step == "Apelar"
+    assert still.closed_at == claim.closed_at  # still closed: the day it closed is kept
+    reviewed = ROW.replace("approved", "under_review")
+    assert chaski("claims", "import", write(tmp_path, HEADER + reviewed)).code == 0
+    [reopened] = claims_of(puma)
+    assert reopened.closed_at is None
+    assert (
+        chaski("claims", "import", write(tmp_path, HEADER + ROW.replace("approved", "paid"))).code
+        == 0
+    )
+    [paid] = claims_of(puma)
+    assert paid.closed_at is not None

@@ -14,6 +14,8 @@ from bot.domain.notices import (
     AlertSent,
     AlertTallyChanged,
     AmountApprovalNeeded,
+    AmountDecided,
+    AmountOutcome,
     ApprovalDecided,
     ApprovalEscalated,
     ApprovalNeeded,
@@ -89,6 +91,11 @@ def notice_samples(
             ("several", ClaimUpdated(((5, 2), (9, 4)))),
         ],
         AmountApprovalNeeded: [("sample", AmountApprovalNeeded())],
+        AmountDecided: [
+            ("approved", AmountDecided(AmountOutcome.APPROVED)),
+            ("rejected", AmountDecided(AmountOutcome.REJECTED)),
+            ("stale", AmountDecided(AmountOutcome.STALE)),
+        ],
         AlertSent: alerts,
         AlertTallyChanged: [
             ("asks", AlertTallyChanged(42, 99, Severity.URGENT, tally)),

@@ -406,3 +406,56 @@ async def test_an_amount_change_waits_for_a_second_person(world: World) -> None:
     ]
     denied = world.audit("approve_claim_amount")
     assert [row[3] for row in denied] == ["denied", "denied"]
+
+
+async def test_who_asked_for_an_amount_change_is_told_the_decision(world: World) -> None:
+    claim_id, version, _ = await world.claim()
+    await world.press(JEFE, f"cadm:to:{claim_id}:{version}:approved")
+    await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
+
+    async def ask(amount: str) -> None:
+        await world.press(JEFE, f"cadm:open:{claim_id}")
+        await world.press(JEFE, world.buttons(JEFE)["Cambiar montos"])
+        await world.say(JEFE, f"/monto aprobado {amount}")
+        await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
+
+    async def told() -> str:
+        before = len(world.fake.sent(JEFE))
+        sender_of(world.bot.services).wake()
+        await world.fake.wait_for_call("sendMessage", chat_id=JEFE, count=before + 1)
+        await world.bot.settle()
+        [text] = world.fake.texts(JEFE)[before:]
+        return text
+
+    await ask("1200")
+    await world.say(OTRO, "/revisar")
+    await world.press(OTRO, world.buttons(OTRO)["Aprobar cambio"])
+    assert await told() == (
+        "Se aprobó el cambio que pediste en un trámite. Escribe /reclamos para verlo."
+    )
+    await ask("1100")
+    await world.say(OTRO, "/revisar")
+    await world.press(OTRO, world.buttons(OTRO)["Rechazar cambio"])
+    assert await told() == (
+        "Se rechazó el cambio que pediste en un trámite. Escribe /reclamos para verlo."
+    )
+    # The claim changes before the second person decides: nothing applies, and the one who
+    # asked hears so.
+    await ask("1150")
+    _claim_id, version, _ = await world.claim()
+    await world.press(OTRO, f"cadm:to:{claim_id}:{version}:payment_scheduled")
+    await world.press(OTRO, world.buttons(OTRO)["Confirmar"])
+    assert (await world.claim())[2] is ClaimStatus.PAYMENT_SCHEDULED
+    await world.say(OTRO, "/revisar")
+    await world.press(OTRO, world.buttons(OTRO)["Aprobar cambio"])
+    assert await told() == (
+        "El cambio que pediste en un trámite no se aplicó: el trámite cambió antes."
+        " Escribe /reclamos para verlo."
+    )
+    jefe = await world.bot.services.registration.identify(JEFE)
+    assert jefe is not None
+    queued = query(
+        world.db_path,
+        "SELECT member_id FROM outbox WHERE template = 'claim_amount_decided' ORDER BY id",
+    )
+    assert queued == [(jefe.id,)] * 3  # to the requester only, never to the informant

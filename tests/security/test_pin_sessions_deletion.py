@@ -25,6 +25,7 @@ from bot.domain.notices import (
     AlertSent,
     AlertTallyChanged,
     AmountApprovalNeeded,
+    AmountDecided,
     ApprovalDecided,
     ApprovalEscalated,
     ApprovalNeeded,
@@ -101,6 +102,7 @@ STAFF_NEUTRAL_NOTICES: frozenset[type[Notice]] = frozenset(
         RegistrationsFailing,
         IntakeConflict,
         AmountApprovalNeeded,
+        AmountDecided,
     }
 )
 

@@ -10,9 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.claims import NewOperation, Payment, change_status, record_payment
+from bot.domain.claims import (
+    NewOperation,
+    Payment,
+    RecordedInBot,
+    change_status,
+    record_payment,
+)
 from bot.domain.errors import Conflict, NotFound
 from bot.domain.models import ClaimRow, ClaimStatus
+from storage.database import migrations
 from tests.storage.conftest import T0, Repos
 
 TG = 987654321
@@ -139,3 +146,40 @@ async def test_closed_at_is_stored_and_claims_found_by_region_and_status(seeded:
     assert await seeded.claims.in_regions(["Llochegua"]) == []
     assert await seeded.claims.in_regions([]) == []
     assert len(await seeded.claims.in_regions(None)) == 2
+
+
+async def test_an_import_does_not_overwrite_a_claim_changed_in_the_chat(seeded: Repos) -> None:
+    claim = await seeded.claims.by_reference("R-2016-0008")
+    assert claim is not None
+    change = change_status(claim, ClaimStatus.UNDER_REVIEW, now=T0)
+    assert await seeded.claims.save(change, actor_id=1, now=T0)
+    rows = [
+        replace(_row("R-2016-0007", 9_000_000), line=4),
+        replace(_row("R-2016-0008", 1), line=5),
+    ]
+    with pytest.raises(RecordedInBot) as refused:
+        await seeded.claims.import_rows(rows, T0 + timedelta(days=1))
+    assert refused.value.lines == [5]
+    untouched = await seeded.claims.by_reference("R-2016-0007")
+    assert untouched is not None
+    assert untouched.promised_cents == 10_000_000  # all or nothing: the good row rolled back
+    kept = await seeded.claims.by_reference("R-2016-0008")
+    assert kept is not None
+    assert (kept.status, kept.promised_cents) == (ClaimStatus.UNDER_REVIEW, 5_000_000)
+
+
+async def test_the_migration_makes_closed_at_follow_the_status_of_older_imports(
+    seeded: Repos, db_path: Path
+) -> None:
+    """Older imports left paid/rejected claims without closed_at and re-opened ones with it."""
+    [sql] = [sql for _version, sql in migrations() if "closed_at = updated_at" in sql]
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
+        conn.execute("UPDATE claims SET status = 'paid', closed_at = NULL WHERE id = 1")
+        conn.execute("UPDATE claims SET closed_at = updated_at WHERE id = 2")
+        conn.executescript(f"BEGIN;{sql}\nCOMMIT;")
+    closed = await seeded.claims.get(1)
+    reopened = await seeded.claims.get(2)
+    assert closed is not None
+    assert reopened is not None
+    assert closed.closed_at == closed.updated_at
+    assert reopened.closed_at is None
