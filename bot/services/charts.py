@@ -467,11 +467,17 @@ class ChartProcess:
     async def _draw(self, request: bytes) -> bytes | None:
         environment = {name: os.environ[name] for name in CHILD_ENVIRONMENT if name in os.environ}
         environment["MPLCONFIGDIR"] = config_dir()
-        child = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", CHILD_MODULE,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL, env=environment,
-        )  # fmt: skip
+        try:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", CHILD_MODULE,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL, env=environment,
+            )  # fmt: skip
+        except OSError as error:  # no memory or no process slot left to start it
+            _LOGGER.warning(
+                "Chart process could not start (%s): report sent without chart", error.strerror
+            )
+            return None
         try:
             png, _ = await asyncio.wait_for(child.communicate(request), self.timeout)
         except TimeoutError:
