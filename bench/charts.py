@@ -5,15 +5,20 @@ Usage (from the repository root)::
     .venv/bin/python -m bench.charts                 # 50 operations, 200 claims
     .venv/bin/python -m bench.charts --operations 200
 
-Imports what the bot and the CLI import to start, reads the resident memory, then draws the
-``/informe`` image twice (the first includes importing matplotlib and building its font
-list) and the ``--html`` page once, from a report built in memory (no database). Reported:
-resident memory before and after the first chart, the peak, and each drawing's wall time.
+Imports what the bot and the CLI import to start and reads the resident memory. Then, as the
+bot does, draws the ``/informe`` image twice in a child process (``ChartProcess``: the first
+child also builds matplotlib's font list in the shared private folder) and reads the memory
+again; then, as the CLI does (and the bot did before it drew in a child), draws it twice in
+this process (the first includes importing matplotlib) and the ``--html`` page once. The
+report is built in memory (no database). Reported: resident memory before and after each
+way, the peaks (this process's, and the largest child's), and each drawing's wall time.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import resource
 import time
 from datetime import date, datetime
 from pathlib import Path
@@ -59,6 +64,18 @@ def _report(operations: int) -> OperationsReport:
     return summarize(claims, date(2026, 3, 14))
 
 
+async def _in_children(report: OperationsReport, text: charts.ChartText) -> list[float]:
+    """Seconds of two ``/informe`` images drawn as the bot draws them, in child processes."""
+    process = charts.ChartProcess()
+    times = []
+    for _ in range(2):
+        started = time.perf_counter()
+        png = await process.report_png(report, text, Lang.ES)
+        times.append(time.perf_counter() - started)
+        assert png is not None, "the chart's child process failed"
+    return times
+
+
 def main() -> None:
     """Measure and print one run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -68,6 +85,9 @@ def main() -> None:
     spanish = Catalogs.load().for_lang(Lang.ES)
     text = charts.chart_text(spanish, lambda cents: format_money(cents, Lang.ES))
     before = _status_kib("VmRSS")
+    child_first, child_again = asyncio.run(_in_children(report, text))
+    after_children = _status_kib("VmRSS")
+    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
     started = time.perf_counter()
     png = charts.report_png(report, text)
     first = time.perf_counter() - started
@@ -79,10 +99,15 @@ def main() -> None:
     page = report_html(report, region=None, t=spanish)
     page_time = time.perf_counter() - started
     print(f"{args.operations} operations, {4 * args.operations} claims")
-    print(f"RSS with the bot imported: {before:.1f} MiB; after the first chart: {after:.1f} MiB")
-    print(f"(+{after - before:.1f}); peak {_status_kib('VmHWM'):.1f} MiB")
-    print(f"/informe image: first {first * 1000:.0f} ms (with the import), again")
-    print(f"{again * 1000:.0f} ms, {len(png) // 1024} KiB")
+    print(f"RSS with the bot imported: {before:.1f} MiB")
+    print(f"Bot (child process): after two /informe images {after_children:.1f} MiB")
+    print(f"(+{after_children - before:.1f}); the largest child's peak {child_peak:.1f} MiB")
+    print(f"/informe image in a child: first {child_first * 1000:.0f} ms, again")
+    print(f"{child_again * 1000:.0f} ms")
+    print(f"In this process (the CLI): after the first chart {after:.1f} MiB")
+    print(f"(+{after - after_children:.1f}); peak {_status_kib('VmHWM'):.1f} MiB")
+    print(f"/informe image in this process: first {first * 1000:.0f} ms (with the import),")
+    print(f"again {again * 1000:.0f} ms, {len(png) // 1024} KiB")
     print(f"--html page: {page_time * 1000:.0f} ms, {len(page) // 1024} KiB")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
 
 from bot.i18n import Catalogs
+from bot.services.charts import ChartProcess
 from bot.services.container import Services
 from handlers.transport.pacing import RateLimitArgs
 
@@ -21,6 +22,8 @@ class BotData:
     _catalogs: Catalogs | None = None
     #: Edits running after their handler returned (``handlers.transport.send.edit_later``).
     follow_ups: set[asyncio.Task[None]] = field(default_factory=set)
+    #: Draws ``/informe``'s image in a child process, one at a time (``handlers.report``).
+    charts: ChartProcess = field(default_factory=ChartProcess)
 
     @property
     def services(self) -> Services:

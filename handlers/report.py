@@ -7,13 +7,13 @@ so it goes through ``send_sensitive``: protected from forwarding and deleted aft
 minutes, like the other staff views of claims (M-10). After the text comes the chart, one
 PNG drawn by matplotlib (``bot.services.charts``: promised vs paid per operation, and how
 long informants have waited), through the same path: protected and deleted with the text.
-It is drawn in a worker thread: a second or so of drawing must not hold up the event loop,
-which sends alerts (R-07).
+It is drawn in a short-lived child process (``BotData.charts``): the event loop keeps sending
+alerts meanwhile (R-07), and matplotlib's tens of MiB leave with the child instead of staying
+in the bot for good. When the child fails or takes too long, the coordinator still has the
+text and reads one neutral line instead of the chart.
 """
 
 from __future__ import annotations
-
-import asyncio
 
 from telegram import Update
 
@@ -49,7 +49,20 @@ async def report_command(
     if not report.operations:
         return
     words = charts.chart_text(t, lambda cents: format_money(cents, member.lang))
-    png = await asyncio.to_thread(charts.report_png, report, words)
+    png = await context.bot_data.charts.report_png(report, words, member.lang)
+    if png is None:
+        await send.send_sensitive(
+            context,
+            member,
+            chat.id,
+            # Translators: tras el texto de /informe cuando su gráfico no se pudo dibujar
+            # (falló o tardó demasiado); el texto enviado antes sí está completo.
+            t.gettext(
+                "No se pudo dibujar el gráfico esta vez. El informe de arriba está completo;"
+                " para ver el gráfico, vuelve a escribir /informe más tarde."
+            ),
+        )
+        return
     shown, total = len(charts.charted_operations(report)), len(report.operations)
     caption = words.left_out.format(shown=shown, total=total) if shown < total else None
     await send.send_photo_sensitive(

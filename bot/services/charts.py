@@ -6,15 +6,18 @@ knows nothing of Telegram or SQL: it takes an ``OperationsReport`` and the texts
 the chart, already translated (:func:`chart_text`, with the reader's ``gettext``), and
 returns SVG text or PNG bytes.
 
-matplotlib is imported on the first chart only (:func:`_matplotlib`), never at the bot's
+matplotlib is imported on the first chart only (:func:`_drawing`), never at the bot's
 start: it and numpy cost tens of MiB of memory (docs/performance.md, Charts), and a
-coordinator may never ask for a report. It draws with the Agg renderer and matplotlib's own
-DejaVu font (no GUI, no network, nothing fetched). Its configuration and font cache go to a
-private temporary directory removed at exit, unless the operator set ``MPLCONFIGDIR``:
-matplotlib would otherwise write into ``~/.config`` and ``~/.cache`` of whoever runs the bot,
-and read a ``matplotlibrc`` found there. Each chart is drawn with matplotlib's defaults plus
-ours, whatever a ``matplotlibrc`` says, under one lock: rcParams are global and the
-bot draws in a worker thread so that the event loop keeps sending (R-07).
+coordinator may never ask for a report. The bot itself never imports it: ``/informe``'s image
+is drawn by :class:`ChartProcess` in a short-lived child process (``bot.root.chart_child``,
+which calls :func:`data_png`) that hands the memory back when it exits; only the CLI, which
+ends anyway, draws in its own process. It draws with the Agg renderer and matplotlib's own
+DejaVu font (no GUI, no network, nothing fetched). Its configuration and font cache go to a private
+temporary directory removed at exit (:func:`config_dir`; the bot's children share the bot's),
+unless the operator set ``MPLCONFIGDIR``: matplotlib would otherwise write into ``~/.config``
+and ``~/.cache`` of whoever runs the bot, and read a ``matplotlibrc`` found there. Each chart
+is drawn with matplotlib's defaults plus ours, whatever a ``matplotlibrc`` says, under one
+lock: rcParams are global.
 
 Operation labels are typed by operators: they are drawn as text, never parsed as
 matplotlib's math notation (a ``$`` in a label would otherwise change the drawing or raise).
@@ -24,19 +27,23 @@ on every phone without a font, and nothing in a label can become markup.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import io
+import json
+import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from gettext import NullTranslations
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from bot.domain.oversight import OperationsReport, OperationSummary
 
@@ -63,8 +70,23 @@ WAITS_HEIGHT = 3.0
 #: Resolution of the chat image: 5.5 in at 180 dpi is 990 px, sharp on a phone.
 PNG_DPI = 180
 
+#: Seconds a chart's child process may run before it is killed: a first chart on a busy
+#: small server takes a few seconds (docs/performance.md, Charts); a stuck one must not keep
+#: the coordinator waiting for ever.
+CHILD_TIMEOUT = 30.0
+#: The only variables of the bot's environment a chart's child sees: the bot's holds the
+#: token (``TELEGRAM_BOT_TOKEN``), which a process that draws bars has no use for (M-17).
+CHILD_ENVIRONMENT = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "TMPDIR", "TZ")
+#: What a chart's child runs (``python -m``): the composition root's small entry point, which
+#: reads the request (money in the reader's language needs ``bot.i18n``) and calls
+#: :func:`data_png`. Named, never imported: nothing here depends on the root.
+CHILD_MODULE = "bot.root.chart_child"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
 _LOCK = threading.Lock()
+_DIR_LOCK = threading.Lock()
 _READY: list[bool] = []
+_LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +148,35 @@ def chart_text(t: NullTranslations, money: Callable[[int], str]) -> ChartText:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ChartBar:
+    """One operation's two bars: all the chart needs of it."""
+
+    operation_id: int | None
+    label: str
+    promised_cents: int
+    paid_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChartData:
+    """What the charts draw, and all that crosses to a chart's child process: plain numbers
+    and labels, no claim, no reference, no database path, no key."""
+
+    bars: tuple[ChartBar, ...]
+    #: Days overdue of every overdue claim (``OperationsReport.delays``).
+    delays: tuple[int, ...]
+
+
+def chart_data(report: OperationsReport) -> ChartData:
+    """The report's charted operations (:func:`charted_operations`) and its delays."""
+    bars = tuple(
+        ChartBar(line.operation_id, line.label, line.promised_cents, line.paid_cents)
+        for line in charted_operations(report)
+    )
+    return ChartData(bars, report.delays)
+
+
 def wait_counts(delays: Sequence[int]) -> tuple[int, ...]:
     """How many overdue claims fall in each ``WAIT_BOUNDS`` bucket (0 days is not overdue)."""
     counts: list[int] = []
@@ -152,9 +203,10 @@ def payments_svg(report: OperationsReport, text: ChartText, *, prefix: str = "pa
 
     Without a title: the page's heading above it says it (the element's label too).
     """
+    data = chart_data(report)
     with _drawing():
-        figure = _figure(WIDTH, _payments_height(report))
-        _draw_payments(figure.add_subplot(), report, text, titled=False)
+        figure = _figure(WIDTH, _payments_height(data))
+        _draw_payments(figure.add_subplot(), data, text, titled=False)
         return _svg(figure, prefix, text.payments_title)
 
 
@@ -162,18 +214,26 @@ def waits_svg(report: OperationsReport, text: ChartText, *, prefix: str = "wait"
     """How long the overdue claims have waited, as one ``<svg>`` element (no title)."""
     with _drawing():
         figure = _figure(WIDTH, WAITS_HEIGHT)
-        _draw_waits(figure.add_subplot(), report, text, titled=False)
+        _draw_waits(figure.add_subplot(), report.delays, text, titled=False)
         return _svg(figure, prefix, text.waits_title)
 
 
 def report_png(report: OperationsReport, text: ChartText) -> bytes:
-    """Both charts in one PNG (payments above, waits below), for ``/informe`` in chat."""
+    """Both charts in one PNG (payments above, waits below), for ``/informe`` in chat.
+
+    In this process: the CLI and tests. The bot draws it in a child (:class:`ChartProcess`).
+    """
+    return data_png(chart_data(report), text)
+
+
+def data_png(data: ChartData, text: ChartText) -> bytes:
+    """:func:`report_png` from the plain data (what a chart's child process receives)."""
     with _drawing():
-        top = _payments_height(report)
+        top = _payments_height(data)
         figure = _figure(WIDTH, top + WAITS_HEIGHT)
         payments, waits = figure.subplots(2, 1, height_ratios=[top, WAITS_HEIGHT])
-        _draw_payments(payments, report, text)
-        _draw_waits(waits, report, text)
+        _draw_payments(payments, data, text)
+        _draw_waits(waits, data.delays, text)
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=PNG_DPI, metadata={"Software": None})
         return buffer.getvalue()
@@ -182,12 +242,22 @@ def report_png(report: OperationsReport, text: ChartText) -> bytes:
 # --- drawing ---------------------------------------------------------------------------------
 
 
-def _payments_height(report: OperationsReport) -> float:
+def _payments_height(data: ChartData) -> float:
     """Inches: room for two bars per operation and the title, legend and axis."""
-    return 1.6 + 0.4 * max(1, len(charted_operations(report)))
+    return 1.6 + 0.4 * max(1, len(data.bars))
 
 
-def axis_labels(lines: Sequence[OperationSummary]) -> list[str]:
+class _Labelled(Protocol):
+    """An operation as the axis names it (a report's line or a chart's bar)."""
+
+    @property
+    def operation_id(self) -> int | None: ...
+
+    @property
+    def label(self) -> str: ...
+
+
+def axis_labels(lines: Sequence[_Labelled]) -> list[str]:
     """Operation labels, cut to ``MAX_LABEL``; a label shared by two operations gets its id."""
     seen: dict[str, int] = {}
     for line in lines:
@@ -201,10 +271,8 @@ def axis_labels(lines: Sequence[OperationSummary]) -> list[str]:
     return labels
 
 
-def _draw_payments(
-    axes: Axes, report: OperationsReport, text: ChartText, *, titled: bool = True
-) -> None:
-    lines = charted_operations(report)
+def _draw_payments(axes: Axes, data: ChartData, text: ChartText, *, titled: bool = True) -> None:
+    lines = data.bars
     if titled:  # above the legend, which sits right on top of the bars
         axes.set_title(text.payments_title, loc="left", fontweight="bold", pad=24)
     if not lines:
@@ -229,9 +297,9 @@ def _draw_payments(
 
 
 def _draw_waits(
-    axes: Axes, report: OperationsReport, text: ChartText, *, titled: bool = True
+    axes: Axes, delays: Sequence[int], text: ChartText, *, titled: bool = True
 ) -> None:
-    counts = wait_counts(report.delays)
+    counts = wait_counts(delays)
     if titled:
         axes.set_title(text.waits_title, loc="left", fontweight="bold")
     rows = range(len(counts))
@@ -281,15 +349,27 @@ def _drawing() -> Iterator[None]:
         yield
 
 
+def config_dir() -> str:
+    """matplotlib's folder: ``MPLCONFIGDIR`` if the operator set it, else a private one.
+
+    The private one is made once per process (mode 0700), removed at exit, and set in
+    ``MPLCONFIGDIR``, so that a chart's child process gets it too: its font cache then
+    outlives one chart without ever being written into a home folder.
+    """
+    with _DIR_LOCK:
+        if not os.environ.get("MPLCONFIGDIR"):
+            private = tempfile.mkdtemp(prefix="chaski-matplotlib-")  # mode 0700
+            atexit.register(shutil.rmtree, private, ignore_errors=True)
+            os.environ["MPLCONFIGDIR"] = private
+        return os.environ["MPLCONFIGDIR"]
+
+
 def _prepare() -> None:
     """Once per process: a private config dir unless the operator chose one, then Agg."""
     with _LOCK:
         if _READY:
             return
-        if not os.environ.get("MPLCONFIGDIR"):
-            private = tempfile.mkdtemp(prefix="chaski-matplotlib-")  # mode 0700
-            atexit.register(shutil.rmtree, private, ignore_errors=True)
-            os.environ["MPLCONFIGDIR"] = private
+        config_dir()
         import matplotlib  # noqa: PLC0415 - lazy on purpose (memory)
 
         matplotlib.use("Agg")
@@ -336,3 +416,82 @@ def _svg(figure: Figure, prefix: str, title: str) -> str:
         f' class="chart" viewBox="0 0 {width:g} {height:g}" role="img"'
         f' aria-label="{escape(title)}">' + body.strip()
     )
+
+
+# --- the bot's charts, drawn in a child process ----------------------------------------------
+
+#: The texts of ``ChartText`` sent to the child (all but ``money``, which it rebuilds).
+TEXT_FIELDS = tuple(field.name for field in fields(ChartText) if field.name != "money")
+
+
+def encode_request(data: ChartData, text: ChartText, lang: str) -> bytes:
+    """The child's stdin: the chart's numbers and labels, its texts and the reader's language
+    (for the money on the axis), as JSON."""
+    request = {
+        "lang": lang,
+        "text": {name: getattr(text, name) for name in TEXT_FIELDS},
+        "bars": [[b.operation_id, b.label, b.promised_cents, b.paid_cents] for b in data.bars],
+        "delays": list(data.delays),
+    }
+    return json.dumps(request, ensure_ascii=False).encode("utf-8")
+
+
+class ChartProcess:
+    """Draws ``/informe``'s image in a short-lived child process, one chart at a time.
+
+    The child imports matplotlib and numpy (about 65 MiB, docs/performance.md, Charts) and
+    gives them back when it exits, so the bot stays small however many reports are asked
+    for. One child at a time: two at once would double the peak on a small server. It runs
+    ``python -m bot.root.chart_child`` with this interpreter, receives only the chart's plain
+    data on stdin (:func:`encode_request`), sees none of the bot's environment but
+    ``CHILD_ENVIRONMENT`` and ``MPLCONFIGDIR`` (:func:`config_dir`), and is killed when it
+    takes longer than ``timeout`` seconds.
+    """
+
+    def __init__(self, timeout: float = CHILD_TIMEOUT) -> None:
+        """``timeout``: seconds a child may take (``CHILD_TIMEOUT`` unless a test says)."""
+        self.timeout = timeout
+        self._one_at_a_time = asyncio.Lock()
+
+    async def report_png(
+        self, report: OperationsReport, text: ChartText, lang: str
+    ) -> bytes | None:
+        """The PNG of :func:`report_png`, drawn by a child; None if it failed or timed out.
+
+        A failure is logged without any of the report's content.
+        """
+        request = encode_request(chart_data(report), text, lang)
+        async with self._one_at_a_time:
+            return await self._draw(request)
+
+    async def _draw(self, request: bytes) -> bytes | None:
+        environment = {name: os.environ[name] for name in CHILD_ENVIRONMENT if name in os.environ}
+        environment["MPLCONFIGDIR"] = config_dir()
+        try:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", CHILD_MODULE,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL, env=environment,
+            )  # fmt: skip
+        except OSError as error:  # no memory or no process slot left to start it
+            _LOGGER.warning(
+                "Chart process could not start (%s): report sent without chart", error.strerror
+            )
+            return None
+        try:
+            png, _ = await asyncio.wait_for(child.communicate(request), self.timeout)
+        except TimeoutError:
+            _LOGGER.warning(
+                "Chart process killed after %g s: report sent without chart", self.timeout
+            )
+            return None
+        finally:
+            if child.returncode is None:  # timed out, or the update's task was cancelled
+                child.kill()
+                await child.wait()
+        if child.returncode != 0 or not png.startswith(PNG_SIGNATURE):
+            _LOGGER.warning(
+                "Chart process failed (exit code %s): report sent without chart", child.returncode
+            )
+            return None
+        return png

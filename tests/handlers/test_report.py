@@ -10,6 +10,9 @@ audited with who asked.
 from __future__ import annotations
 
 import io
+import logging
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -36,7 +39,16 @@ from tests.conftest import (
 from tests.fakes.bot_api import Upload
 from tests.security.helpers import query
 
+ROOT = Path(__file__).resolve().parents[2]
 ANA, WAYTA, JEFE, LEJOS, ADMIN = 811, 812, 813, 814, 815
+NO_CHART = (
+    "No se pudo dibujar el gráfico esta vez. El informe de arriba está completo; para ver el"
+    " gráfico, vuelve a escribir /informe más tarde."
+)
+NO_CHART_QU = (
+    "Kunanqa manam gráficota ruwayta atikurqachu. Hawapi kaq willakuyqa huntasqam; gráficota"
+    " rikunaykipaq, qipaman /informe huktawan qillqay."
+)
 NOT_AVAILABLE = "Este comando no está disponible. Escribe /menu."
 PICHARI_CLAIM = (
     "R-2016-0007,Puma,Tornado 2016,2016-05-20,Pichari,1500.00,under_review,"
@@ -257,3 +269,44 @@ async def test_no_chart_when_the_regions_have_nothing(world: World) -> None:
     [text] = await world.say(boss, "/informe")
     assert text.endswith("No hay operaciones ni reclamos en tus regiones.")
     assert world.bot.fake.photos(boss) == []
+
+
+def test_after_informe_the_bot_process_holds_no_matplotlib() -> None:
+    """The point of drawing in a child: after a report the bot has not grown by matplotlib.
+
+    This suite's process imports matplotlib elsewhere, so the check runs in a fresh
+    interpreter (tests/handlers/report_fresh_process.py, the same fixtures).
+    """
+    result = subprocess.run(  # this interpreter, our own test
+        [sys.executable, "-m", "pytest", "tests/handlers/report_fresh_process.py", "-q"],
+        capture_output=True, text=True, check=False, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "1 passed" in result.stdout
+
+
+async def test_a_chart_that_takes_too_long_gives_the_text_and_one_neutral_line(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    deletions = world.deletions()
+    charts_process = world.bot.app.bot_data.charts
+    charts_process.timeout = 0.05  # no child starts Python and matplotlib that fast: killed
+    caplog.set_level(logging.WARNING)
+    texts = await world.say(JEFE, "/informe")
+    assert len(texts) == 2
+    assert "<b>Tornado 2016</b> · Pichari" in texts[0]  # the report itself is whole
+    assert texts[1] == NO_CHART
+    assert world.bot.fake.photos(JEFE) == []
+    assert all(call.params["protect_content"] is True for call in world.bot.fake.sent(JEFE))
+    assert world.deletions() == deletions + 2  # the neutral line goes with the text (M-10)
+    assert "Chart process killed after 0.05 s" in caplog.text
+    for claim_data in ("Tornado", "Pichari", "1500", "1,500", "R-2016"):
+        assert claim_data not in caplog.text
+    assert "Traceback" not in caplog.text
+    # In Quechua too.
+    assert (await world.say(LEJOS, "/informe"))[1:] == [NO_CHART_QU]
+    # The bot keeps working: with the usual timeout the next report has its chart.
+    charts_process.timeout = charts.CHILD_TIMEOUT
+    assert len(await world.say(JEFE, "/informe")) == 1
+    [photo] = world.bot.fake.photos(JEFE)
+    assert _has_colour(_pixels(photo.params["photo"]), charts.PROMISED_COLOUR)

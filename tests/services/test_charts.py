@@ -5,17 +5,24 @@ Pure: a report built from claims as the domain sees them, the real catalogs, no 
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.domain.models import Claim, ClaimStatus, Lang, Operation
 from bot.domain.oversight import OperationsReport, summarize
 from bot.i18n import Catalogs, format_money
+from bot.root import chart_child
 from bot.services import charts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,6 +123,7 @@ import bot.root.app, bot.root.cli, handlers  # what the bot and the CLI load to 
 assert "matplotlib" not in sys.modules, "matplotlib imported before any chart"
 from datetime import date
 from bot.domain.oversight import summarize
+from bot.root import chart_child
 from bot.services import charts
 text = charts.ChartText("t", "p", "q", "w", "x", "n", "o", "l", ("a",) * 5, str)
 png = charts.report_png(summarize([], date(2026, 3, 14)), text)
@@ -151,3 +159,49 @@ def test_two_operations_with_one_label_are_told_apart_on_the_axis() -> None:
         "Halcón #2",
         "Una operación con un no…",
     ]
+
+
+def test_the_child_gets_plain_numbers_and_labels_and_draws_the_same_chart() -> None:
+    report = _report(["Halcón", "Tornado"])
+    text = _text(Lang.QU)
+    request = charts.encode_request(charts.chart_data(report), text, "qu")
+    # Only what is drawn crosses: no region, date, claim, reference, path or key.
+    assert set(json.loads(request)) == {"lang", "text", "bars", "delays"}
+    assert json.loads(request)["bars"] == [[1, "Halcón", 100_000, 10_000],
+                                           [2, "Tornado", 200_000, 10_000]]  # fmt: skip
+    data, again = chart_child.decode_request(request)
+    assert data == charts.chart_data(report)
+    assert again.buckets == text.buckets
+    assert again.left_out == text.left_out
+    assert again.money(150_050) == text.money(150_050) == "S/\xa01,500.50"
+    sink = io.BytesIO()
+    assert chart_child.main(io.BytesIO(request), sink) == 0
+    assert sink.getvalue() == charts.report_png(report, text)  # same drawing, same bytes
+
+
+def test_a_child_given_no_request_writes_nothing_and_says_so_by_its_exit_code() -> None:
+    sink = io.BytesIO()
+    assert chart_child.main(io.BytesIO(b"not a request"), sink) == 1
+    assert sink.getvalue() == b""
+
+
+async def test_a_child_process_draws_the_report() -> None:
+    png = await charts.ChartProcess().report_png(_report(["Halcón"]), _text(), "es")
+    assert png is not None
+    assert png.startswith(PNG_SIGNATURE)
+
+
+async def test_a_child_that_fails_gives_no_chart_and_logs_nothing_of_the_report(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    report = _report(["Halcón secreto"])
+    # Céntimos beyond any float: drawing it raises, in the child as it would in the bot.
+    huge = replace(report.operations[0], promised_cents=10**400)
+    report = replace(report, operations=(huge,))
+    with pytest.raises(OverflowError):
+        charts.report_png(report, _text())
+    caplog.set_level(logging.WARNING)
+    assert await charts.ChartProcess().report_png(report, _text(), "es") is None
+    assert "Chart process failed (exit code 1)" in caplog.text
+    assert "Halcón" not in caplog.text
+    assert "Traceback" not in caplog.text
