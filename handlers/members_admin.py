@@ -37,7 +37,6 @@ from bot.domain.registrations import ChangeRefused, MemberFilter, Refusal, Regio
 from bot.i18n import format_datetime
 from handlers.access import menu_expired, requires
 from handlers.context import BotContext
-from handlers.menus import chat_commands
 from handlers.panic import ask_unlink
 from handlers.transport import send
 
@@ -447,11 +446,8 @@ async def _do_role(
     except ChangeRefused as refusal:
         await send.send_sensitive(context, actor, chat_id, _refusal_text(t, refusal.reason))
         return
-    # The member's command menu follows the new role now, in their language (silently).
-    target_chat = await context.services.registrations.chat_of_by(actor, target)
-    if target_chat is not None:
-        menu = chat_commands(context.catalogs.for_lang(target.lang), role)
-        await send.set_chat_commands(context, target_chat, menu)
+    # The member's command menu follows through the outbox row the service wrote with the
+    # change, in their language (silently), as after ``chaski members set-role``.
     # Translators: resultado de /miembros; {codename} es un seudónimo, {role} el nuevo rol.
     text = t.gettext("{codename} ahora es {role} (registrado en la auditoría).").format(
         codename=escape(target.codename), role=escape(role_label(t, role))

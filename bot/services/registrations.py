@@ -29,6 +29,7 @@ from bot.domain.safety import WipeReport
 from bot.domain.text import clean_name
 from bot.services.authz import Action, is_allowed
 from bot.services.invites import InviteService
+from bot.services.outbox import menu_message
 from bot.services.safety import SafetyService
 from bot.services.vigilance import DenialWatch
 
@@ -212,21 +213,15 @@ class RegistrationAdmin:
         if refusal is not None:
             await self._record("member_set_role", member, f"refused:{refusal.reason}", actor)
             raise refusal
-        await self.store.set_role(member.id, role)
-        await self._record("member_set_role", member, f"role:{role}", actor)
+        # The member's command menu follows in the same transaction (R-01): a row the
+        # running bot's sender turns into the new role's menu, whether the change came from
+        # the chat or from the CLI, which cannot reach Telegram (issue #16.3).
+        async with self.safety.uow.transaction():
+            await self.store.set_role(member.id, role)
+            if member.telegram_linked:
+                await self.safety.outbox.enqueue(menu_message(member.id, role, self.clock.now()))
+            await self._record("member_set_role", member, f"role:{role}", actor)
         return member
-
-    async def chat_of_by(self, actor: Member, member: Member) -> int | None:
-        """The chat of a linked member, for the chat to give it the command menu of a new
-        role at once (a demoted coordinator's phone should not keep listing staff commands;
-        refused anyway, M-04). None when no account is linked.
-
-        Raises:
-            NotAllowed: ``actor`` is not an active administrator (audited).
-        """
-        if not is_allowed(actor, Action.MANAGE_MEMBERS):
-            raise await self._refuse(actor, f"member:{member.id}")
-        return await self.members.telegram_id(member.id)
 
     async def _other_admin(self, member: Member) -> bool:
         """Whether another administrator can act now (active, with a linked account)."""

@@ -47,7 +47,7 @@ from bot.domain.safety import (
 )
 from bot.domain.text import MAX_TEXT
 from bot.services.authz import Action, authorize, is_allowed
-from bot.services.outbox import wipe_messages
+from bot.services.outbox import menu_removal, wipe_messages
 from bot.services.pin import PinService, find_member, notify_coordinators
 
 _LOGGER = logging.getLogger(__name__)
@@ -245,8 +245,8 @@ _HANDED_TO_OUTBOX = "handed_to_outbox"
 
 class _OutboxEraser:
     """The eraser of an unlink made without Telegram (the CLI): every deletion is handed to
-    the outbox at once, which the running bot works through; the chat's command menu stays
-    until the bot next sets it (it has nothing to offer an unlinked account)."""
+    the outbox at once, which the running bot works through; so is the removal of the
+    chat's command menu (``_unlink`` adds its row, issue #16.3)."""
 
     async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> SendResult:
         del chat_id, message_ids
@@ -478,6 +478,9 @@ class SafetyService:
             recorded = await self.chat_log.recent(member.id, now - DELETABLE_FOR)
             report, retries = await self._erase(member.id, chat_id, recorded, eraser, now)
             await eraser.clear_commands(chat_id)
+            if isinstance(eraser, _OutboxEraser):
+                # Without Telegram at hand (the CLI), the running bot removes the menu.
+                retries.append(menu_removal(member.id, chat_id, now))
         if not report.complete:
             _LOGGER.warning(
                 "Wipe: %d message(s) left to the outbox, %d past Telegram's window",
