@@ -357,6 +357,9 @@ async def _do(
             target = await registrations.reactivate_by(actor, member_id)
             # Translators: resultado de /miembros; {codename} es un seudónimo.
             text = t.gettext("{codename} quedó reactivado (registrado en la auditoría).")
+    except ChangeRefused as refusal:  # the last active administrator (audited)
+        await send.send_sensitive(context, actor, chat_id, _refusal_text(t, refusal.reason))
+        return
     except ValidationError:
         # Translators: el miembro cambió de estado desde que se mostró el botón.
         text = t.gettext("Nada cambió: ese miembro ya no está en ese estado. Escribe /miembros.")

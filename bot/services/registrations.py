@@ -120,6 +120,7 @@ class RegistrationAdmin:
 
         Raises:
             NotFound: no such member. ValidationError: not active (suspended or unlinked).
+            ChangeRefused: the last active administrator (audited).
         """
         return await self._suspend(await self.member(codename), None)
 
@@ -132,10 +133,32 @@ class RegistrationAdmin:
         return await self._suspend(await self.target_by(actor, member_id), actor)
 
     async def _suspend(self, member: Member, actor: Member | None) -> Member:
+        """The rules of a suspension, one place for the CLI and the chat.
+
+        The last active administrator is refused as for a role change (audited). The check
+        and the change are one transaction, so two administrators suspending each other at
+        the same moment leave one of them active.
+
+        Raises:
+            ValidationError: not active. ChangeRefused: the last active administrator.
+        """
         if member.state is not MemberState.ACTIVE:
             raise ValidationError(f"the member is {member.state}, not active; nothing changed")
-        await self.members.set_state(member.id, MemberState.SUSPENDED)
-        await self._record("member_suspend", member, actor=actor)
+        refused = False
+        async with self.safety.uow.transaction():
+            if member.role is Role.ADMIN and not await self._other_admin(member):
+                refused = True
+                await self._record(
+                    "member_suspend", member, f"refused:{Refusal.LAST_ADMIN}", actor
+                )
+            else:
+                await self.members.set_state(member.id, MemberState.SUSPENDED)
+                await self._record("member_suspend", member, actor=actor)
+        if refused:
+            raise ChangeRefused(
+                Refusal.LAST_ADMIN,
+                "this is the last active administrator: make another administrator first",
+            )
         return member
 
     async def reactivate(self, codename: str) -> Member:
@@ -296,6 +319,7 @@ class RegistrationAdmin:
 
         Raises:
             NotFound: no such member. ValidationError: no account is linked.
+            ChangeRefused: the last active administrator (audited).
         """
         member = await self.member(codename)
         try:

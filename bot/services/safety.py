@@ -31,11 +31,12 @@ from enum import StrEnum
 
 from bot.domain.alerts import MAX_FREE_TEXT
 from bot.domain.errors import NotFound
-from bot.domain.models import Member
+from bot.domain.models import Member, Role
 from bot.domain.notices import MemberUnlinked
 from bot.domain.outbox import Outbox, OutboxMessage, Outcome, SendResult
 from bot.domain.pin import PinRepository
 from bot.domain.ports import AuditLog, Clock, MemberRepository, UnitOfWork
+from bot.domain.registrations import ChangeRefused, Refusal
 from bot.domain.safety import (
     DELETABLE_FOR,
     DELETE_BATCH,
@@ -336,6 +337,7 @@ class SafetyService:
         Raises:
             PinNotSet, PinRequired: the actor has no open PIN session.
             NotFound: unknown, out of scope, or no longer linked (one error, M-04).
+            ChangeRefused: the last active administrator (audited).
         """
         await self.pin.require_session(actor)
         target = await self.members.get(member_id)
@@ -348,8 +350,35 @@ class SafetyService:
                 actor, "member_unlink", f"member:{target.id}" if target else None
             )
             raise NotFound("member")
+        await self._refuse_last_admin(target, actor)
         report = await self._unlink(target, eraser, actor=actor, cause="remote")
         return target, report
+
+    async def _refuse_last_admin(self, member: Member, actor: Member | None) -> None:
+        """Refuse to unlink the last active administrator (issue #16.3): nobody could manage
+        members in the chat any more. The rule of ``RegistrationAdmin`` for role changes and
+        suspensions; a member's own panic wipe (``/borrar``) is never refused.
+
+        Raises:
+            ChangeRefused: ``Refusal.LAST_ADMIN`` (audited as ``member_unlink``, refused).
+        """
+        if member.role is not Role.ADMIN or any(
+            other.role is Role.ADMIN and other.active and other.id != member.id
+            for other in await self.members.list_all()
+        ):
+            return
+        await self.audit.record(
+            action="member_unlink",
+            result=f"refused:{Refusal.LAST_ADMIN}",
+            now=self.clock.now(),
+            actor_id=actor.id if actor else None,
+            actor_role=actor.role if actor else None,
+            target=f"member:{member.id}",
+        )
+        raise ChangeRefused(
+            Refusal.LAST_ADMIN,
+            "this is the last active administrator: make another administrator first",
+        )
 
     async def unlink_by_operator(self, member: Member) -> WipeReport:
         """``chaski members unlink``: a lost or seized phone, from the server (issue #16.3).
@@ -361,9 +390,11 @@ class SafetyService:
 
         Raises:
             NotFound: the member has no linked account.
+            ChangeRefused: the last active administrator (audited).
         """
         if not member.telegram_linked:
             raise NotFound("member")
+        await self._refuse_last_admin(member, None)
         return await self._unlink(member, _OutboxEraser(), actor=None, cause="operator")
 
     async def run_due_unlinks(self, eraser: ChatEraser) -> int:
