@@ -228,22 +228,31 @@ class RegistrationAdmin:
                 "an informant belongs to exactly one region: set the regions first"
                 " (chaski members set-regions)",
             )
-        elif member.role is Role.ADMIN and not await self._other_admin(member):
-            refusal = ChangeRefused(
-                Refusal.LAST_ADMIN,
-                "this is the last active administrator: make another administrator first",
-            )
-        if refusal is not None:
-            await self._record("member_set_role", member, f"refused:{refusal.reason}", actor)
-            raise refusal
-        # The member's command menu follows in the same transaction: a row the
-        # running bot's sender turns into the new role's menu, whether the change came from
-        # the chat or from the CLI, which cannot reach Telegram (issue #16.3).
+        # One transaction from the last-administrator check to the change, so two
+        # administrators demoting each other at the same moment leave one of them. The
+        # member's command menu follows in it too: a row the running bot's sender
+        # turns into the new role's menu, whether the change came from the chat or from the
+        # CLI, which cannot reach Telegram (issue #16.3).
         async with self.safety.uow.transaction():
-            await self.store.set_role(member.id, role)
-            if member.telegram_linked:
-                await self.safety.outbox.enqueue(menu_message(member.id, role, self.clock.now()))
-            await self._record("member_set_role", member, f"role:{role}", actor)
+            if (
+                refusal is None
+                and member.role is Role.ADMIN
+                and not await self._other_admin(member)
+            ):
+                refusal = ChangeRefused(
+                    Refusal.LAST_ADMIN,
+                    "this is the last active administrator: make another administrator first",
+                )
+            if refusal is not None:
+                await self._record("member_set_role", member, f"refused:{refusal.reason}", actor)
+            else:
+                await self.store.set_role(member.id, role)
+                if member.telegram_linked:
+                    now = self.clock.now()
+                    await self.safety.outbox.enqueue(menu_message(member.id, role, now))
+                await self._record("member_set_role", member, f"role:{role}", actor)
+        if refusal is not None:
+            raise refusal
         return member
 
     async def _other_admin(self, member: Member) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from bot.domain.models import MemberState
+from bot.domain.models import MemberState, Role
 from bot.domain.outbox import SendResult
 from bot.domain.registrations import ChangeRefused, Refusal
 from tests.handlers.test_members_admin import World
@@ -67,3 +67,18 @@ async def test_the_last_active_administrator_is_not_unlinked_from_the_chat(
     assert world.audit("member_unlink") == [
         ("admin", "member_unlink", f"member:{vicuna.id}", "refused:last_admin")
     ]
+
+
+async def test_two_administrators_demoting_each_other_at_once_leave_one(world: World) -> None:
+    registrations = world.bot.services.registrations
+    condor = await registrations.member("Condor")
+    vicuna = await registrations.member("Vicuna")
+    results = await asyncio.gather(
+        registrations.set_role_by(condor, vicuna.id, Role.COORDINATOR),
+        registrations.set_role_by(vicuna, condor.id, Role.COORDINATOR),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, ChangeRefused)]
+    assert [r.reason for r in refused] == [Refusal.LAST_ADMIN], results
+    roles = {(await registrations.member(name)).role for name in ("Condor", "Vicuna")}
+    assert roles == {Role.ADMIN, Role.COORDINATOR}
