@@ -281,6 +281,25 @@ class RegistrationAdmin:
             raise await self._refuse(actor, None)
         return await self.invites.regions.list_all()
 
+    async def region_counts_by(self, actor: Member) -> list[tuple[Region, int]]:
+        """Every region with how many members belong to it (unlinked ones not counted), for
+        the chat's region list (issue #16.3).
+
+        Raises:
+            NotAllowed: not an active administrator (audited).
+        """
+        if not is_allowed(actor, Action.MANAGE_MEMBERS):
+            raise await self._refuse(actor, None)
+        members = [
+            member
+            for member in await self.members.list_all()
+            if member.state is not MemberState.UNLINKED
+        ]
+        return [
+            (region, sum(region.name in member.regions for member in members))
+            for region in await self.invites.regions.list_all()
+        ]
+
     async def change_region_by(
         self, actor: Member, member_id: int, region_id: int, change: RegionChange
     ) -> tuple[Member, tuple[str, ...]]:
