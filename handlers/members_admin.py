@@ -37,7 +37,6 @@ from bot.domain.registrations import ChangeRefused, MemberFilter, Refusal, Regio
 from bot.i18n import format_datetime
 from handlers.access import menu_expired, requires
 from handlers.context import BotContext
-from handlers.menus import chat_commands
 from handlers.panic import ask_unlink
 from handlers.transport import send
 
@@ -62,6 +61,8 @@ INVITES_DATA = "madm:inv"
 REVOKE_DATA = re.compile(rf"madm:(ask|do):iv:{_ID}")
 #: ``madm:idle:<days>``: active members who have not opened the bot for that many days.
 IDLE_DATA = re.compile(r"madm:idle:(7|30|90)")
+#: ``madm:regs``: every region with how many members belong to it.
+REGION_LIST_DATA = "madm:regs"
 _ROLES = {"i": Role.INFORMANT, "c": Role.COORDINATOR, "a": Role.ADMIN}
 _CHANGES = {"m": RegionChange.MOVE, "a": RegionChange.ADD, "q": RegionChange.REMOVE}
 #: The filter buttons under the list, as the service's ``MemberFilter``.
@@ -160,7 +161,10 @@ def _list_keyboard(
         ]
     )
     # Translators: botón de /miembros: lista las invitaciones aún no usadas; ≤ 30 caracteres.
-    rows.append([(t.pgettext("botón", "Invitaciones sin usar"), INVITES_DATA)])
+    invites = t.pgettext("botón", "Invitaciones sin usar")
+    # Translators: botón de /miembros: las regiones y sus miembros; ≤ 20 caracteres.
+    regions = t.pgettext("botón", "Regiones")
+    rows.append([(invites, INVITES_DATA), (regions, REGION_LIST_DATA)])
     return send.callback_keyboard(rows)
 
 
@@ -234,6 +238,9 @@ async def _dispatch(context: BotContext, actor: Member, chat_id: int, data: str)
     """
     if data == INVITES_DATA:
         await _send_invites(context, actor, chat_id)
+        return True
+    if data == REGION_LIST_DATA:
+        await _send_regions(context, actor, chat_id)
         return True
     if data == CANCEL_DATA:
         t = context.catalogs.for_lang(actor.lang)
@@ -358,6 +365,9 @@ async def _do(
             target = await registrations.reactivate_by(actor, member_id)
             # Translators: resultado de /miembros; {codename} es un seudónimo.
             text = t.gettext("{codename} quedó reactivado (registrado en la auditoría).")
+    except ChangeRefused as refusal:  # the last active administrator (audited)
+        await send.send_sensitive(context, actor, chat_id, _refusal_text(t, refusal.reason))
+        return
     except ValidationError:
         # Translators: el miembro cambió de estado desde que se mostró el botón.
         text = t.gettext("Nada cambió: ese miembro ya no está en ese estado. Escribe /miembros.")
@@ -447,11 +457,8 @@ async def _do_role(
     except ChangeRefused as refusal:
         await send.send_sensitive(context, actor, chat_id, _refusal_text(t, refusal.reason))
         return
-    # The member's command menu follows the new role now, in their language (silently).
-    target_chat = await context.services.registrations.chat_of_by(actor, target)
-    if target_chat is not None:
-        menu = chat_commands(context.catalogs.for_lang(target.lang), role)
-        await send.set_chat_commands(context, target_chat, menu)
+    # The member's command menu follows through the outbox row the service wrote with the
+    # change, in their language (silently), as after ``chaski members set-role``.
     # Translators: resultado de /miembros; {codename} es un seudónimo, {role} el nuevo rol.
     text = t.gettext("{codename} ahora es {role} (registrado en la auditoría).").format(
         codename=escape(target.codename), role=escape(role_label(t, role))
@@ -575,6 +582,16 @@ def _refusal_text(t: NullTranslations, reason: Refusal) -> str:
         Refusal.NO_REGION: t.gettext("Nada cambió: necesita al menos una región."),
     }
     return texts[reason]
+
+
+async def _send_regions(context: BotContext, actor: Member, chat_id: int) -> None:
+    """Every region with its number of members, as ``chaski region list`` names them."""
+    counts = await context.services.registrations.region_counts_by(actor)
+    t = context.catalogs.for_lang(actor.lang)
+    # Translators: título de la lista de regiones de /miembros (región · número).
+    lines = [t.gettext("Regiones y cuántos miembros tiene cada una (sin los desvinculados):")]
+    lines += [f"<b>{escape(region.name)}</b> · {count}" for region, count in counts]
+    await send.send_sensitive(context, actor, chat_id, "\n".join(lines))
 
 
 async def _send_invites(context: BotContext, actor: Member, chat_id: int) -> None:

@@ -41,11 +41,12 @@ from telegram.error import (
 from telegram.ext import ExtBot
 
 from bot.domain.models import Lang
-from bot.domain.notices import RENDERED_TYPES, DeleteMessages, Notice
+from bot.domain.notices import PERFORMED_TYPES, RENDERED_TYPES, ChatMenu, Notice
 from bot.domain.outbox import Outcome, SendResult
 from bot.i18n import Catalogs
+from handlers.menus import chat_commands
 from handlers.transport.pacing import paced_args
-from handlers.transport.send import post_message
+from handlers.transport.send import post_chat_commands, post_message
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class RendererTable:
     """Notice type → renderer, one row per kind, fixed once built.
 
     Raises (at construction):
-        ValueError: a type listed twice, or a deletion (deletions are not rendered).
+        ValueError: a type listed twice, or a performed one (a deletion, a command menu).
     """
 
     __slots__ = ("_renderers",)
@@ -86,8 +87,8 @@ class RendererTable:
         """Keep the rows; see the class docstring for what is refused."""
         table: dict[type[Notice], _AnyRenderer] = {}
         for kind, render in rows:
-            if kind is DeleteMessages:
-                raise ValueError("deletions are performed, not rendered")
+            if kind in PERFORMED_TYPES:
+                raise ValueError("deletions and command menus are performed, not rendered")
             if kind in table:
                 raise ValueError(f"two renderers for {kind.__name__}")
             table[kind] = render
@@ -236,6 +237,18 @@ class TelegramNotifier:
     async def delete(self, chat_id: int, message_ids: Sequence[int]) -> SendResult:
         """Delete messages (see :func:`delete_messages`)."""
         return await delete_messages(self._bot, chat_id, message_ids)
+
+    async def set_menu(self, chat_id: int, lang: Lang, menu: ChatMenu) -> SendResult:
+        """Give the chat the command menu of ``menu.role`` in ``lang`` (the same list the
+        language choice and the chat's role change set), or remove it when None."""
+        commands = None
+        if menu.role is not None:
+            commands = chat_commands(self._catalogs.for_lang(lang), menu.role)
+        try:
+            await post_chat_commands(self._bot, chat_id, commands, rate_limit_args=self._paced)
+        except TelegramError as exc:
+            return classify(exc)
+        return SendResult(Outcome.SENT)
 
 
 async def delete_messages(bot: Bot, chat_id: int, message_ids: Sequence[int]) -> SendResult:

@@ -19,6 +19,7 @@ from bot.domain.errors import NotFound
 from bot.domain.models import Lang, Member, Role
 from bot.domain.notices import DuressPinUsed, MemberUnlinked, PinLocked
 from bot.domain.pin import PinPass, PinRequired, PinRule
+from bot.domain.registrations import ChangeRefused
 from bot.domain.safety import WipeReport
 from handlers.access import (
     ALL_ROLES,
@@ -202,6 +203,13 @@ async def on_unlink_button(
         return
     except NotFound:
         await menu_expired(update, context, member, chat.id)
+        return
+    except ChangeRefused:  # the last active administrator (audited, issue #16.3)
+        await send.answer_callback(context, query.id)
+        t = context.catalogs.for_lang(member.lang)
+        # Translators: /miembros rechazó quitar el rol al último administrador activo.
+        text = t.gettext("Nada cambió: es el último administrador activo. Nombra antes a otro.")
+        await send.send_text(context, chat.id, text)
         return
     await send.answer_callback(context, query.id)
     if question is not None:

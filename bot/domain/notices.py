@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import ClassVar, Self, Union, cast, get_args, get_origin, get_type_hints
 
 from bot.domain.alerts import TEMPLATES, AlertContent, AlertTally, RejectReason, Severity
+from bot.domain.models import Role
 
 #: Telegram's ``deleteMessages`` takes at most 100 ids per call.
 MAX_DELETE_IDS = 100
@@ -190,6 +191,24 @@ class DeleteMessages(Notice):
             if chat <= 0:
                 raise NoticeError(f"{cls.TEMPLATE}: field 'chat' is not a private chat")
         return cls(tuple(ids), chat)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMenu(Notice):
+    """Not a message but a chat's command menu: the commands of ``role`` in the member's
+    language, or none when ``role`` is None (issue #16.3).
+
+    Written by a change made where Telegram is not at hand (``chaski members set-role``,
+    ``members unlink``), in the change's transaction; the running bot's sender sets or
+    removes the menu of that chat instead of rendering a message. ``chat`` is set only on an
+    unlink's row (the link is shredded in the same transaction, so the chat cannot be
+    resolved at send time, as for a wipe's deletions).
+    """
+
+    TEMPLATE: ClassVar[str] = "chat_menu"
+
+    role: Role | None = None
+    chat: int | None = None
 
 
 # ---------------------------------------------------------------------- general notes
@@ -771,6 +790,7 @@ _DIGEST_COUNTS = (
 #: Every notice kind, explicitly (a new kind is added here, next to its class).
 NOTICE_TYPES: tuple[type[Notice], ...] = (
     DeleteMessages,
+    ChatMenu,
     News,
     MemberBlocked,
     DuressPinUsed,
@@ -800,9 +820,12 @@ NOTICE_TYPES: tuple[type[Notice], ...] = (
     Digest,
 )
 
-#: The kinds a renderer turns into a message: all but deletions (the notifier deletes those).
+#: The kinds the notifier performs instead of rendering: deletions and command menus.
+PERFORMED_TYPES: tuple[type[Notice], ...] = (DeleteMessages, ChatMenu)
+
+#: The kinds a renderer turns into a message: all but the performed ones.
 RENDERED_TYPES: tuple[type[Notice], ...] = tuple(
-    kind for kind in NOTICE_TYPES if kind is not DeleteMessages
+    kind for kind in NOTICE_TYPES if kind not in PERFORMED_TYPES
 )
 
 

@@ -17,7 +17,7 @@ from enum import IntEnum, StrEnum
 from typing import Protocol
 
 from bot.domain.models import Lang
-from bot.domain.notices import Notice
+from bot.domain.notices import ChatMenu, Notice
 
 
 class OutboxKind(StrEnum):
@@ -170,6 +170,9 @@ class Notifier(Protocol):
 
     async def delete(self, chat_id: int, message_ids: Sequence[int]) -> SendResult:
         """Delete messages in a chat (1..100 ids per call)."""
+
+    async def set_menu(self, chat_id: int, lang: Lang, menu: ChatMenu) -> SendResult:
+        """Set the chat's command menu for ``menu.role`` in ``lang``, or remove it (None)."""
 
 
 class Outbox(Protocol):

@@ -47,9 +47,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.domain.models import Lang
+from bot.domain.models import Lang, Role
 from bot.domain.notices import (
     MAX_DELETE_IDS,
+    ChatMenu,
     DeleteMessages,
     Notice,
     NoticeError,
@@ -269,6 +270,42 @@ def wipe_messages(
         )
         for batch in _id_batches(message_ids)
     ]
+
+
+def menu_message(member_id: int, role: Role, now: datetime) -> OutboxMessage:
+    """The row that gives a member's chat the command menu of ``role`` (issue #16.3).
+
+    For a role changed where Telegram is not at hand (the CLI) or in the chat alike: the
+    running bot's sender sets the menu in the member's language at send time. Rows of one
+    member share a correlation and are versioned by the change's time, so a newer role's
+    row cancels an older one still waiting and an older one is never applied after it.
+    """
+    stamp = int(now.timestamp() * 1_000_000)
+    return OutboxMessage(
+        idempotency_key=f"menu:{member_id}:{role}:{stamp}",
+        kind=OutboxKind.NOTIFICATION,
+        member_id=member_id,
+        notice=ChatMenu(role),
+        correlation=f"menu:{member_id}",
+        version=stamp,
+    )
+
+
+def menu_removal(member_id: int, chat_id: int, now: datetime) -> OutboxMessage:
+    """The row that removes an unlinked phone's command menu (M-13c, issue #16.3).
+
+    Like a wipe's rows: the member is unlinked in the same transaction, so the row carries
+    the chat (sealed, erased by the store once the row is final) under the wipe's
+    correlation, which ``cancel_for_member`` leaves alone.
+    """
+    stamp = int(now.timestamp() * 1_000_000)
+    return OutboxMessage(
+        idempotency_key=f"wipe:{member_id}:menu:{stamp}",
+        kind=OutboxKind.NOTIFICATION,
+        member_id=member_id,
+        notice=ChatMenu(None, chat=chat_id),
+        correlation=f"{WIPE_CORRELATION}{member_id}",
+    )
 
 
 def is_wipe(row: LeasedRow) -> bool:
@@ -632,11 +669,14 @@ class OutboxSender:
                 problem = "unknown_template"
             except NoticeError:
                 problem = "bad_params"
-        if deleting and is_wipe(row) and isinstance(notice, DeleteMessages):
+        menu = isinstance(notice, ChatMenu)
+        if is_wipe(row) and isinstance(notice, DeleteMessages | ChatMenu):
             # The member is unlinked already: the wipe's row names its chat (issue #11.1).
             chat_id = notice.chat
             recipient = Recipient(chat_id, Lang.ES) if chat_id is not None else None
-        if recipient is None or (not deleting and not recipient.active):
+        # A suspended member's menu follows a role change too: it is what they find when
+        # reactivated (the chat path sets it whatever the state).
+        if recipient is None or (not (deleting or menu) and not recipient.active):
             return _Done(row, _final(row, OutboxStatus.CANCELLED, "no_recipient"))
         if recipient.blocked and not deleting:
             return _Done(row, _final(row, OutboxStatus.BLOCKED, "member_blocked"))
@@ -656,6 +696,8 @@ class OutboxSender:
         self.stats.attempts += 1
         if isinstance(notice, DeleteMessages):
             result = await notifier.delete(recipient.chat_id, notice.message_ids)
+        elif isinstance(notice, ChatMenu):
+            result = await notifier.set_menu(recipient.chat_id, recipient.lang, notice)
         else:
             result = await notifier.send(recipient.chat_id, recipient.lang, notice)
         self._react(row, result)

@@ -29,6 +29,7 @@ from bot.domain.safety import WipeReport
 from bot.domain.text import clean_name
 from bot.services.authz import Action, is_allowed
 from bot.services.invites import InviteService
+from bot.services.outbox import menu_message
 from bot.services.safety import SafetyService
 from bot.services.vigilance import DenialWatch
 
@@ -133,6 +134,7 @@ class RegistrationAdmin:
 
         Raises:
             NotFound: no such member. ValidationError: not active (suspended or unlinked).
+            ChangeRefused: the last active administrator (audited).
         """
         return await self._suspend(await self.member(codename), None)
 
@@ -145,10 +147,32 @@ class RegistrationAdmin:
         return await self._suspend(await self.target_by(actor, member_id), actor)
 
     async def _suspend(self, member: Member, actor: Member | None) -> Member:
+        """The rules of a suspension, one place for the CLI and the chat.
+
+        The last active administrator is refused as for a role change (audited). The check
+        and the change are one transaction, so two administrators suspending each other at
+        the same moment leave one of them active.
+
+        Raises:
+            ValidationError: not active. ChangeRefused: the last active administrator.
+        """
         if member.state is not MemberState.ACTIVE:
             raise ValidationError(f"the member is {member.state}, not active; nothing changed")
-        await self.members.set_state(member.id, MemberState.SUSPENDED)
-        await self._record("member_suspend", member, actor=actor)
+        refused = False
+        async with self.uow.transaction():
+            if member.role is Role.ADMIN and not await self._other_admin(member):
+                refused = True
+                await self._record(
+                    "member_suspend", member, f"refused:{Refusal.LAST_ADMIN}", actor
+                )
+            else:
+                await self.members.set_state(member.id, MemberState.SUSPENDED)
+                await self._record("member_suspend", member, actor=actor)
+        if refused:
+            raise ChangeRefused(
+                Refusal.LAST_ADMIN,
+                "this is the last active administrator: make another administrator first",
+            )
         return member
 
     async def reactivate(self, codename: str) -> Member:
@@ -218,29 +242,32 @@ class RegistrationAdmin:
                 "an informant belongs to exactly one region: set the regions first"
                 " (chaski members set-regions)",
             )
-        elif member.role is Role.ADMIN and not await self._other_admin(member):
-            refusal = ChangeRefused(
-                Refusal.LAST_ADMIN,
-                "this is the last active administrator: make another administrator first",
-            )
+        # One transaction from the last-administrator check to the change, so two
+        # administrators demoting each other at the same moment leave one of them. The
+        # member's command menu follows in it too (R-01): a row the running bot's sender
+        # turns into the new role's menu, whether the change came from the chat or from the
+        # CLI, which cannot reach Telegram (issue #16.3).
+        async with self.uow.transaction():
+            if (
+                refusal is None
+                and member.role is Role.ADMIN
+                and not await self._other_admin(member)
+            ):
+                refusal = ChangeRefused(
+                    Refusal.LAST_ADMIN,
+                    "this is the last active administrator: make another administrator first",
+                )
+            if refusal is not None:
+                await self._record("member_set_role", member, f"refused:{refusal.reason}", actor)
+            else:
+                await self.store.set_role(member.id, role)
+                if member.telegram_linked:
+                    now = self.clock.now()
+                    await self.uow.outbox.enqueue(menu_message(member.id, role, now))
+                await self._record("member_set_role", member, f"role:{role}", actor)
         if refusal is not None:
-            await self._record("member_set_role", member, f"refused:{refusal.reason}", actor)
             raise refusal
-        await self.store.set_role(member.id, role)
-        await self._record("member_set_role", member, f"role:{role}", actor)
         return member
-
-    async def chat_of_by(self, actor: Member, member: Member) -> int | None:
-        """The chat of a linked member, for the chat to give it the command menu of a new
-        role at once (a demoted coordinator's phone should not keep listing staff commands;
-        refused anyway, M-04). None when no account is linked.
-
-        Raises:
-            NotAllowed: ``actor`` is not an active administrator (audited).
-        """
-        if not is_allowed(actor, Action.MANAGE_MEMBERS):
-            raise await self._refuse(actor, f"member:{member.id}")
-        return await self.members.telegram_id(member.id)
 
     async def _other_admin(self, member: Member) -> bool:
         """Whether another administrator can act now (active, with a linked account)."""
@@ -267,6 +294,25 @@ class RegistrationAdmin:
         if not is_allowed(actor, Action.MANAGE_MEMBERS):
             raise await self._refuse(actor, None)
         return await self.uow.regions.list_all()
+
+    async def region_counts_by(self, actor: Member) -> list[tuple[Region, int]]:
+        """Every region with how many members belong to it (unlinked ones not counted), for
+        the chat's region list (issue #16.3).
+
+        Raises:
+            NotAllowed: not an active administrator (audited).
+        """
+        if not is_allowed(actor, Action.MANAGE_MEMBERS):
+            raise await self._refuse(actor, None)
+        members = [
+            member
+            for member in await self.members.list_all()
+            if member.state is not MemberState.UNLINKED
+        ]
+        return [
+            (region, sum(region.name in member.regions for member in members))
+            for region in await self.uow.regions.list_all()
+        ]
 
     async def change_region_by(
         self, actor: Member, member_id: int, region_id: int, change: RegionChange
@@ -315,6 +361,7 @@ class RegistrationAdmin:
 
         Raises:
             NotFound: no such member. ValidationError: no account is linked.
+            ChangeRefused: the last active administrator (audited).
         """
         member = await self.member(codename)
         try:

@@ -31,10 +31,11 @@ from enum import StrEnum
 
 from bot.domain.alerts import MAX_FREE_TEXT
 from bot.domain.errors import NotFound
-from bot.domain.models import Member
+from bot.domain.models import Member, Role
 from bot.domain.notices import MemberUnlinked
 from bot.domain.outbox import OutboxMessage, Outcome, SendResult
 from bot.domain.ports import Clock, UnitOfWork
+from bot.domain.registrations import ChangeRefused, Refusal
 from bot.domain.safety import (
     DELETABLE_FOR,
     DELETE_BATCH,
@@ -44,7 +45,7 @@ from bot.domain.safety import (
 )
 from bot.domain.text import MAX_TEXT
 from bot.services.authz import Action, authorize, is_allowed
-from bot.services.outbox import OutboxDeletions, wipe_messages
+from bot.services.outbox import OutboxDeletions, menu_removal, wipe_messages
 from bot.services.pin import PinService, find_member, notify_coordinators
 
 _LOGGER = logging.getLogger(__name__)
@@ -242,8 +243,8 @@ _HANDED_TO_OUTBOX = "handed_to_outbox"
 
 class _OutboxEraser:
     """The eraser of an unlink made without Telegram (the CLI): every deletion is handed to
-    the outbox at once, which the running bot works through; the chat's command menu stays
-    until the bot next sets it (it has nothing to offer an unlinked account)."""
+    the outbox at once, which the running bot works through; so is the removal of the
+    chat's command menu (``_unlink`` adds its row, issue #16.3)."""
 
     async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> SendResult:
         del chat_id, message_ids
@@ -345,6 +346,7 @@ class SafetyService:
         Raises:
             PinNotSet, PinRequired: the actor has no open PIN session.
             NotFound: unknown, out of scope, or no longer linked (one error, M-04).
+            ChangeRefused: the last active administrator (audited).
         """
         await self.pin.require_session(actor)
         target = await self.uow.members.get(member_id)
@@ -357,8 +359,35 @@ class SafetyService:
                 actor, "member_unlink", f"member:{target.id}" if target else None
             )
             raise NotFound("member")
+        await self._refuse_last_admin(target, actor)
         report = await self._unlink(target, eraser, actor=actor, cause="remote")
         return target, report
+
+    async def _refuse_last_admin(self, member: Member, actor: Member | None) -> None:
+        """Refuse to unlink the last active administrator (issue #16.3): nobody could manage
+        members in the chat any more. The rule of ``RegistrationAdmin`` for role changes and
+        suspensions; a member's own panic wipe (``/borrar``) is never refused.
+
+        Raises:
+            ChangeRefused: ``Refusal.LAST_ADMIN`` (audited as ``member_unlink``, refused).
+        """
+        if member.role is not Role.ADMIN or any(
+            other.role is Role.ADMIN and other.active and other.id != member.id
+            for other in await self.uow.members.list_all()
+        ):
+            return
+        await self.uow.audit.record(
+            action="member_unlink",
+            result=f"refused:{Refusal.LAST_ADMIN}",
+            now=self.clock.now(),
+            actor_id=actor.id if actor else None,
+            actor_role=actor.role if actor else None,
+            target=f"member:{member.id}",
+        )
+        raise ChangeRefused(
+            Refusal.LAST_ADMIN,
+            "this is the last active administrator: make another administrator first",
+        )
 
     async def unlink_by_operator(self, member: Member) -> WipeReport:
         """``chaski members unlink``: a lost or seized phone, from the server (issue #16.3).
@@ -370,9 +399,11 @@ class SafetyService:
 
         Raises:
             NotFound: the member has no linked account.
+            ChangeRefused: the last active administrator (audited).
         """
         if not member.telegram_linked:
             raise NotFound("member")
+        await self._refuse_last_admin(member, None)
         return await self._unlink(member, _OutboxEraser(), actor=None, cause="operator")
 
     async def run_due_unlinks(self, eraser: ChatEraser) -> int:
@@ -489,6 +520,9 @@ class SafetyService:
             recorded = await self.uow.chat_log.recent(member.id, now - DELETABLE_FOR)
             report, retries = await self._erase(member.id, chat_id, recorded, eraser, now)
             await eraser.clear_commands(chat_id)
+            if isinstance(eraser, _OutboxEraser):
+                # Without Telegram at hand (the CLI), the running bot removes the menu.
+                retries.append(menu_removal(member.id, chat_id, now))
         if not report.complete:
             _LOGGER.warning(
                 "Wipe: %d message(s) left to the outbox, %d past Telegram's window",

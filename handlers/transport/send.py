@@ -309,6 +309,33 @@ async def leave_chat(context: BotContext, chat_id: int) -> None:
         _LOGGER.info("leaveChat failed: %s", type(exc).__name__)
 
 
+async def post_chat_commands(
+    bot: Bot,
+    chat_id: int,
+    commands: Sequence[tuple[str, str]] | None,
+    *,
+    rate_limit_args: RateLimitArgs | None = None,
+) -> None:
+    """The one ``setMyCommands``/``deleteMyCommands`` call for a chat's own menu.
+
+    ``commands`` None removes the menu. Used by the replies below and by the outbox's
+    notifier for a menu changed from the server (issue #16.3); errors are PTB's usual
+    ``TelegramError`` subclasses, raised.
+    """
+    scope = BotCommandScopeChat(chat_id)
+    if commands is None:
+        if rate_limit_args is not None and isinstance(bot, ExtBot):
+            await bot.delete_my_commands(scope=scope, rate_limit_args=rate_limit_args)
+        else:
+            await bot.delete_my_commands(scope=scope)
+        return
+    listed = [BotCommand(command, description) for command, description in commands]
+    if rate_limit_args is not None and isinstance(bot, ExtBot):
+        await bot.set_my_commands(listed, scope=scope, rate_limit_args=rate_limit_args)
+    else:
+        await bot.set_my_commands(listed, scope=scope)
+
+
 async def set_chat_commands(
     context: BotContext, chat_id: int, commands: Sequence[tuple[str, str]]
 ) -> None:
@@ -319,10 +346,7 @@ async def set_chat_commands(
     A failure leaves the previous menu; it is logged, not raised.
     """
     try:
-        await context.bot.set_my_commands(
-            [BotCommand(command, description) for command, description in commands],
-            scope=BotCommandScopeChat(chat_id),
-        )
+        await post_chat_commands(context.bot, chat_id, commands)
     except TelegramError as exc:
         _LOGGER.info("setMyCommands failed: %s", type(exc).__name__)
 
@@ -338,6 +362,6 @@ async def delete_default_commands(bot: Bot) -> None:
 async def delete_chat_commands(context: BotContext, chat_id: int) -> None:
     """Remove a chat's own command menu (unlink, panic): a seized phone shows no role menu."""
     try:
-        await context.bot.delete_my_commands(scope=BotCommandScopeChat(chat_id))
+        await post_chat_commands(context.bot, chat_id, None)
     except TelegramError as exc:
         _LOGGER.info("deleteMyCommands failed: %s", type(exc).__name__)

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from bot.domain.alerts import AlertContent, AlertTally, RejectReason, Severity
+from bot.domain.models import Role
 from bot.domain.notices import (
     BY_TEMPLATE,
     NOTICE_TYPES,
@@ -17,6 +18,7 @@ from bot.domain.notices import (
     AlertTallyChanged,
     AmountApprovalNeeded,
     ApprovalDecided,
+    ChatMenu,
     ClaimUpdated,
     Decision,
     DeleteMessages,
@@ -40,9 +42,17 @@ SAMPLES = [
 OPTIONAL_KEYS = {"planned", "reason", "chat", "no_answer", "topic", "event"}
 
 
-def test_every_kind_has_a_unique_template_and_only_deletions_are_not_rendered() -> None:
+def test_every_kind_has_a_unique_template_and_only_deletions_and_menus_are_not_rendered() -> None:
     assert len(BY_TEMPLATE) == len(NOTICE_TYPES)
-    assert set(NOTICE_TYPES) - set(RENDERED_TYPES) == {DeleteMessages}
+    assert set(NOTICE_TYPES) - set(RENDERED_TYPES) == {DeleteMessages, ChatMenu}
+
+
+def test_a_command_menu_row_reads_back_its_role_or_its_removal() -> None:
+    for menu in (ChatMenu(Role.COORDINATOR), ChatMenu(None, chat=77)):
+        assert decode_notice("chat_menu", menu.to_params()) == menu
+    assert ChatMenu(Role.ADMIN).to_params() == {"role": "admin"}
+    with pytest.raises(NoticeError, match="'role'"):
+        decode_notice("chat_menu", {"role": "boss"})
 
 
 @pytest.mark.parametrize("notice", SAMPLES)

@@ -64,8 +64,10 @@ async def test_a_role_changes_after_the_confirmation_and_old_staff_buttons_stop(
     done = await world.press(ADMIN, world.buttons(ADMIN)["Confirmar"])
     assert done == "Jefe ahora es Informante (registrado en la auditoría)."
     assert await _role(world, "Jefe") is Role.INFORMANT
-    # Jefe's phone lists the informant's commands at once, not the staff ones.
-    assert menu() == ["estado", "pin", "menu", "idioma", "ayuda", "borrar"]
+    # Jefe's phone lists the informant's commands (the outbox row of the change), not the
+    # staff ones.
+    informant = ["estado", "pin", "menu", "idioma", "ayuda", "borrar"]
+    await world.fake.wait_for(lambda _: menu() == informant, timeout=10)
 
     # T-12: the open staff button is judged with the new role at the press.
     assert await world.press(JEFE, unlink) == EXPIRED

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.domain.models import Lang, MemberState, Role
-from bot.domain.notices import DeleteMessages, MemberBlocked, Notice, NoticeError
+from bot.domain.notices import ChatMenu, DeleteMessages, MemberBlocked, Notice, NoticeError
 from bot.domain.outbox import (
     FINAL_STATUSES,
     KIND_PRIORITY,
@@ -313,6 +313,10 @@ class ScriptedNotifier:
 
     async def delete(self, chat_id: int, message_ids: Sequence[int]) -> SendResult:
         self.calls.append(Sent("delete", chat_id, DELETE_TEMPLATE, 0.0, tuple(message_ids)))
+        return self._answer(chat_id) or SendResult(Outcome.SENT)
+
+    async def set_menu(self, chat_id: int, lang: Lang, menu: ChatMenu) -> SendResult:
+        self.calls.append(Sent("menu", chat_id, menu.TEMPLATE, 0.0))
         return self._answer(chat_id) or SendResult(Outcome.SENT)
 
 
