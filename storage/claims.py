@@ -390,6 +390,50 @@ class SqliteClaimRepository:
             params.append(str(status))
         return self._claims(await self.db.fetchall(sql + " ORDER BY c.id", params))
 
+    async def overdue_first(
+        self,
+        regions: Sequence[str] | None,
+        *,
+        today: date,
+        limit: int,
+        status: ClaimStatus | None = None,
+        member_id: int | None = None,
+    ) -> list[Claim]:
+        """The first ``limit`` claims of ``regions`` (None: every region), overdue first.
+
+        The order of ``/reclamos`` (``bot.services.claims_admin.overdue_first``): open
+        claims first, the most days past the promised date (the claim's own, else its
+        operation's) first, then by next step date (none last), then by id. Every sort key
+        is a plain column, so SQLite orders and cuts the list and only the claims kept are
+        decrypted: a region of thousands of claims costs what 20 cost, and a cell that does
+        not open in a claim not shown does not stop the listing (docs/performance.md).
+        ``status`` and ``member_id`` (one informant's claims) narrow the list first.
+        """
+        if regions is not None and not regions:
+            return []
+        closed = ",".join("?" * len(CLOSED_STATUSES))
+        sql = _SELECT + "WHERE 1 = 1"
+        params: list[object] = []
+        if regions is not None:
+            sql += f" AND r.name IN ({','.join('?' * len(regions))})"
+            params.extend(regions)
+        if status is not None:
+            sql += " AND c.status = ?"
+            params.append(str(status))
+        if member_id is not None:
+            sql += " AND c.member_id = ?"
+            params.append(member_id)
+        closed_values = sorted(str(s) for s in CLOSED_STATUSES)
+        sql += (
+            f" ORDER BY c.status IN ({closed}),"
+            f" CASE WHEN c.status IN ({closed}) THEN 0"
+            " ELSE COALESCE(MAX(0, CAST(julianday(?)"
+            " - julianday(COALESCE(c.promised_date, o.pay_by)) AS INTEGER)), 0) END DESC,"
+            " c.next_step_date IS NULL, c.next_step_date, c.id LIMIT ?"
+        )
+        params.extend([*closed_values, *closed_values, today.isoformat(), limit])
+        return self._claims(await self.db.fetchall(sql, params))
+
     async def by_reference(self, reference: str) -> Claim | None:
         """A claim by its reference (keyed-hash lookup)."""
         row = await self.db.fetchone(

@@ -290,6 +290,19 @@ class ClaimLedger(Protocol):
     ) -> list[Claim]:
         """Claims of ``regions`` (None: all), optionally of one status."""
 
+    async def overdue_first(
+        self,
+        regions: Sequence[str] | None,
+        *,
+        today: date,
+        limit: int,
+        status: ClaimStatus | None = None,
+        member_id: int | None = None,
+    ) -> list[Claim]:
+        """The first ``limit`` claims of ``regions`` (None: all), open and most overdue
+        first, then by next step date (none last), then by id; optionally of one status or
+        one informant. Only the claims returned are decrypted."""
+
     async def history(self, claim_id: int, *, visible_only: bool) -> list[ClaimEvent]:
         """A claim's events, oldest first."""
 

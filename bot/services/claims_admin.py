@@ -136,12 +136,18 @@ class ClaimAdminService:
     async def list_claims(self, actor: Member, status: ClaimStatus | None = None) -> list[Claim]:
         """The claims ``actor`` may administer, overdue first (optionally of one status).
 
+        The storage orders by ``overdue_first``'s keys and keeps ``MAX_FOUND``, so only the
+        claims shown are decrypted however many the regions hold (docs/performance.md).
+        The scope is the actor's regions in the query, and ``authorize``'s rule is applied
+        again to what comes back (M-04).
+
         Raises:
             NotAllowed: not active staff.
         """
-        found = await self.uow.claim_ledger.in_regions(self._scope(actor), status=status)
-        mine = [c for c in found if is_allowed(actor, Action.UPDATE_CLAIM, c)]
-        return overdue_first(mine, self.clock.today())[:MAX_FOUND]
+        found = await self.uow.claim_ledger.overdue_first(
+            self._scope(actor), today=self.clock.today(), limit=MAX_FOUND, status=status
+        )
+        return [c for c in found if is_allowed(actor, Action.UPDATE_CLAIM, c)]
 
     async def find(self, actor: Member, text: str) -> list[Claim]:
         """Claims by reference, else by codename, within ``actor``'s scope (overdue first).
@@ -161,7 +167,18 @@ class ClaimAdminService:
         if not found and query:
             member = await self.uow.members.by_codename_any_case(query)
             if member is not None and member.role is Role.INFORMANT:
-                found = await self.uow.claim_ledger.list_for_member(member.id)
+                # Ordered and cut in storage like ``list_claims``: one informant may hold
+                # many claims, and only the ones shown are decrypted.
+                return [
+                    c
+                    for c in await self.uow.claim_ledger.overdue_first(
+                        self._scope(actor),
+                        today=self.clock.today(),
+                        limit=MAX_FOUND,
+                        member_id=member.id,
+                    )
+                    if is_allowed(actor, Action.UPDATE_CLAIM, c)
+                ]
         mine = [c for c in found if is_allowed(actor, Action.UPDATE_CLAIM, c)]
         return overdue_first(mine, self.clock.today())[:MAX_FOUND]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import replace
 from datetime import date, timedelta
@@ -18,8 +19,12 @@ from bot.domain.claims import (
     record_payment,
 )
 from bot.domain.errors import Conflict, NotFound
-from bot.domain.models import ClaimRow, ClaimStatus
+from bot.domain.models import Claim, ClaimRow, ClaimStatus, Role
+from bot.services.claims_admin import MAX_FOUND, ClaimAdminService, overdue_first
+from storage.crypto import DecryptionError
 from storage.database import migrations
+from storage.unit_of_work import SqliteUnitOfWork
+from tests.fakes.clock import FakeClock
 from tests.storage.conftest import T0, Repos
 
 TG = 987654321
@@ -183,3 +188,96 @@ async def test_the_migration_makes_closed_at_follow_the_status_of_older_imports(
     assert reopened is not None
     assert closed.closed_at == closed.updated_at
     assert reopened.closed_at is None
+
+
+# ------------------------------------------------------------ /reclamos ordered in storage
+
+#: The day the listings below are asked for (the informant's claims are overdue against it).
+TODAY = date(2026, 3, 14)
+_STATUSES = list(ClaimStatus)
+
+
+def _varied(n: int) -> ClaimRow:
+    """Claim ``n`` of a mix: every status, promised dates past, future and none (then the
+    operation's ``pay_by`` or nothing), next step dates and none, two regions."""
+    promised = [None, date(2026, 3, 1), date(2026, 2, 1), date(2026, 4, 1), date(2025, 12, 1)]
+    step = [None, date(2026, 4, 2), date(2026, 3, 20), None, date(2026, 3, 20)]
+    return ClaimRow(
+        line=n + 2,
+        reference=f"R-2016-{n:04d}",
+        codename="Cóndor-7" if n % 4 else "Ñusta",
+        operation="Operación Tornado" if n % 3 else "Operación Sin Fecha",
+        operation_date=date(2016, 5, 20),
+        region="Llochegua" if n % 5 == 4 else "Pichari",
+        promised_cents=1_000 + n,
+        status=_STATUSES[n % len(_STATUSES)],
+        promised_date=promised[n % len(promised)],
+        next_step=None,
+        next_step_date=step[(n // 2) % len(step)],
+    )
+
+
+async def test_overdue_first_in_storage_is_the_order_of_reclamos(repos: Repos) -> None:
+    """The query's order and cut are the service's ``overdue_first`` on every claim."""
+    informant = await repos.member("Cóndor-7", TG)
+    await repos.member("Ñusta", TG + 1)
+    await repos.claims.add_operation(TORNADO, T0)
+    await repos.claims.import_rows([_varied(n) for n in range(60)], T0)
+    everything = await repos.claims.in_regions(None)
+
+    def expected(keep: Callable[[Claim], bool], limit: int) -> list[int]:
+        return [c.id for c in overdue_first([c for c in everything if keep(c)], TODAY)][:limit]
+
+    def ids(claims: list[Claim]) -> list[int]:
+        return [c.id for c in claims]
+
+    whole = await repos.claims.overdue_first(None, today=TODAY, limit=1000)
+    assert ids(whole) == expected(lambda c: True, 1000)
+    assert whole == overdue_first(everything, TODAY)  # the same claims, decrypted alike
+    assert whole[0].days_overdue(TODAY) > whole[-1].days_overdue(TODAY)
+    pichari = await repos.claims.overdue_first(["Pichari"], today=TODAY, limit=20)
+    assert ids(pichari) == expected(lambda c: c.region == "Pichari", 20)
+    review = await repos.claims.overdue_first(
+        ["Pichari", "Llochegua"], today=TODAY, limit=5, status=ClaimStatus.UNDER_REVIEW
+    )
+    assert ids(review) == expected(lambda c: c.status is ClaimStatus.UNDER_REVIEW, 5)
+    theirs = await repos.claims.overdue_first(
+        ["Pichari"], today=TODAY, limit=20, member_id=informant.id
+    )
+    assert ids(theirs) == expected(
+        lambda c: c.member_id == informant.id and c.region == "Pichari", 20
+    )
+    assert await repos.claims.overdue_first([], today=TODAY, limit=20) == []
+
+
+async def test_reclamos_decrypts_only_the_claims_it_shows(repos: Repos, db_path: Path) -> None:
+    """A claim the listing does not show is never opened: its cell, broken on disk, does
+    not stop ``/reclamos`` (and breaks a read of every claim, the way it was listed)."""
+    await repos.member("Cóndor-7", TG)
+    coordinator = await repos.member("Jefe", TG + 2, role=Role.COORDINATOR)
+    await repos.claims.add_operation(TORNADO, T0)
+    rows = [replace(_row(f"R-2016-{n:04d}", 1_000 + n), line=n + 2) for n in range(25)]
+    rows[3] = replace(rows[3], status=ClaimStatus.PAID)  # closed: listed after every open one
+    await repos.claims.import_rows(rows, T0)
+    broken = await repos.claims.by_reference("R-2016-0003")
+    assert broken is not None
+    with closing(sqlite3.connect(db_path)) as conn, conn:
+        # Another claim's sealed amount: bound to that claim's id, it does not open here.
+        conn.execute(
+            "UPDATE claims SET promised_enc = (SELECT promised_enc FROM claims WHERE id = ?)"
+            " WHERE id = ?",
+            (broken.id + 1, broken.id),
+        )
+    clock = FakeClock()
+    assert clock.today() == TODAY
+    service = ClaimAdminService(SqliteUnitOfWork.over(repos.db, repos.keys, None, clock), clock)
+
+    shown = await service.list_claims(coordinator)
+
+    assert len(shown) == MAX_FOUND
+    assert broken.id not in [c.id for c in shown]
+    assert [c.reference for c in shown[:2]] == ["R-2016-0000", "R-2016-0001"]
+    found = await service.find(coordinator, "cóndor-7")  # by codename: cut in storage too
+    assert [c.id for c in found] == [c.id for c in shown]
+    with pytest.raises(DecryptionError):
+        await repos.claims.in_regions(["Pichari"])
