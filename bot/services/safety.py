@@ -45,7 +45,7 @@ from bot.domain.safety import (
 )
 from bot.domain.text import MAX_TEXT
 from bot.services.authz import Action, authorize, is_allowed
-from bot.services.outbox import OutboxDeletions, menu_removal, wipe_messages
+from bot.services.outbox import OutboxDeletions, menu_message, menu_removal, wipe_messages
 from bot.services.pin import PinService, find_member, notify_coordinators
 
 _LOGGER = logging.getLogger(__name__)
@@ -241,6 +241,14 @@ class InboundLimiter:
 _HANDED_TO_OUTBOX = "handed_to_outbox"
 
 
+def _last_admin_refusal() -> ChangeRefused:
+    """The refusal to unlink the last active administrator (issue #16.3)."""
+    return ChangeRefused(
+        Refusal.LAST_ADMIN,
+        "this is the last active administrator: make another administrator first",
+    )
+
+
 class _OutboxEraser:
     """The eraser of an unlink made without Telegram (the CLI): every deletion is handed to
     the outbox at once, which the running bot works through; so is the removal of the
@@ -360,22 +368,36 @@ class SafetyService:
             )
             raise NotFound("member")
         await self._refuse_last_admin(target, actor)
-        report = await self._unlink(target, eraser, actor=actor, cause="remote")
+        report = await self._unlink(
+            target, eraser, actor=actor, cause="remote", keep_last_admin=True
+        )
         return target, report
+
+    async def _is_last_admin(self, member: Member) -> bool:
+        """Whether ``member`` is an administrator and no other one can act now."""
+        return member.role is Role.ADMIN and not any(
+            other.role is Role.ADMIN and other.active and other.id != member.id
+            for other in await self.uow.members.list_all()
+        )
 
     async def _refuse_last_admin(self, member: Member, actor: Member | None) -> None:
         """Refuse to unlink the last active administrator (issue #16.3): nobody could manage
         members in the chat any more. The rule of ``RegistrationAdmin`` for role changes and
         suspensions; a member's own panic wipe (``/borrar``) is never refused.
 
+        Checked before the chat is erased (a certain refusal erases nothing) and again in
+        the unlink's own transaction (``_unlink``'s ``keep_last_admin``), so two
+        administrators unlinking each other at the same moment leave one of them linked.
+
         Raises:
             ChangeRefused: ``Refusal.LAST_ADMIN`` (audited as ``member_unlink``, refused).
         """
-        if member.role is not Role.ADMIN or any(
-            other.role is Role.ADMIN and other.active and other.id != member.id
-            for other in await self.uow.members.list_all()
-        ):
+        if not await self._is_last_admin(member):
             return
+        await self._audit_last_admin(member, actor)
+        raise _last_admin_refusal()
+
+    async def _audit_last_admin(self, member: Member, actor: Member | None) -> None:
         await self.uow.audit.record(
             action="member_unlink",
             result=f"refused:{Refusal.LAST_ADMIN}",
@@ -383,10 +405,6 @@ class SafetyService:
             actor_id=actor.id if actor else None,
             actor_role=actor.role if actor else None,
             target=f"member:{member.id}",
-        )
-        raise ChangeRefused(
-            Refusal.LAST_ADMIN,
-            "this is the last active administrator: make another administrator first",
         )
 
     async def unlink_by_operator(self, member: Member) -> WipeReport:
@@ -404,7 +422,9 @@ class SafetyService:
         if not member.telegram_linked:
             raise NotFound("member")
         await self._refuse_last_admin(member, None)
-        return await self._unlink(member, _OutboxEraser(), actor=None, cause="operator")
+        return await self._unlink(
+            member, _OutboxEraser(), actor=None, cause="operator", keep_last_admin=True
+        )
 
     async def run_due_unlinks(self, eraser: ChatEraser) -> int:
         """Unlink members whose duress PIN was used, once the decoy is gone (M-13b)."""
@@ -511,8 +531,22 @@ class SafetyService:
         return WipeReport(deleted=deleted, retrying=retrying, lost=lost), retries
 
     async def _unlink(
-        self, member: Member, eraser: ChatEraser, *, actor: Member | None, cause: str
+        self,
+        member: Member,
+        eraser: ChatEraser,
+        *,
+        actor: Member | None,
+        cause: str,
+        keep_last_admin: bool = False,
     ) -> WipeReport:
+        """Erase the chat, then unlink in one transaction.
+
+        ``keep_last_admin`` (an unlink by someone else): the last-administrator rule is
+        judged again inside the unlink's transaction, the only place where another unlink
+        cannot slip in between the check and the write. Losing that race leaves the link
+        (audited, ``ChangeRefused``) and queues the member's menu back; the messages
+        already erased stay erased, the ones left over are not queued for deletion.
+        """
         now = self.clock.now()
         chat_id = await self.uow.members.telegram_id(member.id)
         report, retries = WipeReport(), list[OutboxMessage]()
@@ -529,31 +563,52 @@ class SafetyService:
                 report.retrying,
                 report.lost,
             )
+        refused = False
         async with self.uow.transaction():
-            await self.uow.members.unlink(member.id, now)
-            await self.uow.outbox.cancel_for_member(member.id)
-            # After the cancel: the ids the wipe could not delete yet stay in the database
-            # as wipe rows until deleted or past Telegram's window (issue #11.1).
-            await self.uow.outbox.enqueue_many(retries)
-            await self.uow.pins.clear(member.id)
-            await self.uow.chat_log.forget(member.id)
-            await self.uow.audit.record(
-                action="member_unlink",
-                result=cause,
-                now=now,
-                actor_id=actor.id if actor else None,
-                actor_role=actor.role if actor else None,
-                target=f"member:{member.id}",
-            )
-            await notify_coordinators(
-                self.uow.members,
-                self.uow.outbox,
-                member,
-                MemberUnlinked,
-                now,
-                exclude=actor.id if actor else None,
-            )
+            if keep_last_admin and await self._is_last_admin(member):
+                refused = True
+                await self._audit_last_admin(member, actor)
+                if chat_id is not None:  # the erase above took the menu away: give it back
+                    await self.uow.outbox.enqueue(menu_message(member.id, member.role, now))
+            else:
+                await self._shred_link(member, retries, actor=actor, cause=cause, now=now)
+        if refused:
+            raise _last_admin_refusal()
         return report
+
+    async def _shred_link(
+        self,
+        member: Member,
+        retries: list[OutboxMessage],
+        *,
+        actor: Member | None,
+        cause: str,
+        now: datetime,
+    ) -> None:
+        """The writes of an unlink, inside ``_unlink``'s transaction."""
+        await self.uow.members.unlink(member.id, now)
+        await self.uow.outbox.cancel_for_member(member.id)
+        # After the cancel: the ids the wipe could not delete yet stay in the database
+        # as wipe rows until deleted or past Telegram's window (issue #11.1).
+        await self.uow.outbox.enqueue_many(retries)
+        await self.uow.pins.clear(member.id)
+        await self.uow.chat_log.forget(member.id)
+        await self.uow.audit.record(
+            action="member_unlink",
+            result=cause,
+            now=now,
+            actor_id=actor.id if actor else None,
+            actor_role=actor.role if actor else None,
+            target=f"member:{member.id}",
+        )
+        await notify_coordinators(
+            self.uow.members,
+            self.uow.outbox,
+            member,
+            MemberUnlinked,
+            now,
+            exclude=actor.id if actor else None,
+        )
 
     # ------------------------------------------------------------------ housekeeping
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import pytest
 
 from bot.domain.models import MemberState, Role
-from bot.domain.outbox import SendResult
+from bot.domain.outbox import Outcome, SendResult
 from bot.domain.registrations import ChangeRefused, Refusal
 from tests.handlers.test_members_admin import World
 from tests.handlers.test_members_admin import world as world  # noqa: PLC0414 - the fixture
@@ -66,6 +66,56 @@ async def test_the_last_active_administrator_is_not_unlinked_from_the_chat(
     assert (await registrations.member("Vicuna")).telegram_linked
     assert world.audit("member_unlink") == [
         ("admin", "member_unlink", f"member:{vicuna.id}", "refused:last_admin")
+    ]
+
+
+class _MeetingEraser:
+    """The ``ChatEraser`` port where two unlinks meet: each erases only once both got past
+    the check made before erasing, the moment the old code judged the last administrator."""
+
+    def __init__(self) -> None:
+        self.arrived = 0
+        self.both = asyncio.Event()
+
+    async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> SendResult:
+        del chat_id, message_ids
+        return SendResult(Outcome.SENT)
+
+    async def clear_commands(self, chat_id: int) -> None:
+        del chat_id
+        self.arrived += 1
+        if self.arrived == 2:
+            self.both.set()
+        async with asyncio.timeout(10):
+            await self.both.wait()
+
+
+async def test_two_administrators_unlinking_each_other_at_once_leave_one_linked(
+    world: World,
+) -> None:
+    registrations = world.bot.services.registrations
+    safety = world.bot.services.safety
+    condor = await registrations.member("Condor")
+    vicuna = await registrations.member("Vicuna")
+    eraser = _MeetingEraser()
+    results = await asyncio.gather(
+        safety.unlink_confirmed(condor, vicuna.id, eraser),
+        safety.unlink_confirmed(vicuna, condor.id, eraser),
+        return_exceptions=True,
+    )
+    assert eraser.both.is_set()  # both presses got past the early check
+    refused = [r for r in results if isinstance(r, ChangeRefused)]
+    assert [r.reason for r in refused] == [Refusal.LAST_ADMIN], results
+    after = [await registrations.member(name) for name in ("Condor", "Vicuna")]
+    assert {m.telegram_linked for m in after} == {True, False}
+    [kept] = [m for m in after if m.telegram_linked]
+    # The erase before the refused write took the menu away; it is queued back.
+    assert world.query(
+        "SELECT 1 FROM outbox WHERE idempotency_key LIKE ?", (f"menu:{kept.id}:admin:%",)
+    )
+    assert sorted(r for *_, r in world.audit("member_unlink")) == [
+        "refused:last_admin",
+        "remote",
     ]
 
 
