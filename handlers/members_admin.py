@@ -34,7 +34,7 @@ from bot.domain.errors import NotAllowed, ValidationError
 from bot.domain.models import Member, MemberState, Region, Role
 from bot.domain.pin import PinPass, PinRule
 from bot.domain.registrations import ChangeRefused, MemberFilter, Refusal, RegionChange
-from bot.i18n import format_datetime
+from bot.i18n import format_date, format_datetime, format_money
 from handlers.access import menu_expired, requires
 from handlers.context import BotContext
 from handlers.panic import ask_unlink
@@ -67,6 +67,8 @@ REGION_LIST_DATA = "madm:regs"
 #: name of one; the name is typed as plain text (``typed_text``); ``madm:rg:ok`` confirms.
 REGION_EDIT_DATA = re.compile(rf"madm:rg:(?:add|ren:{_ID})")
 REGION_CONFIRM_DATA = "madm:rg:ok"
+#: ``madm:ops``: the operations, as ``chaski operations list`` shows them (read only).
+OPERATIONS_DATA = "madm:ops"
 _ROLES = {"i": Role.INFORMANT, "c": Role.COORDINATOR, "a": Role.ADMIN}
 _CHANGES = {"m": RegionChange.MOVE, "a": RegionChange.ADD, "q": RegionChange.REMOVE}
 #: The filter buttons under the list, as the service's ``MemberFilter``.
@@ -169,6 +171,8 @@ def _list_keyboard(
     # Translators: botón de /miembros: las regiones y sus miembros; ≤ 20 caracteres.
     regions = t.pgettext("botón", "Regiones")
     rows.append([(invites, INVITES_DATA), (regions, REGION_LIST_DATA)])
+    # Translators: botón de /miembros: lista las operaciones (solo lectura); ≤ 20 caracteres.
+    rows.append([(t.pgettext("botón", "Operaciones"), OPERATIONS_DATA)])
     return send.callback_keyboard(rows)
 
 
@@ -245,6 +249,9 @@ async def _dispatch(context: BotContext, actor: Member, chat_id: int, data: str)
         return True
     if data == REGION_LIST_DATA:
         await _send_regions(context, actor, chat_id)
+        return True
+    if data == OPERATIONS_DATA:
+        await _send_operations(context, actor, chat_id)
         return True
     if data == REGION_CONFIRM_DATA:
         await _do_region_edit(context, actor, chat_id)
@@ -718,6 +725,30 @@ async def _do_region_edit(context: BotContext, actor: Member, chat_id: int) -> N
             "Región {region} renombrada a {name} (registrado en la auditoría)."
         ).format(region=escape(old.name), name=escape(region.name))
     await send.send_sensitive(context, actor, chat_id, text)
+
+
+async def _send_operations(context: BotContext, actor: Member, chat_id: int) -> None:
+    """The last operations: label, region, date, whole reward offered (read only)."""
+    operations = await context.services.claims_admin.operations_by(actor)
+    t = context.catalogs.for_lang(actor.lang)
+    if not operations:
+        # Translators: /miembros: todavía no se declaró ninguna operación.
+        text = t.gettext("No hay operaciones todavía.")
+        await send.send_sensitive(context, actor, chat_id, text)
+        return
+    # Translators: título de la lista de operaciones de /miembros.
+    lines = [t.gettext("Operaciones (como mucho las 20 últimas):")]
+    for operation in operations:
+        parts = [
+            f"<b>{escape(operation.label)}</b>",
+            escape(operation.region),
+            format_date(operation.date, actor.lang) if operation.date else "—",
+            format_money(operation.total_cents, actor.lang)
+            if operation.total_cents is not None
+            else "—",
+        ]
+        lines.append(" · ".join(parts))
+    await send.send_sensitive(context, actor, chat_id, "\n".join(lines))
 
 
 async def _send_invites(context: BotContext, actor: Member, chat_id: int) -> None:

@@ -9,8 +9,10 @@ Real application, fake Bot API, real SQLite file.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
+from bot.domain.claims import NewOperation
 from bot.domain.models import Role
 from tests.conftest import (
     RunningBot,
@@ -146,3 +148,23 @@ async def test_a_rename_survives_a_restart_between_the_button_and_the_typed_name
         assert done == "Región Pichari renombrada a Pichari Alto (registrado en la auditoría)."
         assert (await world.bot.services.registrations.member("Puma")).regions == ("Pichari Alto",)
         assert world.audit("region_rename") == [("admin", "region_rename", "region:1", "ok")]
+
+
+async def test_admin_lists_the_operations_as_the_cli_does_and_a_coordinator_is_refused(
+    world: World,
+) -> None:
+    await world.say(ADMIN, "/miembros")
+    assert await world.press(ADMIN, world.buttons(ADMIN)["Operaciones"]) == (
+        "No hay operaciones todavía."
+    )
+    services = world.bot.services
+    await services.claims_admin.add_operation(
+        NewOperation("Tornado", date(2026, 3, 2), "Pichari", 1_500_000)
+    )
+    listing = await world.press(ADMIN, "madm:ops")
+    assert listing.splitlines() == [
+        "Operaciones (como mucho las 20 últimas):",
+        "<b>Tornado</b> · Pichari · 02/03/2026 · S/\xa015,000",
+    ]
+    assert await world.press(JEFE, "madm:ops") == EXPIRED
+    assert world.audit("manage_members") == [("coordinator", "manage_members", None, "denied")]
