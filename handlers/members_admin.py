@@ -34,7 +34,7 @@ from bot.domain.errors import NotAllowed, ValidationError
 from bot.domain.models import Member, MemberState, Region, Role
 from bot.domain.pin import PinPass, PinRule
 from bot.domain.registrations import ChangeRefused, MemberFilter, Refusal, RegionChange
-from bot.i18n import format_datetime
+from bot.i18n import format_date, format_datetime, format_money
 from handlers.access import menu_expired, requires
 from handlers.context import BotContext
 from handlers.panic import ask_unlink
@@ -63,6 +63,12 @@ REVOKE_DATA = re.compile(rf"madm:(ask|do):iv:{_ID}")
 IDLE_DATA = re.compile(r"madm:idle:(7|30|90)")
 #: ``madm:regs``: every region with how many members belong to it.
 REGION_LIST_DATA = "madm:regs"
+#: ``madm:rg:add`` / ``madm:rg:ren:<region id>``: ask for the name of a new region or the new
+#: name of one; the name is typed as plain text (``typed_text``); ``madm:rg:ok`` confirms.
+REGION_EDIT_DATA = re.compile(rf"madm:rg:(?:add|ren:{_ID})")
+REGION_CONFIRM_DATA = "madm:rg:ok"
+#: ``madm:ops``: the operations, as ``chaski operations list`` shows them (read only).
+OPERATIONS_DATA = "madm:ops"
 _ROLES = {"i": Role.INFORMANT, "c": Role.COORDINATOR, "a": Role.ADMIN}
 _CHANGES = {"m": RegionChange.MOVE, "a": RegionChange.ADD, "q": RegionChange.REMOVE}
 #: The filter buttons under the list, as the service's ``MemberFilter``.
@@ -165,6 +171,8 @@ def _list_keyboard(
     # Translators: botón de /miembros: las regiones y sus miembros; ≤ 20 caracteres.
     regions = t.pgettext("botón", "Regiones")
     rows.append([(invites, INVITES_DATA), (regions, REGION_LIST_DATA)])
+    # Translators: botón de /miembros: lista las operaciones (solo lectura); ≤ 20 caracteres.
+    rows.append([(t.pgettext("botón", "Operaciones"), OPERATIONS_DATA)])
     return send.callback_keyboard(rows)
 
 
@@ -242,7 +250,15 @@ async def _dispatch(context: BotContext, actor: Member, chat_id: int, data: str)
     if data == REGION_LIST_DATA:
         await _send_regions(context, actor, chat_id)
         return True
+    if data == OPERATIONS_DATA:
+        await _send_operations(context, actor, chat_id)
+        return True
+    if data == REGION_CONFIRM_DATA:
+        await _do_region_edit(context, actor, chat_id)
+        return True
     if data == CANCEL_DATA:
+        # A region name asked for is not waited for any more either.
+        await context.services.registrations.drop_region_edit(actor.id)
         t = context.catalogs.for_lang(actor.lang)
         # Translators: el administrador canceló una suspensión o reactivación.
         await send.send_text(context, chat_id, t.gettext("Cancelado; nada cambió."))
@@ -306,6 +322,10 @@ _ROUTES: tuple[tuple[re.Pattern[str], _Route], ...] = (
     (REGION_DATA, _region_route),
     (UNLINK_DATA, _unlink_route),
     (REVOKE_DATA, _revoke_route),
+    (
+        REGION_EDIT_DATA,
+        lambda c, a, i, m: _start_region_edit(c, a, i, int(m[1]) if m[1] else None),
+    ),
 )
 
 
@@ -580,6 +600,19 @@ def _refusal_text(t: NullTranslations, reason: Refusal) -> str:
         # Translators: /miembros rechazó quitar la única región de un coordinador o
         # administrador.
         Refusal.NO_REGION: t.gettext("Nada cambió: necesita al menos una región."),
+        # Translators: /miembros: el nombre de región escrito no sirve (vacío, largo, raro).
+        Refusal.BAD_NAME: t.gettext(
+            "Nada cambió: ese nombre no sirve. Escribe una sola línea de como mucho 64"
+            " caracteres, con letras de un solo alfabeto."
+        ),
+        # Translators: /miembros: el nombre de región escrito ya lo tiene otra región.
+        Refusal.NAME_TAKEN: t.gettext(
+            "Nada cambió: ya existe una región con ese nombre. Escribe otro nombre."
+        ),
+        # Translators: /miembros: se confirmó una región nueva o renombrada que ya no espera.
+        Refusal.NOTHING_PENDING: t.gettext(
+            "Nada cambió: no hay ninguna región esperando. Escribe /miembros."
+        ),
     }
     return texts[reason]
 
@@ -591,6 +624,130 @@ async def _send_regions(context: BotContext, actor: Member, chat_id: int) -> Non
     # Translators: título de la lista de regiones de /miembros (región · número).
     lines = [t.gettext("Regiones y cuántos miembros tiene cada una (sin los desvinculados):")]
     lines += [f"<b>{escape(region.name)}</b> · {count}" for region, count in counts]
+    # Translators: botón de la lista de regiones de /miembros; {region} es una región.
+    # ≤ 30 caracteres.
+    rename = t.pgettext("botón", "Renombrar {region}")
+    rows = [
+        [(rename.format(region=region.name), f"madm:rg:ren:{region.id}")] for region, _ in counts
+    ]
+    # Translators: botón de la lista de regiones de /miembros; ≤ 20 caracteres.
+    rows.append([(t.pgettext("botón", "Añadir región"), "madm:rg:add")])
+    await send.send_sensitive(
+        context, actor, chat_id, "\n".join(lines), reply_markup=send.callback_keyboard(rows)
+    )
+
+
+async def _start_region_edit(
+    context: BotContext, actor: Member, chat_id: int, region_id: int | None
+) -> None:
+    """*Añadir región* / *Renombrar …*: ask for the name, typed as a plain message next."""
+    t = context.catalogs.for_lang(actor.lang)
+    try:
+        region = await context.services.registrations.start_region_edit_by(actor, region_id)
+    except ChangeRefused as refusal:
+        await send.send_sensitive(context, actor, chat_id, _refusal_text(t, refusal.reason))
+        return
+    if region is None:
+        # Translators: /miembros pide escribir el nombre de una región nueva.
+        text = t.gettext(
+            "Escribe el nombre de la nueva región (una línea, como mucho 64 caracteres)."
+        )
+    else:
+        # Translators: /miembros pide escribir el nuevo nombre; {region} es su nombre actual.
+        text = t.gettext("Escribe el nuevo nombre de la región {region}.").format(
+            region=escape(region.name)
+        )
+    await send.send_sensitive(context, actor, chat_id, text)
+
+
+async def typed_text(update: Update, context: BotContext, member: Member) -> bool:
+    """A plain text that is no menu button: the region name this member was asked for, if a
+    region change of theirs waits for one (False: not ours, the caller answers)."""
+    if not await context.services.registrations.has_region_edit(member.id):
+        return False
+    await region_name_text.run(update, context, member)
+    return True
+
+
+@requires(Role.COORDINATOR, Role.ADMIN, pin=PinRule.ACTION)
+async def region_name_text(
+    update: Update, context: BotContext, member: Member, pin: PinPass
+) -> None:
+    """The typed region name: judged again (a demoted administrator's step is refused and
+    forgotten, M-04, T-11), checked, then asked about; nothing changes before *Confirmar*."""
+    del pin
+    message, chat = update.effective_message, update.effective_chat
+    if message is None or chat is None:
+        return
+    t = context.catalogs.for_lang(member.lang)
+    try:
+        region, name = await context.services.registrations.name_region_edit_by(
+            member, message.text or ""
+        )
+    except NotAllowed:
+        await menu_expired(update, context, member, chat.id)
+        return
+    except ChangeRefused as refusal:
+        await send.send_sensitive(context, member, chat.id, _refusal_text(t, refusal.reason))
+        return
+    if region is None:
+        # Translators: confirmación de /miembros; {name} es el nombre de una región nueva.
+        question = t.gettext("¿Añadir la región {name}?").format(name=escape(name))
+    else:
+        # Translators: confirmación de /miembros; {region} es el nombre actual, {name} el nuevo.
+        question = t.gettext("¿Renombrar la región {region} a {name}?").format(
+            region=escape(region.name), name=escape(name)
+        )
+    await send.send_sensitive(
+        context,
+        member,
+        chat.id,
+        question,
+        reply_markup=_confirm_keyboard(t, REGION_CONFIRM_DATA),
+    )
+
+
+async def _do_region_edit(context: BotContext, actor: Member, chat_id: int) -> None:
+    t = context.catalogs.for_lang(actor.lang)
+    try:
+        old, region = await context.services.registrations.confirm_region_edit_by(actor)
+    except ChangeRefused as refusal:
+        await send.send_sensitive(context, actor, chat_id, _refusal_text(t, refusal.reason))
+        return
+    if old is None:
+        # Translators: resultado de /miembros; {name} es la región nueva.
+        text = t.gettext("Región {name} añadida (registrado en la auditoría).").format(
+            name=escape(region.name)
+        )
+    else:
+        # Translators: resultado de /miembros; {region} es el nombre anterior, {name} el nuevo.
+        text = t.gettext(
+            "Región {region} renombrada a {name} (registrado en la auditoría)."
+        ).format(region=escape(old.name), name=escape(region.name))
+    await send.send_sensitive(context, actor, chat_id, text)
+
+
+async def _send_operations(context: BotContext, actor: Member, chat_id: int) -> None:
+    """The last operations: label, region, date, whole reward offered (read only)."""
+    operations = await context.services.claims_admin.operations_by(actor)
+    t = context.catalogs.for_lang(actor.lang)
+    if not operations:
+        # Translators: /miembros: todavía no se declaró ninguna operación.
+        text = t.gettext("No hay operaciones todavía.")
+        await send.send_sensitive(context, actor, chat_id, text)
+        return
+    # Translators: título de la lista de operaciones de /miembros.
+    lines = [t.gettext("Operaciones (como mucho las 20 últimas):")]
+    for operation in operations:
+        parts = [
+            f"<b>{escape(operation.label)}</b>",
+            escape(operation.region),
+            format_date(operation.date, actor.lang) if operation.date else "—",
+            format_money(operation.total_cents, actor.lang)
+            if operation.total_cents is not None
+            else "—",
+        ]
+        lines.append(" · ".join(parts))
     await send.send_sensitive(context, actor, chat_id, "\n".join(lines))
 
 

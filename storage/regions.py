@@ -8,6 +8,7 @@ from datetime import datetime
 
 from bot.domain.errors import Conflict
 from bot.domain.models import Region
+from bot.domain.registrations import RegionEdit
 from storage.codec import ts
 from storage.database import Database
 
@@ -40,3 +41,31 @@ class SqliteRegionRepository:
         """Every region, by name."""
         rows = await self.db.fetchall("SELECT id, name FROM regions ORDER BY name")
         return [Region(id=row["id"], name=row["name"]) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteRegionEdits:
+    """Implements ``bot.domain.ports.RegionEditStore``: plaintext, like region names."""
+
+    db: Database
+
+    async def put(self, member_id: int, edit: RegionEdit, now: datetime) -> None:
+        """Store the member's region change, replacing any other."""
+        await self.db.execute(
+            "INSERT INTO region_edits (member_id, region_id, name, created_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (member_id) DO UPDATE SET"
+            " region_id = excluded.region_id, name = excluded.name,"
+            " created_at = excluded.created_at",
+            (member_id, edit.region_id, edit.name, ts(now)),
+        )
+
+    async def get(self, member_id: int) -> RegionEdit | None:
+        """The member's region change, if any."""
+        row = await self.db.fetchone(
+            "SELECT region_id, name FROM region_edits WHERE member_id = ?", (member_id,)
+        )
+        return RegionEdit(region_id=row["region_id"], name=row["name"]) if row else None
+
+    async def drop(self, member_id: int) -> None:
+        """Forget the member's region change."""
+        await self.db.execute("DELETE FROM region_edits WHERE member_id = ?", (member_id,))

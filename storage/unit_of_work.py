@@ -24,7 +24,7 @@ from storage.keys import AuditKeys, KeyMaterial
 from storage.members import SqliteAccountCounters, SqliteInviteRepository, SqliteMemberRepository
 from storage.outbox import SqliteOutbox
 from storage.pin import SqlitePinRepository
-from storage.regions import SqliteRegionRepository
+from storage.regions import SqliteRegionEdits, SqliteRegionRepository
 from storage.registrations import SqliteRegistrationStore
 from storage.schedules import SqliteScheduleRepository
 
@@ -45,6 +45,7 @@ class SqliteUnitOfWork:
     claims: SqliteClaimRepository
     claim_edits: SqliteClaimEdits
     amount_requests: SqliteAmountRequests
+    region_edits: SqliteRegionEdits
     audit: SqliteAuditLog
     registrations: SqliteRegistrationStore
     outbox: SqliteOutbox
@@ -74,6 +75,7 @@ class SqliteUnitOfWork:
             claims=SqliteClaimRepository(db, keys),
             claim_edits=SqliteClaimEdits(db, keys),
             amount_requests=SqliteAmountRequests(db, keys),
+            region_edits=SqliteRegionEdits(db),
             audit=SqliteAuditLog(db, audit_keys),
             registrations=SqliteRegistrationStore(db, keys),
             outbox=SqliteOutbox(db, keys, clock, on_enqueue=on_enqueue),

@@ -31,7 +31,7 @@ from bot.domain.models import (
 )
 from bot.domain.outbox import Outbox
 from bot.domain.pin import PinRepository
-from bot.domain.registrations import OpenInvite
+from bot.domain.registrations import OpenInvite, RegionEdit
 from bot.domain.safety import ChatMessageLog, InboundLog
 from bot.domain.schedules import ScheduleRepository
 
@@ -103,6 +103,10 @@ class UnitOfWork(Protocol):
     @property
     def amount_requests(self) -> AmountRequestStore:
         """Amount changes waiting for a second person."""
+
+    @property
+    def region_edits(self) -> RegionEditStore:
+        """An administrator's region added or renamed in the chat, between its steps."""
 
     @property
     def audit(self) -> AuditLog:
@@ -338,6 +342,19 @@ class ClaimEditStore(Protocol):
 
     async def drop(self, member_id: int) -> None:
         """Forget the member's edit (done or cancelled)."""
+
+
+class RegionEditStore(Protocol):
+    """An administrator's region change between its chat steps (one per member, #16.3)."""
+
+    async def put(self, member_id: int, edit: RegionEdit, now: datetime) -> None:
+        """Store ``edit`` as the member's, replacing any other."""
+
+    async def get(self, member_id: int) -> RegionEdit | None:
+        """The member's region change, if any."""
+
+    async def drop(self, member_id: int) -> None:
+        """Forget the member's region change (done, cancelled or refused)."""
 
 
 class AmountRequestStore(Protocol):

@@ -22,6 +22,12 @@ class Refusal(StrEnum):
     UNKNOWN_REGION = "unknown_region"
     #: Staff keep at least one region.
     NO_REGION = "no_region"
+    #: A typed region name that is not one clean line of at most 64 characters.
+    BAD_NAME = "bad_name"
+    #: Another region has that name already (names are the same in any case).
+    NAME_TAKEN = "name_taken"
+    #: No region change is waiting for a name or a confirmation (done, cancelled, old button).
+    NOTHING_PENDING = "nothing_pending"
 
 
 class ChangeRefused(ValidationError):
@@ -103,3 +109,12 @@ class MemberFilter:
     def _idle(self, member: Member, today: date) -> bool:
         last = member.last_seen or member.enrolled
         return last is None or last <= today - timedelta(days=self.idle_days or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class RegionEdit:
+    """An administrator adding (``region_id`` None) or renaming a region in the chat, between
+    the button and the confirmation; ``name`` is what they typed, once typed."""
+
+    region_id: int | None
+    name: str | None = None

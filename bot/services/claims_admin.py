@@ -125,6 +125,19 @@ class ClaimAdminService:
         """Every operation (``chaski operations list``)."""
         return await self.uow.claim_ledger.operations()
 
+    async def operations_by(self, actor: Member, limit: int = 20) -> list[Operation]:
+        """``operations`` for ``/miembros`` (issue #16.3), read only: the last ``limit``
+        (one chat message), for an active administrator only, checked now (M-04).
+
+        Raises:
+            NotAllowed: not an active administrator (audited and counted, T-11).
+        """
+        if not is_allowed(actor, Action.MANAGE_MEMBERS):
+            if self.denials is not None:
+                await self.denials.denied(actor, str(Action.MANAGE_MEMBERS), None)
+            raise NotAllowed(Action.MANAGE_MEMBERS)
+        return (await self.operations())[-limit:]
+
     # ------------------------------------------------------------------ finding (staff)
 
     def _scope(self, actor: Member) -> list[str] | None:

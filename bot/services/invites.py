@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.domain.errors import Conflict, NotFound, ValidationError
-from bot.domain.models import IssuedInvite, Lang, NewInvite, Region, Role
+from bot.domain.models import IssuedInvite, Lang, Member, NewInvite, Region, Role
 from bot.domain.ports import Clock, UnitOfWork
 from bot.domain.registrations import ChangeRefused, Refusal
 from bot.domain.text import clean_name
@@ -26,8 +26,8 @@ class InviteService:
     uow: UnitOfWork
     clock: Clock
 
-    async def add_region(self, name: str) -> Region:
-        """Create a region.
+    async def add_region(self, name: str, actor: Member | None = None) -> Region:
+        """Create a region; ``actor`` is the administrator in the chat (None: the CLI).
 
         Raises:
             ValidationError: bad name, or it exists already.
@@ -38,7 +38,12 @@ class InviteService:
         except Conflict:
             raise ValidationError("region: already exists") from None
         await self.uow.audit.record(
-            action="region_add", result="ok", now=self.clock.now(), target=f"region:{region.id}"
+            action="region_add",
+            result="ok",
+            now=self.clock.now(),
+            actor_id=actor.id if actor else None,
+            actor_role=actor.role if actor else None,
+            target=f"region:{region.id}",
         )
         return region
 

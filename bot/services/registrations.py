@@ -24,6 +24,7 @@ from bot.domain.registrations import (
     OpenInvite,
     Refusal,
     RegionChange,
+    RegionEdit,
 )
 from bot.domain.safety import WipeReport
 from bot.domain.text import clean_name
@@ -408,8 +409,9 @@ class RegistrationAdmin:
         await self._record("invite_revoke", member, f"revoked:{count}", actor)
         return count
 
-    async def rename_region(self, old: str, new: str) -> Region:
-        """Rename a region; members, operations and claims follow.
+    async def rename_region(self, old: str, new: str, actor: Member | None = None) -> Region:
+        """Rename a region; members, operations and claims follow. ``actor`` is the
+        administrator in the chat (None: the CLI).
 
         Raises:
             ValidationError: bad new name, unknown region, or the name is taken.
@@ -422,9 +424,115 @@ class RegistrationAdmin:
         except Conflict:
             raise ValidationError("region: the new name is taken") from None
         await self.audit.record(
-            action="region_rename", result="ok", now=self.clock.now(), target=f"region:{region.id}"
+            action="region_rename",
+            result="ok",
+            now=self.clock.now(),
+            actor_id=actor.id if actor else None,
+            actor_role=actor.role if actor else None,
+            target=f"region:{region.id}",
         )
         return region
+
+    # --- a region added or renamed in the chat: button, typed name, confirmation ----------
+
+    async def _region_admin(self, actor: Member) -> None:
+        """An active administrator now, or refused: a step under way of someone demoted
+        since the button is forgotten with the refusal (M-04).
+
+        Raises:
+            NotAllowed: not an active administrator (audited, T-11).
+        """
+        if not is_allowed(actor, Action.MANAGE_MEMBERS):
+            await self.uow.region_edits.drop(actor.id)
+            raise await self._refuse(actor, None)
+
+    async def _region_named(self, region_id: int) -> Region:
+        """The region with this id now.
+
+        Raises:
+            ChangeRefused: no such region (any more).
+        """
+        for region in await self.uow.regions.list_all():
+            if region.id == region_id:
+                return region
+        raise ChangeRefused(Refusal.UNKNOWN_REGION, "region: unknown")
+
+    async def start_region_edit_by(self, actor: Member, region_id: int | None) -> Region | None:
+        """The button: wait for the name of a new region (``region_id`` None) or the new
+        name of region ``region_id``, returned. Stored, so a restart loses nothing.
+
+        Raises:
+            NotAllowed: not an active administrator (audited). ChangeRefused: no such region.
+        """
+        await self._region_admin(actor)
+        await self.uow.region_edits.drop(actor.id)
+        region = None if region_id is None else await self._region_named(region_id)
+        await self.uow.region_edits.put(actor.id, RegionEdit(region_id), self.clock.now())
+        return region
+
+    async def has_region_edit(self, member_id: int) -> bool:
+        """Whether the member's next plain text is a region name they were asked for."""
+        return await self.uow.region_edits.get(member_id) is not None
+
+    async def name_region_edit_by(self, actor: Member, typed: str) -> tuple[Region | None, str]:
+        """The typed name: checked now as ``chaski region add|rename`` would check it, kept
+        for the confirmation. Returns the region being renamed (None: a new one) and the
+        clean name. A bad or taken name leaves the step waiting for another.
+
+        Raises:
+            NotAllowed: not an active administrator (audited; the step is forgotten).
+            ChangeRefused: nothing waiting, a bad or taken name, or the region is gone.
+        """
+        await self._region_admin(actor)
+        edit = await self.uow.region_edits.get(actor.id)
+        if edit is None:
+            raise ChangeRefused(Refusal.NOTHING_PENDING, "region: nothing under way")
+        try:
+            name = clean_name(typed, field="region")
+        except ValidationError as error:
+            raise ChangeRefused(Refusal.BAD_NAME, str(error)) from None
+        taken = await self.uow.regions.get(name)
+        if taken is not None and taken.id != edit.region_id:
+            raise ChangeRefused(Refusal.NAME_TAKEN, "region: the name is taken")
+        region = None
+        if edit.region_id is not None:
+            try:
+                region = await self._region_named(edit.region_id)
+            except ChangeRefused:
+                await self.uow.region_edits.drop(actor.id)
+                raise
+        await self.uow.region_edits.put(
+            actor.id, RegionEdit(edit.region_id, name), self.clock.now()
+        )
+        return region, name
+
+    async def confirm_region_edit_by(self, actor: Member) -> tuple[Region | None, Region]:
+        """*Confirmar*: add or rename through the CLI's own methods (one code path, audited
+        with the administrator). Returns the region as it was (None: new) and as it is.
+
+        Raises:
+            NotAllowed: not an active administrator (audited; the step is forgotten).
+            ChangeRefused: nothing waiting, the name taken or the region gone meanwhile.
+        """
+        await self._region_admin(actor)
+        edit = await self.uow.region_edits.get(actor.id)
+        await self.uow.region_edits.drop(actor.id)
+        if edit is None or edit.name is None:
+            raise ChangeRefused(Refusal.NOTHING_PENDING, "region: nothing under way")
+        if edit.region_id is None:
+            try:
+                return None, await self.invites.add_region(edit.name, actor)
+            except ValidationError:
+                raise ChangeRefused(Refusal.NAME_TAKEN, "region: already exists") from None
+        old = await self._region_named(edit.region_id)
+        try:
+            return old, await self.rename_region(old.name, edit.name, actor)
+        except ValidationError:
+            raise ChangeRefused(Refusal.NAME_TAKEN, "region: the name is taken") from None
+
+    async def drop_region_edit(self, member_id: int) -> None:
+        """*Cancelar*: forget the member's region change, if any."""
+        await self.uow.region_edits.drop(member_id)
 
     async def remove_region(self, name: str) -> None:
         """Delete a region no member, operation or claim uses.

@@ -51,6 +51,7 @@ from bot.domain.ports import (
     InviteRepository,
     MemberRepository,
     Progress,
+    RegionEditStore,
     RegionRepository,
     RegistrationStore,
     UnitOfWork,
@@ -475,6 +476,7 @@ class FakeUnitOfWork:
     claim_lister: ClaimLister = field(default_factory=_absent("claim_lister"))
     claim_edits: ClaimEditStore = field(default_factory=_absent("claim_edits"))
     amount_requests: AmountRequestStore = field(default_factory=_absent("amount_requests"))
+    region_edits: RegionEditStore = field(default_factory=_absent("region_edits"))
     audit: AuditLog = field(default_factory=InMemoryAudit)
     audit_reader: AuditReader = field(default_factory=_absent("audit_reader"))
     registrations: RegistrationStore = field(default_factory=_absent("registrations"))
