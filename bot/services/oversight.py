@@ -23,11 +23,7 @@ from bot.domain.oversight import (
     summarize,
 )
 from bot.domain.ports import (
-    AuditLog,
-    ClaimLister,
     Clock,
-    MemberRepository,
-    RegionRepository,
     UnitOfWork,
 )
 from bot.services.authz import Action, authorize
@@ -63,43 +59,24 @@ class OversightService:
     uow: UnitOfWork
     clock: Clock
 
-    # The ports it reads, by the names its use cases use; the unit of work holds them.
-    @property
-    def claims(self) -> ClaimLister:
-        """Every claim, filtered."""
-        return self.uow.claim_lister
-
-    @property
-    def members(self) -> MemberRepository:
-        """Members, for codenames."""
-        return self.uow.members
-
-    @property
-    def regions(self) -> RegionRepository:
-        """Regions, to refuse a mistyped one."""
-        return self.uow.regions
-
-    @property
-    def audit(self) -> AuditLog:
-        """Where exports and reports are recorded (M-16)."""
-        return self.uow.audit
-
     async def _claims(self, region: str | None, status: ClaimStatus | None) -> list[Claim]:
         """The claims asked for; a mistyped region is an error, not an empty result.
 
         Raises:
             ValidationError: ``region`` does not exist.
         """
-        if region is not None and await self.regions.get(region.strip()) is None:
+        if region is not None and await self.uow.regions.get(region.strip()) is None:
             raise ValidationError("region: unknown (see chaski region list)")
-        return await self.claims.list_all(region=region.strip() if region else None, status=status)
+        return await self.uow.claim_lister.list_all(
+            region=region.strip() if region else None, status=status
+        )
 
     async def export(
         self, *, region: str | None = None, status: ClaimStatus | None = None
     ) -> list[ExportRow]:
         """Every claim matching the filters, with its informant's codename; audited."""
         claims = await self._claims(region, status)
-        codenames = {member.id: member.codename for member in await self.members.list_all()}
+        codenames = {member.id: member.codename for member in await self.uow.members.list_all()}
         today = self.clock.today()
         rows = [
             ExportRow(
@@ -122,7 +99,7 @@ class OversightService:
             )
             for claim in claims
         ]
-        await self.audit.record(
+        await self.uow.audit.record(
             action="claims_export", result=f"rows:{len(rows)}", now=self.clock.now()
         )
         return rows
@@ -137,10 +114,10 @@ class OversightService:
         Raises:
             ValidationError: ``region`` does not exist.
         """
-        if region is not None and await self.regions.get(region.strip()) is None:
+        if region is not None and await self.uow.regions.get(region.strip()) is None:
             raise ValidationError("region: unknown (see chaski region list)")
         report = await self._summarize(None if region is None else frozenset({region}))
-        await self.audit.record(
+        await self.uow.audit.record(
             action="report_operations",
             result=f"operations:{len(report.operations)}",
             now=self.clock.now(),
@@ -160,7 +137,7 @@ class OversightService:
         try:
             authorize(actor, Action.VIEW_REPORT, scope)
         except NotAllowed:
-            await self.audit.record(
+            await self.uow.audit.record(
                 action="report_operations",
                 result="denied",
                 now=now,
@@ -169,7 +146,7 @@ class OversightService:
             )
             raise
         report = await self._summarize(scope)
-        await self.audit.record(
+        await self.uow.audit.record(
             action="report_operations",
             result=f"operations:{len(report.operations)}",
             now=now,
@@ -183,8 +160,8 @@ class OversightService:
 
         Regions compare case-insensitively, as ``--region`` does.
         """
-        everything = await self.claims.list_all()
-        operations = await self.claims.operations()
+        everything = await self.uow.claim_lister.list_all()
+        operations = await self.uow.claim_lister.operations()
         claims = everything
         if regions is not None:
             wanted = {name.strip().casefold() for name in regions}

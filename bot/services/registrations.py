@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import Member, MemberState, Region, Role
-from bot.domain.ports import AuditLog, Clock, MemberRepository, RegistrationStore, UnitOfWork
+from bot.domain.ports import Clock, UnitOfWork
 from bot.domain.registrations import (
     ChangeRefused,
     MemberFilter,
@@ -49,27 +49,11 @@ class RegistrationAdmin:
     #: Audits and counts refusals of the chat variants (T-11); None in the CLI's tests.
     denials: DenialWatch | None = None
 
-    # The ports it uses, by the names its use cases use; the unit of work holds them.
-    @property
-    def members(self) -> MemberRepository:
-        """Members."""
-        return self.uow.members
-
-    @property
-    def store(self) -> RegistrationStore:
-        """Roles, regions, invites and region names as administrators change them."""
-        return self.uow.registrations
-
-    @property
-    def audit(self) -> AuditLog:
-        """Where every change is recorded (M-16)."""
-        return self.uow.audit
-
     async def find(self, wanted: MemberFilter) -> list[Member]:
         """Members passing every filter, by id (idle days are counted from today, UTC)."""
         today = self.clock.now().date()
         return [
-            member for member in await self.members.list_all() if wanted.matches(member, today)
+            member for member in await self.uow.members.list_all() if wanted.matches(member, today)
         ]
 
     async def member(self, codename: str) -> Member:
@@ -78,7 +62,7 @@ class RegistrationAdmin:
         Raises:
             NotFound: no such member.
         """
-        member = await self.members.by_codename_any_case(codename.strip())
+        member = await self.uow.members.by_codename_any_case(codename.strip())
         if member is None:
             raise NotFound("no member with that codename (see chaski members list)")
         return member
@@ -86,7 +70,7 @@ class RegistrationAdmin:
     async def _record(
         self, action: str, member: Member, result: str = "ok", actor: Member | None = None
     ) -> None:
-        await self.audit.record(
+        await self.uow.audit.record(
             action=action,
             result=result,
             now=self.clock.now(),
@@ -115,7 +99,7 @@ class RegistrationAdmin:
         target = f"member:{member_id}"
         if not is_allowed(actor, Action.MANAGE_MEMBERS):
             raise await self._refuse(actor, target)
-        member = await self.members.get(member_id)
+        member = await self.uow.members.get(member_id)
         if member is None or member.id == actor.id:
             raise await self._refuse(actor, target)
         return member
@@ -167,7 +151,7 @@ class RegistrationAdmin:
                     "member_suspend", member, f"refused:{Refusal.LAST_ADMIN}", actor
                 )
             else:
-                await self.members.set_state(member.id, MemberState.SUSPENDED)
+                await self.uow.members.set_state(member.id, MemberState.SUSPENDED)
                 await self._record("member_suspend", member, actor=actor)
         if refused:
             raise ChangeRefused(
@@ -202,7 +186,7 @@ class RegistrationAdmin:
                     else ""
                 )
             )
-        await self.members.set_state(member.id, MemberState.ACTIVE)
+        await self.uow.members.set_state(member.id, MemberState.ACTIVE)
         await self._record("member_reactivate", member, actor=actor)
         return member
 
@@ -261,7 +245,7 @@ class RegistrationAdmin:
             if refusal is not None:
                 await self._record("member_set_role", member, f"refused:{refusal.reason}", actor)
             else:
-                await self.store.set_role(member.id, role)
+                await self.uow.registrations.set_role(member.id, role)
                 if member.telegram_linked:
                     now = self.clock.now()
                     await self.uow.outbox.enqueue(menu_message(member.id, role, now))
@@ -274,7 +258,7 @@ class RegistrationAdmin:
         """Whether another administrator can act now (active, with a linked account)."""
         return any(
             other.role is Role.ADMIN and other.active and other.id != member.id
-            for other in await self.members.list_all()
+            for other in await self.uow.members.list_all()
         )
 
     async def set_regions(self, codename: str, regions: Sequence[str]) -> tuple[str, ...]:
@@ -307,7 +291,7 @@ class RegistrationAdmin:
             raise await self._refuse(actor, None)
         members = [
             member
-            for member in await self.members.list_all()
+            for member in await self.uow.members.list_all()
             if member.state is not MemberState.UNLINKED
         ]
         return [
@@ -348,7 +332,7 @@ class RegistrationAdmin:
         try:
             names = await self.invites.check_regions(member.role, regions)
             try:
-                await self.store.set_regions(member.id, names)
+                await self.uow.registrations.set_regions(member.id, names)
             except NotFound:
                 raise ChangeRefused(Refusal.UNKNOWN_REGION, "region: unknown") from None
         except ChangeRefused as refusal:
@@ -373,7 +357,7 @@ class RegistrationAdmin:
 
     async def open_invites(self) -> list[OpenInvite]:
         """Invites neither used nor revoked (expired ones flagged)."""
-        return await self.store.open_invites(self.clock.now())
+        return await self.uow.registrations.open_invites(self.clock.now())
 
     async def open_invites_by(self, actor: Member) -> list[OpenInvite]:
         """The chat's list: unused invites not yet expired, at most ``MAX_LISTED``.
@@ -403,7 +387,7 @@ class RegistrationAdmin:
         return member, await self._revoke(member, actor)
 
     async def _revoke(self, member: Member, actor: Member | None) -> int:
-        count = await self.store.revoke_invites(member.id)
+        count = await self.uow.registrations.revoke_invites(member.id)
         if count == 0:
             raise ValidationError("the member has no unused invite; nothing changed")
         await self._record("invite_revoke", member, f"revoked:{count}", actor)
@@ -418,12 +402,12 @@ class RegistrationAdmin:
         """
         clean = clean_name(new, field="region")
         try:
-            region = await self.store.rename_region(old.strip(), clean)
+            region = await self.uow.registrations.rename_region(old.strip(), clean)
         except NotFound:
             raise ValidationError("region: unknown (see chaski region list)") from None
         except Conflict:
             raise ValidationError("region: the new name is taken") from None
-        await self.audit.record(
+        await self.uow.audit.record(
             action="region_rename",
             result="ok",
             now=self.clock.now(),
@@ -541,13 +525,13 @@ class RegistrationAdmin:
             ValidationError: unknown, or still in use.
         """
         try:
-            region_id = await self.store.remove_region(name.strip())
+            region_id = await self.uow.registrations.remove_region(name.strip())
         except NotFound:
             raise ValidationError("region: unknown (see chaski region list)") from None
         except Conflict:
             raise ValidationError(
                 "region: still used by members, operations or claims; move them first"
             ) from None
-        await self.audit.record(
+        await self.uow.audit.record(
             action="region_remove", result="ok", now=self.clock.now(), target=f"region:{region_id}"
         )

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.models import MemberState, Role
-from tests.conftest import RunningBot, seed_invite, seed_region, set_pin_in_chat
+from tests.conftest import RunningBot, seed_invite, seed_region, set_pin_in_chat, uow_of
 from tests.fakes.world import World as SharedWorld
 
 ANA, JEFE, ADMIN, OTRA = 901, 902, 903, 904
@@ -96,7 +96,7 @@ async def test_search_filters_and_cancel_change_nothing(world: World) -> None:
     assert "<b>Nuevo</b>" in fresh
     assert "<b>Puma</b>" not in fresh
     assert (await world.press(ADMIN, "madm:f:blk")).startswith("Ningún miembro coincide.")
-    await world.bot.services.registrations.members.set_blocked(await world.member_id("Jefe"), True)
+    await uow_of(world.bot.services).members.set_blocked(await world.member_id("Jefe"), True)
     blocked = await world.press(ADMIN, "madm:f:blk")
     assert "<b>Jefe</b> · Coordinador · Activo · Pichari · bloqueó el bot" in blocked
     assert "Puma" not in blocked
