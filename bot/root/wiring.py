@@ -16,6 +16,8 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.domain.ports import Clock
+from bot.services.alert_answers import AlertResponses
+from bot.services.alert_tallies import AlertTallies
 from bot.services.alerts import AlertService
 from bot.services.audit import AuditAdmin
 from bot.services.claims import ClaimService
@@ -169,6 +171,7 @@ async def open_wiring(
     invites = InviteService(uow=uow, clock=clock)
     # One in-memory watch per process: every refused staff action is counted in one place.
     denials = DenialWatch(uow=uow, clock=clock)
+    tallies = AlertTallies(uow=uow, clock=clock, quiet_hours=settings.quiet_hours)
     pin = PinService(
         uow=uow,
         clock=clock,
@@ -207,9 +210,13 @@ async def open_wiring(
             uow=uow,
             clock=clock,
             approval_threshold=settings.alert_approval_threshold,
-            quiet_hours=settings.quiet_hours,
+            tallies=tallies,
             denial_watch=denials,
         ),
+        alert_responses=AlertResponses(
+            uow=uow, clock=clock, tallies=tallies, denial_watch=denials
+        ),
+        alert_tallies=tallies,
         pin=pin,
         safety=safety,
         retention=RetentionService(SqliteRetentionStore(db, audit_keys=audit_keys), clock),

@@ -1,9 +1,9 @@
-"""Safety alerts: compose, approve (M-14), fan out through the outbox (R-01), tally, escalate.
+"""Safety alerts: compose, approve (M-14), fan out through the outbox (R-01), escalate approvals.
 
 Every check goes through ``authorize()`` (M-04). Nothing reaches the outbox before an alert
 is ``sending``, and its rows are written in the same transaction as that state change, so a
-crash leaves either no alert rows or all of them (R-01). Answers are idempotent (T-33) and
-accepted only from members who actually received the alert (T-10).
+crash leaves either no alert rows or all of them (R-01). What follows a sent alert (answers,
+help, all clear) is ``bot.services.alert_answers``; its live counts ``alert_tallies``.
 """
 
 from __future__ import annotations
@@ -15,19 +15,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.domain.alerts import (
-    RECENT_WINDOW,
     TEMPLATES,
     Alert,
     AlertContent,
     AlertDraft,
     AlertStatus,
-    AlertTally,
-    Answer,
-    AnswerOutcome,
     Approval,
-    HelpRequest,
-    QuietHours,
-    RecipientAnswer,
     RejectReason,
     Severity,
     clean_param,
@@ -39,20 +32,16 @@ from bot.domain.alerts import (
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import Member, Region, Role
 from bot.domain.notices import (
-    AlertAllClear,
     AlertSent,
-    AlertTallyChanged,
     ApprovalDecided,
     ApprovalEscalated,
     ApprovalNeeded,
     Decision,
-    HelpAcked,
-    HelpRequested,
-    HelpSeen,
 )
 from bot.domain.outbox import KIND_EXPIRY, OutboxKind, OutboxMessage
 from bot.domain.ports import Clock, UnitOfWork
-from bot.services.authz import Action, authorize, is_allowed
+from bot.services.alert_tallies import AlertTallies
+from bot.services.authz import Action, is_allowed
 from bot.services.vigilance import DenialWatch
 
 _LOGGER = logging.getLogger(__name__)
@@ -93,42 +82,14 @@ class AlertPreview:
 
 
 @dataclass(frozen=True, slots=True)
-class AlertAnswers:
-    """Who asked for help and who has not answered a sent alert (issue #12.5), by codename.
-
-    ``help`` pairs each help request with its asker's codename (the request id is what the
-    "write to them" button carries); ``no_answer`` received the alert and said nothing;
-    ``not_received`` never got it (still waiting, failed, or blocked the bot).
-    """
-
-    alert: Alert
-    help: tuple[tuple[HelpRequest, str], ...]
-    no_answer: tuple[str, ...]
-    not_received: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class AllClear:
-    """What an "all clear" did: rows queued now, recipients it is for, alert rows cancelled.
-
-    ``queued`` is 0 on a repeated press (the outbox keys already exist), so the handler can
-    say it was sent before.
-    """
-
-    alert: Alert
-    queued: int
-    recipients: int
-    cancelled: int
-
-
-@dataclass(frozen=True, slots=True)
 class AlertService:
     """Use cases of safety alerts; holds ports only (no Telegram, no SQL)."""
 
     uow: UnitOfWork
     clock: Clock
     approval_threshold: int
-    quiet_hours: QuietHours | None
+    #: Counts and quiet-hours release, shared with ``AlertResponses``.
+    tallies: AlertTallies
     #: Audits and counts every refusal (T-11); the composition root shares one instance
     #: with the PIN and unlink services. None: a private one (unit tests).
     denial_watch: DenialWatch | None = None
@@ -336,7 +297,7 @@ class AlertService:
             self.approval_threshold,
             places=await self._places(),
         )
-        planned = self._release(draft.severity, self.clock.now())
+        planned = self.tallies.release(draft.severity, self.clock.now())
         if approval is Approval.NONE:
             return AlertPreview(draft, recipients, approval, planned=planned)
         would_be = Alert(
@@ -489,26 +450,6 @@ class AlertService:
             _LOGGER.warning("Escalated %d urgent alert approval note(s)", queued)
         return queued
 
-    def _release(self, severity: Severity, now: datetime) -> datetime | None:
-        """Quiet hours defer non-urgent alerts to their end; urgent ones go at once."""
-        if severity is Severity.URGENT or self.quiet_hours is None:
-            return None
-        return self.quiet_hours.release(now, self.clock.tz)
-
-    def planned_for(self, alert: Alert) -> datetime | None:
-        """When a held-back alert leaves (issue #12.5); None: at once, or already gone.
-
-        A sending alert's rows were held from its dispatch (``decided_at``); a pending one
-        would be held from now if approved now.
-        """
-        now = self.clock.now()
-        if alert.status is AlertStatus.PENDING:
-            return self._release(alert.severity, now)
-        if alert.status is not AlertStatus.SENDING or alert.decided_at is None:
-            return None
-        release = self._release(alert.severity, alert.decided_at)
-        return release if release is not None and release > now else None
-
     async def _dispatch(self, alert: Alert, decided_by: int | None) -> Alert:
         """Mark ``sending`` and write every recipient's outbox row, in the caller's transaction.
 
@@ -521,7 +462,7 @@ class AlertService:
         ):
             raise Conflict("alert no longer pending")
         await self.uow.alerts.add_deliveries(alert.id, [member.id for member in recipients])
-        not_before = self._release(alert.severity, now)
+        not_before = self.tallies.release(alert.severity, now)
         expires_at = (not_before or now) + KIND_EXPIRY[OutboxKind.ALERT]
         notice = alert_notice(alert)
         await self.uow.outbox.enqueue_many(
@@ -545,7 +486,7 @@ class AlertService:
             decided_at=now,
             recipients=len(recipients),
         )
-        await self._enqueue_tally(sent)
+        await self.tallies.enqueue(sent)
         return sent
 
     # ------------------------------------------------------------------ approval
@@ -671,301 +612,6 @@ class AlertService:
                 raise Conflict("alert already decided")
             await self._audit(actor, "alert_withdraw", "ok", f"alert:{alert.id}")
         return replace(alert, status=AlertStatus.WITHDRAWN, decided_at=now)
-
-    # ------------------------------------------------------------------ tallies
-
-    async def recent_for(self, actor: Member) -> list[tuple[Alert, AlertTally]]:
-        """Alerts of the last day that ``actor`` may see, each with its tally."""
-        since = self.clock.now() - RECENT_WINDOW
-        result: list[tuple[Alert, AlertTally]] = []
-        for alert in await self.uow.alerts.recent(since):
-            if is_allowed(actor, Action.VIEW_ALERTS, alert):  # its author too (#12.5)
-                result.append((alert, await self.uow.alerts.tally(alert.id)))
-        return result
-
-    async def _enqueue_tally(self, alert: Alert) -> bool:
-        """Queue one edit of the sender's summary if any count changed (coalescing).
-
-        The row carries the tally's version: it cancels the edit still waiting for this
-        message, so however many answers arrive, one edit with the latest counts is pending.
-        """
-        if alert.tally_message_id is None or alert.status is not AlertStatus.SENDING:
-            return False
-        tally = await self.uow.alerts.tally(alert.id)
-        version = await self.uow.alerts.bump_tally(alert.id, tally.signature())
-        if version is None:
-            return False
-        planned = self.planned_for(alert)
-        notice = AlertTallyChanged(
-            alert=alert.id,
-            message_id=alert.tally_message_id,
-            severity=alert.severity,
-            tally=tally,
-            # Held by quiet hours: the summary says until when (#12.5).
-            planned=planned.astimezone(self.clock.tz).strftime("%H:%M") if planned else None,
-        )
-        return await self.uow.outbox.enqueue(
-            OutboxMessage(
-                idempotency_key=f"tally:{alert.id}:{version}",
-                kind=OutboxKind.TALLY,
-                member_id=alert.creator_id,
-                notice=notice,
-                correlation=f"tally:{alert.id}",
-                # One pending edit per tally message, never an older count after a newer one.
-                version=version,
-            )
-        )
-
-    async def refresh_tally(self, alert_id: int) -> bool:
-        """Queue a summary edit for one alert if its counts changed."""
-        async with self.uow.transaction():
-            alert = await self.uow.alerts.get(alert_id)
-            return alert is not None and await self._enqueue_tally(alert)
-
-    async def refresh_tallies(self) -> int:
-        """The tally tick: one coalesced summary edit per changed recent alert."""
-        since = self.clock.now() - RECENT_WINDOW
-        changed = 0
-        for alert in await self.uow.alerts.recent(since, AlertStatus.SENDING):
-            changed += await self.refresh_tally(alert.id)
-        return changed
-
-    # ------------------------------------------------------------------ answers and help
-
-    async def answer(self, member: Member, alert_id: int, answer: Answer) -> AnswerOutcome:
-        """Record *Estoy bien* / *Necesito ayuda*; help reaches the region's coordinators.
-
-        Raises:
-            NotAllowed: the member is not active.
-            NotFound: the member never received this alert (forged or foreign callback,
-                T-10); audited.
-        """
-        authorize(member, Action.ANSWER_ALERT)
-        request = None
-        deferred = False
-        async with self.uow.transaction():
-            alert = await self.uow.alerts.get(alert_id)
-            now = self.clock.now()
-            stored = (
-                None
-                if alert is None
-                else await self.uow.alerts.record_answer(alert_id, member.id, answer, now)
-            )
-            if alert is not None and stored:
-                await self._audit(member, "alert_answer", str(answer), f"alert:{alert.id}")
-                if answer is Answer.HELP:
-                    request = await self._escalate(alert, member, now)
-                # Counting costs a pass over every recipient: while an edit still waits for
-                # the coordinator's chat, leave the counts to the caller's refresh_tally.
-                deferred = await self.uow.alerts.tally_waiting(alert.id)
-                if not deferred:
-                    await self._enqueue_tally(alert)
-        if alert is None or stored is None:
-            # Nothing was written above; the denial is audited in its own transaction.
-            await self.denials.denied(member, "alert_answer", f"alert:{alert_id}")
-            raise NotFound("alert")
-        return AnswerOutcome(
-            alert=alert,
-            answer=answer,
-            changed=stored,
-            help_request=request,
-            tally_deferred=deferred,
-        )
-
-    async def _helpers(self, region: str | None) -> list[Member]:
-        """The region's coordinators; administrators if the region has none (never nobody)."""
-        coordinators = (
-            await self.uow.members.in_regions([region], [Role.COORDINATOR]) if region else []
-        )
-        if coordinators:
-            return coordinators
-        return [m for m in await self.uow.members.list_all() if m.role is Role.ADMIN and m.active]
-
-    async def _escalate(self, alert: Alert, member: Member, now: datetime) -> HelpRequest:
-        request = await self.uow.alerts.add_help(
-            HelpRequest(
-                id=0,
-                alert_id=alert.id,
-                member_id=member.id,
-                region=member.region or "",
-                created_at=now,
-            )
-        )
-        # One escalation waiting per coordinator and alert: a request that finds one still
-        # waiting replaces it by one naming everybody (issue #13: Telegram takes one message a
-        # second in a chat, a storm of help requests would queue for minutes). The outbox
-        # unites "asked" with the replaced rows' in the same transaction: nobody is dropped.
-        await self.uow.outbox.enqueue_many(
-            [
-                OutboxMessage(
-                    idempotency_key=f"help:{request.id}:{helper.id}",
-                    kind=OutboxKind.HELP,
-                    member_id=helper.id,
-                    notice=HelpRequested(alert=alert.id, asked=((request.id, member.codename),)),
-                    correlation=f"help-escalation:{alert.id}:{helper.id}",
-                )
-                for helper in await self._helpers(member.region)
-            ]
-        )
-        _LOGGER.info("Help request %d escalated for alert %d", request.id, alert.id)
-        return request
-
-    async def ack_help(self, actor: Member, help_id: int) -> HelpRequest:
-        """A coordinator takes a help request; the others are told it is handled.
-
-        Raises:
-            NotFound: unknown request, or outside the actor's regions (audited, T-10/T-11).
-            Conflict: someone acknowledged it first (the request says who).
-        """
-        request = await self.uow.alerts.get_help(help_id)
-        target = frozenset({request.region}) if request else frozenset[str]()
-        if request is None or not is_allowed(actor, Action.ACK_HELP, target):
-            await self.denials.denied(actor, "help_ack", f"help:{help_id}")
-            raise NotFound("help")
-        async with self.uow.transaction():
-            now = self.clock.now()
-            if not await self.uow.alerts.ack_help(help_id, actor.id, now):
-                raise Conflict("help already acknowledged")
-            await self._audit(actor, "help_ack", "ok", f"help:{help_id}")
-            asker = await self.uow.members.get(request.member_id)
-            await self.uow.outbox.enqueue_many(
-                [
-                    OutboxMessage(
-                        idempotency_key=f"help-acked:{help_id}:{helper.id}",
-                        kind=OutboxKind.HELP,
-                        member_id=helper.id,
-                        notice=HelpAcked(
-                            help=help_id,
-                            codename=asker.codename if asker else "",
-                            by=actor.codename,
-                        ),
-                        correlation=f"help:{help_id}",
-                    )
-                    for helper in await self._helpers(request.region)
-                    if helper.id != actor.id
-                ]
-            )
-        return replace(request, acked_by=actor.id, acked_at=now)
-
-    # ------------------------------------------------------------------ follow-ups (#12.5)
-
-    async def _follow_up(self, actor: Member, alert_id: int, action: str) -> Alert:
-        """A sent alert ``actor`` may follow up (its author, or staff of all its regions).
-
-        Raises:
-            NotFound: unknown, not sent (pending, rejected, withdrawn), or out of scope; a
-                refusal is audited and counted (T-10, T-11), one error for all.
-        """
-        alert = await self.uow.alerts.get(alert_id)
-        if alert is None or not is_allowed(actor, Action.FOLLOW_UP_ALERT, alert):
-            await self.denials.denied(actor, action, f"alert:{alert_id}")
-            raise NotFound("alert")
-        if alert.status is not AlertStatus.SENDING:
-            raise NotFound("alert")
-        return alert
-
-    async def answers_for(self, actor: Member, alert_id: int) -> AlertAnswers:
-        """Codenames of who asked for help and who has not answered (audited read, M-16).
-
-        Raises:
-            NotFound: as ``_follow_up``.
-        """
-        alert = await self._follow_up(actor, alert_id, "alert_answers")
-        names = {member.id: member.codename for member in await self.uow.members.list_all()}
-        requests = await self.uow.alerts.help_for(alert.id)
-        answers: list[RecipientAnswer] = await self.uow.alerts.answers(alert.id)
-        helped = {request.member_id for request in requests}
-        await self._audit(actor, "alert_answers", "ok", f"alert:{alert.id}")
-        return AlertAnswers(
-            alert=alert,
-            help=tuple((r, names.get(r.member_id, "?")) for r in requests),
-            no_answer=tuple(
-                sorted(
-                    names.get(a.member_id, "?")
-                    for a in answers
-                    if a.received and a.answer is None and a.member_id not in helped
-                )
-            ),
-            not_received=tuple(
-                sorted(names.get(a.member_id, "?") for a in answers if not a.received)
-            ),
-        )
-
-    async def all_clear_reach(self, actor: Member, alert_id: int) -> tuple[int, int]:
-        """For the confirmation step: ``(received, waiting)`` recipients of the alert.
-
-        Raises:
-            NotFound: as ``_follow_up``.
-        """
-        alert = await self._follow_up(actor, alert_id, "alert_all_clear")
-        answers = await self.uow.alerts.answers(alert.id)
-        received = sum(answer.received for answer in answers)
-        return received, (await self.uow.alerts.tally(alert.id)).queued
-
-    async def all_clear(self, actor: Member, alert_id: int) -> AllClear:
-        """Send "the danger is over" to everyone the alert reached (issue #12.5).
-
-        Alert rows still waiting (quiet hours, retries) are cancelled: nobody should get a
-        warning after its all clear. One outbox row per recipient with the key
-        ``alert-clear:<alert>:<member>``, so pressing twice sends once (R-01, T-33). During
-        quiet hours it arrives silently.
-
-        Raises:
-            NotFound: as ``_follow_up``.
-        """
-        alert = await self._follow_up(actor, alert_id, "alert_all_clear")
-        now = self.clock.now()
-        quiet = self.quiet_hours is not None and self.quiet_hours.contains(
-            now.astimezone(self.clock.tz)
-        )
-        async with self.uow.transaction():
-            cancelled = await self.uow.alerts.cancel_waiting(alert.id, now)
-            reached = [a.member_id for a in await self.uow.alerts.answers(alert.id) if a.received]
-            queued = await self.uow.outbox.enqueue_many(
-                [
-                    OutboxMessage(
-                        idempotency_key=f"alert-clear:{alert.id}:{member_id}",
-                        kind=OutboxKind.ALERT,
-                        member_id=member_id,
-                        notice=AlertAllClear(alert=alert.id, silent=quiet),
-                        correlation=f"alert-clear:{alert.id}",
-                    )
-                    for member_id in reached
-                ]
-            )
-            result = "ok" if queued or cancelled else "repeat"
-            await self._audit(actor, "alert_all_clear", result, f"alert:{alert.id}")
-        if cancelled:
-            await self.refresh_tally(alert.id)
-        return AllClear(alert=alert, queued=queued, recipients=len(reached), cancelled=cancelled)
-
-    async def reach_out(self, actor: Member, help_id: int) -> tuple[HelpRequest, bool]:
-        """Tell an informant who asked for help that a coordinator saw it (issue #12.5).
-
-        A fixed neutral text, once per alert and informant (outbox key), whoever presses;
-        returns the request and whether it was queued now (False: sent before).
-
-        Raises:
-            NotFound: unknown request, or its alert is not the actor's to follow up
-                (audited, T-10/T-11).
-        """
-        request = await self.uow.alerts.get_help(help_id)
-        if request is None:
-            await self.denials.denied(actor, "help_reach", f"help:{help_id}")
-            raise NotFound("help")
-        alert = await self._follow_up(actor, request.alert_id, "help_reach")
-        async with self.uow.transaction():
-            queued = await self.uow.outbox.enqueue(
-                OutboxMessage(
-                    idempotency_key=f"help-reach:{alert.id}:{request.member_id}",
-                    kind=OutboxKind.HELP,
-                    member_id=request.member_id,
-                    notice=HelpSeen(alert=alert.id),
-                    correlation=f"help:{request.id}",
-                )
-            )
-            await self._audit(actor, "help_reach", "ok" if queued else "repeat", f"help:{help_id}")
-        return request, queued
 
 
 def alert_notice(alert: Alert) -> AlertSent:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.domain.ports import Clock
+from bot.services.alert_answers import AlertResponses
+from bot.services.alert_tallies import AlertTallies
 from bot.services.alerts import AlertService
 from bot.services.audit import AuditAdmin
 from bot.services.claims import ClaimService
@@ -47,8 +49,12 @@ class Services:
     sending: SenderLifecycle
     #: Queue health and dead letters for administrators (``chaski outbox``).
     outbox_admin: OutboxAdmin
-    #: Safety alerts: compose, approve, fan out, tally, escalate help (M-14, R-01).
+    #: Safety alerts: compose, approve, fan out, escalate approvals (M-14, R-01).
     alerts: AlertService
+    #: After an alert is sent: answers, help requests, who answered, the all clear (#12.5).
+    alert_responses: AlertResponses
+    #: The sender's live counts of sent alerts and when a held alert leaves.
+    alert_tallies: AlertTallies
     #: PINs, PIN sessions, lockout, duress decoy (M-05, M-13b); commands declare their PIN
     #: rule with their roles and ``pin.admit`` decides; privileged services re-check with
     #: ``pin.require_session(member)``.

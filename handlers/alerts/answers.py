@@ -38,7 +38,7 @@ async def on_answer_button(update: Update, context: BotContext, member: Member) 
     t = context.catalogs.for_lang(member.lang)
     try:
         action, alert_id = parse_id(parts, frozenset({"safe", "help"}))
-        outcome = await context.services.alerts.answer(member, alert_id, Answer(action))
+        outcome = await context.services.alert_responses.answer(member, alert_id, Answer(action))
     except (NotFound, NotAllowed, ValueError):
         await menu_expired(update, context, member, chat_id)
         return
@@ -75,7 +75,7 @@ async def on_help_button(
     original = getattr(query.message, "text_html", "") or ""
     try:
         _, help_id = parse_id(parts, frozenset({"ack"}))
-        await context.services.alerts.ack_help(member, help_id)
+        await context.services.alert_responses.ack_help(member, help_id)
         note = t.gettext("Tú atiendes este pedido de ayuda.")
     except (NotFound, NotAllowed, ValueError):
         await menu_expired(update, context, member, chat_id)
@@ -103,7 +103,7 @@ async def _ask_all_clear(button: Button, context: BotContext, member: Member) ->
     """``afu:end:<alert>``: say what the all clear would do and ask to confirm."""
     _, alert_id = parse_id(button.parts, frozenset({"end"}))
     t = context.catalogs.for_lang(member.lang)
-    received, waiting = await context.services.alerts.all_clear_reach(member, alert_id)
+    received, waiting = await context.services.alert_responses.all_clear_reach(member, alert_id)
     es = context.catalogs.for_lang(Lang.ES)
     sample = render_all_clear(es, Lang.ES, AlertAllClear(alert=alert_id)).text
     if not received and not waiting:
@@ -145,7 +145,7 @@ async def _send_all_clear(button: Button, context: BotContext, member: Member) -
         # Translators: tras tocar «Cancelar» en la confirmación del fin de un aviso.
         text = t.gettext("No se envió el fin del aviso n.º {alert}.").format(alert=alert_id)
     else:
-        done = await context.services.alerts.all_clear(member, alert_id)
+        done = await context.services.alert_responses.all_clear(member, alert_id)
         lines = []
         if done.queued:
             # Translators: {alert} y {count} son números.
@@ -185,7 +185,7 @@ async def _reach(button: Button, context: BotContext, member: Member) -> None:
     """``afu:reach:<help>``: the informant is told a coordinator saw their request."""
     _, help_id = parse_id(button.parts, frozenset({"reach"}))
     t = context.catalogs.for_lang(member.lang)
-    _, queued = await context.services.alerts.reach_out(member, help_id)
+    _, queued = await context.services.alert_responses.reach_out(member, help_id)
     if queued:
         # Translators: aviso breve (toast) tras «Avisar a … que lo viste».
         toast = t.gettext("Le enviamos el mensaje. Comunícate con esa persona.")

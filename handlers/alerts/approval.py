@@ -68,7 +68,7 @@ async def approve_command(
             ]
         )
         header = t.gettext("Aviso n.º {alert}").format(alert=alert.id)
-        when = context.services.alerts.planned_for(alert)
+        when = context.services.alert_tallies.planned_for(alert)
         preview += planned_line(t, local_time(context, when))
         await send.send_text(
             context, chat_id, f"<b>{header}</b>\n{kind}\n\n{preview}", reply_markup=keyboard
@@ -112,7 +112,7 @@ async def _decide(
             "Aprobaste el aviso n.º {alert}. Se envía a {count} personas.",
             alert.recipients,
         )
-        planned = local_time(context, service.planned_for(alert))
+        planned = local_time(context, context.services.alert_tallies.planned_for(alert))
         return text.format(alert=alert.id, count=alert.recipients) + planned_line(t, planned), None
     if action == "drop":
         alert = await service.withdraw(member, alert_id)

@@ -16,7 +16,7 @@ from telegram.ext import JobQueue
 from bot.domain.alerts import Alert, AlertStatus, Severity
 from bot.domain.models import Member
 from bot.domain.pin import Resume
-from bot.services.alerts import AlertAnswers
+from bot.services.alert_answers import AlertAnswers
 from handlers.alerts.gates import Button, parse_id, resumable
 from handlers.alerts.renderers import local_time, render_tally_text, severity_label
 from handlers.context import BotContext
@@ -51,7 +51,7 @@ async def alerts_command(
 ) -> None:
     """``/alertas``: alerts of the last day in the member's regions, with their tallies."""
     t = context.catalogs.for_lang(member.lang)
-    recent = await context.services.alerts.recent_for(member)
+    recent = await context.services.alert_tallies.recent_for(member)
     if not recent:
         await send.send_text(
             context, chat_id, t.gettext("No hubo avisos en las últimas 24 horas.")
@@ -59,7 +59,7 @@ async def alerts_command(
         return
     blocks = []
     for alert, tally in recent[:10]:
-        planned = local_time(context, context.services.alerts.planned_for(alert))
+        planned = local_time(context, context.services.alert_tallies.planned_for(alert))
         status = _status_label(t, alert.status)
         if planned and alert.status is AlertStatus.SENDING and tally.queued:
             # Translators: estado en /alertas de un aviso retenido por las horas de descanso.
@@ -204,7 +204,7 @@ async def show_answers(button: Button, context: BotContext, member: Member) -> N
     else:
         raise ValueError("callback data")
     t = context.catalogs.for_lang(member.lang)
-    answers = await context.services.alerts.answers_for(member, alert_id)
+    answers = await context.services.alert_responses.answers_for(member, alert_id)
     text, keyboard = render_answers_page(t, answers, number)
     if parts[1] == "who":
         await send.send_sensitive(context, member, button.chat_id, text, reply_markup=keyboard)
@@ -233,11 +233,11 @@ def defer_tally(context: BotContext, alert_id: int) -> None:
 async def _refresh_one_tally(context: BotContext) -> None:
     job = context.job
     if job is not None and isinstance(job.data, int):
-        await context.services.alerts.refresh_tally(job.data)
+        await context.services.alert_tallies.refresh_tally(job.data)
 
 
 async def refresh_tallies(context: BotContext) -> None:
     """The tally tick: queue one coalesced summary edit per changed recent alert."""
-    changed = await context.services.alerts.refresh_tallies()
+    changed = await context.services.alert_tallies.refresh_tallies()
     if changed:
         _LOGGER.debug("Queued %d tally update(s)", changed)

@@ -16,7 +16,7 @@ import pytest
 
 from bot.domain.alerts import Alert, AlertContent, AlertStatus, HelpRequest, Severity
 from bot.domain.models import Lang, Role
-from bot.services.alerts import AlertAnswers
+from bot.services.alert_answers import AlertAnswers
 from handlers.alerts.views import answer_pages, render_answers_page
 from tests.conftest import (
     LIMA,

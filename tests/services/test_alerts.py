@@ -38,6 +38,8 @@ from bot.domain.notices import (
     HelpRequested,
 )
 from bot.domain.outbox import OutboxKind, OutboxStatus
+from bot.services.alert_answers import AlertResponses
+from bot.services.alert_tallies import AlertTallies
 from bot.services.alerts import (
     MAX_ALERTS_PER_HOUR,
     AlertService,
@@ -267,6 +269,8 @@ class World:
     """A service wired to fakes, and the fakes to inspect."""
 
     service: AlertService
+    responses: AlertResponses
+    tallies: AlertTallies
     outbox: InMemoryOutbox
     alerts: InMemoryAlerts
     members: InMemoryMembers
@@ -284,19 +288,17 @@ def make_world(*members: Member, threshold: int = 200, quiet: QuietHours | None 
     alerts = InMemoryAlerts(outbox)
     audit = InMemoryAudit()
     clock = FakeClock()
-    service = AlertService(
-        uow=FakeUnitOfWork(
-            alerts=alerts,
-            members=directory,
-            regions=InMemoryRegions().seed("Pichari", "Kimbiri"),
-            outbox=outbox,
-            audit=audit,
-        ),
-        clock=clock,
-        approval_threshold=threshold,
-        quiet_hours=quiet,
+    uow = FakeUnitOfWork(
+        alerts=alerts,
+        members=directory,
+        regions=InMemoryRegions().seed("Pichari", "Kimbiri"),
+        outbox=outbox,
+        audit=audit,
     )
-    return World(service, outbox, alerts, directory, audit, clock)
+    tallies = AlertTallies(uow=uow, clock=clock, quiet_hours=quiet)
+    service = AlertService(uow=uow, clock=clock, approval_threshold=threshold, tallies=tallies)
+    responses = AlertResponses(uow=uow, clock=clock, tallies=tallies)
+    return World(service, responses, tallies, outbox, alerts, directory, audit, clock)
 
 
 def fake_uow(world: World) -> FakeUnitOfWork:
@@ -662,8 +664,8 @@ async def test_safe_answer_is_recorded_once() -> None:
     world = make_world()
     alert = await send_template(world)
     await delivered(world, alert, ANA)
-    first = await world.service.answer(ANA, alert.id, Answer.SAFE)
-    second = await world.service.answer(ANA, alert.id, Answer.SAFE)
+    first = await world.responses.answer(ANA, alert.id, Answer.SAFE)
+    second = await world.responses.answer(ANA, alert.id, Answer.SAFE)
     assert (first.changed, second.changed) == (True, False)
     assert world.audit.results("alert_answer") == ["safe"]
     assert world.outbox.of(OutboxKind.HELP) == []
@@ -673,11 +675,11 @@ async def test_answers_from_non_recipients_or_before_delivery_are_refused() -> N
     world = make_world()
     alert = await send_template(world)
     with pytest.raises(NotFound):
-        await world.service.answer(LUIS, alert.id, Answer.SAFE)  # other region
+        await world.responses.answer(LUIS, alert.id, Answer.SAFE)  # other region
     with pytest.raises(NotFound):
-        await world.service.answer(ANA, alert.id, Answer.SAFE)  # row not sent yet
+        await world.responses.answer(ANA, alert.id, Answer.SAFE)  # row not sent yet
     with pytest.raises(NotFound):
-        await world.service.answer(ANA, 999, Answer.HELP)  # no such alert
+        await world.responses.answer(ANA, 999, Answer.HELP)  # no such alert
     assert world.audit.results("alert_answer") == ["denied"] * 3
 
 
@@ -685,7 +687,7 @@ async def test_help_reaches_every_coordinator_of_the_region_with_the_codename() 
     world = make_world()
     alert = await send_template(world)
     await delivered(world, alert, ROSA)
-    outcome = await world.service.answer(ROSA, alert.id, Answer.HELP)
+    outcome = await world.responses.answer(ROSA, alert.id, Answer.HELP)
     assert outcome.help_request is not None
     helps = world.outbox.of(OutboxKind.HELP)
     assert {m.member_id for m in helps} == {COORD.id, COORD_2.id}
@@ -693,7 +695,7 @@ async def test_help_reaches_every_coordinator_of_the_region_with_the_codename() 
     assert helps[0].notice == HelpRequested(
         alert=alert.id, asked=((outcome.help_request.id, ROSA.codename),)
     )
-    again = await world.service.answer(ROSA, alert.id, Answer.HELP)
+    again = await world.responses.answer(ROSA, alert.id, Answer.HELP)
     assert not again.changed
     assert len(world.outbox.of(OutboxKind.HELP)) == 2
 
@@ -702,9 +704,9 @@ async def test_help_after_safe_still_escalates_but_safe_after_help_does_not() ->
     world = make_world()
     alert = await send_template(world)
     await delivered(world, alert, ANA)
-    await world.service.answer(ANA, alert.id, Answer.SAFE)
-    assert (await world.service.answer(ANA, alert.id, Answer.HELP)).changed
-    assert not (await world.service.answer(ANA, alert.id, Answer.SAFE)).changed
+    await world.responses.answer(ANA, alert.id, Answer.SAFE)
+    assert (await world.responses.answer(ANA, alert.id, Answer.HELP)).changed
+    assert not (await world.responses.answer(ANA, alert.id, Answer.SAFE)).changed
     tally = await world.alerts.tally(alert.id)
     assert (tally.safe, tally.help) == (0, 1)
 
@@ -716,7 +718,7 @@ async def test_help_without_coordinators_reaches_the_admins() -> None:
     pending = await world.service.confirm(ADMIN, draft.nonce, None)
     alert = await world.service.approve(admin_2, pending.id)
     await delivered(world, alert, LUIS)
-    await world.service.answer(LUIS, alert.id, Answer.HELP)
+    await world.responses.answer(LUIS, alert.id, Answer.HELP)
     helped = {m.member_id for m in world.outbox.of(OutboxKind.HELP)}
     assert helped == {ADMIN.id, admin_2.id}  # COORD is Pichari's, not Kimbiri's
 
@@ -725,30 +727,30 @@ async def test_first_acknowledgement_wins_and_the_others_are_told() -> None:
     world = make_world()
     alert = await send_template(world)
     await delivered(world, alert, ANA)
-    outcome = await world.service.answer(ANA, alert.id, Answer.HELP)
+    outcome = await world.responses.answer(ANA, alert.id, Answer.HELP)
     assert outcome.help_request is not None
     help_id = outcome.help_request.id
-    acked = await world.service.ack_help(COORD_2, help_id)
+    acked = await world.responses.ack_help(COORD_2, help_id)
     assert acked.acked_by == COORD_2.id
     told = [m for m in world.outbox.of(OutboxKind.HELP) if m.template == HelpAcked.TEMPLATE]
     assert [(m.member_id, m.params["by"], m.params["codename"]) for m in told] == [
         (COORD.id, "Zorro", ANA.codename)
     ]
     with pytest.raises(Conflict):
-        await world.service.ack_help(COORD, help_id)
+        await world.responses.ack_help(COORD, help_id)
 
 
 async def test_acknowledging_outside_ones_region_is_refused_and_audited() -> None:
     world = make_world()
     alert = await send_template(world)
     await delivered(world, alert, ANA)
-    outcome = await world.service.answer(ANA, alert.id, Answer.HELP)
+    outcome = await world.responses.answer(ANA, alert.id, Answer.HELP)
     assert outcome.help_request is not None
     for actor in (COORD_KIMBIRI, ANA):
         with pytest.raises(NotFound):
-            await world.service.ack_help(actor, outcome.help_request.id)
+            await world.responses.ack_help(actor, outcome.help_request.id)
     with pytest.raises(NotFound):
-        await world.service.ack_help(COORD, 999)
+        await world.responses.ack_help(COORD, 999)
     assert world.audit.results("help_ack") == ["denied"] * 3
 
 
@@ -758,27 +760,27 @@ async def test_acknowledging_outside_ones_region_is_refused_and_audited() -> Non
 async def test_tally_edits_are_coalesced_until_a_count_changes() -> None:
     world = make_world()
     alert = await send_template(world)
-    assert await world.service.refresh_tallies() == 0  # nothing changed since sending
+    assert await world.tallies.refresh_tallies() == 0  # nothing changed since sending
     await delivered(world, alert, ANA)
     world.outbox.mark(f"alert:{alert.id}:{ROSA.id}", OutboxStatus.BLOCKED)
-    assert await world.service.refresh_tallies() == 1
-    assert await world.service.refresh_tallies() == 0
+    assert await world.tallies.refresh_tallies() == 1
+    assert await world.tallies.refresh_tallies() == 0
     tallies = world.outbox.of(OutboxKind.TALLY)
     assert [m.idempotency_key for m in tallies] == [f"tally:{alert.id}:1", f"tally:{alert.id}:2"]
     latest = tallies[-1].params
     assert (latest["sent"], latest["blocked"], latest["no_answer"]) == ("1", "1", "1")
-    await world.service.answer(ANA, alert.id, Answer.SAFE)
+    await world.responses.answer(ANA, alert.id, Answer.SAFE)
     assert world.outbox.of(OutboxKind.TALLY)[-1].params["safe"] == "1"
 
 
 async def test_recent_alerts_are_listed_only_within_scope() -> None:
     world = make_world()
     alert = await send_template(world)
-    [(listed, tally)] = await world.service.recent_for(COORD_2)
+    [(listed, tally)] = await world.tallies.recent_for(COORD_2)
     assert listed.id == alert.id
     assert tally.total == 2
-    assert await world.service.recent_for(COORD_KIMBIRI) == []
-    assert len(await world.service.recent_for(ADMIN)) == 1
+    assert await world.tallies.recent_for(COORD_KIMBIRI) == []
+    assert len(await world.tallies.recent_for(ADMIN)) == 1
 
 
 async def test_cancelling_a_draft_forgets_it() -> None:
