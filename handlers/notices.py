@@ -41,7 +41,7 @@ from bot.domain.notices import (
     Reminder,
     StaffDenials,
 )
-from handlers import claims, claims_admin, membership, panic
+from handlers import claims, claims_admin_views, membership, panic
 from handlers import schedules_render as schedules
 from handlers.alerts import renderers as alerts
 from handlers.notifier import Rendered, RendererTable, renders
@@ -71,8 +71,8 @@ def renderer_table() -> RendererTable:
             renders(PinLocked, panic.render_pin_locked),
             # Claims changed by staff (issue #16).
             renders(ClaimUpdated, claims.render_claim_news),
-            renders(AmountApprovalNeeded, claims_admin.render_amount_approval),
-            renders(AmountDecided, claims_admin.render_amount_decided),
+            renders(AmountApprovalNeeded, claims_admin_views.render_amount_approval),
+            renders(AmountDecided, claims_admin_views.render_amount_decided),
             # Safety alerts (issue #12).
             renders(AlertSent, alerts.render_alert),
             renders(AlertTallyChanged, alerts.render_tally),
