@@ -70,7 +70,7 @@ async def on_checkin_button(update: Update, context: BotContext, member: Member)
         return
     answer, occurrence_id = parsed
     try:
-        changed = await context.services.schedules.answer_checkin(member, occurrence_id, answer)
+        changed = await context.services.checkins.answer_checkin(member, occurrence_id, answer)
     except (NotFound, NotAllowed):
         await menu_expired(update, context, member, chat.id)
         return
@@ -648,7 +648,7 @@ async def _take_help(
 ) -> None:
     """``sch:ha:<occurrence>:<member>``: take a check-in's help request (as an alert's)."""
     try:
-        await context.services.schedules.ack_checkin_help(member, int(args[0]), int(args[1]))
+        await context.services.checkins.ack_checkin_help(member, int(args[0]), int(args[1]))
         note = t.gettext("Tú atiendes este pedido de ayuda.")
     except Conflict:
         note = t.gettext("Otra persona ya atiende este pedido de ayuda.")

@@ -20,6 +20,7 @@ from bot.services.alert_answers import AlertResponses
 from bot.services.alert_tallies import AlertTallies
 from bot.services.alerts import AlertService
 from bot.services.audit import AuditAdmin
+from bot.services.checkins import CheckinService
 from bot.services.claims import ClaimService
 from bot.services.claims_admin import ClaimAdminService
 from bot.services.claims_import import ClaimImportService
@@ -171,6 +172,7 @@ async def open_wiring(
     invites = InviteService(uow=uow, clock=clock)
     # One in-memory watch per process: every refused staff action is counted in one place.
     denials = DenialWatch(uow=uow, clock=clock)
+    checkins = CheckinService(uow=uow, clock=clock)
     tallies = AlertTallies(uow=uow, clock=clock, quiet_hours=settings.quiet_hours)
     pin = PinService(
         uow=uow,
@@ -217,6 +219,7 @@ async def open_wiring(
             uow=uow, clock=clock, tallies=tallies, denial_watch=denials
         ),
         alert_tallies=tallies,
+        checkins=checkins,
         pin=pin,
         safety=safety,
         retention=RetentionService(SqliteRetentionStore(db, audit_keys=audit_keys), clock),
@@ -240,6 +243,7 @@ async def open_wiring(
             uow=uow,
             clock=clock,
             quiet_hours=settings.quiet_hours,
+            checkins=checkins,
             digest_hour=settings.digest_hour,
             stalled_days=settings.stalled_days,
         ),

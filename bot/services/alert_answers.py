@@ -21,12 +21,13 @@ from bot.domain.alerts import (
     RecipientAnswer,
 )
 from bot.domain.errors import Conflict, NotFound
-from bot.domain.models import Member, Role
+from bot.domain.models import Member
 from bot.domain.notices import AlertAllClear, HelpAcked, HelpRequested, HelpSeen
 from bot.domain.outbox import OutboxKind, OutboxMessage
 from bot.domain.ports import Clock, UnitOfWork
 from bot.services.alert_tallies import AlertTallies
 from bot.services.authz import Action, authorize, is_allowed
+from bot.services.members import region_helpers
 from bot.services.vigilance import DenialWatch
 
 _LOGGER = logging.getLogger(__name__)
@@ -127,15 +128,6 @@ class AlertResponses:
             tally_deferred=deferred,
         )
 
-    async def _helpers(self, region: str | None) -> list[Member]:
-        """The region's coordinators; administrators if the region has none (never nobody)."""
-        coordinators = (
-            await self.uow.members.in_regions([region], [Role.COORDINATOR]) if region else []
-        )
-        if coordinators:
-            return coordinators
-        return [m for m in await self.uow.members.list_all() if m.role is Role.ADMIN and m.active]
-
     async def _escalate(self, alert: Alert, member: Member, now: datetime) -> HelpRequest:
         request = await self.uow.alerts.add_help(
             HelpRequest(
@@ -159,7 +151,7 @@ class AlertResponses:
                     notice=HelpRequested(alert=alert.id, asked=((request.id, member.codename),)),
                     correlation=f"help-escalation:{alert.id}:{helper.id}",
                 )
-                for helper in await self._helpers(member.region)
+                for helper in await region_helpers(self.uow.members, member.region)
             ]
         )
         _LOGGER.info("Help request %d escalated for alert %d", request.id, alert.id)
@@ -196,7 +188,7 @@ class AlertResponses:
                         ),
                         correlation=f"help:{help_id}",
                     )
-                    for helper in await self._helpers(request.region)
+                    for helper in await region_helpers(self.uow.members, request.region)
                     if helper.id != actor.id
                 ]
             )

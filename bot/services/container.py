@@ -9,6 +9,7 @@ from bot.services.alert_answers import AlertResponses
 from bot.services.alert_tallies import AlertTallies
 from bot.services.alerts import AlertService
 from bot.services.audit import AuditAdmin
+from bot.services.checkins import CheckinService
 from bot.services.claims import ClaimService
 from bot.services.claims_admin import ClaimAdminService
 from bot.services.claims_import import ClaimImportService
@@ -79,3 +80,5 @@ class Services:
     registrations: RegistrationAdmin
     #: Reminders, check-ins and digests stored as schedules, fired by one tick (issue #15).
     schedules: ScheduleService
+    #: Sent check-ins: answers, help taken by a coordinator, missed windows (issue #15).
+    checkins: CheckinService

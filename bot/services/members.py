@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.domain.models import Member, Region
-from bot.domain.ports import UnitOfWork
+from bot.domain.models import Member, Region, Role
+from bot.domain.ports import MemberRepository, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +27,13 @@ class MemberDirectory:
     async def list_regions(self) -> list[Region]:
         """Every region, ordered by name."""
         return await self.uow.regions.list_all()
+
+
+async def region_helpers(members: MemberRepository, region: str | None) -> list[Member]:
+    """Who is told when someone of ``region`` asks for help: its coordinators, or the active
+    administrators when it has none, so a request never reaches nobody (alerts and check-ins).
+    """
+    found = await members.in_regions([region], [Role.COORDINATOR]) if region else []
+    if found:
+        return found
+    return [m for m in await members.list_all() if m.role is Role.ADMIN and m.active]

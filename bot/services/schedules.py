@@ -18,25 +18,21 @@ them the warning is cleared for that person.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.alerts import QuietHours
-from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
+from bot.domain.errors import NotAllowed, NotFound, ValidationError
 from bot.domain.models import Claim, Member, Region, Role
 from bot.domain.notices import (
     Checkin,
-    CheckinHelp,
-    CheckinHelpAcked,
-    CheckinLate,
-    CheckinMissed,
     Digest,
     NoticeError,
     Reminder,
     decode_notice,
 )
-from bot.domain.outbox import OutboxKind, OutboxMessage
+from bot.domain.outbox import OutboxMessage
 from bot.domain.ports import (
     Clock,
     UnitOfWork,
@@ -46,9 +42,6 @@ from bot.domain.schedules import (
     DEFAULT_WINDOW,
     MAX_CATCH_UP,
     QUIET_KINDS,
-    CheckinAnswer,
-    CheckinRecord,
-    CheckinState,
     Handled,
     NewSchedule,
     Occurrence,
@@ -61,6 +54,7 @@ from bot.domain.schedules import (
     checkin_correlation,
 )
 from bot.services.authz import Action, authorize, is_allowed
+from bot.services.checkins import CheckinLine, CheckinService
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -100,21 +94,14 @@ class TickReport:
 
 
 @dataclass(frozen=True, slots=True)
-class CheckinLine:
-    """One member's state in one check-in occurrence, with their codename."""
-
-    codename: str
-    state: CheckinState
-    late: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class ScheduleService:
     """Use cases of schedules; holds ports only (no Telegram, no SQL)."""
 
     uow: UnitOfWork
     clock: Clock
     quiet_hours: QuietHours | None
+    #: What follows a sent check-in; its windows close in this tick.
+    checkins: CheckinService
     #: Local hour of the coordinators' daily digest (``CHASKI_DIGEST_HOUR``).
     digest_hour: int = 7
     #: Days in one status after which the digest calls an open claim stalled.
@@ -580,7 +567,7 @@ class ScheduleService:
         queued = counts[OccurrenceState.QUEUED]
         expired = counts[OccurrenceState.EXPIRED]
         nobody = counts[OccurrenceState.NO_RECIPIENT]
-        warned = await self.close_windows()
+        warned = await self.checkins.close_windows()
         if queued or expired or nobody or warned:
             _LOGGER.info(
                 "Schedules tick: %d occurrence(s) queued, %d expired, %d without recipient,"
@@ -702,177 +689,6 @@ class ScheduleService:
             rows.extend(digests)
         return state
 
-    # ------------------------------------------------------------------ check-ins
-
-    async def _helpers(self, region: str | None) -> list[Member]:
-        """The region's coordinators; administrators if it has none (never nobody)."""
-        found = await self.uow.members.in_regions([region], [Role.COORDINATOR]) if region else []
-        if found:
-            return found
-        return [m for m in await self.uow.members.list_all() if m.role is Role.ADMIN and m.active]
-
-    async def _occurrence_region(
-        self, occurrence: Occurrence, member: Member | None
-    ) -> str | None:
-        schedule = await self.uow.schedules.get(occurrence.schedule_id)
-        if schedule is not None and schedule.target_kind is TargetKind.REGION:
-            return schedule.target
-        return member.region if member else None
-
-    async def close_windows(self) -> int:
-        """Tell the coordinators, once per occurrence, who did not confirm in time."""
-        closed = 0
-        now = self.clock.now()
-        for occurrence in await self.uow.schedules.windows_closed(now, TICK_BATCH):
-            async with self.uow.transaction():
-                if not await self.uow.schedules.mark_warned(occurrence.id, now):
-                    continue
-                closed += 1
-                lines = await self._lines(occurrence, now)
-                missing = [ln.codename for ln in lines if ln.state is CheckinState.NOT_CONFIRMED]
-                unreachable = [ln.codename for ln in lines if ln.state is CheckinState.UNREACHABLE]
-                if not missing and not unreachable:
-                    continue
-                region = await self._occurrence_region(occurrence, None)
-                if region is None:
-                    first = await self.uow.members.get(
-                        (await self.uow.schedules.checkins(occurrence.id))[0].member_id
-                    )
-                    region = first.region if first else None
-                await self.uow.outbox.enqueue_many(
-                    [
-                        OutboxMessage(
-                            idempotency_key=f"checkin-missed:{occurrence.id}:{helper.id}",
-                            kind=OutboxKind.CHECKIN,
-                            member_id=helper.id,
-                            notice=CheckinMissed(
-                                occurrence=occurrence.id,
-                                schedule=occurrence.schedule_id,
-                                missing=tuple(missing),
-                                unreachable=tuple(unreachable),
-                            ),
-                            correlation=f"checkin-missed:{occurrence.id}",
-                        )
-                        for helper in await self._helpers(region)
-                    ]
-                )
-        return closed
-
-    async def _lines(self, occurrence: Occurrence, now: datetime) -> list[CheckinLine]:
-        records: Sequence[CheckinRecord] = await self.uow.schedules.checkins(occurrence.id)
-        names: Mapping[int, str] = {}
-        lines = []
-        for record in records:
-            if record.member_id not in names:
-                member = await self.uow.members.get(record.member_id)
-                names = {**names, record.member_id: member.codename if member else "?"}
-            lines.append(
-                CheckinLine(
-                    codename=names[record.member_id],
-                    state=record.state(now, occurrence.window_ends),
-                    late=record.late,
-                )
-            )
-        return lines
-
-    async def answer_checkin(
-        self, member: Member, occurrence_id: int, answer: CheckinAnswer
-    ) -> bool:
-        """Record *Estoy bien* / *Necesito ayuda*; help is escalated at once.
-
-        Returns whether anything changed (a repeated press changes nothing).
-
-        Raises:
-            NotAllowed: the member is not active.
-            NotFound: the member was not asked in this occurrence (forged callback, T-10).
-        """
-        authorize(member, Action.ANSWER_CHECKIN)
-        occurrence = await self.uow.schedules.occurrence(occurrence_id)
-        if occurrence is None or occurrence.window_ends is None:
-            await self._audit(member, "checkin_answer", "denied", f"occurrence:{occurrence_id}")
-            raise NotFound("checkin")
-        now = self.clock.now()
-        late = now >= occurrence.window_ends
-        async with self.uow.transaction():
-            changed = await self.uow.schedules.answer(occurrence_id, member.id, answer, now, late)
-            if changed is None:
-                await self._audit(
-                    member, "checkin_answer", "denied", f"occurrence:{occurrence_id}"
-                )
-                raise NotFound("checkin")
-            if not changed:
-                return False
-            await self._audit(member, "checkin_answer", str(answer), f"occurrence:{occurrence_id}")
-            region = await self._occurrence_region(occurrence, member)
-            helpers = await self._helpers(region)
-            if answer is CheckinAnswer.HELP:
-                await self.uow.outbox.enqueue_many(
-                    [
-                        OutboxMessage(
-                            idempotency_key=f"checkin-help:{occurrence_id}:{member.id}:{h.id}",
-                            kind=OutboxKind.HELP,
-                            member_id=h.id,
-                            notice=CheckinHelp(occurrence_id, ((member.id, member.codename),)),
-                            # One escalation waiting per coordinator and occurrence, uniting
-                            # everybody who asked meanwhile (as an alert's help, issue #13).
-                            correlation=f"checkin-help:{occurrence_id}:{h.id}",
-                        )
-                        for h in helpers
-                    ]
-                )
-            elif late and occurrence.warned_at is not None:
-                await self.uow.outbox.enqueue_many(
-                    [
-                        OutboxMessage(
-                            idempotency_key=f"checkin-late:{occurrence_id}:{member.id}:{h.id}",
-                            kind=OutboxKind.CHECKIN,
-                            member_id=h.id,
-                            notice=CheckinLate(occurrence_id, member.codename),
-                            correlation=f"checkin-late:{occurrence_id}",
-                        )
-                        for h in helpers
-                    ]
-                )
-        return True
-
-    async def ack_checkin_help(self, actor: Member, occurrence_id: int, member_id: int) -> Member:
-        """A coordinator takes a check-in's help request; the others are told who did.
-
-        Returns who asked.
-
-        Raises:
-            NotFound: unknown, or outside the actor's regions (audited, T-10).
-            Conflict: someone took it first.
-        """
-        occurrence = await self.uow.schedules.occurrence(occurrence_id)
-        asker = await self.uow.members.get(member_id)
-        region = (
-            await self._occurrence_region(occurrence, asker) if occurrence is not None else None
-        )
-        scope = frozenset({region}) if region else frozenset[str]()
-        if occurrence is None or asker is None or not is_allowed(actor, Action.ACK_HELP, scope):
-            await self._audit(actor, "checkin_help_ack", "denied", f"occurrence:{occurrence_id}")
-            raise NotFound("help")
-        async with self.uow.transaction():
-            now = self.clock.now()
-            if not await self.uow.schedules.ack_help(occurrence_id, member_id, actor.id, now):
-                raise Conflict("help already taken")
-            await self._audit(actor, "checkin_help_ack", "ok", f"occurrence:{occurrence_id}")
-            await self.uow.outbox.enqueue_many(
-                [
-                    OutboxMessage(
-                        idempotency_key=f"checkin-help-acked:{occurrence_id}:{member_id}:{h.id}",
-                        kind=OutboxKind.HELP,
-                        member_id=h.id,
-                        notice=CheckinHelpAcked(asker.codename, actor.codename),
-                        correlation=f"checkin-help:{occurrence_id}",
-                    )
-                    for h in await self._helpers(region)
-                    if h.id != actor.id
-                ]
-            )
-        return asker
-
     async def checkin_states(
         self, actor: Member | None, schedule_id: int, limit: int = 5
     ) -> list[tuple[Occurrence, list[CheckinLine]]]:
@@ -880,7 +696,7 @@ class ScheduleService:
         schedule = await self.get(actor, schedule_id)
         now = self.clock.now()
         result = [
-            (occurrence, await self._lines(occurrence, now))
+            (occurrence, await self.checkins.lines(occurrence, now))
             for occurrence in await self.uow.schedules.occurrences(schedule.id, limit)
         ]
         await self._audit(actor, "checkin_states", "ok", f"schedule:{schedule.id}")
