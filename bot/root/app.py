@@ -21,6 +21,7 @@ from bot.config import ConfigError, Settings
 from bot.domain.ports import Clock
 from bot.i18n import Catalogs
 from bot.root.wiring import open_wiring
+from bot.services.charts import ChartProcess
 from handlers.context import BotApplication, BotContext, BotData
 from handlers.transport.concurrency import PerChatUpdateProcessor
 from handlers.transport.http import AiohttpRequest
@@ -93,6 +94,8 @@ def build_application(
         .post_shutdown(post_shutdown)
         .build()
     )
+    # /informe's chart: the operator's time limit, the bot's own interpreter (issue #16.6).
+    application.bot_data.charts = ChartProcess(settings.chart_timeout, settings.chart_python)
     handlers.register(application)
     return application
 
