@@ -31,8 +31,15 @@ from handlers.transport.send import bot_defaults
 
 _LOGGER = logging.getLogger(__name__)
 
-#: Only what the bot handles (M-18): no channel posts, inline queries, edited messages.
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
+#: Only what the bot handles (M-18): no channel posts, inline queries. Edited messages come
+#: only so that a message edited into a PIN is deleted (T-09, ``handlers.pin.PinText``);
+#: the gatekeeper drops every edit before the features, so an edited command never runs.
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.MY_CHAT_MEMBER,
+]
 
 
 def build_application(
