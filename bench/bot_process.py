@@ -28,7 +28,12 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 TOKEN = "123456:BENCHMARK-token-not-real-0123456789"  # noqa: S105 - fake server only
 
 #: As ``bot.root.app.ALLOWED_UPDATES``, repeated so the echo variants never import the bot.
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.MY_CHAT_MEMBER,
+]
 
 #: Work done after post_init and before polling (e.g. enqueue an alert), by name.
 Prepare = Callable[[Any, argparse.Namespace], Awaitable[dict[str, Any]]]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ SETTING_NAMES = (
     "CHASKI_QUECHUA_DRAFTS",
     "CHASKI_DIGEST_HOUR",
     "CHASKI_STALLED_DAYS",
+    "CHASKI_CHART_TIMEOUT",
 )
 
 #: The variable naming the configuration file (``bot.config_file``); ``--config`` overrides it.
@@ -114,6 +116,14 @@ class Settings:
     #: read from the environment: only the test suite lowers it, to spend its time on
     #: behaviour rather than key stretching; every hash records the cost it was made with.
     pin_scrypt_log_n: int = 15
+    #: Seconds ``/informe``'s chart may take in its child process before it is killed and the
+    #: coordinator reads the report without it (``CHASKI_CHART_TIMEOUT``, issue #16.6).
+    chart_timeout: float = 30.0
+    #: The interpreter that runs a chart's child process: the one running the bot. Never
+    #: read from the environment (a setting that names a program to run with report data is
+    #: a needless risk); only the test suite points it elsewhere, at a program that does not
+    #: exist, to see a child that cannot start.
+    chart_python: str = field(default_factory=lambda: sys.executable)
 
     @classmethod
     def from_env(
@@ -163,6 +173,7 @@ class Settings:
             quechua_drafts=_on_off(env, "CHASKI_QUECHUA_DRAFTS"),
             digest_hour=_int(env, "CHASKI_DIGEST_HOUR", 7, 0, 23),
             stalled_days=_int(env, "CHASKI_STALLED_DAYS", 30, 1, 3650),
+            chart_timeout=float(_int(env, "CHASKI_CHART_TIMEOUT", 30, 5, 300)),
         )
 
 

@@ -70,8 +70,8 @@ def register(application: BotApplication) -> None:  # noqa: PLR0915 - one explic
     add(TypeHandler(Update, limits.guard), group=LIMITS)
     add(TypeHandler(Update, dedupe.dedupe), group=DEDUPE)
     # -2: the PIN a member types after the bot asked for it, and any member text that looks
-    # like a PIN (forwarded or late ones too: deleted, never consumed); locations (even
-    # forwarded).
+    # like a PIN (forwarded, edited or late ones too: deleted, never consumed); locations
+    # (even forwarded; live ones' edits deleted silently).
     # After a correct PIN, the command it was asked for runs: the closed table, checked here.
     typed_pin = pin_feature.PinText(pin_continuations())
     add(

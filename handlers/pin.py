@@ -180,7 +180,10 @@ class PinText:
         "the time ran out" (issue #11.3): members never need to send free text, and a PIN
         must not stay in the chat. Only new, non-forwarded messages answer a prompt (T-09).
         "Looks like a PIN" is the PIN rule itself (``normalise_pin``: 6 to 12 digits after
-        NFKC, spaces ignored). Edited messages never arrive (``ALLOWED_UPDATES``, M-18).
+        NFKC, spaces ignored). A member's message edited into a PIN (``edited_message``,
+        M-18) is deleted the same way and never consumed (T-09), with its own line saying
+        why. An edit that does not look like a PIN costs no lookup; neither it nor a
+        stranger's edit gets any answer (the gatekeeper drops both, M-02).
 
         Raises:
             ApplicationHandlerStop: the text was (or looked like) a PIN; no other handler
@@ -204,7 +207,13 @@ class PinText:
         if not armed:
             await send.delete_now(context, chat.id, message.message_id)
             t = context.catalogs.for_lang(member.lang)
-            await _say(context, member, chat.id, _texts(t)[PinOutcome.NO_PROMPT])
+            edited = update.edited_message is not None
+            await _say(
+                context,
+                member,
+                chat.id,
+                _edited_text(t) if edited else _texts(t)[PinOutcome.NO_PROMPT],
+            )
             raise ApplicationHandlerStop
         if action_for_text(context.catalogs, message.text) is not None:
             await services.pin.disarm(member)
@@ -266,6 +275,16 @@ class PinText:
         else:
             # Translators: [seguridad]
             await _say(context, member, chat_id, t.gettext("PIN correcto. Ya puedes continuar."))
+
+
+def _edited_text(t: NullTranslations) -> str:
+    """Why a message edited into a PIN vanished: an edit never answers a prompt (T-09), so
+    the member learns how to give the PIN instead (a prompt may still be waiting)."""
+    # Translators: [seguridad] el miembro editó un mensaje y puso un PIN; el bot lo borró.
+    return t.gettext(
+        "El bot borró tu mensaje editado porque parecía un PIN. Si el bot te pidió tu PIN,"
+        " escríbelo en un mensaje nuevo."
+    )
 
 
 def _texts(t: NullTranslations) -> dict[PinOutcome, str]:

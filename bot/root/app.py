@@ -21,6 +21,7 @@ from bot.config import ConfigError, Settings
 from bot.domain.ports import Clock
 from bot.i18n import Catalogs
 from bot.root.wiring import open_wiring
+from bot.services.charts import ChartProcess
 from handlers.context import BotApplication, BotContext, BotData
 from handlers.transport.concurrency import PerChatUpdateProcessor
 from handlers.transport.http import AiohttpRequest
@@ -30,8 +31,15 @@ from handlers.transport.send import bot_defaults
 
 _LOGGER = logging.getLogger(__name__)
 
-#: Only what the bot handles (M-18): no channel posts, inline queries, edited messages.
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
+#: Only what the bot handles (M-18): no channel posts, inline queries. Edited messages come
+#: only so that a message edited into a PIN is deleted (T-09, ``handlers.pin.PinText``);
+#: the gatekeeper drops every edit before the features, so an edited command never runs.
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.MY_CHAT_MEMBER,
+]
 
 
 def build_application(
@@ -93,6 +101,8 @@ def build_application(
         .post_shutdown(post_shutdown)
         .build()
     )
+    # /informe's chart: the operator's time limit, the bot's own interpreter (issue #16.6).
+    application.bot_data.charts = ChartProcess(settings.chart_timeout, settings.chart_python)
     handlers.register(application)
     return application
 

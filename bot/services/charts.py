@@ -70,9 +70,9 @@ WAITS_HEIGHT = 3.0
 #: Resolution of the chat image: 5.5 in at 180 dpi is 990 px, sharp on a phone.
 PNG_DPI = 180
 
-#: Seconds a chart's child process may run before it is killed: a first chart on a busy
-#: small server takes a few seconds (docs/performance.md, Charts); a stuck one must not keep
-#: the coordinator waiting for ever.
+#: Seconds a chart's child process may run before it is killed, unless the operator sets
+#: ``CHASKI_CHART_TIMEOUT``: a first chart on a busy small server takes a few seconds
+#: (docs/performance.md, Charts); a stuck one must not keep the coordinator waiting for ever.
 CHILD_TIMEOUT = 30.0
 #: The only variables of the bot's environment a chart's child sees: the bot's holds the
 #: token (``TELEGRAM_BOT_TOKEN``), which a process that draws bars has no use for (M-17).
@@ -448,9 +448,11 @@ class ChartProcess:
     takes longer than ``timeout`` seconds.
     """
 
-    def __init__(self, timeout: float = CHILD_TIMEOUT) -> None:
-        """``timeout``: seconds a child may take (``CHILD_TIMEOUT`` unless a test says)."""
+    def __init__(self, timeout: float = CHILD_TIMEOUT, python: str = sys.executable) -> None:
+        """``timeout``: seconds a child may take (``CHASKI_CHART_TIMEOUT`` in the bot);
+        ``python``: the interpreter that runs it (the bot's own)."""
         self.timeout = timeout
+        self.python = python
         self._one_at_a_time = asyncio.Lock()
 
     async def report_png(
@@ -469,7 +471,7 @@ class ChartProcess:
         environment["MPLCONFIGDIR"] = config_dir()
         try:
             child = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", CHILD_MODULE,
+                self.python, "-m", CHILD_MODULE,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL, env=environment,
             )  # fmt: skip

@@ -18,10 +18,11 @@ async def gatekeeper(update: Update, context: BotContext) -> None:
 
     Leaves groups and channels (any message, button or membership change there; audited
     without the chat's id), and drops updates without a sender, forwarded or edited messages
-    and sender-chat messages (T-08, T-09). A private chat's id is its user's id on Telegram;
-    an update claiming otherwise is forged, and answering it would send the sender's data
-    into someone else's chat, so it is dropped too (#11.10). Private block/unblock notices
-    pass on to ``handlers.membership`` (R-06).
+    and sender-chat messages (T-08, T-09): edits are received only for the PIN and location
+    deletions of group -2, never for a feature, so an edited command never runs. A private
+    chat's id is its user's id on Telegram; an update claiming otherwise is forged, and
+    answering it would send the sender's data into someone else's chat, so it is dropped
+    too (#11.10). Private block/unblock notices pass on to ``handlers.membership`` (R-06).
 
     Raises:
         ApplicationHandlerStop: the update is not for the features.

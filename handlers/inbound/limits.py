@@ -24,6 +24,9 @@ _LOGGER = logging.getLogger(__name__)
 async def guard(update: Update, context: BotContext) -> None:
     """Group -4: drop floods and oversized input before anything else runs.
 
+    Edited messages count and are capped like new ones; an edited command is never
+    answered here (the gatekeeper drops it, T-09).
+
     Raises:
         ApplicationHandlerStop: over a limit (a member is told once per flood, anyone else
             nothing), or an oversized command (one neutral answer, M-02 for strangers).
@@ -35,12 +38,16 @@ async def guard(update: Update, context: BotContext) -> None:
         if first_drop and user is not None:
             await _too_fast(update, context, user.id, verdict)
         raise ApplicationHandlerStop
-    message, chat = update.message, update.effective_chat
+    # An edit counts like a new message above and meets the same size caps: an edit storm
+    # costs no more than a message storm (T-09: edits come only to delete a PIN).
+    message, chat = update.message or update.edited_message, update.effective_chat
     if message is None or chat is None or chat.type != ChatType.PRIVATE:
         return  # groups and channels: the gatekeeper leaves them
     if text_too_long(message.text) or text_too_long(message.caption):
         _LOGGER.info("Dropped an oversized message (update %d)", update.update_id)
         raise ApplicationHandlerStop
+    if update.message is None:
+        return  # an edited command never runs (the gatekeeper drops it): nothing to answer
     if command_args_too_long(message.text) and user is not None:
         member = await context.services.registration.identify(user.id)
         if member is None:

@@ -12,6 +12,10 @@ from handlers.transport import send
 async def on_location(update: Update, context: BotContext) -> None:
     """Group -2: delete a shared location at once; warn a member (strangers: M-02 reply).
 
+    An edited location (a live location moving on, which Telegram sends as edits) is
+    deleted too, without a word: the member was warned when it was shared, and a warning
+    per move would be a storm of replies (T-09; the gatekeeper then drops the edit).
+
     Raises:
         ApplicationHandlerStop: a member was warned; nothing else answers.
     """
@@ -19,6 +23,8 @@ async def on_location(update: Update, context: BotContext) -> None:
     if message is None or user is None or chat is None:
         return
     await send.delete_now(context, chat.id, message.message_id)
+    if update.message is None:
+        return
     member = await context.services.registration.identify(user.id)
     if member is None:
         return

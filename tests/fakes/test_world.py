@@ -42,7 +42,16 @@ async def test_updates_excluded_by_allowed_updates_never_reach_the_bot(
     """Fed directly, the bot still sees only what ``allowed_updates`` lets Telegram send
     (an update that reached it would be in ``processed_updates``, the dedupe step's table)."""
     world = World.of(running_bot)
-    running_bot.fake.push_message(STRANGER, "/menu", edited=True, message_id=1)
+    running_bot.fake.push_update(
+        {
+            "channel_post": {
+                "message_id": 1,
+                "date": 1_700_000_000,
+                "chat": {"id": -100999, "type": "channel", "title": "Canal"},
+                "text": "/menu",
+            }
+        }
+    )
     await running_bot.settle()
     assert world.count("SELECT COUNT(*) FROM processed_updates") == 0
     running_bot.fake.push_message(STRANGER, "/menu")

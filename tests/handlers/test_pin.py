@@ -14,6 +14,7 @@ from tests.conftest import (
     RunningBot,
     ServedFake,
     TestClock,
+    World,
     seed_claims,
     seed_invite,
     seed_region,
@@ -23,6 +24,7 @@ from tests.fakes.world import bot_process
 from tests.secrets_registry import remember
 
 ANA, LUIS, JEFE, OTRO = 601, 602, 603, 604
+STRANGER = 609
 PIN, DURESS, WRONG = "482916", "735204", "550913"
 ASK = "Escribe tu PIN. El bot borrará tu mensaje."
 NEW = (
@@ -34,6 +36,10 @@ SAVED = "Listo: tu PIN quedó guardado. Si lo olvidas, tu coordinador puede borr
 EMPTY = "Todavía no tienes trámites."
 CREATE_FIRST = "Primero crea tu PIN con /pin."
 CURRENT = "Escribe tu PIN actual. El bot borrará tu mensaje."
+EDITED_PIN = (
+    "El bot borró tu mensaje editado porque parecía un PIN. Si el bot te pidió tu PIN,"
+    " escríbelo en un mensaje nuevo."
+)
 ANA_CLAIM = "R-2016-0007,Puma,Tornado 2016,2016-05-20,Pichari,150.00,approved,,,"
 
 
@@ -424,6 +430,56 @@ async def test_a_forwarded_pin_is_deleted_and_never_consumed(
     assert member is not None
     assert await bot.services.pin.session(member) is SessionState.CLOSED
     assert await bot.services.pin.prompt_armed_for(ANA) is armed
+
+
+@pytest.mark.parametrize("armed", [False, True], ids=["no prompt", "prompt armed"])
+async def test_a_message_edited_into_a_pin_is_deleted_and_never_consumed(
+    running_bot: RunningBot, codes: dict[str, str], armed: bool
+) -> None:
+    """T-09: a member edits an earlier message into their PIN. It must not stay in the chat:
+    deleted at once, and the member told why. An edit never answers a prompt, not even an
+    armed one; the PIN typed anew then opens it."""
+    bot, fake = running_bot, running_bot.fake
+    await bot.register(ANA, codes["Puma"])
+    await set_pin(bot, ANA)
+    bot.clock.advance(timedelta(minutes=11))
+    original = await say(bot, ANA, "hola")
+    if armed:
+        await say(bot, ANA, "/estado")
+        assert last_text(fake, ANA) == ASK
+    fake.push_message(ANA, PIN, edited=True, message_id=original)
+    await bot.settle()
+    assert original in deleted_ids(fake)
+    assert original not in fake.live_messages(ANA)
+    assert last_text(fake, ANA) == EDITED_PIN
+    assert "R-2016-0007" not in " ".join(fake.texts(ANA))
+    member = await bot.services.registration.identify(ANA)
+    assert member is not None
+    assert await bot.services.pin.session(member) is SessionState.CLOSED
+    assert await bot.services.pin.prompt_armed_for(ANA) is armed
+    if armed:
+        await say(bot, ANA, PIN)
+        assert "R-2016-0007" in last_text(fake, ANA)
+
+
+async def test_an_edit_that_is_no_pin_or_comes_from_a_stranger_gets_no_answer(
+    running_bot: RunningBot, codes: dict[str, str]
+) -> None:
+    """T-09, M-02: edits reach the bot (counted as processed), but only a member's PIN is
+    acted on: an ordinary edit stays as it is, a stranger's PIN-like edit gets nothing."""
+    bot, fake = running_bot, running_bot.fake
+    world = World.of(bot)
+    await bot.register(ANA, codes["Puma"])
+    original = await say(bot, ANA, "hola")
+    fake.reset_calls()
+    processed = world.count("SELECT COUNT(*) FROM processed_updates")
+    fake.push_message(ANA, "hola de nuevo", edited=True, message_id=original)
+    fake.push_message(STRANGER, PIN, edited=True, message_id=1)
+    await bot.settle()
+    assert world.count("SELECT COUNT(*) FROM processed_updates") == processed + 2
+    assert fake.calls_to("deleteMessage") == []
+    assert fake.sent(ANA) == []
+    assert fake.sent(STRANGER) == []
 
 
 async def test_a_pin_typed_while_the_bot_was_down_is_deleted_after_the_restart(

@@ -31,12 +31,15 @@ from handlers.render import render_operations_report
 from tests.conftest import (
     STAFF_PIN,
     RunningBot,
+    ServedFake,
+    TestClock,
     seed_claims,
     seed_invite,
     seed_region,
     set_pin_in_chat,
 )
 from tests.fakes.bot_api import Upload
+from tests.fakes.world import bot_process
 from tests.security.helpers import query
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,6 +86,12 @@ class World:
 
 @pytest.fixture
 async def world(running_bot: RunningBot, tmp_path: Path) -> World:
+    return await _seeded(running_bot, tmp_path)
+
+
+async def _seeded(running_bot: RunningBot, tmp_path: Path) -> World:
+    """Two regions' operations and claims; an informant in each, a coordinator of each (the
+    second one reads Quechua) and an administrator, all registered, the staff with a PIN."""
     services = running_bot.services
     await seed_region(services)
     await seed_region(services, "Llochegua")
@@ -310,3 +319,55 @@ async def test_a_chart_that_takes_too_long_gives_the_text_and_one_neutral_line(
     assert len(await world.say(JEFE, "/informe")) == 1
     [photo] = world.bot.fake.photos(JEFE)
     assert _has_colour(_pixels(photo.params["photo"]), charts.PROMISED_COLOUR)
+
+
+async def test_the_operators_chart_time_limit_reaches_the_child(
+    fake_api_server: ServedFake,
+    tmp_path: Path,
+    clock: TestClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``CHASKI_CHART_TIMEOUT`` (``Settings.chart_timeout``) is the limit the bot's child
+    gets: far below what starting Python and matplotlib takes, every chart is killed."""
+    async with bot_process(
+        fake_api_server, tmp_path, clock, quechua_drafts=True, chart_timeout=0.05
+    ) as bot:
+        world = await _seeded(bot, tmp_path)
+        caplog.set_level(logging.WARNING)
+        texts = await world.say(JEFE, "/informe")
+        assert len(texts) == 2
+        assert texts[1] == NO_CHART
+        assert world.bot.fake.photos(JEFE) == []
+        assert "Chart process killed after 0.05 s" in caplog.text
+
+
+async def test_a_chart_child_that_cannot_start_gives_the_text_and_one_neutral_line(
+    fake_api_server: ServedFake,
+    tmp_path: Path,
+    clock: TestClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A child that cannot even be started (no interpreter there, no process slot left:
+    ``OSError`` at spawn) fails like a stuck one: the report whole, then the one neutral
+    line, deleted with it (M-10); logged without any of the report's content."""
+    missing = tmp_path / "no-such-python"
+    async with bot_process(
+        fake_api_server, tmp_path, clock, quechua_drafts=True, chart_python=str(missing)
+    ) as bot:
+        world = await _seeded(bot, tmp_path)
+        deletions = world.deletions()
+        caplog.set_level(logging.WARNING)
+        caplog.clear()  # the start's own lines name the test's folder
+        texts = await world.say(JEFE, "/informe")
+        assert len(texts) == 2
+        assert "<b>Tornado 2016</b> · Pichari" in texts[0]
+        assert texts[1] == NO_CHART
+        assert world.bot.fake.photos(JEFE) == []
+        assert world.deletions() == deletions + 2
+        assert "Chart process could not start (No such file or directory)" in caplog.text
+        for claim_data in ("Tornado", "Pichari", "1500", "1,500", "R-2016", str(missing)):
+            assert claim_data not in caplog.text
+        assert "Traceback" not in caplog.text
+        # In Quechua too, and the bot keeps answering.
+        assert (await world.say(LEJOS, "/informe"))[1:] == [NO_CHART_QU]
+        assert (await world.say(JEFE, "/informe"))[1:] == [NO_CHART]

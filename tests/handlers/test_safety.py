@@ -267,3 +267,73 @@ async def test_a_repeated_update_id_is_processed_once(bot: RunningBot) -> None:
     await app.process_update(Update.de_json(raw, app.bot))
     await app.process_update(Update.de_json(raw, app.bot))
     assert bot.fake.texts(ANA) == ["Elige una opción del menú."]
+
+
+EDITED_PIN = (
+    "El bot borró tu mensaje editado porque parecía un PIN. Si el bot te pidió tu PIN,"
+    " escríbelo en un mensaje nuevo."
+)
+TOO_FAST = (
+    "Vas muy rápido: el bot no leerá lo que envíes durante un minuto. Espera y vuelve"
+    " a intentarlo."
+)
+
+
+async def test_an_edit_storm_costs_what_a_message_storm_costs(bot: RunningBot) -> None:
+    """T-09, M-06: edits count against the same per-account limit as new messages. 30
+    messages edited into PIN-like text in a minute: the 18 the limit lets through (the
+    set-up used 2 of 20) are deleted and answered, then one "too fast", then nothing."""
+    fake = bot.fake
+    for n in range(30):
+        fake.push_message(ANA, f"{481_000 + n}", edited=True, message_id=20_000 + n)
+    await bot.settle()
+    assert len(fake.calls_to("deleteMessage")) == 18
+    assert fake.texts(ANA) == [EDITED_PIN] * 18 + [TOO_FAST]
+
+
+async def test_an_edited_command_or_oversized_edit_is_never_answered(bot: RunningBot) -> None:
+    """T-09, T-23: an edited command with overlong arguments reaches the bot but is not
+    answered (a new one gets the neutral line); an edit longer than Telegram allows is
+    dropped before the database, like such a message."""
+    fake = bot.fake
+    db = uow_of(bot.services).db
+    before = await _processed(db)
+    fake.push_message(ANA, "/estado " + "a" * 65, edited=True, message_id=30_000)
+    await bot.settle()
+    assert await _processed(db) == before + 1
+    fake.push_message(ANA, "x" * 4097, edited=True, message_id=30_001)
+    await bot.settle()
+    assert await _processed(db) == before + 1
+    assert fake.sent(ANA) == []
+
+
+async def test_a_live_locations_moves_are_deleted_without_a_warning_each(
+    bot: RunningBot,
+) -> None:
+    """M-09, T-09: a live location moving on arrives as edits of the shared message; each
+    is deleted (it must not stay), and the member is warned only once, when it was shared.
+    A stranger's is deleted too, with no answer (M-02)."""
+    fake = bot.fake
+    shared = fake.push_non_text(ANA, "location")
+    await bot.settle()
+    assert fake.texts(ANA) == ["No compartas tu ubicación aquí."]
+    for user, message_id in ((ANA, shared), (ANA, shared), (STRANGER, 40_000)):
+        fake.push_update({"edited_message": _moved_location(user, message_id)})
+    await bot.settle()
+    deleted = [int(call.params["message_id"]) for call in fake.calls_to("deleteMessage")]
+    assert sorted(deleted) == [shared, shared, shared, 40_000]  # chats run concurrently
+    assert shared not in fake.live_messages(ANA)
+    assert fake.texts(ANA) == ["No compartas tu ubicación aquí."]
+    assert fake.texts(STRANGER) == []
+
+
+def _moved_location(user: int, message_id: int) -> dict[str, object]:
+    """An ``edited_message`` as Telegram sends it when a live location moves."""
+    return {
+        "message_id": message_id,
+        "date": 1_773_500_000,
+        "edit_date": 1_773_500_060,
+        "chat": {"id": user, "type": "private", "first_name": "A"},
+        "from": {"id": user, "is_bot": False, "first_name": "A"},
+        "location": {"latitude": -13.5320, "longitude": -71.9676, "live_period": 900},
+    }
