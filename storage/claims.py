@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from bot.domain.claims import (
@@ -236,10 +236,16 @@ class SqliteClaimRepository:
 
     async def operations(self) -> list[Operation]:
         """Every operation, oldest date first, then by id."""
+        return await self._operations(None)
+
+    async def _operations(self, operation_id: int | None) -> list[Operation]:
+        """Every operation (None), or the one with that id."""
         rows = await self.db.fetchall(
             "SELECT o.id, o.label_enc, o.op_date, r.name AS region, o.total_enc,"
             " o.promised_by_enc, o.basis_enc, o.pay_by FROM operations o"
-            " JOIN regions r ON r.id = o.region_id ORDER BY o.op_date, o.id"
+            " JOIN regions r ON r.id = o.region_id WHERE ? IS NULL OR o.id = ?"
+            " ORDER BY o.op_date, o.id",
+            (operation_id, operation_id),
         )
         sealer = Sealer(self.keys.cipher, "operations")
         return [
@@ -255,6 +261,53 @@ class SqliteClaimRepository:
             )
             for row in rows
         ]
+
+    async def operation(self, operation_id: int) -> Operation | None:
+        """One operation by id."""
+        found = await self._operations(operation_id)
+        return found[0] if found else None
+
+    async def update_operation(self, operation: Operation, now: datetime) -> Operation:
+        """Store every field of ``operation`` (sealed again, M-07); the caller's transaction.
+
+        Raises:
+            NotFound: the operation or the region does not exist.
+            Conflict: another operation has that label.
+        """
+        del now  # operations keep no modification time; the audit row has it
+        region = await self.db.fetchone(
+            "SELECT id, name FROM regions WHERE name = ?", (operation.region,)
+        )
+        if region is None:
+            raise NotFound("region")
+        digest = self.keys.index("operation", operation.label)
+        found = await self.db.fetchone(
+            "SELECT id FROM operations WHERE label_hmac = ? AND id != ?", (digest, operation.id)
+        )
+        if found is not None:
+            raise Conflict("an operation with that label exists")
+        sealer = Sealer(self.keys.cipher, "operations")
+        op_id = operation.id
+        cursor = await self.db.execute(
+            "UPDATE operations SET label_enc = ?, label_hmac = ?, op_date = ?, region_id = ?,"
+            " total_enc = ?, promised_by_enc = ?, basis_enc = ?, pay_by = ? WHERE id = ?",
+            (
+                sealer.seal("label", op_id, operation.label),
+                digest,
+                opt_date(operation.date),
+                region["id"],
+                None
+                if operation.total_cents is None
+                else sealer.seal_int("total", op_id, operation.total_cents),
+                sealer.seal_opt("promised_by", op_id, operation.promised_by),
+                sealer.seal_opt("basis", op_id, operation.basis),
+                opt_date(operation.pay_by),
+                op_id,
+            ),
+        )
+        if cursor.rowcount != 1:
+            raise NotFound("operation")
+        return replace(operation, region=str(region["name"]))
 
     async def shares(self, operation_id: int, *, excluding: int | None = None) -> int:
         """The promised shares of an operation's claims added up (one claim left out)."""

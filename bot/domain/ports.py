@@ -330,6 +330,17 @@ class ClaimLedger(Protocol):
     async def operations(self) -> list[Operation]:
         """Every operation."""
 
+    async def operation(self, operation_id: int) -> Operation | None:
+        """One operation by id."""
+
+    async def update_operation(self, operation: Operation, now: datetime) -> Operation:
+        """Store every field of ``operation``; returns it with the region as stored.
+
+        Raises:
+            NotFound: the operation or the region does not exist.
+            Conflict: another operation has that label.
+        """
+
 
 class ClaimEditStore(Protocol):
     """A member's claim edit between its chat steps (one per member, issue #16.2)."""

@@ -30,6 +30,7 @@ from bot.domain.claims import (
     ClaimRefused,
     EditKind,
     NewOperation,
+    OperationUpdate,
     Payment,
     Rule,
 )
@@ -70,6 +71,15 @@ class Confirmed:
 
     claim: Claim
     pending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OperationEdited:
+    """An operation after an edit and the names of the fields that changed (none: nothing
+    was written)."""
+
+    operation: Operation
+    changed: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +135,41 @@ class ClaimAdminService:
         """Every operation (``chaski operations list``)."""
         return await self.uow.claim_ledger.operations()
 
-    async def operations_by(self, actor: Member, limit: int = 20) -> list[Operation]:
-        """``operations`` for ``/miembros`` (issue #16.3), read only: the last ``limit``
-        (one chat message), for an active administrator only, checked now (M-04).
+    async def edit_operation(
+        self, operation_id: int, update: OperationUpdate, actor: Member | None = None
+    ) -> OperationEdited:
+        """Change an operation (``chaski operations edit``, the chat); audited with the names
+        of the fields that changed, never their values (M-16). Nothing changed: no write and
+        no audit row. One transaction: the shares are read where the total is written.
+
+        Raises:
+            NotFound: no such operation (``"operation"``) or region (``"region"``).
+            Conflict: another operation has the new label.
+            ClaimRefused: ``BELOW_SHARES``, ``NEGATIVE``, ``TOO_LARGE``, ``TOO_LONG``.
+        """
+        now = self.clock.now()
+        async with self.uow.transaction():
+            before = await self.uow.claim_ledger.operation(operation_id)
+            if before is None:
+                raise NotFound("operation")
+            shares = await self.uow.claim_ledger.shares(operation_id)
+            after, changed = rules.edit_operation(before, update, shares)
+            if not changed:
+                return OperationEdited(before, ())
+            stored = await self.uow.claim_ledger.update_operation(after, now)
+            await self.uow.audit.record(
+                action="operation_edit",
+                result="ok",
+                now=now,
+                actor_id=actor.id if actor else None,
+                actor_role=actor.role if actor else None,
+                target=f"operation:{operation_id}:{','.join(changed)}",
+            )
+        return OperationEdited(stored, changed)
+
+    async def _check_admin(self, actor: Member) -> None:
+        """The one authorization for operations in the chat: an active administrator, read
+        from the database for this update (M-04).
 
         Raises:
             NotAllowed: not an active administrator (audited and counted, T-11).
@@ -136,6 +178,15 @@ class ClaimAdminService:
             if self.denials is not None:
                 await self.denials.denied(actor, str(Action.MANAGE_MEMBERS), None)
             raise NotAllowed(Action.MANAGE_MEMBERS)
+
+    async def operations_by(self, actor: Member, limit: int = 20) -> list[Operation]:
+        """``operations`` for ``/miembros`` (issue #16.3), read only: the last ``limit``
+        (one chat message), for an active administrator only, checked now (M-04).
+
+        Raises:
+            NotAllowed: not an active administrator (audited and counted, T-11).
+        """
+        await self._check_admin(actor)
         return (await self.operations())[-limit:]
 
     # ------------------------------------------------------------------ finding (staff)
