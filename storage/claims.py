@@ -14,6 +14,8 @@ from bot.domain.claims import (
     ClaimEdit,
     EditKind,
     NewOperation,
+    OperationDraft,
+    OperationStep,
     Payment,
     RecordedInBot,
     closed_at_for,
@@ -831,3 +833,59 @@ class SqliteAmountRequests:
             (status, decided_by, ts(now), request_id),
         )
         return written.rowcount == 1
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteOperationEdits:
+    """Implements ``bot.domain.ports.OperationEditStore``; what was typed is sealed (M-07)."""
+
+    db: Database
+    keys: KeyMaterial
+
+    async def put(self, member_id: int, draft: OperationDraft, now: datetime) -> None:
+        """Store the member's draft, replacing any other."""
+        params = {
+            "field": str(draft.field) if draft.field is not None else None,
+            "label": draft.label,
+            "region": draft.region,
+            "total": draft.total_cents,
+            "pay_by": opt_date(draft.pay_by),
+        }
+        sealed = Sealer(self.keys.cipher, "operation_edits").seal(
+            "params", member_id, json.dumps(params, ensure_ascii=False)
+        )
+        await self.db.execute(
+            "INSERT INTO operation_edits (member_id, operation_id, step, params_enc, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (member_id) DO UPDATE SET"
+            " operation_id = excluded.operation_id, step = excluded.step,"
+            " params_enc = excluded.params_enc, created_at = excluded.created_at",
+            (member_id, draft.operation_id, str(draft.step), sealed, ts(now)),
+        )
+
+    async def get(self, member_id: int) -> OperationDraft | None:
+        """The member's draft, if any (fails closed on a cell that does not open)."""
+        row = await self.db.fetchone(
+            "SELECT operation_id, step, params_enc FROM operation_edits WHERE member_id = ?",
+            (member_id,),
+        )
+        if row is None:
+            return None
+        params = json.loads(
+            Sealer(self.keys.cipher, "operation_edits").open(
+                "params", member_id, row["params_enc"]
+            )
+        )
+        field = params.get("field")
+        return OperationDraft(
+            operation_id=row["operation_id"],
+            step=OperationStep(row["step"]),
+            field=OperationStep(field) if field else None,
+            label=params.get("label"),
+            region=params.get("region"),
+            total_cents=params.get("total"),
+            pay_by=parse_opt_date(params.get("pay_by")),
+        )
+
+    async def drop(self, member_id: int) -> None:
+        """Forget the member's draft."""
+        await self.db.execute("DELETE FROM operation_edits WHERE member_id = ?", (member_id,))

@@ -511,3 +511,57 @@ class AmountRequest:
     approved_cents: int | None
     note: str | None = None
     visible: bool = True
+
+
+class OperationStep(StrEnum):
+    """What an administrator composing an operation in the chat is asked for next.
+
+    A new operation asks for its label, region, total and promised payment date in turn;
+    an edit asks for one field (``PAY_BY`` or ``TOTAL``); ``CONFIRM`` waits for *Confirmar*.
+    """
+
+    LABEL = "label"
+    REGION = "region"
+    TOTAL = "total"
+    PAY_BY = "pay_by"
+    CONFIRM = "confirm"
+
+
+@dataclass(frozen=True, slots=True)
+class OperationDraft:
+    """An operation being created (``operation_id`` None) or edited in the chat, kept in the
+    database between its steps so that a restart of the bot loses nothing (#16.3).
+
+    ``field`` is what an edit changes (``PAY_BY`` or ``TOTAL``; None for a new operation);
+    ``pay_by`` None at ``CONFIRM`` means "no date" (an edit clears it).
+    """
+
+    operation_id: int | None
+    step: OperationStep
+    field: OperationStep | None = None
+    label: str | None = None
+    region: str | None = None
+    total_cents: int | None = None
+    pay_by: Day | None = None
+
+
+class DraftProblem(StrEnum):
+    """Why a step of an operation draft in the chat changed nothing (the draft still waits,
+    except for ``GONE`` and ``NOTHING_PENDING``); handlers translate each into a sentence."""
+
+    BAD_LABEL = "bad_label"
+    BAD_AMOUNT = "bad_amount"
+    BAD_DATE = "bad_date"
+    USE_BUTTONS = "use_buttons"
+    NOTHING_PENDING = "nothing_pending"
+    GONE = "gone"
+    LABEL_TAKEN = "label_taken"
+
+
+class DraftRefused(DomainError):
+    """A step of an operation draft refused; ``problem`` says why (message: in English)."""
+
+    def __init__(self, problem: DraftProblem) -> None:
+        """Name the problem."""
+        super().__init__(f"operation draft: {problem}")
+        self.problem = problem
