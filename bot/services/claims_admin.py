@@ -238,6 +238,8 @@ class ClaimAdminService:
             NotAllowed: not an active administrator (audited). DraftRefused: ``GONE``.
         """
         await self._check_admin(actor)
+        # One typed value waits at a time: a region name asked for before is not any more.
+        await self.uow.region_edits.drop(actor.id)
         operation = None
         if operation_id is None:
             draft = OperationDraft(None, OperationStep.LABEL)

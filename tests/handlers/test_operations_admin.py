@@ -192,3 +192,15 @@ async def test_a_new_operation_survives_a_restart_between_its_steps(
         assert done == "Operación Cóndor creada (registrado en la auditoría)."
         [created] = await world.bot.services.claims_admin.operations()
         assert (created.total_cents, created.pay_by) == (50_000, date(2027, 2, 1))
+
+
+async def test_one_typed_value_waits_at_a_time(world: World) -> None:
+    """A region name asked for and an operation's label asked for never both wait: the
+    later button wins, so a typed value is never taken for the other one."""
+    await world.press(ADMIN, "madm:rg:add")
+    await world.press(ADMIN, "mops:new")
+    assert world.count("SELECT count(*) FROM region_edits") == 0
+    assert await world.say(ADMIN, "Halcón") == "¿En qué región fue la operación Halcón?"
+    await world.press(ADMIN, "madm:rg:add")
+    assert world.count("SELECT count(*) FROM operation_edits") == 0
+    assert await world.say(ADMIN, "Kimbiri") == "¿Añadir la región Kimbiri?"
