@@ -147,12 +147,6 @@ def refusal_text(t: NullTranslations, rule: Rule) -> str:
         Rule.OVER_TOTAL: t.gettext(
             "Con ese monto, las partes superarían la recompensa total de la operación."
         ),
-        # Translators: /miembros: la nueva recompensa total de una operación es menor que la
-        # suma de lo ya prometido a sus reclamos.
-        Rule.BELOW_SHARES: t.gettext(
-            "Nada cambió: la recompensa total no puede ser menor que lo ya prometido a los"
-            " reclamos de esta operación."
-        ),
         # Translators: un reclamo pagado o rechazado está cerrado.
         Rule.CLOSED: t.gettext("El reclamo está cerrado; primero hay que reabrirlo."),
         # Translators: una nota o un paso escrito por el coordinador es demasiado largo.

@@ -31,13 +31,13 @@ from bot.domain.claims import (
     DraftRefused,
     OperationDraft,
     OperationStep,
+    Rule,
 )
 from bot.domain.errors import NotAllowed
 from bot.domain.models import Member, Operation, Role
 from bot.domain.pin import PinPass, PinRule
 from bot.i18n import format_date, format_money
 from handlers.access import menu_expired, requires
-from handlers.claims_admin import refusal_text
 from handlers.context import BotContext
 from handlers.transport import send
 
@@ -115,6 +115,19 @@ def _problem_text(t: NullTranslations, problem: DraftProblem) -> str:
     return texts[problem]
 
 
+def _rule_text(t: NullTranslations, rule: Rule) -> str:
+    """Why the domain refused a total: below the claims' shares, else an amount out of range
+    (the typed amount is checked before, so this is what a change meanwhile can break)."""
+    if rule is Rule.BELOW_SHARES:
+        # Translators: /miembros: la nueva recompensa total de una operación es menor que la
+        # suma de lo ya prometido a sus reclamos.
+        return t.gettext(
+            "Nada cambió: la recompensa total no puede ser menor que lo ya prometido a los"
+            " reclamos de esta operación."
+        )
+    return _problem_text(t, DraftProblem.BAD_AMOUNT)
+
+
 @requires(Role.COORDINATOR, Role.ADMIN, pin=PinRule.ACTION)
 async def on_button(update: Update, context: BotContext, member: Member, pin: PinPass) -> None:
     """Every ``mops:`` button; the service re-checks the administrator each time (M-04)."""
@@ -134,7 +147,7 @@ async def on_button(update: Update, context: BotContext, member: Member, pin: Pi
     except DraftRefused as refused:
         await send.send_sensitive(context, member, chat.id, _problem_text(t, refused.problem))
     except ClaimRefused as refused:
-        await send.send_sensitive(context, member, chat.id, refusal_text(t, refused.rule))
+        await send.send_sensitive(context, member, chat.id, _rule_text(t, refused.rule))
     await send.answer_callback(context, query.id)
 
 
@@ -323,6 +336,6 @@ async def operation_text(
         await send.send_sensitive(context, member, chat.id, _problem_text(t, refused.problem))
         return
     except ClaimRefused as refused:
-        await send.send_sensitive(context, member, chat.id, refusal_text(t, refused.rule))
+        await send.send_sensitive(context, member, chat.id, _rule_text(t, refused.rule))
         return
     await _ask_next(context, member, chat.id, draft)
