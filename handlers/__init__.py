@@ -23,6 +23,7 @@ from handlers import (
     members_admin,
     membership,
     menus,
+    operations_admin,
     panic,
     registration,
     report,
@@ -141,6 +142,7 @@ def register(application: BotApplication) -> None:  # noqa: PLR0915 - one explic
     add(CallbackQueryHandler(claims.on_claim_button, pattern=r"^claim:"), group=FEATURES)
     add(CallbackQueryHandler(claims_admin.on_button, pattern=r"^cadm:"), group=FEATURES)
     add(CallbackQueryHandler(members_admin.on_button, pattern=r"^madm:"), group=FEATURES)
+    add(CallbackQueryHandler(operations_admin.on_button, pattern=r"^mops:"), group=FEATURES)
     # Alert answers first (informants), then the coordinators' compose/approve/help buttons.
     add(
         CallbackQueryHandler(alerts.on_answer_button, pattern=r"^alert:(safe|help):"),

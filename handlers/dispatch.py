@@ -9,7 +9,7 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.domain.models import Member
-from handlers import alerts, claims, members_admin, registration
+from handlers import alerts, claims, members_admin, operations_admin, registration
 from handlers import help as help_feature
 from handlers.access import ALL_ROLES, menu_expired, not_available, requires
 from handlers.context import BotContext
@@ -25,8 +25,9 @@ _STAFF_BUTTONS = {
 
 @requires(*ALL_ROLES)
 async def on_menu_text(update: Update, context: BotContext, member: Member) -> None:
-    """A text that is not a command: a menu button press, a region name an administrator
-    was asked for in ``/miembros``, or else "not available" (T-13)."""
+    """A text that is not a command: a menu button press, a region name or an operation's
+    label, total or date an administrator was asked for in ``/miembros``, or else "not
+    available" (T-13)."""
     message = update.effective_message
     chat = update.effective_chat
     if message is None or chat is None or message.text is None:
@@ -40,7 +41,10 @@ async def on_menu_text(update: Update, context: BotContext, member: Member) -> N
         await registration.ask_language(context, chat.id)
     elif action in _STAFF_BUTTONS and member.role in alerts.SENDERS:
         await _STAFF_BUTTONS[action].run(update, context, member)
-    elif not await members_admin.typed_text(update, context, member):
+    elif not (
+        await members_admin.typed_text(update, context, member)
+        or await operations_admin.typed_text(update, context, member)
+    ):
         await not_available(context, member, chat.id)
 
 

@@ -35,6 +35,7 @@ from bot.domain.models import Member, MemberState, Region, Role
 from bot.domain.pin import PinPass, PinRule
 from bot.domain.registrations import ChangeRefused, MemberFilter, Refusal, RegionChange
 from bot.i18n import format_date, format_datetime, format_money
+from handlers import operations_admin
 from handlers.access import menu_expired, requires
 from handlers.context import BotContext
 from handlers.panic import ask_unlink
@@ -734,7 +735,8 @@ async def _send_operations(context: BotContext, actor: Member, chat_id: int) -> 
     if not operations:
         # Translators: /miembros: todavía no se declaró ninguna operación.
         text = t.gettext("No hay operaciones todavía.")
-        await send.send_sensitive(context, actor, chat_id, text)
+        keyboard = operations_admin.operations_keyboard(t, [])
+        await send.send_sensitive(context, actor, chat_id, text, reply_markup=keyboard)
         return
     # Translators: título de la lista de operaciones de /miembros.
     lines = [t.gettext("Operaciones (como mucho las 20 últimas):")]
@@ -748,7 +750,8 @@ async def _send_operations(context: BotContext, actor: Member, chat_id: int) -> 
             else "—",
         ]
         lines.append(" · ".join(parts))
-    await send.send_sensitive(context, actor, chat_id, "\n".join(lines))
+    keyboard = operations_admin.operations_keyboard(t, operations)  # create and correct
+    await send.send_sensitive(context, actor, chat_id, "\n".join(lines), reply_markup=keyboard)
 
 
 async def _send_invites(context: BotContext, actor: Member, chat_id: int) -> None:

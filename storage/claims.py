@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from bot.domain.claims import (
@@ -14,6 +14,8 @@ from bot.domain.claims import (
     ClaimEdit,
     EditKind,
     NewOperation,
+    OperationDraft,
+    OperationStep,
     Payment,
     RecordedInBot,
     closed_at_for,
@@ -236,10 +238,16 @@ class SqliteClaimRepository:
 
     async def operations(self) -> list[Operation]:
         """Every operation, oldest date first, then by id."""
+        return await self._operations(None)
+
+    async def _operations(self, operation_id: int | None) -> list[Operation]:
+        """Every operation (None), or the one with that id."""
         rows = await self.db.fetchall(
             "SELECT o.id, o.label_enc, o.op_date, r.name AS region, o.total_enc,"
             " o.promised_by_enc, o.basis_enc, o.pay_by FROM operations o"
-            " JOIN regions r ON r.id = o.region_id ORDER BY o.op_date, o.id"
+            " JOIN regions r ON r.id = o.region_id WHERE ? IS NULL OR o.id = ?"
+            " ORDER BY o.op_date, o.id",
+            (operation_id, operation_id),
         )
         sealer = Sealer(self.keys.cipher, "operations")
         return [
@@ -255,6 +263,53 @@ class SqliteClaimRepository:
             )
             for row in rows
         ]
+
+    async def operation(self, operation_id: int) -> Operation | None:
+        """One operation by id."""
+        found = await self._operations(operation_id)
+        return found[0] if found else None
+
+    async def update_operation(self, operation: Operation, now: datetime) -> Operation:
+        """Store every field of ``operation`` (sealed again, M-07); the caller's transaction.
+
+        Raises:
+            NotFound: the operation or the region does not exist.
+            Conflict: another operation has that label.
+        """
+        del now  # operations keep no modification time; the audit row has it
+        region = await self.db.fetchone(
+            "SELECT id, name FROM regions WHERE name = ?", (operation.region,)
+        )
+        if region is None:
+            raise NotFound("region")
+        digest = self.keys.index("operation", operation.label)
+        found = await self.db.fetchone(
+            "SELECT id FROM operations WHERE label_hmac = ? AND id != ?", (digest, operation.id)
+        )
+        if found is not None:
+            raise Conflict("an operation with that label exists")
+        sealer = Sealer(self.keys.cipher, "operations")
+        op_id = operation.id
+        cursor = await self.db.execute(
+            "UPDATE operations SET label_enc = ?, label_hmac = ?, op_date = ?, region_id = ?,"
+            " total_enc = ?, promised_by_enc = ?, basis_enc = ?, pay_by = ? WHERE id = ?",
+            (
+                sealer.seal("label", op_id, operation.label),
+                digest,
+                opt_date(operation.date),
+                region["id"],
+                None
+                if operation.total_cents is None
+                else sealer.seal_int("total", op_id, operation.total_cents),
+                sealer.seal_opt("promised_by", op_id, operation.promised_by),
+                sealer.seal_opt("basis", op_id, operation.basis),
+                opt_date(operation.pay_by),
+                op_id,
+            ),
+        )
+        if cursor.rowcount != 1:
+            raise NotFound("operation")
+        return replace(operation, region=str(region["name"]))
 
     async def shares(self, operation_id: int, *, excluding: int | None = None) -> int:
         """The promised shares of an operation's claims added up (one claim left out)."""
@@ -778,3 +833,59 @@ class SqliteAmountRequests:
             (status, decided_by, ts(now), request_id),
         )
         return written.rowcount == 1
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteOperationEdits:
+    """Implements ``bot.domain.ports.OperationEditStore``; what was typed is sealed (M-07)."""
+
+    db: Database
+    keys: KeyMaterial
+
+    async def put(self, member_id: int, draft: OperationDraft, now: datetime) -> None:
+        """Store the member's draft, replacing any other."""
+        params = {
+            "field": str(draft.field) if draft.field is not None else None,
+            "label": draft.label,
+            "region": draft.region,
+            "total": draft.total_cents,
+            "pay_by": opt_date(draft.pay_by),
+        }
+        sealed = Sealer(self.keys.cipher, "operation_edits").seal(
+            "params", member_id, json.dumps(params, ensure_ascii=False)
+        )
+        await self.db.execute(
+            "INSERT INTO operation_edits (member_id, operation_id, step, params_enc, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (member_id) DO UPDATE SET"
+            " operation_id = excluded.operation_id, step = excluded.step,"
+            " params_enc = excluded.params_enc, created_at = excluded.created_at",
+            (member_id, draft.operation_id, str(draft.step), sealed, ts(now)),
+        )
+
+    async def get(self, member_id: int) -> OperationDraft | None:
+        """The member's draft, if any (fails closed on a cell that does not open)."""
+        row = await self.db.fetchone(
+            "SELECT operation_id, step, params_enc FROM operation_edits WHERE member_id = ?",
+            (member_id,),
+        )
+        if row is None:
+            return None
+        params = json.loads(
+            Sealer(self.keys.cipher, "operation_edits").open(
+                "params", member_id, row["params_enc"]
+            )
+        )
+        field = params.get("field")
+        return OperationDraft(
+            operation_id=row["operation_id"],
+            step=OperationStep(row["step"]),
+            field=OperationStep(field) if field else None,
+            label=params.get("label"),
+            region=params.get("region"),
+            total_cents=params.get("total"),
+            pay_by=parse_opt_date(params.get("pay_by")),
+        )
+
+    async def drop(self, member_id: int) -> None:
+        """Forget the member's draft."""
+        await self.db.execute("DELETE FROM operation_edits WHERE member_id = ?", (member_id,))

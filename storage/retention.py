@@ -190,6 +190,10 @@ class SqliteRetentionStore:
             "claim_edits", "member_id", "created_at < ?", (ts(cutoffs.alerts),)
         )
         deleted["claim_edits"] = deleted.get("claim_edits", 0) + edits["claim_edits"]
+        # So is an operation created or corrected half-way in the chat (issue #16.3).
+        deleted |= await self._delete_batches(
+            "operation_edits", "member_id", "created_at < ?", (ts(cutoffs.alerts),)
+        )
         # Schedules (issue #15): handled occurrences with their check-in answers, and
         # schedules that ended, after the alerts' 30 days.
         deleted |= await self._delete_batches(

@@ -72,6 +72,7 @@ SEALED_COLUMNS: Final[Mapping[str, SealedTable]] = {
     "outbox": SealedTable("id", ("params",)),
     "alert_drafts": SealedTable("member_id", ("params", "text_es", "text_qu")),
     "claim_edits": SealedTable("member_id", ("params",)),
+    "operation_edits": SealedTable("member_id", ("params",)),
     "claim_amount_requests": SealedTable("id", ("params",)),
     "alerts": SealedTable("id", ("params", "text_es", "text_qu")),
     "member_pins": SealedTable("member_id", ("pin", "duress")),

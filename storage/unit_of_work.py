@@ -17,7 +17,12 @@ from bot.domain.ports import Clock
 from storage.alerts import SqliteAlertRepository
 from storage.audit import SqliteAuditLog
 from storage.chat_messages import SqliteChatMessageLog
-from storage.claims import SqliteAmountRequests, SqliteClaimEdits, SqliteClaimRepository
+from storage.claims import (
+    SqliteAmountRequests,
+    SqliteClaimEdits,
+    SqliteClaimRepository,
+    SqliteOperationEdits,
+)
 from storage.database import Database
 from storage.inbound import SqliteInboundLog
 from storage.keys import AuditKeys, KeyMaterial
@@ -45,6 +50,7 @@ class SqliteUnitOfWork:
     claims: SqliteClaimRepository
     claim_edits: SqliteClaimEdits
     amount_requests: SqliteAmountRequests
+    operation_edits: SqliteOperationEdits
     region_edits: SqliteRegionEdits
     audit: SqliteAuditLog
     registrations: SqliteRegistrationStore
@@ -75,6 +81,7 @@ class SqliteUnitOfWork:
             claims=SqliteClaimRepository(db, keys),
             claim_edits=SqliteClaimEdits(db, keys),
             amount_requests=SqliteAmountRequests(db, keys),
+            operation_edits=SqliteOperationEdits(db, keys),
             region_edits=SqliteRegionEdits(db),
             audit=SqliteAuditLog(db, audit_keys),
             registrations=SqliteRegistrationStore(db, keys),

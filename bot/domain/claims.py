@@ -20,10 +20,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
+from typing import TypeVar
 
 from bot.domain.errors import DomainError
-from bot.domain.models import ALLOWED_TRANSITIONS, CLOSED_STATUSES, Claim, ClaimStatus, Day
+from bot.domain.models import (
+    ALLOWED_TRANSITIONS,
+    CLOSED_STATUSES,
+    Claim,
+    ClaimStatus,
+    Day,
+    Operation,
+)
+
+T = TypeVar("T")
 
 #: S/ 100,000,000.00: far above any reward; a typo beyond it is refused (as the import does).
 MAX_AMOUNT_CENTS = 10_000_000_000
@@ -53,6 +63,7 @@ class Rule(StrEnum):
     ABOVE_PROMISED = "above_promised"
     BELOW_PAID = "below_paid"
     OVER_TOTAL = "over_total"
+    BELOW_SHARES = "below_shares"
     CLOSED = "closed"
     TOO_LONG = "too_long"
     INCOMPLETE = "incomplete"
@@ -69,6 +80,7 @@ _REASONS: dict[Rule, str] = {
     Rule.ABOVE_PROMISED: "the approved amount is more than the promised share",
     Rule.BELOW_PAID: "the approved amount is less than what was paid already",
     Rule.OVER_TOTAL: "the shares would add up to more than the operation's total reward",
+    Rule.BELOW_SHARES: "the total is less than the claims' promised shares of this operation",
     Rule.CLOSED: "the claim is closed; reopen it first",
     Rule.TOO_LONG: "the text is too long",
     Rule.INCOMPLETE: "the change is missing what it changes (an amount, a step)",
@@ -132,6 +144,77 @@ class NewOperation:
         _amount(self.total_cents)
         for text in (self.promised_by, self.basis):
             _text(text)
+
+
+class Keep(Enum):
+    """An ``OperationUpdate`` field left as it is (None means: clear it)."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+@dataclass(frozen=True, slots=True)
+class OperationUpdate:
+    """What an administrator changes in an operation (``chaski operations edit``, the chat).
+
+    A field left at ``KEEP`` is not touched; None clears an optional field. Label, region
+    and total are required, so they cannot be cleared.
+    """
+
+    label: str | Keep = KEEP
+    date: date | Keep | None = KEEP
+    region: str | Keep = KEEP
+    total_cents: int | Keep = KEEP
+    promised_by: str | Keep | None = KEEP
+    basis: str | Keep | None = KEEP
+    pay_by: Day | Keep | None = KEEP
+
+
+#: The fields of an operation an update can change, in the order the audit names them.
+OPERATION_FIELDS = ("label", "date", "region", "total_cents", "promised_by", "basis", "pay_by")
+
+
+def _pick(value: T | Keep, old: T) -> T:
+    return old if isinstance(value, Keep) else value
+
+
+def edit_operation(
+    before: Operation, update: OperationUpdate, shares_cents: int
+) -> tuple[Operation, tuple[str, ...]]:
+    """The operation after ``update`` and the names of the fields that really changed.
+
+    ``shares_cents`` is what the operation's claims were promised, added up: a total below
+    it would make the record say more was promised than the reward offered (#16.1). The
+    region is matched by storage (an unknown one is refused there, in the same transaction).
+
+    Raises:
+        ClaimRefused: ``NEGATIVE`` or ``TOO_LARGE`` (total), ``BELOW_SHARES``, ``TOO_LONG``.
+    """
+    total = _pick(update.total_cents, before.total_cents)
+    region = _pick(update.region, before.region)
+    after = replace(
+        before,
+        label=_pick(update.label, before.label),
+        date=_pick(update.date, before.date),
+        # Region names are matched without regard to case, as storage matches them.
+        region=before.region if region.casefold() == before.region.casefold() else region,
+        total_cents=total,
+        promised_by=_pick(_keep_or_text(update.promised_by), before.promised_by),
+        basis=_pick(_keep_or_text(update.basis), before.basis),
+        pay_by=_pick(update.pay_by, before.pay_by),
+    )
+    changed = tuple(
+        name for name in OPERATION_FIELDS if getattr(after, name) != getattr(before, name)
+    )
+    if total is not None and "total_cents" in changed and _amount(total) < shares_cents:
+        raise ClaimRefused(Rule.BELOW_SHARES)
+    return after, changed
+
+
+def _keep_or_text(value: str | Keep | None) -> str | Keep | None:
+    return value if isinstance(value, Keep) else _text(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,3 +511,57 @@ class AmountRequest:
     approved_cents: int | None
     note: str | None = None
     visible: bool = True
+
+
+class OperationStep(StrEnum):
+    """What an administrator composing an operation in the chat is asked for next.
+
+    A new operation asks for its label, region, total and promised payment date in turn;
+    an edit asks for one field (``PAY_BY`` or ``TOTAL``); ``CONFIRM`` waits for *Confirmar*.
+    """
+
+    LABEL = "label"
+    REGION = "region"
+    TOTAL = "total"
+    PAY_BY = "pay_by"
+    CONFIRM = "confirm"
+
+
+@dataclass(frozen=True, slots=True)
+class OperationDraft:
+    """An operation being created (``operation_id`` None) or edited in the chat, kept in the
+    database between its steps so that a restart of the bot loses nothing (#16.3).
+
+    ``field`` is what an edit changes (``PAY_BY`` or ``TOTAL``; None for a new operation);
+    ``pay_by`` None at ``CONFIRM`` means "no date" (an edit clears it).
+    """
+
+    operation_id: int | None
+    step: OperationStep
+    field: OperationStep | None = None
+    label: str | None = None
+    region: str | None = None
+    total_cents: int | None = None
+    pay_by: Day | None = None
+
+
+class DraftProblem(StrEnum):
+    """Why a step of an operation draft in the chat changed nothing (the draft still waits,
+    except for ``GONE`` and ``NOTHING_PENDING``); handlers translate each into a sentence."""
+
+    BAD_LABEL = "bad_label"
+    BAD_AMOUNT = "bad_amount"
+    BAD_DATE = "bad_date"
+    USE_BUTTONS = "use_buttons"
+    NOTHING_PENDING = "nothing_pending"
+    GONE = "gone"
+    LABEL_TAKEN = "label_taken"
+
+
+class DraftRefused(DomainError):
+    """A step of an operation draft refused; ``problem`` says why (message: in English)."""
+
+    def __init__(self, problem: DraftProblem) -> None:
+        """Name the problem."""
+        super().__init__(f"operation draft: {problem}")
+        self.problem = problem

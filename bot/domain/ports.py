@@ -15,7 +15,14 @@ from zoneinfo import ZoneInfo
 
 from bot.domain.alerts import AlertRepository
 from bot.domain.audit import AuditCheck, AuditEntry
-from bot.domain.claims import AmountRequest, ClaimChange, ClaimEdit, NewOperation, Payment
+from bot.domain.claims import (
+    AmountRequest,
+    ClaimChange,
+    ClaimEdit,
+    NewOperation,
+    OperationDraft,
+    Payment,
+)
 from bot.domain.models import (
     Claim,
     ClaimEvent,
@@ -103,6 +110,10 @@ class UnitOfWork(Protocol):
     @property
     def amount_requests(self) -> AmountRequestStore:
         """Amount changes waiting for a second person."""
+
+    @property
+    def operation_edits(self) -> OperationEditStore:
+        """An administrator's operation created or edited in the chat, between its steps."""
 
     @property
     def region_edits(self) -> RegionEditStore:
@@ -330,6 +341,17 @@ class ClaimLedger(Protocol):
     async def operations(self) -> list[Operation]:
         """Every operation."""
 
+    async def operation(self, operation_id: int) -> Operation | None:
+        """One operation by id."""
+
+    async def update_operation(self, operation: Operation, now: datetime) -> Operation:
+        """Store every field of ``operation``; returns it with the region as stored.
+
+        Raises:
+            NotFound: the operation or the region does not exist.
+            Conflict: another operation has that label.
+        """
+
 
 class ClaimEditStore(Protocol):
     """A member's claim edit between its chat steps (one per member, issue #16.2)."""
@@ -342,6 +364,19 @@ class ClaimEditStore(Protocol):
 
     async def drop(self, member_id: int) -> None:
         """Forget the member's edit (done or cancelled)."""
+
+
+class OperationEditStore(Protocol):
+    """An administrator's operation draft between its chat steps (one per member, #16.3)."""
+
+    async def put(self, member_id: int, draft: OperationDraft, now: datetime) -> None:
+        """Store ``draft`` as the member's, replacing any other."""
+
+    async def get(self, member_id: int) -> OperationDraft | None:
+        """The member's draft, if any."""
+
+    async def drop(self, member_id: int) -> None:
+        """Forget the member's draft (done or cancelled)."""
 
 
 class RegionEditStore(Protocol):

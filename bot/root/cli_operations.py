@@ -1,7 +1,8 @@
-"""``chaski operations add|list``: the operations rewards were promised for (issue #16.1).
+"""``chaski operations add|edit|list``: the operations rewards were promised for (#16.1, #16.3).
 
 An operation's label, total, promiser and basis are stored encrypted like claim references
-(M-07); adding one is audited. Text cells go through ``bot.root.cli._cell`` (no formula or
+(M-07); adding and editing one is audited (an edit names the fields it changed, never their
+values). Text cells go through ``bot.root.cli._cell`` (no formula or
 control characters reach a terminal or a spreadsheet).
 """
 
@@ -11,9 +12,9 @@ import argparse
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
-from bot.domain.claims import NewOperation
+from bot.domain.claims import KEEP, Keep, NewOperation, OperationUpdate
 from bot.domain.errors import NotFound
-from bot.domain.models import Operation
+from bot.domain.models import Day, Operation
 from bot.domain.text import clean_text
 from bot.services import claims_import
 
@@ -60,6 +61,71 @@ async def _operations_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _optional_text(value: str | None, field: str) -> str | Keep | None:
+    """An optional text option: absent keeps it, empty clears it."""
+    if value is None:
+        return KEEP
+    return clean_text(value, field=field, multiline=False) if value.strip() else None
+
+
+def _optional_date(value: str | None, field: str) -> Day | Keep | None:
+    """An optional date option: absent keeps it, empty clears it."""
+    return KEEP if value is None else claims_import.parse_date(value, field)
+
+
+def _update(args: argparse.Namespace) -> OperationUpdate:
+    """The options given, checked one by one (empty only where a field may be cleared)."""
+    for name, option in (("label", "--label"), ("region", "--region"), ("total", "--total")):
+        if getattr(args, name) is not None and not getattr(args, name).strip():
+            raise cli_error(f"{option}: cannot be cleared; give a value")
+    return OperationUpdate(
+        label=KEEP
+        if args.label is None
+        else clean_text(args.label, field="--label", max_len=200, multiline=False),
+        date=_optional_date(args.date, "--date"),
+        region=KEEP if args.region is None else args.region.strip(),
+        total_cents=KEEP if args.total is None else claims_import.parse_amount(args.total),
+        promised_by=_optional_text(args.promised_by, "--promised-by"),
+        basis=_optional_text(args.basis, "--basis"),
+        pay_by=_optional_date(args.pay_by, "--pay-by"),
+    )
+
+
+def cli_error(message: str) -> Exception:
+    """``bot.root.cli.CliError`` (imported late: ``bot.root.cli`` imports this module)."""
+    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
+
+    return cli.CliError(message)
+
+
+_EDIT_OPTIONS = ("label", "date", "region", "total", "promised_by", "basis", "pay_by")
+
+
+async def _operations_edit(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
+
+    if all(getattr(args, name) is None for name in _EDIT_OPTIONS):
+        raise cli.CliError(
+            "nothing to change: give at least one of --label, --date, --region, --total,"
+            " --promised-by, --basis, --pay-by"
+        )
+    update = _update(args)
+    async with cli._wired(settings) as wiring:
+        try:
+            edited = await wiring.services.claims_admin.edit_operation(args.id, update)
+        except NotFound as exc:
+            if str(exc) == "region":
+                raise cli.CliError("no region with that name (see chaski region list)") from None
+            raise cli.CliError("no operation with that id (see chaski operations list)") from None
+    if args.json:
+        cli._out(cli._json({**_operation_json(edited.operation), "changed": list(edited.changed)}))
+    elif not edited.changed:
+        cli._out(f"Operation {edited.operation.id}: nothing changed.")
+    else:
+        cli._out(f"Operation {edited.operation.id} changed: {', '.join(edited.changed)}.")
+    return 0
+
+
 def _soles(cents: int | None) -> str:
     return "-" if cents is None else f"{cents // 100}.{cents % 100:02d}"
 
@@ -94,7 +160,7 @@ async def _operations_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_operations(commands: Commands) -> None:
-    """``chaski operations add|list`` (the parser table of ``bot.root.cli`` calls this)."""
+    """``chaski operations add|edit|list`` (the parser table of ``bot.root.cli`` calls this)."""
     group = commands.add_parser(
         "operations",
         help="declare and list operations",
@@ -119,6 +185,23 @@ def add_operations(commands: Commands) -> None:
     add.add_argument("--pay-by", metavar="YYYY-MM-DD", help="the payment date promised")
     add.add_argument("--json", action="store_true", help="print the operation as JSON")
     add.set_defaults(handler=_operations_add)
+    edit = actions.add_parser(
+        "edit",
+        help="correct an operation",
+        description="Correct an operation: give only what changes. An empty value clears"
+        " an optional field (--date, --promised-by, --basis, --pay-by), e.g. --pay-by ''."
+        " The total may not fall below what the operation's claims were promised together.",
+    )
+    edit.add_argument("id", metavar="ID", type=int, help="the operation's id (operations list)")
+    edit.add_argument("--label", metavar="LABEL", help="the operation's new name")
+    edit.add_argument("--date", metavar="YYYY-MM-DD", help="when the operation took place")
+    edit.add_argument("--region", help="the region it took place in")
+    edit.add_argument("--total", metavar="SOLES", help="total reward offered")
+    edit.add_argument("--promised-by", metavar="WHO", help="who promised the reward")
+    edit.add_argument("--basis", metavar="TEXT", help="on what basis (flier, resolution …)")
+    edit.add_argument("--pay-by", metavar="YYYY-MM-DD", help="the payment date promised")
+    edit.add_argument("--json", action="store_true", help="print the operation as JSON")
+    edit.set_defaults(handler=_operations_edit)
     listing = actions.add_parser(
         "list", help="list operations", description="List every operation."
     )

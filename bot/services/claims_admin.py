@@ -28,12 +28,17 @@ from bot.domain.claims import (
     ClaimChange,
     ClaimEdit,
     ClaimRefused,
+    DraftProblem,
+    DraftRefused,
     EditKind,
     NewOperation,
+    OperationDraft,
+    OperationStep,
+    OperationUpdate,
     Payment,
     Rule,
 )
-from bot.domain.errors import Conflict, NotAllowed, NotFound
+from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import (
     CLOSED_STATUSES,
     Claim,
@@ -54,11 +59,35 @@ from bot.domain.ports import (
     Clock,
     UnitOfWork,
 )
+from bot.domain.text import clean_text
+from bot.services import claims_import
 from bot.services.authz import Action, authorize, is_allowed
 from bot.services.vigilance import DenialWatch
 
 #: A reference as informants quote it (``R-2016-0007``); matched case-insensitively.
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{1,31}", re.ASCII)
+#: ``31/12/2026`` as people write dates in Peru, or ``2026-12-31``.
+_DMY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})", re.ASCII)
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def _typed_day(text: str) -> date:
+    """A date typed in the chat.
+
+    Raises:
+        DraftRefused: ``BAD_DATE``: neither form, or not a real date.
+    """
+    text = text.strip()
+    try:
+        if match := _DMY.fullmatch(text):
+            return date(int(match[3]), int(match[2]), int(match[1]))
+        if _ISO.fullmatch(text):
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise DraftRefused(DraftProblem.BAD_DATE)
+
+
 #: At most this many claims in one answer to a search (the chat shows one button each).
 MAX_FOUND = 20
 
@@ -70,6 +99,15 @@ class Confirmed:
 
     claim: Claim
     pending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OperationEdited:
+    """An operation after an edit and the names of the fields that changed (none: nothing
+    was written)."""
+
+    operation: Operation
+    changed: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +145,9 @@ class ClaimAdminService:
 
     # ------------------------------------------------------------------ operations (CLI)
 
-    async def add_operation(self, new: NewOperation) -> Operation:
-        """Create an operation (``chaski operations add``); audited without its label.
+    async def add_operation(self, new: NewOperation, actor: Member | None = None) -> Operation:
+        """Create an operation (``chaski operations add``, the chat); audited without its
+        label, with the administrator who confirmed it in the chat.
 
         Raises:
             Conflict: the label exists. NotFound: the region does not exist.
@@ -117,13 +156,64 @@ class ClaimAdminService:
         async with self.uow.transaction():
             operation = await self.uow.claim_ledger.add_operation(new, now)
             await self.uow.audit.record(
-                action="operation_add", result="ok", now=now, target=f"operation:{operation.id}"
+                action="operation_add",
+                result="ok",
+                now=now,
+                actor_id=actor.id if actor else None,
+                actor_role=actor.role if actor else None,
+                target=f"operation:{operation.id}",
             )
         return operation
 
     async def operations(self) -> list[Operation]:
         """Every operation (``chaski operations list``)."""
         return await self.uow.claim_ledger.operations()
+
+    async def edit_operation(
+        self, operation_id: int, update: OperationUpdate, actor: Member | None = None
+    ) -> OperationEdited:
+        """Change an operation (``chaski operations edit``, the chat); audited with the names
+        of the fields that changed, never their values (M-16). Nothing changed: no write and
+        no audit row. One transaction: the shares are read where the total is written.
+
+        Raises:
+            NotFound: no such operation (``"operation"``) or region (``"region"``).
+            Conflict: another operation has the new label.
+            ClaimRefused: ``BELOW_SHARES``, ``NEGATIVE``, ``TOO_LARGE``, ``TOO_LONG``.
+        """
+        now = self.clock.now()
+        async with self.uow.transaction():
+            before = await self.uow.claim_ledger.operation(operation_id)
+            if before is None:
+                raise NotFound("operation")
+            shares = await self.uow.claim_ledger.shares(operation_id)
+            after, changed = rules.edit_operation(before, update, shares)
+            if not changed:
+                return OperationEdited(before, ())
+            stored = await self.uow.claim_ledger.update_operation(after, now)
+            await self.uow.audit.record(
+                action="operation_edit",
+                result="ok",
+                now=now,
+                actor_id=actor.id if actor else None,
+                actor_role=actor.role if actor else None,
+                target=f"operation:{operation_id}:{','.join(changed)}",
+            )
+        return OperationEdited(stored, changed)
+
+    async def _check_admin(self, actor: Member) -> None:
+        """The one authorization for operations in the chat: an active administrator, read
+        from the database for this update (M-04).
+
+        Raises:
+            NotAllowed: not an active administrator (audited and counted, T-11).
+        """
+        if not is_allowed(actor, Action.MANAGE_MEMBERS):
+            # A draft of someone demoted since its button is forgotten with the refusal.
+            await self.uow.operation_edits.drop(actor.id)
+            if self.denials is not None:
+                await self.denials.denied(actor, str(Action.MANAGE_MEMBERS), None)
+            raise NotAllowed(Action.MANAGE_MEMBERS)
 
     async def operations_by(self, actor: Member, limit: int = 20) -> list[Operation]:
         """``operations`` for ``/miembros`` (issue #16.3), read only: the last ``limit``
@@ -132,11 +222,172 @@ class ClaimAdminService:
         Raises:
             NotAllowed: not an active administrator (audited and counted, T-11).
         """
-        if not is_allowed(actor, Action.MANAGE_MEMBERS):
-            if self.denials is not None:
-                await self.denials.denied(actor, str(Action.MANAGE_MEMBERS), None)
-            raise NotAllowed(Action.MANAGE_MEMBERS)
+        await self._check_admin(actor)
         return (await self.operations())[-limit:]
+
+    # --- an operation created, or its pay-by date or total corrected, in the chat (#16.3) ---
+
+    async def start_operation_by(
+        self, actor: Member, operation_id: int | None, field: OperationStep | None = None
+    ) -> Operation | None:
+        """*Nueva operación* (``operation_id`` None) or one field (``PAY_BY``, ``TOTAL``) of
+        an operation to correct: the draft waits in the database for what is typed next.
+        Returns the operation being corrected.
+
+        Raises:
+            NotAllowed: not an active administrator (audited). DraftRefused: ``GONE``.
+        """
+        await self._check_admin(actor)
+        # One typed value waits at a time: a region name asked for before is not any more.
+        await self.uow.region_edits.drop(actor.id)
+        operation = None
+        if operation_id is None:
+            draft = OperationDraft(None, OperationStep.LABEL)
+        else:
+            operation = await self.uow.claim_ledger.operation(operation_id)
+            if operation is None or field not in (OperationStep.PAY_BY, OperationStep.TOTAL):
+                await self.uow.operation_edits.drop(actor.id)
+                raise DraftRefused(DraftProblem.GONE)
+            draft = OperationDraft(operation_id, field, field=field)
+        await self.uow.operation_edits.put(actor.id, draft, self.clock.now())
+        return operation
+
+    async def operation_by(self, actor: Member, operation_id: int) -> Operation:
+        """One operation, for an active administrator only, checked now (M-04).
+
+        Raises:
+            NotAllowed: not an active administrator (audited). DraftRefused: ``GONE``.
+        """
+        await self._check_admin(actor)
+        operation = await self.uow.claim_ledger.operation(operation_id)
+        if operation is None:
+            raise DraftRefused(DraftProblem.GONE)
+        return operation
+
+    async def has_operation_draft(self, member_id: int) -> bool:
+        """Whether the member's next plain text belongs to an operation draft of theirs."""
+        return await self.uow.operation_edits.get(member_id) is not None
+
+    async def _draft(self, actor: Member, *steps: OperationStep) -> OperationDraft:
+        """The actor's draft, waiting at one of ``steps``.
+
+        Raises:
+            NotAllowed: not an active administrator (audited; the draft is forgotten).
+            DraftRefused: ``NOTHING_PENDING``, or ``USE_BUTTONS`` at another step.
+        """
+        await self._check_admin(actor)
+        draft = await self.uow.operation_edits.get(actor.id)
+        if draft is None:
+            raise DraftRefused(DraftProblem.NOTHING_PENDING)
+        if draft.step not in steps:
+            raise DraftRefused(DraftProblem.USE_BUTTONS)
+        return draft
+
+    async def _keep(self, actor: Member, draft: OperationDraft) -> OperationDraft:
+        await self.uow.operation_edits.put(actor.id, draft, self.clock.now())
+        return draft
+
+    async def type_operation_by(self, actor: Member, typed: str) -> OperationDraft:
+        """What the administrator typed for the step their draft waits at (label, total or
+        pay-by date), checked now; returns the draft at its next step. Bad input changes
+        nothing and the step keeps waiting. A corrected total is checked against the
+        claims' shares already here, so the refusal comes before any confirmation.
+
+        Raises:
+            NotAllowed: not an active administrator (audited; the draft is forgotten).
+            DraftRefused: bad input, nothing waiting, a step that takes a button, or the
+                operation gone. ClaimRefused: ``BELOW_SHARES`` and the amount rules.
+        """
+        draft = await self._draft(
+            actor, OperationStep.LABEL, OperationStep.TOTAL, OperationStep.PAY_BY
+        )
+        if draft.step is OperationStep.LABEL:
+            try:
+                label = clean_text(typed, field="label", max_len=200, multiline=False)
+            except ValidationError:
+                raise DraftRefused(DraftProblem.BAD_LABEL) from None
+            return await self._keep(actor, replace(draft, label=label, step=OperationStep.REGION))
+        if draft.step is OperationStep.TOTAL:
+            try:
+                cents = claims_import.parse_amount(typed)
+            except ValidationError:
+                raise DraftRefused(DraftProblem.BAD_AMOUNT) from None
+            if draft.operation_id is None:
+                after = replace(draft, total_cents=cents, step=OperationStep.PAY_BY)
+                return await self._keep(actor, after)
+            before = await self.uow.claim_ledger.operation(draft.operation_id)
+            if before is None:
+                await self.uow.operation_edits.drop(actor.id)
+                raise DraftRefused(DraftProblem.GONE)
+            shares = await self.uow.claim_ledger.shares(before.id)
+            rules.edit_operation(before, OperationUpdate(total_cents=cents), shares)
+            after = replace(draft, total_cents=cents, step=OperationStep.CONFIRM)
+            return await self._keep(actor, after)
+        day = _typed_day(typed)
+        return await self._keep(actor, replace(draft, pay_by=day, step=OperationStep.CONFIRM))
+
+    async def choose_operation_region_by(self, actor: Member, region_id: int) -> OperationDraft:
+        """A new operation's region, chosen with a button (never typed).
+
+        Raises:
+            NotAllowed: not an active administrator (audited). DraftRefused: nothing
+                waiting for a region, or no such region (``GONE``).
+        """
+        draft = await self._draft(actor, OperationStep.REGION)
+        region = next((r for r in await self.uow.regions.list_all() if r.id == region_id), None)
+        if region is None:
+            raise DraftRefused(DraftProblem.GONE)
+        return await self._keep(
+            actor, replace(draft, region=region.name, step=OperationStep.TOTAL)
+        )
+
+    async def skip_pay_by_by(self, actor: Member) -> OperationDraft:
+        """*Sin fecha*: no promised payment date (an edit clears the one recorded).
+
+        Raises:
+            NotAllowed: not an active administrator (audited). DraftRefused: nothing
+                waiting for a date.
+        """
+        draft = await self._draft(actor, OperationStep.PAY_BY)
+        return await self._keep(actor, replace(draft, pay_by=None, step=OperationStep.CONFIRM))
+
+    async def confirm_operation_by(self, actor: Member) -> tuple[OperationDraft, Operation, bool]:
+        """*Confirmar*: create or correct the operation through the CLI's own methods (one
+        code path, audited with the administrator). Returns the draft, the operation as
+        stored and whether anything changed. The draft is forgotten whatever happens.
+
+        Raises:
+            NotAllowed: not an active administrator (audited). DraftRefused: nothing to
+                confirm, the label taken (``LABEL_TAKEN``), the operation or region gone.
+            ClaimRefused: ``BELOW_SHARES`` (claims promised more meanwhile).
+        """
+        draft = await self._draft(actor, OperationStep.CONFIRM)
+        await self.uow.operation_edits.drop(actor.id)
+        try:
+            if draft.operation_id is None:
+                new = NewOperation(
+                    label=draft.label or "",
+                    date=None,
+                    region=draft.region or "",
+                    total_cents=draft.total_cents or 0,
+                    pay_by=draft.pay_by,
+                )
+                return draft, await self.add_operation(new, actor), True
+            update = (
+                OperationUpdate(pay_by=draft.pay_by)
+                if draft.field is OperationStep.PAY_BY
+                else OperationUpdate(total_cents=draft.total_cents or 0)
+            )
+            edited = await self.edit_operation(draft.operation_id, update, actor)
+        except Conflict:
+            raise DraftRefused(DraftProblem.LABEL_TAKEN) from None
+        except NotFound:
+            raise DraftRefused(DraftProblem.GONE) from None
+        return draft, edited.operation, bool(edited.changed)
+
+    async def drop_operation_draft(self, member_id: int) -> None:
+        """*Cancelar*: forget the member's operation draft, if any."""
+        await self.uow.operation_edits.drop(member_id)
 
     # ------------------------------------------------------------------ finding (staff)
 

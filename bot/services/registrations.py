@@ -450,6 +450,7 @@ class RegistrationAdmin:
         """
         await self._region_admin(actor)
         await self.uow.region_edits.drop(actor.id)
+        await self.uow.operation_edits.drop(actor.id)  # one typed value waits at a time
         region = None if region_id is None else await self._region_named(region_id)
         await self.uow.region_edits.put(actor.id, RegionEdit(region_id), self.clock.now())
         return region

@@ -18,10 +18,12 @@ from bot.domain.claims import (
     ClaimChange,
     ClaimRefused,
     NewOperation,
+    OperationUpdate,
     Payment,
     Rule,
     change_status,
     check_shares,
+    edit_operation,
     manual_targets,
     problems,
     record_payment,
@@ -234,3 +236,24 @@ def test_no_command_sequence_reaches_an_inconsistent_claim(
 @given(st.sampled_from(list(ClaimStatus)))
 def test_manual_targets_never_offer_a_status_payments_decide(status: ClaimStatus) -> None:
     assert not manual_targets(status) & {ClaimStatus.PAID, ClaimStatus.PARTIALLY_PAID}
+
+
+# ------------------------------------------------------------ operations edited (#16.3)
+
+
+def test_an_operation_edit_names_only_what_changed_and_checks_the_new_total() -> None:
+    imported = Operation(id=3, label="Halcón", date=None, region="Pichari")  # no total yet
+    after, changed = edit_operation(imported, OperationUpdate(pay_by=date(2017, 1, 1)), 500)
+    assert (changed, after.total_cents) == (("pay_by",), None)
+    assert edit_operation(imported, OperationUpdate(region="PICHARI"), 0) == (imported, ())
+    after, changed = edit_operation(imported, OperationUpdate(promised_by="  Comando "), 0)
+    assert (changed, after.promised_by) == (("promised_by",), "Comando")
+    for update, rule in (
+        (OperationUpdate(total_cents=499), Rule.BELOW_SHARES),
+        (OperationUpdate(total_cents=0), Rule.NEGATIVE),
+        (OperationUpdate(basis="x" * 501), Rule.TOO_LONG),
+    ):
+        with pytest.raises(ClaimRefused) as refused:
+            edit_operation(imported, update, 500)
+        assert refused.value.rule is rule
+    assert edit_operation(imported, OperationUpdate(total_cents=500), 500)[1] == ("total_cents",)

@@ -185,6 +185,7 @@ PIN_BUTTONS = {
     "^unlink:": PinRule.ACTION,
     "^cadm:": PinRule.ACTION,
     "^madm:": PinRule.ACTION,
+    "^mops:": PinRule.ACTION,
     "^sch:": PinRule.ACTION,
 }
 

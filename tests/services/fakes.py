@@ -50,6 +50,7 @@ from bot.domain.ports import (
     ImportResult,
     InviteRepository,
     MemberRepository,
+    OperationEditStore,
     Progress,
     RegionEditStore,
     RegionRepository,
@@ -476,6 +477,7 @@ class FakeUnitOfWork:
     claim_lister: ClaimLister = field(default_factory=_absent("claim_lister"))
     claim_edits: ClaimEditStore = field(default_factory=_absent("claim_edits"))
     amount_requests: AmountRequestStore = field(default_factory=_absent("amount_requests"))
+    operation_edits: OperationEditStore = field(default_factory=_absent("operation_edits"))
     region_edits: RegionEditStore = field(default_factory=_absent("region_edits"))
     audit: AuditLog = field(default_factory=InMemoryAudit)
     audit_reader: AuditReader = field(default_factory=_absent("audit_reader"))

@@ -12,15 +12,23 @@ from pathlib import Path
 import pytest
 
 from bot.domain.claims import (
+    ClaimRefused,
     NewOperation,
+    OperationUpdate,
     Payment,
     RecordedInBot,
+    Rule,
     change_status,
     record_payment,
 )
 from bot.domain.errors import Conflict, NotFound
 from bot.domain.models import Claim, ClaimRow, ClaimStatus, Role
-from bot.services.claims_admin import MAX_FOUND, ClaimAdminService, overdue_first
+from bot.services.claims_admin import (
+    MAX_FOUND,
+    ClaimAdminService,
+    OperationEdited,
+    overdue_first,
+)
 from storage.crypto import DecryptionError
 from storage.database import migrations
 from storage.unit_of_work import SqliteUnitOfWork
@@ -281,3 +289,67 @@ async def test_reclamos_decrypts_only_the_claims_it_shows(repos: Repos, db_path:
     assert [c.id for c in found] == [c.id for c in shown]
     with pytest.raises(DecryptionError):
         await repos.claims.in_regions(["Pichari"])
+
+
+# ------------------------------------------------------------ operations edited (#16.3)
+
+
+def _service(repos: Repos) -> ClaimAdminService:
+    clock = FakeClock()
+    return ClaimAdminService(SqliteUnitOfWork.over(repos.db, repos.keys, None, clock), clock)
+
+
+async def test_an_operation_edit_is_stored_sealed_and_audited_by_field_name(
+    seeded: Repos, db_path: Path
+) -> None:
+    admin = await seeded.member("Jefa", TG + 3, role=Role.ADMIN)
+    [operation] = await seeded.claims.operations()
+    update = OperationUpdate(
+        label="Operación Remolino", region="llochegua", pay_by=date(2017, 6, 30), basis=None
+    )
+
+    edited = await _service(seeded).edit_operation(operation.id, update, actor=admin)
+
+    assert edited.changed == ("label", "region", "basis", "pay_by")
+    assert edited.operation.region == "Llochegua"  # as stored, not as typed
+    assert await seeded.claims.operation(operation.id) == edited.operation
+    assert await seeded.claims.operation(operation.id + 99) is None
+    [entry] = await seeded.audit.entries(action="operation_edit")
+    assert (entry.actor_id, entry.actor_role) == (admin.id, "admin")
+    assert entry.target == f"operation:{operation.id}:label,region,basis,pay_by"
+    with closing(sqlite3.connect(db_path)) as conn:
+        dump = "\n".join(conn.iterdump())
+    assert "Remolino" not in dump  # sealed (M-07), and never in the audit
+
+
+async def test_an_operation_edit_refuses_a_total_below_the_shares_and_changes_nothing(
+    seeded: Repos,
+) -> None:
+    [operation] = await seeded.claims.operations()
+    service = _service(seeded)
+    with pytest.raises(ClaimRefused) as refused:
+        await service.edit_operation(
+            operation.id, OperationUpdate(total_cents=14_999_999, pay_by=None)
+        )
+    assert refused.value.rule is Rule.BELOW_SHARES
+    assert await seeded.claims.operation(operation.id) == operation
+    assert await seeded.audit.entries(action="operation_edit") == []
+    exact = await service.edit_operation(operation.id, OperationUpdate(total_cents=15_000_000))
+    assert exact.changed == ("total_cents",)
+
+
+async def test_an_operation_edit_refuses_unknown_ids_regions_and_taken_labels(
+    seeded: Repos,
+) -> None:
+    [operation] = await seeded.claims.operations()
+    other = await seeded.claims.add_operation(replace(TORNADO, label="Halcón"), T0)
+    service = _service(seeded)
+    with pytest.raises(NotFound, match="operation"):
+        await service.edit_operation(other.id + 1, OperationUpdate(pay_by=None))
+    with pytest.raises(NotFound, match="region"):
+        await service.edit_operation(operation.id, OperationUpdate(region="Nowhere"))
+    with pytest.raises(Conflict):
+        await service.edit_operation(other.id, OperationUpdate(label=operation.label))
+    same = await service.edit_operation(operation.id, OperationUpdate(region="PICHARI"))
+    assert same == OperationEdited(operation, ())
+    assert await seeded.audit.entries(action="operation_edit") == []

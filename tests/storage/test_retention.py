@@ -236,6 +236,18 @@ async def _populate(db: Database, keys: KeyMaterial) -> Fixtures:
                 (owner, f"d{n}", params, ts(updated)),
             )
             (fx.gone if n == 0 else fx.kept)[f"draft{n}"] = params
+        # Operation drafts of /miembros (issue #16.3): the same 30 days.
+        op_drafts = Sealer(keys.cipher, "operation_edits")
+        for n, (owner, created) in enumerate(
+            [(member_id, NOW - 31 * DAY), (other_member_id, NOW - 29 * DAY)]
+        ):
+            params = op_drafts.seal("params", owner, f'{{"label": "operación-{n}"}}')
+            await conn.execute(
+                "INSERT INTO operation_edits (member_id, operation_id, step, params_enc,"
+                " created_at) VALUES (?, NULL, 'region', ?, ?)",
+                (owner, params, ts(created)),
+            )
+            (fx.gone if n == 0 else fx.kept)[f"operation_draft{n}"] = params
 
     audit = SqliteAuditLog(db)
     for n, age in enumerate([400, 399, 380, 366, 364, 10]):
@@ -277,6 +289,7 @@ async def test_purge_removes_exactly_what_is_past_its_retention(
         "alert_deliveries": 1,
         "help_requests": 1,
         "alert_drafts": 1,
+        "operation_edits": 1,
         "schedule_occurrences": 0,  # no schedules here (tests/handlers/test_schedules.py)
         "checkin_answers": 0,
         "schedules": 0,
@@ -303,6 +316,7 @@ async def test_purge_removes_exactly_what_is_past_its_retention(
         "alert_deliveries": 1,
         "help_requests": 1,
         "alert_drafts": 1,
+        "operation_edits": 1,
     }
     for table, count in remaining.items():
         row = await db.fetchone(f"SELECT count(*) FROM {table}")  # noqa: S608
