@@ -31,7 +31,7 @@ from bot.domain.models import (
 )
 from bot.domain.outbox import Outbox
 from bot.domain.pin import PinRepository
-from bot.domain.registrations import OpenInvite, RegionEdit
+from bot.domain.registrations import OpenInvite, RegionEdit, RegionUsage
 from bot.domain.safety import ChatMessageLog, InboundLog
 from bot.domain.schedules import ScheduleRepository
 
@@ -206,6 +206,12 @@ class RegionRepository(Protocol):
 
     async def list_all(self) -> list[Region]:
         """Every region by name."""
+
+    async def usage(self) -> dict[int, RegionUsage]:
+        """What uses each region (members, operations, claims), by region id."""
+
+    async def remove(self, region_id: int) -> None:
+        """Delete a region nothing uses (checked by the caller in the same transaction)."""
 
 
 class InviteRepository(Protocol):
