@@ -462,6 +462,3 @@ class RegistrationStore(Protocol):
 
     async def rename_region(self, old: str, new: str) -> Region:
         """Rename a region (``NotFound``; ``Conflict`` if ``new`` exists)."""
-
-    async def remove_region(self, name: str) -> int:
-        """Delete an unused region (``NotFound``; ``Conflict`` while in use)."""

@@ -575,20 +575,48 @@ class RegistrationAdmin:
 
         ``fingerprint`` (``region_fingerprint``) is the name the question showed: a region
         renamed meanwhile by another administrator is not removed, so neither change is lost
-        unseen. The checks and the removal are one transaction.
+        unseen.
 
         Raises:
             NotAllowed: not an active administrator (audited). ChangeRefused: gone, renamed
                 meanwhile, or used meanwhile (``RegionInUse``); audited as refused.
         """
         await self._region_admin(actor)
+        return await self._remove_region(region_id, actor, fingerprint)
+
+    async def remove_region(self, name: str) -> None:
+        """Delete a region nothing uses (``chaski region remove``), by the chat's rule.
+
+        Raises:
+            ValidationError: unknown, or still in use (``RegionInUse``, with the counts).
+        """
+        region = await self.uow.regions.get(name.strip())
+        if region is None:
+            raise ValidationError("region: unknown (see chaski region list)")
+        await self._remove_region(region.id, None, None)
+
+    async def _remove_region(
+        self, region_id: int, actor: Member | None, fingerprint: str | None
+    ) -> Region:
+        """The one removal, for the CLI (``actor`` None) and the chat: the region as it is
+        now, with the name ``fingerprint`` stands for (the chat's), used by nothing (members,
+        even unlinked, operations, claims, safety alerts), removed and audited; the checks
+        and the removal are one transaction. The chat's refusals are audited too.
+
+        Raises:
+            ChangeRefused: gone, renamed meanwhile, or used (``RegionInUse``).
+        """
         refusal: ChangeRefused | None = None
         async with self.uow.transaction():
             try:
                 region = await self._region_named(region_id)
             except ChangeRefused as gone:
                 region, refusal = Region(id=region_id, name=""), gone
-            if refusal is None and region_fingerprint(region.name) != fingerprint:
+            if (
+                refusal is None
+                and fingerprint is not None
+                and region_fingerprint(region.name) != fingerprint
+            ):
                 refusal = ChangeRefused(Refusal.REGION_CHANGED, "region: renamed meanwhile")
             if refusal is None:
                 usage = (await self.uow.regions.usage()).get(region.id, RegionUsage())
@@ -596,32 +624,15 @@ class RegistrationAdmin:
                     refusal = RegionInUse(region.name, usage)
             if refusal is None:
                 await self.uow.regions.remove(region.id)
-            await self.uow.audit.record(
-                action="region_remove",
-                result=f"refused:{refusal.reason}" if refusal else "ok",
-                now=self.clock.now(),
-                actor_id=actor.id,
-                actor_role=actor.role,
-                target=f"region:{region_id}",
-            )
+            if refusal is None or actor is not None:
+                await self.uow.audit.record(
+                    action="region_remove",
+                    result=f"refused:{refusal.reason}" if refusal else "ok",
+                    now=self.clock.now(),
+                    actor_id=actor.id if actor else None,
+                    actor_role=actor.role if actor else None,
+                    target=f"region:{region_id}",
+                )
         if refusal is not None:
             raise refusal
         return region
-
-    async def remove_region(self, name: str) -> None:
-        """Delete a region no member, operation or claim uses.
-
-        Raises:
-            ValidationError: unknown, or still in use.
-        """
-        try:
-            region_id = await self.uow.registrations.remove_region(name.strip())
-        except NotFound:
-            raise ValidationError("region: unknown (see chaski region list)") from None
-        except Conflict:
-            raise ValidationError(
-                "region: still used by members, operations or claims; move them first"
-            ) from None
-        await self.uow.audit.record(
-            action="region_remove", result="ok", now=self.clock.now(), target=f"region:{region_id}"
-        )
