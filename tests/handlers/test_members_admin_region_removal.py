@@ -12,9 +12,14 @@ Real application, fake Bot API, real SQLite file, the fake clock.
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import date, timedelta
 
+import pytest
+
 from bot.domain.claims import NewOperation
+from bot.domain.errors import ValidationError
 from bot.domain.models import Role
 from bot.domain.registrations import REGION_EDIT_LIFETIME
 from tests.conftest import STAFF_PIN, open_pin_session, seed_region
@@ -246,3 +251,32 @@ async def test_t54_with_a_pin_prompt_and_a_region_name_both_waiting_the_pin_wins
     assert world.query(REGION_NAMES) == [("Pichari",)]
     # The session is open again: the name is taken now.
     assert await world.say(ADMIN, "Kimbiri") == "¿Añadir la región Kimbiri?"
+
+
+async def test_a_region_only_a_safety_alert_used_is_refused_in_the_chat_and_the_cli(
+    world: World,
+) -> None:
+    """An alert that reached a region keeps it (its rows refer to it for 30 days): the chat
+    names it, and ``chaski region remove`` refuses it the same way instead of failing on the
+    foreign key."""
+    services = world.bot.services
+    await seed_region(services, "Llochegua")
+    llochegua = _region_id(world, "Llochegua")
+    condor = await world.member_id("Condor")
+    with closing(sqlite3.connect(world.db_path)) as conn, conn:
+        conn.execute(
+            "INSERT INTO alerts (id, creator_id, nonce, text_es_enc, text_qu_enc, severity,"
+            " status, created_at) VALUES (1, ?, 'n', x'00', x'00', 'info', 'sending', ?)",
+            (condor, "2026-03-14T15:00:00+00:00"),
+        )
+        conn.execute("INSERT INTO alert_regions (alert_id, region_id) VALUES (1, ?)", (llochegua,))
+    await world.say(ADMIN, "/miembros")
+    await world.press(ADMIN, world.buttons(ADMIN)["Regiones"])
+    assert "Quitar Llochegua" not in world.buttons(ADMIN)
+    assert (await world.press(ADMIN, f"madm:rg:ask:q:{llochegua}")).startswith(
+        "Nada cambió: la región Llochegua todavía se usa (1 aviso;"
+    )
+    with pytest.raises(ValidationError, match="still used by 0 member"):
+        await services.registrations.remove_region("llochegua")
+    assert world.query(REGION_NAMES) == [("Llochegua",), ("Pichari",)]
+    assert world.audit_results("region_remove") == []  # asked, refused, nothing done
