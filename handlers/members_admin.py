@@ -33,7 +33,17 @@ from telegram import InlineKeyboardMarkup, Update
 from bot.domain.errors import NotAllowed, ValidationError
 from bot.domain.models import Member, MemberState, Region, Role
 from bot.domain.pin import PinPass, PinRule
-from bot.domain.registrations import ChangeRefused, MemberFilter, Refusal, RegionChange
+from bot.domain.registrations import (
+    REGION_EDIT_LIFETIME,
+    ChangeRefused,
+    EditWait,
+    MemberFilter,
+    Refusal,
+    RegionChange,
+    RegionInUse,
+    digits_only,
+    region_fingerprint,
+)
 from bot.i18n import format_date, format_datetime, format_money
 from handlers import operations_admin
 from handlers.access import menu_expired, requires
@@ -68,6 +78,10 @@ REGION_LIST_DATA = "madm:regs"
 #: name of one; the name is typed as plain text (``typed_text``); ``madm:rg:ok`` confirms.
 REGION_EDIT_DATA = re.compile(rf"madm:rg:(?:add|ren:{_ID})")
 REGION_CONFIRM_DATA = "madm:rg:ok"
+#: ``madm:rg:ask:q:<region id>`` asks about removing an unused region;
+#: ``madm:rg:do:q:<region id>:<fingerprint>`` removes it if it still has the name asked about.
+REGION_REMOVE_ASK_DATA = re.compile(rf"madm:rg:ask:q:{_ID}")
+REGION_REMOVE_DO_DATA = re.compile(rf"madm:rg:do:q:{_ID}:([0-9a-f]{{8}})")
 #: ``madm:ops``: the operations, as ``chaski operations list`` shows them (read only).
 OPERATIONS_DATA = "madm:ops"
 _ROLES = {"i": Role.INFORMANT, "c": Role.COORDINATOR, "a": Role.ADMIN}
@@ -327,6 +341,8 @@ _ROUTES: tuple[tuple[re.Pattern[str], _Route], ...] = (
         REGION_EDIT_DATA,
         lambda c, a, i, m: _start_region_edit(c, a, i, int(m[1]) if m[1] else None),
     ),
+    (REGION_REMOVE_ASK_DATA, lambda c, a, i, m: _ask_remove_region(c, a, i, int(m[1]))),
+    (REGION_REMOVE_DO_DATA, lambda c, a, i, m: _do_remove_region(c, a, i, int(m[1]), m[2])),
 )
 
 
@@ -614,8 +630,66 @@ def _refusal_text(t: NullTranslations, reason: Refusal) -> str:
         Refusal.NOTHING_PENDING: t.gettext(
             "Nada cambió: no hay ninguna región esperando. Escribe /miembros."
         ),
+        # Translators: /miembros: se confirmó una región nueva o renombrada después de
+        # {minutes} minutos; se canceló.
+        Refusal.EXPIRED: t.gettext(
+            "Nada cambió: el cambio de región esperó más de {minutes} minutos y se canceló."
+            " Empieza otra vez con /miembros."
+        ).format(minutes=_LIFETIME_MINUTES),
+        # Translators: /miembros: se escribió solo cifras como nombre de región (quizá un
+        # PIN); el bot borró el mensaje. No repetir las cifras.
+        Refusal.DIGITS_ONLY: t.gettext(
+            "Nada cambió: un nombre de región no puede ser solo cifras. El bot borró tu"
+            " mensaje. Escribe un nombre con letras."
+        ),
+        # Translators: /miembros: otro administrador renombró la región antes de que se
+        # confirmara quitarla.
+        Refusal.REGION_CHANGED: t.gettext(
+            "Nada cambió: la región cambió de nombre mientras tanto. Escribe /miembros."
+        ),
     }
     return texts[reason]
+
+
+#: The lifetime of a region change, as the chat names it.
+_LIFETIME_MINUTES = int(REGION_EDIT_LIFETIME.total_seconds()) // 60
+
+
+def _in_use_text(t: NullTranslations, refusal: RegionInUse) -> str:
+    """A region that cannot be removed, and what uses it, in counts."""
+    usage = refusal.usage
+    uses = [
+        # Translators: parte de una lista de lo que usa una región, p. ej. «3 miembros».
+        t.ngettext("{n} miembro", "{n} miembros", usage.members).format(n=usage.members)
+        if usage.members
+        else "",
+        # Translators: parte de una lista de lo que usa una región, p. ej. «1 operación».
+        t.ngettext("{n} operación", "{n} operaciones", usage.operations).format(n=usage.operations)
+        if usage.operations
+        else "",
+        # Translators: parte de una lista de lo que usa una región, p. ej. «2 reclamos».
+        t.ngettext("{n} reclamo", "{n} reclamos", usage.claims).format(n=usage.claims)
+        if usage.claims
+        else "",
+        # Translators: parte de una lista de lo que usa una región: avisos de seguridad de
+        # los últimos 30 días, p. ej. «1 aviso».
+        t.ngettext("{n} aviso", "{n} avisos", usage.alerts).format(n=usage.alerts)
+        if usage.alerts
+        else "",
+    ]
+    # Translators: /miembros no quita una región usada; {region} es la región, {uses} una
+    # lista como «3 miembros, 1 operación».
+    return t.gettext(
+        "Nada cambió: la región {region} todavía se usa ({uses}; los miembros desvinculados"
+        " también cuentan). Muévelos antes a otra región."
+    ).format(region=escape(refusal.region), uses=escape(", ".join(use for use in uses if use)))
+
+
+def _region_refusal_text(t: NullTranslations, refusal: ChangeRefused) -> str:
+    """``_refusal_text``, with the counts when the refusal is a region in use."""
+    if isinstance(refusal, RegionInUse):
+        return _in_use_text(t, refusal)
+    return _refusal_text(t, refusal.reason)
 
 
 async def _send_regions(context: BotContext, actor: Member, chat_id: int) -> None:
@@ -624,12 +698,20 @@ async def _send_regions(context: BotContext, actor: Member, chat_id: int) -> Non
     t = context.catalogs.for_lang(actor.lang)
     # Translators: título de la lista de regiones de /miembros (región · número).
     lines = [t.gettext("Regiones y cuántos miembros tiene cada una (sin los desvinculados):")]
-    lines += [f"<b>{escape(region.name)}</b> · {count}" for region, count in counts]
+    lines += [f"<b>{escape(region.name)}</b> · {count}" for region, count, _ in counts]
     # Translators: botón de la lista de regiones de /miembros; {region} es una región.
     # ≤ 30 caracteres.
     rename = t.pgettext("botón", "Renombrar {region}")
+    # A region nothing uses may be removed (a used one would be refused anyway: no button).
+    remove = t.pgettext("botón", "Quitar {region}")
     rows = [
-        [(rename.format(region=region.name), f"madm:rg:ren:{region.id}")] for region, _ in counts
+        [(rename.format(region=region.name), f"madm:rg:ren:{region.id}")]
+        + (
+            [(remove.format(region=region.name), f"madm:rg:ask:q:{region.id}")]
+            if usage.unused
+            else []
+        )
+        for region, _, usage in counts
     ]
     # Translators: botón de la lista de regiones de /miembros; ≤ 20 caracteres.
     rows.append([(t.pgettext("botón", "Añadir región"), "madm:rg:add")])
@@ -663,9 +745,33 @@ async def _start_region_edit(
 
 async def typed_text(update: Update, context: BotContext, member: Member) -> bool:
     """A plain text that is no menu button: the region name this member was asked for, if a
-    region change of theirs waits for one (False: not ours, the caller answers)."""
-    if not await context.services.registrations.has_region_edit(member.id):
+    region change of theirs waits for one (False: not ours, the caller answers).
+
+    A change that waited past its lifetime is dropped, the member told that their text was
+    not taken as a name, and the text goes on to the normal answer (issue #16.3). A text of
+    digits only is deleted at once, before any other check (it may be a PIN typed in the
+    wrong place, T-54; ``PinText`` took every text that looks like a PIN before this), and
+    the service refuses it as a name.
+    """
+    registrations = context.services.registrations
+    state = await registrations.region_edit_state(member.id)
+    if state is EditWait.NONE:
         return False
+    message, chat = update.effective_message, update.effective_chat
+    if message is None or chat is None:
+        return False
+    if state is EditWait.EXPIRED:
+        t = context.catalogs.for_lang(member.lang)
+        # Translators: /miembros: un texto llegó después de {minutes} minutos de espera del
+        # nombre de una región; no se usó como nombre.
+        text = t.gettext(
+            "El cambio de región que empezaste esperó más de {minutes} minutos y se canceló:"
+            " tu mensaje no se usó como nombre de región."
+        ).format(minutes=_LIFETIME_MINUTES)
+        await send.send_sensitive(context, member, chat.id, text)
+        return False
+    if digits_only(message.text or ""):
+        await send.delete_now(context, chat.id, message.message_id)
     await region_name_text.run(update, context, member)
     return True
 
@@ -725,6 +831,48 @@ async def _do_region_edit(context: BotContext, actor: Member, chat_id: int) -> N
         text = t.gettext(
             "Región {region} renombrada a {name} (registrado en la auditoría)."
         ).format(region=escape(old.name), name=escape(region.name))
+    await send.send_sensitive(context, actor, chat_id, text)
+
+
+async def _ask_remove_region(
+    context: BotContext, actor: Member, chat_id: int, region_id: int
+) -> None:
+    """*Quitar …*: ask first; a region used since the list was sent is refused now."""
+    t = context.catalogs.for_lang(actor.lang)
+    try:
+        region = await context.services.registrations.ask_remove_region_by(actor, region_id)
+    except ChangeRefused as refusal:
+        await send.send_sensitive(context, actor, chat_id, _region_refusal_text(t, refusal))
+        return
+    # Translators: confirmación de /miembros; {region} es una región que nada usa.
+    question = t.gettext(
+        "¿Quitar la región {region}? Ningún miembro, operación ni reclamo la usa."
+    )
+    data = f"madm:rg:do:q:{region.id}:{region_fingerprint(region.name)}"
+    await send.send_sensitive(
+        context,
+        actor,
+        chat_id,
+        question.format(region=escape(region.name)),
+        reply_markup=_confirm_keyboard(t, data),
+    )
+
+
+async def _do_remove_region(
+    context: BotContext, actor: Member, chat_id: int, region_id: int, fingerprint: str
+) -> None:
+    t = context.catalogs.for_lang(actor.lang)
+    try:
+        region = await context.services.registrations.remove_region_by(
+            actor, region_id, fingerprint
+        )
+    except ChangeRefused as refusal:
+        await send.send_sensitive(context, actor, chat_id, _region_refusal_text(t, refusal))
+        return
+    # Translators: resultado de /miembros; {region} es la región quitada.
+    text = t.gettext("Región {region} quitada (registrado en la auditoría).").format(
+        region=escape(region.name)
+    )
     await send.send_sensitive(context, actor, chat_id, text)
 
 

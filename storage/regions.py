@@ -8,8 +8,8 @@ from datetime import datetime
 
 from bot.domain.errors import Conflict
 from bot.domain.models import Region
-from bot.domain.registrations import RegionEdit
-from storage.codec import ts
+from bot.domain.registrations import RegionEdit, RegionUsage
+from storage.codec import parse_ts, ts
 from storage.database import Database
 
 
@@ -42,6 +42,34 @@ class SqliteRegionRepository:
         rows = await self.db.fetchall("SELECT id, name FROM regions ORDER BY name")
         return [Region(id=row["id"], name=row["name"]) for row in rows]
 
+    async def usage(self) -> dict[int, RegionUsage]:
+        """How many members (unlinked ones too), operations, claims and safety alerts (kept
+        30 days, with their help requests) use each region, by region id: every table whose
+        foreign key would refuse the region's removal."""
+        rows = await self.db.fetchall(
+            "SELECT r.id,"
+            " (SELECT COUNT(*) FROM member_regions WHERE region_id = r.id) AS members,"
+            " (SELECT COUNT(*) FROM operations WHERE region_id = r.id) AS operations,"
+            " (SELECT COUNT(*) FROM claims WHERE region_id = r.id) AS claims,"
+            " (SELECT COUNT(*) FROM (SELECT alert_id FROM alert_regions WHERE region_id = r.id"
+            " UNION SELECT alert_id FROM help_requests WHERE region_id = r.id)) AS alerts"
+            " FROM regions AS r"
+        )
+        return {
+            row["id"]: RegionUsage(
+                members=row["members"],
+                operations=row["operations"],
+                claims=row["claims"],
+                alerts=row["alerts"],
+            )
+            for row in rows
+        }
+
+    async def remove(self, region_id: int) -> None:
+        """Delete the region with this id; the caller checked ``usage`` in the same
+        transaction (the foreign keys refuse a used one anyway)."""
+        await self.db.execute("DELETE FROM regions WHERE id = ?", (region_id,))
+
 
 @dataclass(frozen=True, slots=True)
 class SqliteRegionEdits:
@@ -62,9 +90,14 @@ class SqliteRegionEdits:
     async def get(self, member_id: int) -> RegionEdit | None:
         """The member's region change, if any."""
         row = await self.db.fetchone(
-            "SELECT region_id, name FROM region_edits WHERE member_id = ?", (member_id,)
+            "SELECT region_id, name, created_at FROM region_edits WHERE member_id = ?",
+            (member_id,),
         )
-        return RegionEdit(region_id=row["region_id"], name=row["name"]) if row else None
+        if row is None:
+            return None
+        return RegionEdit(
+            region_id=row["region_id"], name=row["name"], created_at=parse_ts(row["created_at"])
+        )
 
     async def drop(self, member_id: int) -> None:
         """Forget the member's region change."""

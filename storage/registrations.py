@@ -97,25 +97,3 @@ class SqliteRegistrationStore:
         except sqlite3.IntegrityError:
             raise Conflict("region exists") from None
         return Region(id=int(row["id"]), name=new)
-
-    async def remove_region(self, name: str) -> int:
-        """Delete a region nobody and nothing refers to; returns its id.
-
-        Raises:
-            NotFound: no such region. Conflict: members, operations or claims use it.
-        """
-        async with self.db.transaction() as conn:
-            row = await self.db.fetchone("SELECT id FROM regions WHERE name = ?", (name,))
-            if row is None:
-                raise NotFound("region")
-            region_id = int(row["id"])
-            used = await self.db.fetchone(
-                "SELECT EXISTS (SELECT 1 FROM member_regions WHERE region_id = ?)"
-                " OR EXISTS (SELECT 1 FROM operations WHERE region_id = ?)"
-                " OR EXISTS (SELECT 1 FROM claims WHERE region_id = ?)",
-                (region_id, region_id, region_id),
-            )
-            if used is not None and used[0]:
-                raise Conflict("region in use")
-            await conn.execute("DELETE FROM regions WHERE id = ?", (region_id,))
-        return region_id

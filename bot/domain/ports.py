@@ -38,7 +38,7 @@ from bot.domain.models import (
 )
 from bot.domain.outbox import Outbox
 from bot.domain.pin import PinRepository
-from bot.domain.registrations import OpenInvite, RegionEdit
+from bot.domain.registrations import OpenInvite, RegionEdit, RegionUsage
 from bot.domain.safety import ChatMessageLog, InboundLog
 from bot.domain.schedules import ScheduleRepository
 
@@ -217,6 +217,12 @@ class RegionRepository(Protocol):
 
     async def list_all(self) -> list[Region]:
         """Every region by name."""
+
+    async def usage(self) -> dict[int, RegionUsage]:
+        """What uses each region (members, operations, claims), by region id."""
+
+    async def remove(self, region_id: int) -> None:
+        """Delete a region nothing uses (checked by the caller in the same transaction)."""
 
 
 class InviteRepository(Protocol):
@@ -491,6 +497,3 @@ class RegistrationStore(Protocol):
 
     async def rename_region(self, old: str, new: str) -> Region:
         """Rename a region (``NotFound``; ``Conflict`` if ``new`` exists)."""
-
-    async def remove_region(self, name: str) -> int:
-        """Delete an unused region (``NotFound``; ``Conflict`` while in use)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -28,6 +30,14 @@ class Refusal(StrEnum):
     NAME_TAKEN = "name_taken"
     #: No region change is waiting for a name or a confirmation (done, cancelled, old button).
     NOTHING_PENDING = "nothing_pending"
+    #: The region change waited longer than ``REGION_EDIT_LIFETIME`` and was dropped.
+    EXPIRED = "expired"
+    #: A typed region name of digits only: perhaps a PIN typed in the wrong place (T-54).
+    DIGITS_ONLY = "digits_only"
+    #: A region to remove is still used by members, operations or claims (``RegionInUse``).
+    IN_USE = "in_use"
+    #: The region to remove was renamed since the question was asked.
+    REGION_CHANGED = "region_changed"
 
 
 class ChangeRefused(ValidationError):
@@ -118,3 +128,82 @@ class RegionEdit:
 
     region_id: int | None
     name: str | None = None
+    #: When the step was last taken (the button, or the typed name); None before it is stored.
+    created_at: datetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        """Whether the change has waited ``REGION_EDIT_LIFETIME`` or longer since its last
+        step, and must be dropped rather than take the member's next text as a name."""
+        return self.created_at is not None and now - self.created_at >= REGION_EDIT_LIFETIME
+
+
+#: How long a region change waits for its typed name, then for its confirmation, counted
+#: from its last step. Ten minutes is the default life of the prompt asking for the name
+#: (M-10) and of a PIN session (M-05): once the prompt is gone from the chat nothing shows
+#: that the bot still waits, so a text typed later (a PIN, a note) must not become a region
+#: name (issue #16.3).
+REGION_EDIT_LIFETIME = timedelta(minutes=10)
+
+
+class EditWait(StrEnum):
+    """What a member's next plain text meets: no region change, one waiting for its name,
+    or one that waited too long (dropped now; the member is told, the text goes on)."""
+
+    NONE = "none"
+    WAITING = "waiting"
+    EXPIRED = "expired"
+
+
+#: Characters people put between digit groups; ignored when telling a digits-only text.
+_DIGIT_SEPARATORS = frozenset("-._/,+()#*")
+
+
+def digits_only(text: str) -> bool:
+    """Whether ``text`` is digits only (any script, after NFKC; spaces and the usual group
+    separators ignored): never a region name, since it may be a PIN typed in the wrong
+    place (T-54). A text of separators alone is not digits."""
+    digits = False
+    for char in unicodedata.normalize("NFKC", text):
+        if char.isspace() or char in _DIGIT_SEPARATORS:
+            continue
+        if not char.isdecimal():
+            return False
+        digits = True
+    return digits
+
+
+@dataclass(frozen=True, slots=True)
+class RegionUsage:
+    """How many members (unlinked ones too: they keep their regions), operations, claims and
+    safety alerts (kept 30 days) use one region; a region is removed only when all are zero."""
+
+    members: int = 0
+    operations: int = 0
+    claims: int = 0
+    alerts: int = 0
+
+    @property
+    def unused(self) -> bool:
+        """Nothing uses the region: it may be removed."""
+        return self.members == self.operations == self.claims == self.alerts == 0
+
+
+class RegionInUse(ChangeRefused):
+    """A region that cannot be removed: something uses it (counts for the answer)."""
+
+    def __init__(self, region: str, usage: RegionUsage) -> None:
+        """Keep the region's name and its counts beside the operator's message."""
+        super().__init__(
+            Refusal.IN_USE,
+            f"region: still used by {usage.members} member(s), {usage.operations}"
+            f" operation(s), {usage.claims} claim(s), {usage.alerts} alert(s); move them first",
+        )
+        self.region = region
+        self.usage = usage
+
+
+def region_fingerprint(name: str) -> str:
+    """Eight hex digits standing for a region's name in a removal button: the press removes
+    the region only if it still has the name the administrator confirmed (another one may
+    have renamed it meanwhile)."""
+    return hashlib.sha256(name.encode()).hexdigest()[:8]

@@ -20,11 +20,16 @@ from bot.domain.models import Member, MemberState, Region, Role
 from bot.domain.ports import Clock, UnitOfWork
 from bot.domain.registrations import (
     ChangeRefused,
+    EditWait,
     MemberFilter,
     OpenInvite,
     Refusal,
     RegionChange,
     RegionEdit,
+    RegionInUse,
+    RegionUsage,
+    digits_only,
+    region_fingerprint,
 )
 from bot.domain.safety import WipeReport
 from bot.domain.text import clean_name
@@ -280,9 +285,10 @@ class RegistrationAdmin:
             raise await self._refuse(actor, None)
         return await self.uow.regions.list_all()
 
-    async def region_counts_by(self, actor: Member) -> list[tuple[Region, int]]:
-        """Every region with how many members belong to it (unlinked ones not counted), for
-        the chat's region list (issue #16.3).
+    async def region_counts_by(self, actor: Member) -> list[tuple[Region, int, RegionUsage]]:
+        """Every region with how many members belong to it (unlinked ones not counted) and
+        what uses it (unlinked members counted: they keep the region), for the chat's region
+        list and its *Quitar* buttons (issue #16.3).
 
         Raises:
             NotAllowed: not an active administrator (audited).
@@ -294,8 +300,13 @@ class RegistrationAdmin:
             for member in await self.uow.members.list_all()
             if member.state is not MemberState.UNLINKED
         ]
+        usage = await self.uow.regions.usage()
         return [
-            (region, sum(region.name in member.regions for member in members))
+            (
+                region,
+                sum(region.name in member.regions for member in members),
+                usage.get(region.id, RegionUsage()),
+            )
             for region in await self.uow.regions.list_all()
         ]
 
@@ -455,9 +466,31 @@ class RegistrationAdmin:
         await self.uow.region_edits.put(actor.id, RegionEdit(region_id), self.clock.now())
         return region
 
-    async def has_region_edit(self, member_id: int) -> bool:
-        """Whether the member's next plain text is a region name they were asked for."""
-        return await self.uow.region_edits.get(member_id) is not None
+    async def region_edit_state(self, member_id: int) -> EditWait:
+        """What the member's next plain text meets: a region name they were asked for
+        (``WAITING``), nothing, or a change that waited past ``REGION_EDIT_LIFETIME``: it is
+        dropped now (``EXPIRED``), so the text is not taken as a name (issue #16.3)."""
+        edit = await self.uow.region_edits.get(member_id)
+        if edit is None:
+            return EditWait.NONE
+        if edit.expired(self.clock.now()):
+            await self.uow.region_edits.drop(member_id)
+            return EditWait.EXPIRED
+        return EditWait.WAITING
+
+    async def _live_edit(self, actor: Member) -> RegionEdit:
+        """The member's region change, if it has not waited too long (then it is dropped).
+
+        Raises:
+            ChangeRefused: nothing waiting, or it expired.
+        """
+        edit = await self.uow.region_edits.get(actor.id)
+        if edit is None:
+            raise ChangeRefused(Refusal.NOTHING_PENDING, "region: nothing under way")
+        if edit.expired(self.clock.now()):
+            await self.uow.region_edits.drop(actor.id)
+            raise ChangeRefused(Refusal.EXPIRED, "region: the change waited too long")
+        return edit
 
     async def name_region_edit_by(self, actor: Member, typed: str) -> tuple[Region | None, str]:
         """The typed name: checked now as ``chaski region add|rename`` would check it, kept
@@ -466,12 +499,13 @@ class RegistrationAdmin:
 
         Raises:
             NotAllowed: not an active administrator (audited; the step is forgotten).
-            ChangeRefused: nothing waiting, a bad or taken name, or the region is gone.
+            ChangeRefused: nothing waiting, expired, digits only (never a name: it may be a
+                PIN typed in the wrong place, T-54), a bad or taken name, or the region is gone.
         """
         await self._region_admin(actor)
-        edit = await self.uow.region_edits.get(actor.id)
-        if edit is None:
-            raise ChangeRefused(Refusal.NOTHING_PENDING, "region: nothing under way")
+        edit = await self._live_edit(actor)
+        if digits_only(typed):
+            raise ChangeRefused(Refusal.DIGITS_ONLY, "region: a name is never digits only")
         try:
             name = clean_name(typed, field="region")
         except ValidationError as error:
@@ -497,12 +531,13 @@ class RegistrationAdmin:
 
         Raises:
             NotAllowed: not an active administrator (audited; the step is forgotten).
-            ChangeRefused: nothing waiting, the name taken or the region gone meanwhile.
+            ChangeRefused: nothing waiting, expired, the name taken or the region gone
+                meanwhile.
         """
         await self._region_admin(actor)
-        edit = await self.uow.region_edits.get(actor.id)
+        edit = await self._live_edit(actor)
         await self.uow.region_edits.drop(actor.id)
-        if edit is None or edit.name is None:
+        if edit.name is None:
             raise ChangeRefused(Refusal.NOTHING_PENDING, "region: nothing under way")
         if edit.region_id is None:
             try:
@@ -519,20 +554,86 @@ class RegistrationAdmin:
         """*Cancelar*: forget the member's region change, if any."""
         await self.uow.region_edits.drop(member_id)
 
-    async def remove_region(self, name: str) -> None:
-        """Delete a region no member, operation or claim uses.
+    # --- a region removed in the chat: button, confirmation ---------------------------------
+
+    async def ask_remove_region_by(self, actor: Member, region_id: int) -> Region:
+        """*Quitar*: the region to ask about, if nothing uses it now.
 
         Raises:
-            ValidationError: unknown, or still in use.
+            NotAllowed: not an active administrator (audited). ChangeRefused: no such region
+                any more. RegionInUse: something uses it (with the counts).
         """
-        try:
-            region_id = await self.uow.registrations.remove_region(name.strip())
-        except NotFound:
-            raise ValidationError("region: unknown (see chaski region list)") from None
-        except Conflict:
-            raise ValidationError(
-                "region: still used by members, operations or claims; move them first"
-            ) from None
-        await self.uow.audit.record(
-            action="region_remove", result="ok", now=self.clock.now(), target=f"region:{region_id}"
-        )
+        await self._region_admin(actor)
+        region = await self._region_named(region_id)
+        usage = (await self.uow.regions.usage()).get(region.id, RegionUsage())
+        if not usage.unused:
+            raise RegionInUse(region.name, usage)
+        return region
+
+    async def remove_region_by(self, actor: Member, region_id: int, fingerprint: str) -> Region:
+        """*Confirmar*: remove the region the administrator was asked about, judged again now
+        (M-04) and audited like ``chaski region remove``, with the administrator.
+
+        ``fingerprint`` (``region_fingerprint``) is the name the question showed: a region
+        renamed meanwhile by another administrator is not removed, so neither change is lost
+        unseen.
+
+        Raises:
+            NotAllowed: not an active administrator (audited). ChangeRefused: gone, renamed
+                meanwhile, or used meanwhile (``RegionInUse``); audited as refused.
+        """
+        await self._region_admin(actor)
+        return await self._remove_region(region_id, actor, fingerprint)
+
+    async def remove_region(self, name: str) -> None:
+        """Delete a region nothing uses (``chaski region remove``), by the chat's rule.
+
+        Raises:
+            ValidationError: unknown, or still in use (``RegionInUse``, with the counts).
+        """
+        region = await self.uow.regions.get(name.strip())
+        if region is None:
+            raise ValidationError("region: unknown (see chaski region list)")
+        await self._remove_region(region.id, None, None)
+
+    async def _remove_region(
+        self, region_id: int, actor: Member | None, fingerprint: str | None
+    ) -> Region:
+        """The one removal, for the CLI (``actor`` None) and the chat: the region as it is
+        now, with the name ``fingerprint`` stands for (the chat's), used by nothing (members,
+        even unlinked, operations, claims, safety alerts), removed and audited; the checks
+        and the removal are one transaction. The chat's refusals are audited too.
+
+        Raises:
+            ChangeRefused: gone, renamed meanwhile, or used (``RegionInUse``).
+        """
+        refusal: ChangeRefused | None = None
+        async with self.uow.transaction():
+            try:
+                region = await self._region_named(region_id)
+            except ChangeRefused as gone:
+                region, refusal = Region(id=region_id, name=""), gone
+            if (
+                refusal is None
+                and fingerprint is not None
+                and region_fingerprint(region.name) != fingerprint
+            ):
+                refusal = ChangeRefused(Refusal.REGION_CHANGED, "region: renamed meanwhile")
+            if refusal is None:
+                usage = (await self.uow.regions.usage()).get(region.id, RegionUsage())
+                if not usage.unused:
+                    refusal = RegionInUse(region.name, usage)
+            if refusal is None:
+                await self.uow.regions.remove(region.id)
+            if refusal is None or actor is not None:
+                await self.uow.audit.record(
+                    action="region_remove",
+                    result=f"refused:{refusal.reason}" if refusal else "ok",
+                    now=self.clock.now(),
+                    actor_id=actor.id if actor else None,
+                    actor_role=actor.role if actor else None,
+                    target=f"region:{region_id}",
+                )
+        if refusal is not None:
+            raise refusal
+        return region

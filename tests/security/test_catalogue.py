@@ -1,6 +1,6 @@
 """docs/security-tests.md stays true: every T-id once, every cited test exists, reasons given.
 
-The catalogue maps the bad-input cases T-01..T-53 to the tests proving them. A renamed or deleted
+The catalogue maps the bad-input cases T-01..T-54 to the tests proving them. A renamed or deleted
 test, a forgotten id or a bare "not applicable" would silently weaken the assurance it claims,
 so it is checked like code.
 """
@@ -17,7 +17,7 @@ CATALOGUE = ROOT / "docs" / "security-tests.md"
 ROW = re.compile(r"^\|\s*(T-\d{2})\s*\|")
 REFERENCE = re.compile(r"(tests/[\w/]+\.py)::(\w+)")
 NOT_APPLICABLE = re.compile(r"not applicable:\s*(\S.{10,})", re.IGNORECASE)
-ALL_IDS = [f"T-{n:02d}" for n in range(1, 54)]
+ALL_IDS = [f"T-{n:02d}" for n in range(1, 55)]
 
 
 def _rows() -> list[tuple[str, str]]:

@@ -57,6 +57,7 @@ from bot.domain.ports import (
     RegistrationStore,
     UnitOfWork,
 )
+from bot.domain.registrations import RegionUsage
 from bot.domain.safety import ChatMessageLog, InboundLog
 from bot.domain.schedules import ScheduleRepository
 from tests.fakes.clock import FakeClock as SharedFakeClock
@@ -247,6 +248,14 @@ class InMemoryRegions:
     async def list_all(self) -> list[Region]:
         """Every region by name."""
         return sorted(self.regions, key=lambda region: region.name)
+
+    async def usage(self) -> dict[int, RegionUsage]:
+        """Nothing uses any region here (the SQLite store counts; tests/storage)."""
+        return {region.id: RegionUsage() for region in self.regions}
+
+    async def remove(self, region_id: int) -> None:
+        """Delete the region with this id."""
+        self.regions = [region for region in self.regions if region.id != region_id]
 
 
 @dataclass(slots=True)

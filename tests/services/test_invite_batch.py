@@ -16,6 +16,7 @@ import pytest
 
 from bot.domain.errors import Conflict, ValidationError
 from bot.domain.models import Lang, Member, MemberState, NewInvite, Region, Role
+from bot.domain.registrations import RegionUsage
 from bot.services.claims_import import LineError
 from bot.services.invite_batch import (
     MAX_BATCH,
@@ -73,6 +74,12 @@ class FakeRegions:
 
     async def list_all(self) -> list[Region]:
         return sorted(self.regions, key=lambda r: r.name)
+
+    async def usage(self) -> dict[int, RegionUsage]:
+        return {}
+
+    async def remove(self, region_id: int) -> None:
+        raise AssertionError("invite batches never remove a region")
 
 
 class FakeStore:
