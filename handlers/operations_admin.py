@@ -237,7 +237,7 @@ async def _ask_next(
         )
     elif draft.step is OperationStep.REGION:
         regions = await context.services.registrations.region_counts_by(actor)
-        rows = [[(region.name, f"mops:rg:{region.id}")] for region, _ in regions]
+        rows = [[(region.name, f"mops:rg:{region.id}")] for region, *_ in regions]
         rows.append([(t.pgettext("botón", "Cancelar"), CANCEL_DATA)])
         markup = send.callback_keyboard(rows)
         # Translators: /miembros: elegir la región de la operación nueva; {label} su nombre.
