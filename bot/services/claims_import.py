@@ -344,13 +344,17 @@ class ClaimImportService:
                 # Outside any transaction of ours: the dry run rolls back its own transaction,
                 # which a joined one could not do.
                 return await self.uow.claims.import_rows(
-                    checked, self.clock.now(), dry_run=True, progress=progress
+                    checked,
+                    self.clock.now(),
+                    dry_run=True,
+                    progress=progress,
+                    today=self.clock.today(),
                 )
             # The claims and their audit row commit together: an import that cannot be
             # audited did not happen (M-16).
             async with self.uow.transaction():
                 result = await self.uow.claims.import_rows(
-                    checked, self.clock.now(), progress=progress
+                    checked, self.clock.now(), progress=progress, today=self.clock.today()
                 )
                 await self.uow.audit.record(
                     action="claims_import",

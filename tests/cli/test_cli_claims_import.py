@@ -262,3 +262,28 @@ def test_closed_at_follows_the_imported_status(
     )
     [paid] = claims_of(puma)
     assert paid.closed_at is not None
+
+
+def test_an_imported_paid_amount_is_a_payment_and_old_imports_are_repaired_at_open(
+    chaski: Callable[..., Result], puma: Member, tmp_path: Path
+) -> None:
+    """Issue #16.6: paid = sum of the payments, also for a database imported before 0019."""
+    row = ROW.rstrip("\n").replace("approved", "partially_paid") + ",1000,2025-11-03\n"
+    assert chaski("claims", "import", write(tmp_path, PAID_HEADER + row)).code == 0
+    [claim] = claims_of(puma)
+
+    def payments() -> list[Payment]:
+        async def read(services: Services) -> list[Payment]:
+            return await uow_of(services).claim_ledger.payments(claim.id)
+
+        return with_services(read)
+
+    assert payments() == [Payment(100_000, date(2025, 11, 3), "import", imported=True)]
+    database = tmp_path / "data" / "chaski.sqlite3"
+    with contextlib.closing(sqlite3.connect(database)) as conn, conn:
+        conn.execute("DELETE FROM claim_payments")  # what an import before 0019 left
+        conn.execute("INSERT INTO pending_repairs (name) VALUES ('imported_paid')")
+    assert chaski("region", "list").code == 0  # any command opens the database
+    assert payments() == [Payment(100_000, date(2025, 11, 3), "import", imported=True)]
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        assert conn.execute("SELECT count(*) FROM pending_repairs").fetchone() == (0,)
