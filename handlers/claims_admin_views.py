@@ -65,6 +65,10 @@ def refusal_text(t: NullTranslations, rule: Rule) -> str:
         Rule.ABOVE_PROMISED: t.gettext("El monto aprobado no puede superar el prometido."),
         # Translators: montos de un reclamo: el aprobado no puede quedar bajo lo pagado.
         Rule.BELOW_PAID: t.gettext("El monto aprobado no puede ser menor que lo ya pagado."),
+        # Translators: montos de un reclamo: el prometido no puede quedar bajo lo pagado.
+        Rule.PROMISED_BELOW_PAID: t.gettext(
+            "El monto prometido no puede ser menor que lo ya pagado."
+        ),
         # Translators: una operación reparte su recompensa entre varios reclamos.
         Rule.OVER_TOTAL: t.gettext(
             "Con ese monto, las partes superarían la recompensa total de la operación."
@@ -146,6 +150,17 @@ def claim_view(  # noqa: PLR0917 - each is a different thing to show
             )
         )
     for payment in file.payments:
+        if payment.imported:
+            # Translators: lo pagado según la planilla importada por la administración (no
+            # un pago registrado en el bot); {amount} y {date} ya vienen con formato.
+            imported = t.gettext("Pago: {amount} el {date} (según la planilla importada)")
+            lines.append(
+                imported.format(
+                    amount=format_money(payment.amount_cents, lang),
+                    date=format_date(payment.paid_on, lang),
+                )
+            )
+            continue
         # Translators: un pago registrado; {amount} y {date} ya vienen con formato;
         # {method} es p. ej. «transferencia».
         lines.append(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from bot.domain.claims import (
+    IMPORT_METHOD,
     AmountRequest,
     ClaimChange,
     ClaimEdit,
@@ -19,6 +20,7 @@ from bot.domain.claims import (
     Payment,
     RecordedInBot,
     closed_at_for,
+    imported_payment,
 )
 from bot.domain.errors import Conflict, NotFound
 from bot.domain.models import (
@@ -324,8 +326,8 @@ class SqliteClaimRepository:
         """A claim's payments, oldest first."""
         sealer = Sealer(self.keys.cipher, "claim_payments")
         rows = await self.db.fetchall(
-            "SELECT id, amount_enc, paid_on, method_enc, reference_enc FROM claim_payments"
-            " WHERE claim_id = ? ORDER BY id",
+            "SELECT id, amount_enc, paid_on, method_enc, reference_enc, imported"
+            " FROM claim_payments WHERE claim_id = ? ORDER BY id",
             (claim_id,),
         )
         return [
@@ -334,6 +336,7 @@ class SqliteClaimRepository:
                 paid_on=date.fromisoformat(row["paid_on"]),
                 method=sealer.open("method", row["id"], row["method_enc"]),
                 reference=sealer.open_opt("reference", row["id"], row["reference_enc"]),
+                imported=bool(row["imported"]),
             )
             for row in rows
         ]
@@ -416,7 +419,7 @@ class SqliteClaimRepository:
         sealer = Sealer(self.keys.cipher, "claim_payments")
         await self.db.execute(
             "INSERT INTO claim_payments (id, claim_id, amount_enc, paid_on, method_enc,"
-            " reference_enc, actor_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " reference_enc, actor_id, at, imported) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 payment_id,
                 claim_id,
@@ -426,8 +429,56 @@ class SqliteClaimRepository:
                 sealer.seal_opt("reference", payment_id, payment.reference),
                 actor_id,
                 ts(now),
+                int(payment.imported),
             ),
         )
+
+    async def _import_payment(
+        self, claim_id: int, paid_cents: int | None, on: date, now: datetime
+    ) -> None:
+        """Replace the claim's imported payment by the one ``paid_cents`` stands for.
+
+        Only for a claim the bot keeps no record of (no payment but the imported one), so
+        the paid total stays the sum of the payments.
+        """
+        await self.db.execute(
+            "DELETE FROM claim_payments WHERE claim_id = ? AND imported = 1", (claim_id,)
+        )
+        payment = imported_payment(paid_cents, on)
+        if payment is not None:
+            await self._add_payment(claim_id, payment, None, now)
+
+    async def repair_imported_paid(self, now: datetime) -> int:
+        """Give every claim whose paid total exceeds its payments an imported payment of the
+        difference; return how many claims were repaired (``storage.repairs``).
+
+        Imports before migration 0020 stored a file's ``paid_amount`` as the paid total
+        alone, and the import refused to touch a claim once a payment was recorded in the
+        bot, so the difference is exactly what was imported. It is dated by the claim's
+        first history entry from an import (its status date, else the day it was written),
+        else the claim's last change. The caller holds the transaction.
+        """
+        claims = Sealer(self.keys.cipher, "claims")
+        payments = Sealer(self.keys.cipher, "claim_payments")
+        paid_by_claim: dict[int, int] = {}
+        for row in await self.db.fetchall("SELECT id, claim_id, amount_enc FROM claim_payments"):
+            paid_by_claim[row[1]] = paid_by_claim.get(row[1], 0) + payments.open_int(
+                "amount", row[0], row[2]
+            )
+        rows = await self.db.fetchall(
+            "SELECT c.id, c.paid_enc, COALESCE((SELECT COALESCE(e.effective_on,"
+            " substr(e.at, 1, 10)) FROM claim_events e WHERE e.claim_id = c.id"
+            " AND e.actor_id IS NULL ORDER BY e.id LIMIT 1), substr(c.updated_at, 1, 10))"
+            " FROM claims c ORDER BY c.id"
+        )
+        repaired = 0
+        for claim_id, paid_enc, day in rows:
+            missing = claims.open_int("paid", claim_id, paid_enc) - paid_by_claim.get(claim_id, 0)
+            if missing > 0:  # less would be payments beyond the total: not the import's
+                payment = Payment(missing, date.fromisoformat(day), IMPORT_METHOD, imported=True)
+                await self._add_payment(claim_id, payment, None, now)
+                repaired += 1
+        return repaired
 
     async def in_regions(
         self, regions: Sequence[str] | None, *, status: ClaimStatus | None = None
@@ -526,11 +577,13 @@ class SqliteClaimRepository:
         )
 
     async def _recorded_in_bot(self, claim_id: int) -> bool:
-        """Whether the bot keeps the claim's record: a payment, an approved amount, or a
-        history entry made by a person (the import's own entries have no actor)."""
+        """Whether the bot keeps the claim's record: a payment recorded in the bot, an
+        approved amount, or a history entry made by a person (the import's own entries have
+        no actor; its payment is marked imported)."""
         row = await self.db.fetchone(
             "SELECT 1 FROM claims c WHERE c.id = ? AND (c.approved_enc IS NOT NULL"
-            " OR EXISTS (SELECT 1 FROM claim_payments p WHERE p.claim_id = c.id)"
+            " OR EXISTS (SELECT 1 FROM claim_payments p WHERE p.claim_id = c.id"
+            " AND p.imported = 0)"
             " OR EXISTS (SELECT 1 FROM claim_events e WHERE e.claim_id = c.id"
             " AND e.actor_id IS NOT NULL))",
             (claim_id,),
@@ -557,6 +610,7 @@ class SqliteClaimRepository:
         *,
         dry_run: bool = False,
         progress: Progress | None = None,
+        today: date | None = None,
     ) -> ImportResult:
         """Create or update each claim by reference in one transaction (all or nothing).
 
@@ -571,11 +625,18 @@ class SqliteClaimRepository:
         by a second person stays approved). ``closed_at`` follows the status as in the
         domain: set when a row closes the claim, kept while it stays closed, cleared else.
 
+        A row's paid amount is stored as one payment marked imported (``imported_payment``),
+        dated by the row's status date, else ``today`` (the import's day where the
+        programme is; default: ``now``'s date), so the paid total is always the sum of the
+        payments; re-importing a claim the bot keeps no record of replaces that payment.
+
         Raises:
             RecordedInBot: with the line of every such row; nothing is written.
         """
         try:
-            return await self._import(rows, now, dry_run=dry_run, progress=progress)
+            return await self._import(
+                rows, now, dry_run=dry_run, progress=progress, today=today or now.date()
+            )
         except _DryRunDone as done:
             return done.result
 
@@ -586,6 +647,7 @@ class SqliteClaimRepository:
         *,
         dry_run: bool,
         progress: Progress | None,
+        today: date,
     ) -> ImportResult:
         created = updated = unchanged = 0
         kept: list[int] = []
@@ -633,6 +695,9 @@ class SqliteClaimRepository:
                         ),
                     )
                     await self._add_event(claim_id, row.status, now, row.status_date)
+                    await self._import_payment(
+                        claim_id, row.paid_cents, row.status_date or today, now
+                    )
                     created += 1
                     continue
                 claim_id = int(existing["id"])
@@ -682,6 +747,10 @@ class SqliteClaimRepository:
                 )
                 if current.status is not row.status:
                     await self._add_event(claim_id, row.status, now, row.status_date)
+                if row.paid_cents is not None:
+                    await self._import_payment(
+                        claim_id, row.paid_cents, row.status_date or today, now
+                    )
                 updated += 1
             if kept:
                 raise RecordedInBot(kept)  # rolls the whole transaction back

@@ -62,6 +62,7 @@ class Rule(StrEnum):
     OVERPAYMENT = "overpayment"
     ABOVE_PROMISED = "above_promised"
     BELOW_PAID = "below_paid"
+    PROMISED_BELOW_PAID = "promised_below_paid"
     OVER_TOTAL = "over_total"
     BELOW_SHARES = "below_shares"
     CLOSED = "closed"
@@ -79,6 +80,7 @@ _REASONS: dict[Rule, str] = {
     Rule.OVERPAYMENT: "the payment is more than what is still owed",
     Rule.ABOVE_PROMISED: "the approved amount is more than the promised share",
     Rule.BELOW_PAID: "the approved amount is less than what was paid already",
+    Rule.PROMISED_BELOW_PAID: "the promised share is less than what was paid already",
     Rule.OVER_TOTAL: "the shares would add up to more than the operation's total reward",
     Rule.BELOW_SHARES: "the total is less than the claims' promised shares of this operation",
     Rule.CLOSED: "the claim is closed; reopen it first",
@@ -118,6 +120,28 @@ class Payment:
     paid_on: date
     method: str
     reference: str | None = None
+    #: Stands for a ``paid_amount`` read from a claims file (``imported_payment``), not a
+    #: payment recorded in the bot: a re-import may replace it.
+    imported: bool = False
+
+
+#: The method of the payment an imported paid amount is stored as: the file says how much
+#: was paid, not how; shown translated, never as this word.
+IMPORT_METHOD = "import"
+
+
+def imported_payment(paid_cents: int | None, on: date) -> Payment | None:
+    """The one payment a claims file's ``paid_amount`` is stored as (issue #16.6).
+
+    A claim's paid total is always the sum of its payments: balances, the history and the
+    oversight report read the payments, and a payment recorded later in the chat adds to
+    them. So an imported paid amount is a payment too, marked as imported, dated ``on``
+    (the row's status date, else the day of the import), without a reference. Nothing
+    paid (None or 0) is no payment.
+    """
+    if not paid_cents:
+        return None
+    return Payment(paid_cents, on, IMPORT_METHOD, None, imported=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,12 +437,15 @@ def set_amounts(
 
     Raises:
         ClaimRefused: closed claim, amount not positive, above the total or the promise, or
-            below what was paid.
+            (promised or approved) below what was paid.
     """
     text = _text(note)
     if claim.status in CLOSED_STATUSES:
         raise ClaimRefused(Rule.CLOSED)
     promised = claim.promised_cents if promised_cents is None else _amount(promised_cents)
+    if promised < claim.paid_cents:
+        # A claim imported with a paid amount has no approved amount to stop this (#16.6).
+        raise ClaimRefused(Rule.PROMISED_BELOW_PAID)
     check_shares(operation_total_cents, (other_shares_cents, promised))
     after = replace(claim, promised_cents=promised, updated_at=now)
     approved = claim.approved_cents if approved_cents is None else approved_cents

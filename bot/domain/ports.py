@@ -285,11 +285,14 @@ class ClaimRepository(Protocol):
         *,
         dry_run: bool = False,
         progress: Progress | None = None,
+        today: date | None = None,
     ) -> ImportResult:
         """Create or update claims by reference, all in one transaction.
 
         ``dry_run`` does the same work and rolls it back (the counts are what an import
-        would do); ``progress`` is told how many rows are done now and then.
+        would do); ``progress`` is told how many rows are done now and then. A paid amount
+        becomes one payment marked imported, dated by the row's status date, else
+        ``today`` (default: ``now``'s date).
         """
 
 

@@ -494,10 +494,12 @@ def _add_claims(commands: Commands) -> None:
         help="import claims from a CSV file, all or nothing",
         description="Create or update claims by reference from a UTF-8 CSV file (comma- or"
         " semicolon-separated) with the columns " + ", ".join(REQUIRED_COLUMNS) + ", and"
-        " optionally " + ", ".join(OPTIONAL_COLUMNS) + ". Amounts in soles with a dot"
-        " (1500 or 1500.50), dates YYYY-MM-DD, status one of "
+        " optionally " + ", ".join(OPTIONAL_COLUMNS) + " (header names in any case)."
+        " Amounts in soles as Peru writes them (1500, 1500.50, 1,500.50, S/ 1,500.50; never a"
+        " comma before the céntimos), dates DD/MM/YYYY or YYYY-MM-DD, status one of "
         + ", ".join(sorted(IMPORT_STATUSES))
-        + " (partially_paid needs paid_amount). Every line is checked first; if any is bad,"
+        + " (partially_paid needs paid_amount, which is stored as one imported payment). Blank"
+        " rows are skipped. Every line is checked first; if any is bad,"
         " each is reported by line and cell, without its value, and nothing is imported."
         " Importing the same file again changes nothing.",
     )

@@ -47,6 +47,7 @@ from storage.heartbeat import SqliteHeartbeat
 from storage.keycheck import verify_or_record
 from storage.keys import KeyMaterial, any_keys, ensure_keys, load_keys, require_keys
 from storage.outbox import SqliteRecipientDirectory
+from storage.repairs import run_pending
 from storage.retention import SqliteRetentionStore
 from storage.unit_of_work import SqliteUnitOfWork
 
@@ -144,6 +145,8 @@ async def open_wiring(
     clock = clock or SystemClock(settings.timezone)
     try:
         await verify_or_record(db, keys, settings.key_dir, clock.now())
+        # Repairs of sealed data a migration left pending: only now are the keys proved.
+        await run_pending(db, keys, clock.now())
         audit_keys = await prepare_audit_keys(db, settings.key_dir, clock.now())
     except BaseException:
         await db.close()

@@ -10,6 +10,15 @@ file are what the database keeps encrypted (references, codenames, amounts, step
 goes to a terminal, a shell history's neighbour, a CI log or a ticket, and the administrator
 has the file open anyway. A file saved by a spreadsheet in a Spanish locale separates fields
 with semicolons; that is recognised from the header.
+
+What a Peruvian spreadsheet writes is read as it is meant, and nothing else (issue #16.6):
+amounts as Peru writes them, a comma between groups of three digits and a dot before the
+decimals, with or without ``S/`` (``S/ 1,500.50``, ``S/1500``, ``2,000,000``); dates as
+``YYYY-MM-DD`` or day first, ``DD/MM/YYYY``, as Peru writes them; header names whatever
+their case and surrounding spaces; a UTF-8 byte order mark; CRLF line ends; rows left blank
+(a spreadsheet's trailing empty lines, ``;;;;``). What could be read two ways is refused,
+never guessed: ``1500,50`` and ``1.500,50`` (a comma as the decimal mark), commas not
+between groups of three, two-digit years.
 """
 
 from __future__ import annotations
@@ -44,8 +53,16 @@ OPTIONAL_COLUMNS = ("paid_amount", "status_date")
 #: Statuses an import may set (``reopened`` only arises from an appeal in the bot).
 IMPORT_STATUSES = frozenset(ClaimStatus) - {ClaimStatus.REOPENED}
 _REFERENCE = re.compile(r"[A-Z0-9][A-Z0-9-]{1,31}", re.ASCII)
-_AMOUNT = re.compile(r"(\d{1,12})(?:\.(\d{1,2}))?", re.ASCII)
+#: Soles as Peru writes them: ``S/`` (or the older ``S/.``) optional, a comma between
+#: groups of three digits optional, a dot before at most two decimals.
+_AMOUNT = re.compile(
+    r"(?:S/\.?\s*)?(\d{1,3}(?:,\d{3}){1,3}|\d{1,12})(?:\.(\d{1,2}))?", re.ASCII | re.IGNORECASE
+)
+#: A comma as the decimal mark (``1500,50``, ``1.500,50``): Peru's marks the other way round.
+_COMMA_DECIMALS = re.compile(r"(?:S/\.?\s*)?[\d.]*\d,\d{1,2}", re.ASCII | re.IGNORECASE)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+#: Day first, as Peru writes dates (never month first); four-digit year only.
+_DAY_FIRST = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})", re.ASCII)
 #: S/ 100,000,000.00: far above any promised share; a typo beyond it is refused (T-28).
 MAX_AMOUNT_CENTS = 10_000_000_000
 MAX_ROWS = 100_000
@@ -55,6 +72,8 @@ KEPT_IN_BOT = (
     " or leave this row out"
 )
 MAX_BYTES = 20 * 1024 * 1024
+#: A file in another encoding (Excel's plain "CSV" on Windows is Windows-1252).
+UTF8_ONLY = "file is not UTF-8 text (save it as CSV UTF-8)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,43 +96,66 @@ class ImportRejected(DomainError):
 
 
 def parse_amount(text: str) -> int:
-    """Soles with a dot and up to two decimals → integer céntimos (exact, no float).
+    """Soles as Peru writes them → integer céntimos (exact, no float).
+
+    ``1500``, ``1500.50``, ``1,500.50``, ``2,000,000``, ``S/ 1,500.50``, ``S/1500``: a comma
+    only between groups of three digits, a dot before at most two decimals.
 
     Raises:
-        ValidationError: anything else (negative, comma, exponent, three decimals, too big).
+        ValidationError: anything else (negative, a comma as the decimal mark, commas out of
+            groups of three, exponent, three decimals, too big), naming the form expected.
     """
     return _amount(text, "promised_amount")
 
 
 def _amount(text: str, field: str, *, zero: bool = False) -> int:
     """``parse_amount`` for any amount column; ``zero`` allows 0 (nothing paid yet)."""
-    match = _AMOUNT.fullmatch(text.strip())
+    # A spreadsheet's currency format may put a no-break space after S/.
+    text = text.replace("\u00a0", " ").replace("\u202f", " ").strip()
+    match = _AMOUNT.fullmatch(text)
     if match is None:
+        if _COMMA_DECIMALS.fullmatch(text):
+            raise ValidationError(
+                f"{field}: a comma cannot mark the decimals; write soles like 1500.50,"
+                " 1,500.50 or S/ 1,500.50 (a dot before the céntimos, commas only between"
+                " thousands)"
+            )
         raise ValidationError(
-            f"{field}: soles with a dot and up to two decimals, like 1500 or 1500.50"
-            " (no thousands separator)"
+            f"{field}: soles with a dot and up to two decimals, like 1500, 1500.50, 1,500.50"
+            " or S/ 1,500.50 (commas only between groups of three digits)"
         )
-    cents = int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
+    whole = match.group(1).replace(",", "")
+    cents = int(whole) * 100 + int((match.group(2) or "0").ljust(2, "0"))
     low = "at least 0" if zero else "above 0"
     if not (0 if zero else 1) <= cents <= MAX_AMOUNT_CENTS:
         raise ValidationError(f"{field}: must be {low} and at most 100000000.00")
     return cents
 
 
-def parse_date(text: str, field: str, *, required: bool = False) -> date | None:
-    """ISO 8601 calendar date (YYYY-MM-DD) or empty.
+def parse_date(
+    text: str, field: str, *, required: bool = False, day_first: bool = False
+) -> date | None:
+    """A calendar date as ``YYYY-MM-DD``, or empty; with ``day_first`` (a claims file) also
+    day first as Peru writes it (``DD/MM/YYYY``, ``3/11/2025``).
 
     Raises:
-        ValidationError: not a real date in that form, or empty when required.
+        ValidationError: not a real date in those forms (a two-digit year is not guessed),
+            or empty when required.
     """
     text = text.strip()
     if not text:
         if required:
             raise ValidationError(f"{field}: required")
         return None
-    if not _ISO_DATE.fullmatch(text):
-        raise ValidationError(f"{field}: use YYYY-MM-DD")
+    peruvian = _DAY_FIRST.fullmatch(text) if day_first else None
+    if not peruvian and not _ISO_DATE.fullmatch(text):
+        raise ValidationError(
+            f"{field}: use DD/MM/YYYY or YYYY-MM-DD" if day_first else f"{field}: use YYYY-MM-DD"
+        )
     try:
+        if peruvian:
+            day, month, year = (int(part) for part in peruvian.groups())
+            return date(year, month, day)
         return date.fromisoformat(text)
     except ValueError:
         raise ValidationError(f"{field}: not a real date") from None
@@ -151,19 +193,19 @@ def parse_row(line: int, record: dict[str, str]) -> ClaimRow:
         reference=parse_reference(record["reference"]),
         codename=clean_name(record["codename"], field="codename"),
         operation=clean_text(record["operation"], field="operation", max_len=200, multiline=False),
-        operation_date=parse_date(record["operation_date"], "operation_date"),
+        operation_date=parse_date(record["operation_date"], "operation_date", day_first=True),
         region=clean_name(record["region"], field="region"),
         promised_cents=promised,
         status=status,
-        promised_date=parse_date(record["promised_date"], "promised_date"),
+        promised_date=parse_date(record["promised_date"], "promised_date", day_first=True),
         next_step=(
             clean_text(next_step, field="next_step", max_len=500, multiline=False)
             if next_step
             else None
         ),
-        next_step_date=parse_date(record["next_step_date"], "next_step_date"),
+        next_step_date=parse_date(record["next_step_date"], "next_step_date", day_first=True),
         paid_cents=paid,
-        status_date=parse_date(record.get("status_date") or "", "status_date"),
+        status_date=parse_date(record.get("status_date") or "", "status_date", day_first=True),
     )
 
 
@@ -225,6 +267,17 @@ def _column_of(reason: str) -> str:
     return reason.partition(":")[0]
 
 
+def _blank(record: dict[str | None, str | list[str] | None]) -> bool:
+    """Whether every cell of a row is empty or spaces (extra cells included)."""
+    cells: list[str | None] = []
+    for key, value in record.items():
+        if isinstance(value, list):
+            cells.extend(value)
+        elif key is not None:
+            cells.append(value)
+    return not any((cell or "").strip() for cell in cells)
+
+
 #: ``cell(column, line)`` → the spreadsheet cell such as ``G3`` (None: no such column).
 CellNamer = Callable[[str, int], str | None]
 
@@ -247,12 +300,17 @@ def parse_file(data: bytes) -> tuple[list[ClaimRow], list[LineError], CellNamer]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return [], [LineError(0, "file is not UTF-8 text")], _no_cell
+        return [], [LineError(0, UTF8_ONLY)], _no_cell
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-    header = [name.strip() for name in reader.fieldnames or []]
+    # "Reference ", " STATUS": a spreadsheet's header as typed by a person.
+    header = [name.strip().lower() for name in reader.fieldnames or []]
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if missing:
         return [], [LineError(1, _missing(missing, header))], _no_cell
+    twice = sorted({name for name in header if name and header.count(name) > 1})
+    if twice:
+        # Which of two "status" columns holds the status would be a guess.
+        return [], [LineError(1, "column(s) named twice: " + ", ".join(twice))], _no_cell
     reader.fieldnames = header
     cell = _cell_namer(header)
     rows: list[ClaimRow] = []
@@ -264,6 +322,8 @@ def parse_file(data: bytes) -> tuple[list[ClaimRow], list[LineError], CellNamer]
             if len(rows) + len(errors) >= MAX_ROWS:
                 errors.append(LineError(line, f"more than {MAX_ROWS} rows"))
                 break
+            if _blank(record):
+                continue  # a blank row (";;;;"), as spreadsheets leave after the data
             if None in record or any(record.get(c) is None for c in REQUIRED_COLUMNS):
                 errors.append(LineError(line, "wrong number of fields"))
                 continue
@@ -344,13 +404,17 @@ class ClaimImportService:
                 # Outside any transaction of ours: the dry run rolls back its own transaction,
                 # which a joined one could not do.
                 return await self.uow.claims.import_rows(
-                    checked, self.clock.now(), dry_run=True, progress=progress
+                    checked,
+                    self.clock.now(),
+                    dry_run=True,
+                    progress=progress,
+                    today=self.clock.today(),
                 )
             # The claims and their audit row commit together: an import that cannot be
             # audited did not happen (M-16).
             async with self.uow.transaction():
                 result = await self.uow.claims.import_rows(
-                    checked, self.clock.now(), progress=progress
+                    checked, self.clock.now(), progress=progress, today=self.clock.today()
                 )
                 await self.uow.audit.record(
                     action="claims_import",

@@ -541,7 +541,7 @@ def test_claims_import_with_bad_rows_imports_nothing(
 ) -> None:
     rows = [
         "R-1,Puma,Op,2016-02-10,Ayacucho,100,registered,,,",  # 2: good
-        'R-2,Puma,Op,2016-02-10,Ayacucho,"1,000.00",registered,,,',  # 3: comma
+        'R-2,Puma,Op,2016-02-10,Ayacucho,"1000,00",registered,,,',  # 3: decimal comma
         "R-3,Puma,Op,2016-02-10,Ayacucho,100,pagado,,,",  # 4: status
         "R-4,Nadie,Op,2016-02-10,Ayacucho,100,registered,,,",  # 5: codename
         "R-5,Puma,Op,2016-02-30,Ayacucho,100,registered,,,",  # 6: date
@@ -559,7 +559,7 @@ def test_claims_import_with_bad_rows_imports_nothing(
     assert [int(line.split(":")[0].split()[1].rstrip(",")) for line in reported] == list(
         range(3, 11)
     )
-    assert "promised_amount" in reported[0]
+    assert "promised_amount: a comma cannot mark the decimals" in reported[0]
     assert "status" in reported[1]
     assert "codename" in reported[2]
     assert "operation_date: not a real date" in reported[3]

@@ -262,3 +262,116 @@ def test_closed_at_follows_the_imported_status(
     )
     [paid] = claims_of(puma)
     assert paid.closed_at is not None
+
+
+def test_an_imported_paid_amount_is_a_payment_and_old_imports_are_repaired_at_open(
+    chaski: Callable[..., Result], puma: Member, tmp_path: Path
+) -> None:
+    """Issue #16.6: paid = sum of the payments, also for a database imported before 0020."""
+    row = ROW.rstrip("\n").replace("approved", "partially_paid") + ",1000,2025-11-03\n"
+    assert chaski("claims", "import", write(tmp_path, PAID_HEADER + row)).code == 0
+    [claim] = claims_of(puma)
+
+    def payments() -> list[Payment]:
+        async def read(services: Services) -> list[Payment]:
+            return await uow_of(services).claim_ledger.payments(claim.id)
+
+        return with_services(read)
+
+    assert payments() == [Payment(100_000, date(2025, 11, 3), "import", imported=True)]
+    database = tmp_path / "data" / "chaski.sqlite3"
+    with contextlib.closing(sqlite3.connect(database)) as conn, conn:
+        conn.execute("DELETE FROM claim_payments")  # what an import before 0020 left
+        conn.execute("INSERT INTO pending_repairs (name) VALUES ('imported_paid')")
+    assert chaski("region", "list").code == 0  # any command opens the database
+    assert payments() == [Payment(100_000, date(2025, 11, 3), "import", imported=True)]
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        assert conn.execute("SELECT count(*) FROM pending_repairs").fetchone() == (0,)
+
+
+def _sheet(separator: str, end: str, amount: str, paid: str) -> str:
+    """A claims sheet as a Peruvian spreadsheet saves it (issue #16.6)."""
+    header = [
+        "Reference",
+        " Codename ",
+        "OPERATION",
+        "operation_date",
+        "Region",
+        "promised_amount",
+        "status",
+        "promised_date",
+        "next_step",
+        "next_step_date",
+        "paid_amount",
+        "status_date",
+    ]
+    row = [
+        "R-2016-0001",
+        "Puma",
+        "Operación Halcón",
+        "10/02/2016",
+        "Ayacucho",
+        amount,
+        "partially_paid",
+        "01/06/2016",
+        "",
+        "",
+        paid,
+        "03/11/2025",
+    ]
+    blank = separator * (len(header) - 1)
+    lines = [separator.join(header), separator.join(row), blank, "", ""]
+    return end.join(lines)
+
+
+@pytest.mark.parametrize(
+    "sheet",
+    [
+        (";", "\n", "S/ 1,500.50", "S/ 500.00", ""),  # LibreOffice, es_PE, ";"
+        (",", "\r\n", '"S/ 1,500.50"', "S/500", ""),  # Google Sheets
+        (";", "\r\n", "1,500.50", "500", "bom"),  # Excel, "CSV UTF-8", Spanish Windows
+    ],
+    ids=["libreoffice-es_PE", "google-sheets", "excel-csv-utf8"],
+)
+def test_a_peruvian_spreadsheet_imports_as_it_reads(
+    chaski: Callable[..., Result], puma: Member, tmp_path: Path, sheet: tuple[str, ...]
+) -> None:
+    separator, end, amount, paid, bom = sheet
+    path = tmp_path / "reclamos.csv"
+    path.write_bytes(
+        (b"\xef\xbb\xbf" if bom else b"") + _sheet(separator, end, amount, paid).encode()
+    )
+    result = chaski("claims", "import", str(path))
+    assert result.out == "Imported: 1 created, 0 updated, 0 unchanged.\n", result.err
+    [claim] = claims_of(puma)
+    assert (claim.promised_cents, claim.paid_cents) == (150_050, 50_000)
+    assert claim.promised_date == date(2016, 6, 1)
+    assert claim.operation.date == date(2016, 2, 10)
+
+
+def test_a_comma_as_decimal_mark_is_refused_with_its_cell_and_nothing_is_imported(
+    chaski: Callable[..., Result], puma: Member, tmp_path: Path
+) -> None:
+    good = _sheet(
+        ";",
+        "\n",
+        "S/ 1,500.50",
+        "500",
+    ).splitlines()[:2]
+    bad = [
+        good[1].replace("R-2016-0001", "R-2016-0002").replace("S/ 1,500.50", "1500,50"),
+        good[1].replace("R-2016-0001", "R-2016-0003").replace("S/ 1,500.50", "1.500,50"),
+    ]
+    path = tmp_path / "reclamos.csv"
+    path.write_text("\n".join([*good, *bad]) + "\n", encoding="utf-8")
+    result = chaski("claims", "import", str(path))
+    assert result.code == 2
+    assert result.err_lines[:2] == [
+        f"line {line}, cell F{line}: promised_amount: a comma cannot mark the decimals; write"
+        " soles like 1500.50, 1,500.50 or S/ 1,500.50 (a dot before the céntimos, commas only"
+        " between thousands)"
+        for line in (3, 4)
+    ]
+    assert "1500,50" not in result.err
+    assert "1.500,50" not in result.err
+    assert claims_of(puma) == []  # all or nothing: the good line 2 was not imported either

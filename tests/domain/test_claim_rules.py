@@ -11,10 +11,11 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from bot.domain.claims import (
+    IMPORT_METHOD,
     ClaimChange,
     ClaimRefused,
     NewOperation,
@@ -24,13 +25,16 @@ from bot.domain.claims import (
     change_status,
     check_shares,
     edit_operation,
+    imported_payment,
     manual_targets,
     problems,
     record_payment,
     set_amounts,
     set_next_step,
 )
+from bot.domain.errors import ValidationError
 from bot.domain.models import Claim, ClaimStatus, Operation
+from bot.services.claims_import import IMPORT_STATUSES, REQUIRED_COLUMNS, parse_row
 
 NOW = datetime(2026, 3, 14, 15, 0, tzinfo=UTC)
 OPERATION = Operation(1, "Tornado 2016", date(2016, 5, 20), "Pichari", total_cents=200_000_000)
@@ -257,3 +261,70 @@ def test_an_operation_edit_names_only_what_changed_and_checks_the_new_total() ->
             edit_operation(imported, update, 500)
         assert refused.value.rule is rule
     assert edit_operation(imported, OperationUpdate(total_cents=500), 500)[1] == ("total_cents",)
+
+
+@st.composite
+def _imported_claim(draw: st.DrawFn) -> tuple[Claim, list[Payment]]:
+    """A claim as ``chaski claims import`` stores it: the row parsed by the import, its paid
+    amount as the one imported payment (``imported_payment``), no approved amount."""
+    status = draw(st.sampled_from(sorted(IMPORT_STATUSES)))
+    promised = draw(st.integers(min_value=1, max_value=10_000_000))
+    paid = draw(st.one_of(st.none(), st.integers(min_value=0, max_value=promised)))
+    record = dict.fromkeys(REQUIRED_COLUMNS, "")
+    record |= {
+        "reference": "R-2016-0007",
+        "codename": "Puma",
+        "operation": "Tornado 2016",
+        "region": "Pichari",
+        "status": str(status),
+        "promised_amount": f"{promised // 100}.{promised % 100:02d}",
+        "paid_amount": "" if paid is None else f"{paid // 100}.{paid % 100:02d}",
+        "status_date": "2025-11-03",
+    }
+    try:
+        row = parse_row(2, record)
+    except ValidationError:  # e.g. partially paid with nothing or everything paid
+        reject()
+    on = row.status_date or date(2026, 3, 14)
+    payment = imported_payment(row.paid_cents, on)
+    claim = replace(
+        CLAIM,
+        status=row.status,
+        promised_cents=row.promised_cents,
+        paid_cents=row.paid_cents or 0,
+    )
+    return claim, [] if payment is None else [payment]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_imported_claim(), st.data(), st.integers(min_value=1, max_value=20))
+def test_after_an_import_the_paid_total_stays_the_sum_of_the_payments(
+    imported: tuple[Claim, list[Payment]], data: st.DataObject, steps: int
+) -> None:
+    """Issue #16.6: an imported paid amount is a payment marked imported; whatever the chat
+    does next, the paid total is the sum of the imported payment and those recorded."""
+    claim, payments = imported
+    assert all(p.imported and p.method == IMPORT_METHOD for p in payments)
+    assert claim.paid_cents == sum(p.amount_cents for p in payments)
+    for _ in range(steps):
+        try:
+            change = _command(data, claim)
+        except ClaimRefused:
+            continue
+        if change.payment is not None:
+            assert not change.payment.imported  # only an import makes an imported payment
+            payments.append(change.payment)
+        claim = replace(change.after, version=claim.version + 1)
+        assert claim.paid_cents == sum(p.amount_cents for p in payments)
+        assert claim.paid_cents <= claim.promised_cents
+
+
+def test_the_promise_cannot_go_below_what_an_import_says_was_paid() -> None:
+    """Issue #16.6: a claim imported as approved with a paid amount has no approved amount;
+    lowering its promised share below what was paid would leave it overpaid."""
+    imported = replace(CLAIM, status=ClaimStatus.APPROVED, paid_cents=4_000_000)
+    with _refused(Rule.PROMISED_BELOW_PAID):
+        set_amounts(imported, now=NOW, promised_cents=3_999_999)
+    assert set_amounts(imported, now=NOW, promised_cents=4_000_000).after.promised_cents == (
+        4_000_000
+    )

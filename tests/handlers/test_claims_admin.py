@@ -20,6 +20,7 @@ import pytest
 from bot.domain.models import ClaimStatus, Role
 from bot.domain.pin import PinPass
 from tests.conftest import (
+    CLAIMS_HEADER,
     RunningBot,
     ServedFake,
     TestClock,
@@ -31,6 +32,7 @@ from tests.conftest import (
 )
 from tests.fakes.world import World as SharedWorld
 from tests.fakes.world import bot_process
+from tests.secrets_registry import remember
 from tests.security.helpers import query
 
 ANA, JEFE, OTRO, LEJOS = 801, 802, 803, 804
@@ -160,6 +162,34 @@ async def test_payments_are_recorded_and_overpaying_is_refused(world: World) -> 
     assert member is not None
     [claim] = await world.bot.services.claims.list_for(member, PinPass())
     assert claim.paid_cents == 50_000
+
+
+async def test_an_imported_paid_amount_shows_as_a_payment_from_the_file(world: World) -> None:
+    """Issue #16.6: the file's paid amount is a payment, shown neutrally, and a payment in
+    chat adds a row beside it, so the paid total is the sum of the payments listed."""
+    remember("R-2016-0009")
+    await world.bot.services.claims_import.import_file(
+        (
+            CLAIMS_HEADER + ",paid_amount,status_date\n"
+            "R-2016-0009,Puma,Tornado 2016,2016-05-20,Pichari,1500.00,partially_paid,"
+            "2026-03-04,,,400,2025-11-03\n"
+        ).encode()
+    )
+    claim_id = world.query("SELECT id FROM claims ORDER BY id DESC")[0][0]
+    opened = await world.press(JEFE, f"cadm:open:{claim_id}")
+    assert "Pago: S/\xa0400 el 03/11/2025 (según la planilla importada)" in opened
+    assert "(import)" not in opened
+    await world.press(JEFE, world.buttons(JEFE)["Registrar pago"])
+    await world.say(JEFE, "/pago 100 efectivo")
+    await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
+    opened = await world.press(JEFE, f"cadm:open:{claim_id}")
+    assert "Pago: S/\xa0400 el 03/11/2025 (según la planilla importada)" in opened
+    assert "Pago: S/\xa0100 el 14/03/2026 (efectivo)" in opened
+    assert world.query("SELECT imported FROM claim_payments ORDER BY id") == [(1,), (0,)]
+    member = await world.bot.services.registration.identify(ANA)
+    assert member is not None
+    mine = {c.reference: c for c in await world.bot.services.claims.list_for(member, PinPass())}
+    assert mine["R-2016-0009"].paid_cents == 50_000
 
 
 async def test_bad_typed_values_get_a_clear_answer(world: World) -> None:

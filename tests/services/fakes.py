@@ -411,6 +411,7 @@ class InMemoryClaims:
         *,
         dry_run: bool = False,
         progress: Progress | None = None,
+        today: date | None = None,
     ) -> ImportResult:
         """Not needed by the services tested with this fake."""
         raise NotImplementedError

@@ -19,6 +19,7 @@ from bot.services.claims_import import (
     MAX_AMOUNT_CENTS,
     MAX_BYTES,
     REQUIRED_COLUMNS,
+    UTF8_ONLY,
     LineError,
     parse_amount,
     parse_csv,
@@ -43,6 +44,16 @@ GOOD = "R-2016-0007,Puma,Operación Halcón,2016-02-10,Ayacucho,1500.50,approved
         ("0.01", 1),
         ("0007", 700),
         ("100000000.00", MAX_AMOUNT_CENTS),
+        # As a Peruvian spreadsheet writes them (issue #16.6).
+        ("S/ 1,500.50", 150050),
+        ("S/1500", 150000),
+        ("1,500.50", 150050),
+        ("2,000,000", 200000000),
+        ("1,000.00", 100000),
+        ("S/ 100", 10000),
+        ("S/. 1,500", 150000),
+        ("s/\u00a01,500.5", 150050),
+        ("100,000,000.00", MAX_AMOUNT_CENTS),
     ],
 )
 def test_parse_amount_exact(text: str, cents: int) -> None:
@@ -52,9 +63,20 @@ def test_parse_amount_exact(text: str, cents: int) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "1,000.00",
         "1.000,00",
         "1500,50",
+        "1,50,000",
+        "15,00",
+        "1,5000",
+        ",500",
+        "1,500.",
+        "1.500",
+        "S/",
+        "S/ -5",
+        "USD 5",
+        "5 S/",
+        "1 500",
+        "1" + ",000" * 2000,
         "-5",
         "+5",
         "0",
@@ -64,7 +86,6 @@ def test_parse_amount_exact(text: str, cents: int) -> None:
         "inf",
         "1e309",
         "1e3",
-        "S/ 100",
         "",
         "  ",
         ".5",
@@ -108,6 +129,13 @@ def test_parse_amount_only_raises_validation_error(text: str) -> None:
 def test_parse_date_valid_and_empty() -> None:
     assert parse_date("2016-02-29", "promised_date") == date(2016, 2, 29)
     assert parse_date(" 2016-02-10 ", "promised_date") == date(2016, 2, 10)
+    # Day first, as Peru writes dates (issue #16.6).
+    assert parse_date("10/02/2016", "promised_date", day_first=True) == date(2016, 2, 10)
+    assert parse_date("3/1/2025", "promised_date", day_first=True) == date(2025, 1, 3)
+    assert parse_date("29/02/2016", "promised_date", day_first=True) == date(2016, 2, 29)
+    # Elsewhere (``chaski operations add --pay-by``) the documented form only.
+    with pytest.raises(ValidationError, match="--pay-by: use YYYY-MM-DD"):
+        parse_date("10/02/2016", "--pay-by")
     assert parse_date("", "promised_date") is None
     with pytest.raises(ValidationError, match="operation_date: required"):
         parse_date(" ", "operation_date", required=True)
@@ -120,16 +148,21 @@ def test_parse_date_valid_and_empty() -> None:
         ("2015-02-29", "not a real date"),
         ("2016-13-01", "not a real date"),
         ("2016-00-10", "not a real date"),
-        ("10/02/2016", "use YYYY-MM-DD"),
-        ("2016-2-10", "use YYYY-MM-DD"),
-        ("20160210", "use YYYY-MM-DD"),
-        ("2016-02-10T00:00", "use YYYY-MM-DD"),
-        ("mañana", "use YYYY-MM-DD"),
+        ("31/02/2016", "not a real date"),
+        ("02/13/2016", "not a real date"),  # never month first
+        ("10/02/16", "use DD/MM/YYYY or YYYY-MM-DD"),  # the century is not guessed
+        ("10-02-2016", "use DD/MM/YYYY or YYYY-MM-DD"),
+        ("2016/02/10", "use DD/MM/YYYY or YYYY-MM-DD"),
+        ("10/02/2016 00:00", "use DD/MM/YYYY or YYYY-MM-DD"),
+        ("2016-2-10", "use DD/MM/YYYY or YYYY-MM-DD"),
+        ("20160210", "use DD/MM/YYYY or YYYY-MM-DD"),
+        ("2016-02-10T00:00", "use DD/MM/YYYY or YYYY-MM-DD"),
+        ("mañana", "use DD/MM/YYYY or YYYY-MM-DD"),
     ],
 )
 def test_parse_date_refuses(text: str, reason: str) -> None:
     with pytest.raises(ValidationError, match=f"promised_date: {reason}"):
-        parse_date(text, "promised_date")
+        parse_date(text, "promised_date", day_first=True)
 
 
 @settings(max_examples=300)
@@ -237,8 +270,8 @@ def test_parse_csv_collects_every_bad_line() -> None:
     [
         (b"", LineError(1, "missing column(s): " + ", ".join(REQUIRED_COLUMNS))),
         (HEADER.encode(), LineError(1, "no rows")),
-        (b"\xff\xfe" + HEADER.encode("utf-16-le"), LineError(0, "file is not UTF-8 text")),
-        (HEADER.encode() + "Ñandú".encode("latin-1"), LineError(0, "file is not UTF-8 text")),
+        (b"\xff\xfe" + HEADER.encode("utf-16-le"), LineError(0, UTF8_ONLY)),
+        (HEADER.encode() + "Ñandú".encode("latin-1"), LineError(0, UTF8_ONLY)),
     ],
 )
 def test_parse_csv_unusable_files(data: bytes, expected: LineError) -> None:
@@ -307,6 +340,7 @@ OPTIONAL_HEADER = HEADER.rstrip("\n") + ",paid_amount,status_date\n"
         ("partially_paid", "1500.50", "paid_amount: for partially_paid, above 0 and below"),
         ("approved", "2000", "paid_amount: more than promised_amount"),
         ("approved", "-1", "paid_amount: soles with a dot"),
+        ("approved", '"500,50"', "paid_amount: a comma cannot mark the decimals"),
     ],
 )
 def test_paid_amount_rules(status: str, paid: str, reason: str) -> None:
@@ -340,3 +374,84 @@ def test_semicolons_are_recognised_from_the_header() -> None:
     [row], errors = parse_csv((HEADER + GOOD).replace(",", ";").encode())
     assert errors == []
     assert row.promised_cents == 150050
+
+
+# --- what a Peruvian spreadsheet writes (issue #16.6) ------------------------------------------
+
+#: As LibreOffice Calc in es_PE saves "Texto CSV" with ";" as the field separator: the
+#: header as a person typed it, amounts in the cells' currency format, day-first dates, text
+#: quoted, and the empty rows below the data that the sheet had formatted.
+LIBREOFFICE_ES_PE = (
+    " Reference ;Codename;Operation;Operation_Date;Region;Promised_Amount;Status;"
+    "Promised_Date;Next_Step;Next_Step_Date;Paid_Amount;Status_Date\n"
+    'R-2016-0007;Puma;"Operación Halcón";10/02/2016;Ayacucho;S/ 1,500.50;partially_paid;'
+    '01/06/2016;"Firma del acta; en Lima";15/05/2026;S/ 500.00;3/11/2025\n'
+    "R-2016-0008;Puma;Operación Halcón;10/02/2016;Ayacucho;2,000,000;approved;;;;;\n"
+    ";;;;;;;;;;;\n"
+    ";;;;;;;;;;;\n"
+)
+
+#: As Google Sheets exports "Valores separados por comas (.csv)": CRLF, a cell holding a
+#: comma quoted, formatted amounts and dates as shown, blank rows at the end.
+GOOGLE_SHEETS = (
+    "reference,codename,operation,operation_date,region,promised_amount,status,"
+    "promised_date,next_step,next_step_date,paid_amount,status_date\r\n"
+    'R-2016-0007,Puma,Operación Halcón,10/02/2016,Ayacucho,"S/ 1,500.50",partially_paid,'
+    '01/06/2016,"Firma del acta, en Lima",15/05/2026,S/500,03/11/2025\r\n'
+    'R-2016-0008,Puma,Operación Halcón,2016-02-10,Ayacucho,"2,000,000",approved,,,,,\r\n'
+    ",,,,,,,,,,,\r\n"
+    "\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "step"),
+    [(LIBREOFFICE_ES_PE, "Firma del acta; en Lima"), (GOOGLE_SHEETS, "Firma del acta, en Lima")],
+    ids=["libreoffice-es_PE-semicolons", "google-sheets-commas-crlf"],
+)
+def test_a_peruvian_spreadsheets_file_is_read_as_meant(text: str, step: str) -> None:
+    for data in (text.encode(), "\ufeff".encode() + text.encode()):  # with and without BOM
+        rows, errors = parse_csv(data)
+        assert errors == []
+        first, second = rows
+        assert (first.line, second.line) == (2, 3)
+        assert first.promised_cents == 150050
+        assert first.paid_cents == 50000
+        assert first.operation_date == date(2016, 2, 10)
+        assert first.promised_date == date(2016, 6, 1)
+        assert first.next_step == step
+        assert first.next_step_date == date(2026, 5, 15)
+        assert first.status_date == date(2025, 11, 3)
+        assert first.status is ClaimStatus.PARTIALLY_PAID
+        assert second.promised_cents == 200_000_000
+        assert second.paid_cents is None
+
+
+@pytest.mark.parametrize("amount", ["1500,50", "1.500,50", "1,50,000"])
+def test_an_amount_that_could_be_read_two_ways_is_refused_by_cell_never_by_value(
+    amount: str,
+) -> None:
+    row = GOOD.replace("1500.50", "1500").replace(",", ";").replace("1500", amount)
+    rows, errors = parse_csv((HEADER.replace(",", ";") + GOOD.replace(",", ";") + row).encode())
+    assert [row.line for row in rows] == [2]  # the service refuses the whole file
+    [error] = errors
+    assert (error.line, error.cell) == (3, "F3")
+    assert error.reason.startswith("promised_amount: ")
+    assert "1,500.50" in error.reason  # the form expected
+    assert amount not in error.reason
+
+
+def test_a_header_naming_a_column_twice_is_refused() -> None:
+    header = HEADER.rstrip("\n") + ",Status\n"
+    rows, errors = parse_csv((header + GOOD.rstrip("\n") + ",paid\n").encode())
+    assert rows == []
+    assert errors == [LineError(1, "column(s) named twice: status")]
+
+
+def test_blank_rows_are_skipped_and_line_numbers_stay_the_files() -> None:
+    text = HEADER + "\n" + ",,,,,,,,,\n" + "  ,  ,,,,,,,,\n" + GOOD + ",,,,,,,,,,,,\n"
+    [row], errors = parse_csv(text.encode())
+    assert errors == []
+    assert row.line == 5
+    _rows, [error] = parse_csv((HEADER + ",,\n" + GOOD.replace("1500.50", "x")).encode())
+    assert (error.line, error.cell) == (3, "F3")
