@@ -36,6 +36,7 @@ from bot.domain.claims import (
 from bot.domain.errors import NotAllowed
 from bot.domain.models import Member, Operation, Role
 from bot.domain.pin import PinPass, PinRule
+from bot.domain.registrations import REGION_EDIT_LIFETIME, EditWait
 from bot.i18n import format_date, format_money
 from handlers.access import menu_expired, requires
 from handlers.context import BotContext
@@ -52,6 +53,10 @@ CANCEL_DATA = "mops:no"
 _FIELDS = {"pay": OperationStep.PAY_BY, "tot": OperationStep.TOTAL}
 #: A label in a button is cut to this many characters (the message above names it whole).
 _BUTTON_LABEL = 24
+
+
+#: How long a draft waits for its next step, in the minutes the member is told.
+_LIFETIME_MINUTES = int(REGION_EDIT_LIFETIME.total_seconds()) // 60
 
 
 def _short(label: str) -> str:
@@ -111,6 +116,12 @@ def _problem_text(t: NullTranslations, problem: DraftProblem) -> str:
         DraftProblem.LABEL_TAKEN: t.gettext(
             "Nada cambió: ya existe una operación con ese nombre."
         ),
+        # Translators: /miembros: se pulsó un botón de una operación empezada hace más de
+        # {minutes} minutos; se canceló.
+        DraftProblem.EXPIRED: t.gettext(
+            "Nada cambió: lo que empezaste en Operaciones esperó más de {minutes} minutos y se"
+            " canceló. Empieza otra vez con /miembros."
+        ).format(minutes=_LIFETIME_MINUTES),
     }
     return texts[problem]
 
@@ -307,9 +318,30 @@ async def _confirm(context: BotContext, actor: Member, chat_id: int) -> None:
 
 async def typed_text(update: Update, context: BotContext, member: Member) -> bool:
     """A plain text that is no menu button: what this member was asked for, if an operation
-    draft of theirs waits (False: not ours, the caller answers)."""
-    if not await context.services.claims_admin.has_operation_draft(member.id):
+    draft of theirs waits (False: not ours, the caller answers).
+
+    A draft that waited past its lifetime is dropped, the member told that their text was
+    not used, and the text goes on to the normal answer, as for a region name.
+    """
+    state = await context.services.claims_admin.operation_draft_state(member.id)
+    if state is EditWait.NONE:
         return False
+    message, chat = update.effective_message, update.effective_chat
+    if state is EditWait.EXPIRED:
+        if chat is not None:
+            t = context.catalogs.for_lang(member.lang)
+            # Translators: /miembros: un texto llegó después de {minutes} minutos de espera
+            # de un dato de una operación; no se usó.
+            text = t.gettext(
+                "Lo que empezaste en Operaciones esperó más de {minutes} minutos y se canceló:"
+                " tu mensaje no se usó."
+            ).format(minutes=_LIFETIME_MINUTES)
+            await send.send_sensitive(context, member, chat.id, text)
+        return False
+    if message is not None and chat is not None:
+        # Deleted before the PIN gate too (M-10): a total of PIN length passed ``PinText``
+        # only because this step waits for it, and must not stay if a PIN is asked first.
+        await send.delete_now(context, chat.id, message.message_id)
     await operation_text.run(update, context, member)
     return True
 
@@ -318,14 +350,13 @@ async def typed_text(update: Update, context: BotContext, member: Member) -> boo
 async def operation_text(
     update: Update, context: BotContext, member: Member, pin: PinPass
 ) -> None:
-    """The typed label, total or date: deleted at once (it is sensitive, M-10), judged again
+    """The typed label, total or date (deleted already by ``typed_text``, M-10): judged again
     (a demoted administrator's draft is refused and forgotten, M-04, T-11), checked, then
     the next step is asked; nothing changes before *Confirmar*."""
     del pin
     message, chat = update.effective_message, update.effective_chat
     if message is None or chat is None:
         return
-    await send.delete_now(context, chat.id, message.message_id)
     t = context.catalogs.for_lang(member.lang)
     try:
         draft = await context.services.claims_admin.type_operation_by(member, message.text or "")

@@ -204,6 +204,10 @@ class PinText:
         member = await services.registration.identify(user.id)
         if member is None:
             return
+        if not armed and fresh and await services.claims_admin.awaits_typed_amount(member.id):
+            # An administrator asked for an operation's total within the last minutes: the
+            # digits are the amount (the operations step deletes the message at once, T-54).
+            return
         if not armed:
             await send.delete_now(context, chat.id, message.message_id)
             t = context.catalogs.for_lang(member.lang)

@@ -934,7 +934,8 @@ class SqliteOperationEdits:
     async def get(self, member_id: int) -> OperationDraft | None:
         """The member's draft, if any (fails closed on a cell that does not open)."""
         row = await self.db.fetchone(
-            "SELECT operation_id, step, params_enc FROM operation_edits WHERE member_id = ?",
+            "SELECT operation_id, step, params_enc, created_at FROM operation_edits"
+            " WHERE member_id = ?",
             (member_id,),
         )
         if row is None:
@@ -953,6 +954,7 @@ class SqliteOperationEdits:
             region=params.get("region"),
             total_cents=params.get("total"),
             pay_by=parse_opt_date(params.get("pay_by")),
+            created_at=parse_ts(row["created_at"]),
         )
 
     async def drop(self, member_id: int) -> None:

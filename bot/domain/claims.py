@@ -32,6 +32,7 @@ from bot.domain.models import (
     Day,
     Operation,
 )
+from bot.domain.registrations import REGION_EDIT_LIFETIME
 
 T = TypeVar("T")
 
@@ -560,7 +561,8 @@ class OperationDraft:
     database between its steps so that a restart of the bot loses nothing (#16.3).
 
     ``field`` is what an edit changes (``PAY_BY`` or ``TOTAL``; None for a new operation);
-    ``pay_by`` None at ``CONFIRM`` means "no date" (an edit clears it).
+    ``pay_by`` None at ``CONFIRM`` means "no date" (an edit clears it). ``created_at`` is
+    when its last step was stored (None: not stored yet).
     """
 
     operation_id: int | None
@@ -570,6 +572,14 @@ class OperationDraft:
     region: str | None = None
     total_cents: int | None = None
     pay_by: Day | None = None
+    created_at: datetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        """Whether the draft has waited as long as a region change may (10 minutes since
+        its last step, ``REGION_EDIT_LIFETIME``, for the same reason: once its prompt is
+        gone from the chat, a text typed later, such as a PIN, must not become a label or
+        a total)."""
+        return self.created_at is not None and now - self.created_at >= REGION_EDIT_LIFETIME
 
 
 class DraftProblem(StrEnum):
@@ -583,6 +593,8 @@ class DraftProblem(StrEnum):
     NOTHING_PENDING = "nothing_pending"
     GONE = "gone"
     LABEL_TAKEN = "label_taken"
+    #: The draft waited past its lifetime (``OperationDraft.expired``) and was dropped.
+    EXPIRED = "expired"
 
 
 class DraftRefused(DomainError):

@@ -59,6 +59,7 @@ from bot.domain.ports import (
     Clock,
     UnitOfWork,
 )
+from bot.domain.registrations import EditWait
 from bot.domain.text import clean_text
 from bot.services import claims_import
 from bot.services.authz import Action, authorize, is_allowed
@@ -264,9 +265,28 @@ class ClaimAdminService:
             raise DraftRefused(DraftProblem.GONE)
         return operation
 
-    async def has_operation_draft(self, member_id: int) -> bool:
-        """Whether the member's next plain text belongs to an operation draft of theirs."""
-        return await self.uow.operation_edits.get(member_id) is not None
+    async def operation_draft_state(self, member_id: int) -> EditWait:
+        """What the member's next plain text meets: an operation draft waiting for it, none,
+        or one that waited past its lifetime (dropped now, so the text is not taken)."""
+        draft = await self.uow.operation_edits.get(member_id)
+        if draft is None:
+            return EditWait.NONE
+        if draft.expired(self.clock.now()):
+            await self.uow.operation_edits.drop(member_id)
+            return EditWait.EXPIRED
+        return EditWait.WAITING
+
+    async def awaits_typed_amount(self, member_id: int) -> bool:
+        """Whether the member's live operation draft waits for a total: the one typed text
+        made of digits only that is not taken for a PIN (6 digits are S/ 100,000, a common
+        total). Only within the draft's lifetime, so a PIN typed long after is still a PIN.
+        """
+        draft = await self.uow.operation_edits.get(member_id)
+        return (
+            draft is not None
+            and draft.step is OperationStep.TOTAL
+            and not draft.expired(self.clock.now())
+        )
 
     async def _draft(self, actor: Member, *steps: OperationStep) -> OperationDraft:
         """The actor's draft, waiting at one of ``steps``.
@@ -279,6 +299,9 @@ class ClaimAdminService:
         draft = await self.uow.operation_edits.get(actor.id)
         if draft is None:
             raise DraftRefused(DraftProblem.NOTHING_PENDING)
+        if draft.expired(self.clock.now()):
+            await self.uow.operation_edits.drop(actor.id)
+            raise DraftRefused(DraftProblem.EXPIRED)
         if draft.step not in steps:
             raise DraftRefused(DraftProblem.USE_BUTTONS)
         return draft

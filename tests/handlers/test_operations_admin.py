@@ -10,13 +10,21 @@ Real application, fake Bot API, real SQLite file.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from bot.domain.claims import NewOperation
 from bot.domain.models import Operation, Role
+from bot.domain.registrations import REGION_EDIT_LIFETIME
 from tests.cli.test_cli import HEADER
-from tests.conftest import ServedFake, TestClock, seed_invite, seed_region, set_pin_in_chat
+from tests.conftest import (
+    ServedFake,
+    TestClock,
+    open_pin_session,
+    seed_invite,
+    seed_region,
+    set_pin_in_chat,
+)
 from tests.fakes.world import bot_process
 from tests.handlers.test_members_admin import ADMIN, EXPIRED, JEFE, NOT_AVAILABLE, World
 from tests.handlers.test_members_admin import world as world  # noqa: PLC0414 - the fixture
@@ -204,3 +212,80 @@ async def test_one_typed_value_waits_at_a_time(world: World) -> None:
     await world.press(ADMIN, "madm:rg:add")
     assert world.count("SELECT count(*) FROM operation_edits") == 0
     assert await world.say(ADMIN, "Kimbiri") == "¿Añadir la región Kimbiri?"
+
+
+# --- a total of PIN length, and drafts that waited too long ------------------------------
+
+NO_PROMPT = "El tiempo para escribir el PIN terminó. Vuelve a intentarlo."
+
+
+def _deleted(world: World) -> set[int]:
+    return {int(call.params["message_id"]) for call in world.fake.calls_to("deleteMessage")}
+
+
+async def test_a_total_of_pin_length_is_the_amount_while_the_step_waits(world: World) -> None:
+    """S/ 2,000,000 typed as 2000000 has a PIN's length (6 to 12 digits): while a draft waits
+    for a total it is the amount, deleted at once; with no such step it is still taken for
+    a PIN in the wrong place, deleted and never echoed (T-54)."""
+    await world.press(ADMIN, "mops:new")
+    await world.say(ADMIN, "Halcón")
+    await world.press(ADMIN, world.buttons(ADMIN)["Pichari"])
+    typed = world.fake.push_message(ADMIN, "2000000")
+    await world.bot.settle()
+    assert world.last(ADMIN).startswith("Escribe la fecha de pago prometida de la operación")
+    assert typed in _deleted(world)
+    asked = await world.press(ADMIN, world.buttons(ADMIN)["Sin fecha"])
+    assert "S/\xa02,000,000" in asked
+    await world.press(ADMIN, world.buttons(ADMIN)["Confirmar"])
+    [created] = await _operations(world)
+    assert created.total_cents == 200_000_000
+    # Nothing waits now: the same digits are a PIN typed where none was asked.
+    typed = world.fake.push_message(ADMIN, "2000000")
+    await world.bot.settle()
+    assert world.last(ADMIN) == NO_PROMPT
+    assert typed in _deleted(world)
+    assert (await _operations(world))[0].total_cents == 200_000_000
+
+
+async def test_an_operation_draft_waits_ten_minutes_then_the_text_goes_on(world: World) -> None:
+    """As a region change: once the prompt is gone, a text typed later is not a label, and
+    digits are a PIN again, not a total."""
+    clock = world.bot.clock
+    await world.press(ADMIN, "mops:new")
+    clock.advance(REGION_EDIT_LIFETIME)
+    await open_pin_session(world.bot, ADMIN)  # the PIN session ran out too
+    before = len(world.fake.texts(ADMIN))
+    assert await world.say(ADMIN, "Halcón") == NOT_AVAILABLE
+    assert world.fake.texts(ADMIN)[before:] == [
+        "Lo que empezaste en Operaciones esperó más de 10 minutos y se canceló: tu mensaje no"
+        " se usó.",
+        NOT_AVAILABLE,
+    ]
+    assert world.count("SELECT count(*) FROM operation_edits") == 0
+    await world.bot.services.claims_admin.add_operation(TORNADO)
+    await world.press(ADMIN, "mops:f:tot:1")
+    clock.advance(REGION_EDIT_LIFETIME)
+    await open_pin_session(world.bot, ADMIN)
+    typed = world.fake.push_message(ADMIN, "2000000")
+    await world.bot.settle()
+    assert world.last(ADMIN) == NO_PROMPT
+    assert typed in _deleted(world)
+    assert (await _operations(world))[0].total_cents == TORNADO.total_cents
+
+
+async def test_a_confirmation_after_the_drafts_lifetime_changes_nothing(world: World) -> None:
+    await world.bot.services.claims_admin.add_operation(TORNADO)
+    await world.press(ADMIN, "mops:f:pay:1")
+    await world.say(ADMIN, "30/09/2026")
+    confirm = world.buttons(ADMIN)["Confirmar"]
+    world.bot.clock.advance(REGION_EDIT_LIFETIME - timedelta(seconds=1))
+    assert world.count("SELECT count(*) FROM operation_edits") == 1  # still inside
+    world.bot.clock.advance(timedelta(seconds=1))
+    await open_pin_session(world.bot, ADMIN)
+    assert await world.press(ADMIN, confirm) == (
+        "Nada cambió: lo que empezaste en Operaciones esperó más de 10 minutos y se canceló."
+        " Empieza otra vez con /miembros."
+    )
+    assert (await _operations(world))[0].pay_by == TORNADO.pay_by
+    assert world.count("SELECT count(*) FROM operation_edits") == 0
+    assert world.audit("operation_edit") == []
