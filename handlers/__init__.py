@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 from telegram import Update
 from telegram.ext import (
     CallbackQueryHandler,
@@ -33,7 +36,7 @@ from handlers import (
 from handlers import help as help_feature
 from handlers import pin as pin_feature
 from handlers.access import PRIVATE, Guarded
-from handlers.context import BotApplication
+from handlers.context import BotApplication, BotContext
 from handlers.inbound import dedupe, gatekeeper, limits, locations
 from handlers.transport import send
 from handlers.transport.polling import PollingRequest
@@ -64,7 +67,68 @@ def pin_continuations() -> dict[Resume, Guarded]:
     }
 
 
-def register(application: BotApplication) -> None:  # noqa: PLR0915 - one explicit list
+#: What a command or a button runs (PTB awaits it with the update and the context).
+HandlerCallback = Callable[[Update, BotContext], Coroutine[Any, Any, Any]]
+
+#: Every command and what runs it (private, new, non-forwarded messages only).
+COMMANDS: tuple[tuple[str, HandlerCallback], ...] = (
+    ("start", registration.start_command),
+    ("idioma", registration.language_command),
+    ("estado", claims.status_command),
+    ("menu", menus.menu_command),
+    ("ayuda", help_feature.help_command),
+    # Safety alerts (coordinators, admins): compose, free text, values, approve, list.
+    ("aviso", alerts.alert_command),
+    ("aviso_texto", alerts.alert_text_command),
+    ("aviso_datos", alerts.alert_values_command),
+    ("aprobar", alerts.approve_command),
+    ("alertas", alerts.alerts_command),
+    # Claims kept true by coordinators (issue #16.2): find/open, then typed parts of an edit.
+    ("reclamos", claims_admin.claims_command),
+    ("nota", claims_admin.note_command),
+    ("pago", claims_admin.payment_command),
+    ("paso", claims_admin.step_command),
+    ("monto", claims_admin.amount_command),
+    ("revisar", claims_admin.review_command),
+    # Registrations managed by administrators in the chat (issue #16.3).
+    ("miembros", members_admin.members_command),
+    # The operations report for staff (issue #16.6): their regions, administrators all.
+    ("informe", report.report_command),
+    # Schedules (issue #15): the informant's reminders; coordinators' check-ins, reminders, list.
+    ("recordatorios", schedules.reminders_command),
+    ("recordar", schedules.remind_command),
+    ("control", schedules.checkin_command),
+    ("programados", schedules.scheduled_command),
+    # PIN (M-05, M-13b) and the panic buttons (M-13a, M-13c).
+    ("pin", pin_feature.pin_command),
+    ("pin_duress", pin_feature.duress_command),
+    ("pin_reset", pin_feature.pin_reset_command),
+    ("borrar", panic.wipe_command),
+    ("desvincular", panic.unlink_command),
+)
+
+#: Buttons by callback-data prefix, first match wins (the data is re-checked inside, M-04).
+BUTTONS: tuple[tuple[str, HandlerCallback], ...] = (
+    (r"^lang:", registration.on_language_button),
+    (r"^claim:", claims.on_claim_button),
+    (r"^cadm:", claims_admin.on_button),
+    (r"^madm:", members_admin.on_button),
+    (r"^mops:", operations_admin.on_button),
+    # Alert answers first (informants), then the coordinators' compose/approve/help buttons.
+    (r"^alert:(safe|help):", alerts.on_answer_button),
+    (r"^alert:", alerts.on_alert_compose_button),
+    # Check-in answers (issue #15.4).
+    (r"^chk:(safe|help):", schedules.on_checkin_button),
+    (r"^appr:", alerts.on_approval_button),
+    (r"^sch:", schedules.on_schedule_button),
+    (r"^help:", alerts.on_help_button),
+    (r"^afu:", alerts.on_follow_up_button),
+    (r"^wipe:", panic.on_wipe_button),
+    (r"^unlink:", panic.on_unlink_button),
+)
+
+
+def register(application: BotApplication) -> None:
     """Add every handler; gatekeeping groups first, then features, then the error handler."""
     add = application.add_handler
     # -4, -3: limits and dedupe for every update (callbacks and block notices included).
@@ -89,80 +153,11 @@ def register(application: BotApplication) -> None:  # noqa: PLR0915 - one explic
     # -1: leave groups/channels; drop updates without a sender, forwarded and edited ones.
     add(TypeHandler(Update, gatekeeper.gatekeeper), group=GATEKEEPING)
 
-    # 0: commands (private, new, non-forwarded messages only).
-    add(CommandHandler("start", registration.start_command, filters=PRIVATE), group=FEATURES)
-    add(CommandHandler("idioma", registration.language_command, filters=PRIVATE), group=FEATURES)
-    add(CommandHandler("estado", claims.status_command, filters=PRIVATE), group=FEATURES)
-    add(CommandHandler("menu", menus.menu_command, filters=PRIVATE), group=FEATURES)
-    add(CommandHandler("ayuda", help_feature.help_command, filters=PRIVATE), group=FEATURES)
-    # Safety alerts (coordinators, admins): compose, free text, values, approve, list.
-    add(CommandHandler("aviso", alerts.alert_command, filters=PRIVATE), group=FEATURES)
-    add(CommandHandler("aviso_texto", alerts.alert_text_command, filters=PRIVATE), group=FEATURES)
-    add(
-        CommandHandler("aviso_datos", alerts.alert_values_command, filters=PRIVATE), group=FEATURES
-    )
-    add(CommandHandler("aprobar", alerts.approve_command, filters=PRIVATE), group=FEATURES)
-    add(CommandHandler("alertas", alerts.alerts_command, filters=PRIVATE), group=FEATURES)
-    # Claims kept true by coordinators (issue #16.2): find/open, then typed parts of an edit.
-    add(CommandHandler("reclamos", claims_admin.claims_command, filters=PRIVATE), group=FEATURES)
-    add(CommandHandler("nota", claims_admin.note_command, filters=PRIVATE), group=FEATURES)
-    add(CommandHandler("pago", claims_admin.payment_command, filters=PRIVATE), group=FEATURES)
-    add(CommandHandler("paso", claims_admin.step_command, filters=PRIVATE), group=FEATURES)
-    add(CommandHandler("monto", claims_admin.amount_command, filters=PRIVATE), group=FEATURES)
-    add(CommandHandler("revisar", claims_admin.review_command, filters=PRIVATE), group=FEATURES)
-    # Registrations managed by administrators in the chat (issue #16.3).
-    add(CommandHandler("miembros", members_admin.members_command, filters=PRIVATE), group=FEATURES)
-    # The operations report for staff (issue #16.6): their regions, administrators all.
-    add(CommandHandler("informe", report.report_command, filters=PRIVATE), group=FEATURES)
-    # Schedules (issue #15): the informant's reminders; coordinators' check-ins, reminders, list.
-    add(
-        CommandHandler("recordatorios", schedules.reminders_command, filters=PRIVATE),
-        group=FEATURES,
-    )
-    add(CommandHandler("recordar", schedules.remind_command, filters=PRIVATE), group=FEATURES)
-    add(CommandHandler("control", schedules.checkin_command, filters=PRIVATE), group=FEATURES)
-    add(
-        CommandHandler("programados", schedules.scheduled_command, filters=PRIVATE),
-        group=FEATURES,
-    )
-    # PIN (M-05, M-13b) and the panic buttons (M-13a, M-13c).
-    add(CommandHandler("pin", pin_feature.pin_command, filters=PRIVATE), group=FEATURES)
-    add(CommandHandler("pin_duress", pin_feature.duress_command, filters=PRIVATE), group=FEATURES)
-    add(
-        CommandHandler("pin_reset", pin_feature.pin_reset_command, filters=PRIVATE),
-        group=FEATURES,
-    )
-    add(CommandHandler("borrar", panic.wipe_command, filters=PRIVATE), group=FEATURES)
-    add(
-        CommandHandler("desvincular", panic.unlink_command, filters=PRIVATE),
-        group=FEATURES,
-    )
-    # 0: buttons, by callback-data prefix; the data is re-checked inside (M-04).
-    add(CallbackQueryHandler(registration.on_language_button, pattern=r"^lang:"), group=FEATURES)
-    add(CallbackQueryHandler(claims.on_claim_button, pattern=r"^claim:"), group=FEATURES)
-    add(CallbackQueryHandler(claims_admin.on_button, pattern=r"^cadm:"), group=FEATURES)
-    add(CallbackQueryHandler(members_admin.on_button, pattern=r"^madm:"), group=FEATURES)
-    add(CallbackQueryHandler(operations_admin.on_button, pattern=r"^mops:"), group=FEATURES)
-    # Alert answers first (informants), then the coordinators' compose/approve/help buttons.
-    add(
-        CallbackQueryHandler(alerts.on_answer_button, pattern=r"^alert:(safe|help):"),
-        group=FEATURES,
-    )
-    add(CallbackQueryHandler(alerts.on_alert_compose_button, pattern=r"^alert:"), group=FEATURES)
-    # Check-in answers (issue #15.4).
-    add(
-        CallbackQueryHandler(schedules.on_checkin_button, pattern=r"^chk:(safe|help):"),
-        group=FEATURES,
-    )
-    add(CallbackQueryHandler(alerts.on_approval_button, pattern=r"^appr:"), group=FEATURES)
-    add(CallbackQueryHandler(schedules.on_schedule_button, pattern=r"^sch:"), group=FEATURES)
-    add(CallbackQueryHandler(alerts.on_help_button, pattern=r"^help:"), group=FEATURES)
-    add(CallbackQueryHandler(alerts.on_follow_up_button, pattern=r"^afu:"), group=FEATURES)
-    add(CallbackQueryHandler(panic.on_wipe_button, pattern=r"^wipe:"), group=FEATURES)
-    add(
-        CallbackQueryHandler(panic.on_unlink_button, pattern=r"^unlink:"),
-        group=FEATURES,
-    )
+    # 0: commands (private, new, non-forwarded messages only), then buttons by prefix.
+    for name, callback in COMMANDS:
+        add(CommandHandler(name, callback, filters=PRIVATE), group=FEATURES)
+    for pattern, on_press in BUTTONS:
+        add(CallbackQueryHandler(on_press, pattern=pattern), group=FEATURES)
     # 0: private block/unblock notices (R-06); group ones never get here (the bot left).
     add(
         ChatMemberHandler(membership.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER),

@@ -1,19 +1,18 @@
 """The command tables stay true to the code: every command is documented, none is invented.
 
-Chat commands are read from ``handlers/__init__.py`` by parsing it (every
-``CommandHandler("name", ...)`` literal), so a command added there without a line in
-``README.md`` and ``docs/commands.md`` fails here. The ``chaski`` sub-commands and their options
-are read from the real ``bot.root.cli.build_parser()``.
+Chat commands are read from ``handlers.COMMANDS``, the table ``handlers.register`` adds, so a
+command added there without a line in ``README.md`` and ``docs/commands.md`` fails here. The
+``chaski`` sub-commands and their options are read from the real ``bot.root.cli.build_parser()``.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import re
 from pathlib import Path
 
 from bot.root.cli import build_parser
+from handlers import COMMANDS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -25,22 +24,8 @@ CLI_ROW = re.compile(r"^\| `chaski ([a-z][a-z-]*(?: [a-z][a-z-]*)?)", re.MULTILI
 
 
 def registered_chat_commands() -> set[str]:
-    """Every ``CommandHandler("name", ...)`` literal in ``handlers/__init__.py``."""
-    tree = ast.parse((ROOT / "handlers" / "__init__.py").read_text(encoding="utf-8"))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call) or not node.args:
-            continue
-        func = node.func
-        called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-        first = node.args[0]
-        if (
-            called == "CommandHandler"
-            and isinstance(first, ast.Constant)
-            and isinstance(first.value, str)
-        ):
-            names.add(first.value)
-    return names
+    """Every command of the table ``handlers.register`` adds (``handlers.COMMANDS``)."""
+    return {name for name, _ in COMMANDS}
 
 
 def cli_commands() -> dict[tuple[str, ...], list[str]]:

@@ -7,19 +7,17 @@ when a command fails. Results go to stdout (``--json`` for scripts), warnings to
 Adding a command group (``outbox``, ``keys``, ``backup`` …): write ``_add_<group>(commands)``
 that adds the group's parser and its actions, each with ``set_defaults(handler=...)``, and
 append it to ``_GROUPS``. A handler is ``async (args, settings) -> exit code``; it checks its
-arguments first (so a typo creates no database), then uses ``async with _wired(settings)``.
+arguments first (so a typo creates no database), then uses ``async with wired(settings)``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
@@ -38,6 +36,7 @@ from bot.root.cli_members import (
     member_filter,
 )
 from bot.root.cli_operations import add_operations
+from bot.root.cli_output import CliError, cell, err, iso, out, table, to_json, wired
 from bot.root.cli_report import add_claims_export, add_report
 from bot.root.cli_schedules import add_schedules
 from bot.root.cli_status import add_status
@@ -57,7 +56,7 @@ from storage.database import DatabaseFileError, check_owner
 from storage.keys import KeyFileError
 
 if TYPE_CHECKING:
-    from bot.root.wiring import Wiring
+    pass
 
 _LOGGER = logging.getLogger("chaski")
 
@@ -67,10 +66,6 @@ ONCE_WARNING = (
     "warning: invite codes are shown only this once and are stored only as a keyed hash;"
     " hand each one over privately, and create a new invite if one is lost"
 )
-
-
-class CliError(Exception):
-    """An operator mistake the command found itself (missing file, empty file …)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,67 +79,6 @@ class _Parser(argparse.ArgumentParser):
 
 #: What ``add_subparsers`` returns (generic only for type checkers, hence the string).
 Commands: TypeAlias = "argparse._SubParsersAction[_Parser]"
-
-
-def _out(line: str = "") -> None:
-    """One line of command output on stdout (ruff T201 bans print)."""
-    sys.stdout.write(line + "\n")
-
-
-def _err(line: str) -> None:
-    """One line for the operator on stderr, in the ``chaski: …`` form."""
-    sys.stderr.write(f"chaski: {line}\n")
-
-
-def _json(value: object) -> str:
-    """Compact JSON on one line, non-ASCII codenames kept readable."""
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-
-
-#: What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection"): a leading
-#: ``=``, ``+``, ``-``, ``@``, tab or carriage return.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: str) -> str:
-    """A typed name (codename, region) as a table or TSV cell, safe to paste in a spreadsheet.
-
-    Operators copy ``members list`` and ``invite create-batch`` output into spreadsheets; a
-    codename such as ``=HYPERLINK(…)`` would then run as a formula on their machine (issue
-    #11.10). As OWASP advises, such a value gets a leading ``'``, which spreadsheets read as
-    "this is text" and do not show; tabs and line breaks, which names cannot hold anyway
-    (``clean_name``), become spaces so that a cell never splits a row. JSON output is left
-    exact: it is for programs, not spreadsheets.
-    """
-    value = value.replace("\t", " ").replace("\r", " ").replace("\n", " ")
-    return f"'{value}" if value.startswith(_FORMULA_START) else value
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Print left-aligned columns separated by two spaces (no trailing blanks)."""
-    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
-    for row in (headers, *rows):
-        _out(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
-
-
-@asynccontextmanager
-async def _wired(
-    settings: Settings, *, create: bool = False, reuse_keys: bool = False
-) -> AsyncIterator[Wiring]:
-    """Open keys, database and services for one command; always close them.
-
-    Only ``migrate`` passes ``create``: every other command needs an existing database and
-    creates nothing when it is missing (#11.4).
-    """
-    from bot.root.wiring import open_wiring  # noqa: PLC0415 - keeps `chaski --help` light
-
-    wiring = await open_wiring(settings, create=create, reuse_keys=reuse_keys)
-    try:
-        yield wiring
-    finally:
-        await wiring.close()
 
 
 def _read_input(path: Path, limit: int) -> bytes:
@@ -180,10 +114,10 @@ def _report_lines(errors: Sequence[LineError]) -> None:
 
 
 async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    async with _wired(settings, create=True, reuse_keys=args.new_database):
+    async with wired(settings, create=True, reuse_keys=args.new_database):
         pass
-    _out(
-        _json({"database": str(settings.database_path), "up_to_date": True})
+    out(
+        to_json({"database": str(settings.database_path), "up_to_date": True})
         if args.json
         else f"Database {settings.database_path} is up to date."
     )
@@ -220,10 +154,10 @@ def _add_migrate(commands: Commands) -> None:
 
 
 async def _region_add(args: argparse.Namespace, settings: Settings) -> int:
-    async with _wired(settings) as wiring:
+    async with wired(settings) as wiring:
         region = await wiring.services.invites.add_region(args.name)
-    _out(
-        _json({"id": region.id, "name": region.name})
+    out(
+        to_json({"id": region.id, "name": region.name})
         if args.json
         else f"Region {region.name} created."
     )
@@ -231,14 +165,14 @@ async def _region_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _region_list(args: argparse.Namespace, settings: Settings) -> int:
-    async with _wired(settings) as wiring:
+    async with wired(settings) as wiring:
         regions = await wiring.services.directory.list_regions()
     if args.json:
-        _out(_json([{"id": region.id, "name": region.name} for region in regions]))
+        out(to_json([{"id": region.id, "name": region.name} for region in regions]))
     elif not regions:
-        _out("No regions yet; create one with: chaski region add NAME")
+        out("No regions yet; create one with: chaski region add NAME")
     else:
-        _table(("ID", "NAME"), [(str(region.id), _cell(region.name)) for region in regions])
+        table(("ID", "NAME"), [(str(region.id), cell(region.name)) for region in regions])
     return 0
 
 
@@ -283,11 +217,6 @@ def _link(username: str | None, code: str) -> str | None:
     return f"https://t.me/{username}?start={code}" if username else None
 
 
-def _iso(moment: datetime) -> str:
-    """ISO 8601 with offset, to the second (UTC as stored)."""
-    return moment.isoformat(timespec="seconds")
-
-
 def _add_invite_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``invite create`` and ``invite create-batch``."""
     parser.add_argument(
@@ -326,12 +255,12 @@ def _add_invite_options(parser: argparse.ArgumentParser) -> None:
 def _quechua_note(args: argparse.Namespace, settings: Settings) -> None:
     """For ``--language qu``: say what the member will see under the Quechua release gate."""
     if args.language == Lang.QU.value:
-        _err(Catalogs.load(drafts=settings.quechua_drafts).quechua.describe())
+        err(Catalogs.load(drafts=settings.quechua_drafts).quechua.describe())
 
 
 async def _invite_create(args: argparse.Namespace, settings: Settings) -> int:
     username = args.bot_username or settings.bot_username
-    async with _wired(settings) as wiring:
+    async with wired(settings) as wiring:
         issued = await wiring.services.invites.create(
             role=Role(args.role),
             region=args.region,
@@ -341,29 +270,29 @@ async def _invite_create(args: argparse.Namespace, settings: Settings) -> int:
         )
         tz = wiring.services.clock.tz
     link = _link(username, issued.code)
-    _err(ONCE_WARNING)
+    err(ONCE_WARNING)
     _quechua_note(args, settings)
     if args.json:
-        _out(_json({"code": issued.code, "link": link, "expires_at": _iso(issued.expires_at)}))
+        out(to_json({"code": issued.code, "link": link, "expires_at": iso(issued.expires_at)}))
         return 0
     local = issued.expires_at.astimezone(tz).isoformat(sep=" ", timespec="minutes")
     if issued.reenrolled:
-        _out(
+        out(
             f"New invite for the existing {args.role} in {', '.join(args.region)};"
             " any older unused code no longer works."
         )
     else:
-        _out(f"Invite created for a new {args.role} in {', '.join(args.region)}.")
-    _out(f"Code:    {issued.code}")
-    _out(f"Link:    {link or '(unknown: pass --bot-username or set CHASKI_BOT_USERNAME)'}")
-    _out(f"Expires: {local} ({tz.key})")
+        out(f"Invite created for a new {args.role} in {', '.join(args.region)}.")
+    out(f"Code:    {issued.code}")
+    out(f"Link:    {link or '(unknown: pass --bot-username or set CHASKI_BOT_USERNAME)'}")
+    out(f"Expires: {local} ({tz.key})")
     return 0
 
 
 async def _invite_batch(args: argparse.Namespace, settings: Settings) -> int:
     username = args.bot_username or settings.bot_username
     data = _read_input(Path(args.codenames), CODENAMES_MAX_BYTES)
-    async with _wired(settings) as wiring:
+    async with wired(settings) as wiring:
         try:
             created = await wiring.services.invite_batch.create_from_file(
                 data,
@@ -374,16 +303,16 @@ async def _invite_batch(args: argparse.Namespace, settings: Settings) -> int:
             )
         except BatchRejected as exc:
             _report_lines(exc.errors)
-            _err(f"no invite created: {len(exc.errors)} bad line(s) in {args.codenames}")
+            err(f"no invite created: {len(exc.errors)} bad line(s) in {args.codenames}")
             return 2
-    _err(ONCE_WARNING)
+    err(ONCE_WARNING)
     _quechua_note(args, settings)
     for item in created:
         link = _link(username, item.invite.code)
-        expires = _iso(item.invite.expires_at)
+        expires = iso(item.invite.expires_at)
         if args.json:
-            _out(
-                _json(
+            out(
+                to_json(
                     {
                         "codename": item.codename,
                         "code": item.invite.code,
@@ -393,8 +322,8 @@ async def _invite_batch(args: argparse.Namespace, settings: Settings) -> int:
                 )
             )
         else:
-            _out(f"{_cell(item.codename)}\t{item.invite.code}\t{expires}\t{link or '-'}")
-    _err(f"{len(created)} invite(s) created.")
+            out(f"{cell(item.codename)}\t{item.invite.code}\t{expires}\t{link or '-'}")
+    err(f"{len(created)} invite(s) created.")
     return 0
 
 
@@ -453,7 +382,7 @@ async def _claims_import(args: argparse.Namespace, settings: Settings) -> int:
     data = _read_input(Path(args.file), CLAIMS_MAX_BYTES)
     if args.check and not settings.database_path.is_file():
         raise CliError(f"{settings.database_path}: no database to check against (check CHASKI_DB)")
-    async with _wired(settings) as wiring:
+    async with wired(settings) as wiring:
         try:
             result = await wiring.services.claims_import.import_file(
                 data,
@@ -463,12 +392,12 @@ async def _claims_import(args: argparse.Namespace, settings: Settings) -> int:
             )
         except ImportRejected as exc:
             _report_lines(exc.errors)
-            _err(f"nothing imported: {len(exc.errors)} bad line(s) in {args.file}")
+            err(f"nothing imported: {len(exc.errors)} bad line(s) in {args.file}")
             return 2
     counts = f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged."
     if args.json:
-        _out(
-            _json(
+        out(
+            to_json(
                 {
                     "written": not args.check,
                     "created": result.created,
@@ -478,9 +407,9 @@ async def _claims_import(args: argparse.Namespace, settings: Settings) -> int:
             )
         )
     elif args.check:
-        _out(f"Check passed, nothing was written; importing would give: {counts}")
+        out(f"Check passed, nothing was written; importing would give: {counts}")
     else:
-        _out(f"Imported: {counts}")
+        out(f"Imported: {counts}")
     return 0
 
 
@@ -539,28 +468,28 @@ def _member_json(member: Member) -> dict[str, object]:
 
 
 async def _members_list(args: argparse.Namespace, settings: Settings) -> int:
-    async with _wired(settings) as wiring:
+    async with wired(settings) as wiring:
         members = await wiring.services.registrations.find(member_filter(args))
     if args.json:
-        _out(_json([_member_json(member) for member in members]))
+        out(to_json([_member_json(member) for member in members]))
         return 0
     if not members:
         filtered = member_filter(args) != MemberFilter()
-        _out(
+        out(
             "No members match."
             if filtered
             else "No members yet; create one with: chaski invite create"
         )
         return 0
-    _table(
+    table(
         ("ID", "ROLE", "CODENAME", "LANGUAGE", "REGIONS", "STATE", "LINKED", "BLOCKED", "SEEN"),
         [
             (
                 str(member.id),
                 str(member.role),
-                _cell(member.codename),
+                cell(member.codename),
                 str(member.lang),
-                ", ".join(_cell(region) for region in member.regions) or "-",
+                ", ".join(cell(region) for region in member.regions) or "-",
                 str(member.state),
                 "yes" if member.telegram_linked else "no",
                 "yes" if member.blocked else "no",
@@ -573,13 +502,13 @@ async def _members_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _members_reset_pin(args: argparse.Namespace, settings: Settings) -> int:
-    async with _wired(settings) as wiring:
+    async with wired(settings) as wiring:
         try:
             member = await wiring.services.pin.reset_by_operator(args.codename)
         except NotFound:
             raise CliError("no member with that codename (see chaski members list)") from None
-    _out(
-        _json({"id": member.id, "pin_cleared": True})
+    out(
+        to_json({"id": member.id, "pin_cleared": True})
         if args.json
         else "PIN cleared (audited): the member creates a new one with /pin in the chat."
     )
@@ -621,14 +550,14 @@ def _add_members(commands: Commands) -> None:
 
 
 async def _outbox_status(args: argparse.Namespace, settings: Settings) -> int:
-    async with _wired(settings) as wiring:
+    async with wired(settings) as wiring:
         report = await wiring.services.outbox_admin.status()
     rows = sorted(
         (str(status), str(kind), count) for (status, kind), count in report.counts.items()
     )
     if args.json:
-        _out(
-            _json(
+        out(
+            to_json(
                 {
                     "by_status": report.by_status(),
                     "by_status_kind": [
@@ -641,19 +570,19 @@ async def _outbox_status(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
     if not rows:
-        _out("The outbox is empty.")
+        out("The outbox is empty.")
     else:
-        _table(("STATUS", "KIND", "COUNT"), [(s, k, str(c)) for s, k, c in rows])
+        table(("STATUS", "KIND", "COUNT"), [(s, k, str(c)) for s, k, c in rows])
     age = report.oldest_waiting_age_s
-    _out(f"Oldest queued row: {age} s old." if age is not None else "Nothing is queued.")
+    out(f"Oldest queued row: {age} s old." if age is not None else "Nothing is queued.")
     return 0
 
 
 async def _outbox_retry_dead(args: argparse.Namespace, settings: Settings) -> int:
-    async with _wired(settings) as wiring:
+    async with wired(settings) as wiring:
         count = await wiring.services.outbox_admin.retry_dead()
         await wiring.services.audit_admin.operator("outbox_retry_dead", result=f"rows:{count}")
-    _out(_json({"queued": count}) if args.json else f"{count} dead row(s) queued again.")
+    out(to_json({"queued": count}) if args.json else f"{count} dead row(s) queued again.")
     return 0
 
 
@@ -690,17 +619,17 @@ def _add_outbox(commands: Commands) -> None:
 async def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from storage.rotation import RotationError, retire, rotate  # noqa: PLC0415
 
-    async with _wired(settings) as wiring:
+    async with wired(settings) as wiring:
         try:
             report = await rotate(wiring.db, settings.key_dir)
             if not args.json:
-                _out(
+                out(
                     f"New data key {report.new_key_id} is active; re-sealed {report.resealed}"
                     f" value(s) in {report.passes} pass(es)."
                 )
                 for key_id, count in sorted(report.usage.items()):
-                    _out(f"key {key_id}: {count} value(s)")
-            _err(f"update the offline copy of {settings.key_dir / 'data.keys'} now")
+                    out(f"key {key_id}: {count} value(s)")
+            err(f"update the offline copy of {settings.key_dir / 'data.keys'} now")
             retired = await retire(wiring.db, settings.key_dir) if args.retire_old else None
             await wiring.services.audit_admin.operator(
                 "keys_rotate",
@@ -717,25 +646,25 @@ async def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
             "usage": dict(sorted(report.usage.items())),
             "retired": list(retired) if retired is not None else None,
         }
-        _out(_json(doc))
+        out(to_json(doc))
     elif retired is not None:
-        _out(f"Retired old key(s): {', '.join(retired)}." if retired else "No old keys.")
+        out(f"Retired old key(s): {', '.join(retired)}." if retired else "No old keys.")
     return 0
 
 
 async def _keys_retire(args: argparse.Namespace, settings: Settings) -> int:
     from storage.rotation import RotationError, retire  # noqa: PLC0415
 
-    async with _wired(settings) as wiring:
+    async with wired(settings) as wiring:
         try:
             retired = await retire(wiring.db, settings.key_dir)
         except RotationError as exc:
             raise CliError(str(exc)) from None
         await wiring.services.audit_admin.operator("keys_retire", result=f"retired:{len(retired)}")
     if args.json:
-        _out(_json({"retired": list(retired)}))
+        out(to_json({"retired": list(retired)}))
     else:
-        _out(f"Retired old key(s): {', '.join(retired)}." if retired else "No old keys.")
+        out(f"Retired old key(s): {', '.join(retired)}." if retired else "No old keys.")
     return 0
 
 
@@ -830,14 +759,14 @@ async def _backup(args: argparse.Namespace, settings: Settings) -> int:
 
     target: Path = args.path
     _backup_preflight(target, settings.database_path, settings.key_dir, force=args.force)
-    async with _wired(settings) as wiring:
+    async with wired(settings) as wiring:
         try:
             info = await create_backup(wiring.db, target, settings.key_dir)
         except BackupError as exc:
             raise CliError(str(exc)) from None
         await wiring.services.audit_admin.operator("backup", target=f"key:{info.key_id}")
-    _out(
-        _json({"path": str(info.path), "bytes": info.size, "backup_key": info.key_id})
+    out(
+        to_json({"path": str(info.path), "bytes": info.size, "backup_key": info.key_id})
         if args.json
         else f"Backup written to {info.path} ({info.size} bytes, backup key {info.key_id})."
     )
@@ -865,7 +794,7 @@ async def _restore(args: argparse.Namespace, settings: Settings) -> int:
         )
     except BackupError as exc:
         raise CliError(str(exc)) from None
-    async with _wired(settings) as wiring:
+    async with wired(settings) as wiring:
         sealed = await wiring.services.audit_admin.restored()
     if args.json:
         doc = {
@@ -876,16 +805,16 @@ async def _restore(args: argparse.Namespace, settings: Settings) -> int:
             "audit_sealed_now": bool(sealed),
             "moved_aside": str(report.moved_aside) if report.moved_aside is not None else None,
         }
-        _out(_json(doc))
+        out(to_json(doc))
         return 0
-    _out(
+    out(
         f"Restored {report.database}: {report.members} member(s), {report.claims} claim(s),"
         f" {report.sealed_cells} sealed value(s) checked; integrity ok."
     )
     if sealed:
-        _out("Its audit log was made before the audit key: sealed under it as of now.")
+        out("Its audit log was made before the audit key: sealed under it as of now.")
     if report.moved_aside is not None:
-        _out(f"The previous database was moved to {report.moved_aside}.")
+        out(f"The previous database was moved to {report.moved_aside}.")
     return 0
 
 
@@ -925,7 +854,7 @@ def _add_backup(commands: Commands) -> None:
 
 
 async def _purge(args: argparse.Namespace, settings: Settings) -> int:
-    async with _wired(settings) as wiring:
+    async with wired(settings) as wiring:
         report = await wiring.services.retention.purge()
         await wiring.services.audit_admin.operator(
             "purge", result=f"rows:{sum(report.deleted.values())}"
@@ -933,13 +862,13 @@ async def _purge(args: argparse.Namespace, settings: Settings) -> int:
     rows = [(table, str(count)) for table, count in sorted(report.deleted.items()) if count]
     if args.json:
         deleted = {table: count for table, count in sorted(report.deleted.items()) if count}
-        _out(_json({"deleted": deleted, "wal_truncated": report.wal_checkpointed}))
+        out(to_json({"deleted": deleted, "wal_truncated": report.wal_checkpointed}))
     elif rows:
-        _table(("TABLE", "DELETED"), rows)
+        table(("TABLE", "DELETED"), rows)
     else:
-        _out("Nothing was past its retention.")
+        out("Nothing was past its retention.")
     if not report.wal_checkpointed:
-        _err("the WAL could not be truncated (a reader was busy); the next purge retries")
+        err("the WAL could not be truncated (a reader was busy); the next purge retries")
     return 0
 
 
@@ -1016,7 +945,7 @@ def _settings(config: Path | None, *, need_token: bool) -> Settings:
     path = config if config is not None else Path(named) if named else None
     settings, notes = load_settings(os.environ, path, need_token=need_token)
     for note in notes:
-        _err(f"note: {note}")
+        err(f"note: {note}")
     return settings
 
 
@@ -1039,5 +968,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Handler = args.handler
         return asyncio.run(handler(args, settings))
     except (ConfigError, KeyFileError, DatabaseFileError, CliError, DomainError) as exc:
-        _err(_describe(exc))
+        err(_describe(exc))
         return 2

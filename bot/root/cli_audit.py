@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.domain.errors import NotFound
+from bot.root.cli_output import CliError, cell, err, out, table, to_json, wired
 
 if TYPE_CHECKING:
     from bot.domain.audit import AuditEntry
@@ -45,14 +46,12 @@ def _positive(text: str) -> int:
 
 
 async def _verify(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
-
-    async with cli._wired(settings) as wiring:
+    async with wired(settings) as wiring:
         check = await wiring.services.audit_admin.verify()
     first = check.first_broken
     if args.json:
-        cli._out(
-            cli._json(
+        out(
+            to_json(
                 {
                     "entries": check.entries,
                     "intact": first is None,
@@ -66,13 +65,13 @@ async def _verify(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0 if first is None else 1
     if first is None:
-        cli._out(f"The audit chain is intact: {check.entries} entries, keyed.")
+        out(f"The audit chain is intact: {check.entries} entries, keyed.")
     else:
-        cli._out(f"Audit entry {first.id} is the first broken one: {first.reason}.")
-        cli._out(f"{len(check.broken)} broken entr{'y' if len(check.broken) == 1 else 'ies'}:")
-        cli._out(", ".join(str(entry.id) for entry in check.broken))
+        out(f"Audit entry {first.id} is the first broken one: {first.reason}.")
+        out(f"{len(check.broken)} broken entr{'y' if len(check.broken) == 1 else 'ies'}:")
+        out(", ".join(str(entry.id) for entry in check.broken))
     if check.head_id is not None:
-        cli._out(f"Head: entry {check.head_id}, hash {check.head_hash}")
+        out(f"Head: entry {check.head_id}, hash {check.head_hash}")
     return 0 if first is None else 1
 
 
@@ -90,29 +89,27 @@ def _entry_json(entry: AuditEntry, codenames: dict[int, str]) -> dict[str, objec
 
 
 async def _list(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
-
-    async with cli._wired(settings) as wiring:
+    async with wired(settings) as wiring:
         try:
             listing = await wiring.services.audit_admin.listing(
                 since=args.since, actor=args.actor, action=args.action, limit=args.limit
             )
         except NotFound:
-            raise cli.CliError("no member with that codename (see chaski members list)") from None
+            raise CliError("no member with that codename (see chaski members list)") from None
     rows = [_entry_json(entry, listing.codenames) for entry in listing.entries]
     if args.json:
-        cli._out(cli._json(rows))
+        out(to_json(rows))
         return 0
     if not rows:
-        cli._out("No audit entries match.")
+        out("No audit entries match.")
         return 0
-    cli._table(
+    table(
         ("ID", "AT", "ACTOR", "ROLE", "ACTION", "TARGET", "RESULT"),
         [
             (
                 str(row["id"]),
                 str(row["at"]),
-                cli._cell(str(row["actor"] or row["actor_id"] or "-")),
+                cell(str(row["actor"] or row["actor_id"] or "-")),
                 str(row["role"] or "-"),
                 str(row["action"]),
                 str(row["target"] or "-"),
@@ -125,18 +122,17 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _rotate_audit(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
     from storage.keys import rotate_audit_keys  # noqa: PLC0415
 
-    async with cli._wired(settings) as wiring:
+    async with wired(settings) as wiring:
         key_id = rotate_audit_keys(settings.key_dir)
         await wiring.services.audit_admin.key_rotated(key_id)
-    cli._out(
-        cli._json({"new_audit_key": key_id})
+    out(
+        to_json({"new_audit_key": key_id})
         if args.json
         else f"New audit key {key_id} is active; older keys stay to verify older entries."
     )
-    cli._err(f"update the offline copy of {settings.key_dir / 'audit.keys'} now")
+    err(f"update the offline copy of {settings.key_dir / 'audit.keys'} now")
     return 0
 
 

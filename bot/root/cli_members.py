@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from bot.config import Settings
 from bot.domain.models import MemberState, Role
 from bot.domain.registrations import MemberFilter
+from bot.root.cli_output import cell, iso, out, table, to_json, wired
 
 if TYPE_CHECKING:
     from bot.root.cli import Commands
@@ -74,16 +75,12 @@ def member_filter(args: argparse.Namespace) -> MemberFilter:
 
 
 def _done(args: argparse.Namespace, text: str, doc: dict[str, object]) -> int:
-    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
-
-    cli._out(cli._json(doc) if args.json else text)
+    out(to_json(doc) if args.json else text)
     return 0
 
 
 async def _suspend(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root import cli  # noqa: PLC0415
-
-    async with cli._wired(settings) as wiring:
+    async with wired(settings) as wiring:
         member = await wiring.services.registrations.suspend(args.codename)
     return _done(
         args,
@@ -93,9 +90,7 @@ async def _suspend(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _reactivate(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root import cli  # noqa: PLC0415
-
-    async with cli._wired(settings) as wiring:
+    async with wired(settings) as wiring:
         member = await wiring.services.registrations.reactivate(args.codename)
     return _done(
         args,
@@ -105,9 +100,7 @@ async def _reactivate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _set_role(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root import cli  # noqa: PLC0415
-
-    async with cli._wired(settings) as wiring:
+    async with wired(settings) as wiring:
         member = await wiring.services.registrations.set_role(args.codename, Role(args.role))
     return _done(
         args,
@@ -118,22 +111,18 @@ async def _set_role(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _set_regions(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root import cli  # noqa: PLC0415
-
-    async with cli._wired(settings) as wiring:
+    async with wired(settings) as wiring:
         regions = await wiring.services.registrations.set_regions(args.codename, args.region)
         member = await wiring.services.registrations.member(args.codename)
     return _done(
         args,
-        f"Regions set to {', '.join(cli._cell(r) for r in regions)} (audited).",
+        f"Regions set to {', '.join(cell(r) for r in regions)} (audited).",
         {"id": member.id, "regions": list(regions)},
     )
 
 
 async def _unlink(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root import cli  # noqa: PLC0415
-
-    async with cli._wired(settings) as wiring:
+    async with wired(settings) as wiring:
         member, report = await wiring.services.registrations.unlink(args.codename)
     return _done(
         args,
@@ -204,9 +193,7 @@ def add_member_actions(actions: Commands) -> None:
 
 
 async def _invite_list(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root import cli  # noqa: PLC0415
-
-    async with cli._wired(settings) as wiring:
+    async with wired(settings) as wiring:
         invites = await wiring.services.registrations.open_invites()
     if not args.all:
         invites = [invite for invite in invites if not invite.expired]
@@ -216,26 +203,26 @@ async def _invite_list(args: argparse.Namespace, settings: Settings) -> int:
             "codename": invite.codename,
             "role": str(invite.role),
             "regions": list(invite.regions),
-            "created_at": cli._iso(invite.created_at),
-            "expires_at": cli._iso(invite.expires_at),
+            "created_at": iso(invite.created_at),
+            "expires_at": iso(invite.expires_at),
             "expired": invite.expired,
         }
         for invite in invites
     ]
     if args.json:
-        cli._out(cli._json(docs))
+        out(to_json(docs))
     elif not docs:
-        cli._out("No unused invites.")
+        out("No unused invites.")
     else:
-        cli._table(
+        table(
             ("CODENAME", "ROLE", "REGIONS", "CREATED", "EXPIRES", "EXPIRED"),
             [
                 (
-                    cli._cell(invite.codename),
+                    cell(invite.codename),
                     str(invite.role),
-                    ", ".join(cli._cell(r) for r in invite.regions) or "-",
-                    cli._iso(invite.created_at),
-                    cli._iso(invite.expires_at),
+                    ", ".join(cell(r) for r in invite.regions) or "-",
+                    iso(invite.created_at),
+                    iso(invite.expires_at),
                     "yes" if invite.expired else "no",
                 )
                 for invite in invites
@@ -245,9 +232,7 @@ async def _invite_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _invite_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root import cli  # noqa: PLC0415
-
-    async with cli._wired(settings) as wiring:
+    async with wired(settings) as wiring:
         count = await wiring.services.registrations.revoke_invites(args.codename)
     return _done(
         args,
@@ -283,21 +268,17 @@ def add_invite_actions(actions: Commands) -> None:
 
 
 async def _region_rename(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root import cli  # noqa: PLC0415
-
-    async with cli._wired(settings) as wiring:
+    async with wired(settings) as wiring:
         region = await wiring.services.registrations.rename_region(args.old, args.new)
     return _done(
         args,
-        f"Region renamed to {cli._cell(region.name)} (audited).",
+        f"Region renamed to {cell(region.name)} (audited).",
         {"id": region.id, "name": region.name},
     )
 
 
 async def _region_remove(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root import cli  # noqa: PLC0415
-
-    async with cli._wired(settings) as wiring:
+    async with wired(settings) as wiring:
         await wiring.services.registrations.remove_region(args.name)
     return _done(args, "Region removed (audited).", {"removed": args.name})
 

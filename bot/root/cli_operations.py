@@ -2,7 +2,7 @@
 
 An operation's label, total, promiser and basis are stored encrypted like claim references
 (M-07); adding and editing one is audited (an edit names the fields it changed, never their
-values). Text cells go through ``bot.root.cli._cell`` (no formula or
+values). Text cells go through ``bot.root.cli_output.cell`` (no formula or
 control characters reach a terminal or a spreadsheet).
 """
 
@@ -16,6 +16,7 @@ from bot.domain.claims import KEEP, Keep, NewOperation, OperationUpdate
 from bot.domain.errors import NotFound
 from bot.domain.models import Day, Operation
 from bot.domain.text import clean_text
+from bot.root.cli_output import CliError, cell, out, table, to_json, wired
 from bot.services import claims_import
 
 if TYPE_CHECKING:
@@ -36,8 +37,6 @@ def _operation_json(operation: Operation) -> dict[str, object]:
 
 
 async def _operations_add(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
-
     new = NewOperation(
         label=clean_text(args.label, field="LABEL", max_len=200, multiline=False),
         date=claims_import.parse_date(args.date or "", "--date"),
@@ -49,15 +48,15 @@ async def _operations_add(args: argparse.Namespace, settings: Settings) -> int:
         basis=clean_text(args.basis, field="--basis", multiline=False) if args.basis else None,
         pay_by=claims_import.parse_date(args.pay_by or "", "--pay-by"),
     )
-    async with cli._wired(settings) as wiring:
+    async with wired(settings) as wiring:
         try:
             operation = await wiring.services.claims_admin.add_operation(new)
         except NotFound:
-            raise cli.CliError("no region with that name (see chaski region list)") from None
+            raise CliError("no region with that name (see chaski region list)") from None
     if args.json:
-        cli._out(cli._json(_operation_json(operation)))
+        out(to_json(_operation_json(operation)))
     else:
-        cli._out(f"Operation {operation.id} created.")
+        out(f"Operation {operation.id} created.")
     return 0
 
 
@@ -92,37 +91,33 @@ def _update(args: argparse.Namespace) -> OperationUpdate:
 
 
 def cli_error(message: str) -> Exception:
-    """``bot.root.cli.CliError`` (imported late: ``bot.root.cli`` imports this module)."""
-    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
-
-    return cli.CliError(message)
+    """``bot.root.CliError`` (imported late: ``bot.root.cli`` imports this module)."""
+    return CliError(message)
 
 
 _EDIT_OPTIONS = ("label", "date", "region", "total", "promised_by", "basis", "pay_by")
 
 
 async def _operations_edit(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
-
     if all(getattr(args, name) is None for name in _EDIT_OPTIONS):
-        raise cli.CliError(
+        raise CliError(
             "nothing to change: give at least one of --label, --date, --region, --total,"
             " --promised-by, --basis, --pay-by"
         )
     update = _update(args)
-    async with cli._wired(settings) as wiring:
+    async with wired(settings) as wiring:
         try:
             edited = await wiring.services.claims_admin.edit_operation(args.id, update)
         except NotFound as exc:
             if str(exc) == "region":
-                raise cli.CliError("no region with that name (see chaski region list)") from None
-            raise cli.CliError("no operation with that id (see chaski operations list)") from None
+                raise CliError("no region with that name (see chaski region list)") from None
+            raise CliError("no operation with that id (see chaski operations list)") from None
     if args.json:
-        cli._out(cli._json({**_operation_json(edited.operation), "changed": list(edited.changed)}))
+        out(to_json({**_operation_json(edited.operation), "changed": list(edited.changed)}))
     elif not edited.changed:
-        cli._out(f"Operation {edited.operation.id}: nothing changed.")
+        out(f"Operation {edited.operation.id}: nothing changed.")
     else:
-        cli._out(f"Operation {edited.operation.id} changed: {', '.join(edited.changed)}.")
+        out(f"Operation {edited.operation.id} changed: {', '.join(edited.changed)}.")
     return 0
 
 
@@ -131,27 +126,25 @@ def _soles(cents: int | None) -> str:
 
 
 async def _operations_list(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
-
-    async with cli._wired(settings) as wiring:
+    async with wired(settings) as wiring:
         operations = await wiring.services.claims_admin.operations()
     if args.json:
-        cli._out(cli._json([_operation_json(operation) for operation in operations]))
+        out(to_json([_operation_json(operation) for operation in operations]))
     elif not operations:
-        cli._out("No operations yet; create one with: chaski operations add")
+        out("No operations yet; create one with: chaski operations add")
     else:
-        cli._table(
+        table(
             ("ID", "LABEL", "DATE", "REGION", "TOTAL", "PAY BY", "PROMISED BY", "BASIS"),
             [
                 (
                     str(op.id),
-                    cli._cell(op.label),
+                    cell(op.label),
                     op.date.isoformat() if op.date else "-",
-                    cli._cell(op.region),
+                    cell(op.region),
                     _soles(op.total_cents),
                     op.pay_by.isoformat() if op.pay_by else "-",
-                    cli._cell(op.promised_by or "-"),
-                    cli._cell(op.basis or "-"),
+                    cell(op.promised_by or "-"),
+                    cell(op.basis or "-"),
                 )
                 for op in operations
             ],

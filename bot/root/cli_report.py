@@ -1,6 +1,6 @@
 """``chaski claims export`` and ``chaski report operations`` (issue #16.6).
 
-The export is for spreadsheets: every text cell goes through ``bot.root.cli._cell`` (no formula
+The export is for spreadsheets: every text cell goes through ``cli_output.cell`` (no formula
 injection), amounts are plain soles with a dot (``1500.50``, what ``claims import`` reads),
 dates ISO. The report shows, per operation (by id), what its record offered and when it
 promised to pay, the share of the offer not yet assigned to a claim, and what its claims were
@@ -28,6 +28,7 @@ from bot.config import Settings
 from bot.domain.models import ClaimStatus, Lang
 from bot.domain.oversight import OperationsReport, OperationSummary
 from bot.i18n import Catalogs, format_date, format_money
+from bot.root.cli_output import CliError, cell, err, out, table, to_json, wired
 from bot.services import charts
 
 if TYPE_CHECKING:
@@ -92,19 +93,17 @@ def _export_record(row: ExportRow) -> dict[str, object]:
 
 def export_csv(rows: Sequence[ExportRow]) -> str:
     """The export as CSV (comma, CRLF as RFC 4180), every text cell spreadsheet-safe."""
-    from bot.root.cli import _cell  # noqa: PLC0415 - bot.cli imports this module
-
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
     for row in rows:
         writer.writerow(
             [
-                _cell(row.reference),
-                _cell(row.codename),
-                _cell(row.operation),
+                cell(row.reference),
+                cell(row.codename),
+                cell(row.operation),
                 _day(row.operation_date),
-                _cell(row.region),
+                cell(row.region),
                 str(row.status),
                 _soles(row.promised_cents),
                 _soles(row.approved_cents),
@@ -114,7 +113,7 @@ def export_csv(rows: Sequence[ExportRow]) -> str:
                 _day(row.promised_date),
                 _day(row.operation_pay_by),
                 str(row.days_overdue),
-                _cell(row.next_step or ""),
+                cell(row.next_step or ""),
                 _day(row.next_step_date),
             ]
         )
@@ -122,14 +121,12 @@ def export_csv(rows: Sequence[ExportRow]) -> str:
 
 
 async def _claims_export(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
-
     status = ClaimStatus(args.status) if args.status else None
-    async with cli._wired(settings) as wiring:
+    async with wired(settings) as wiring:
         rows = await wiring.services.oversight.export(region=args.region, status=status)
-    cli._err(PRIVATE_WARNING)
+    err(PRIVATE_WARNING)
     if args.format == "json":
-        cli._out(cli._json([_export_record(row) for row in rows]))
+        out(to_json([_export_record(row) for row in rows]))
     else:
         sys.stdout.write(export_csv(rows))  # the CSV carries its own line ends
     return 0
@@ -373,8 +370,6 @@ def report_html(
 
 def _write_page(path: Path, text: str, *, force: bool) -> None:
     """Write the page owner-only (it names operations); refuse to overwrite without --force."""
-    from bot.root.cli import CliError  # noqa: PLC0415
-
     if path.exists() and not force:
         raise CliError(f"{path} already exists; choose a new name or pass --force")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
@@ -389,9 +384,7 @@ def _write_page(path: Path, text: str, *, force: bool) -> None:
 
 
 async def _report_operations(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root import cli  # noqa: PLC0415 - bot.root.cli imports this module
-
-    async with cli._wired(settings) as wiring:
+    async with wired(settings) as wiring:
         report = await wiring.services.oversight.operations_report(region=args.region)
     if args.html is not None:
         lang = Lang(args.lang)
@@ -402,20 +395,20 @@ async def _report_operations(args: argparse.Namespace, settings: Settings) -> in
             t=Catalogs.load(drafts=settings.quechua_drafts).for_lang(lang),
         )
         _write_page(args.html, page, force=args.force)
-        cli._err(f"page written to {args.html}; it names operations: keep it private")
+        err(f"page written to {args.html}; it names operations: keep it private")
     if args.json:
-        cli._out(cli._json(report_json(report)))
+        out(to_json(report_json(report)))
         return 0
     if args.html is not None:
         return 0
     if not report.operations:
-        cli._out("No claims yet; import them with: chaski claims import FILE.csv")
+        out("No claims yet; import them with: chaski claims import FILE.csv")
         return 0
-    cli._out(f"As of {format_date(report.today, Lang.ES)}; amounts in soles.")
-    cli._table(
+    out(f"As of {format_date(report.today, Lang.ES)}; amounts in soles.")
+    table(
         _HEADERS,
-        [_text_row(line, cli._cell) for line in report.operations]
-        + [("", "TOTAL", "", "", *_text_row(report.totals, cli._cell)[4:])],
+        [_text_row(line, cell) for line in report.operations]
+        + [("", "TOTAL", "", "", *_text_row(report.totals, cell)[4:])],
     )
     return 0
 

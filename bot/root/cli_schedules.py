@@ -8,21 +8,16 @@ keys). A change takes effect at the running bot's next schedules tick (30 s at m
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.domain.errors import NotFound
 from bot.domain.schedules import Schedule
+from bot.root.cli_output import cell, out, table, to_json, wired
 
 if TYPE_CHECKING:
     from bot.root.cli import Commands
-
-
-def _write(line: str) -> None:
-    sys.stdout.write(line + "\n")
 
 
 def _row(schedule: Schedule) -> dict[str, object]:
@@ -41,45 +36,36 @@ def _row(schedule: Schedule) -> dict[str, object]:
 
 
 def _table(rows: Sequence[dict[str, object]]) -> None:
-    headers = ("ID", "KIND", "TARGET", "RULE", "STATE", "NEXT (UTC)")
-    cells = [
-        (
-            str(r["id"]),
-            str(r["kind"]),
-            f"{r['target_kind']}:{r['target']}",
-            str(r["rule"] or r["run_at"]),
-            str(r["state"]),
-            str(r["next_due"] or "-"),
-        )
-        for r in rows
-    ]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    for line in (headers, *cells):
-        _write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+    table(
+        ("ID", "KIND", "TARGET", "RULE", "STATE", "NEXT (UTC)"),
+        [
+            (
+                str(r["id"]),
+                str(r["kind"]),
+                cell(f"{r['target_kind']}:{r['target']}"),
+                str(r["rule"] or r["run_at"]),
+                str(r["state"]),
+                str(r["next_due"] or "-"),
+            )
+            for r in rows
+        ],
+    )
 
 
 async def _list(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root.wiring import open_wiring  # noqa: PLC0415 - keeps `chaski --help` light
-
-    wiring = await open_wiring(settings)
-    try:
+    async with wired(settings) as wiring:
         rows = [_row(s) for s in await wiring.services.schedules.list_for(None)]
-    finally:
-        await wiring.close()
     if args.json:
-        _write(json.dumps(rows, ensure_ascii=False, separators=(",", ":")))
+        out(to_json(rows))
     elif not rows:
-        _write("Nothing is scheduled.")
+        out("Nothing is scheduled.")
     else:
         _table(rows)
     return 0
 
 
 async def _change(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.root.wiring import open_wiring  # noqa: PLC0415 - keeps `chaski --help` light
-
-    wiring = await open_wiring(settings)
-    try:
+    async with wired(settings) as wiring:
         service = wiring.services.schedules
         action = {"pause": service.pause, "resume": service.resume, "cancel": service.cancel}
         try:
@@ -90,12 +76,10 @@ async def _change(args: argparse.Namespace, settings: Settings) -> int:
                 " nothing was changed"
             ) from None
         changed = await service.get(None, args.id)
-    finally:
-        await wiring.close()
     if args.json:
-        _write(json.dumps(_row(changed), ensure_ascii=False, separators=(",", ":")))
+        out(to_json(_row(changed)))
     else:
-        _write(f"Schedule {changed.id} is now {changed.state}.")
+        out(f"Schedule {changed.id} is now {changed.state}.")
     return 0
 
 

@@ -14,20 +14,16 @@ import json
 import os
 import socket
 import sqlite3
-import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.domain.health import Check, HealthFacts, Heartbeat, Level, evaluate, overall
+from bot.root.cli_output import out
 from bot.version import installed_version
 
 if TYPE_CHECKING:
     from bot.root.cli import Commands
-
-
-def _write(line: str) -> None:
-    sys.stdout.write(line + "\n")
 
 
 def process_alive(beat: Heartbeat | None) -> bool | None:
@@ -59,13 +55,13 @@ def _report(checks: list[Check], version: str, *, as_json: bool, extra: dict[str
             ],
             **extra,
         }
-        _write(json.dumps(document, ensure_ascii=False, separators=(", ", ": ")))
+        out(json.dumps(document, ensure_ascii=False, separators=(", ", ": ")))
         return int(level)
     failing = [c.name for c in checks if c.level > Level.OK]
-    _write(f"{level.name}: Chaski {version}" + (f" ({', '.join(failing)})" if failing else ""))
+    out(f"{level.name}: Chaski {version}" + (f" ({', '.join(failing)})" if failing else ""))
     width = max(len(c.name) for c in checks)
     for check in checks:
-        _write(f"{check.level.name:<8}  {check.name:<{width}}  {check.summary}")
+        out(f"{check.level.name:<8}  {check.name:<{width}}  {check.summary}")
     return int(level)
 
 
@@ -135,7 +131,7 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
             unreadable = f"{path} cannot be read as a Chaski database ({exc})"
     if unreadable is not None:  # one line: there is nothing else to say
         if not args.json:
-            _write(f"CRITICAL: database {unreadable}")
+            out(f"CRITICAL: database {unreadable}")
             return int(Level.CRITICAL)
         checks = [Check("database", Level.CRITICAL, unreadable)]
         return _report(checks, version, as_json=True, extra={})
@@ -162,7 +158,7 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
     )
     code = _report(evaluate(facts), version, as_json=args.json, extra=_facts_json(facts))
     if not args.json:
-        _write(
+        out(
             f"Counts for the restore drill: {facts.members} member(s), {facts.claims}"
             f" claim(s), {facts.sealed_values} sealed value(s)."
         )
