@@ -17,12 +17,8 @@ from bot.domain.ports import Clock
 from storage.alerts import SqliteAlertRepository
 from storage.audit import SqliteAuditLog
 from storage.chat_messages import SqliteChatMessageLog
-from storage.claims import (
-    SqliteAmountRequests,
-    SqliteClaimEdits,
-    SqliteClaimRepository,
-    SqliteOperationEdits,
-)
+from storage.claim_drafts import SqliteAmountRequests, SqliteClaimEdits, SqliteOperationEdits
+from storage.claims import SqliteClaimRepository
 from storage.database import Database
 from storage.inbound import SqliteInboundLog
 from storage.keys import AuditKeys, KeyMaterial
