@@ -1,0 +1,91 @@
+"""What a new operator hit following the README and docs/commands.md literally (#16.3).
+
+Each test is one step of that walk-through whose output or refusal was wrong or confusing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.cli.harness import Result
+
+
+@pytest.fixture
+def region(chaski: Callable[..., Result], installed: None) -> None:
+    del installed
+    assert chaski("region", "add", "Pichari").code == 0
+
+
+def test_an_empty_optional_field_shows_a_plain_dash_not_an_escaped_one(
+    chaski: Callable[..., Result], region: None
+) -> None:
+    """``operations list`` and ``audit list`` printed ``'-`` for "nothing": the placeholder
+    went through the spreadsheet escape meant for typed names."""
+    del region
+    assert (
+        chaski("operations", "add", "Halcón", "--region", "Pichari", "--total", "1000").code == 0
+    )
+    rows = chaski("operations", "list").out.splitlines()
+    assert rows[1].split() == ["1", "Halcón", "-", "Pichari", "1000.00", "-", "-", "-"]
+    audit = chaski("audit", "list").out.splitlines()
+    assert all("'-" not in line for line in audit), audit
+    assert audit[-1].split()[2] == "-"
+
+
+def test_a_codename_differing_only_in_case_from_another_is_refused(
+    chaski: Callable[..., Result], region: None
+) -> None:
+    """``Admin-1`` and ``admin-1`` could both be enrolled; every command that names a member
+    "in any case" then found neither (``no member with that codename``)."""
+    del region
+    base = ("invite", "create", "--region", "Pichari", "--codename")
+    assert chaski(*base, "Admin-1", "--role", "admin").code == 0
+    refused = chaski(*base, "ADMIN-1", "--role", "informant")
+    assert refused.code == 2
+    assert refused.err_lines == [
+        "chaski: codename: differs only in case from an existing member's codename;"
+        " choose another, or type it exactly as enrolled to re-enrol"
+    ]
+    listed = chaski("members", "list").out.casefold()
+    assert listed.count("admin-1") == 1
+    assert chaski("members", "reset-pin", "admin-1").code == 0
+
+
+def test_a_batch_refuses_codenames_differing_only_in_case(
+    chaski: Callable[..., Result], region: None, tmp_path: Path
+) -> None:
+    del region
+    assert (
+        chaski(
+            "invite",
+            "create",
+            "--role",
+            "informant",
+            "--region",
+            "Pichari",
+            "--codename",
+            "Cóndor-7",
+        ).code
+        == 0
+    )
+    names = tmp_path / "names.txt"
+    names.write_text("Atoq\nATOQ\ncóndor-7\n", encoding="utf-8")
+    result = chaski(
+        "invite",
+        "create-batch",
+        "--role",
+        "informant",
+        "--region",
+        "Pichari",
+        "--codenames",
+        str(names),
+    )
+    assert result.code == 2
+    assert result.err_lines[:2] == [
+        "line 2: codename: repeats line 1 (apart from case)",
+        "line 3: codename: differs only in case from an existing member's codename;"
+        " choose another, or type it exactly as enrolled to re-enrol",
+    ]
