@@ -89,3 +89,26 @@ def test_a_batch_refuses_codenames_differing_only_in_case(
         "line 3: codename: differs only in case from an existing member's codename;"
         " choose another, or type it exactly as enrolled to re-enrol",
     ]
+
+
+def test_members_list_search_ignores_accents(chaski: Callable[..., Result], region: None) -> None:
+    """``members list --search jose`` found nobody for ``José-Luis``."""
+    del region
+    for name in ("José-Luis", "Ñusta Qhapaq"):
+        assert (
+            chaski(
+                "invite",
+                "create",
+                "--role",
+                "informant",
+                "--region",
+                "Pichari",
+                "--codename",
+                name,
+            ).code
+            == 0
+        )
+    rows = chaski("members", "list", "--search", "jose").out.splitlines()
+    assert [row.split()[2] for row in rows[1:]] == ["José-Luis"]
+    rows = chaski("members", "list", "--search", "NUSTA").out.splitlines()
+    assert [row.split()[2] for row in rows[1:]] == ["Ñusta"]
