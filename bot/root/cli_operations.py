@@ -156,7 +156,7 @@ def add_operations(commands: Commands) -> None:
     """``chaski operations add|edit|list`` (the parser table of ``bot.root.cli`` calls this)."""
     group = commands.add_parser(
         "operations",
-        help="declare and list operations",
+        help="declare, correct and list operations",
         description="Operations are the events rewards were promised for; one operation's"
         " reward is shared among its informants' claims.",
     )

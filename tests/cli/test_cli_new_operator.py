@@ -112,3 +112,21 @@ def test_members_list_search_ignores_accents(chaski: Callable[..., Result], regi
     assert [row.split()[2] for row in rows[1:]] == ["José-Luis"]
     rows = chaski("members", "list", "--search", "NUSTA").out.splitlines()
     assert [row.split()[2] for row in rows[1:]] == ["Ñusta"]
+
+
+def test_each_group_help_line_covers_its_actions(capsys: pytest.CaptureFixture[str]) -> None:
+    """``chaski --help`` said "import reward claims" (no export), "declare and list
+    operations" (no edit), "rotate and retire data keys" (no audit key): a new operator
+    reading it would not look for those commands."""
+    from bot.root.cli import main  # noqa: PLC0415 - the CLI entry, as the console script
+
+    assert main(["--help"]) == 0
+    lines = {
+        line.split()[0]: line
+        for line in capsys.readouterr().out.splitlines()
+        if line[:4] == "    "
+    }
+    assert "export" in lines["claims"]
+    assert "correct" in lines["operations"]
+    assert "audit key" in lines["keys"]
+    assert "search" in lines["members"]
