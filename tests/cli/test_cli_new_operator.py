@@ -130,3 +130,35 @@ def test_each_group_help_line_covers_its_actions(capsys: pytest.CaptureFixture[s
     assert "correct" in lines["operations"]
     assert "audit key" in lines["keys"]
     assert "search" in lines["members"]
+
+
+def test_a_claims_file_may_write_a_codename_in_another_case(
+    chaski: Callable[..., Result], region: None, tmp_path: Path
+) -> None:
+    """A programme's spreadsheet, typed by hand, says ``atoq`` for the informant enrolled as
+    ``Atoq``; every other command takes codenames in any case, the import refused the file
+    (``no member with that codename``)."""
+    del region
+    create = ("invite", "create", "--role", "informant", "--region", "Pichari", "--codename")
+    assert chaski(*create, "Atoq").code == 0
+    claims = tmp_path / "claims.csv"
+    rows = (
+        "\ufeffreference;codename;operation;operation_date;region;promised_amount;"
+        "status;promised_date;next_step;next_step_date\r\n"
+        "R-2019-0001; atoq ;Relámpago;01/03/2018;pichari;S/ 1,500.50;approved;3/2/2019;;\r\n"
+        "R-2019-0002;NADIE;Relámpago;01/03/2018;pichari;750;approved;;;\r\n"
+    )
+    claims.write_text(rows, encoding="utf-8", newline="")
+    refused = chaski("claims", "import", str(claims))
+    assert refused.err_lines[0] == (
+        "line 3, cell B3: codename: no member with that codename (see chaski members list)"
+    )
+    claims.write_text(rows.rsplit("R-2019-0002", 1)[0], encoding="utf-8", newline="")
+    assert chaski("claims", "import", str(claims)).out == (
+        "Imported: 1 created, 0 updated, 0 unchanged.\n"
+    )
+    exported = chaski("claims", "export").out.splitlines()
+    assert exported[1].split(",")[:2] == ["R-2019-0001", "Atoq"]
+    assert chaski("claims", "import", str(claims)).out == (
+        "Imported: 0 created, 0 updated, 1 unchanged.\n"
+    )
