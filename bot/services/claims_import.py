@@ -97,17 +97,18 @@ class ImportRejected(DomainError):
         self.errors = list(errors)
 
 
-def parse_amount(text: str) -> int:
+def parse_amount(text: str, field: str = "promised_amount") -> int:
     """Soles as Peru writes them → integer céntimos (exact, no float).
 
     ``1500``, ``1500.50``, ``1,500.50``, ``2,000,000``, ``S/ 1,500.50``, ``S/1500``: a comma
-    only between groups of three digits, a dot before at most two decimals.
+    only between groups of three digits, a dot before at most two decimals. ``field`` names
+    the column or option in the error (``--total`` for ``chaski operations``).
 
     Raises:
         ValidationError: anything else (negative, a comma as the decimal mark, commas out of
             groups of three, exponent, three decimals, too big), naming the form expected.
     """
-    return _amount(text, "promised_amount")
+    return _amount(text, field)
 
 
 def _amount(text: str, field: str, *, zero: bool = False) -> int:

@@ -162,3 +162,28 @@ def test_a_claims_file_may_write_a_codename_in_another_case(
     assert chaski("claims", "import", str(claims)).out == (
         "Imported: 0 created, 0 updated, 1 unchanged.\n"
     )
+
+
+def test_an_operation_takes_dates_and_amounts_as_a_claims_file_writes_them(
+    chaski: Callable[..., Result], region: None
+) -> None:
+    """``operations add --date 20/05/2016`` was refused (``use YYYY-MM-DD``) while the claims
+    file and the chat take day-first dates, and a bad ``--total`` was blamed on a
+    ``promised_amount`` the operator never typed."""
+    del region
+    added = chaski(
+        "operations", "add", "Halcón", "--region", "Pichari", "--total", "S/ 2,500,000",
+        "--date", "20/05/2016", "--pay-by", "31/12/2016", "--json",
+    )  # fmt: skip
+    assert added.code == 0, added.err
+    assert '"date": "2016-05-20"' in added.out
+    assert '"pay_by": "2016-12-31"' in added.out
+    assert '"total_cents": 250000000' in added.out
+    assert chaski("operations", "edit", "1", "--pay-by", "3/2/2017").code == 0
+    assert '"pay_by": "2017-02-03"' in chaski("operations", "list", "--json").out
+    bad = chaski("operations", "edit", "1", "--total", "1500,50")
+    assert bad.code == 2
+    assert bad.err.startswith("chaski: --total: a comma cannot mark the decimals;")
+    assert chaski("operations", "edit", "1", "--date", "31/02/2016").err == (
+        "chaski: --date: not a real date\n"
+    )
