@@ -5,6 +5,7 @@ Each test is one step of that walk-through whose output or refusal was wrong or 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -187,3 +188,15 @@ def test_an_operation_takes_dates_and_amounts_as_a_claims_file_writes_them(
     assert chaski("operations", "edit", "1", "--date", "31/02/2016").err == (
         "chaski: --date: not a real date\n"
     )
+
+
+def test_claims_export_takes_json_like_every_other_command(
+    chaski: Callable[..., Result], region: None
+) -> None:
+    """The README says every command has ``--json``; ``claims export --json`` was refused
+    (``unrecognized arguments``): only ``--format json`` worked."""
+    del region
+    exported = chaski("claims", "export", "--json")
+    assert exported.code == 0, exported.err
+    assert json.loads(exported.out) == []
+    assert exported.out == chaski("claims", "export", "--format", "json").out
