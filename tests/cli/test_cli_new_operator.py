@@ -200,3 +200,31 @@ def test_claims_export_takes_json_like_every_other_command(
     assert exported.code == 0, exported.err
     assert json.loads(exported.out) == []
     assert exported.out == chaski("claims", "export", "--format", "json").out
+
+
+def test_a_region_is_the_same_in_any_case_accented_capitals_too(
+    chaski: Callable[..., Result], installed: None
+) -> None:
+    """The docs say ``Ayacucho`` and ``AYACUCHO`` are one region; SQLite's NOCASE folds ASCII
+    only, so ``Río Ene`` and ``RÍO ENE`` became two regions that look alike, and
+    ``--region "RÍO ENE"`` did not find ``Río Ene``."""
+    del installed
+    assert chaski("region", "add", "Río Ene").code == 0
+    twin = chaski("region", "add", "RÍO ENE")
+    assert (twin.code, twin.err) == (2, "chaski: region: already exists\n")
+    assert chaski("region", "add", "Pichari").code == 0
+    taken = chaski("region", "rename", "PICHARI", "río ene")
+    assert (taken.code, taken.err) == (2, "chaski: region: the new name is taken\n")
+    created = chaski(
+        "invite", "create", "--role", "informant", "--region", "RÍO ENE", "--codename", "Atoq"
+    )
+    assert created.code == 0, created.err
+    assert chaski("members", "list", "--json", "--region", "río ene").out.count("Atoq") == 1
+    assert (
+        chaski("region", "rename", "RÍO ENE", "RÍO ENE").out
+        == "Region renamed to RÍO ENE (audited).\n"
+    )
+    assert [r.split()[1:] for r in chaski("region", "list").out.splitlines()[1:]] == [
+        ["Pichari"],
+        ["RÍO", "ENE"],
+    ]
