@@ -228,3 +228,19 @@ def test_a_region_is_the_same_in_any_case_accented_capitals_too(
         ["Pichari"],
         ["RÍO", "ENE"],
     ]
+
+
+def test_names_differing_only_in_spaces_are_one_name(
+    chaski: Callable[..., Result], region: None
+) -> None:
+    """``Atoq  Rojo`` (two spaces, or a no-break space pasted from a spreadsheet) and
+    ``Atoq Rojo`` were two members, and ``Río  Ene`` another region than ``Río Ene``: they
+    look the same in a chat and in a list."""
+    del region
+    create = ("invite", "create", "--role", "informant", "--region", "Pichari", "--codename")
+    assert chaski(*create, "Atoq  Rojo").code == 0
+    assert chaski(*create, "Atoq\u00a0Rojo", "--json").code == 0  # the same one, re-enrolled
+    listed = json.loads(chaski("members", "list", "--json").out)
+    assert [member["codename"] for member in listed] == ["Atoq Rojo"]
+    assert chaski("region", "add", "Río  Ene").out == "Region Río Ene created.\n"
+    assert chaski("region", "add", "Río Ene").err == "chaski: region: already exists\n"
