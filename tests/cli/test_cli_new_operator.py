@@ -244,3 +244,15 @@ def test_names_differing_only_in_spaces_are_one_name(
     assert [member["codename"] for member in listed] == ["Atoq Rojo"]
     assert chaski("region", "add", "Río  Ene").out == "Region Río Ene created.\n"
     assert chaski("region", "add", "Río Ene").err == "chaski: region: already exists\n"
+
+
+def test_members_list_names_an_unknown_region(chaski: Callable[..., Result], region: None) -> None:
+    """``members list --region Pichary`` (a typo) said "No members match.", as if the region
+    were empty; ``claims export --region`` says the region is unknown."""
+    del region
+    mistyped = chaski("members", "list", "--region", "Pichary")
+    assert (mistyped.code, mistyped.err) == (
+        2,
+        "chaski: region: unknown (see chaski region list)\n",
+    )
+    assert chaski("members", "list", "--region", "PICHARI").out == "No members match.\n"
