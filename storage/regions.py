@@ -13,6 +13,21 @@ from storage.codec import parse_ts, ts
 from storage.database import Database
 
 
+async def region_named(db: Database, name: str, *, other_than: int | None = None) -> Region | None:
+    """The region called ``name`` in any case, accented capitals included (#16.3).
+
+    The column's ``COLLATE NOCASE`` folds ASCII letters only: ``RÍO ENE`` and ``Río Ene``
+    were two regions, and ``--region "RÍO ENE"`` found neither. Regions are few (tens),
+    so every name is compared with ``str.casefold``. ``other_than`` skips one region (a
+    rename may change the case of its own name).
+    """
+    wanted = name.casefold()
+    for row in await db.fetchall("SELECT id, name FROM regions ORDER BY id"):
+        if row["name"].casefold() == wanted and row["id"] != other_than:
+            return Region(id=row["id"], name=row["name"])
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class SqliteRegionRepository:
     """Implements ``bot.domain.ports.RegionRepository``."""
@@ -23,6 +38,8 @@ class SqliteRegionRepository:
         """Create a region (``Conflict`` if the name exists, case-insensitive)."""
         try:
             async with self.db.transaction() as conn:
+                if await region_named(self.db, name) is not None:
+                    raise Conflict("region exists")
                 cursor = await conn.execute(
                     "INSERT INTO regions (name, created_at) VALUES (?, ?)", (name, ts(now))
                 )
@@ -33,9 +50,8 @@ class SqliteRegionRepository:
         return Region(id=region_id, name=name)
 
     async def get(self, name: str) -> Region | None:
-        """A region by name, case-insensitive."""
-        row = await self.db.fetchone("SELECT id, name FROM regions WHERE name = ?", (name,))
-        return Region(id=row["id"], name=row["name"]) if row else None
+        """A region by name, in any case (``region_named``)."""
+        return await region_named(self.db, name)
 
     async def list_all(self) -> list[Region]:
         """Every region, by name."""

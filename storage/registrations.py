@@ -17,6 +17,7 @@ from bot.domain.registrations import OpenInvite
 from storage.codec import Sealer, parse_ts, ts
 from storage.database import Database
 from storage.keys import KeyMaterial
+from storage.regions import region_named
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +91,12 @@ class SqliteRegistrationStore:
         """
         try:
             async with self.db.transaction() as conn:
-                row = await self.db.fetchone("SELECT id FROM regions WHERE name = ?", (old,))
-                if row is None:
+                region = await region_named(self.db, old)
+                if region is None:
                     raise NotFound("region")
-                await conn.execute("UPDATE regions SET name = ? WHERE id = ?", (new, row["id"]))
+                if await region_named(self.db, new, other_than=region.id) is not None:
+                    raise Conflict("region exists")
+                await conn.execute("UPDATE regions SET name = ? WHERE id = ?", (new, region.id))
         except sqlite3.IntegrityError:
             raise Conflict("region exists") from None
-        return Region(id=int(row["id"]), name=new)
+        return Region(id=region.id, name=new)

@@ -100,7 +100,7 @@ class MemberFilter:
     def matches(self, member: Member, today: date) -> bool:
         """Whether ``member`` passes every filter that is set (``today`` for ``idle_days``)."""
         return (
-            (self.search is None or self.search.casefold() in member.codename.casefold())
+            (self.search is None or search_key(self.search) in search_key(member.codename))
             and (self.role is None or member.role is self.role)
             and (
                 self.region is None
@@ -152,6 +152,18 @@ class EditWait(StrEnum):
     NONE = "none"
     WAITING = "waiting"
     EXPIRED = "expired"
+
+
+def search_key(text: str) -> str:
+    """``text`` as a search compares it: any case, without accents (#16.3).
+
+    Codenames are written ``Ñusta`` or ``José``; an administrator on a phone types ``nusta``
+    or ``JOSE``, and must find them. Compatibility decomposition (NFKD) splits every accented
+    letter into its base and a combining mark, which is dropped; then case is folded. A
+    search that finds a little more (``n`` matching ``ñ``) beats one that finds nobody.
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 #: Characters people put between digit groups; ignored when telling a digits-only text.

@@ -63,10 +63,14 @@ def clean_text(value: str, *, field: str, max_len: int = MAX_TEXT, multiline: bo
 def clean_name(value: str, *, field: str) -> str:
     """A one-line name (codename, region): ``clean_text`` plus one script for all letters.
 
+    Every run of spaces (a no-break space from a spreadsheet too) becomes one plain space:
+    ``Atoq  Rojo`` and ``Atoq Rojo`` look alike in a chat and in a list, and were two
+    members (#16.3).
+
     Raises:
         ValidationError: as ``clean_text``, or letters from more than one script.
     """
-    text = clean_text(value, field=field, max_len=MAX_NAME, multiline=False)
+    text = " ".join(clean_text(value, field=field, max_len=MAX_NAME, multiline=False).split())
     scripts = {script for char in text if (script := _script(char))}
     if len(scripts) > 1:
         raise ValidationError(f"{field}: mixes letters of {len(scripts)} scripts")

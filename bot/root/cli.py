@@ -415,7 +415,9 @@ async def _claims_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def _add_claims(commands: Commands) -> None:
     group = commands.add_parser(
-        "claims", help="import reward claims", description="Reward claims from spreadsheets."
+        "claims",
+        help="import and export reward claims",
+        description="Reward claims from and to spreadsheets.",
     )
     actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
     imports = actions.add_parser(
@@ -518,13 +520,13 @@ async def _members_reset_pin(args: argparse.Namespace, settings: Settings) -> in
 def _add_members(commands: Commands) -> None:
     group = commands.add_parser(
         "members",
-        help="list, suspend, re-role, unlink members; reset a PIN",
+        help="list and search, suspend, re-role, re-region, unlink members; reset a PIN",
         description="Members by codename (never Telegram IDs).",
     )
     actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser(
         "list",
-        help="list every member",
+        help="list members, or those matching the filters",
         description="List members: id, role, codename, language, regions, state, whether a"
         " Telegram account is linked, whether they blocked the bot, and the last day (UTC,"
         " no time) they used the bot. Telegram IDs stay encrypted and are never shown.",
@@ -671,7 +673,7 @@ async def _keys_retire(args: argparse.Namespace, settings: Settings) -> int:
 def _add_keys(commands: Commands) -> None:
     group = commands.add_parser(
         "keys",
-        help="rotate and retire data keys",
+        help="rotate and retire data keys; rotate the audit key",
         description="Field-encryption keys in CHASKI_KEY_DIR (docs/operations.md, key"
         " rotation runbook). Runs while the bot runs.",
     )

@@ -25,7 +25,9 @@ MAX_IDLE_DAYS = 3650
 
 def add_member_filters(listing: argparse.ArgumentParser) -> None:
     """The filters of ``chaski members list``."""
-    listing.add_argument("--search", metavar="TEXT", help="codename contains TEXT (any case)")
+    listing.add_argument(
+        "--search", metavar="TEXT", help="codename contains TEXT (any case, accents optional)"
+    )
     listing.add_argument("--role", choices=[str(role) for role in Role], help="only this role")
     listing.add_argument("--region", metavar="NAME", help="only members of this region")
     listing.add_argument(

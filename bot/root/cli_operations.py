@@ -39,14 +39,14 @@ def _operation_json(operation: Operation) -> dict[str, object]:
 async def _operations_add(args: argparse.Namespace, settings: Settings) -> int:
     new = NewOperation(
         label=clean_text(args.label, field="LABEL", max_len=200, multiline=False),
-        date=claims_import.parse_date(args.date or "", "--date"),
+        date=claims_import.parse_date(args.date or "", "--date", day_first=True),
         region=args.region,
-        total_cents=claims_import.parse_amount(args.total),
+        total_cents=claims_import.parse_amount(args.total, "--total"),
         promised_by=clean_text(args.promised_by, field="--promised-by", multiline=False)
         if args.promised_by
         else None,
         basis=clean_text(args.basis, field="--basis", multiline=False) if args.basis else None,
-        pay_by=claims_import.parse_date(args.pay_by or "", "--pay-by"),
+        pay_by=claims_import.parse_date(args.pay_by or "", "--pay-by", day_first=True),
     )
     async with wired(settings) as wiring:
         try:
@@ -69,7 +69,7 @@ def _optional_text(value: str | None, field: str) -> str | Keep | None:
 
 def _optional_date(value: str | None, field: str) -> Day | Keep | None:
     """An optional date option: absent keeps it, empty clears it."""
-    return KEEP if value is None else claims_import.parse_date(value, field)
+    return KEEP if value is None else claims_import.parse_date(value, field, day_first=True)
 
 
 def _update(args: argparse.Namespace) -> OperationUpdate:
@@ -83,7 +83,9 @@ def _update(args: argparse.Namespace) -> OperationUpdate:
         else clean_text(args.label, field="--label", max_len=200, multiline=False),
         date=_optional_date(args.date, "--date"),
         region=KEEP if args.region is None else args.region.strip(),
-        total_cents=KEEP if args.total is None else claims_import.parse_amount(args.total),
+        total_cents=KEEP
+        if args.total is None
+        else claims_import.parse_amount(args.total, "--total"),
         promised_by=_optional_text(args.promised_by, "--promised-by"),
         basis=_optional_text(args.basis, "--basis"),
         pay_by=_optional_date(args.pay_by, "--pay-by"),
@@ -156,7 +158,7 @@ def add_operations(commands: Commands) -> None:
     """``chaski operations add|edit|list`` (the parser table of ``bot.root.cli`` calls this)."""
     group = commands.add_parser(
         "operations",
-        help="declare and list operations",
+        help="declare, correct and list operations",
         description="Operations are the events rewards were promised for; one operation's"
         " reward is shared among its informants' claims.",
     )
@@ -171,11 +173,20 @@ def add_operations(commands: Commands) -> None:
     )
     add.add_argument("label", metavar="LABEL", help="the operation's name, e.g. 'Tornado 2016'")
     add.add_argument("--region", required=True, help="the region it took place in")
-    add.add_argument("--total", required=True, metavar="SOLES", help="total reward offered")
-    add.add_argument("--date", metavar="YYYY-MM-DD", help="when the operation took place")
+    add.add_argument(
+        "--total",
+        required=True,
+        metavar="SOLES",
+        help="total reward offered (1500.50, 1,500.50 or S/ 1,500.50)",
+    )
+    add.add_argument(
+        "--date", metavar="DATE", help="when the operation took place (DD/MM/YYYY or YYYY-MM-DD)"
+    )
     add.add_argument("--promised-by", metavar="WHO", help="who promised the reward")
     add.add_argument("--basis", metavar="TEXT", help="on what basis (flier, resolution …)")
-    add.add_argument("--pay-by", metavar="YYYY-MM-DD", help="the payment date promised")
+    add.add_argument(
+        "--pay-by", metavar="DATE", help="the payment date promised (DD/MM/YYYY or YYYY-MM-DD)"
+    )
     add.add_argument("--json", action="store_true", help="print the operation as JSON")
     add.set_defaults(handler=_operations_add)
     edit = actions.add_parser(
@@ -187,12 +198,18 @@ def add_operations(commands: Commands) -> None:
     )
     edit.add_argument("id", metavar="ID", type=int, help="the operation's id (operations list)")
     edit.add_argument("--label", metavar="LABEL", help="the operation's new name")
-    edit.add_argument("--date", metavar="YYYY-MM-DD", help="when the operation took place")
+    edit.add_argument(
+        "--date", metavar="DATE", help="when the operation took place (DD/MM/YYYY or YYYY-MM-DD)"
+    )
     edit.add_argument("--region", help="the region it took place in")
-    edit.add_argument("--total", metavar="SOLES", help="total reward offered")
+    edit.add_argument(
+        "--total", metavar="SOLES", help="total reward offered (1500.50, 1,500.50 or S/ 1,500.50)"
+    )
     edit.add_argument("--promised-by", metavar="WHO", help="who promised the reward")
     edit.add_argument("--basis", metavar="TEXT", help="on what basis (flier, resolution …)")
-    edit.add_argument("--pay-by", metavar="YYYY-MM-DD", help="the payment date promised")
+    edit.add_argument(
+        "--pay-by", metavar="DATE", help="the payment date promised (DD/MM/YYYY or YYYY-MM-DD)"
+    )
     edit.add_argument("--json", action="store_true", help="print the operation as JSON")
     edit.set_defaults(handler=_operations_edit)
     listing = actions.add_parser(

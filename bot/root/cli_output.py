@@ -52,10 +52,11 @@ def cell(value: str) -> str:
     #11.10). As OWASP advises, such a value gets a leading ``'``, which spreadsheets read as
     "this is text" and do not show; tabs and line breaks, which names cannot hold anyway
     (``clean_name``), become spaces so that a cell never splits a row. JSON output is left
-    exact: it is for programs, not spreadsheets.
+    exact: it is for programs, not spreadsheets. A lone ``-``, the tables' "nothing here",
+    is no formula in any spreadsheet and stays as it is: escaped it read ``'-`` (#16.3).
     """
     value = value.replace("\t", " ").replace("\r", " ").replace("\n", " ")
-    return f"'{value}" if value.startswith(FORMULA_START) else value
+    return f"'{value}" if value.startswith(FORMULA_START) and value != "-" else value
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

@@ -66,6 +66,8 @@ _DAY_FIRST = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})", re.ASCII)
 #: S/ 100,000,000.00: far above any promised share; a typo beyond it is refused (T-28).
 MAX_AMOUNT_CENTS = 10_000_000_000
 MAX_ROWS = 100_000
+#: No member has the row's codename, exactly or in another case.
+NO_MEMBER = "codename: no member with that codename (see chaski members list)"
 #: Why a row over a claim the bot keeps the record of is refused (``RecordedInBot``).
 KEPT_IN_BOT = (
     "reference: the claim has payments or changes recorded in the bot; change it in chat"
@@ -95,17 +97,18 @@ class ImportRejected(DomainError):
         self.errors = list(errors)
 
 
-def parse_amount(text: str) -> int:
+def parse_amount(text: str, field: str = "promised_amount") -> int:
     """Soles as Peru writes them → integer céntimos (exact, no float).
 
     ``1500``, ``1500.50``, ``1,500.50``, ``2,000,000``, ``S/ 1,500.50``, ``S/1500``: a comma
-    only between groups of three digits, a dot before at most two decimals.
+    only between groups of three digits, a dot before at most two decimals. ``field`` names
+    the column or option in the error (``--total`` for ``chaski operations``).
 
     Raises:
         ValidationError: anything else (negative, a comma as the decimal mark, commas out of
             groups of three, exponent, three decimals, too big), naming the form expected.
     """
-    return _amount(text, "promised_amount")
+    return _amount(text, field)
 
 
 def _amount(text: str, field: str, *, zero: bool = False) -> int:
@@ -387,8 +390,16 @@ class ClaimImportService:
         checked: list[ClaimRow] = []
         for row in rows:
             if row.codename not in found:
-                found[row.codename] = await self.uow.members.by_codename(row.codename)
+                # The exact spelling is one keyed-hash lookup; a spreadsheet typed by hand
+                # (``atoq`` for ``Atoq``) falls back to the any-case match every other
+                # command takes, which opens every codename, so only on a miss (#16.3).
+                found[row.codename] = await self.uow.members.by_codename(
+                    row.codename
+                ) or await self.uow.members.by_codename_any_case(row.codename)
             member = found[row.codename]
+            if member is None:
+                errors.append(LineError(row.line, NO_MEMBER, cell("codename", row.line)))
+                continue
             problem = _row_problem(row, member, known_regions, owners, allow_reassign)
             if problem is not None:
                 column, reason = problem
@@ -396,7 +407,13 @@ class ClaimImportService:
             else:
                 # The stored spelling: SQLite's NOCASE folds ASCII only ("PICHARÍ" would not
                 # find "Picharí"), and re-importing must compare equal to what is stored.
-                checked.append(replace(row, region=known_regions[row.region.casefold()]))
+                checked.append(
+                    replace(
+                        row,
+                        region=known_regions[row.region.casefold()],
+                        codename=member.codename,
+                    )
+                )
         if errors:
             raise ImportRejected(sorted(errors, key=lambda error: error.line))
         try:
@@ -431,14 +448,12 @@ class ClaimImportService:
 
 def _row_problem(
     row: ClaimRow,
-    member: Member | None,
+    member: Member,
     regions: dict[str, str],
     owners: dict[str, int],
     allow_reassign: bool,
 ) -> tuple[str, str] | None:
     """The column and reason a well-formed row is refused for by the database, if any."""
-    if member is None:
-        return "codename", "no member with that codename (see chaski members list)"
     if member.role is not Role.INFORMANT:
         return "codename", "that member is not an informant"
     if row.region.casefold() not in regions:

@@ -16,7 +16,7 @@ from bot.domain.models import IssuedInvite, Lang, Role, can_reenrol
 from bot.domain.ports import UnitOfWork
 from bot.domain.text import clean_name
 from bot.services.claims_import import LineError
-from bot.services.invites import MAX_TTL_HOURS, InviteService
+from bot.services.invites import CASE_TWIN, MAX_TTL_HOURS, InviteService
 
 #: Far above an operation's informants; a bigger file is more likely the wrong file.
 MAX_BATCH = 500
@@ -55,7 +55,7 @@ def parse_codenames(data: bytes) -> tuple[list[tuple[int, str]], list[LineError]
         return [], [LineError(0, "file is not UTF-8 text")]
     names: list[tuple[int, str]] = []
     errors: list[LineError] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}
     for number, raw in enumerate(text.split("\n"), start=1):
         line = raw.removesuffix("\r")
         if not line.strip():
@@ -68,10 +68,13 @@ def parse_codenames(data: bytes) -> tuple[list[tuple[int, str]], list[LineError]
         except ValidationError as exc:
             errors.append(LineError(number, str(exc)))
             continue
-        if codename in seen:
-            errors.append(LineError(number, f"codename: repeats line {seen[codename]}"))
+        folded = codename.casefold()
+        if folded in seen:
+            first, spelling = seen[folded]
+            apart = "" if spelling == codename else " (apart from case)"
+            errors.append(LineError(number, f"codename: repeats line {first}{apart}"))
             continue
-        seen[codename] = number
+        seen[folded] = (number, codename)
         names.append((number, codename))
     if not names and not errors:
         errors.append(LineError(0, "no codenames (one per line)"))
@@ -107,10 +110,13 @@ class InviteBatchService:
             raise ValidationError(f"ttl-hours: must be between 1 and {MAX_TTL_HOURS}")
         await self.invites.check_regions(role, region)
         names, errors = parse_codenames(data)
+        enrolled = {member.codename.casefold() for member in await self.uow.members.list_all()}
         for number, codename in names:
             existing = await self.uow.members.by_codename(codename)
             if existing is not None and not can_reenrol(existing, role):
                 errors.append(LineError(number, "codename: already taken"))
+            elif existing is None and codename.casefold() in enrolled:
+                errors.append(LineError(number, CASE_TWIN))
         if errors:
             raise BatchRejected(sorted(errors, key=lambda error: error.line))
         created: list[BatchInvite] = []

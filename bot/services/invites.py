@@ -18,6 +18,14 @@ MAX_TTL_HOURS = 72
 #: 32 random bytes → 43 base64url characters, fits Telegram's 64-character deep link.
 CODE_BYTES = 32
 
+#: Why a codename that only another member's case sets apart is refused (#16.3): every
+#: command naming a member takes the codename "in any case", and with ``Admin-1`` and
+#: ``admin-1`` both enrolled ``ADMIN-1`` named nobody; in a list they also look alike.
+CASE_TWIN = (
+    "codename: differs only in case from an existing member's codename;"
+    " choose another, or type it exactly as enrolled to re-enrol"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class InviteService:
@@ -71,6 +79,12 @@ class InviteService:
         if not 1 <= ttl_hours <= MAX_TTL_HOURS:
             raise ValidationError(f"ttl-hours: must be between 1 and {MAX_TTL_HOURS}")
         regions = await self.check_regions(role, region)
+        members = self.uow.members
+        if (
+            await members.by_codename(clean) is None
+            and await members.by_codename_any_case(clean) is not None
+        ):
+            raise ValidationError(CASE_TWIN)
         now = self.clock.now()
         expires_at = now + timedelta(hours=ttl_hours)
         code = secrets.token_urlsafe(CODE_BYTES)

@@ -55,7 +55,14 @@ class RegistrationAdmin:
     denials: DenialWatch | None = None
 
     async def find(self, wanted: MemberFilter) -> list[Member]:
-        """Members passing every filter, by id (idle days are counted from today, UTC)."""
+        """Members passing every filter, by id (idle days are counted from today, UTC).
+
+        Raises:
+            ValidationError: ``wanted.region`` names no region: a mistyped region must not
+                read as "nobody there" (#16.3), as in ``claims export --region``.
+        """
+        if wanted.region is not None and await self.uow.regions.get(wanted.region.strip()) is None:
+            raise ValidationError("region: unknown (see chaski region list)")
         today = self.clock.now().date()
         return [
             member for member in await self.uow.members.list_all() if wanted.matches(member, today)

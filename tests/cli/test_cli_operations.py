@@ -74,9 +74,9 @@ def test_an_operation_is_declared_and_listed_as_json_and_as_a_table(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--total", "0"), "promised_amount: must be above 0"),
-        (("--total", "-5"), "promised_amount: soles with a dot"),
-        (("--total", "10", "--pay-by", "31/12/2016"), "--pay-by: use YYYY-MM-DD"),
+        (("--total", "0"), "--total: must be above 0"),
+        (("--total", "-5"), "--total: soles with a dot"),
+        (("--total", "10", "--pay-by", "2016/12/31"), "--pay-by: use DD/MM/YYYY or YYYY-MM-DD"),
         (("--total", "10", "--region", "Nowhere"), "no region with that name"),
     ],
 )
@@ -197,8 +197,8 @@ def test_an_edit_that_changes_nothing_writes_nothing(
         (("--total", ""), "--total: cannot be cleared"),
         (("--label", " "), "--label: cannot be cleared"),
         (("--region", ""), "--region: cannot be cleared"),
-        (("--total", "diez"), "promised_amount: soles with a dot"),
-        (("--pay-by", "31/12/2016"), "--pay-by: use YYYY-MM-DD"),
+        (("--total", "diez"), "--total: soles with a dot"),
+        (("--pay-by", "12-31-2016"), "--pay-by: use DD/MM/YYYY or YYYY-MM-DD"),
         (("--region", "Nowhere"), "no region with that name"),
     ],
 )

@@ -143,7 +143,8 @@ class FakeStore:
         raise AssertionError("not used")
 
     async def by_codename_any_case(self, codename: str) -> Member | None:
-        raise AssertionError("not used")
+        folded = [m for m in self.members.values() if m.codename.casefold() == codename.casefold()]
+        return folded[0] if len(folded) == 1 else None
 
     async def by_codename(self, codename: str) -> Member | None:
         return next((m for m in self.members.values() if m.codename == codename), None)
