@@ -60,7 +60,10 @@ _STATUSES = {status.value: status for status in ClaimStatus}
 #: ``14/03/2026`` as people write dates in Peru, or ``2026-03-14``.
 _DMY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})", re.ASCII)
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-#: History entries shown under an opened claim (the newest ones).
+#: The amount that opens ``/pago``'s arguments: ``1500.50``, ``1,500.50``, ``S/1500`` or
+#: ``S/ 1,500.50`` (Peru writes a space after the sign; ``S/.`` is its older form), so the
+#: sign and the figure stay one amount for ``parse_amount`` and do not shift the means.
+_LEADING_AMOUNT = re.compile(r"((?:S/\.?\s*)?\S+)\s*(.*)", re.IGNORECASE | re.DOTALL)
 
 StaffHandler = Callable[[Update, BotContext, Member, int], Coroutine[Any, Any, None]]
 
@@ -195,9 +198,10 @@ async def _note(update: Update, context: BotContext, member: Member, chat_id: in
 async def _payment(update: Update, context: BotContext, member: Member, chat_id: int) -> None:
     """``/pago <monto> <medio> [referencia]``: the payment of the change under way."""
     t = context.catalogs.for_lang(member.lang)
-    parts = _args_text(update).split(maxsplit=2)
+    match = _LEADING_AMOUNT.fullmatch(_args_text(update))
+    parts = match[2].split(maxsplit=1) if match else []
     try:
-        amount = parse_amount(parts[0]) if len(parts) >= 2 else None
+        amount = parse_amount(match[1]) if match and parts else None
     except ValidationError:
         amount = None
     if amount is None:
@@ -211,8 +215,8 @@ async def _payment(update: Update, context: BotContext, member: Member, chat_id:
             ),
         )
         return
-    reference = parts[2] if len(parts) > 2 else None
-    payment = Payment(amount, context.services.clock.today(), parts[1], reference)
+    reference = parts[1] if len(parts) > 1 else None
+    payment = Payment(amount, context.services.clock.today(), parts[0], reference)
     await _amend(update, context, member, chat_id, payment=payment)
 
 
@@ -241,11 +245,13 @@ async def _step(update: Update, context: BotContext, member: Member, chat_id: in
 async def _amount(update: Update, context: BotContext, member: Member, chat_id: int) -> None:
     """``/monto prometido|aprobado <soles>``: a new amount for the change under way."""
     t = context.catalogs.for_lang(member.lang)
-    parts = _args_text(update).lower().split()
+    # The figure is all that follows the word, so ``S/ 2,000,000`` is one amount.
+    parts = _args_text(update).split(maxsplit=1)
+    which = parts[0].lower() if parts else ""
     try:
         cents = (
             parse_amount(parts[1])
-            if len(parts) == 2 and parts[0] in {"prometido", "aprobado"}
+            if len(parts) == 2 and which in {"prometido", "aprobado"}
             else None
         )
     except ValidationError:
@@ -261,8 +267,8 @@ async def _amount(update: Update, context: BotContext, member: Member, chat_id: 
             ),
         )
         return
-    which = "promised" if parts[0] == "prometido" else "approved"
-    await _amend(update, context, member, chat_id, amount=(which, cents))
+    field = "promised" if which == "prometido" else "approved"
+    await _amend(update, context, member, chat_id, amount=(field, cents))
 
 
 async def _review(update: Update, context: BotContext, member: Member, chat_id: int) -> None:

@@ -11,14 +11,25 @@ from __future__ import annotations
 import pytest
 
 from bot.domain.models import ClaimStatus
+from bot.domain.pin import PinPass
 from tests.conftest import RunningBot
-from tests.handlers.test_claims_admin import JEFE, World, _seed
+from tests.handlers.test_claims_admin import ANA, JEFE, World, _seed
 
 
 @pytest.fixture
 async def world(running_bot: RunningBot) -> World:
     await _seed(running_bot)
     return World.of(running_bot)
+
+
+async def _approved(world: World) -> int:
+    """Approve the claim and start a payment on it; its id."""
+    claim_id, version, _ = await world.claim()
+    await world.press(JEFE, f"cadm:to:{claim_id}:{version}:approved")
+    await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
+    await world.press(JEFE, f"cadm:open:{claim_id}")
+    await world.press(JEFE, world.buttons(JEFE)["Registrar pago"])
+    return claim_id
 
 
 async def test_a_note_of_a_few_sentences_is_taken(world: World) -> None:
@@ -51,3 +62,45 @@ async def test_a_long_next_step_is_taken(world: World) -> None:
     step = "Cita con el coordinador en la oficina de Pichari, traer DNI y la constancia firmada"
     preview = await world.say(JEFE, f"/paso 02/04/2026 {step}")
     assert f"Próximo paso: {step} (02/04/2026)" in preview
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("/pago S/ 1,200.50 transferencia OP-123", "Pago: S/\xa01,200.50 (transferencia)"),
+        ("/pago S/. 300 yape", "Pago: S/\xa0300 (yape)"),
+        ("/pago s/ 1,000 plin", "Pago: S/\xa01,000 (plin)"),
+        ("/pago S/1500 efectivo", "Pago: S/\xa01,500 (efectivo)"),
+        ("/pago 1,500 efectivo", "Pago: S/\xa01,500 (efectivo)"),
+    ],
+)
+async def test_payments_typed_as_soles_are_written_in_peru(
+    world: World, typed: str, shown: str
+) -> None:
+    """``S/ 1,500.50`` (with the space Peru writes after S/) was "Escribe /pago, el monto…"."""
+    await _approved(world)
+    preview = await world.say(JEFE, typed)
+    assert shown in preview
+    done = await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
+    assert done.startswith("Guardado. R-2016-0007")
+    member = await world.bot.services.registration.identify(ANA)
+    assert member is not None
+    [claim] = await world.bot.services.claims.list_for(member, PinPass())
+    assert claim.paid_cents > 0
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("/monto aprobado S/ 1,200", "Nuevo monto aprobado: S/\xa01,200"),
+        ("/monto prometido S/ 2,000,000", "Nuevo monto prometido: S/\xa02,000,000"),
+        ("/monto Prometido S/. 1,500.50", "Nuevo monto prometido: S/\xa01,500.50"),
+    ],
+)
+async def test_amounts_typed_as_soles_are_written_in_peru(
+    world: World, typed: str, shown: str
+) -> None:
+    claim_id, _, _ = await world.claim()
+    await world.press(JEFE, f"cadm:open:{claim_id}")
+    await world.press(JEFE, world.buttons(JEFE)["Cambiar montos"])
+    assert shown in await world.say(JEFE, typed)
