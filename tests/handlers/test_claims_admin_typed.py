@@ -67,7 +67,10 @@ async def test_a_long_next_step_is_taken(world: World) -> None:
 @pytest.mark.parametrize(
     ("typed", "shown"),
     [
-        ("/pago S/ 1,200.50 transferencia OP-123", "Pago: S/\xa01,200.50 (transferencia)"),
+        (
+            "/pago S/ 1,200.50 transferencia OP-123",
+            "Pago: S/\xa01,200.50 (transferencia, referencia OP-123)",
+        ),
         ("/pago S/. 300 yape", "Pago: S/\xa0300 (yape)"),
         ("/pago s/ 1,000 plin", "Pago: S/\xa01,000 (plin)"),
         ("/pago S/1500 efectivo", "Pago: S/\xa01,500 (efectivo)"),
@@ -104,3 +107,17 @@ async def test_amounts_typed_as_soles_are_written_in_peru(
     await world.press(JEFE, f"cadm:open:{claim_id}")
     await world.press(JEFE, world.buttons(JEFE)["Cambiar montos"])
     assert shown in await world.say(JEFE, typed)
+
+
+async def test_the_payment_reference_typed_is_shown_back(world: World) -> None:
+    """The reference typed after the means (``OP-123``) was stored but shown nowhere: the
+    coordinator could not check it in the preview nor find it under the opened claim."""
+    await _approved(world)
+    preview = await world.say(JEFE, "/pago S/ 500 transferencia BCP OP-123")
+    assert "Pago: S/\xa0500 (transferencia, referencia BCP OP-123)" in preview
+    await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
+    claim_id = (await world.claim())[0]
+    opened = await world.press(JEFE, f"cadm:open:{claim_id}")
+    assert "Pago: S/\xa0500 el 14/03/2026 (transferencia, referencia BCP OP-123)" in opened
+    await world.press(JEFE, world.buttons(JEFE)["Registrar pago"])
+    assert "Pago: S/\xa0100 (efectivo)" in await world.say(JEFE, "/pago 100 efectivo")
