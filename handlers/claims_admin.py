@@ -221,7 +221,11 @@ async def _payment(update: Update, context: BotContext, member: Member, chat_id:
 
 
 async def _step(update: Update, context: BotContext, member: Member, chat_id: int) -> None:
-    """``/paso <fecha> <texto>``: the next step of the change under way."""
+    """``/paso <fecha> <texto>``: the next step of the change under way.
+
+    A date before today is refused here: the informant would read it as their next step,
+    and it is most often last year's number typed by habit.
+    """
     t = context.catalogs.for_lang(member.lang)
     parts = _args_text(update).split(maxsplit=1)
     try:
@@ -238,6 +242,15 @@ async def _step(update: Update, context: BotContext, member: Member, chat_id: in
                 " coordinador"
             ),
         )
+        return
+    if day < context.services.clock.today():
+        # Translators: /paso con una fecha anterior a hoy (p. ej. el año pasado por costumbre);
+        # deja /paso tal cual.
+        text = t.gettext(
+            "Esa fecha ya pasó: el próximo paso va con una fecha de hoy en adelante."
+            " Escribe /paso, la fecha y el paso."
+        )
+        await _say(context, member, chat_id, text)
         return
     await _amend(update, context, member, chat_id, step=(parts[1], day))
 

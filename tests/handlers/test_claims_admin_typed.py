@@ -121,3 +121,17 @@ async def test_the_payment_reference_typed_is_shown_back(world: World) -> None:
     assert "Pago: S/\xa0500 el 14/03/2026 (transferencia, referencia BCP OP-123)" in opened
     await world.press(JEFE, world.buttons(JEFE)["Registrar pago"])
     assert "Pago: S/\xa0100 (efectivo)" in await world.say(JEFE, "/pago 100 efectivo")
+
+
+async def test_a_next_step_dated_in_the_past_is_refused(world: World) -> None:
+    """``/paso 02/04/2025`` (last year's date typed by habit) was saved and shown to the
+    informant as their next step; today is still a date for the next step."""
+    claim_id, version, _ = await world.claim()
+    await world.press(JEFE, f"cadm:step:{claim_id}:{version}")
+    refused = await world.say(JEFE, "/paso 13/03/2026 Cita con el coordinador")
+    assert refused == (
+        "Esa fecha ya pasó: el próximo paso va con una fecha de hoy en adelante."
+        " Escribe /paso, la fecha y el paso."
+    )
+    assert "Próximo paso: Firma (14/03/2026)" in await world.say(JEFE, "/paso 14/03/2026 Firma")
+    assert "Próximo paso: Cita (02/04/2026)" in await world.say(JEFE, "/paso 2/4/2026 Cita")
