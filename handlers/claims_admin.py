@@ -33,6 +33,7 @@ from bot.domain.claims import (
     ClaimRefused,
     EditKind,
     Payment,
+    Rule,
 )
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import Claim, ClaimStatus, Member, Role
@@ -167,8 +168,9 @@ async def _amend(
     **changes: Any,
 ) -> None:
     t = context.catalogs.for_lang(member.lang)
+    service = context.services.claims_admin
     try:
-        claim, edit = await context.services.claims_admin.amend(member, **changes)
+        claim, edit = await service.amend(member, **changes)
     except NotFound:
         # Translators: el coordinador escribió /nota, /pago o /paso sin un cambio empezado.
         await _say(
@@ -180,6 +182,8 @@ async def _amend(
         return
     except ClaimRefused as exc:
         await _say(context, member, chat_id, views.refusal_text(t, exc.rule))
+        if exc.rule is Rule.OTHER_EDIT and (found := await service.pending(member)):
+            await _show_edit(context, member, chat_id, *found)  # what it does take
         return
     await _show_edit(context, member, chat_id, claim, edit)
 

@@ -79,6 +79,12 @@ def refusal_text(t: NullTranslations, rule: Rule) -> str:
         Rule.TOO_LONG: t.gettext("El texto es demasiado largo; acórtalo."),
         # Translators: falta el monto del pago o el paso antes de confirmar.
         Rule.INCOMPLETE: t.gettext("Falta completar el cambio antes de confirmarlo."),
+        # Translators: el coordinador escribió /pago, /paso o /monto mientras prepara otro
+        # tipo de cambio (p. ej. un cambio de estado); abajo se le muestra ese cambio.
+        Rule.OTHER_EDIT: t.gettext(
+            "Ese dato no es del cambio que tienes empezado; abajo está ese cambio."
+            " Complétalo con lo que pide o pulsa Cancelar."
+        ),
     }
     return texts[rule]
 

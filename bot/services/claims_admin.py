@@ -652,8 +652,9 @@ class ClaimAdminService:
 
         Raises:
             NotFound: no edit under way (or its claim is out of scope now).
-            ClaimRefused: a text too long, an amount not positive, a value the edit's kind
-                does not take.
+            ClaimRefused: a text too long, an amount not positive; ``OTHER_EDIT``: a value
+                the edit's kind does not take (``/pago`` while a status change is under way:
+                the edit exists, so "no change started" would be false).
         """
         found = await self.pending(actor)
         if found is None:
@@ -665,7 +666,7 @@ class ClaimAdminService:
             edit = replace(edit, visible=visible)
         if payment is not None:
             if edit.kind is not EditKind.PAYMENT:
-                raise NotFound("edit")
+                raise ClaimRefused(Rule.OTHER_EDIT)
             edit = replace(
                 edit,
                 amount_cents=rules.check_amount(payment.amount_cents),
@@ -674,12 +675,12 @@ class ClaimAdminService:
             )
         if step is not None:
             if edit.kind is not EditKind.STEP:
-                raise NotFound("edit")
+                raise ClaimRefused(Rule.OTHER_EDIT)
             edit = replace(edit, step=rules.clean_note(step[0]), step_date=step[1])
         if amount is not None:
             which, cents = amount
             if edit.kind is not EditKind.AMOUNT or which not in {"promised", "approved"}:
-                raise NotFound("edit")
+                raise ClaimRefused(Rule.OTHER_EDIT)
             cents = rules.check_amount(cents)
             if which == "promised":
                 edit = replace(edit, new_promised=cents)

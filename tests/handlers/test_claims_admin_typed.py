@@ -135,3 +135,23 @@ async def test_a_next_step_dated_in_the_past_is_refused(world: World) -> None:
     )
     assert "Próximo paso: Firma (14/03/2026)" in await world.say(JEFE, "/paso 14/03/2026 Firma")
     assert "Próximo paso: Cita (02/04/2026)" in await world.say(JEFE, "/paso 2/4/2026 Cita")
+
+
+async def test_a_value_of_another_kind_of_change_says_which_change_is_under_way(
+    world: World,
+) -> None:
+    """``/pago`` typed while a status change was under way was answered "No hay ningún cambio
+    empezado", which was false: the change is shown again with what it takes."""
+    claim_id, version, _ = await world.claim()
+    await world.press(JEFE, f"cadm:to:{claim_id}:{version}:approved")
+    for typed in ("/pago 500 efectivo", "/paso 02/05/2026 Cita", "/monto aprobado 100"):
+        await world.say(JEFE, typed)
+        refusal, shown = world.fake.texts(JEFE)[-2:]
+        assert refusal == (
+            "Ese dato no es del cambio que tienes empezado; abajo está ese cambio."
+            " Complétalo con lo que pide o pulsa Cancelar."
+        )
+        assert "Nuevo estado: Aprobado" in shown
+        assert "Cancelar" in world.buttons(JEFE)
+    await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
+    assert (await world.claim())[2] is ClaimStatus.APPROVED
