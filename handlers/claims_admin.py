@@ -370,6 +370,30 @@ async def review_command(
     await _in_chat(_review, update, context, member)
 
 
+async def typed_text(update: Update, context: BotContext, member: Member) -> bool:
+    """A plain text from staff with a claim change under way: how values are typed (False:
+    no change under way, the caller answers as usual).
+
+    A new coordinator types the note as a plain message after the preview; "command not
+    available" told them nothing. The answer names no claim, so it needs no PIN session.
+    """
+    chat = update.effective_chat
+    if chat is None or member.role not in STAFF:
+        return False
+    if not await context.services.claims_admin.has_edit(member):
+        return False
+    t = context.catalogs.for_lang(member.lang)
+    # Translators: un coordinador escribió un mensaje sin comando mientras prepara un cambio
+    # de un reclamo; deja /nota, /pago, /paso, /monto y Confirmar tal cual.
+    text = t.gettext(
+        "Tu mensaje no se usó: en el cambio que tienes empezado, la nota va con /nota y el"
+        " texto (p. ej. /nota Aprobado por el comité), y los datos con el comando que pide"
+        " el cambio (/pago, /paso o /monto). Luego pulsa Confirmar."
+    )
+    await send.send_text(context, chat.id, text)
+    return True
+
+
 # ---------------------------------------------------------------------- buttons
 
 

@@ -621,6 +621,11 @@ class ClaimAdminService:
         await self.uow.claim_edits.put(actor.id, edit, self.clock.now())
         return claim, edit
 
+    async def has_edit(self, actor: Member) -> bool:
+        """Whether ``actor`` has an edit under way; nothing of it or its claim is shown, so a
+        plain text can be answered with how values are typed without a PIN session."""
+        return await self.uow.claim_edits.get(actor.id) is not None
+
     async def pending(self, actor: Member) -> tuple[Claim, ClaimEdit] | None:
         """The actor's edit under way and its claim as it is now, or None.
 

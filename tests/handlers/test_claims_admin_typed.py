@@ -13,7 +13,9 @@ import pytest
 from bot.domain.models import ClaimStatus
 from bot.domain.pin import PinPass
 from tests.conftest import RunningBot
-from tests.handlers.test_claims_admin import ANA, JEFE, World, _seed
+from tests.handlers.test_claims_admin import ANA, JEFE, OTRO, World, _seed
+
+UNAVAILABLE = "Este comando no está disponible. Escribe /menu."
 
 
 @pytest.fixture
@@ -155,3 +157,22 @@ async def test_a_value_of_another_kind_of_change_says_which_change_is_under_way(
         assert "Cancelar" in world.buttons(JEFE)
     await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
     assert (await world.claim())[2] is ClaimStatus.APPROVED
+
+
+async def test_a_plain_text_during_a_change_says_how_to_type_the_note(world: World) -> None:
+    """A note typed as a plain message after the preview was answered "Este comando no está
+    disponible", though the coordinator typed no command."""
+    hint = (
+        "Tu mensaje no se usó: en el cambio que tienes empezado, la nota va con /nota y el"
+        " texto (p. ej. /nota Aprobado por el comité), y los datos con el comando que pide"
+        " el cambio (/pago, /paso o /monto). Luego pulsa Confirmar."
+    )
+    assert await world.say(JEFE, "Aprobado por el comité") == UNAVAILABLE  # nothing under way
+    claim_id, version, _ = await world.claim()
+    await world.press(JEFE, f"cadm:to:{claim_id}:{version}:approved")
+    assert await world.say(JEFE, "Aprobado por el comité") == hint
+    assert await world.say(OTRO, "Aprobado por el comité") == UNAVAILABLE  # not theirs
+    await world.say(JEFE, "/nota Aprobado por el comité")
+    await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
+    assert await world.say(JEFE, "Aprobado por el comité") == UNAVAILABLE  # saved: none
+    assert await world.say(ANA, "hola") == UNAVAILABLE  # informants as before
