@@ -18,6 +18,7 @@ only when the informant opens their claims, after the PIN if they set one.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -445,7 +446,8 @@ class ClaimAdminService:
             NotAllowed: not active staff.
         """
         self._scope(actor)
-        query = text.strip()
+        # Codenames are stored NFC; some keyboards send accents decomposed (``Co\u0301ndor``).
+        query = unicodedata.normalize("NFC", text.strip())
         found: list[Claim] = []
         if _REFERENCE.fullmatch(query):
             claim = await self.uow.claim_ledger.by_reference(query.upper())

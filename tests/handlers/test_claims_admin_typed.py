@@ -8,11 +8,13 @@ Bot API, real SQLite file (the world of ``test_claims_admin``).
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 
 from bot.domain.models import ClaimStatus
 from bot.domain.pin import PinPass
-from tests.conftest import RunningBot
+from tests.conftest import RunningBot, seed_claims, seed_invite
 from tests.handlers.test_claims_admin import ANA, JEFE, OTRO, World, _seed
 
 UNAVAILABLE = "Este comando no está disponible. Escribe /menu."
@@ -176,3 +178,20 @@ async def test_a_plain_text_during_a_change_says_how_to_type_the_note(world: Wor
     await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
     assert await world.say(JEFE, "Aprobado por el comité") == UNAVAILABLE  # saved: none
     assert await world.say(ANA, "hola") == UNAVAILABLE  # informants as before
+
+
+async def test_a_codename_with_accents_is_found_however_the_keyboard_sends_them(
+    world: World,
+) -> None:
+    """``/reclamos Cóndor`` with the accent sent decomposed (as some keyboards do) found
+    nothing, though the informant is there."""
+    code = await seed_invite(world.bot.services, "Cóndor")
+    await world.bot.register(901, code, "qu")
+    await seed_claims(
+        world.bot.services,
+        "R-2016-0010,Cóndor,Tornado 2016,2016-05-20,Pichari,500.00,under_review,2026-03-04,,",
+    )
+    for typed in ("Cóndor", "CÓNDOR", unicodedata.normalize("NFD", "cóndor")):
+        listing = await world.say(JEFE, f"/reclamos {typed}")
+        assert "<b>R-2016-0010</b> · Cóndor · En revisión" in listing
+        assert "R-2016-0007" not in listing
