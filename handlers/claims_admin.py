@@ -33,6 +33,7 @@ from bot.domain.claims import (
     ClaimRefused,
     EditKind,
     Payment,
+    Rule,
 )
 from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import Claim, ClaimStatus, Member, Role
@@ -60,7 +61,10 @@ _STATUSES = {status.value: status for status in ClaimStatus}
 #: ``14/03/2026`` as people write dates in Peru, or ``2026-03-14``.
 _DMY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})", re.ASCII)
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-#: History entries shown under an opened claim (the newest ones).
+#: The amount that opens ``/pago``'s arguments: ``1500.50``, ``1,500.50``, ``S/1500`` or
+#: ``S/ 1,500.50`` (Peru writes a space after the sign; ``S/.`` is its older form), so the
+#: sign and the figure stay one amount for ``parse_amount`` and do not shift the means.
+_LEADING_AMOUNT = re.compile(r"((?:S/\.?\s*)?\S+)\s*(.*)", re.IGNORECASE | re.DOTALL)
 
 StaffHandler = Callable[[Update, BotContext, Member, int], Coroutine[Any, Any, None]]
 
@@ -164,8 +168,9 @@ async def _amend(
     **changes: Any,
 ) -> None:
     t = context.catalogs.for_lang(member.lang)
+    service = context.services.claims_admin
     try:
-        claim, edit = await context.services.claims_admin.amend(member, **changes)
+        claim, edit = await service.amend(member, **changes)
     except NotFound:
         # Translators: el coordinador escribió /nota, /pago o /paso sin un cambio empezado.
         await _say(
@@ -177,6 +182,8 @@ async def _amend(
         return
     except ClaimRefused as exc:
         await _say(context, member, chat_id, views.refusal_text(t, exc.rule))
+        if exc.rule is Rule.OTHER_EDIT and (found := await service.pending(member)):
+            await _show_edit(context, member, chat_id, *found)  # what it does take
         return
     await _show_edit(context, member, chat_id, claim, edit)
 
@@ -195,9 +202,10 @@ async def _note(update: Update, context: BotContext, member: Member, chat_id: in
 async def _payment(update: Update, context: BotContext, member: Member, chat_id: int) -> None:
     """``/pago <monto> <medio> [referencia]``: the payment of the change under way."""
     t = context.catalogs.for_lang(member.lang)
-    parts = _args_text(update).split(maxsplit=2)
+    match = _LEADING_AMOUNT.fullmatch(_args_text(update))
+    parts = match[2].split(maxsplit=1) if match else []
     try:
-        amount = parse_amount(parts[0]) if len(parts) >= 2 else None
+        amount = parse_amount(match[1]) if match and parts else None
     except ValidationError:
         amount = None
     if amount is None:
@@ -211,13 +219,17 @@ async def _payment(update: Update, context: BotContext, member: Member, chat_id:
             ),
         )
         return
-    reference = parts[2] if len(parts) > 2 else None
-    payment = Payment(amount, context.services.clock.today(), parts[1], reference)
+    reference = parts[1] if len(parts) > 1 else None
+    payment = Payment(amount, context.services.clock.today(), parts[0], reference)
     await _amend(update, context, member, chat_id, payment=payment)
 
 
 async def _step(update: Update, context: BotContext, member: Member, chat_id: int) -> None:
-    """``/paso <fecha> <texto>``: the next step of the change under way."""
+    """``/paso <fecha> <texto>``: the next step of the change under way.
+
+    A date before today is refused here: the informant would read it as their next step,
+    and it is most often last year's number typed by habit.
+    """
     t = context.catalogs.for_lang(member.lang)
     parts = _args_text(update).split(maxsplit=1)
     try:
@@ -235,17 +247,28 @@ async def _step(update: Update, context: BotContext, member: Member, chat_id: in
             ),
         )
         return
+    if day < context.services.clock.today():
+        # Translators: /paso con una fecha anterior a hoy (p. ej. el año pasado por costumbre);
+        # deja /paso tal cual.
+        text = t.gettext(
+            "Esa fecha ya pasó: el próximo paso va con una fecha de hoy en adelante."
+            " Escribe /paso, la fecha y el paso."
+        )
+        await _say(context, member, chat_id, text)
+        return
     await _amend(update, context, member, chat_id, step=(parts[1], day))
 
 
 async def _amount(update: Update, context: BotContext, member: Member, chat_id: int) -> None:
     """``/monto prometido|aprobado <soles>``: a new amount for the change under way."""
     t = context.catalogs.for_lang(member.lang)
-    parts = _args_text(update).lower().split()
+    # The figure is all that follows the word, so ``S/ 2,000,000`` is one amount.
+    parts = _args_text(update).split(maxsplit=1)
+    which = parts[0].lower() if parts else ""
     try:
         cents = (
             parse_amount(parts[1])
-            if len(parts) == 2 and parts[0] in {"prometido", "aprobado"}
+            if len(parts) == 2 and which in {"prometido", "aprobado"}
             else None
         )
     except ValidationError:
@@ -261,8 +284,8 @@ async def _amount(update: Update, context: BotContext, member: Member, chat_id: 
             ),
         )
         return
-    which = "promised" if parts[0] == "prometido" else "approved"
-    await _amend(update, context, member, chat_id, amount=(which, cents))
+    field = "promised" if which == "prometido" else "approved"
+    await _amend(update, context, member, chat_id, amount=(field, cents))
 
 
 async def _review(update: Update, context: BotContext, member: Member, chat_id: int) -> None:
@@ -345,6 +368,30 @@ async def review_command(
     """``/revisar``: runs by itself after the PIN."""
     del pin
     await _in_chat(_review, update, context, member)
+
+
+async def typed_text(update: Update, context: BotContext, member: Member) -> bool:
+    """A plain text from staff with a claim change under way: how values are typed (False:
+    no change under way, the caller answers as usual).
+
+    A new coordinator types the note as a plain message after the preview; "command not
+    available" told them nothing. The answer names no claim, so it needs no PIN session.
+    """
+    chat = update.effective_chat
+    if chat is None or member.role not in STAFF:
+        return False
+    if not await context.services.claims_admin.has_edit(member):
+        return False
+    t = context.catalogs.for_lang(member.lang)
+    # Translators: un coordinador escribió un mensaje sin comando mientras prepara un cambio
+    # de un reclamo; deja /nota, /pago, /paso, /monto y Confirmar tal cual.
+    text = t.gettext(
+        "Tu mensaje no se usó: en el cambio que tienes empezado, la nota va con /nota y el"
+        " texto (p. ej. /nota Aprobado por el comité), y los datos con el comando que pide"
+        " el cambio (/pago, /paso o /monto). Luego pulsa Confirmar."
+    )
+    await send.send_text(context, chat.id, text)
+    return True
 
 
 # ---------------------------------------------------------------------- buttons

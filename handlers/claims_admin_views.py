@@ -79,6 +79,12 @@ def refusal_text(t: NullTranslations, rule: Rule) -> str:
         Rule.TOO_LONG: t.gettext("El texto es demasiado largo; acórtalo."),
         # Translators: falta el monto del pago o el paso antes de confirmar.
         Rule.INCOMPLETE: t.gettext("Falta completar el cambio antes de confirmarlo."),
+        # Translators: el coordinador escribió /pago, /paso o /monto mientras prepara otro
+        # tipo de cambio (p. ej. un cambio de estado); abajo se le muestra ese cambio.
+        Rule.OTHER_EDIT: t.gettext(
+            "Ese dato no es del cambio que tienes empezado; abajo está ese cambio."
+            " Complétalo con lo que pide o pulsa Cancelar."
+        ),
     }
     return texts[rule]
 
@@ -163,11 +169,18 @@ def claim_view(  # noqa: PLR0917 - each is a different thing to show
             continue
         # Translators: un pago registrado; {amount} y {date} ya vienen con formato;
         # {method} es p. ej. «transferencia».
+        paid = t.gettext("Pago: {amount} el {date} ({method})")
+        if payment.reference:
+            # Translators: un pago registrado con su referencia; {amount} y {date} ya vienen
+            # con formato; {method} es p. ej. «transferencia»; {reference} es lo que escribió
+            # el coordinador, p. ej. el número de operación del banco OP-123.
+            paid = t.gettext("Pago: {amount} el {date} ({method}, referencia {reference})")
         lines.append(
-            t.gettext("Pago: {amount} el {date} ({method})").format(
+            paid.format(
                 amount=format_money(payment.amount_cents, lang),
                 date=format_date(payment.paid_on, lang),
                 method=escape(payment.method),
+                reference=escape(payment.reference or ""),
             )
         )
     events = event_lines(t, lang, tz, file)
@@ -227,10 +240,16 @@ def edit_view(
             )
         else:
             # Translators: vista previa de un pago; {amount} ya viene con formato.
+            preview = t.gettext("Pago: {amount} ({method})")
+            if edit.reference:
+                # Translators: vista previa de un pago con su referencia; {amount} ya viene
+                # con formato; {reference} es lo que escribió el coordinador, p. ej. OP-123.
+                preview = t.gettext("Pago: {amount} ({method}, referencia {reference})")
             lines.append(
-                t.gettext("Pago: {amount} ({method})").format(
+                preview.format(
                     amount=format_money(edit.amount_cents, lang),
                     method=escape(edit.method or ""),
+                    reference=escape(edit.reference or ""),
                 )
             )
     elif edit.kind is EditKind.AMOUNT:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.domain.models import Member
-from handlers import alerts, claims, members_admin, operations_admin, registration
+from handlers import alerts, claims, claims_admin, members_admin, operations_admin, registration
 from handlers import help as help_feature
 from handlers.access import ALL_ROLES, menu_expired, not_available, requires
 from handlers.context import BotContext
@@ -44,6 +44,7 @@ async def on_menu_text(update: Update, context: BotContext, member: Member) -> N
     elif not (
         await members_admin.typed_text(update, context, member)
         or await operations_admin.typed_text(update, context, member)
+        or await claims_admin.typed_text(update, context, member)
     ):
         await not_available(context, member, chat.id)
 

@@ -69,6 +69,7 @@ class Rule(StrEnum):
     CLOSED = "closed"
     TOO_LONG = "too_long"
     INCOMPLETE = "incomplete"
+    OTHER_EDIT = "other_edit"
 
 
 _REASONS: dict[Rule, str] = {
@@ -87,6 +88,7 @@ _REASONS: dict[Rule, str] = {
     Rule.CLOSED: "the claim is closed; reopen it first",
     Rule.TOO_LONG: "the text is too long",
     Rule.INCOMPLETE: "the change is missing what it changes (an amount, a step)",
+    Rule.OTHER_EDIT: "the change under way does not take that value (a payment, a step, amounts)",
 }
 
 

@@ -18,6 +18,7 @@ only when the informant opens their claims, after the PIN if they set one.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -445,7 +446,8 @@ class ClaimAdminService:
             NotAllowed: not active staff.
         """
         self._scope(actor)
-        query = text.strip()
+        # Codenames are stored NFC; some keyboards send accents decomposed (``Co\u0301ndor``).
+        query = unicodedata.normalize("NFC", text.strip())
         found: list[Claim] = []
         if _REFERENCE.fullmatch(query):
             claim = await self.uow.claim_ledger.by_reference(query.upper())
@@ -621,6 +623,11 @@ class ClaimAdminService:
         await self.uow.claim_edits.put(actor.id, edit, self.clock.now())
         return claim, edit
 
+    async def has_edit(self, actor: Member) -> bool:
+        """Whether ``actor`` has an edit under way; nothing of it or its claim is shown, so a
+        plain text can be answered with how values are typed without a PIN session."""
+        return await self.uow.claim_edits.get(actor.id) is not None
+
     async def pending(self, actor: Member) -> tuple[Claim, ClaimEdit] | None:
         """The actor's edit under way and its claim as it is now, or None.
 
@@ -652,8 +659,9 @@ class ClaimAdminService:
 
         Raises:
             NotFound: no edit under way (or its claim is out of scope now).
-            ClaimRefused: a text too long, an amount not positive, a value the edit's kind
-                does not take.
+            ClaimRefused: a text too long, an amount not positive; ``OTHER_EDIT``: a value
+                the edit's kind does not take (``/pago`` while a status change is under way:
+                the edit exists, so "no change started" would be false).
         """
         found = await self.pending(actor)
         if found is None:
@@ -665,7 +673,7 @@ class ClaimAdminService:
             edit = replace(edit, visible=visible)
         if payment is not None:
             if edit.kind is not EditKind.PAYMENT:
-                raise NotFound("edit")
+                raise ClaimRefused(Rule.OTHER_EDIT)
             edit = replace(
                 edit,
                 amount_cents=rules.check_amount(payment.amount_cents),
@@ -674,12 +682,12 @@ class ClaimAdminService:
             )
         if step is not None:
             if edit.kind is not EditKind.STEP:
-                raise NotFound("edit")
+                raise ClaimRefused(Rule.OTHER_EDIT)
             edit = replace(edit, step=rules.clean_note(step[0]), step_date=step[1])
         if amount is not None:
             which, cents = amount
             if edit.kind is not EditKind.AMOUNT or which not in {"promised", "approved"}:
-                raise NotFound("edit")
+                raise ClaimRefused(Rule.OTHER_EDIT)
             cents = rules.check_amount(cents)
             if which == "promised":
                 edit = replace(edit, new_promised=cents)

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.domain.alerts import MAX_FREE_TEXT
+from bot.domain.claims import MAX_LABEL_CHARS, MAX_NOTE_CHARS
 from bot.domain.errors import NotFound
 from bot.domain.models import Member, Role
 from bot.domain.notices import MemberUnlinked
@@ -56,7 +57,17 @@ MAX_COMMAND_ARGS = 64
 #: Commands whose arguments are text written by staff get their own cap (issue #12.1):
 #: ``/aviso_texto`` carries two versions of up to ``MAX_FREE_TEXT`` characters each, the
 #: ``||`` between them and some spacing. The domain then checks each version exactly.
-COMMAND_ARG_LIMITS: Mapping[str, int] = {"/aviso_texto": 2 * MAX_FREE_TEXT + 16}
+#: A claim's note (``/nota``) and next step (``/paso``, after its date) may be
+#: ``MAX_NOTE_CHARS`` long and ``/pago`` carries a means and a reference of up to
+#: ``MAX_LABEL_CHARS`` each: under the generic cap every real note was answered "command not
+#: available". Their caps are twice what the domain keeps, so a note a little too long gets
+#: the domain's own answer (too long, shorten it) instead of a neutral refusal.
+COMMAND_ARG_LIMITS: Mapping[str, int] = {
+    "/aviso_texto": 2 * MAX_FREE_TEXT + 16,
+    "/nota": 2 * MAX_NOTE_CHARS,
+    "/paso": 2 * MAX_NOTE_CHARS + 16,
+    "/pago": 2 * (2 * MAX_LABEL_CHARS + 32),
+}
 _COMMAND = re.compile(r"(\S+)\s*(.*)", re.DOTALL)
 #: Defaults of the inbound limits (M-06); per account they are settings.
 PER_MINUTE = 20

@@ -150,7 +150,7 @@ async def test_payments_are_recorded_and_overpaying_is_refused(world: World) -> 
     asked = await world.press(JEFE, world.buttons(JEFE)["Registrar pago"])
     assert "/pago 1500.50 transferencia OP-123" in asked
     preview = await world.say(JEFE, "/pago 2000 transferencia OP-9")
-    assert "Pago: S/\xa02,000 (transferencia)" in preview
+    assert "Pago: S/\xa02,000 (transferencia, referencia OP-9)" in preview
     refused = await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
     assert refused == "Ese pago es mayor que lo que falta pagar."
     await world.say(JEFE, "/pago 500 transferencia OP-9")
