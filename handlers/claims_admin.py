@@ -127,7 +127,7 @@ async def _show_edit(
     context: BotContext, member: Member, chat_id: int, claim: Claim, edit: ClaimEdit
 ) -> None:
     t = context.catalogs.for_lang(member.lang)
-    text, keyboard = views.edit_view(t, member.lang, claim, edit)
+    text, keyboard = views.edit_view(t, member.lang, context.services.clock.today(), claim, edit)
     await send.send_sensitive(context, member, chat_id, text, reply_markup=keyboard)
 
 
@@ -241,10 +241,7 @@ async def _step(update: Update, context: BotContext, member: Member, chat_id: in
             context,
             member,
             chat_id,
-            t.gettext(
-                "Escribe /paso, la fecha y el paso, p. ej. /paso 02/04/2026 Cita con el"
-                " coordinador"
-            ),
+            views.step_hint(t, context.services.clock.today()),
         )
         return
     if day < context.services.clock.today():

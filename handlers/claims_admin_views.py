@@ -9,7 +9,7 @@ approvals, which name no claim or amount (M-02).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, tzinfo
+from datetime import date, timedelta, tzinfo
 from gettext import NullTranslations
 from html import escape
 
@@ -218,8 +218,18 @@ def claim_view(  # noqa: PLR0917 - each is a different thing to show
     return "\n".join(lines), send.callback_keyboard(rows)
 
 
+def step_hint(t: NullTranslations, today: date) -> str:
+    """How to type the next step, with an example date two weeks ahead: a fixed example
+    would one day lie in the past, and ``/paso`` refuses past dates."""
+    example = (today + timedelta(days=14)).strftime("%d/%m/%Y")
+    # Translators: deja /paso tal cual; {date} es una fecha de ejemplo día/mes/año.
+    return t.gettext(
+        "Escribe /paso, la fecha y el paso, p. ej. /paso {date} Cita con el coordinador"
+    ).format(date=example)
+
+
 def edit_view(
-    t: NullTranslations, lang: Lang, claim: Claim, edit: ClaimEdit
+    t: NullTranslations, lang: Lang, today: date, claim: Claim, edit: ClaimEdit
 ) -> tuple[str, InlineKeyboardMarkup]:
     """The change being prepared, what is still to type, and *Confirmar* / *Cancelar*."""
     # Translators: título de un cambio que el coordinador está preparando.
@@ -270,13 +280,7 @@ def edit_view(
             )
         )
     elif edit.step is None and edit.step_date is None:
-        # Translators: deja /paso tal cual; la fecha se escribe día/mes/año.
-        lines.append(
-            t.gettext(
-                "Escribe /paso, la fecha y el paso, p. ej. /paso 02/04/2026 Cita con el"
-                " coordinador"
-            )
-        )
+        lines.append(step_hint(t, today))
     else:
         lines.append(
             t.gettext("Próximo paso: {step} ({date})").format(

@@ -198,7 +198,12 @@ async def test_bad_typed_values_get_a_clear_answer(world: World) -> None:
     )
     claim_id, version, _ = await world.claim()
     await world.press(JEFE, f"cadm:step:{claim_id}:{version}")
-    assert "/paso 02/04/2026" in await world.say(JEFE, "/paso mañana cita")
+    # The example is two weeks ahead of today, so copying it is never refused as past.
+    example = (world.bot.clock.today() + timedelta(days=14)).strftime("%d/%m/%Y")
+    assert f"/paso {example} Cita" in await world.say(JEFE, "/paso mañana cita")
+    assert "Próximo paso: Cita con el coordinador" in await world.say(
+        JEFE, f"/paso {example} Cita con el coordinador"
+    )
     preview = await world.say(JEFE, "/paso 02/05/2026 Firma del acta")
     assert "Próximo paso: Firma del acta (02/05/2026)" in preview
     await world.press(JEFE, world.buttons(JEFE)["Confirmar"])
