@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Coroutine
-from datetime import date
 from html import escape
 from typing import Any
 
@@ -39,7 +38,7 @@ from bot.domain.errors import Conflict, NotAllowed, NotFound, ValidationError
 from bot.domain.models import Claim, ClaimStatus, Member, Role
 from bot.domain.pin import PinPass, PinRule, Resume
 from bot.i18n import format_money
-from bot.services.claims_import import parse_amount
+from bot.services.claims_import import parse_amount, parse_date
 from handlers import claims_admin_views as views
 from handlers.access import menu_expired, requires
 from handlers.context import BotContext
@@ -58,9 +57,6 @@ CONFIRM_DATA = re.compile(rf"cadm:ok:{_ID}:{_ID}")
 CANCEL_DATA = views.CANCEL_DATA
 #: Statuses offered as filters under the list (the open ones a coordinator works on).
 _STATUSES = {status.value: status for status in ClaimStatus}
-#: ``14/03/2026`` as people write dates in Peru, or ``2026-03-14``.
-_DMY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})", re.ASCII)
-_ISO = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 #: The amount that opens ``/pago``'s arguments: ``1500.50``, ``1,500.50``, ``S/1500`` or
 #: ``S/ 1,500.50`` (Peru writes a space after the sign; ``S/.`` is its older form), so the
 #: sign and the figure stay one amount for ``parse_amount`` and do not shift the means.
@@ -86,22 +82,6 @@ def _args_text(update: Update) -> str:
     text = message.text if message and message.text else ""
     parts = text.split(maxsplit=1)
     return parts[1].strip() if len(parts) > 1 else ""
-
-
-def _parse_day(text: str) -> date:
-    """``14/03/2026`` or ``2026-03-14``.
-
-    Raises:
-        ValidationError: anything else, or not a real date.
-    """
-    try:
-        if match := _DMY.fullmatch(text):
-            return date(int(match[3]), int(match[2]), int(match[1]))
-        if _ISO.fullmatch(text):
-            return date.fromisoformat(text)
-    except ValueError:
-        pass
-    raise ValidationError("date")
 
 
 async def _send_list(
@@ -233,7 +213,11 @@ async def _step(update: Update, context: BotContext, member: Member, chat_id: in
     t = context.catalogs.for_lang(member.lang)
     parts = _args_text(update).split(maxsplit=1)
     try:
-        day = _parse_day(parts[0]) if len(parts) == 2 else None
+        day = (
+            parse_date(parts[0], "date", required=True, day_first=True)
+            if len(parts) == 2
+            else None
+        )
     except ValidationError:
         day = None
     if day is None:

@@ -68,26 +68,20 @@ from bot.services.vigilance import DenialWatch
 
 #: A reference as informants quote it (``R-2016-0007``); matched case-insensitively.
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{1,31}", re.ASCII)
-#: ``31/12/2026`` as people write dates in Peru, or ``2026-12-31``.
-_DMY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})", re.ASCII)
-_ISO = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
 def _typed_day(text: str) -> date:
-    """A date typed in the chat.
+    """A date typed in the chat, as the claims file reads it (``31/12/2026``, ``2026-12-31``).
 
     Raises:
         DraftRefused: ``BAD_DATE``: neither form, or not a real date.
     """
-    text = text.strip()
     try:
-        if match := _DMY.fullmatch(text):
-            return date(int(match[3]), int(match[2]), int(match[1]))
-        if _ISO.fullmatch(text):
-            return date.fromisoformat(text)
-    except ValueError:
-        pass
-    raise DraftRefused(DraftProblem.BAD_DATE)
+        day = claims_import.parse_date(text, "date", required=True, day_first=True)
+    except ValidationError:
+        raise DraftRefused(DraftProblem.BAD_DATE) from None
+    assert day is not None  # noqa: S101 - required=True never returns None
+    return day
 
 
 #: At most this many claims in one answer to a search (the chat shows one button each).
